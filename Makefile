@@ -1,0 +1,49 @@
+# The gateway's build, run, test and benchmark entry points. Go is taken from PATH or /usr/local/go.
+export PATH := $(PATH):/usr/local/go/bin
+GO            ?= go
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN           := bin
+EXAMPLES      := examples/functions/hello
+TEST_TIMEOUT  ?= 18m
+
+.PHONY: all build examples run test test-unit test-integration lint bench clean
+
+all: build
+
+## build: bin/gateway (cgo on: libcontainer's nsenter is C) and the example functions
+build: examples
+	CGO_ENABLED=1 $(GO) build -o $(BIN)/gateway ./cmd/gateway
+
+## examples: the example functions, as static binaries named bootstrap (runtime provided)
+examples:
+	@for d in $(EXAMPLES); do \
+		echo "building $$d"; \
+		CGO_ENABLED=0 $(GO) build -trimpath -o $$d/build/bootstrap ./$$d || exit 1; \
+	done
+
+## run: a throwaway single-node agent (-dev) with the example functions applied
+run: build
+	@scripts/run.sh
+
+## test: every package's tests, the integration tests (real agent, real sandboxes) included
+test:
+	CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-unit:
+	CGO_ENABLED=1 $(GO) test -count=1 -short ./...
+
+test-integration:
+	CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./integration/...
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	CGO_ENABLED=1 $(GO) vet ./...
+	CGO_ENABLED=1 $(GO) run $(STATICCHECK) ./...
+
+## bench: benchmarks against a same-run baseline, written to docs/BENCHMARKS.md
+bench: build
+	CGO_ENABLED=1 $(GO) run ./integration/cmd/bench -out docs/BENCHMARKS.md
+
+clean:
+	rm -rf $(BIN) $(foreach d,$(EXAMPLES),$(d)/build)

@@ -1,0 +1,80 @@
+// Package structs holds the domain types shared by the gateway's packages: what the replicated
+// state stores and what the invocation path reads. It imports nothing of the gateway.
+package structs
+
+import (
+	"time"
+)
+
+// LatestVersion is the qualifier of a function's mutable configuration.
+const LatestVersion = "$LATEST"
+
+// Function is the $LATEST configuration of a function as the replicated state stores it.
+// Values read from the state are never modified in place: writers build a new value.
+type Function struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Runtime is "provided", "provided.al2" or "provided.al2023" (custom runtime: /var/task/bootstrap).
+	Runtime string `json:"runtime"`
+	// Handler is passed to the runtime as _HANDLER; for the provided runtimes a handler naming an
+	// executable file in the code is started instead of bootstrap.
+	Handler string `json:"handler,omitempty"`
+	// CodeSha256 is the hex SHA-256 of the code zip, the key of the content-addressed code store.
+	CodeSha256 string `json:"code_sha256"`
+	CodeSize   int64  `json:"code_size"`
+	MemoryMB   int    `json:"memory_mb"`
+	// Timeout bounds one invocation (Lambda: 1 s to 900 s).
+	Timeout     time.Duration     `json:"timeout"`
+	Environment map[string]string `json:"environment,omitempty"`
+	// EphemeralStorageMB is the size of /tmp (512 MB to 10240 MB).
+	EphemeralStorageMB int `json:"ephemeral_storage_mb"`
+	// FreezeDelay is how long an idle environment stays thawed before it is frozen; 0 freezes it as
+	// soon as the runtime asks for the next event, as Lambda does; nil means the agent's default.
+	FreezeDelay *time.Duration `json:"freeze_delay,omitempty"`
+
+	// RevisionID changes on every update; environments are keyed by it so an update never reuses an
+	// environment started from the old code or configuration.
+	RevisionID   string    `json:"revision_id"`
+	LastModified time.Time `json:"last_modified"`
+	// CreateIndex and ModifyIndex are the Raft log indexes that created and last changed the function.
+	CreateIndex uint64 `json:"create_index"`
+	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// Copy returns a deep copy, for writers that derive a new value from a stored one.
+func (f *Function) Copy() *Function {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	if f.Environment != nil {
+		c.Environment = make(map[string]string, len(f.Environment))
+		for k, v := range f.Environment {
+			c.Environment[k] = v
+		}
+	}
+	return &c
+}
+
+// Limits of a function's configuration, as Lambda's (PROTOCOLS.md section 6).
+const (
+	MinMemoryMB            = 128
+	MaxMemoryMB            = 10240
+	DefaultMemoryMB        = 128
+	MinTimeout             = time.Second
+	MaxTimeout             = 900 * time.Second
+	DefaultTimeout         = 3 * time.Second
+	MinEphemeralMB         = 512
+	MaxEphemeralMB         = 10240
+	DefaultEphemeralMB     = 512
+	MaxEnvironmentBytes    = 4096
+	MaxZipBytes            = 50 << 20
+	MaxUnzippedCodeBytes   = 250 << 20
+	MaxSyncPayloadBytes    = 6 << 20
+	DefaultInitTimeout     = 10 * time.Second
+	DefaultShutdownTimeout = 2 * time.Second
+)
+
+// Runtimes lists the runtimes the gateway can start. All are custom runtimes whose entry point is
+// /var/task/bootstrap (or the handler, when it names an executable in the code).
+var Runtimes = []string{"provided", "provided.al2", "provided.al2023"}

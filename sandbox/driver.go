@@ -1,0 +1,104 @@
+// Package sandbox runs Lambda execution environments: the Driver that isolates them
+// (sandbox/libcontainer, sandbox/process), their lifecycle (init, invoke, freeze, reset, shutdown),
+// the pool of warm environments per function revision, and the Runtime API each one serves.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+// Driver creates isolated execution environments. No type of the isolation library appears here:
+// the libcontainer driver (linux && cgo) and the process driver (development) implement it.
+type Driver interface {
+	// Name is the driver's name as the agent configuration spells it ("libcontainer", "process").
+	Name() string
+	// Create prepares an environment (namespaces, cgroup, root filesystem, mounts) and opens the
+	// Runtime API listener the runtime will reach, without starting the runtime process.
+	Create(ctx context.Context, spec Spec) (Instance, error)
+	// Sweep removes what an earlier agent process with the same driver configuration left behind
+	// when it crashed: containers, cgroups, network namespaces, mounts and state directories.
+	Sweep(ctx context.Context) error
+	// Close releases the driver's own resources; instances must have been destroyed first.
+	Close() error
+}
+
+// Spec describes one execution environment.
+type Spec struct {
+	// ID is unique among the driver's live instances: letters, digits, '-' and '_' only.
+	ID string
+	// CodeDir is a host directory holding the unpacked code, mounted read-only at /var/task.
+	CodeDir string
+	// Args is the runtime's argv, paths as seen inside the environment (e.g. /var/task/bootstrap).
+	Args []string
+	// Env is the runtime's environment as KEY=VALUE, without AWS_LAMBDA_RUNTIME_API, which the
+	// driver adds because only it knows the address the runtime reaches the listener at.
+	Env []string
+	// MemoryMB caps the environment's memory (swap off); CPU shares are proportional to it.
+	MemoryMB int
+	// TmpMB is the size of the writable tmpfs at /tmp.
+	TmpMB int
+	// PidsLimit caps the number of processes and threads in the environment.
+	PidsLimit int
+	// Output receives the runtime's stdout and stderr. The driver hands the file to the process
+	// itself (no copying goroutine); the caller keeps ownership and closes it after Start.
+	Output *os.File
+}
+
+// Instance is one execution environment.
+type Instance interface {
+	ID() string
+	// Listener is the Runtime API listener, already listening, reachable by the runtime at
+	// RuntimeAPIAddr (inside the environment's network namespace for isolating drivers).
+	Listener() net.Listener
+	// RuntimeAPIAddr is host:port as the runtime sees it, the value of AWS_LAMBDA_RUNTIME_API.
+	RuntimeAPIAddr() string
+	// Start starts the runtime process.
+	Start(ctx context.Context) error
+	// Freeze suspends every process of the environment and returns once they are all stopped.
+	// On failure the environment is left thawed (never half-frozen).
+	Freeze(ctx context.Context) error
+	// Thaw resumes a frozen environment.
+	Thaw(ctx context.Context) error
+	// Exited is closed when the runtime process has exited; ExitStatus is valid from then on.
+	Exited() <-chan struct{}
+	ExitStatus() ExitStatus
+	// MaxMemoryBytes is the environment's peak memory use since it was created.
+	MaxMemoryBytes() (uint64, error)
+	// Destroy kills every process (thawing first if frozen), waits for them, and releases every
+	// resource of the instance: cgroup, namespaces, mounts, state, listener. It is idempotent.
+	Destroy(ctx context.Context) error
+}
+
+// ExitStatus tells how the runtime process ended.
+type ExitStatus struct {
+	Code      int    // exit code, or -1 when killed by a signal
+	Signal    string // e.g. "killed", when killed by a signal
+	OOMKilled bool   // the kernel's OOM killer acted in the environment's cgroup
+	Err       error  // the driver could not wait for the process
+}
+
+// String renders the status the way Lambda's Runtime.ExitError message does ("exit status 3",
+// "signal: killed").
+func (s ExitStatus) String() string {
+	switch {
+	case s.Err != nil:
+		return s.Err.Error()
+	case s.Signal != "":
+		return "signal: " + s.Signal
+	default:
+		return fmt.Sprintf("exit status %d", s.Code)
+	}
+}
+
+// ErrUnavailable is returned (wrapped) by a driver constructor when the driver cannot run on this
+// machine (not root, no cgroups, not Linux, built without cgo). The agent's -dev mode falls back to
+// the process driver only on this error.
+var ErrUnavailable = errors.New("sandbox driver unavailable on this machine")
+
+// FreezeTimeout bounds one freeze attempt; a cgroup stuck in FREEZING is rolled back to THAWED.
+const FreezeTimeout = 2 * time.Second

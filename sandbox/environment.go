@@ -1,0 +1,551 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+type envState int
+
+const (
+	stateBusy envState = iota // starting, or running an invocation
+	stateIdle                 // runtime parked in GET /next (maybe frozen)
+	stateDead
+)
+
+var errEnvDead = errors.New("execution environment is gone")
+
+// environment is one execution environment: an Instance from the driver, the Runtime API it
+// serves, and the invocation in progress.
+type environment struct {
+	id   string
+	m    *Manager
+	pool *pool
+	fn   *structs.Function
+	inst Instance
+	srv  *http.Server
+	out  *output
+
+	startedAt time.Time
+
+	// events carries an invocation to the runtime's pending GET /next.
+	events chan *invocation
+	// dead is closed when the environment is torn down; blocked Runtime API calls return.
+	dead chan struct{}
+	// initDone is closed at the runtime's first GET /next; initFail receives an init error.
+	initDone chan struct{}
+	initFail chan *initError
+
+	mu       sync.Mutex
+	state    envState
+	cur      *invocation
+	inited   bool
+	idleGen  uint64
+	freezeT  *time.Timer
+	lastUsed time.Time // guarded by Manager.mu
+	removed  bool      // guarded by Manager.mu: no longer counted in Manager.total
+
+	// freezeMu serialises freezing and thawing; frozen is guarded by it.
+	freezeMu sync.Mutex
+	frozen   bool
+
+	teardown sync.Once
+	gone     chan struct{} // closed once destroy finished
+}
+
+// invocation is one request in flight in an environment.
+type invocation struct {
+	req      *Request
+	start    time.Time
+	deadline time.Time
+	initDur  time.Duration
+
+	done     chan struct{} // closed once resp is set
+	doneOnce sync.Once
+	resp     *Response
+	ended    chan struct{} // closed after END/REPORT were logged
+	timer    *time.Timer
+
+	answered bool // guarded by environment.mu: the runtime posted (or is posting) its answer
+	tail     []byte
+}
+
+func (inv *invocation) complete(resp *Response) {
+	inv.doneOnce.Do(func() {
+		inv.resp = resp
+		close(inv.done)
+	})
+}
+
+// initError is an Init failure: the runtime's POST /runtime/init/error, an exit, or a timeout.
+type initError struct {
+	errorType string
+	message   string
+	body      []byte // the runtime's error JSON, when it sent one
+	status    string // "error" or "timeout", for INIT_REPORT
+}
+
+func (e *initError) Error() string { return e.errorType + ": " + e.message }
+
+func newEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*environment, error) {
+	fn := p.fn
+	codeDir, err := m.cfg.Code.Unpacked(ctx, fn.CodeSha256)
+	if err != nil {
+		return nil, fmt.Errorf("unpacking code of function %s: %w", fn.Name, err)
+	}
+	e := &environment{
+		id:       envID(fn.Name, seq),
+		m:        m,
+		pool:     p,
+		fn:       fn,
+		events:   make(chan *invocation, 1),
+		dead:     make(chan struct{}),
+		initDone: make(chan struct{}),
+		initFail: make(chan *initError, 1),
+		gone:     make(chan struct{}),
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating output pipe: %w", err)
+	}
+	spec := Spec{
+		ID:        e.id,
+		CodeDir:   codeDir,
+		Args:      []string{entrypoint(fn, codeDir)},
+		Env:       runtimeEnv(fn, p.key.version, m.cfg.Region, e.id),
+		MemoryMB:  fn.MemoryMB,
+		TmpMB:     fn.EphemeralStorageMB,
+		PidsLimit: m.cfg.PidsLimit,
+		Output:    pw,
+	}
+	inst, err := m.cfg.Driver.Create(ctx, spec)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("creating environment for %s: %w", fn.Name, err)
+	}
+	e.inst = inst
+	e.srv = &http.Server{Handler: e.runtimeAPI(), ErrorLog: nil}
+	go e.srv.Serve(inst.Listener()) //nolint:errcheck // ends with ErrServerClosed at destroy
+	e.out = newOutput(e, pr)
+	m.cfg.Logs.Append(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
+	e.startedAt = time.Now()
+	if err := inst.Start(ctx); err != nil {
+		pw.Close()
+		pr.Close()
+		e.srv.Close()
+		_ = inst.Destroy(context.Background())
+		return nil, fmt.Errorf("starting runtime of %s: %w", fn.Name, err)
+	}
+	// The process holds its own copy; ours must go so the reader sees EOF when it exits.
+	pw.Close()
+	go e.out.run()
+	go e.watchExit()
+	return e, nil
+}
+
+func envID(name string, seq uint64) string {
+	if len(name) > 32 {
+		name = name[:32]
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s%d", name, hex.EncodeToString(b[:]), seq)
+}
+
+// entrypoint is /var/task/bootstrap, or the handler when it names an executable in the code.
+func entrypoint(fn *structs.Function, codeDir string) string {
+	if h := fn.Handler; h != "" && !strings.Contains(h, "..") && !filepath.IsAbs(h) {
+		if st, err := os.Stat(filepath.Join(codeDir, h)); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return "/var/task/" + filepath.ToSlash(filepath.Clean(h))
+		}
+	}
+	return "/var/task/bootstrap"
+}
+
+// init waits for the runtime's first GET /next (the end of Init), bounded by limit. On failure
+// the environment is reset (INIT_REPORT logged) and the error returned.
+func (e *environment) init(ctx context.Context, limit time.Duration) (time.Duration, error) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	var ie *initError
+	select {
+	case <-e.initDone:
+		return time.Since(e.startedAt), nil
+	case ie = <-e.initFail:
+	case <-t.C:
+		ie = &initError{errorType: "Sandbox.Timedout", status: "timeout",
+			message: fmt.Sprintf("Init phase timed out after %.2f seconds", limit.Seconds())}
+	case <-ctx.Done():
+		// The caller left; finish Init in the background so the environment becomes warm.
+		go e.initInBackground(limit)
+		return 0, ctx.Err()
+	}
+	e.initFailed(ie)
+	return 0, ie
+}
+
+func (e *environment) initInBackground(limit time.Duration) {
+	if _, err := e.init(context.Background(), limit); err != nil {
+		return // already reset by init
+	}
+	e.mu.Lock()
+	e.state = stateIdle
+	e.mu.Unlock()
+	e.m.release(e, false)
+}
+
+func (e *environment) initFailed(ie *initError) {
+	line := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s", ms(time.Since(e.startedAt)), ie.status)
+	if ie.status == "error" {
+		line += "\tError Type: " + ie.errorType
+	}
+	e.out.drain()
+	e.m.cfg.Logs.Append(e.fn.Name, line)
+	e.reset("failure")
+}
+
+// checkout makes an idle environment busy, thawing it if it was frozen. When the thaw fails the
+// environment is reset and an error returned; errEnvDead means it died while idle.
+func (e *environment) checkout(ctx context.Context) error {
+	e.mu.Lock()
+	if e.state == stateDead {
+		e.mu.Unlock()
+		return errEnvDead
+	}
+	e.state = stateBusy
+	e.idleGen++
+	if e.freezeT != nil {
+		e.freezeT.Stop()
+		e.freezeT = nil
+	}
+	e.mu.Unlock()
+
+	e.freezeMu.Lock()
+	defer e.freezeMu.Unlock()
+	if !e.frozen {
+		return nil
+	}
+	tctx, cancel := context.WithTimeout(ctx, FreezeTimeout)
+	defer cancel()
+	if err := e.inst.Thaw(tctx); err != nil {
+		go e.reset("failure")
+		return fmt.Errorf("thawing environment %s: %w", e.id, err)
+	}
+	e.frozen = false
+	return nil
+}
+
+// scheduleFreeze freezes the idle environment now (delay 0) or after delay, unless it is checked
+// out first. It runs while the runtime is parked in GET /next, after the response was delivered.
+func (e *environment) scheduleFreeze(delay time.Duration) {
+	e.mu.Lock()
+	if e.state != stateIdle {
+		e.mu.Unlock()
+		return
+	}
+	gen := e.idleGen
+	if delay > 0 {
+		e.freezeT = time.AfterFunc(delay, func() { e.freezeIfIdle(gen) })
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	e.freezeIfIdle(gen)
+}
+
+func (e *environment) freezeIfIdle(gen uint64) {
+	e.freezeMu.Lock()
+	defer e.freezeMu.Unlock()
+	e.mu.Lock()
+	idle := e.state == stateIdle && e.idleGen == gen
+	e.mu.Unlock()
+	if !idle || e.frozen {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), FreezeTimeout)
+	defer cancel()
+	if err := e.inst.Freeze(ctx); err != nil {
+		// The driver left it thawed; it stays usable, just not suspended.
+		e.m.logger.Warn("freezing environment failed; leaving it thawed", "env", e.id, "error", err)
+		return
+	}
+	e.frozen = true
+}
+
+// invoke hands req to the runtime and waits for its answer. initDur is non-zero on a cold start.
+func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Duration) (*Response, error) {
+	now := time.Now()
+	inv := &invocation{
+		req:      req,
+		start:    now,
+		deadline: now.Add(e.fn.Timeout),
+		initDur:  initDur,
+		done:     make(chan struct{}),
+		ended:    make(chan struct{}),
+	}
+	// The timer exists before the invocation is visible to the exit watcher and reset, which stop it.
+	inv.timer = time.AfterFunc(e.fn.Timeout, func() { e.timeout(inv) })
+	e.mu.Lock()
+	if e.state == stateDead {
+		e.mu.Unlock()
+		inv.timer.Stop()
+		return nil, fmt.Errorf("dispatching to environment %s: %w", e.id, errEnvDead)
+	}
+	e.cur = inv
+	e.mu.Unlock()
+	e.out.begin(inv, fmt.Sprintf("START RequestId: %s Version: %s", req.RequestID, req.Version))
+	e.events <- inv
+
+	select {
+	case <-inv.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	resp := inv.resp
+	if req.Tail {
+		select {
+		case <-inv.ended:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		resp.LogTail = inv.tail
+	}
+	return resp, nil
+}
+
+// finish ends the invocation in progress when the runtime asks for its next event.
+func (e *environment) finish(inv *invocation) {
+	e.mu.Lock()
+	if e.cur != inv {
+		e.mu.Unlock()
+		return // timed out or failed meanwhile
+	}
+	e.cur = nil
+	answered := inv.answered
+	e.mu.Unlock()
+	inv.timer.Stop()
+	if !answered {
+		// The runtime asked for the next event without answering this one.
+		inv.complete(e.errorResponse(inv, "Runtime.NoResponse", "runtime requested the next event without answering this one"))
+	}
+	e.endInvocation(inv, "", "")
+	e.mu.Lock()
+	if e.state != stateDead {
+		e.state = stateIdle
+	}
+	e.mu.Unlock()
+	e.m.release(e, answered)
+}
+
+// timeout fails the invocation with Sandbox.Timedout and resets the environment.
+func (e *environment) timeout(inv *invocation) {
+	e.mu.Lock()
+	if e.cur != inv {
+		e.mu.Unlock()
+		return
+	}
+	e.cur = nil
+	answered := inv.answered
+	e.mu.Unlock()
+	secs := fmt.Sprintf("%.2f", e.fn.Timeout.Seconds())
+	msg := fmt.Sprintf("%s %s Task timed out after %s seconds", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), inv.req.RequestID, secs)
+	inv.complete(&Response{
+		Payload:         errorJSON("Sandbox.Timedout", msg),
+		FunctionError:   true,
+		ErrorType:       "Sandbox.Timedout",
+		ExecutedVersion: inv.req.Version,
+	})
+	if answered {
+		e.m.markFinishing(e, -1)
+	}
+	e.out.line(msg)
+	e.endInvocation(inv, "timeout", "Sandbox.Timedout")
+	e.reset("timeout")
+}
+
+// watchExit handles the runtime process ending on its own: a crash or the OOM killer.
+func (e *environment) watchExit() {
+	select {
+	case <-e.inst.Exited():
+	case <-e.dead:
+		return
+	}
+	select {
+	case <-e.dead:
+		return // we killed it
+	default:
+	}
+	st := e.inst.ExitStatus()
+	errType := "Runtime.ExitError"
+	if st.OOMKilled {
+		errType = "Runtime.OutOfMemory"
+	}
+	e.mu.Lock()
+	inv := e.cur
+	e.cur = nil
+	inited := e.inited
+	answered := inv != nil && inv.answered
+	e.mu.Unlock()
+	e.out.drain()
+	if !inited {
+		select {
+		case e.initFail <- &initError{errorType: errType, status: "error", message: "Runtime exited with error: " + st.String()}:
+		default:
+		}
+		return // init() resets the environment
+	}
+	if inv != nil {
+		inv.timer.Stop()
+		msg := fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s", inv.req.RequestID, st.String())
+		if st.OOMKilled {
+			msg = fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s (out of memory, limit %d MB)", inv.req.RequestID, st.String(), e.fn.MemoryMB)
+		}
+		inv.complete(&Response{Payload: errorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
+		if answered {
+			e.m.markFinishing(e, -1)
+		}
+		e.out.line(msg)
+		e.endInvocation(inv, "error", errType)
+	} else {
+		e.m.logger.Warn("runtime exited while idle", "function", e.fn.Name, "env", e.id, "status", st.String())
+	}
+	e.reset("failure")
+}
+
+// endInvocation logs END and REPORT (after the runtime's output written so far) and wakes a
+// caller waiting for the log tail.
+func (e *environment) endInvocation(inv *invocation, status, errType string) {
+	dur := time.Since(inv.start)
+	if status == "timeout" {
+		dur = e.fn.Timeout
+	}
+	var maxMB uint64
+	if b, err := e.inst.MaxMemoryBytes(); err == nil {
+		maxMB = (b + (1<<20 - 1)) >> 20
+	}
+	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
+		inv.req.RequestID, ms(dur), billed(dur), e.fn.MemoryMB, maxMB)
+	if inv.initDur > 0 {
+		report += fmt.Sprintf("\tInit Duration: %.2f ms", ms(inv.initDur))
+	}
+	if status != "" {
+		report += "\tStatus: " + status
+		if errType != "" {
+			report += "\tError Type: " + errType
+		}
+	}
+	e.out.end(inv, "END RequestId: "+inv.req.RequestID, report)
+	close(inv.ended)
+}
+
+func (e *environment) errorResponse(inv *invocation, errType, msg string) *Response {
+	return &Response{Payload: errorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version}
+}
+
+// reset tears the environment down after a failure; the next invocation gets a fresh one.
+func (e *environment) reset(reason string) {
+	e.mu.Lock()
+	wasBusy := e.state == stateBusy
+	dead := e.state == stateDead
+	e.state = stateDead
+	inv := e.cur
+	e.cur = nil
+	answered := inv != nil && inv.answered
+	e.mu.Unlock()
+	if dead {
+		return
+	}
+	e.m.logger.Debug("resetting environment", "function", e.fn.Name, "env", e.id, "reason", reason)
+	if inv != nil {
+		// Killed under an invocation (node drain): it fails like a crash.
+		inv.timer.Stop()
+		inv.complete(e.errorResponse(inv, "Runtime.ExitError",
+			fmt.Sprintf("RequestId: %s Error: Runtime exited with error: environment %s", inv.req.RequestID, reason)))
+		if answered {
+			e.m.markFinishing(e, -1)
+		}
+		e.endInvocation(inv, "error", "Runtime.ExitError")
+	}
+	e.m.discard(e, wasBusy)
+	e.destroy()
+}
+
+// shutdown ends an environment that is no longer wanted (idle timeout, retired revision, node
+// drain). No extension is notified yet; the runtime gets no event, so it is simply killed.
+func (e *environment) shutdown(reason string) {
+	e.m.logger.Debug("shutting down environment", "function", e.fn.Name, "env", e.id, "reason", reason)
+	e.destroy()
+}
+
+// destroy releases everything of the environment, once.
+func (e *environment) destroy() {
+	e.teardown.Do(func() {
+		close(e.dead)
+		e.mu.Lock()
+		if e.freezeT != nil {
+			e.freezeT.Stop()
+		}
+		e.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), e.m.cfg.ShutdownTimeout+5*time.Second)
+		defer cancel()
+		e.freezeMu.Lock()
+		if err := e.inst.Destroy(ctx); err != nil {
+			e.m.logger.Error("destroying environment", "env", e.id, "error", err)
+		}
+		e.frozen = false
+		e.freezeMu.Unlock()
+		e.srv.Close()
+		e.out.wait()
+		e.m.forget(e)
+		e.m.envWG.Done()
+		close(e.gone)
+	})
+}
+
+func (e *environment) info() EnvironmentInfo {
+	e.mu.Lock()
+	st := e.state
+	e.mu.Unlock()
+	e.freezeMu.Lock()
+	frozen := e.frozen
+	e.freezeMu.Unlock()
+	state := map[envState]string{stateBusy: "busy", stateIdle: "idle", stateDead: "dead"}[st]
+	if frozen && st == stateIdle {
+		state = "frozen"
+	}
+	e.m.mu.Lock()
+	last := e.lastUsed
+	e.m.mu.Unlock()
+	return EnvironmentInfo{ID: e.id, Function: e.fn.Name, Version: e.pool.key.version, Revision: e.fn.RevisionID, State: state, LastUsed: last}
+}
+
+func errorJSON(errType, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, errType})
+	return b
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func billed(d time.Duration) int64 {
+	b := int64((d + time.Millisecond - 1) / time.Millisecond)
+	if b < 1 {
+		b = 1
+	}
+	return b
+}

@@ -1,0 +1,626 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// CodeSource gives the unpacked code of a function (the code store implements it).
+type CodeSource interface {
+	// Unpacked returns a host directory holding the code with the given hex SHA-256, verified.
+	Unpacked(ctx context.Context, sha256hex string) (string, error)
+}
+
+// LogSink receives a function's log lines: START/END/REPORT and the runtime's output.
+type LogSink interface {
+	Append(function string, lines ...string)
+}
+
+// ManagerConfig configures the environment manager.
+type ManagerConfig struct {
+	Driver Driver
+	Code   CodeSource
+	Logs   LogSink
+	Logger hclog.Logger
+	// Region is AWS_REGION inside environments.
+	Region string
+	// MaxEnvironments caps the live environments on this node (busy, idle and starting).
+	MaxEnvironments int
+	// IdleTimeout is how long an unused environment is kept warm before it is reclaimed.
+	IdleTimeout time.Duration
+	// InitTimeout bounds the Init phase (Lambda: 10 s).
+	InitTimeout time.Duration
+	// ShutdownTimeout bounds an environment's Shutdown phase before it is killed.
+	ShutdownTimeout time.Duration
+	// FreezeDelay is the default for functions that do not set their own.
+	FreezeDelay time.Duration
+	// PidsLimit caps processes and threads per environment.
+	PidsLimit int
+}
+
+// Manager owns every execution environment of the node: it starts them, hands invocations to warm
+// ones, freezes and thaws them, resets them after failures and reclaims idle ones.
+type Manager struct {
+	cfg    ManagerConfig
+	logger hclog.Logger
+
+	mu     sync.Mutex
+	pools  map[poolKey]*pool
+	all    map[*environment]struct{} // every environment until destroyed
+	total  int                       // live environments counted against MaxEnvironments
+	closed bool
+	seq    uint64
+
+	// envWG tracks every environment until it is destroyed, so Shutdown can wait for them.
+	envWG sync.WaitGroup
+	// busyWG tracks invocations in flight, so Shutdown can let them finish.
+	busyWG sync.WaitGroup
+
+	stopJanitor chan struct{}
+	janitorDone chan struct{}
+}
+
+// poolKey identifies environments that are interchangeable: same function, same revision of its
+// code and configuration, same version.
+type poolKey struct {
+	name, revision, version string
+}
+
+type pool struct {
+	key poolKey
+	fn  *structs.Function
+	// idle holds warm environments parked in GET /next, most recently used last (reused first,
+	// so the rest age out and are reclaimed).
+	idle []*environment
+	// finishing counts environments whose runtime has answered but not yet asked for the next
+	// event; a caller prefers waiting for one of them to a cold start.
+	finishing int
+	waiters   []chan *environment
+	retired   bool
+}
+
+// NewManager returns a manager; call Shutdown to release everything it started.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	if cfg.Driver == nil || cfg.Code == nil {
+		return nil, errors.New("sandbox manager needs a driver and a code source")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Logs == nil {
+		cfg.Logs = discardLogs{}
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.MaxEnvironments <= 0 {
+		cfg.MaxEnvironments = 500
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.InitTimeout <= 0 {
+		cfg.InitTimeout = structs.DefaultInitTimeout
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = structs.DefaultShutdownTimeout
+	}
+	if cfg.PidsLimit <= 0 {
+		cfg.PidsLimit = 1024
+	}
+	m := &Manager{
+		cfg:         cfg,
+		logger:      cfg.Logger.Named("sandbox"),
+		pools:       make(map[poolKey]*pool),
+		all:         make(map[*environment]struct{}),
+		stopJanitor: make(chan struct{}),
+		janitorDone: make(chan struct{}),
+	}
+	go m.janitor()
+	return m, nil
+}
+
+// newTraceID makes an X-Ray style trace header, which runtimes expect to find on every event.
+func newTraceID() string {
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), hex.EncodeToString(b[:12]), hex.EncodeToString(b[12:]))
+}
+
+type discardLogs struct{}
+
+func (discardLogs) Append(string, ...string) {}
+
+// handoffWait bounds how long an invocation waits for a finishing environment of its function
+// before it cold-starts another one. Back-to-back callers often arrive before the runtime has
+// asked for its next event; a short wait there saves a cold start.
+const handoffWait = 20 * time.Millisecond
+
+// Invoke runs one invocation of fn in a warm environment, or a new one. It returns ErrNoCapacity
+// when the node cannot start another environment. A Response is returned for everything Lambda
+// reports as a function error (crash, timeout, out of memory, oversized response). When ctx ends
+// first the invocation still runs to completion in its environment, as Lambda's does.
+func (m *Manager) Invoke(ctx context.Context, fn *structs.Function, req *Request) (*Response, error) {
+	if req.Version == "" {
+		req.Version = structs.LatestVersion
+	}
+	if req.TraceID == "" {
+		req.TraceID = newTraceID()
+	}
+	env, cold, err := m.acquire(ctx, fn, req.Version)
+	if err != nil {
+		return nil, err
+	}
+	if cold {
+		return m.invokeCold(ctx, env, req)
+	}
+	return env.invoke(ctx, req, 0)
+}
+
+// invokeCold finishes an environment's Init and runs the invocation in it. When Init fails, the
+// failure is reported with INIT_REPORT and Init is tried once more within the invocation, bounded
+// by the function's timeout (Lambda's "suppressed init"); if that fails too, the invocation fails.
+func (m *Manager) invokeCold(ctx context.Context, env *environment, req *Request) (*Response, error) {
+	fn := env.pool.fn
+	deadline := time.Now().Add(fn.Timeout)
+	initDur, ierr := env.init(ctx, m.cfg.InitTimeout)
+	if ierr == nil {
+		return env.invoke(ctx, req, initDur)
+	}
+	if ctx.Err() != nil && errors.Is(ierr, ctx.Err()) {
+		return nil, ctx.Err()
+	}
+	// The failed environment was destroyed and its slot released by init; take a new one.
+	env2, err := m.startEnvironment(env.pool)
+	if err != nil {
+		return nil, err
+	}
+	remaining := time.Until(deadline)
+	if remaining <= 0 {
+		remaining = time.Millisecond
+	}
+	initDur, ierr2 := env2.init(ctx, remaining)
+	if ierr2 == nil {
+		return env2.invoke(ctx, req, initDur)
+	}
+	return m.initFailureResponse(req, fn, ierr2), nil
+}
+
+// initFailureResponse is what the caller sees when Init failed twice.
+func (m *Manager) initFailureResponse(req *Request, fn *structs.Function, ierr error) *Response {
+	var ie *initError
+	if errors.As(ierr, &ie) && ie.body != nil {
+		return &Response{Payload: ie.body, FunctionError: true, ErrorType: ie.errorType, ExecutedVersion: req.Version}
+	}
+	errType, msg := "Runtime.ExitError", ierr.Error()
+	if errors.As(ierr, &ie) {
+		errType = ie.errorType
+		msg = ie.message
+	}
+	return &Response{
+		Payload:         errorJSON(errType, fmt.Sprintf("RequestId: %s Error: %s", req.RequestID, msg)),
+		FunctionError:   true,
+		ErrorType:       errType,
+		ExecutedVersion: req.Version,
+	}
+}
+
+// acquire returns an environment for fn: a warm one (thawed), one handed over by an invocation
+// that is finishing, or a new one (cold, not yet initialised).
+func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version string) (*environment, bool, error) {
+	key := poolKey{name: fn.Name, revision: fn.RevisionID, version: version}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, false, ErrShuttingDown
+	}
+	p := m.pools[key]
+	if p == nil {
+		p = &pool{key: key, fn: fn}
+		m.pools[key] = p
+	}
+	if env := p.popIdle(); env != nil {
+		m.busyWG.Add(1)
+		m.mu.Unlock()
+		return m.checkout(ctx, env, fn, version)
+	}
+	if p.finishing > len(p.waiters) {
+		// release hands the environment over with busyWG already counted for us.
+		ch := make(chan *environment, 1)
+		p.waiters = append(p.waiters, ch)
+		m.mu.Unlock()
+		t := time.NewTimer(handoffWait)
+		var env *environment
+		select {
+		case env = <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if env != nil {
+			return m.checkout(ctx, env, fn, version)
+		}
+		m.mu.Lock()
+		if !p.removeWaiter(ch) {
+			// A handover raced with the timeout: the environment is ours.
+			m.mu.Unlock()
+			return m.checkout(ctx, <-ch, fn, version)
+		}
+		if err := ctx.Err(); err != nil {
+			m.mu.Unlock()
+			return nil, false, err
+		}
+		if m.closed {
+			m.mu.Unlock()
+			return nil, false, ErrShuttingDown
+		}
+	}
+	if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
+		m.mu.Unlock()
+		return nil, false, ErrNoCapacity
+	}
+	m.total++
+	m.envWG.Add(1)
+	m.busyWG.Add(1)
+	m.mu.Unlock()
+	env, err := m.createEnvironment(ctx, p)
+	if err != nil {
+		return nil, false, err
+	}
+	return env, true, nil
+}
+
+// checkout makes a warm environment (counted in busyWG) ready for an invocation. When it died
+// meanwhile or cannot be thawed, another one is acquired.
+func (m *Manager) checkout(ctx context.Context, env *environment, fn *structs.Function, version string) (*environment, bool, error) {
+	err := env.checkout(ctx)
+	if err == nil {
+		return env, false, nil
+	}
+	if errors.Is(err, errEnvDead) {
+		m.busyWG.Done() // a failed thaw resets the environment, which does this itself
+	}
+	m.logger.Warn("warm environment unusable, using another", "function", fn.Name, "env", env.id, "error", err)
+	return m.acquire(ctx, fn, version)
+}
+
+// startEnvironment creates a replacement environment after a failed Init; the failed one's slot
+// was released, so capacity is taken again.
+func (m *Manager) startEnvironment(p *pool) (*environment, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
+		m.mu.Unlock()
+		return nil, ErrNoCapacity
+	}
+	m.total++
+	m.envWG.Add(1)
+	m.busyWG.Add(1)
+	m.mu.Unlock()
+	return m.createEnvironment(context.Background(), p)
+}
+
+// createEnvironment runs after a slot was taken (total, envWG and busyWG incremented); on
+// failure it gives the slot back.
+func (m *Manager) createEnvironment(ctx context.Context, p *pool) (*environment, error) {
+	m.mu.Lock()
+	m.seq++
+	seq := m.seq
+	m.mu.Unlock()
+	env, err := newEnvironment(ctx, m, p, seq)
+	if err != nil {
+		m.mu.Lock()
+		m.total--
+		m.mu.Unlock()
+		m.envWG.Done()
+		m.busyWG.Done()
+		return nil, err
+	}
+	m.mu.Lock()
+	m.all[env] = struct{}{}
+	m.mu.Unlock()
+	return env, nil
+}
+
+// evictIdleLocked makes room by reclaiming the least recently used idle environment of another
+// function. It reports whether a slot was freed.
+func (m *Manager) evictIdleLocked(except *pool) bool {
+	var victim *environment
+	var vp *pool
+	for _, p := range m.pools {
+		if p == except || len(p.idle) == 0 {
+			continue
+		}
+		if e := p.idle[0]; victim == nil || e.lastUsed.Before(victim.lastUsed) {
+			victim, vp = e, p
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	vp.idle = vp.idle[1:]
+	m.retireLocked(victim)
+	go victim.shutdown("spindown")
+	return true
+}
+
+// markFinishing counts environments whose runtime answered but has not asked for its next event.
+func (m *Manager) markFinishing(env *environment, delta int) {
+	m.mu.Lock()
+	env.pool.finishing += delta
+	m.mu.Unlock()
+}
+
+// release returns an environment whose runtime asked for its next event: to a waiting caller,
+// to the idle list (to be frozen), or to shutdown when its pool was retired.
+func (m *Manager) release(env *environment, finishing bool) {
+	m.mu.Lock()
+	p := env.pool
+	if finishing {
+		p.finishing--
+	}
+	m.busyWG.Done()
+	if env.removed {
+		m.mu.Unlock()
+		return // reset meanwhile
+	}
+	if m.closed || p.retired {
+		m.retireLocked(env)
+		m.mu.Unlock()
+		go env.shutdown("spindown")
+		return
+	}
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		m.busyWG.Add(1)
+		m.mu.Unlock()
+		ch <- env
+		return
+	}
+	env.lastUsed = time.Now()
+	p.idle = append(p.idle, env)
+	m.mu.Unlock()
+	env.scheduleFreeze(m.freezeDelay(p.fn))
+}
+
+// discard removes an environment that is being reset (crash, timeout, failed thaw) from the
+// manager's accounting. It is called once per environment, by whoever tears it down.
+func (m *Manager) discard(env *environment, wasBusy bool) {
+	m.mu.Lock()
+	p := env.pool
+	for i, e := range p.idle {
+		if e == env {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			break
+		}
+	}
+	if !env.removed {
+		env.removed = true
+		m.total--
+	}
+	m.mu.Unlock()
+	if wasBusy {
+		m.busyWG.Done()
+	}
+}
+
+func (m *Manager) freezeDelay(fn *structs.Function) time.Duration {
+	if fn.FreezeDelay != nil {
+		return *fn.FreezeDelay
+	}
+	return m.cfg.FreezeDelay
+}
+
+func (p *pool) popIdle() *environment {
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		env := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return env
+	}
+	return nil
+}
+
+func (p *pool) removeWaiter(ch chan *environment) bool {
+	for i, w := range p.waiters {
+		if w == ch {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// Sync retires the environments of every function revision not in current (updated or deleted
+// functions): idle ones are shut down now, busy ones when their invocation ends.
+func (m *Manager) Sync(current []*structs.Function) {
+	live := make(map[[2]string]bool, len(current))
+	for _, fn := range current {
+		live[[2]string{fn.Name, fn.RevisionID}] = true
+	}
+	m.mu.Lock()
+	var stop []*environment
+	for key, p := range m.pools {
+		if live[[2]string{key.name, key.revision}] {
+			continue
+		}
+		p.retired = true
+		for _, env := range p.idle {
+			m.retireLocked(env)
+			stop = append(stop, env)
+		}
+		p.idle = nil
+		delete(m.pools, key)
+	}
+	m.mu.Unlock()
+	for _, env := range stop {
+		go env.shutdown("spindown")
+	}
+}
+
+// retireLocked (Manager.mu held) takes an idle environment out of the accounting and marks it
+// dead so no one checks it out; shutdown follows.
+func (m *Manager) retireLocked(env *environment) {
+	if !env.removed {
+		env.removed = true
+		m.total--
+	}
+	env.mu.Lock()
+	env.state = stateDead
+	env.mu.Unlock()
+}
+
+// janitor reclaims environments idle for longer than IdleTimeout.
+func (m *Manager) janitor() {
+	defer close(m.janitorDone)
+	every := m.cfg.IdleTimeout / 4
+	if every > 30*time.Second {
+		every = 30 * time.Second
+	}
+	if every < 50*time.Millisecond {
+		every = 50 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopJanitor:
+			return
+		case now := <-t.C:
+			m.reclaimIdle(now)
+		}
+	}
+}
+
+func (m *Manager) reclaimIdle(now time.Time) {
+	var stop []*environment
+	m.mu.Lock()
+	for _, p := range m.pools {
+		kept := p.idle[:0]
+		for _, env := range p.idle {
+			if now.Sub(env.lastUsed) >= m.cfg.IdleTimeout {
+				m.retireLocked(env)
+				stop = append(stop, env)
+				continue
+			}
+			kept = append(kept, env)
+		}
+		p.idle = kept
+	}
+	m.mu.Unlock()
+	for _, env := range stop {
+		m.logger.Debug("reclaiming idle environment", "function", env.pool.fn.Name, "env", env.id)
+		go env.shutdown("spindown")
+	}
+}
+
+// EnvironmentInfo describes one live environment, for status endpoints and tests.
+type EnvironmentInfo struct {
+	ID       string    `json:"id"`
+	Function string    `json:"function"`
+	Version  string    `json:"version"`
+	Revision string    `json:"revision"`
+	State    string    `json:"state"` // idle, frozen, busy
+	LastUsed time.Time `json:"last_used"`
+}
+
+// Environments lists the live environments that are idle (thawed or frozen); busy ones are
+// counted in Stats.
+func (m *Manager) Environments() []EnvironmentInfo {
+	m.mu.Lock()
+	var envs []*environment
+	for _, p := range m.pools {
+		envs = append(envs, p.idle...)
+	}
+	m.mu.Unlock()
+	out := make([]EnvironmentInfo, 0, len(envs))
+	for _, env := range envs {
+		out = append(out, env.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Stats are node-level counters.
+type Stats struct {
+	Environments    int    `json:"environments"`
+	MaxEnvironments int    `json:"max_environments"`
+	Driver          string `json:"driver"`
+}
+
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Stats{Environments: m.total, MaxEnvironments: m.cfg.MaxEnvironments, Driver: m.cfg.Driver.Name()}
+}
+
+// Shutdown stops accepting invocations, lets those in flight finish (bounded by ctx), then shuts
+// down every environment. It returns once every environment is destroyed.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		m.envWG.Wait()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	close(m.stopJanitor)
+	<-m.janitorDone
+
+	busyDone := make(chan struct{})
+	go func() { m.busyWG.Wait(); close(busyDone) }()
+	var err error
+	select {
+	case <-busyDone:
+	case <-ctx.Done():
+		err = fmt.Errorf("waiting for in-flight invocations: %w", ctx.Err())
+	}
+
+	// Everything still registered is shut down now; busy environments that did not finish in
+	// time are killed with their invocation, which then fails.
+	m.mu.Lock()
+	var stop []*environment
+	for key, p := range m.pools {
+		for _, env := range p.idle {
+			m.retireLocked(env)
+			stop = append(stop, env)
+		}
+		p.idle = nil
+		p.retired = true
+		delete(m.pools, key)
+	}
+	var busy []*environment
+	for env := range m.all {
+		if !env.removed {
+			busy = append(busy, env)
+		}
+	}
+	m.mu.Unlock()
+	for _, env := range stop {
+		go env.shutdown("spindown")
+	}
+	for _, env := range busy {
+		go env.reset("shutdown")
+	}
+	m.envWG.Wait()
+	return err
+}
+
+func (m *Manager) forget(env *environment) {
+	m.mu.Lock()
+	delete(m.all, env)
+	m.mu.Unlock()
+}

@@ -1,0 +1,500 @@
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/sandbox"
+	"github.com/lambdagw/gateway/sandbox/process"
+)
+
+// codeDir holds the real aws-lambda-go test function, built once as bootstrap.
+var codeDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sandbox-test-code-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..")
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "bootstrap"), "./internal/testfunction")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	codeDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type dirCode struct{ dir string }
+
+func (d dirCode) Unpacked(context.Context, string) (string, error) { return d.dir, nil }
+
+// memLogs keeps log lines in memory, per function.
+type memLogs struct {
+	mu    sync.Mutex
+	lines map[string][]string
+}
+
+func (l *memLogs) Append(fn string, lines ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lines == nil {
+		l.lines = map[string][]string{}
+	}
+	l.lines[fn] = append(l.lines[fn], lines...)
+}
+
+func (l *memLogs) get(fn string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines[fn]...)
+}
+
+type driverCase struct {
+	name string
+	new  func(t *testing.T) sandbox.Driver
+}
+
+func drivers(t *testing.T) []driverCase {
+	return []driverCase{
+		{"process", func(t *testing.T) sandbox.Driver {
+			d, err := process.New(process.Config{WorkDir: t.TempDir(), Logger: hclog.NewNullLogger()})
+			if err != nil {
+				t.Fatalf("process driver: %v", err)
+			}
+			t.Cleanup(func() { d.Close() })
+			return d
+		}},
+	}
+}
+
+type harness struct {
+	m    *sandbox.Manager
+	logs *memLogs
+}
+
+func newHarness(t *testing.T, d sandbox.Driver, mod func(*sandbox.ManagerConfig)) *harness {
+	t.Helper()
+	logs := &memLogs{}
+	cfg := sandbox.ManagerConfig{
+		Driver:          d,
+		Code:            dirCode{codeDir},
+		Logs:            logs,
+		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr}),
+		MaxEnvironments: 10,
+		IdleTimeout:     time.Minute,
+		InitTimeout:     5 * time.Second,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := sandbox.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if n := m.Stats().Environments; n != 0 {
+			t.Errorf("%d environments left after shutdown", n)
+		}
+	})
+	return &harness{m: m, logs: logs}
+}
+
+func testFunction(name string, mod func(*structs.Function)) *structs.Function {
+	zero := time.Duration(0)
+	fn := &structs.Function{
+		Name: name, Runtime: "provided.al2023", CodeSha256: strings.Repeat("a", 64),
+		MemoryMB: 128, Timeout: 5 * time.Second, EphemeralStorageMB: 512,
+		RevisionID: "rev-1", FreezeDelay: &zero,
+	}
+	if mod != nil {
+		mod(fn)
+	}
+	return fn
+}
+
+var reqSeq int64
+var reqMu sync.Mutex
+
+func request(payload string) *sandbox.Request {
+	reqMu.Lock()
+	reqSeq++
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", reqSeq)
+	reqMu.Unlock()
+	return &sandbox.Request{RequestID: id, Payload: []byte(payload), InvokedFunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:test"}
+}
+
+func invoke(t *testing.T, h *harness, fn *structs.Function, payload string) *sandbox.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := h.m.Invoke(ctx, fn, request(payload))
+	if err != nil {
+		t.Fatalf("invoke %s: %v", payload, err)
+	}
+	return resp
+}
+
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decoding %q: %v", b, err)
+	}
+	return v
+}
+
+func forEachDriver(t *testing.T, f func(t *testing.T, d sandbox.Driver)) {
+	for _, dc := range drivers(t) {
+		t.Run(dc.name, func(t *testing.T) { f(t, dc.new(t)) })
+	}
+}
+
+func TestWarmEnvironmentIsReusedAndFrozenBetweenInvocations(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("warm", nil)
+		for want := 1; want <= 3; want++ {
+			resp := invoke(t, h, fn, `{"mode":"counter"}`)
+			if resp.FunctionError {
+				t.Fatalf("function error: %s", resp.Payload)
+			}
+			if got := decode(t, resp.Payload)["count"]; got != float64(want) {
+				t.Fatalf("count = %v, want %d (the warm environment must be reused)", got, want)
+			}
+			waitFor(t, "environment frozen", func() bool {
+				envs := h.m.Environments()
+				return len(envs) == 1 && envs[0].State == "frozen"
+			})
+		}
+		if n := h.m.Stats().Environments; n != 1 {
+			t.Fatalf("%d environments, want 1", n)
+		}
+	})
+}
+
+func TestLogTailHasStartOutputEndReportInOrder(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("logs", nil)
+		req := request(`{"mode":"log","n":3}`)
+		req.Tail = true
+		resp, err := h.m.Invoke(context.Background(), fn, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(resp.LogTail)), "\n")
+		want := []string{
+			"START RequestId: " + req.RequestID + " Version: $LATEST",
+			"log line 0", "log line 1", "log line 2", "no newline at the end",
+			"END RequestId: " + req.RequestID,
+		}
+		if len(lines) != len(want)+1 {
+			t.Fatalf("tail has %d lines, want %d:\n%s", len(lines), len(want)+1, resp.LogTail)
+		}
+		for i, w := range want {
+			if lines[i] != w {
+				t.Errorf("line %d = %q, want %q", i, lines[i], w)
+			}
+		}
+		report := lines[len(lines)-1]
+		for _, part := range []string{"REPORT RequestId: " + req.RequestID, "\tDuration: ", " ms\tBilled Duration: ", "\tMemory Size: 128 MB", "\tMax Memory Used: ", "\tInit Duration: "} {
+			if !strings.Contains(report, part) {
+				t.Errorf("REPORT %q lacks %q", report, part)
+			}
+		}
+		// The function log has the same lines, after the INIT_START line.
+		logged := h.logs.get("logs")
+		if len(logged) < len(lines) || !strings.HasPrefix(logged[0], "INIT_START") {
+			t.Fatalf("function log: %q", logged)
+		}
+		// A warm invocation's REPORT has no Init Duration.
+		req2 := request(`{"mode":"hello"}`)
+		req2.Tail = true
+		resp2, err := h.m.Invoke(context.Background(), fn, req2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(resp2.LogTail), "Init Duration") {
+			t.Errorf("warm REPORT has an Init Duration: %s", resp2.LogTail)
+		}
+	})
+}
+
+func TestTimeoutResetsTheEnvironment(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("slow", func(f *structs.Function) { f.Timeout = time.Second })
+		invoke(t, h, fn, `{"mode":"counter"}`)
+		req := request(`{"mode":"sleep","ms":5000}`)
+		req.Tail = true
+		resp, err := h.m.Invoke(context.Background(), fn, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !resp.FunctionError || resp.ErrorType != "Sandbox.Timedout" {
+			t.Fatalf("got %+v, want a Sandbox.Timedout function error", resp)
+		}
+		body := decode(t, resp.Payload)
+		if msg, _ := body["errorMessage"].(string); !strings.HasSuffix(msg, req.RequestID+" Task timed out after 1.00 seconds") {
+			t.Errorf("errorMessage = %q", msg)
+		}
+		if !strings.Contains(string(resp.LogTail), "Status: timeout") {
+			t.Errorf("REPORT lacks Status: timeout:\n%s", resp.LogTail)
+		}
+		// The next invocation runs in a fresh environment: globals start over.
+		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
+			t.Fatalf("count after reset = %v, want 1", got)
+		}
+	})
+}
+
+func TestCrashIsRuntimeExitErrorAndResets(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("crash", nil)
+		invoke(t, h, fn, `{"mode":"counter"}`)
+		req := request(`{"mode":"crash"}`)
+		req.Tail = true
+		resp, err := h.m.Invoke(context.Background(), fn, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorType != "Runtime.ExitError" {
+			t.Fatalf("error type %q, want Runtime.ExitError: %s", resp.ErrorType, resp.Payload)
+		}
+		msg, _ := decode(t, resp.Payload)["errorMessage"].(string)
+		if want := "RequestId: " + req.RequestID + " Error: Runtime exited with error: exit status 3"; msg != want {
+			t.Errorf("errorMessage = %q, want %q", msg, want)
+		}
+		if !strings.Contains(string(resp.LogTail), "about to crash") || !strings.Contains(string(resp.LogTail), "Error Type: Runtime.ExitError") {
+			t.Errorf("log tail:\n%s", resp.LogTail)
+		}
+		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
+			t.Fatalf("count after crash = %v, want 1 (fresh environment)", got)
+		}
+	})
+}
+
+func TestFunctionErrorKeepsTheEnvironment(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("fails", nil)
+		invoke(t, h, fn, `{"mode":"counter"}`)
+		resp := invoke(t, h, fn, `{"mode":"error"}`)
+		if !resp.FunctionError || resp.ErrorType != "errorString" {
+			t.Fatalf("got %+v %s", resp, resp.Payload)
+		}
+		if msg := decode(t, resp.Payload)["errorMessage"]; msg != "something went wrong" {
+			t.Errorf("errorMessage = %v", msg)
+		}
+		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(3) {
+			t.Fatalf("count = %v, want 3 (a handled error keeps the environment)", got)
+		}
+	})
+}
+
+func TestInitFailureIsReportedAndRetriedOnce(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("badinit", func(f *structs.Function) { f.Environment = map[string]string{"INIT_MODE": "crash"} })
+		resp := invoke(t, h, fn, `{}`)
+		if !resp.FunctionError || resp.ErrorType != "Runtime.ExitError" {
+			t.Fatalf("got %+v %s", resp, resp.Payload)
+		}
+		var reports int
+		for _, l := range h.logs.get("badinit") {
+			if strings.HasPrefix(l, "INIT_REPORT") {
+				reports++
+				if !strings.Contains(l, "Status: error") || !strings.Contains(l, "Error Type: Runtime.ExitError") {
+					t.Errorf("INIT_REPORT line: %q", l)
+				}
+			}
+		}
+		if reports != 2 {
+			t.Errorf("%d INIT_REPORT lines, want 2 (the init and its suppressed retry): %q", reports, h.logs.get("badinit"))
+		}
+		waitFor(t, "no environment left", func() bool { return h.m.Stats().Environments == 0 })
+	})
+}
+
+func TestInitTimeout(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.InitTimeout = 300 * time.Millisecond })
+		fn := testFunction("hang", func(f *structs.Function) {
+			f.Environment = map[string]string{"INIT_MODE": "hang"}
+			f.Timeout = time.Second
+		})
+		resp := invoke(t, h, fn, `{}`)
+		if !resp.FunctionError || resp.ErrorType != "Sandbox.Timedout" {
+			t.Fatalf("got %+v %s", resp, resp.Payload)
+		}
+		found := false
+		for _, l := range h.logs.get("hang") {
+			if strings.HasPrefix(l, "INIT_REPORT") && strings.Contains(l, "Status: timeout") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no INIT_REPORT with Status: timeout: %q", h.logs.get("hang"))
+		}
+	})
+}
+
+func TestResponseTooLarge(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("big", nil)
+		resp := invoke(t, h, fn, fmt.Sprintf(`{"mode":"big","n":%d}`, 7<<20))
+		if resp.ErrorType != "Function.ResponseSizeTooLarge" {
+			t.Fatalf("got %q %.200s", resp.ErrorType, resp.Payload)
+		}
+		// Just under the limit passes.
+		resp = invoke(t, h, fn, fmt.Sprintf(`{"mode":"big","n":%d}`, 5<<20))
+		if resp.FunctionError || len(resp.Payload) < 5<<20 {
+			t.Fatalf("5 MB response: error %q, %d bytes", resp.ErrorType, len(resp.Payload))
+		}
+	})
+}
+
+func TestNoCapacityIsReportedNotQueued(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.MaxEnvironments = 1 })
+		fn := testFunction("cap", nil)
+		invoke(t, h, fn, `{}`)
+		waitFor(t, "idle environment", func() bool { return len(h.m.Environments()) == 1 })
+		done := make(chan *sandbox.Response)
+		go func() {
+			resp, _ := h.m.Invoke(context.Background(), fn, request(`{"mode":"sleep","ms":1500}`))
+			done <- resp
+		}()
+		waitFor(t, "busy environment", func() bool { return len(h.m.Environments()) == 0 })
+		_, err := h.m.Invoke(context.Background(), fn, request(`{}`))
+		if !errors.Is(err, sandbox.ErrNoCapacity) {
+			t.Fatalf("err = %v, want ErrNoCapacity", err)
+		}
+		if resp := <-done; resp == nil || resp.FunctionError {
+			t.Fatalf("the running invocation failed: %+v", resp)
+		}
+	})
+}
+
+func TestIdleEnvironmentsAreReclaimed(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.IdleTimeout = 200 * time.Millisecond })
+		invoke(t, h, testFunction("idle", nil), `{}`)
+		waitFor(t, "idle environment reclaimed", func() bool { return h.m.Stats().Environments == 0 })
+	})
+}
+
+func TestUpdatedFunctionGetsNewEnvironments(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		v1 := testFunction("upd", func(f *structs.Function) { f.Environment = map[string]string{"V": "1"} })
+		invoke(t, h, v1, `{}`)
+		v2 := testFunction("upd", func(f *structs.Function) { f.Environment = map[string]string{"V": "2"}; f.RevisionID = "rev-2" })
+		h.m.Sync([]*structs.Function{v2})
+		waitFor(t, "old revision retired", func() bool { return h.m.Stats().Environments == 0 })
+		env := decode(t, invoke(t, h, v2, `{"mode":"env"}`).Payload)
+		if env["V"] != "2" {
+			t.Fatalf("V = %v, want 2", env["V"])
+		}
+	})
+}
+
+func TestRuntimeEnvironmentVariables(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.Region = "eu-west-3" })
+		fn := testFunction("envfn", func(f *structs.Function) {
+			f.MemoryMB = 256
+			f.Handler = "my.handler"
+			f.Environment = map[string]string{"GREETING": "hi", "AWS_REGION": "ignored"}
+		})
+		env := decode(t, invoke(t, h, fn, `{"mode":"env"}`).Payload)
+		for k, v := range map[string]string{
+			"AWS_LAMBDA_FUNCTION_NAME": "envfn", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "_HANDLER": "my.handler", "AWS_REGION": "eu-west-3",
+			"AWS_DEFAULT_REGION": "eu-west-3", "TZ": ":UTC", "GREETING": "hi",
+			"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/envfn",
+		} {
+			if env[k] != v {
+				t.Errorf("%s = %v, want %q", k, env[k], v)
+			}
+		}
+		for _, k := range []string{"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "AWS_LAMBDA_LOG_STREAM_NAME"} {
+			if env[k] == nil || env[k] == "" {
+				t.Errorf("%s is not set", k)
+			}
+		}
+		ctx := decode(t, invoke(t, h, fn, `{"mode":"context"}`).Payload)
+		if ctx["function_arn"] != "arn:aws:lambda:us-east-1:000000000000:function:test" {
+			t.Errorf("invoked function ARN = %v", ctx["function_arn"])
+		}
+		if dl, _ := ctx["deadline_ms"].(float64); time.UnixMilli(int64(dl)).Before(time.Now()) {
+			t.Errorf("deadline %v is in the past", dl)
+		}
+	})
+}
+
+func TestShutdownLetsInFlightInvocationsFinish(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("drain", nil)
+		invoke(t, h, fn, `{}`)
+		waitFor(t, "idle environment", func() bool { return len(h.m.Environments()) == 1 })
+		done := make(chan *sandbox.Response, 1)
+		go func() {
+			resp, _ := h.m.Invoke(context.Background(), fn, request(`{"mode":"sleep","ms":500}`))
+			done <- resp
+		}()
+		waitFor(t, "invocation running", func() bool { return len(h.m.Environments()) == 0 })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.m.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		resp := <-done
+		if resp == nil || resp.FunctionError {
+			t.Fatalf("in-flight invocation did not finish cleanly: %+v", resp)
+		}
+		if _, err := h.m.Invoke(context.Background(), fn, request(`{}`)); !errors.Is(err, sandbox.ErrShuttingDown) {
+			t.Fatalf("invoke after shutdown: %v", err)
+		}
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,177 @@
+package sandbox
+
+import (
+	"bytes"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxLineBytes splits runaway lines so one line cannot hold unbounded memory.
+const maxLineBytes = 256 << 10
+
+// maxTailBytes bounds what an invocation keeps for its log tail (Lambda returns the last 4 KB).
+const maxTailBytes = 64 << 10
+
+// output reads the runtime's stdout and stderr from a pipe and writes each line to the
+// function's log, attributed to the invocation in progress.
+//
+// Every read of the pipe happens under mu, in the reader goroutine or in drain, so when the
+// runtime asks for its next event, drain sees every byte it wrote before asking: END follows the
+// invocation's last line exactly, with no timing guess.
+type output struct {
+	env  *environment
+	f    *os.File
+	rc   syscall.RawConn
+	done chan struct{}
+
+	mu      sync.Mutex
+	inv     *invocation
+	partial []byte
+	buf     []byte
+	eof     bool
+}
+
+func newOutput(e *environment, f *os.File) *output {
+	o := &output{env: e, f: f, done: make(chan struct{}), buf: make([]byte, 32<<10)}
+	rc, err := f.SyscallConn()
+	if err == nil {
+		o.rc = rc
+	}
+	return o
+}
+
+// run reads until every writer has closed the pipe (the runtime exited and was reaped).
+func (o *output) run() {
+	defer close(o.done)
+	defer o.f.Close()
+	if o.rc == nil {
+		return
+	}
+	for {
+		// The callback returns true when done (EOF); false makes Read wait for more data.
+		err := o.rc.Read(func(fd uintptr) bool {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			return o.readLocked(int(fd))
+		})
+		o.mu.Lock()
+		eof := o.eof
+		o.mu.Unlock()
+		if err != nil || eof {
+			o.mu.Lock()
+			o.flushPartialLocked()
+			o.mu.Unlock()
+			return
+		}
+	}
+}
+
+// readLocked reads what the pipe holds without blocking. It reports false once the pipe is
+// empty (the poller should wait) and true at EOF or on an error.
+func (o *output) readLocked(fd int) bool {
+	for {
+		n, err := unix.Read(fd, o.buf)
+		if n > 0 {
+			o.handleLocked(o.buf[:n])
+			continue
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return false
+		}
+		o.eof = true
+		return true
+	}
+}
+
+// drain reads everything already in the pipe. Called when the runtime asks for its next event
+// or exits, before END is logged.
+func (o *output) drain() {
+	if o.rc == nil {
+		return
+	}
+	_ = o.rc.Control(func(fd uintptr) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if !o.eof {
+			o.readLocked(int(fd))
+		}
+	})
+}
+
+func (o *output) handleLocked(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			o.partial = append(o.partial, b...)
+			if len(o.partial) >= maxLineBytes {
+				o.flushPartialLocked()
+			}
+			return
+		}
+		if len(o.partial) > 0 {
+			o.partial = append(o.partial, b[:i]...)
+			o.emitLocked(string(o.partial))
+			o.partial = o.partial[:0]
+		} else {
+			o.emitLocked(string(b[:i]))
+		}
+		b = b[i+1:]
+	}
+}
+
+func (o *output) flushPartialLocked() {
+	if len(o.partial) > 0 {
+		o.emitLocked(string(o.partial))
+		o.partial = o.partial[:0]
+	}
+}
+
+func (o *output) emitLocked(lines ...string) {
+	o.env.m.cfg.Logs.Append(o.env.fn.Name, lines...)
+	if inv := o.inv; inv != nil {
+		for _, l := range lines {
+			inv.tail = append(inv.tail, l...)
+			inv.tail = append(inv.tail, '\n')
+		}
+		if len(inv.tail) > maxTailBytes {
+			inv.tail = append(inv.tail[:0:0], inv.tail[len(inv.tail)-maxTailBytes/2:]...)
+		}
+	}
+}
+
+// begin logs START and attributes the following output to inv.
+func (o *output) begin(inv *invocation, start string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flushPartialLocked()
+	o.inv = inv
+	o.emitLocked(start)
+}
+
+// line logs one line of the gateway's own (a timeout message) inside the current invocation.
+func (o *output) line(s string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.emitLocked(s)
+}
+
+// end drains the runtime's output, then logs END and REPORT and stops attributing output to inv.
+func (o *output) end(inv *invocation, lines ...string) {
+	o.drain()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flushPartialLocked()
+	o.emitLocked(lines...)
+	if o.inv == inv {
+		o.inv = nil
+	}
+}
+
+// wait returns once the reader has seen EOF (after the runtime's processes are gone).
+func (o *output) wait() { <-o.done }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make run: start a throwaway single-node agent, apply the example functions, say how to call
+# them, and keep the agent in the foreground until Ctrl-C (which drains and cleans up).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+addr="${GATEWAY_ADDR:-http://127.0.0.1:9500}"
+export GATEWAY_ADDR="$addr"
+
+bin/gateway agent -dev &
+agent=$!
+trap 'kill -TERM $agent 2>/dev/null; wait $agent' INT TERM EXIT
+
+for _ in $(seq 1 100); do
+	if curl -fsS "$addr/v1/health" >/dev/null 2>&1; then break; fi
+	if ! kill -0 $agent 2>/dev/null; then echo "the agent exited; see its log above" >&2; exit 1; fi
+	sleep 0.1
+done
+bin/gateway apply -address "$addr" examples/functions.hcl
+
+cat <<MSG
+
+  The gateway is running at $addr with the function "hello". Call it from another terminal:
+
+    curl -s -d '{"name":"you"}' $addr/2015-03-31/functions/hello/invocations
+    bin/gateway invoke -payload '{"name":"you"}' -log-tail hello
+
+  Its logs:  bin/gateway logs -f hello        Functions:  bin/gateway functions
+  Press Ctrl-C to stop the agent (it drains and removes every environment).
+
+MSG
+wait $agent

@@ -1,0 +1,335 @@
+// Package codestore keeps function code on the node's disk, addressed by the SHA-256 of the zip:
+// blobs/<sha> holds the zip, unpacked/<sha>/ the tree environments mount read-only at /var/task.
+// The replicated log carries only the hash.
+package codestore
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ErrNotFound is returned for a hash the store does not hold.
+var ErrNotFound = errors.New("code not found")
+
+// Store is a node's code store.
+type Store struct {
+	dir    string
+	logger hclog.Logger
+
+	mu        sync.Mutex
+	unpacking map[string]*unpackCall
+}
+
+type unpackCall struct {
+	done chan struct{}
+	dir  string
+	err  error
+}
+
+// New opens (or creates) a store in dir and removes temporary files of an interrupted run.
+func New(dir string, logger hclog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	for _, d := range []string{"blobs", "unpacked", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("creating code store: %w", err)
+		}
+	}
+	tmp := filepath.Join(dir, "tmp")
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		p := filepath.Join(tmp, e.Name())
+		_ = makeWritable(p)
+		_ = os.RemoveAll(p)
+	}
+	return &Store{dir: dir, logger: logger.Named("codestore"), unpacking: map[string]*unpackCall{}}, nil
+}
+
+func checkSHA(sha string) error {
+	if !shaRE.MatchString(sha) {
+		return fmt.Errorf("%q is not a hex SHA-256", sha)
+	}
+	return nil
+}
+
+func (s *Store) blobPath(sha string) string { return filepath.Join(s.dir, "blobs", sha) }
+
+// Put stores a zip read from r (at most maxBytes) and returns its hash and size. Storing the same
+// content twice is harmless.
+func (s *Store) Put(ctx context.Context, r io.Reader, maxBytes int64) (string, int64, error) {
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "blob-")
+	if err != nil {
+		return "", 0, fmt.Errorf("creating temporary blob: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, maxBytes+1))
+	if err != nil {
+		return "", 0, fmt.Errorf("writing blob: %w", err)
+	}
+	if n > maxBytes {
+		return "", 0, fmt.Errorf("code is larger than %d bytes", maxBytes)
+	}
+	if err := f.Sync(); err != nil {
+		return "", 0, fmt.Errorf("syncing blob: %w", err)
+	}
+	sha := hex.EncodeToString(h.Sum(nil))
+	if err := os.Rename(f.Name(), s.blobPath(sha)); err != nil {
+		return "", 0, fmt.Errorf("storing blob: %w", err)
+	}
+	return sha, n, nil
+}
+
+// Has reports whether the store holds sha.
+func (s *Store) Has(sha string) bool {
+	if checkSHA(sha) != nil {
+		return false
+	}
+	_, err := os.Stat(s.blobPath(sha))
+	return err == nil
+}
+
+// Open opens the zip of sha.
+func (s *Store) Open(sha string) (*os.File, error) {
+	if err := checkSHA(sha); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.blobPath(sha))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", sha, ErrNotFound)
+	}
+	return f, err
+}
+
+// Remove deletes a blob and its unpacked tree.
+func (s *Store) Remove(sha string) error {
+	if err := checkSHA(sha); err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, "unpacked", sha)
+	_ = makeWritable(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(s.blobPath(sha)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Unpacked returns the read-only tree of sha, unzipping it once (concurrent callers share the
+// work). The blob's hash is verified before it is used.
+func (s *Store) Unpacked(ctx context.Context, sha string) (string, error) {
+	if err := checkSHA(sha); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(s.dir, "unpacked", sha)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	s.mu.Lock()
+	c, running := s.unpacking[sha]
+	if !running {
+		c = &unpackCall{done: make(chan struct{})}
+		s.unpacking[sha] = c
+		go func() {
+			c.dir, c.err = s.unpack(sha, dir)
+			s.mu.Lock()
+			delete(s.unpacking, sha)
+			s.mu.Unlock()
+			close(c.done)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.dir, c.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (s *Store) unpack(sha, dst string) (string, error) {
+	f, err := s.Open(sha)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return "", fmt.Errorf("reading blob %s: %w", sha, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+		return "", fmt.Errorf("blob %s is corrupt: its content hashes to %s", sha, got)
+	}
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		return "", fmt.Errorf("code %s is not a valid zip: %w", sha, err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "tmp"), "unpack-")
+	if err != nil {
+		return "", err
+	}
+	cleanup := func() { _ = makeWritable(tmp); _ = os.RemoveAll(tmp) }
+	if err := extract(zr, tmp); err != nil {
+		cleanup()
+		return "", fmt.Errorf("unpacking code %s: %w", sha, err)
+	}
+	if err := makeReadOnly(tmp); err != nil {
+		cleanup()
+		return "", err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		cleanup()
+		if _, serr := os.Stat(dst); serr == nil {
+			return dst, nil
+		}
+		return "", fmt.Errorf("placing unpacked code: %w", err)
+	}
+	return dst, nil
+}
+
+// extract writes the zip's entries under root, refusing anything that would land outside it,
+// device files, and trees over the unzipped size limit.
+func extract(zr *zip.Reader, root string) error {
+	var total int64
+	for _, zf := range zr.File {
+		name := zf.Name
+		if strings.Contains(name, "\\") || filepath.IsAbs(name) || strings.HasPrefix(name, "/") {
+			return fmt.Errorf("entry %q has an absolute or Windows path", name)
+		}
+		clean := filepath.Clean(name)
+		if clean == ".." || strings.HasPrefix(clean, "../") {
+			return fmt.Errorf("entry %q points outside the code folder", name)
+		}
+		target := filepath.Join(root, clean)
+		mode := zf.Mode()
+		hasUnixMode := zf.CreatorVersion>>8 == 3 // made on Unix: external attributes hold the mode
+		switch {
+		case mode.IsDir():
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			continue
+		case mode&fs.ModeSymlink != 0:
+			link, err := readAll(zf, 4096)
+			if err != nil {
+				return err
+			}
+			dest := string(link)
+			resolved := dest
+			if !filepath.IsAbs(dest) {
+				resolved = filepath.Join(filepath.Dir(target), dest)
+			} else {
+				resolved = filepath.Join(root, dest) // absolute inside the environment's /var/task view
+				if !strings.HasPrefix(dest, "/var/task/") && dest != "/var/task" {
+					return fmt.Errorf("symlink %q points outside the code folder (%s)", name, dest)
+				}
+			}
+			if rel, err := filepath.Rel(root, resolved); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+				return fmt.Errorf("symlink %q points outside the code folder (%s)", name, dest)
+			}
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(dest, target); err != nil {
+				return err
+			}
+			continue
+		case !mode.IsRegular():
+			return fmt.Errorf("entry %q is not a regular file, folder or symlink", name)
+		}
+		total += int64(zf.UncompressedSize64)
+		if total > structs.MaxUnzippedCodeBytes {
+			return fmt.Errorf("unzipped code is larger than %d MB", structs.MaxUnzippedCodeBytes>>20)
+		}
+		perm := fs.FileMode(0o644)
+		if hasUnixMode {
+			perm = mode.Perm() | 0o600
+		} else if filepath.Base(clean) == "bootstrap" {
+			perm = 0o755 // zips made without Unix modes still need an executable bootstrap
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := writeEntry(zf, target, perm, structs.MaxUnzippedCodeBytes-total+int64(zf.UncompressedSize64)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readAll(zf *zip.File, limit int64) ([]byte, error) {
+	rc, err := zf.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, limit))
+}
+
+func writeEntry(zf *zip.File, target string, perm fs.FileMode, limit int64) error {
+	rc, err := zf.Open()
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", zf.Name, err)
+	}
+	defer rc.Close()
+	out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", zf.Name, err)
+	}
+	n, err := io.Copy(out, io.LimitReader(rc, limit+1))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", zf.Name, err)
+	}
+	if n > limit {
+		return fmt.Errorf("unzipped code is larger than %d MB", structs.MaxUnzippedCodeBytes>>20)
+	}
+	return nil
+}
+
+// makeReadOnly strips write permission: the tree is shared by every environment of the code.
+func makeReadOnly(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.Chmod(p, info.Mode().Perm()&^0o222)
+	})
+}
+
+func makeWritable(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,162 @@
+// Package fsm applies the Raft log to the replicated state. An entry is one message-type byte and
+// a JSON body; types are append-only. Apply only changes state: no I/O, no clock, no randomness
+// (callers fill timestamps and revision ids before proposing), so every node computes the same.
+package fsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/lambdagw/gateway/cluster/state"
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// MessageType tags a log entry. Never renumber: old logs and snapshots keep their numbers.
+type MessageType uint8
+
+const (
+	PutFunctionType    MessageType = 1
+	DeleteFunctionType MessageType = 2
+)
+
+// PutFunction creates or replaces a function. ExpectRevision, when set, must be the stored
+// function's RevisionID (Lambda's RevisionId precondition).
+type PutFunction struct {
+	Function       *structs.Function `json:"function"`
+	ExpectRevision string            `json:"expect_revision,omitempty"`
+}
+
+// DeleteFunction removes a function.
+type DeleteFunction struct {
+	Name string `json:"name"`
+}
+
+// Errors returned as the Apply response.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("revision conflict")
+)
+
+// Encode makes a log entry.
+func Encode(t MessageType, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encoding message %d: %w", t, err)
+	}
+	return append([]byte{byte(t)}, b...), nil
+}
+
+type command func(f *FSM, index uint64, body []byte) any
+
+// commands is the registration table; a new message type registers here.
+var commands = map[MessageType]command{}
+
+func registerCommand(t MessageType, c command) {
+	if _, dup := commands[t]; dup {
+		panic(fmt.Sprintf("message type %d registered twice", t))
+	}
+	commands[t] = c
+}
+
+func init() {
+	registerCommand(PutFunctionType, applyPutFunction)
+	registerCommand(DeleteFunctionType, applyDeleteFunction)
+}
+
+// FSM implements raft.FSM over a state.Store.
+type FSM struct {
+	state  *state.Store
+	logger hclog.Logger
+}
+
+// New returns an FSM applying to st.
+func New(st *state.Store, logger hclog.Logger) *FSM {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &FSM{state: st, logger: logger.Named("fsm")}
+}
+
+// State is the store the FSM applies to.
+func (f *FSM) State() *state.Store { return f.state }
+
+// Apply applies one entry. Unknown types are reported, not fatal, so an older follower survives
+// entries of a newer leader.
+func (f *FSM) Apply(l *raft.Log) any {
+	if len(l.Data) == 0 {
+		return errors.New("empty log entry")
+	}
+	t := MessageType(l.Data[0])
+	c, ok := commands[t]
+	if !ok {
+		f.logger.Error("unknown message type in the log; upgrade this node", "type", t, "index", l.Index)
+		return fmt.Errorf("unknown message type %d", t)
+	}
+	return c(f, l.Index, l.Data[1:])
+}
+
+func applyPutFunction(f *FSM, index uint64, body []byte) any {
+	var m PutFunction
+	if err := json.Unmarshal(body, &m); err != nil || m.Function == nil {
+		return fmt.Errorf("decoding PutFunction: %v", err)
+	}
+	if m.ExpectRevision != "" {
+		cur, ok := f.state.Function(m.Function.Name)
+		if !ok {
+			return fmt.Errorf("function %s: %w", m.Function.Name, ErrNotFound)
+		}
+		if cur.RevisionID != m.ExpectRevision {
+			return fmt.Errorf("function %s has revision %s, not %s: %w", m.Function.Name, cur.RevisionID, m.ExpectRevision, ErrConflict)
+		}
+	}
+	f.state.UpsertFunction(index, m.Function)
+	fn, _ := f.state.Function(m.Function.Name)
+	return fn
+}
+
+func applyDeleteFunction(f *FSM, index uint64, body []byte) any {
+	var m DeleteFunction
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding DeleteFunction: %v", err)
+	}
+	if !f.state.DeleteFunction(index, m.Name) {
+		return fmt.Errorf("function %s: %w", m.Name, ErrNotFound)
+	}
+	return nil
+}
+
+// Snapshot captures the state; Persist writes it as JSON.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{snap: f.state.Snapshot()}, nil
+}
+
+// Restore replaces the state with a snapshot's content.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var snap state.Snapshot
+	if err := json.NewDecoder(rc).Decode(&snap); err != nil {
+		return fmt.Errorf("decoding snapshot: %w", err)
+	}
+	if snap.Version > state.SnapshotVersion {
+		return fmt.Errorf("snapshot format %d is newer than this node understands (%d)", snap.Version, state.SnapshotVersion)
+	}
+	f.state.Restore(&snap)
+	return nil
+}
+
+type snapshot struct{ snap *state.Snapshot }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.snap); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("writing snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}

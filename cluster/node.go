@@ -1,0 +1,243 @@
+// Package cluster runs the node's hashicorp/raft instance: the replicated log (raft-boltdb),
+// file snapshots, the TCP transport, bootstrap, and typed writes. Today a node bootstraps a
+// single-node cluster; joining, forwarding to the leader and code replication build on this.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/lambdagw/gateway/cluster/fsm"
+	"github.com/lambdagw/gateway/cluster/state"
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// Config configures a node.
+type Config struct {
+	NodeID        string // the Raft server ID (the agent's node_name)
+	DataDir       string // Raft data lives in DataDir/raft
+	BindAddr      string // the Raft transport, e.g. 127.0.0.1:9501
+	AdvertiseAddr string // defaults to BindAddr
+	Bootstrap     bool   // bootstrap a single-node cluster when there is no prior state
+	Logger        hclog.Logger
+}
+
+// Errors of writes.
+var (
+	ErrNotLeader = errors.New("this node is not the Raft leader")
+	ErrNotFound  = fsm.ErrNotFound
+	ErrConflict  = fsm.ErrConflict
+)
+
+// NotLeaderError says where the leader is, for forwarding.
+type NotLeaderError struct{ LeaderID, LeaderAddr string }
+
+func (e *NotLeaderError) Error() string {
+	return fmt.Sprintf("not the leader (leader: %q at %q)", e.LeaderID, e.LeaderAddr)
+}
+
+func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// Node is a running Raft node.
+type Node struct {
+	cfg    Config
+	logger hclog.Logger
+	raft   *raft.Raft
+	fsm    *fsm.FSM
+	store  *raftboltdb.BoltStore
+	trans  *raft.NetworkTransport
+}
+
+// applyTimeout bounds one write when the caller's context has no deadline.
+const applyTimeout = 10 * time.Second
+
+// Start opens the stores, starts Raft, bootstraps when asked and there is no prior state, and
+// waits (bounded by ctx) until a leader is known and the log is applied, so a restarted node
+// serves its functions at once.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = cfg.BindAddr
+	}
+	logger := cfg.Logger.Named("raft")
+	dir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating raft dir: %w", err)
+	}
+	n := &Node{cfg: cfg, logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			n.close()
+		}
+	}()
+	var err error
+	n.store, err = raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
+	if err != nil {
+		return nil, fmt.Errorf("opening raft log store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 3, logger)
+	if err != nil {
+		return nil, fmt.Errorf("opening snapshot store: %w", err)
+	}
+	adv, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
+	if err != nil {
+		return nil, fmt.Errorf("resolving raft advertise address %s: %w", cfg.AdvertiseAddr, err)
+	}
+	n.trans, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, adv, 3, 10*time.Second, logger)
+	if err != nil {
+		return nil, fmt.Errorf("starting raft transport on %s: %w", cfg.BindAddr, err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = logger
+	// Quick elections on one node; still sane for several nodes on a LAN.
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.SnapshotThreshold = 1024
+	n.fsm = fsm.New(state.New(), cfg.Logger)
+
+	has, err := raft.HasExistingState(n.store, n.store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("checking for existing raft state: %w", err)
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.trans)
+	if err != nil {
+		return nil, fmt.Errorf("starting raft: %w", err)
+	}
+	if !has && cfg.Bootstrap {
+		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: n.trans.LocalAddr()}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return nil, fmt.Errorf("bootstrapping the cluster: %w", err)
+		}
+	}
+	if err := n.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return n, nil
+}
+
+// waitReady waits for a leader and, on the leader, for the log to be applied (a barrier).
+func (n *Node) waitReady(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a raft leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	if n.raft.State() == raft.Leader {
+		if err := n.raft.Barrier(applyTimeout).Error(); err != nil {
+			return fmt.Errorf("applying the raft log: %w", err)
+		}
+	}
+	return nil
+}
+
+// State is the local copy of the replicated state (reads never go to the leader).
+func (n *Node) State() *state.Store { return n.fsm.State() }
+
+// IsLeader reports whether this node leads.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's ID and Raft address.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// Stats are Raft's counters, for the status endpoint.
+func (n *Node) Stats() map[string]string { return n.raft.Stats() }
+
+// Snapshot forces a snapshot (tests, operators).
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// PutFunction creates or replaces a function through the log and returns the stored value.
+func (n *Node) PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error) {
+	resp, err := n.apply(ctx, fsm.PutFunctionType, fsm.PutFunction{Function: fn, ExpectRevision: expectRevision})
+	if err != nil {
+		return nil, err
+	}
+	stored, ok := resp.(*structs.Function)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return stored, nil
+}
+
+// DeleteFunction removes a function through the log.
+func (n *Node) DeleteFunction(ctx context.Context, name string) error {
+	_, err := n.apply(ctx, fsm.DeleteFunctionType, fsm.DeleteFunction{Name: name})
+	return err
+}
+
+func (n *Node) apply(ctx context.Context, t fsm.MessageType, body any) (any, error) {
+	if n.raft.State() != raft.Leader {
+		id, addr := n.Leader()
+		return nil, &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	}
+	data, err := fsm.Encode(t, body)
+	if err != nil {
+		return nil, err
+	}
+	timeout := applyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			id, addr := n.Leader()
+			return nil, &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+		}
+		return nil, fmt.Errorf("applying message %d: %w", t, err)
+	}
+	if err, ok := f.Response().(error); ok {
+		return nil, err
+	}
+	return f.Response(), nil
+}
+
+// Stop shuts Raft down and closes the stores; it is idempotent.
+func (n *Node) Stop(ctx context.Context) error {
+	return n.close()
+}
+
+func (n *Node) close() error {
+	var errs []error
+	if n.raft != nil {
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("shutting down raft: %w", err))
+		}
+		n.raft = nil
+	}
+	if n.trans != nil {
+		_ = n.trans.Close()
+		n.trans = nil
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing raft store: %w", err))
+		}
+		n.store = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,119 @@
+// Package state is the replicated state in memory: what the FSM applies from the Raft log and
+// every node reads locally. Stored values are immutable: readers share them, writers replace them.
+package state
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// Store holds the replicated state. Mutators are for the FSM only.
+type Store struct {
+	mu        sync.RWMutex
+	index     uint64
+	functions map[string]*structs.Function
+	watch     chan struct{}
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{functions: map[string]*structs.Function{}, watch: make(chan struct{})}
+}
+
+// Function returns the function named name.
+func (s *Store) Function(name string) (*structs.Function, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn, ok := s.functions[name]
+	return fn, ok
+}
+
+// Functions returns every function, sorted by name.
+func (s *Store) Functions() []*structs.Function {
+	s.mu.RLock()
+	out := make([]*structs.Function, 0, len(s.functions))
+	for _, fn := range s.functions {
+		out = append(out, fn)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Index is the Raft index of the last change applied.
+func (s *Store) Index() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.index
+}
+
+// Watch returns a channel closed at the next change, so other packages react without polling.
+func (s *Store) Watch() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.watch
+}
+
+// changedLocked wakes the watchers of the current change.
+func (s *Store) changedLocked(index uint64) {
+	s.index = index
+	close(s.watch)
+	s.watch = make(chan struct{})
+}
+
+// UpsertFunction stores fn at index (FSM only). CreateIndex is kept from an existing function.
+func (s *Store) UpsertFunction(index uint64, fn *structs.Function) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn = fn.Copy()
+	fn.ModifyIndex = index
+	if old, ok := s.functions[fn.Name]; ok {
+		fn.CreateIndex = old.CreateIndex
+	} else {
+		fn.CreateIndex = index
+	}
+	s.functions[fn.Name] = fn
+	s.changedLocked(index)
+}
+
+// DeleteFunction removes a function (FSM only) and reports whether it existed.
+func (s *Store) DeleteFunction(index uint64, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.functions[name]; !ok {
+		return false
+	}
+	delete(s.functions, name)
+	s.changedLocked(index)
+	return true
+}
+
+// Snapshot is the serialisable content of the store.
+type Snapshot struct {
+	Version   int                 `json:"version"`
+	Index     uint64              `json:"index"`
+	Functions []*structs.Function `json:"functions"`
+}
+
+// SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
+const SnapshotVersion = 1
+
+// Snapshot returns the store's content at this moment.
+func (s *Store) Snapshot() *Snapshot {
+	fns := s.Functions()
+	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns}
+}
+
+// Restore replaces the whole content with snap (FSM only).
+func (s *Store) Restore(snap *Snapshot) {
+	fns := make(map[string]*structs.Function, len(snap.Functions))
+	for _, fn := range snap.Functions {
+		fns[fn.Name] = fn
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.functions = fns
+	s.changedLocked(snap.Index)
+}

@@ -1,0 +1,556 @@
+// Package config decodes the agent's and the functions' HCL files. Every mistake comes back as
+// an hcl.Diagnostic with the file, line and column of the offending expression.
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// Files keeps the parsed sources so diagnostics render with the offending lines.
+type Files struct{ parser *hclparse.Parser }
+
+func newFiles() *Files { return &Files{parser: hclparse.NewParser()} }
+
+// WriteDiagnostics renders each diagnostic as "file:line:column: severity: summary" (the form
+// editors and CI annotate), followed by the offending source lines and the detail.
+func (f *Files) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
+	var files map[string]*hcl.File
+	if f != nil {
+		files = f.parser.Files()
+	}
+	tw := hcl.NewDiagnosticTextWriter(w, files, 100, false)
+	for _, d := range diags {
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+		}
+		if err := tw.WriteDiagnostic(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evalContext is where variables and functions (file, env, ...) will be offered to expressions.
+func evalContext() *hcl.EvalContext {
+	return &hcl.EvalContext{Variables: map[string]cty.Value{}}
+}
+
+// durationAttr decodes a duration written as "30s"/"1m" or as a number of seconds.
+func durationAttr(expr hcl.Expression, ctx *hcl.EvalContext, min, max time.Duration) (time.Duration, hcl.Diagnostics) {
+	v, diags := expr.Value(ctx)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	rng := expr.Range()
+	bad := func(msg string) (time.Duration, hcl.Diagnostics) {
+		return 0, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid duration", Detail: msg, Subject: &rng}}
+	}
+	var d time.Duration
+	switch {
+	case v.IsNull() || !v.IsKnown():
+		return bad("A duration is required, such as \"30s\" or \"5m\".")
+	case v.Type() == cty.Number:
+		f, _ := v.AsBigFloat().Float64()
+		d = time.Duration(f * float64(time.Second))
+	case v.Type() == cty.String:
+		var err error
+		d, err = time.ParseDuration(v.AsString())
+		if err != nil {
+			return bad(fmt.Sprintf("%q is not a duration; write it like \"30s\", \"1m30s\" or \"500ms\".", v.AsString()))
+		}
+	default:
+		return bad("A duration must be a string such as \"30s\" or a number of seconds.")
+	}
+	if d < min || (max > 0 && d > max) {
+		if max > 0 {
+			return bad(fmt.Sprintf("%s is out of range: it must be between %s and %s.", d, min, max))
+		}
+		return bad(fmt.Sprintf("%s is out of range: it must be at least %s.", d, min))
+	}
+	return d, nil
+}
+
+func rangeDiag(summary, detail string, rng hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng}
+}
+
+// ---- agent ----
+
+// Agent is a node's configuration.
+type Agent struct {
+	NodeName string
+	DataDir  string
+	Region   string
+	LogLevel string
+	LogJSON  bool
+	HTTP     HTTP
+	Cluster  Cluster
+	Sandbox  Sandbox
+}
+
+// HTTP is the listener of the invoke, management and /v1 APIs.
+type HTTP struct{ Address string }
+
+// Cluster is the Raft node's configuration.
+type Cluster struct {
+	Address   string
+	Bootstrap bool
+}
+
+// Sandbox configures execution environments.
+type Sandbox struct {
+	Driver          string
+	MaxEnvironments int
+	IdleTimeout     time.Duration
+	InitTimeout     time.Duration
+	ShutdownTimeout time.Duration
+	FreezeDelay     time.Duration
+	PidsLimit       int
+	Rootfs          string
+}
+
+// DefaultAgent has every default filled in.
+func DefaultAgent() *Agent {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "gateway"
+	}
+	return &Agent{
+		NodeName: host,
+		Region:   "us-east-1",
+		LogLevel: "info",
+		HTTP:     HTTP{Address: "127.0.0.1:9500"},
+		Cluster:  Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
+		Sandbox: Sandbox{
+			Driver:          "libcontainer",
+			MaxEnvironments: 500,
+			IdleTimeout:     10 * time.Minute,
+			InitTimeout:     structs.DefaultInitTimeout,
+			ShutdownTimeout: structs.DefaultShutdownTimeout,
+			PidsLimit:       1024,
+		},
+	}
+}
+
+// DevAgent is a throwaway single node on the default loopback ports, with data in dataDir.
+func DevAgent(dataDir string) *Agent {
+	a := DefaultAgent()
+	a.NodeName = "dev"
+	a.DataDir = dataDir
+	return a
+}
+
+type agentFile struct {
+	NodeName *string       `hcl:"node_name,optional"`
+	DataDir  *string       `hcl:"data_dir,optional"`
+	Region   *string       `hcl:"region,optional"`
+	LogLevel *string       `hcl:"log_level,optional"`
+	LogJSON  *bool         `hcl:"log_json,optional"`
+	HTTP     *httpBlock    `hcl:"http,block"`
+	Cluster  *clusterBlock `hcl:"cluster,block"`
+	Sandbox  *sandboxBlock `hcl:"sandbox,block"`
+	Plugins  []notYetBlock `hcl:"plugin,block"`
+}
+
+type httpBlock struct {
+	Address *string `hcl:"address,optional"`
+}
+
+type clusterBlock struct {
+	Address   *string `hcl:"address,optional"`
+	Bootstrap *bool   `hcl:"bootstrap,optional"`
+}
+
+type sandboxBlock struct {
+	Driver          *string        `hcl:"driver,optional"`
+	MaxEnvironments *int           `hcl:"max_environments,optional"`
+	IdleTimeout     hcl.Expression `hcl:"idle_timeout,optional"`
+	InitTimeout     hcl.Expression `hcl:"init_timeout,optional"`
+	ShutdownTimeout hcl.Expression `hcl:"shutdown_timeout,optional"`
+	FreezeDelay     hcl.Expression `hcl:"freeze_delay,optional"`
+	PidsLimit       *int           `hcl:"pids_limit,optional"`
+	Rootfs          *string        `hcl:"rootfs,optional"`
+	Body            hcl.Body       `hcl:",body"`
+}
+
+// notYetBlock catches blocks a later version supports, to say so instead of a generic error.
+type notYetBlock struct {
+	Name   string   `hcl:"name,label"`
+	Remain hcl.Body `hcl:",remain"`
+}
+
+// LoadAgent reads and validates an agent file.
+func LoadAgent(path string) (*Agent, *Files, hcl.Diagnostics) {
+	files := newFiles()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, files, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the agent configuration", Detail: err.Error()}}
+	}
+	f, diags := files.parser.ParseHCL(src, path)
+	if diags.HasErrors() {
+		return nil, files, diags
+	}
+	a, d := decodeAgent(f.Body, filepath.Dir(path))
+	return a, files, append(diags, d...)
+}
+
+func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
+	var raw agentFile
+	ctx := evalContext()
+	diags := gohcl.DecodeBody(body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	a := DefaultAgent()
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&a.NodeName, raw.NodeName)
+	set(&a.DataDir, raw.DataDir)
+	set(&a.Region, raw.Region)
+	set(&a.LogLevel, raw.LogLevel)
+	if raw.LogJSON != nil {
+		a.LogJSON = *raw.LogJSON
+	}
+	if a.DataDir != "" && !filepath.IsAbs(a.DataDir) {
+		a.DataDir = filepath.Join(baseDir, a.DataDir)
+	}
+	switch a.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		diags = append(diags, attrDiag(body, "log_level", "Invalid log level",
+			fmt.Sprintf("%q is not a log level; valid: trace, debug, info, warn, error.", a.LogLevel)))
+	}
+	if a.NodeName == "" {
+		diags = append(diags, attrDiag(body, "node_name", "Invalid node name", "node_name must not be empty."))
+	}
+	if raw.HTTP != nil {
+		set(&a.HTTP.Address, raw.HTTP.Address)
+	}
+	if raw.Cluster != nil {
+		set(&a.Cluster.Address, raw.Cluster.Address)
+		if raw.Cluster.Bootstrap != nil {
+			a.Cluster.Bootstrap = *raw.Cluster.Bootstrap
+		}
+	}
+	if s := raw.Sandbox; s != nil {
+		set(&a.Sandbox.Driver, s.Driver)
+		set(&a.Sandbox.Rootfs, s.Rootfs)
+		if s.MaxEnvironments != nil {
+			a.Sandbox.MaxEnvironments = *s.MaxEnvironments
+		}
+		if s.PidsLimit != nil {
+			a.Sandbox.PidsLimit = *s.PidsLimit
+		}
+		for _, d := range []struct {
+			expr     hcl.Expression
+			dst      *time.Duration
+			min, max time.Duration
+		}{
+			{s.IdleTimeout, &a.Sandbox.IdleTimeout, time.Second, 0},
+			{s.InitTimeout, &a.Sandbox.InitTimeout, time.Second, structs.MaxTimeout},
+			{s.ShutdownTimeout, &a.Sandbox.ShutdownTimeout, 0, time.Minute},
+			{s.FreezeDelay, &a.Sandbox.FreezeDelay, 0, time.Hour},
+		} {
+			if isSet(d.expr) {
+				v, dd := durationAttr(d.expr, ctx, d.min, d.max)
+				diags = append(diags, dd...)
+				*d.dst = v
+			}
+		}
+	}
+	if a.Sandbox.Driver != "libcontainer" && a.Sandbox.Driver != "process" {
+		diags = append(diags, sandboxDiag(raw.Sandbox, "driver", "Invalid sandbox driver",
+			fmt.Sprintf("%q is not a sandbox driver; valid: libcontainer, process.", a.Sandbox.Driver)))
+	}
+	if a.Sandbox.MaxEnvironments < 1 {
+		diags = append(diags, sandboxDiag(raw.Sandbox, "max_environments", "Invalid max_environments", "max_environments must be at least 1."))
+	}
+	if a.Sandbox.PidsLimit < 16 {
+		diags = append(diags, sandboxDiag(raw.Sandbox, "pids_limit", "Invalid pids_limit", "pids_limit must be at least 16: a Go or Node runtime alone uses several threads."))
+	}
+	for _, p := range raw.Plugins {
+		rng := p.Remain.MissingItemRange()
+		diags = append(diags, rangeDiag("Plugins are not supported yet",
+			fmt.Sprintf("plugin %q: trigger and extension plugins come in a later version of the gateway.", p.Name), rng))
+	}
+	return a, diags
+}
+
+func isSet(e hcl.Expression) bool {
+	if e == nil {
+		return false
+	}
+	v, diags := e.Value(nil)
+	return diags.HasErrors() || !v.IsNull()
+}
+
+func attrDiag(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
+	rng := body.MissingItemRange()
+	if attrs, _ := body.JustAttributes(); attrs != nil {
+		if a, ok := attrs[name]; ok {
+			rng = a.Expr.Range()
+		}
+	}
+	return rangeDiag(summary, detail, rng)
+}
+
+func sandboxDiag(s *sandboxBlock, attr, summary, detail string) *hcl.Diagnostic {
+	if s == nil {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail}
+	}
+	return attrDiag(s.Body, attr, summary, detail)
+}
+
+// ---- functions ----
+
+// Function is one function block.
+type Function struct {
+	Name               string
+	Description        string
+	Runtime            string
+	Handler            string
+	Code               string // absolute path of a folder or a .zip
+	MemoryMB           int
+	Timeout            time.Duration
+	EphemeralStorageMB int
+	Environment        map[string]string
+	FreezeDelay        *time.Duration
+	DeclRange          hcl.Range
+}
+
+// Structs maps the block to the shared domain type, without the code hash (the caller's job).
+func (f *Function) Structs() *structs.Function {
+	env := make(map[string]string, len(f.Environment))
+	for k, v := range f.Environment {
+		env[k] = v
+	}
+	return &structs.Function{
+		Name: f.Name, Description: f.Description, Runtime: f.Runtime, Handler: f.Handler,
+		MemoryMB: f.MemoryMB, Timeout: f.Timeout, EphemeralStorageMB: f.EphemeralStorageMB,
+		Environment: env, FreezeDelay: f.FreezeDelay,
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
+
+// ReservedEnvironment are the variables Lambda sets itself; a function cannot configure them.
+var ReservedEnvironment = map[string]bool{
+	"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "AWS_DEFAULT_REGION": true, "AWS_REGION": true,
+	"AWS_EXECUTION_ENV": true, "AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true,
+	"AWS_LAMBDA_FUNCTION_VERSION": true, "AWS_LAMBDA_INITIALIZATION_TYPE": true,
+	"AWS_LAMBDA_LOG_GROUP_NAME": true, "AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_ACCESS_KEY": true,
+	"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
+	"AWS_LAMBDA_RUNTIME_API": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
+}
+
+// notYetSchema lists function blocks a later version of the gateway supports.
+var notYetSchema = []hcl.BlockHeaderSchema{
+	{Type: "url"}, {Type: "provisioned_concurrency"},
+	{Type: "alias", LabelNames: []string{"name"}}, {Type: "trigger", LabelNames: []string{"name"}},
+}
+
+// LoadFunctions reads function files; a directory stands for every *.hcl file in it.
+func LoadFunctions(paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
+	files := newFiles()
+	var diags hcl.Diagnostics
+	var out []*Function
+	seen := map[string]hcl.Range{}
+	for _, p := range expandPaths(paths, &diags) {
+		f, d := files.parser.ParseHCLFile(p)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		fns, d := decodeFunctions(f.Body, filepath.Dir(p))
+		diags = append(diags, d...)
+		for _, fn := range fns {
+			if prev, dup := seen[fn.Name]; dup {
+				rng := fn.DeclRange
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate function",
+					Detail: fmt.Sprintf("Function %q is also declared at %s.", fn.Name, prev), Subject: &rng})
+				continue
+			}
+			seen[fn.Name] = fn.DeclRange
+			out = append(out, fn)
+		}
+	}
+	return out, files, diags
+}
+
+func expandPaths(paths []string, diags *hcl.Diagnostics) []string {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read function file", Detail: err.Error()})
+			continue
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		m, _ := filepath.Glob(filepath.Join(p, "*.hcl"))
+		sort.Strings(m)
+		if len(m) == 0 {
+			*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No function files", Detail: fmt.Sprintf("Directory %s has no *.hcl file.", p)})
+		}
+		out = append(out, m...)
+	}
+	return out
+}
+
+func decodeFunctions(body hcl.Body, baseDir string) ([]*Function, hcl.Diagnostics) {
+	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "function", LabelNames: []string{"name"}}}}
+	content, diags := body.Content(schema)
+	ctx := evalContext()
+	var out []*Function
+	for _, blk := range content.Blocks {
+		fn, d := decodeFunction(blk, ctx, baseDir)
+		diags = append(diags, d...)
+		if fn != nil {
+			out = append(out, fn)
+		}
+	}
+	return out, diags
+}
+
+func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	// Blocks of later versions get a clear word instead of "Unsupported block type".
+	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: notYetSchema})
+	diags = append(diags, d...)
+	for _, b := range partial.Blocks {
+		rng := b.DefRange
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not supported yet",
+			Detail: fmt.Sprintf("The %q block is not supported yet by this version of the gateway.", b.Type), Subject: &rng})
+	}
+	var raw struct {
+		Runtime            string             `hcl:"runtime"`
+		Code               hcl.Expression     `hcl:"code"`
+		Handler            *string            `hcl:"handler,optional"`
+		Description        *string            `hcl:"description,optional"`
+		MemoryMB           *int               `hcl:"memory_mb,optional"`
+		Timeout            hcl.Expression     `hcl:"timeout,optional"`
+		EphemeralStorageMB *int               `hcl:"ephemeral_storage_mb,optional"`
+		Environment        *map[string]string `hcl:"environment,optional"`
+		FreezeDelay        hcl.Expression     `hcl:"freeze_delay,optional"`
+	}
+	d = gohcl.DecodeBody(rest, ctx, &raw)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, diags
+	}
+	attrs, _ := blk.Body.JustAttributes()
+	at := func(name string) hcl.Range {
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	}
+	fn := &Function{
+		Name: blk.Labels[0], Runtime: raw.Runtime, MemoryMB: structs.DefaultMemoryMB,
+		Timeout: structs.DefaultTimeout, EphemeralStorageMB: structs.DefaultEphemeralMB,
+		Environment: map[string]string{}, DeclRange: blk.DefRange,
+	}
+	if !nameRE.MatchString(fn.Name) {
+		diags = append(diags, rangeDiag("Invalid function name",
+			fmt.Sprintf("%q: a function name has 1 to 64 letters, digits, '-' or '_'.", fn.Name), blk.LabelRanges[0]))
+	}
+	valid := false
+	for _, r := range structs.Runtimes {
+		valid = valid || r == fn.Runtime
+	}
+	if !valid {
+		diags = append(diags, rangeDiag("Unsupported runtime",
+			fmt.Sprintf("%q is not a runtime of this gateway; valid: %s.", fn.Runtime, strings.Join(structs.Runtimes, ", ")), at("runtime")))
+	}
+	var code string
+	if d := gohcl.DecodeExpression(raw.Code, ctx, &code); d.HasErrors() {
+		diags = append(diags, d...)
+	} else {
+		if !filepath.IsAbs(code) {
+			code = filepath.Join(baseDir, code)
+		}
+		if st, err := os.Stat(code); err != nil {
+			diags = append(diags, rangeDiag("Code not found", fmt.Sprintf("%s: %v. Build the function first, or fix the path (relative to this file).", code, err), raw.Code.Range()))
+		} else if !st.IsDir() && !strings.HasSuffix(strings.ToLower(code), ".zip") {
+			diags = append(diags, rangeDiag("Invalid code", fmt.Sprintf("%s is neither a folder nor a .zip file.", code), raw.Code.Range()))
+		}
+		fn.Code = code
+	}
+	if raw.Handler != nil {
+		fn.Handler = *raw.Handler
+	}
+	if raw.Description != nil {
+		fn.Description = *raw.Description
+	}
+	if raw.MemoryMB != nil {
+		fn.MemoryMB = *raw.MemoryMB
+		if fn.MemoryMB < structs.MinMemoryMB || fn.MemoryMB > structs.MaxMemoryMB {
+			diags = append(diags, rangeDiag("Invalid memory_mb", fmt.Sprintf("%d MB is out of range: it must be between %d and %d.", fn.MemoryMB, structs.MinMemoryMB, structs.MaxMemoryMB), at("memory_mb")))
+		}
+	}
+	if raw.EphemeralStorageMB != nil {
+		fn.EphemeralStorageMB = *raw.EphemeralStorageMB
+		if fn.EphemeralStorageMB < structs.MinEphemeralMB || fn.EphemeralStorageMB > structs.MaxEphemeralMB {
+			diags = append(diags, rangeDiag("Invalid ephemeral_storage_mb", fmt.Sprintf("%d MB is out of range: it must be between %d and %d.", fn.EphemeralStorageMB, structs.MinEphemeralMB, structs.MaxEphemeralMB), at("ephemeral_storage_mb")))
+		}
+	}
+	if isSet(raw.Timeout) {
+		t, d := durationAttr(raw.Timeout, ctx, structs.MinTimeout, structs.MaxTimeout)
+		diags = append(diags, d...)
+		fn.Timeout = t
+	}
+	if isSet(raw.FreezeDelay) {
+		t, d := durationAttr(raw.FreezeDelay, ctx, 0, time.Hour)
+		diags = append(diags, d...)
+		fn.FreezeDelay = &t
+	}
+	if raw.Environment != nil {
+		size := 0
+		keys := make([]string, 0, len(*raw.Environment))
+		for k := range *raw.Environment {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := (*raw.Environment)[k]
+			switch {
+			case !envNameRE.MatchString(k):
+				diags = append(diags, rangeDiag("Invalid environment variable name", fmt.Sprintf("%q: a name starts with a letter and has letters, digits and '_'.", k), at("environment")))
+			case ReservedEnvironment[k]:
+				diags = append(diags, rangeDiag("Reserved environment variable", fmt.Sprintf("%s is set by the gateway, as Lambda does; a function cannot configure it.", k), at("environment")))
+			}
+			size += len(k) + len(v)
+			fn.Environment[k] = v
+		}
+		if size > structs.MaxEnvironmentBytes {
+			diags = append(diags, rangeDiag("Environment too large", fmt.Sprintf("The variables take %d bytes; the limit is %d (4 KB), as in Lambda.", size, structs.MaxEnvironmentBytes), at("environment")))
+		}
+	}
+	return fn, diags
+}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadAgentDefaultsAndValues(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "agent.hcl", `
+node_name = "gw1"
+data_dir  = "data"
+http { address = "127.0.0.1:9600" }
+cluster {
+  address   = "127.0.0.1:9601"
+  bootstrap = true
+}
+sandbox {
+  driver           = "process"
+  max_environments = 20
+  idle_timeout     = "1m"
+  freeze_delay     = 0.5
+}
+`)
+	a, _, diags := LoadAgent(p)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if a.NodeName != "gw1" || a.DataDir != filepath.Join(dir, "data") || a.HTTP.Address != "127.0.0.1:9600" ||
+		a.Cluster.Address != "127.0.0.1:9601" || a.Sandbox.Driver != "process" || a.Sandbox.MaxEnvironments != 20 ||
+		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond {
+		t.Fatalf("decoded %+v", a)
+	}
+	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 {
+		t.Fatalf("defaults not applied: %+v", a)
+	}
+}
+
+func TestAgentDiagnosticsNameTheLine(t *testing.T) {
+	cases := []struct{ src, line, summary string }{
+		{"sandbox {\n  driver = \"docker\"\n}\n", ":2:12", "Invalid sandbox driver"},
+		{"sandbox {\n  idle_timeout = \"soon\"\n}\n", ":2:18", "Invalid duration"},
+		{"log_level = \"loud\"\n", ":1:13", "Invalid log level"},
+		{"\n\nbogus = 1\n", ":3:1", "Unsupported argument"},
+		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":1:", "Plugins are not supported yet"},
+	}
+	for _, c := range cases {
+		t.Run(c.summary, func(t *testing.T) {
+			p := write(t, t.TempDir(), "agent.hcl", c.src)
+			_, files, diags := LoadAgent(p)
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			var b strings.Builder
+			_ = files.WriteDiagnostics(&b, diags)
+			if !strings.Contains(b.String(), c.summary) || !strings.Contains(b.String(), "agent.hcl"+c.line) {
+				t.Fatalf("diagnostics lack %q at line %s:\n%s", c.summary, c.line, b.String())
+			}
+		})
+	}
+}
+
+func TestLoadFunctions(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "a.hcl", `
+function "hello" {
+  runtime     = "provided.al2023"
+  code        = "./build"
+  memory_mb   = 256
+  timeout     = "30s"
+  environment = { GREETING = "hi" }
+}
+`)
+	write(t, dir, "b.hcl", `
+function "other" {
+  runtime      = "provided"
+  code         = "build"
+  freeze_delay = "10ms"
+}
+`)
+	fns, _, diags := LoadFunctions(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(fns) != 2 || fns[0].Name != "hello" || fns[0].MemoryMB != 256 || fns[0].Timeout != 30*time.Second ||
+		fns[0].Code != filepath.Join(dir, "build") || fns[0].Environment["GREETING"] != "hi" || fns[0].FreezeDelay != nil {
+		t.Fatalf("decoded %+v", fns[0])
+	}
+	if fns[1].Timeout != 3*time.Second || fns[1].MemoryMB != 128 || fns[1].EphemeralStorageMB != 512 || *fns[1].FreezeDelay != 10*time.Millisecond {
+		t.Fatalf("defaults: %+v", fns[1])
+	}
+}
+
+func TestFunctionDiagnostics(t *testing.T) {
+	cases := []struct{ body, summary string }{
+		{`runtime = "nodejs20.x"` + "\n  code = \"./build\"", "Unsupported runtime"},
+		{`runtime = "provided"` + "\n  code = \"./missing\"", "Code not found"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  memory_mb = 64", "Invalid memory_mb"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  timeout = \"901s\"", "Invalid duration"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  environment = { AWS_REGION = \"x\" }", "Reserved environment variable"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n  }", "Not supported yet"},
+		{`code = "./build"`, "Missing required argument"},
+	}
+	for _, c := range cases {
+		t.Run(c.summary, func(t *testing.T) {
+			dir := t.TempDir()
+			_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+			p := write(t, dir, "f.hcl", "function \"f\" {\n  "+c.body+"\n}\n")
+			_, files, diags := LoadFunctions(p)
+			var b strings.Builder
+			_ = files.WriteDiagnostics(&b, diags)
+			if !diags.HasErrors() || !strings.Contains(b.String(), c.summary) || !strings.Contains(b.String(), "f.hcl:") || !strings.Contains(b.String(), ": error: "+c.summary) {
+				t.Fatalf("want %q with a file:line, got:\n%s", c.summary, b.String())
+			}
+		})
+	}
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	fn := "function \"dup\" {\n  runtime = \"provided\"\n  code = \"./build\"\n}\n"
+	write(t, dir, "a.hcl", fn)
+	write(t, dir, "b.hcl", fn)
+	if _, _, diags := LoadFunctions(dir); !diags.HasErrors() || !strings.Contains(diags.Error(), "Duplicate function") {
+		t.Fatalf("duplicate across files: %v", diags)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
+	"github.com/lambdagw/gateway/sandbox/libcontainer"
 	"github.com/lambdagw/gateway/sandbox/process"
 )
 
@@ -37,6 +38,11 @@ func TestMain(m *testing.M) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
 		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	// The runtime runs unprivileged, as in Lambda: the code must be readable by everyone.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	codeDir = dir
@@ -77,6 +83,21 @@ type driverCase struct {
 
 func drivers(t *testing.T) []driverCase {
 	return []driverCase{
+		{"libcontainer", func(t *testing.T) sandbox.Driver {
+			if os.Getuid() != 0 {
+				t.Skip("the libcontainer driver needs root and cgroups; CI runs as root")
+			}
+			d, err := libcontainer.New(libcontainer.Config{
+				WorkDir:      t.TempDir(),
+				CgroupParent: fmt.Sprintf("/lambdagw-test/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()),
+				Logger:       hclog.NewNullLogger(),
+			})
+			if err != nil {
+				t.Fatalf("libcontainer driver: %v", err)
+			}
+			t.Cleanup(func() { d.Close() })
+			return d
+		}},
 		{"process", func(t *testing.T) sandbox.Driver {
 			d, err := process.New(process.Config{WorkDir: t.TempDir(), Logger: hclog.NewNullLogger()})
 			if err != nil {
@@ -100,7 +121,7 @@ func newHarness(t *testing.T, d sandbox.Driver, mod func(*sandbox.ManagerConfig)
 		Driver:          d,
 		Code:            dirCode{codeDir},
 		Logs:            logs,
-		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr}),
+		Logger:          hclog.NewNullLogger(),
 		MaxEnvironments: 10,
 		IdleTimeout:     time.Minute,
 		InitTimeout:     5 * time.Second,

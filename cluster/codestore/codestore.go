@@ -191,6 +191,11 @@ func (s *Store) unpack(sha, dst string) (string, error) {
 		return "", err
 	}
 	cleanup := func() { _ = makeWritable(tmp); _ = os.RemoveAll(tmp) }
+	// Runtimes run as an unprivileged user: the tree must be readable and traversable by all.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		cleanup()
+		return "", err
+	}
 	if err := extract(zr, tmp); err != nil {
 		cleanup()
 		return "", fmt.Errorf("unpacking code %s: %w", sha, err)

@@ -67,6 +67,9 @@ func TestPutAndUnpackKeepsModesReadOnly(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o555 {
 		t.Fatalf("bootstrap mode %v %v, want r-xr-xr-x", st.Mode(), err)
 	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o555 {
+		t.Fatalf("unpacked root mode %v: the unprivileged runtime must be able to enter it", st.Mode())
+	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "link")); string(b) != "data" {
 		t.Fatalf("symlink content %q", b)
 	}

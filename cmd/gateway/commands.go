@@ -1,0 +1,506 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"reflect"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/cli"
+
+	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/gateway/api"
+	"github.com/lambdagw/gateway/internal/agent"
+	"github.com/lambdagw/gateway/internal/codepkg"
+	"github.com/lambdagw/gateway/internal/lambda"
+)
+
+// flagSet makes a flag set whose usage is the command's help.
+func flagSet(name string, ui cli.Ui, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { ui.Error(strings.TrimSpace(help)) }
+	return fs
+}
+
+func parse(fs *flag.FlagSet, ui cli.Ui, args []string) bool {
+	if err := fs.Parse(args); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			ui.Error(err.Error())
+		}
+		fs.Usage()
+		return false
+	}
+	return true
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// ---- agent ----
+
+type agentCommand struct{ ui cli.Ui }
+
+func (c *agentCommand) Synopsis() string { return "Run a gateway node" }
+func (c *agentCommand) Help() string {
+	return `Usage: gateway agent -config FILE | -dev
+
+  Runs a gateway node until SIGINT or SIGTERM, then drains: invocations in flight
+  finish, every execution environment is shut down.
+
+  -config FILE    the agent's HCL configuration
+  -dev            a throwaway single node on 127.0.0.1:9500 with its data in a temporary
+                  directory; falls back to the process driver (no isolation) when
+                  libcontainer cannot run here
+  -data-dir DIR   with -dev: keep the data in DIR instead`
+}
+
+func (c *agentCommand) Run(args []string) int {
+	fs := flagSet("agent", c.ui, c.Help())
+	confPath := fs.String("config", "", "")
+	dev := fs.Bool("dev", false, "")
+	dataDir := fs.String("data-dir", "", "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	var cfg *config.Agent
+	switch {
+	case *dev && *confPath != "":
+		c.ui.Error("use either -config or -dev")
+		return 1
+	case *dev:
+		dir := *dataDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "gateway-dev-")
+			if err != nil {
+				c.ui.Error(err.Error())
+				return 1
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		cfg = config.DevAgent(dir)
+	case *confPath != "":
+		a, files, diags := config.LoadAgent(*confPath)
+		if diags.HasErrors() {
+			var b bytes.Buffer
+			_ = files.WriteDiagnostics(&b, diags)
+			c.ui.Error(strings.TrimRight(b.String(), "\n"))
+			return 1
+		}
+		cfg = a
+	default:
+		fs.Usage()
+		return 1
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	if err := agent.Run(ctx, cfg, agent.Options{Dev: *dev}); err != nil {
+		c.ui.Error("agent: " + err.Error())
+		return 1
+	}
+	return 0
+}
+
+// ---- validate ----
+
+type validateCommand struct{ ui cli.Ui }
+
+func (c *validateCommand) Synopsis() string { return "Check function files without an agent" }
+func (c *validateCommand) Help() string {
+	return `Usage: gateway validate FILE|DIR...
+
+  Checks function files (and packs each function's code) without contacting an agent.`
+}
+
+func (c *validateCommand) Run(args []string) int {
+	fs := flagSet("validate", c.ui, c.Help())
+	if !parse(fs, c.ui, args) || fs.NArg() == 0 {
+		if fs.NArg() == 0 {
+			fs.Usage()
+		}
+		return 1
+	}
+	fns, ok := loadFunctions(c.ui, fs.Args())
+	if !ok {
+		return 1
+	}
+	for _, fn := range fns {
+		if _, err := codepkg.Build(fn.Code); err != nil {
+			c.ui.Error(fmt.Sprintf("%s: function %q: %v", fn.DeclRange, fn.Name, err))
+			return 1
+		}
+	}
+	c.ui.Output(fmt.Sprintf("The configuration is valid (%d functions).", len(fns)))
+	return 0
+}
+
+func loadFunctions(ui cli.Ui, paths []string) ([]*config.Function, bool) {
+	fns, files, diags := config.LoadFunctions(paths...)
+	if len(diags) > 0 {
+		var b bytes.Buffer
+		_ = files.WriteDiagnostics(&b, diags)
+		ui.Error(strings.TrimRight(b.String(), "\n"))
+	}
+	return fns, !diags.HasErrors()
+}
+
+// ---- apply ----
+
+type applyCommand struct{ ui cli.Ui }
+
+func (c *applyCommand) Synopsis() string { return "Create or update functions from HCL files" }
+func (c *applyCommand) Help() string {
+	return `Usage: gateway apply [-address URL] FILE|DIR...
+
+  Makes the agent's functions match the files: creates missing ones, uploads code
+  only when its hash changed, and updates configuration attributes that differ.
+
+  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)`
+}
+
+func (c *applyCommand) Run(args []string) int {
+	fs := flagSet("apply", c.ui, c.Help())
+	addr := fs.String("address", "", "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 1
+	}
+	fns, ok := loadFunctions(c.ui, fs.Args())
+	if !ok {
+		return 1
+	}
+	client, err := api.New(api.Config{Address: *addr})
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	failed, changed := 0, 0
+	for _, fn := range fns {
+		msg, err := applyOne(ctx, client, fn)
+		if err != nil {
+			failed++
+			c.ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
+			continue
+		}
+		if !strings.HasSuffix(msg, "unchanged") {
+			changed++
+		}
+		c.ui.Output(fn.Name + ": " + msg)
+	}
+	c.ui.Output(fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed.", changed, len(fns)-changed-failed, failed))
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func freezeOption(fn *config.Function) *lambda.GatewayOptions {
+	if fn.FreezeDelay == nil {
+		return nil
+	}
+	ms := int64(*fn.FreezeDelay / time.Millisecond)
+	return &lambda.GatewayOptions{FreezeDelayMs: &ms}
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// applyOne brings one function in line with its block and says what it did.
+func applyOne(ctx context.Context, client *api.Client, fn *config.Function) (string, error) {
+	pkg, err := codepkg.Build(fn.Code)
+	if err != nil {
+		return "", err
+	}
+	memory, timeout, storage := fn.MemoryMB, int(fn.Timeout/time.Second), fn.EphemeralStorageMB
+	cur, err := client.GetFunction(ctx, fn.Name)
+	var le *lambda.Error
+	if errors.As(err, &le) && le.Type == "ResourceNotFoundException" {
+		_, err := client.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: fn.Name, Runtime: fn.Runtime, Handler: fn.Handler, Description: fn.Description,
+			Code: lambda.FunctionCode{ZipFile: pkg.Data}, MemorySize: &memory, Timeout: &timeout,
+			Environment: &lambda.Environment{Variables: fn.Environment}, EphemeralStorage: &lambda.EphemeralStorage{Size: storage},
+			GatewayOptions: freezeOption(fn),
+		})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("created (code %s uploaded)", size(pkg.Size)), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var done []string
+	if cur.Configuration.CodeSha256 != pkg.Base64Sha256() {
+		if _, err := client.UpdateFunctionCode(ctx, fn.Name, &lambda.UpdateFunctionCodeInput{ZipFile: pkg.Data}); err != nil {
+			return "", err
+		}
+		done = append(done, fmt.Sprintf("code updated (%s uploaded)", size(pkg.Size)))
+	}
+	cc := cur.Configuration
+	var diffs []string
+	in := &lambda.UpdateFunctionConfigurationInput{}
+	diff := func(attr string, old, new any) bool {
+		if reflect.DeepEqual(old, new) {
+			return false
+		}
+		diffs = append(diffs, fmt.Sprintf("%s %v -> %v", attr, old, new))
+		return true
+	}
+	if diff("runtime", cc.Runtime, fn.Runtime) {
+		in.Runtime = &fn.Runtime
+	}
+	if diff("handler", cc.Handler, fn.Handler) {
+		in.Handler = &fn.Handler
+	}
+	if diff("description", cc.Description, fn.Description) {
+		in.Description = &fn.Description
+	}
+	if diff("memory_mb", cc.MemorySize, memory) {
+		in.MemorySize = &memory
+	}
+	if diff("timeout", cc.Timeout, timeout) {
+		in.Timeout = &timeout
+	}
+	curStorage := 0
+	if cc.EphemeralStorage != nil {
+		curStorage = cc.EphemeralStorage.Size
+	}
+	if diff("ephemeral_storage_mb", curStorage, storage) {
+		in.EphemeralStorage = &lambda.EphemeralStorage{Size: storage}
+	}
+	curEnv := map[string]string{}
+	if cc.Environment != nil && cc.Environment.Variables != nil {
+		curEnv = cc.Environment.Variables
+	}
+	if !reflect.DeepEqual(curEnv, fn.Environment) {
+		diffs = append(diffs, "environment "+envDiff(curEnv, fn.Environment))
+		in.Environment = &lambda.Environment{Variables: fn.Environment}
+	}
+	var curDelay, newDelay any = "default", "default"
+	if cc.GatewayOptions != nil && cc.GatewayOptions.FreezeDelayMs != nil {
+		curDelay = time.Duration(*cc.GatewayOptions.FreezeDelayMs) * time.Millisecond
+	}
+	if fn.FreezeDelay != nil {
+		newDelay = *fn.FreezeDelay
+	}
+	if diff("freeze_delay", curDelay, newDelay) {
+		in.GatewayOptions = freezeOption(fn)
+		if in.GatewayOptions == nil {
+			in.GatewayOptions = &lambda.GatewayOptions{}
+		}
+	}
+	if len(diffs) > 0 {
+		if _, err := client.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
+			return "", err
+		}
+		done = append(done, "configuration updated ("+strings.Join(diffs, ", ")+")")
+	}
+	if len(done) == 0 {
+		return "unchanged", nil
+	}
+	return strings.Join(done, "; "), nil
+}
+
+func envDiff(old, new map[string]string) string {
+	var parts []string
+	keys := map[string]bool{}
+	for k := range old {
+		keys[k] = true
+	}
+	for k := range new {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		o, inOld := old[k]
+		n, inNew := new[k]
+		switch {
+		case !inOld:
+			parts = append(parts, "+"+k)
+		case !inNew:
+			parts = append(parts, "-"+k)
+		case o != n:
+			parts = append(parts, "~"+k)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// ---- invoke ----
+
+type invokeCommand struct{ ui cli.Ui }
+
+func (c *invokeCommand) Synopsis() string { return "Invoke a function" }
+func (c *invokeCommand) Help() string {
+	return `Usage: gateway invoke [-address URL] [-qualifier Q] [-payload JSON|@file] [-type T] [-log-tail] NAME
+
+  Prints the function's response. Exits 1 when the function failed.
+
+  -payload JSON|@file   the event (default {})
+  -type T               RequestResponse (default), Event or DryRun
+  -log-tail             print the invocation's log (START to REPORT) to stderr`
+}
+
+func (c *invokeCommand) Run(args []string) int {
+	fs := flagSet("invoke", c.ui, c.Help())
+	addr := fs.String("address", "", "")
+	qualifier := fs.String("qualifier", "", "")
+	payload := fs.String("payload", "{}", "")
+	typ := fs.String("type", "", "")
+	tail := fs.Bool("log-tail", false, "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 1
+	}
+	body := []byte(*payload)
+	if strings.HasPrefix(*payload, "@") {
+		b, err := os.ReadFile(strings.TrimPrefix(*payload, "@"))
+		if err != nil {
+			c.ui.Error(err.Error())
+			return 1
+		}
+		body = b
+	}
+	client, err := api.New(api.Config{Address: *addr})
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	out, err := client.Invoke(ctx, &api.InvokeInput{FunctionName: fs.Arg(0), Qualifier: *qualifier, InvocationType: *typ, LogTail: *tail, Payload: body})
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	if *tail && out.LogResult != "" {
+		c.ui.Error(strings.TrimRight(out.LogResult, "\n"))
+	}
+	switch {
+	case out.StatusCode == 202:
+		c.ui.Output("Accepted (request " + out.RequestID + ")")
+	case out.StatusCode == 204:
+		c.ui.Output("Dry run: the call would be accepted")
+	default:
+		c.ui.Output(string(out.Payload))
+	}
+	if out.FunctionError != "" {
+		return 1
+	}
+	return 0
+}
+
+// ---- functions ----
+
+type functionsCommand struct{ ui cli.Ui }
+
+func (c *functionsCommand) Synopsis() string { return "List functions" }
+func (c *functionsCommand) Help() string {
+	return `Usage: gateway functions [-address URL] [-json]`
+}
+
+func (c *functionsCommand) Run(args []string) int {
+	fs := flagSet("functions", c.ui, c.Help())
+	addr := fs.String("address", "", "")
+	asJSON := fs.Bool("json", false, "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	client, err := api.New(api.Config{Address: *addr})
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	fns, err := client.ListFunctions(ctx)
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(fns, "", "  ")
+		c.ui.Output(string(b))
+		return 0
+	}
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tRUNTIME\tMEMORY\tTIMEOUT\tCODE SIZE\tLAST MODIFIED")
+	for _, f := range fns {
+		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%ds\t%s\t%s\n", f.FunctionName, f.Runtime, f.MemorySize, f.Timeout, size(f.CodeSize), f.LastModified)
+	}
+	_ = tw.Flush()
+	c.ui.Output(strings.TrimRight(b.String(), "\n"))
+	return 0
+}
+
+// ---- logs ----
+
+type logsCommand struct{ ui cli.Ui }
+
+func (c *logsCommand) Synopsis() string { return "Print a function's log" }
+func (c *logsCommand) Help() string {
+	return `Usage: gateway logs [-address URL] [-n 100] [-f] NAME
+
+  -n N   how many of the last lines to print
+  -f     keep printing new lines until interrupted`
+}
+
+func (c *logsCommand) Run(args []string) int {
+	fs := flagSet("logs", c.ui, c.Help())
+	addr := fs.String("address", "", "")
+	n := fs.Int("n", 100, "")
+	follow := fs.Bool("f", false, "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 1
+	}
+	client, err := api.New(api.Config{Address: *addr})
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	err = client.Logs(ctx, fs.Arg(0), *n, *follow, func(line string) error { c.ui.Output(line); return nil })
+	if err != nil && ctx.Err() == nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,263 @@
+// Package api is the Go client of a gateway node: the Lambda REST JSON operations the gateway
+// serves and its own /v1 endpoints. The CLI and the tests use it.
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/lambdagw/gateway/internal/lambda"
+)
+
+// Config configures a client.
+type Config struct {
+	// Address is the agent's HTTP address; default $GATEWAY_ADDR or http://127.0.0.1:9500.
+	Address    string
+	HTTPClient *http.Client
+	// Sign, when set, signs each request before it is sent (the seam for SigV4).
+	Sign func(*http.Request) error
+}
+
+// Client talks to one node.
+type Client struct {
+	addr string
+	hc   *http.Client
+	sign func(*http.Request) error
+}
+
+// DefaultAddress is where a -dev agent listens.
+const DefaultAddress = "http://127.0.0.1:9500"
+
+// New returns a client.
+func New(cfg Config) (*Client, error) {
+	addr := cfg.Address
+	if addr == "" {
+		addr = os.Getenv("GATEWAY_ADDR")
+	}
+	if addr == "" {
+		addr = DefaultAddress
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	if _, err := url.Parse(addr); err != nil {
+		return nil, fmt.Errorf("invalid gateway address %q: %w", addr, err)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{addr: strings.TrimRight(addr, "/"), hc: hc, sign: cfg.Sign}, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.sign != nil {
+		if err := c.sign(req); err != nil {
+			return nil, nil, fmt.Errorf("signing request: %w", err)
+		}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the answer of %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		return resp, b, lambda.ReadError(resp, b)
+	}
+	return resp, b, nil
+}
+
+func (c *Client) json(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	_, b, err := c.do(ctx, method, path, nil, body)
+	if err != nil {
+		return err
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("decoding the answer of %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func fnPath(name string) string { return "/2015-03-31/functions/" + url.PathEscape(name) }
+
+// InvokeInput is one invocation.
+type InvokeInput struct {
+	FunctionName   string
+	Qualifier      string
+	InvocationType string // RequestResponse (default), Event, DryRun
+	LogTail        bool
+	ClientContext  string // JSON; the client base64-encodes it
+	Payload        []byte
+}
+
+// InvokeOutput is the answer.
+type InvokeOutput struct {
+	StatusCode      int
+	Payload         []byte
+	FunctionError   string
+	ExecutedVersion string
+	LogResult       string // decoded log tail
+	RequestID       string
+}
+
+// Invoke calls the Invoke API.
+func (c *Client) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, error) {
+	path := fnPath(in.FunctionName) + "/invocations"
+	if in.Qualifier != "" {
+		path += "?Qualifier=" + url.QueryEscape(in.Qualifier)
+	}
+	h := http.Header{}
+	if in.InvocationType != "" {
+		h.Set("X-Amz-Invocation-Type", in.InvocationType)
+	}
+	if in.LogTail {
+		h.Set("X-Amz-Log-Type", "Tail")
+	}
+	if in.ClientContext != "" {
+		h.Set("X-Amz-Client-Context", base64.StdEncoding.EncodeToString([]byte(in.ClientContext)))
+	}
+	payload := in.Payload
+	if payload == nil {
+		payload = []byte("{}")
+	}
+	resp, b, err := c.do(ctx, "POST", path, h, payload)
+	if err != nil {
+		return nil, err
+	}
+	out := &InvokeOutput{StatusCode: resp.StatusCode, Payload: b, FunctionError: resp.Header.Get("X-Amz-Function-Error"),
+		ExecutedVersion: resp.Header.Get("X-Amz-Executed-Version"), RequestID: resp.Header.Get("X-Amzn-RequestId")}
+	if lr := resp.Header.Get("X-Amz-Log-Result"); lr != "" {
+		d, err := base64.StdEncoding.DecodeString(lr)
+		if err != nil {
+			return nil, fmt.Errorf("decoding X-Amz-Log-Result: %w", err)
+		}
+		out.LogResult = string(d)
+	}
+	return out, nil
+}
+
+// CreateFunction creates a function.
+func (c *Client) CreateFunction(ctx context.Context, in *lambda.CreateFunctionInput) (*lambda.FunctionConfiguration, error) {
+	var out lambda.FunctionConfiguration
+	return &out, c.json(ctx, "POST", "/2015-03-31/functions", in, &out)
+}
+
+// GetFunction describes a function.
+func (c *Client) GetFunction(ctx context.Context, name string) (*lambda.GetFunctionOutput, error) {
+	var out lambda.GetFunctionOutput
+	return &out, c.json(ctx, "GET", fnPath(name), nil, &out)
+}
+
+// UpdateFunctionCode replaces the code.
+func (c *Client) UpdateFunctionCode(ctx context.Context, name string, in *lambda.UpdateFunctionCodeInput) (*lambda.FunctionConfiguration, error) {
+	var out lambda.FunctionConfiguration
+	return &out, c.json(ctx, "PUT", fnPath(name)+"/code", in, &out)
+}
+
+// UpdateFunctionConfiguration changes the configuration.
+func (c *Client) UpdateFunctionConfiguration(ctx context.Context, name string, in *lambda.UpdateFunctionConfigurationInput) (*lambda.FunctionConfiguration, error) {
+	var out lambda.FunctionConfiguration
+	return &out, c.json(ctx, "PUT", fnPath(name)+"/configuration", in, &out)
+}
+
+// DeleteFunction deletes a function.
+func (c *Client) DeleteFunction(ctx context.Context, name string) error {
+	return c.json(ctx, "DELETE", fnPath(name), nil, nil)
+}
+
+// ListFunctions returns every function, following the pages.
+func (c *Client) ListFunctions(ctx context.Context) ([]lambda.FunctionConfiguration, error) {
+	var all []lambda.FunctionConfiguration
+	marker := ""
+	for {
+		path := "/2015-03-31/functions/?MaxItems=50"
+		if marker != "" {
+			path += "&Marker=" + url.QueryEscape(marker)
+		}
+		var page lambda.ListFunctionsOutput
+		if err := c.json(ctx, "GET", path, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Functions...)
+		if page.NextMarker == nil || *page.NextMarker == "" {
+			return all, nil
+		}
+		marker = *page.NextMarker
+	}
+}
+
+// Logs prints the function's last lines through fn, and follows new ones until ctx ends.
+func (c *Client) Logs(ctx context.Context, name string, lines int, follow bool, fn func(line string) error) error {
+	q := url.Values{"lines": {strconv.Itoa(lines)}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.addr+"/v1/functions/"+url.PathEscape(name)+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if c.sign != nil {
+		if err := c.sign(req); err != nil {
+			return err
+		}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading logs: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		return lambda.ReadError(resp, b)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if err := fn(sc.Text()); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// Status returns the node's /v1/status document.
+func (c *Client) Status(ctx context.Context) (map[string]any, error) {
+	var out map[string]any
+	return out, c.json(ctx, "GET", "/v1/status", nil, &out)
+}

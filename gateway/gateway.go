@@ -1,0 +1,521 @@
+// Package gateway is the invocation core and function management of a node: it resolves a
+// function and qualifier from the replicated state, hands the invocation to the sandbox, runs
+// Event invocations from a bounded backlog, and validates and stores function changes.
+package gateway
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/sandbox"
+)
+
+// Invoker runs invocations (the sandbox manager).
+type Invoker interface {
+	Invoke(ctx context.Context, fn *structs.Function, req *sandbox.Request) (*sandbox.Response, error)
+}
+
+// Store reads functions locally and writes them through Raft (the cluster node).
+type Store interface {
+	Function(name string) (*structs.Function, bool)
+	Functions() []*structs.Function
+	PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error)
+	DeleteFunction(ctx context.Context, name string) error
+}
+
+// CodeStore keeps code zips by hash.
+type CodeStore interface {
+	Put(ctx context.Context, r io.Reader, maxBytes int64) (sha256hex string, size int64, err error)
+	Has(sha string) bool
+}
+
+// Errors of the Store the gateway maps to Lambda's exceptions.
+type StoreErrors struct {
+	NotFound, Conflict error
+}
+
+// Config configures a Gateway.
+type Config struct {
+	Region  string
+	Invoker Invoker
+	Store   Store
+	Code    CodeStore
+	Logger  hclog.Logger
+	// StoreErrors lets the gateway recognise the store's not-found and conflict errors.
+	StoreErrors StoreErrors
+	// MaxAsync bounds the backlog of accepted Event invocations.
+	MaxAsync int
+	// AsyncWorkers run Event invocations.
+	AsyncWorkers int
+}
+
+// Gateway is the invocation core.
+type Gateway struct {
+	cfg    Config
+	logger hclog.Logger
+
+	async     chan *asyncCall
+	asyncWG   sync.WaitGroup
+	closeOnce sync.Once
+	mu        sync.RWMutex
+	closed    bool
+}
+
+type asyncCall struct {
+	fn  *structs.Function
+	req *sandbox.Request
+}
+
+// New starts a gateway (and its async workers).
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Invoker == nil || cfg.Store == nil || cfg.Code == nil {
+		return nil, errors.New("gateway needs an invoker, a store and a code store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.MaxAsync <= 0 {
+		cfg.MaxAsync = 10000
+	}
+	if cfg.AsyncWorkers <= 0 {
+		cfg.AsyncWorkers = 8
+	}
+	g := &Gateway{cfg: cfg, logger: cfg.Logger.Named("gateway"), async: make(chan *asyncCall, cfg.MaxAsync)}
+	for i := 0; i < cfg.AsyncWorkers; i++ {
+		g.asyncWG.Add(1)
+		go g.asyncWorker()
+	}
+	return g, nil
+}
+
+// Region is the region functions see and ARNs name.
+func (g *Gateway) Region() string { return g.cfg.Region }
+
+// Invocation types.
+const (
+	RequestResponse = "RequestResponse"
+	Event           = "Event"
+	DryRun          = "DryRun"
+)
+
+// InvokeInput is one call of the Invoke API.
+type InvokeInput struct {
+	FunctionName   string // name, name:qualifier or ARN
+	Qualifier      string
+	InvocationType string
+	LogTail        bool
+	ClientContext  string // decoded JSON
+	Payload        []byte
+	RequestID      string // set by the HTTP layer so its header and the runtime agree
+}
+
+// InvokeOutput is the outcome: Status 200 (with the function's response or error), 202 or 204.
+type InvokeOutput struct {
+	Status          int
+	Payload         []byte
+	FunctionError   string
+	ExecutedVersion string
+	LogTail         []byte
+}
+
+// resolve finds the function and checks the qualifier (only $LATEST exists for now).
+func (g *Gateway) resolve(nameOrARN, qualifier string) (*structs.Function, string, error) {
+	name, q, err := lambda.ParseFunctionName(nameOrARN)
+	if err != nil {
+		return nil, "", err
+	}
+	if qualifier != "" && q != "" && qualifier != q {
+		return nil, "", lambda.InvalidParameter("the qualifier %q differs from the one in the function name (%q)", qualifier, q)
+	}
+	if qualifier == "" {
+		qualifier = q
+	}
+	fn, ok := g.cfg.Store.Function(name)
+	if !ok {
+		return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+	}
+	if qualifier != "" && qualifier != structs.LatestVersion {
+		return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+	}
+	return fn, structs.LatestVersion, nil
+}
+
+// Invoke runs (or queues, or dry-runs) one invocation.
+func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, error) {
+	fn, version, err := g.resolve(in.FunctionName, in.Qualifier)
+	if err != nil {
+		return nil, err
+	}
+	if in.RequestID == "" {
+		in.RequestID = uuid.NewString()
+	}
+	arn := lambda.FunctionARN(g.cfg.Region, fn.Name, in.Qualifier)
+	req := &sandbox.Request{
+		RequestID: in.RequestID, Payload: in.Payload, InvokedFunctionARN: arn, Version: version,
+		ClientContext: in.ClientContext, Tail: in.LogTail,
+	}
+	switch in.InvocationType {
+	case "", RequestResponse:
+	case DryRun:
+		return &InvokeOutput{Status: 204, ExecutedVersion: version}, nil
+	case Event:
+		return g.enqueue(fn, req)
+	default:
+		return nil, lambda.InvalidParameter("invalid invocation type %q: use RequestResponse, Event or DryRun", in.InvocationType)
+	}
+	resp, err := g.cfg.Invoker.Invoke(ctx, fn, req)
+	if err != nil {
+		return nil, g.invokeError(fn, err)
+	}
+	out := &InvokeOutput{Status: 200, Payload: resp.Payload, ExecutedVersion: resp.ExecutedVersion, LogTail: resp.LogTail}
+	if resp.FunctionError {
+		out.FunctionError = "Unhandled"
+	}
+	return out, nil
+}
+
+func (g *Gateway) invokeError(fn *structs.Function, err error) error {
+	switch {
+	case errors.Is(err, sandbox.ErrNoCapacity):
+		return lambda.TooManyRequests("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+	case errors.Is(err, sandbox.ErrShuttingDown):
+		return &lambda.Error{Status: 503, Type: "ServiceException", Message: "the node is shutting down"}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	g.logger.Error("invocation failed in the sandbox", "function", fn.Name, "error", err)
+	return lambda.ServiceError("the invocation of %s failed in the gateway", fn.Name)
+}
+
+// enqueue accepts an Event invocation. Accepted events run even while the node drains.
+func (g *Gateway) enqueue(fn *structs.Function, req *sandbox.Request) (*InvokeOutput, error) {
+	if len(req.Payload) > 1<<20 {
+		return nil, lambda.RequestTooLarge("asynchronous payloads are limited to 1 MB")
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return nil, &lambda.Error{Status: 503, Type: "ServiceException", Message: "the node is shutting down"}
+	}
+	select {
+	case g.async <- &asyncCall{fn: fn, req: req}:
+		return &InvokeOutput{Status: 202}, nil
+	default:
+		return nil, lambda.TooManyRequests("ConcurrentInvocationLimitExceeded", "the asynchronous invocation backlog is full")
+	}
+}
+
+func (g *Gateway) asyncWorker() {
+	defer g.asyncWG.Done()
+	for c := range g.async {
+		resp, err := g.cfg.Invoker.Invoke(context.Background(), c.fn, c.req)
+		switch {
+		case err != nil:
+			g.logger.Error("asynchronous invocation failed", "function", c.fn.Name, "request_id", c.req.RequestID, "error", err)
+		case resp.FunctionError:
+			g.logger.Warn("asynchronous invocation returned an error", "function", c.fn.Name, "request_id", c.req.RequestID, "error_type", resp.ErrorType)
+		}
+	}
+}
+
+// Shutdown stops accepting events and waits (bounded by ctx) for the queued ones to run.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.closeOnce.Do(func() {
+		g.mu.Lock()
+		g.closed = true
+		close(g.async)
+		g.mu.Unlock()
+	})
+	done := make(chan struct{})
+	go func() { g.asyncWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for %d queued asynchronous invocations: %w", len(g.async), ctx.Err())
+	}
+}
+
+// ---- management ----
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
+
+func validate(fn *structs.Function) error {
+	if !nameRE.MatchString(fn.Name) {
+		return lambda.InvalidParameter("FunctionName %q: use 1 to 64 letters, digits, '-' or '_'", fn.Name)
+	}
+	ok := false
+	for _, r := range structs.Runtimes {
+		ok = ok || r == fn.Runtime
+	}
+	if !ok {
+		return lambda.InvalidParameter("Runtime %q is not supported; valid: %v", fn.Runtime, structs.Runtimes)
+	}
+	if fn.MemoryMB < structs.MinMemoryMB || fn.MemoryMB > structs.MaxMemoryMB {
+		return lambda.InvalidParameter("MemorySize %d is out of range [%d, %d]", fn.MemoryMB, structs.MinMemoryMB, structs.MaxMemoryMB)
+	}
+	if fn.Timeout < structs.MinTimeout || fn.Timeout > structs.MaxTimeout {
+		return lambda.InvalidParameter("Timeout %d is out of range [1, 900] seconds", int(fn.Timeout/time.Second))
+	}
+	if fn.EphemeralStorageMB < structs.MinEphemeralMB || fn.EphemeralStorageMB > structs.MaxEphemeralMB {
+		return lambda.InvalidParameter("EphemeralStorage.Size %d is out of range [%d, %d]", fn.EphemeralStorageMB, structs.MinEphemeralMB, structs.MaxEphemeralMB)
+	}
+	size := 0
+	for k, v := range fn.Environment {
+		if !envNameRE.MatchString(k) {
+			return lambda.InvalidParameter("Environment variable name %q is invalid", k)
+		}
+		if sandbox.IsReservedEnv(k) {
+			return lambda.InvalidParameter("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)
+		}
+		size += len(k) + len(v)
+	}
+	if size > structs.MaxEnvironmentBytes {
+		return lambda.InvalidParameter("Environment variables take %d bytes; the limit is 4 KB", size)
+	}
+	return nil
+}
+
+// storeZip checks that data is a zip and stores it.
+func (g *Gateway) storeZip(ctx context.Context, data []byte) (string, int64, error) {
+	if len(data) == 0 {
+		return "", 0, lambda.InvalidParameter("Code.ZipFile is required")
+	}
+	if len(data) > structs.MaxZipBytes {
+		return "", 0, lambda.RequestTooLarge("the zip is %d bytes; the limit is %d", len(data), structs.MaxZipBytes)
+	}
+	if _, err := zip.NewReader(bytes.NewReader(data), int64(len(data))); err != nil {
+		return "", 0, lambda.InvalidParameter("Could not unzip uploaded file: %v", err)
+	}
+	sha, size, err := g.cfg.Code.Put(ctx, bytes.NewReader(data), structs.MaxZipBytes)
+	if err != nil {
+		return "", 0, fmt.Errorf("storing code: %w", err)
+	}
+	return sha, size, nil
+}
+
+func (g *Gateway) put(ctx context.Context, fn *structs.Function, expect string) (*lambda.FunctionConfiguration, error) {
+	fn.RevisionID = uuid.NewString()
+	fn.LastModified = time.Now().UTC()
+	stored, err := g.cfg.Store.PutFunction(ctx, fn, expect)
+	if err != nil {
+		return nil, g.storeError(fn.Name, err)
+	}
+	c := lambda.ConfigurationFrom(stored, g.cfg.Region)
+	return &c, nil
+}
+
+func (g *Gateway) storeError(name string, err error) error {
+	se := g.cfg.StoreErrors
+	switch {
+	case se.Conflict != nil && errors.Is(err, se.Conflict):
+		return lambda.PreconditionFailed("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+	case se.NotFound != nil && errors.Is(err, se.NotFound):
+		return lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, ""))
+	}
+	var le *lambda.Error
+	if errors.As(err, &le) {
+		return le
+	}
+	g.logger.Error("writing to the replicated state", "function", name, "error", err)
+	return lambda.ServiceError("writing function %s failed", name)
+}
+
+// CreateFunction creates a function from a zip.
+func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionInput) (*lambda.FunctionConfiguration, error) {
+	if _, exists := g.cfg.Store.Function(in.FunctionName); exists {
+		return nil, lambda.ResourceConflict("Function already exist: %s", in.FunctionName)
+	}
+	fn := &structs.Function{
+		Name: in.FunctionName, Runtime: in.Runtime, Handler: in.Handler, Description: in.Description,
+		MemoryMB: structs.DefaultMemoryMB, Timeout: structs.DefaultTimeout, EphemeralStorageMB: structs.DefaultEphemeralMB,
+		Environment: map[string]string{},
+	}
+	if in.MemorySize != nil {
+		fn.MemoryMB = *in.MemorySize
+	}
+	if in.Timeout != nil {
+		fn.Timeout = time.Duration(*in.Timeout) * time.Second
+	}
+	if in.EphemeralStorage != nil {
+		fn.EphemeralStorageMB = in.EphemeralStorage.Size
+	}
+	if in.Environment != nil && in.Environment.Variables != nil {
+		fn.Environment = in.Environment.Variables
+	}
+	applyOptions(fn, in.GatewayOptions)
+	if err := validate(fn); err != nil {
+		return nil, err
+	}
+	sha, size, err := g.storeZip(ctx, in.Code.ZipFile)
+	if err != nil {
+		return nil, err
+	}
+	fn.CodeSha256, fn.CodeSize = sha, size
+	return g.put(ctx, fn, "")
+}
+
+func applyOptions(fn *structs.Function, o *lambda.GatewayOptions) {
+	if o != nil && o.FreezeDelayMs != nil {
+		d := time.Duration(*o.FreezeDelayMs) * time.Millisecond
+		fn.FreezeDelay = &d
+	}
+}
+
+func (g *Gateway) existing(nameOrARN string) (*structs.Function, error) {
+	name, _, err := lambda.ParseFunctionName(nameOrARN)
+	if err != nil {
+		return nil, err
+	}
+	fn, ok := g.cfg.Store.Function(name)
+	if !ok {
+		return nil, lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, ""))
+	}
+	return fn, nil
+}
+
+// UpdateFunctionCode replaces the code of $LATEST.
+func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambda.UpdateFunctionCodeInput) (*lambda.FunctionConfiguration, error) {
+	cur, err := g.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {
+		return nil, g.storeError(cur.Name, g.cfg.StoreErrors.Conflict)
+	}
+	sha, size, err := g.storeZip(ctx, in.ZipFile)
+	if err != nil {
+		return nil, err
+	}
+	fn := cur.Copy()
+	fn.CodeSha256, fn.CodeSize = sha, size
+	return g.put(ctx, fn, cur.RevisionID)
+}
+
+// UpdateFunctionConfiguration changes the fields that are set.
+func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, in *lambda.UpdateFunctionConfigurationInput) (*lambda.FunctionConfiguration, error) {
+	cur, err := g.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {
+		return nil, g.storeError(cur.Name, g.cfg.StoreErrors.Conflict)
+	}
+	fn := cur.Copy()
+	if in.Runtime != nil {
+		fn.Runtime = *in.Runtime
+	}
+	if in.Handler != nil {
+		fn.Handler = *in.Handler
+	}
+	if in.Description != nil {
+		fn.Description = *in.Description
+	}
+	if in.Timeout != nil {
+		fn.Timeout = time.Duration(*in.Timeout) * time.Second
+	}
+	if in.MemorySize != nil {
+		fn.MemoryMB = *in.MemorySize
+	}
+	if in.EphemeralStorage != nil {
+		fn.EphemeralStorageMB = in.EphemeralStorage.Size
+	}
+	if in.Environment != nil {
+		fn.Environment = in.Environment.Variables
+		if fn.Environment == nil {
+			fn.Environment = map[string]string{}
+		}
+	}
+	if in.GatewayOptions != nil {
+		fn.FreezeDelay = nil
+		applyOptions(fn, in.GatewayOptions)
+	}
+	if err := validate(fn); err != nil {
+		return nil, err
+	}
+	return g.put(ctx, fn, cur.RevisionID)
+}
+
+// GetFunction describes a function.
+func (g *Gateway) GetFunction(name string) (*lambda.GetFunctionOutput, error) {
+	fn, err := g.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	return &lambda.GetFunctionOutput{
+		Configuration: lambda.ConfigurationFrom(fn, g.cfg.Region),
+		Code:          lambda.CodeLocation{RepositoryType: "S3", Location: "gateway://code/" + fn.CodeSha256},
+	}, nil
+}
+
+// ListFunctions pages through functions by name; marker is the last name of the previous page.
+func (g *Gateway) ListFunctions(marker string, maxItems int) *lambda.ListFunctionsOutput {
+	if maxItems <= 0 || maxItems > 50 {
+		maxItems = 50
+	}
+	all := g.cfg.Store.Functions()
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	out := &lambda.ListFunctionsOutput{Functions: []lambda.FunctionConfiguration{}}
+	for _, fn := range all {
+		if marker != "" && fn.Name <= markerName(marker) {
+			continue
+		}
+		if len(out.Functions) == maxItems {
+			next := encodeMarker(out.Functions[len(out.Functions)-1].FunctionName)
+			out.NextMarker = &next
+			break
+		}
+		out.Functions = append(out.Functions, lambda.ConfigurationFrom(fn, g.cfg.Region))
+	}
+	return out
+}
+
+func encodeMarker(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
+
+func markerName(m string) string {
+	b, err := base64.RawURLEncoding.DecodeString(m)
+	if err != nil {
+		return m
+	}
+	return string(b)
+}
+
+// DeleteFunction deletes a function; its environments are retired as the state changes.
+func (g *Gateway) DeleteFunction(ctx context.Context, name string) error {
+	fn, err := g.existing(name)
+	if err != nil {
+		return err
+	}
+	if err := g.cfg.Store.DeleteFunction(ctx, fn.Name); err != nil {
+		return g.storeError(fn.Name, err)
+	}
+	return nil
+}
+
+// ValidClientContext checks X-Amz-Client-Context: base64 of a JSON object.
+func ValidClientContext(b64 string) (string, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || !json.Valid(raw) {
+		return "", lambda.InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
+	}
+	return string(raw), nil
+}

@@ -1,0 +1,346 @@
+// Package httpapi is the node's one HTTP route table: the Lambda Invoke API, the
+// Lambda-compatible management API, and the gateway's own /v1 endpoints.
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// LogReader reads function logs.
+type LogReader interface {
+	Tail(function string, n int) ([]string, error)
+	Follow(ctx context.Context, function string) <-chan string
+}
+
+// Config configures the API.
+type Config struct {
+	Gateway *gateway.Gateway
+	Logs    LogReader
+	Status  func() any
+	Logger  hclog.Logger
+}
+
+type api struct {
+	cfg    Config
+	logger hclog.Logger
+}
+
+// handler serves one route; a returned error is rendered in Lambda's error shape.
+type handler func(w http.ResponseWriter, r *http.Request, reqID string) error
+
+// maxManagementBody fits the base64 of a 50 MB zip in JSON.
+const maxManagementBody = 70 << 20
+
+// New returns the API's handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Gateway == nil {
+		return nil, errors.New("httpapi needs a gateway")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	a := &api{cfg: cfg, logger: cfg.Logger.Named("http")}
+	r := mux.NewRouter()
+	// Every route, in one table.
+	routes := []struct {
+		method, path string
+		h            handler
+	}{
+		{"POST", "/2015-03-31/functions/{name}/invocations", a.invoke},
+		{"POST", "/2015-03-31/functions", a.createFunction},
+		{"GET", "/2015-03-31/functions/", a.listFunctions},
+		{"GET", "/2015-03-31/functions", a.listFunctions},
+		{"GET", "/2015-03-31/functions/{name}", a.getFunction},
+		{"DELETE", "/2015-03-31/functions/{name}", a.deleteFunction},
+		{"GET", "/2015-03-31/functions/{name}/configuration", a.getConfiguration},
+		{"PUT", "/2015-03-31/functions/{name}/configuration", a.updateConfiguration},
+		{"PUT", "/2015-03-31/functions/{name}/code", a.updateCode},
+		{"GET", "/v1/functions/{name}/logs", a.logs},
+		{"GET", "/v1/status", a.status},
+		{"GET", "/v1/health", a.health},
+	}
+	for _, rt := range routes {
+		r.Handle(rt.path, a.wrap(rt.h)).Methods(rt.method)
+	}
+	r.NotFoundHandler = a.wrap(func(w http.ResponseWriter, r *http.Request, _ string) error {
+		return lambda.UnknownOperation("no operation at %s %s", r.Method, r.URL.Path)
+	})
+	r.MethodNotAllowedHandler = a.wrap(func(w http.ResponseWriter, r *http.Request, _ string) error {
+		return &lambda.Error{Status: 405, Type: "MethodNotAllowedException", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}
+	})
+	return r, nil
+}
+
+func (a *api) wrap(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		reqID := uuid.NewString()
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		if err := h(sw, r, reqID); err != nil {
+			var le *lambda.Error
+			if !errors.As(err, &le) && !errors.Is(err, context.Canceled) {
+				a.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", reqID, "error", err)
+			}
+			lambda.WriteError(sw, reqID, err)
+		}
+		if a.logger.IsDebug() {
+			a.logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// logTailBytes is how much of the log X-Amz-Log-Result carries, as in Lambda.
+const logTailBytes = 4096
+
+func (a *api) invoke(w http.ResponseWriter, r *http.Request, reqID string) error {
+	in := &gateway.InvokeInput{
+		FunctionName:   mux.Vars(r)["name"],
+		Qualifier:      r.URL.Query().Get("Qualifier"),
+		InvocationType: r.Header.Get("X-Amz-Invocation-Type"),
+		RequestID:      reqID,
+	}
+	switch lt := r.Header.Get("X-Amz-Log-Type"); lt {
+	case "", "None":
+	case "Tail":
+		in.LogTail = true
+	default:
+		return lambda.InvalidParameter("invalid X-Amz-Log-Type %q: use None or Tail", lt)
+	}
+	if cc := r.Header.Get("X-Amz-Client-Context"); cc != "" {
+		decoded, err := gateway.ValidClientContext(cc)
+		if err != nil {
+			return err
+		}
+		in.ClientContext = decoded
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, structs.MaxSyncPayloadBytes+1))
+	if err != nil {
+		return lambda.InvalidRequestContent("reading the request body: %v", err)
+	}
+	if len(payload) > structs.MaxSyncPayloadBytes {
+		return lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", structs.MaxSyncPayloadBytes)
+	}
+	if len(payload) > 0 && !json.Valid(payload) {
+		return lambda.InvalidRequestContent("Could not parse request body into json: the payload is not valid JSON")
+	}
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	in.Payload = payload
+	out, err := a.cfg.Gateway.Invoke(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("X-Amzn-RequestId", reqID)
+	if out.ExecutedVersion != "" {
+		h.Set("X-Amz-Executed-Version", out.ExecutedVersion)
+	}
+	if out.FunctionError != "" {
+		h.Set("X-Amz-Function-Error", out.FunctionError)
+	}
+	if in.LogTail && out.LogTail != nil {
+		tail := out.LogTail
+		if len(tail) > logTailBytes {
+			tail = tail[len(tail)-logTailBytes:]
+		}
+		h.Set("X-Amz-Log-Result", base64.StdEncoding.EncodeToString(tail))
+	}
+	if out.Status != 200 {
+		w.WriteHeader(out.Status)
+		return nil
+	}
+	if len(out.Payload) > structs.MaxSyncPayloadBytes {
+		h.Set("X-Amz-Function-Error", "Unhandled")
+		out.Payload, _ = json.Marshal(map[string]string{"errorType": "Function.ResponseSizeTooLarge",
+			"errorMessage": fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", structs.MaxSyncPayloadBytes)})
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(out.Payload)))
+	w.WriteHeader(200)
+	_, _ = w.Write(out.Payload)
+	return nil
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxManagementBody))
+	if err := dec.Decode(v); err != nil {
+		return lambda.InvalidRequestContent("could not parse the request body: %v", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, reqID string, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func (a *api) createFunction(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.CreateFunctionInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.CreateFunction(r.Context(), &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 201, out)
+}
+
+func (a *api) getFunction(w http.ResponseWriter, r *http.Request, reqID string) error {
+	out, err := a.cfg.Gateway.GetFunction(mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) getConfiguration(w http.ResponseWriter, r *http.Request, reqID string) error {
+	out, err := a.cfg.Gateway.GetFunction(mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out.Configuration)
+}
+
+func (a *api) updateConfiguration(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.UpdateFunctionConfigurationInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.UpdateFunctionConfiguration(r.Context(), mux.Vars(r)["name"], &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) updateCode(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.UpdateFunctionCodeInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.UpdateFunctionCode(r.Context(), mux.Vars(r)["name"], &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) listFunctions(w http.ResponseWriter, r *http.Request, reqID string) error {
+	max := 0
+	if s := r.URL.Query().Get("MaxItems"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			return lambda.InvalidParameter("MaxItems %q must be a number from 1 to 10000", s)
+		}
+		max = n
+	}
+	return writeJSON(w, reqID, 200, a.cfg.Gateway.ListFunctions(r.URL.Query().Get("Marker"), max))
+}
+
+func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request, reqID string) error {
+	if err := a.cfg.Gateway.DeleteFunction(r.Context(), mux.Vars(r)["name"]); err != nil {
+		return err
+	}
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(204)
+	return nil
+}
+
+// logs prints the function's last lines, then follows new ones when asked.
+func (a *api) logs(w http.ResponseWriter, r *http.Request, reqID string) error {
+	name := mux.Vars(r)["name"]
+	if _, err := a.cfg.Gateway.GetFunction(name); err != nil {
+		return err
+	}
+	if a.cfg.Logs == nil {
+		return lambda.ServiceError("function logs are not available on this node")
+	}
+	n := 100
+	if s := r.URL.Query().Get("lines"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return lambda.InvalidParameter("lines %q must be a number >= 0", s)
+		}
+		n = v
+	}
+	follow := r.URL.Query().Get("follow") == "true"
+	var ch <-chan string
+	if follow { // subscribe before reading the tail so no line falls between the two
+		ch = a.cfg.Logs.Follow(r.Context(), name)
+	}
+	lines, err := a.cfg.Logs.Tail(name, n)
+	if err != nil {
+		return fmt.Errorf("reading logs of %s: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(200)
+	bw := bufio.NewWriter(w)
+	for _, l := range lines {
+		_, _ = bw.WriteString(l + "\n")
+	}
+	_ = bw.Flush()
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	if !follow {
+		return nil
+	}
+	for l := range ch {
+		if _, err := io.WriteString(w, l+"\n"); err != nil {
+			return nil
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	return nil
+}
+
+func (a *api) status(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var st any = map[string]string{}
+	if a.cfg.Status != nil {
+		st = a.cfg.Status()
+	}
+	return writeJSON(w, reqID, 200, st)
+}
+
+func (a *api) health(w http.ResponseWriter, r *http.Request, reqID string) error {
+	return writeJSON(w, reqID, 200, map[string]string{"status": "ok"})
+}

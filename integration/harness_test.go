@@ -1,0 +1,280 @@
+// Package integration holds the end-to-end tests: they build the real gateway binary and a real
+// aws-lambda-go function once, start real agent processes, and check behaviour through the
+// agent's HTTP API, its CLI and the AWS SDK, with real sandboxes.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	gatewayBin string // the real bin/gateway, built with cgo
+	fnDir      string // the test function's code folder (bootstrap)
+	helloDir   string // the example hello function's code folder
+	repoRoot   string
+)
+
+func TestMain(m *testing.M) {
+	code, err := buildAll()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(code(m))
+}
+
+func buildAll() (func(*testing.M) int, error) {
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Join(filepath.Dir(file), "..")
+	// The binary must not live under a libcontainer state root (see DESIGN.md 4.3).
+	dir, err := os.MkdirTemp("", "gateway-it-bin-")
+	if err != nil {
+		return nil, err
+	}
+	builds := []struct {
+		out, pkg string
+		cgo      string
+	}{
+		{filepath.Join(dir, "gateway"), "./cmd/gateway", "1"},
+		{filepath.Join(dir, "fn", "bootstrap"), "./internal/testfunction", "0"},
+		{filepath.Join(dir, "hello", "bootstrap"), "./examples/functions/hello", "0"},
+	}
+	for _, b := range builds {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("building %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	gatewayBin = builds[0].out
+	fnDir = filepath.Dir(builds[1].out)
+	helloDir = filepath.Dir(builds[2].out)
+	return func(m *testing.M) int {
+		defer os.RemoveAll(dir)
+		return m.Run()
+	}, nil
+}
+
+// needRoot skips tests that need the libcontainer driver where it cannot run.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root and cgroups for the libcontainer driver; CI runs as root")
+	}
+}
+
+// syncBuffer collects an agent's output for the test log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type agentProc struct {
+	t        *testing.T
+	name     string
+	dataDir  string
+	confPath string
+	addr     string // http://host:port
+	cmd      *exec.Cmd
+	out      *syncBuffer
+	exited   chan struct{}
+	exitErr  error
+}
+
+type agentOptions struct {
+	driver  string // default libcontainer
+	extra   string // more HCL for the sandbox block
+	dataDir string // reuse a data dir (restart tests)
+	node    string
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startAgent starts a real agent process with its own ports and data dir, waits until it serves,
+// and registers its stop (and the leftover check) as a cleanup.
+func startAgent(t *testing.T, o agentOptions) *agentProc {
+	t.Helper()
+	if o.driver == "" {
+		o.driver = "libcontainer"
+	}
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	if o.node == "" {
+		o.node = "it"
+	}
+	httpPort, raftPort := freePort(t), freePort(t)
+	conf := fmt.Sprintf(`
+node_name = %q
+data_dir  = %q
+log_level = "debug"
+http    { address = "127.0.0.1:%d" }
+cluster {
+  address   = "127.0.0.1:%d"
+  bootstrap = true
+}
+sandbox {
+  driver = %q
+  %s
+}
+`, o.node, o.dataDir, httpPort, raftPort, o.driver, o.extra)
+	confPath := filepath.Join(t.TempDir(), "agent.hcl")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := &agentProc{t: t, name: o.node, dataDir: o.dataDir, confPath: confPath,
+		addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &syncBuffer{}, exited: make(chan struct{})}
+	a.start()
+	t.Cleanup(func() {
+		a.stop()
+		if t.Failed() {
+			t.Logf("agent %s output:\n%s", a.name, a.out.String())
+		}
+	})
+	return a
+}
+
+func (a *agentProc) start() {
+	t := a.t
+	t.Helper()
+	a.exited = make(chan struct{})
+	a.cmd = exec.Command(gatewayBin, "agent", "-config", a.confPath)
+	a.cmd.Stdout = a.out
+	a.cmd.Stderr = a.out
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.exitErr = a.cmd.Wait(); close(a.exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(a.addr + "/v1/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-a.exited:
+			t.Fatalf("agent exited at start: %v\n%s", a.exitErr, a.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent did not become healthy:\n%s", a.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for the drain; SIGKILL after a bound.
+func (a *agentProc) stop() {
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(60 * time.Second):
+		a.t.Errorf("agent %s did not stop within 60s of SIGTERM; killing it", a.name)
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+	}
+}
+
+// cli runs the real gateway binary against this agent and returns stdout, stderr and the exit code.
+func (a *agentProc) cli(args ...string) (string, string, int) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gatewayBin, args...)
+	cmd.Env = append(os.Environ(), "GATEWAY_ADDR="+a.addr)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		a.t.Fatalf("running gateway %v: %v", args, err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// invokeResult is a raw Invoke API answer.
+type invokeResult struct {
+	status  int
+	header  http.Header
+	body    []byte
+	elapsed time.Duration
+}
+
+func (a *agentProc) invoke(name, payload string, headers map[string]string) invokeResult {
+	a.t.Helper()
+	req, err := http.NewRequest("POST", a.addr+"/2015-03-31/functions/"+name+"/invocations", strings.NewReader(payload))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatalf("invoking %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return invokeResult{status: resp.StatusCode, header: resp.Header, body: body, elapsed: time.Since(start)}
+}
+
+// writeFunctions writes an HCL function file and returns its path.
+func writeFunctions(t *testing.T, hcl string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "functions.hcl")
+	if err := os.WriteFile(p, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

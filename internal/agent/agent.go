@@ -1,0 +1,328 @@
+// Package agent is the composition root of a gateway node: configuration, then the Raft node,
+// code store, function logs, sandbox driver and environment manager, the invocation gateway and
+// its HTTP API, started in that order and stopped in reverse.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/cluster/codestore"
+	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/gateway/httpapi"
+	"github.com/lambdagw/gateway/internal/funclog"
+	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/sandbox"
+	"github.com/lambdagw/gateway/sandbox/libcontainer"
+	"github.com/lambdagw/gateway/sandbox/process"
+)
+
+// Version is the gateway's version, set at build time.
+var Version = "0.1.0-dev"
+
+// DrainTimeout bounds how long a stopping agent waits for invocations in flight.
+const DrainTimeout = 30 * time.Second
+
+// Options are the agent's run-time choices that are not configuration.
+type Options struct {
+	// Dev allows falling back to the process driver when libcontainer cannot run here.
+	Dev bool
+	// Logger overrides the logger built from the configuration (tests).
+	Logger hclog.Logger
+	// Ready, when set, is called with the HTTP address once the agent serves requests.
+	Ready func(httpAddr string)
+}
+
+// Run starts a node and serves until ctx is cancelled, then drains: no new requests, invocations
+// in flight finish (bounded by DrainTimeout), every environment is shut down, Raft is stopped.
+func Run(ctx context.Context, cfg *config.Agent, opts Options) (err error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = hclog.New(&hclog.LoggerOptions{
+			Name:       "gateway",
+			Level:      hclog.LevelFromString(cfg.LogLevel),
+			JSONFormat: cfg.LogJSON,
+			Output:     os.Stderr,
+		})
+	}
+	a := &agent{cfg: cfg, opts: opts, logger: logger}
+	defer func() {
+		if cerr := a.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := a.start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down: draining invocations", "timeout", DrainTimeout)
+	return nil
+}
+
+type agent struct {
+	cfg    *config.Agent
+	opts   Options
+	logger hclog.Logger
+
+	closers []func(context.Context) error // run in reverse order at close
+}
+
+func (a *agent) onClose(f func(context.Context) error) { a.closers = append(a.closers, f) }
+
+func (a *agent) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout+10*time.Second)
+	defer cancel()
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		a.logger.Info("stopped")
+	}
+	return errors.Join(errs...)
+}
+
+func (a *agent) start(ctx context.Context) error {
+	cfg := a.cfg
+	if cfg.DataDir == "" {
+		return errors.New("data_dir is not set")
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("resolving data_dir: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data_dir: %w", err)
+	}
+	if err := a.lockDataDir(dataDir); err != nil {
+		return err
+	}
+
+	node, err := cluster.Start(ctx, cluster.Config{
+		NodeID:    cfg.NodeName,
+		DataDir:   dataDir,
+		BindAddr:  cfg.Cluster.Address,
+		Bootstrap: cfg.Cluster.Bootstrap,
+		Logger:    a.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("starting raft node: %w", err)
+	}
+	a.onClose(node.Stop)
+
+	code, err := codestore.New(filepath.Join(dataDir, "code"), a.logger)
+	if err != nil {
+		return fmt.Errorf("opening code store: %w", err)
+	}
+	logs, err := funclog.New(filepath.Join(dataDir, "logs"), a.logger)
+	if err != nil {
+		return fmt.Errorf("opening function logs: %w", err)
+	}
+	a.onClose(func(context.Context) error { return logs.Close() })
+
+	driver, err := a.driver(dataDir)
+	if err != nil {
+		return err
+	}
+	a.onClose(func(context.Context) error { return driver.Close() })
+	if err := driver.Sweep(ctx); err != nil {
+		return fmt.Errorf("removing leftovers of an earlier run: %w", err)
+	}
+
+	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{
+		Driver:          driver,
+		Code:            code,
+		Logs:            logs,
+		Logger:          a.logger,
+		Region:          cfg.Region,
+		MaxEnvironments: cfg.Sandbox.MaxEnvironments,
+		IdleTimeout:     cfg.Sandbox.IdleTimeout,
+		InitTimeout:     cfg.Sandbox.InitTimeout,
+		ShutdownTimeout: cfg.Sandbox.ShutdownTimeout,
+		FreezeDelay:     cfg.Sandbox.FreezeDelay,
+		PidsLimit:       cfg.Sandbox.PidsLimit,
+	})
+	if err != nil {
+		return fmt.Errorf("starting environment manager: %w", err)
+	}
+	a.onClose(func(ctx context.Context) error {
+		if err := mgr.Shutdown(ctx); err != nil {
+			return fmt.Errorf("shutting down environments: %w", err)
+		}
+		return nil
+	})
+
+	store := &nodeStore{node: node}
+	gw, err := gateway.New(gateway.Config{
+		Region:      cfg.Region,
+		Invoker:     mgr,
+		Store:       store,
+		Code:        code,
+		Logger:      a.logger,
+		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict},
+	})
+	if err != nil {
+		return fmt.Errorf("starting gateway: %w", err)
+	}
+	a.onClose(func(ctx context.Context) error {
+		dctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+		defer cancel()
+		return gw.Shutdown(dctx)
+	})
+
+	// Environments of changed or deleted functions are retired as the replicated state changes.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		st := node.State()
+		for {
+			ch := st.Watch()
+			mgr.Sync(st.Functions())
+			select {
+			case <-ch:
+			case <-watchCtx.Done():
+				return
+			}
+		}
+	}()
+	a.onClose(func(context.Context) error { stopWatch(); <-watchDone; return nil })
+
+	handler, err := httpapi.New(httpapi.Config{
+		Gateway: gw,
+		Logs:    logs,
+		Logger:  a.logger,
+		Status: func() any {
+			return map[string]any{
+				"node_name":    cfg.NodeName,
+				"version":      Version,
+				"driver":       driver.Name(),
+				"sandbox":      mgr.Stats(),
+				"environments": mgr.Environments(),
+				"raft":         node.Stats(),
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("building HTTP API: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		return fmt.Errorf("listening on http address %s: %w", cfg.HTTP.Address, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("http server failed", "error", err)
+		}
+	}()
+	a.onClose(func(ctx context.Context) error {
+		// Stop accepting, let requests in flight (invocations among them) finish.
+		sctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-serveDone
+		if err != nil {
+			return fmt.Errorf("draining http requests: %w", err)
+		}
+		return nil
+	})
+
+	addr := ln.Addr().String()
+	a.logger.Info("gateway agent started", "node", cfg.NodeName, "http", addr, "raft", cfg.Cluster.Address,
+		"driver", driver.Name(), "data_dir", dataDir, "functions", len(node.State().Functions()))
+	if a.opts.Ready != nil {
+		a.opts.Ready(addr)
+	}
+	return nil
+}
+
+// driver builds the configured sandbox driver. Only a dev agent falls back to the process driver,
+// and it says so loudly; a configured agent never downgrades its isolation silently.
+func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
+	cfg := a.cfg.Sandbox
+	switch cfg.Driver {
+	case "process":
+		return process.New(process.Config{WorkDir: filepath.Join(dataDir, "sandbox-process"), Logger: a.logger})
+	case "libcontainer", "":
+		d, err := libcontainer.New(libcontainer.Config{
+			WorkDir:      filepath.Join(dataDir, "sandbox"),
+			BaseRootfs:   cfg.Rootfs,
+			CgroupParent: cgroupParent(a.cfg.NodeName, dataDir),
+			Logger:       a.logger,
+		})
+		if err == nil {
+			return d, nil
+		}
+		if !a.opts.Dev || !errors.Is(err, sandbox.ErrUnavailable) {
+			return nil, fmt.Errorf("starting libcontainer sandbox driver: %w", err)
+		}
+		a.logger.Warn("**********************************************************************")
+		a.logger.Warn("libcontainer cannot run here; -dev falls back to the PROCESS driver:", "reason", err)
+		a.logger.Warn("functions run as plain child processes with NO isolation, NO limits")
+		a.logger.Warn("**********************************************************************")
+		return process.New(process.Config{WorkDir: filepath.Join(dataDir, "sandbox-process"), Logger: a.logger})
+	default:
+		return nil, fmt.Errorf("unknown sandbox driver %q (valid: libcontainer, process)", cfg.Driver)
+	}
+}
+
+var unsafeCgroupChars = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
+
+// cgroupParent is an absolute cgroup path owned by this node only: stable across restarts (so
+// the start-up sweep finds a crashed run's leftovers) and distinct between agents sharing a host.
+func cgroupParent(node, dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	return "/lambdagw/" + unsafeCgroupChars.ReplaceAllString(node, "_") + "-" + hex.EncodeToString(sum[:4])
+}
+
+// lockDataDir keeps a second agent from using the same data_dir (Raft and the sweep would
+// destroy each other's state). The lock goes with the process, also when it crashes.
+func (a *agent) lockDataDir(dataDir string) error {
+	f, err := os.OpenFile(filepath.Join(dataDir, "agent.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening data_dir lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("data_dir %s is in use by another agent: %w", dataDir, err)
+	}
+	a.onClose(func(context.Context) error { return f.Close() })
+	return nil
+}
+
+// nodeStore adapts the Raft node to the gateway's Store: reads from the local replicated state,
+// writes through the log.
+type nodeStore struct{ node *cluster.Node }
+
+func (s *nodeStore) Function(name string) (*structs.Function, bool) {
+	return s.node.State().Function(name)
+}
+
+func (s *nodeStore) Functions() []*structs.Function { return s.node.State().Functions() }
+
+func (s *nodeStore) PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error) {
+	return s.node.PutFunction(ctx, fn, expectRevision)
+}
+
+func (s *nodeStore) DeleteFunction(ctx context.Context, name string) error {
+	return s.node.DeleteFunction(ctx, name)
+}

@@ -1,0 +1,299 @@
+// Package lambda holds the AWS Lambda wire types the gateway speaks (REST JSON of the 2015-03-31
+// API) and its error shape, shared by the HTTP API and the Go client so they never drift apart.
+package lambda
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"strings"
+	"time"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// DefaultAccount is the account id in ARNs; an on-prem gateway has no AWS account.
+const DefaultAccount = "000000000000"
+
+// Error is a Lambda service error: the HTTP status, the exception name the SDKs map to a typed
+// error (X-Amzn-ErrorType), and the message.
+type Error struct {
+	Status  int
+	Type    string
+	Message string
+	Reason  string // TooManyRequestsException's reason
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+func newErr(status int, typ, format string, args ...any) *Error {
+	return &Error{Status: status, Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+// Constructors for the exceptions the gateway answers with.
+func ResourceNotFound(format string, a ...any) *Error {
+	return newErr(404, "ResourceNotFoundException", format, a...)
+}
+func InvalidRequestContent(format string, a ...any) *Error {
+	return newErr(400, "InvalidRequestContentException", format, a...)
+}
+func RequestTooLarge(format string, a ...any) *Error {
+	return newErr(413, "RequestTooLargeException", format, a...)
+}
+func InvalidParameter(format string, a ...any) *Error {
+	return newErr(400, "InvalidParameterValueException", format, a...)
+}
+func ResourceConflict(format string, a ...any) *Error {
+	return newErr(409, "ResourceConflictException", format, a...)
+}
+func PreconditionFailed(format string, a ...any) *Error {
+	return newErr(412, "PreconditionFailedException", format, a...)
+}
+func ServiceError(format string, a ...any) *Error {
+	return newErr(500, "ServiceException", format, a...)
+}
+func UnknownOperation(format string, a ...any) *Error {
+	return newErr(404, "UnknownOperationException", format, a...)
+}
+
+// TooManyRequests is the throttle: reason is ReservedFunctionConcurrentInvocationLimitExceeded or
+// ConcurrentInvocationLimitExceeded.
+func TooManyRequests(reason, format string, a ...any) *Error {
+	e := newErr(429, "TooManyRequestsException", format, a...)
+	e.Reason = reason
+	return e
+}
+
+// WriteError writes err in Lambda's error shape. Errors that are not *Error become a
+// ServiceException whose message hides the internal cause (the caller logs it).
+func WriteError(w http.ResponseWriter, requestID string, err error) {
+	var le *Error
+	if !errors.As(err, &le) {
+		le = ServiceError("internal error (request %s)", requestID)
+	}
+	body := map[string]string{"Type": "User", "message": le.Message}
+	if le.Status >= 500 {
+		body["Type"] = "Service"
+	}
+	if le.Reason != "" {
+		body["Reason"] = le.Reason
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-ErrorType", le.Type)
+	if requestID != "" {
+		h.Set("X-Amzn-RequestId", requestID)
+	}
+	if le.Status == http.StatusTooManyRequests {
+		h.Set("Retry-After", "1")
+	}
+	w.WriteHeader(le.Status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// ReadError decodes a Lambda error response (for clients).
+func ReadError(resp *http.Response, body []byte) *Error {
+	e := &Error{Status: resp.StatusCode, Type: resp.Header.Get("X-Amzn-ErrorType")}
+	if i := strings.IndexByte(e.Type, ':'); i >= 0 {
+		e.Type = e.Type[:i]
+	}
+	var m struct {
+		Message  string `json:"message"`
+		MessageU string `json:"Message"`
+		Reason   string `json:"Reason"`
+		Type     string `json:"__type"`
+	}
+	_ = json.Unmarshal(body, &m)
+	e.Message, e.Reason = m.Message, m.Reason
+	if e.Message == "" {
+		e.Message = m.MessageU
+	}
+	if e.Type == "" {
+		e.Type = m.Type
+	}
+	if e.Type == "" {
+		e.Type = http.StatusText(resp.StatusCode)
+	}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace(string(body))
+	}
+	return e
+}
+
+// FunctionARN is arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>].
+func FunctionARN(region, name, qualifier string) string {
+	arn := "arn:aws:lambda:" + region + ":" + DefaultAccount + ":function:" + name
+	if qualifier != "" {
+		arn += ":" + qualifier
+	}
+	return arn
+}
+
+// ParseFunctionName accepts a name, name:qualifier, a partial ARN (account:function:name) or a
+// full ARN, as Lambda's FunctionName parameter does.
+func ParseFunctionName(s string) (name, qualifier string, err error) {
+	parts := strings.Split(s, ":")
+	switch {
+	case len(parts) == 1:
+		name = parts[0]
+	case len(parts) == 2:
+		name, qualifier = parts[0], parts[1]
+	case len(parts) >= 3 && parts[0] == "arn" && len(parts) >= 7 && parts[5] == "function":
+		name = parts[6]
+		if len(parts) == 8 {
+			qualifier = parts[7]
+		} else if len(parts) > 8 {
+			return "", "", InvalidParameter("invalid function ARN %q", s)
+		}
+	case (len(parts) == 3 || len(parts) == 4) && parts[1] == "function":
+		name = parts[2]
+		if len(parts) == 4 {
+			qualifier = parts[3]
+		}
+	default:
+		return "", "", InvalidParameter("invalid function name %q", s)
+	}
+	if name == "" || len(name) > 64 {
+		return "", "", InvalidParameter("invalid function name %q", s)
+	}
+	return name, qualifier, nil
+}
+
+// Environment is Lambda's {"Variables": {...}}.
+type Environment struct {
+	Variables map[string]string `json:"Variables"`
+}
+
+// EphemeralStorage is Lambda's {"Size": MB}.
+type EphemeralStorage struct {
+	Size int `json:"Size"`
+}
+
+// GatewayOptions are the gateway's own function settings, beside Lambda's fields.
+type GatewayOptions struct {
+	// FreezeDelayMs: how long an idle environment stays thawed; nil means the agent's default.
+	FreezeDelayMs *int64 `json:"FreezeDelayMs,omitempty"`
+}
+
+// FunctionConfiguration is Lambda's description of a function.
+type FunctionConfiguration struct {
+	FunctionName     string            `json:"FunctionName"`
+	FunctionArn      string            `json:"FunctionArn"`
+	Runtime          string            `json:"Runtime"`
+	Role             string            `json:"Role,omitempty"`
+	Handler          string            `json:"Handler,omitempty"`
+	CodeSize         int64             `json:"CodeSize"`
+	CodeSha256       string            `json:"CodeSha256"`
+	Description      string            `json:"Description"`
+	Timeout          int               `json:"Timeout"`
+	MemorySize       int               `json:"MemorySize"`
+	LastModified     string            `json:"LastModified"`
+	Version          string            `json:"Version"`
+	Environment      *Environment      `json:"Environment,omitempty"`
+	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
+	RevisionId       string            `json:"RevisionId"`
+	State            string            `json:"State"`
+	LastUpdateStatus string            `json:"LastUpdateStatus"`
+	PackageType      string            `json:"PackageType"`
+	Architectures    []string          `json:"Architectures"`
+	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+}
+
+// LastModifiedFormat is Lambda's timestamp format.
+const LastModifiedFormat = "2006-01-02T15:04:05.000-0700"
+
+// Base64Sha256 converts a hex SHA-256 to Lambda's CodeSha256 (base64 of the digest).
+func Base64Sha256(hexSha string) string {
+	b, err := hex.DecodeString(hexSha)
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// ConfigurationFrom describes fn as Lambda does.
+func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguration {
+	c := FunctionConfiguration{
+		FunctionName: fn.Name, FunctionArn: FunctionARN(region, fn.Name, ""), Runtime: fn.Runtime,
+		Role:    "arn:aws:iam::" + DefaultAccount + ":role/gateway",
+		Handler: fn.Handler, CodeSize: fn.CodeSize, CodeSha256: Base64Sha256(fn.CodeSha256),
+		Description: fn.Description, Timeout: int(fn.Timeout / time.Second), MemorySize: fn.MemoryMB,
+		LastModified: fn.LastModified.UTC().Format(LastModifiedFormat), Version: structs.LatestVersion,
+		Environment:      &Environment{Variables: fn.Environment},
+		EphemeralStorage: &EphemeralStorage{Size: fn.EphemeralStorageMB},
+		RevisionId:       fn.RevisionID, State: "Active", LastUpdateStatus: "Successful",
+		PackageType: "Zip", Architectures: []string{"x86_64"},
+	}
+	if c.Environment.Variables == nil {
+		c.Environment.Variables = map[string]string{}
+	}
+	if fn.FreezeDelay != nil {
+		ms := int64(*fn.FreezeDelay / time.Millisecond)
+		c.GatewayOptions = &GatewayOptions{FreezeDelayMs: &ms}
+	}
+	return c
+}
+
+// FunctionCode carries a zip inline (base64 in JSON, as []byte marshals).
+type FunctionCode struct {
+	ZipFile []byte `json:"ZipFile,omitempty"`
+}
+
+// CreateFunctionInput is the body of CreateFunction.
+type CreateFunctionInput struct {
+	FunctionName     string            `json:"FunctionName"`
+	Runtime          string            `json:"Runtime"`
+	Role             string            `json:"Role,omitempty"`
+	Handler          string            `json:"Handler,omitempty"`
+	Code             FunctionCode      `json:"Code"`
+	Description      string            `json:"Description,omitempty"`
+	Timeout          *int              `json:"Timeout,omitempty"`
+	MemorySize       *int              `json:"MemorySize,omitempty"`
+	Environment      *Environment      `json:"Environment,omitempty"`
+	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
+	Publish          bool              `json:"Publish,omitempty"`
+	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+}
+
+// UpdateFunctionCodeInput is the body of UpdateFunctionCode.
+type UpdateFunctionCodeInput struct {
+	ZipFile    []byte `json:"ZipFile,omitempty"`
+	RevisionId string `json:"RevisionId,omitempty"`
+	Publish    bool   `json:"Publish,omitempty"`
+}
+
+// UpdateFunctionConfigurationInput changes only the fields that are set.
+type UpdateFunctionConfigurationInput struct {
+	Runtime          *string           `json:"Runtime,omitempty"`
+	Role             *string           `json:"Role,omitempty"`
+	Handler          *string           `json:"Handler,omitempty"`
+	Description      *string           `json:"Description,omitempty"`
+	Timeout          *int              `json:"Timeout,omitempty"`
+	MemorySize       *int              `json:"MemorySize,omitempty"`
+	Environment      *Environment      `json:"Environment,omitempty"`
+	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
+	RevisionId       string            `json:"RevisionId,omitempty"`
+	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+}
+
+// CodeLocation is GetFunction's Code.
+type CodeLocation struct {
+	RepositoryType string `json:"RepositoryType"`
+	Location       string `json:"Location"`
+}
+
+// GetFunctionOutput is GetFunction's answer.
+type GetFunctionOutput struct {
+	Configuration FunctionConfiguration `json:"Configuration"`
+	Code          CodeLocation          `json:"Code"`
+}
+
+// ListFunctionsOutput is ListFunctions' answer.
+type ListFunctionsOutput struct {
+	Functions  []FunctionConfiguration `json:"Functions"`
+	NextMarker *string                 `json:"NextMarker,omitempty"`
+}

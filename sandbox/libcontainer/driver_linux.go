@@ -1,0 +1,543 @@
+//go:build linux && cgo
+
+// Package libcontainer is the isolating sandbox driver: each environment is a container run
+// in-process with runc's libcontainer. Own mount, PID, IPC, UTS and network namespaces (the
+// network has only loopback, where the Runtime API listens), a read-only root, the code read-only
+// at /var/task, a size-limited tmpfs /tmp, memory (no swap), CPU shares and pids limits, no new
+// privileges and no capabilities, an unprivileged user; suspended with the cgroup freezer.
+package libcontainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/opencontainers/cgroups"
+	_ "github.com/opencontainers/cgroups/devices" // device rules need the devices manager
+	devconfig "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/lambdagw/gateway/sandbox"
+)
+
+// Config configures the driver.
+type Config struct {
+	// WorkDir is the driver's own directory: libcontainer's state, network namespace files and
+	// the generated base root filesystem. Keep it apart from the gateway binary's directory.
+	WorkDir string
+	// BaseRootfs is an optional read-only base root filesystem; by default a minimal one is
+	// generated (enough for static binaries).
+	BaseRootfs string
+	// CgroupParent is an absolute cgroup path owning every environment of this driver.
+	CgroupParent string
+	Logger       hclog.Logger
+}
+
+// Driver runs environments as libcontainer containers.
+type Driver struct {
+	cfg      Config
+	logger   hclog.Logger
+	stateDir string
+	netnsDir string
+	rootfs   string
+}
+
+var _ sandbox.Driver = (*Driver)(nil)
+
+// The runtime runs as Lambda's unprivileged sandbox user.
+const (
+	sandboxUID = 993
+	sandboxGID = 990
+)
+
+// runtimeAPIPort is where the Runtime API listens inside every environment's namespace.
+const runtimeAPIPort = 9001
+
+// New checks that libcontainer can run here and prepares the work directory.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("libcontainer needs root: %w", sandbox.ErrUnavailable)
+	}
+	if !cgroups.IsCgroup2UnifiedMode() {
+		if _, err := os.Stat("/sys/fs/cgroup/freezer"); err != nil {
+			return nil, fmt.Errorf("no cgroup v1 freezer controller: %w", sandbox.ErrUnavailable)
+		}
+	} else if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		return nil, fmt.Errorf("no cgroup v2 hierarchy: %w", sandbox.ErrUnavailable)
+	}
+	if cfg.WorkDir == "" || !filepath.IsAbs(cfg.CgroupParent) {
+		return nil, errors.New("libcontainer driver needs a work dir and an absolute cgroup parent")
+	}
+	d := &Driver{
+		cfg: cfg, logger: cfg.Logger.Named("libcontainer"),
+		stateDir: filepath.Join(cfg.WorkDir, "state"),
+		netnsDir: filepath.Join(cfg.WorkDir, "netns"),
+		rootfs:   cfg.BaseRootfs,
+	}
+	for _, dir := range []string{d.stateDir, d.netnsDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	if d.rootfs == "" {
+		d.rootfs = filepath.Join(cfg.WorkDir, "rootfs")
+		if err := makeRootfs(d.rootfs); err != nil {
+			return nil, fmt.Errorf("generating the base root filesystem: %w", err)
+		}
+	}
+	return d, nil
+}
+
+func (d *Driver) Name() string { return "libcontainer" }
+
+// Close removes the (empty) cgroup parent, and its own parent when no other driver uses it:
+// rmdir of a cgroup fails while it has children, so a shared parent is never disturbed.
+func (d *Driver) Close() error {
+	for _, p := range []string{d.cfg.CgroupParent, filepath.Dir(d.cfg.CgroupParent)} {
+		if p == "/" || p == "." {
+			continue
+		}
+		for _, dir := range cgroupDirs(p) {
+			_ = os.Remove(dir)
+		}
+	}
+	return nil
+}
+
+// makeRootfs writes a minimal root: the mount points (the root is read-only and shared, so
+// libcontainer must not need to create any) and the few files programs expect in /etc.
+func makeRootfs(root string) error {
+	for _, dir := range []string{"var/task", "var/runtime", "var/lang", "opt", "tmp", "proc", "dev", "sys", "etc", "usr/bin", "bin", "lib", "lib64"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"etc/passwd":        "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n",
+		"etc/group":         "root:x:0:\nsbx_user1051:x:990:\n",
+		"etc/hosts":         "127.0.0.1 localhost\n::1 localhost\n",
+		"etc/resolv.conf":   "",
+		"etc/nsswitch.conf": "hosts: files dns\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cgroupDirs lists the directories of an absolute cgroup path in every hierarchy.
+func cgroupDirs(path string) []string {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return []string{filepath.Join("/sys/fs/cgroup", path)}
+	}
+	var out []string
+	entries, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, e := range entries {
+		p := filepath.Join("/sys/fs/cgroup", e.Name())
+		if st, err := os.Lstat(p); err == nil && st.IsDir() {
+			out = append(out, filepath.Join(p, path))
+		}
+	}
+	return out
+}
+
+// Create prepares the network namespace (with the Runtime API listener) and the container.
+func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	nsPath := filepath.Join(d.netnsDir, spec.ID)
+	ln, err := newNetns(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("creating network namespace: %w", err)
+	}
+	inst := &instance{d: d, spec: spec, nsPath: nsPath, ln: ln, exited: make(chan struct{})}
+	cfg := d.containerConfig(spec, nsPath)
+	c, err := libcontainer.Create(d.stateDir, spec.ID, cfg)
+	if err != nil {
+		inst.releaseNetns()
+		return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	inst.c = c
+	return inst, nil
+}
+
+// newNetns makes a network namespace with loopback up, opens the Runtime API listener inside it
+// and pins the namespace to a file. It runs on a dedicated locked thread that is discarded if it
+// cannot return to the host namespace.
+func newNetns(path string) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: err}
+			return
+		}
+		defer orig.Close()
+		ns, err := netns.New() // creates and enters it
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: err}
+			return
+		}
+		ln, err := func() (net.Listener, error) {
+			defer ns.Close()
+			lo, err := netlink.LinkByName("lo")
+			if err != nil {
+				return nil, err
+			}
+			if err := netlink.LinkSetUp(lo); err != nil {
+				return nil, err
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(runtimeAPIPort))
+			if err != nil {
+				return nil, err
+			}
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+			f.Close()
+			self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+			if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
+				ln.Close()
+				os.Remove(path)
+				return nil, fmt.Errorf("pinning the namespace: %w", err)
+			}
+			return ln, nil
+		}()
+		if serr := netns.Set(orig); serr != nil {
+			// This thread stays in the wrong namespace: keep it locked so it dies with us.
+			if ln != nil {
+				ln.Close()
+			}
+			ch <- result{err: fmt.Errorf("returning to the host network namespace: %w", serr)}
+			return
+		}
+		runtime.UnlockOSThread()
+		ch <- result{ln: ln, err: err}
+	}()
+	r := <-ch
+	return r.ln, r.err
+}
+
+func (d *Driver) containerConfig(spec sandbox.Spec, nsPath string) *configs.Config {
+	const mntFlags = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
+	mem := int64(spec.MemoryMB) << 20
+	shares := uint64(spec.MemoryMB) * 1024 / 1769 // Lambda's one vCPU per 1,769 MB
+	if shares < 2 {
+		shares = 2
+	}
+	var rules []*devconfig.Rule
+	for _, dev := range specconv.AllowedDevices {
+		rules = append(rules, &dev.Rule)
+	}
+	pids := int64(spec.PidsLimit)
+	return &configs.Config{
+		Rootfs:          d.rootfs,
+		Readonlyfs:      true,
+		NoNewPrivileges: true,
+		Hostname:        "localhost",
+		Capabilities:    &configs.Capabilities{}, // none: the runtime needs no privilege
+		Namespaces: configs.Namespaces{
+			{Type: configs.NEWNS}, {Type: configs.NEWPID}, {Type: configs.NEWIPC}, {Type: configs.NEWUTS},
+			{Type: configs.NEWNET, Path: nsPath},
+		},
+		Cgroups: &cgroups.Cgroup{
+			Path: filepath.Join(d.cfg.CgroupParent, spec.ID),
+			Resources: &cgroups.Resources{
+				Memory:     mem,
+				MemorySwap: mem, // memory+swap = memory: swap off
+				CpuShares:  shares,
+				PidsLimit:  &pids,
+				Devices:    rules,
+			},
+		},
+		Devices: specconv.AllowedDevices,
+		Mounts: []*configs.Mount{
+			{Source: "proc", Destination: "/proc", Device: "proc", Flags: mntFlags},
+			{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME, Data: "mode=755,size=65536k"},
+			{Source: "shm", Destination: "/dev/shm", Device: "tmpfs", Flags: mntFlags, Data: "mode=1777,size=65536k"},
+			{Source: "sysfs", Destination: "/sys", Device: "sysfs", Flags: mntFlags | unix.MS_RDONLY},
+			{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV,
+				Data: fmt.Sprintf("mode=1777,size=%dm", spec.TmpMB)},
+			{Source: spec.CodeDir, Destination: "/var/task", Device: "bind",
+				Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV},
+		},
+		MaskPaths: []string{
+			"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+			"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+		},
+		ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		Rlimits: []configs.Rlimit{
+			{Type: unix.RLIMIT_NOFILE, Hard: 1024, Soft: 1024},
+		},
+	}
+}
+
+// instance is one container.
+type instance struct {
+	d      *Driver
+	spec   sandbox.Spec
+	nsPath string
+	ln     net.Listener
+	c      *libcontainer.Container
+	proc   *libcontainer.Process
+
+	memDir   string // the memory cgroup directory, for peak usage
+	oom      <-chan struct{}
+	oomMu    sync.Mutex
+	oomSeen  bool
+	exited   chan struct{}
+	status   sandbox.ExitStatus
+	destroy  sync.Once
+	destroyE error
+}
+
+func (i *instance) ID() string              { return i.spec.ID }
+func (i *instance) Listener() net.Listener  { return i.ln }
+func (i *instance) RuntimeAPIAddr() string  { return "127.0.0.1:" + strconv.Itoa(runtimeAPIPort) }
+func (i *instance) Exited() <-chan struct{} { return i.exited }
+
+func (i *instance) ExitStatus() sandbox.ExitStatus {
+	<-i.exited
+	return i.status
+}
+
+func (i *instance) Start(ctx context.Context) error {
+	env := append(append([]string{}, i.spec.Env...), "AWS_LAMBDA_RUNTIME_API="+i.RuntimeAPIAddr())
+	p := &libcontainer.Process{
+		Args:   i.spec.Args,
+		Env:    env,
+		Cwd:    "/var/task",
+		UID:    sandboxUID,
+		GID:    sandboxGID,
+		Stdout: i.spec.Output,
+		Stderr: i.spec.Output,
+		Init:   true,
+	}
+	if err := i.c.Run(p); err != nil {
+		return fmt.Errorf("running the runtime in container %s: %w", i.spec.ID, err)
+	}
+	i.proc = p
+	if st, err := i.c.State(); err == nil {
+		if dir, ok := st.CgroupPaths["memory"]; ok {
+			i.memDir = dir
+		} else if dir, ok := st.CgroupPaths[""]; ok {
+			i.memDir = dir
+		}
+	}
+	if ch, err := i.c.NotifyOOM(); err == nil {
+		i.oom = ch
+		go func() {
+			for range ch {
+				i.oomMu.Lock()
+				i.oomSeen = true
+				i.oomMu.Unlock()
+			}
+		}()
+	}
+	go i.wait()
+	return nil
+}
+
+func (i *instance) wait() {
+	ps, err := i.proc.Wait()
+	st := sandbox.ExitStatus{}
+	if ps == nil && err != nil {
+		st.Err = err
+	} else if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		if ws.Signaled() {
+			st.Code, st.Signal = -1, ws.Signal().String()
+		} else {
+			st.Code = ws.ExitStatus()
+		}
+	}
+	st.OOMKilled = i.oomKilled(st)
+	i.status = st
+	close(i.exited)
+}
+
+// oomKilled asks the memory cgroup whether its OOM killer acted (v1 memory.oom_control's
+// oom_kill counter, v2 memory.events), with the OOM notification as a fallback.
+func (i *instance) oomKilled(st sandbox.ExitStatus) bool {
+	if i.memDir != "" {
+		for _, f := range []string{"memory.oom_control", "memory.events"} {
+			b, err := os.ReadFile(filepath.Join(i.memDir, f))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "oom_kill "); ok && strings.TrimSpace(v) != "0" {
+					return true
+				}
+			}
+		}
+	}
+	if st.Signal != "killed" {
+		return false
+	}
+	time.Sleep(5 * time.Millisecond) // the notification may trail the exit
+	i.oomMu.Lock()
+	defer i.oomMu.Unlock()
+	return i.oomSeen
+}
+
+// Freeze suspends the container with the cgroup freezer. libcontainer retries a FREEZING cgroup;
+// on failure it is thawed again, never left half-frozen.
+func (i *instance) Freeze(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- i.c.Pause() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			_ = i.c.Resume()
+			return fmt.Errorf("freezing %s: %w", i.spec.ID, err)
+		}
+		return nil
+	case <-ctx.Done():
+		go func() { <-done; _ = i.c.Resume() }()
+		return fmt.Errorf("freezing %s: %w", i.spec.ID, ctx.Err())
+	}
+}
+
+func (i *instance) Thaw(ctx context.Context) error {
+	if err := i.c.Resume(); err != nil {
+		return fmt.Errorf("thawing %s: %w", i.spec.ID, err)
+	}
+	return nil
+}
+
+// MaxMemoryBytes reads the cgroup's peak usage.
+func (i *instance) MaxMemoryBytes() (uint64, error) {
+	if i.memDir == "" {
+		return 0, errors.New("no memory cgroup")
+	}
+	for _, f := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
+		b, err := os.ReadFile(filepath.Join(i.memDir, f))
+		if err == nil {
+			return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		}
+	}
+	return 0, errors.New("no peak memory file in the memory cgroup")
+}
+
+// Destroy thaws (a frozen task cannot die), kills every process, waits, and removes the
+// container, its cgroups, the network namespace and the listener.
+func (i *instance) Destroy(ctx context.Context) error {
+	i.destroy.Do(func() {
+		var errs []error
+		if i.c != nil {
+			if st, err := i.c.Status(); err == nil && st == libcontainer.Paused {
+				_ = i.c.Resume()
+			}
+			if i.proc != nil {
+				_ = i.c.Signal(unix.SIGKILL)
+				select {
+				case <-i.exited:
+				case <-ctx.Done():
+					errs = append(errs, fmt.Errorf("waiting for %s to die: %w", i.spec.ID, ctx.Err()))
+				}
+			}
+			if err := i.c.Destroy(); err != nil {
+				errs = append(errs, fmt.Errorf("destroying container %s: %w", i.spec.ID, err))
+			}
+		}
+		if i.proc == nil {
+			close(i.exited)
+		}
+		i.releaseNetns()
+		i.destroyE = errors.Join(errs...)
+	})
+	return i.destroyE
+}
+
+func (i *instance) releaseNetns() {
+	if i.ln != nil {
+		i.ln.Close()
+	}
+	_ = unix.Unmount(i.nsPath, unix.MNT_DETACH)
+	_ = os.Remove(i.nsPath)
+}
+
+// Sweep removes what a crashed agent with the same work dir and cgroup parent left: containers,
+// cgroups (thawed, their tasks killed), namespace files.
+func (d *Driver) Sweep(ctx context.Context) error {
+	entries, _ := os.ReadDir(d.stateDir)
+	for _, e := range entries {
+		id := e.Name()
+		if c, err := libcontainer.Load(d.stateDir, id); err == nil {
+			if st, err := c.Status(); err == nil && st == libcontainer.Paused {
+				_ = c.Resume()
+			}
+			_ = c.Signal(unix.SIGKILL)
+			if err := c.Destroy(); err != nil {
+				d.logger.Warn("destroying a leftover container", "id", id, "error", err)
+			}
+		}
+		_ = os.RemoveAll(filepath.Join(d.stateDir, id))
+		d.logger.Info("removed a leftover environment", "id", id)
+	}
+	for _, parent := range cgroupDirs(d.cfg.CgroupParent) {
+		children, _ := os.ReadDir(parent)
+		for _, ch := range children {
+			if ch.IsDir() {
+				removeCgroup(ctx, filepath.Join(parent, ch.Name()))
+			}
+		}
+	}
+	nsFiles, _ := os.ReadDir(d.netnsDir)
+	for _, f := range nsFiles {
+		p := filepath.Join(d.netnsDir, f.Name())
+		_ = unix.Unmount(p, unix.MNT_DETACH)
+		_ = os.Remove(p)
+	}
+	return nil
+}
+
+// removeCgroup thaws a leftover cgroup, kills its tasks and removes it.
+func removeCgroup(ctx context.Context, dir string) {
+	_ = os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0o644)
+	for attempt := 0; attempt < 50; attempt++ {
+		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		pids := strings.Fields(string(b))
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

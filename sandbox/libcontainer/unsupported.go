@@ -1,0 +1,35 @@
+//go:build !linux || !cgo
+
+package libcontainer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lambdagw/gateway/sandbox"
+)
+
+// Config configures the driver (see the Linux implementation).
+type Config struct {
+	WorkDir      string
+	BaseRootfs   string
+	CgroupParent string
+	Logger       hclog.Logger
+}
+
+// Driver is not available on this platform.
+type Driver struct{}
+
+// New reports that libcontainer needs Linux and cgo.
+func New(Config) (*Driver, error) {
+	return nil, fmt.Errorf("libcontainer needs Linux and a cgo build: %w", sandbox.ErrUnavailable)
+}
+
+func (*Driver) Name() string                { return "libcontainer" }
+func (*Driver) Sweep(context.Context) error { return nil }
+func (*Driver) Close() error                { return nil }
+func (*Driver) Create(context.Context, sandbox.Spec) (sandbox.Instance, error) {
+	return nil, sandbox.ErrUnavailable
+}

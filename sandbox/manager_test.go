@@ -78,12 +78,12 @@ func (l *memLogs) get(fn string) []string {
 
 type driverCase struct {
 	name string
-	new  func(t *testing.T) sandbox.Driver
+	new  func(t testing.TB) sandbox.Driver
 }
 
-func drivers(t *testing.T) []driverCase {
+func drivers() []driverCase {
 	return []driverCase{
-		{"libcontainer", func(t *testing.T) sandbox.Driver {
+		{"libcontainer", func(t testing.TB) sandbox.Driver {
 			if os.Getuid() != 0 {
 				t.Skip("the libcontainer driver needs root and cgroups; CI runs as root")
 			}
@@ -98,7 +98,7 @@ func drivers(t *testing.T) []driverCase {
 			t.Cleanup(func() { d.Close() })
 			return d
 		}},
-		{"process", func(t *testing.T) sandbox.Driver {
+		{"process", func(t testing.TB) sandbox.Driver {
 			d, err := process.New(process.Config{WorkDir: t.TempDir(), Logger: hclog.NewNullLogger()})
 			if err != nil {
 				t.Fatalf("process driver: %v", err)
@@ -114,7 +114,7 @@ type harness struct {
 	logs *memLogs
 }
 
-func newHarness(t *testing.T, d sandbox.Driver, mod func(*sandbox.ManagerConfig)) *harness {
+func newHarness(t testing.TB, d sandbox.Driver, mod func(*sandbox.ManagerConfig)) *harness {
 	t.Helper()
 	logs := &memLogs{}
 	cfg := sandbox.ManagerConfig{
@@ -191,7 +191,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 }
 
 func forEachDriver(t *testing.T, f func(t *testing.T, d sandbox.Driver)) {
-	for _, dc := range drivers(t) {
+	for _, dc := range drivers() {
 		t.Run(dc.name, func(t *testing.T) { f(t, dc.new(t)) })
 	}
 }

@@ -37,16 +37,17 @@ func main() {
 		warmN    = flag.Int("n", 5000, "invocations per latency measurement")
 		duration = flag.Duration("duration", 5*time.Second, "duration of each throughput measurement")
 		coldN    = flag.Int("cold", 30, "cold starts to measure")
-		delay    = flag.String("freeze-delay", "", "freeze_delay of the function (default: measure 0s and the agent default)")
+		delay    = flag.String("freeze-delay", "", "freeze_delay of the function (default: measure 0s and 100ms)")
+		driver   = flag.String("driver", "libcontainer", "sandbox driver of the agent")
 	)
 	flag.Parse()
-	if err := run(*out, *gwBin, *fnDir, *warmN, *coldN, *duration, *delay); err != nil {
+	if err := run(*out, *gwBin, *fnDir, *driver, *warmN, *coldN, *duration, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(outPath, gwBin, fnDir string, warmN, coldN int, dur time.Duration, delay string) error {
+func run(outPath, gwBin, fnDir, driver string, warmN, coldN int, dur time.Duration, delay string) error {
 	tmp, err := os.MkdirTemp("", "gateway-bench-")
 	if err != nil {
 		return err
@@ -81,10 +82,12 @@ func run(outPath, gwBin, fnDir string, warmN, coldN int, dur time.Duration, dela
 data_dir = %q
 log_level = "warn"
 http { address = %q }
-cluster { address = %q
-  bootstrap = true }
-sandbox { driver = "libcontainer" }
-`, filepath.Join(tmp, "data"), httpAddr, freeAddr())
+cluster {
+  address   = %q
+  bootstrap = true
+}
+sandbox { driver = %q }
+`, filepath.Join(tmp, "data"), httpAddr, freeAddr(), driver)
 	confPath := filepath.Join(tmp, "agent.hcl")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
@@ -195,6 +198,9 @@ sandbox { driver = "libcontainer" }
 	return writeReport(outPath, rows)
 }
 
+// notesMarker starts the hand-written part of the report, which a new run keeps.
+const notesMarker = "<!-- notes: kept across runs -->"
+
 func writeReport(path string, rows []string) error {
 	host, _ := os.Hostname()
 	var b strings.Builder
@@ -206,6 +212,12 @@ func writeReport(path string, rows []string) error {
 	b.WriteString("| measure | gateway | floor | ratio |\n|---|---|---|---|\n")
 	for _, r := range rows {
 		b.WriteString(r + "\n")
+	}
+	// Keep the hand-written analysis that follows the notes marker in the existing file.
+	if old, err := os.ReadFile(path); err == nil {
+		if i := strings.Index(string(old), notesMarker); i >= 0 {
+			b.WriteString("\n" + string(old[i:]))
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

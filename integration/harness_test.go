@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
 )
 
 var (
@@ -50,7 +52,6 @@ func buildAll() (func(*testing.M) int, error) {
 		cgo      string
 	}{
 		{filepath.Join(dir, "gateway"), "./cmd/gateway", "1"},
-		{filepath.Join(dir, "fn", "bootstrap"), "./internal/testfunction", "0"},
 		{filepath.Join(dir, "hello", "bootstrap"), "./examples/functions/hello", "0"},
 	}
 	for _, b := range builds {
@@ -62,9 +63,12 @@ func buildAll() (func(*testing.M) int, error) {
 			return nil, fmt.Errorf("building %s: %v\n%s", b.pkg, err, out)
 		}
 	}
+	if fnDir, err = testbuild.Build(filepath.Join(dir, "fn")); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	gatewayBin = builds[0].out
-	fnDir = filepath.Dir(builds[1].out)
-	helloDir = filepath.Dir(builds[2].out)
+	helloDir = filepath.Dir(builds[1].out)
 	return func(m *testing.M) int {
 		defer os.RemoveAll(dir)
 		return m.Run()

@@ -433,3 +433,26 @@ func TestFollowLogs(t *testing.T) {
 	}
 	t.Fatalf("followed logs ended without the REPORT of %s: %v", reqID, sc.Err())
 }
+
+// TestExampleHelloFunction applies the example function the quick start uses and calls it the
+// way the README says.
+func TestExampleHelloFunction(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "example"})
+	src, err := os.ReadFile(filepath.Join(repoRoot, "examples", "functions.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcl := strings.Replace(string(src), `"./functions/hello/build"`, fmt.Sprintf("%q", helloDir), 1)
+	if _, stderr, code := a.cli("apply", "-address", a.addr, writeFunctions(t, hcl)); code != 0 {
+		t.Fatalf("apply: %s", stderr)
+	}
+	r := a.invoke("hello", `{"name":"you"}`, nil)
+	if r.status != 200 || string(r.body) != `{"message":"Hello, you!"}` {
+		t.Fatalf("hello: %d %s", r.status, r.body)
+	}
+	stdout, _, code := a.cli("invoke", "-address", a.addr, "-payload", "{}", "hello")
+	if code != 0 || !strings.Contains(stdout, "Hello, world!") {
+		t.Fatalf("gateway invoke: %d %s", code, stdout)
+	}
+}

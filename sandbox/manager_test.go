@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
 	"github.com/lambdagw/gateway/sandbox/process"
@@ -26,26 +24,14 @@ var codeDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sandbox-test-code-")
+	if err == nil {
+		codeDir, err = testbuild.Build(dir)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..")
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "bootstrap"), "./internal/testfunction")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	// The runtime runs unprivileged, as in Lambda: the code must be readable by everyone.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	codeDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -24,6 +24,7 @@ import (
 	"github.com/lambdagw/gateway/internal/agent"
 	"github.com/lambdagw/gateway/internal/codepkg"
 	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/sandbox/libcontainer"
 )
 
 // flagSet makes a flag set whose usage is the command's help.
@@ -104,6 +105,13 @@ func (c *agentCommand) Run(args []string) int {
 	default:
 		fs.Usage()
 		return 1
+	}
+	if cfg.Sandbox.Driver == "libcontainer" {
+		// Returns only when there is nothing to do, or on failure (then containers still start,
+		// each sealing its own copy of the binary, which is slower).
+		if err := libcontainer.SealSelf(); err != nil {
+			c.ui.Warn("gateway: running from an unsealed binary: " + err.Error())
+		}
 	}
 	ctx, stop := signalContext()
 	defer stop()

@@ -3,10 +3,13 @@
 package libcontainer
 
 import (
+	"fmt"
 	"os"
 	"runtime"
+	"syscall"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/exeseal"
 	// nsenter's C constructor joins the namespaces before the Go runtime starts in `init`.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 )
@@ -19,4 +22,30 @@ func init() {
 		runtime.LockOSThread()
 		libcontainer.Init()
 	}
+}
+
+// SealSelf re-executes the running binary, once, from a sealed in-memory copy of itself. Every
+// container start must run libcontainer's init from a binary the container cannot overwrite;
+// when the process already runs from a sealed copy, libcontainer uses it as it is instead of
+// sealing a fresh copy of the whole binary for each start. It returns only on failure, or when
+// there is nothing to do (already sealed, not root).
+func SealSelf() error {
+	if os.Geteuid() != 0 || exeseal.IsSelfExeCloned() {
+		return nil
+	}
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("opening own binary: %w", err)
+	}
+	defer exe.Close()
+	st, err := exe.Stat()
+	if err != nil {
+		return fmt.Errorf("reading own binary: %w", err)
+	}
+	sealed, err := exeseal.CloneBinary(exe, st.Size(), "gateway", os.TempDir())
+	if err != nil {
+		return fmt.Errorf("sealing a copy of own binary: %w", err)
+	}
+	path := fmt.Sprintf("/proc/self/fd/%d", sealed.Fd())
+	return syscall.Exec(path, os.Args, os.Environ())
 }

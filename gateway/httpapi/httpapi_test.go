@@ -116,7 +116,9 @@ func (s store) Functions() []*structs.Function                 { return s.n.Stat
 func (s store) PutFunction(ctx context.Context, fn *structs.Function, rev string) (*structs.Function, error) {
 	return s.n.PutFunction(ctx, fn, rev)
 }
-func (s store) DeleteFunction(ctx context.Context, name string) error { return s.n.DeleteFunction(ctx, name) }
+func (s store) DeleteFunction(ctx context.Context, name string) error {
+	return s.n.DeleteFunction(ctx, name)
+}
 
 func TestManagementAndInvokeWithTheAWSSDK(t *testing.T) {
 	c := stack(t)

@@ -47,6 +47,10 @@ func buildAll() (func(*testing.M) int, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Some tests run the binary as an unprivileged user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
 	builds := []struct {
 		out, pkg string
 		cgo      string

@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -454,5 +457,77 @@ func TestExampleHelloFunction(t *testing.T) {
 	stdout, _, code := a.cli("invoke", "-address", a.addr, "-payload", "{}", "hello")
 	if code != 0 || !strings.Contains(stdout, "Hello, world!") {
 		t.Fatalf("gateway invoke: %d %s", code, stdout)
+	}
+}
+
+// TestDriverFallbackOnlyInDevMode runs the real binary as an unprivileged user, where libcontainer
+// cannot run: an agent with a configuration file refuses to start, a -dev agent falls back to the
+// process driver and says so loudly.
+func TestDriverFallbackOnlyInDevMode(t *testing.T) {
+	needRoot(t) // to switch to an unprivileged user
+	// t.TempDir's parent is private to root; the unprivileged agent needs a directory of its own.
+	dir, err := os.MkdirTemp("", "gateway-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(gatewayBin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
+		cmd.Dir = dir
+		return cmd
+	}
+	conf := filepath.Join(dir, "agent.hcl")
+	hcl := fmt.Sprintf("data_dir = %q\nhttp { address = \"127.0.0.1:%d\" }\ncluster { address = \"127.0.0.1:%d\" }\n",
+		filepath.Join(dir, "data"), freePort(t), freePort(t))
+	if err := os.WriteFile(conf, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := asNobody("agent", "-config", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "libcontainer") || !strings.Contains(string(out), "needs root") {
+		t.Fatalf("a configured agent without root must refuse to start: %v\n%s", err, out)
+	}
+
+	for _, port := range []int{9500, 9501} {
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+			t.Skipf("-dev listens on 127.0.0.1:%d, which is in use here", port)
+		} else {
+			l.Close()
+		}
+	}
+	cmd := asNobody("agent", "-dev", "-data-dir", filepath.Join(dir, "dev"))
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	waitUntil(t, "the -dev agent to serve", 30*time.Second, func() bool {
+		resp, err := http.Get("http://127.0.0.1:9500/v1/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		if st["driver"] != "process" {
+			t.Fatalf("-dev without root runs driver %v, want process", st["driver"])
+		}
+		return true
+	})
+	if !strings.Contains(logs.String(), "NO isolation") {
+		t.Fatalf("the fallback was not announced loudly:\n%s", logs.String())
 	}
 }

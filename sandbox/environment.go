@@ -130,6 +130,7 @@ func newEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*envi
 		PidsLimit: m.cfg.PidsLimit,
 		Output:    pw,
 	}
+	createStart := time.Now()
 	inst, err := m.cfg.Driver.Create(ctx, spec)
 	if err != nil {
 		pr.Close()
@@ -149,6 +150,8 @@ func newEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*envi
 		_ = inst.Destroy(context.Background())
 		return nil, fmt.Errorf("starting runtime of %s: %w", fn.Name, err)
 	}
+	m.logger.Debug("environment started", "function", fn.Name, "env", e.id,
+		"create", e.startedAt.Sub(createStart), "start", time.Since(e.startedAt))
 	// The process holds its own copy; ours must go so the reader sees EOF when it exits.
 	pw.Close()
 	go e.out.run()

@@ -83,7 +83,8 @@ func envCgroupDirs(t *testing.T, node string) []string {
 		}
 		entries, _ := os.ReadDir(parent)
 		for _, e := range entries {
-			if e.IsDir() {
+			// freeze.anchor is the driver's permanently frozen, empty cgroup, not an environment.
+			if e.IsDir() && e.Name() != "freeze.anchor" {
 				out = append(out, filepath.Join(parent, e.Name()))
 			}
 		}
@@ -245,6 +246,11 @@ func TestSingleNodeEndToEnd(t *testing.T) {
 		}
 		if !found && len(agentCgroupDirs(t, a.name)) > 0 && fileExists("/sys/fs/cgroup/memory") {
 			t.Errorf("no environment memory cgroup limited to 128 MB")
+		}
+		// A 128 MB function runs on one CPU (Lambda: one vCPU per 1,769 MB).
+		r = a.invoke("fn", `{"mode":"cpus"}`, nil)
+		if got := decodeJSON(t, r.body)["cpus"]; got != 1.0 {
+			t.Errorf("a 128 MB function can run on %v CPUs, want 1: %s", got, r.body)
 		}
 	})
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,8 @@ func handle(ctx context.Context, ev Event) (any, error) {
 			names = append(names, i.Name)
 		}
 		return map[string]any{"interfaces": names, "error": errString(err)}, nil
+	case "cpus":
+		return map[string]int{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0)}, nil
 	case "env":
 		env := map[string]string{}
 		for _, kv := range os.Environ() {

@@ -55,6 +55,7 @@ type Driver struct {
 	stateDir string
 	netnsDir string
 	rootfs   string
+	cpus     *cpuSet
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -91,10 +92,16 @@ func New(cfg Config) (*Driver, error) {
 		stateDir: filepath.Join(cfg.WorkDir, "state"),
 		netnsDir: filepath.Join(cfg.WorkDir, "netns"),
 		rootfs:   cfg.BaseRootfs,
+		cpus:     newCPUSet(),
 	}
 	for _, dir := range []string{d.stateDir, d.netnsDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	if !cgroups.IsCgroup2UnifiedMode() {
+		if err := ensureAnchor(cfg.CgroupParent); err != nil {
+			return nil, err
 		}
 	}
 	if d.rootfs == "" {
@@ -111,6 +118,9 @@ func (d *Driver) Name() string { return "libcontainer" }
 // Close removes the (empty) cgroup parent, and its own parent when no other driver uses it:
 // rmdir of a cgroup fails while it has children, so a shared parent is never disturbed.
 func (d *Driver) Close() error {
+	if !cgroups.IsCgroup2UnifiedMode() {
+		removeAnchor(d.cfg.CgroupParent)
+	}
 	for _, p := range []string{d.cfg.CgroupParent, filepath.Dir(d.cfg.CgroupParent)} {
 		if p == "/" || p == "." {
 			continue
@@ -168,10 +178,11 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	if err != nil {
 		return nil, fmt.Errorf("creating network namespace: %w", err)
 	}
-	inst := &instance{d: d, spec: spec, nsPath: nsPath, ln: ln, exited: make(chan struct{})}
-	cfg := d.containerConfig(spec, nsPath)
+	inst := &instance{d: d, spec: spec, nsPath: nsPath, ln: ln, exited: make(chan struct{}), cpus: d.cpus.take(spec.MemoryMB)}
+	cfg := d.containerConfig(spec, nsPath, inst.cpus)
 	c, err := libcontainer.Create(d.stateDir, spec.ID, cfg)
 	if err != nil {
+		d.cpus.release(inst.cpus)
 		inst.releaseNetns()
 		return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
@@ -245,7 +256,7 @@ func newNetns(path string) (net.Listener, error) {
 	return r.ln, r.err
 }
 
-func (d *Driver) containerConfig(spec sandbox.Spec, nsPath string) *configs.Config {
+func (d *Driver) containerConfig(spec sandbox.Spec, nsPath, cpus string) *configs.Config {
 	const mntFlags = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
 	mem := int64(spec.MemoryMB) << 20
 	shares := uint64(spec.MemoryMB) * 1024 / 1769 // Lambda's one vCPU per 1,769 MB
@@ -273,6 +284,7 @@ func (d *Driver) containerConfig(spec sandbox.Spec, nsPath string) *configs.Conf
 				Memory:     mem,
 				MemorySwap: mem, // memory+swap = memory: swap off
 				CpuShares:  shares,
+				CpusetCpus: cpus,
 				PidsLimit:  &pids,
 				Devices:    rules,
 			},
@@ -304,11 +316,15 @@ type instance struct {
 	d      *Driver
 	spec   sandbox.Spec
 	nsPath string
+	cpus   string // the cpuset taken from the driver
 	ln     net.Listener
 	c      *libcontainer.Container
 	proc   *libcontainer.Process
 
-	memDir   string // the memory cgroup directory, for peak usage
+	memDir   string      // the memory cgroup directory, for peak usage
+	peak     *cgroupFile // memory.max_usage_in_bytes (v1) or memory.peak (v2), kept open
+	peakBuf  [32]byte
+	fz       *freezer // v1 freezer, driven directly; nil: libcontainer's Pause/Resume (v2)
 	oom      <-chan struct{}
 	oomMu    sync.Mutex
 	oomSeen  bool
@@ -349,6 +365,22 @@ func (i *instance) Start(ctx context.Context) error {
 			i.memDir = dir
 		} else if dir, ok := st.CgroupPaths[""]; ok {
 			i.memDir = dir
+		}
+		if dir, ok := st.CgroupPaths["freezer"]; ok {
+			f, err := openCgroupFile(filepath.Join(dir, "freezer.state"), os.O_RDWR)
+			if err != nil {
+				_ = i.c.Signal(unix.SIGKILL)
+				return fmt.Errorf("opening the freezer of container %s: %w", i.spec.ID, err)
+			}
+			i.fz = &freezer{state: f}
+		}
+	}
+	if i.memDir != "" {
+		for _, name := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
+			if f, err := openCgroupFile(filepath.Join(i.memDir, name), os.O_RDONLY); err == nil {
+				i.peak = f
+				break
+			}
 		}
 	}
 	if ch, err := i.c.NotifyOOM(); err == nil {
@@ -407,9 +439,15 @@ func (i *instance) oomKilled(st sandbox.ExitStatus) bool {
 	return i.oomSeen
 }
 
-// Freeze suspends the container with the cgroup freezer. libcontainer retries a FREEZING cgroup;
-// on failure it is thawed again, never left half-frozen.
+// Freeze suspends the container with the cgroup freezer; on failure it is thawed again, never
+// left half-frozen.
 func (i *instance) Freeze(ctx context.Context) error {
+	if i.fz != nil {
+		if err := i.fz.freeze(ctx); err != nil {
+			return fmt.Errorf("freezing %s: %w", i.spec.ID, err)
+		}
+		return nil
+	}
 	done := make(chan error, 1)
 	go func() { done <- i.c.Pause() }()
 	select {
@@ -426,24 +464,25 @@ func (i *instance) Freeze(ctx context.Context) error {
 }
 
 func (i *instance) Thaw(ctx context.Context) error {
+	if i.fz != nil {
+		if err := i.fz.thaw(); err != nil {
+			return fmt.Errorf("thawing %s: %w", i.spec.ID, err)
+		}
+		return nil
+	}
 	if err := i.c.Resume(); err != nil {
 		return fmt.Errorf("thawing %s: %w", i.spec.ID, err)
 	}
 	return nil
 }
 
-// MaxMemoryBytes reads the cgroup's peak usage.
+// MaxMemoryBytes reads the cgroup's peak usage. It is called after every invocation (REPORT),
+// never concurrently for one instance.
 func (i *instance) MaxMemoryBytes() (uint64, error) {
-	if i.memDir == "" {
-		return 0, errors.New("no memory cgroup")
+	if i.peak == nil {
+		return 0, errors.New("no peak memory file in the memory cgroup")
 	}
-	for _, f := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
-		b, err := os.ReadFile(filepath.Join(i.memDir, f))
-		if err == nil {
-			return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-		}
-	}
-	return 0, errors.New("no peak memory file in the memory cgroup")
+	return i.peak.readUint(i.peakBuf[:])
 }
 
 // Destroy thaws (a frozen task cannot die), kills every process, waits, and removes the
@@ -452,7 +491,11 @@ func (i *instance) Destroy(ctx context.Context) error {
 	i.destroy.Do(func() {
 		var errs []error
 		if i.c != nil {
-			if st, err := i.c.Status(); err == nil && st == libcontainer.Paused {
+			if i.fz != nil {
+				if i.fz.frozen() {
+					_ = i.fz.thaw()
+				}
+			} else if st, err := i.c.Status(); err == nil && st == libcontainer.Paused {
 				_ = i.c.Resume()
 			}
 			if i.proc != nil {
@@ -470,6 +513,11 @@ func (i *instance) Destroy(ctx context.Context) error {
 		if i.proc == nil {
 			close(i.exited)
 		}
+		if i.fz != nil {
+			i.fz.state.close()
+		}
+		i.peak.close()
+		i.d.cpus.release(i.cpus)
 		i.releaseNetns()
 		i.destroyE = errors.Join(errs...)
 	})
@@ -505,7 +553,7 @@ func (d *Driver) Sweep(ctx context.Context) error {
 	for _, parent := range cgroupDirs(d.cfg.CgroupParent) {
 		children, _ := os.ReadDir(parent)
 		for _, ch := range children {
-			if ch.IsDir() {
+			if ch.IsDir() && ch.Name() != anchorName {
 				removeCgroup(ctx, filepath.Join(parent, ch.Name()))
 			}
 		}

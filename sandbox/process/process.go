@@ -99,6 +99,9 @@ type instance struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	status sandbox.ExitStatus
+	// procStatus is /proc/<pid>/status, kept open: it is read after every invocation (REPORT).
+	procStatus *os.File
+	statusBuf  []byte
 
 	destroyOnce sync.Once
 	destroyErr  error
@@ -154,6 +157,9 @@ func (i *instance) Start(ctx context.Context) error {
 		return fmt.Errorf("starting %s: %w", args[0], err)
 	}
 	i.cmd = cmd
+	if f, err := os.Open("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"); err == nil {
+		i.procStatus, i.statusBuf = f, make([]byte, 4096)
+	}
 	go i.wait()
 	return nil
 }
@@ -239,23 +245,23 @@ func procState(pid int) (byte, error) {
 
 // MaxMemoryBytes is the process's peak resident set (VmHWM), children not included.
 func (i *instance) MaxMemoryBytes() (uint64, error) {
-	if i.cmd == nil || i.cmd.Process == nil {
+	if i.procStatus == nil {
 		return 0, errors.New("not started")
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(i.cmd.Process.Pid) + "/status")
+	n, err := i.procStatus.ReadAt(i.statusBuf, 0)
+	if err != nil && n == 0 {
+		return 0, err
+	}
+	_, rest, ok := strings.Cut(string(i.statusBuf[:n]), "VmHWM:")
+	if !ok {
+		return 0, errors.New("no VmHWM in /proc status")
+	}
+	rest, _, _ = strings.Cut(rest, "\n")
+	kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return kb << 10, nil
 }
 
 // Destroy kills the process group (continuing it first, so a stopped group dies), waits for the
@@ -276,6 +282,9 @@ func (i *instance) Destroy(ctx context.Context) error {
 			_ = syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
 		} else {
 			close(i.exited)
+		}
+		if i.procStatus != nil {
+			i.procStatus.Close()
 		}
 		if err := os.RemoveAll(i.dir); err != nil {
 			i.destroyErr = fmt.Errorf("removing environment dir: %w", err)

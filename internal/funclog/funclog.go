@@ -20,6 +20,12 @@ import (
 // DefaultMaxBytes is the size past which a log file is rotated to <name>.log.1.
 const DefaultMaxBytes = 16 << 20
 
+// FlushInterval is how long appended lines may wait in memory before they are written to the
+// file. Writing on every Append would cost two write(2) calls per invocation on the invoke path;
+// readers (Tail) flush first, and followers get lines at once, so only a crash of the agent can
+// lose what the last interval appended.
+const FlushInterval = 200 * time.Millisecond
+
 // Store is the function log store. It is safe for concurrent use.
 type Store struct {
 	dir      string
@@ -30,12 +36,16 @@ type Store struct {
 	files     map[string]*logFile
 	followers map[string]map[chan string]struct{}
 	closed    bool
+
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 type logFile struct {
-	f    *os.File
-	w    *bufio.Writer
-	size int64
+	f     *os.File
+	w     *bufio.Writer
+	size  int64
+	dirty bool // lines in w not yet written
 }
 
 // New opens a store in dir.
@@ -46,8 +56,39 @@ func New(dir string, logger hclog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating function log dir: %w", err)
 	}
-	return &Store{dir: dir, maxBytes: DefaultMaxBytes, logger: logger.Named("funclog"),
-		files: map[string]*logFile{}, followers: map[string]map[chan string]struct{}{}}, nil
+	s := &Store{dir: dir, maxBytes: DefaultMaxBytes, logger: logger.Named("funclog"),
+		files: map[string]*logFile{}, followers: map[string]map[chan string]struct{}{},
+		stop: make(chan struct{}), stopped: make(chan struct{})}
+	go s.flusher()
+	return s, nil
+}
+
+// flusher writes buffered lines every FlushInterval until Close.
+func (s *Store) flusher() {
+	defer close(s.stopped)
+	t := time.NewTicker(FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			for name, lf := range s.files {
+				if lf.dirty {
+					s.flushLocked(name, lf)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *Store) flushLocked(function string, lf *logFile) {
+	lf.dirty = false
+	if err := lf.w.Flush(); err != nil {
+		s.logger.Error("writing function log", "function", function, "error", err)
+	}
 }
 
 func (s *Store) path(function string) string { return filepath.Join(s.dir, function+".log") }
@@ -77,9 +118,7 @@ func (s *Store) Append(function string, lines ...string) {
 			}
 		}
 	}
-	if err := lf.w.Flush(); err != nil {
-		s.logger.Error("writing function log", "function", function, "error", err)
-	}
+	lf.dirty = true
 	if lf.size > s.maxBytes {
 		s.rotateLocked(function, lf)
 	}
@@ -94,7 +133,7 @@ func (s *Store) openLocked(function string) (*logFile, error) {
 		return nil, err
 	}
 	st, _ := f.Stat()
-	lf := &logFile{f: f, w: bufio.NewWriter(f)}
+	lf := &logFile{f: f, w: bufio.NewWriterSize(f, 64<<10)}
 	if st != nil {
 		lf.size = st.Size()
 	}
@@ -103,6 +142,7 @@ func (s *Store) openLocked(function string) (*logFile, error) {
 }
 
 func (s *Store) rotateLocked(function string, lf *logFile) {
+	s.flushLocked(function, lf)
 	lf.f.Close()
 	delete(s.files, function)
 	if err := os.Rename(s.path(function), s.path(function)+".1"); err != nil {
@@ -116,8 +156,8 @@ func (s *Store) Tail(function string, n int) ([]string, error) {
 		return nil, nil
 	}
 	s.mu.Lock()
-	if lf, ok := s.files[function]; ok {
-		_ = lf.w.Flush()
+	if lf, ok := s.files[function]; ok && lf.dirty {
+		s.flushLocked(function, lf)
 	}
 	s.mu.Unlock()
 	f, err := os.Open(s.path(function))
@@ -199,8 +239,16 @@ func (s *Store) Remove(function string) error {
 // Close flushes and closes every file.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.stopped
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var errs []error
 	for name, lf := range s.files {
 		errs = append(errs, lf.w.Flush(), lf.f.Close())

@@ -103,9 +103,11 @@ type Agent struct {
 	Region   string
 	LogLevel string
 	LogJSON  bool
-	HTTP     HTTP
-	Cluster  Cluster
-	Sandbox  Sandbox
+	// EnableDebug serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener.
+	EnableDebug bool
+	HTTP        HTTP
+	Cluster     Cluster
+	Sandbox     Sandbox
 }
 
 // HTTP is the listener of the invoke, management and /v1 APIs.
@@ -157,6 +159,7 @@ func DevAgent(dataDir string) *Agent {
 	a := DefaultAgent()
 	a.NodeName = "dev"
 	a.DataDir = dataDir
+	a.EnableDebug = true
 	return a
 }
 
@@ -166,6 +169,7 @@ type agentFile struct {
 	Region   *string       `hcl:"region,optional"`
 	LogLevel *string       `hcl:"log_level,optional"`
 	LogJSON  *bool         `hcl:"log_json,optional"`
+	Debug    *bool         `hcl:"enable_debug,optional"`
 	HTTP     *httpBlock    `hcl:"http,block"`
 	Cluster  *clusterBlock `hcl:"cluster,block"`
 	Sandbox  *sandboxBlock `hcl:"sandbox,block"`
@@ -231,6 +235,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	set(&a.DataDir, raw.DataDir)
 	set(&a.Region, raw.Region)
 	set(&a.LogLevel, raw.LogLevel)
+	if raw.Debug != nil {
+		a.EnableDebug = *raw.Debug
+	}
 	if raw.LogJSON != nil {
 		a.LogJSON = *raw.LogJSON
 	}

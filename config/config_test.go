@@ -22,6 +22,7 @@ func TestLoadAgentDefaultsAndValues(t *testing.T) {
 	p := write(t, dir, "agent.hcl", `
 node_name = "gw1"
 data_dir  = "data"
+enable_debug = true
 http { address = "127.0.0.1:9600" }
 cluster {
   address   = "127.0.0.1:9601"
@@ -40,10 +41,10 @@ sandbox {
 	}
 	if a.NodeName != "gw1" || a.DataDir != filepath.Join(dir, "data") || a.HTTP.Address != "127.0.0.1:9600" ||
 		a.Cluster.Address != "127.0.0.1:9601" || a.Sandbox.Driver != "process" || a.Sandbox.MaxEnvironments != 20 ||
-		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond {
+		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug {
 		t.Fatalf("decoded %+v", a)
 	}
-	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 {
+	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().EnableDebug {
 		t.Fatalf("defaults not applied: %+v", a)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	"time"
@@ -36,6 +37,8 @@ type Config struct {
 	Logs    LogReader
 	Status  func() any
 	Logger  hclog.Logger
+	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
+	Debug bool
 }
 
 type api struct {
@@ -79,6 +82,13 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	for _, rt := range routes {
 		r.Handle(rt.path, a.wrap(rt.h)).Methods(rt.method)
+	}
+	if cfg.Debug {
+		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
 	}
 	r.NotFoundHandler = a.wrap(func(w http.ResponseWriter, r *http.Request, _ string) error {
 		return lambda.UnknownOperation("no operation at %s %s", r.Method, r.URL.Path)

@@ -208,6 +208,7 @@ func (a *agent) start(ctx context.Context) error {
 		Gateway: gw,
 		Logs:    logs,
 		Logger:  a.logger,
+		Debug:   cfg.EnableDebug,
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,

@@ -39,12 +39,38 @@ func main() {
 		coldN    = flag.Int("cold", 30, "cold starts to measure")
 		delay    = flag.String("freeze-delay", "", "freeze_delay of the function (default: measure 0s and 100ms)")
 		driver   = flag.String("driver", "libcontainer", "sandbox driver of the agent")
+		profile  = flag.String("cpuprofile", "", "write the agent's CPU profile during the first 4-caller throughput run to this file")
 	)
 	flag.Parse()
+	cpuProfile = *profile
 	if err := run(*out, *gwBin, *fnDir, *driver, *warmN, *coldN, *duration, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// cpuProfile is the -cpuprofile file.
+var cpuProfile string
+
+// profileAgent fetches the agent's CPU profile over dur into cpuProfile.
+func profileAgent(client *http.Client, base string, dur time.Duration) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(dur.Seconds())))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		done <- errors.Join(err, f.Close())
+	}()
+	return done
 }
 
 func run(outPath, gwBin, fnDir, driver string, warmN, coldN int, dur time.Duration, delay string) error {
@@ -81,6 +107,7 @@ func run(outPath, gwBin, fnDir, driver string, warmN, coldN int, dur time.Durati
 	conf := fmt.Sprintf(`node_name = "bench"
 data_dir = %q
 log_level = "warn"
+enable_debug = true
 http { address = %q }
 cluster {
   address   = %q
@@ -139,32 +166,36 @@ sandbox { driver = %q }
 		fmt.Printf("%-55s gateway %10.0f %s   floor %10.0f %s   %s\n", what, gw, unit, floor, unit, rel)
 	}
 
-	// Warm latency and throughput, against the floor measured right before.
-	floorLat, err := latencies(client, echoURL, payload, warmN)
-	if err != nil {
-		return err
-	}
-	floorTP1, _ := throughput(client, echoURL, payload, 1, dur)
-	floorTP4, _ := throughput(client, echoURL, payload, 4, dur)
+	// Warm latency and throughput, each measured interleaved with the floor (call by call for
+	// latency, in alternating slices for throughput), so both see the same machine.
 	for i, d := range delays {
 		url := invokeURL(fmt.Sprintf("noop%d", i))
 		if _, err := call(client, url, payload); err != nil {
 			return err
 		}
-		lat, err := latencies(client, url, payload, warmN)
+		lat, floorLat, err := pairedLatencies(client, url, echoURL, payload, warmN)
 		if err != nil {
 			return err
 		}
 		row(fmt.Sprintf("warm invoke p50, 1 caller (freeze_delay %s)", d), us(pct(lat, 50)), us(pct(floorLat, 50)), "µs", true)
 		row(fmt.Sprintf("warm invoke p99, 1 caller (freeze_delay %s)", d), us(pct(lat, 99)), us(pct(floorLat, 99)), "µs", true)
-		tp1, err := throughput(client, url, payload, 1, dur)
+		tp1, floorTP1, err := pairedThroughput(client, url, echoURL, payload, 1, dur)
 		if err != nil {
 			return err
 		}
 		row(fmt.Sprintf("throughput, 1 caller (freeze_delay %s)", d), tp1, floorTP1, "/s", false)
-		tp4, err := throughput(client, url, payload, 4, dur)
+		var profiled <-chan error
+		if cpuProfile != "" && i == 0 {
+			profiled = profileAgent(client, base, 2*dur)
+		}
+		tp4, floorTP4, err := pairedThroughput(client, url, echoURL, payload, 4, dur)
 		if err != nil {
 			return err
+		}
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				return fmt.Errorf("profiling the agent: %w", err)
+			}
 		}
 		row(fmt.Sprintf("throughput, 4 callers (freeze_delay %s)", d), tp4, floorTP4, "/s", false)
 	}
@@ -248,25 +279,58 @@ func call(c *http.Client, url string, payload []byte) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-func latencies(c *http.Client, url string, payload []byte, n int) ([]time.Duration, error) {
+// pairedLatencies calls a and b alternately, n times each after a warm-up, and returns their
+// sorted latencies.
+func pairedLatencies(c *http.Client, a, b string, payload []byte, n int) ([]time.Duration, []time.Duration, error) {
 	for i := 0; i < n/10; i++ { // warm up
-		if _, err := call(c, url, payload); err != nil {
-			return nil, err
+		for _, url := range []string{a, b} {
+			if _, err := call(c, url, payload); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
-	out := make([]time.Duration, 0, n)
+	la, lb := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
-		d, err := call(c, url, payload)
+		da, err := call(c, a, payload)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, d)
+		db, err := call(c, b, payload)
+		if err != nil {
+			return nil, nil, err
+		}
+		la, lb = append(la, da), append(lb, db)
 	}
-	sortDur(out)
-	return out, nil
+	sortDur(la)
+	sortDur(lb)
+	return la, lb, nil
 }
 
-func throughput(c *http.Client, url string, payload []byte, callers int, dur time.Duration) (float64, error) {
+// throughputSlice is how long one side runs before the other takes over in pairedThroughput.
+const throughputSlice = 500 * time.Millisecond
+
+// pairedThroughput measures calls per second of a and of b with the given callers, alternating
+// between them in slices until each has run for dur.
+func pairedThroughput(c *http.Client, a, b string, payload []byte, callers int, dur time.Duration) (float64, float64, error) {
+	var na, nb float64
+	var ta, tb time.Duration
+	for ta < dur {
+		n, el, err := throughput(c, a, payload, callers, throughputSlice)
+		if err != nil {
+			return 0, 0, err
+		}
+		na, ta = na+n, ta+el
+		n, el, err = throughput(c, b, payload, callers, throughputSlice)
+		if err != nil {
+			return 0, 0, err
+		}
+		nb, tb = nb+n, tb+el
+	}
+	return na / ta.Seconds(), nb / tb.Seconds(), nil
+}
+
+// throughput runs callers against url for dur; it returns the calls completed and the time taken.
+func throughput(c *http.Client, url string, payload []byte, callers int, dur time.Duration) (float64, time.Duration, error) {
 	var count atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -288,7 +352,7 @@ func throughput(c *http.Client, url string, payload []byte, callers int, dur tim
 		}()
 	}
 	wg.Wait()
-	return float64(count.Load()) / time.Since(start).Seconds(), firstErr
+	return float64(count.Load()), time.Since(start), firstErr
 }
 
 func waitHTTP(c *http.Client, url, method string) error {

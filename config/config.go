@@ -129,6 +129,9 @@ type Sandbox struct {
 	FreezeDelay     time.Duration
 	PidsLimit       int
 	Rootfs          string
+	// Standby is the node's budget of prepared environments kept for recently deployed or
+	// used function revisions, so their cold starts skip the container set-up.
+	Standby int
 }
 
 // DefaultAgent has every default filled in.
@@ -150,6 +153,7 @@ func DefaultAgent() *Agent {
 			InitTimeout:     structs.DefaultInitTimeout,
 			ShutdownTimeout: structs.DefaultShutdownTimeout,
 			PidsLimit:       1024,
+			Standby:         8,
 		},
 	}
 }
@@ -193,6 +197,7 @@ type sandboxBlock struct {
 	ShutdownTimeout hcl.Expression `hcl:"shutdown_timeout,optional"`
 	FreezeDelay     hcl.Expression `hcl:"freeze_delay,optional"`
 	PidsLimit       *int           `hcl:"pids_limit,optional"`
+	Standby         *int           `hcl:"standby,optional"`
 	Rootfs          *string        `hcl:"rootfs,optional"`
 	Body            hcl.Body       `hcl:",body"`
 }
@@ -268,6 +273,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		if s.MaxEnvironments != nil {
 			a.Sandbox.MaxEnvironments = *s.MaxEnvironments
 		}
+		if s.Standby != nil {
+			a.Sandbox.Standby = *s.Standby
+		}
 		if s.PidsLimit != nil {
 			a.Sandbox.PidsLimit = *s.PidsLimit
 		}
@@ -294,6 +302,10 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	}
 	if a.Sandbox.MaxEnvironments < 1 {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "max_environments", "Invalid max_environments", "max_environments must be at least 1."))
+	}
+	if a.Sandbox.Standby < 0 || a.Sandbox.Standby > a.Sandbox.MaxEnvironments {
+		diags = append(diags, sandboxDiag(raw.Sandbox, "standby", "Invalid standby",
+			fmt.Sprintf("standby must be between 0 and max_environments (%d).", a.Sandbox.MaxEnvironments)))
 	}
 	if a.Sandbox.PidsLimit < 16 {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "pids_limit", "Invalid pids_limit", "pids_limit must be at least 16: a Go or Node runtime alone uses several threads."))

@@ -33,6 +33,7 @@ sandbox {
   max_environments = 20
   idle_timeout     = "1m"
   freeze_delay     = 0.5
+  standby          = 3
 }
 `)
 	a, _, diags := LoadAgent(p)
@@ -41,7 +42,7 @@ sandbox {
 	}
 	if a.NodeName != "gw1" || a.DataDir != filepath.Join(dir, "data") || a.HTTP.Address != "127.0.0.1:9600" ||
 		a.Cluster.Address != "127.0.0.1:9601" || a.Sandbox.Driver != "process" || a.Sandbox.MaxEnvironments != 20 ||
-		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug {
+		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug || a.Sandbox.Standby != 3 {
 		t.Fatalf("decoded %+v", a)
 	}
 	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().EnableDebug {
@@ -54,6 +55,7 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"sandbox {\n  driver = \"docker\"\n}\n", ":2:12", "Invalid sandbox driver"},
 		{"sandbox {\n  idle_timeout = \"soon\"\n}\n", ":2:18", "Invalid duration"},
 		{"log_level = \"loud\"\n", ":1:13", "Invalid log level"},
+		{"sandbox {\n  standby = -1\n}\n", ":2:", "Invalid standby"},
 		{"\n\nbogus = 1\n", ":3:1", "Unsupported argument"},
 		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":1:", "Plugins are not supported yet"},
 	}

@@ -18,7 +18,10 @@ type Driver interface {
 	// Name is the driver's name as the agent configuration spells it ("libcontainer", "process").
 	Name() string
 	// Create prepares an environment (namespaces, cgroup, root filesystem, mounts) and opens the
-	// Runtime API listener the runtime will reach, without starting the runtime process.
+	// Runtime API listener the runtime will reach, without starting the runtime process. A
+	// driver may do all but the final exec here (libcontainer's init waits for Start); the
+	// manager keeps such prepared instances on standby, for any length of time, to make cold
+	// starts short.
 	Create(ctx context.Context, spec Spec) (Instance, error)
 	// Sweep removes what an earlier agent process with the same driver configuration left behind
 	// when it crashed: containers, cgroups, network namespaces, mounts and state directories.

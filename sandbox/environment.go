@@ -37,6 +37,11 @@ type environment struct {
 	inst Instance
 	srv  *http.Server
 	out  *output
+	outW *os.File // the runtime's end of the output pipe, ours until start hands it over
+
+	// started is set once the runtime was started; before that the environment is prepared
+	// (on standby) and its output reader is not running.
+	started bool
 
 	startedAt time.Time
 
@@ -99,7 +104,10 @@ type initError struct {
 
 func (e *initError) Error() string { return e.errorType + ": " + e.message }
 
-func newEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*environment, error) {
+// prepareEnvironment creates an environment without starting its runtime: the driver's Create
+// (for libcontainer, all of the container up to the exec of the runtime) and the Runtime API
+// server. start runs the runtime.
+func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*environment, error) {
 	fn := p.fn
 	codeDir, err := m.cfg.Code.Unpacked(ctx, fn.CodeSha256)
 	if err != nil {
@@ -137,26 +145,34 @@ func newEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*envi
 		pw.Close()
 		return nil, fmt.Errorf("creating environment for %s: %w", fn.Name, err)
 	}
+	m.logger.Debug("environment created", "function", fn.Name, "env", e.id, "duration", time.Since(createStart))
 	e.inst = inst
+	e.outW = pw
 	e.srv = &http.Server{Handler: e.runtimeAPI(), ErrorLog: nil}
 	go e.srv.Serve(inst.Listener()) //nolint:errcheck // ends with ErrServerClosed at destroy
 	e.out = newOutput(e, pr)
-	m.cfg.Logs.Append(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
-	e.startedAt = time.Now()
-	if err := inst.Start(ctx); err != nil {
-		pw.Close()
-		pr.Close()
-		e.srv.Close()
-		_ = inst.Destroy(context.Background())
-		return nil, fmt.Errorf("starting runtime of %s: %w", fn.Name, err)
-	}
-	m.logger.Debug("environment started", "function", fn.Name, "env", e.id,
-		"create", e.startedAt.Sub(createStart), "start", time.Since(e.startedAt))
-	// The process holds its own copy; ours must go so the reader sees EOF when it exits.
-	pw.Close()
-	go e.out.run()
-	go e.watchExit()
 	return e, nil
+}
+
+// start runs the runtime of a prepared environment; Init begins. On failure the environment is
+// destroyed (the caller still owns its accounting).
+func (e *environment) start(ctx context.Context) error {
+	fn := e.fn
+	e.m.cfg.Logs.Append(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
+	e.startedAt = time.Now()
+	err := e.inst.Start(ctx)
+	e.mu.Lock()
+	e.started = true
+	e.mu.Unlock()
+	// The process holds its own copy; ours must go so the reader sees EOF when it exits.
+	e.outW.Close()
+	go e.out.run()
+	if err != nil {
+		return fmt.Errorf("starting runtime of %s: %w", fn.Name, err)
+	}
+	e.m.logger.Debug("environment started", "function", fn.Name, "env", e.id, "start", time.Since(e.startedAt))
+	go e.watchExit()
+	return nil
 }
 
 func envID(name string, seq uint64) string {
@@ -511,7 +527,15 @@ func (e *environment) destroy() {
 		e.frozen = false
 		e.freezeMu.Unlock()
 		e.srv.Close()
-		e.out.wait()
+		e.mu.Lock()
+		started := e.started
+		e.mu.Unlock()
+		if started {
+			e.out.wait()
+		} else {
+			e.outW.Close()
+			e.out.f.Close()
+		}
 		e.m.forget(e)
 		e.m.envWG.Done()
 		close(e.gone)
@@ -525,8 +549,14 @@ func (e *environment) info() EnvironmentInfo {
 	e.freezeMu.Lock()
 	frozen := e.frozen
 	e.freezeMu.Unlock()
+	e.mu.Lock()
+	started := e.started
+	e.mu.Unlock()
 	state := map[envState]string{stateBusy: "busy", stateIdle: "idle", stateDead: "dead"}[st]
-	if frozen && st == stateIdle {
+	switch {
+	case !started && st != stateDead:
+		state = "standby"
+	case frozen && st == stateIdle:
 		state = "frozen"
 	}
 	e.m.mu.Lock()

@@ -45,6 +45,10 @@ type ManagerConfig struct {
 	FreezeDelay time.Duration
 	// PidsLimit caps processes and threads per environment.
 	PidsLimit int
+	// Standby is how many prepared environments (created up to the exec of the runtime, see
+	// Driver.Create) the node keeps for function revisions that were deployed or used recently,
+	// so their next cold start skips the container set-up. 0 disables it.
+	Standby int
 }
 
 // Manager owns every execution environment of the node: it starts them, hands invocations to warm
@@ -59,6 +63,8 @@ type Manager struct {
 	total  int                       // live environments counted against MaxEnvironments
 	closed bool
 	seq    uint64
+	// standbys counts prepared environments, ready or being prepared, against cfg.Standby.
+	standbys int
 
 	// envWG tracks every environment until it is destroyed, so Shutdown can wait for them.
 	envWG sync.WaitGroup
@@ -86,6 +92,15 @@ type pool struct {
 	finishing int
 	waiters   []chan *environment
 	retired   bool
+
+	// standby holds prepared environments (runtime not started) for the next cold start;
+	// preparing counts those being prepared, which standbyWaiters wait for.
+	standby        []*environment
+	preparing      int
+	standbyWaiters []chan *environment
+	// touched is when the pool was last deployed (Sync) or invoked: standbys go to the most
+	// recently touched pools.
+	touched time.Time
 }
 
 // NewManager returns a manager; call Shutdown to release everything it started.
@@ -170,8 +185,22 @@ func (m *Manager) Invoke(ctx context.Context, fn *structs.Function, req *Request
 // failure is reported with INIT_REPORT and Init is tried once more within the invocation, bounded
 // by the function's timeout (Lambda's "suppressed init"); if that fails too, the invocation fails.
 func (m *Manager) invokeCold(ctx context.Context, env *environment, req *Request) (*Response, error) {
+	// The pool is in use: have the next cold start's environment ready, once this one is over
+	// (preparing it meanwhile would take CPU from this Init).
+	defer func(p *pool) { go m.replenish(p) }(env.pool)
 	fn := env.pool.fn
 	deadline := time.Now().Add(fn.Timeout)
+	if err := env.start(ctx); err != nil {
+		m.logger.Warn("starting an environment failed, preparing another", "function", fn.Name, "env", env.id, "error", err)
+		env.reset("failure")
+		if env, err = m.startEnvironment(env.pool); err != nil {
+			return nil, err
+		}
+		if err := env.start(ctx); err != nil {
+			env.reset("failure")
+			return nil, err
+		}
+	}
 	initDur, ierr := env.init(ctx, m.cfg.InitTimeout)
 	if ierr == nil {
 		return env.invoke(ctx, req, initDur)
@@ -182,6 +211,10 @@ func (m *Manager) invokeCold(ctx context.Context, env *environment, req *Request
 	// The failed environment was destroyed and its slot released by init; take a new one.
 	env2, err := m.startEnvironment(env.pool)
 	if err != nil {
+		return nil, err
+	}
+	if err := env2.start(ctx); err != nil {
+		env2.reset("failure")
 		return nil, err
 	}
 	remaining := time.Until(deadline)
@@ -264,6 +297,22 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 			return nil, false, ErrShuttingDown
 		}
 	}
+	p.touched = time.Now()
+	if env := m.takeStandbyLocked(p); env != nil {
+		m.mu.Unlock()
+		return env, true, nil
+	}
+	if p.preparing > 0 {
+		// One is being prepared: it is further along than a new one would be.
+		if env := m.waitStandby(ctx, p); env != nil {
+			return env, true, nil
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, false, ErrShuttingDown
+		}
+	}
 	if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
 		m.mu.Unlock()
 		return nil, false, ErrNoCapacity
@@ -277,6 +326,125 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		return nil, false, err
 	}
 	return env, true, nil
+}
+
+// standbyWait bounds how long a cold start waits for a standby being prepared before it
+// prepares its own environment.
+const standbyWait = time.Second
+
+// takeStandbyLocked (Manager.mu held) takes a prepared environment of p for a cold start, counted
+// as busy. invokeCold prepares the replacement once the cold start is over.
+func (m *Manager) takeStandbyLocked(p *pool) *environment {
+	n := len(p.standby)
+	if n == 0 {
+		return nil
+	}
+	env := p.standby[n-1]
+	p.standby = p.standby[:n-1]
+	m.standbys--
+	m.busyWG.Add(1)
+	return env
+}
+
+// waitStandby waits (Manager.mu held, released) for the standby being prepared for p. It
+// returns nil when none came in time.
+func (m *Manager) waitStandby(ctx context.Context, p *pool) *environment {
+	ch := make(chan *environment, 1)
+	p.standbyWaiters = append(p.standbyWaiters, ch)
+	m.mu.Unlock()
+	t := time.NewTimer(standbyWait)
+	defer t.Stop()
+	select {
+	case env := <-ch:
+		return env
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, w := range p.standbyWaiters {
+		if w == ch {
+			p.standbyWaiters = append(p.standbyWaiters[:i], p.standbyWaiters[i+1:]...)
+			return nil
+		}
+	}
+	// Handed over while we gave up: it is ours (busy) and becomes our cold start.
+	return <-ch
+}
+
+// replenish prepares a standby environment for p when it has none, within the node's standby
+// budget (taking it from the least recently touched pool when that one is older) and without
+// using capacity an invocation could need.
+func (m *Manager) replenish(p *pool) {
+	m.mu.Lock()
+	if m.cfg.Standby <= 0 || m.closed || p.retired || len(p.standby)+p.preparing > 0 ||
+		m.total >= m.cfg.MaxEnvironments {
+		m.mu.Unlock()
+		return
+	}
+	var victim *environment
+	if m.standbys >= m.cfg.Standby {
+		var vp *pool
+		for _, o := range m.pools {
+			if o != p && len(o.standby) > 0 && o.touched.Before(p.touched) && (vp == nil || o.touched.Before(vp.touched)) {
+				vp = o
+			}
+		}
+		if vp == nil {
+			m.mu.Unlock()
+			return
+		}
+		victim = vp.standby[0]
+		vp.standby = vp.standby[1:]
+		m.standbys--
+		m.retireLocked(victim)
+	}
+	p.preparing++
+	m.standbys++
+	m.total++
+	m.envWG.Add(1)
+	m.seq++
+	seq := m.seq
+	m.mu.Unlock()
+	if victim != nil {
+		go victim.shutdown("spindown")
+	}
+
+	env, err := prepareEnvironment(context.Background(), m, p, seq)
+	m.mu.Lock()
+	p.preparing--
+	if err != nil {
+		m.standbys--
+		m.total--
+		waiters := p.standbyWaiters
+		p.standbyWaiters = nil
+		m.mu.Unlock()
+		m.envWG.Done()
+		for _, ch := range waiters {
+			close(ch) // they prepare their own
+		}
+		m.logger.Warn("preparing a standby environment failed", "function", p.fn.Name, "error", err)
+		return
+	}
+	m.all[env] = struct{}{}
+	if len(p.standbyWaiters) > 0 {
+		ch := p.standbyWaiters[0]
+		p.standbyWaiters = p.standbyWaiters[1:]
+		m.standbys--
+		m.busyWG.Add(1)
+		m.mu.Unlock()
+		ch <- env
+		return
+	}
+	if m.closed || p.retired {
+		m.standbys--
+		m.retireLocked(env)
+		m.mu.Unlock()
+		env.shutdown("spindown")
+		return
+	}
+	p.standby = append(p.standby, env)
+	m.mu.Unlock()
 }
 
 // checkout makes a warm environment (counted in busyWG) ready for an invocation. When it died
@@ -293,8 +461,8 @@ func (m *Manager) checkout(ctx context.Context, env *environment, fn *structs.Fu
 	return m.acquire(ctx, fn, version)
 }
 
-// startEnvironment creates a replacement environment after a failed Init; the failed one's slot
-// was released, so capacity is taken again.
+// startEnvironment prepares a replacement environment after a failed start or Init; the failed
+// one's slot was released, so capacity is taken again.
 func (m *Manager) startEnvironment(p *pool) (*environment, error) {
 	m.mu.Lock()
 	if m.closed {
@@ -319,7 +487,7 @@ func (m *Manager) createEnvironment(ctx context.Context, p *pool) (*environment,
 	m.seq++
 	seq := m.seq
 	m.mu.Unlock()
-	env, err := newEnvironment(ctx, m, p, seq)
+	env, err := prepareEnvironment(ctx, m, p, seq)
 	if err != nil {
 		m.mu.Lock()
 		m.total--
@@ -337,6 +505,17 @@ func (m *Manager) createEnvironment(ctx context.Context, p *pool) (*environment,
 // evictIdleLocked makes room by reclaiming the least recently used idle environment of another
 // function. It reports whether a slot was freed.
 func (m *Manager) evictIdleLocked(except *pool) bool {
+	// A standby is the cheapest to give up.
+	for _, p := range m.pools {
+		if len(p.standby) > 0 {
+			victim := p.standby[0]
+			p.standby = p.standby[1:]
+			m.standbys--
+			m.retireLocked(victim)
+			go victim.shutdown("spindown")
+			return true
+		}
+	}
 	var victim *environment
 	var vp *pool
 	for _, p := range m.pools {
@@ -445,6 +624,9 @@ func (p *pool) removeWaiter(ch chan *environment) bool {
 
 // Sync retires the environments of every function revision not in current (updated or deleted
 // functions): idle ones are shut down now, busy ones when their invocation ends.
+//
+// Function revisions it has not seen before get a standby environment (within the Standby
+// budget): a deployed function is usually invoked soon.
 func (m *Manager) Sync(current []*structs.Function) {
 	live := make(map[[2]string]bool, len(current))
 	for _, fn := range current {
@@ -457,16 +639,30 @@ func (m *Manager) Sync(current []*structs.Function) {
 			continue
 		}
 		p.retired = true
-		for _, env := range p.idle {
+		for _, env := range append(p.idle, p.standby...) {
 			m.retireLocked(env)
 			stop = append(stop, env)
 		}
-		p.idle = nil
+		m.standbys -= len(p.standby)
+		p.idle, p.standby = nil, nil
 		delete(m.pools, key)
+	}
+	var fresh []*pool
+	now := time.Now()
+	for _, fn := range current {
+		key := poolKey{name: fn.Name, revision: fn.RevisionID, version: structs.LatestVersion}
+		if m.pools[key] == nil && !m.closed {
+			p := &pool{key: key, fn: fn, touched: now}
+			m.pools[key] = p
+			fresh = append(fresh, p)
+		}
 	}
 	m.mu.Unlock()
 	for _, env := range stop {
 		go env.shutdown("spindown")
+	}
+	for _, p := range fresh {
+		go m.replenish(p)
 	}
 }
 
@@ -508,6 +704,14 @@ func (m *Manager) reclaimIdle(now time.Time) {
 	var stop []*environment
 	m.mu.Lock()
 	for _, p := range m.pools {
+		if len(p.standby) > 0 && now.Sub(p.touched) >= m.cfg.IdleTimeout {
+			for _, env := range p.standby {
+				m.retireLocked(env)
+				stop = append(stop, env)
+			}
+			m.standbys -= len(p.standby)
+			p.standby = nil
+		}
 		kept := p.idle[:0]
 		for _, env := range p.idle {
 			if now.Sub(env.lastUsed) >= m.cfg.IdleTimeout {
@@ -532,17 +736,18 @@ type EnvironmentInfo struct {
 	Function string    `json:"function"`
 	Version  string    `json:"version"`
 	Revision string    `json:"revision"`
-	State    string    `json:"state"` // idle, frozen, busy
+	State    string    `json:"state"` // idle, frozen, standby
 	LastUsed time.Time `json:"last_used"`
 }
 
-// Environments lists the live environments that are idle (thawed or frozen); busy ones are
-// counted in Stats.
+// Environments lists the live environments that are idle (thawed or frozen) or on standby;
+// busy ones are counted in Stats.
 func (m *Manager) Environments() []EnvironmentInfo {
 	m.mu.Lock()
 	var envs []*environment
 	for _, p := range m.pools {
 		envs = append(envs, p.idle...)
+		envs = append(envs, p.standby...)
 	}
 	m.mu.Unlock()
 	out := make([]EnvironmentInfo, 0, len(envs))
@@ -556,6 +761,7 @@ func (m *Manager) Environments() []EnvironmentInfo {
 // Stats are node-level counters.
 type Stats struct {
 	Environments    int    `json:"environments"`
+	Standby         int    `json:"standby"`
 	MaxEnvironments int    `json:"max_environments"`
 	Driver          string `json:"driver"`
 }
@@ -563,7 +769,7 @@ type Stats struct {
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Stats{Environments: m.total, MaxEnvironments: m.cfg.MaxEnvironments, Driver: m.cfg.Driver.Name()}
+	return Stats{Environments: m.total, Standby: m.standbys, MaxEnvironments: m.cfg.MaxEnvironments, Driver: m.cfg.Driver.Name()}
 }
 
 // Shutdown stops accepting invocations, lets those in flight finish (bounded by ctx), then shuts
@@ -594,11 +800,12 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	var stop []*environment
 	for key, p := range m.pools {
-		for _, env := range p.idle {
+		for _, env := range append(p.idle, p.standby...) {
 			m.retireLocked(env)
 			stop = append(stop, env)
 		}
-		p.idle = nil
+		m.standbys -= len(p.standby)
+		p.idle, p.standby = nil, nil
 		p.retired = true
 		delete(m.pools, key)
 	}

@@ -157,6 +157,7 @@ func (a *agent) start(ctx context.Context) error {
 		ShutdownTimeout: cfg.Sandbox.ShutdownTimeout,
 		FreezeDelay:     cfg.Sandbox.FreezeDelay,
 		PidsLimit:       cfg.Sandbox.PidsLimit,
+		Standby:         cfg.Sandbox.Standby,
 	})
 	if err != nil {
 		return fmt.Errorf("starting environment manager: %w", err)

@@ -201,8 +201,10 @@ func (c *applyCommand) Run(args []string) int {
 	ctx, stop := signalContext()
 	defer stop()
 	failed, changed := 0, 0
+	// Functions often share a code folder: package each folder once.
+	pkgs := map[string]*codepkg.Package{}
 	for _, fn := range fns {
-		msg, err := applyOne(ctx, client, fn)
+		msg, err := applyOne(ctx, client, fn, pkgs)
 		if err != nil {
 			failed++
 			c.ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
@@ -239,10 +241,14 @@ func size(n int64) string {
 }
 
 // applyOne brings one function in line with its block and says what it did.
-func applyOne(ctx context.Context, client *api.Client, fn *config.Function) (string, error) {
-	pkg, err := codepkg.Build(fn.Code)
-	if err != nil {
-		return "", err
+func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs map[string]*codepkg.Package) (string, error) {
+	pkg := pkgs[fn.Code]
+	if pkg == nil {
+		var err error
+		if pkg, err = codepkg.Build(fn.Code); err != nil {
+			return "", err
+		}
+		pkgs[fn.Code] = pkg
 	}
 	memory, timeout, storage := fn.MemoryMB, int(fn.Timeout/time.Second), fn.EphemeralStorageMB
 	cur, err := client.GetFunction(ctx, fn.Name)

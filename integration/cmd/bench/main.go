@@ -167,8 +167,8 @@ sandbox { driver = %q }
 		fmt.Printf("%-55s gateway %10.0f %s   floor %10.0f %s   %s\n", what, gw, unit, floor, unit, rel)
 	}
 
-	// Warm latency and throughput, each measured interleaved with the floor (call by call for
-	// latency, in alternating slices for throughput), so both see the same machine.
+	// Warm latency and throughput, each measured in blocks alternating with the floor's, so both
+	// see the same machine, and each runs back to back within its blocks.
 	for i, d := range delays {
 		url := invokeURL(fmt.Sprintf("noop%d", i))
 		if _, err := call(client, url, payload); err != nil {
@@ -302,27 +302,42 @@ func call(c *http.Client, url string, payload []byte) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// pairedLatencies calls a and b alternately, n times each after a warm-up, and returns their
-// sorted latencies.
+// latencyBlock is how many back-to-back calls one side makes before the other takes over in
+// pairedLatencies: long enough for each side's steady state (both run back to back, as a caller
+// hammering either would), short enough that both see the same drift of the machine.
+const latencyBlock = 250
+
+// pairedLatencies calls a and b in alternating blocks, n times each after a warm-up, and returns
+// their sorted latencies.
 func pairedLatencies(c *http.Client, a, b string, payload []byte, n int) ([]time.Duration, []time.Duration, error) {
-	for i := 0; i < n/10; i++ { // warm up
-		for _, url := range []string{a, b} {
-			if _, err := call(c, url, payload); err != nil {
-				return nil, nil, err
+	la, lb := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
+	block := func(url string, out *[]time.Duration, k int, keep bool) error {
+		for i := 0; i < k; i++ {
+			d, err := call(c, url, payload)
+			if err != nil {
+				return err
+			}
+			if keep {
+				*out = append(*out, d)
 			}
 		}
+		return nil
 	}
-	la, lb := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		da, err := call(c, a, payload)
-		if err != nil {
+	for len(la) < n {
+		k := min(latencyBlock, n-len(la))
+		// A few unrecorded calls first: the switch from the other side is not what is measured.
+		if err := block(a, nil, 10, false); err != nil {
 			return nil, nil, err
 		}
-		db, err := call(c, b, payload)
-		if err != nil {
+		if err := block(a, &la, k, true); err != nil {
 			return nil, nil, err
 		}
-		la, lb = append(la, da), append(lb, db)
+		if err := block(b, nil, 10, false); err != nil {
+			return nil, nil, err
+		}
+		if err := block(b, &lb, k, true); err != nil {
+			return nil, nil, err
+		}
 	}
 	sortDur(la)
 	sortDur(lb)

@@ -376,16 +376,6 @@ func (f *Function) Structs() *structs.Function {
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
 
-// ReservedEnvironment are the variables Lambda sets itself; a function cannot configure them.
-var ReservedEnvironment = map[string]bool{
-	"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "AWS_DEFAULT_REGION": true, "AWS_REGION": true,
-	"AWS_EXECUTION_ENV": true, "AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true,
-	"AWS_LAMBDA_FUNCTION_VERSION": true, "AWS_LAMBDA_INITIALIZATION_TYPE": true,
-	"AWS_LAMBDA_LOG_GROUP_NAME": true, "AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_ACCESS_KEY": true,
-	"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
-	"AWS_LAMBDA_RUNTIME_API": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
-}
-
 // notYetSchema lists function blocks a later version of the gateway supports.
 var notYetSchema = []hcl.BlockHeaderSchema{
 	{Type: "url"}, {Type: "provisioned_concurrency"},
@@ -561,7 +551,7 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 			switch {
 			case !envNameRE.MatchString(k):
 				diags = append(diags, rangeDiag("Invalid environment variable name", fmt.Sprintf("%q: a name starts with a letter and has letters, digits and '_'.", k), at("environment")))
-			case ReservedEnvironment[k]:
+			case structs.IsReservedEnv(k):
 				diags = append(diags, rangeDiag("Reserved environment variable", fmt.Sprintf("%s is set by the gateway, as Lambda does; a function cannot configure it.", k), at("environment")))
 			}
 			size += len(k) + len(v)

@@ -284,7 +284,7 @@ func validate(fn *structs.Function) error {
 		if !envNameRE.MatchString(k) {
 			return lambda.InvalidParameter("Environment variable name %q is invalid", k)
 		}
-		if sandbox.IsReservedEnv(k) {
+		if structs.IsReservedEnv(k) {
 			return lambda.InvalidParameter("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)
 		}
 		size += len(k) + len(v)

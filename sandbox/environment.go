@@ -544,14 +544,11 @@ func (e *environment) destroy() {
 
 func (e *environment) info() EnvironmentInfo {
 	e.mu.Lock()
-	st := e.state
+	st, started := e.state, e.started
 	e.mu.Unlock()
 	e.freezeMu.Lock()
 	frozen := e.frozen
 	e.freezeMu.Unlock()
-	e.mu.Lock()
-	started := e.started
-	e.mu.Unlock()
 	state := map[envState]string{stateBusy: "busy", stateIdle: "idle", stateDead: "dead"}[st]
 	switch {
 	case !started && st != stateDead:

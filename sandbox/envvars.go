@@ -10,27 +10,13 @@ import (
 	"github.com/lambdagw/gateway/internal/structs"
 )
 
-// reservedEnv are the variables Lambda sets itself; a function's configuration cannot override
-// them (the API rejects them; this filter is the last line of defence).
-var reservedEnv = map[string]bool{
-	"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "AWS_DEFAULT_REGION": true, "AWS_REGION": true,
-	"AWS_EXECUTION_ENV": true, "AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true,
-	"AWS_LAMBDA_FUNCTION_VERSION": true, "AWS_LAMBDA_INITIALIZATION_TYPE": true,
-	"AWS_LAMBDA_LOG_GROUP_NAME": true, "AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_ACCESS_KEY": true,
-	"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
-	"AWS_LAMBDA_RUNTIME_API": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
-}
-
-// IsReservedEnv reports whether name is set by the gateway and may not be configured.
-func IsReservedEnv(name string) bool { return reservedEnv[name] }
-
 // runtimeEnv is the environment a runtime starts with, as Lambda sets it (PROTOCOLS.md section 1),
 // plus the function's own variables. AWS_LAMBDA_RUNTIME_API is added by the driver.
 func runtimeEnv(fn *structs.Function, version, region, envID string) []string {
 	env := make([]string, 0, 20+len(fn.Environment))
 	keys := make([]string, 0, len(fn.Environment))
 	for k := range fn.Environment {
-		if !reservedEnv[k] {
+		if !structs.IsReservedEnv(k) {
 			keys = append(keys, k)
 		}
 	}

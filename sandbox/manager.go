@@ -261,6 +261,7 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		p = &pool{key: key, fn: fn}
 		m.pools[key] = p
 	}
+	p.touched = time.Now()
 	if env := p.popIdle(); env != nil {
 		m.busyWG.Add(1)
 		m.mu.Unlock()
@@ -297,7 +298,6 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 			return nil, false, ErrShuttingDown
 		}
 	}
-	p.touched = time.Now()
 	if env := m.takeStandbyLocked(p); env != nil {
 		m.mu.Unlock()
 		return env, true, nil

@@ -30,10 +30,20 @@ func TestStandbyIsPreparedOnDeployAndUsedByAColdStart(t *testing.T) {
 		if st := h.m.Stats(); st.Standby != 1 || st.Environments != 1 {
 			t.Fatalf("stats %+v, want one environment, on standby", st)
 		}
+		prepared := h.m.Environments()[0].ID
 		resp := invoke(t, h, fn, `{"mode":"counter"}`)
 		if resp.FunctionError || decode(t, resp.Payload)["count"] != 1.0 {
 			t.Fatalf("first invocation: %s", resp.Payload)
 		}
+		// The invocation ran in the prepared environment, now warm.
+		waitFor(t, "the prepared environment warm", func() bool {
+			for _, e := range h.m.Environments() {
+				if e.ID == prepared && (e.State == "idle" || e.State == "frozen") {
+					return true
+				}
+			}
+			return false
+		})
 		// It ran in a fresh runtime: Init was reported for it.
 		waitFor(t, "REPORT with Init Duration", func() bool {
 			for _, l := range h.logs.get("standby") {

@@ -46,6 +46,18 @@ func parse(fs *flag.FlagSet, ui cli.Ui, args []string) bool {
 	return true
 }
 
+// connect makes the API client for an -address flag and a context that SIGINT or SIGTERM
+// ends; ok is false, the error shown, when the address is unusable.
+func connect(ui cli.Ui, addr string) (*api.Client, context.Context, context.CancelFunc, bool) {
+	client, err := api.New(api.Config{Address: addr})
+	if err != nil {
+		ui.Error(err.Error())
+		return nil, nil, nil, false
+	}
+	ctx, stop := signalContext()
+	return client, ctx, stop, true
+}
+
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
@@ -193,12 +205,10 @@ func (c *applyCommand) Run(args []string) int {
 	if !ok {
 		return 1
 	}
-	client, err := api.New(api.Config{Address: *addr})
-	if err != nil {
-		c.ui.Error(err.Error())
+	client, ctx, stop, ok := connect(c.ui, *addr)
+	if !ok {
 		return 1
 	}
-	ctx, stop := signalContext()
 	defer stop()
 	failed, changed := 0, 0
 	// Functions often share a code folder: package each folder once.
@@ -407,12 +417,10 @@ func (c *invokeCommand) Run(args []string) int {
 		}
 		body = b
 	}
-	client, err := api.New(api.Config{Address: *addr})
-	if err != nil {
-		c.ui.Error(err.Error())
+	client, ctx, stop, ok := connect(c.ui, *addr)
+	if !ok {
 		return 1
 	}
-	ctx, stop := signalContext()
 	defer stop()
 	out, err := client.Invoke(ctx, &api.InvokeInput{FunctionName: fs.Arg(0), Qualifier: *qualifier, InvocationType: *typ, LogTail: *tail, Payload: body})
 	if err != nil {
@@ -452,12 +460,10 @@ func (c *functionsCommand) Run(args []string) int {
 	if !parse(fs, c.ui, args) {
 		return 1
 	}
-	client, err := api.New(api.Config{Address: *addr})
-	if err != nil {
-		c.ui.Error(err.Error())
+	client, ctx, stop, ok := connect(c.ui, *addr)
+	if !ok {
 		return 1
 	}
-	ctx, stop := signalContext()
 	defer stop()
 	fns, err := client.ListFunctions(ctx)
 	if err != nil {
@@ -504,14 +510,12 @@ func (c *logsCommand) Run(args []string) int {
 		fs.Usage()
 		return 1
 	}
-	client, err := api.New(api.Config{Address: *addr})
-	if err != nil {
-		c.ui.Error(err.Error())
+	client, ctx, stop, ok := connect(c.ui, *addr)
+	if !ok {
 		return 1
 	}
-	ctx, stop := signalContext()
 	defer stop()
-	err = client.Logs(ctx, fs.Arg(0), *n, *follow, func(line string) error { c.ui.Output(line); return nil })
+	err := client.Logs(ctx, fs.Arg(0), *n, *follow, func(line string) error { c.ui.Output(line); return nil })
 	if err != nil && ctx.Err() == nil {
 		c.ui.Error(err.Error())
 		return 1

@@ -78,3 +78,17 @@ const (
 // Runtimes lists the runtimes the gateway can start. All are custom runtimes whose entry point is
 // /var/task/bootstrap (or the handler, when it names an executable in the code).
 var Runtimes = []string{"provided", "provided.al2", "provided.al2023"}
+
+// reservedEnv are the variables Lambda sets itself in every environment: a function's
+// configuration cannot set them (HCL and the API reject them; the sandbox filters them too).
+var reservedEnv = map[string]bool{
+	"_HANDLER": true, "_X_AMZN_TRACE_ID": true, "AWS_DEFAULT_REGION": true, "AWS_REGION": true,
+	"AWS_EXECUTION_ENV": true, "AWS_LAMBDA_FUNCTION_NAME": true, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true,
+	"AWS_LAMBDA_FUNCTION_VERSION": true, "AWS_LAMBDA_INITIALIZATION_TYPE": true,
+	"AWS_LAMBDA_LOG_GROUP_NAME": true, "AWS_LAMBDA_LOG_STREAM_NAME": true, "AWS_ACCESS_KEY": true,
+	"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
+	"AWS_LAMBDA_RUNTIME_API": true, "LAMBDA_TASK_ROOT": true, "LAMBDA_RUNTIME_DIR": true,
+}
+
+// IsReservedEnv reports whether name is set by the gateway and may not be configured.
+func IsReservedEnv(name string) bool { return reservedEnv[name] }

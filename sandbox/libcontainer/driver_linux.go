@@ -99,15 +99,16 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
-	if !cgroups.IsCgroup2UnifiedMode() {
-		if err := ensureAnchor(cfg.CgroupParent); err != nil {
-			return nil, err
-		}
-	}
 	if d.rootfs == "" {
 		d.rootfs = filepath.Join(cfg.WorkDir, "rootfs")
 		if err := makeRootfs(d.rootfs); err != nil {
 			return nil, fmt.Errorf("generating the base root filesystem: %w", err)
+		}
+	}
+	// Last: nothing after it can fail and leave the anchor behind.
+	if !cgroups.IsCgroup2UnifiedMode() {
+		if err := ensureAnchor(cfg.CgroupParent); err != nil {
+			return nil, err
 		}
 	}
 	return d, nil

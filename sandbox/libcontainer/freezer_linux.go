@@ -38,6 +38,7 @@ func ensureAnchor(parent string) error {
 		return fmt.Errorf("creating the freezer anchor cgroup: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("FROZEN"), 0); err != nil {
+		removeAnchor(parent)
 		return fmt.Errorf("freezing the freezer anchor cgroup: %w", err)
 	}
 	return nil

@@ -63,17 +63,20 @@ func TestFreezeAndThawARunningTask(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0)
-		_ = os.Remove(dir)
-		_ = os.Remove(filepath.Dir(dir))
-	})
 	// A busy task: the freezer has to stop it on a CPU, not just catch it asleep.
 	cmd := exec.Command("sh", "-c", "while :; do :; done")
 	if err := cmd.Start(); err != nil {
+		_ = os.Remove(dir)
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// One cleanup, in this order: a frozen task cannot die, and a cgroup with a task cannot go.
+	t.Cleanup(func() {
+		_ = os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.Remove(dir)
+		_ = os.Remove(filepath.Dir(dir))
+	})
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +115,7 @@ func TestDriverKeepsAFrozenAnchorUntilClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = d.Close() }) // idempotent; removes the anchor if an assertion failed
 	anchor := filepath.Join(freezerDir, parent, anchorName)
 	if got := readState(t, anchor); got != "FROZEN" {
 		t.Fatalf("anchor cgroup is %s, want FROZEN", got)

@@ -43,18 +43,14 @@ func main() {
 		profile  = flag.String("cpuprofile", "", "write the agent's CPU profile during the first 4-caller throughput run to this file")
 	)
 	flag.Parse()
-	cpuProfile = *profile
-	if err := run(*out, *gwBin, *fnDir, *driver, *warmN, *coldN, *duration, *delay); err != nil {
+	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-// cpuProfile is the -cpuprofile file.
-var cpuProfile string
-
-// profileAgent fetches the agent's CPU profile over dur into cpuProfile.
-func profileAgent(client *http.Client, base string, dur time.Duration) <-chan error {
+// profileAgent fetches the agent's CPU profile over dur into the file at path.
+func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(dur.Seconds())))
@@ -63,7 +59,7 @@ func profileAgent(client *http.Client, base string, dur time.Duration) <-chan er
 			return
 		}
 		defer resp.Body.Close()
-		f, err := os.Create(cpuProfile)
+		f, err := os.Create(path)
 		if err != nil {
 			done <- err
 			return
@@ -74,7 +70,7 @@ func profileAgent(client *http.Client, base string, dur time.Duration) <-chan er
 	return done
 }
 
-func run(outPath, gwBin, fnDir, driver string, warmN, coldN int, dur time.Duration, delay string) error {
+func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur time.Duration, delay string) error {
 	tmp, err := os.MkdirTemp("", "gateway-bench-")
 	if err != nil {
 		return err
@@ -187,7 +183,7 @@ sandbox { driver = %q }
 		row(fmt.Sprintf("throughput, 1 caller (freeze_delay %s)", d), tp1, floorTP1, "/s", false)
 		var profiled <-chan error
 		if cpuProfile != "" && i == 0 {
-			profiled = profileAgent(client, base, 2*dur)
+			profiled = profileAgent(client, base, cpuProfile, 2*dur)
 		}
 		tp4, floorTP4, err := pairedThroughput(client, url, echoURL, payload, 4, dur)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +34,7 @@ type environment struct {
 	pool *pool
 	fn   *structs.Function
 	inst Instance
-	srv  *http.Server
+	rt   *runtimeServer
 	out  *output
 	outW *os.File // the runtime's end of the output pipe, ours until start hands it over
 
@@ -45,8 +44,6 @@ type environment struct {
 
 	startedAt time.Time
 
-	// events carries an invocation to the runtime's pending GET /next.
-	events chan *invocation
 	// dead is closed when the environment is torn down; blocked Runtime API calls return.
 	dead chan struct{}
 	// initDone is closed at the runtime's first GET /next; initFail receives an init error.
@@ -56,6 +53,8 @@ type environment struct {
 	mu       sync.Mutex
 	state    envState
 	cur      *invocation
+	waiting  *runtimeConn // the runtime's parked GET /next
+	queued   *invocation  // cur, when it arrived before the runtime's GET /next
 	inited   bool
 	idleGen  uint64
 	freezeT  *time.Timer
@@ -118,7 +117,6 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*
 		m:        m,
 		pool:     p,
 		fn:       fn,
-		events:   make(chan *invocation, 1),
 		dead:     make(chan struct{}),
 		initDone: make(chan struct{}),
 		initFail: make(chan *initError, 1),
@@ -148,8 +146,8 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*
 	m.logger.Debug("environment created", "function", fn.Name, "env", e.id, "duration", time.Since(createStart))
 	e.inst = inst
 	e.outW = pw
-	e.srv = &http.Server{Handler: e.runtimeAPI(), ErrorLog: nil}
-	go e.srv.Serve(inst.Listener()) //nolint:errcheck // ends with ErrServerClosed at destroy
+	e.rt = newRuntimeServer(e, inst.Listener())
+	go e.rt.serve()
 	e.out = newOutput(e, pr)
 	return e, nil
 }
@@ -325,8 +323,8 @@ func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Dur
 	}
 	e.cur = inv
 	e.mu.Unlock()
-	e.out.begin(inv, fmt.Sprintf("START RequestId: %s Version: %s", req.RequestID, req.Version))
-	e.events <- inv
+	e.out.begin(inv, "START RequestId: "+req.RequestID+" Version: "+req.Version)
+	e.deliver(inv)
 
 	select {
 	case <-inv.done:
@@ -353,6 +351,7 @@ func (e *environment) finish(inv *invocation) {
 		return // timed out or failed meanwhile
 	}
 	e.cur = nil
+	e.queued = nil
 	answered := inv.answered
 	e.mu.Unlock()
 	inv.timer.Stop()
@@ -377,6 +376,7 @@ func (e *environment) timeout(inv *invocation) {
 		return
 	}
 	e.cur = nil
+	e.queued = nil
 	answered := inv.answered
 	e.mu.Unlock()
 	secs := fmt.Sprintf("%.2f", e.fn.Timeout.Seconds())
@@ -415,6 +415,7 @@ func (e *environment) watchExit() {
 	e.mu.Lock()
 	inv := e.cur
 	e.cur = nil
+	e.queued = nil
 	inited := e.inited
 	answered := inv != nil && inv.answered
 	e.mu.Unlock()
@@ -482,6 +483,7 @@ func (e *environment) reset(reason string) {
 	e.state = stateDead
 	inv := e.cur
 	e.cur = nil
+	e.queued = nil
 	answered := inv != nil && inv.answered
 	e.mu.Unlock()
 	if dead {
@@ -513,6 +515,7 @@ func (e *environment) shutdown(reason string) {
 func (e *environment) destroy() {
 	e.teardown.Do(func() {
 		close(e.dead)
+		e.failPoll()
 		e.mu.Lock()
 		if e.freezeT != nil {
 			e.freezeT.Stop()
@@ -526,7 +529,7 @@ func (e *environment) destroy() {
 		}
 		e.frozen = false
 		e.freezeMu.Unlock()
-		e.srv.Close()
+		e.rt.close()
 		e.mu.Lock()
 		started := e.started
 		e.mu.Unlock()

@@ -326,6 +326,67 @@ func TestFunctionErrorKeepsTheEnvironment(t *testing.T) {
 	})
 }
 
+// TestRuntimeAPIRefusesWhatARuntimeMayNotDo has the function itself call its Runtime API the
+// ways a correct runtime never does, then checks the invocation and the environment survive.
+func TestRuntimeAPIRefusesWhatARuntimeMayNotDo(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("probe", nil)
+		resp := invoke(t, h, fn, `{"mode":"probe"}`)
+		if resp.FunctionError {
+			t.Fatalf("probe failed: %s", resp.Payload)
+		}
+		got := map[string]string{}
+		if err := json.Unmarshal(resp.Payload, &got); err != nil {
+			t.Fatalf("decoding %s: %v", resp.Payload, err)
+		}
+		want := map[string]string{
+			"unknown path":          "404 InvalidRequest",
+			"wrong method":          "405 InvalidRequest",
+			"unknown request id":    "400 InvalidRequestID",
+			"unknown action":        "404 InvalidRequest",
+			"init error after init": "403 InvalidStateTransition",
+			"expect continue":       "400 InvalidRequestID",
+			"after expect continue": "404 InvalidRequest",
+			"http/1.0":              "404 closed",
+			"malformed":             "400 closed",
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: got %q, want %q", k, got[k], v)
+			}
+		}
+		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
+			t.Fatalf("count = %v, want 2 (refused calls leave the environment alone)", got)
+		}
+	})
+}
+
+// TestFirstAnswerWins: a second answer to an invocation is refused (403); the caller gets the
+// first. The runtime exits on the refusal (aws-lambda-go does), so the next call starts afresh.
+func TestFirstAnswerWins(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("twice", nil)
+		resp := invoke(t, h, fn, `{"mode":"answer-twice"}`)
+		if resp.FunctionError || string(resp.Payload) != `{"first":true}` {
+			t.Fatalf("got %s (error %v), want the first answer", resp.Payload, resp.FunctionError)
+		}
+		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
+			t.Fatalf("count = %v, want 1 (a fresh environment)", got)
+		}
+		var answers string
+		for _, l := range h.logs.get("twice") {
+			if strings.HasPrefix(l, "answers:") {
+				answers = l
+			}
+		}
+		if answers != "answers: 202 403" {
+			t.Errorf("runtime saw %q, want \"answers: 202 403\"", answers)
+		}
+	})
+}
+
 func TestInitFailureIsReportedAndRetriedOnce(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)

@@ -1,14 +1,22 @@
 package sandbox
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/lambdagw/gateway/internal/structs"
+	"golang.org/x/net/http/httpguts"
 )
 
 // The Runtime API, version 2018-06-01, as one environment serves it to its runtime
@@ -25,28 +33,295 @@ const (
 	headerResponseMode    = "Lambda-Runtime-Function-Response-Mode"
 )
 
-// maxErrorBytes bounds an error report; Lambda truncates larger ones too.
-const maxErrorBytes = 1 << 20
+const (
+	apiPrefix = "/2018-06-01/runtime/"
+	// maxErrorBytes bounds an error report; Lambda truncates larger ones too.
+	maxErrorBytes = 1 << 20
+	// maxHeaderBytes bounds a request's line and headers, as net/http's server does by default.
+	maxHeaderBytes = 1 << 20
+	// maxDrainBytes is how much of a body a handler left unread is skipped to keep the
+	// connection; past it the connection is closed.
+	maxDrainBytes = 256 << 10
+)
 
-func (e *environment) runtimeAPI() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", e.handleNext)
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", e.handleResponse)
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", e.handleError)
-	mux.HandleFunc("POST /2018-06-01/runtime/init/error", e.handleInitError)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		apiError(w, http.StatusNotFound, "InvalidRequest", fmt.Sprintf("unknown Runtime API call %s %s", r.Method, r.URL.Path))
-	})
-	return mux
+// runtimeServer serves the Runtime API on one environment's listener.
+//
+// It reads requests with net/http's parser (http.ReadRequest: chunked bodies, trailers) but is
+// not an http.Server: it owns its connections, so the invocation path writes the event straight
+// onto the connection of the runtime's pending GET /next, and nothing sits in a handler
+// goroutine waiting for it. With net/http every event was a goroutine hand-off, a background
+// read to watch the parked connection and a cancel context per request, on a path that serves
+// two Runtime API requests per invocation.
+type runtimeServer struct {
+	e  *environment
+	ln net.Listener
+
+	mu     sync.Mutex
+	conns  map[*runtimeConn]struct{}
+	closed bool
 }
 
-// handleNext is the runtime's long poll. Its first call ends Init; every later call ends the
+func newRuntimeServer(e *environment, ln net.Listener) *runtimeServer {
+	return &runtimeServer{e: e, ln: ln, conns: map[*runtimeConn]struct{}{}}
+}
+
+// serve accepts connections until close.
+func (s *runtimeServer) serve() {
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait and retry, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.e.m.logger.Warn("runtime API accept failed; retrying", "env", s.e.id, "error", err, "delay", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := &runtimeConn{s: s, nc: nc}
+		c.lr.R = nc
+		c.br = bufio.NewReaderSize(&c.lr, 8<<10)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// close stops accepting and closes every connection. It does not wait for the connections'
+// goroutines: one of them may be the caller (an environment retired when its runtime asked for
+// the next event), and each ends on its own once its connection is closed.
+func (s *runtimeServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = map[*runtimeConn]struct{}{}
+	s.mu.Unlock()
+	s.ln.Close()
+	for c := range conns {
+		c.nc.Close()
+	}
+}
+
+// runtimeConn is one connection of the runtime. Its goroutine reads and answers requests in
+// order; an event for a parked GET /next is written by the invocation path, under wmu.
+type runtimeConn struct {
+	s  *runtimeServer
+	nc net.Conn
+	lr io.LimitedReader
+	br *bufio.Reader
+
+	wmu     sync.Mutex
+	wbuf    []byte
+	closing bool // guarded by wmu: the response in progress ends the connection
+}
+
+func (c *runtimeConn) serve() {
+	defer c.close()
+	for {
+		c.lr.N = maxHeaderBytes + 4096
+		req, err := http.ReadRequest(c.br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				c.setClosing()
+				c.replyError(http.StatusBadRequest, "InvalidRequest", "malformed HTTP request: "+err.Error())
+			}
+			return
+		}
+		c.lr.N = math.MaxInt64 // bodies are bounded by the handlers
+		if req.Close {
+			c.setClosing()
+		}
+		if req.Method == http.MethodPost && req.ProtoAtLeast(1, 1) && httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue") {
+			// Sent at once rather than on the first read: the body then always follows, so the
+			// connection stays usable whether or not the handler reads it.
+			if !c.writeRaw("HTTP/1.1 100 Continue\r\n\r\n") {
+				return
+			}
+		}
+		// A response to a request that asked to close ends the connection once written (for a
+		// parked GET /next, when its event is), and this loop then stops on the read error.
+		c.route(req)
+		n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrainBytes+1))
+		if err != nil || n > maxDrainBytes {
+			return
+		}
+	}
+}
+
+// close ends the connection and takes it off the environment if it was parked in GET /next.
+func (c *runtimeConn) close() {
+	c.nc.Close()
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+	c.s.e.unpark(c)
+}
+
+func (c *runtimeConn) setClosing() {
+	c.wmu.Lock()
+	c.closing = true
+	c.wmu.Unlock()
+}
+
+func (c *runtimeConn) route(req *http.Request) {
+	e := c.s.e
+	p := req.URL.Path
+	method := func(want string) bool {
+		if req.Method == want {
+			return true
+		}
+		c.replyError(http.StatusMethodNotAllowed, "InvalidRequest", fmt.Sprintf("%s %s: use %s", req.Method, p, want))
+		return false
+	}
+	switch rest, ok := strings.CutPrefix(p, apiPrefix); {
+	case !ok:
+	case rest == "invocation/next":
+		if method(http.MethodGet) {
+			e.next(c)
+		}
+		return
+	case rest == "init/error":
+		if method(http.MethodPost) {
+			e.handleInitError(c, req)
+		}
+		return
+	case strings.HasPrefix(rest, "invocation/"):
+		id, action, _ := strings.Cut(rest[len("invocation/"):], "/")
+		if id == "" || strings.Contains(action, "/") {
+			break
+		}
+		switch action {
+		case "response":
+			if method(http.MethodPost) {
+				e.handleResponse(c, req, id)
+			}
+			return
+		case "error":
+			if method(http.MethodPost) {
+				e.handleError(c, req, id)
+			}
+			return
+		}
+	}
+	c.replyError(http.StatusNotFound, "InvalidRequest", fmt.Sprintf("unknown Runtime API call %s %s", req.Method, p))
+}
+
+// writeEvent answers the runtime's GET /next with an invocation.
+func (c *runtimeConn) writeEvent(inv *invocation) error {
+	req := inv.req
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := c.head(c.wbuf[:0], http.StatusOK, len(req.Payload))
+	b = appendHeader(b, headerRequestID, req.RequestID)
+	b = append(b, headerDeadline...)
+	b = append(b, ": "...)
+	b = strconv.AppendInt(b, inv.deadline.UnixMilli(), 10)
+	b = append(b, "\r\n"...)
+	b = appendHeader(b, headerFunctionARN, req.InvokedFunctionARN)
+	b = appendHeader(b, headerTraceID, req.TraceID)
+	if req.ClientContext != "" {
+		b = appendHeader(b, headerClientContext, req.ClientContext)
+	}
+	if req.CognitoIdentity != "" {
+		b = appendHeader(b, headerCognitoIdentity, req.CognitoIdentity)
+	}
+	b = append(b, "\r\n"...)
+	return c.writeLocked(b, req.Payload)
+}
+
+// reply writes a complete JSON response.
+func (c *runtimeConn) reply(status int, body []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := append(c.head(c.wbuf[:0], status, len(body)), "\r\n"...)
+	_ = c.writeLocked(b, body)
+}
+
+func (c *runtimeConn) replyError(status int, errType, msg string) {
+	c.reply(status, errorJSON(errType, msg))
+}
+
+var acceptedBody = []byte(`{"status":"OK"}`)
+
+func (c *runtimeConn) accepted() { c.reply(http.StatusAccepted, acceptedBody) }
+
+// head starts a response: status line, Content-Type, Content-Length and, when the connection
+// ends after it, Connection: close. The caller adds its headers and the blank line.
+func (c *runtimeConn) head(b []byte, status, length int) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(status)...)
+	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	b = append(b, "\r\n"...)
+	if c.closing {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return b
+}
+
+// writeLocked writes head and body with one system call: small bodies are copied after the
+// head, large ones go out with writev. The head's buffer is kept for the next response.
+func (c *runtimeConn) writeLocked(head, body []byte) error {
+	var err error
+	if len(body) <= 16<<10 {
+		head = append(head, body...)
+		_, err = c.nc.Write(head)
+	} else {
+		bufs := net.Buffers{head, body}
+		_, err = bufs.WriteTo(c.nc)
+	}
+	c.wbuf = head[:0]
+	if err == nil && c.closing {
+		c.nc.Close()
+	}
+	return err
+}
+
+func (c *runtimeConn) writeRaw(s string) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := io.WriteString(c.nc, s)
+	return err == nil
+}
+
+// appendHeader adds one header line, dropping bytes a header value may not hold (the values
+// come from the caller's request, already parsed, so this is a second line of defence).
+func appendHeader(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	for i := 0; i < len(value); i++ {
+		if ch := value[i]; ch == '\t' || (ch >= 0x20 && ch != 0x7f) {
+			b = append(b, ch)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// next is the runtime's long poll. Its first call ends Init; every later call ends the
 // invocation in progress (END, REPORT, the environment goes back to the pool, maybe frozen).
-func (e *environment) handleNext(w http.ResponseWriter, r *http.Request) {
+// The connection is then answered with a queued event or parked until invoke delivers one.
+func (e *environment) next(c *runtimeConn) {
 	e.mu.Lock()
 	first := !e.inited
 	e.inited = true
 	prev := e.cur
+	if prev == e.queued {
+		prev = nil // not delivered yet (the runtime reconnected): this poll gets it
+	}
 	e.mu.Unlock()
 	if first {
 		close(e.initDone)
@@ -54,46 +329,93 @@ func (e *environment) handleNext(w http.ResponseWriter, r *http.Request) {
 	if prev != nil {
 		e.finish(prev)
 	}
-	var inv *invocation
 	select {
-	case inv = <-e.events:
 	case <-e.dead:
-		apiError(w, http.StatusInternalServerError, "Runtime.Shutdown", "the execution environment is shutting down")
+		c.replyError(http.StatusInternalServerError, "Runtime.Shutdown", "the execution environment is shutting down")
 		return
-	case <-r.Context().Done():
+	default:
+	}
+	e.mu.Lock()
+	inv := e.queued
+	if inv == nil {
+		if old := e.waiting; old != nil && old != c {
+			// A second poll supersedes the first (a runtime that gave up on its connection).
+			defer old.replyError(http.StatusInternalServerError, "Runtime.Superseded", "another GET /next took this one's place")
+		}
+		e.waiting = c
+		e.mu.Unlock()
 		return
 	}
-	req := inv.req
-	h := w.Header()
-	h.Set(headerRequestID, req.RequestID)
-	h.Set(headerDeadline, strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-	h.Set(headerFunctionARN, req.InvokedFunctionARN)
-	h.Set(headerTraceID, req.TraceID)
-	if req.ClientContext != "" {
-		h.Set(headerClientContext, req.ClientContext)
+	e.queued = nil
+	e.mu.Unlock()
+	e.send(c, inv)
+}
+
+// deliver hands inv, already the environment's current invocation, to the runtime: onto the
+// parked GET /next, or queued for the next one.
+func (e *environment) deliver(inv *invocation) {
+	e.mu.Lock()
+	c := e.waiting
+	e.waiting = nil
+	if c == nil {
+		if e.cur == inv {
+			e.queued = inv
+		}
+		e.mu.Unlock()
+		return
 	}
-	if req.CognitoIdentity != "" {
-		h.Set(headerCognitoIdentity, req.CognitoIdentity)
+	e.mu.Unlock()
+	e.send(c, inv)
+}
+
+// send writes inv on c. When the connection is gone the invocation goes back to wait for the
+// runtime's next poll, so a runtime that reconnects still gets it.
+func (e *environment) send(c *runtimeConn, inv *invocation) {
+	if err := c.writeEvent(inv); err != nil {
+		c.nc.Close()
+		e.mu.Lock()
+		requeue := e.cur == inv
+		e.mu.Unlock()
+		if requeue {
+			e.deliver(inv)
+		}
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(req.Payload)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(req.Payload)
+}
+
+// unpark forgets c as the pending GET /next once its connection closed.
+func (e *environment) unpark(c *runtimeConn) {
+	e.mu.Lock()
+	if e.waiting == c {
+		e.waiting = nil
+	}
+	e.mu.Unlock()
+}
+
+// failPoll answers a parked GET /next when the environment is torn down, so the runtime stops
+// polling instead of waiting for the kill.
+func (e *environment) failPoll() {
+	e.mu.Lock()
+	c := e.waiting
+	e.waiting = nil
+	e.mu.Unlock()
+	if c != nil {
+		c.replyError(http.StatusInternalServerError, "Runtime.Shutdown", "the execution environment is shutting down")
+	}
 }
 
 // claim checks that id names the invocation in progress and that it has not been answered, and
 // marks it answered. It writes the API's error and returns nil otherwise.
-func (e *environment) claim(w http.ResponseWriter, id string) *invocation {
+func (e *environment) claim(c *runtimeConn, id string) *invocation {
 	e.mu.Lock()
 	inv := e.cur
 	switch {
-	case inv == nil || inv.req.RequestID != id:
+	case inv == nil || inv.req.RequestID != id || inv == e.queued:
 		e.mu.Unlock()
-		apiError(w, http.StatusBadRequest, "InvalidRequestID", fmt.Sprintf("request id %q is not the invocation in progress", id))
+		c.replyError(http.StatusBadRequest, "InvalidRequestID", fmt.Sprintf("request id %q is not the invocation in progress", id))
 		return nil
 	case inv.answered:
 		e.mu.Unlock()
-		apiError(w, http.StatusForbidden, "InvalidStateTransition", fmt.Sprintf("invocation %s was already answered", id))
+		c.replyError(http.StatusForbidden, "InvalidStateTransition", fmt.Sprintf("invocation %s was already answered", id))
 		return nil
 	}
 	inv.answered = true
@@ -102,22 +424,24 @@ func (e *environment) claim(w http.ResponseWriter, id string) *invocation {
 	return inv
 }
 
-func (e *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
-	inv := e.claim(w, r.PathValue("id"))
+func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string) {
+	inv := e.claim(c, id)
 	if inv == nil {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, structs.MaxSyncPayloadBytes+1))
+	body, err := readBody(r, structs.MaxSyncPayloadBytes+1)
 	if err != nil {
 		inv.complete(e.errorResponse(inv, "Runtime.Unknown", "reading the runtime's response: "+err.Error()))
-		apiError(w, http.StatusBadRequest, "InvalidRequest", "reading the response body: "+err.Error())
+		c.setClosing()
+		c.replyError(http.StatusBadRequest, "InvalidRequest", "reading the response body: "+err.Error())
 		return
 	}
 	if len(body) > structs.MaxSyncPayloadBytes {
 		inv.complete(e.errorResponse(inv, "Function.ResponseSizeTooLarge",
 			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", structs.MaxSyncPayloadBytes)))
+		// The rest is skipped so the runtime reads the answer; the function's timeout bounds it.
 		_, _ = io.Copy(io.Discard, r.Body)
-		apiError(w, http.StatusRequestEntityTooLarge, "Function.ResponseSizeTooLarge",
+		c.replyError(http.StatusRequestEntityTooLarge, "Function.ResponseSizeTooLarge",
 			fmt.Sprintf("response is larger than %d bytes", structs.MaxSyncPayloadBytes))
 		return
 	}
@@ -129,30 +453,30 @@ func (e *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
 				payload = errorJSON(et, string(payload))
 			}
 			inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
-			writeAccepted(w)
+			c.accepted()
 			return
 		}
 	}
 	inv.complete(&Response{Payload: body, ExecutedVersion: inv.req.Version})
-	writeAccepted(w)
+	c.accepted()
 }
 
-func (e *environment) handleError(w http.ResponseWriter, r *http.Request) {
-	inv := e.claim(w, r.PathValue("id"))
+func (e *environment) handleError(c *runtimeConn, r *http.Request, id string) {
+	inv := e.claim(c, id)
 	if inv == nil {
 		return
 	}
 	errType, payload := readErrorReport(r)
 	inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
-	writeAccepted(w)
+	c.accepted()
 }
 
-func (e *environment) handleInitError(w http.ResponseWriter, r *http.Request) {
+func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 	e.mu.Lock()
 	inited := e.inited
 	e.mu.Unlock()
 	if inited {
-		apiError(w, http.StatusForbidden, "InvalidStateTransition", "init/error is only valid before the first invocation/next")
+		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error is only valid before the first invocation/next")
 		return
 	}
 	errType, payload := readErrorReport(r)
@@ -164,13 +488,36 @@ func (e *environment) handleInitError(w http.ResponseWriter, r *http.Request) {
 	case e.initFail <- &initError{errorType: errType, message: report.Message, body: payload, status: "error"}:
 	default:
 	}
-	writeAccepted(w)
+	c.accepted()
+}
+
+// readBody reads up to limit bytes, sized from Content-Length when the runtime sent one.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	size := int64(512)
+	if r.ContentLength > 0 {
+		size = min(r.ContentLength+1, limit)
+	}
+	buf := make([]byte, 0, size)
+	lr := io.LimitReader(r.Body, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // readErrorReport reads an error posted by the runtime: the type from the header (or the body),
 // the body passed to the caller as is when it is JSON, wrapped otherwise.
 func readErrorReport(r *http.Request) (string, []byte) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxErrorBytes))
+	body, _ := readBody(r, maxErrorBytes)
 	errType := r.Header.Get(headerErrorType)
 	var report struct {
 		Type string `json:"errorType"`
@@ -189,16 +536,4 @@ func readErrorReport(r *http.Request) (string, []byte) {
 		body = errorJSON(errType, string(body))
 	}
 	return errType, body
-}
-
-func writeAccepted(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	_, _ = io.WriteString(w, `{"status":"OK"}`)
-}
-
-func apiError(w http.ResponseWriter, status int, errType, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(errorJSON(errType, msg))
 }

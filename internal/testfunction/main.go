@@ -9,9 +9,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -109,6 +112,18 @@ func handle(ctx context.Context, ev Event) (any, error) {
 			env[k] = v
 		}
 		return env, nil
+	case "probe":
+		lc, _ := lambdacontext.FromContext(ctx)
+		return probeRuntimeAPI(lc.AwsRequestID), nil
+	case "answer-twice":
+		// Answers its own invocation, then tries again; aws-lambda-go's own answer of the
+		// returned value is refused too, and it exits.
+		lc, _ := lambdacontext.FromContext(ctx)
+		url := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/" + lc.AwsRequestID + "/response"
+		first, _ := call("POST", url, strings.NewReader(`{"first":true}`), nil)
+		second, _ := call("POST", url, strings.NewReader(`{"second":true}`), nil)
+		fmt.Printf("answers: %d %d\n", first, second)
+		return map[string]bool{"returned": true}, nil
 	case "context":
 		lc, _ := lambdacontext.FromContext(ctx)
 		dl, _ := ctx.Deadline()
@@ -119,6 +134,75 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", ev.Mode)
+}
+
+// probeRuntimeAPI makes calls a correct runtime never makes and reports what the Runtime API
+// answered, as "status errorType".
+func probeRuntimeAPI(requestID string) map[string]string {
+	api := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/"
+	out := map[string]string{}
+	report := func(name string) func(int, string) {
+		return func(status int, errType string) { out[name] = fmt.Sprintf("%d %s", status, errType) }
+	}
+	report("unknown path")(call("GET", api+"nothing/here", nil, nil))
+	report("wrong method")(call("DELETE", api+"invocation/next", nil, nil))
+	report("unknown request id")(call("POST", api+"invocation/not-this-one/response", strings.NewReader("{}"), nil))
+	report("unknown action")(call("POST", api+"invocation/"+requestID+"/other", strings.NewReader("{}"), nil))
+	report("init error after init")(call("POST", api+"init/error", strings.NewReader("{}"), nil))
+	// A chunked body sent after 100 Continue, then another call on the same connection.
+	big := strings.NewReader(strings.Repeat("x", 64<<10))
+	report("expect continue")(call("POST", api+"invocation/not-this-one/error", io.NopCloser(big), map[string]string{"Expect": "100-continue"}))
+	report("after expect continue")(call("GET", api+"nothing/here", nil, nil))
+	report("http/1.0")(rawCall("GET /2018-06-01/runtime/nothing HTTP/1.0\r\n\r\n"))
+	report("malformed")(rawCall("NOT HTTP AT ALL\r\n\r\n"))
+	return out
+}
+
+var probeClient = &http.Client{Timeout: 5 * time.Second}
+
+// call makes one request; a body that is not a *strings.Reader is sent chunked.
+func call(method, url string, body io.Reader, headers map[string]string) (int, string) {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if _, ok := body.(io.ReadCloser); ok {
+		req.ContentLength = -1
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Type string `json:"errorType"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode, e.Type
+}
+
+// rawCall writes req on a new connection and reads until the server closes it; the answer's
+// status, and "closed" when the server closed the connection after it.
+func rawCall(req string) (int, string) {
+	c, err := net.DialTimeout("tcp", os.Getenv("AWS_LAMBDA_RUNTIME_API"), time.Second)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		return 0, err.Error()
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return 0, "not closed: " + err.Error()
+	}
+	var status int
+	_, _ = fmt.Sscanf(string(b), "HTTP/1.1 %d", &status)
+	return status, "closed"
 }
 
 func spawn(n int) (int, error) {

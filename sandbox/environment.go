@@ -77,6 +77,7 @@ type invocation struct {
 	initDur  time.Duration
 
 	done     chan struct{} // closed once resp is set
+	gone     chan struct{} // closed when the caller stopped waiting
 	doneOnce sync.Once
 	resp     *Response
 	ended    chan struct{} // closed after END/REPORT were logged
@@ -86,11 +87,19 @@ type invocation struct {
 	tail     []byte
 }
 
+// complete sets the invocation's outcome; the first one wins. A failure that comes after a
+// stream was handed to the caller (timeout, crash) is recorded in the stream instead, so the
+// caller learns why it broke off.
 func (inv *invocation) complete(resp *Response) {
+	first := false
 	inv.doneOnce.Do(func() {
 		inv.resp = resp
 		close(inv.done)
+		first = true
 	})
+	if !first && resp.FunctionError && inv.resp.Stream != nil {
+		inv.resp.Stream.fail(resp.ErrorType, resp.Payload)
+	}
 }
 
 // initError is an Init failure: the runtime's POST /runtime/init/error, an exit, or a timeout.
@@ -311,6 +320,7 @@ func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Dur
 		deadline: now.Add(e.fn.Timeout),
 		initDur:  initDur,
 		done:     make(chan struct{}),
+		gone:     make(chan struct{}),
 		ended:    make(chan struct{}),
 	}
 	// The timer exists before the invocation is visible to the exit watcher and reset, which stop it.
@@ -329,6 +339,7 @@ func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Dur
 	select {
 	case <-inv.done:
 	case <-ctx.Done():
+		close(inv.gone)
 		return nil, ctx.Err()
 	}
 	resp := inv.resp
@@ -476,7 +487,11 @@ func (e *environment) errorResponse(inv *invocation, errType, msg string) *Respo
 }
 
 // reset tears the environment down after a failure; the next invocation gets a fresh one.
-func (e *environment) reset(reason string) {
+func (e *environment) reset(reason string) { e.resetWith(reason, "error", "Runtime.ExitError") }
+
+// resetWith is reset with the status and error type the REPORT of an invocation in progress
+// gets.
+func (e *environment) resetWith(reason, status, errType string) {
 	e.mu.Lock()
 	wasBusy := e.state == stateBusy
 	dead := e.state == stateDead
@@ -493,12 +508,12 @@ func (e *environment) reset(reason string) {
 	if inv != nil {
 		// Killed under an invocation (node drain): it fails like a crash.
 		inv.timer.Stop()
-		inv.complete(e.errorResponse(inv, "Runtime.ExitError",
+		inv.complete(e.errorResponse(inv, errType,
 			fmt.Sprintf("RequestId: %s Error: Runtime exited with error: environment %s", inv.req.RequestID, reason)))
 		if answered {
 			e.m.markFinishing(e, -1)
 		}
-		e.endInvocation(inv, "error", "Runtime.ExitError")
+		e.endInvocation(inv, status, errType)
 	}
 	e.m.discard(e, wasBusy)
 	e.destroy()

@@ -20,6 +20,10 @@ type Request struct {
 	CognitoIdentity string
 	// TraceID is passed as Lambda-Runtime-Trace-Id; one is made up when empty.
 	TraceID string
+	// AcceptStream says the caller takes a streamed response as a Stream (function URLs in
+	// RESPONSE_STREAM mode, InvokeWithResponseStream). Otherwise a runtime that streams is read
+	// whole, within the 6 MB synchronous limit.
+	AcceptStream bool
 	// Tail asks for the invocation's log (START to REPORT) in Response.LogTail; the response then
 	// waits until the runtime has asked for its next event.
 	Tail bool
@@ -39,6 +43,9 @@ type Response struct {
 	ErrorType string
 	// ExecutedVersion is the version that ran.
 	ExecutedVersion string
+	// Stream is set when the runtime streamed its response and Request.AcceptStream was set;
+	// Payload is then empty. The caller reads it and must Close it.
+	Stream *Stream
 	// LogTail is the invocation's log lines, when Request.Tail was set (the caller trims to 4 KB).
 	LogTail []byte
 }

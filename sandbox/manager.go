@@ -35,6 +35,9 @@ type ManagerConfig struct {
 	Region string
 	// MaxEnvironments caps the live environments on this node (busy, idle and starting).
 	MaxEnvironments int
+	// MaxStreamBytes bounds a streamed response (default DefaultMaxStreamBytes, Lambda's soft
+	// limit); past it the stream is cut off and the environment reset.
+	MaxStreamBytes int64
 	// IdleTimeout is how long an unused environment is kept warm before it is reclaimed.
 	IdleTimeout time.Duration
 	// InitTimeout bounds the Init phase (Lambda: 10 s).
@@ -119,6 +122,9 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	if cfg.MaxEnvironments <= 0 {
 		cfg.MaxEnvironments = 500
+	}
+	if cfg.MaxStreamBytes <= 0 {
+		cfg.MaxStreamBytes = DefaultMaxStreamBytes
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute

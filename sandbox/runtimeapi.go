@@ -429,6 +429,12 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 	if inv == nil {
 		return
 	}
+	// A caller that takes a stream gets the body as it arrives, whatever the runtime's mode:
+	// aws-lambda-go streams a handler's io.Reader chunked without saying so in a header.
+	if inv.req.AcceptStream {
+		e.stream(c, r, inv)
+		return
+	}
 	body, err := readBody(r, structs.MaxSyncPayloadBytes+1)
 	if err != nil {
 		inv.complete(e.errorResponse(inv, "Runtime.Unknown", "reading the runtime's response: "+err.Error()))
@@ -445,20 +451,40 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 			fmt.Sprintf("response is larger than %d bytes", structs.MaxSyncPayloadBytes))
 		return
 	}
-	// A streamed response reports an error raised after its first bytes in trailers.
-	if r.Header.Get(headerResponseMode) == "streaming" {
-		if et := r.Trailer.Get(headerErrorType); et != "" {
-			payload, _ := base64.StdEncoding.DecodeString(r.Trailer.Get(headerErrorBody))
-			if !json.Valid(payload) {
-				payload = errorJSON(et, string(payload))
-			}
-			inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
-			c.accepted()
-			return
+	// A chunked response reports an error raised after its first bytes in trailers (aws-lambda-go
+	// sends every response chunked, declaring them, whether or not it says it streams).
+	if et := r.Trailer.Get(headerErrorType); et != "" {
+		payload, _ := base64.StdEncoding.DecodeString(r.Trailer.Get(headerErrorBody))
+		if !json.Valid(payload) {
+			payload = errorJSON(et, string(payload))
 		}
+		inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
+		c.accepted()
+		return
 	}
 	inv.complete(&Response{Payload: body, ExecutedVersion: inv.req.Version})
 	c.accepted()
+}
+
+// stream hands the runtime's streamed body to the caller and holds this connection until the
+// caller is done with it. A stream the caller did not read to its end (it went away, or the
+// size limit was reached) leaves the runtime writing into nothing: the environment is reset.
+func (e *environment) stream(c *runtimeConn, r *http.Request, inv *invocation) {
+	st := newStream(r, e.m.cfg.MaxStreamBytes)
+	inv.complete(&Response{Stream: st, ExecutedVersion: inv.req.Version})
+	if st.wait(e.dead, inv.gone) {
+		c.accepted()
+		return
+	}
+	select {
+	case <-e.dead:
+		return
+	default:
+	}
+	errType, _ := st.Err()
+	c.setClosing()
+	c.replyError(http.StatusRequestEntityTooLarge, errType, "the response stream was cut off")
+	go e.resetWith("stream cancelled", "error", errType)
 }
 
 func (e *environment) handleError(c *runtimeConn, r *http.Request, id string) {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
@@ -34,6 +35,9 @@ type Event struct {
 	Path  string `json:"path,omitempty"`
 	Value string `json:"value,omitempty"`
 	Addr  string `json:"addr,omitempty"`
+	Size  int    `json:"size,omitempty"`
+	Fail  bool   `json:"fail,omitempty"`
+	URL   bool   `json:"url,omitempty"`
 }
 
 // counter survives between invocations while the environment stays warm.
@@ -112,6 +116,38 @@ func handle(ctx context.Context, ev Event) (any, error) {
 			env[k] = v
 		}
 		return env, nil
+	case "stream":
+		// Streams N chunks of Size bytes (at least a line naming the chunk), MS apart, and fails
+		// after them when Fail is set; with URL, as a function URL response with a prelude.
+		pr, pw := io.Pipe()
+		go func() {
+			for i := 0; i < ev.N; i++ {
+				if i > 0 && ev.MS > 0 {
+					time.Sleep(time.Duration(ev.MS) * time.Millisecond)
+				}
+				chunk := fmt.Sprintf("chunk %d\n", i)
+				if pad := ev.Size - len(chunk); pad > 0 {
+					chunk = strings.Repeat("x", pad-1) + "\n" + chunk
+				}
+				if _, err := io.WriteString(pw, chunk); err != nil {
+					return
+				}
+			}
+			if ev.Fail {
+				pw.CloseWithError(errors.New("failed in mid-stream"))
+				return
+			}
+			pw.Close()
+		}()
+		if ev.URL {
+			return &events.LambdaFunctionURLStreamingResponse{
+				StatusCode: 201,
+				Headers:    map[string]string{"Content-Type": "text/plain", "X-Streamed": "yes"},
+				Cookies:    []string{"a=1", "b=2; Path=/"},
+				Body:       pr,
+			}, nil
+		}
+		return pr, nil
 	case "probe":
 		lc, _ := lambdacontext.FromContext(ctx)
 		return probeRuntimeAPI(lc.AwsRequestID), nil

@@ -1,0 +1,169 @@
+package sandbox
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// DefaultMaxStreamBytes bounds a streamed response, as Lambda's 20 MB soft limit.
+const DefaultMaxStreamBytes = 20 << 20
+
+// ErrStreamCancelled is what the runtime's side sees when the caller closed a stream early.
+var ErrStreamCancelled = errors.New("the caller closed the response stream")
+
+// Stream is a response the runtime streams (Lambda-Runtime-Function-Response-Mode: streaming),
+// read by the caller as the runtime writes it. Nothing is buffered in between: Read reads the
+// runtime's chunked request body itself, so a slow caller slows the runtime's writes.
+//
+// The caller reads until Read returns an error, then calls Err for an error the function
+// reported after its first bytes (trailers) or the sandbox's own (timeout, crash, size limit),
+// and always calls Close. Closing before the end cancels the invocation: the environment is
+// reset, since its runtime is still writing a response nobody reads.
+type Stream struct {
+	// ContentType is the Content-Type the runtime posted, e.g. application/vnd.awslambda.http-integration-response
+	// for a function URL response with a prelude.
+	ContentType string
+
+	body  io.Reader
+	req   *http.Request
+	limit int64
+
+	mu        sync.Mutex
+	n         int64
+	ended     bool // Read saw the end, or the stream failed
+	broken    bool // ended before the runtime finished its body
+	cancelled bool // closed before the end, or over the limit: the environment must be reset
+	errType   string
+	errBody   []byte
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newStream(r *http.Request, limit int64) *Stream {
+	return &Stream{ContentType: r.Header.Get("Content-Type"), body: r.Body, req: r, limit: limit, done: make(chan struct{})}
+}
+
+// Read reads the function's bytes as they arrive. It returns io.EOF at the end of a complete
+// stream and another error when the stream broke off (see Err for why).
+func (s *Stream) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return 0, s.endErr()
+	}
+	if room := s.limit - s.n; int64(len(p)) > room+1 {
+		p = p[:room+1] // one byte past the limit is enough to know it is exceeded
+	}
+	s.mu.Unlock()
+
+	n, err := s.body.Read(p)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n += int64(n)
+	switch {
+	case s.n > s.limit:
+		n -= int(s.n - s.limit)
+		s.failLocked("Function.ResponseSizeTooLarge", fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", s.limit))
+		s.cancelled, s.broken = true, true
+		s.endLocked()
+	case errors.Is(err, io.EOF):
+		if et := s.req.Trailer.Get(headerErrorType); et != "" {
+			payload, _ := base64.StdEncoding.DecodeString(s.req.Trailer.Get(headerErrorBody))
+			if !json.Valid(payload) {
+				payload = errorJSON(et, string(payload))
+			}
+			if s.errType == "" {
+				s.errType, s.errBody = et, payload
+			}
+		}
+		s.endLocked()
+	case err != nil:
+		// The connection broke: a timeout or crash recorded its reason before tearing it down;
+		// otherwise the runtime went away mid-stream.
+		s.failLocked("Runtime.StreamError", "the runtime's response stream broke off: "+err.Error())
+		s.broken = true
+		s.endLocked()
+	}
+	if s.ended {
+		return n, s.endErr()
+	}
+	return n, nil
+}
+
+// endErr is what Read returns once the stream ended: io.EOF when the runtime finished its body
+// (an error it reported in the trailers comes from Err), io.ErrUnexpectedEOF when it broke off.
+func (s *Stream) endErr() error {
+	if s.broken {
+		return io.ErrUnexpectedEOF
+	}
+	return io.EOF
+}
+
+// Err reports the error that ended the stream: the function's (trailers) or the sandbox's
+// (Sandbox.Timedout, Runtime.ExitError, Function.ResponseSizeTooLarge, ...). Empty when the
+// stream ended normally or has not ended.
+func (s *Stream) Err() (errType string, payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errType, s.errBody
+}
+
+// Bytes is how many bytes of the body were read so far.
+func (s *Stream) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// Close ends the caller's side. Before the end it cancels the invocation.
+func (s *Stream) Close() error {
+	s.mu.Lock()
+	if !s.ended {
+		s.cancelled, s.broken = true, true
+		s.failLocked("Client.Disconnected", "the caller closed the response stream")
+		s.endLocked()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// fail records why the stream is about to break (the sandbox tears the environment down next).
+func (s *Stream) fail(errType string, payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.errType == "" && !s.ended {
+		s.errType, s.errBody = errType, payload
+	}
+}
+
+func (s *Stream) failLocked(errType, msg string) {
+	if s.errType == "" {
+		s.errType, s.errBody = errType, errorJSON(errType, msg)
+	}
+}
+
+func (s *Stream) endLocked() {
+	s.ended = true
+	s.closeOnce.Do(func() { close(s.done) })
+}
+
+// wait blocks the runtime's connection until the caller is done with the body. It reports
+// whether the stream was complete (the connection can answer 202 and be reused).
+func (s *Stream) wait(dead, gone <-chan struct{}) bool {
+	select {
+	case <-s.done:
+	case <-dead:
+		return false
+	case <-gone:
+		_ = s.Close()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.cancelled
+}

@@ -36,6 +36,7 @@ var (
 	ErrNotLeader = errors.New("this node is not the Raft leader")
 	ErrNotFound  = fsm.ErrNotFound
 	ErrConflict  = fsm.ErrConflict
+	ErrExists    = fsm.ErrExists
 )
 
 // NotLeaderError says where the leader is, for forwarding.
@@ -170,6 +171,16 @@ func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 // Snapshot forces a snapshot (tests, operators).
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
+// Function, Functions, FunctionURL and FunctionURLs read the local copy of the replicated
+// state: reads never go to the leader.
+func (n *Node) Function(name string) (*structs.Function, bool) { return n.State().Function(name) }
+
+func (n *Node) Functions() []*structs.Function { return n.State().Functions() }
+
+func (n *Node) FunctionURL(id string) (*structs.FunctionURL, bool) { return n.State().FunctionURL(id) }
+
+func (n *Node) FunctionURLs(fn string) []*structs.FunctionURL { return n.State().FunctionURLs(fn) }
+
 // PutFunction creates or replaces a function through the log and returns the stored value.
 func (n *Node) PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error) {
 	resp, err := n.apply(ctx, fsm.PutFunctionType, fsm.PutFunction{Function: fn, ExpectRevision: expectRevision})
@@ -186,6 +197,25 @@ func (n *Node) PutFunction(ctx context.Context, fn *structs.Function, expectRevi
 // DeleteFunction removes a function through the log.
 func (n *Node) DeleteFunction(ctx context.Context, name string) error {
 	_, err := n.apply(ctx, fsm.DeleteFunctionType, fsm.DeleteFunction{Name: name})
+	return err
+}
+
+// PutFunctionURL creates (create), replaces (update) or upserts a function URL through the log.
+func (n *Node) PutFunctionURL(ctx context.Context, u *structs.FunctionURL, create, update bool) (*structs.FunctionURL, error) {
+	resp, err := n.apply(ctx, fsm.PutFunctionURLType, fsm.PutFunctionURL{URL: u, Create: create, Update: update})
+	if err != nil {
+		return nil, err
+	}
+	stored, ok := resp.(*structs.FunctionURL)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return stored, nil
+}
+
+// DeleteFunctionURL removes a function URL through the log.
+func (n *Node) DeleteFunctionURL(ctx context.Context, id string) error {
+	_, err := n.apply(ctx, fsm.DeleteFunctionURLType, fsm.DeleteFunctionURL{ID: id})
 	return err
 }
 

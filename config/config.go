@@ -110,8 +110,12 @@ type Agent struct {
 	Sandbox     Sandbox
 }
 
-// HTTP is the listener of the invoke, management and /v1 APIs.
-type HTTP struct{ Address string }
+// HTTP is the listener of the invoke, management and /v1 APIs and of function URLs.
+type HTTP struct {
+	Address string
+	// URLDomain is the domain function URLs are served under: <url-id>.<URLDomain>.
+	URLDomain string
+}
 
 // Cluster is the Raft node's configuration.
 type Cluster struct {
@@ -132,6 +136,8 @@ type Sandbox struct {
 	// Standby is the node's budget of prepared environments kept for recently deployed or
 	// used function revisions, so their cold starts skip the container set-up.
 	Standby int
+	// MaxStreamMB bounds one streamed response (Lambda's soft limit is 20 MB).
+	MaxStreamMB int
 }
 
 // DefaultAgent has every default filled in.
@@ -144,7 +150,7 @@ func DefaultAgent() *Agent {
 		NodeName: host,
 		Region:   "us-east-1",
 		LogLevel: "info",
-		HTTP:     HTTP{Address: "127.0.0.1:9500"},
+		HTTP:     HTTP{Address: "127.0.0.1:9500", URLDomain: DefaultURLDomain},
 		Cluster:  Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
 		Sandbox: Sandbox{
 			Driver:          "libcontainer",
@@ -154,6 +160,7 @@ func DefaultAgent() *Agent {
 			ShutdownTimeout: structs.DefaultShutdownTimeout,
 			PidsLimit:       1024,
 			Standby:         8,
+			MaxStreamMB:     20,
 		},
 	}
 }
@@ -181,8 +188,15 @@ type agentFile struct {
 }
 
 type httpBlock struct {
-	Address *string `hcl:"address,optional"`
+	Address   *string  `hcl:"address,optional"`
+	URLDomain *string  `hcl:"url_domain,optional"`
+	Body      hcl.Body `hcl:",body"`
 }
+
+// DefaultURLDomain needs no DNS set-up: *.localhost resolves to the loopback address.
+const DefaultURLDomain = "lambda-url.localhost"
+
+var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 type clusterBlock struct {
 	Address   *string `hcl:"address,optional"`
@@ -198,6 +212,7 @@ type sandboxBlock struct {
 	FreezeDelay     hcl.Expression `hcl:"freeze_delay,optional"`
 	PidsLimit       *int           `hcl:"pids_limit,optional"`
 	Standby         *int           `hcl:"standby,optional"`
+	MaxStreamMB     *int           `hcl:"max_stream_mb,optional"`
 	Rootfs          *string        `hcl:"rootfs,optional"`
 	Body            hcl.Body       `hcl:",body"`
 }
@@ -260,6 +275,11 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	}
 	if raw.HTTP != nil {
 		set(&a.HTTP.Address, raw.HTTP.Address)
+		set(&a.HTTP.URLDomain, raw.HTTP.URLDomain)
+		if !domainRE.MatchString(a.HTTP.URLDomain) {
+			diags = append(diags, attrDiag(raw.HTTP.Body, "url_domain", "Invalid url_domain",
+				fmt.Sprintf("%q is not a lower-case DNS name such as lambda-url.example.com.", a.HTTP.URLDomain)))
+		}
 	}
 	if raw.Cluster != nil {
 		set(&a.Cluster.Address, raw.Cluster.Address)
@@ -275,6 +295,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		}
 		if s.Standby != nil {
 			a.Sandbox.Standby = *s.Standby
+		}
+		if s.MaxStreamMB != nil {
+			a.Sandbox.MaxStreamMB = *s.MaxStreamMB
 		}
 		if s.PidsLimit != nil {
 			a.Sandbox.PidsLimit = *s.PidsLimit
@@ -306,6 +329,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	if a.Sandbox.Standby < 0 || a.Sandbox.Standby > a.Sandbox.MaxEnvironments {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "standby", "Invalid standby",
 			fmt.Sprintf("standby must be between 0 and max_environments (%d).", a.Sandbox.MaxEnvironments)))
+	}
+	if a.Sandbox.MaxStreamMB < 1 {
+		diags = append(diags, sandboxDiag(raw.Sandbox, "max_stream_mb", "Invalid max_stream_mb", "max_stream_mb must be at least 1."))
 	}
 	if a.Sandbox.PidsLimit < 16 {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "pids_limit", "Invalid pids_limit", "pids_limit must be at least 16: a Go or Node runtime alone uses several threads."))
@@ -357,7 +383,114 @@ type Function struct {
 	EphemeralStorageMB int
 	Environment        map[string]string
 	FreezeDelay        *time.Duration
-	DeclRange          hcl.Range
+	// URL is the function's URL, when it has a url block.
+	URL       *FunctionURL
+	DeclRange hcl.Range
+}
+
+// FunctionURL is a function's url block, in the Lambda API's terms (SIGNED is AWS_IAM).
+type FunctionURL struct {
+	AuthType   string
+	InvokeMode string
+	Qualifier  string
+	Cors       *structs.CORS
+	DeclRange  hcl.Range
+}
+
+type urlBlock struct {
+	AuthType   *string    `hcl:"auth_type,optional"`
+	InvokeMode *string    `hcl:"invoke_mode,optional"`
+	Qualifier  *string    `hcl:"qualifier,optional"`
+	Cors       *corsBlock `hcl:"cors,block"`
+}
+
+type corsBlock struct {
+	AllowOrigins     *[]string `hcl:"allow_origins,optional"`
+	AllowMethods     *[]string `hcl:"allow_methods,optional"`
+	AllowHeaders     *[]string `hcl:"allow_headers,optional"`
+	ExposeHeaders    *[]string `hcl:"expose_headers,optional"`
+	AllowCredentials *bool     `hcl:"allow_credentials,optional"`
+	MaxAge           *int      `hcl:"max_age,optional"`
+}
+
+var urlMethods = map[string]bool{"*": true, "GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+
+// decodeURL reads a function's url block.
+func decodeURL(blk *hcl.Block, ctx *hcl.EvalContext) (*FunctionURL, hcl.Diagnostics) {
+	var raw urlBlock
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	attrRange := func(body hcl.Body, name string) hcl.Range {
+		attrs, _ := body.JustAttributes() // the body may have blocks too; the attributes still come
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	}
+	corsBody := blk.Body
+	if pc, _, _ := blk.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "cors"}}}); len(pc.Blocks) > 0 {
+		corsBody = pc.Blocks[0].Body
+	}
+	u := &FunctionURL{AuthType: structs.AuthNone, InvokeMode: structs.InvokeBuffered, DeclRange: blk.DefRange}
+	if raw.AuthType != nil {
+		switch *raw.AuthType {
+		case "NONE":
+			u.AuthType = structs.AuthNone
+		case "SIGNED", "AWS_IAM":
+			u.AuthType = structs.AuthSigned
+		default:
+			diags = append(diags, rangeDiag("Invalid auth_type", fmt.Sprintf("%q: use NONE (open) or SIGNED (AWS Signature V4 with a key of the agent's access_key blocks).", *raw.AuthType), attrRange(blk.Body, "auth_type")))
+		}
+	}
+	if raw.InvokeMode != nil {
+		switch *raw.InvokeMode {
+		case structs.InvokeBuffered, structs.InvokeStream:
+			u.InvokeMode = *raw.InvokeMode
+		default:
+			diags = append(diags, rangeDiag("Invalid invoke_mode", fmt.Sprintf("%q: use BUFFERED or RESPONSE_STREAM.", *raw.InvokeMode), attrRange(blk.Body, "invoke_mode")))
+		}
+	}
+	if raw.Qualifier != nil && *raw.Qualifier != structs.LatestVersion {
+		u.Qualifier = *raw.Qualifier
+		if strings.Contains(u.Qualifier, structs.URLIDSeparator) || !nameRE.MatchString(u.Qualifier) {
+			diags = append(diags, rangeDiag("Invalid qualifier", fmt.Sprintf("%q: an alias name has letters, digits, '-' and '_', without %q.", u.Qualifier, structs.URLIDSeparator), attrRange(blk.Body, "qualifier")))
+		}
+	}
+	if c := raw.Cors; c != nil {
+		cors := &structs.CORS{}
+		get := func(p *[]string) []string {
+			if p == nil {
+				return nil
+			}
+			return *p
+		}
+		cors.AllowOrigins, cors.AllowMethods = get(c.AllowOrigins), get(c.AllowMethods)
+		cors.AllowHeaders, cors.ExposeHeaders = get(c.AllowHeaders), get(c.ExposeHeaders)
+		if c.AllowCredentials != nil {
+			cors.AllowCredentials = *c.AllowCredentials
+		}
+		if c.MaxAge != nil {
+			cors.MaxAge = *c.MaxAge
+			if cors.MaxAge < 0 || cors.MaxAge > structs.MaxCORSMaxAge {
+				diags = append(diags, rangeDiag("Invalid max_age", fmt.Sprintf("%d: max_age is in seconds, from 0 to %d.", cors.MaxAge, structs.MaxCORSMaxAge), attrRange(corsBody, "max_age")))
+			}
+		}
+		for i, m := range cors.AllowMethods {
+			cors.AllowMethods[i] = strings.ToUpper(m)
+			if !urlMethods[cors.AllowMethods[i]] {
+				diags = append(diags, rangeDiag("Invalid allow_methods", fmt.Sprintf("%q is not an HTTP method; use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *.", m), attrRange(corsBody, "allow_methods")))
+			}
+		}
+		for _, o := range cors.AllowOrigins {
+			if o != "*" && !strings.Contains(o, "://") {
+				diags = append(diags, rangeDiag("Invalid allow_origins", fmt.Sprintf("%q: use * or scheme://host[:port], e.g. https://example.com.", o), attrRange(corsBody, "allow_origins")))
+			}
+		}
+		u.Cors = cors
+	}
+	return u, diags
 }
 
 // Structs maps the block to the shared domain type, without the code hash (the caller's job).
@@ -378,7 +511,7 @@ var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
 
 // notYetSchema lists function blocks a later version of the gateway supports.
 var notYetSchema = []hcl.BlockHeaderSchema{
-	{Type: "url"}, {Type: "provisioned_concurrency"},
+	{Type: "provisioned_concurrency"},
 	{Type: "alias", LabelNames: []string{"name"}}, {Type: "trigger", LabelNames: []string{"name"}},
 }
 
@@ -450,9 +583,14 @@ func decodeFunctions(body hcl.Body, baseDir string) ([]*Function, hcl.Diagnostic
 func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
-	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: notYetSchema})
+	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"}}, notYetSchema...)})
 	diags = append(diags, d...)
+	var urlBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
+		if b.Type == "url" {
+			urlBlocks = append(urlBlocks, b)
+			continue
+		}
 		rng := b.DefRange
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not supported yet",
 			Detail: fmt.Sprintf("The %q block is not supported yet by this version of the gateway.", b.Type), Subject: &rng})
@@ -538,6 +676,17 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		t, d := durationAttr(raw.FreezeDelay, ctx, 0, time.Hour)
 		diags = append(diags, d...)
 		fn.FreezeDelay = &t
+	}
+	for i, b := range urlBlocks {
+		if i > 0 {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate url block",
+				Detail: fmt.Sprintf("A function has one url block; the first is at %s.", urlBlocks[0].DefRange), Subject: &rng})
+			continue
+		}
+		u, d := decodeURL(b, ctx)
+		diags = append(diags, d...)
+		fn.URL = u
 	}
 	if raw.Environment != nil {
 		size := 0

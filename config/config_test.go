@@ -109,6 +109,56 @@ function "other" {
 	}
 }
 
+func TestFunctionURLBlock(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	write(t, dir, "f.hcl", `
+function "open" {
+  runtime = "provided"
+  code    = "build"
+  url {}
+}
+function "signed" {
+  runtime = "provided"
+  code    = "build"
+  url {
+    auth_type   = "SIGNED"
+    invoke_mode = "RESPONSE_STREAM"
+    cors {
+      allow_origins     = ["https://example.com"]
+      allow_methods     = ["get", "POST"]
+      allow_headers     = ["x-custom"]
+      expose_headers    = ["x-streamed"]
+      allow_credentials = true
+      max_age           = 300
+    }
+  }
+}
+function "none" {
+  runtime = "provided"
+  code    = "build"
+}
+`)
+	fns, _, diags := LoadFunctions(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if u := fns[0].URL; u == nil || u.AuthType != "NONE" || u.InvokeMode != "BUFFERED" || u.Cors != nil || u.Qualifier != "" {
+		t.Fatalf("url {} decoded as %+v", u)
+	}
+	u := fns[1].URL
+	if u == nil || u.AuthType != "AWS_IAM" || u.InvokeMode != "RESPONSE_STREAM" || u.Cors == nil {
+		t.Fatalf("signed url decoded as %+v", u)
+	}
+	if c := u.Cors; c.AllowOrigins[0] != "https://example.com" || c.AllowMethods[0] != "GET" || c.AllowHeaders[0] != "x-custom" ||
+		c.ExposeHeaders[0] != "x-streamed" || !c.AllowCredentials || c.MaxAge != 300 {
+		t.Fatalf("cors decoded as %+v", c)
+	}
+	if fns[2].URL != nil {
+		t.Fatalf("a function without a url block has a URL: %+v", fns[2].URL)
+	}
+}
+
 func TestFunctionDiagnostics(t *testing.T) {
 	cases := []struct{ body, summary string }{
 		{`runtime = "nodejs20.x"` + "\n  code = \"./build\"", "Unsupported runtime"},
@@ -116,7 +166,15 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  memory_mb = 64", "Invalid memory_mb"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  timeout = \"901s\"", "Invalid duration"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  environment = { AWS_REGION = \"x\" }", "Reserved environment variable"},
-		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n  }", "Not supported yet"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  alias \"live\" {\n  }", "Not supported yet"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    auth_type = \"IAM\"\n  }", "Invalid auth_type"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    invoke_mode = \"STREAM\"\n  }", "Invalid invoke_mode"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    cors {\n      max_age = 90000\n    }\n  }", "Invalid max_age"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    cors {\n      allow_methods = [\"FETCH\"]\n    }\n  }", "Invalid allow_methods"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    cors {\n      allow_origins = [\"example.com\"]\n    }\n  }", "Invalid allow_origins"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    qualifier = \"a--b\"\n  }", "Invalid qualifier"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    authtype = \"NONE\"\n  }", "Unsupported argument"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n  }\n  url {\n  }", "Duplicate url block"},
 		{`code = "./build"`, "Missing required argument"},
 	}
 	for _, c := range cases {

@@ -36,6 +36,10 @@ type Store interface {
 	Functions() []*structs.Function
 	PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error)
 	DeleteFunction(ctx context.Context, name string) error
+	FunctionURL(id string) (*structs.FunctionURL, bool)
+	FunctionURLs(fn string) []*structs.FunctionURL
+	PutFunctionURL(ctx context.Context, u *structs.FunctionURL, create, update bool) (*structs.FunctionURL, error)
+	DeleteFunctionURL(ctx context.Context, id string) error
 }
 
 // CodeStore keeps code zips by hash.
@@ -46,7 +50,7 @@ type CodeStore interface {
 
 // Errors of the Store the gateway maps to Lambda's exceptions.
 type StoreErrors struct {
-	NotFound, Conflict error
+	NotFound, Conflict, Exists error
 }
 
 // Config configures a Gateway.
@@ -62,6 +66,8 @@ type Config struct {
 	MaxAsync int
 	// AsyncWorkers run Event invocations.
 	AsyncWorkers int
+	// URLAddress gives the address a function URL id is served at (FunctionUrl in the API).
+	URLAddress func(id string) string
 }
 
 // Gateway is the invocation core.

@@ -20,9 +20,24 @@ import (
 type MessageType uint8
 
 const (
-	PutFunctionType    MessageType = 1
-	DeleteFunctionType MessageType = 2
+	PutFunctionType       MessageType = 1
+	DeleteFunctionType    MessageType = 2
+	PutFunctionURLType    MessageType = 3
+	DeleteFunctionURLType MessageType = 4
 )
+
+// PutFunctionURL creates or replaces a function URL; its function must exist. Create refuses
+// to replace an existing one (Lambda's ResourceConflictException), Update to create one.
+type PutFunctionURL struct {
+	URL    *structs.FunctionURL `json:"url"`
+	Create bool                 `json:"create,omitempty"`
+	Update bool                 `json:"update,omitempty"`
+}
+
+// DeleteFunctionURL removes a function URL by id.
+type DeleteFunctionURL struct {
+	ID string `json:"id"`
+}
 
 // PutFunction creates or replaces a function. ExpectRevision, when set, must be the stored
 // function's RevisionID (Lambda's RevisionId precondition).
@@ -40,6 +55,7 @@ type DeleteFunction struct {
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("revision conflict")
+	ErrExists   = errors.New("already exists")
 )
 
 // Encode makes a log entry.
@@ -66,6 +82,8 @@ func registerCommand(t MessageType, c command) {
 func init() {
 	registerCommand(PutFunctionType, applyPutFunction)
 	registerCommand(DeleteFunctionType, applyDeleteFunction)
+	registerCommand(PutFunctionURLType, applyPutFunctionURL)
+	registerCommand(DeleteFunctionURLType, applyDeleteFunctionURL)
 }
 
 // FSM implements raft.FSM over a state.Store.
@@ -126,6 +144,37 @@ func applyDeleteFunction(f *FSM, index uint64, body []byte) any {
 	}
 	if !f.state.DeleteFunction(index, m.Name) {
 		return fmt.Errorf("function %s: %w", m.Name, ErrNotFound)
+	}
+	return nil
+}
+
+func applyPutFunctionURL(f *FSM, index uint64, body []byte) any {
+	var m PutFunctionURL
+	if err := json.Unmarshal(body, &m); err != nil || m.URL == nil {
+		return fmt.Errorf("decoding PutFunctionURL: %v", err)
+	}
+	if _, ok := f.state.Function(m.URL.Function); !ok {
+		return fmt.Errorf("function %s: %w", m.URL.Function, ErrNotFound)
+	}
+	_, exists := f.state.FunctionURL(m.URL.ID())
+	switch {
+	case m.Create && exists:
+		return fmt.Errorf("function URL %s: %w", m.URL.ID(), ErrExists)
+	case m.Update && !exists:
+		return fmt.Errorf("function URL %s: %w", m.URL.ID(), ErrNotFound)
+	}
+	f.state.UpsertFunctionURL(index, m.URL)
+	u, _ := f.state.FunctionURL(m.URL.ID())
+	return u
+}
+
+func applyDeleteFunctionURL(f *FSM, index uint64, body []byte) any {
+	var m DeleteFunctionURL
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding DeleteFunctionURL: %v", err)
+	}
+	if !f.state.DeleteFunctionURL(index, m.ID) {
+		return fmt.Errorf("function URL %s: %w", m.ID, ErrNotFound)
 	}
 	return nil
 }

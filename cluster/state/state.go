@@ -14,12 +14,13 @@ type Store struct {
 	mu        sync.RWMutex
 	index     uint64
 	functions map[string]*structs.Function
+	urls      map[string]*structs.FunctionURL // by URL id
 	watch     chan struct{}
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{functions: map[string]*structs.Function{}, watch: make(chan struct{})}
+	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -86,6 +87,61 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 		return false
 	}
 	delete(s.functions, name)
+	for id, u := range s.urls {
+		if u.Function == name {
+			delete(s.urls, id)
+		}
+	}
+	s.changedLocked(index)
+	return true
+}
+
+// FunctionURL returns the function URL with the given id.
+func (s *Store) FunctionURL(id string) (*structs.FunctionURL, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, ok := s.urls[id]
+	return u, ok
+}
+
+// FunctionURLs returns every function URL (of one function when fn is not empty), by id.
+func (s *Store) FunctionURLs(fn string) []*structs.FunctionURL {
+	s.mu.RLock()
+	out := make([]*structs.FunctionURL, 0, len(s.urls))
+	for _, u := range s.urls {
+		if fn == "" || u.Function == fn {
+			out = append(out, u)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	return out
+}
+
+// UpsertFunctionURL stores u at index (FSM only). CreateIndex and CreationTime are kept from an
+// existing URL.
+func (s *Store) UpsertFunctionURL(index uint64, u *structs.FunctionURL) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u = u.Copy()
+	u.ModifyIndex = index
+	if old, ok := s.urls[u.ID()]; ok {
+		u.CreateIndex, u.CreationTime = old.CreateIndex, old.CreationTime
+	} else {
+		u.CreateIndex = index
+	}
+	s.urls[u.ID()] = u
+	s.changedLocked(index)
+}
+
+// DeleteFunctionURL removes a function URL (FSM only) and reports whether it existed.
+func (s *Store) DeleteFunctionURL(index uint64, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.urls[id]; !ok {
+		return false
+	}
+	delete(s.urls, id)
 	s.changedLocked(index)
 	return true
 }
@@ -95,6 +151,8 @@ type Snapshot struct {
 	Version   int                 `json:"version"`
 	Index     uint64              `json:"index"`
 	Functions []*structs.Function `json:"functions"`
+	// FunctionURLs was added after version 1 without changing it: older snapshots have none.
+	FunctionURLs []*structs.FunctionURL `json:"function_urls,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -103,7 +161,7 @@ const SnapshotVersion = 1
 // Snapshot returns the store's content at this moment.
 func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
-	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns}
+	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs("")}
 }
 
 // Restore replaces the whole content with snap (FSM only).
@@ -112,8 +170,13 @@ func (s *Store) Restore(snap *Snapshot) {
 	for _, fn := range snap.Functions {
 		fns[fn.Name] = fn
 	}
+	urls := make(map[string]*structs.FunctionURL, len(snap.FunctionURLs))
+	for _, u := range snap.FunctionURLs {
+		urls[u.ID()] = u
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.functions = fns
+	s.urls = urls
 	s.changedLocked(snap.Index)
 }

@@ -37,6 +37,8 @@ type Config struct {
 	Logs    LogReader
 	Status  func() any
 	Logger  hclog.Logger
+	// URLDomain is the domain function URLs are served under (<url-id>.<URLDomain>).
+	URLDomain string
 	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
 	Debug bool
 }
@@ -76,6 +78,11 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/2015-03-31/functions/{name}/configuration", a.getConfiguration},
 		{"PUT", "/2015-03-31/functions/{name}/configuration", a.updateConfiguration},
 		{"PUT", "/2015-03-31/functions/{name}/code", a.updateCode},
+		{"POST", "/2021-10-31/functions/{name}/url", a.createURLConfig},
+		{"GET", "/2021-10-31/functions/{name}/url", a.getURLConfig},
+		{"PUT", "/2021-10-31/functions/{name}/url", a.updateURLConfig},
+		{"DELETE", "/2021-10-31/functions/{name}/url", a.deleteURLConfig},
+		{"GET", "/2021-10-31/functions/{name}/urls", a.listURLConfigs},
 		{"GET", "/v1/functions/{name}/logs", a.logs},
 		{"GET", "/v1/status", a.status},
 		{"GET", "/v1/health", a.health},

@@ -24,7 +24,6 @@ import (
 	"github.com/lambdagw/gateway/cluster/codestore"
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
-	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/process"
@@ -93,8 +92,9 @@ func stack(t *testing.T) *awslambda.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mgr.Shutdown(context.Background()) })
-	gw, err := gateway.New(gateway.Config{Invoker: mgr, Store: store{node}, Code: code,
-		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict}})
+	gw, err := gateway.New(gateway.Config{Invoker: mgr, Store: node, Code: code,
+		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
+		URLAddress:  func(id string) string { return "http://" + id + ".lambda-url.localhost/" }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,17 +107,6 @@ func stack(t *testing.T) *awslambda.Client {
 	t.Cleanup(srv.Close)
 	return awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: aws.AnonymousCredentials{},
 		RetryMaxAttempts: 1})
-}
-
-type store struct{ n *cluster.Node }
-
-func (s store) Function(name string) (*structs.Function, bool) { return s.n.State().Function(name) }
-func (s store) Functions() []*structs.Function                 { return s.n.State().Functions() }
-func (s store) PutFunction(ctx context.Context, fn *structs.Function, rev string) (*structs.Function, error) {
-	return s.n.PutFunction(ctx, fn, rev)
-}
-func (s store) DeleteFunction(ctx context.Context, name string) error {
-	return s.n.DeleteFunction(ctx, name)
 }
 
 func TestManagementAndInvokeWithTheAWSSDK(t *testing.T) {
@@ -228,5 +217,77 @@ func TestInvokeRequestErrors(t *testing.T) {
 		InvocationType: types.InvocationTypeDryRun})
 	if err != nil || out.StatusCode != http.StatusNoContent {
 		t.Fatalf("dry run by ARN: %v %+v", err, out)
+	}
+}
+
+// TestFunctionURLConfigWithTheAWSSDK drives the function URL operations with the AWS SDK's
+// Lambda client, errors included.
+func TestFunctionURLConfigWithTheAWSSDK(t *testing.T) {
+	c := stack(t)
+	ctx := context.Background()
+	if _, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("web"), Runtime: types.RuntimeProvidedal2023,
+		Role: aws.String("arn:aws:iam::000000000000:role/x"), Code: &types.FunctionCode{ZipFile: zipped}}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := c.CreateFunctionUrlConfig(ctx, &awslambda.CreateFunctionUrlConfigInput{
+		FunctionName: aws.String("web"), AuthType: types.FunctionUrlAuthTypeNone, InvokeMode: types.InvokeModeResponseStream,
+		Cors: &types.Cors{AllowOrigins: []string{"https://example.com"}, AllowMethods: []string{"GET"}, MaxAge: aws.Int32(60)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(created.FunctionUrl) != "http://web.lambda-url.localhost/" || created.InvokeMode != types.InvokeModeResponseStream ||
+		created.Cors == nil || aws.ToInt32(created.Cors.MaxAge) != 60 || aws.ToString(created.CreationTime) == "" {
+		t.Fatalf("created %+v", created)
+	}
+	var conflict *types.ResourceConflictException
+	if _, err := c.CreateFunctionUrlConfig(ctx, &awslambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("web"),
+		AuthType: types.FunctionUrlAuthTypeNone}); !errors.As(err, &conflict) {
+		t.Fatalf("second create: %v", err)
+	}
+	var invalid *types.InvalidParameterValueException
+	if _, err := c.UpdateFunctionUrlConfig(ctx, &awslambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("web"),
+		AuthType: types.FunctionUrlAuthType("KERBEROS")}); !errors.As(err, &invalid) {
+		t.Fatalf("invalid auth type: %v", err)
+	}
+	updated, err := c.UpdateFunctionUrlConfig(ctx, &awslambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("web"),
+		AuthType: types.FunctionUrlAuthTypeAwsIam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated.AuthType != types.FunctionUrlAuthTypeAwsIam || updated.InvokeMode != types.InvokeModeResponseStream || updated.Cors == nil {
+		t.Fatalf("an update changed more than asked: %+v", updated)
+	}
+	got, err := c.GetFunctionUrlConfig(ctx, &awslambda.GetFunctionUrlConfigInput{FunctionName: aws.String("web")})
+	if err != nil || got.AuthType != types.FunctionUrlAuthTypeAwsIam || aws.ToString(got.LastModifiedTime) == "" {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+	list, err := c.ListFunctionUrlConfigs(ctx, &awslambda.ListFunctionUrlConfigsInput{FunctionName: aws.String("web")})
+	if err != nil || len(list.FunctionUrlConfigs) != 1 {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	var notFound *types.ResourceNotFoundException
+	if _, err := c.GetFunctionUrlConfig(ctx, &awslambda.GetFunctionUrlConfigInput{FunctionName: aws.String("web"), Qualifier: aws.String("live")}); !errors.As(err, &notFound) {
+		t.Fatalf("alias url: %v", err)
+	}
+	if _, err := c.DeleteFunctionUrlConfig(ctx, &awslambda.DeleteFunctionUrlConfigInput{FunctionName: aws.String("web")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetFunctionUrlConfig(ctx, &awslambda.GetFunctionUrlConfigInput{FunctionName: aws.String("web")}); !errors.As(err, &notFound) {
+		t.Fatalf("deleted url: %v", err)
+	}
+	// Deleting a function deletes its URL.
+	if _, err := c.CreateFunctionUrlConfig(ctx, &awslambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("web"), AuthType: types.FunctionUrlAuthTypeNone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteFunction(ctx, &awslambda.DeleteFunctionInput{FunctionName: aws.String("web")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("web"), Runtime: types.RuntimeProvidedal2023,
+		Role: aws.String("arn:aws:iam::000000000000:role/x"), Code: &types.FunctionCode{ZipFile: zipped}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetFunctionUrlConfig(ctx, &awslambda.GetFunctionUrlConfigInput{FunctionName: aws.String("web")}); !errors.As(err, &notFound) {
+		t.Fatalf("url of a deleted function: %v", err)
 	}
 }

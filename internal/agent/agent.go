@@ -25,7 +25,6 @@ import (
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/internal/funclog"
-	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
 	"github.com/lambdagw/gateway/sandbox/process"
@@ -158,6 +157,7 @@ func (a *agent) start(ctx context.Context) error {
 		FreezeDelay:     cfg.Sandbox.FreezeDelay,
 		PidsLimit:       cfg.Sandbox.PidsLimit,
 		Standby:         cfg.Sandbox.Standby,
+		MaxStreamBytes:  int64(cfg.Sandbox.MaxStreamMB) << 20,
 	})
 	if err != nil {
 		return fmt.Errorf("starting environment manager: %w", err)
@@ -169,14 +169,14 @@ func (a *agent) start(ctx context.Context) error {
 		return nil
 	})
 
-	store := &nodeStore{node: node}
 	gw, err := gateway.New(gateway.Config{
 		Region:      cfg.Region,
 		Invoker:     mgr,
-		Store:       store,
+		Store:       node,
 		Code:        code,
 		Logger:      a.logger,
-		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict},
+		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
+		URLAddress:  urlAddress(cfg.HTTP),
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)
@@ -206,10 +206,11 @@ func (a *agent) start(ctx context.Context) error {
 	a.onClose(func(context.Context) error { stopWatch(); <-watchDone; return nil })
 
 	handler, err := httpapi.New(httpapi.Config{
-		Gateway: gw,
-		Logs:    logs,
-		Logger:  a.logger,
-		Debug:   cfg.EnableDebug,
+		Gateway:   gw,
+		URLDomain: cfg.HTTP.URLDomain,
+		Logs:      logs,
+		Logger:    a.logger,
+		Debug:     cfg.EnableDebug,
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,
@@ -311,20 +312,13 @@ func (a *agent) lockDataDir(dataDir string) error {
 	return nil
 }
 
-// nodeStore adapts the Raft node to the gateway's Store: reads from the local replicated state,
-// writes through the log.
-type nodeStore struct{ node *cluster.Node }
-
-func (s *nodeStore) Function(name string) (*structs.Function, bool) {
-	return s.node.State().Function(name)
-}
-
-func (s *nodeStore) Functions() []*structs.Function { return s.node.State().Functions() }
-
-func (s *nodeStore) PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error) {
-	return s.node.PutFunction(ctx, fn, expectRevision)
-}
-
-func (s *nodeStore) DeleteFunction(ctx context.Context, name string) error {
-	return s.node.DeleteFunction(ctx, name)
+// urlAddress gives the address of a function URL: the URL domain on the HTTP listener's port.
+func urlAddress(h config.HTTP) func(id string) string {
+	_, port, err := net.SplitHostPort(h.Address)
+	if err != nil || port == "80" {
+		port = ""
+	} else {
+		port = ":" + port
+	}
+	return func(id string) string { return "http://" + id + "." + h.URLDomain + port + "/" }
 }

@@ -297,3 +297,52 @@ type ListFunctionsOutput struct {
 	Functions  []FunctionConfiguration `json:"Functions"`
 	NextMarker *string                 `json:"NextMarker,omitempty"`
 }
+
+// Cors is a function URL's CORS configuration in the API's JSON.
+type Cors struct {
+	AllowCredentials *bool    `json:"AllowCredentials,omitempty"`
+	AllowHeaders     []string `json:"AllowHeaders,omitempty"`
+	AllowMethods     []string `json:"AllowMethods,omitempty"`
+	AllowOrigins     []string `json:"AllowOrigins,omitempty"`
+	ExposeHeaders    []string `json:"ExposeHeaders,omitempty"`
+	MaxAge           *int     `json:"MaxAge,omitempty"`
+}
+
+// FunctionURLConfigInput is the body of CreateFunctionUrlConfig and UpdateFunctionUrlConfig
+// (POST/PUT /2021-10-31/functions/{name}/url). Update changes only what is set.
+type FunctionURLConfigInput struct {
+	AuthType   string `json:"AuthType,omitempty"`
+	Cors       *Cors  `json:"Cors,omitempty"`
+	InvokeMode string `json:"InvokeMode,omitempty"`
+}
+
+// FunctionURLConfig is the answer of the function URL operations.
+type FunctionURLConfig struct {
+	FunctionUrl      string `json:"FunctionUrl"` //nolint:revive // Lambda's field name
+	FunctionArn      string `json:"FunctionArn"` //nolint:revive // Lambda's field name
+	AuthType         string `json:"AuthType"`
+	Cors             *Cors  `json:"Cors,omitempty"`
+	CreationTime     string `json:"CreationTime"`
+	LastModifiedTime string `json:"LastModifiedTime,omitempty"`
+	InvokeMode       string `json:"InvokeMode"`
+}
+
+// CorsFrom converts a stored CORS policy to the API's shape.
+func CorsFrom(c *structs.CORS) *Cors {
+	if c == nil {
+		return nil
+	}
+	cred, age := c.AllowCredentials, c.MaxAge
+	return &Cors{AllowCredentials: &cred, AllowHeaders: c.AllowHeaders, AllowMethods: c.AllowMethods,
+		AllowOrigins: c.AllowOrigins, ExposeHeaders: c.ExposeHeaders, MaxAge: &age}
+}
+
+// FunctionURLConfigFrom describes a stored function URL; url is its address.
+func FunctionURLConfigFrom(u *structs.FunctionURL, region, url string) FunctionURLConfig {
+	return FunctionURLConfig{
+		FunctionUrl: url, FunctionArn: FunctionARN(region, u.Function, u.Qualifier), AuthType: u.AuthType,
+		Cors: CorsFrom(u.Cors), InvokeMode: u.InvokeMode,
+		CreationTime:     u.CreationTime.UTC().Format("2006-01-02T15:04:05.000+0000"),
+		LastModifiedTime: u.LastModified.UTC().Format("2006-01-02T15:04:05.000+0000"),
+	}
+}

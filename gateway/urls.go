@@ -1,0 +1,221 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// urlQualifier checks a function URL's qualifier: none ($LATEST) or an alias. Aliases come with
+// the control plane; until then only the function itself has a URL.
+func (g *Gateway) urlQualifier(name, qualifier string) (string, error) {
+	if qualifier == "" || qualifier == structs.LatestVersion {
+		return "", nil
+	}
+	if strings.Contains(qualifier, structs.URLIDSeparator) {
+		return "", lambda.InvalidParameter("Qualifier %q may not contain %q", qualifier, structs.URLIDSeparator)
+	}
+	return "", lambda.ResourceNotFound("Function not found: %s (aliases are not supported yet)", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+}
+
+func (g *Gateway) urlAddress(id string) string {
+	if g.cfg.URLAddress == nil {
+		return ""
+	}
+	return g.cfg.URLAddress(id)
+}
+
+func (g *Gateway) urlConfig(u *structs.FunctionURL) *lambda.FunctionURLConfig {
+	c := lambda.FunctionURLConfigFrom(u, g.cfg.Region, g.urlAddress(u.ID()))
+	return &c
+}
+
+var httpMethods = map[string]bool{"*": true, "GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+
+// applyURLInput sets u's fields from in (only those set, for an update) and validates them.
+func applyURLInput(u *structs.FunctionURL, in *lambda.FunctionURLConfigInput) error {
+	if in.AuthType != "" {
+		u.AuthType = in.AuthType
+	}
+	if in.InvokeMode != "" {
+		u.InvokeMode = in.InvokeMode
+	}
+	if u.InvokeMode == "" {
+		u.InvokeMode = structs.InvokeBuffered
+	}
+	switch u.AuthType {
+	case structs.AuthNone, structs.AuthSigned:
+	case "":
+		return lambda.InvalidParameter("AuthType is required: NONE or AWS_IAM")
+	default:
+		return lambda.InvalidParameter("AuthType %q: use NONE or AWS_IAM", u.AuthType)
+	}
+	switch u.InvokeMode {
+	case structs.InvokeBuffered, structs.InvokeStream:
+	default:
+		return lambda.InvalidParameter("InvokeMode %q: use BUFFERED or RESPONSE_STREAM", u.InvokeMode)
+	}
+	if c := in.Cors; c != nil {
+		cors := structs.CORS{AllowHeaders: c.AllowHeaders, AllowMethods: c.AllowMethods, AllowOrigins: c.AllowOrigins, ExposeHeaders: c.ExposeHeaders}
+		if c.AllowCredentials != nil {
+			cors.AllowCredentials = *c.AllowCredentials
+		}
+		if c.MaxAge != nil {
+			cors.MaxAge = *c.MaxAge
+		}
+		if err := validateCORS(&cors); err != nil {
+			return err
+		}
+		u.Cors = &cors
+	}
+	return nil
+}
+
+func validateCORS(c *structs.CORS) error {
+	if c.MaxAge < 0 || c.MaxAge > structs.MaxCORSMaxAge {
+		return lambda.InvalidParameter("Cors.MaxAge %d is out of range [0, %d]", c.MaxAge, structs.MaxCORSMaxAge)
+	}
+	for name, list := range map[string][]string{"AllowHeaders": c.AllowHeaders, "AllowMethods": c.AllowMethods,
+		"AllowOrigins": c.AllowOrigins, "ExposeHeaders": c.ExposeHeaders} {
+		if len(list) > structs.MaxCORSItems {
+			return lambda.InvalidParameter("Cors.%s has %d items; the limit is %d", name, len(list), structs.MaxCORSItems)
+		}
+		for _, v := range list {
+			if v == "" || strings.ContainsAny(v, "\r\n,") {
+				return lambda.InvalidParameter("Cors.%s item %q is not valid", name, v)
+			}
+		}
+	}
+	for i, m := range c.AllowMethods {
+		m = strings.ToUpper(m)
+		if !httpMethods[m] {
+			return lambda.InvalidParameter("Cors.AllowMethods item %q is not an HTTP method", c.AllowMethods[i])
+		}
+		c.AllowMethods[i] = m
+	}
+	for _, o := range c.AllowOrigins {
+		if o != "*" && !strings.Contains(o, "://") {
+			return lambda.InvalidParameter("Cors.AllowOrigins item %q: use * or scheme://host[:port]", o)
+		}
+	}
+	for _, h := range append(append([]string(nil), c.AllowHeaders...), c.ExposeHeaders...) {
+		if h != "*" && http.CanonicalHeaderKey(h) == "" {
+			return lambda.InvalidParameter("Cors header %q is not valid", h)
+		}
+	}
+	return nil
+}
+
+// CreateFunctionURLConfig gives a function (or alias) a URL.
+func (g *Gateway) CreateFunctionURLConfig(ctx context.Context, name, qualifier string, in *lambda.FunctionURLConfigInput) (*lambda.FunctionURLConfig, error) {
+	fn, err := g.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	q, err := g.urlQualifier(fn.Name, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	u := &structs.FunctionURL{Function: fn.Name, Qualifier: q, CreationTime: now, LastModified: now}
+	if err := applyURLInput(u, in); err != nil {
+		return nil, err
+	}
+	stored, err := g.cfg.Store.PutFunctionURL(ctx, u, true, false)
+	if err != nil {
+		return nil, g.urlStoreError(u.ID(), fn.Name, err)
+	}
+	return g.urlConfig(stored), nil
+}
+
+// UpdateFunctionURLConfig changes the fields of in that are set.
+func (g *Gateway) UpdateFunctionURLConfig(ctx context.Context, name, qualifier string, in *lambda.FunctionURLConfigInput) (*lambda.FunctionURLConfig, error) {
+	cur, err := g.functionURL(name, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	u := cur.Copy()
+	u.LastModified = time.Now().UTC()
+	if err := applyURLInput(u, in); err != nil {
+		return nil, err
+	}
+	stored, err := g.cfg.Store.PutFunctionURL(ctx, u, false, true)
+	if err != nil {
+		return nil, g.urlStoreError(u.ID(), u.Function, err)
+	}
+	return g.urlConfig(stored), nil
+}
+
+// GetFunctionURLConfig describes a function URL.
+func (g *Gateway) GetFunctionURLConfig(name, qualifier string) (*lambda.FunctionURLConfig, error) {
+	u, err := g.functionURL(name, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	return g.urlConfig(u), nil
+}
+
+// ListFunctionURLConfigs lists a function's URLs.
+func (g *Gateway) ListFunctionURLConfigs(name string) ([]lambda.FunctionURLConfig, error) {
+	fn, err := g.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	out := []lambda.FunctionURLConfig{}
+	for _, u := range g.cfg.Store.FunctionURLs(fn.Name) {
+		out = append(out, *g.urlConfig(u))
+	}
+	return out, nil
+}
+
+// DeleteFunctionURLConfig removes a function URL.
+func (g *Gateway) DeleteFunctionURLConfig(ctx context.Context, name, qualifier string) error {
+	u, err := g.functionURL(name, qualifier)
+	if err != nil {
+		return err
+	}
+	if err := g.cfg.Store.DeleteFunctionURL(ctx, u.ID()); err != nil {
+		return g.urlStoreError(u.ID(), u.Function, err)
+	}
+	return nil
+}
+
+// FunctionURL returns the URL with the given id, for routing a request to it.
+func (g *Gateway) FunctionURL(id string) (*structs.FunctionURL, bool) {
+	return g.cfg.Store.FunctionURL(id)
+}
+
+// URLAddress is where a function URL id is served.
+func (g *Gateway) URLAddress(id string) string { return g.urlAddress(id) }
+
+func (g *Gateway) functionURL(name, qualifier string) (*structs.FunctionURL, error) {
+	fn, err := g.existing(name)
+	if err != nil {
+		return nil, err
+	}
+	q, err := g.urlQualifier(fn.Name, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := g.cfg.Store.FunctionURL(structs.URLID(fn.Name, q))
+	if !ok {
+		return nil, lambda.ResourceNotFound("The resource you requested does not exist.")
+	}
+	return u, nil
+}
+
+func (g *Gateway) urlStoreError(id, fn string, err error) error {
+	se := g.cfg.StoreErrors
+	switch {
+	case se.Exists != nil && errors.Is(err, se.Exists):
+		return lambda.ResourceConflict("Failed to create function url config for [functionArn = %s]. Error message:  FunctionUrlConfig exists for this Lambda function", lambda.FunctionARN(g.cfg.Region, fn, ""))
+	case se.NotFound != nil && errors.Is(err, se.NotFound):
+		return lambda.ResourceNotFound("The resource you requested does not exist.")
+	}
+	return g.storeError(fn, err)
+}

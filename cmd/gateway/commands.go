@@ -24,6 +24,7 @@ import (
 	"github.com/lambdagw/gateway/internal/agent"
 	"github.com/lambdagw/gateway/internal/codepkg"
 	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
 )
 
@@ -273,7 +274,15 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("created (code %s uploaded)", size(pkg.Size)), nil
+		msg := fmt.Sprintf("created (code %s uploaded)", size(pkg.Size))
+		if fn.URL != nil {
+			u, err := client.CreateFunctionURLConfig(ctx, fn.Name, fn.URL.Qualifier, urlInput(fn.URL))
+			if err != nil {
+				return "", fmt.Errorf("%s, but its URL failed: %w", msg, err)
+			}
+			msg += "; URL " + u.FunctionUrl
+		}
+		return msg, nil
 	}
 	if err != nil {
 		return "", err
@@ -344,10 +353,107 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		}
 		done = append(done, "configuration updated ("+strings.Join(diffs, ", ")+")")
 	}
+	urlDone, err := applyURL(ctx, client, fn)
+	if err != nil {
+		return "", err
+	}
+	if urlDone != "" {
+		done = append(done, urlDone)
+	}
 	if len(done) == 0 {
 		return "unchanged", nil
 	}
 	return strings.Join(done, "; "), nil
+}
+
+func urlInput(u *config.FunctionURL) *lambda.FunctionURLConfigInput {
+	in := &lambda.FunctionURLConfigInput{AuthType: u.AuthType, InvokeMode: u.InvokeMode, Cors: &lambda.Cors{}}
+	if u.Cors != nil {
+		in.Cors = lambda.CorsFrom(u.Cors)
+	}
+	return in
+}
+
+// applyURL makes the function's URLs match its url block: the file is the truth, so a URL the
+// file no longer has is deleted.
+func applyURL(ctx context.Context, client *api.Client, fn *config.Function) (string, error) {
+	cur, err := client.ListFunctionURLConfigs(ctx, fn.Name)
+	if err != nil {
+		return "", err
+	}
+	var done []string
+	wantQualifier, found := "", false
+	if fn.URL != nil {
+		wantQualifier = fn.URL.Qualifier
+	}
+	for _, u := range cur {
+		_, q := structs.ParseURLID(urlIDOf(u))
+		if fn.URL != nil && q == wantQualifier {
+			found = true
+			want := urlInput(fn.URL)
+			have := lambda.FunctionURLConfigInput{AuthType: u.AuthType, InvokeMode: u.InvokeMode, Cors: u.Cors}
+			if have.Cors == nil {
+				have.Cors = &lambda.Cors{}
+			}
+			if normalizedCors(have.Cors) == normalizedCors(want.Cors) && have.AuthType == want.AuthType && have.InvokeMode == want.InvokeMode {
+				continue
+			}
+			if _, err := client.UpdateFunctionURLConfig(ctx, fn.Name, q, want); err != nil {
+				return "", err
+			}
+			var changes []string
+			if have.AuthType != want.AuthType {
+				changes = append(changes, fmt.Sprintf("auth_type %s -> %s", authWord(have.AuthType), authWord(want.AuthType)))
+			}
+			if have.InvokeMode != want.InvokeMode {
+				changes = append(changes, fmt.Sprintf("invoke_mode %s -> %s", have.InvokeMode, want.InvokeMode))
+			}
+			if normalizedCors(have.Cors) != normalizedCors(want.Cors) {
+				changes = append(changes, "cors")
+			}
+			done = append(done, "URL updated ("+strings.Join(changes, ", ")+")")
+			continue
+		}
+		if err := client.DeleteFunctionURLConfig(ctx, fn.Name, q); err != nil {
+			return "", err
+		}
+		done = append(done, "URL "+u.FunctionUrl+" deleted")
+	}
+	if fn.URL != nil && !found {
+		u, err := client.CreateFunctionURLConfig(ctx, fn.Name, wantQualifier, urlInput(fn.URL))
+		if err != nil {
+			return "", err
+		}
+		done = append(done, "URL "+u.FunctionUrl+" created")
+	}
+	return strings.Join(done, "; "), nil
+}
+
+// urlIDOf reads the URL id from a URL config's ARN qualifier.
+func urlIDOf(u lambda.FunctionURLConfig) string {
+	name, q, err := lambda.ParseFunctionName(u.FunctionArn)
+	if err != nil {
+		return ""
+	}
+	return structs.URLID(name, q)
+}
+
+// normalizedCors compares CORS settings regardless of unset versus empty fields.
+func normalizedCors(c *lambda.Cors) string {
+	n := lambda.Cors{AllowHeaders: c.AllowHeaders, AllowMethods: c.AllowMethods, AllowOrigins: c.AllowOrigins, ExposeHeaders: c.ExposeHeaders}
+	cred, age := false, 0
+	if c.AllowCredentials != nil {
+		cred = *c.AllowCredentials
+	}
+	if c.MaxAge != nil {
+		age = *c.MaxAge
+	}
+	b, _ := json.Marshal(struct {
+		C    lambda.Cors
+		Cred bool
+		Age  int
+	}{n, cred, age})
+	return string(b)
 }
 
 func envDiff(old, new map[string]string) string {
@@ -477,13 +583,29 @@ func (c *functionsCommand) Run(args []string) int {
 	}
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tRUNTIME\tMEMORY\tTIMEOUT\tCODE SIZE\tLAST MODIFIED")
+	fmt.Fprintln(tw, "NAME\tRUNTIME\tMEMORY\tTIMEOUT\tCODE SIZE\tLAST MODIFIED\tURL")
 	for _, f := range fns {
-		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%ds\t%s\t%s\n", f.FunctionName, f.Runtime, f.MemorySize, f.Timeout, size(f.CodeSize), f.LastModified)
+		addr := "-"
+		if urls, err := client.ListFunctionURLConfigs(ctx, f.FunctionName); err == nil && len(urls) > 0 {
+			var list []string
+			for _, u := range urls {
+				list = append(list, fmt.Sprintf("%s (%s, %s)", u.FunctionUrl, authWord(u.AuthType), u.InvokeMode))
+			}
+			addr = strings.Join(list, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%ds\t%s\t%s\t%s\n", f.FunctionName, f.Runtime, f.MemorySize, f.Timeout, size(f.CodeSize), f.LastModified, addr)
 	}
 	_ = tw.Flush()
 	c.ui.Output(strings.TrimRight(b.String(), "\n"))
 	return 0
+}
+
+// authWord is the HCL's word for an auth type.
+func authWord(t string) string {
+	if t == structs.AuthSigned {
+		return "SIGNED"
+	}
+	return t
 }
 
 // ---- logs ----

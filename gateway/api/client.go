@@ -261,3 +261,43 @@ func (c *Client) Status(ctx context.Context) (map[string]any, error) {
 	var out map[string]any
 	return out, c.json(ctx, "GET", "/v1/status", nil, &out)
 }
+
+func urlPath(name, qualifier string) string {
+	p := "/2021-10-31/functions/" + url.PathEscape(name) + "/url"
+	if qualifier != "" {
+		p += "?Qualifier=" + url.QueryEscape(qualifier)
+	}
+	return p
+}
+
+// GetFunctionURLConfig describes a function URL (ResourceNotFoundException when there is none).
+func (c *Client) GetFunctionURLConfig(ctx context.Context, name, qualifier string) (*lambda.FunctionURLConfig, error) {
+	var out lambda.FunctionURLConfig
+	return &out, c.json(ctx, "GET", urlPath(name, qualifier), nil, &out)
+}
+
+// CreateFunctionURLConfig gives a function a URL.
+func (c *Client) CreateFunctionURLConfig(ctx context.Context, name, qualifier string, in *lambda.FunctionURLConfigInput) (*lambda.FunctionURLConfig, error) {
+	var out lambda.FunctionURLConfig
+	return &out, c.json(ctx, "POST", urlPath(name, qualifier), in, &out)
+}
+
+// UpdateFunctionURLConfig changes a function URL.
+func (c *Client) UpdateFunctionURLConfig(ctx context.Context, name, qualifier string, in *lambda.FunctionURLConfigInput) (*lambda.FunctionURLConfig, error) {
+	var out lambda.FunctionURLConfig
+	return &out, c.json(ctx, "PUT", urlPath(name, qualifier), in, &out)
+}
+
+// DeleteFunctionURLConfig removes a function URL.
+func (c *Client) DeleteFunctionURLConfig(ctx context.Context, name, qualifier string) error {
+	return c.json(ctx, "DELETE", urlPath(name, qualifier), nil, nil)
+}
+
+// ListFunctionURLConfigs lists a function's URLs.
+func (c *Client) ListFunctionURLConfigs(ctx context.Context, name string) ([]lambda.FunctionURLConfig, error) {
+	var out struct {
+		FunctionUrlConfigs []lambda.FunctionURLConfig //nolint:revive // Lambda's field name
+	}
+	err := c.json(ctx, "GET", "/2021-10-31/functions/"+url.PathEscape(name)+"/urls", nil, &out)
+	return out.FunctionUrlConfigs, err
+}

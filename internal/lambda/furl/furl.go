@@ -479,8 +479,8 @@ func DefaultPrelude(contentType string) *Prelude {
 //
 // A missing or zero statusCode means 200 (aws-lambda-go writes 200 for an unset StatusCode). A
 // prelude that names no Content-Type gets DefaultStreamContentType. An empty stream is a 200
-// with no body, which is what a handler that never writes produces. At most limit bytes of JSON
-// are read; beyond that the error wraps ErrPreludeTooLarge. Other errors wrap
+// with no body: Node's HttpResponseStream.from writes the prelude only on the first write, so a
+// handler that writes nothing sends nothing. At most limit bytes of JSON are read; beyond that the error wraps ErrPreludeTooLarge. Other errors wrap
 // ErrInvalidResponse, or the reader's error.
 func ReadPrelude(r *bufio.Reader, limit int) (*Prelude, error) {
 	var head []byte

@@ -413,8 +413,6 @@ type corsBlock struct {
 	MaxAge           *int      `hcl:"max_age,optional"`
 }
 
-var urlMethods = map[string]bool{"*": true, "GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
-
 // decodeURL reads a function's url block.
 func decodeURL(blk *hcl.Block, ctx *hcl.EvalContext) (*FunctionURL, hcl.Diagnostics) {
 	var raw urlBlock
@@ -479,12 +477,12 @@ func decodeURL(blk *hcl.Block, ctx *hcl.EvalContext) (*FunctionURL, hcl.Diagnost
 		}
 		for i, m := range cors.AllowMethods {
 			cors.AllowMethods[i] = strings.ToUpper(m)
-			if !urlMethods[cors.AllowMethods[i]] {
+			if !structs.IsCORSMethod(cors.AllowMethods[i]) {
 				diags = append(diags, rangeDiag("Invalid allow_methods", fmt.Sprintf("%q is not an HTTP method; use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *.", m), attrRange(corsBody, "allow_methods")))
 			}
 		}
 		for _, o := range cors.AllowOrigins {
-			if o != "*" && !strings.Contains(o, "://") {
+			if !structs.IsCORSOrigin(o) {
 				diags = append(diags, rangeDiag("Invalid allow_origins", fmt.Sprintf("%q: use * or scheme://host[:port], e.g. https://example.com.", o), attrRange(corsBody, "allow_origins")))
 			}
 		}

@@ -35,8 +35,6 @@ func (g *Gateway) urlConfig(u *structs.FunctionURL) *lambda.FunctionURLConfig {
 	return &c
 }
 
-var httpMethods = map[string]bool{"*": true, "GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
-
 // applyURLInput sets u's fields from in (only those set, for an update) and validates them.
 func applyURLInput(u *structs.FunctionURL, in *lambda.FunctionURLConfigInput) error {
 	if in.AuthType != "" {
@@ -60,14 +58,8 @@ func applyURLInput(u *structs.FunctionURL, in *lambda.FunctionURLConfigInput) er
 	default:
 		return lambda.InvalidParameter("InvokeMode %q: use BUFFERED or RESPONSE_STREAM", u.InvokeMode)
 	}
-	if c := in.Cors; c != nil {
-		cors := structs.CORS{AllowHeaders: c.AllowHeaders, AllowMethods: c.AllowMethods, AllowOrigins: c.AllowOrigins, ExposeHeaders: c.ExposeHeaders}
-		if c.AllowCredentials != nil {
-			cors.AllowCredentials = *c.AllowCredentials
-		}
-		if c.MaxAge != nil {
-			cors.MaxAge = *c.MaxAge
-		}
+	if in.Cors != nil {
+		cors := in.Cors.Structs()
 		if err := validateCORS(&cors); err != nil {
 			return err
 		}
@@ -93,13 +85,13 @@ func validateCORS(c *structs.CORS) error {
 	}
 	for i, m := range c.AllowMethods {
 		m = strings.ToUpper(m)
-		if !httpMethods[m] {
+		if !structs.IsCORSMethod(m) {
 			return lambda.InvalidParameter("Cors.AllowMethods item %q is not an HTTP method", c.AllowMethods[i])
 		}
 		c.AllowMethods[i] = m
 	}
 	for _, o := range c.AllowOrigins {
-		if o != "*" && !strings.Contains(o, "://") {
+		if !structs.IsCORSOrigin(o) {
 			return lambda.InvalidParameter("Cors.AllowOrigins item %q: use * or scheme://host[:port]", o)
 		}
 	}
@@ -184,14 +176,6 @@ func (g *Gateway) DeleteFunctionURLConfig(ctx context.Context, name, qualifier s
 	}
 	return nil
 }
-
-// FunctionURL returns the URL with the given id, for routing a request to it.
-func (g *Gateway) FunctionURL(id string) (*structs.FunctionURL, bool) {
-	return g.cfg.Store.FunctionURL(id)
-}
-
-// URLAddress is where a function URL id is served.
-func (g *Gateway) URLAddress(id string) string { return g.urlAddress(id) }
 
 func (g *Gateway) functionURL(name, qualifier string) (*structs.FunctionURL, error) {
 	fn, err := g.existing(name)

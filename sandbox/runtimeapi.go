@@ -30,7 +30,6 @@ const (
 	headerCognitoIdentity = "Lambda-Runtime-Cognito-Identity"
 	headerErrorType       = "Lambda-Runtime-Function-Error-Type"
 	headerErrorBody       = "Lambda-Runtime-Function-Error-Body"
-	headerResponseMode    = "Lambda-Runtime-Function-Response-Mode"
 )
 
 const (

@@ -13,11 +13,9 @@ import (
 // DefaultMaxStreamBytes bounds a streamed response, as Lambda's 20 MB soft limit.
 const DefaultMaxStreamBytes = 20 << 20
 
-// ErrStreamCancelled is what the runtime's side sees when the caller closed a stream early.
-var ErrStreamCancelled = errors.New("the caller closed the response stream")
-
-// Stream is a response the runtime streams (Lambda-Runtime-Function-Response-Mode: streaming),
-// read by the caller as the runtime writes it. Nothing is buffered in between: Read reads the
+// Stream is a response the runtime posts as it writes it (chunked: aws-lambda-go does so for a
+// handler's io.Reader without a mode header; other runtimes say
+// Lambda-Runtime-Function-Response-Mode: streaming), read by the caller as it arrives. Nothing is buffered in between: Read reads the
 // runtime's chunked request body itself, so a slow caller slows the runtime's writes.
 //
 // The caller reads until Read returns an error, then calls Err for an error the function
@@ -29,8 +27,7 @@ type Stream struct {
 	// for a function URL response with a prelude.
 	ContentType string
 
-	body  io.Reader
-	req   *http.Request
+	req   *http.Request // the runtime's POST: its Body is the stream, its Trailer the late error
 	limit int64
 
 	mu        sync.Mutex
@@ -45,7 +42,7 @@ type Stream struct {
 }
 
 func newStream(r *http.Request, limit int64) *Stream {
-	return &Stream{ContentType: r.Header.Get("Content-Type"), body: r.Body, req: r, limit: limit, done: make(chan struct{})}
+	return &Stream{ContentType: r.Header.Get("Content-Type"), req: r, limit: limit, done: make(chan struct{})}
 }
 
 // Read reads the function's bytes as they arrive. It returns io.EOF at the end of a complete
@@ -61,7 +58,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 	s.mu.Unlock()
 
-	n, err := s.body.Read(p)
+	n, err := s.req.Body.Read(p)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -112,13 +109,6 @@ func (s *Stream) Err() (errType string, payload []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.errType, s.errBody
-}
-
-// Bytes is how many bytes of the body were read so far.
-func (s *Stream) Bytes() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n
 }
 
 // Close ends the caller's side. Before the end it cancels the invocation.

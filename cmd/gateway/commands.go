@@ -387,29 +387,24 @@ func applyURL(ctx context.Context, client *api.Client, fn *config.Function) (str
 		wantQualifier = fn.URL.Qualifier
 	}
 	for _, u := range cur {
-		_, q := structs.ParseURLID(urlIDOf(u))
+		_, q, _ := lambda.ParseFunctionName(u.FunctionArn)
 		if fn.URL != nil && q == wantQualifier {
 			found = true
-			want := urlInput(fn.URL)
-			have := lambda.FunctionURLConfigInput{AuthType: u.AuthType, InvokeMode: u.InvokeMode, Cors: u.Cors}
-			if have.Cors == nil {
-				have.Cors = &lambda.Cors{}
+			var changes []string
+			if u.AuthType != fn.URL.AuthType {
+				changes = append(changes, fmt.Sprintf("auth_type %s -> %s", authWord(u.AuthType), authWord(fn.URL.AuthType)))
 			}
-			if normalizedCors(have.Cors) == normalizedCors(want.Cors) && have.AuthType == want.AuthType && have.InvokeMode == want.InvokeMode {
+			if u.InvokeMode != fn.URL.InvokeMode {
+				changes = append(changes, fmt.Sprintf("invoke_mode %s -> %s", u.InvokeMode, fn.URL.InvokeMode))
+			}
+			if corsKey(u.Cors.Structs()) != corsKey(derefCORS(fn.URL.Cors)) {
+				changes = append(changes, "cors")
+			}
+			if len(changes) == 0 {
 				continue
 			}
-			if _, err := client.UpdateFunctionURLConfig(ctx, fn.Name, q, want); err != nil {
+			if _, err := client.UpdateFunctionURLConfig(ctx, fn.Name, q, urlInput(fn.URL)); err != nil {
 				return "", err
-			}
-			var changes []string
-			if have.AuthType != want.AuthType {
-				changes = append(changes, fmt.Sprintf("auth_type %s -> %s", authWord(have.AuthType), authWord(want.AuthType)))
-			}
-			if have.InvokeMode != want.InvokeMode {
-				changes = append(changes, fmt.Sprintf("invoke_mode %s -> %s", have.InvokeMode, want.InvokeMode))
-			}
-			if normalizedCors(have.Cors) != normalizedCors(want.Cors) {
-				changes = append(changes, "cors")
 			}
 			done = append(done, "URL updated ("+strings.Join(changes, ", ")+")")
 			continue
@@ -429,31 +424,18 @@ func applyURL(ctx context.Context, client *api.Client, fn *config.Function) (str
 	return strings.Join(done, "; "), nil
 }
 
-// urlIDOf reads the URL id from a URL config's ARN qualifier.
-func urlIDOf(u lambda.FunctionURLConfig) string {
-	name, q, err := lambda.ParseFunctionName(u.FunctionArn)
-	if err != nil {
-		return ""
-	}
-	return structs.URLID(name, q)
+// corsKey compares CORS settings: the JSON of structs.CORS omits empty fields, so an absent
+// block, unset and empty lists compare equal.
+func corsKey(c structs.CORS) string {
+	b, _ := json.Marshal(c)
+	return string(b)
 }
 
-// normalizedCors compares CORS settings regardless of unset versus empty fields.
-func normalizedCors(c *lambda.Cors) string {
-	n := lambda.Cors{AllowHeaders: c.AllowHeaders, AllowMethods: c.AllowMethods, AllowOrigins: c.AllowOrigins, ExposeHeaders: c.ExposeHeaders}
-	cred, age := false, 0
-	if c.AllowCredentials != nil {
-		cred = *c.AllowCredentials
+func derefCORS(c *structs.CORS) structs.CORS {
+	if c == nil {
+		return structs.CORS{}
 	}
-	if c.MaxAge != nil {
-		age = *c.MaxAge
-	}
-	b, _ := json.Marshal(struct {
-		C    lambda.Cors
-		Cred bool
-		Age  int
-	}{n, cred, age})
-	return string(b)
+	return *c
 }
 
 func envDiff(old, new map[string]string) string {

@@ -308,6 +308,22 @@ type Cors struct {
 	MaxAge           *int     `json:"MaxAge,omitempty"`
 }
 
+// Structs converts the API's CORS configuration to the stored one; unset fields (or no
+// configuration at all, a nil c) are zero.
+func (c *Cors) Structs() structs.CORS {
+	if c == nil {
+		return structs.CORS{}
+	}
+	out := structs.CORS{AllowHeaders: c.AllowHeaders, AllowMethods: c.AllowMethods, AllowOrigins: c.AllowOrigins, ExposeHeaders: c.ExposeHeaders}
+	if c.AllowCredentials != nil {
+		out.AllowCredentials = *c.AllowCredentials
+	}
+	if c.MaxAge != nil {
+		out.MaxAge = *c.MaxAge
+	}
+	return out
+}
+
 // FunctionURLConfigInput is the body of CreateFunctionUrlConfig and UpdateFunctionUrlConfig
 // (POST/PUT /2021-10-31/functions/{name}/url). Update changes only what is set.
 type FunctionURLConfigInput struct {

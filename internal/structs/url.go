@@ -96,3 +96,11 @@ const (
 	MaxCORSMaxAge = 86400
 	MaxCORSItems  = 100
 )
+
+var corsMethods = map[string]bool{"*": true, "GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+
+// IsCORSMethod reports whether m (upper case) may stand in AllowMethods.
+func IsCORSMethod(m string) bool { return corsMethods[m] }
+
+// IsCORSOrigin reports whether o may stand in AllowOrigins: * or scheme://host[:port].
+func IsCORSOrigin(o string) bool { return o == "*" || strings.Contains(o, "://") }

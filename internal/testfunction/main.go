@@ -156,7 +156,9 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		// returned value is refused too, and it exits.
 		lc, _ := lambdacontext.FromContext(ctx)
 		url := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/" + lc.AwsRequestID + "/response"
-		first, _ := call("POST", url, strings.NewReader(`{"first":true}`), nil)
+		// The first answer waits for 100 Continue before its body (probeClient waits a minute
+		// for it, longer than its timeout): a server that never sends it fails this call.
+		first, _ := call("POST", url, io.NopCloser(strings.NewReader(`{"first":true}`)), map[string]string{"Expect": "100-continue"})
 		second, _ := call("POST", url, strings.NewReader(`{"second":true}`), nil)
 		fmt.Printf("answers: %d %d\n", first, second)
 		return map[string]bool{"returned": true}, nil
@@ -194,7 +196,7 @@ func probeRuntimeAPI(requestID string) map[string]string {
 	return out
 }
 
-var probeClient = &http.Client{Timeout: 5 * time.Second}
+var probeClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
 
 // call makes one request; a body that is not a *strings.Reader is sent chunked.
 func call(method, url string, body io.Reader, headers map[string]string) (int, string) {

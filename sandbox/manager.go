@@ -163,8 +163,11 @@ func (discardLogs) Append(string, ...string) {}
 
 // handoffWait bounds how long an invocation waits for a finishing environment of its function
 // before it cold-starts another one. Back-to-back callers often arrive before the runtime has
-// asked for its next event; a short wait there saves a cold start.
-const handoffWait = 20 * time.Millisecond
+// asked for its next event; waiting for it saves a cold start (environment start and the
+// function's Init, tens to hundreds of milliseconds). A runtime asks within microseconds unless
+// the node is loaded, so the bound is generous; a finishing environment that dies wakes its
+// waiter at once (markFinishing), so only a runtime that lingers after answering costs the wait.
+const handoffWait = 500 * time.Millisecond
 
 // Invoke runs one invocation of fn in a warm environment, or a new one. It returns ErrNoCapacity
 // when the node cannot start another environment. A Response is returned for everything Lambda
@@ -280,8 +283,10 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		m.mu.Unlock()
 		t := time.NewTimer(handoffWait)
 		var env *environment
+		handed := false
 		select {
 		case env = <-ch:
+			handed = true
 		case <-t.C:
 		case <-ctx.Done():
 		}
@@ -290,11 +295,15 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 			return m.checkout(ctx, env, fn, version)
 		}
 		m.mu.Lock()
-		if !p.removeWaiter(ch) {
-			// A handover raced with the timeout: the environment is ours.
+		if !handed && !p.removeWaiter(ch) {
+			// A handover raced with the timeout: what was sent is ours.
 			m.mu.Unlock()
-			return m.checkout(ctx, <-ch, fn, version)
+			if env = <-ch; env != nil {
+				return m.checkout(ctx, env, fn, version)
+			}
+			m.mu.Lock()
 		}
+		// No environment came (nil means the one awaited died): start another.
 		if err := ctx.Err(); err != nil {
 			m.mu.Unlock()
 			return nil, false, err
@@ -542,10 +551,21 @@ func (m *Manager) evictIdleLocked(except *pool) bool {
 }
 
 // markFinishing counts environments whose runtime answered but has not asked for its next event.
+// When one of them dies instead (delta -1), a caller that was waiting for it is told so with a
+// nil handover, and cold-starts at once.
 func (m *Manager) markFinishing(env *environment, delta int) {
 	m.mu.Lock()
-	env.pool.finishing += delta
+	p := env.pool
+	p.finishing += delta
+	var ch chan *environment
+	if n := len(p.waiters); delta < 0 && n > p.finishing {
+		ch = p.waiters[n-1]
+		p.waiters = p.waiters[:n-1]
+	}
 	m.mu.Unlock()
+	if ch != nil {
+		ch <- nil
+	}
 }
 
 // release returns an environment whose runtime asked for its next event: to a waiting caller,
@@ -788,6 +808,13 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	m.closed = true
+	for _, p := range m.pools {
+		// Callers waiting for a finishing environment give up now: it will be shut down.
+		for _, ch := range p.waiters {
+			ch <- nil
+		}
+		p.waiters = nil
+	}
 	m.mu.Unlock()
 	close(m.stopJanitor)
 	<-m.janitorDone

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -42,6 +43,12 @@ func (f *Files) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
 			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
 		} else {
 			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+		}
+		if _, ok := d.Extra.(sensitiveSource); ok {
+			// The file:line above is enough; the source line would print a secret to a terminal or CI log.
+			c := *d
+			c.Subject, c.Context = nil, nil
+			d = &c
 		}
 		if err := tw.WriteDiagnostic(d); err != nil {
 			return err
@@ -94,6 +101,10 @@ func rangeDiag(summary, detail string, rng hcl.Range) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng}
 }
 
+// sensitiveSource marks (in hcl.Diagnostic.Extra) a diagnostic whose subject holds a secret:
+// WriteDiagnostics then gives its file:line without the source line.
+type sensitiveSource struct{}
+
 // ---- agent ----
 
 // Agent is a node's configuration.
@@ -108,6 +119,41 @@ type Agent struct {
 	HTTP        HTTP
 	Cluster     Cluster
 	Sandbox     Sandbox
+	// AccessKeys are the credentials requests to function URLs with auth_type = "SIGNED" must
+	// be signed with (AWS Signature V4), in file order. None by default: such URLs refuse every
+	// request until a key is configured.
+	AccessKeys []AccessKey
+}
+
+// AccessKey is one access_key block: an AWS-style key pair clients sign requests with, so the
+// AWS SDKs and CLI work against function URLs unchanged.
+type AccessKey struct {
+	// Name is the block's label, to tell keys apart in the file and in logs.
+	Name string
+	// ID is the access key ID clients send in their credential scope (not a secret).
+	ID string
+	// Secret is the secret access key. It never leaves the process: String and Format redact
+	// it and JSON omits it, so a config dump or a log line cannot leak it.
+	Secret string `json:"-"`
+}
+
+// String names the key by block name and ID, without its secret.
+func (k AccessKey) String() string {
+	return fmt.Sprintf("access_key %q (id %s, secret redacted)", k.Name, k.ID)
+}
+
+// Format prints String for every verb (%v, %+v, %#v, %s, %x, ...), so no verb prints the secret.
+func (k AccessKey) Format(f fmt.State, _ rune) {
+	_, _ = io.WriteString(f, k.String())
+}
+
+// AccessKeyMap maps each access key ID to its secret, the form the SigV4 verifier takes.
+func (a *Agent) AccessKeyMap() map[string]string {
+	m := make(map[string]string, len(a.AccessKeys))
+	for _, k := range a.AccessKeys {
+		m[k.ID] = k.Secret
+	}
+	return m
 }
 
 // HTTP is the listener of the invoke, management and /v1 APIs and of function URLs.
@@ -175,17 +221,29 @@ func DevAgent(dataDir string) *Agent {
 }
 
 type agentFile struct {
-	NodeName *string       `hcl:"node_name,optional"`
-	DataDir  *string       `hcl:"data_dir,optional"`
-	Region   *string       `hcl:"region,optional"`
-	LogLevel *string       `hcl:"log_level,optional"`
-	LogJSON  *bool         `hcl:"log_json,optional"`
-	Debug    *bool         `hcl:"enable_debug,optional"`
-	HTTP     *httpBlock    `hcl:"http,block"`
-	Cluster  *clusterBlock `hcl:"cluster,block"`
-	Sandbox  *sandboxBlock `hcl:"sandbox,block"`
-	Plugins  []notYetBlock `hcl:"plugin,block"`
+	NodeName *string          `hcl:"node_name,optional"`
+	DataDir  *string          `hcl:"data_dir,optional"`
+	Region   *string          `hcl:"region,optional"`
+	LogLevel *string          `hcl:"log_level,optional"`
+	LogJSON  *bool            `hcl:"log_json,optional"`
+	Debug    *bool            `hcl:"enable_debug,optional"`
+	HTTP     *httpBlock       `hcl:"http,block"`
+	Cluster  *clusterBlock    `hcl:"cluster,block"`
+	Sandbox  *sandboxBlock    `hcl:"sandbox,block"`
+	Keys     []accessKeyBlock `hcl:"access_key,block"`
+	Plugins  []notYetBlock    `hcl:"plugin,block"`
 }
+
+type accessKeyBlock struct {
+	Name       string   `hcl:"name,label"`
+	ID         string   `hcl:"id"`
+	Secret     *string  `hcl:"secret,optional"`
+	SecretFile *string  `hcl:"secret_file,optional"`
+	Body       hcl.Body `hcl:",body"`
+}
+
+// accessKeyIDRE is the shape of an AWS access key ID: upper-case letters and digits.
+var accessKeyIDRE = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
 
 type httpBlock struct {
 	Address   *string  `hcl:"address,optional"`
@@ -336,12 +394,87 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	if a.Sandbox.PidsLimit < 16 {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "pids_limit", "Invalid pids_limit", "pids_limit must be at least 16: a Go or Node runtime alone uses several threads."))
 	}
+	keys, d := decodeAccessKeys(raw.Keys, baseDir)
+	diags = append(diags, d...)
+	a.AccessKeys = keys
 	for _, p := range raw.Plugins {
 		rng := p.Remain.MissingItemRange()
 		diags = append(diags, rangeDiag("Plugins are not supported yet",
 			fmt.Sprintf("plugin %q: trigger and extension plugins come in a later version of the gateway.", p.Name), rng))
 	}
 	return a, diags
+}
+
+// decodeAccessKeys validates the access_key blocks and reads their secret files. No diagnostic
+// quotes a secret, and those pointing at a secret attribute are marked sensitiveSource.
+func decodeAccessKeys(blocks []accessKeyBlock, baseDir string) ([]AccessKey, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	var out []AccessKey
+	names := map[string]hcl.Range{}
+	ids := map[string]string{} // id -> block name
+	for _, b := range blocks {
+		decl := b.Body.MissingItemRange() // the block's opening brace, on its header line
+		if prev, dup := names[b.Name]; dup {
+			diags = append(diags, rangeDiag("Duplicate access_key block",
+				fmt.Sprintf("access_key %q is also declared at %s.", b.Name, prev), decl))
+			continue
+		}
+		names[b.Name] = decl
+		k := AccessKey{Name: b.Name, ID: b.ID}
+		if !accessKeyIDRE.MatchString(k.ID) {
+			diags = append(diags, attrDiag(b.Body, "id", "Invalid access key id",
+				fmt.Sprintf("%q is not an access key id: it has 16 to 128 upper-case letters and digits, like AKIAIOSFODNN7EXAMPLE.", k.ID)))
+		} else if prev, dup := ids[k.ID]; dup {
+			diags = append(diags, attrDiag(b.Body, "id", "Duplicate access key id",
+				fmt.Sprintf("access_key %q uses id %s, as access_key %q does; each key needs its own id.", b.Name, k.ID, prev)))
+		} else {
+			ids[k.ID] = b.Name
+		}
+		switch {
+		case b.Secret != nil && b.SecretFile != nil:
+			diags = append(diags, attrDiag(b.Body, "secret_file", "Conflicting access key secrets",
+				fmt.Sprintf("access_key %q sets both secret and secret_file; keep one of them.", b.Name)))
+		case b.Secret == nil && b.SecretFile == nil:
+			diags = append(diags, rangeDiag("Missing access key secret",
+				fmt.Sprintf("access_key %q needs a secret: set secret, or secret_file to a file holding it.", b.Name), decl))
+		case b.Secret != nil:
+			k.Secret = *b.Secret
+			if msg := secretProblem(k.Secret); msg != "" {
+				d := attrDiag(b.Body, "secret", "Invalid access key secret", fmt.Sprintf("access_key %q: the secret %s.", b.Name, msg))
+				d.Extra = sensitiveSource{}
+				diags = append(diags, d)
+			}
+		default:
+			path := *b.SecretFile
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(baseDir, path)
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				diags = append(diags, attrDiag(b.Body, "secret_file", "Cannot read secret_file",
+					fmt.Sprintf("access_key %q: %v. The path is relative to this file.", b.Name, err)))
+				break
+			}
+			k.Secret = strings.TrimSpace(string(src))
+			if msg := secretProblem(k.Secret); msg != "" {
+				diags = append(diags, attrDiag(b.Body, "secret_file", "Invalid access key secret",
+					fmt.Sprintf("access_key %q: the secret in %s %s.", b.Name, path, msg)))
+			}
+		}
+		out = append(out, k)
+	}
+	return out, diags
+}
+
+// secretProblem says what is wrong with a secret, without quoting it; "" when it is fine.
+func secretProblem(s string) string {
+	switch {
+	case s == "":
+		return "is empty"
+	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
+		return "contains whitespace (spaces, tabs or line breaks)"
+	}
+	return ""
 }
 
 func isSet(e hcl.Expression) bool {

@@ -131,6 +131,9 @@ type InvokeInput struct {
 	ClientContext  string // decoded JSON
 	Payload        []byte
 	RequestID      string // set by the HTTP layer so its header and the runtime agree
+	// AcceptStream takes a response the runtime streams as InvokeOutput.Stream (function URLs
+	// in RESPONSE_STREAM mode, InvokeWithResponseStream) instead of reading it whole.
+	AcceptStream bool
 }
 
 // InvokeOutput is the outcome: Status 200 (with the function's response or error), 202 or 204.
@@ -140,6 +143,10 @@ type InvokeOutput struct {
 	FunctionError   string
 	ExecutedVersion string
 	LogTail         []byte
+	// Stream is the function's response as the runtime writes it, when AcceptStream was set;
+	// Payload is then empty and the log tail comes from Stream.LogTail. The caller reads it
+	// to its end and always Closes it (closing early cancels the invocation).
+	Stream *sandbox.Stream
 }
 
 // resolve finds the function and checks the qualifier (only $LATEST exists for now).
@@ -176,7 +183,7 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	arn := lambda.FunctionARN(g.cfg.Region, fn.Name, in.Qualifier)
 	req := &sandbox.Request{
 		RequestID: in.RequestID, Payload: in.Payload, InvokedFunctionARN: arn, Version: version,
-		ClientContext: in.ClientContext, Tail: in.LogTail,
+		ClientContext: in.ClientContext, Tail: in.LogTail, AcceptStream: in.AcceptStream,
 	}
 	switch in.InvocationType {
 	case "", RequestResponse:
@@ -191,7 +198,7 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	if err != nil {
 		return nil, g.invokeError(fn, err)
 	}
-	out := &InvokeOutput{Status: 200, Payload: resp.Payload, ExecutedVersion: resp.ExecutedVersion, LogTail: resp.LogTail}
+	out := &InvokeOutput{Status: 200, Payload: resp.Payload, ExecutedVersion: resp.ExecutedVersion, LogTail: resp.LogTail, Stream: resp.Stream}
 	if resp.FunctionError {
 		out.FunctionError = "Unhandled"
 	}

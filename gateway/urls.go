@@ -64,6 +64,9 @@ func applyURLInput(u *structs.FunctionURL, in *lambda.FunctionURLConfigInput) er
 			return err
 		}
 		u.Cors = &cors
+		if cors.IsZero() {
+			u.Cors = nil // an empty policy (how apply clears one) is no policy
+		}
 	}
 	return nil
 }
@@ -202,4 +205,15 @@ func (g *Gateway) urlStoreError(id, fn string, err error) error {
 		return lambda.ResourceNotFound("The resource you requested does not exist.")
 	}
 	return g.storeError(fn, err)
+}
+
+// FunctionURLByID finds the function URL a request names by its URL id (the host label of
+// <id>.<url_domain>, or the segment after /fn/). Unknown ids, and functions without a URL,
+// are not found: a function is reachable this way only once it has a URL config.
+func (g *Gateway) FunctionURLByID(id string) (*structs.FunctionURL, error) {
+	u, ok := g.cfg.Store.FunctionURL(id)
+	if !ok {
+		return nil, lambda.ResourceNotFound("Function URL not found: %s", id)
+	}
+	return u, nil
 }

@@ -343,7 +343,10 @@ func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Dur
 		return nil, ctx.Err()
 	}
 	resp := inv.resp
-	if req.Tail {
+	if req.Tail && resp.Stream != nil {
+		// The log ends after the stream does: the caller asks for it then (Stream.LogTail).
+		resp.Stream.setTail(inv)
+	} else if req.Tail {
 		select {
 		case <-inv.ended:
 		case <-ctx.Done():

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,7 @@ type Stream struct {
 	errBody   []byte
 	done      chan struct{}
 	closeOnce sync.Once
+	inv       *invocation // set when the caller asked for the log tail
 }
 
 func newStream(r *http.Request, limit int64) *Stream {
@@ -109,6 +111,30 @@ func (s *Stream) Err() (errType string, payload []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.errType, s.errBody
+}
+
+func (s *Stream) setTail(inv *invocation) {
+	s.mu.Lock()
+	s.inv = inv
+	s.mu.Unlock()
+}
+
+// LogTail returns the invocation's log, START to REPORT, when the request asked for it
+// (Request.Tail); nil otherwise. Call it after the stream ended: it waits for the REPORT line,
+// which is written once the runtime asks for its next event (or the environment is reset).
+func (s *Stream) LogTail(ctx context.Context) []byte {
+	s.mu.Lock()
+	inv := s.inv
+	s.mu.Unlock()
+	if inv == nil {
+		return nil
+	}
+	select {
+	case <-inv.ended:
+		return inv.tail
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // Close ends the caller's side. Before the end it cancels the invocation.

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	Logger  hclog.Logger
 	// URLDomain is the domain function URLs are served under (<url-id>.<URLDomain>).
 	URLDomain string
+	// Verifier checks the signatures of requests to SIGNED function URLs; without one, such
+	// URLs refuse every request.
+	Verifier *sigv4.Verifier
 	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
 	Debug bool
 }
@@ -64,12 +68,18 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	a := &api{cfg: cfg, logger: cfg.Logger.Named("http")}
 	r := mux.NewRouter()
+	// Function URLs see the path as the client sent it ("//a/../b" included).
+	r.SkipClean(true)
+	// Function URLs come first: their host or /fn/ prefix takes every method and path.
+	r.MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return a.isURLRequest(req) }).
+		Handler(a.wrap(a.functionURL))
 	// Every route, in one table.
 	routes := []struct {
 		method, path string
 		h            handler
 	}{
 		{"POST", "/2015-03-31/functions/{name}/invocations", a.invoke},
+		{"POST", "/2021-11-15/functions/{name}/response-streaming-invocations", a.invokeWithResponseStream},
 		{"POST", "/2015-03-31/functions", a.createFunction},
 		{"GET", "/2015-03-31/functions/", a.listFunctions},
 		{"GET", "/2015-03-31/functions", a.listFunctions},
@@ -137,44 +147,19 @@ func (s *statusWriter) Flush() {
 	}
 }
 
+// FlushError lets http.ResponseController report a failed flush (a client gone mid-stream).
+func (s *statusWriter) FlushError() error {
+	return http.NewResponseController(s.ResponseWriter).Flush()
+}
+
 // logTailBytes is how much of the log X-Amz-Log-Result carries, as in Lambda.
 const logTailBytes = 4096
 
 func (a *api) invoke(w http.ResponseWriter, r *http.Request, reqID string) error {
-	in := &gateway.InvokeInput{
-		FunctionName:   mux.Vars(r)["name"],
-		Qualifier:      r.URL.Query().Get("Qualifier"),
-		InvocationType: r.Header.Get("X-Amz-Invocation-Type"),
-		RequestID:      reqID,
-	}
-	switch lt := r.Header.Get("X-Amz-Log-Type"); lt {
-	case "", "None":
-	case "Tail":
-		in.LogTail = true
-	default:
-		return lambda.InvalidParameter("invalid X-Amz-Log-Type %q: use None or Tail", lt)
-	}
-	if cc := r.Header.Get("X-Amz-Client-Context"); cc != "" {
-		decoded, err := gateway.ValidClientContext(cc)
-		if err != nil {
-			return err
-		}
-		in.ClientContext = decoded
-	}
-	payload, err := io.ReadAll(io.LimitReader(r.Body, structs.MaxSyncPayloadBytes+1))
+	in, err := invokeInput(r, reqID)
 	if err != nil {
-		return lambda.InvalidRequestContent("reading the request body: %v", err)
+		return err
 	}
-	if len(payload) > structs.MaxSyncPayloadBytes {
-		return lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", structs.MaxSyncPayloadBytes)
-	}
-	if len(payload) > 0 && !json.Valid(payload) {
-		return lambda.InvalidRequestContent("Could not parse request body into json: the payload is not valid JSON")
-	}
-	if len(payload) == 0 {
-		payload = []byte("{}")
-	}
-	in.Payload = payload
 	out, err := a.cfg.Gateway.Invoke(r.Context(), in)
 	if err != nil {
 		return err
@@ -188,11 +173,7 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 		h.Set("X-Amz-Function-Error", out.FunctionError)
 	}
 	if in.LogTail && out.LogTail != nil {
-		tail := out.LogTail
-		if len(tail) > logTailBytes {
-			tail = tail[len(tail)-logTailBytes:]
-		}
-		h.Set("X-Amz-Log-Result", base64.StdEncoding.EncodeToString(tail))
+		h.Set("X-Amz-Log-Result", logResult(out.LogTail))
 	}
 	if out.Status != 200 {
 		w.WriteHeader(out.Status)
@@ -208,6 +189,54 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 	w.WriteHeader(200)
 	_, _ = w.Write(out.Payload)
 	return nil
+}
+
+// logResult is X-Amz-Log-Result (and InvokeComplete's LogResult): the last 4 KB, base64.
+func logResult(tail []byte) string {
+	if len(tail) > logTailBytes {
+		tail = tail[len(tail)-logTailBytes:]
+	}
+	return base64.StdEncoding.EncodeToString(tail)
+}
+
+// invokeInput reads an Invoke or InvokeWithResponseStream request: its headers, Qualifier and
+// JSON payload (at most 6 MB).
+func invokeInput(r *http.Request, reqID string) (*gateway.InvokeInput, error) {
+	in := &gateway.InvokeInput{
+		FunctionName:   mux.Vars(r)["name"],
+		Qualifier:      r.URL.Query().Get("Qualifier"),
+		InvocationType: r.Header.Get("X-Amz-Invocation-Type"),
+		RequestID:      reqID,
+	}
+	switch lt := r.Header.Get("X-Amz-Log-Type"); lt {
+	case "", "None":
+	case "Tail":
+		in.LogTail = true
+	default:
+		return nil, lambda.InvalidParameter("invalid X-Amz-Log-Type %q: use None or Tail", lt)
+	}
+	if cc := r.Header.Get("X-Amz-Client-Context"); cc != "" {
+		decoded, err := gateway.ValidClientContext(cc)
+		if err != nil {
+			return nil, err
+		}
+		in.ClientContext = decoded
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, structs.MaxSyncPayloadBytes+1))
+	if err != nil {
+		return nil, lambda.InvalidRequestContent("reading the request body: %v", err)
+	}
+	if len(payload) > structs.MaxSyncPayloadBytes {
+		return nil, lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", structs.MaxSyncPayloadBytes)
+	}
+	if len(payload) > 0 && !json.Valid(payload) {
+		return nil, lambda.InvalidRequestContent("Could not parse request body into json: the payload is not valid JSON")
+	}
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	in.Payload = payload
+	return in, nil
 }
 
 func decodeBody(r *http.Request, v any) error {

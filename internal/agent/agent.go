@@ -24,6 +24,7 @@ import (
 	"github.com/lambdagw/gateway/config"
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
+	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
@@ -205,9 +206,19 @@ func (a *agent) start(ctx context.Context) error {
 	}()
 	a.onClose(func(context.Context) error { stopWatch(); <-watchDone; return nil })
 
+	// Requests to SIGNED function URLs are checked against the agent's access keys, for any
+	// region a client signs for (the node serves them all). Without keys such URLs refuse
+	// every request, saying why.
+	var verifier *sigv4.Verifier
+	if len(cfg.AccessKeys) > 0 {
+		if verifier, err = sigv4.New(sigv4.Config{Keys: cfg.AccessKeyMap()}); err != nil {
+			return fmt.Errorf("loading access keys: %w", err)
+		}
+	}
 	handler, err := httpapi.New(httpapi.Config{
 		Gateway:   gw,
 		URLDomain: cfg.HTTP.URLDomain,
+		Verifier:  verifier,
 		Logs:      logs,
 		Logger:    a.logger,
 		Debug:     cfg.EnableDebug,

@@ -91,6 +91,12 @@ func (c CORS) Copy() CORS {
 		AllowOrigins: dup(c.AllowOrigins), ExposeHeaders: dup(c.ExposeHeaders), MaxAge: c.MaxAge}
 }
 
+// IsZero reports whether the policy sets nothing: the URL then has no CORS policy at all.
+func (c CORS) IsZero() bool {
+	return !c.AllowCredentials && c.MaxAge == 0 && len(c.AllowHeaders) == 0 && len(c.AllowMethods) == 0 &&
+		len(c.AllowOrigins) == 0 && len(c.ExposeHeaders) == 0
+}
+
 // Limits of a function URL's CORS configuration, as Lambda's.
 const (
 	MaxCORSMaxAge = 86400

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,56 @@ type Event struct {
 
 // counter survives between invocations while the environment stays warm.
 var counter int
+
+// entry takes direct invocations (an Event) and function URL requests, whose Event comes from
+// the query string ("?mode=stream&n=3&url=true"); a URL request without a mode gets its own
+// event back (mode echo).
+func entry(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		RequestContext struct {
+			HTTP struct{ Method string } `json:"http"`
+		} `json:"requestContext"`
+	}
+	_ = json.Unmarshal(raw, &probe)
+	if probe.RequestContext.HTTP.Method == "" {
+		var ev Event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, err
+		}
+		return handle(ctx, ev)
+	}
+	var req events.LambdaFunctionURLRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, err
+	}
+	q := req.QueryStringParameters
+	num := func(k string) int { n, _ := strconv.Atoi(q[k]); return n }
+	ev := Event{Mode: q["mode"], Name: q["name"], MS: num("ms"), N: num("n"), Size: num("size"),
+		Fail: q["fail"] == "true", URL: q["url"] == "true", Value: q["value"]}
+	switch ev.Mode {
+	case "", "echo":
+		counter++
+		return &events.LambdaFunctionURLResponse{
+			StatusCode: 200, Headers: map[string]string{"Content-Type": "application/json", "X-Echo": "yes"},
+			Body: string(raw),
+		}, nil
+	case "respond":
+		// A function URL response built from the query: status, one header, cookies, and a
+		// body that is base64 on the wire when b64=true.
+		counter++
+		resp := &events.LambdaFunctionURLResponse{StatusCode: num("status"), Body: ev.Value,
+			Headers: map[string]string{"X-Custom": q["header"]}}
+		if q["cookies"] != "" {
+			resp.Cookies = strings.Split(q["cookies"], "|")
+		}
+		if q["b64"] == "true" {
+			resp.Body, resp.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(ev.Value)), true
+			resp.Headers["Content-Type"] = "application/octet-stream"
+		}
+		return resp, nil
+	}
+	return handle(ctx, ev)
+}
 
 func handle(ctx context.Context, ev Event) (any, error) {
 	counter++
@@ -303,5 +354,5 @@ func main() {
 			time.Sleep(time.Hour)
 		}
 	}
-	lambda.Start(handle)
+	lambda.Start(entry)
 }

@@ -1,0 +1,266 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/gateway/sigv4"
+	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/lambda/furl"
+	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/sandbox"
+)
+
+// Function URLs: a request whose Host is <url-id>.<url_domain> (any port), or whose path is
+// /fn/<url-id>/<path> for networks without wildcard DNS, invokes the function (or alias) the
+// URL id names with the payload format 2.0 event, and gets the function's HTTP response back,
+// whole (BUFFERED) or as the function writes it (RESPONSE_STREAM).
+
+// urlPathPrefix serves function URLs under the API's own host.
+const urlPathPrefix = "/fn/"
+
+// maxPreludeBytes bounds the JSON head of a streamed function URL response (status, headers,
+// cookies); Lambda's limit on response headers is far below it.
+const maxPreludeBytes = 1 << 20
+
+// streamBufferBytes is the copy buffer of one streamed response: all the gateway holds of a
+// stream at any time, however large it is.
+const streamBufferBytes = 32 << 10
+
+var streamBuffers = sync.Pool{New: func() any { b := make([]byte, streamBufferBytes); return &b }}
+
+// urlHostID returns the URL id of a request addressed to <id>.<domain>, port ignored. The
+// domain compares case-insensitively (DNS does); the id keeps its case, as function names do.
+func urlHostID(host, domain string) (string, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	suffix := "." + domain
+	if domain == "" || len(host) <= len(suffix) || !strings.EqualFold(host[len(host)-len(suffix):], suffix) {
+		return "", false
+	}
+	id := host[:len(host)-len(suffix)]
+	if strings.Contains(id, ".") {
+		return "", false
+	}
+	return id, true
+}
+
+// urlPathID splits an escaped /fn/<id>/<rest> path into the URL id and the path the function
+// sees (/<rest>, or / when there is none).
+func urlPathID(escapedPath string) (id, rawPath string, ok bool) {
+	rest, ok := strings.CutPrefix(escapedPath, urlPathPrefix)
+	if !ok {
+		return "", "", false
+	}
+	id, path, _ := strings.Cut(rest, "/")
+	id, err := url.PathUnescape(id)
+	if err != nil || id == "" {
+		return "", "", false
+	}
+	return id, "/" + path, true
+}
+
+// isURLRequest is the route matcher of function URLs.
+func (a *api) isURLRequest(r *http.Request) bool {
+	if _, ok := urlHostID(r.Host, a.cfg.URLDomain); ok {
+		return true
+	}
+	return strings.HasPrefix(r.URL.EscapedPath(), urlPathPrefix)
+}
+
+// functionURL serves one function URL request.
+func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) error {
+	arrived := time.Now()
+	id, hostRouted := urlHostID(r.Host, a.cfg.URLDomain)
+	rawPath := r.URL.EscapedPath()
+	if !hostRouted {
+		var ok bool
+		if id, rawPath, ok = urlPathID(rawPath); !ok {
+			return lambda.ResourceNotFound("no function URL at %s: use %s<url-id>/<path>", r.URL.Path, urlPathPrefix)
+		}
+	}
+	u, err := a.cfg.Gateway.FunctionURLByID(id)
+	if err != nil {
+		return err
+	}
+	if u.Cors != nil && isPreflight(r) {
+		writePreflight(w, r, reqID, u.Cors)
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, structs.MaxSyncPayloadBytes+1))
+	if err != nil {
+		return lambda.InvalidRequestContent("reading the request body: %v", err)
+	}
+	if len(body) > structs.MaxSyncPayloadBytes {
+		return lambda.RequestTooLarge("Request must be smaller than %d bytes for a function URL", structs.MaxSyncPayloadBytes)
+	}
+	meta := furl.Meta{RequestID: reqID, URLID: id, DomainName: id + "." + a.cfg.URLDomain, RawPath: rawPath, Time: arrived}
+	if u.AuthType == structs.AuthSigned {
+		identity, err := a.verifySignature(r, body)
+		if err != nil {
+			return err
+		}
+		meta.AccountID = lambda.DefaultAccount
+		meta.IAM = &furl.IAMIdentity{
+			AccessKey: identity.AccessKeyID, AccountID: lambda.DefaultAccount, CallerID: identity.AccessKeyID,
+			UserARN: "arn:aws:iam::" + lambda.DefaultAccount + ":user/" + identity.AccessKeyID, UserID: identity.AccessKeyID,
+		}
+	}
+	event, err := furl.BuildEvent(r, body, meta)
+	if err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.Invoke(r.Context(), &gateway.InvokeInput{
+		FunctionName: u.Function, Qualifier: u.Qualifier, Payload: event, RequestID: reqID,
+		AcceptStream: u.InvokeMode == structs.InvokeStream,
+	})
+	if err != nil {
+		return err
+	}
+	if out.Stream != nil {
+		a.streamURLResponse(w, r, reqID, u, out.Stream)
+		return nil
+	}
+	if out.FunctionError != "" {
+		a.badGateway(w, r, reqID, u, "the function failed", errorTypeOf(out.Payload))
+		return nil
+	}
+	resp, err := furl.ParseResponse(out.Payload)
+	if err != nil {
+		a.badGateway(w, r, reqID, u, "the function's result is not a valid function URL response", err.Error())
+		return nil
+	}
+	h := w.Header()
+	copyResponseHeader(h, resp.Header)
+	applyCORS(h, r, u.Cors)
+	h.Set("X-Amzn-RequestId", reqID)
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+	return nil
+}
+
+// verifySignature checks the AWS Signature V4 of a request to a SIGNED URL against the agent's
+// access keys.
+func (a *api) verifySignature(r *http.Request, body []byte) (*sigv4.Identity, error) {
+	if a.cfg.Verifier == nil {
+		return nil, &lambda.Error{Status: http.StatusForbidden, Type: sigv4.TypeUnrecognizedClient,
+			Message: "this function URL requires signed requests, and this node has no access keys (access_key blocks)"}
+	}
+	identity, err := a.cfg.Verifier.Verify(r, body)
+	if err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			return nil, &lambda.Error{Status: http.StatusForbidden, Type: se.Type, Message: se.Message}
+		}
+		return nil, err
+	}
+	return identity, nil
+}
+
+// badGateway answers a failed invocation as Lambda does for function URLs: 502 with a body
+// that says nothing about the function (its error is in its logs).
+func (a *api) badGateway(w http.ResponseWriter, r *http.Request, reqID string, u *structs.FunctionURL, what, detail string) {
+	a.logger.Debug("function URL answered 502", "url", u.ID(), "request_id", reqID, "reason", what, "detail", detail)
+	h := w.Header()
+	applyCORS(h, r, u.Cors)
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(http.StatusBadGateway)
+	_, _ = io.WriteString(w, "Internal Server Error")
+}
+
+// streamURLResponse sends a streamed function response: the head from the prelude (or the
+// runtime's Content-Type when it sent none), then every piece of the body as it arrives,
+// flushed at once. An error after the head was sent cannot change the status any more: the
+// response is cut off without its final chunk, so the client knows it is incomplete.
+func (a *api) streamURLResponse(w http.ResponseWriter, r *http.Request, reqID string, u *structs.FunctionURL, st *sandbox.Stream) {
+	defer st.Close()
+	// A client that goes away cancels the invocation even while the function writes nothing.
+	stop := context.AfterFunc(r.Context(), func() { _ = st.Close() })
+	defer stop()
+
+	bufp := streamBuffers.Get().(*[]byte)
+	defer streamBuffers.Put(bufp)
+	buf := *bufp
+	prelude := furl.DefaultPrelude(st.ContentType)
+	var body io.Reader = st
+	if furl.HasPrelude(st.ContentType) {
+		br := bufio.NewReaderSize(st, 4096)
+		p, err := furl.ReadPrelude(br, maxPreludeBytes)
+		if err != nil {
+			if errType, _ := st.Err(); errType != "" {
+				a.badGateway(w, r, reqID, u, "the function failed before its response head", errType)
+			} else {
+				a.badGateway(w, r, reqID, u, "the function's response head is not valid", err.Error())
+			}
+			return
+		}
+		prelude, body = p, br
+	}
+	h := w.Header()
+	copyResponseHeader(h, prelude.Header)
+	applyCORS(h, r, u.Cors)
+	h.Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(prelude.Status)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return // the client went away: the deferred Close cancels the invocation
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	if errType, _ := st.Err(); errType != "" {
+		a.logger.Debug("function URL stream cut off", "url", u.ID(), "request_id", reqID, "error_type", errType)
+		// net/http closes the connection without finishing the response.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// hopByHop are headers of one connection, which a function cannot set on the client's.
+var hopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
+	"Upgrade": true, "Te": true, "Trailer": true, "Content-Length": true,
+}
+
+func copyResponseHeader(dst, src http.Header) {
+	for k, vs := range src {
+		if hopByHop[http.CanonicalHeaderKey(k)] {
+			continue
+		}
+		dst[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+}
+
+// errorTypeOf reads errorType from a function error payload, for logs.
+func errorTypeOf(payload []byte) string {
+	var e struct {
+		ErrorType string `json:"errorType"`
+	}
+	_ = json.Unmarshal(payload, &e)
+	return e.ErrorType
+}

@@ -3,7 +3,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin
-EXAMPLES      := examples/functions/hello
+EXAMPLES      := examples/functions/hello examples/functions/stream
 TEST_TIMEOUT  ?= 18m
 
 .PHONY: all build examples run test test-unit test-integration lint bench clean

@@ -1,4 +1,5 @@
-# The example functions `make run` applies. `gateway apply -address http://127.0.0.1:9500 examples/functions.hcl`
+# The example functions `make run` applies. `gateway apply -address http://127.0.0.1:9500 examples`
+# (this file and stream.hcl, which is apart because the integration tests apply this file alone).
 function "hello" {
   runtime     = "provided.al2023"
   code        = "./functions/hello/build"
@@ -6,4 +7,13 @@ function "hello" {
   memory_mb   = 128
   timeout     = "5s"
   environment = { GREETING = "Hello" }
+
+  # http://hello.lambda-url.localhost:9500/?name=you
+  url {
+    auth_type = "NONE"
+    cors {
+      allow_origins = ["*"]
+      allow_methods = ["GET", "POST"]
+    }
+  }
 }

@@ -15,16 +15,27 @@ for _ in $(seq 1 100); do
 	if ! kill -0 $agent 2>/dev/null; then echo "the agent exited; see its log above" >&2; exit 1; fi
 	sleep 0.1
 done
-bin/gateway apply -address "$addr" examples/functions.hcl
+bin/gateway apply -address "$addr" examples/functions.hcl examples/stream.hcl
+
+# Function URLs are served on the same listener, as <name>.lambda-url.localhost (the -dev url_domain).
+scheme="${addr%%://*}"
+hostport="${addr#*://}" && hostport="${hostport%%/*}"
+port="" && case "$hostport" in *:*) port=":${hostport##*:}" ;; esac
 
 cat <<MSG
 
-  The gateway is running at $addr with the function "hello". Call it from another terminal:
+  The gateway is running at $addr with the functions "hello" and "stream". From another terminal:
 
     curl -s -d '{"name":"you"}' $addr/2015-03-31/functions/hello/invocations
     bin/gateway invoke -payload '{"name":"you"}' -log-tail hello
 
-  Its logs:  bin/gateway logs -f hello        Functions:  bin/gateway functions
+  Their function URLs:
+
+    curl -s '$scheme://hello.lambda-url.localhost$port/?name=you'
+    curl -N '$scheme://stream.lambda-url.localhost$port/?n=5&ms=500'   # lines arrive one by one
+    curl -N '${addr%/}/fn/stream/?n=5&ms=500'   # the same without wildcard DNS
+
+  Logs:  bin/gateway logs -f hello            Functions:  bin/gateway functions
   Press Ctrl-C to stop the agent (it drains and removes every environment).
 
 MSG

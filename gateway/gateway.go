@@ -143,6 +143,8 @@ type InvokeOutput struct {
 	FunctionError   string
 	ExecutedVersion string
 	LogTail         []byte
+	// ContentType is the Content-Type of the runtime's buffered response.
+	ContentType string
 	// Stream is the function's response as the runtime writes it, when AcceptStream was set;
 	// Payload is then empty and the log tail comes from Stream.LogTail. The caller reads it
 	// to its end and always Closes it (closing early cancels the invocation).
@@ -198,7 +200,7 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	if err != nil {
 		return nil, g.invokeError(fn, err)
 	}
-	out := &InvokeOutput{Status: 200, Payload: resp.Payload, ExecutedVersion: resp.ExecutedVersion, LogTail: resp.LogTail, Stream: resp.Stream}
+	out := &InvokeOutput{Status: 200, Payload: resp.Payload, ExecutedVersion: resp.ExecutedVersion, LogTail: resp.LogTail, Stream: resp.Stream, ContentType: resp.ContentType}
 	if resp.FunctionError {
 		out.FunctionError = "Unhandled"
 	}

@@ -43,6 +43,9 @@ type Response struct {
 	ErrorType string
 	// ExecutedVersion is the version that ran.
 	ExecutedVersion string
+	// ContentType is the Content-Type the runtime posted its response with (buffered
+	// responses; a Stream has its own).
+	ContentType string
 	// Stream is set when the runtime streamed its response and Request.AcceptStream was set;
 	// Payload is then empty. The caller reads it and must Close it.
 	Stream *Stream

@@ -461,7 +461,7 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 		c.accepted()
 		return
 	}
-	inv.complete(&Response{Payload: body, ExecutedVersion: inv.req.Version})
+	inv.complete(&Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
 	c.accepted()
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lambdagw/gateway/gateway"
@@ -33,12 +33,6 @@ const urlPathPrefix = "/fn/"
 // maxPreludeBytes bounds the JSON head of a streamed function URL response (status, headers,
 // cookies); Lambda's limit on response headers is far below it.
 const maxPreludeBytes = 1 << 20
-
-// streamBufferBytes is the copy buffer of one streamed response: all the gateway holds of a
-// stream at any time, however large it is.
-const streamBufferBytes = 32 << 10
-
-var streamBuffers = sync.Pool{New: func() any { b := make([]byte, streamBufferBytes); return &b }}
 
 // urlHostID returns the URL id of a request addressed to <id>.<domain>, port ignored. The
 // domain compares case-insensitively (DNS does); the id keeps its case, as function names do.
@@ -119,6 +113,7 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 			UserARN: "arn:aws:iam::" + lambda.DefaultAccount + ":user/" + identity.AccessKeyID, UserID: identity.AccessKeyID,
 		}
 	}
+	addForwardedHeaders(r)
 	event, err := furl.BuildEvent(r, body, meta)
 	if err != nil {
 		return err
@@ -138,7 +133,7 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 		a.badGateway(w, r, reqID, u, "the function failed", errorTypeOf(out.Payload))
 		return nil
 	}
-	resp, err := furl.ParseResponse(out.Payload)
+	resp, err := bufferedURLResponse(out)
 	if err != nil {
 		a.badGateway(w, r, reqID, u, "the function's result is not a valid function URL response", err.Error())
 		return nil
@@ -151,6 +146,22 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
 	return nil
+}
+
+// bufferedURLResponse is the HTTP response of a function result read whole. A runtime that
+// streamed a response with a prelude (aws-lambda-go's LambdaFunctionURLStreamingResponse) to a
+// BUFFERED URL gets its prelude honoured, with the rest as the body.
+func bufferedURLResponse(out *gateway.InvokeOutput) (*furl.Response, error) {
+	if !furl.HasPrelude(out.ContentType) {
+		return furl.ParseResponse(out.Payload)
+	}
+	br := bufio.NewReader(bytes.NewReader(out.Payload))
+	p, err := furl.ReadPrelude(br, maxPreludeBytes)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(br)
+	return &furl.Response{Status: p.Status, Header: p.Header, Body: body}, nil
 }
 
 // verifySignature checks the AWS Signature V4 of a request to a SIGNED URL against the agent's
@@ -193,9 +204,6 @@ func (a *api) streamURLResponse(w http.ResponseWriter, r *http.Request, reqID st
 	stop := context.AfterFunc(r.Context(), func() { _ = st.Close() })
 	defer stop()
 
-	bufp := streamBuffers.Get().(*[]byte)
-	defer streamBuffers.Put(bufp)
-	buf := *bufp
 	prelude := furl.DefaultPrelude(st.ContentType)
 	var body io.Reader = st
 	if furl.HasPrelude(st.ContentType) {
@@ -220,25 +228,55 @@ func (a *api) streamURLResponse(w http.ResponseWriter, r *http.Request, reqID st
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return // the client went away: the deferred Close cancels the invocation
-			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
+	send := func(p []byte) error {
+		if _, err := w.Write(p); err != nil {
+			return err
 		}
-		if rerr != nil {
-			break
-		}
+		return rc.Flush()
+	}
+	if err := pump(body, send, func() { _ = st.Close() }); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return // the client went away; the stream was closed, which cancels the invocation
 	}
 	if errType, _ := st.Err(); errType != "" {
 		a.logger.Debug("function URL stream cut off", "url", u.ID(), "request_id", reqID, "error_type", errType)
 		// net/http closes the connection without finishing the response.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// addForwardedHeaders adds what Lambda's front end tells a function about the connection, so
+// code that builds absolute URLs or logs client addresses works unchanged: the client address
+// appended to X-Forwarded-For, and the scheme and port it connected to (unless a proxy in
+// front already said so).
+func addForwardedHeaders(r *http.Request) {
+	h := r.Header
+	if ip := sourceIP(r.RemoteAddr); ip != "" {
+		if prior := h.Get("X-Forwarded-For"); prior != "" {
+			ip = prior + ", " + ip
+		}
+		h.Set("X-Forwarded-For", ip)
+	}
+	if h.Get("X-Forwarded-Proto") == "" {
+		proto := "http"
+		if r.TLS != nil {
+			proto = "https"
+		}
+		h.Set("X-Forwarded-Proto", proto)
+	}
+	if h.Get("X-Forwarded-Port") == "" {
+		if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if _, port, err := net.SplitHostPort(addr.String()); err == nil {
+				h.Set("X-Forwarded-Port", port)
+			}
+		}
+	}
+}
+
+func sourceIP(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
 }
 
 // hopByHop are headers of one connection, which a function cannot set on the client's.

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 
 	"github.com/lambdagw/gateway/gateway"
@@ -63,19 +65,8 @@ func (a *api) invokeWithResponseStream(w http.ResponseWriter, r *http.Request, r
 	defer st.Close()
 	stop := context.AfterFunc(r.Context(), func() { _ = st.Close() })
 	defer stop()
-	bufp := streamBuffers.Get().(*[]byte)
-	defer streamBuffers.Put(bufp)
-	buf := *bufp
-	for {
-		n, rerr := st.Read(buf)
-		if n > 0 {
-			if err := ew.WritePayloadChunk(buf[:n]); err != nil {
-				return nil // the client went away: the deferred Close cancels the invocation
-			}
-		}
-		if rerr != nil {
-			break
-		}
+	if err := pump(st, ew.WritePayloadChunk, func() { _ = st.Close() }); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil // the client went away; the stream was closed, which cancels the invocation
 	}
 	var code, details, logs string
 	if errType, payload := st.Err(); errType != "" {

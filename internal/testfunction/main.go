@@ -170,17 +170,23 @@ func handle(ctx context.Context, ev Event) (any, error) {
 	case "stream":
 		// Streams N chunks of Size bytes (at least a line naming the chunk), MS apart, and fails
 		// after them when Fail is set; with URL, as a function URL response with a prelude.
+		// One buffer is reused for every chunk (a pipe write returns once it was read), so
+		// the function's own cost stays small next to the streaming path's.
 		pr, pw := io.Pipe()
 		go func() {
+			buf := []byte(strings.Repeat("x", max(ev.Size, 0)))
 			for i := 0; i < ev.N; i++ {
 				if i > 0 && ev.MS > 0 {
 					time.Sleep(time.Duration(ev.MS) * time.Millisecond)
 				}
-				chunk := fmt.Sprintf("chunk %d\n", i)
-				if pad := ev.Size - len(chunk); pad > 0 {
-					chunk = strings.Repeat("x", pad-1) + "\n" + chunk
+				label := fmt.Sprintf("chunk %d\n", i)
+				chunk := []byte(label)
+				if pad := ev.Size - len(label); pad > 0 {
+					buf[pad-1] = '\n'
+					copy(buf[pad:], label)
+					chunk = buf
 				}
-				if _, err := io.WriteString(pw, chunk); err != nil {
+				if _, err := pw.Write(chunk); err != nil {
 					return
 				}
 			}

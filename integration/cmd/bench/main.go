@@ -1,6 +1,7 @@
 // Command bench measures the gateway against a floor measured in the same run: a plain Go HTTP
 // echo server called directly. It starts a real agent (bin/gateway, libcontainer driver), applies
-// a no-op aws-lambda-go function, and writes the figures to a Markdown file.
+// a no-op aws-lambda-go function, and writes the figures to a Markdown file. Function URL
+// streaming is measured last, against the same server's /stream handler writing the same chunks.
 //
 //	go run ./integration/cmd/bench -out docs/BENCHMARKS.md
 package main
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,9 +43,14 @@ func main() {
 		delay    = flag.String("freeze-delay", "", "freeze_delay of the function (default: measure 0s and 100ms)")
 		driver   = flag.String("driver", "libcontainer", "sandbox driver of the agent")
 		profile  = flag.String("cpuprofile", "", "write the agent's CPU profile during the first 4-caller throughput run to this file")
+		so       streamOpts
 	)
+	flag.IntVar(&so.ttfbRuns, "ttfb", 50, "time-to-first-byte runs of each function URL mode and of the floor")
+	flag.IntVar(&so.streamMB, "stream-mb", 200, "size in MB of each streaming throughput run")
+	flag.IntVar(&so.streamRuns, "stream-runs", 5, "streaming throughput runs of the URL and of the floor (median kept)")
+	flag.IntVar(&so.rssMB, "rss-mb", 1000, "size in MB of the stream during which the agent's VmRSS is sampled")
 	flag.Parse()
-	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay); err != nil {
+	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -70,7 +77,12 @@ func profileAgent(client *http.Client, base, path string, dur time.Duration) <-c
 	return done
 }
 
-func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur time.Duration, delay string) error {
+// streamOpts sizes the function URL streaming measurements.
+type streamOpts struct {
+	ttfbRuns, streamMB, streamRuns, rssMB int
+}
+
+func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur time.Duration, delay string, so streamOpts) error {
 	tmp, err := os.MkdirTemp("", "gateway-bench-")
 	if err != nil {
 		return err
@@ -101,6 +113,8 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 	}
 
 	httpAddr := freeAddr()
+	// The stream limit (default 20 MB) must let the largest measured stream through.
+	maxStreamMB := max(2000, so.streamMB+1, so.rssMB+1)
 	conf := fmt.Sprintf(`node_name = "bench"
 data_dir = %q
 log_level = "warn"
@@ -110,8 +124,11 @@ cluster {
   address   = %q
   bootstrap = true
 }
-sandbox { driver = %q }
-`, filepath.Join(tmp, "data"), httpAddr, freeAddr(), driver)
+sandbox {
+  driver        = %q
+  max_stream_mb = %d
+}
+`, filepath.Join(tmp, "data"), httpAddr, freeAddr(), driver, maxStreamMB)
 	confPath := filepath.Join(tmp, "agent.hcl")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
@@ -245,7 +262,257 @@ sandbox { driver = %q }
 	rows = append(rows, fmt.Sprintf("| apply to first response (agent running, one function) | %.1f ms | | |", ms(applyToFirst)))
 	fmt.Printf("apply to first response %.1f ms\n", ms(applyToFirst))
 
+	streamRows, err := benchStreaming(client, gwBin, base, "http://"+echoAddr, fnDir, tmp, agent.Process.Pid, so)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, streamRows...)
+
 	return writeReport(outPath, rows)
+}
+
+// benchStreaming measures function URLs: time to first byte with RESPONSE_STREAM and BUFFERED
+// against the floor's /stream handler, streaming throughput, and the agent's memory while a
+// large stream passes. Its functions are applied only now, so the earlier measurements run on
+// the same node as before (no extra environments).
+func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp string, agentPID int, so streamOpts) ([]string, error) {
+	var rows []string
+	var fnFile bytes.Buffer
+	for _, f := range []struct{ name, mode string }{{"urlstream", "RESPONSE_STREAM"}, {"urlbuffered", "BUFFERED"}} {
+		fmt.Fprintf(&fnFile, `function %q {
+  runtime   = "provided.al2023"
+  code      = %q
+  memory_mb = 128
+  timeout   = "120s"
+  url {
+    auth_type   = "NONE"
+    invoke_mode = %q
+  }
+}
+`, f.name, fnDir, f.mode)
+	}
+	fnPath := filepath.Join(tmp, "functions-url.hcl")
+	if err := os.WriteFile(fnPath, fnFile.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	if b, err := exec.Command(gwBin, "apply", "-address", base, fnPath).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("apply: %v\n%s", err, b)
+	}
+
+	// Time to first byte: 5 chunks of 1 KB, 50 ms apart; the three targets take turns call by
+	// call (each call lasts ~200 ms, so none of them is caught hot by the turn of another).
+	const ttfbQuery = "?mode=stream&n=5&ms=50&size=1024&url=true"
+	const ttfbBytes = 5 * 1024
+	targets := []struct {
+		url     string
+		status  int
+		exact   bool // the body must be exactly the chunks (a BUFFERED URL may differ: checked loosely)
+		samples []time.Duration
+	}{
+		{url: base + "/fn/urlstream/" + ttfbQuery, status: 201, exact: true},
+		{url: base + "/fn/urlbuffered/" + ttfbQuery, status: 0},
+		{url: echoBase + "/stream" + ttfbQuery, status: 201, exact: true},
+	}
+	// The floor sends the function's bytes: checked once, for both chunk sizes (12 chunks cross
+	// the change of the label's length).
+	for _, q := range []string{ttfbQuery, "?mode=stream&n=12&ms=0&size=1048576&url=true"} {
+		fn, err := getBody(client, base+"/fn/urlstream/"+q)
+		if err != nil {
+			return nil, err
+		}
+		floor, err := getBody(client, echoBase+"/stream"+q)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(fn, floor) {
+			return nil, fmt.Errorf("%s: the floor's body (%d bytes) differs from the function's (%d bytes)", q, len(floor), len(fn))
+		}
+	}
+	const ttfbWarm = 3
+	for i := 0; i < ttfbWarm+so.ttfbRuns; i++ {
+		for j := range targets {
+			t := &targets[(i+j)%len(targets)]
+			ttfb, _, n, err := streamGet(client, t.url, t.status, "chunk 4\n")
+			if err != nil {
+				return nil, err
+			}
+			if t.exact && n != ttfbBytes {
+				return nil, fmt.Errorf("GET %s: %d bytes, want %d", t.url, n, ttfbBytes)
+			}
+			if i >= ttfbWarm {
+				t.samples = append(t.samples, ttfb)
+			}
+		}
+	}
+	for j := range targets {
+		sortDur(targets[j].samples)
+	}
+	floorTTFB := pct(targets[2].samples, 50)
+	for j, what := range []string{"RESPONSE_STREAM", "BUFFERED"} {
+		gw := pct(targets[j].samples, 50)
+		label := fmt.Sprintf("function URL %s, time to first byte p50 (5 x 1 KB chunks 50 ms apart, %d runs)", what, so.ttfbRuns)
+		rel := fmt.Sprintf("%+.2f ms over the floor", ms(gw-floorTTFB))
+		rows = append(rows, fmt.Sprintf("| %s | %.2f ms | %.2f ms | %s |", label, ms(gw), ms(floorTTFB), rel))
+		fmt.Printf("%-55s gateway %10.2f ms   floor %10.2f ms   %s\n", "TTFB p50 "+what, ms(gw), ms(floorTTFB), rel)
+	}
+
+	// Throughput: one large stream of 1 MB chunks at a time, the URL and the floor alternating.
+	tpQuery := fmt.Sprintf("?mode=stream&n=%d&size=%d&ms=0&url=true", so.streamMB, 1<<20)
+	tpBytes := int64(so.streamMB) << 20
+	gwURL, floorURL := base+"/fn/urlstream/"+tpQuery, echoBase+"/stream"+tpQuery
+	var gwMBs, floorMBs []float64
+	for i := 0; i <= so.streamRuns; i++ { // run 0 is an unrecorded warm-up
+		for _, s := range []struct {
+			url string
+			out *[]float64
+		}{{gwURL, &gwMBs}, {floorURL, &floorMBs}} {
+			_, total, n, err := streamGet(client, s.url, 201, "")
+			if err != nil {
+				return nil, err
+			}
+			if n != tpBytes {
+				return nil, fmt.Errorf("GET %s: %d bytes, want %d", s.url, n, tpBytes)
+			}
+			if i > 0 {
+				*s.out = append(*s.out, float64(n)/(1<<20)/total.Seconds())
+			}
+		}
+	}
+	gwTP, floorTP := median(gwMBs), median(floorMBs)
+	rel := fmt.Sprintf("%.1f%% of the floor", 100*gwTP/floorTP)
+	rows = append(rows, fmt.Sprintf("| function URL RESPONSE_STREAM, %d MB stream of 1 MB chunks, median of %d | %.0f MB/s | %.0f MB/s | %s |", so.streamMB, so.streamRuns, gwTP, floorTP, rel))
+	fmt.Printf("%-55s gateway %10.0f MB/s floor %10.0f MB/s %s  (runs: %.0f / %.0f)\n", fmt.Sprintf("stream throughput %d MB", so.streamMB), gwTP, floorTP, rel, gwMBs, floorMBs)
+
+	// Memory: the agent's resident set, sampled every 20 ms while one large stream passes.
+	before, err := vmRSS(agentPID)
+	if err != nil {
+		return nil, err
+	}
+	stop := make(chan struct{})
+	sampled := make(chan [2]int64, 1) // peak, samples
+	go func() {
+		peak, count := before, int64(0)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				sampled <- [2]int64{peak, count}
+				return
+			case <-tick.C:
+				if v, err := vmRSS(agentPID); err == nil {
+					peak, count = max(peak, v), count+1
+				}
+			}
+		}
+	}()
+	rssURL := base + "/fn/urlstream/" + fmt.Sprintf("?mode=stream&n=%d&size=%d&ms=0&url=true", so.rssMB, 1<<20)
+	_, total, n, err := streamGet(client, rssURL, 201, "")
+	close(stop)
+	res := <-sampled
+	if err != nil {
+		return nil, err
+	}
+	if want := int64(so.rssMB) << 20; n != want {
+		return nil, fmt.Errorf("GET %s: %d bytes, want %d", rssURL, n, want)
+	}
+	after, _ := vmRSS(agentPID)
+	peak, count := res[0], res[1]
+	mb := func(kb int64) float64 { return float64(kb) / 1024 }
+	rows = append(rows,
+		fmt.Sprintf("| agent VmRSS before a %d MB function URL stream | %.1f MB | | |", so.rssMB, mb(before)),
+		fmt.Sprintf("| agent VmRSS peak during it (%d samples, 20 ms apart; stream at %.0f MB/s) | %.1f MB | | |", count, float64(n)/(1<<20)/total.Seconds(), mb(peak)),
+		fmt.Sprintf("| agent VmRSS increase while streaming %d MB | %+.1f MB | | |", so.rssMB, mb(peak-before)))
+	fmt.Printf("agent VmRSS streaming %d MB: before %.1f MB, peak %.1f MB (%d samples), after %.1f MB, increase %+.1f MB; %.0f MB/s\n",
+		so.rssMB, mb(before), mb(peak), count, mb(after), mb(peak-before), float64(n)/(1<<20)/total.Seconds())
+	return rows, nil
+}
+
+// streamGet GETs url on the keep-alive client and reads the body to its end. It returns the
+// time from sending the request to the first body byte read, the time to the last, and the body's
+// length; the status must be want (any 2xx when 0), and the body end with suffix.
+func streamGet(c *http.Client, url string, want int, suffix string) (ttfb, total time.Duration, n int64, err error) {
+	t0 := time.Now()
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer resp.Body.Close()
+	if (want != 0 && resp.StatusCode != want) || (want == 0 && resp.StatusCode/100 != 2) {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, 0, 0, fmt.Errorf("GET %s: %s %q", url, resp.Status, b)
+	}
+	bufp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bufp)
+	buf := *bufp
+	var tail []byte
+	for {
+		k, rerr := resp.Body.Read(buf)
+		if k > 0 {
+			if n == 0 {
+				ttfb = time.Since(t0)
+			}
+			n += int64(k)
+			if suffix != "" {
+				tail = append(tail, buf[:k]...)
+				if len(tail) > len(suffix) {
+					tail = tail[len(tail)-len(suffix):]
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return 0, 0, n, fmt.Errorf("GET %s: after %d bytes: %w", url, n, rerr)
+		}
+	}
+	total = time.Since(t0)
+	if suffix != "" && string(tail) != suffix {
+		return 0, 0, n, fmt.Errorf("GET %s: body ends with %q, want %q", url, tail, suffix)
+	}
+	return ttfb, total, n, nil
+}
+
+func getBody(c *http.Client, url string) ([]byte, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != 201 {
+		err = fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return b, err
+}
+
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// vmRSS reads a process's resident set size in kB from /proc/<pid>/status.
+func vmRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // notesMarker starts the hand-written part of the report, which a new run keeps.
@@ -258,7 +525,13 @@ func writeReport(path string, rows []string) error {
 	b.WriteString("with the libcontainer driver. The floor is a plain Go HTTP server echoing the request body, in its own\n")
 	b.WriteString("process, called the same way (keep-alive HTTP/1.1 on loopback) in the same run. The function is a\n")
 	b.WriteString("no-op aws-lambda-go handler (`internal/testfunction`, 128 MB). `freeze_delay 0s` freezes the environment\n")
-	b.WriteString("after every invocation (thaw included in the next call); `100ms` keeps it thawed between back-to-back calls.\n\n")
+	b.WriteString("after every invocation (thaw included in the next call); `100ms` keeps it thawed between back-to-back calls.\n")
+	b.WriteString("The function URL rows, measured last, call the same function behind a `RESPONSE_STREAM` and a `BUFFERED`\n")
+	b.WriteString("URL (`/fn/<name>/?mode=stream&...&url=true`; freeze_delay 0s, the default; `max_stream_mb = 2000`). Their\n")
+	b.WriteString("floor is the same server's `/stream` handler writing the same bytes in the same chunks, each flushed. Time to\n")
+	b.WriteString("first byte runs from sending the request to reading the first body byte, the three taking turns call by call;\n")
+	b.WriteString("throughput is the median of runs alternating with the floor's, one stream at a time; the agent's VmRSS is read\n")
+	b.WriteString("from /proc every 20 ms during one large stream. MB = 2^20 bytes.\n\n")
 	b.WriteString("| measure | gateway | floor | ratio |\n|---|---|---|---|\n")
 	for _, r := range rows {
 		b.WriteString(r + "\n")
@@ -277,11 +550,55 @@ func writeReport(path string, rows []string) error {
 
 func echoServer(addr string) {
 	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			streamChunks(w, r)
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(b)
 	})}
 	_ = srv.ListenAndServe()
+}
+
+// streamChunks is the floor of function URL streaming: the bytes the test function's mode
+// stream writes (?n=N&size=S&ms=M: N chunks of S bytes ending "chunk i\n"), M ms apart, each
+// flushed, status 201. The chunks come from one reused buffer, so the floor measures serving the
+// stream: building each as the function does (two fresh 1 MB strings) held this server to
+// ~600 MB/s, under the gateway's own figure, whose function builds them on another goroutine.
+func streamChunks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	num := func(k string) int { n, _ := strconv.Atoi(q.Get(k)); return n }
+	n, size, pause := num("n"), num("size"), time.Duration(num("ms"))*time.Millisecond
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusCreated)
+	rc := http.NewResponseController(w)
+	buf := bytes.Repeat([]byte("x"), max(size, 0))
+	for i := 0; i < n; i++ {
+		if i > 0 && pause > 0 {
+			time.Sleep(pause)
+		}
+		label := fmt.Sprintf("chunk %d\n", i)
+		chunk := []byte(label)
+		if pad := size - len(label); pad > 0 {
+			// "x" * (pad-1), "\n", label: the buffer's tail is written, and put back after.
+			buf[pad-1] = '\n'
+			copy(buf[pad:], label)
+			chunk = buf
+		}
+		_, err := w.Write(chunk)
+		if pad := size - len(label); pad > 0 {
+			for j := pad - 1; j < size; j++ {
+				buf[j] = 'x'
+			}
+		}
+		if err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
 }
 
 func call(c *http.Client, url string, payload []byte) (time.Duration, error) {

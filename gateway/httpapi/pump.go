@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"io"
 	"sync"
 )
@@ -11,9 +10,6 @@ import (
 const pumpBufferBytes = 256 << 10
 
 var pumpBuffers = sync.Pool{New: func() any { b := make([]byte, pumpBufferBytes); return &b }}
-
-// errPumpStopped ends the reader when the writer gave up.
-var errPumpStopped = errors.New("pump stopped")
 
 // pump copies src to send as src produces it. A reader goroutine fills a ring buffer while send
 // writes whatever has accumulated since its last call: a client that keeps up gets every piece

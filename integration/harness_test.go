@@ -122,6 +122,7 @@ type agentOptions struct {
 	extra   string // more HCL for the sandbox block
 	dataDir string // reuse a data dir (restart tests)
 	node    string
+	top     string // more top-level HCL (access_key blocks, ...)
 }
 
 func freePort(t *testing.T) int {
@@ -161,7 +162,8 @@ sandbox {
   driver = %q
   %s
 }
-`, o.node, o.dataDir, httpPort, raftPort, o.driver, o.extra)
+%s
+`, o.node, o.dataDir, httpPort, raftPort, o.driver, o.extra, o.top)
 	confPath := filepath.Join(t.TempDir(), "agent.hcl")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

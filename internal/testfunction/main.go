@@ -38,7 +38,10 @@ type Event struct {
 	Addr  string `json:"addr,omitempty"`
 	Size  int    `json:"size,omitempty"`
 	Fail  bool   `json:"fail,omitempty"`
-	URL   bool   `json:"url,omitempty"`
+	// Stamp puts the wall-clock time of each chunk's write (Unix nanoseconds) in its label, so
+	// a client on the same machine can tell how long the chunk took to reach it.
+	Stamp bool `json:"stamp,omitempty"`
+	URL   bool `json:"url,omitempty"`
 }
 
 // counter survives between invocations while the environment stays warm.
@@ -68,7 +71,7 @@ func entry(ctx context.Context, raw json.RawMessage) (any, error) {
 	q := req.QueryStringParameters
 	num := func(k string) int { n, _ := strconv.Atoi(q[k]); return n }
 	ev := Event{Mode: q["mode"], Name: q["name"], MS: num("ms"), N: num("n"), Size: num("size"),
-		Fail: q["fail"] == "true", URL: q["url"] == "true", Value: q["value"]}
+		Fail: q["fail"] == "true", URL: q["url"] == "true", Value: q["value"], Stamp: q["stamp"] == "true"}
 	switch ev.Mode {
 	case "", "echo":
 		counter++
@@ -180,6 +183,9 @@ func handle(ctx context.Context, ev Event) (any, error) {
 					time.Sleep(time.Duration(ev.MS) * time.Millisecond)
 				}
 				label := fmt.Sprintf("chunk %d\n", i)
+				if ev.Stamp {
+					label = fmt.Sprintf("chunk %d at %d\n", i, time.Now().UnixNano())
+				}
 				chunk := []byte(label)
 				if pad := ev.Size - len(label); pad > 0 {
 					buf[pad-1] = '\n'

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -356,6 +357,24 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp strin
 		fmt.Printf("%-55s gateway %10.2f ms   floor %10.2f ms   %s\n", "TTFB p50 "+what, ms(gw), ms(floorTTFB), rel)
 	}
 
+	// Write to read: each chunk carries the wall-clock time the function wrote it (same machine,
+	// same clock), so the client sees how long the gateway took to bring it over, apart from
+	// the function's own start-up. The first chunk also crosses the invocation's hand-over of
+	// the stream; the later ones only the copy.
+	const stampQuery = "?mode=stream&n=5&ms=50&url=true&stamp=true"
+	first, later, err := writeToRead(client, base+"/fn/urlstream/"+stampQuery, so.ttfbRuns)
+	if err != nil {
+		return nil, err
+	}
+	_, floorLater, err := writeToRead(client, echoBase+"/stream"+stampQuery, so.ttfbRuns)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, fmt.Sprintf("| function URL RESPONSE_STREAM, a later chunk from the function's write to the client's read, p50 | %.3f ms | %.3f ms | %+.3f ms over the floor |",
+		ms(pct(later, 50)), ms(pct(floorLater, 50)), ms(pct(later, 50)-pct(floorLater, 50))))
+	rows = append(rows, fmt.Sprintf("| function URL RESPONSE_STREAM, the first chunk from the function's write to the client's read, p50 | %.3f ms | | |", ms(pct(first, 50))))
+	fmt.Printf("write to read, later chunks  p50 %.3f ms (floor %.3f ms); first chunk p50 %.3f ms\n", ms(pct(later, 50)), ms(pct(floorLater, 50)), ms(pct(first, 50)))
+
 	// Throughput: one large stream of 1 MB chunks at a time, the URL and the floor alternating.
 	tpQuery := fmt.Sprintf("?mode=stream&n=%d&size=%d&ms=0&url=true", so.streamMB, 1<<20)
 	tpBytes := int64(so.streamMB) << 20
@@ -431,6 +450,46 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp strin
 // streamGet GETs url on the keep-alive client and reads the body to its end. It returns the
 // time from sending the request to the first body byte read, the time to the last, and the body's
 // length; the status must be want (any 2xx when 0), and the body end with suffix.
+// writeToRead reads runs streams whose chunks say when the function wrote them ("chunk i at
+// <unix ns>") and returns, sorted, how long the first chunk and the later ones took to arrive.
+func writeToRead(c *http.Client, url string, runs int) (first, later []time.Duration, err error) {
+	for i := 0; i < runs+3; i++ {
+		resp, err := c.Get(url)
+		if err != nil {
+			return nil, nil, err
+		}
+		br := bufio.NewReader(resp.Body)
+		for j := 0; ; j++ {
+			line, rerr := br.ReadString('\n')
+			now := time.Now()
+			if rerr != nil {
+				resp.Body.Close()
+				if rerr != io.EOF {
+					return nil, nil, fmt.Errorf("GET %s: %w", url, rerr)
+				}
+				break
+			}
+			_, stamp, ok := strings.Cut(strings.TrimSpace(line), " at ")
+			ns, perr := strconv.ParseInt(stamp, 10, 64)
+			if !ok || perr != nil {
+				resp.Body.Close()
+				return nil, nil, fmt.Errorf("GET %s: chunk %q has no write time", url, line)
+			}
+			if i < 3 { // warm-up
+				continue
+			}
+			if d := now.Sub(time.Unix(0, ns)); j == 0 {
+				first = append(first, d)
+			} else {
+				later = append(later, d)
+			}
+		}
+	}
+	sortDur(first)
+	sortDur(later)
+	return first, later, nil
+}
+
 func streamGet(c *http.Client, url string, want int, suffix string) (ttfb, total time.Duration, n int64, err error) {
 	t0 := time.Now()
 	resp, err := c.Get(url)
@@ -579,6 +638,9 @@ func streamChunks(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(pause)
 		}
 		label := fmt.Sprintf("chunk %d\n", i)
+		if q.Get("stamp") == "true" {
+			label = fmt.Sprintf("chunk %d at %d\n", i, time.Now().UnixNano())
+		}
 		chunk := []byte(label)
 		if pad := size - len(label); pad > 0 {
 			// "x" * (pad-1), "\n", label: the buffer's tail is written, and put back after.

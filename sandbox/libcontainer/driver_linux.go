@@ -369,7 +369,9 @@ func (i *instance) startInit() error {
 		return fmt.Errorf("starting container %s: %w", i.spec.ID, err)
 	}
 	i.proc = p
-	go i.wait()
+	// The waiter reads what is set up below (memDir for the OOM check): it starts after it,
+	// on every return.
+	defer func() { go i.wait() }()
 	if st, err := i.c.State(); err == nil {
 		if dir, ok := st.CgroupPaths["memory"]; ok {
 			i.memDir = dir

@@ -465,13 +465,33 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 	c.accepted()
 }
 
+// streamReadBytes is the read buffer of a runtime connection while it streams a response. A
+// runtime's chunks are small (aws-lambda-go copies a handler's reader in 32 KB pieces and its
+// HTTP client writes each in three calls), and reading them through the connection's 8 KB
+// buffer costs two system calls per chunk; through this one, a single call takes whatever the
+// runtime has written meanwhile. It is not kept per connection: most never stream.
+const streamReadBytes = 256 << 10
+
+var streamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, streamReadBytes) }}
+
 // stream hands the runtime's streamed body to the caller and holds this connection until the
 // caller is done with it. A stream the caller did not read to its end (it went away, or the
 // size limit was reached) leaves the runtime writing into nothing: the environment is reset.
 func (e *environment) stream(c *runtimeConn, r *http.Request, inv *invocation) {
+	// Until the body ends, the connection is read through a large buffer (see streamReadBytes).
+	// Only this goroutine and the stream's reader touch c.lr, and the latter is done once the
+	// stream is complete.
+	big := streamReaders.Get().(*bufio.Reader)
+	big.Reset(c.lr.R)
+	c.lr.R = big
 	st := newStream(r, e.m.cfg.MaxStreamBytes)
 	inv.complete(&Response{Stream: st, ExecutedVersion: inv.req.Version})
 	if st.wait(e.dead, inv.gone) {
+		if big.Buffered() == 0 { // else it holds the start of the next request: keep it
+			c.lr.R = c.nc
+			big.Reset(nil)
+			streamReaders.Put(big)
+		}
 		c.accepted()
 		return
 	}

@@ -256,6 +256,11 @@ func TestFunctionURLs(t *testing.T) {
 		if c.status != 200 || string(c.body) != "binary\x00bytes" || c.header.Get("Content-Type") != "application/octet-stream" {
 			t.Errorf("base64 response: %d %v %q", c.status, c.header, c.body)
 		}
+		// A status without a body drops the body the function sent.
+		c = getURL(t, a.addr+"/fn/web/?mode=respond&status=204&value=ignored")
+		if c.status != 204 || len(c.body) != 0 {
+			t.Errorf("204: %d %q", c.status, c.body)
+		}
 		// A result that is not a function URL response object is a 200 JSON body.
 		c = getURL(t, a.addr+"/fn/web/?mode=counter")
 		if c.status != 200 || c.header.Get("Content-Type") != "application/json" || !strings.Contains(string(c.body), `"count"`) {

@@ -142,10 +142,19 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 	copyResponseHeader(h, resp.Header)
 	applyCORS(h, r, u.Cors)
 	h.Set("X-Amzn-RequestId", reqID)
+	if !bodyAllowed(resp.Status) {
+		w.WriteHeader(resp.Status) // a body the function sent anyway cannot be sent
+		return nil
+	}
 	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
 	return nil
+}
+
+// bodyAllowed reports whether an HTTP response with this status may have a body.
+func bodyAllowed(status int) bool {
+	return !(status >= 100 && status < 200) && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
 // bufferedURLResponse is the HTTP response of a function result read whole. A runtime that

@@ -402,6 +402,18 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp strin
 	rows = append(rows, fmt.Sprintf("| function URL RESPONSE_STREAM, %d MB stream of 1 MB chunks, median of %d | %.0f MB/s | %.0f MB/s | %s |", so.streamMB, so.streamRuns, gwTP, floorTP, rel))
 	fmt.Printf("%-55s gateway %10.0f MB/s floor %10.0f MB/s %s  (runs: %.0f / %.0f)\n", fmt.Sprintf("stream throughput %d MB", so.streamMB), gwTP, floorTP, rel, gwMBs, floorMBs)
 
+	// What the function's runtime can push at all: the same function, outside any sandbox, posts
+	// the same stream to a Runtime API that discards it. The gateway cannot stream faster than
+	// this; the direct server above has no runtime to go through.
+	sinkMBs, err := runtimeSinkThroughput(filepath.Join(fnDir, "bootstrap"), so.streamMB, so.streamRuns)
+	if err != nil {
+		return nil, fmt.Errorf("runtime into a sink: %w", err)
+	}
+	sinkTP := median(sinkMBs)
+	rows = append(rows, fmt.Sprintf("| the same function's runtime alone, posting the %d MB stream to a Runtime API that discards it, median of %d | %.0f MB/s | | the gateway streams at %.0f%% of it |",
+		so.streamMB, so.streamRuns, sinkTP, 100*gwTP/sinkTP))
+	fmt.Printf("runtime alone into a sink: %.0f MB/s (runs %.0f); the gateway streams at %.0f%% of it\n", sinkTP, sinkMBs, 100*gwTP/sinkTP)
+
 	// Memory: the agent's resident set, sampled every 20 ms while one large stream passes.
 	before, err := vmRSS(agentPID)
 	if err != nil {
@@ -450,6 +462,78 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp strin
 // streamGet GETs url on the keep-alive client and reads the body to its end. It returns the
 // time from sending the request to the first body byte read, the time to the last, and the body's
 // length; the status must be want (any 2xx when 0), and the body end with suffix.
+// runtimeSinkThroughput runs the function's bootstrap as a plain process (GOMAXPROCS=1, as a
+// 128 MB environment has one CPU) against a minimal Runtime API that hands it stream events
+// and reads each streamed response to the end, and returns the MB/s of each run after a
+// warm-up.
+func runtimeSinkThroughput(bootstrap string, mb, runs int) ([]float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		n   int64
+		dur time.Duration
+		err error
+	}
+	events := make(chan string)
+	results := make(chan result)
+	var sent time.Time
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
+		var ev string
+		select {
+		case ev = <-events:
+		case <-r.Context().Done():
+			return
+		}
+		sent = time.Now()
+		w.Header().Set("Lambda-Runtime-Aws-Request-Id", fmt.Sprintf("sink-%d", sent.UnixNano()))
+		w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
+		w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:sink")
+		_, _ = io.WriteString(w, ev)
+	})
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		results <- result{n: n, dur: time.Since(sent), err: err}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		results <- result{err: fmt.Errorf("the function failed: %s", b)}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	cmd := exec.Command(bootstrap)
+	cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String(), "GOMAXPROCS=1",
+		"AWS_LAMBDA_FUNCTION_NAME=sink", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	ev := fmt.Sprintf(`{"mode":"stream","n":%d,"size":%d,"url":true}`, mb, 1<<20)
+	var out []float64
+	for i := 0; i <= runs; i++ {
+		select {
+		case events <- ev:
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("the runtime did not ask for an event")
+		}
+		r := <-results
+		if r.err != nil {
+			return nil, r.err
+		}
+		if i > 0 {
+			out = append(out, float64(r.n)/(1<<20)/r.dur.Seconds())
+		}
+	}
+	return out, nil
+}
+
 // writeToRead reads runs streams whose chunks say when the function wrote them ("chunk i at
 // <unix ns>") and returns, sorted, how long the first chunk and the later ones took to arrive.
 func writeToRead(c *http.Client, url string, runs int) (first, later []time.Duration, err error) {

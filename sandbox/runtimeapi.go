@@ -500,10 +500,12 @@ func (e *environment) stream(c *runtimeConn, r *http.Request, inv *invocation) {
 		return
 	default:
 	}
+	// The runtime gets no answer: told that its stream was cut off, or seeing this connection
+	// close, it would exit (aws-lambda-go does), and its exit could be reported before the reason
+	// the stream was cut off. The environment is reset from here, while the runtime still waits,
+	// and the runtime is killed with it (nothing in the reset waits for this goroutine).
 	errType, _ := st.Err()
-	c.setClosing()
-	c.replyError(http.StatusRequestEntityTooLarge, errType, "the response stream was cut off")
-	go e.resetWith("stream cancelled", "error", errType)
+	e.resetWith("stream cancelled", "error", errType)
 }
 
 func (e *environment) handleError(c *runtimeConn, r *http.Request, id string) {

@@ -24,7 +24,17 @@ const (
 	DeleteFunctionType    MessageType = 2
 	PutFunctionURLType    MessageType = 3
 	DeleteFunctionURLType MessageType = 4
+	PublishVersionType    MessageType = 5
 )
+
+// PublishVersion publishes function Name's $LATEST as a new version. ExpectRevision and
+// CodeSha256, when set, must match $LATEST (Lambda's RevisionId and CodeSha256 preconditions).
+type PublishVersion struct {
+	Name           string `json:"name"`
+	Description    string `json:"description,omitempty"`
+	ExpectRevision string `json:"expect_revision,omitempty"`
+	CodeSha256     string `json:"code_sha256,omitempty"`
+}
 
 // PutFunctionURL creates or replaces a function URL; its function must exist. Create refuses
 // to replace an existing one (Lambda's ResourceConflictException), Update to create one.
@@ -84,6 +94,7 @@ func init() {
 	registerCommand(DeleteFunctionType, applyDeleteFunction)
 	registerCommand(PutFunctionURLType, applyPutFunctionURL)
 	registerCommand(DeleteFunctionURLType, applyDeleteFunctionURL)
+	registerCommand(PublishVersionType, applyPublishVersion)
 }
 
 // FSM implements raft.FSM over a state.Store.
@@ -177,6 +188,25 @@ func applyDeleteFunctionURL(f *FSM, index uint64, body []byte) any {
 		return fmt.Errorf("function URL %s: %w", m.ID, ErrNotFound)
 	}
 	return nil
+}
+
+func applyPublishVersion(f *FSM, index uint64, body []byte) any {
+	var m PublishVersion
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding PublishVersion: %v", err)
+	}
+	cur, ok := f.state.Function(m.Name)
+	if !ok {
+		return fmt.Errorf("function %s: %w", m.Name, ErrNotFound)
+	}
+	if m.ExpectRevision != "" && cur.RevisionID != m.ExpectRevision {
+		return fmt.Errorf("function %s has revision %s, not %s: %w", m.Name, cur.RevisionID, m.ExpectRevision, ErrConflict)
+	}
+	if m.CodeSha256 != "" && cur.CodeSha256 != m.CodeSha256 {
+		return fmt.Errorf("function %s has code %s, not %s: %w", m.Name, cur.CodeSha256, m.CodeSha256, ErrConflict)
+	}
+	v, _, _ := f.state.PublishVersion(index, m.Name, m.Description)
+	return v
 }
 
 // Snapshot captures the state; Persist writes it as JSON.

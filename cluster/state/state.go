@@ -4,6 +4,7 @@ package state
 
 import (
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/lambdagw/gateway/internal/structs"
@@ -15,12 +16,15 @@ type Store struct {
 	index     uint64
 	functions map[string]*structs.Function
 	urls      map[string]*structs.FunctionURL // by URL id
-	watch     chan struct{}
+	// versions holds each function's published versions, oldest first (numbers 1, 2, ...).
+	versions map[string][]*structs.Function
+	watch    chan struct{}
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{}, watch: make(chan struct{})}
+	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{},
+		versions: map[string][]*structs.Function{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -87,6 +91,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 		return false
 	}
 	delete(s.functions, name)
+	delete(s.versions, name)
 	for id, u := range s.urls {
 		if u.Function == name {
 			delete(s.urls, id)
@@ -94,6 +99,67 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	}
 	s.changedLocked(index)
 	return true
+}
+
+// Version returns the published version number of function name.
+func (s *Store) Version(name, number string) (*structs.Function, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, v := range s.versions[name] {
+		if v.Version == number {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// Versions returns the published versions of function name, oldest first; of every function
+// when name is empty.
+func (s *Store) Versions(name string) []*structs.Function {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if name != "" {
+		return append([]*structs.Function(nil), s.versions[name]...)
+	}
+	var out []*structs.Function
+	for _, fn := range s.sortedNamesLocked() {
+		out = append(out, s.versions[fn]...)
+	}
+	return out
+}
+
+func (s *Store) sortedNamesLocked() []string {
+	names := make([]string, 0, len(s.versions))
+	for n := range s.versions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// PublishVersion snapshots function name's $LATEST as its next version (FSM only). When $LATEST
+// has not changed since the last version was published, that version is returned instead, as
+// Lambda does, and created is false.
+func (s *Store) PublishVersion(index uint64, name, description string) (v *structs.Function, created, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn, ok := s.functions[name]
+	if !ok {
+		return nil, false, false
+	}
+	list := s.versions[name]
+	if n := len(list); n > 0 && list[n-1].RevisionID == fn.RevisionID {
+		return list[n-1], false, true
+	}
+	v = fn.Copy()
+	v.Version = strconv.Itoa(len(list) + 1)
+	if description != "" { // overrides the function's, as Lambda's PublishVersion does
+		v.Description = description
+	}
+	v.CreateIndex, v.ModifyIndex = index, index
+	s.versions[name] = append(list, v)
+	s.changedLocked(index)
+	return v, true, true
 }
 
 // FunctionURL returns the function URL with the given id.
@@ -153,6 +219,8 @@ type Snapshot struct {
 	Functions []*structs.Function `json:"functions"`
 	// FunctionURLs was added after version 1 without changing it: older snapshots have none.
 	FunctionURLs []*structs.FunctionURL `json:"function_urls,omitempty"`
+	// Versions (published function versions) likewise.
+	Versions []*structs.Function `json:"versions,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -161,7 +229,7 @@ const SnapshotVersion = 1
 // Snapshot returns the store's content at this moment.
 func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
-	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs("")}
+	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions("")}
 }
 
 // Restore replaces the whole content with snap (FSM only).
@@ -174,9 +242,14 @@ func (s *Store) Restore(snap *Snapshot) {
 	for _, u := range snap.FunctionURLs {
 		urls[u.ID()] = u
 	}
+	versions := map[string][]*structs.Function{}
+	for _, v := range snap.Versions {
+		versions[v.Name] = append(versions[v.Name], v)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.functions = fns
 	s.urls = urls
+	s.versions = versions
 	s.changedLocked(snap.Index)
 }

@@ -32,6 +32,10 @@ type Function struct {
 	// soon as the runtime asks for the next event, as Lambda does; nil means the agent's default.
 	FreezeDelay *time.Duration `json:"freeze_delay,omitempty"`
 
+	// Version is "" for $LATEST, or the number of a published version ("1", "2", ...): an
+	// immutable copy of $LATEST's code and configuration at the time it was published.
+	Version string `json:"version,omitempty"`
+
 	// RevisionID changes on every update; environments are keyed by it so an update never reuses an
 	// environment started from the old code or configuration.
 	RevisionID   string    `json:"revision_id"`
@@ -39,6 +43,14 @@ type Function struct {
 	// CreateIndex and ModifyIndex are the Raft log indexes that created and last changed the function.
 	CreateIndex uint64 `json:"create_index"`
 	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// Qualifier is the version as Lambda names it: "$LATEST" or the version's number.
+func (f *Function) Qualifier() string {
+	if f.Version == "" {
+		return LatestVersion
+	}
+	return f.Version
 }
 
 // Copy returns a deep copy, for writers that derive a new value from a stored one.

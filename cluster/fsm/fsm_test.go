@@ -1,0 +1,120 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/lambdagw/gateway/cluster/state"
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// applier feeds entries to an FSM with increasing indexes, as Raft does.
+type applier struct {
+	t     *testing.T
+	f     *FSM
+	index uint64
+}
+
+func (a *applier) apply(typ MessageType, body any) any {
+	a.t.Helper()
+	data, err := Encode(typ, body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.index++
+	return a.f.Apply(&raft.Log{Index: a.index, Data: data})
+}
+
+func testFunction(rev, env string) *structs.Function {
+	return &structs.Function{Name: "fn", Description: "the function", Runtime: "provided.al2023", CodeSha256: "c0de", MemoryMB: 128,
+		Timeout: 3 * time.Second, Environment: map[string]string{"V": env}, RevisionID: rev}
+}
+
+func TestPublishVersion(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	if err, _ := a.apply(PublishVersionType, PublishVersion{Name: "fn"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("publishing a missing function: %v", err)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	v1, _ := a.apply(PublishVersionType, PublishVersion{Name: "fn"}).(*structs.Function)
+	if v1 == nil || v1.Version != "1" || v1.Environment["V"] != "one" || v1.Description != "the function" || v1.Qualifier() != "1" {
+		t.Fatalf("first version: %+v", v1)
+	}
+	// Nothing changed since: the same version comes back, as Lambda does.
+	if again, _ := a.apply(PublishVersionType, PublishVersion{Name: "fn", Description: "ignored"}).(*structs.Function); again != v1 {
+		t.Fatalf("republishing an unchanged function gave %+v, want version 1", again)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r2", "two")})
+	for _, c := range []struct {
+		name string
+		m    PublishVersion
+	}{
+		{"revision", PublishVersion{Name: "fn", ExpectRevision: "r1"}},
+		{"code", PublishVersion{Name: "fn", CodeSha256: "other"}},
+	} {
+		if err, _ := a.apply(PublishVersionType, c.m).(error); !errors.Is(err, ErrConflict) {
+			t.Errorf("a stale %s precondition: %v, want ErrConflict", c.name, err)
+		}
+	}
+	v2, _ := a.apply(PublishVersionType, PublishVersion{Name: "fn", Description: "second", ExpectRevision: "r2", CodeSha256: "c0de"}).(*structs.Function)
+	if v2 == nil || v2.Version != "2" || v2.Environment["V"] != "two" || v2.Description != "second" {
+		t.Fatalf("second version: %+v", v2)
+	}
+	st := a.f.State()
+	if got, ok := st.Version("fn", "1"); !ok || got.Environment["V"] != "one" {
+		t.Errorf("version 1 after an update of $LATEST: %+v", got)
+	}
+	if vs := st.Versions("fn"); len(vs) != 2 || vs[0].Version != "1" || vs[1].Version != "2" {
+		t.Errorf("versions: %+v", vs)
+	}
+
+	// A snapshot restores every version.
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&sink{Buffer: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	restored := New(state.New(), nil)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := restored.State().Versions(""), st.Versions(""); !reflect.DeepEqual(jsonOf(t, got), jsonOf(t, want)) {
+		t.Errorf("versions after restore:\n%s\nwant\n%s", jsonOf(t, got), jsonOf(t, want))
+	}
+
+	// Deleting the function deletes its versions; a new function of that name starts at 1.
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if vs := st.Versions("fn"); len(vs) != 0 {
+		t.Errorf("versions of a deleted function: %+v", vs)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r3", "three")})
+	if v, _ := a.apply(PublishVersionType, PublishVersion{Name: "fn"}).(*structs.Function); v == nil || v.Version != "1" {
+		t.Errorf("first version of the new function: %+v", v)
+	}
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sink is a raft.SnapshotSink over a buffer.
+type sink struct{ *bytes.Buffer }
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { return nil }
+func (s *sink) Close() error  { return nil }

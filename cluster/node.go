@@ -213,6 +213,28 @@ func (n *Node) PutFunctionURL(ctx context.Context, u *structs.FunctionURL, creat
 	return stored, nil
 }
 
+// Version returns a published version of a function.
+func (n *Node) Version(name, number string) (*structs.Function, bool) {
+	return n.State().Version(name, number)
+}
+
+// Versions returns a function's published versions, oldest first.
+func (n *Node) Versions(name string) []*structs.Function { return n.State().Versions(name) }
+
+// PublishVersion publishes a function's $LATEST through the log (see fsm.PublishVersion).
+func (n *Node) PublishVersion(ctx context.Context, name, description, expectRevision, codeSha256 string) (*structs.Function, error) {
+	resp, err := n.apply(ctx, fsm.PublishVersionType, fsm.PublishVersion{Name: name, Description: description,
+		ExpectRevision: expectRevision, CodeSha256: codeSha256})
+	if err != nil {
+		return nil, err
+	}
+	v, ok := resp.(*structs.Function)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return v, nil
+}
+
 // DeleteFunctionURL removes a function URL through the log.
 func (n *Node) DeleteFunctionURL(ctx context.Context, id string) error {
 	_, err := n.apply(ctx, fsm.DeleteFunctionURLType, fsm.DeleteFunctionURL{ID: id})

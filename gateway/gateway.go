@@ -40,6 +40,9 @@ type Store interface {
 	FunctionURLs(fn string) []*structs.FunctionURL
 	PutFunctionURL(ctx context.Context, u *structs.FunctionURL, create, update bool) (*structs.FunctionURL, error)
 	DeleteFunctionURL(ctx context.Context, id string) error
+	Version(name, number string) (*structs.Function, bool)
+	Versions(name string) []*structs.Function
+	PublishVersion(ctx context.Context, name, description, expectRevision, codeSha256 string) (*structs.Function, error)
 }
 
 // CodeStore keeps code zips by hash.
@@ -167,10 +170,13 @@ func (g *Gateway) resolve(nameOrARN, qualifier string) (*structs.Function, strin
 	if !ok {
 		return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
 	}
-	if qualifier != "" && qualifier != structs.LatestVersion {
-		return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+	if qualifier == "" || qualifier == structs.LatestVersion {
+		return fn, structs.LatestVersion, nil
 	}
-	return fn, structs.LatestVersion, nil
+	if v, ok := g.cfg.Store.Version(name, qualifier); ok {
+		return v, v.Version, nil
+	}
+	return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
 }
 
 // Invoke runs (or queues, or dry-runs) one invocation.

@@ -676,7 +676,7 @@ func (m *Manager) Sync(current []*structs.Function) {
 	var fresh []*pool
 	now := time.Now()
 	for _, fn := range current {
-		key := poolKey{name: fn.Name, revision: fn.RevisionID, version: structs.LatestVersion}
+		key := poolKey{name: fn.Name, revision: fn.RevisionID, version: fn.Qualifier()}
 		if m.pools[key] == nil && !m.closed {
 			p := &pool{key: key, fn: fn, touched: now}
 			m.pools[key] = p

@@ -86,6 +86,8 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/2015-03-31/functions/{name}", a.getFunction},
 		{"DELETE", "/2015-03-31/functions/{name}", a.deleteFunction},
 		{"GET", "/2015-03-31/functions/{name}/configuration", a.getConfiguration},
+		{"POST", "/2015-03-31/functions/{name}/versions", a.publishVersion},
+		{"GET", "/2015-03-31/functions/{name}/versions", a.listVersions},
 		{"PUT", "/2015-03-31/functions/{name}/configuration", a.updateConfiguration},
 		{"PUT", "/2015-03-31/functions/{name}/code", a.updateCode},
 		{"POST", "/2021-10-31/functions/{name}/url", a.createURLConfig},
@@ -275,11 +277,41 @@ func (a *api) getFunction(w http.ResponseWriter, r *http.Request, reqID string) 
 }
 
 func (a *api) getConfiguration(w http.ResponseWriter, r *http.Request, reqID string) error {
-	out, err := a.cfg.Gateway.GetFunction(mux.Vars(r)["name"])
+	fn, err := a.cfg.Gateway.FunctionVersion(mux.Vars(r)["name"], r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, reqID, 200, out.Configuration)
+	return writeJSON(w, reqID, 200, lambda.ConfigurationFrom(fn, a.cfg.Gateway.Region()))
+}
+
+func (a *api) publishVersion(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.PublishVersionInput
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &in); err != nil {
+			return err
+		}
+	}
+	out, err := a.cfg.Gateway.PublishVersion(r.Context(), mux.Vars(r)["name"], &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 201, out)
+}
+
+func (a *api) listVersions(w http.ResponseWriter, r *http.Request, reqID string) error {
+	max := 0
+	if s := r.URL.Query().Get("MaxItems"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			return lambda.InvalidParameter("MaxItems %q must be a number from 1 to 10000", s)
+		}
+		max = n
+	}
+	out, err := a.cfg.Gateway.ListVersionsByFunction(mux.Vars(r)["name"], r.URL.Query().Get("Marker"), max)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
 }
 
 func (a *api) updateConfiguration(w http.ResponseWriter, r *http.Request, reqID string) error {

@@ -196,7 +196,8 @@ func (a *agent) start(ctx context.Context) error {
 		st := node.State()
 		for {
 			ch := st.Watch()
-			mgr.Sync(st.Functions())
+			// Published versions keep their own environments, apart from $LATEST's.
+			mgr.Sync(append(st.Functions(), st.Versions("")...))
 			select {
 			case <-ch:
 			case <-watchCtx.Done():

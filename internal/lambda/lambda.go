@@ -218,11 +218,11 @@ func Base64Sha256(hexSha string) string {
 // ConfigurationFrom describes fn as Lambda does.
 func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguration {
 	c := FunctionConfiguration{
-		FunctionName: fn.Name, FunctionArn: FunctionARN(region, fn.Name, ""), Runtime: fn.Runtime,
+		FunctionName: fn.Name, FunctionArn: FunctionARN(region, fn.Name, fn.Version), Runtime: fn.Runtime,
 		Role:    "arn:aws:iam::" + DefaultAccount + ":role/gateway",
 		Handler: fn.Handler, CodeSize: fn.CodeSize, CodeSha256: Base64Sha256(fn.CodeSha256),
 		Description: fn.Description, Timeout: int(fn.Timeout / time.Second), MemorySize: fn.MemoryMB,
-		LastModified: fn.LastModified.UTC().Format(LastModifiedFormat), Version: structs.LatestVersion,
+		LastModified: fn.LastModified.UTC().Format(LastModifiedFormat), Version: fn.Qualifier(),
 		Environment:      &Environment{Variables: fn.Environment},
 		EphemeralStorage: &EphemeralStorage{Size: fn.EphemeralStorageMB},
 		RevisionId:       fn.RevisionID, State: "Active", LastUpdateStatus: "Successful",
@@ -236,6 +236,19 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 		c.GatewayOptions = &GatewayOptions{FreezeDelayMs: &ms}
 	}
 	return c
+}
+
+// PublishVersionInput is the body of PublishVersion (POST /2015-03-31/functions/{name}/versions).
+type PublishVersionInput struct {
+	CodeSha256  string `json:"CodeSha256,omitempty"` // base64, as FunctionConfiguration reports it
+	Description string `json:"Description,omitempty"`
+	RevisionId  string `json:"RevisionId,omitempty"` //nolint:revive // Lambda's field name
+}
+
+// ListVersionsOutput is the answer of ListVersionsByFunction.
+type ListVersionsOutput struct {
+	Versions   []FunctionConfiguration `json:"Versions"`
+	NextMarker *string                 `json:"NextMarker,omitempty"`
 }
 
 // FunctionCode carries a zip inline (base64 in JSON, as []byte marshals).

@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// TestVersionsWithTheAWSSDK: a published version keeps the code and configuration it was
+// published with while $LATEST moves on, and is invoked by its number.
+func TestVersionsWithTheAWSSDK(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "versions"})
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, functionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	ctx := context.Background()
+	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}})
+	env := func(qualifier string) (string, string) {
+		t.Helper()
+		in := &awslambda.InvokeInput{FunctionName: aws.String("fn"), Payload: []byte(`{"mode":"env"}`)}
+		if qualifier != "" {
+			in.Qualifier = aws.String(qualifier)
+		}
+		out, err := client.Invoke(ctx, in)
+		if err != nil || out.FunctionError != nil {
+			t.Fatalf("invoking fn:%s: %v %s", qualifier, err, out.Payload)
+		}
+		return string(out.Payload), aws.ToString(out.ExecutedVersion)
+	}
+
+	v1, err := client.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("fn"), Description: aws.String("first")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(v1.Version) != "1" || !strings.HasSuffix(aws.ToString(v1.FunctionArn), ":function:fn:1") || aws.ToString(v1.Description) != "first" {
+		t.Fatalf("published: version %q arn %q description %q", aws.ToString(v1.Version), aws.ToString(v1.FunctionArn), aws.ToString(v1.Description))
+	}
+	// Unchanged $LATEST: publishing again returns version 1.
+	if again, err := client.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("fn")}); err != nil || aws.ToString(again.Version) != "1" {
+		t.Fatalf("republishing an unchanged function: %v %v", err, again)
+	}
+
+	// $LATEST moves on; version 1 keeps GREETING=hi.
+	_, err = client.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"),
+		Environment: &types.Environment{Variables: map[string]string{"GREETING": "changed"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload, executed := env("1"); !strings.Contains(payload, `"GREETING":"hi"`) || executed != "1" || !strings.Contains(payload, `"AWS_LAMBDA_FUNCTION_VERSION":"1"`) {
+		t.Errorf("version 1 (executed %q): %s", executed, payload)
+	}
+	if payload, executed := env(""); !strings.Contains(payload, `"GREETING":"changed"`) || executed != "$LATEST" {
+		t.Errorf("$LATEST (executed %q): %s", executed, payload)
+	}
+	if payload, _ := env("$LATEST"); !strings.Contains(payload, `"GREETING":"changed"`) {
+		t.Errorf("$LATEST by name: %s", payload)
+	}
+
+	// A stale RevisionId is refused; the current one publishes version 2.
+	_, err = client.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("fn"), RevisionId: v1.RevisionId})
+	var pf *types.PreconditionFailedException
+	if !errors.As(err, &pf) {
+		t.Errorf("publishing with a stale revision: %T %v", err, err)
+	}
+	v2, err := client.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("fn")})
+	if err != nil || aws.ToString(v2.Version) != "2" || v2.Environment.Variables["GREETING"] != "changed" {
+		t.Fatalf("second version: %v %+v", err, v2)
+	}
+
+	list, err := client.ListVersionsByFunction(ctx, &awslambda.ListVersionsByFunctionInput{FunctionName: aws.String("fn")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range list.Versions {
+		got = append(got, aws.ToString(v.Version))
+	}
+	if strings.Join(got, ",") != "$LATEST,1,2" {
+		t.Errorf("versions %v, want $LATEST,1,2", got)
+	}
+	page, err := client.ListVersionsByFunction(ctx, &awslambda.ListVersionsByFunctionInput{FunctionName: aws.String("fn"), MaxItems: aws.Int32(2)})
+	if err != nil || len(page.Versions) != 2 || page.NextMarker == nil {
+		t.Fatalf("first page: %v %+v", err, page)
+	}
+	rest, err := client.ListVersionsByFunction(ctx, &awslambda.ListVersionsByFunctionInput{FunctionName: aws.String("fn"), Marker: page.NextMarker})
+	if err != nil || len(rest.Versions) != 1 || aws.ToString(rest.Versions[0].Version) != "2" || rest.NextMarker != nil {
+		t.Fatalf("second page: %v %+v", err, rest)
+	}
+
+	cfg, err := client.GetFunctionConfiguration(ctx, &awslambda.GetFunctionConfigurationInput{FunctionName: aws.String("fn"), Qualifier: aws.String("1")})
+	if err != nil || aws.ToString(cfg.Version) != "1" || cfg.Environment.Variables["GREETING"] != "hi" {
+		t.Errorf("configuration of version 1: %v %+v", err, cfg)
+	}
+	_, err = client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("fn"), Qualifier: aws.String("9")})
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Errorf("invoking a version that does not exist: %T %v", err, err)
+	}
+
+	// Versions survive a restart (Raft log and snapshot).
+	a.stop()
+	a.start()
+	if payload, executed := env("1"); !strings.Contains(payload, `"GREETING":"hi"`) || executed != "1" {
+		t.Errorf("version 1 after a restart (executed %q): %s", executed, payload)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}

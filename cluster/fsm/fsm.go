@@ -25,7 +25,25 @@ const (
 	PutFunctionURLType    MessageType = 3
 	DeleteFunctionURLType MessageType = 4
 	PublishVersionType    MessageType = 5
+	PutAliasType          MessageType = 6
+	DeleteAliasType       MessageType = 7
 )
+
+// PutAlias creates or replaces an alias. Its function and the versions it points to must exist.
+// Create refuses to replace an existing alias, Update to create one; ExpectRevision, when set,
+// must be the stored alias's RevisionID.
+type PutAlias struct {
+	Alias          *structs.Alias `json:"alias"`
+	Create         bool           `json:"create,omitempty"`
+	Update         bool           `json:"update,omitempty"`
+	ExpectRevision string         `json:"expect_revision,omitempty"`
+}
+
+// DeleteAlias removes an alias (and its function URL).
+type DeleteAlias struct {
+	Function string `json:"function"`
+	Name     string `json:"name"`
+}
 
 // PublishVersion publishes function Name's $LATEST as a new version. ExpectRevision and
 // CodeSha256, when set, must match $LATEST (Lambda's RevisionId and CodeSha256 preconditions).
@@ -95,6 +113,8 @@ func init() {
 	registerCommand(PutFunctionURLType, applyPutFunctionURL)
 	registerCommand(DeleteFunctionURLType, applyDeleteFunctionURL)
 	registerCommand(PublishVersionType, applyPublishVersion)
+	registerCommand(PutAliasType, applyPutAlias)
+	registerCommand(DeleteAliasType, applyDeleteAlias)
 }
 
 // FSM implements raft.FSM over a state.Store.
@@ -167,6 +187,11 @@ func applyPutFunctionURL(f *FSM, index uint64, body []byte) any {
 	if _, ok := f.state.Function(m.URL.Function); !ok {
 		return fmt.Errorf("function %s: %w", m.URL.Function, ErrNotFound)
 	}
+	if q := m.URL.Qualifier; q != "" && q != structs.LatestVersion {
+		if _, ok := f.state.Alias(m.URL.Function, q); !ok {
+			return fmt.Errorf("alias %s of function %s: %w", q, m.URL.Function, ErrNotFound)
+		}
+	}
 	_, exists := f.state.FunctionURL(m.URL.ID())
 	switch {
 	case m.Create && exists:
@@ -207,6 +232,50 @@ func applyPublishVersion(f *FSM, index uint64, body []byte) any {
 	}
 	v, _, _ := f.state.PublishVersion(index, m.Name, m.Description)
 	return v
+}
+
+func applyPutAlias(f *FSM, index uint64, body []byte) any {
+	var m PutAlias
+	if err := json.Unmarshal(body, &m); err != nil || m.Alias == nil {
+		return fmt.Errorf("decoding PutAlias: %v", err)
+	}
+	a := m.Alias
+	if _, ok := f.state.Function(a.Function); !ok {
+		return fmt.Errorf("function %s: %w", a.Function, ErrNotFound)
+	}
+	for v := range a.AdditionalVersionWeights {
+		if _, ok := f.state.Version(a.Function, v); !ok {
+			return fmt.Errorf("version %s of function %s: %w", v, a.Function, ErrNotFound)
+		}
+	}
+	if a.FunctionVersion != structs.LatestVersion {
+		if _, ok := f.state.Version(a.Function, a.FunctionVersion); !ok {
+			return fmt.Errorf("version %s of function %s: %w", a.FunctionVersion, a.Function, ErrNotFound)
+		}
+	}
+	cur, exists := f.state.Alias(a.Function, a.Name)
+	switch {
+	case m.Create && exists:
+		return fmt.Errorf("alias %s of function %s: %w", a.Name, a.Function, ErrExists)
+	case m.Update && !exists:
+		return fmt.Errorf("alias %s of function %s: %w", a.Name, a.Function, ErrNotFound)
+	case m.ExpectRevision != "" && exists && cur.RevisionID != m.ExpectRevision:
+		return fmt.Errorf("alias %s has revision %s, not %s: %w", a.Name, cur.RevisionID, m.ExpectRevision, ErrConflict)
+	}
+	f.state.UpsertAlias(index, a)
+	stored, _ := f.state.Alias(a.Function, a.Name)
+	return stored
+}
+
+func applyDeleteAlias(f *FSM, index uint64, body []byte) any {
+	var m DeleteAlias
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding DeleteAlias: %v", err)
+	}
+	if !f.state.DeleteAlias(index, m.Function, m.Name) {
+		return fmt.Errorf("alias %s of function %s: %w", m.Name, m.Function, ErrNotFound)
+	}
+	return nil
 }
 
 // Snapshot captures the state; Persist writes it as JSON.

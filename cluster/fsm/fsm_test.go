@@ -118,3 +118,62 @@ type sink struct{ *bytes.Buffer }
 func (s *sink) ID() string    { return "test" }
 func (s *sink) Cancel() error { return nil }
 func (s *sink) Close() error  { return nil }
+
+func TestAliases(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r2", "two")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+
+	live := &structs.Alias{Function: "fn", Name: "live", FunctionVersion: "1", AdditionalVersionWeights: map[string]float64{"2": 0.1}, RevisionID: "a1"}
+	if got, _ := a.apply(PutAliasType, PutAlias{Alias: live, Create: true}).(*structs.Alias); got == nil || got.FunctionVersion != "1" {
+		t.Fatalf("creating an alias: %+v", got)
+	}
+	for name, m := range map[string]PutAlias{
+		"create twice":         {Alias: live, Create: true},
+		"update a missing one": {Alias: &structs.Alias{Function: "fn", Name: "other", FunctionVersion: "1"}, Update: true},
+		"a missing version":    {Alias: &structs.Alias{Function: "fn", Name: "x", FunctionVersion: "7"}},
+		"a missing weighted":   {Alias: &structs.Alias{Function: "fn", Name: "x", FunctionVersion: "1", AdditionalVersionWeights: map[string]float64{"9": 0.5}}},
+		"a missing function":   {Alias: &structs.Alias{Function: "nope", Name: "x", FunctionVersion: "$LATEST"}},
+		"a stale revision":     {Alias: live, Update: true, ExpectRevision: "old"},
+	} {
+		if err, _ := a.apply(PutAliasType, m).(error); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	moved := live.Copy()
+	moved.FunctionVersion, moved.AdditionalVersionWeights, moved.RevisionID = "2", nil, "a2"
+	if got, _ := a.apply(PutAliasType, PutAlias{Alias: moved, Update: true, ExpectRevision: "a1"}).(*structs.Alias); got == nil || got.FunctionVersion != "2" || got.CreateIndex == got.ModifyIndex {
+		t.Fatalf("updating an alias: %+v", got)
+	}
+	a.apply(PutFunctionURLType, PutFunctionURL{URL: &structs.FunctionURL{Function: "fn", Qualifier: "live", AuthType: structs.AuthNone}})
+	a.apply(PutAliasType, PutAlias{Alias: &structs.Alias{Function: "fn", Name: "beta", FunctionVersion: "$LATEST", RevisionID: "b1"}})
+
+	snap, _ := a.f.Snapshot()
+	var buf bytes.Buffer
+	if err := snap.Persist(&sink{Buffer: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	restored := New(state.New(), nil)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := jsonOf(t, restored.State().Aliases("")), jsonOf(t, a.f.State().Aliases("")); got != want {
+		t.Errorf("aliases after restore:\n%s\nwant\n%s", got, want)
+	}
+
+	// Deleting an alias deletes its URL; deleting the function deletes the rest.
+	a.apply(DeleteAliasType, DeleteAlias{Function: "fn", Name: "live"})
+	st := a.f.State()
+	if _, ok := st.FunctionURL("fn--live"); ok {
+		t.Error("the URL of a deleted alias is still there")
+	}
+	if err, _ := a.apply(DeleteAliasType, DeleteAlias{Function: "fn", Name: "live"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting a deleted alias: %v", err)
+	}
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if as := st.Aliases("fn"); len(as) != 0 {
+		t.Errorf("aliases of a deleted function: %+v", as)
+	}
+}

@@ -18,13 +18,15 @@ type Store struct {
 	urls      map[string]*structs.FunctionURL // by URL id
 	// versions holds each function's published versions, oldest first (numbers 1, 2, ...).
 	versions map[string][]*structs.Function
-	watch    chan struct{}
+	// aliases holds each function's aliases by name.
+	aliases map[string]map[string]*structs.Alias
+	watch   chan struct{}
 }
 
 // New returns an empty store.
 func New() *Store {
 	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{},
-		versions: map[string][]*structs.Function{}, watch: make(chan struct{})}
+		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -92,6 +94,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	}
 	delete(s.functions, name)
 	delete(s.versions, name)
+	delete(s.aliases, name)
 	for id, u := range s.urls {
 		if u.Function == name {
 			delete(s.urls, id)
@@ -162,6 +165,70 @@ func (s *Store) PublishVersion(index uint64, name, description string) (v *struc
 	return v, true, true
 }
 
+// Alias returns alias name of function fn.
+func (s *Store) Alias(fn, name string) (*structs.Alias, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.aliases[fn][name]
+	return a, ok
+}
+
+// Aliases returns the aliases of function fn sorted by name; of every function when fn is empty.
+func (s *Store) Aliases(fn string) []*structs.Alias {
+	s.mu.RLock()
+	var out []*structs.Alias
+	for f, m := range s.aliases {
+		if fn != "" && f != fn {
+			continue
+		}
+		for _, a := range m {
+			out = append(out, a)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Function != out[j].Function {
+			return out[i].Function < out[j].Function
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// UpsertAlias stores an alias at index (FSM only); CreateIndex is kept from an existing one.
+func (s *Store) UpsertAlias(index uint64, a *structs.Alias) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a = a.Copy()
+	a.ModifyIndex = index
+	m := s.aliases[a.Function]
+	if m == nil {
+		m = map[string]*structs.Alias{}
+		s.aliases[a.Function] = m
+	}
+	if old, ok := m[a.Name]; ok {
+		a.CreateIndex = old.CreateIndex
+	} else {
+		a.CreateIndex = index
+	}
+	m[a.Name] = a
+	s.changedLocked(index)
+}
+
+// DeleteAlias removes an alias (FSM only), and the function URL of the alias with it, and
+// reports whether it existed.
+func (s *Store) DeleteAlias(index uint64, fn, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.aliases[fn][name]; !ok {
+		return false
+	}
+	delete(s.aliases[fn], name)
+	delete(s.urls, structs.URLID(fn, name))
+	s.changedLocked(index)
+	return true
+}
+
 // FunctionURL returns the function URL with the given id.
 func (s *Store) FunctionURL(id string) (*structs.FunctionURL, bool) {
 	s.mu.RLock()
@@ -219,8 +286,9 @@ type Snapshot struct {
 	Functions []*structs.Function `json:"functions"`
 	// FunctionURLs was added after version 1 without changing it: older snapshots have none.
 	FunctionURLs []*structs.FunctionURL `json:"function_urls,omitempty"`
-	// Versions (published function versions) likewise.
+	// Versions (published function versions) and Aliases likewise.
 	Versions []*structs.Function `json:"versions,omitempty"`
+	Aliases  []*structs.Alias    `json:"aliases,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -229,7 +297,7 @@ const SnapshotVersion = 1
 // Snapshot returns the store's content at this moment.
 func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
-	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions("")}
+	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases("")}
 }
 
 // Restore replaces the whole content with snap (FSM only).
@@ -246,10 +314,18 @@ func (s *Store) Restore(snap *Snapshot) {
 	for _, v := range snap.Versions {
 		versions[v.Name] = append(versions[v.Name], v)
 	}
+	aliases := map[string]map[string]*structs.Alias{}
+	for _, a := range snap.Aliases {
+		if aliases[a.Function] == nil {
+			aliases[a.Function] = map[string]*structs.Alias{}
+		}
+		aliases[a.Function][a.Name] = a
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.functions = fns
 	s.urls = urls
 	s.versions = versions
+	s.aliases = aliases
 	s.changedLocked(snap.Index)
 }

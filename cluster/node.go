@@ -235,6 +235,31 @@ func (n *Node) PublishVersion(ctx context.Context, name, description, expectRevi
 	return v, nil
 }
 
+// Alias returns an alias of a function.
+func (n *Node) Alias(fn, name string) (*structs.Alias, bool) { return n.State().Alias(fn, name) }
+
+// Aliases returns a function's aliases by name.
+func (n *Node) Aliases(fn string) []*structs.Alias { return n.State().Aliases(fn) }
+
+// PutAlias writes an alias through the log (see fsm.PutAlias).
+func (n *Node) PutAlias(ctx context.Context, a *structs.Alias, create, update bool, expectRevision string) (*structs.Alias, error) {
+	resp, err := n.apply(ctx, fsm.PutAliasType, fsm.PutAlias{Alias: a, Create: create, Update: update, ExpectRevision: expectRevision})
+	if err != nil {
+		return nil, err
+	}
+	stored, ok := resp.(*structs.Alias)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return stored, nil
+}
+
+// DeleteAlias removes an alias through the log.
+func (n *Node) DeleteAlias(ctx context.Context, fn, name string) error {
+	_, err := n.apply(ctx, fsm.DeleteAliasType, fsm.DeleteAlias{Function: fn, Name: name})
+	return err
+}
+
 // DeleteFunctionURL removes a function URL through the log.
 func (n *Node) DeleteFunctionURL(ctx context.Context, id string) error {
 	_, err := n.apply(ctx, fsm.DeleteFunctionURLType, fsm.DeleteFunctionURL{ID: id})

@@ -43,6 +43,10 @@ type Store interface {
 	Version(name, number string) (*structs.Function, bool)
 	Versions(name string) []*structs.Function
 	PublishVersion(ctx context.Context, name, description, expectRevision, codeSha256 string) (*structs.Function, error)
+	Alias(fn, name string) (*structs.Alias, bool)
+	Aliases(fn string) []*structs.Alias
+	PutAlias(ctx context.Context, a *structs.Alias, create, update bool, expectRevision string) (*structs.Alias, error)
+	DeleteAlias(ctx context.Context, fn, name string) error
 }
 
 // CodeStore keeps code zips by hash.
@@ -77,6 +81,9 @@ type Config struct {
 type Gateway struct {
 	cfg    Config
 	logger hclog.Logger
+
+	// routing counts the invocations of each weighted alias (by ARN), so its split is exact.
+	routing sync.Map
 
 	async     chan *asyncCall
 	asyncWG   sync.WaitGroup
@@ -175,6 +182,15 @@ func (g *Gateway) resolve(nameOrARN, qualifier string) (*structs.Function, strin
 	}
 	if v, ok := g.cfg.Store.Version(name, qualifier); ok {
 		return v, v.Version, nil
+	}
+	if a, ok := g.cfg.Store.Alias(name, qualifier); ok {
+		target := g.route(a)
+		if target == structs.LatestVersion {
+			return fn, structs.LatestVersion, nil
+		}
+		if v, ok := g.cfg.Store.Version(name, target); ok {
+			return v, v.Version, nil
+		}
 	}
 	return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
 }

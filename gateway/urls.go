@@ -11,8 +11,8 @@ import (
 	"github.com/lambdagw/gateway/internal/structs"
 )
 
-// urlQualifier checks a function URL's qualifier: none ($LATEST) or an alias. Aliases come with
-// the control plane; until then only the function itself has a URL.
+// urlQualifier checks a function URL's qualifier: none ($LATEST) or an existing alias (Lambda
+// gives versions no URLs).
 func (g *Gateway) urlQualifier(name, qualifier string) (string, error) {
 	if qualifier == "" || qualifier == structs.LatestVersion {
 		return "", nil
@@ -20,7 +20,10 @@ func (g *Gateway) urlQualifier(name, qualifier string) (string, error) {
 	if strings.Contains(qualifier, structs.URLIDSeparator) {
 		return "", lambda.InvalidParameter("Qualifier %q may not contain %q", qualifier, structs.URLIDSeparator)
 	}
-	return "", lambda.ResourceNotFound("Function not found: %s (aliases are not supported yet)", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+	if _, ok := g.cfg.Store.Alias(name, qualifier); !ok {
+		return "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+	}
+	return qualifier, nil
 }
 
 func (g *Gateway) urlAddress(id string) string {

@@ -112,3 +112,99 @@ func TestVersionsWithTheAWSSDK(t *testing.T) {
 	a.stop()
 	checkNothingLeft(t, a)
 }
+
+// TestAliasesWithTheAWSSDK: an alias routes its invocations between two versions by weight,
+// reports the version that ran, can have a function URL, and moves without a redeploy.
+func TestAliasesWithTheAWSSDK(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "aliases"})
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, functionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	ctx := context.Background()
+	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}})
+	publish := func(greeting string) string {
+		t.Helper()
+		if _, err := client.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"),
+			Environment: &types.Environment{Variables: map[string]string{"GREETING": greeting}}}); err != nil {
+			t.Fatal(err)
+		}
+		v, err := client.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("fn")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(v.Version)
+	}
+	v1, v2 := publish("one"), publish("two")
+
+	live, err := client.CreateAlias(ctx, &awslambda.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String(v1),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{v2: 0.1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(aws.ToString(live.AliasArn), ":function:fn:live") || aws.ToString(live.FunctionVersion) != v1 {
+		t.Fatalf("alias: %+v", live)
+	}
+	for name, in := range map[string]*awslambda.CreateAliasInput{
+		"a numeric name":    {FunctionName: aws.String("fn"), Name: aws.String("12"), FunctionVersion: aws.String(v1)},
+		"a missing version": {FunctionName: aws.String("fn"), Name: aws.String("x"), FunctionVersion: aws.String("99")},
+		"a weight of 1":     {FunctionName: aws.String("fn"), Name: aws.String("x"), FunctionVersion: aws.String(v1), RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{v2: 1}}},
+	} {
+		if _, err := client.CreateAlias(ctx, in); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := client.CreateAlias(ctx, &awslambda.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String(v1)}); !errors.As(err, new(*types.ResourceConflictException)) {
+		t.Errorf("creating it twice: %T %v", err, err)
+	}
+
+	// 2,000 calls: version 2 runs 10% of them, and each reports the version that ran.
+	const calls = 2000
+	counts := map[string]int{}
+	for i := 0; i < calls; i++ {
+		out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("fn:live"), Payload: []byte(`{"mode":"env"}`)})
+		if err != nil || out.FunctionError != nil {
+			t.Fatalf("invoking fn:live: %v", err)
+		}
+		executed := aws.ToString(out.ExecutedVersion)
+		want := map[string]string{v1: `"GREETING":"one"`, v2: `"GREETING":"two"`}[executed]
+		if want == "" || !strings.Contains(string(out.Payload), want) {
+			t.Fatalf("executed version %q ran with %s", executed, out.Payload)
+		}
+		counts[executed]++
+	}
+	if share := float64(counts[v2]) / calls; share < 0.08 || share > 0.12 {
+		t.Errorf("version %s ran %d of %d calls (%.1f%%), want 10%% within 2 points", v2, counts[v2], calls, 100*share)
+	}
+
+	// A function URL of the alias follows it when it moves.
+	if _, err := client.CreateFunctionUrlConfig(ctx, &awslambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("fn"), Qualifier: aws.String("live"), AuthType: types.FunctionUrlAuthTypeNone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.UpdateAlias(ctx, &awslambda.UpdateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String(v2),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := getURL(t, a.addr+"/fn/fn--live/?mode=env"); c.status != 200 || !strings.Contains(string(c.body), `"GREETING":"two"`) {
+		t.Errorf("the alias's URL after moving it to version %s: %d %s", v2, c.status, c.body)
+	}
+	got, err := client.GetAlias(ctx, &awslambda.GetAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live")})
+	if err != nil || aws.ToString(got.FunctionVersion) != v2 || got.RoutingConfig != nil {
+		t.Errorf("GetAlias after the update: %v %+v", err, got)
+	}
+	list, err := client.ListAliases(ctx, &awslambda.ListAliasesInput{FunctionName: aws.String("fn")})
+	if err != nil || len(list.Aliases) != 1 {
+		t.Errorf("ListAliases: %v %+v", err, list)
+	}
+	if _, err := client.DeleteAlias(ctx, &awslambda.DeleteAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live")}); err != nil {
+		t.Fatal(err)
+	}
+	if c := getURL(t, a.addr+"/fn/fn--live/"); c.status != 404 {
+		t.Errorf("the URL of a deleted alias answered %d", c.status)
+	}
+	if _, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("fn:live")}); !errors.As(err, new(*types.ResourceNotFoundException)) {
+		t.Errorf("invoking a deleted alias: %T %v", err, err)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}

@@ -86,6 +86,11 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/2015-03-31/functions/{name}", a.getFunction},
 		{"DELETE", "/2015-03-31/functions/{name}", a.deleteFunction},
 		{"GET", "/2015-03-31/functions/{name}/configuration", a.getConfiguration},
+		{"POST", "/2015-03-31/functions/{name}/aliases", a.createAlias},
+		{"GET", "/2015-03-31/functions/{name}/aliases", a.listAliases},
+		{"GET", "/2015-03-31/functions/{name}/aliases/{alias}", a.getAlias},
+		{"PUT", "/2015-03-31/functions/{name}/aliases/{alias}", a.updateAlias},
+		{"DELETE", "/2015-03-31/functions/{name}/aliases/{alias}", a.deleteAlias},
 		{"POST", "/2015-03-31/functions/{name}/versions", a.publishVersion},
 		{"GET", "/2015-03-31/functions/{name}/versions", a.listVersions},
 		{"PUT", "/2015-03-31/functions/{name}/configuration", a.updateConfiguration},
@@ -282,6 +287,55 @@ func (a *api) getConfiguration(w http.ResponseWriter, r *http.Request, reqID str
 		return err
 	}
 	return writeJSON(w, reqID, 200, lambda.ConfigurationFrom(fn, a.cfg.Gateway.Region()))
+}
+
+func (a *api) createAlias(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.AliasInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.CreateAlias(r.Context(), mux.Vars(r)["name"], &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 201, out)
+}
+
+func (a *api) getAlias(w http.ResponseWriter, r *http.Request, reqID string) error {
+	out, err := a.cfg.Gateway.GetAlias(mux.Vars(r)["name"], mux.Vars(r)["alias"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) updateAlias(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.AliasInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.UpdateAlias(r.Context(), mux.Vars(r)["name"], mux.Vars(r)["alias"], &in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) deleteAlias(w http.ResponseWriter, r *http.Request, reqID string) error {
+	if err := a.cfg.Gateway.DeleteAlias(r.Context(), mux.Vars(r)["name"], mux.Vars(r)["alias"]); err != nil {
+		return err
+	}
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(204)
+	return nil
+}
+
+func (a *api) listAliases(w http.ResponseWriter, r *http.Request, reqID string) error {
+	out, err := a.cfg.Gateway.ListAliases(mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
 }
 
 func (a *api) publishVersion(w http.ResponseWriter, r *http.Request, reqID string) error {

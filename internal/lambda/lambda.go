@@ -251,6 +251,36 @@ type ListVersionsOutput struct {
 	NextMarker *string                 `json:"NextMarker,omitempty"`
 }
 
+// AliasInput is the body of CreateAlias (Name required) and UpdateAlias (what is set changes).
+type AliasInput struct {
+	Name            string                     `json:"Name,omitempty"`
+	FunctionVersion string                     `json:"FunctionVersion,omitempty"`
+	Description     *string                    `json:"Description,omitempty"`
+	RoutingConfig   *AliasRoutingConfiguration `json:"RoutingConfig,omitempty"`
+	RevisionId      string                     `json:"RevisionId,omitempty"` //nolint:revive // Lambda's field name
+}
+
+// AliasRoutingConfiguration is an alias's weighted second version.
+type AliasRoutingConfiguration struct {
+	AdditionalVersionWeights map[string]float64 `json:"AdditionalVersionWeights,omitempty"`
+}
+
+// AliasConfiguration describes an alias.
+type AliasConfiguration struct {
+	AliasArn        string                     `json:"AliasArn"`
+	Name            string                     `json:"Name"`
+	FunctionVersion string                     `json:"FunctionVersion"`
+	Description     string                     `json:"Description"`
+	RoutingConfig   *AliasRoutingConfiguration `json:"RoutingConfig,omitempty"`
+	RevisionId      string                     `json:"RevisionId"` //nolint:revive // Lambda's field name
+}
+
+// ListAliasesOutput is the answer of ListAliases.
+type ListAliasesOutput struct {
+	Aliases    []AliasConfiguration `json:"Aliases"`
+	NextMarker *string              `json:"NextMarker,omitempty"`
+}
+
 // FunctionCode carries a zip inline (base64 in JSON, as []byte marshals).
 type FunctionCode struct {
 	ZipFile []byte `json:"ZipFile,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -517,8 +518,21 @@ type Function struct {
 	Environment        map[string]string
 	FreezeDelay        *time.Duration
 	// URL is the function's URL, when it has a url block.
-	URL       *FunctionURL
+	URL *FunctionURL
+	// Publish publishes a new version on apply whenever the code or configuration changed.
+	Publish bool
+	// Aliases are the function's alias blocks, in file order.
+	Aliases   []*Alias
 	DeclRange hcl.Range
+}
+
+// Alias is an alias block: a name for a version, with an optional weighted second version.
+type Alias struct {
+	Name        string
+	Version     string // "$LATEST" or a version number
+	Routing     map[string]float64
+	Description string
+	DeclRange   hcl.Range
 }
 
 // FunctionURL is a function's url block, in the Lambda API's terms (SIGNED is AWS_IAM).
@@ -640,10 +654,64 @@ func (f *Function) Structs() *structs.Function {
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
 
+// decodeAlias reads an alias block: alias "live" { version = 3  routing = { "4" = 0.1 } }.
+func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics) {
+	var raw struct {
+		Version     hcl.Expression      `hcl:"version"`
+		Routing     *map[string]float64 `hcl:"routing,optional"`
+		Description *string             `hcl:"description,optional"`
+	}
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	a := &Alias{Name: blk.Labels[0], DeclRange: blk.DefRange}
+	if !structs.ValidAlias(a.Name) {
+		diags = append(diags, rangeDiag("Invalid alias name",
+			fmt.Sprintf("%q: an alias has 1 to 128 letters, digits, '-' and '_', is not a number, and has no %q.", a.Name, structs.URLIDSeparator), blk.LabelRanges[0]))
+	}
+	if v, _ := raw.Version.Value(ctx); v.IsNull() {
+		rng := blk.DefRange
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing alias version",
+			Detail: fmt.Sprintf("Alias %q needs version = <a published version's number> or \"$LATEST\".", a.Name), Subject: &rng})
+	}
+	if d := gohcl.DecodeExpression(raw.Version, ctx, &a.Version); d.HasErrors() {
+		return nil, append(diags, d...)
+	}
+	if n, err := strconv.Atoi(a.Version); a.Version != structs.LatestVersion && (err != nil || n < 1) {
+		diags = append(diags, rangeDiag("Invalid alias version", fmt.Sprintf("%q: use a published version's number, or \"$LATEST\".", a.Version), raw.Version.Range()))
+	}
+	if raw.Description != nil {
+		a.Description = *raw.Description
+	}
+	if raw.Routing != nil {
+		a.Routing = *raw.Routing
+		rng := blk.DefRange
+		if attrs, _ := blk.Body.JustAttributes(); attrs["routing"] != nil {
+			rng = attrs["routing"].Expr.Range()
+		}
+		if len(a.Routing) > 1 {
+			diags = append(diags, rangeDiag("Invalid routing", fmt.Sprintf("An alias routes to one more version, not %d.", len(a.Routing)), rng))
+		}
+		for v, w := range a.Routing {
+			if n, err := strconv.Atoi(v); err != nil || n < 1 || v == a.Version {
+				diags = append(diags, rangeDiag("Invalid routing", fmt.Sprintf("%q: routing names another published version by its number.", v), rng))
+			}
+			if w < 0 || w >= 1 {
+				diags = append(diags, rangeDiag("Invalid routing weight", fmt.Sprintf("%v: a weight is at least 0 and less than 1.", w), rng))
+			}
+			if a.Version == structs.LatestVersion {
+				diags = append(diags, rangeDiag("Invalid routing", "An alias that routes between versions points to a published version, not $LATEST.", rng))
+			}
+		}
+	}
+	return a, diags
+}
+
 // notYetSchema lists function blocks a later version of the gateway supports.
 var notYetSchema = []hcl.BlockHeaderSchema{
 	{Type: "provisioned_concurrency"},
-	{Type: "alias", LabelNames: []string{"name"}}, {Type: "trigger", LabelNames: []string{"name"}},
+	{Type: "trigger", LabelNames: []string{"name"}},
 }
 
 // LoadFunctions reads function files; a directory stands for every *.hcl file in it.
@@ -714,12 +782,16 @@ func decodeFunctions(body hcl.Body, baseDir string) ([]*Function, hcl.Diagnostic
 func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
-	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"}}, notYetSchema...)})
+	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"}, {Type: "alias", LabelNames: []string{"name"}}}, notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks []*hcl.Block
+	var urlBlocks, aliasBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
 		if b.Type == "url" {
 			urlBlocks = append(urlBlocks, b)
+			continue
+		}
+		if b.Type == "alias" {
+			aliasBlocks = append(aliasBlocks, b)
 			continue
 		}
 		rng := b.DefRange
@@ -736,6 +808,7 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		EphemeralStorageMB *int               `hcl:"ephemeral_storage_mb,optional"`
 		Environment        *map[string]string `hcl:"environment,optional"`
 		FreezeDelay        hcl.Expression     `hcl:"freeze_delay,optional"`
+		Publish            *bool              `hcl:"publish,optional"`
 	}
 	d = gohcl.DecodeBody(rest, ctx, &raw)
 	diags = append(diags, d...)
@@ -807,6 +880,25 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		t, d := durationAttr(raw.FreezeDelay, ctx, 0, time.Hour)
 		diags = append(diags, d...)
 		fn.FreezeDelay = &t
+	}
+	if raw.Publish != nil {
+		fn.Publish = *raw.Publish
+	}
+	seen := map[string]hcl.Range{}
+	for _, b := range aliasBlocks {
+		a, d := decodeAlias(b, ctx)
+		diags = append(diags, d...)
+		if a == nil {
+			continue
+		}
+		if first, dup := seen[a.Name]; dup {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate alias",
+				Detail: fmt.Sprintf("Alias %q is already declared at %s.", a.Name, first), Subject: &rng})
+			continue
+		}
+		seen[a.Name] = b.DefRange
+		fn.Aliases = append(fn.Aliases, a)
 	}
 	for i, b := range urlBlocks {
 		if i > 0 {

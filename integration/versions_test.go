@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -204,6 +205,66 @@ func TestAliasesWithTheAWSSDK(t *testing.T) {
 	}
 	if _, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("fn:live")}); !errors.As(err, new(*types.ResourceNotFoundException)) {
 		t.Errorf("invoking a deleted alias: %T %v", err, err)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}
+
+// TestApplyPublishesAndAliases: publish = true and alias blocks, applied from HCL.
+func TestApplyPublishesAndAliases(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "apply-versions"})
+	hcl := func(greeting, alias string) string {
+		return fmt.Sprintf(`
+function "pub" {
+  runtime     = "provided.al2023"
+  code        = %q
+  publish     = true
+  environment = { GREETING = %q }
+  %s
+  url {
+    auth_type = "NONE"
+    qualifier = "live"
+  }
+}
+`, fnDir, greeting, alias)
+	}
+	apply := func(src string) string {
+		t.Helper()
+		out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, src))
+		if code != 0 {
+			t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+		}
+		return out
+	}
+	out := apply(hcl("one", `alias "live" { version = 1 }`))
+	if !strings.Contains(out, "version 1 published") || !strings.Contains(out, "alias live created") || !strings.Contains(out, "pub--live") {
+		t.Errorf("first apply:\n%s", out)
+	}
+	if out := apply(hcl("one", `alias "live" { version = 1 }`)); !strings.Contains(out, "unchanged") || strings.Contains(out, "published") {
+		t.Errorf("re-applying the same file:\n%s", out)
+	}
+	out = apply(hcl("two", `alias "live" {
+    version = 1
+    routing = { "2" = 0.5 }
+  }`))
+	if !strings.Contains(out, "version 2 published") || !strings.Contains(out, "alias live updated (1 -> 1 + 50% to 2)") {
+		t.Errorf("second apply:\n%s", out)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 4; i++ {
+		c := getURL(t, a.addr+"/fn/pub--live/?mode=env")
+		if c.status != 200 {
+			t.Fatalf("the alias's URL: %d %s", c.status, c.body)
+		}
+		for _, g := range []string{"one", "two"} {
+			if strings.Contains(string(c.body), `"GREETING":"`+g+`"`) {
+				seen[g] = true
+			}
+		}
+	}
+	if !seen["one"] || !seen["two"] {
+		t.Errorf("four calls of a 50%% split reached %v", seen)
 	}
 	a.stop()
 	checkNothingLeft(t, a)

@@ -274,15 +274,13 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		if err != nil {
 			return "", err
 		}
-		msg := fmt.Sprintf("created (code %s uploaded)", size(pkg.Size))
-		if fn.URL != nil {
-			u, err := client.CreateFunctionURLConfig(ctx, fn.Name, fn.URL.Qualifier, urlInput(fn.URL))
-			if err != nil {
-				return "", fmt.Errorf("%s, but its URL failed: %w", msg, err)
-			}
-			msg += "; URL " + u.FunctionUrl
+		done := []string{fmt.Sprintf("created (code %s uploaded)", size(pkg.Size))}
+		rest, err := applyVersionsAndURL(ctx, client, fn, true)
+		done = append(done, rest...)
+		if err != nil {
+			return "", fmt.Errorf("%s, but then: %w", strings.Join(done, "; "), err)
 		}
-		return msg, nil
+		return strings.Join(done, "; "), nil
 	}
 	if err != nil {
 		return "", err
@@ -353,17 +351,95 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		}
 		done = append(done, "configuration updated ("+strings.Join(diffs, ", ")+")")
 	}
-	urlDone, err := applyURL(ctx, client, fn)
+	rest, err := applyVersionsAndURL(ctx, client, fn, len(done) > 0)
+	done = append(done, rest...)
 	if err != nil {
-		return "", err
-	}
-	if urlDone != "" {
-		done = append(done, urlDone)
+		return "", fmt.Errorf("%s: %w", strings.Join(done, "; "), err)
 	}
 	if len(done) == 0 {
 		return "unchanged", nil
 	}
 	return strings.Join(done, "; "), nil
+}
+
+// applyVersionsAndURL runs after the function itself was created or updated (changed): it
+// publishes a version when the file asks for it and something changed, makes the aliases match
+// the file, then the URL (which may name an alias).
+func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Function, changed bool) ([]string, error) {
+	var done []string
+	if fn.Publish && changed {
+		v, err := client.PublishVersion(ctx, fn.Name, &lambda.PublishVersionInput{})
+		if err != nil {
+			return done, fmt.Errorf("publishing a version: %w", err)
+		}
+		done = append(done, "version "+v.Version+" published")
+	}
+	aliasDone, err := applyAliases(ctx, client, fn)
+	done = append(done, aliasDone...)
+	if err != nil {
+		return done, err
+	}
+	urlDone, err := applyURL(ctx, client, fn)
+	if urlDone != "" {
+		done = append(done, urlDone)
+	}
+	return done, err
+}
+
+// applyAliases makes the function's aliases match its alias blocks; an alias the file no
+// longer has is deleted (with its URL).
+func applyAliases(ctx context.Context, client *api.Client, fn *config.Function) ([]string, error) {
+	cur, err := client.ListAliases(ctx, fn.Name)
+	if err != nil {
+		return nil, fmt.Errorf("listing aliases: %w", err)
+	}
+	have := map[string]lambda.AliasConfiguration{}
+	for _, a := range cur {
+		have[a.Name] = a
+	}
+	var done []string
+	for _, a := range fn.Aliases {
+		desc := a.Description
+		in := &lambda.AliasInput{Name: a.Name, FunctionVersion: a.Version, Description: &desc,
+			RoutingConfig: &lambda.AliasRoutingConfiguration{AdditionalVersionWeights: a.Routing}}
+		old, exists := have[a.Name]
+		delete(have, a.Name)
+		if !exists {
+			if _, err := client.CreateAlias(ctx, fn.Name, in); err != nil {
+				return done, fmt.Errorf("creating alias %s: %w", a.Name, err)
+			}
+			done = append(done, fmt.Sprintf("alias %s created (-> %s%s)", a.Name, a.Version, routingText(a.Routing)))
+			continue
+		}
+		var oldRouting map[string]float64
+		if old.RoutingConfig != nil {
+			oldRouting = old.RoutingConfig.AdditionalVersionWeights
+		}
+		if old.FunctionVersion == a.Version && old.Description == a.Description && routingText(oldRouting) == routingText(a.Routing) {
+			continue
+		}
+		if _, err := client.UpdateAlias(ctx, fn.Name, a.Name, in); err != nil {
+			return done, fmt.Errorf("updating alias %s: %w", a.Name, err)
+		}
+		done = append(done, fmt.Sprintf("alias %s updated (%s%s -> %s%s)", a.Name, old.FunctionVersion, routingText(oldRouting), a.Version, routingText(a.Routing)))
+	}
+	for name := range have {
+		if err := client.DeleteAlias(ctx, fn.Name, name); err != nil {
+			return done, fmt.Errorf("deleting alias %s: %w", name, err)
+		}
+		done = append(done, "alias "+name+" deleted")
+	}
+	return done, nil
+}
+
+// routingText shows an alias's weighted version, e.g. " + 10% to 4".
+func routingText(r map[string]float64) string {
+	var parts []string
+	for v, w := range r {
+		parts = append(parts, fmt.Sprintf(" + %g%% to %s", 100*w, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "")
 }
 
 func urlInput(u *config.FunctionURL) *lambda.FunctionURLConfigInput {

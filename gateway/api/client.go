@@ -301,3 +301,35 @@ func (c *Client) ListFunctionURLConfigs(ctx context.Context, name string) ([]lam
 	err := c.json(ctx, "GET", "/2021-10-31/functions/"+url.PathEscape(name)+"/urls", nil, &out)
 	return out.FunctionUrlConfigs, err
 }
+
+// PublishVersion publishes the function's $LATEST as a version.
+func (c *Client) PublishVersion(ctx context.Context, name string, in *lambda.PublishVersionInput) (*lambda.FunctionConfiguration, error) {
+	var out lambda.FunctionConfiguration
+	return &out, c.json(ctx, "POST", fnPath(name)+"/versions", in, &out)
+}
+
+// ListAliases returns the function's aliases.
+func (c *Client) ListAliases(ctx context.Context, name string) ([]lambda.AliasConfiguration, error) {
+	var out lambda.ListAliasesOutput
+	if err := c.json(ctx, "GET", fnPath(name)+"/aliases", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Aliases, nil
+}
+
+// CreateAlias creates an alias.
+func (c *Client) CreateAlias(ctx context.Context, name string, in *lambda.AliasInput) (*lambda.AliasConfiguration, error) {
+	var out lambda.AliasConfiguration
+	return &out, c.json(ctx, "POST", fnPath(name)+"/aliases", in, &out)
+}
+
+// UpdateAlias changes an alias.
+func (c *Client) UpdateAlias(ctx context.Context, name, alias string, in *lambda.AliasInput) (*lambda.AliasConfiguration, error) {
+	var out lambda.AliasConfiguration
+	return &out, c.json(ctx, "PUT", fnPath(name)+"/aliases/"+url.PathEscape(alias), in, &out)
+}
+
+// DeleteAlias deletes an alias.
+func (c *Client) DeleteAlias(ctx context.Context, name, alias string) error {
+	return c.json(ctx, "DELETE", fnPath(name)+"/aliases/"+url.PathEscape(alias), nil, nil)
+}

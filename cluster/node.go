@@ -235,6 +235,15 @@ func (n *Node) PublishVersion(ctx context.Context, name, description, expectRevi
 	return v, nil
 }
 
+// ReservedConcurrency returns a function's reserved concurrency, if it has one.
+func (n *Node) ReservedConcurrency(fn string) (int, bool) { return n.State().ReservedConcurrency(fn) }
+
+// PutConcurrency sets (reserved non-nil) or removes a function's reserved concurrency.
+func (n *Node) PutConcurrency(ctx context.Context, fn string, reserved *int) error {
+	_, err := n.apply(ctx, fsm.PutConcurrencyType, fsm.PutConcurrency{Name: fn, Reserved: reserved})
+	return err
+}
+
 // Alias returns an alias of a function.
 func (n *Node) Alias(fn, name string) (*structs.Alias, bool) { return n.State().Alias(fn, name) }
 

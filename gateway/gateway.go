@@ -47,6 +47,8 @@ type Store interface {
 	Aliases(fn string) []*structs.Alias
 	PutAlias(ctx context.Context, a *structs.Alias, create, update bool, expectRevision string) (*structs.Alias, error)
 	DeleteAlias(ctx context.Context, fn, name string) error
+	ReservedConcurrency(fn string) (int, bool)
+	PutConcurrency(ctx context.Context, fn string, reserved *int) error
 }
 
 // CodeStore keeps code zips by hash.
@@ -84,6 +86,10 @@ type Gateway struct {
 
 	// routing counts the invocations of each weighted alias (by ARN), so its split is exact.
 	routing sync.Map
+	// inflight counts each function's invocations running on this node, for its reserved
+	// concurrency.
+	inflightMu sync.Mutex
+	inflight   map[string]int
 
 	async     chan *asyncCall
 	asyncWG   sync.WaitGroup
@@ -114,7 +120,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.AsyncWorkers <= 0 {
 		cfg.AsyncWorkers = 8
 	}
-	g := &Gateway{cfg: cfg, logger: cfg.Logger.Named("gateway"), async: make(chan *asyncCall, cfg.MaxAsync)}
+	g := &Gateway{cfg: cfg, logger: cfg.Logger.Named("gateway"), async: make(chan *asyncCall, cfg.MaxAsync), inflight: map[string]int{}}
 	for i := 0; i < cfg.AsyncWorkers; i++ {
 		g.asyncWG.Add(1)
 		go g.asyncWorker()
@@ -218,9 +224,20 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	default:
 		return nil, lambda.InvalidParameter("invalid invocation type %q: use RequestResponse, Event or DryRun", in.InvocationType)
 	}
+	release, err := g.admit(fn.Name)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := g.cfg.Invoker.Invoke(ctx, fn, req)
 	if err != nil {
+		release()
 		return nil, g.invokeError(fn, err)
+	}
+	if resp.Stream != nil {
+		// The invocation runs until its stream ends.
+		go func() { <-resp.Stream.Done(); release() }()
+	} else {
+		release()
 	}
 	out := &InvokeOutput{Status: 200, Payload: resp.Payload, ExecutedVersion: resp.ExecutedVersion, LogTail: resp.LogTail, Stream: resp.Stream, ContentType: resp.ContentType}
 	if resp.FunctionError {
@@ -263,7 +280,15 @@ func (g *Gateway) enqueue(fn *structs.Function, req *sandbox.Request) (*InvokeOu
 func (g *Gateway) asyncWorker() {
 	defer g.asyncWG.Done()
 	for c := range g.async {
+		// An accepted event waits for room under its function's reserved concurrency; it is
+		// never dropped for it.
+		release, err := g.admit(c.fn.Name)
+		for err != nil {
+			time.Sleep(20 * time.Millisecond)
+			release, err = g.admit(c.fn.Name)
+		}
 		resp, err := g.cfg.Invoker.Invoke(context.Background(), c.fn, c.req)
+		release()
 		switch {
 		case err != nil:
 			g.logger.Error("asynchronous invocation failed", "function", c.fn.Name, "request_id", c.req.RequestID, "error", err)

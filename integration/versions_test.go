@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -265,6 +267,93 @@ function "pub" {
 	}
 	if !seen["one"] || !seen["two"] {
 		t.Errorf("four calls of a 50%% split reached %v", seen)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}
+
+// TestReservedConcurrencyWithTheAWSSDK: a burst of 50 parallel calls never runs more than the
+// reservation at once (measured inside the function); the rest are throttled at once with
+// Lambda's reason, and removing the reservation lifts it.
+func TestReservedConcurrencyWithTheAWSSDK(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "reserved"})
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, functionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	ctx := context.Background()
+	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{},
+		RetryMaxAttempts: 1})
+	const limit = 4
+	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("small"), ReservedConcurrentExecutions: aws.Int32(limit)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.GetFunctionConcurrency(ctx, &awslambda.GetFunctionConcurrencyInput{FunctionName: aws.String("small")})
+	if err != nil || aws.ToInt32(got.ReservedConcurrentExecutions) != limit {
+		t.Fatalf("GetFunctionConcurrency: %v %+v", err, got)
+	}
+
+	type span struct{ start, end int64 }
+	var (
+		mu        sync.Mutex
+		spans     []span
+		throttled int
+		wg        sync.WaitGroup
+	)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("small"), Payload: []byte(`{"mode":"sleep","ms":500}`)})
+			mu.Lock()
+			defer mu.Unlock()
+			var tm *types.TooManyRequestsException
+			switch {
+			case errors.As(err, &tm):
+				if tm.Reason != types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded {
+					t.Errorf("throttle reason %q", tm.Reason)
+				}
+				throttled++
+			case err != nil:
+				t.Errorf("invoke: %v", err)
+			default:
+				var s struct{ Start, End int64 }
+				if json.Unmarshal(out.Payload, &s) != nil || s.Start == 0 {
+					t.Errorf("payload %s", out.Payload)
+					return
+				}
+				spans = append(spans, span{s.Start, s.End})
+			}
+		}()
+	}
+	wg.Wait()
+	// The most invocations running at one instant, from the function's own clock.
+	most := 0
+	for _, s := range spans {
+		n := 0
+		for _, o := range spans {
+			if o.start <= s.start && s.start < o.end {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	if most > limit || len(spans) < limit || throttled == 0 || len(spans)+throttled != 50 {
+		t.Errorf("%d ran (at most %d at once, limit %d), %d throttled", len(spans), most, limit, throttled)
+	}
+
+	if _, err := client.DeleteFunctionConcurrency(ctx, &awslambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("small")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := client.GetFunctionConcurrency(ctx, &awslambda.GetFunctionConcurrencyInput{FunctionName: aws.String("small")}); err != nil || got.ReservedConcurrentExecutions != nil {
+		t.Errorf("after DeleteFunctionConcurrency: %v %+v", err, got)
+	}
+	zero := int32(0)
+	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("small"), ReservedConcurrentExecutions: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("small")}); !errors.As(err, new(*types.TooManyRequestsException)) {
+		t.Errorf("a function reserved to 0 ran: %v", err)
 	}
 	a.stop()
 	checkNothingLeft(t, a)

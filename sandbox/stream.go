@@ -137,6 +137,9 @@ func (s *Stream) LogTail(ctx context.Context) []byte {
 	}
 }
 
+// Done is closed once the stream ended: read to its end, broken off, or closed.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
 // Close ends the caller's side. Before the end it cancels the invocation.
 func (s *Stream) Close() error {
 	s.mu.Lock()

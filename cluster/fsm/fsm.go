@@ -27,7 +27,14 @@ const (
 	PublishVersionType    MessageType = 5
 	PutAliasType          MessageType = 6
 	DeleteAliasType       MessageType = 7
+	PutConcurrencyType    MessageType = 8
 )
+
+// PutConcurrency sets a function's reserved concurrency, or removes it when Reserved is nil.
+type PutConcurrency struct {
+	Name     string `json:"name"`
+	Reserved *int   `json:"reserved,omitempty"`
+}
 
 // PutAlias creates or replaces an alias. Its function and the versions it points to must exist.
 // Create refuses to replace an existing alias, Update to create one; ExpectRevision, when set,
@@ -115,6 +122,26 @@ func init() {
 	registerCommand(PublishVersionType, applyPublishVersion)
 	registerCommand(PutAliasType, applyPutAlias)
 	registerCommand(DeleteAliasType, applyDeleteAlias)
+	registerCommand(PutConcurrencyType, applyPutConcurrency)
+}
+
+func applyPutConcurrency(f *FSM, index uint64, body []byte) any {
+	var m PutConcurrency
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding PutConcurrency: %v", err)
+	}
+	if _, ok := f.state.Function(m.Name); !ok {
+		return fmt.Errorf("function %s: %w", m.Name, ErrNotFound)
+	}
+	n := -1
+	if m.Reserved != nil {
+		if *m.Reserved < 0 {
+			return fmt.Errorf("reserved concurrency %d is negative", *m.Reserved)
+		}
+		n = *m.Reserved
+	}
+	f.state.SetReservedConcurrency(index, m.Name, n)
+	return nil
 }
 
 // FSM implements raft.FSM over a state.Store.

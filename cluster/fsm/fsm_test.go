@@ -177,3 +177,36 @@ func TestAliases(t *testing.T) {
 		t.Errorf("aliases of a deleted function: %+v", as)
 	}
 }
+
+func TestReservedConcurrency(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	five := 5
+	if err, _ := a.apply(PutConcurrencyType, PutConcurrency{Name: "fn", Reserved: &five}).(error); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("reserving for a missing function: %v", err)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn", Reserved: &five})
+	st := a.f.State()
+	if n, ok := st.ReservedConcurrency("fn"); !ok || n != 5 {
+		t.Fatalf("reserved %d %v", n, ok)
+	}
+	snap, _ := a.f.Snapshot()
+	var buf bytes.Buffer
+	_ = snap.Persist(&sink{Buffer: &buf})
+	restored := New(state.New(), nil)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := restored.State().ReservedConcurrency("fn"); !ok || n != 5 {
+		t.Errorf("after restore: %d %v", n, ok)
+	}
+	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn"})
+	if _, ok := st.ReservedConcurrency("fn"); ok {
+		t.Error("a removed reservation is still there")
+	}
+	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn", Reserved: &five})
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if _, ok := st.ReservedConcurrency("fn"); ok {
+		t.Error("the reservation of a deleted function is still there")
+	}
+}

@@ -20,13 +20,16 @@ type Store struct {
 	versions map[string][]*structs.Function
 	// aliases holds each function's aliases by name.
 	aliases map[string]map[string]*structs.Alias
-	watch   chan struct{}
+	// reserved is each function's reserved concurrency, kept apart from the function (as
+	// Lambda's PutFunctionConcurrency) so setting it does not replace its environments.
+	reserved map[string]int
+	watch    chan struct{}
 }
 
 // New returns an empty store.
 func New() *Store {
 	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{},
-		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, watch: make(chan struct{})}
+		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -95,6 +98,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.functions, name)
 	delete(s.versions, name)
 	delete(s.aliases, name)
+	delete(s.reserved, name)
 	for id, u := range s.urls {
 		if u.Function == name {
 			delete(s.urls, id)
@@ -163,6 +167,27 @@ func (s *Store) PublishVersion(index uint64, name, description string) (v *struc
 	s.versions[name] = append(list, v)
 	s.changedLocked(index)
 	return v, true, true
+}
+
+// ReservedConcurrency returns function fn's reserved concurrency, if it has one.
+func (s *Store) ReservedConcurrency(fn string) (int, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n, ok := s.reserved[fn]
+	return n, ok
+}
+
+// SetReservedConcurrency sets (n >= 0) or removes (n < 0) a function's reserved concurrency
+// (FSM only).
+func (s *Store) SetReservedConcurrency(index uint64, fn string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n < 0 {
+		delete(s.reserved, fn)
+	} else {
+		s.reserved[fn] = n
+	}
+	s.changedLocked(index)
 }
 
 // Alias returns alias name of function fn.
@@ -289,6 +314,8 @@ type Snapshot struct {
 	// Versions (published function versions) and Aliases likewise.
 	Versions []*structs.Function `json:"versions,omitempty"`
 	Aliases  []*structs.Alias    `json:"aliases,omitempty"`
+	// Reserved maps functions to their reserved concurrency.
+	Reserved map[string]int `json:"reserved_concurrency,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -297,7 +324,17 @@ const SnapshotVersion = 1
 // Snapshot returns the store's content at this moment.
 func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
-	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases("")}
+	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy()}
+}
+
+func (s *Store) reservedCopy() map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int, len(s.reserved))
+	for k, v := range s.reserved {
+		out[k] = v
+	}
+	return out
 }
 
 // Restore replaces the whole content with snap (FSM only).
@@ -327,5 +364,9 @@ func (s *Store) Restore(snap *Snapshot) {
 	s.urls = urls
 	s.versions = versions
 	s.aliases = aliases
+	s.reserved = map[string]int{}
+	for k, v := range snap.Reserved {
+		s.reserved[k] = v
+	}
 	s.changedLocked(snap.Index)
 }

@@ -86,6 +86,9 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/2015-03-31/functions/{name}", a.getFunction},
 		{"DELETE", "/2015-03-31/functions/{name}", a.deleteFunction},
 		{"GET", "/2015-03-31/functions/{name}/configuration", a.getConfiguration},
+		{"PUT", "/2017-10-31/functions/{name}/concurrency", a.putConcurrency},
+		{"GET", "/2019-09-30/functions/{name}/concurrency", a.getConcurrency},
+		{"DELETE", "/2017-10-31/functions/{name}/concurrency", a.deleteConcurrency},
 		{"POST", "/2015-03-31/functions/{name}/aliases", a.createAlias},
 		{"GET", "/2015-03-31/functions/{name}/aliases", a.listAliases},
 		{"GET", "/2015-03-31/functions/{name}/aliases/{alias}", a.getAlias},
@@ -287,6 +290,38 @@ func (a *api) getConfiguration(w http.ResponseWriter, r *http.Request, reqID str
 		return err
 	}
 	return writeJSON(w, reqID, 200, lambda.ConfigurationFrom(fn, a.cfg.Gateway.Region()))
+}
+
+func (a *api) putConcurrency(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.Concurrency
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	if in.ReservedConcurrentExecutions == nil {
+		return lambda.InvalidParameter("ReservedConcurrentExecutions is required")
+	}
+	out, err := a.cfg.Gateway.PutFunctionConcurrency(r.Context(), mux.Vars(r)["name"], *in.ReservedConcurrentExecutions)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) getConcurrency(w http.ResponseWriter, r *http.Request, reqID string) error {
+	out, err := a.cfg.Gateway.GetFunctionConcurrency(mux.Vars(r)["name"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) deleteConcurrency(w http.ResponseWriter, r *http.Request, reqID string) error {
+	if err := a.cfg.Gateway.DeleteFunctionConcurrency(r.Context(), mux.Vars(r)["name"]); err != nil {
+		return err
+	}
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(204)
+	return nil
 }
 
 func (a *api) createAlias(w http.ResponseWriter, r *http.Request, reqID string) error {

@@ -281,6 +281,11 @@ type ListAliasesOutput struct {
 	NextMarker *string              `json:"NextMarker,omitempty"`
 }
 
+// Concurrency is the body and answer of PutFunctionConcurrency and GetFunctionConcurrency.
+type Concurrency struct {
+	ReservedConcurrentExecutions *int `json:"ReservedConcurrentExecutions,omitempty"`
+}
+
 // FunctionCode carries a zip inline (base64 in JSON, as []byte marshals).
 type FunctionCode struct {
 	ZipFile []byte `json:"ZipFile,omitempty"`

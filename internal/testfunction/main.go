@@ -109,8 +109,10 @@ func handle(ctx context.Context, ev Event) (any, error) {
 	case "counter":
 		return map[string]int{"count": counter}, nil
 	case "sleep":
+		// start and end (Unix ns) let a test count how many invocations ran at once.
+		start := time.Now().UnixNano()
 		time.Sleep(time.Duration(ev.MS) * time.Millisecond)
-		return map[string]string{"slept": strconv.Itoa(ev.MS)}, nil
+		return map[string]any{"slept": strconv.Itoa(ev.MS), "start": start, "end": time.Now().UnixNano()}, nil
 	case "log":
 		for i := 0; i < ev.N; i++ {
 			fmt.Printf("log line %d\n", i)

@@ -521,6 +521,8 @@ type Function struct {
 	URL *FunctionURL
 	// Publish publishes a new version on apply whenever the code or configuration changed.
 	Publish bool
+	// ReservedConcurrency caps the function's simultaneous executions; nil is no reservation.
+	ReservedConcurrency *int
 	// Aliases are the function's alias blocks, in file order.
 	Aliases   []*Alias
 	DeclRange hcl.Range
@@ -809,6 +811,7 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		Environment        *map[string]string `hcl:"environment,optional"`
 		FreezeDelay        hcl.Expression     `hcl:"freeze_delay,optional"`
 		Publish            *bool              `hcl:"publish,optional"`
+		Reserved           *int               `hcl:"reserved_concurrency,optional"`
 	}
 	d = gohcl.DecodeBody(rest, ctx, &raw)
 	diags = append(diags, d...)
@@ -883,6 +886,12 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	}
 	if raw.Publish != nil {
 		fn.Publish = *raw.Publish
+	}
+	if raw.Reserved != nil {
+		fn.ReservedConcurrency = raw.Reserved
+		if *raw.Reserved < 0 {
+			diags = append(diags, rangeDiag("Invalid reserved_concurrency", fmt.Sprintf("%d: a reservation is 0 (every call throttled) or more.", *raw.Reserved), at("reserved_concurrency")))
+		}
 	}
 	seen := map[string]hcl.Range{}
 	for _, b := range aliasBlocks {

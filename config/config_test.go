@@ -168,6 +168,7 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  environment = { AWS_REGION = \"x\" }", "Reserved environment variable"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n  }", "Not supported yet"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  alias \"live\" {\n  }", "Missing alias version"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  reserved_concurrency = -1", "Invalid reserved_concurrency"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  alias \"12\" {\n    version = 1\n  }", "Invalid alias name"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  alias \"live\" {\n    version = \"new\"\n  }", "Invalid alias version"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  alias \"live\" {\n    version = 1\n    routing = { \"2\" = 1.5 }\n  }", "Invalid routing weight"},

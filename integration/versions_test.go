@@ -222,6 +222,7 @@ function "pub" {
   runtime     = "provided.al2023"
   code        = %q
   publish     = true
+  reserved_concurrency = 3
   environment = { GREETING = %q }
   %s
   url {
@@ -240,7 +241,8 @@ function "pub" {
 		return out
 	}
 	out := apply(hcl("one", `alias "live" { version = 1 }`))
-	if !strings.Contains(out, "version 1 published") || !strings.Contains(out, "alias live created") || !strings.Contains(out, "pub--live") {
+	if !strings.Contains(out, "version 1 published") || !strings.Contains(out, "alias live created") || !strings.Contains(out, "pub--live") ||
+		!strings.Contains(out, "reserved_concurrency none -> 3") {
 		t.Errorf("first apply:\n%s", out)
 	}
 	if out := apply(hcl("one", `alias "live" { version = 1 }`)); !strings.Contains(out, "unchanged") || strings.Contains(out, "published") {

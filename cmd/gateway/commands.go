@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -374,6 +375,22 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 		}
 		done = append(done, "version "+v.Version+" published")
 	}
+	cur, err := client.GetFunctionConcurrency(ctx, fn.Name)
+	if err != nil {
+		return done, fmt.Errorf("reading the reserved concurrency: %w", err)
+	}
+	switch want := fn.ReservedConcurrency; {
+	case want != nil && (cur == nil || *cur != *want):
+		if err := client.PutFunctionConcurrency(ctx, fn.Name, *want); err != nil {
+			return done, fmt.Errorf("reserving concurrency: %w", err)
+		}
+		done = append(done, fmt.Sprintf("reserved_concurrency %s -> %d", reservedText(cur), *want))
+	case want == nil && cur != nil:
+		if err := client.DeleteFunctionConcurrency(ctx, fn.Name); err != nil {
+			return done, fmt.Errorf("removing the reserved concurrency: %w", err)
+		}
+		done = append(done, fmt.Sprintf("reserved_concurrency %d -> none", *cur))
+	}
 	aliasDone, err := applyAliases(ctx, client, fn)
 	done = append(done, aliasDone...)
 	if err != nil {
@@ -430,6 +447,13 @@ func applyAliases(ctx context.Context, client *api.Client, fn *config.Function) 
 		done = append(done, "alias "+name+" deleted")
 	}
 	return done, nil
+}
+
+func reservedText(n *int) string {
+	if n == nil {
+		return "none"
+	}
+	return strconv.Itoa(*n)
 }
 
 // routingText shows an alias's weighted version, e.g. " + 10% to 4".

@@ -333,3 +333,22 @@ func (c *Client) UpdateAlias(ctx context.Context, name, alias string, in *lambda
 func (c *Client) DeleteAlias(ctx context.Context, name, alias string) error {
 	return c.json(ctx, "DELETE", fnPath(name)+"/aliases/"+url.PathEscape(alias), nil, nil)
 }
+
+// GetFunctionConcurrency returns the function's reserved concurrency (nil: none).
+func (c *Client) GetFunctionConcurrency(ctx context.Context, name string) (*int, error) {
+	var out lambda.Concurrency
+	if err := c.json(ctx, "GET", "/2019-09-30/functions/"+url.PathEscape(name)+"/concurrency", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.ReservedConcurrentExecutions, nil
+}
+
+// PutFunctionConcurrency reserves n concurrent executions for the function.
+func (c *Client) PutFunctionConcurrency(ctx context.Context, name string, n int) error {
+	return c.json(ctx, "PUT", "/2017-10-31/functions/"+url.PathEscape(name)+"/concurrency", &lambda.Concurrency{ReservedConcurrentExecutions: &n}, nil)
+}
+
+// DeleteFunctionConcurrency removes the function's reservation.
+func (c *Client) DeleteFunctionConcurrency(ctx context.Context, name string) error {
+	return c.json(ctx, "DELETE", "/2017-10-31/functions/"+url.PathEscape(name)+"/concurrency", nil, nil)
+}

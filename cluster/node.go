@@ -238,6 +238,9 @@ func (n *Node) PublishVersion(ctx context.Context, name, description, expectRevi
 // ReservedConcurrency returns a function's reserved concurrency, if it has one.
 func (n *Node) ReservedConcurrency(fn string) (int, bool) { return n.State().ReservedConcurrency(fn) }
 
+// ReservedTotal is the sum of every function's reserved concurrency.
+func (n *Node) ReservedTotal() int { return n.State().ReservedTotal() }
+
 // PutConcurrency sets (reserved non-nil) or removes a function's reserved concurrency.
 func (n *Node) PutConcurrency(ctx context.Context, fn string, reserved *int) error {
 	_, err := n.apply(ctx, fsm.PutConcurrencyType, fsm.PutConcurrency{Name: fn, Reserved: reserved})

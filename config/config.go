@@ -174,6 +174,10 @@ type Cluster struct {
 type Sandbox struct {
 	Driver          string
 	MaxEnvironments int
+	// MaxConcurrency caps the invocations running on the node at once, as Lambda's account
+	// limit: reservations are carved out of it, the other functions share the rest. 0 means
+	// max_environments.
+	MaxConcurrency  int
 	IdleTimeout     time.Duration
 	InitTimeout     time.Duration
 	ShutdownTimeout time.Duration
@@ -265,6 +269,7 @@ type clusterBlock struct {
 type sandboxBlock struct {
 	Driver          *string        `hcl:"driver,optional"`
 	MaxEnvironments *int           `hcl:"max_environments,optional"`
+	MaxConcurrency  *int           `hcl:"max_concurrency,optional"`
 	IdleTimeout     hcl.Expression `hcl:"idle_timeout,optional"`
 	InitTimeout     hcl.Expression `hcl:"init_timeout,optional"`
 	ShutdownTimeout hcl.Expression `hcl:"shutdown_timeout,optional"`
@@ -352,6 +357,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		if s.MaxEnvironments != nil {
 			a.Sandbox.MaxEnvironments = *s.MaxEnvironments
 		}
+		if s.MaxConcurrency != nil {
+			a.Sandbox.MaxConcurrency = *s.MaxConcurrency
+		}
 		if s.Standby != nil {
 			a.Sandbox.Standby = *s.Standby
 		}
@@ -381,6 +389,12 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	if a.Sandbox.Driver != "libcontainer" && a.Sandbox.Driver != "process" {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "driver", "Invalid sandbox driver",
 			fmt.Sprintf("%q is not a sandbox driver; valid: libcontainer, process.", a.Sandbox.Driver)))
+	}
+	if a.Sandbox.MaxConcurrency < 0 {
+		diags = append(diags, sandboxDiag(raw.Sandbox, "max_concurrency", "Invalid max_concurrency", "max_concurrency must be at least 1 (or 0: max_environments)."))
+	}
+	if a.Sandbox.MaxConcurrency == 0 {
+		a.Sandbox.MaxConcurrency = a.Sandbox.MaxEnvironments
 	}
 	if a.Sandbox.MaxEnvironments < 1 {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "max_environments", "Invalid max_environments", "max_environments must be at least 1."))

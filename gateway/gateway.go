@@ -48,6 +48,7 @@ type Store interface {
 	PutAlias(ctx context.Context, a *structs.Alias, create, update bool, expectRevision string) (*structs.Alias, error)
 	DeleteAlias(ctx context.Context, fn, name string) error
 	ReservedConcurrency(fn string) (int, bool)
+	ReservedTotal() int
 	PutConcurrency(ctx context.Context, fn string, reserved *int) error
 }
 
@@ -77,6 +78,10 @@ type Config struct {
 	AsyncWorkers int
 	// URLAddress gives the address a function URL id is served at (FunctionUrl in the API).
 	URLAddress func(id string) string
+	// MaxConcurrency caps the invocations running on the node (Lambda's account limit):
+	// reserved concurrency is carved out of it, unreserved functions share the rest. 0 is no
+	// cap beyond the sandbox's capacity.
+	MaxConcurrency int
 }
 
 // Gateway is the invocation core.
@@ -90,6 +95,8 @@ type Gateway struct {
 	// concurrency.
 	inflightMu sync.Mutex
 	inflight   map[string]int
+	// unreserved counts the running invocations of functions without a reservation.
+	unreserved int
 
 	async     chan *asyncCall
 	asyncWG   sync.WaitGroup

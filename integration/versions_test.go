@@ -360,3 +360,71 @@ func TestReservedConcurrencyWithTheAWSSDK(t *testing.T) {
 	a.stop()
 	checkNothingLeft(t, a)
 }
+
+// TestNodeConcurrencyLimit: max_concurrency caps what unreserved functions run at once, and a
+// reservation is carved out of it.
+func TestNodeConcurrencyLimit(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "maxconc", extra: "max_concurrency = 4"})
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, functionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	ctx := context.Background()
+	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{},
+		RetryMaxAttempts: 1})
+	// small reserves 1 of the 4: the other functions share 3.
+	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("small"), ReservedConcurrentExecutions: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("roomy"), ReservedConcurrentExecutions: aws.Int32(4)}); err == nil {
+		t.Error("reserving more than max_concurrency leaves was accepted")
+	}
+	var (
+		mu                sync.Mutex
+		ran, throttled    int
+		wrongReason, errs []string
+		spans             [][2]int64
+		wg                sync.WaitGroup
+	)
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		fn := []string{"fn", "roomy"}[i%2]
+		go func() {
+			defer wg.Done()
+			out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte(`{"mode":"sleep","ms":700}`)})
+			mu.Lock()
+			defer mu.Unlock()
+			var tm *types.TooManyRequestsException
+			switch {
+			case errors.As(err, &tm):
+				throttled++
+				if tm.Reason != types.ThrottleReasonConcurrentInvocationLimitExceeded {
+					wrongReason = append(wrongReason, string(tm.Reason))
+				}
+			case err != nil:
+				errs = append(errs, err.Error())
+			default:
+				ran++
+				var sp struct{ Start, End int64 }
+				_ = json.Unmarshal(out.Payload, &sp)
+				spans = append(spans, [2]int64{sp.Start, sp.End})
+			}
+		}()
+	}
+	wg.Wait()
+	most := 0 // the most running at one instant, by the function's own clock
+	for _, s := range spans {
+		n := 0
+		for _, o := range spans {
+			if o[0] <= s[0] && s[0] < o[1] {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	if len(errs) > 0 || len(wrongReason) > 0 || most > 3 || ran == 0 || throttled == 0 || ran+throttled != 12 {
+		t.Errorf("%d ran (%d at once, at most 3 may), %d throttled; reasons %v; errors %v", ran, most, throttled, wrongReason, errs)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}

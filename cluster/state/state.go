@@ -177,6 +177,17 @@ func (s *Store) ReservedConcurrency(fn string) (int, bool) {
 	return n, ok
 }
 
+// ReservedTotal is the sum of every function's reserved concurrency.
+func (s *Store) ReservedTotal() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	total := 0
+	for _, n := range s.reserved {
+		total += n
+	}
+	return total
+}
+
 // SetReservedConcurrency sets (n >= 0) or removes (n < 0) a function's reserved concurrency
 // (FSM only).
 func (s *Store) SetReservedConcurrency(index uint64, fn string, n int) {

@@ -171,13 +171,14 @@ func (a *agent) start(ctx context.Context) error {
 	})
 
 	gw, err := gateway.New(gateway.Config{
-		Region:      cfg.Region,
-		Invoker:     mgr,
-		Store:       node,
-		Code:        code,
-		Logger:      a.logger,
-		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
-		URLAddress:  urlAddress(cfg.HTTP),
+		Region:         cfg.Region,
+		Invoker:        mgr,
+		Store:          node,
+		Code:           code,
+		Logger:         a.logger,
+		StoreErrors:    gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
+		URLAddress:     urlAddress(cfg.HTTP),
+		MaxConcurrency: cfg.Sandbox.MaxConcurrency,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)

@@ -240,6 +240,18 @@ function "pub" {
 		}
 		return out
 	}
+	plan := func(src string) (string, int) {
+		t.Helper()
+		out, errOut, code := a.cli("plan", "-address", a.addr, writeFunctions(t, src))
+		if code == 1 {
+			t.Fatalf("plan failed:\n%s\n%s", out, errOut)
+		}
+		return out, code
+	}
+	if out, code := plan(hcl("one", `alias "live" { version = 1 }`)); code != 2 || !strings.Contains(out, "pub: to create") ||
+		!strings.Contains(out, "version 1 to publish") || !strings.Contains(out, "alias live to create (-> 1)") || !strings.Contains(out, "URL to create") {
+		t.Errorf("plan before the first apply exited %d:\n%s", code, out)
+	}
 	out := apply(hcl("one", `alias "live" { version = 1 }`))
 	if !strings.Contains(out, "version 1 published") || !strings.Contains(out, "alias live created") || !strings.Contains(out, "pub--live") ||
 		!strings.Contains(out, "reserved_concurrency none -> 3") {
@@ -248,10 +260,21 @@ function "pub" {
 	if out := apply(hcl("one", `alias "live" { version = 1 }`)); !strings.Contains(out, "unchanged") || strings.Contains(out, "published") {
 		t.Errorf("re-applying the same file:\n%s", out)
 	}
-	out = apply(hcl("two", `alias "live" {
+	if out, code := plan(hcl("one", `alias "live" { version = 1 }`)); code != 0 || !strings.Contains(out, "pub: unchanged") {
+		t.Errorf("plan of the applied file exited %d:\n%s", code, out)
+	}
+	second := hcl("two", `alias "live" {
     version = 1
     routing = { "2" = 0.5 }
-  }`))
+  }`)
+	for i := 0; i < 2; i++ { // planning twice: the first plan changed nothing
+		out, code := plan(second)
+		if code != 2 || !strings.Contains(out, "configuration to update (environment") || !strings.Contains(out, "a new version to publish") ||
+			!strings.Contains(out, "alias live to update (1 -> 1 + 50% to 2)") {
+			t.Errorf("plan of the second file exited %d:\n%s", code, out)
+		}
+	}
+	out = apply(second)
 	if !strings.Contains(out, "version 2 published") || !strings.Contains(out, "alias live updated (1 -> 1 + 50% to 2)") {
 		t.Errorf("second apply:\n%s", out)
 	}

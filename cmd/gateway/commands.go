@@ -216,7 +216,7 @@ func (c *applyCommand) Run(args []string) int {
 	// Functions often share a code folder: package each folder once.
 	pkgs := map[string]*codepkg.Package{}
 	for _, fn := range fns {
-		msg, err := applyOne(ctx, client, fn, pkgs)
+		msg, err := applyOne(ctx, client, fn, pkgs, false)
 		if err != nil {
 			failed++
 			c.ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
@@ -230,6 +230,65 @@ func (c *applyCommand) Run(args []string) int {
 	c.ui.Output(fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed.", changed, len(fns)-changed-failed, failed))
 	if failed > 0 {
 		return 1
+	}
+	return 0
+}
+
+type planCommand struct{ ui cli.Ui }
+
+func (c *planCommand) Synopsis() string { return "Show what apply would change" }
+func (c *planCommand) Help() string {
+	return `Usage: gateway plan [-address URL] FILE|DIR...
+
+  Compares the files with the agent's functions and prints, per function, what
+  gateway apply would create, change (attribute by attribute), publish or delete,
+  without changing anything.
+
+  Exit status: 0 when nothing would change, 2 when something would (Terraform's
+  -detailed-exitcode convention), 1 on an error.
+
+  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)`
+}
+
+func (c *planCommand) Run(args []string) int {
+	fs := flagSet("plan", c.ui, c.Help())
+	addr := fs.String("address", "", "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 1
+	}
+	fns, ok := loadFunctions(c.ui, fs.Args())
+	if !ok {
+		return 1
+	}
+	client, ctx, stop, ok := connect(c.ui, *addr)
+	if !ok {
+		return 1
+	}
+	defer stop()
+	failed, changed := 0, 0
+	pkgs := map[string]*codepkg.Package{}
+	for _, fn := range fns {
+		msg, err := applyOne(ctx, client, fn, pkgs, true)
+		if err != nil {
+			failed++
+			c.ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
+			continue
+		}
+		if msg != "unchanged" {
+			changed++
+		}
+		c.ui.Output(fn.Name + ": " + msg)
+	}
+	c.ui.Output(fmt.Sprintf("Plan: %d to change, %d unchanged, %d failed.", changed, len(fns)-changed-failed, failed))
+	switch {
+	case failed > 0:
+		return 1
+	case changed > 0:
+		return 2
 	}
 	return 0
 }
@@ -253,7 +312,8 @@ func size(n int64) string {
 }
 
 // applyOne brings one function in line with its block and says what it did.
-func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs map[string]*codepkg.Package) (string, error) {
+// With dry set (gateway plan) it changes nothing and says what it would do.
+func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs map[string]*codepkg.Package, dry bool) (string, error) {
 	pkg := pkgs[fn.Code]
 	if pkg == nil {
 		var err error
@@ -265,6 +325,9 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 	memory, timeout, storage := fn.MemoryMB, int(fn.Timeout/time.Second), fn.EphemeralStorageMB
 	cur, err := client.GetFunction(ctx, fn.Name)
 	var le *lambda.Error
+	if errors.As(err, &le) && le.Type == "ResourceNotFoundException" && dry {
+		return planNew(fn, pkg), nil
+	}
 	if errors.As(err, &le) && le.Type == "ResourceNotFoundException" {
 		_, err := client.CreateFunction(ctx, &lambda.CreateFunctionInput{
 			FunctionName: fn.Name, Runtime: fn.Runtime, Handler: fn.Handler, Description: fn.Description,
@@ -276,7 +339,7 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 			return "", err
 		}
 		done := []string{fmt.Sprintf("created (code %s uploaded)", size(pkg.Size))}
-		rest, err := applyVersionsAndURL(ctx, client, fn, true)
+		rest, err := applyVersionsAndURL(ctx, client, fn, true, false)
 		done = append(done, rest...)
 		if err != nil {
 			return "", fmt.Errorf("%s, but then: %w", strings.Join(done, "; "), err)
@@ -288,10 +351,12 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 	}
 	var done []string
 	if cur.Configuration.CodeSha256 != pkg.Base64Sha256() {
-		if _, err := client.UpdateFunctionCode(ctx, fn.Name, &lambda.UpdateFunctionCodeInput{ZipFile: pkg.Data}); err != nil {
-			return "", err
+		if !dry {
+			if _, err := client.UpdateFunctionCode(ctx, fn.Name, &lambda.UpdateFunctionCodeInput{ZipFile: pkg.Data}); err != nil {
+				return "", err
+			}
 		}
-		done = append(done, fmt.Sprintf("code updated (%s uploaded)", size(pkg.Size)))
+		done = append(done, verb(dry, fmt.Sprintf("code updated (%s uploaded)", size(pkg.Size)), fmt.Sprintf("code to update (%s to upload)", size(pkg.Size))))
 	}
 	cc := cur.Configuration
 	var diffs []string
@@ -347,12 +412,14 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		}
 	}
 	if len(diffs) > 0 {
-		if _, err := client.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
-			return "", err
+		if !dry {
+			if _, err := client.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
+				return "", err
+			}
 		}
-		done = append(done, "configuration updated ("+strings.Join(diffs, ", ")+")")
+		done = append(done, verb(dry, "configuration updated", "configuration to update")+" ("+strings.Join(diffs, ", ")+")")
 	}
-	rest, err := applyVersionsAndURL(ctx, client, fn, len(done) > 0)
+	rest, err := applyVersionsAndURL(ctx, client, fn, len(done) > 0, dry)
 	done = append(done, rest...)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", strings.Join(done, "; "), err)
@@ -366,9 +433,11 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 // applyVersionsAndURL runs after the function itself was created or updated (changed): it
 // publishes a version when the file asks for it and something changed, makes the aliases match
 // the file, then the URL (which may name an alias).
-func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Function, changed bool) ([]string, error) {
+func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Function, changed, dry bool) ([]string, error) {
 	var done []string
-	if fn.Publish && changed {
+	if fn.Publish && changed && dry {
+		done = append(done, "a new version to publish")
+	} else if fn.Publish && changed {
 		v, err := client.PublishVersion(ctx, fn.Name, &lambda.PublishVersionInput{})
 		if err != nil {
 			return done, fmt.Errorf("publishing a version: %w", err)
@@ -381,22 +450,26 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 	}
 	switch want := fn.ReservedConcurrency; {
 	case want != nil && (cur == nil || *cur != *want):
-		if err := client.PutFunctionConcurrency(ctx, fn.Name, *want); err != nil {
-			return done, fmt.Errorf("reserving concurrency: %w", err)
+		if !dry {
+			if err := client.PutFunctionConcurrency(ctx, fn.Name, *want); err != nil {
+				return done, fmt.Errorf("reserving concurrency: %w", err)
+			}
 		}
 		done = append(done, fmt.Sprintf("reserved_concurrency %s -> %d", reservedText(cur), *want))
 	case want == nil && cur != nil:
-		if err := client.DeleteFunctionConcurrency(ctx, fn.Name); err != nil {
-			return done, fmt.Errorf("removing the reserved concurrency: %w", err)
+		if !dry {
+			if err := client.DeleteFunctionConcurrency(ctx, fn.Name); err != nil {
+				return done, fmt.Errorf("removing the reserved concurrency: %w", err)
+			}
 		}
 		done = append(done, fmt.Sprintf("reserved_concurrency %d -> none", *cur))
 	}
-	aliasDone, err := applyAliases(ctx, client, fn)
+	aliasDone, err := applyAliases(ctx, client, fn, dry)
 	done = append(done, aliasDone...)
 	if err != nil {
 		return done, err
 	}
-	urlDone, err := applyURL(ctx, client, fn)
+	urlDone, err := applyURL(ctx, client, fn, dry)
 	if urlDone != "" {
 		done = append(done, urlDone)
 	}
@@ -405,7 +478,7 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 
 // applyAliases makes the function's aliases match its alias blocks; an alias the file no
 // longer has is deleted (with its URL).
-func applyAliases(ctx context.Context, client *api.Client, fn *config.Function) ([]string, error) {
+func applyAliases(ctx context.Context, client *api.Client, fn *config.Function, dry bool) ([]string, error) {
 	cur, err := client.ListAliases(ctx, fn.Name)
 	if err != nil {
 		return nil, fmt.Errorf("listing aliases: %w", err)
@@ -422,10 +495,12 @@ func applyAliases(ctx context.Context, client *api.Client, fn *config.Function) 
 		old, exists := have[a.Name]
 		delete(have, a.Name)
 		if !exists {
-			if _, err := client.CreateAlias(ctx, fn.Name, in); err != nil {
-				return done, fmt.Errorf("creating alias %s: %w", a.Name, err)
+			if !dry {
+				if _, err := client.CreateAlias(ctx, fn.Name, in); err != nil {
+					return done, fmt.Errorf("creating alias %s: %w", a.Name, err)
+				}
 			}
-			done = append(done, fmt.Sprintf("alias %s created (-> %s%s)", a.Name, a.Version, routingText(a.Routing)))
+			done = append(done, fmt.Sprintf("alias %s %s (-> %s%s)", a.Name, verb(dry, "created", "to create"), a.Version, routingText(a.Routing)))
 			continue
 		}
 		var oldRouting map[string]float64
@@ -435,18 +510,48 @@ func applyAliases(ctx context.Context, client *api.Client, fn *config.Function) 
 		if old.FunctionVersion == a.Version && old.Description == a.Description && routingText(oldRouting) == routingText(a.Routing) {
 			continue
 		}
-		if _, err := client.UpdateAlias(ctx, fn.Name, a.Name, in); err != nil {
-			return done, fmt.Errorf("updating alias %s: %w", a.Name, err)
+		if !dry {
+			if _, err := client.UpdateAlias(ctx, fn.Name, a.Name, in); err != nil {
+				return done, fmt.Errorf("updating alias %s: %w", a.Name, err)
+			}
 		}
-		done = append(done, fmt.Sprintf("alias %s updated (%s%s -> %s%s)", a.Name, old.FunctionVersion, routingText(oldRouting), a.Version, routingText(a.Routing)))
+		done = append(done, fmt.Sprintf("alias %s %s (%s%s -> %s%s)", a.Name, verb(dry, "updated", "to update"), old.FunctionVersion, routingText(oldRouting), a.Version, routingText(a.Routing)))
 	}
 	for name := range have {
-		if err := client.DeleteAlias(ctx, fn.Name, name); err != nil {
-			return done, fmt.Errorf("deleting alias %s: %w", name, err)
+		if !dry {
+			if err := client.DeleteAlias(ctx, fn.Name, name); err != nil {
+				return done, fmt.Errorf("deleting alias %s: %w", name, err)
+			}
 		}
-		done = append(done, "alias "+name+" deleted")
+		done = append(done, "alias "+name+" "+verb(dry, "deleted", "to delete"))
 	}
 	return done, nil
+}
+
+// verb is what apply says it did, or what plan says apply would do.
+func verb(dry bool, did, would string) string {
+	if dry {
+		return would
+	}
+	return did
+}
+
+// planNew describes the creation of a function that does not exist yet.
+func planNew(fn *config.Function, pkg *codepkg.Package) string {
+	out := []string{fmt.Sprintf("to create (%s to upload)", size(pkg.Size))}
+	if fn.ReservedConcurrency != nil {
+		out = append(out, fmt.Sprintf("reserved_concurrency none -> %d", *fn.ReservedConcurrency))
+	}
+	if fn.Publish {
+		out = append(out, "version 1 to publish")
+	}
+	for _, a := range fn.Aliases {
+		out = append(out, fmt.Sprintf("alias %s to create (-> %s%s)", a.Name, a.Version, routingText(a.Routing)))
+	}
+	if fn.URL != nil {
+		out = append(out, "URL to create")
+	}
+	return strings.Join(out, "; ")
 }
 
 func reservedText(n *int) string {
@@ -476,7 +581,7 @@ func urlInput(u *config.FunctionURL) *lambda.FunctionURLConfigInput {
 
 // applyURL makes the function's URLs match its url block: the file is the truth, so a URL the
 // file no longer has is deleted.
-func applyURL(ctx context.Context, client *api.Client, fn *config.Function) (string, error) {
+func applyURL(ctx context.Context, client *api.Client, fn *config.Function, dry bool) (string, error) {
 	cur, err := client.ListFunctionURLConfigs(ctx, fn.Name)
 	if err != nil {
 		return "", err
@@ -503,18 +608,24 @@ func applyURL(ctx context.Context, client *api.Client, fn *config.Function) (str
 			if len(changes) == 0 {
 				continue
 			}
-			if _, err := client.UpdateFunctionURLConfig(ctx, fn.Name, q, urlInput(fn.URL)); err != nil {
-				return "", err
+			if !dry {
+				if _, err := client.UpdateFunctionURLConfig(ctx, fn.Name, q, urlInput(fn.URL)); err != nil {
+					return "", err
+				}
 			}
-			done = append(done, "URL updated ("+strings.Join(changes, ", ")+")")
+			done = append(done, "URL "+verb(dry, "updated", "to update")+" ("+strings.Join(changes, ", ")+")")
 			continue
 		}
-		if err := client.DeleteFunctionURLConfig(ctx, fn.Name, q); err != nil {
-			return "", err
+		if !dry {
+			if err := client.DeleteFunctionURLConfig(ctx, fn.Name, q); err != nil {
+				return "", err
+			}
 		}
-		done = append(done, "URL "+u.FunctionUrl+" deleted")
+		done = append(done, "URL "+u.FunctionUrl+" "+verb(dry, "deleted", "to delete"))
 	}
-	if fn.URL != nil && !found {
+	if fn.URL != nil && !found && dry {
+		done = append(done, "URL to create")
+	} else if fn.URL != nil && !found {
 		u, err := client.CreateFunctionURLConfig(ctx, fn.Name, wantQualifier, urlInput(fn.URL))
 		if err != nil {
 			return "", err

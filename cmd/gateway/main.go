@@ -34,6 +34,7 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 	return map[string]cli.CommandFactory{
 		"agent":     func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
 		"apply":     func() (cli.Command, error) { return &applyCommand{ui: ui}, nil },
+		"plan":      func() (cli.Command, error) { return &planCommand{ui: ui}, nil },
 		"validate":  func() (cli.Command, error) { return &validateCommand{ui: ui}, nil },
 		"invoke":    func() (cli.Command, error) { return &invokeCommand{ui: ui}, nil },
 		"functions": func() (cli.Command, error) { return &functionsCommand{ui: ui}, nil },

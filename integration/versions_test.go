@@ -451,3 +451,35 @@ func TestNodeConcurrencyLimit(t *testing.T) {
 	a.stop()
 	checkNothingLeft(t, a)
 }
+
+// TestApplyPrune: a function no file declares stays unless apply is given -prune.
+func TestApplyPrune(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "prune"})
+	both := writeFunctions(t, functionsHCL())
+	onlyFn := writeFunctions(t, fmt.Sprintf("function \"fn\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  memory_mb = 128\n  timeout = \"2s\"\n  freeze_delay = \"0s\"\n  environment = { GREETING = \"hi\" }\n}\n", fnDir))
+	if out, errOut, code := a.cli("apply", "-address", a.addr, both); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if out, _, code := a.cli("apply", "-address", a.addr, onlyFn); code != 0 || strings.Contains(out, ": deleted") {
+		t.Fatalf("apply without -prune exited %d:\n%s", code, out)
+	}
+	if out, _, code := a.cli("plan", "-address", a.addr, "-prune", onlyFn); code != 2 || !strings.Contains(out, "small: to delete") || !strings.Contains(out, "fn: unchanged") {
+		t.Errorf("plan -prune exited %d:\n%s", code, out)
+	}
+	if r := a.invoke("small", `{}`, nil); r.status != 200 {
+		t.Fatalf("small after plan -prune: %d %s", r.status, r.body)
+	}
+	out, _, code := a.cli("apply", "-address", a.addr, "-prune", onlyFn)
+	if code != 0 || !strings.Contains(out, "small: deleted") || !strings.Contains(out, "3 deleted") {
+		t.Errorf("apply -prune exited %d:\n%s", code, out)
+	}
+	if r := a.invoke("small", `{}`, nil); r.status != 404 {
+		t.Errorf("small after apply -prune: %d", r.status)
+	}
+	if out, _, code := a.cli("plan", "-address", a.addr, "-prune", onlyFn); code != 0 {
+		t.Errorf("plan -prune after pruning exited %d:\n%s", code, out)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}

@@ -185,17 +185,19 @@ type applyCommand struct{ ui cli.Ui }
 
 func (c *applyCommand) Synopsis() string { return "Create or update functions from HCL files" }
 func (c *applyCommand) Help() string {
-	return `Usage: gateway apply [-address URL] FILE|DIR...
+	return `Usage: gateway apply [-address URL] [-prune] FILE|DIR...
 
   Makes the agent's functions match the files: creates missing ones, uploads code
   only when its hash changed, and updates configuration attributes that differ.
 
-  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)`
+  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
+  -prune         also delete the agent's functions that no file declares`
 }
 
 func (c *applyCommand) Run(args []string) int {
 	fs := flagSet("apply", c.ui, c.Help())
 	addr := fs.String("address", "", "")
+	prune := fs.Bool("prune", false, "")
 	if !parse(fs, c.ui, args) {
 		return 1
 	}
@@ -227,7 +229,13 @@ func (c *applyCommand) Run(args []string) int {
 		}
 		c.ui.Output(fn.Name + ": " + msg)
 	}
-	c.ui.Output(fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d failed.", changed, len(fns)-changed-failed, failed))
+	unchanged := len(fns) - changed - failed
+	deleted := 0
+	if *prune {
+		n, f := pruneFunctions(ctx, c.ui, client, fns, false)
+		deleted, failed = n, failed+f
+	}
+	c.ui.Output(fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d deleted, %d failed.", changed, unchanged, deleted, failed))
 	if failed > 0 {
 		return 1
 	}
@@ -238,7 +246,7 @@ type planCommand struct{ ui cli.Ui }
 
 func (c *planCommand) Synopsis() string { return "Show what apply would change" }
 func (c *planCommand) Help() string {
-	return `Usage: gateway plan [-address URL] FILE|DIR...
+	return `Usage: gateway plan [-address URL] [-prune] FILE|DIR...
 
   Compares the files with the agent's functions and prints, per function, what
   gateway apply would create, change (attribute by attribute), publish or delete,
@@ -247,12 +255,14 @@ func (c *planCommand) Help() string {
   Exit status: 0 when nothing would change, 2 when something would (Terraform's
   -detailed-exitcode convention), 1 on an error.
 
-  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)`
+  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
+  -prune         also show the agent's functions no file declares (apply -prune deletes them)`
 }
 
 func (c *planCommand) Run(args []string) int {
 	fs := flagSet("plan", c.ui, c.Help())
 	addr := fs.String("address", "", "")
+	prune := fs.Bool("prune", false, "")
 	if !parse(fs, c.ui, args) {
 		return 1
 	}
@@ -283,14 +293,49 @@ func (c *planCommand) Run(args []string) int {
 		}
 		c.ui.Output(fn.Name + ": " + msg)
 	}
-	c.ui.Output(fmt.Sprintf("Plan: %d to change, %d unchanged, %d failed.", changed, len(fns)-changed-failed, failed))
+	unchanged := len(fns) - changed - failed
+	deleted := 0
+	if *prune {
+		n, f := pruneFunctions(ctx, c.ui, client, fns, true)
+		deleted, failed = n, failed+f
+	}
+	c.ui.Output(fmt.Sprintf("Plan: %d to change, %d unchanged, %d to delete, %d failed.", changed, unchanged, deleted, failed))
 	switch {
 	case failed > 0:
 		return 1
-	case changed > 0:
+	case changed+deleted > 0:
 		return 2
 	}
 	return 0
+}
+
+// pruneFunctions deletes (or, dry, lists) the agent's functions that none of fns declares, and
+// returns how many it deleted and how many deletions failed.
+func pruneFunctions(ctx context.Context, ui cli.Ui, client *api.Client, fns []*config.Function, dry bool) (changed, failed int) {
+	declared := map[string]bool{}
+	for _, fn := range fns {
+		declared[fn.Name] = true
+	}
+	all, err := client.ListFunctions(ctx)
+	if err != nil {
+		ui.Error("listing the agent's functions: " + err.Error())
+		return 0, 1
+	}
+	for _, f := range all {
+		if declared[f.FunctionName] {
+			continue
+		}
+		if !dry {
+			if err := client.DeleteFunction(ctx, f.FunctionName); err != nil {
+				ui.Error(fmt.Sprintf("%s: deleting: %v", f.FunctionName, err))
+				failed++
+				continue
+			}
+		}
+		ui.Output(f.FunctionName + ": " + verb(dry, "deleted (no file declares it)", "to delete (no file declares it)"))
+		changed++
+	}
+	return changed, failed
 }
 
 func freezeOption(fn *config.Function) *lambda.GatewayOptions {

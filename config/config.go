@@ -732,17 +732,43 @@ var notYetSchema = []hcl.BlockHeaderSchema{
 
 // LoadFunctions reads function files; a directory stands for every *.hcl file in it.
 func LoadFunctions(paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
+	return LoadFunctionsWith(Inputs{}, paths...)
+}
+
+// LoadFunctionsWith reads function files with values for their variables. The files given
+// together share their variable blocks, which any of them may declare.
+func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
 	files := newFiles()
 	var diags hcl.Diagnostics
 	var out []*Function
 	seen := map[string]hcl.Range{}
+	type parsed struct {
+		path string
+		body hcl.Body
+	}
+	var bodies []parsed
+	var decls []*hcl.Block
 	for _, p := range expandPaths(paths, &diags) {
 		f, d := files.parser.ParseHCLFile(p)
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
 		}
-		fns, d := decodeFunctions(f.Body, filepath.Dir(p))
+		content, rest, d := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "variable", LabelNames: []string{"name"}}}})
+		diags = append(diags, d...)
+		decls = append(decls, content.Blocks...)
+		bodies = append(bodies, parsed{p, rest})
+	}
+	values, d := variableValues(files, decls, in)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, files, diags // every use of a missing variable would only repeat it
+	}
+	ctx := evalContext()
+	ctx.Variables["var"] = cty.ObjectVal(values)
+	ctx.Functions = functions()
+	for _, b := range bodies {
+		fns, d := decodeFunctions(b.body, ctx, filepath.Dir(b.path))
 		diags = append(diags, d...)
 		for _, fn := range fns {
 			if prev, dup := seen[fn.Name]; dup {
@@ -780,10 +806,9 @@ func expandPaths(paths []string, diags *hcl.Diagnostics) []string {
 	return out
 }
 
-func decodeFunctions(body hcl.Body, baseDir string) ([]*Function, hcl.Diagnostics) {
+func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Function, hcl.Diagnostics) {
 	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "function", LabelNames: []string{"name"}}}}
 	content, diags := body.Content(schema)
-	ctx := evalContext()
 	var out []*Function
 	for _, blk := range content.Blocks {
 		fn, d := decodeFunction(blk, ctx, baseDir)

@@ -142,20 +142,24 @@ type validateCommand struct{ ui cli.Ui }
 
 func (c *validateCommand) Synopsis() string { return "Check function files without an agent" }
 func (c *validateCommand) Help() string {
-	return `Usage: gateway validate FILE|DIR...
+	return `Usage: gateway validate [-var N=V] [-var-file F] FILE|DIR...
 
-  Checks function files (and packs each function's code) without contacting an agent.`
+  Checks function files (and packs each function's code) without contacting an agent.
+
+  -var N=V       set variable N (repeatable; also GATEWAY_VAR_N in the environment)
+  -var-file F    set variables from an HCL file of N = value lines (repeatable)`
 }
 
 func (c *validateCommand) Run(args []string) int {
 	fs := flagSet("validate", c.ui, c.Help())
+	inputs := varFlags(fs)
 	if !parse(fs, c.ui, args) || fs.NArg() == 0 {
 		if fs.NArg() == 0 {
 			fs.Usage()
 		}
 		return 1
 	}
-	fns, ok := loadFunctions(c.ui, fs.Args())
+	fns, ok := loadFunctions(c.ui, inputs(), fs.Args())
 	if !ok {
 		return 1
 	}
@@ -169,8 +173,24 @@ func (c *validateCommand) Run(args []string) int {
 	return 0
 }
 
-func loadFunctions(ui cli.Ui, paths []string) ([]*config.Function, bool) {
-	fns, files, diags := config.LoadFunctions(paths...)
+// varFlags adds -var NAME=VALUE and -var-file FILE (both repeatable) to fs and returns the
+// inputs they gave, once parsed.
+func varFlags(fs *flag.FlagSet) func() config.Inputs {
+	in := config.Inputs{Vars: map[string]string{}}
+	fs.Func("var", "", func(s string) error {
+		name, value, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("-var %q: write -var NAME=VALUE", s)
+		}
+		in.Vars[name] = value
+		return nil
+	})
+	fs.Func("var-file", "", func(s string) error { in.VarFiles = append(in.VarFiles, s); return nil })
+	return func() config.Inputs { return in }
+}
+
+func loadFunctions(ui cli.Ui, in config.Inputs, paths []string) ([]*config.Function, bool) {
+	fns, files, diags := config.LoadFunctionsWith(in, paths...)
 	if len(diags) > 0 {
 		var b bytes.Buffer
 		_ = files.WriteDiagnostics(&b, diags)
@@ -191,11 +211,14 @@ func (c *applyCommand) Help() string {
   only when its hash changed, and updates configuration attributes that differ.
 
   -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
-  -prune         also delete the agent's functions that no file declares`
+  -prune         also delete the agent's functions that no file declares
+  -var N=V       set variable N (repeatable; also GATEWAY_VAR_N in the environment)
+  -var-file F    set variables from an HCL file of N = value lines (repeatable)`
 }
 
 func (c *applyCommand) Run(args []string) int {
 	fs := flagSet("apply", c.ui, c.Help())
+	inputs := varFlags(fs)
 	addr := fs.String("address", "", "")
 	prune := fs.Bool("prune", false, "")
 	if !parse(fs, c.ui, args) {
@@ -205,7 +228,7 @@ func (c *applyCommand) Run(args []string) int {
 		fs.Usage()
 		return 1
 	}
-	fns, ok := loadFunctions(c.ui, fs.Args())
+	fns, ok := loadFunctions(c.ui, inputs(), fs.Args())
 	if !ok {
 		return 1
 	}
@@ -256,11 +279,14 @@ func (c *planCommand) Help() string {
   -detailed-exitcode convention), 1 on an error.
 
   -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
-  -prune         also show the agent's functions no file declares (apply -prune deletes them)`
+  -prune         also show the agent's functions no file declares (apply -prune deletes them)
+  -var N=V       set variable N (repeatable; also GATEWAY_VAR_N in the environment)
+  -var-file F    set variables from an HCL file of N = value lines (repeatable)`
 }
 
 func (c *planCommand) Run(args []string) int {
 	fs := flagSet("plan", c.ui, c.Help())
+	inputs := varFlags(fs)
 	addr := fs.String("address", "", "")
 	prune := fs.Bool("prune", false, "")
 	if !parse(fs, c.ui, args) {
@@ -270,7 +296,7 @@ func (c *planCommand) Run(args []string) int {
 		fs.Usage()
 		return 1
 	}
-	fns, ok := loadFunctions(c.ui, fs.Args())
+	fns, ok := loadFunctions(c.ui, inputs(), fs.Args())
 	if !ok {
 		return 1
 	}

@@ -214,9 +214,15 @@ func (g *Gateway) urlStoreError(id, fn string, err error) error {
 // <id>.<url_domain>, or the segment after /fn/). Unknown ids, and functions without a URL,
 // are not found: a function is reachable this way only once it has a URL config.
 func (g *Gateway) FunctionURLByID(id string) (*structs.FunctionURL, error) {
-	u, ok := g.cfg.Store.FunctionURL(id)
-	if !ok {
-		return nil, lambda.ResourceNotFound("Function URL not found: %s", id)
+	if u, ok := g.cfg.Store.FunctionURL(id); ok {
+		return u, nil
 	}
-	return u, nil
+	// Browsers and resolvers lower-case host names, function names need not be: a host
+	// label that matches no id exactly matches one that differs only in case.
+	for _, u := range g.cfg.Store.FunctionURLs("") {
+		if strings.EqualFold(u.ID(), id) {
+			return u, nil
+		}
+	}
+	return nil, lambda.ResourceNotFound("Function URL not found: %s", id)
 }

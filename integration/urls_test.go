@@ -261,6 +261,11 @@ func TestFunctionURLs(t *testing.T) {
 		if c.status != 204 || len(c.body) != 0 {
 			t.Errorf("204: %d %q", c.status, c.body)
 		}
+		// A streaming runtime's raw bytes on a BUFFERED URL keep the runtime's content type.
+		c = getURL(t, a.addr+"/fn/web/?mode=stream&n=2")
+		if c.status != 200 || string(c.body) != "chunk 0\nchunk 1\n" || c.header.Get("Content-Type") != "application/octet-stream" {
+			t.Errorf("raw stream on a BUFFERED URL: %d %v %q", c.status, c.header, c.body)
+		}
 		// A result that is not a function URL response object is a 200 JSON body.
 		c = getURL(t, a.addr+"/fn/web/?mode=counter")
 		if c.status != 200 || c.header.Get("Content-Type") != "application/json" || !strings.Contains(string(c.body), `"count"`) {
@@ -283,6 +288,10 @@ func TestFunctionURLs(t *testing.T) {
 				t.Errorf("%s: %d %v %s, want a 404 ResourceNotFoundException", url, c.status, c.header, c.body)
 			}
 		}
+		// Host names reach the gateway lower- or upper-cased; the id still matches.
+		if c := getURL(t, hostURL(a, "WEB", "/?mode=counter")); c.status != 200 {
+			t.Errorf("WEB.lambda-url.localhost: %d %s", c.status, c.body)
+		}
 		c := getURL(t, a.addr+"/fn/web/?mode=error")
 		if c.status != 502 || string(c.body) != "Internal Server Error" {
 			t.Errorf("function error: %d %q, want 502 Internal Server Error", c.status, c.body)
@@ -301,7 +310,8 @@ func TestFunctionURLs(t *testing.T) {
 		c := doURL(t, pre)
 		h := c.header
 		if c.status != 200 || h.Get("Access-Control-Allow-Origin") != "https://app.example" || h.Get("Access-Control-Allow-Methods") != "GET,POST" ||
-			h.Get("Access-Control-Allow-Headers") != "content-type" || h.Get("Access-Control-Max-Age") != "60" || h.Get("X-Echo") != "" {
+			h.Get("Access-Control-Allow-Headers") != "content-type" || h.Get("Access-Control-Max-Age") != "60" || h.Get("X-Echo") != "" ||
+			h.Get("Access-Control-Expose-Headers") != "" {
 			t.Errorf("preflight: %d %v %s", c.status, h, c.body)
 		}
 		pre.Header.Set("Origin", "https://evil.example")

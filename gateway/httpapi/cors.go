@@ -52,9 +52,6 @@ func writePreflight(w http.ResponseWriter, r *http.Request, reqID string, c *str
 		if len(c.AllowHeaders) > 0 {
 			h.Set("Access-Control-Allow-Headers", strings.Join(c.AllowHeaders, ","))
 		}
-		if len(c.ExposeHeaders) > 0 {
-			h.Set("Access-Control-Expose-Headers", strings.Join(c.ExposeHeaders, ","))
-		}
 		if c.AllowCredentials {
 			h.Set("Access-Control-Allow-Credentials", "true")
 		}

@@ -162,7 +162,12 @@ func bodyAllowed(status int) bool {
 // BUFFERED URL gets its prelude honoured, with the rest as the body.
 func bufferedURLResponse(out *gateway.InvokeOutput) (*furl.Response, error) {
 	if !furl.HasPrelude(out.ContentType) {
-		return furl.ParseResponse(out.Payload)
+		resp, err := furl.ParseResponse(out.Payload)
+		if err == nil && out.ContentType != "" && !json.Valid(bytes.TrimSpace(out.Payload)) {
+			// Raw bytes (a streaming runtime on a BUFFERED URL) keep the type they were posted with.
+			resp.Header.Set("Content-Type", out.ContentType)
+		}
+		return resp, err
 	}
 	br := bufio.NewReader(bytes.NewReader(out.Payload))
 	p, err := furl.ReadPrelude(br, maxPreludeBytes)

@@ -318,7 +318,6 @@ func TestReservedConcurrencyWithTheAWSSDK(t *testing.T) {
 		t.Fatalf("GetFunctionConcurrency: %v %+v", err, got)
 	}
 
-	type span struct{ start, end int64 }
 	var (
 		mu        sync.Mutex
 		spans     []span
@@ -352,17 +351,7 @@ func TestReservedConcurrencyWithTheAWSSDK(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// The most invocations running at one instant, from the function's own clock.
-	most := 0
-	for _, s := range spans {
-		n := 0
-		for _, o := range spans {
-			if o.start <= s.start && s.start < o.end {
-				n++
-			}
-		}
-		most = max(most, n)
-	}
+	most := mostAtOnce(spans)
 	if most > limit || len(spans) < limit || throttled == 0 || len(spans)+throttled != 50 {
 		t.Errorf("%d ran (at most %d at once, limit %d), %d throttled", len(spans), most, limit, throttled)
 	}
@@ -406,7 +395,7 @@ func TestNodeConcurrencyLimit(t *testing.T) {
 		mu                sync.Mutex
 		ran, throttled    int
 		wrongReason, errs []string
-		spans             [][2]int64
+		spans             []span
 		wg                sync.WaitGroup
 	)
 	for i := 0; i < 12; i++ {
@@ -430,21 +419,12 @@ func TestNodeConcurrencyLimit(t *testing.T) {
 				ran++
 				var sp struct{ Start, End int64 }
 				_ = json.Unmarshal(out.Payload, &sp)
-				spans = append(spans, [2]int64{sp.Start, sp.End})
+				spans = append(spans, span{sp.Start, sp.End})
 			}
 		}()
 	}
 	wg.Wait()
-	most := 0 // the most running at one instant, by the function's own clock
-	for _, s := range spans {
-		n := 0
-		for _, o := range spans {
-			if o[0] <= s[0] && s[0] < o[1] {
-				n++
-			}
-		}
-		most = max(most, n)
-	}
+	most := mostAtOnce(spans)
 	if len(errs) > 0 || len(wrongReason) > 0 || most > 3 || ran == 0 || throttled == 0 || ran+throttled != 12 {
 		t.Errorf("%d ran (%d at once, at most 3 may), %d throttled; reasons %v; errors %v", ran, most, throttled, wrongReason, errs)
 	}
@@ -482,4 +462,22 @@ func TestApplyPrune(t *testing.T) {
 	}
 	a.stop()
 	checkNothingLeft(t, a)
+}
+
+// span is when an invocation ran, by the function's own clock (its "sleep" mode reports it).
+type span struct{ start, end int64 }
+
+// mostAtOnce is the most invocations running at one instant.
+func mostAtOnce(spans []span) int {
+	most := 0
+	for _, s := range spans {
+		n := 0
+		for _, o := range spans {
+			if o.start <= s.start && s.start < o.end {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
 }

@@ -187,8 +187,8 @@ func TestReservedConcurrency(t *testing.T) {
 	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
 	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn", Reserved: &five})
 	st := a.f.State()
-	if n, ok := st.ReservedConcurrency("fn"); !ok || n != 5 {
-		t.Fatalf("reserved %d %v", n, ok)
+	if n, ok := st.ReservedConcurrency("fn"); !ok || n != 5 || st.ReservedTotal() != 5 {
+		t.Fatalf("reserved %d %v, total %d", n, ok, st.ReservedTotal())
 	}
 	snap, _ := a.f.Snapshot()
 	var buf bytes.Buffer
@@ -197,16 +197,16 @@ func TestReservedConcurrency(t *testing.T) {
 	if err := restored.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
-	if n, ok := restored.State().ReservedConcurrency("fn"); !ok || n != 5 {
+	if n, ok := restored.State().ReservedConcurrency("fn"); !ok || n != 5 || restored.State().ReservedTotal() != 5 {
 		t.Errorf("after restore: %d %v", n, ok)
 	}
 	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn"})
-	if _, ok := st.ReservedConcurrency("fn"); ok {
-		t.Error("a removed reservation is still there")
+	if _, ok := st.ReservedConcurrency("fn"); ok || st.ReservedTotal() != 0 {
+		t.Errorf("a removed reservation is still there (total %d)", st.ReservedTotal())
 	}
 	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn", Reserved: &five})
 	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
-	if _, ok := st.ReservedConcurrency("fn"); ok {
-		t.Error("the reservation of a deleted function is still there")
+	if _, ok := st.ReservedConcurrency("fn"); ok || st.ReservedTotal() != 0 {
+		t.Errorf("the reservation of a deleted function is still there (total %d)", st.ReservedTotal())
 	}
 }

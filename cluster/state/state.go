@@ -23,7 +23,9 @@ type Store struct {
 	// reserved is each function's reserved concurrency, kept apart from the function (as
 	// Lambda's PutFunctionConcurrency) so setting it does not replace its environments.
 	reserved map[string]int
-	watch    chan struct{}
+	// reservedTotal is the sum of reserved, read on every invocation's admission.
+	reservedTotal int
+	watch         chan struct{}
 }
 
 // New returns an empty store.
@@ -98,6 +100,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.functions, name)
 	delete(s.versions, name)
 	delete(s.aliases, name)
+	s.reservedTotal -= s.reserved[name]
 	delete(s.reserved, name)
 	for id, u := range s.urls {
 		if u.Function == name {
@@ -181,11 +184,7 @@ func (s *Store) ReservedConcurrency(fn string) (int, bool) {
 func (s *Store) ReservedTotal() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	total := 0
-	for _, n := range s.reserved {
-		total += n
-	}
-	return total
+	return s.reservedTotal
 }
 
 // SetReservedConcurrency sets (n >= 0) or removes (n < 0) a function's reserved concurrency
@@ -193,10 +192,12 @@ func (s *Store) ReservedTotal() int {
 func (s *Store) SetReservedConcurrency(index uint64, fn string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reservedTotal -= s.reserved[fn]
 	if n < 0 {
 		delete(s.reserved, fn)
 	} else {
 		s.reserved[fn] = n
+		s.reservedTotal += n
 	}
 	s.changedLocked(index)
 }
@@ -375,9 +376,10 @@ func (s *Store) Restore(snap *Snapshot) {
 	s.urls = urls
 	s.versions = versions
 	s.aliases = aliases
-	s.reserved = map[string]int{}
+	s.reserved, s.reservedTotal = map[string]int{}, 0
 	for k, v := range snap.Reserved {
 		s.reserved[k] = v
+		s.reservedTotal += v
 	}
 	s.changedLocked(snap.Index)
 }

@@ -216,54 +216,7 @@ func (c *applyCommand) Help() string {
   -var-file F    set variables from an HCL file of N = value lines (repeatable)`
 }
 
-func (c *applyCommand) Run(args []string) int {
-	fs := flagSet("apply", c.ui, c.Help())
-	inputs := varFlags(fs)
-	addr := fs.String("address", "", "")
-	prune := fs.Bool("prune", false, "")
-	if !parse(fs, c.ui, args) {
-		return 1
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 1
-	}
-	fns, ok := loadFunctions(c.ui, inputs(), fs.Args())
-	if !ok {
-		return 1
-	}
-	client, ctx, stop, ok := connect(c.ui, *addr)
-	if !ok {
-		return 1
-	}
-	defer stop()
-	failed, changed := 0, 0
-	// Functions often share a code folder: package each folder once.
-	pkgs := map[string]*codepkg.Package{}
-	for _, fn := range fns {
-		msg, err := applyOne(ctx, client, fn, pkgs, false)
-		if err != nil {
-			failed++
-			c.ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
-			continue
-		}
-		if !strings.HasSuffix(msg, "unchanged") {
-			changed++
-		}
-		c.ui.Output(fn.Name + ": " + msg)
-	}
-	unchanged := len(fns) - changed - failed
-	deleted := 0
-	if *prune {
-		n, f := pruneFunctions(ctx, c.ui, client, fns, false)
-		deleted, failed = n, failed+f
-	}
-	c.ui.Output(fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d deleted, %d failed.", changed, unchanged, deleted, failed))
-	if failed > 0 {
-		return 1
-	}
-	return 0
-}
+func (c *applyCommand) Run(args []string) int { return runApply(c.ui, "apply", c.Help(), args, false) }
 
 type planCommand struct{ ui cli.Ui }
 
@@ -284,52 +237,62 @@ func (c *planCommand) Help() string {
   -var-file F    set variables from an HCL file of N = value lines (repeatable)`
 }
 
-func (c *planCommand) Run(args []string) int {
-	fs := flagSet("plan", c.ui, c.Help())
+func (c *planCommand) Run(args []string) int { return runApply(c.ui, "plan", c.Help(), args, true) }
+
+// runApply is apply, or with dry set plan: one walk over the files' functions (and, with
+// -prune, the agent's undeclared ones) that either makes the changes or only reports them.
+// Plan exits 2 when there are changes (Terraform's -detailed-exitcode); both exit 1 on errors.
+func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
+	fs := flagSet(name, ui, help)
 	inputs := varFlags(fs)
 	addr := fs.String("address", "", "")
 	prune := fs.Bool("prune", false, "")
-	if !parse(fs, c.ui, args) {
+	if !parse(fs, ui, args) {
 		return 1
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return 1
 	}
-	fns, ok := loadFunctions(c.ui, inputs(), fs.Args())
+	fns, ok := loadFunctions(ui, inputs(), fs.Args())
 	if !ok {
 		return 1
 	}
-	client, ctx, stop, ok := connect(c.ui, *addr)
+	client, ctx, stop, ok := connect(ui, *addr)
 	if !ok {
 		return 1
 	}
 	defer stop()
 	failed, changed := 0, 0
+	// Functions often share a code folder: package each folder once.
 	pkgs := map[string]*codepkg.Package{}
 	for _, fn := range fns {
-		msg, err := applyOne(ctx, client, fn, pkgs, true)
+		msg, err := applyOne(ctx, client, fn, pkgs, dry)
 		if err != nil {
 			failed++
-			c.ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
+			ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
 			continue
 		}
 		if msg != "unchanged" {
 			changed++
 		}
-		c.ui.Output(fn.Name + ": " + msg)
+		ui.Output(fn.Name + ": " + msg)
 	}
 	unchanged := len(fns) - changed - failed
 	deleted := 0
 	if *prune {
-		n, f := pruneFunctions(ctx, c.ui, client, fns, true)
+		n, f := pruneFunctions(ctx, ui, client, fns, dry)
 		deleted, failed = n, failed+f
 	}
-	c.ui.Output(fmt.Sprintf("Plan: %d to change, %d unchanged, %d to delete, %d failed.", changed, unchanged, deleted, failed))
+	if dry {
+		ui.Output(fmt.Sprintf("Plan: %d to change, %d unchanged, %d to delete, %d failed.", changed, unchanged, deleted, failed))
+	} else {
+		ui.Output(fmt.Sprintf("Apply complete: %d changed, %d unchanged, %d deleted, %d failed.", changed, unchanged, deleted, failed))
+	}
 	switch {
 	case failed > 0:
 		return 1
-	case changed+deleted > 0:
+	case dry && changed+deleted > 0:
 		return 2
 	}
 	return 0

@@ -130,7 +130,8 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 		return nil
 	}
 	if out.FunctionError != "" {
-		a.badGateway(w, r, reqID, u, "the function failed", errorTypeOf(out.Payload))
+		errType, _ := errorDetails(out.Payload)
+		a.badGateway(w, r, reqID, u, "the function failed", errType)
 		return nil
 	}
 	resp, err := bufferedURLResponse(out)
@@ -264,7 +265,7 @@ func (a *api) streamURLResponse(w http.ResponseWriter, r *http.Request, reqID st
 // front already said so).
 func addForwardedHeaders(r *http.Request) {
 	h := r.Header
-	if ip := sourceIP(r.RemoteAddr); ip != "" {
+	if ip := furl.SourceIP(r.RemoteAddr); ip != "" {
 		if prior := h.Get("X-Forwarded-For"); prior != "" {
 			ip = prior + ", " + ip
 		}
@@ -286,13 +287,6 @@ func addForwardedHeaders(r *http.Request) {
 	}
 }
 
-func sourceIP(remoteAddr string) string {
-	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
-		return host
-	}
-	return remoteAddr
-}
-
 // hopByHop are headers of one connection, which a function cannot set on the client's.
 var hopByHop = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Transfer-Encoding": true,
@@ -306,13 +300,4 @@ func copyResponseHeader(dst, src http.Header) {
 		}
 		dst[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 	}
-}
-
-// errorTypeOf reads errorType from a function error payload, for logs.
-func errorTypeOf(payload []byte) string {
-	var e struct {
-		ErrorType string `json:"errorType"`
-	}
-	_ = json.Unmarshal(payload, &e)
-	return e.ErrorType
 }

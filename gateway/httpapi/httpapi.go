@@ -249,6 +249,26 @@ func invokeInput(r *http.Request, reqID string) (*gateway.InvokeInput, error) {
 	return in, nil
 }
 
+// maxItems reads the MaxItems query parameter of the List operations; 0 when absent.
+func maxItems(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("MaxItems")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 10000 {
+		return 0, lambda.InvalidParameter("MaxItems %q must be a number from 1 to 10000", s)
+	}
+	return n, nil
+}
+
+// noContent answers a Delete operation.
+func noContent(w http.ResponseWriter, reqID string) error {
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxManagementBody))
 	if err := dec.Decode(v); err != nil {
@@ -319,9 +339,7 @@ func (a *api) deleteConcurrency(w http.ResponseWriter, r *http.Request, reqID st
 	if err := a.cfg.Gateway.DeleteFunctionConcurrency(r.Context(), mux.Vars(r)["name"]); err != nil {
 		return err
 	}
-	w.Header().Set("X-Amzn-RequestId", reqID)
-	w.WriteHeader(204)
-	return nil
+	return noContent(w, reqID)
 }
 
 func (a *api) createAlias(w http.ResponseWriter, r *http.Request, reqID string) error {
@@ -360,9 +378,7 @@ func (a *api) deleteAlias(w http.ResponseWriter, r *http.Request, reqID string) 
 	if err := a.cfg.Gateway.DeleteAlias(r.Context(), mux.Vars(r)["name"], mux.Vars(r)["alias"]); err != nil {
 		return err
 	}
-	w.Header().Set("X-Amzn-RequestId", reqID)
-	w.WriteHeader(204)
-	return nil
+	return noContent(w, reqID)
 }
 
 func (a *api) listAliases(w http.ResponseWriter, r *http.Request, reqID string) error {
@@ -388,13 +404,9 @@ func (a *api) publishVersion(w http.ResponseWriter, r *http.Request, reqID strin
 }
 
 func (a *api) listVersions(w http.ResponseWriter, r *http.Request, reqID string) error {
-	max := 0
-	if s := r.URL.Query().Get("MaxItems"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 10000 {
-			return lambda.InvalidParameter("MaxItems %q must be a number from 1 to 10000", s)
-		}
-		max = n
+	max, err := maxItems(r)
+	if err != nil {
+		return err
 	}
 	out, err := a.cfg.Gateway.ListVersionsByFunction(mux.Vars(r)["name"], r.URL.Query().Get("Marker"), max)
 	if err != nil {
@@ -428,13 +440,9 @@ func (a *api) updateCode(w http.ResponseWriter, r *http.Request, reqID string) e
 }
 
 func (a *api) listFunctions(w http.ResponseWriter, r *http.Request, reqID string) error {
-	max := 0
-	if s := r.URL.Query().Get("MaxItems"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 10000 {
-			return lambda.InvalidParameter("MaxItems %q must be a number from 1 to 10000", s)
-		}
-		max = n
+	max, err := maxItems(r)
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, reqID, 200, a.cfg.Gateway.ListFunctions(r.URL.Query().Get("Marker"), max))
 }
@@ -443,9 +451,7 @@ func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request, reqID strin
 	if err := a.cfg.Gateway.DeleteFunction(r.Context(), mux.Vars(r)["name"]); err != nil {
 		return err
 	}
-	w.Header().Set("X-Amzn-RequestId", reqID)
-	w.WriteHeader(204)
-	return nil
+	return noContent(w, reqID)
 }
 
 // logs prints the function's last lines, then follows new ones when asked.

@@ -47,9 +47,7 @@ func (a *api) deleteURLConfig(w http.ResponseWriter, r *http.Request, reqID stri
 	if err := a.cfg.Gateway.DeleteFunctionURLConfig(r.Context(), mux.Vars(r)["name"], r.URL.Query().Get("Qualifier")); err != nil {
 		return err
 	}
-	w.Header().Set("X-Amzn-RequestId", reqID)
-	w.WriteHeader(204)
-	return nil
+	return noContent(w, reqID)
 }
 
 func (a *api) listURLConfigs(w http.ResponseWriter, r *http.Request, reqID string) error {

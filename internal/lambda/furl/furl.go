@@ -168,7 +168,7 @@ func BuildEvent(r *http.Request, body []byte, m Meta) ([]byte, error) {
 				Method:    r.Method,
 				Path:      rawPath,
 				Protocol:  r.Proto,
-				SourceIP:  sourceIP(r.RemoteAddr),
+				SourceIP:  SourceIP(r.RemoteAddr),
 				UserAgent: r.UserAgent(),
 			},
 			RequestID: m.RequestID,
@@ -288,7 +288,8 @@ func unescape(s string) string {
 	return s
 }
 
-func sourceIP(remoteAddr string) string {
+// SourceIP is the client address of a request's RemoteAddr, without the port.
+func SourceIP(remoteAddr string) string {
 	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
 		return host
 	}

@@ -1135,11 +1135,7 @@ func TestInvokeWithResponseStream(t *testing.T) {
 	needRoot(t)
 	a := startAgent(t, agentOptions{node: "fiwrs"})
 	applyHCL(t, a, fnHCL("fn", "30s", "128", ""))
-	client := awslambda.New(awslambda.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(a.addr),
-		Credentials:  aws.AnonymousCredentials{},
-	})
+	client := a.sdk()
 
 	t.Run("Streamed", func(t *testing.T) {
 		out, events := invokeStream(t, client, &awslambda.InvokeWithResponseStreamInput{

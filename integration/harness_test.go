@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
 )
 
@@ -247,6 +250,15 @@ func (a *agentProc) cli(args ...string) (string, string, int) {
 		a.t.Fatalf("running gateway %v: %v", args, err)
 	}
 	return stdout.String(), stderr.String(), code
+}
+
+// sdk is an AWS SDK for Go v2 Lambda client for this agent. opts adjust it (retries, HTTP client).
+func (a *agentProc) sdk(opts ...func(*awslambda.Options)) *awslambda.Client {
+	o := awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}}
+	for _, f := range opts {
+		f(&o)
+	}
+	return awslambda.New(o)
 }
 
 // invokeResult is a raw Invoke API answer.

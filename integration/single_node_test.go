@@ -362,11 +362,7 @@ func TestSingleNodeEndToEnd(t *testing.T) {
 	})
 
 	t.Run("AWSSDK", func(t *testing.T) {
-		client := awslambda.New(awslambda.Options{
-			Region:       "us-east-1",
-			BaseEndpoint: aws.String(a.addr),
-			Credentials:  aws.AnonymousCredentials{},
-		})
+		client := a.sdk()
 		ctx := context.Background()
 		out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("fn"), Payload: []byte(`{"name":"sdk"}`), LogType: types.LogTypeTail})
 		if err != nil {

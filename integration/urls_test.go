@@ -511,7 +511,7 @@ func TestFunctionURLs(t *testing.T) {
 	})
 
 	t.Run("InvokeWithResponseStreamSDK", func(t *testing.T) {
-		client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}})
+		client := a.sdk()
 		type received struct {
 			chunks   []string
 			times    []time.Time

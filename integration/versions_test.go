@@ -23,7 +23,7 @@ func TestVersionsWithTheAWSSDK(t *testing.T) {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
 	ctx := context.Background()
-	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}})
+	client := a.sdk()
 	env := func(qualifier string) (string, string) {
 		t.Helper()
 		in := &awslambda.InvokeInput{FunctionName: aws.String("fn"), Payload: []byte(`{"mode":"env"}`)}
@@ -125,7 +125,7 @@ func TestAliasesWithTheAWSSDK(t *testing.T) {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
 	ctx := context.Background()
-	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}})
+	client := a.sdk()
 	publish := func(greeting string) string {
 		t.Helper()
 		if _, err := client.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"),
@@ -307,8 +307,7 @@ func TestReservedConcurrencyWithTheAWSSDK(t *testing.T) {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
 	ctx := context.Background()
-	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{},
-		RetryMaxAttempts: 1})
+	client := a.sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
 	const limit = 4
 	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("small"), ReservedConcurrentExecutions: aws.Int32(limit)}); err != nil {
 		t.Fatal(err)
@@ -382,8 +381,7 @@ func TestNodeConcurrencyLimit(t *testing.T) {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
 	ctx := context.Background()
-	client := awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{},
-		RetryMaxAttempts: 1})
+	client := a.sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
 	// small reserves 1 of the 4: the other functions share 3.
 	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("small"), ReservedConcurrentExecutions: aws.Int32(1)}); err != nil {
 		t.Fatal(err)

@@ -26,10 +26,12 @@ func TestAccessKeys(t *testing.T) {
 access_key "ci" {
   id     = "`+testKeyID+`"
   secret = "`+testSecret+`"
+  policy = "admin"
 }
 access_key "deploy" {
   id          = "AKIAEXAMPLEDEPLOY1"
   secret_file = "secrets/deploy"
+  policy      = "invoke"
 }
 `)
 	a, _, diags := LoadAgent(p)
@@ -37,20 +39,23 @@ access_key "deploy" {
 		t.Fatal(diags)
 	}
 	want := []AccessKey{
-		{Name: "ci", ID: testKeyID, Secret: testSecret},
-		{Name: "deploy", ID: "AKIAEXAMPLEDEPLOY1", Secret: "fileSecretXYZ0123456789/abc+def"},
+		{Name: "ci", ID: testKeyID, Secret: testSecret, Policy: PolicyAdmin},
+		{Name: "deploy", ID: "AKIAEXAMPLEDEPLOY1", Secret: "fileSecretXYZ0123456789/abc+def", Policy: PolicyInvoke},
 	}
 	if len(a.AccessKeys) != len(want) {
 		t.Fatalf("decoded %d keys, want %d", len(a.AccessKeys), len(want))
 	}
 	for i, k := range a.AccessKeys {
-		if k.Name != want[i].Name || k.ID != want[i].ID || k.Secret != want[i].Secret {
+		if k.Name != want[i].Name || k.ID != want[i].ID || k.Secret != want[i].Secret || k.Policy != want[i].Policy {
 			t.Errorf("key %d: got %s with a secret of %d bytes, want %s", i, k, len(k.Secret), want[i])
 		}
 	}
 	m := a.AccessKeyMap()
 	if len(m) != 2 || m[testKeyID] != testSecret || m["AKIAEXAMPLEDEPLOY1"] != want[1].Secret {
 		t.Errorf("AccessKeyMap has %d keys, or the wrong secrets", len(m))
+	}
+	if p := a.AccessKeyPolicies(); len(p) != 2 || p[testKeyID] != PolicyAdmin || p["AKIAEXAMPLEDEPLOY1"] != PolicyInvoke {
+		t.Errorf("AccessKeyPolicies: %v", p)
 	}
 	if len(DefaultAgent().AccessKeys) != 0 || len(DefaultAgent().AccessKeyMap()) != 0 {
 		t.Error("the default agent has access keys")
@@ -84,8 +89,9 @@ func TestAccessKeyDiagnostics(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "empty", " \n\t\n")
 	write(t, dir, "spaced", "two words\n")
+	// The policy goes last, so the lines of the other attributes are those of body.
 	key := func(name, body string) string {
-		return "access_key \"" + name + "\" {\n" + body + "}\n"
+		return "access_key \"" + name + "\" {\n" + body + "  policy = \"admin\"\n}\n"
 	}
 	ok := "  id     = \"" + testKeyID + "\"\n  secret = \"" + testSecret + "\"\n"
 	cases := []struct {
@@ -109,9 +115,9 @@ func TestAccessKeyDiagnostics(t *testing.T) {
 		{"secret with a newline", key("ci", "  id     = \""+testKeyID+"\"\n  secret = \"abcdef\\n\"\n"),
 			"Invalid access key secret", "contains whitespace", 3, ""},
 		{"duplicate name", key("ci", ok) + "\n" + key("ci", "  id     = \"AKIAEXAMPLECI00002\"\n  secret = \"other\"\n"),
-			"Duplicate access_key block", `access_key "ci" is also declared at ` + "%DIR%/agent.hcl:1,", 6, ""},
+			"Duplicate access_key block", `access_key "ci" is also declared at ` + "%DIR%/agent.hcl:1,", 7, ""},
 		{"duplicate id", key("ci", ok) + key("ci2", "  id     = \""+testKeyID+"\"\n  secret = \"other\"\n"),
-			"Duplicate access key id", `access_key "ci2" uses id ` + testKeyID + `, as access_key "ci" does`, 6, ""},
+			"Duplicate access key id", `access_key "ci2" uses id ` + testKeyID + `, as access_key "ci" does`, 7, ""},
 		{"both secrets", key("ci", ok+"  secret_file = \"empty\"\n"),
 			"Conflicting access key secrets", "sets both secret and secret_file", 4, ""},
 		{"no secret", "\n" + key("ci", "  id = \""+testKeyID+"\"\n"),
@@ -124,6 +130,10 @@ func TestAccessKeyDiagnostics(t *testing.T) {
 			"Invalid access key secret", "the secret in %DIR%/spaced contains whitespace", 3, ""},
 		{"missing id", key("ci", "  secret = \""+testSecret+"\"\n"),
 			"Missing required argument", `"id" is required`, 1, ""},
+		{"no policy", "access_key \"ci\" {\n" + ok + "}\n",
+			"Missing access key policy", `access_key "ci" needs a policy: "admin"`, 1, ""},
+		{"unknown policy", "access_key \"ci\" {\n" + ok + "  policy = \"root\"\n}\n",
+			"Invalid access key policy", `policy "root" is not one of "admin"`, 4, ""},
 		{"unknown attribute", key("ci", ok+"  region = \"eu-west-1\"\n"),
 			"Unsupported argument", `"region" is not expected`, 4, ""},
 	}

@@ -120,9 +120,9 @@ type Agent struct {
 	HTTP        HTTP
 	Cluster     Cluster
 	Sandbox     Sandbox
-	// AccessKeys are the credentials requests to function URLs with auth_type = "SIGNED" must
-	// be signed with (AWS Signature V4), in file order. None by default: such URLs refuse every
-	// request until a key is configured.
+	// AccessKeys are the credentials API requests and requests to function URLs with
+	// auth_type = "SIGNED" must be signed with (AWS Signature V4), in file order. With none (the
+	// default) the API is open and SIGNED URLs refuse every request.
 	AccessKeys []AccessKey
 }
 
@@ -136,11 +136,22 @@ type AccessKey struct {
 	// Secret is the secret access key. It never leaves the process: String and Format redact
 	// it and JSON omits it, so a config dump or a log line cannot leak it.
 	Secret string `json:"-"`
+	// Policy is what requests signed with the key may do: PolicyAdmin or PolicyInvoke.
+	Policy string
 }
+
+// The policies of an access key.
+const (
+	// PolicyAdmin allows every API operation.
+	PolicyAdmin = "admin"
+	// PolicyInvoke allows invoking functions only (Invoke, InvokeWithResponseStream, SIGNED
+	// function URLs).
+	PolicyInvoke = "invoke"
+)
 
 // String names the key by block name and ID, without its secret.
 func (k AccessKey) String() string {
-	return fmt.Sprintf("access_key %q (id %s, secret redacted)", k.Name, k.ID)
+	return fmt.Sprintf("access_key %q (id %s, policy %s, secret redacted)", k.Name, k.ID, k.Policy)
 }
 
 // Format prints String for every verb (%v, %+v, %#v, %s, %x, ...), so no verb prints the secret.
@@ -149,10 +160,20 @@ func (k AccessKey) Format(f fmt.State, _ rune) {
 }
 
 // AccessKeyMap maps each access key ID to its secret, the form the SigV4 verifier takes.
+// AccessKeyPolicies maps them to their policies.
 func (a *Agent) AccessKeyMap() map[string]string {
 	m := make(map[string]string, len(a.AccessKeys))
 	for _, k := range a.AccessKeys {
 		m[k.ID] = k.Secret
+	}
+	return m
+}
+
+// AccessKeyPolicies maps each access key ID to its policy.
+func (a *Agent) AccessKeyPolicies() map[string]string {
+	m := make(map[string]string, len(a.AccessKeys))
+	for _, k := range a.AccessKeys {
+		m[k.ID] = k.Policy
 	}
 	return m
 }
@@ -244,6 +265,7 @@ type accessKeyBlock struct {
 	ID         string   `hcl:"id"`
 	Secret     *string  `hcl:"secret,optional"`
 	SecretFile *string  `hcl:"secret_file,optional"`
+	Policy     *string  `hcl:"policy,optional"`
 	Body       hcl.Body `hcl:",body"`
 }
 
@@ -436,6 +458,17 @@ func decodeAccessKeys(blocks []accessKeyBlock, baseDir string) ([]AccessKey, hcl
 		}
 		names[b.Name] = decl
 		k := AccessKey{Name: b.Name, ID: b.ID}
+		// No default policy: a key's power is stated where it is declared.
+		switch {
+		case b.Policy == nil:
+			diags = append(diags, rangeDiag("Missing access key policy",
+				fmt.Sprintf("access_key %q needs a policy: \"admin\" (every operation) or \"invoke\" (invoking functions only).", b.Name), decl))
+		case *b.Policy == PolicyAdmin || *b.Policy == PolicyInvoke:
+			k.Policy = *b.Policy
+		default:
+			diags = append(diags, attrDiag(b.Body, "policy", "Invalid access key policy",
+				fmt.Sprintf("access_key %q: policy %q is not one of \"admin\" (every operation) or \"invoke\" (invoking functions only).", b.Name, *b.Policy)))
+		}
 		if !accessKeyIDRE.MatchString(k.ID) {
 			diags = append(diags, attrDiag(b.Body, "id", "Invalid access key id",
 				fmt.Sprintf("%q is not an access key id: it has 16 to 128 upper-case letters and digits, like AKIAIOSFODNN7EXAMPLE.", k.ID)))

@@ -950,16 +950,11 @@ func signRequest(t *testing.T, req *http.Request, body []byte, id, secret, regio
 // curl is accepted, anything else refused before the function runs.
 func TestFunctionURLSigned(t *testing.T) {
 	needRoot(t)
-	a := startAgent(t, agentOptions{node: "fsig", top: fmt.Sprintf(`
-access_key "ci" {
-  id     = %q
-  secret = %q
-}
-access_key "other" {
-  id     = "AKIAGATEWAYTEST00002"
-  secret = "another-secret"
-}
-`, sigKeyID, sigKeySecret)})
+	// An invoke key may call SIGNED URLs as an admin key may.
+	a := startAgent(t, agentOptions{node: "fsig", keys: []testKey{
+		{"ci", sigKeyID, sigKeySecret, "admin"},
+		{"other", "AKIAGATEWAYTEST00002", "another-secret", "invoke"},
+	}})
 	applyHCL(t, a, fnHCL("signed", "10s", "128", `url { auth_type = "SIGNED" }`))
 	c := a.urlClient(t)
 	base := a.urlBase("signed")

@@ -6,6 +6,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
@@ -114,6 +117,7 @@ type agentProc struct {
 	dataDir  string
 	confPath string
 	addr     string // http://host:port
+	admin    *testKey
 	cmd      *exec.Cmd
 	out      *syncBuffer
 	exited   chan struct{}
@@ -125,8 +129,14 @@ type agentOptions struct {
 	extra   string // more HCL for the sandbox block
 	dataDir string // reuse a data dir (restart tests)
 	node    string
-	top     string // more top-level HCL (access_key blocks, ...)
+	top     string // more top-level HCL
+	// keys become access_key blocks; the first admin key signs the harness's own API calls
+	// (cli, sdk, invoke), as an operator's configured CLI would.
+	keys []testKey
 }
+
+// testKey is one access_key block.
+type testKey struct{ name, id, secret, policy string }
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -167,11 +177,18 @@ sandbox {
 }
 %s
 `, o.node, o.dataDir, httpPort, raftPort, o.driver, o.extra, o.top)
+	var admin *testKey
+	for i, k := range o.keys {
+		conf += fmt.Sprintf("access_key %q {\n  id     = %q\n  secret = %q\n  policy = %q\n}\n", k.name, k.id, k.secret, k.policy)
+		if k.policy == "admin" && admin == nil {
+			admin = &o.keys[i]
+		}
+	}
 	confPath := filepath.Join(t.TempDir(), "agent.hcl")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := &agentProc{t: t, name: o.node, dataDir: o.dataDir, confPath: confPath,
+	a := &agentProc{t: t, name: o.node, dataDir: o.dataDir, confPath: confPath, admin: admin,
 		addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &syncBuffer{}, exited: make(chan struct{})}
 	a.start()
 	t.Cleanup(func() {
@@ -240,6 +257,9 @@ func (a *agentProc) cli(args ...string) (string, string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gatewayBin, args...)
 	cmd.Env = append(os.Environ(), "GATEWAY_ADDR="+a.addr)
+	if a.admin != nil {
+		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+a.admin.id, "AWS_SECRET_ACCESS_KEY="+a.admin.secret)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -255,10 +275,28 @@ func (a *agentProc) cli(args ...string) (string, string, int) {
 // sdk is an AWS SDK for Go v2 Lambda client for this agent. opts adjust it (retries, HTTP client).
 func (a *agentProc) sdk(opts ...func(*awslambda.Options)) *awslambda.Client {
 	o := awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}}
+	if a.admin != nil {
+		creds := aws.Credentials{AccessKeyID: a.admin.id, SecretAccessKey: a.admin.secret}
+		o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+	}
 	for _, f := range opts {
 		f(&o)
 	}
 	return awslambda.New(o)
+}
+
+// sign signs an API request with the agent's admin key, if it has one.
+func (a *agentProc) sign(req *http.Request, body []byte) {
+	a.t.Helper()
+	if a.admin == nil {
+		return
+	}
+	sum := sha256.Sum256(body)
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: a.admin.id, SecretAccessKey: a.admin.secret},
+		req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now())
+	if err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 // invokeResult is a raw Invoke API answer.
@@ -278,6 +316,7 @@ func (a *agentProc) invoke(name, payload string, headers map[string]string) invo
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
+	a.sign(req, []byte(payload))
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -169,7 +169,7 @@ func decodeEvent(t *testing.T, c urlCall) event {
 func TestFunctionURLs(t *testing.T) {
 	needRoot(t)
 	a := startAgent(t, agentOptions{node: "urls", extra: "max_stream_mb = 200",
-		top: fmt.Sprintf("access_key \"ci\" {\n  id = %q\n  secret = %q\n}\n", testKeyID, testKeySecret)})
+		keys: []testKey{{"ci", testKeyID, testKeySecret, "admin"}}})
 	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, urlFunctionsHCL())); code != 0 {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}

@@ -48,10 +48,47 @@ func parse(fs *flag.FlagSet, ui cli.Ui, args []string) bool {
 	return true
 }
 
-// connect makes the API client for an -address flag and a context that SIGINT or SIGTERM
-// ends; ok is false, the error shown, when the address is unusable.
-func connect(ui cli.Ui, addr string) (*api.Client, context.Context, context.CancelFunc, bool) {
-	client, err := api.New(api.Config{Address: addr})
+// apiFlags are the flags of the commands that talk to an agent: where it is, and the access
+// key to sign requests with when the agent has access_key blocks.
+type apiFlags struct {
+	address, keyID, secret, region *string
+}
+
+// apiFlagsHelp documents apiFlags in each command's help.
+const apiFlagsHelp = `  -address URL             the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
+  -access-key-id ID        sign requests (AWS Signature V4) with this access key
+                           (default $AWS_ACCESS_KEY_ID); needed when the agent has access keys
+  -secret-access-key KEY   the key's secret (default $AWS_SECRET_ACCESS_KEY)
+  -region R                the region to sign for (default $AWS_REGION or us-east-1)`
+
+func addAPIFlags(fs *flag.FlagSet) *apiFlags {
+	return &apiFlags{
+		address: fs.String("address", "", ""),
+		keyID:   fs.String("access-key-id", "", ""),
+		secret:  fs.String("secret-access-key", "", ""),
+		region:  fs.String("region", "", ""),
+	}
+}
+
+// credentials are the flags' access key, else the AWS environment's; nil when neither has one.
+func (f *apiFlags) credentials() *api.Credentials {
+	creds := api.CredentialsFromEnv()
+	if *f.keyID != "" || *f.secret != "" {
+		creds = &api.Credentials{AccessKeyID: *f.keyID, SecretAccessKey: *f.secret}
+		if env := api.CredentialsFromEnv(); env != nil {
+			creds.Region = env.Region
+		}
+	}
+	if creds != nil && *f.region != "" {
+		creds.Region = *f.region
+	}
+	return creds
+}
+
+// connect makes the API client the flags describe and a context that SIGINT or SIGTERM ends;
+// ok is false, the error shown, when the address or the credentials are unusable.
+func connect(ui cli.Ui, f *apiFlags) (*api.Client, context.Context, context.CancelFunc, bool) {
+	client, err := api.New(api.Config{Address: *f.address, Credentials: f.credentials()})
 	if err != nil {
 		ui.Error(err.Error())
 		return nil, nil, nil, false
@@ -210,10 +247,10 @@ func (c *applyCommand) Help() string {
   Makes the agent's functions match the files: creates missing ones, uploads code
   only when its hash changed, and updates configuration attributes that differ.
 
-  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
-  -prune         also delete the agent's functions that no file declares
-  -var N=V       set variable N (repeatable; also GATEWAY_VAR_N in the environment)
-  -var-file F    set variables from an HCL file of N = value lines (repeatable)`
+  -prune                   also delete the agent's functions that no file declares
+  -var N=V                 set variable N (repeatable; also GATEWAY_VAR_N in the environment)
+  -var-file F              set variables from an HCL file of N = value lines (repeatable)
+` + apiFlagsHelp
 }
 
 func (c *applyCommand) Run(args []string) int { return runApply(c.ui, "apply", c.Help(), args, false) }
@@ -231,10 +268,11 @@ func (c *planCommand) Help() string {
   Exit status: 0 when nothing would change, 2 when something would (Terraform's
   -detailed-exitcode convention), 1 on an error.
 
-  -address URL   the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
-  -prune         also show the agent's functions no file declares (apply -prune deletes them)
-  -var N=V       set variable N (repeatable; also GATEWAY_VAR_N in the environment)
-  -var-file F    set variables from an HCL file of N = value lines (repeatable)`
+  -prune                   also show the agent's functions no file declares (apply -prune
+                           deletes them)
+  -var N=V                 set variable N (repeatable; also GATEWAY_VAR_N in the environment)
+  -var-file F              set variables from an HCL file of N = value lines (repeatable)
+` + apiFlagsHelp
 }
 
 func (c *planCommand) Run(args []string) int { return runApply(c.ui, "plan", c.Help(), args, true) }
@@ -245,7 +283,7 @@ func (c *planCommand) Run(args []string) int { return runApply(c.ui, "plan", c.H
 func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 	fs := flagSet(name, ui, help)
 	inputs := varFlags(fs)
-	addr := fs.String("address", "", "")
+	apiOpts := addAPIFlags(fs)
 	prune := fs.Bool("prune", false, "")
 	if !parse(fs, ui, args) {
 		return 1
@@ -258,7 +296,7 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 	if !ok {
 		return 1
 	}
-	client, ctx, stop, ok := connect(ui, *addr)
+	client, ctx, stop, ok := connect(ui, apiOpts)
 	if !ok {
 		return 1
 	}
@@ -722,14 +760,16 @@ func (c *invokeCommand) Help() string {
 
   Prints the function's response. Exits 1 when the function failed.
 
-  -payload JSON|@file   the event (default {})
-  -type T               RequestResponse (default), Event or DryRun
-  -log-tail             print the invocation's log (START to REPORT) to stderr`
+  -qualifier Q             a version number or alias (default $LATEST)
+  -payload JSON|@file      the event (default {})
+  -type T                  RequestResponse (default), Event or DryRun
+  -log-tail                print the invocation's log (START to REPORT) to stderr
+` + apiFlagsHelp
 }
 
 func (c *invokeCommand) Run(args []string) int {
 	fs := flagSet("invoke", c.ui, c.Help())
-	addr := fs.String("address", "", "")
+	apiOpts := addAPIFlags(fs)
 	qualifier := fs.String("qualifier", "", "")
 	payload := fs.String("payload", "{}", "")
 	typ := fs.String("type", "", "")
@@ -750,7 +790,7 @@ func (c *invokeCommand) Run(args []string) int {
 		}
 		body = b
 	}
-	client, ctx, stop, ok := connect(c.ui, *addr)
+	client, ctx, stop, ok := connect(c.ui, apiOpts)
 	if !ok {
 		return 1
 	}
@@ -783,17 +823,20 @@ type functionsCommand struct{ ui cli.Ui }
 
 func (c *functionsCommand) Synopsis() string { return "List functions" }
 func (c *functionsCommand) Help() string {
-	return `Usage: gateway functions [-address URL] [-json]`
+	return `Usage: gateway functions [-address URL] [-json]
+
+  -json                    print the functions' configurations as JSON
+` + apiFlagsHelp
 }
 
 func (c *functionsCommand) Run(args []string) int {
 	fs := flagSet("functions", c.ui, c.Help())
-	addr := fs.String("address", "", "")
+	apiOpts := addAPIFlags(fs)
 	asJSON := fs.Bool("json", false, "")
 	if !parse(fs, c.ui, args) {
 		return 1
 	}
-	client, ctx, stop, ok := connect(c.ui, *addr)
+	client, ctx, stop, ok := connect(c.ui, apiOpts)
 	if !ok {
 		return 1
 	}
@@ -843,13 +886,14 @@ func (c *logsCommand) Synopsis() string { return "Print a function's log" }
 func (c *logsCommand) Help() string {
 	return `Usage: gateway logs [-address URL] [-n 100] [-f] NAME
 
-  -n N   how many of the last lines to print
-  -f     keep printing new lines until interrupted`
+  -n N                     how many of the last lines to print
+  -f                       keep printing new lines until interrupted
+` + apiFlagsHelp
 }
 
 func (c *logsCommand) Run(args []string) int {
 	fs := flagSet("logs", c.ui, c.Help())
-	addr := fs.String("address", "", "")
+	apiOpts := addAPIFlags(fs)
 	n := fs.Int("n", 100, "")
 	follow := fs.Bool("f", false, "")
 	if !parse(fs, c.ui, args) {
@@ -859,7 +903,7 @@ func (c *logsCommand) Run(args []string) int {
 		fs.Usage()
 		return 1
 	}
-	client, ctx, stop, ok := connect(c.ui, *addr)
+	client, ctx, stop, ok := connect(c.ui, apiOpts)
 	if !ok {
 		return 1
 	}

@@ -6,8 +6,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +18,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/lambdagw/gateway/internal/lambda"
 )
@@ -24,15 +31,42 @@ type Config struct {
 	// Address is the agent's HTTP address; default $GATEWAY_ADDR or http://127.0.0.1:9500.
 	Address    string
 	HTTPClient *http.Client
-	// Sign, when set, signs each request before it is sent (the seam for SigV4).
-	Sign func(*http.Request) error
+	// Credentials, when set, sign every request with AWS Signature V4 (service lambda), as
+	// a node with access keys requires. Region is the region signed for; any is accepted.
+	Credentials *Credentials
+}
+
+// Credentials are an access key of the agent's access_key blocks.
+type Credentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	// Region is the credential scope's region; DefaultRegion when empty.
+	Region string
+}
+
+// DefaultRegion is the region requests are signed for when none is set.
+const DefaultRegion = "us-east-1"
+
+// CredentialsFromEnv reads the usual AWS environment variables: AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY, with AWS_REGION or AWS_DEFAULT_REGION. It returns nil when no key is set.
+func CredentialsFromEnv() *Credentials {
+	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" && secret == "" {
+		return nil
+	}
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	return &Credentials{AccessKeyID: id, SecretAccessKey: secret, Region: region}
 }
 
 // Client talks to one node.
 type Client struct {
-	addr string
-	hc   *http.Client
-	sign func(*http.Request) error
+	addr   string
+	hc     *http.Client
+	creds  *Credentials
+	signer *v4.Signer
 }
 
 // DefaultAddress is where a -dev agent listens.
@@ -57,7 +91,31 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{addr: strings.TrimRight(addr, "/"), hc: hc, sign: cfg.Sign}, nil
+	c := &Client{addr: strings.TrimRight(addr, "/"), hc: hc}
+	if cr := cfg.Credentials; cr != nil {
+		if cr.AccessKeyID == "" || cr.SecretAccessKey == "" {
+			return nil, errors.New("signing requests needs both an access key id and a secret access key")
+		}
+		creds := *cr
+		if creds.Region == "" {
+			creds.Region = DefaultRegion
+		}
+		c.creds, c.signer = &creds, v4.NewSigner()
+	}
+	return c, nil
+}
+
+// sign adds the AWS Signature V4 of req, whose body is body, when the client has credentials.
+func (c *Client) sign(ctx context.Context, req *http.Request, body []byte) error {
+	if c.creds == nil {
+		return nil
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: c.creds.AccessKeyID, SecretAccessKey: c.creds.SecretAccessKey}
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "lambda", c.creds.Region, time.Now()); err != nil {
+		return fmt.Errorf("signing %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, []byte, error) {
@@ -71,10 +129,8 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.sign != nil {
-		if err := c.sign(req); err != nil {
-			return nil, nil, fmt.Errorf("signing request: %w", err)
-		}
+	if err := c.sign(ctx, req, body); err != nil {
+		return nil, nil, err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -229,10 +285,8 @@ func (c *Client) Logs(ctx context.Context, name string, lines int, follow bool, 
 	if err != nil {
 		return err
 	}
-	if c.sign != nil {
-		if err := c.sign(req); err != nil {
-			return err
-		}
+	if err := c.sign(ctx, req, nil); err != nil {
+		return err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -40,9 +40,12 @@ type Config struct {
 	Logger  hclog.Logger
 	// URLDomain is the domain function URLs are served under (<url-id>.<URLDomain>).
 	URLDomain string
-	// Verifier checks the signatures of requests to SIGNED function URLs; without one, such
-	// URLs refuse every request.
+	// Verifier checks the signatures of API requests and of requests to SIGNED function URLs.
+	// Without one the API is open and SIGNED URLs refuse every request.
 	Verifier *sigv4.Verifier
+	// Policies maps the Verifier's access key IDs to their policies, PolicyAdmin or
+	// PolicyInvoke; a key missing here may only invoke.
+	Policies map[string]string
 	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
 	Debug bool
 }
@@ -76,46 +79,51 @@ func New(cfg Config) (http.Handler, error) {
 	// Every route, in one table.
 	routes := []struct {
 		method, path string
+		need         access
 		h            handler
 	}{
-		{"POST", "/2015-03-31/functions/{name}/invocations", a.invoke},
-		{"POST", "/2021-11-15/functions/{name}/response-streaming-invocations", a.invokeWithResponseStream},
-		{"POST", "/2015-03-31/functions", a.createFunction},
-		{"GET", "/2015-03-31/functions/", a.listFunctions},
-		{"GET", "/2015-03-31/functions", a.listFunctions},
-		{"GET", "/2015-03-31/functions/{name}", a.getFunction},
-		{"DELETE", "/2015-03-31/functions/{name}", a.deleteFunction},
-		{"GET", "/2015-03-31/functions/{name}/configuration", a.getConfiguration},
-		{"PUT", "/2017-10-31/functions/{name}/concurrency", a.putConcurrency},
-		{"GET", "/2019-09-30/functions/{name}/concurrency", a.getConcurrency},
-		{"DELETE", "/2017-10-31/functions/{name}/concurrency", a.deleteConcurrency},
-		{"POST", "/2015-03-31/functions/{name}/aliases", a.createAlias},
-		{"GET", "/2015-03-31/functions/{name}/aliases", a.listAliases},
-		{"GET", "/2015-03-31/functions/{name}/aliases/{alias}", a.getAlias},
-		{"PUT", "/2015-03-31/functions/{name}/aliases/{alias}", a.updateAlias},
-		{"DELETE", "/2015-03-31/functions/{name}/aliases/{alias}", a.deleteAlias},
-		{"POST", "/2015-03-31/functions/{name}/versions", a.publishVersion},
-		{"GET", "/2015-03-31/functions/{name}/versions", a.listVersions},
-		{"PUT", "/2015-03-31/functions/{name}/configuration", a.updateConfiguration},
-		{"PUT", "/2015-03-31/functions/{name}/code", a.updateCode},
-		{"POST", "/2021-10-31/functions/{name}/url", a.createURLConfig},
-		{"GET", "/2021-10-31/functions/{name}/url", a.getURLConfig},
-		{"PUT", "/2021-10-31/functions/{name}/url", a.updateURLConfig},
-		{"DELETE", "/2021-10-31/functions/{name}/url", a.deleteURLConfig},
-		{"GET", "/2021-10-31/functions/{name}/urls", a.listURLConfigs},
-		{"GET", "/v1/functions/{name}/logs", a.logs},
-		{"GET", "/v1/status", a.status},
-		{"GET", "/v1/health", a.health},
+		{"POST", "/2015-03-31/functions/{name}/invocations", invokeAccess, a.invoke},
+		{"POST", "/2021-11-15/functions/{name}/response-streaming-invocations", invokeAccess, a.invokeWithResponseStream},
+		{"POST", "/2015-03-31/functions", adminAccess, a.createFunction},
+		{"GET", "/2015-03-31/functions/", adminAccess, a.listFunctions},
+		{"GET", "/2015-03-31/functions", adminAccess, a.listFunctions},
+		{"GET", "/2015-03-31/functions/{name}", adminAccess, a.getFunction},
+		{"DELETE", "/2015-03-31/functions/{name}", adminAccess, a.deleteFunction},
+		{"GET", "/2015-03-31/functions/{name}/configuration", adminAccess, a.getConfiguration},
+		{"PUT", "/2017-10-31/functions/{name}/concurrency", adminAccess, a.putConcurrency},
+		{"GET", "/2019-09-30/functions/{name}/concurrency", adminAccess, a.getConcurrency},
+		{"DELETE", "/2017-10-31/functions/{name}/concurrency", adminAccess, a.deleteConcurrency},
+		{"POST", "/2015-03-31/functions/{name}/aliases", adminAccess, a.createAlias},
+		{"GET", "/2015-03-31/functions/{name}/aliases", adminAccess, a.listAliases},
+		{"GET", "/2015-03-31/functions/{name}/aliases/{alias}", adminAccess, a.getAlias},
+		{"PUT", "/2015-03-31/functions/{name}/aliases/{alias}", adminAccess, a.updateAlias},
+		{"DELETE", "/2015-03-31/functions/{name}/aliases/{alias}", adminAccess, a.deleteAlias},
+		{"POST", "/2015-03-31/functions/{name}/versions", adminAccess, a.publishVersion},
+		{"GET", "/2015-03-31/functions/{name}/versions", adminAccess, a.listVersions},
+		{"PUT", "/2015-03-31/functions/{name}/configuration", adminAccess, a.updateConfiguration},
+		{"PUT", "/2015-03-31/functions/{name}/code", adminAccess, a.updateCode},
+		{"POST", "/2021-10-31/functions/{name}/url", adminAccess, a.createURLConfig},
+		{"GET", "/2021-10-31/functions/{name}/url", adminAccess, a.getURLConfig},
+		{"PUT", "/2021-10-31/functions/{name}/url", adminAccess, a.updateURLConfig},
+		{"DELETE", "/2021-10-31/functions/{name}/url", adminAccess, a.deleteURLConfig},
+		{"GET", "/2021-10-31/functions/{name}/urls", adminAccess, a.listURLConfigs},
+		{"GET", "/v1/functions/{name}/logs", adminAccess, a.logs},
+		{"GET", "/v1/status", adminAccess, a.status},
+		{"GET", "/v1/health", open, a.health},
 	}
 	for _, rt := range routes {
-		r.Handle(rt.path, a.wrap(rt.h)).Methods(rt.method)
+		r.Handle(rt.path, a.wrap(a.guard(rt.need, rt.h))).Methods(rt.method)
 	}
 	if cfg.Debug {
-		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		r.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+		// Profiles expose the process's memory: admin keys only, when there are keys.
+		debug := func(f http.HandlerFunc) http.Handler {
+			return a.wrap(a.guard(adminAccess, func(w http.ResponseWriter, r *http.Request, _ string) error { f(w, r); return nil }))
+		}
+		r.Handle("/debug/pprof/cmdline", debug(pprof.Cmdline))
+		r.Handle("/debug/pprof/profile", debug(pprof.Profile))
+		r.Handle("/debug/pprof/symbol", debug(pprof.Symbol))
+		r.Handle("/debug/pprof/trace", debug(pprof.Trace))
+		r.PathPrefix("/debug/pprof/").Handler(debug(pprof.Index))
 	}
 	r.NotFoundHandler = a.wrap(func(w http.ResponseWriter, r *http.Request, _ string) error {
 		return lambda.UnknownOperation("no operation at %s %s", r.Method, r.URL.Path)

@@ -224,7 +224,7 @@ func parseAuth(r *http.Request, query url.Values) (*auth, error) {
 	case presigned:
 		return parsePresigned(query)
 	default:
-		return nil, &Error{Status: http.StatusForbidden, Type: TypeAccessDenied, Message: msgForbidden, Err: errors.New("request is not signed")}
+		return nil, &Error{Status: http.StatusForbidden, Type: TypeAccessDenied, Message: msgForbidden, Err: ErrUnsigned}
 	}
 }
 
@@ -594,6 +594,10 @@ const (
 	msgSignatureMismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgInvalidToken      = "The security token included in the request is invalid."
 )
+
+// ErrUnsigned is the cause of the *Error for a request that carries no signature at all, so
+// callers can answer it in their own terms (the Lambda API says MissingAuthenticationToken).
+var ErrUnsigned = errors.New("request is not signed")
 
 // Error is a rejected request: Status, Type (the exception name for
 // X-Amzn-ErrorType) and Message are for the client; Err is the cause, for logs only.

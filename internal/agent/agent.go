@@ -208,19 +208,23 @@ func (a *agent) start(ctx context.Context) error {
 	}()
 	a.onClose(func(context.Context) error { stopWatch(); <-watchDone; return nil })
 
-	// Requests to SIGNED function URLs are checked against the agent's access keys, for any
-	// region a client signs for (the node serves them all). Without keys such URLs refuse
-	// every request, saying why.
+	// API requests and requests to SIGNED function URLs are checked against the agent's access
+	// keys, for any region a client signs for (the node serves them all). Without keys the API
+	// is open and SIGNED URLs refuse every request, saying why.
 	var verifier *sigv4.Verifier
 	if len(cfg.AccessKeys) > 0 {
 		if verifier, err = sigv4.New(sigv4.Config{Keys: cfg.AccessKeyMap()}); err != nil {
 			return fmt.Errorf("loading access keys: %w", err)
 		}
+	} else {
+		a.logger.Warn("the API is open: no access_key blocks, so every request is accepted unsigned; " +
+			"add access_key blocks (policy \"admin\" or \"invoke\") to require AWS Signature V4")
 	}
 	handler, err := httpapi.New(httpapi.Config{
 		Gateway:   gw,
 		URLDomain: cfg.HTTP.URLDomain,
 		Verifier:  verifier,
+		Policies:  cfg.AccessKeyPolicies(),
 		Logs:      logs,
 		Logger:    a.logger,
 		Debug:     cfg.EnableDebug,

@@ -247,6 +247,28 @@ func (n *Node) PutConcurrency(ctx context.Context, fn string, reserved *int) err
 	return err
 }
 
+// ProvisionedConcurrency returns a qualifier's provisioned concurrency.
+func (n *Node) ProvisionedConcurrency(fn, qualifier string) (*structs.ProvisionedConcurrency, bool) {
+	return n.State().ProvisionedConcurrency(fn, qualifier)
+}
+
+// ProvisionedConcurrencies returns a function's provisioned concurrency configurations.
+func (n *Node) ProvisionedConcurrencies(fn string) []*structs.ProvisionedConcurrency {
+	return n.State().ProvisionedConcurrencies(fn)
+}
+
+// PutProvisionedConcurrency writes a provisioned concurrency configuration through the log.
+func (n *Node) PutProvisionedConcurrency(ctx context.Context, p *structs.ProvisionedConcurrency) error {
+	_, err := n.apply(ctx, fsm.PutProvisionedType, fsm.PutProvisioned{Config: p})
+	return err
+}
+
+// DeleteProvisionedConcurrency removes a provisioned concurrency configuration through the log.
+func (n *Node) DeleteProvisionedConcurrency(ctx context.Context, fn, qualifier string) error {
+	_, err := n.apply(ctx, fsm.DeleteProvisionedType, fsm.DeleteProvisioned{Function: fn, Qualifier: qualifier})
+	return err
+}
+
 // Alias returns an alias of a function.
 func (n *Node) Alias(fn, name string) (*structs.Alias, bool) { return n.State().Alias(fn, name) }
 

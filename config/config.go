@@ -571,7 +571,17 @@ type Function struct {
 	// ReservedConcurrency caps the function's simultaneous executions; nil is no reservation.
 	ReservedConcurrency *int
 	// Aliases are the function's alias blocks, in file order.
-	Aliases   []*Alias
+	Aliases []*Alias
+	// Provisioned are the provisioned_concurrency blocks, in file order, one per qualifier.
+	Provisioned []*Provisioned
+	DeclRange   hcl.Range
+}
+
+// Provisioned is a provisioned_concurrency block: Count environments of a published version or
+// alias kept initialised.
+type Provisioned struct {
+	Qualifier string
+	Count     int
 	DeclRange hcl.Range
 }
 
@@ -757,9 +767,43 @@ func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics)
 	return a, diags
 }
 
+// decodeProvisioned reads a provisioned_concurrency block. aliases are the function's alias
+// blocks: a qualifier that is not a number must be one of them.
+func decodeProvisioned(blk *hcl.Block, ctx *hcl.EvalContext, aliases map[string]hcl.Range) (*Provisioned, hcl.Diagnostics) {
+	var raw struct {
+		Qualifier hcl.Expression `hcl:"qualifier"`
+		Count     int            `hcl:"count"`
+	}
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p := &Provisioned{Count: raw.Count, DeclRange: blk.DefRange}
+	if v, _ := raw.Qualifier.Value(ctx); v.IsNull() {
+		rng := blk.DefRange
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing qualifier",
+			Detail: "provisioned_concurrency needs qualifier = <a published version's number> or <an alias of this function>.", Subject: &rng})
+	}
+	if d := gohcl.DecodeExpression(raw.Qualifier, ctx, &p.Qualifier); d.HasErrors() {
+		return nil, append(diags, d...)
+	}
+	attrs, _ := blk.Body.JustAttributes()
+	switch n, err := strconv.Atoi(p.Qualifier); {
+	case p.Qualifier == structs.LatestVersion:
+		diags = append(diags, rangeDiag("Invalid qualifier", "Provisioned concurrency applies to a published version or an alias, not to $LATEST (it changes with every update).", raw.Qualifier.Range()))
+	case err == nil && n < 1:
+		diags = append(diags, rangeDiag("Invalid qualifier", fmt.Sprintf("%q: version numbers start at 1.", p.Qualifier), raw.Qualifier.Range()))
+	case err != nil && aliases[p.Qualifier] == (hcl.Range{}):
+		diags = append(diags, rangeDiag("Unknown alias", fmt.Sprintf("%q is neither a version number nor an alias block of this function.", p.Qualifier), raw.Qualifier.Range()))
+	}
+	if p.Count < 1 {
+		diags = append(diags, rangeDiag("Invalid count", fmt.Sprintf("%d: provisioned concurrency keeps at least 1 environment; remove the block for none.", p.Count), attrs["count"].Expr.Range()))
+	}
+	return p, diags
+}
+
 // notYetSchema lists function blocks a later version of the gateway supports.
 var notYetSchema = []hcl.BlockHeaderSchema{
-	{Type: "provisioned_concurrency"},
 	{Type: "trigger", LabelNames: []string{"name"}},
 }
 
@@ -856,10 +900,15 @@ func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Fu
 func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
-	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"}, {Type: "alias", LabelNames: []string{"name"}}}, notYetSchema...)})
+	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
+		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}}, notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks, aliasBlocks []*hcl.Block
+	var urlBlocks, aliasBlocks, provBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
+		if b.Type == "provisioned_concurrency" {
+			provBlocks = append(provBlocks, b)
+			continue
+		}
 		if b.Type == "url" {
 			urlBlocks = append(urlBlocks, b)
 			continue
@@ -980,6 +1029,29 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		}
 		seen[a.Name] = b.DefRange
 		fn.Aliases = append(fn.Aliases, a)
+	}
+	provSeen := map[string]hcl.Range{}
+	provTotal := 0
+	for _, b := range provBlocks {
+		p, d := decodeProvisioned(b, ctx, seen)
+		diags = append(diags, d...)
+		if p == nil {
+			continue
+		}
+		if first, dup := provSeen[p.Qualifier]; dup {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate provisioned_concurrency",
+				Detail: fmt.Sprintf("Qualifier %q already has a provisioned_concurrency block at %s.", p.Qualifier, first), Subject: &rng})
+			continue
+		}
+		provSeen[p.Qualifier] = b.DefRange
+		provTotal += p.Count
+		if fn.ReservedConcurrency != nil && provTotal > *fn.ReservedConcurrency && *fn.ReservedConcurrency >= 0 {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provisioned concurrency above the reservation",
+				Detail: fmt.Sprintf("The provisioned_concurrency blocks ask for %d environments, more than reserved_concurrency = %d allows to run.", provTotal, *fn.ReservedConcurrency), Subject: &rng})
+		}
+		fn.Provisioned = append(fn.Provisioned, p)
 	}
 	for i, b := range urlBlocks {
 		if i > 0 {

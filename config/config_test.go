@@ -159,6 +159,44 @@ function "none" {
 	}
 }
 
+func TestVersionBlocks(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	write(t, dir, "f.hcl", `
+function "api" {
+  runtime              = "provided"
+  code                 = "build"
+  publish              = true
+  reserved_concurrency = 5
+  alias "live" {
+    version = 3
+    routing = { "4" = 0.1 }
+  }
+  provisioned_concurrency {
+    qualifier = "live"
+    count     = 2
+  }
+  provisioned_concurrency {
+    qualifier = 2
+    count     = 1
+  }
+}
+`)
+	fns, _, diags := LoadFunctions(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	fn := fns[0]
+	if !fn.Publish || fn.ReservedConcurrency == nil || *fn.ReservedConcurrency != 5 || len(fn.Aliases) != 1 ||
+		fn.Aliases[0].Version != "3" || fn.Aliases[0].Routing["4"] != 0.1 {
+		t.Fatalf("decoded %+v", fn)
+	}
+	if len(fn.Provisioned) != 2 || fn.Provisioned[0].Qualifier != "live" || fn.Provisioned[0].Count != 2 ||
+		fn.Provisioned[1].Qualifier != "2" || fn.Provisioned[1].Count != 1 {
+		t.Fatalf("provisioned_concurrency decoded as %+v %+v", fn.Provisioned[0], fn.Provisioned[1])
+	}
+}
+
 func TestFunctionDiagnostics(t *testing.T) {
 	cases := []struct{ body, summary string }{
 		{`runtime = "nodejs20.x"` + "\n  code = \"./build\"", "Unsupported runtime"},
@@ -166,7 +204,13 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  memory_mb = 64", "Invalid memory_mb"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  timeout = \"901s\"", "Invalid duration"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  environment = { AWS_REGION = \"x\" }", "Reserved environment variable"},
-		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n  }", "Not supported yet"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n  }", "Not supported yet"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    count = 1\n  }", "Missing qualifier"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    qualifier = \"$LATEST\"\n    count = 1\n  }", "Invalid qualifier"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    qualifier = \"live\"\n    count = 1\n  }", "Unknown alias"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    qualifier = 1\n    count = 0\n  }", "Invalid count"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    qualifier = 1\n    count = 1\n  }\n  provisioned_concurrency {\n    qualifier = \"1\"\n    count = 2\n  }", "Duplicate provisioned_concurrency"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  reserved_concurrency = 2\n  provisioned_concurrency {\n    qualifier = 1\n    count = 3\n  }", "Provisioned concurrency above the reservation"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  alias \"live\" {\n  }", "Missing alias version"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  reserved_concurrency = -1", "Invalid reserved_concurrency"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  alias \"12\" {\n    version = 1\n  }", "Invalid alias name"},

@@ -50,6 +50,15 @@ type Store interface {
 	ReservedConcurrency(fn string) (int, bool)
 	ReservedTotal() int
 	PutConcurrency(ctx context.Context, fn string, reserved *int) error
+	ProvisionedConcurrency(fn, qualifier string) (*structs.ProvisionedConcurrency, bool)
+	ProvisionedConcurrencies(fn string) []*structs.ProvisionedConcurrency
+	PutProvisionedConcurrency(ctx context.Context, p *structs.ProvisionedConcurrency) error
+	DeleteProvisionedConcurrency(ctx context.Context, fn, qualifier string) error
+}
+
+// ProvisionReporter tells how far provisioned concurrency is (the sandbox manager).
+type ProvisionReporter interface {
+	ProvisionedStatus(function, version string) (ready int, failure string)
 }
 
 // CodeStore keeps code zips by hash.
@@ -76,6 +85,9 @@ type Config struct {
 	MaxAsync int
 	// AsyncWorkers run Event invocations.
 	AsyncWorkers int
+	// Provisioning reports the readiness of provisioned environments; without it every
+	// configuration reads as in progress.
+	Provisioning ProvisionReporter
 	// URLAddress gives the address a function URL id is served at (FunctionUrl in the API).
 	URLAddress func(id string) string
 	// MaxConcurrency caps the invocations running on the node (Lambda's account limit):

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -297,6 +298,34 @@ func (a *agentProc) sign(req *http.Request, body []byte) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
+}
+
+// envInfo is an environment in /v1/status.
+type envInfo struct {
+	ID          string `json:"id"`
+	Function    string `json:"function"`
+	Version     string `json:"version"`
+	State       string `json:"state"`
+	Provisioned bool   `json:"provisioned"`
+}
+
+// environments lists the agent's idle, frozen and standby environments (/v1/status).
+func (a *agentProc) environments() []envInfo {
+	a.t.Helper()
+	req, _ := http.NewRequest("GET", a.addr+"/v1/status", nil)
+	a.sign(req, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Environments []envInfo `json:"environments"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != 200 {
+		a.t.Fatalf("reading /v1/status: %d %v", resp.StatusCode, err)
+	}
+	return st.Environments
 }
 
 // invokeResult is a raw Invoke API answer.

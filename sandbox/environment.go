@@ -60,6 +60,9 @@ type environment struct {
 	freezeT  *time.Timer
 	lastUsed time.Time // guarded by Manager.mu
 	removed  bool      // guarded by Manager.mu: no longer counted in Manager.total
+	// provisioned (Manager.mu) marks an environment of the pool's provisioned concurrency,
+	// counted in provLive, and provReady one that finished Init, counted in provReady.
+	provisioned, provReady bool
 
 	// freezeMu serialises freezing and thawing; frozen is guarded by it.
 	freezeMu sync.Mutex
@@ -115,7 +118,7 @@ func (e *initError) Error() string { return e.errorType + ": " + e.message }
 // prepareEnvironment creates an environment without starting its runtime: the driver's Create
 // (for libcontainer, all of the container up to the exec of the runtime) and the Runtime API
 // server. start runs the runtime.
-func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*environment, error) {
+func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, provisioned bool) (*environment, error) {
 	fn := p.fn
 	codeDir, err := m.cfg.Code.Unpacked(ctx, fn.CodeSha256)
 	if err != nil {
@@ -130,6 +133,8 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*
 		initDone: make(chan struct{}),
 		initFail: make(chan *initError, 1),
 		gone:     make(chan struct{}),
+		// Set before anyone else can see the environment: a failed start is accounted by it.
+		provisioned: provisioned,
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -139,7 +144,7 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64) (*
 		ID:        e.id,
 		CodeDir:   codeDir,
 		Args:      []string{entrypoint(fn, codeDir)},
-		Env:       runtimeEnv(fn, p.key.version, m.cfg.Region, e.id),
+		Env:       runtimeEnv(fn, p.key.version, m.cfg.Region, e.id, provisioned),
 		MemoryMB:  fn.MemoryMB,
 		TmpMB:     fn.EphemeralStorageMB,
 		PidsLimit: m.cfg.PidsLimit,
@@ -578,9 +583,10 @@ func (e *environment) info() EnvironmentInfo {
 		state = "frozen"
 	}
 	e.m.mu.Lock()
-	last := e.lastUsed
+	last, prov := e.lastUsed, e.provisioned
 	e.m.mu.Unlock()
-	return EnvironmentInfo{ID: e.id, Function: e.fn.Name, Version: e.pool.key.version, Revision: e.fn.RevisionID, State: state, LastUsed: last}
+	return EnvironmentInfo{ID: e.id, Function: e.fn.Name, Version: e.pool.key.version, Revision: e.fn.RevisionID, State: state, LastUsed: last,
+		Provisioned: prov}
 }
 
 func errorJSON(errType, msg string) []byte {

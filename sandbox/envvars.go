@@ -12,7 +12,11 @@ import (
 
 // runtimeEnv is the environment a runtime starts with, as Lambda sets it (PROTOCOLS.md section 1),
 // plus the function's own variables. AWS_LAMBDA_RUNTIME_API is added by the driver.
-func runtimeEnv(fn *structs.Function, version, region, envID string) []string {
+func runtimeEnv(fn *structs.Function, version, region, envID string, provisioned bool) []string {
+	initType := "on-demand"
+	if provisioned {
+		initType = "provisioned-concurrency"
+	}
 	env := make([]string, 0, 20+len(fn.Environment))
 	keys := make([]string, 0, len(fn.Environment))
 	for k := range fn.Environment {
@@ -33,7 +37,7 @@ func runtimeEnv(fn *structs.Function, version, region, envID string) []string {
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(fn.MemoryMB),
 		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+fn.Name,
 		"AWS_LAMBDA_LOG_STREAM_NAME="+stream,
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_LAMBDA_INITIALIZATION_TYPE="+initType,
 		"AWS_REGION="+region,
 		"AWS_DEFAULT_REGION="+region,
 		"_HANDLER="+fn.Handler,

@@ -104,6 +104,14 @@ type pool struct {
 	// touched is when the pool was last deployed (Sync) or invoked: standbys go to the most
 	// recently touched pools.
 	touched time.Time
+
+	// Provisioned concurrency: provTarget environments are kept initialised for the pool.
+	// provLive counts the provisioned ones alive (starting included), provReady those past
+	// Init; provisioning is set while provision runs, provFailure says why the last attempt
+	// failed ("" once one succeeds).
+	provTarget, provLive, provReady int
+	provisioning                    bool
+	provFailure                     string
 }
 
 // NewManager returns a manager; call Shutdown to release everything it started.
@@ -425,7 +433,7 @@ func (m *Manager) replenish(p *pool) {
 		go victim.shutdown("spindown")
 	}
 
-	env, err := prepareEnvironment(context.Background(), m, p, seq)
+	env, err := prepareEnvironment(context.Background(), m, p, seq, false)
 	m.mu.Lock()
 	p.preparing--
 	if err != nil {
@@ -502,7 +510,7 @@ func (m *Manager) createEnvironment(ctx context.Context, p *pool) (*environment,
 	m.seq++
 	seq := m.seq
 	m.mu.Unlock()
-	env, err := prepareEnvironment(ctx, m, p, seq)
+	env, err := prepareEnvironment(ctx, m, p, seq, false)
 	if err != nil {
 		m.mu.Lock()
 		m.total--
@@ -533,18 +541,26 @@ func (m *Manager) evictIdleLocked(except *pool) bool {
 	}
 	var victim *environment
 	var vp *pool
+	vi := 0
 	for _, p := range m.pools {
-		if p == except || len(p.idle) == 0 {
+		if p == except {
 			continue
 		}
-		if e := p.idle[0]; victim == nil || e.lastUsed.Before(victim.lastUsed) {
-			victim, vp = e, p
+		// The oldest on-demand one: provisioned environments are kept whatever their age.
+		for i, e := range p.idle {
+			if e.provisioned {
+				continue
+			}
+			if victim == nil || e.lastUsed.Before(victim.lastUsed) {
+				victim, vp, vi = e, p, i
+			}
+			break
 		}
 	}
 	if victim == nil {
 		return false
 	}
-	vp.idle = vp.idle[1:]
+	vp.idle = append(vp.idle[:vi], vp.idle[vi+1:]...)
 	m.retireLocked(victim)
 	go victim.shutdown("spindown")
 	return true
@@ -616,9 +632,15 @@ func (m *Manager) discard(env *environment, wasBusy bool) {
 		env.removed = true
 		m.total--
 	}
+	// A provisioned environment that dies after its Init is replaced; one that failed Init is
+	// retried by the janitor, not at once (Init may fail every time).
+	replace := m.unprovisionLocked(env) && !m.closed && !p.retired
 	m.mu.Unlock()
 	if wasBusy {
 		m.busyWG.Done()
+	}
+	if replace {
+		go m.provision(p)
 	}
 }
 
@@ -629,13 +651,25 @@ func (m *Manager) freezeDelay(fn *structs.Function) time.Duration {
 	return m.cfg.FreezeDelay
 }
 
+// popIdle takes the most recently used idle environment, a provisioned one first (Lambda
+// serves from provisioned concurrency before on-demand, which then ages out).
 func (p *pool) popIdle() *environment {
-	for n := len(p.idle); n > 0; n = len(p.idle) {
-		env := p.idle[n-1]
-		p.idle = p.idle[:n-1]
-		return env
+	n := len(p.idle)
+	if n == 0 {
+		return nil
 	}
-	return nil
+	i := n - 1
+	if p.provReady > 0 {
+		for j := n - 1; j >= 0; j-- {
+			if p.idle[j].provisioned {
+				i = j
+				break
+			}
+		}
+	}
+	env := p.idle[i]
+	p.idle = append(p.idle[:i], p.idle[i+1:]...)
+	return env
 }
 
 func (p *pool) removeWaiter(ch chan *environment) bool {
@@ -653,10 +687,19 @@ func (p *pool) removeWaiter(ch chan *environment) bool {
 //
 // Function revisions it has not seen before get a standby environment (within the Standby
 // budget): a deployed function is usually invoked soon.
-func (m *Manager) Sync(current []*structs.Function) {
+//
+// provisioned sets how many initialised environments each function version keeps (versions
+// not listed keep none): missing ones are started and initialised now, extra ones retired.
+func (m *Manager) Sync(current []*structs.Function, provisioned []Provision) {
 	live := make(map[[2]string]bool, len(current))
 	for _, fn := range current {
 		live[[2]string{fn.Name, fn.RevisionID}] = true
+	}
+	want := make(map[poolKey]int, len(provisioned))
+	for _, pr := range provisioned {
+		if pr.Count > 0 && live[[2]string{pr.Function.Name, pr.Function.RevisionID}] {
+			want[poolKey{name: pr.Function.Name, revision: pr.Function.RevisionID, version: pr.Function.Qualifier()}] += pr.Count
+		}
 	}
 	m.mu.Lock()
 	var stop []*environment
@@ -680,8 +723,18 @@ func (m *Manager) Sync(current []*structs.Function) {
 		if m.pools[key] == nil && !m.closed {
 			p := &pool{key: key, fn: fn, touched: now}
 			m.pools[key] = p
-			fresh = append(fresh, p)
+			if want[key] == 0 { // provisioned environments make a standby pointless
+				fresh = append(fresh, p)
+			}
 		}
+	}
+	var grow []*pool
+	for key, p := range m.pools {
+		p.provTarget = want[key]
+		if p.provLive < p.provTarget {
+			grow = append(grow, p)
+		}
+		stop = append(stop, m.shrinkProvisionedLocked(p)...)
 	}
 	m.mu.Unlock()
 	for _, env := range stop {
@@ -689,6 +742,9 @@ func (m *Manager) Sync(current []*structs.Function) {
 	}
 	for _, p := range fresh {
 		go m.replenish(p)
+	}
+	for _, p := range grow {
+		go m.provision(p)
 	}
 }
 
@@ -699,6 +755,7 @@ func (m *Manager) retireLocked(env *environment) {
 		env.removed = true
 		m.total--
 	}
+	m.unprovisionLocked(env)
 	env.mu.Lock()
 	env.state = stateDead
 	env.mu.Unlock()
@@ -740,7 +797,7 @@ func (m *Manager) reclaimIdle(now time.Time) {
 		}
 		kept := p.idle[:0]
 		for _, env := range p.idle {
-			if now.Sub(env.lastUsed) >= m.cfg.IdleTimeout {
+			if !env.provisioned && now.Sub(env.lastUsed) >= m.cfg.IdleTimeout {
 				m.retireLocked(env)
 				stop = append(stop, env)
 				continue
@@ -754,6 +811,7 @@ func (m *Manager) reclaimIdle(now time.Time) {
 		m.logger.Debug("reclaiming idle environment", "function", env.pool.fn.Name, "env", env.id)
 		go env.shutdown("spindown")
 	}
+	m.provisionAll()
 }
 
 // EnvironmentInfo describes one live environment, for status endpoints and tests.
@@ -764,6 +822,8 @@ type EnvironmentInfo struct {
 	Revision string    `json:"revision"`
 	State    string    `json:"state"` // idle, frozen, standby
 	LastUsed time.Time `json:"last_used"`
+	// Provisioned is set on environments kept for provisioned concurrency.
+	Provisioned bool `json:"provisioned,omitempty"`
 }
 
 // Environments lists the live environments that are idle (thawed or frozen) or on standby;

@@ -486,7 +486,7 @@ func TestUpdatedFunctionGetsNewEnvironments(t *testing.T) {
 		v1 := testFunction("upd", func(f *structs.Function) { f.Environment = map[string]string{"V": "1"} })
 		invoke(t, h, v1, `{}`)
 		v2 := testFunction("upd", func(f *structs.Function) { f.Environment = map[string]string{"V": "2"}; f.RevisionID = "rev-2" })
-		h.m.Sync([]*structs.Function{v2})
+		h.m.Sync([]*structs.Function{v2}, nil)
 		waitFor(t, "old revision retired", func() bool { return h.m.Stats().Environments == 0 })
 		env := decode(t, invoke(t, h, v2, `{"mode":"env"}`).Payload)
 		if env["V"] != "2" {

@@ -25,7 +25,7 @@ func TestStandbyIsPreparedOnDeployAndUsedByAColdStart(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.Standby = 2 })
 		fn := testFunction("standby", nil)
-		h.m.Sync([]*structs.Function{fn})
+		h.m.Sync([]*structs.Function{fn}, nil)
 		waitFor(t, "a standby environment", func() bool { return countState(h, "standby", "standby") == 1 })
 		if st := h.m.Stats(); st.Standby != 1 || st.Environments != 1 {
 			t.Fatalf("stats %+v, want one environment, on standby", st)
@@ -58,7 +58,7 @@ func TestStandbyIsPreparedOnDeployAndUsedByAColdStart(t *testing.T) {
 			t.Fatalf("stats %+v, want the warm environment and a standby", st)
 		}
 		// Deleting the function takes its standby too.
-		h.m.Sync(nil)
+		h.m.Sync(nil, nil)
 		waitFor(t, "every environment gone", func() bool { return h.m.Stats().Environments == 0 })
 	})
 }
@@ -68,10 +68,10 @@ func TestStandbyBudgetGoesToTheNewestRevisions(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.Standby = 1 })
 		a := testFunction("sba", nil)
-		h.m.Sync([]*structs.Function{a})
+		h.m.Sync([]*structs.Function{a}, nil)
 		waitFor(t, "a standby for sba", func() bool { return countState(h, "sba", "standby") == 1 })
 		b := testFunction("sbb", nil)
-		h.m.Sync([]*structs.Function{a, b})
+		h.m.Sync([]*structs.Function{a, b}, nil)
 		waitFor(t, "the standby moved to sbb", func() bool {
 			return countState(h, "sbb", "standby") == 1 && countState(h, "sba", "standby") == 0 && h.m.Stats().Environments == 1
 		})
@@ -86,7 +86,7 @@ func TestStandbyBudgetGoesToTheNewestRevisions(t *testing.T) {
 func TestStandbyOfAnUnusedRevisionIsReclaimed(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.Standby = 1; c.IdleTimeout = 500 * time.Millisecond })
-		h.m.Sync([]*structs.Function{testFunction("sbidle", nil)})
+		h.m.Sync([]*structs.Function{testFunction("sbidle", nil)}, nil)
 		waitFor(t, "a standby", func() bool { return countState(h, "sbidle", "standby") == 1 })
 		waitFor(t, "standby reclaimed", func() bool {
 			return countState(h, "sbidle", "standby") == 0 && h.m.Stats().Environments == 0 && h.m.Stats().Standby == 0

@@ -28,7 +28,21 @@ const (
 	PutAliasType          MessageType = 6
 	DeleteAliasType       MessageType = 7
 	PutConcurrencyType    MessageType = 8
+	PutProvisionedType    MessageType = 9
+	DeleteProvisionedType MessageType = 10
 )
+
+// PutProvisioned creates or replaces a qualifier's provisioned concurrency. The function must
+// exist, and the qualifier must be one of its published versions or aliases.
+type PutProvisioned struct {
+	Config *structs.ProvisionedConcurrency `json:"config"`
+}
+
+// DeleteProvisioned removes a qualifier's provisioned concurrency.
+type DeleteProvisioned struct {
+	Function  string `json:"function"`
+	Qualifier string `json:"qualifier"`
+}
 
 // PutConcurrency sets a function's reserved concurrency, or removes it when Reserved is nil.
 type PutConcurrency struct {
@@ -123,6 +137,43 @@ func init() {
 	registerCommand(PutAliasType, applyPutAlias)
 	registerCommand(DeleteAliasType, applyDeleteAlias)
 	registerCommand(PutConcurrencyType, applyPutConcurrency)
+	registerCommand(PutProvisionedType, applyPutProvisioned)
+	registerCommand(DeleteProvisionedType, applyDeleteProvisioned)
+}
+
+func applyPutProvisioned(f *FSM, index uint64, body []byte) any {
+	var m PutProvisioned
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding PutProvisioned: %v", err)
+	}
+	p := m.Config
+	if p == nil {
+		return errors.New("PutProvisioned has no configuration")
+	}
+	if _, ok := f.state.Function(p.Function); !ok {
+		return fmt.Errorf("function %s: %w", p.Function, ErrNotFound)
+	}
+	_, isVersion := f.state.Version(p.Function, p.Qualifier)
+	_, isAlias := f.state.Alias(p.Function, p.Qualifier)
+	if !isVersion && !isAlias {
+		return fmt.Errorf("qualifier %s of function %s: %w", p.Qualifier, p.Function, ErrNotFound)
+	}
+	if p.Requested < 1 {
+		return fmt.Errorf("provisioned concurrency %d is below 1", p.Requested)
+	}
+	f.state.PutProvisionedConcurrency(index, p)
+	return nil
+}
+
+func applyDeleteProvisioned(f *FSM, index uint64, body []byte) any {
+	var m DeleteProvisioned
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding DeleteProvisioned: %v", err)
+	}
+	if !f.state.DeleteProvisionedConcurrency(index, m.Function, m.Qualifier) {
+		return fmt.Errorf("provisioned concurrency of %s:%s: %w", m.Function, m.Qualifier, ErrNotFound)
+	}
+	return nil
 }
 
 func applyPutConcurrency(f *FSM, index uint64, body []byte) any {

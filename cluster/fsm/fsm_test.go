@@ -210,3 +210,133 @@ func TestReservedConcurrency(t *testing.T) {
 		t.Errorf("the reservation of a deleted function is still there (total %d)", st.ReservedTotal())
 	}
 }
+
+func TestProvisionedConcurrency(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	pc := &structs.ProvisionedConcurrency{Function: "fn", Qualifier: "1", Requested: 2, LastModified: "2026-11-25T10:00:00Z"}
+	if err, _ := a.apply(PutProvisionedType, PutProvisioned{Config: pc}).(error); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("provisioning a missing function: %v", err)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	if err, _ := a.apply(PutProvisionedType, PutProvisioned{Config: pc}).(error); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("provisioning a missing version: %v", err)
+	}
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(PutAliasType, PutAlias{Alias: &structs.Alias{Function: "fn", Name: "live", FunctionVersion: "1", RevisionID: "a1"}})
+	for name, c := range map[string]*structs.ProvisionedConcurrency{
+		"$LATEST": {Function: "fn", Qualifier: "$LATEST", Requested: 1},
+		"zero":    {Function: "fn", Qualifier: "1", Requested: 0},
+	} {
+		if err, _ := a.apply(PutProvisionedType, PutProvisioned{Config: c}).(error); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err, _ := a.apply(PutProvisionedType, PutProvisioned{Config: pc}).(error); err != nil {
+		t.Fatal(err)
+	}
+	live := &structs.ProvisionedConcurrency{Function: "fn", Qualifier: "live", Requested: 3}
+	a.apply(PutProvisionedType, PutProvisioned{Config: live})
+	st := a.f.State()
+	if got, ok := st.ProvisionedConcurrency("fn", "1"); !ok || got.Requested != 2 || got.CreateIndex == 0 {
+		t.Fatalf("stored: %+v", got)
+	}
+	// Replacing keeps CreateIndex.
+	more := pc.Copy()
+	more.Requested = 4
+	a.apply(PutProvisionedType, PutProvisioned{Config: more})
+	if got, _ := st.ProvisionedConcurrency("fn", "1"); got.Requested != 4 || got.CreateIndex == got.ModifyIndex {
+		t.Errorf("replaced: %+v", got)
+	}
+	if all := st.ProvisionedConcurrencies("fn"); len(all) != 2 || all[0].Qualifier != "1" || all[1].Qualifier != "live" {
+		t.Errorf("list: %s", jsonOf(t, all))
+	}
+	if err, _ := a.apply(DeleteProvisionedType, DeleteProvisioned{Function: "fn", Qualifier: "1"}).(error); err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := a.apply(DeleteProvisionedType, DeleteProvisioned{Function: "fn", Qualifier: "1"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting twice: %v", err)
+	}
+	// Deleting the alias deletes its configuration; deleting the function deletes the rest.
+	a.apply(DeleteAliasType, DeleteAlias{Function: "fn", Name: "live"})
+	if _, ok := st.ProvisionedConcurrency("fn", "live"); ok {
+		t.Error("the configuration of a deleted alias is still there")
+	}
+	a.apply(PutProvisionedType, PutProvisioned{Config: pc})
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if all := st.ProvisionedConcurrencies(""); len(all) != 0 {
+		t.Errorf("configurations of a deleted function: %s", jsonOf(t, all))
+	}
+}
+
+// TestSnapshotRoundTrip applies every command, then checks that a snapshot restores a store
+// whose own snapshot is identical, and that Apply of an unknown type is refused.
+func TestSnapshotRoundTrip(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	five := 5
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	other := testFunction("o1", "x")
+	other.Name = "other"
+	a.apply(PutFunctionType, PutFunction{Function: other})
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "other"})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r2", "two"), ExpectRevision: "r1"})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn", Description: "second"})
+	a.apply(PutAliasType, PutAlias{Alias: &structs.Alias{Function: "fn", Name: "live", FunctionVersion: "1",
+		AdditionalVersionWeights: map[string]float64{"2": 0.25}, RevisionID: "a1"}, Create: true})
+	a.apply(PutAliasType, PutAlias{Alias: &structs.Alias{Function: "fn", Name: "gone", FunctionVersion: "2", RevisionID: "g1"}})
+	a.apply(DeleteAliasType, DeleteAlias{Function: "fn", Name: "gone"})
+	a.apply(PutFunctionURLType, PutFunctionURL{URL: &structs.FunctionURL{Function: "fn", AuthType: structs.AuthNone}, Create: true})
+	a.apply(PutFunctionURLType, PutFunctionURL{URL: &structs.FunctionURL{Function: "fn", Qualifier: "live", AuthType: structs.AuthSigned,
+		Cors: &structs.CORS{AllowOrigins: []string{"*"}}}})
+	a.apply(DeleteFunctionURLType, DeleteFunctionURL{ID: "fn"})
+	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn", Reserved: &five})
+	a.apply(PutProvisionedType, PutProvisioned{Config: &structs.ProvisionedConcurrency{Function: "fn", Qualifier: "live", Requested: 2}})
+	a.apply(PutProvisionedType, PutProvisioned{Config: &structs.ProvisionedConcurrency{Function: "fn", Qualifier: "2", Requested: 1}})
+	a.apply(DeleteProvisionedType, DeleteProvisioned{Function: "fn", Qualifier: "2"})
+	if len(commands) != int(DeleteProvisionedType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteProvisionedType)
+	}
+	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
+		t.Error("an unknown message type was applied")
+	}
+
+	want := a.f.State().Snapshot()
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&sink{Buffer: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	restored := New(state.New(), nil)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if got := restored.State().Snapshot(); jsonOf(t, got) != jsonOf(t, want) {
+		t.Errorf("after restore:\n%s\nwant\n%s", jsonOf(t, got), jsonOf(t, want))
+	}
+	if len(want.Functions) != 1 || len(want.Versions) != 2 || len(want.Aliases) != 1 || len(want.FunctionURLs) != 1 ||
+		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 {
+		t.Errorf("the snapshot misses state: %s", jsonOf(t, want))
+	}
+}
+
+func TestAliasShare(t *testing.T) {
+	for _, c := range []struct {
+		weights map[string]float64
+		n       int
+		want    map[string]int
+	}{
+		{nil, 3, map[string]int{"1": 3}},
+		{map[string]float64{"2": 0.5}, 4, map[string]int{"1": 2, "2": 2}},
+		{map[string]float64{"2": 0.1}, 10, map[string]int{"1": 9, "2": 1}},
+		{map[string]float64{"2": 0.1}, 2, map[string]int{"1": 2}},
+		{map[string]float64{"2": 0.9}, 1, map[string]int{"2": 1}},
+	} {
+		al := &structs.Alias{FunctionVersion: "1", AdditionalVersionWeights: c.weights}
+		if got := al.Share(c.n); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v of %d: %v, want %v", c.weights, c.n, got, c.want)
+		}
+	}
+}

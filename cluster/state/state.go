@@ -25,13 +25,16 @@ type Store struct {
 	reserved map[string]int
 	// reservedTotal is the sum of reserved, read on every invocation's admission.
 	reservedTotal int
-	watch         chan struct{}
+	// provisioned holds each function's provisioned concurrency configurations by qualifier.
+	provisioned map[string]map[string]*structs.ProvisionedConcurrency
+	watch       chan struct{}
 }
 
 // New returns an empty store.
 func New() *Store {
 	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{},
-		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{}, watch: make(chan struct{})}
+		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{},
+		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -100,6 +103,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.functions, name)
 	delete(s.versions, name)
 	delete(s.aliases, name)
+	delete(s.provisioned, name)
 	s.reservedTotal -= s.reserved[name]
 	delete(s.reserved, name)
 	for id, u := range s.urls {
@@ -261,7 +265,75 @@ func (s *Store) DeleteAlias(index uint64, fn, name string) bool {
 		return false
 	}
 	delete(s.aliases[fn], name)
+	delete(s.provisioned[fn], name)
 	delete(s.urls, structs.URLID(fn, name))
+	s.changedLocked(index)
+	return true
+}
+
+// ProvisionedConcurrency returns the provisioned concurrency of qualifier of function fn.
+func (s *Store) ProvisionedConcurrency(fn, qualifier string) (*structs.ProvisionedConcurrency, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.provisioned[fn][qualifier]
+	return p, ok
+}
+
+// ProvisionedConcurrencies returns the provisioned concurrency configurations of function fn
+// (of every function when fn is empty), sorted by function and qualifier.
+func (s *Store) ProvisionedConcurrencies(fn string) []*structs.ProvisionedConcurrency {
+	s.mu.RLock()
+	var out []*structs.ProvisionedConcurrency
+	for f, m := range s.provisioned {
+		if fn != "" && f != fn {
+			continue
+		}
+		for _, p := range m {
+			out = append(out, p)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Function != out[j].Function {
+			return out[i].Function < out[j].Function
+		}
+		return out[i].Qualifier < out[j].Qualifier
+	})
+	return out
+}
+
+// PutProvisionedConcurrency stores a configuration at index (FSM only); CreateIndex is kept
+// from an existing one.
+func (s *Store) PutProvisionedConcurrency(index uint64, p *structs.ProvisionedConcurrency) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p = p.Copy()
+	p.ModifyIndex = index
+	m := s.provisioned[p.Function]
+	if m == nil {
+		m = map[string]*structs.ProvisionedConcurrency{}
+		s.provisioned[p.Function] = m
+	}
+	if old, ok := m[p.Qualifier]; ok {
+		p.CreateIndex = old.CreateIndex
+	} else {
+		p.CreateIndex = index
+	}
+	m[p.Qualifier] = p
+	s.changedLocked(index)
+}
+
+// DeleteProvisionedConcurrency removes a configuration (FSM only) and reports whether it existed.
+func (s *Store) DeleteProvisionedConcurrency(index uint64, fn, qualifier string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.provisioned[fn][qualifier]; !ok {
+		return false
+	}
+	delete(s.provisioned[fn], qualifier)
+	if len(s.provisioned[fn]) == 0 {
+		delete(s.provisioned, fn)
+	}
 	s.changedLocked(index)
 	return true
 }
@@ -328,6 +400,8 @@ type Snapshot struct {
 	Aliases  []*structs.Alias    `json:"aliases,omitempty"`
 	// Reserved maps functions to their reserved concurrency.
 	Reserved map[string]int `json:"reserved_concurrency,omitempty"`
+	// Provisioned are the provisioned concurrency configurations.
+	Provisioned []*structs.ProvisionedConcurrency `json:"provisioned_concurrency,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -336,7 +410,8 @@ const SnapshotVersion = 1
 // Snapshot returns the store's content at this moment.
 func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
-	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy()}
+	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
+		Provisioned: s.ProvisionedConcurrencies("")}
 }
 
 func (s *Store) reservedCopy() map[string]int {
@@ -370,10 +445,18 @@ func (s *Store) Restore(snap *Snapshot) {
 		}
 		aliases[a.Function][a.Name] = a
 	}
+	provisioned := map[string]map[string]*structs.ProvisionedConcurrency{}
+	for _, p := range snap.Provisioned {
+		if provisioned[p.Function] == nil {
+			provisioned[p.Function] = map[string]*structs.ProvisionedConcurrency{}
+		}
+		provisioned[p.Function][p.Qualifier] = p
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.functions = fns
 	s.urls = urls
+	s.provisioned = provisioned
 	s.versions = versions
 	s.aliases = aliases
 	s.reserved, s.reservedTotal = map[string]int{}, 0

@@ -541,6 +541,11 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 	if err != nil {
 		return done, err
 	}
+	provDone, err := applyProvisioned(ctx, client, fn, changed || len(aliasDone) > 0, dry)
+	done = append(done, provDone...)
+	if err != nil {
+		return done, err
+	}
 	urlDone, err := applyURL(ctx, client, fn, dry)
 	if urlDone != "" {
 		done = append(done, urlDone)
@@ -620,10 +625,87 @@ func planNew(fn *config.Function, pkg *codepkg.Package) string {
 	for _, a := range fn.Aliases {
 		out = append(out, fmt.Sprintf("alias %s to create (-> %s%s)", a.Name, a.Version, routingText(a.Routing)))
 	}
+	for _, p := range fn.Provisioned {
+		out = append(out, fmt.Sprintf("provisioned_concurrency %s none -> %d", p.Qualifier, p.Count))
+	}
 	if fn.URL != nil {
 		out = append(out, "URL to create")
 	}
 	return strings.Join(out, "; ")
+}
+
+// provisionedWait bounds how long apply waits for provisioned environments to finish Init.
+const provisionedWait = 5 * time.Minute
+
+// applyProvisioned makes the function's provisioned concurrency match its blocks, then waits
+// until every configuration is READY when anything it covers changed (the function, an alias,
+// or the configuration): apply returns with the environments initialised, as Lambda's
+// deployment tools wait for them.
+func applyProvisioned(ctx context.Context, client *api.Client, fn *config.Function, changed, dry bool) ([]string, error) {
+	cur, err := client.ListProvisionedConcurrencyConfigs(ctx, fn.Name)
+	if err != nil {
+		return nil, fmt.Errorf("listing provisioned concurrency: %w", err)
+	}
+	have := map[string]int{}
+	for _, c := range cur {
+		have[c.FunctionArn[strings.LastIndex(c.FunctionArn, ":")+1:]] = c.RequestedProvisionedConcurrentExecutions
+	}
+	var done []string
+	for _, p := range fn.Provisioned {
+		old, exists := have[p.Qualifier]
+		delete(have, p.Qualifier)
+		if exists && old == p.Count {
+			continue
+		}
+		changed = true
+		if !dry {
+			if _, err := client.PutProvisionedConcurrencyConfig(ctx, fn.Name, p.Qualifier, p.Count); err != nil {
+				return done, fmt.Errorf("setting provisioned concurrency of %s: %w", p.Qualifier, err)
+			}
+		}
+		from := "none"
+		if exists {
+			from = strconv.Itoa(old)
+		}
+		done = append(done, fmt.Sprintf("provisioned_concurrency %s %s -> %d", p.Qualifier, from, p.Count))
+	}
+	for q, n := range have {
+		if !dry {
+			if err := client.DeleteProvisionedConcurrencyConfig(ctx, fn.Name, q); err != nil {
+				return done, fmt.Errorf("removing provisioned concurrency of %s: %w", q, err)
+			}
+		}
+		done = append(done, fmt.Sprintf("provisioned_concurrency %s %d -> none", q, n))
+	}
+	if dry || !changed || len(fn.Provisioned) == 0 {
+		return done, nil
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, provisionedWait)
+	defer cancel()
+	for _, p := range fn.Provisioned {
+		for {
+			st, err := client.GetProvisionedConcurrencyConfig(wctx, fn.Name, p.Qualifier)
+			if err != nil {
+				return done, fmt.Errorf("waiting for provisioned concurrency of %s: %w", p.Qualifier, err)
+			}
+			if st.Status == lambda.ProvisionedReady {
+				break
+			}
+			if st.Status == lambda.ProvisionedFailed {
+				return done, fmt.Errorf("provisioned concurrency of %s failed (%d of %d ready): %s", p.Qualifier,
+					st.AvailableProvisionedConcurrentExecutions, st.RequestedProvisionedConcurrentExecutions, st.StatusReason)
+			}
+			select {
+			case <-wctx.Done():
+				return done, fmt.Errorf("provisioned concurrency of %s: %d of %d environments ready after %s", p.Qualifier,
+					st.AvailableProvisionedConcurrentExecutions, st.RequestedProvisionedConcurrentExecutions, time.Since(start).Round(time.Second))
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	done = append(done, fmt.Sprintf("provisioned environments ready in %s", time.Since(start).Round(10*time.Millisecond)))
+	return done, nil
 }
 
 func reservedText(n *int) string {

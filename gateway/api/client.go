@@ -406,3 +406,46 @@ func (c *Client) PutFunctionConcurrency(ctx context.Context, name string, n int)
 func (c *Client) DeleteFunctionConcurrency(ctx context.Context, name string) error {
 	return c.json(ctx, "DELETE", "/2017-10-31/functions/"+url.PathEscape(name)+"/concurrency", nil, nil)
 }
+
+func provisionedPath(name, qualifier string) string {
+	return "/2019-09-30/functions/" + url.PathEscape(name) + "/provisioned-concurrency?Qualifier=" + url.QueryEscape(qualifier)
+}
+
+// PutProvisionedConcurrencyConfig keeps n environments of a version or alias initialised.
+func (c *Client) PutProvisionedConcurrencyConfig(ctx context.Context, name, qualifier string, n int) (*lambda.ProvisionedConcurrencyConfig, error) {
+	var out lambda.ProvisionedConcurrencyConfig
+	return &out, c.json(ctx, "PUT", provisionedPath(name, qualifier), &lambda.ProvisionedConcurrencyInput{ProvisionedConcurrentExecutions: &n}, &out)
+}
+
+// GetProvisionedConcurrencyConfig reports a qualifier's provisioned concurrency and its status.
+func (c *Client) GetProvisionedConcurrencyConfig(ctx context.Context, name, qualifier string) (*lambda.ProvisionedConcurrencyConfig, error) {
+	var out lambda.ProvisionedConcurrencyConfig
+	return &out, c.json(ctx, "GET", provisionedPath(name, qualifier), nil, &out)
+}
+
+// DeleteProvisionedConcurrencyConfig removes a qualifier's provisioned concurrency.
+func (c *Client) DeleteProvisionedConcurrencyConfig(ctx context.Context, name, qualifier string) error {
+	return c.json(ctx, "DELETE", provisionedPath(name, qualifier), nil, nil)
+}
+
+// ListProvisionedConcurrencyConfigs returns every provisioned concurrency configuration of a
+// function (FunctionArn names the qualifier).
+func (c *Client) ListProvisionedConcurrencyConfigs(ctx context.Context, name string) ([]lambda.ProvisionedConcurrencyConfig, error) {
+	var all []lambda.ProvisionedConcurrencyConfig
+	marker := ""
+	for {
+		q := url.Values{"List": {"ALL"}}
+		if marker != "" {
+			q.Set("Marker", marker)
+		}
+		var page lambda.ListProvisionedConcurrencyConfigsOutput
+		if err := c.json(ctx, "GET", "/2019-09-30/functions/"+url.PathEscape(name)+"/provisioned-concurrency?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.ProvisionedConcurrencyConfigs...)
+		if page.NextMarker == nil || *page.NextMarker == "" {
+			return all, nil
+		}
+		marker = *page.NextMarker
+	}
+}

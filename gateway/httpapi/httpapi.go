@@ -93,6 +93,9 @@ func New(cfg Config) (http.Handler, error) {
 		{"PUT", "/2017-10-31/functions/{name}/concurrency", adminAccess, a.putConcurrency},
 		{"GET", "/2019-09-30/functions/{name}/concurrency", adminAccess, a.getConcurrency},
 		{"DELETE", "/2017-10-31/functions/{name}/concurrency", adminAccess, a.deleteConcurrency},
+		{"PUT", "/2019-09-30/functions/{name}/provisioned-concurrency", adminAccess, a.putProvisioned},
+		{"GET", "/2019-09-30/functions/{name}/provisioned-concurrency", adminAccess, a.getProvisioned},
+		{"DELETE", "/2019-09-30/functions/{name}/provisioned-concurrency", adminAccess, a.deleteProvisioned},
 		{"POST", "/2015-03-31/functions/{name}/aliases", adminAccess, a.createAlias},
 		{"GET", "/2015-03-31/functions/{name}/aliases", adminAccess, a.listAliases},
 		{"GET", "/2015-03-31/functions/{name}/aliases/{alias}", adminAccess, a.getAlias},
@@ -345,6 +348,50 @@ func (a *api) getConcurrency(w http.ResponseWriter, r *http.Request, reqID strin
 
 func (a *api) deleteConcurrency(w http.ResponseWriter, r *http.Request, reqID string) error {
 	if err := a.cfg.Gateway.DeleteFunctionConcurrency(r.Context(), mux.Vars(r)["name"]); err != nil {
+		return err
+	}
+	return noContent(w, reqID)
+}
+
+func (a *api) putProvisioned(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in lambda.ProvisionedConcurrencyInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	if in.ProvisionedConcurrentExecutions == nil {
+		return lambda.InvalidParameter("ProvisionedConcurrentExecutions is required")
+	}
+	out, err := a.cfg.Gateway.PutProvisionedConcurrencyConfig(r.Context(), mux.Vars(r)["name"], r.URL.Query().Get("Qualifier"), *in.ProvisionedConcurrentExecutions)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, http.StatusAccepted, out)
+}
+
+// getProvisioned is GetProvisionedConcurrencyConfig, or with List=ALL
+// ListProvisionedConcurrencyConfigs (the same path in Lambda's API).
+func (a *api) getProvisioned(w http.ResponseWriter, r *http.Request, reqID string) error {
+	q := r.URL.Query()
+	if q.Get("List") == "ALL" {
+		max, err := maxItems(r)
+		if err != nil {
+			return err
+		}
+		out, err := a.cfg.Gateway.ListProvisionedConcurrencyConfigs(mux.Vars(r)["name"], q.Get("Marker"), max)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, reqID, 200, out)
+	}
+	out, err := a.cfg.Gateway.GetProvisionedConcurrencyConfig(mux.Vars(r)["name"], q.Get("Qualifier"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, out)
+}
+
+func (a *api) deleteProvisioned(w http.ResponseWriter, r *http.Request, reqID string) error {
+	if err := a.cfg.Gateway.DeleteProvisionedConcurrencyConfig(r.Context(), mux.Vars(r)["name"], r.URL.Query().Get("Qualifier")); err != nil {
 		return err
 	}
 	return noContent(w, reqID)

@@ -179,6 +179,7 @@ func (a *agent) start(ctx context.Context) error {
 		StoreErrors:    gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
 		URLAddress:     urlAddress(cfg.HTTP),
 		MaxConcurrency: cfg.Sandbox.MaxConcurrency,
+		Provisioning:   mgr,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)
@@ -198,7 +199,7 @@ func (a *agent) start(ctx context.Context) error {
 		for {
 			ch := st.Watch()
 			// Published versions keep their own environments, apart from $LATEST's.
-			mgr.Sync(append(st.Functions(), st.Versions("")...))
+			mgr.Sync(append(st.Functions(), st.Versions("")...), gw.ProvisionTargets())
 			select {
 			case <-ch:
 			case <-watchCtx.Done():

@@ -286,6 +286,36 @@ type Concurrency struct {
 	ReservedConcurrentExecutions *int `json:"ReservedConcurrentExecutions,omitempty"`
 }
 
+// ProvisionedConcurrencyInput is the body of PutProvisionedConcurrencyConfig.
+type ProvisionedConcurrencyInput struct {
+	ProvisionedConcurrentExecutions *int `json:"ProvisionedConcurrentExecutions"`
+}
+
+// Statuses of a provisioned concurrency configuration.
+const (
+	ProvisionedInProgress = "IN_PROGRESS"
+	ProvisionedReady      = "READY"
+	ProvisionedFailed     = "FAILED"
+)
+
+// ProvisionedConcurrencyConfig is the answer of Put/GetProvisionedConcurrencyConfig and an item
+// of ListProvisionedConcurrencyConfigs (which adds FunctionArn).
+type ProvisionedConcurrencyConfig struct {
+	FunctionArn                              string `json:"FunctionArn,omitempty"`
+	RequestedProvisionedConcurrentExecutions int    `json:"RequestedProvisionedConcurrentExecutions"`
+	AvailableProvisionedConcurrentExecutions int    `json:"AvailableProvisionedConcurrentExecutions"`
+	AllocatedProvisionedConcurrentExecutions int    `json:"AllocatedProvisionedConcurrentExecutions"`
+	Status                                   string `json:"Status"`
+	StatusReason                             string `json:"StatusReason,omitempty"`
+	LastModified                             string `json:"LastModified"`
+}
+
+// ListProvisionedConcurrencyConfigsOutput is the answer of ListProvisionedConcurrencyConfigs.
+type ListProvisionedConcurrencyConfigsOutput struct {
+	ProvisionedConcurrencyConfigs []ProvisionedConcurrencyConfig `json:"ProvisionedConcurrencyConfigs"`
+	NextMarker                    *string                        `json:"NextMarker,omitempty"`
+}
+
 // FunctionCode carries a zip inline (base64 in JSON, as []byte marshals).
 type FunctionCode struct {
 	ZipFile []byte `json:"ZipFile,omitempty"`

@@ -247,6 +247,12 @@ func (n *Node) PutConcurrency(ctx context.Context, fn string, reserved *int) err
 	return err
 }
 
+// DeleteVersion removes a published version through the log.
+func (n *Node) DeleteVersion(ctx context.Context, fn, version string) error {
+	_, err := n.apply(ctx, fsm.DeleteVersionType, fsm.DeleteVersion{Name: fn, Version: version})
+	return err
+}
+
 // ProvisionedConcurrency returns a qualifier's provisioned concurrency.
 func (n *Node) ProvisionedConcurrency(fn, qualifier string) (*structs.ProvisionedConcurrency, bool) {
 	return n.State().ProvisionedConcurrency(fn, qualifier)

@@ -36,6 +36,7 @@ type Store interface {
 	Functions() []*structs.Function
 	PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error)
 	DeleteFunction(ctx context.Context, name string) error
+	DeleteVersion(ctx context.Context, name, version string) error
 	FunctionURL(id string) (*structs.FunctionURL, bool)
 	FunctionURLs(fn string) []*structs.FunctionURL
 	PutFunctionURL(ctx context.Context, u *structs.FunctionURL, create, update bool) (*structs.FunctionURL, error)
@@ -186,38 +187,60 @@ type InvokeOutput struct {
 	Stream *sandbox.Stream
 }
 
-// resolve finds the function and checks the qualifier (only $LATEST exists for now).
-func (g *Gateway) resolve(nameOrARN, qualifier string) (*structs.Function, string, error) {
+// qualified finds function nameOrARN at a qualifier (in the name or given apart): $LATEST, a
+// published version, or an alias, which it returns too. It does not route: callers that
+// describe read an alias's main version, invocations route by weight (resolve).
+func (g *Gateway) qualified(nameOrARN, qualifier string) (fn *structs.Function, alias *structs.Alias, err error) {
 	name, q, err := lambda.ParseFunctionName(nameOrARN)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if qualifier != "" && q != "" && qualifier != q {
-		return nil, "", lambda.InvalidParameter("the qualifier %q differs from the one in the function name (%q)", qualifier, q)
+		return nil, nil, lambda.InvalidParameter("the qualifier %q differs from the one in the function name (%q)", qualifier, q)
 	}
 	if qualifier == "" {
 		qualifier = q
 	}
-	fn, ok := g.cfg.Store.Function(name)
+	latest, ok := g.cfg.Store.Function(name)
 	if !ok {
-		return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+		return nil, nil, lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
 	}
 	if qualifier == "" || qualifier == structs.LatestVersion {
-		return fn, structs.LatestVersion, nil
+		return latest, nil, nil
 	}
 	if v, ok := g.cfg.Store.Version(name, qualifier); ok {
-		return v, v.Version, nil
+		return v, nil, nil
 	}
 	if a, ok := g.cfg.Store.Alias(name, qualifier); ok {
-		target := g.route(a)
-		if target == structs.LatestVersion {
-			return fn, structs.LatestVersion, nil
-		}
-		if v, ok := g.cfg.Store.Version(name, target); ok {
-			return v, v.Version, nil
+		return latest, a, nil
+	}
+	return nil, nil, lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+}
+
+// atVersion is version v of the function whose $LATEST is latest.
+func (g *Gateway) atVersion(latest *structs.Function, v string) (*structs.Function, error) {
+	if v == structs.LatestVersion {
+		return latest, nil
+	}
+	if fn, ok := g.cfg.Store.Version(latest.Name, v); ok {
+		return fn, nil
+	}
+	return nil, lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, latest.Name, v))
+}
+
+// resolve finds the function version an invocation runs, and the version it reports: an
+// alias picks one of its versions by weight.
+func (g *Gateway) resolve(nameOrARN, qualifier string) (*structs.Function, string, error) {
+	fn, alias, err := g.qualified(nameOrARN, qualifier)
+	if err != nil {
+		return nil, "", err
+	}
+	if alias != nil {
+		if fn, err = g.atVersion(fn, g.route(alias)); err != nil {
+			return nil, "", err
 		}
 	}
-	return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))
+	return fn, fn.Qualifier(), nil
 }
 
 // Invoke runs (or queues, or dry-runs) one invocation.
@@ -452,7 +475,11 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		return nil, err
 	}
 	fn.CodeSha256, fn.CodeSize = sha, size
-	return g.put(ctx, fn, "")
+	out, err := g.put(ctx, fn, "")
+	if err != nil || !in.Publish {
+		return out, err
+	}
+	return g.PublishVersion(ctx, fn.Name, &lambda.PublishVersionInput{RevisionId: out.RevisionId})
 }
 
 func applyOptions(fn *structs.Function, o *lambda.GatewayOptions) {
@@ -462,10 +489,15 @@ func applyOptions(fn *structs.Function, o *lambda.GatewayOptions) {
 	}
 }
 
+// existing finds the $LATEST of function nameOrARN for an operation on the function as a
+// whole; a qualifier in the name is refused rather than silently ignored.
 func (g *Gateway) existing(nameOrARN string) (*structs.Function, error) {
-	name, _, err := lambda.ParseFunctionName(nameOrARN)
+	name, q, err := lambda.ParseFunctionName(nameOrARN)
 	if err != nil {
 		return nil, err
+	}
+	if q != "" {
+		return nil, lambda.InvalidParameter("%s: this operation takes the function's name without a qualifier (:%s)", nameOrARN, q)
 	}
 	fn, ok := g.cfg.Store.Function(name)
 	if !ok {
@@ -489,7 +521,13 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 	}
 	fn := cur.Copy()
 	fn.CodeSha256, fn.CodeSize = sha, size
-	return g.put(ctx, fn, cur.RevisionID)
+	out, err := g.put(ctx, fn, cur.RevisionID)
+	if err != nil || !in.Publish {
+		return out, err
+	}
+	// Published from the revision just written: a change in between fails instead of
+	// publishing someone else's code.
+	return g.PublishVersion(ctx, fn.Name, &lambda.PublishVersionInput{RevisionId: out.RevisionId})
 }
 
 // UpdateFunctionConfiguration changes the fields that are set.
@@ -536,9 +574,10 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 	return g.put(ctx, fn, cur.RevisionID)
 }
 
-// GetFunction describes a function.
-func (g *Gateway) GetFunction(name string) (*lambda.GetFunctionOutput, error) {
-	fn, err := g.existing(name)
+// GetFunction describes a function, at a qualifier when one is given (an alias reads as its
+// main version).
+func (g *Gateway) GetFunction(name, qualifier string) (*lambda.GetFunctionOutput, error) {
+	fn, err := g.FunctionVersion(name, qualifier)
 	if err != nil {
 		return nil, err
 	}
@@ -580,16 +619,43 @@ func markerName(m string) string {
 	return string(b)
 }
 
-// DeleteFunction deletes a function; its environments are retired as the state changes.
-func (g *Gateway) DeleteFunction(ctx context.Context, name string) error {
-	fn, err := g.existing(name)
+// DeleteFunction deletes a function, or with a version number as the qualifier only that
+// version; environments are retired as the state changes.
+func (g *Gateway) DeleteFunction(ctx context.Context, name, qualifier string) error {
+	fn, alias, err := g.qualified(name, qualifier)
 	if err != nil {
 		return err
+	}
+	switch {
+	case alias != nil:
+		return lambda.InvalidParameter("Deletion of aliases is not supported by DeleteFunction: call DeleteAlias for %s", alias.Name)
+	case fn.Version != "":
+		for _, a := range g.cfg.Store.Aliases(fn.Name) {
+			if _, weighted := a.AdditionalVersionWeights[fn.Version]; a.FunctionVersion == fn.Version || weighted {
+				return lambda.ResourceConflict("Unable to delete version because the following aliases reference it: [%s]", a.Name)
+			}
+		}
+		if err := g.cfg.Store.DeleteVersion(ctx, fn.Name, fn.Version); err != nil {
+			return g.storeError(fn.Name, err)
+		}
+		return nil
+	}
+	if q := qualifierOf(name, qualifier); q == structs.LatestVersion {
+		return lambda.InvalidParameter("$LATEST version cannot be deleted without deleting the function.")
 	}
 	if err := g.cfg.Store.DeleteFunction(ctx, fn.Name); err != nil {
 		return g.storeError(fn.Name, err)
 	}
 	return nil
+}
+
+// qualifierOf is the qualifier of a request: the one given apart, or the one in the name.
+func qualifierOf(nameOrARN, qualifier string) string {
+	if qualifier != "" {
+		return qualifier
+	}
+	_, q, _ := lambda.ParseFunctionName(nameOrARN)
+	return q
 }
 
 // ValidClientContext checks X-Amz-Client-Context: base64 of a JSON object.

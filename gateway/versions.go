@@ -73,9 +73,12 @@ func (g *Gateway) ListVersionsByFunction(name, marker string, maxItems int) (*la
 	return out, nil
 }
 
-// FunctionVersion returns the configuration of a function at a qualifier ($LATEST or a version
-// number; aliases come later), for GetFunction and GetFunctionConfiguration with a Qualifier.
+// FunctionVersion returns the configuration of a function at a qualifier ($LATEST, a version
+// number, or an alias, read as its main version), for GetFunction and GetFunctionConfiguration.
 func (g *Gateway) FunctionVersion(nameOrARN, qualifier string) (*structs.Function, error) {
-	fn, _, err := g.resolve(nameOrARN, qualifier)
-	return fn, err
+	fn, alias, err := g.qualified(nameOrARN, qualifier)
+	if err != nil || alias == nil {
+		return fn, err
+	}
+	return g.atVersion(fn, alias.FunctionVersion)
 }

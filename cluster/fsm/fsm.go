@@ -30,7 +30,14 @@ const (
 	PutConcurrencyType    MessageType = 8
 	PutProvisionedType    MessageType = 9
 	DeleteProvisionedType MessageType = 10
+	DeleteVersionType     MessageType = 11
 )
+
+// DeleteVersion removes a published version. No alias may point to it.
+type DeleteVersion struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
 
 // PutProvisioned creates or replaces a qualifier's provisioned concurrency. The function must
 // exist, and the qualifier must be one of its published versions or aliases.
@@ -139,6 +146,24 @@ func init() {
 	registerCommand(PutConcurrencyType, applyPutConcurrency)
 	registerCommand(PutProvisionedType, applyPutProvisioned)
 	registerCommand(DeleteProvisionedType, applyDeleteProvisioned)
+	registerCommand(DeleteVersionType, applyDeleteVersion)
+}
+
+func applyDeleteVersion(f *FSM, index uint64, body []byte) any {
+	var m DeleteVersion
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding DeleteVersion: %v", err)
+	}
+	if _, ok := f.state.Version(m.Name, m.Version); !ok {
+		return fmt.Errorf("version %s of %s: %w", m.Version, m.Name, ErrNotFound)
+	}
+	for _, a := range f.state.Aliases(m.Name) {
+		if _, weighted := a.AdditionalVersionWeights[m.Version]; a.FunctionVersion == m.Version || weighted {
+			return fmt.Errorf("version %s of %s is used by alias %s: %w", m.Version, m.Name, a.Name, ErrConflict)
+		}
+	}
+	f.state.DeleteVersion(index, m.Name, m.Version)
+	return nil
 }
 
 func applyPutProvisioned(f *FSM, index uint64, body []byte) any {

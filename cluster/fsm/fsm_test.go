@@ -293,8 +293,13 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	a.apply(PutProvisionedType, PutProvisioned{Config: &structs.ProvisionedConcurrency{Function: "fn", Qualifier: "live", Requested: 2}})
 	a.apply(PutProvisionedType, PutProvisioned{Config: &structs.ProvisionedConcurrency{Function: "fn", Qualifier: "2", Requested: 1}})
 	a.apply(DeleteProvisionedType, DeleteProvisioned{Function: "fn", Qualifier: "2"})
-	if len(commands) != int(DeleteProvisionedType) {
-		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteProvisionedType)
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r3", "three")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	if err, _ := a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "3"}).(error); err != nil {
+		t.Fatal(err)
+	}
+	if len(commands) != int(DeleteVersionType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteVersionType)
 	}
 	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
 		t.Error("an unknown message type was applied")
@@ -317,8 +322,42 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("after restore:\n%s\nwant\n%s", jsonOf(t, got), jsonOf(t, want))
 	}
 	if len(want.Functions) != 1 || len(want.Versions) != 2 || len(want.Aliases) != 1 || len(want.FunctionURLs) != 1 ||
-		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 {
+		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 || want.VersionSeq["fn"] != 3 {
 		t.Errorf("the snapshot misses state: %s", jsonOf(t, want))
+	}
+}
+
+// TestDeleteVersion: a version an alias uses stays; a deleted version's number is not reused.
+func TestDeleteVersion(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r2", "two")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(PutAliasType, PutAlias{Alias: &structs.Alias{Function: "fn", Name: "live", FunctionVersion: "1", AdditionalVersionWeights: map[string]float64{"2": 0.5}}})
+	a.apply(PutProvisionedType, PutProvisioned{Config: &structs.ProvisionedConcurrency{Function: "fn", Qualifier: "2", Requested: 1}})
+	for _, v := range []string{"1", "2"} {
+		if err, _ := a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: v}).(error); !errors.Is(err, ErrConflict) {
+			t.Errorf("deleting version %s an alias uses: %v", v, err)
+		}
+	}
+	a.apply(PutAliasType, PutAlias{Alias: &structs.Alias{Function: "fn", Name: "live", FunctionVersion: "1"}})
+	if err, _ := a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "2"}).(error); err != nil {
+		t.Fatal(err)
+	}
+	st := a.f.State()
+	if _, ok := st.Version("fn", "2"); ok {
+		t.Error("version 2 is still there")
+	}
+	if _, ok := st.ProvisionedConcurrency("fn", "2"); ok {
+		t.Error("the provisioned concurrency of version 2 is still there")
+	}
+	if err, _ := a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "2"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting it twice: %v", err)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r3", "three")})
+	if v, _ := a.apply(PublishVersionType, PublishVersion{Name: "fn"}).(*structs.Function); v == nil || v.Version != "3" {
+		t.Errorf("the version published after deleting 2: %+v, want number 3", v)
 	}
 }
 

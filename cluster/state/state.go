@@ -18,6 +18,9 @@ type Store struct {
 	urls      map[string]*structs.FunctionURL // by URL id
 	// versions holds each function's published versions, oldest first (numbers 1, 2, ...).
 	versions map[string][]*structs.Function
+	// versionSeq is the number of each function's last published version, so a deleted
+	// version's number is never given again (as in Lambda).
+	versionSeq map[string]int
 	// aliases holds each function's aliases by name.
 	aliases map[string]map[string]*structs.Alias
 	// reserved is each function's reserved concurrency, kept apart from the function (as
@@ -34,7 +37,7 @@ type Store struct {
 func New() *Store {
 	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{},
 		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{},
-		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, watch: make(chan struct{})}
+		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -102,6 +105,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	}
 	delete(s.functions, name)
 	delete(s.versions, name)
+	delete(s.versionSeq, name)
 	delete(s.aliases, name)
 	delete(s.provisioned, name)
 	s.reservedTotal -= s.reserved[name]
@@ -165,8 +169,15 @@ func (s *Store) PublishVersion(index uint64, name, description string) (v *struc
 	if n := len(list); n > 0 && list[n-1].RevisionID == fn.RevisionID {
 		return list[n-1], false, true
 	}
+	seq := s.versionSeq[name]
+	if n := len(list); n > 0 {
+		// Snapshots from before versionSeq existed: the last version has the highest number.
+		last, _ := strconv.Atoi(list[n-1].Version)
+		seq = max(seq, last)
+	}
 	v = fn.Copy()
-	v.Version = strconv.Itoa(len(list) + 1)
+	v.Version = strconv.Itoa(seq + 1)
+	s.versionSeq[name] = seq + 1
 	if description != "" { // overrides the function's, as Lambda's PublishVersion does
 		v.Description = description
 	}
@@ -174,6 +185,27 @@ func (s *Store) PublishVersion(index uint64, name, description string) (v *struc
 	s.versions[name] = append(list, v)
 	s.changedLocked(index)
 	return v, true, true
+}
+
+// DeleteVersion removes a published version (FSM only), with its provisioned concurrency, and
+// reports whether it existed. Its number is not given again.
+func (s *Store) DeleteVersion(index uint64, name, number string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := s.versions[name]
+	for i, v := range list {
+		if v.Version != number {
+			continue
+		}
+		if n, _ := strconv.Atoi(number); n > s.versionSeq[name] {
+			s.versionSeq[name] = n
+		}
+		s.versions[name] = append(list[:i:i], list[i+1:]...)
+		delete(s.provisioned[name], number)
+		s.changedLocked(index)
+		return true
+	}
+	return false
 }
 
 // ReservedConcurrency returns function fn's reserved concurrency, if it has one.
@@ -402,6 +434,8 @@ type Snapshot struct {
 	Reserved map[string]int `json:"reserved_concurrency,omitempty"`
 	// Provisioned are the provisioned concurrency configurations.
 	Provisioned []*structs.ProvisionedConcurrency `json:"provisioned_concurrency,omitempty"`
+	// VersionSeq is each function's last published version number.
+	VersionSeq map[string]int `json:"version_seq,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -411,7 +445,17 @@ const SnapshotVersion = 1
 func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
 	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
-		Provisioned: s.ProvisionedConcurrencies("")}
+		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy()}
+}
+
+func (s *Store) versionSeqCopy() map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int, len(s.versionSeq))
+	for k, v := range s.versionSeq {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *Store) reservedCopy() map[string]int {
@@ -457,6 +501,10 @@ func (s *Store) Restore(snap *Snapshot) {
 	s.functions = fns
 	s.urls = urls
 	s.provisioned = provisioned
+	s.versionSeq = map[string]int{}
+	for k, v := range snap.VersionSeq {
+		s.versionSeq[k] = v
+	}
 	s.versions = versions
 	s.aliases = aliases
 	s.reserved, s.reservedTotal = map[string]int{}, 0

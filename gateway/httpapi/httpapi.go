@@ -308,7 +308,7 @@ func (a *api) createFunction(w http.ResponseWriter, r *http.Request, reqID strin
 }
 
 func (a *api) getFunction(w http.ResponseWriter, r *http.Request, reqID string) error {
-	out, err := a.cfg.Gateway.GetFunction(mux.Vars(r)["name"])
+	out, err := a.cfg.Gateway.GetFunction(mux.Vars(r)["name"], r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		return err
 	}
@@ -503,7 +503,7 @@ func (a *api) listFunctions(w http.ResponseWriter, r *http.Request, reqID string
 }
 
 func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request, reqID string) error {
-	if err := a.cfg.Gateway.DeleteFunction(r.Context(), mux.Vars(r)["name"]); err != nil {
+	if err := a.cfg.Gateway.DeleteFunction(r.Context(), mux.Vars(r)["name"], r.URL.Query().Get("Qualifier")); err != nil {
 		return err
 	}
 	return noContent(w, reqID)
@@ -512,7 +512,7 @@ func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request, reqID strin
 // logs prints the function's last lines, then follows new ones when asked.
 func (a *api) logs(w http.ResponseWriter, r *http.Request, reqID string) error {
 	name := mux.Vars(r)["name"]
-	if _, err := a.cfg.Gateway.GetFunction(name); err != nil {
+	if _, err := a.cfg.Gateway.GetFunction(name, ""); err != nil {
 		return err
 	}
 	if a.cfg.Logs == nil {

@@ -45,13 +45,18 @@ func main() {
 		driver   = flag.String("driver", "libcontainer", "sandbox driver of the agent")
 		profile  = flag.String("cpuprofile", "", "write the agent's CPU profile during the first 4-caller throughput run to this file")
 		so       streamOpts
+		co       controlOpts
 	)
 	flag.IntVar(&so.ttfbRuns, "ttfb", 50, "time-to-first-byte runs of each function URL mode and of the floor")
 	flag.IntVar(&so.streamMB, "stream-mb", 200, "size in MB of each streaming throughput run")
 	flag.IntVar(&so.streamRuns, "stream-runs", 5, "streaming throughput runs of the URL and of the floor (median kept)")
 	flag.IntVar(&so.rssMB, "rss-mb", 1000, "size in MB of the stream during which the agent's VmRSS is sampled")
+	flag.IntVar(&co.admissionN, "admission-n", 5000, "invocations with and without a reserved concurrency limit")
+	flag.IntVar(&co.admissionLimit, "admission-limit", 10, "the reserved concurrency of the admission measurement")
+	flag.IntVar(&co.applyN, "apply-n", 100, "functions in the file of the apply measurement")
+	flag.IntVar(&co.applyRuns, "apply-runs", 3, "rounds of the apply measurement (one function, then -apply-n; medians kept)")
 	flag.Parse()
-	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so); err != nil {
+	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -83,7 +88,7 @@ type streamOpts struct {
 	ttfbRuns, streamMB, streamRuns, rssMB int
 }
 
-func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur time.Duration, delay string, so streamOpts) error {
+func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur time.Duration, delay string, so streamOpts, co controlOpts) error {
 	tmp, err := os.MkdirTemp("", "gateway-bench-")
 	if err != nil {
 		return err
@@ -268,6 +273,19 @@ sandbox {
 		return err
 	}
 	rows = append(rows, streamRows...)
+
+	// Last, so no earlier measurement runs beside their functions: the cost of a reserved
+	// concurrency limit on a warm call, and applying many functions against applying one.
+	admissionRows, err := benchAdmission(client, gwBin, base, fnDir, tmp, payload, co)
+	if err != nil {
+		return fmt.Errorf("admission: %w", err)
+	}
+	rows = append(rows, admissionRows...)
+	applyRows, err := benchApply(client, gwBin, base, fnDir, tmp, agent.Process.Pid, co)
+	if err != nil {
+		return fmt.Errorf("apply of %d functions: %w", co.applyN, err)
+	}
+	rows = append(rows, applyRows...)
 
 	return writeReport(outPath, rows)
 }
@@ -674,7 +692,10 @@ func writeReport(path string, rows []string) error {
 	b.WriteString("floor is the same server's `/stream` handler writing the same bytes in the same chunks, each flushed. Time to\n")
 	b.WriteString("first byte runs from sending the request to reading the first body byte, the three taking turns call by call;\n")
 	b.WriteString("throughput is the median of runs alternating with the floor's, one stream at a time; the agent's VmRSS is read\n")
-	b.WriteString("from /proc every 20 ms during one large stream. MB = 2^20 bytes.\n\n")
+	b.WriteString("from /proc every 20 ms during one large stream. The admission rows, measured after them, call one function\n")
+	b.WriteString("(freeze_delay 100ms) with and without a reserved concurrency limit, set and removed by the API between blocks of\n")
+	b.WriteString("calls; the last rows time `bin/gateway apply` and `plan` of a file of many functions on the same code folder\n")
+	b.WriteString("against a file of one, in alternating rounds. MB = 2^20 bytes.\n\n")
 	b.WriteString("| measure | gateway | floor | ratio |\n|---|---|---|---|\n")
 	for _, r := range rows {
 		b.WriteString(r + "\n")

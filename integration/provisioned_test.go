@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,10 @@ func TestProvisionedConcurrency(t *testing.T) {
 	a := startAgent(t, agentOptions{node: "prov", dataDir: dataDir, extra: `idle_timeout = "2s"`})
 	ctx := context.Background()
 	out, errOut, code := a.cli("apply", writeFunctions(t, provisionedHCL(2)))
-	if code != 0 || !strings.Contains(out, "provisioned_concurrency live none -> 2") || !strings.Contains(out, "provisioned environments ready") {
+	// Progress lines come as it works: the upload's bytes, then the wait for Init.
+	if code != 0 || !strings.Contains(out, "provisioned_concurrency live none -> 2") || !strings.Contains(out, "provisioned environments ready") ||
+		!regexp.MustCompile(`pc: uploading code: [0-9.]+ MB of [0-9.]+ MB sent\n`).MatchString(out) ||
+		!strings.Contains(out, "pc: waiting for 2 provisioned environment(s) to finish Init") {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
 	client := a.sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })

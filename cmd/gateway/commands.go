@@ -305,7 +305,8 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 	// Functions often share a code folder: package each folder once.
 	pkgs := map[string]*codepkg.Package{}
 	for _, fn := range fns {
-		msg, err := applyOne(ctx, client, fn, pkgs, dry)
+		progress := func(msg string) { ui.Output(fn.Name + ": " + msg) }
+		msg, err := applyOne(ctx, client, fn, pkgs, dry, progress)
 		if err != nil {
 			failed++
 			ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
@@ -385,7 +386,13 @@ func size(n int64) string {
 
 // applyOne brings one function in line with its block and says what it did.
 // With dry set (gateway plan) it changes nothing and says what it would do.
-func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs map[string]*codepkg.Package, dry bool) (string, error) {
+//
+// progress prints a line while it works: upload progress, and the wait for provisioned
+// environments.
+func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs map[string]*codepkg.Package, dry bool, progress func(string)) (string, error) {
+	upload := api.WithUploadProgress(ctx, func(sent, total int64) {
+		progress(fmt.Sprintf("uploading code: %s of %s sent", size(sent), size(total)))
+	})
 	pkg := pkgs[fn.Code]
 	if pkg == nil {
 		var err error
@@ -401,7 +408,7 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		return planNew(fn, pkg), nil
 	}
 	if errors.As(err, &le) && le.Type == "ResourceNotFoundException" {
-		_, err := client.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		_, err := client.CreateFunction(upload, &lambda.CreateFunctionInput{
 			FunctionName: fn.Name, Runtime: fn.Runtime, Handler: fn.Handler, Description: fn.Description,
 			Code: lambda.FunctionCode{ZipFile: pkg.Data}, MemorySize: &memory, Timeout: &timeout,
 			Environment: &lambda.Environment{Variables: fn.Environment}, EphemeralStorage: &lambda.EphemeralStorage{Size: storage},
@@ -411,7 +418,7 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 			return "", err
 		}
 		done := []string{fmt.Sprintf("created (code %s uploaded)", size(pkg.Size))}
-		rest, err := applyVersionsAndURL(ctx, client, fn, true, false)
+		rest, err := applyVersionsAndURL(ctx, client, fn, true, false, progress)
 		done = append(done, rest...)
 		if err != nil {
 			return "", fmt.Errorf("%s, but then: %w", strings.Join(done, "; "), err)
@@ -424,13 +431,36 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 	var done []string
 	if cur.Configuration.CodeSha256 != pkg.Base64Sha256() {
 		if !dry {
-			if _, err := client.UpdateFunctionCode(ctx, fn.Name, &lambda.UpdateFunctionCodeInput{ZipFile: pkg.Data}); err != nil {
+			if _, err := client.UpdateFunctionCode(upload, fn.Name, &lambda.UpdateFunctionCodeInput{ZipFile: pkg.Data}); err != nil {
 				return "", err
 			}
 		}
 		done = append(done, verb(dry, fmt.Sprintf("code updated (%s uploaded)", size(pkg.Size)), fmt.Sprintf("code to update (%s to upload)", size(pkg.Size))))
 	}
-	cc := cur.Configuration
+	in, diffs := configChanges(cur.Configuration, fn)
+	if len(diffs) > 0 {
+		if !dry {
+			if _, err := client.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
+				return "", err
+			}
+		}
+		done = append(done, verb(dry, "configuration updated", "configuration to update")+" ("+strings.Join(diffs, ", ")+")")
+	}
+	rest, err := applyVersionsAndURL(ctx, client, fn, len(done) > 0, dry, progress)
+	done = append(done, rest...)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", strings.Join(done, "; "), err)
+	}
+	if len(done) == 0 {
+		return "unchanged", nil
+	}
+	return strings.Join(done, "; "), nil
+}
+
+// configChanges compares the agent's configuration of a function with its block: the update
+// that makes them equal, and one "attribute old -> new" text per difference (none when equal).
+func configChanges(cc lambda.FunctionConfiguration, fn *config.Function) (*lambda.UpdateFunctionConfigurationInput, []string) {
+	memory, timeout, storage := fn.MemoryMB, int(fn.Timeout/time.Second), fn.EphemeralStorageMB
 	var diffs []string
 	in := &lambda.UpdateFunctionConfigurationInput{}
 	diff := func(attr string, old, new any) bool {
@@ -483,29 +513,13 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 			in.GatewayOptions = &lambda.GatewayOptions{}
 		}
 	}
-	if len(diffs) > 0 {
-		if !dry {
-			if _, err := client.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
-				return "", err
-			}
-		}
-		done = append(done, verb(dry, "configuration updated", "configuration to update")+" ("+strings.Join(diffs, ", ")+")")
-	}
-	rest, err := applyVersionsAndURL(ctx, client, fn, len(done) > 0, dry)
-	done = append(done, rest...)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", strings.Join(done, "; "), err)
-	}
-	if len(done) == 0 {
-		return "unchanged", nil
-	}
-	return strings.Join(done, "; "), nil
+	return in, diffs
 }
 
 // applyVersionsAndURL runs after the function itself was created or updated (changed): it
 // publishes a version when the file asks for it and something changed, makes the aliases match
 // the file, then the URL (which may name an alias).
-func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Function, changed, dry bool) ([]string, error) {
+func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Function, changed, dry bool, progress func(string)) ([]string, error) {
 	var done []string
 	if fn.Publish && changed && dry {
 		done = append(done, "a new version to publish")
@@ -541,7 +555,7 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 	if err != nil {
 		return done, err
 	}
-	provDone, err := applyProvisioned(ctx, client, fn, changed || len(aliasDone) > 0, dry)
+	provDone, err := applyProvisioned(ctx, client, fn, changed || len(aliasDone) > 0, dry, progress)
 	done = append(done, provDone...)
 	if err != nil {
 		return done, err
@@ -641,7 +655,7 @@ const provisionedWait = 5 * time.Minute
 // until every configuration is READY when anything it covers changed (the function, an alias,
 // or the configuration): apply returns with the environments initialised, as Lambda's
 // deployment tools wait for them.
-func applyProvisioned(ctx context.Context, client *api.Client, fn *config.Function, changed, dry bool) ([]string, error) {
+func applyProvisioned(ctx context.Context, client *api.Client, fn *config.Function, changed, dry bool, progress func(string)) ([]string, error) {
 	cur, err := client.ListProvisionedConcurrencyConfigs(ctx, fn.Name)
 	if err != nil {
 		return nil, fmt.Errorf("listing provisioned concurrency: %w", err)
@@ -680,6 +694,11 @@ func applyProvisioned(ctx context.Context, client *api.Client, fn *config.Functi
 	if dry || !changed || len(fn.Provisioned) == 0 {
 		return done, nil
 	}
+	total := 0
+	for _, p := range fn.Provisioned {
+		total += p.Count
+	}
+	progress(fmt.Sprintf("waiting for %d provisioned environment(s) to finish Init", total))
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, provisionedWait)
 	defer cancel()

@@ -118,10 +118,48 @@ func (c *Client) sign(ctx context.Context, req *http.Request, body []byte) error
 	return nil
 }
 
+// progressKey carries an upload progress callback in a context.
+type progressKey struct{}
+
+// WithUploadProgress returns a context under which request bodies of at least 1 MB (code
+// uploads) report their progress to fn: bytes sent of total, at each quarter and at the end.
+func WithUploadProgress(ctx context.Context, fn func(sent, total int64)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// progressReader reports how much of a body the transport has read.
+type progressReader struct {
+	r          *bytes.Reader
+	total      int64
+	sent, next int64
+	done       bool
+	report     func(sent, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	if !p.done && (p.sent >= p.next || p.sent == p.total) {
+		p.report(p.sent, p.total)
+		p.next = p.sent + p.total/4
+		p.done = p.sent == p.total
+	}
+	return n, err
+}
+
 func (c *Client) do(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, bytes.NewReader(body))
+	var rd io.Reader = bytes.NewReader(body)
+	if fn, ok := ctx.Value(progressKey{}).(func(sent, total int64)); ok && len(body) >= 1<<20 {
+		rd = &progressReader{r: bytes.NewReader(body), total: int64(len(body)), next: int64(len(body)) / 4, report: fn}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, rd)
 	if err != nil {
 		return nil, nil, err
+	}
+	req.ContentLength = int64(len(body))
+	if len(body) > 0 {
+		// Retries and redirects re-read the body from the start.
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	for k, v := range header {
 		req.Header[k] = v

@@ -247,6 +247,23 @@ func (n *Node) PutConcurrency(ctx context.Context, fn string, reserved *int) err
 	return err
 }
 
+// PolicyStatements returns the policy statements of a function's qualifier.
+func (n *Node) PolicyStatements(fn, qualifier string) []*structs.PolicyStatement {
+	return n.State().PolicyStatements(fn, qualifier)
+}
+
+// AddPolicyStatement adds a policy statement through the log.
+func (n *Node) AddPolicyStatement(ctx context.Context, st *structs.PolicyStatement) error {
+	_, err := n.apply(ctx, fsm.AddPolicyType, fsm.AddPolicy{Statement: st})
+	return err
+}
+
+// RemovePolicyStatement removes a policy statement through the log.
+func (n *Node) RemovePolicyStatement(ctx context.Context, fn, qualifier, sid string) error {
+	_, err := n.apply(ctx, fsm.RemovePolicyType, fsm.RemovePolicy{Function: fn, Qualifier: qualifier, Sid: sid})
+	return err
+}
+
 // DeleteVersion removes a published version through the log.
 func (n *Node) DeleteVersion(ctx context.Context, fn, version string) error {
 	_, err := n.apply(ctx, fsm.DeleteVersionType, fsm.DeleteVersion{Name: fn, Version: version})

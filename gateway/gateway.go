@@ -51,6 +51,9 @@ type Store interface {
 	ReservedConcurrency(fn string) (int, bool)
 	ReservedTotal() int
 	PutConcurrency(ctx context.Context, fn string, reserved *int) error
+	PolicyStatements(fn, qualifier string) []*structs.PolicyStatement
+	AddPolicyStatement(ctx context.Context, st *structs.PolicyStatement) error
+	RemovePolicyStatement(ctx context.Context, fn, qualifier, sid string) error
 	ProvisionedConcurrency(fn, qualifier string) (*structs.ProvisionedConcurrency, bool)
 	ProvisionedConcurrencies(fn string) []*structs.ProvisionedConcurrency
 	PutProvisionedConcurrency(ctx context.Context, p *structs.ProvisionedConcurrency) error
@@ -450,7 +453,7 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		return nil, lambda.ResourceConflict("Function already exist: %s", in.FunctionName)
 	}
 	fn := &structs.Function{
-		Name: in.FunctionName, Runtime: in.Runtime, Handler: in.Handler, Description: in.Description,
+		Name: in.FunctionName, Runtime: in.Runtime, Handler: in.Handler, Description: in.Description, Role: in.Role,
 		MemoryMB: structs.DefaultMemoryMB, Timeout: structs.DefaultTimeout, EphemeralStorageMB: structs.DefaultEphemeralMB,
 		Environment: map[string]string{},
 	}
@@ -540,6 +543,9 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		return nil, g.storeError(cur.Name, g.cfg.StoreErrors.Conflict)
 	}
 	fn := cur.Copy()
+	if in.Role != nil {
+		fn.Role = *in.Role
+	}
 	if in.Runtime != nil {
 		fn.Runtime = *in.Runtime
 	}

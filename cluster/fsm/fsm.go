@@ -31,7 +31,22 @@ const (
 	PutProvisionedType    MessageType = 9
 	DeleteProvisionedType MessageType = 10
 	DeleteVersionType     MessageType = 11
+	AddPolicyType         MessageType = 12
+	RemovePolicyType      MessageType = 13
 )
+
+// AddPolicy adds a statement to a function's policy; its id must be new for the qualifier,
+// which must exist.
+type AddPolicy struct {
+	Statement *structs.PolicyStatement `json:"statement"`
+}
+
+// RemovePolicy removes a statement from a function's policy.
+type RemovePolicy struct {
+	Function  string `json:"function"`
+	Qualifier string `json:"qualifier,omitempty"`
+	Sid       string `json:"sid"`
+}
 
 // DeleteVersion removes a published version. No alias may point to it.
 type DeleteVersion struct {
@@ -147,6 +162,44 @@ func init() {
 	registerCommand(PutProvisionedType, applyPutProvisioned)
 	registerCommand(DeleteProvisionedType, applyDeleteProvisioned)
 	registerCommand(DeleteVersionType, applyDeleteVersion)
+	registerCommand(AddPolicyType, applyAddPolicy)
+	registerCommand(RemovePolicyType, applyRemovePolicy)
+}
+
+func applyAddPolicy(f *FSM, index uint64, body []byte) any {
+	var m AddPolicy
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding AddPolicy: %v", err)
+	}
+	st := m.Statement
+	if st == nil || st.Sid == "" {
+		return errors.New("AddPolicy has no statement id")
+	}
+	if _, ok := f.state.Function(st.Function); !ok {
+		return fmt.Errorf("function %s: %w", st.Function, ErrNotFound)
+	}
+	if st.Qualifier != "" {
+		_, isVersion := f.state.Version(st.Function, st.Qualifier)
+		_, isAlias := f.state.Alias(st.Function, st.Qualifier)
+		if !isVersion && !isAlias {
+			return fmt.Errorf("qualifier %s of function %s: %w", st.Qualifier, st.Function, ErrNotFound)
+		}
+	}
+	if !f.state.AddPolicyStatement(index, st) {
+		return fmt.Errorf("statement %s of %s: %w", st.Sid, st.Function, ErrExists)
+	}
+	return nil
+}
+
+func applyRemovePolicy(f *FSM, index uint64, body []byte) any {
+	var m RemovePolicy
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding RemovePolicy: %v", err)
+	}
+	if !f.state.RemovePolicyStatement(index, m.Function, m.Qualifier, m.Sid) {
+		return fmt.Errorf("statement %s of %s: %w", m.Sid, m.Function, ErrNotFound)
+	}
+	return nil
 }
 
 func applyDeleteVersion(f *FSM, index uint64, body []byte) any {

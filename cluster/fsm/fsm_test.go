@@ -298,8 +298,20 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err, _ := a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "3"}).(error); err != nil {
 		t.Fatal(err)
 	}
-	if len(commands) != int(DeleteVersionType) {
-		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteVersionType)
+	stmt := func(sid string) *structs.PolicyStatement {
+		return &structs.PolicyStatement{Function: "fn", Qualifier: "live", Sid: sid, Statement: json.RawMessage(`{"Sid":"` + sid + `"}`)}
+	}
+	a.apply(AddPolicyType, AddPolicy{Statement: stmt("keep")})
+	a.apply(AddPolicyType, AddPolicy{Statement: stmt("drop")})
+	if err, _ := a.apply(AddPolicyType, AddPolicy{Statement: stmt("keep")}).(error); !errors.Is(err, ErrExists) {
+		t.Errorf("adding a statement id twice: %v", err)
+	}
+	a.apply(RemovePolicyType, RemovePolicy{Function: "fn", Qualifier: "live", Sid: "drop"})
+	if err, _ := a.apply(RemovePolicyType, RemovePolicy{Function: "fn", Qualifier: "live", Sid: "drop"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removing a statement twice: %v", err)
+	}
+	if len(commands) != int(RemovePolicyType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), RemovePolicyType)
 	}
 	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
 		t.Error("an unknown message type was applied")
@@ -322,7 +334,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("after restore:\n%s\nwant\n%s", jsonOf(t, got), jsonOf(t, want))
 	}
 	if len(want.Functions) != 1 || len(want.Versions) != 2 || len(want.Aliases) != 1 || len(want.FunctionURLs) != 1 ||
-		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 || want.VersionSeq["fn"] != 3 {
+		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 || want.VersionSeq["fn"] != 3 ||
+		len(want.Policies) != 1 || want.Policies[0].Sid != "keep" {
 		t.Errorf("the snapshot misses state: %s", jsonOf(t, want))
 	}
 }

@@ -28,6 +28,8 @@ type Store struct {
 	reserved map[string]int
 	// reservedTotal is the sum of reserved, read on every invocation's admission.
 	reservedTotal int
+	// policies holds each function's policy statements by qualifier and statement id.
+	policies map[string]map[string]map[string]*structs.PolicyStatement
 	// provisioned holds each function's provisioned concurrency configurations by qualifier.
 	provisioned map[string]map[string]*structs.ProvisionedConcurrency
 	watch       chan struct{}
@@ -37,7 +39,8 @@ type Store struct {
 func New() *Store {
 	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{},
 		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{},
-		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{}, watch: make(chan struct{})}
+		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{},
+		policies: map[string]map[string]map[string]*structs.PolicyStatement{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -108,6 +111,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.versionSeq, name)
 	delete(s.aliases, name)
 	delete(s.provisioned, name)
+	delete(s.policies, name)
 	s.reservedTotal -= s.reserved[name]
 	delete(s.reserved, name)
 	for id, u := range s.urls {
@@ -202,6 +206,7 @@ func (s *Store) DeleteVersion(index uint64, name, number string) bool {
 		}
 		s.versions[name] = append(list[:i:i], list[i+1:]...)
 		delete(s.provisioned[name], number)
+		delete(s.policies[name], number)
 		s.changedLocked(index)
 		return true
 	}
@@ -298,6 +303,7 @@ func (s *Store) DeleteAlias(index uint64, fn, name string) bool {
 	}
 	delete(s.aliases[fn], name)
 	delete(s.provisioned[fn], name)
+	delete(s.policies[fn], name)
 	delete(s.urls, structs.URLID(fn, name))
 	s.changedLocked(index)
 	return true
@@ -370,6 +376,74 @@ func (s *Store) DeleteProvisionedConcurrency(index uint64, fn, qualifier string)
 	return true
 }
 
+// PolicyStatements returns the policy statements of qualifier of function fn, by statement id;
+// of every function and qualifier when fn is empty.
+func (s *Store) PolicyStatements(fn, qualifier string) []*structs.PolicyStatement {
+	s.mu.RLock()
+	var out []*structs.PolicyStatement
+	for f, byQ := range s.policies {
+		if fn != "" && f != fn {
+			continue
+		}
+		for q, bySid := range byQ {
+			if fn != "" && q != qualifier {
+				continue
+			}
+			for _, st := range bySid {
+				out = append(out, st)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Function != b.Function {
+			return a.Function < b.Function
+		}
+		if a.Qualifier != b.Qualifier {
+			return a.Qualifier < b.Qualifier
+		}
+		return a.CreateIndex < b.CreateIndex // the order they were added, as Lambda lists them
+	})
+	return out
+}
+
+// AddPolicyStatement stores a statement at index (FSM only); false when its id is taken.
+func (s *Store) AddPolicyStatement(index uint64, st *structs.PolicyStatement) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byQ := s.policies[st.Function]
+	if byQ == nil {
+		byQ = map[string]map[string]*structs.PolicyStatement{}
+		s.policies[st.Function] = byQ
+	}
+	bySid := byQ[st.Qualifier]
+	if bySid == nil {
+		bySid = map[string]*structs.PolicyStatement{}
+		byQ[st.Qualifier] = bySid
+	}
+	if _, taken := bySid[st.Sid]; taken {
+		return false
+	}
+	c := *st
+	c.CreateIndex = index
+	bySid[st.Sid] = &c
+	s.changedLocked(index)
+	return true
+}
+
+// RemovePolicyStatement removes a statement (FSM only) and reports whether it existed.
+func (s *Store) RemovePolicyStatement(index uint64, fn, qualifier, sid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.policies[fn][qualifier][sid]; !ok {
+		return false
+	}
+	delete(s.policies[fn][qualifier], sid)
+	s.changedLocked(index)
+	return true
+}
+
 // FunctionURL returns the function URL with the given id.
 func (s *Store) FunctionURL(id string) (*structs.FunctionURL, bool) {
 	s.mu.RLock()
@@ -434,6 +508,8 @@ type Snapshot struct {
 	Reserved map[string]int `json:"reserved_concurrency,omitempty"`
 	// Provisioned are the provisioned concurrency configurations.
 	Provisioned []*structs.ProvisionedConcurrency `json:"provisioned_concurrency,omitempty"`
+	// Policies are the functions' policy statements.
+	Policies []*structs.PolicyStatement `json:"policies,omitempty"`
 	// VersionSeq is each function's last published version number.
 	VersionSeq map[string]int `json:"version_seq,omitempty"`
 }
@@ -445,7 +521,8 @@ const SnapshotVersion = 1
 func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
 	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
-		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy()}
+		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy(),
+		Policies: s.PolicyStatements("", "")}
 }
 
 func (s *Store) versionSeqCopy() map[string]int {
@@ -501,6 +578,16 @@ func (s *Store) Restore(snap *Snapshot) {
 	s.functions = fns
 	s.urls = urls
 	s.provisioned = provisioned
+	s.policies = map[string]map[string]map[string]*structs.PolicyStatement{}
+	for _, st := range snap.Policies {
+		if s.policies[st.Function] == nil {
+			s.policies[st.Function] = map[string]map[string]*structs.PolicyStatement{}
+		}
+		if s.policies[st.Function][st.Qualifier] == nil {
+			s.policies[st.Function][st.Qualifier] = map[string]*structs.PolicyStatement{}
+		}
+		s.policies[st.Function][st.Qualifier][st.Sid] = st
+	}
 	s.versionSeq = map[string]int{}
 	for k, v := range snap.VersionSeq {
 		s.versionSeq[k] = v

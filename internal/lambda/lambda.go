@@ -203,6 +203,13 @@ type FunctionConfiguration struct {
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
 }
 
+func role(r string) string {
+	if r == "" {
+		return structs.DefaultRole
+	}
+	return r
+}
+
 // LastModifiedFormat is Lambda's timestamp format.
 const LastModifiedFormat = "2006-01-02T15:04:05.000-0700"
 
@@ -219,7 +226,7 @@ func Base64Sha256(hexSha string) string {
 func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguration {
 	c := FunctionConfiguration{
 		FunctionName: fn.Name, FunctionArn: FunctionARN(region, fn.Name, fn.Version), Runtime: fn.Runtime,
-		Role:    "arn:aws:iam::" + DefaultAccount + ":role/gateway",
+		Role:    role(fn.Role),
 		Handler: fn.Handler, CodeSize: fn.CodeSize, CodeSha256: Base64Sha256(fn.CodeSha256),
 		Description: fn.Description, Timeout: int(fn.Timeout / time.Second), MemorySize: fn.MemoryMB,
 		LastModified: fn.LastModified.UTC().Format(LastModifiedFormat), Version: fn.Qualifier(),
@@ -314,6 +321,24 @@ type ProvisionedConcurrencyConfig struct {
 type ListProvisionedConcurrencyConfigsOutput struct {
 	ProvisionedConcurrencyConfigs []ProvisionedConcurrencyConfig `json:"ProvisionedConcurrencyConfigs"`
 	NextMarker                    *string                        `json:"NextMarker,omitempty"`
+}
+
+// AddPermissionInput is the body of AddPermission.
+type AddPermissionInput struct {
+	StatementId         string `json:"StatementId"` //nolint:revive // Lambda's field names
+	Action              string `json:"Action"`
+	Principal           string `json:"Principal"`
+	SourceArn           string `json:"SourceArn,omitempty"`
+	SourceAccount       string `json:"SourceAccount,omitempty"`
+	FunctionUrlAuthType string `json:"FunctionUrlAuthType,omitempty"` //nolint:revive
+	PrincipalOrgID      string `json:"PrincipalOrgID,omitempty"`
+	RevisionId          string `json:"RevisionId,omitempty"` //nolint:revive
+}
+
+// GetPolicyOutput is the answer of GetPolicy: the policy document as a JSON string.
+type GetPolicyOutput struct {
+	Policy     string `json:"Policy"`
+	RevisionId string `json:"RevisionId"` //nolint:revive // Lambda's field name
 }
 
 // FunctionCode carries a zip inline (base64 in JSON, as []byte marshals).

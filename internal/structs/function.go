@@ -14,6 +14,9 @@ const LatestVersion = "$LATEST"
 type Function struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Role is the execution role the function was created with; the gateway keeps it for the
+	// API (it has no IAM) and reports DefaultRole when none was given.
+	Role string `json:"role,omitempty"`
 	// Runtime is "provided", "provided.al2" or "provided.al2023" (custom runtime: /var/task/bootstrap).
 	Runtime string `json:"runtime"`
 	// Handler is passed to the runtime as _HANDLER; for the provided runtimes a handler naming an
@@ -104,3 +107,6 @@ var reservedEnv = map[string]bool{
 
 // IsReservedEnv reports whether name is set by the gateway and may not be configured.
 func IsReservedEnv(name string) bool { return reservedEnv[name] }
+
+// DefaultRole is the execution role reported for functions created without one (by apply).
+const DefaultRole = "arn:aws:iam::000000000000:role/gateway"

@@ -1,0 +1,246 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// The AWS tools users already have, against an agent that requires signed requests: the
+// Terraform AWS provider and the AWS CLI manage functions through the Lambda API unchanged.
+
+// tfMirror is where this machine keeps the Terraform AWS provider (Terraform cannot download
+// it here).
+const tfMirror = "/opt/tf-plugins"
+
+func terraformMain(endpoint, zipPath, greeting string) string {
+	return fmt.Sprintf(`
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws" }
+  }
+}
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = %q
+  secret_key                  = %q
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    lambda = %q
+  }
+}
+
+resource "aws_lambda_function" "fn" {
+  function_name    = "tf"
+  role             = "arn:aws:iam::123456789012:role/tf"
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  filename         = %q
+  source_code_hash = filebase64sha256(%q)
+  memory_size      = 128
+  timeout          = 5
+  publish          = true
+  environment {
+    variables = { GREETING = %q }
+  }
+}
+
+resource "aws_lambda_alias" "live" {
+  name             = "live"
+  function_name    = aws_lambda_function.fn.function_name
+  function_version = aws_lambda_function.fn.version
+}
+
+resource "aws_lambda_function_url" "url" {
+  function_name      = aws_lambda_function.fn.function_name
+  qualifier          = aws_lambda_alias.live.name
+  authorization_type = "NONE"
+}
+
+resource "aws_lambda_provisioned_concurrency_config" "warm" {
+  function_name                     = aws_lambda_function.fn.function_name
+  qualifier                         = aws_lambda_alias.live.name
+  provisioned_concurrent_executions = 1
+}
+
+resource "aws_lambda_permission" "events" {
+  statement_id  = "AllowEvents"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.fn.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = "arn:aws:events:us-east-1:123456789012:rule/nightly"
+}
+`, authAdminID, authAdminSecret, endpoint, zipPath, zipPath, greeting)
+}
+
+func TestTerraformAWSProvider(t *testing.T) {
+	needRoot(t)
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("terraform is not installed on this machine")
+	}
+	if _, err := os.Stat(filepath.Join(tfMirror, "registry.terraform.io/hashicorp/aws")); err != nil {
+		t.Skipf("the Terraform AWS provider is not in %s on this machine", tfMirror)
+	}
+	a := startAgent(t, agentOptions{node: "tf", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}}})
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "fn.zip")
+	if err := os.WriteFile(zipPath, codeZip(t, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc := filepath.Join(dir, "terraformrc")
+	if err := os.WriteFile(rc, []byte(fmt.Sprintf(`provider_installation {
+  filesystem_mirror {
+    path    = %q
+    include = ["registry.terraform.io/hashicorp/aws"]
+  }
+}
+`, tfMirror)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write := func(greeting string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(terraformMain(a.addr, zipPath, greeting)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, tf, append(args, "-no-color")...)
+		cmd.Dir = dir
+		cmd.Env = append(withoutAWSEnv(os.Environ()), "TF_CLI_CONFIG_FILE="+rc, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	write("hi")
+	if out, code := run("init", "-input=false"); code != 0 {
+		t.Fatalf("terraform init exited %d:\n%s", code, out)
+	}
+	if out, code := run("apply", "-auto-approve", "-input=false"); code != 0 {
+		t.Fatalf("terraform apply exited %d:\n%s", code, out)
+	}
+	ctx := context.Background()
+	client := a.sdk()
+	fn, err := client.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("tf")})
+	if err != nil || aws.ToString(fn.Configuration.Role) != "arn:aws:iam::123456789012:role/tf" || fn.Configuration.Environment.Variables["GREETING"] != "hi" {
+		t.Fatalf("the function Terraform created: %v %+v", err, fn)
+	}
+	pc, err := client.GetProvisionedConcurrencyConfig(ctx, &awslambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("tf"), Qualifier: aws.String("live")})
+	if err != nil || pc.Status != types.ProvisionedConcurrencyStatusEnumReady {
+		t.Errorf("provisioned concurrency: %v %+v", err, pc)
+	}
+	pol, err := client.GetPolicy(ctx, &awslambda.GetPolicyInput{FunctionName: aws.String("tf")})
+	if err != nil || !strings.Contains(aws.ToString(pol.Policy), `"Sid":"AllowEvents"`) || !strings.Contains(aws.ToString(pol.Policy), `"Service":"events.amazonaws.com"`) {
+		t.Errorf("policy: %v %+v", err, pol)
+	}
+	greeting := func() string {
+		t.Helper()
+		out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("tf"), Qualifier: aws.String("live"), Payload: []byte(`{"mode":"env"}`)})
+		if err != nil || out.FunctionError != nil {
+			t.Fatalf("invoking tf:live: %v", err)
+		}
+		_, rest, _ := strings.Cut(string(out.Payload), `"GREETING":"`)
+		v, _, _ := strings.Cut(rest, `"`)
+		return v
+	}
+	if g := greeting(); g != "hi" {
+		t.Errorf("tf:live has GREETING=%q", g)
+	}
+	// What Terraform reads back matches what it wrote: no perpetual diff.
+	if out, code := run("plan", "-detailed-exitcode", "-input=false"); code != 0 {
+		t.Fatalf("terraform plan after apply exited %d (want 0, no changes):\n%s", code, out)
+	}
+	// A change publishes a new version and moves the alias.
+	write("changed")
+	if out, code := run("apply", "-auto-approve", "-input=false"); code != 0 {
+		t.Fatalf("terraform apply of a change exited %d:\n%s", code, out)
+	}
+	if g := greeting(); g != "changed" {
+		t.Errorf("after the change tf:live has GREETING=%q", g)
+	}
+	if out, code := run("plan", "-detailed-exitcode", "-input=false"); code != 0 {
+		t.Fatalf("terraform plan after the change exited %d:\n%s", code, out)
+	}
+	if out, code := run("destroy", "-auto-approve", "-input=false"); code != 0 {
+		t.Fatalf("terraform destroy exited %d:\n%s", code, out)
+	}
+	if _, err := client.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("tf")}); !isError[*types.ResourceNotFoundException](err) {
+		t.Errorf("after destroy: %v", err)
+	}
+}
+
+func TestAWSCLI(t *testing.T) {
+	needRoot(t)
+	awsBin, err := exec.LookPath("aws")
+	if err != nil || exec.Command(awsBin, "--version").Run() != nil {
+		t.Skip("the AWS CLI is not installed on this machine")
+	}
+	a := startAgent(t, agentOptions{node: "awscli", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}}})
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "fn.zip")
+	if err := os.WriteFile(zipPath, codeZip(t, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(secret string, args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, awsBin, append([]string{"--endpoint-url", a.addr, "--output", "json", "lambda"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(withoutAWSEnv(os.Environ()), "AWS_ACCESS_KEY_ID="+authAdminID, "AWS_SECRET_ACCESS_KEY="+secret,
+			"AWS_DEFAULT_REGION=eu-central-1", "AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	if out, code := run(authAdminSecret, "create-function", "--function-name", "cli", "--runtime", "provided.al2023", "--handler", "bootstrap",
+		"--role", "arn:aws:iam::123456789012:role/cli", "--zip-file", "fileb://fn.zip", "--environment", "Variables={GREETING=cli}"); code != 0 || !strings.Contains(out, `"FunctionName": "cli"`) {
+		t.Fatalf("create-function exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "publish-version", "--function-name", "cli"); code != 0 || !strings.Contains(out, `"Version": "1"`) {
+		t.Fatalf("publish-version exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "create-alias", "--function-name", "cli", "--name", "live", "--function-version", "1"); code != 0 {
+		t.Fatalf("create-alias exited %d:\n%s", code, out)
+	}
+	out, code := run(authAdminSecret, "invoke", "--function-name", "cli", "--qualifier", "live", "--payload", `{"mode":"env"}`, "out.json")
+	body, _ := os.ReadFile(filepath.Join(dir, "out.json"))
+	if code != 0 || !strings.Contains(out, `"ExecutedVersion": "1"`) || !strings.Contains(string(body), `"GREETING":"cli"`) {
+		t.Fatalf("invoke exited %d:\n%s\n%s", code, out, body)
+	}
+	if out, code := run(authAdminSecret, "list-functions"); code != 0 || !strings.Contains(out, `"FunctionName": "cli"`) {
+		t.Errorf("list-functions exited %d:\n%s", code, out)
+	}
+	if out, code := run("not-the-secret", "get-function", "--function-name", "cli"); code == 0 || !strings.Contains(out, "InvalidSignatureException") {
+		t.Errorf("a wrong secret: exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "delete-function", "--function-name", "cli", "--qualifier", "1"); code == 0 || !strings.Contains(out, "ResourceConflictException") {
+		t.Errorf("deleting a version an alias uses: exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "delete-function", "--function-name", "cli"); code != 0 {
+		t.Errorf("delete-function exited %d:\n%s", code, out)
+	}
+}

@@ -39,7 +39,9 @@ func TestConfigChanges(t *testing.T) {
 		check func(*lambda.UpdateFunctionConfigurationInput) bool
 	}{
 		{"memory", func(f *config.Function) { f.MemoryMB = 256 }, []string{"memory_mb 128 -> 256"},
-			func(in *lambda.UpdateFunctionConfigurationInput) bool { return in.MemorySize != nil && *in.MemorySize == 256 }},
+			func(in *lambda.UpdateFunctionConfigurationInput) bool {
+				return in.MemorySize != nil && *in.MemorySize == 256
+			}},
 		{"timeout and runtime", func(f *config.Function) { f.Timeout = 30 * time.Second; f.Runtime = "provided.al2" },
 			[]string{"runtime provided.al2023 -> provided.al2", "timeout 3 -> 30"},
 			func(in *lambda.UpdateFunctionConfigurationInput) bool {
@@ -59,7 +61,9 @@ func TestConfigChanges(t *testing.T) {
 				return in.GatewayOptions != nil && in.GatewayOptions.FreezeDelayMs == nil
 			}},
 		{"description", func(f *config.Function) { f.Description = "" }, []string{"description d -> "},
-			func(in *lambda.UpdateFunctionConfigurationInput) bool { return in.Description != nil && *in.Description == "" }},
+			func(in *lambda.UpdateFunctionConfigurationInput) bool {
+				return in.Description != nil && *in.Description == ""
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -69,6 +69,7 @@ type ProvisionReporter interface {
 type CodeStore interface {
 	Put(ctx context.Context, r io.Reader, maxBytes int64) (sha256hex string, size int64, err error)
 	Has(sha string) bool
+	Size(sha string) (int64, bool)
 }
 
 // Errors of the Store the gateway maps to Lambda's exceptions.
@@ -403,6 +404,26 @@ func validate(fn *structs.Function) error {
 }
 
 // storeZip checks that data is a zip and stores it.
+// HasCode reports whether the node holds the zip with this hex SHA-256, so a client can refer
+// to it (GatewayCodeSha256) instead of uploading it again.
+func (g *Gateway) HasCode(sha string) bool { return g.cfg.Code.Has(sha) }
+
+// code stores an uploaded zip, or checks the node's zip that ref (a hex SHA-256, the gateway's
+// GatewayCodeSha256 extension) names, and returns its hash and size.
+func (g *Gateway) code(ctx context.Context, data []byte, ref string) (string, int64, error) {
+	if ref == "" {
+		return g.storeZip(ctx, data)
+	}
+	if len(data) > 0 {
+		return "", 0, lambda.InvalidParameter("give either ZipFile or GatewayCodeSha256, not both")
+	}
+	size, ok := g.cfg.Code.Size(ref)
+	if !ok {
+		return "", 0, lambda.InvalidParameter("GatewayCodeSha256 %s: this node holds no such code; upload it as ZipFile", ref)
+	}
+	return ref, size, nil
+}
+
 func (g *Gateway) storeZip(ctx context.Context, data []byte) (string, int64, error) {
 	if len(data) == 0 {
 		return "", 0, lambda.InvalidParameter("Code.ZipFile is required")
@@ -473,7 +494,7 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 	if err := validate(fn); err != nil {
 		return nil, err
 	}
-	sha, size, err := g.storeZip(ctx, in.Code.ZipFile)
+	sha, size, err := g.code(ctx, in.Code.ZipFile, in.Code.GatewayCodeSha256)
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +539,7 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {
 		return nil, g.storeError(cur.Name, g.cfg.StoreErrors.Conflict)
 	}
-	sha, size, err := g.storeZip(ctx, in.ZipFile)
+	sha, size, err := g.code(ctx, in.ZipFile, in.GatewayCodeSha256)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,13 @@ package integration
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -478,4 +482,58 @@ func mostAtOnce(spans []span) int {
 		most = max(most, n)
 	}
 	return most
+}
+
+// TestApplyUploadsSharedCodeOnce: functions on one code folder upload it once; the others refer
+// to the zip the agent holds (GatewayCodeSha256), and a reference to code it lacks is refused.
+func TestApplyUploadsSharedCodeOnce(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "sharedcode"})
+	hcl := fmt.Sprintf(`
+function "one" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+function "two" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+`, fnDir)
+	out, errOut, code := a.cli("apply", writeFunctions(t, hcl))
+	if code != 0 || strings.Count(out, "MB uploaded)") != 1 || strings.Count(out, "MB already on the agent)") != 1 {
+		t.Fatalf("apply exited %d: want one upload and one reference:\n%s\n%s", code, out, errOut)
+	}
+	for _, name := range []string{"one", "two"} {
+		if r := a.invoke(name, `{"name":"x"}`, nil); r.status != 200 || !strings.Contains(string(r.body), "Hello, x!") {
+			t.Errorf("invoking %s: %d %s", name, r.status, r.body)
+		}
+	}
+	ctx := context.Background()
+	fn, err := a.sdk().GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("two")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(aws.ToString(fn.Configuration.CodeSha256))
+	sha := hex.EncodeToString(raw)
+	for path, want := range map[string]int{"/v1/code/" + sha: 200, "/v1/code/" + strings.Repeat("0", 64): 404} {
+		req, _ := http.NewRequest("HEAD", a.addr+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("HEAD %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	body := `{"FunctionName":"three","Runtime":"provided.al2023","Code":{"GatewayCodeSha256":"` + strings.Repeat("0", 64) + `"}}`
+	resp, err := http.Post(a.addr+"/2015-03-31/functions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "holds no such code") {
+		t.Errorf("a reference to code the agent lacks: %d %s", resp.StatusCode, b)
+	}
 }

@@ -108,6 +108,18 @@ func (s *Store) Has(sha string) bool {
 	return err == nil
 }
 
+// Size returns the size of the zip of sha, and whether the store has it.
+func (s *Store) Size(sha string) (int64, bool) {
+	if checkSHA(sha) != nil {
+		return 0, false
+	}
+	st, err := os.Stat(s.blobPath(sha))
+	if err != nil {
+		return 0, false
+	}
+	return st.Size(), true
+}
+
 // Open opens the zip of sha.
 func (s *Store) Open(sha string) (*os.File, error) {
 	if err := checkSHA(sha); err != nil {

@@ -408,16 +408,17 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		return planNew(fn, pkg), nil
 	}
 	if errors.As(err, &le) && le.Type == "ResourceNotFoundException" {
+		code, sent := codeFor(ctx, client, pkg)
 		_, err := client.CreateFunction(upload, &lambda.CreateFunctionInput{
 			FunctionName: fn.Name, Runtime: fn.Runtime, Handler: fn.Handler, Description: fn.Description,
-			Code: lambda.FunctionCode{ZipFile: pkg.Data}, MemorySize: &memory, Timeout: &timeout,
+			Code: code, MemorySize: &memory, Timeout: &timeout,
 			Environment: &lambda.Environment{Variables: fn.Environment}, EphemeralStorage: &lambda.EphemeralStorage{Size: storage},
 			GatewayOptions: freezeOption(fn),
 		})
 		if err != nil {
 			return "", err
 		}
-		done := []string{fmt.Sprintf("created (code %s uploaded)", size(pkg.Size))}
+		done := []string{fmt.Sprintf("created (code %s %s)", size(pkg.Size), sent)}
 		rest, err := applyVersionsAndURL(ctx, client, fn, true, false, progress)
 		done = append(done, rest...)
 		if err != nil {
@@ -430,12 +431,16 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 	}
 	var done []string
 	if cur.Configuration.CodeSha256 != pkg.Base64Sha256() {
+		sent := "to upload"
 		if !dry {
-			if _, err := client.UpdateFunctionCode(upload, fn.Name, &lambda.UpdateFunctionCodeInput{ZipFile: pkg.Data}); err != nil {
+			var code lambda.FunctionCode
+			code, sent = codeFor(ctx, client, pkg)
+			in := &lambda.UpdateFunctionCodeInput{ZipFile: code.ZipFile, GatewayCodeSha256: code.GatewayCodeSha256}
+			if _, err := client.UpdateFunctionCode(upload, fn.Name, in); err != nil {
 				return "", err
 			}
 		}
-		done = append(done, verb(dry, fmt.Sprintf("code updated (%s uploaded)", size(pkg.Size)), fmt.Sprintf("code to update (%s to upload)", size(pkg.Size))))
+		done = append(done, verb(dry, fmt.Sprintf("code updated (%s %s)", size(pkg.Size), sent), fmt.Sprintf("code to update (%s %s)", size(pkg.Size), sent)))
 	}
 	in, diffs := configChanges(cur.Configuration, fn)
 	if len(diffs) > 0 {
@@ -455,6 +460,16 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		return "unchanged", nil
 	}
 	return strings.Join(done, "; "), nil
+}
+
+// codeFor is the Code of a create or update: a reference to the zip when the agent already
+// holds it (functions sharing a code folder upload it once), else the zip itself; and the word
+// for what was sent.
+func codeFor(ctx context.Context, client *api.Client, pkg *codepkg.Package) (lambda.FunctionCode, string) {
+	if has, err := client.HasCode(ctx, pkg.Sha256); err == nil && has {
+		return lambda.FunctionCode{GatewayCodeSha256: pkg.Sha256}, "already on the agent"
+	}
+	return lambda.FunctionCode{ZipFile: pkg.Data}, "uploaded"
 }
 
 // configChanges compares the agent's configuration of a function with its block: the update

@@ -487,3 +487,16 @@ func (c *Client) ListProvisionedConcurrencyConfigs(ctx context.Context, name str
 		marker = *page.NextMarker
 	}
 }
+
+// HasCode reports whether the node holds the code zip with this hex SHA-256, which
+// CreateFunction and UpdateFunctionCode can then name (GatewayCodeSha256) instead of uploading.
+func (c *Client) HasCode(ctx context.Context, sha256hex string) (bool, error) {
+	resp, _, err := c.do(ctx, "HEAD", "/v1/code/"+url.PathEscape(sha256hex), nil, nil)
+	if resp != nil && resp.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}

@@ -114,6 +114,7 @@ func New(cfg Config) (http.Handler, error) {
 		{"POST", "/2015-03-31/functions/{name}/policy", adminAccess, a.addPermission},
 		{"GET", "/2015-03-31/functions/{name}/policy", adminAccess, a.getPolicy},
 		{"DELETE", "/2015-03-31/functions/{name}/policy/{sid}", adminAccess, a.removePermission},
+		{"HEAD", "/v1/code/{sha256}", adminAccess, a.hasCode},
 		{"GET", "/v1/functions/{name}/logs", adminAccess, a.logs},
 		{"GET", "/v1/status", adminAccess, a.status},
 		{"GET", "/v1/health", open, a.health},
@@ -562,6 +563,17 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, reqID string) error {
 			flusher.Flush()
 		}
 	}
+	return nil
+}
+
+// hasCode answers 200 when the node holds the code zip with this hex SHA-256, 404 otherwise.
+func (a *api) hasCode(w http.ResponseWriter, r *http.Request, reqID string) error {
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	if !a.cfg.Gateway.HasCode(mux.Vars(r)["sha256"]) {
+		w.WriteHeader(http.StatusNotFound)
+		return nil
+	}
+	w.WriteHeader(http.StatusOK)
 	return nil
 }
 

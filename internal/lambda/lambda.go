@@ -341,9 +341,12 @@ type GetPolicyOutput struct {
 	RevisionId string `json:"RevisionId"` //nolint:revive // Lambda's field name
 }
 
-// FunctionCode carries a zip inline (base64 in JSON, as []byte marshals).
+// FunctionCode carries a zip inline (base64 in JSON, as []byte marshals), or names one the
+// node already holds by its hex SHA-256 (GatewayCodeSha256, the gateway's own extension, which
+// saves uploading the same code again; HEAD /v1/code/{sha256} tells whether the node has it).
 type FunctionCode struct {
-	ZipFile []byte `json:"ZipFile,omitempty"`
+	ZipFile           []byte `json:"ZipFile,omitempty"`
+	GatewayCodeSha256 string `json:"GatewayCodeSha256,omitempty"`
 }
 
 // CreateFunctionInput is the body of CreateFunction.
@@ -364,9 +367,11 @@ type CreateFunctionInput struct {
 
 // UpdateFunctionCodeInput is the body of UpdateFunctionCode.
 type UpdateFunctionCodeInput struct {
-	ZipFile    []byte `json:"ZipFile,omitempty"`
-	RevisionId string `json:"RevisionId,omitempty"`
-	Publish    bool   `json:"Publish,omitempty"`
+	ZipFile []byte `json:"ZipFile,omitempty"`
+	// GatewayCodeSha256 names code the node holds instead of ZipFile (see FunctionCode).
+	GatewayCodeSha256 string `json:"GatewayCodeSha256,omitempty"`
+	RevisionId        string `json:"RevisionId,omitempty"`
+	Publish           bool   `json:"Publish,omitempty"`
 }
 
 // UpdateFunctionConfigurationInput changes only the fields that are set.

@@ -1,15 +1,20 @@
 // Package cluster runs the node's hashicorp/raft instance: the replicated log (raft-boltdb),
-// file snapshots, the TCP transport, bootstrap, and typed writes. Today a node bootstraps a
-// single-node cluster; joining, forwarding to the leader and code replication build on this.
+// file snapshots, the cluster port (Raft and the node RPC on one TCP port, optionally mutual
+// TLS), bootstrap and joining, typed writes (forwarded to the leader from a follower), and
+// membership.
 package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,7 +33,14 @@ type Config struct {
 	BindAddr      string // the Raft transport, e.g. 127.0.0.1:9501
 	AdvertiseAddr string // defaults to BindAddr
 	Bootstrap     bool   // bootstrap a single-node cluster when there is no prior state
-	Logger        hclog.Logger
+	// Join lists cluster addresses of other nodes; a node without state asks them to add it.
+	Join []string
+	// BootstrapExpect, when set, bootstraps a new cluster once that many nodes (this one and
+	// those found at Join, all without state) know each other.
+	BootstrapExpect int
+	// ServerTLS and ClientTLS, when set, make every cluster connection mutual TLS.
+	ServerTLS, ClientTLS *tls.Config
+	Logger               hclog.Logger
 }
 
 // Errors of writes.
@@ -56,6 +68,16 @@ type Node struct {
 	fsm    *fsm.FSM
 	store  *raftboltdb.BoltStore
 	trans  *raft.NetworkTransport
+
+	mux    *muxListener
+	rpcMux *http.ServeMux
+	rpcSrv *http.Server
+	rpc    *http.Client
+	// hasState is set once the node belongs to a cluster (it has Raft state).
+	hasState atomic.Bool
+	// stop ends the background join; joinDone is closed when it returned (nil without one).
+	stop     chan struct{}
+	joinDone chan struct{}
 }
 
 // applyTimeout bounds one write when the caller's context has no deadline.
@@ -76,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating raft dir: %w", err)
 	}
-	n := &Node{cfg: cfg, logger: logger}
+	n := &Node{cfg: cfg, logger: logger, stop: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -92,14 +114,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening snapshot store: %w", err)
 	}
-	adv, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
-	if err != nil {
-		return nil, fmt.Errorf("resolving raft advertise address %s: %w", cfg.AdvertiseAddr, err)
+	if _, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr); err != nil {
+		return nil, fmt.Errorf("resolving cluster advertise address %s: %w", cfg.AdvertiseAddr, err)
 	}
-	n.trans, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, adv, 3, 10*time.Second, logger)
+	ln, err := net.Listen("tcp", cfg.BindAddr)
 	if err != nil {
-		return nil, fmt.Errorf("starting raft transport on %s: %w", cfg.BindAddr, err)
+		return nil, fmt.Errorf("listening on cluster address %s: %w", cfg.BindAddr, err)
 	}
+	n.mux = newMux(ln, cfg.ServerTLS, logger)
+	d := &dialer{tls: cfg.ClientTLS}
+	n.rpc = rpcClient(d)
+	n.rpcMux = http.NewServeMux()
+	n.registerRPC()
+	n.rpcSrv = &http.Server{Handler: n.rpcMux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	go func() { _ = n.rpcSrv.Serve(n.mux.rpc) }()
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  &raftLayer{subListener: n.mux.raft, d: d},
+		MaxPool: 3, Timeout: 10 * time.Second, Logger: logger,
+	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = logger
@@ -118,17 +150,58 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
-	if !has && cfg.Bootstrap {
-		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: n.trans.LocalAddr()}}})
-		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-			return nil, fmt.Errorf("bootstrapping the cluster: %w", err)
+	n.hasState.Store(has)
+	if !has && (cfg.Bootstrap || (cfg.BootstrapExpect == 1 && len(cfg.Join) == 0)) {
+		if err := n.bootstrap([]raft.Server{{ID: rc.LocalID, Address: raft.ServerAddress(cfg.AdvertiseAddr)}}); err != nil {
+			return nil, err
 		}
 	}
-	if err := n.waitReady(ctx); err != nil {
-		return nil, err
+	switch {
+	case n.hasState.Load():
+		// A member (restarted, or just bootstrapped): serve its state once a leader is known.
+		if err := n.waitReady(ctx); err != nil {
+			return nil, err
+		}
+	case len(cfg.Join) > 0:
+		// Joining may wait for other nodes to start: do it in the background so the agent
+		// serves (and says what it waits for) meanwhile.
+		n.joinDone = make(chan struct{})
+		go n.joinLoop()
+	default:
+		logger.Warn("this node is not in a cluster: join one with `gateway cluster join ADDR`, or set cluster { join } or bootstrap")
 	}
 	ok = true
 	return n, nil
+}
+
+// joinLoop tries Join (or BootstrapExpect) every second until the node is in a cluster.
+func (n *Node) joinLoop() {
+	defer close(n.joinDone)
+	var last string
+	for !n.hasState.Load() {
+		err := n.tryJoin(context.Background())
+		if err == nil {
+			return
+		}
+		if msg := err.Error(); msg != last {
+			n.logger.Info("not in a cluster yet; retrying every second", "join", n.cfg.Join, "reason", msg)
+			last = msg
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (n *Node) bootstrap(servers []raft.Server) error {
+	f := n.raft.BootstrapCluster(raft.Configuration{Servers: servers})
+	if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrapping the cluster: %w", err)
+	}
+	n.hasState.Store(true)
+	return nil
 }
 
 // waitReady waits for a leader and, on the leader, for the log to be applied (a barrier).
@@ -152,6 +225,108 @@ func (n *Node) waitReady(ctx context.Context) error {
 	}
 	return nil
 }
+
+// tryJoin asks each Join address to add this node; with BootstrapExpect, when none of them
+// belongs to a cluster yet, it bootstraps one once enough nodes answered.
+func (n *Node) tryJoin(ctx context.Context) error {
+	self := joinRequest{ID: n.cfg.NodeID, Address: n.cfg.AdvertiseAddr}
+	found := map[string]string{n.cfg.NodeID: n.cfg.AdvertiseAddr}
+	var lastErr error
+	for _, addr := range n.cfg.Join {
+		if addr == n.cfg.AdvertiseAddr {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var hello helloReply
+		err := n.call(cctx, addr, "GET", "hello", nil, &hello)
+		if err == nil && (hello.HasState || hello.LeaderID != "") {
+			err = n.call(cctx, addr, "POST", "join", self, nil)
+			cancel()
+			if err == nil {
+				n.logger.Info("joined the cluster", "via", addr)
+				n.hasState.Store(true)
+				return nil
+			}
+			lastErr = err
+			continue
+		}
+		cancel()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		found[hello.ID] = hello.Address
+	}
+	if n.cfg.BootstrapExpect > 0 && len(found) >= n.cfg.BootstrapExpect {
+		// Every node computes the same configuration from the same answers, and Raft accepts an
+		// identical bootstrap on each.
+		ids := make([]string, 0, len(found))
+		for id := range found {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		servers := make([]raft.Server, 0, len(ids))
+		for _, id := range ids {
+			servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(found[id])})
+		}
+		n.logger.Info("bootstrapping the cluster", "servers", ids)
+		return n.bootstrap(servers)
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("%d of the %d expected nodes found", len(found), n.cfg.BootstrapExpect)
+	}
+	return lastErr
+}
+
+// Join asks the node at addr (any member) to add this node, for `gateway cluster join`.
+func (n *Node) Join(ctx context.Context, addr string) error {
+	if err := n.call(ctx, addr, "POST", "join", joinRequest{ID: n.cfg.NodeID, Address: n.cfg.AdvertiseAddr}, nil); err != nil {
+		return fmt.Errorf("joining through %s: %w", addr, err)
+	}
+	n.hasState.Store(true)
+	return nil
+}
+
+// Leave removes this node from the cluster's configuration (through the leader). A leader
+// hands leadership over first, so the rest keep a leader.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil && !errors.Is(err, raft.ErrNotLeader) {
+			n.logger.Warn("transferring leadership before leaving", "error", err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for n.raft.State() == raft.Leader && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return n.removeServer(ctx, n.cfg.NodeID)
+}
+
+// Member is a server of the cluster's configuration.
+type Member struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
+}
+
+// Members lists the servers of the Raft configuration, by ID.
+func (n *Node) Members() ([]Member, error) {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return nil, fmt.Errorf("reading the raft configuration: %w", err)
+	}
+	_, leader := n.raft.LeaderWithID()
+	var out []Member
+	for _, s := range cf.Configuration().Servers {
+		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leader})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// ID is this node's Raft server ID.
+func (n *Node) ID() string { return n.cfg.NodeID }
 
 // State is the local copy of the replicated state (reads never go to the leader).
 func (n *Node) State() *state.Store { return n.fsm.State() }
@@ -323,14 +498,28 @@ func (n *Node) DeleteFunctionURL(ctx context.Context, id string) error {
 	return err
 }
 
+// apply writes one entry: on the leader directly, from a follower through the leader.
 func (n *Node) apply(ctx context.Context, t fsm.MessageType, body any) (any, error) {
-	if n.raft.State() != raft.Leader {
-		id, addr := n.Leader()
-		return nil, &NotLeaderError{LeaderID: id, LeaderAddr: addr}
-	}
 	data, err := fsm.Encode(t, body)
 	if err != nil {
 		return nil, err
+	}
+	if n.raft.State() != raft.Leader {
+		return n.forward(ctx, data)
+	}
+	resp, _, err := n.applyLocal(ctx, data)
+	if errors.Is(err, ErrNotLeader) {
+		return n.forward(ctx, data) // leadership moved while we tried
+	}
+	return resp, err
+}
+
+// applyLocal applies an encoded entry on this node, which must lead, and returns the FSM's
+// response and the entry's index.
+func (n *Node) applyLocal(ctx context.Context, data []byte) (any, uint64, error) {
+	if n.raft.State() != raft.Leader {
+		id, addr := n.Leader()
+		return nil, 0, &NotLeaderError{LeaderID: id, LeaderAddr: addr}
 	}
 	timeout := applyTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -340,14 +529,14 @@ func (n *Node) apply(ctx context.Context, t fsm.MessageType, body any) (any, err
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			id, addr := n.Leader()
-			return nil, &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+			return nil, 0, &NotLeaderError{LeaderID: id, LeaderAddr: addr}
 		}
-		return nil, fmt.Errorf("applying message %d: %w", t, err)
+		return nil, 0, fmt.Errorf("applying a log entry: %w", err)
 	}
 	if err, ok := f.Response().(error); ok {
-		return nil, err
+		return nil, f.Index(), err
 	}
-	return f.Response(), nil
+	return f.Response(), f.Index(), nil
 }
 
 // Stop shuts Raft down and closes the stores; it is idempotent.
@@ -357,6 +546,15 @@ func (n *Node) Stop(ctx context.Context) error {
 
 func (n *Node) close() error {
 	var errs []error
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	if n.joinDone != nil {
+		<-n.joinDone
+		n.joinDone = nil
+	}
 	if n.raft != nil {
 		if err := n.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shutting down raft: %w", err))
@@ -366,6 +564,14 @@ func (n *Node) close() error {
 	if n.trans != nil {
 		_ = n.trans.Close()
 		n.trans = nil
+	}
+	if n.rpcSrv != nil {
+		_ = n.rpcSrv.Close()
+		n.rpcSrv = nil
+	}
+	if n.mux != nil {
+		_ = n.mux.Close()
+		n.mux = nil
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {

@@ -3,8 +3,11 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -187,8 +190,25 @@ type HTTP struct {
 
 // Cluster is the Raft node's configuration.
 type Cluster struct {
-	Address   string
+	// Address is where Raft and the node RPC listen (one port).
+	Address string
+	// Advertise is the address other nodes reach this one at; Address when empty.
+	Advertise string
+	// Bootstrap starts a single-node cluster on the first start (the default without Join
+	// and BootstrapExpect).
 	Bootstrap bool
+	// Join lists other nodes' cluster addresses to join through (or to find for
+	// BootstrapExpect).
+	Join []string
+	// BootstrapExpect bootstraps a new cluster once this many nodes found each other.
+	BootstrapExpect int
+	// TLS makes every cluster connection mutual TLS with certificates of one CA.
+	TLS *ClusterTLS
+}
+
+// ClusterTLS is the cluster block's tls block: PEM files, absolute paths.
+type ClusterTLS struct {
+	CA, Cert, Key string
 }
 
 // Sandbox configures execution environments.
@@ -284,8 +304,20 @@ const DefaultURLDomain = "lambda-url.localhost"
 var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 type clusterBlock struct {
-	Address   *string `hcl:"address,optional"`
-	Bootstrap *bool   `hcl:"bootstrap,optional"`
+	Address         *string          `hcl:"address,optional"`
+	Advertise       *string          `hcl:"advertise,optional"`
+	Bootstrap       *bool            `hcl:"bootstrap,optional"`
+	Join            *[]string        `hcl:"join,optional"`
+	BootstrapExpect *int             `hcl:"bootstrap_expect,optional"`
+	TLS             *clusterTLSBlock `hcl:"tls,block"`
+	Body            hcl.Body         `hcl:",body"`
+}
+
+type clusterTLSBlock struct {
+	CA   string   `hcl:"ca"`
+	Cert string   `hcl:"cert"`
+	Key  string   `hcl:"key"`
+	Body hcl.Body `hcl:",body"`
 }
 
 type sandboxBlock struct {
@@ -367,11 +399,8 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 				fmt.Sprintf("%q is not a lower-case DNS name such as lambda-url.example.com.", a.HTTP.URLDomain)))
 		}
 	}
-	if raw.Cluster != nil {
-		set(&a.Cluster.Address, raw.Cluster.Address)
-		if raw.Cluster.Bootstrap != nil {
-			a.Cluster.Bootstrap = *raw.Cluster.Bootstrap
-		}
+	if c := raw.Cluster; c != nil {
+		diags = append(diags, decodeCluster(&a.Cluster, c, baseDir)...)
 	}
 	if s := raw.Sandbox; s != nil {
 		set(&a.Sandbox.Driver, s.Driver)
@@ -440,6 +469,69 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 			fmt.Sprintf("plugin %q: trigger and extension plugins come in a later version of the gateway.", p.Name), rng))
 	}
 	return a, diags
+}
+
+// decodeCluster applies a cluster block. bootstrap defaults to true only for a node that is
+// given neither join nor bootstrap_expect (a single node).
+func decodeCluster(cl *Cluster, c *clusterBlock, baseDir string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if c.Address != nil {
+		cl.Address = *c.Address
+	}
+	if c.Advertise != nil {
+		cl.Advertise = *c.Advertise
+	}
+	for name, addr := range map[string]string{"address": cl.Address, "advertise": cl.Advertise} {
+		if addr == "" && name == "advertise" {
+			continue
+		}
+		if host, port, err := net.SplitHostPort(addr); err != nil || port == "" || (name == "advertise" && (host == "" || host == "0.0.0.0" || host == "::")) {
+			diags = append(diags, attrDiag(c.Body, name, "Invalid cluster "+name,
+				fmt.Sprintf("%q is not a host:port other nodes can reach (advertise a specific address when listening on all of them).", addr)))
+		}
+	}
+	if c.Join != nil {
+		cl.Join = *c.Join
+		for _, j := range cl.Join {
+			if _, _, err := net.SplitHostPort(j); err != nil {
+				diags = append(diags, attrDiag(c.Body, "join", "Invalid join address", fmt.Sprintf("%q is not a host:port of another node's cluster address.", j)))
+			}
+		}
+	}
+	if c.BootstrapExpect != nil {
+		cl.BootstrapExpect = *c.BootstrapExpect
+		if cl.BootstrapExpect < 1 {
+			diags = append(diags, attrDiag(c.Body, "bootstrap_expect", "Invalid bootstrap_expect", fmt.Sprintf("%d: the number of nodes of the new cluster, at least 1 (3 or 5 survive a node's loss).", cl.BootstrapExpect)))
+		}
+		if cl.BootstrapExpect > 1 && len(cl.Join) == 0 {
+			diags = append(diags, attrDiag(c.Body, "bootstrap_expect", "Missing join addresses", fmt.Sprintf("bootstrap_expect = %d needs join = [...] listing the other nodes' cluster addresses, to find them.", cl.BootstrapExpect)))
+		}
+	}
+	cl.Bootstrap = len(cl.Join) == 0 && cl.BootstrapExpect == 0
+	if c.Bootstrap != nil {
+		cl.Bootstrap = *c.Bootstrap
+		if cl.Bootstrap && cl.BootstrapExpect > 0 {
+			diags = append(diags, attrDiag(c.Body, "bootstrap", "Conflicting bootstrap settings", "bootstrap = true starts a cluster of this node alone; bootstrap_expect starts one with the others. Keep one."))
+		}
+	}
+	if t := c.TLS; t != nil {
+		abs := func(p string) string {
+			if p != "" && !filepath.IsAbs(p) {
+				return filepath.Join(baseDir, p)
+			}
+			return p
+		}
+		cl.TLS = &ClusterTLS{CA: abs(t.CA), Cert: abs(t.Cert), Key: abs(t.Key)}
+		if _, err := tls.LoadX509KeyPair(cl.TLS.Cert, cl.TLS.Key); err != nil {
+			diags = append(diags, attrDiag(t.Body, "cert", "Invalid cluster certificate", fmt.Sprintf("loading cert %s with key %s: %v. Paths are relative to this file.", cl.TLS.Cert, cl.TLS.Key, err)))
+		}
+		if pem, err := os.ReadFile(cl.TLS.CA); err != nil {
+			diags = append(diags, attrDiag(t.Body, "ca", "Invalid cluster CA", fmt.Sprintf("%v. The path is relative to this file.", err)))
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			diags = append(diags, attrDiag(t.Body, "ca", "Invalid cluster CA", fmt.Sprintf("%s holds no PEM certificate.", cl.TLS.CA)))
+		}
+	}
+	return diags
 }
 
 // decodeAccessKeys validates the access_key blocks and reads their secret files. No diagnostic

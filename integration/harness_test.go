@@ -118,6 +118,7 @@ type agentProc struct {
 	dataDir  string
 	confPath string
 	addr     string // http://host:port
+	raftAddr string // its cluster address
 	admin    *testKey
 	cmd      *exec.Cmd
 	out      *syncBuffer
@@ -134,6 +135,10 @@ type agentOptions struct {
 	// keys become access_key blocks; the first admin key signs the harness's own API calls
 	// (cli, sdk, invoke), as an operator's configured CLI would.
 	keys []testKey
+	// raftPort is the cluster port (default: a free one); cluster replaces the body of the
+	// cluster block after its address (default: bootstrap = true).
+	raftPort int
+	cluster  string
 }
 
 // testKey is one access_key block.
@@ -153,6 +158,15 @@ func freePort(t *testing.T) int {
 // and registers its stop (and the leftover check) as a cleanup.
 func startAgent(t *testing.T, o agentOptions) *agentProc {
 	t.Helper()
+	a := newAgent(t, o)
+	a.waitHealthy()
+	return a
+}
+
+// newAgent starts a real agent process like startAgent but returns at once: nodes that form a
+// cluster together only serve once all of them run.
+func newAgent(t *testing.T, o agentOptions) *agentProc {
+	t.Helper()
 	if o.driver == "" {
 		o.driver = "libcontainer"
 	}
@@ -162,22 +176,28 @@ func startAgent(t *testing.T, o agentOptions) *agentProc {
 	if o.node == "" {
 		o.node = "it"
 	}
-	httpPort, raftPort := freePort(t), freePort(t)
+	httpPort, raftPort := freePort(t), o.raftPort
+	if raftPort == 0 {
+		raftPort = freePort(t)
+	}
+	if o.cluster == "" {
+		o.cluster = "bootstrap = true"
+	}
 	conf := fmt.Sprintf(`
 node_name = %q
 data_dir  = %q
 log_level = "debug"
 http    { address = "127.0.0.1:%d" }
 cluster {
-  address   = "127.0.0.1:%d"
-  bootstrap = true
+  address = "127.0.0.1:%d"
+  %s
 }
 sandbox {
   driver = %q
   %s
 }
 %s
-`, o.node, o.dataDir, httpPort, raftPort, o.driver, o.extra, o.top)
+`, o.node, o.dataDir, httpPort, raftPort, o.cluster, o.driver, o.extra, o.top)
 	var admin *testKey
 	for i, k := range o.keys {
 		conf += fmt.Sprintf("access_key %q {\n  id     = %q\n  secret = %q\n  policy = %q\n}\n", k.name, k.id, k.secret, k.policy)
@@ -190,8 +210,9 @@ sandbox {
 		t.Fatal(err)
 	}
 	a := &agentProc{t: t, name: o.node, dataDir: o.dataDir, confPath: confPath, admin: admin,
-		addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &syncBuffer{}, exited: make(chan struct{})}
-	a.start()
+		addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &syncBuffer{}, exited: make(chan struct{}),
+		raftAddr: fmt.Sprintf("127.0.0.1:%d", raftPort)}
+	a.launch()
 	t.Cleanup(func() {
 		a.stop()
 		if t.Failed() {
@@ -201,7 +222,15 @@ sandbox {
 	return a
 }
 
+// start starts the agent process (again) and waits until it serves.
 func (a *agentProc) start() {
+	a.t.Helper()
+	a.launch()
+	a.waitHealthy()
+}
+
+// launch starts the agent process.
+func (a *agentProc) launch() {
 	t := a.t
 	t.Helper()
 	a.exited = make(chan struct{})
@@ -213,6 +242,12 @@ func (a *agentProc) start() {
 		t.Fatal(err)
 	}
 	go func() { a.exitErr = a.cmd.Wait(); close(a.exited) }()
+}
+
+// waitHealthy waits until the agent answers /v1/health.
+func (a *agentProc) waitHealthy() {
+	t := a.t
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(a.addr + "/v1/health")

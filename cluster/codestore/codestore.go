@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -35,6 +36,22 @@ type Store struct {
 
 	mu        sync.Mutex
 	unpacking map[string]*unpackCall
+	// fetch, when set, brings a blob the store lacks from elsewhere (a peer node).
+	fetch Fetcher
+}
+
+// Fetcher opens the zip of a hash held elsewhere; ErrNotFound when nobody has it.
+type Fetcher func(ctx context.Context, sha string) (io.ReadCloser, error)
+
+// fetchTimeout bounds fetching one blob from a peer.
+const fetchTimeout = 5 * time.Minute
+
+// SetFetcher lets the store fetch blobs it lacks (from the cluster's other nodes) when code is
+// needed. What is fetched is stored only once its hash is verified.
+func (s *Store) SetFetcher(f Fetcher) {
+	s.mu.Lock()
+	s.fetch = f
+	s.mu.Unlock()
 }
 
 type unpackCall struct {
@@ -132,6 +149,33 @@ func (s *Store) Open(sha string) (*os.File, error) {
 	return f, err
 }
 
+// fetchBlob brings the blob of sha through the fetcher and stores it if its content has that hash.
+func (s *Store) fetchBlob(sha string) error {
+	s.mu.Lock()
+	fetch := s.fetch
+	s.mu.Unlock()
+	if fetch == nil {
+		return fmt.Errorf("%s: %w", sha, ErrNotFound)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	rc, err := fetch(ctx, sha)
+	if err != nil {
+		return fmt.Errorf("fetching code %s: %w", sha, err)
+	}
+	defer rc.Close()
+	got, n, err := s.Put(ctx, rc, structs.MaxZipBytes)
+	if err != nil {
+		return fmt.Errorf("fetching code %s: %w", sha, err)
+	}
+	if got != sha {
+		_ = s.Remove(got)
+		return fmt.Errorf("fetched code %s is corrupt: its content hashes to %s", sha, got)
+	}
+	s.logger.Info("fetched code from a peer", "sha256", sha, "bytes", n)
+	return nil
+}
+
 // Remove deletes a blob and its unpacked tree.
 func (s *Store) Remove(sha string) error {
 	if err := checkSHA(sha); err != nil {
@@ -182,6 +226,11 @@ func (s *Store) Unpacked(ctx context.Context, sha string) (string, error) {
 
 func (s *Store) unpack(sha, dst string) (string, error) {
 	f, err := s.Open(sha)
+	if errors.Is(err, ErrNotFound) {
+		if err = s.fetchBlob(sha); err == nil {
+			f, err = s.Open(sha)
+		}
+	}
 	if err != nil {
 		return "", err
 	}

@@ -39,7 +39,13 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"invoke":    func() (cli.Command, error) { return &invokeCommand{ui: ui}, nil },
 		"functions": func() (cli.Command, error) { return &functionsCommand{ui: ui}, nil },
 		"logs":      func() (cli.Command, error) { return &logsCommand{ui: ui}, nil },
-		"version":   func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
+		"cluster":   func() (cli.Command, error) { return &clusterCommand{}, nil },
+		"cluster members": func() (cli.Command, error) {
+			return &clusterMembersCommand{ui: ui}, nil
+		},
+		"cluster join":  func() (cli.Command, error) { return &clusterJoinCommand{ui: ui}, nil },
+		"cluster leave": func() (cli.Command, error) { return &clusterLeaveCommand{ui: ui}, nil },
+		"version":       func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
 	}
 }
 

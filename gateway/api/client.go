@@ -500,3 +500,29 @@ func (c *Client) HasCode(ctx context.Context, sha256hex string) (bool, error) {
 	}
 	return true, nil
 }
+
+// Member is a server of the cluster.
+type Member struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
+}
+
+// ClusterMembers lists the cluster's servers as the node sees them.
+func (c *Client) ClusterMembers(ctx context.Context) ([]Member, error) {
+	var out struct {
+		Members []Member `json:"members"`
+	}
+	return out.Members, c.json(ctx, "GET", "/v1/cluster/members", nil, &out)
+}
+
+// ClusterJoin makes the node join the cluster of the node at addr (its cluster address).
+func (c *Client) ClusterJoin(ctx context.Context, addr string) error {
+	return c.json(ctx, "POST", "/v1/cluster/join", map[string]string{"Address": addr}, nil)
+}
+
+// ClusterLeave makes the node leave the cluster; it then stops.
+func (c *Client) ClusterLeave(ctx context.Context) error {
+	return c.json(ctx, "POST", "/v1/cluster/leave", nil, nil)
+}

@@ -48,6 +48,15 @@ type Config struct {
 	Policies map[string]string
 	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
 	Debug bool
+	// Cluster serves /v1/cluster/...; without it those routes answer 404.
+	Cluster ClusterOps
+}
+
+// ClusterOps are the node's membership operations.
+type ClusterOps interface {
+	Members() (any, error)
+	Join(ctx context.Context, addr string) error
+	Leave(ctx context.Context) error
 }
 
 type api struct {
@@ -117,6 +126,9 @@ func New(cfg Config) (http.Handler, error) {
 		{"HEAD", "/v1/code/{sha256}", adminAccess, a.hasCode},
 		{"GET", "/v1/functions/{name}/logs", adminAccess, a.logs},
 		{"GET", "/v1/status", adminAccess, a.status},
+		{"GET", "/v1/cluster/members", adminAccess, a.clusterMembers},
+		{"POST", "/v1/cluster/join", adminAccess, a.clusterJoin},
+		{"POST", "/v1/cluster/leave", adminAccess, a.clusterLeave},
 		{"GET", "/v1/health", open, a.health},
 	}
 	for _, rt := range routes {
@@ -575,6 +587,54 @@ func (a *api) hasCode(w http.ResponseWriter, r *http.Request, reqID string) erro
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+func (a *api) clusterOps() (ClusterOps, error) {
+	if a.cfg.Cluster == nil {
+		return nil, lambda.UnknownOperation("this node serves no cluster operations")
+	}
+	return a.cfg.Cluster, nil
+}
+
+func (a *api) clusterMembers(w http.ResponseWriter, r *http.Request, reqID string) error {
+	c, err := a.clusterOps()
+	if err != nil {
+		return err
+	}
+	m, err := c.Members()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, 200, map[string]any{"members": m})
+}
+
+func (a *api) clusterJoin(w http.ResponseWriter, r *http.Request, reqID string) error {
+	c, err := a.clusterOps()
+	if err != nil {
+		return err
+	}
+	var in struct{ Address string }
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	if in.Address == "" {
+		return lambda.InvalidParameter("Address is required: another node's cluster address (host:port)")
+	}
+	if err := c.Join(r.Context(), in.Address); err != nil {
+		return lambda.ServiceError("joining through %s: %v", in.Address, err)
+	}
+	return writeJSON(w, reqID, 200, map[string]string{"joined": in.Address})
+}
+
+func (a *api) clusterLeave(w http.ResponseWriter, r *http.Request, reqID string) error {
+	c, err := a.clusterOps()
+	if err != nil {
+		return err
+	}
+	if err := c.Leave(r.Context()); err != nil {
+		return lambda.ServiceError("leaving the cluster: %v", err)
+	}
+	return writeJSON(w, reqID, 200, map[string]string{"left": "this node left the cluster and is stopping"})
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request, reqID string) error {

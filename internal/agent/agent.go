@@ -9,11 +9,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -59,7 +61,7 @@ func Run(ctx context.Context, cfg *config.Agent, opts Options) (err error) {
 			Output:     os.Stderr,
 		})
 	}
-	a := &agent{cfg: cfg, opts: opts, logger: logger}
+	a := &agent{cfg: cfg, opts: opts, logger: logger, left: make(chan struct{})}
 	defer func() {
 		if cerr := a.close(); cerr != nil && err == nil {
 			err = cerr
@@ -68,7 +70,11 @@ func Run(ctx context.Context, cfg *config.Agent, opts Options) (err error) {
 	if err := a.start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-a.left:
+		logger.Info("left the cluster")
+	}
 	logger.Info("shutting down: draining invocations", "timeout", DrainTimeout)
 	return nil
 }
@@ -79,6 +85,9 @@ type agent struct {
 	logger hclog.Logger
 
 	closers []func(context.Context) error // run in reverse order at close
+	// left is closed when the node left the cluster (`gateway cluster leave`): the agent stops.
+	left     chan struct{}
+	leftOnce sync.Once
 }
 
 func (a *agent) onClose(f func(context.Context) error) { a.closers = append(a.closers, f) }
@@ -114,13 +123,27 @@ func (a *agent) start(ctx context.Context) error {
 		return err
 	}
 
-	node, err := cluster.Start(ctx, cluster.Config{
-		NodeID:    cfg.NodeName,
-		DataDir:   dataDir,
-		BindAddr:  cfg.Cluster.Address,
-		Bootstrap: cfg.Cluster.Bootstrap,
-		Logger:    a.logger,
-	})
+	ccfg := cluster.Config{
+		NodeID:          cfg.NodeName,
+		DataDir:         dataDir,
+		BindAddr:        cfg.Cluster.Address,
+		AdvertiseAddr:   cfg.Cluster.Advertise,
+		Bootstrap:       cfg.Cluster.Bootstrap,
+		Join:            cfg.Cluster.Join,
+		BootstrapExpect: cfg.Cluster.BootstrapExpect,
+		Logger:          a.logger,
+	}
+	if t := cfg.Cluster.TLS; t != nil {
+		if ccfg.ServerTLS, ccfg.ClientTLS, err = cluster.TLSConfigs(t.CA, t.Cert, t.Key); err != nil {
+			return err
+		}
+	} else if len(cfg.Cluster.Join) > 0 || cfg.Cluster.BootstrapExpect > 1 {
+		a.logger.Warn("cluster traffic is not encrypted: add cluster { tls { ca, cert, key } } to require mutual TLS between nodes")
+	}
+	if len(cfg.Cluster.Join) > 0 || cfg.Cluster.BootstrapExpect > 1 {
+		a.logger.Info("joining the cluster", "join", cfg.Cluster.Join, "bootstrap_expect", cfg.Cluster.BootstrapExpect)
+	}
+	node, err := cluster.Start(ctx, ccfg)
 	if err != nil {
 		return fmt.Errorf("starting raft node: %w", err)
 	}
@@ -130,6 +153,19 @@ func (a *agent) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening code store: %w", err)
 	}
+	// Code is content-addressed on every node: one that lacks a version's zip fetches it from a
+	// peer (verified by its hash before use), and serves its own to the others.
+	code.SetFetcher(node.FetchCode)
+	node.HandleRPC("GET", "code/{sha}", func(w http.ResponseWriter, r *http.Request) {
+		f, err := code.Open(r.PathValue("sha"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/zip")
+		_, _ = io.Copy(w, f)
+	})
 	logs, err := funclog.New(filepath.Join(dataDir, "logs"), a.logger)
 	if err != nil {
 		return fmt.Errorf("opening function logs: %w", err)
@@ -226,6 +262,7 @@ func (a *agent) start(ctx context.Context) error {
 		URLDomain: cfg.HTTP.URLDomain,
 		Verifier:  verifier,
 		Policies:  cfg.AccessKeyPolicies(),
+		Cluster:   clusterOps{node: node, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
 		Logs:      logs,
 		Logger:    a.logger,
 		Debug:     cfg.EnableDebug,
@@ -273,6 +310,25 @@ func (a *agent) start(ctx context.Context) error {
 	if a.opts.Ready != nil {
 		a.opts.Ready(addr)
 	}
+	return nil
+}
+
+// clusterOps are the membership operations of the HTTP API (`gateway cluster ...`).
+type clusterOps struct {
+	node  *cluster.Node
+	leave func()
+}
+
+func (c clusterOps) Members() (any, error)                       { return c.node.Members() }
+func (c clusterOps) Join(ctx context.Context, addr string) error { return c.node.Join(ctx, addr) }
+
+// Leave removes the node from the cluster, then stops the agent (as `consul leave` does): a
+// node that left must not keep serving from a state it no longer receives.
+func (c clusterOps) Leave(ctx context.Context) error {
+	if err := c.node.Leave(ctx); err != nil {
+		return err
+	}
+	c.leave()
 	return nil
 }
 

@@ -1,0 +1,402 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// The node RPC: HTTP/1.1 on the cluster port (see mux.go), between nodes only. Writes made on a
+// follower are forwarded to the leader here, new nodes ask to join, and nodes fetch code from
+// each other; the agent registers more handlers (HandleRPC).
+
+const rpcPrefix = "/v1/rpc/"
+
+// maxRPCBody bounds a forwarded write (a log entry) or a join request.
+const maxRPCBody = 8 << 20
+
+// applyReply is the answer of a forwarded write: the log index it was committed at and the
+// FSM's response, typed, or the error the FSM returned.
+type applyReply struct {
+	Index    uint64               `json:"index"`
+	Function *structs.Function    `json:"function,omitempty"`
+	URL      *structs.FunctionURL `json:"url,omitempty"`
+	Alias    *structs.Alias       `json:"alias,omitempty"`
+	ErrKind  string               `json:"err_kind,omitempty"`
+	Error    string               `json:"error,omitempty"`
+}
+
+// Error kinds of a forwarded write, so the follower returns the sentinel the callers test for.
+const (
+	kindNotFound  = "not_found"
+	kindConflict  = "conflict"
+	kindExists    = "exists"
+	kindNotLeader = "not_leader"
+	kindOther     = "other"
+)
+
+// remoteError is an FSM error returned by the leader: its text, and the sentinel it wraps.
+type remoteError struct {
+	msg  string
+	kind error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.kind }
+
+func errKind(err error) string {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return kindNotFound
+	case errors.Is(err, ErrConflict):
+		return kindConflict
+	case errors.Is(err, ErrExists):
+		return kindExists
+	case errors.Is(err, ErrNotLeader):
+		return kindNotLeader
+	}
+	return kindOther
+}
+
+func kindErr(kind, msg string) error {
+	var sentinel error
+	switch kind {
+	case kindNotFound:
+		sentinel = ErrNotFound
+	case kindConflict:
+		sentinel = ErrConflict
+	case kindExists:
+		sentinel = ErrExists
+	case kindNotLeader:
+		sentinel = ErrNotLeader
+	}
+	return &remoteError{msg: msg, kind: sentinel}
+}
+
+// joinRequest asks the leader to add a server.
+type joinRequest struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+}
+
+// helloReply tells a node starting with bootstrap_expect who answers at an address.
+type helloReply struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	HasState bool   `json:"has_state"`
+	LeaderID string `json:"leader_id,omitempty"`
+}
+
+// rpcError is the body of an RPC that failed.
+type rpcError struct {
+	ErrKind string `json:"err_kind"`
+	Error   string `json:"error"`
+}
+
+func writeRPC(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func rpcFail(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	if errors.Is(err, ErrNotLeader) {
+		status = http.StatusConflict
+	}
+	writeRPC(w, status, rpcError{ErrKind: errKind(err), Error: err.Error()})
+}
+
+func (n *Node) registerRPC() {
+	n.rpcMux.HandleFunc("POST "+rpcPrefix+"apply", n.rpcApply)
+	n.rpcMux.HandleFunc("POST "+rpcPrefix+"join", n.rpcJoin)
+	n.rpcMux.HandleFunc("POST "+rpcPrefix+"remove", n.rpcRemove)
+	n.rpcMux.HandleFunc("GET "+rpcPrefix+"hello", n.rpcHello)
+}
+
+// HandleRPC registers a handler of the node RPC under /v1/rpc/<pattern> (a net/http pattern
+// such as "GET code/{sha}").
+func (n *Node) HandleRPC(method, pattern string, h http.HandlerFunc) {
+	n.rpcMux.HandleFunc(method+" "+rpcPrefix+pattern, h)
+}
+
+// rpcApply applies a log entry forwarded by a follower. Only the leader applies; anyone else
+// answers not_leader and the follower looks for the leader again.
+func (n *Node) rpcApply(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxRPCBody))
+	if err != nil {
+		rpcFail(w, err)
+		return
+	}
+	resp, index, err := n.applyLocal(r.Context(), data)
+	reply := applyReply{Index: index}
+	switch {
+	case errors.Is(err, ErrNotLeader):
+		rpcFail(w, err)
+		return
+	case err != nil:
+		reply.ErrKind, reply.Error = errKind(err), err.Error()
+	default:
+		switch v := resp.(type) {
+		case *structs.Function:
+			reply.Function = v
+		case *structs.FunctionURL:
+			reply.URL = v
+		case *structs.Alias:
+			reply.Alias = v
+		}
+	}
+	writeRPC(w, http.StatusOK, reply)
+}
+
+// rpcJoin adds a server: on the leader at once, elsewhere by forwarding to the leader.
+func (n *Node) rpcJoin(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxRPCBody)).Decode(&req); err != nil || req.ID == "" || req.Address == "" {
+		writeRPC(w, http.StatusBadRequest, rpcError{ErrKind: kindOther, Error: "a join request names the server's id and address"})
+		return
+	}
+	if err := n.addServer(r.Context(), req); err != nil {
+		rpcFail(w, err)
+		return
+	}
+	writeRPC(w, http.StatusOK, struct{}{})
+}
+
+// rpcRemove removes a server (leave, or an operator's removal), on the leader.
+func (n *Node) rpcRemove(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxRPCBody)).Decode(&req); err != nil || req.ID == "" {
+		writeRPC(w, http.StatusBadRequest, rpcError{ErrKind: kindOther, Error: "a removal names the server's id"})
+		return
+	}
+	if err := n.removeServer(r.Context(), req.ID); err != nil {
+		rpcFail(w, err)
+		return
+	}
+	writeRPC(w, http.StatusOK, struct{}{})
+}
+
+func (n *Node) rpcHello(w http.ResponseWriter, r *http.Request) {
+	_, leaderID := n.raft.LeaderWithID()
+	writeRPC(w, http.StatusOK, helloReply{ID: n.cfg.NodeID, Address: n.cfg.AdvertiseAddr, HasState: n.hasState.Load(), LeaderID: string(leaderID)})
+}
+
+// call makes an RPC to the node at addr with in as JSON and decodes its JSON answer into out.
+func (n *Node) call(ctx context.Context, addr, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	return n.callRaw(ctx, addr, method, path, body, out)
+}
+
+// callRaw is call with a body of raw bytes.
+func (n *Node) callRaw(ctx context.Context, addr, method, path string, in []byte, out any) error {
+	var body io.Reader
+	if in != nil {
+		body = bytes.NewReader(in)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+rpcPrefix+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := n.rpc.Do(req)
+	if err != nil {
+		return fmt.Errorf("calling %s at %s: %w", path, addr, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
+	if err != nil {
+		return fmt.Errorf("reading the answer of %s from %s: %w", path, addr, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var re rpcError
+		if json.Unmarshal(b, &re) == nil && re.Error != "" {
+			return kindErr(re.ErrKind, re.Error)
+		}
+		return fmt.Errorf("%s at %s answered %s: %s", path, addr, resp.Status, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("decoding the answer of %s from %s: %w", path, addr, err)
+		}
+	}
+	return nil
+}
+
+// Get opens an RPC GET on the node with the given Raft ID (for streams such as code blobs); the
+// caller closes the body. A 404 is ErrNotFound.
+func (n *Node) Get(ctx context.Context, addr, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+rpcPrefix+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.rpc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("calling %s at %s: %w", path, addr, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return resp.Body, nil
+	case http.StatusNotFound:
+		resp.Body.Close()
+		return nil, ErrNotFound
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return nil, fmt.Errorf("%s at %s answered %s: %s", path, addr, resp.Status, bytes.TrimSpace(b))
+}
+
+// forward sends a log entry to the leader and waits until this node has applied it too, so a
+// read here right after sees the write. It retries while there is no leader or the leader
+// moves, but never resends an entry that may have reached a leader (it could apply twice).
+func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, applyTimeout)
+		defer cancel()
+	}
+	for {
+		addr, _ := n.raft.LeaderWithID()
+		var reply applyReply
+		var err error
+		switch {
+		case addr == "":
+			err = ErrNotLeader
+		case string(addr) == n.cfg.AdvertiseAddr:
+			// We became the leader meanwhile.
+			resp, _, err := n.applyLocal(ctx, data)
+			if !errors.Is(err, ErrNotLeader) {
+				return resp, err
+			}
+		default:
+			err = n.callRaw(ctx, string(addr), "POST", "apply", data, &reply)
+		}
+		if err == nil {
+			if reply.ErrKind != "" {
+				return nil, kindErr(reply.ErrKind, reply.Error)
+			}
+			if err := n.waitApplied(ctx, reply.Index); err != nil {
+				return nil, err
+			}
+			switch {
+			case reply.Function != nil:
+				return reply.Function, nil
+			case reply.URL != nil:
+				return reply.URL, nil
+			case reply.Alias != nil:
+				return reply.Alias, nil
+			}
+			return nil, nil
+		}
+		var op *net.OpError
+		retry := errors.Is(err, ErrNotLeader) || (errors.As(err, &op) && op.Op == "dial")
+		if !retry {
+			return nil, fmt.Errorf("forwarding a write to the leader: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("forwarding a write: no leader answered: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitApplied waits until the local FSM has applied the entry at index.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	for n.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for this node to apply entry %d: %w", index, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// addServer adds a voter: on the leader, or through it.
+func (n *Node) addServer(ctx context.Context, req joinRequest) error {
+	if n.raft.State() != raft.Leader {
+		addr, _ := n.raft.LeaderWithID()
+		if addr == "" {
+			return &NotLeaderError{}
+		}
+		return n.call(ctx, string(addr), "POST", "join", req, nil)
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return err
+	}
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == raft.ServerID(req.ID) && s.Address == raft.ServerAddress(req.Address) {
+			return nil // already a member
+		}
+		if s.ID == raft.ServerID(req.ID) || s.Address == raft.ServerAddress(req.Address) {
+			// A node that came back with a new address, or an address taken over: replace.
+			if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+				return fmt.Errorf("removing the old entry of %s: %w", s.ID, err)
+			}
+		}
+	}
+	if err := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.Address), 0, 0).Error(); err != nil {
+		return fmt.Errorf("adding %s at %s: %w", req.ID, req.Address, err)
+	}
+	n.logger.Info("server joined", "id", req.ID, "address", req.Address)
+	return nil
+}
+
+// removeServer removes a server from the configuration: on the leader, or through it.
+func (n *Node) removeServer(ctx context.Context, id string) error {
+	if n.raft.State() != raft.Leader {
+		addr, _ := n.raft.LeaderWithID()
+		if addr == "" {
+			return &NotLeaderError{}
+		}
+		return n.call(ctx, string(addr), "POST", "remove", joinRequest{ID: id}, nil)
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
+		return fmt.Errorf("removing %s: %w", id, err)
+	}
+	n.logger.Info("server removed", "id", id)
+	return nil
+}
+
+// FetchCode opens the code zip of sha from the first other member that has it (ErrNotFound when
+// none does), for a node that lacks code it must run.
+func (n *Node) FetchCode(ctx context.Context, sha string) (io.ReadCloser, error) {
+	members, err := n.Members()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, m := range members {
+		if m.ID == n.cfg.NodeID {
+			continue
+		}
+		rc, err := n.Get(ctx, m.Address, "code/"+sha)
+		if err == nil {
+			return rc, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return nil, fmt.Errorf("no other node holds code %s: %w", sha, ErrNotFound)
+}

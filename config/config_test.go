@@ -58,6 +58,12 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"sandbox {\n  standby = -1\n}\n", ":2:", "Invalid standby"},
 		{"\n\nbogus = 1\n", ":3:1", "Unsupported argument"},
 		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":1:", "Plugins are not supported yet"},
+		{"cluster {\n  bootstrap_expect = 3\n}\n", ":2:", "Missing join addresses"},
+		{"cluster {\n  bootstrap_expect = 0\n}\n", ":2:", "Invalid bootstrap_expect"},
+		{"cluster {\n  join = [\"a:1\"]\n  bootstrap_expect = 2\n  bootstrap = true\n}\n", ":4:", "Conflicting bootstrap settings"},
+		{"cluster {\n  join = [\"nohost\"]\n}\n", ":2:", "Invalid join address"},
+		{"cluster {\n  advertise = \"0.0.0.0:9501\"\n}\n", ":2:", "Invalid cluster advertise"},
+		{"cluster {\n  tls {\n    ca = \"ca.pem\"\n    cert = \"c.pem\"\n    key = \"k.pem\"\n  }\n}\n", ":4:", "Invalid cluster certificate"},
 	}
 	for _, c := range cases {
 		t.Run(c.summary, func(t *testing.T) {
@@ -72,6 +78,29 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 				t.Fatalf("diagnostics lack %q at line %s:\n%s", c.summary, c.line, b.String())
 			}
 		})
+	}
+}
+
+func TestClusterBlock(t *testing.T) {
+	for _, c := range []struct {
+		src       string
+		bootstrap bool
+		join      int
+		expect    int
+	}{
+		{"", true, 0, 0},
+		{"cluster {\n  address = \"10.0.0.1:9501\"\n}\n", true, 0, 0},
+		{"cluster {\n  join = [\"10.0.0.2:9501\", \"10.0.0.3:9501\"]\n}\n", false, 2, 0},
+		{"cluster {\n  join = [\"10.0.0.2:9501\"]\n  bootstrap_expect = 3\n}\n", false, 1, 3},
+		{"cluster {\n  bootstrap = false\n}\n", false, 0, 0},
+	} {
+		a, _, diags := LoadAgent(write(t, t.TempDir(), "agent.hcl", c.src))
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", c.src, diags)
+		}
+		if cl := a.Cluster; cl.Bootstrap != c.bootstrap || len(cl.Join) != c.join || cl.BootstrapExpect != c.expect {
+			t.Errorf("%q decoded as %+v", c.src, cl)
+		}
 	}
 }
 

@@ -1,7 +1,17 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +147,96 @@ func TestClusterFormsAndServes(t *testing.T) {
 	for _, a := range nodes {
 		a.stop()
 		checkNothingLeft(t, a)
+	}
+}
+
+// testCA makes a CA and, for each name, a certificate it signs (usable as server and client),
+// written as PEM files into dir; it returns the tls block for each name.
+func testCA(t *testing.T, dir, caName string, names ...string) map[string]string {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	writePEM := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caKey := newKey()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: caName},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	caPath := writePEM(caName+"-ca.pem", "CERTIFICATE", caDER)
+	out := map[string]string{}
+	for i, name := range names {
+		k := newKey()
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = fmt.Sprintf("tls {\n    ca   = %q\n    cert = %q\n    key  = %q\n  }", caPath,
+			writePEM(name+".pem", "CERTIFICATE", der), writePEM(name+"-key.pem", "EC PRIVATE KEY", kder))
+	}
+	return out
+}
+
+// TestClusterMutualTLS: nodes with certificates of the cluster's CA form a cluster and replicate;
+// a node with a certificate of another CA, and one without TLS, are refused.
+func TestClusterMutualTLS(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	good := testCA(t, dir, "cluster", "tls1", "tls2")
+	rogue := testCA(t, dir, "other", "rogue")
+	p1, p2 := freePort(t), freePort(t)
+	join := fmt.Sprintf("join = [%q, %q]", fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2))
+	n1 := newAgent(t, agentOptions{node: "tls1", raftPort: p1, cluster: "bootstrap_expect = 2\n  " + join + "\n  " + good["tls1"]})
+	n2 := newAgent(t, agentOptions{node: "tls2", raftPort: p2, cluster: "bootstrap_expect = 2\n  " + join + "\n  " + good["tls2"]})
+	n1.waitHealthy()
+	n2.waitHealthy()
+	waitFor(t, "a two-node cluster", 15*time.Second, func() bool {
+		lines, leader := members(t, n1)
+		return len(lines) == 2 && leader != ""
+	})
+	if out, errOut, code := n2.cli("apply", "-address", n2.addr, writeFunctions(t, functionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	waitFor(t, "fn on tls1", 10*time.Second, func() bool {
+		r := n1.invoke("fn", `{"name":"tls"}`, nil)
+		return r.status == 200 && strings.Contains(string(r.body), "Hello, tls!")
+	})
+
+	// Another CA's certificate, and no TLS at all: both refused, neither joins.
+	bad := startAgent(t, agentOptions{node: "rogue", cluster: join + "\n  " + rogue["rogue"]})
+	plain := startAgent(t, agentOptions{node: "plain", cluster: join})
+	time.Sleep(3 * time.Second) // three join attempts each
+	if lines, _ := members(t, n1); len(lines) != 2 {
+		t.Fatalf("members with the rogue nodes around:\n%s", strings.Join(lines, "\n"))
+	}
+	if !strings.Contains(n1.out.String()+n2.out.String(), "refused a cluster connection: TLS handshake failed") {
+		t.Error("the cluster's nodes did not log refusing the handshakes")
+	}
+	for _, a := range []*agentProc{bad, plain} {
+		if !strings.Contains(a.out.String(), "not in a cluster yet") {
+			t.Errorf("%s does not say it is not in a cluster:\n%s", a.name, a.out.String())
+		}
 	}
 }

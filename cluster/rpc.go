@@ -400,3 +400,12 @@ func (n *Node) FetchCode(ctx context.Context, sha string) (io.ReadCloser, error)
 	}
 	return nil, fmt.Errorf("no other node holds code %s: %w", sha, ErrNotFound)
 }
+
+// NewRPCRequest makes a request to the node RPC of the node at addr, for DoRPC.
+func (n *Node) NewRPCRequest(ctx context.Context, addr, method, path string, body io.Reader) (*http.Request, error) {
+	return http.NewRequestWithContext(ctx, method, "http://"+addr+rpcPrefix+path, body)
+}
+
+// DoRPC sends a request made by NewRPCRequest over the cluster's connections (mutual TLS when
+// configured), kept alive between calls.
+func (n *Node) DoRPC(req *http.Request) (*http.Response, error) { return n.rpc.Do(req) }

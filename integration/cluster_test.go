@@ -1,20 +1,30 @@
 package integration
 
 import (
+	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // startCluster starts n agents that form a cluster with bootstrap_expect, each told the
@@ -240,3 +250,137 @@ func TestClusterMutualTLS(t *testing.T) {
 		}
 	}
 }
+
+func clusterFunctionsHCL() string {
+	return fmt.Sprintf(`
+function "count" {
+  runtime      = "provided.al2023"
+  code         = %[1]q
+  timeout      = "10s"
+  freeze_delay = "100ms"
+}
+
+function "live" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+  timeout = "30s"
+  url {
+    invoke_mode = "RESPONSE_STREAM"
+  }
+}
+`, fnDir)
+}
+
+// TestClusterForwarding: a node without an idle environment of a function forwards the call to
+// the peer that has one (the same environment answers, its counter going on), whole responses,
+// errors, streams (piece by piece through the hop) and InvokeWithResponseStream alike.
+func TestClusterForwarding(t *testing.T) {
+	needRoot(t)
+	nodes := startCluster(t, "fw", 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, clusterFunctionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	count := func(n *agentProc) int {
+		t.Helper()
+		r := n.invoke("count", `{"mode":"counter"}`, nil)
+		var out struct{ Count int }
+		if r.status != 200 || json.Unmarshal(r.body, &out) != nil {
+			t.Fatalf("count on %s: %d %s", n.name, r.status, r.body)
+		}
+		return out.Count
+	}
+	// Warm on a: its environment counts 1, 2, 3.
+	for i := 1; i <= 3; i++ {
+		if got := count(a); got != i {
+			t.Fatalf("call %d on %s counted %d", i, a.name, got)
+		}
+	}
+	time.Sleep(4 * gatewayReportInterval) // a's report of its idle environment reaches b and c
+	// b and c have none idle: they forward to a, whose environment goes on counting.
+	if got := count(b); got != 4 {
+		t.Errorf("the call on %s counted %d, want 4 (forwarded to the warm environment on %s)", b.name, got, a.name)
+	}
+	if got := count(c); got != 5 {
+		t.Errorf("the call on %s counted %d, want 5", c.name, got)
+	}
+	for _, n := range []*agentProc{b, c} {
+		for _, e := range n.environments() {
+			if e.Function == "count" && e.State != "standby" { // a standby is prepared for every deployed function
+				t.Errorf("%s started an environment of count instead of forwarding: %+v", n.name, e)
+			}
+		}
+	}
+	// A function error comes back through the hop as from a single node.
+	r := b.invoke("count", `{"mode":"error"}`, map[string]string{"X-Amz-Log-Type": "Tail"})
+	if r.status != 200 || r.header.Get("X-Amz-Function-Error") != "Unhandled" || !strings.Contains(string(r.body), "something went wrong") ||
+		r.header.Get("X-Amz-Log-Result") == "" {
+		t.Errorf("a forwarded function error: %d %v %s", r.status, r.header, r.body)
+	}
+
+	// Streams: warm the URL function on a, then call it on b.
+	get := func(n *agentProc, q string) *http.Response {
+		t.Helper()
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Get(n.addr + "/fn/live/" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := get(a, "?mode=stream&n=1")
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	time.Sleep(4 * gatewayReportInterval)
+	resp = get(b, "?mode=stream&n=4&ms=400&url=true")
+	var arrivals []time.Time
+	var lines []string
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			break
+		}
+		arrivals = append(arrivals, time.Now())
+		lines = append(lines, line)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 || resp.Header.Get("X-Streamed") != "yes" || strings.Join(lines, "") != "chunk 0\nchunk 1\nchunk 2\nchunk 3\n" {
+		t.Fatalf("a forwarded stream: %d %v %q", resp.StatusCode, resp.Header, lines)
+	}
+	if spread := arrivals[3].Sub(arrivals[0]); spread < 800*time.Millisecond {
+		t.Errorf("the chunks arrived within %v: the forward hop buffered the stream", spread)
+	}
+	for _, e := range b.environments() {
+		if e.Function == "live" && e.State != "standby" {
+			t.Errorf("%s ran the stream itself: %+v", b.name, e)
+		}
+	}
+	// An error after the first byte still cuts the response off.
+	if out, err := exec.Command("curl", "-sN", c.addr+"/fn/live/?mode=stream&n=2&fail=true").CombinedOutput(); err == nil {
+		t.Errorf("curl read a forwarded stream that failed midway to its end: %q", out)
+	}
+	// InvokeWithResponseStream through the hop, with the SDK.
+	out, err := c.sdk().InvokeWithResponseStream(context.Background(), &awslambda.InvokeWithResponseStreamInput{
+		FunctionName: aws.String("live"), Payload: []byte(`{"mode":"stream","n":3}`), LogType: types.LogTypeTail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	var complete *types.InvokeWithResponseStreamCompleteEvent
+	for ev := range out.GetStream().Events() {
+		switch v := ev.(type) {
+		case *types.InvokeWithResponseStreamResponseEventMemberPayloadChunk:
+			got.Write(v.Value.Payload)
+		case *types.InvokeWithResponseStreamResponseEventMemberInvokeComplete:
+			complete = &v.Value
+		}
+	}
+	out.GetStream().Close()
+	if got.String() != "chunk 0\nchunk 1\nchunk 2\n" || complete == nil || aws.ToString(complete.ErrorCode) != "" || aws.ToString(complete.LogResult) == "" {
+		t.Errorf("InvokeWithResponseStream through the hop: %q %+v", got.String(), complete)
+	}
+}
+
+// gatewayReportInterval is gateway.ReportInterval (how often nodes report their idle
+// environments to each other).
+const gatewayReportInterval = 250 * time.Millisecond

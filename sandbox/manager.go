@@ -924,3 +924,48 @@ func (m *Manager) forget(env *environment) {
 	delete(m.all, env)
 	m.mu.Unlock()
 }
+
+// WarmKey names the environments of one function revision and version, for placement.
+func WarmKey(fn *structs.Function, version string) string {
+	return fn.Name + "\x00" + version + "\x00" + fn.RevisionID
+}
+
+// Placement is what a node tells its peers so they can send it calls: its idle environments
+// by WarmKey and how many more it could start.
+type Placement struct {
+	Warm map[string]int `json:"warm,omitempty"`
+	Free int            `json:"free"`
+}
+
+// Placement reports the node's idle environments and free capacity.
+func (m *Manager) Placement() Placement {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := Placement{Warm: map[string]int{}, Free: max(m.cfg.MaxEnvironments-m.total, 0)}
+	for key, pl := range m.pools {
+		if n := len(pl.idle); n > 0 && !pl.retired {
+			p.Warm[key.name+"\x00"+key.version+"\x00"+key.revision] = n
+		}
+	}
+	return p
+}
+
+// Idle reports how many environments of fn at version are idle here, or finishing an
+// invocation (answered, about to ask for the next event): a call waits for those rather than
+// start another.
+func (m *Manager) Idle(fn *structs.Function, version string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pools[poolKey{name: fn.Name, revision: fn.RevisionID, version: version}]
+	if p == nil {
+		return 0
+	}
+	return len(p.idle) + max(p.finishing-len(p.waiters), 0)
+}
+
+// Free is how many more environments the node could start now.
+func (m *Manager) Free() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(m.cfg.MaxEnvironments-m.total, 0)
+}

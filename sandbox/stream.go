@@ -28,8 +28,13 @@ type Stream struct {
 	// for a function URL response with a prelude.
 	ContentType string
 
-	req   *http.Request // the runtime's POST: its Body is the stream, its Trailer the late error
-	limit int64
+	body    io.Reader   // the runtime's POST body, or a forwarded stream from a peer
+	trailer http.Header // its trailers (filled at the end of body): the late error
+	limit   int64
+	// closer, for a forwarded stream, releases its connection (closing it early cancels the
+	// invocation on the peer); remoteTail reads the log tail the peer sent in the trailers.
+	closer     io.Closer
+	remoteTail bool
 
 	mu        sync.Mutex
 	n         int64
@@ -44,7 +49,41 @@ type Stream struct {
 }
 
 func newStream(r *http.Request, limit int64) *Stream {
-	return &Stream{ContentType: r.Header.Get("Content-Type"), req: r, limit: limit, done: make(chan struct{})}
+	return &Stream{ContentType: r.Header.Get("Content-Type"), body: r.Body, trailer: r.Trailer, limit: limit, done: make(chan struct{})}
+}
+
+// Trailers of a forwarded stream (a peer ran the invocation; see ForwardStream): the function's
+// late error as the runtime reports it, and the log tail.
+const (
+	TrailerErrorType = headerErrorType
+	TrailerErrorBody = headerErrorBody
+	TrailerLogTail   = "Gateway-Log-Tail"
+)
+
+// NewForwardedStream is the Stream of an invocation a peer runs: body is the peer's response
+// body, trailer its trailers (filled when body ends, with TrailerErrorType, TrailerErrorBody
+// and TrailerLogTail). Closing it before the end closes body, which cancels the invocation there.
+func NewForwardedStream(contentType string, body io.ReadCloser, trailer http.Header) *Stream {
+	if trailer == nil {
+		trailer = http.Header{}
+	}
+	// The limit is enforced where the function runs; this one only keeps the arithmetic in range.
+	return &Stream{ContentType: contentType, body: body, trailer: trailer, limit: 1 << 62, closer: body,
+		remoteTail: true, done: make(chan struct{})}
+}
+
+// ForwardTrailers are the trailers that carry the end of s to the node a caller is on: its
+// error (the function's or the sandbox's) and, once the invocation ended, its log tail.
+func (s *Stream) ForwardTrailers(ctx context.Context) http.Header {
+	h := http.Header{}
+	if et, body := s.Err(); et != "" {
+		h.Set(TrailerErrorType, et)
+		h.Set(TrailerErrorBody, base64.StdEncoding.EncodeToString(body))
+	}
+	if tail := s.LogTail(ctx); tail != nil {
+		h.Set(TrailerLogTail, base64.StdEncoding.EncodeToString(tail))
+	}
+	return h
 }
 
 // Read reads the function's bytes as they arrive. It returns io.EOF at the end of a complete
@@ -60,7 +99,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 	s.mu.Unlock()
 
-	n, err := s.req.Body.Read(p)
+	n, err := s.body.Read(p)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -72,8 +111,8 @@ func (s *Stream) Read(p []byte) (int, error) {
 		s.cancelled, s.broken = true, true
 		s.endLocked()
 	case errors.Is(err, io.EOF):
-		if et := s.req.Trailer.Get(headerErrorType); et != "" {
-			payload, _ := base64.StdEncoding.DecodeString(s.req.Trailer.Get(headerErrorBody))
+		if et := s.trailer.Get(headerErrorType); et != "" {
+			payload, _ := base64.StdEncoding.DecodeString(s.trailer.Get(headerErrorBody))
 			if !json.Valid(payload) {
 				payload = errorJSON(et, string(payload))
 			}
@@ -124,8 +163,18 @@ func (s *Stream) setTail(inv *invocation) {
 // which is written once the runtime asks for its next event (or the environment is reset).
 func (s *Stream) LogTail(ctx context.Context) []byte {
 	s.mu.Lock()
-	inv := s.inv
+	inv, ended := s.inv, s.ended
 	s.mu.Unlock()
+	if s.remoteTail {
+		if !ended {
+			return nil
+		}
+		tail, _ := base64.StdEncoding.DecodeString(s.trailer.Get(TrailerLogTail))
+		if len(tail) == 0 {
+			return nil
+		}
+		return tail
+	}
 	if inv == nil {
 		return nil
 	}
@@ -149,6 +198,9 @@ func (s *Stream) Close() error {
 		s.endLocked()
 	}
 	s.mu.Unlock()
+	if s.closer != nil {
+		return s.closer.Close()
+	}
 	return nil
 }
 

@@ -206,9 +206,19 @@ func (a *agent) start(ctx context.Context) error {
 		return nil
 	})
 
+	// In a cluster an invocation runs where an environment of its version is idle, or where
+	// there is room: the router forwards it to a peer over the node RPC, or runs it here.
+	router := gateway.NewRouter(gateway.RouterConfig{Local: mgr, Peers: node, State: node.State(), Logger: a.logger})
+	node.HandleRPC("POST", "report", router.ServeReport)
+	node.HandleRPC("POST", "invoke", router.ServeInvoke)
+	routerCtx, stopRouter := context.WithCancel(context.Background())
+	routerDone := make(chan struct{})
+	go func() { defer close(routerDone); router.Run(routerCtx) }()
+	a.onClose(func(context.Context) error { stopRouter(); <-routerDone; return nil })
+
 	gw, err := gateway.New(gateway.Config{
 		Region:         cfg.Region,
-		Invoker:        mgr,
+		Invoker:        router,
 		Store:          node,
 		Code:           code,
 		Logger:         a.logger,

@@ -1,0 +1,370 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/sandbox"
+)
+
+// Placement in a cluster: the Router is the Invoker the gateway calls. It runs an invocation on
+// this node when an environment of the version is idle (or finishing) here; else on a peer that
+// reported one idle; else here when this node can start one; else on the peer with the most
+// room. (Starting here when there is room keeps a function's environments where its calls
+// arrive, and spares the hop.) A forwarded invocation goes over the
+// node RPC (mutual TLS when configured) and its response, streamed or whole, comes back the same
+// way, a stream piece by piece as the function writes it. Peers report their idle environments
+// and free capacity to each other every ReportInterval; a report older than reportTTL is ignored.
+
+// LocalInvoker is this node's sandbox as the router uses it.
+type LocalInvoker interface {
+	Invoker
+	Idle(fn *structs.Function, version string) int
+	Free() int
+	Placement() sandbox.Placement
+}
+
+// Peers is the cluster as the router sees it (cluster.Node implements it).
+type Peers interface {
+	ID() string
+	Members() ([]cluster.Member, error)
+	NewRPCRequest(ctx context.Context, addr, method, path string, body io.Reader) (*http.Request, error)
+	DoRPC(req *http.Request) (*http.Response, error)
+}
+
+// Functions reads function versions from the local replicated state.
+type Functions interface {
+	Function(name string) (*structs.Function, bool)
+	Version(name, number string) (*structs.Function, bool)
+}
+
+// RouterConfig configures a Router.
+type RouterConfig struct {
+	Local  LocalInvoker
+	Peers  Peers
+	State  Functions
+	Logger hclog.Logger
+}
+
+// ReportInterval is how often a node tells its peers what it has idle and free.
+const ReportInterval = 250 * time.Millisecond
+
+// reportTTL is how long a peer's report is trusted: a node that stopped reporting (gone,
+// partitioned) gets no forwarded calls.
+const reportTTL = 1500 * time.Millisecond
+
+// Router places invocations on this node or a peer.
+type Router struct {
+	cfg    RouterConfig
+	logger hclog.Logger
+
+	mu      sync.Mutex
+	reports map[string]peerReport // by node ID
+}
+
+type peerReport struct {
+	addr string
+	at   time.Time
+	p    sandbox.Placement
+}
+
+// report is what a node sends its peers.
+type report struct {
+	ID        string            `json:"id"`
+	Address   string            `json:"address"`
+	Placement sandbox.Placement `json:"placement"`
+}
+
+// NewRouter returns a router; Run sends this node's reports.
+func NewRouter(cfg RouterConfig) *Router {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	return &Router{cfg: cfg, logger: cfg.Logger.Named("router"), reports: map[string]peerReport{}}
+}
+
+// errPeerUnavailable means a forwarded call did not start on the peer: it runs here instead.
+var errPeerUnavailable = errors.New("the peer cannot run the invocation")
+
+// Invoke runs req here or on a peer (see the package comment above).
+func (r *Router) Invoke(ctx context.Context, fn *structs.Function, req *sandbox.Request) (*sandbox.Response, error) {
+	if r.cfg.Local.Idle(fn, req.Version) > 0 {
+		return r.cfg.Local.Invoke(ctx, fn, req)
+	}
+	id, addr := r.pick(fn, req.Version)
+	if addr == "" {
+		return r.cfg.Local.Invoke(ctx, fn, req)
+	}
+	resp, err := r.forward(ctx, addr, fn, req)
+	if errors.Is(err, errPeerUnavailable) {
+		r.logger.Debug("forwarding failed before the call started; running it here", "peer", id, "function", fn.Name, "error", err)
+		r.forget(id)
+		return r.cfg.Local.Invoke(ctx, fn, req)
+	}
+	return resp, err
+}
+
+// pick returns the peer to forward to, or "" to run here: a fresh report with an idle
+// environment of the version (the most idle), else, when this node is full, the peer with the
+// most free room.
+func (r *Router) pick(fn *structs.Function, version string) (id, addr string) {
+	key := sandbox.WarmKey(fn, version)
+	now := time.Now()
+	localFree := r.cfg.Local.Free()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	bestWarm, bestFree, freeID, freeAddr := 0, 0, "", ""
+	for pid, rep := range r.reports {
+		if now.Sub(rep.at) > reportTTL {
+			continue
+		}
+		if w := rep.p.Warm[key]; w > bestWarm {
+			bestWarm, id, addr = w, pid, rep.addr
+		}
+		if rep.p.Free > bestFree {
+			bestFree, freeID, freeAddr = rep.p.Free, pid, rep.addr
+		}
+	}
+	if addr != "" || localFree > 0 {
+		return id, addr
+	}
+	return freeID, freeAddr
+}
+
+func (r *Router) forget(id string) {
+	r.mu.Lock()
+	delete(r.reports, id)
+	r.mu.Unlock()
+}
+
+// Run sends this node's report to every other member each ReportInterval until ctx ends.
+func (r *Router) Run(ctx context.Context) {
+	t := time.NewTicker(ReportInterval)
+	defer t.Stop()
+	inflight := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		members, err := r.cfg.Peers.Members()
+		if err != nil {
+			continue
+		}
+		var self string
+		for _, m := range members {
+			if m.ID == r.cfg.Peers.ID() {
+				self = m.Address
+			}
+		}
+		body, err := json.Marshal(report{ID: r.cfg.Peers.ID(), Address: self, Placement: r.cfg.Local.Placement()})
+		if err != nil {
+			continue
+		}
+		for _, m := range members {
+			mu.Lock()
+			busy := m.ID == r.cfg.Peers.ID() || inflight[m.ID]
+			if !busy {
+				inflight[m.ID] = true
+			}
+			mu.Unlock()
+			if busy {
+				continue
+			}
+			wg.Add(1)
+			go func(m cluster.Member) {
+				defer wg.Done()
+				defer func() { mu.Lock(); delete(inflight, m.ID); mu.Unlock() }()
+				rctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				req, err := r.cfg.Peers.NewRPCRequest(rctx, m.Address, "POST", "report", bytes.NewReader(body))
+				if err != nil {
+					return
+				}
+				resp, err := r.cfg.Peers.DoRPC(req)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}(m)
+		}
+	}
+}
+
+// ServeReport stores a peer's report (the node RPC's POST report).
+func (r *Router) ServeReport(w http.ResponseWriter, req *http.Request) {
+	var rep report
+	if err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&rep); err != nil || rep.ID == "" || rep.Address == "" {
+		http.Error(w, "a report names its node and address", http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	r.reports[rep.ID] = peerReport{addr: rep.Address, at: time.Now(), p: rep.Placement}
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Headers of a forwarded invocation.
+const (
+	hFunction     = "Gateway-Function"
+	hVersion      = "Gateway-Version"
+	hRevision     = "Gateway-Revision"
+	hRequestID    = "Gateway-Request-Id"
+	hARN          = "Gateway-Invoked-Arn"
+	hClientCtx    = "Gateway-Client-Context"
+	hTrace        = "Gateway-Trace-Id"
+	hAcceptStream = "Gateway-Accept-Stream"
+	hTail         = "Gateway-Log-Tail"
+	hKind         = "Gateway-Response"
+	hUnavailable  = "Gateway-Unavailable"
+)
+
+// forwardedResponse is a whole response of a forwarded invocation.
+type forwardedResponse struct {
+	Payload         []byte `json:"payload,omitempty"`
+	FunctionError   bool   `json:"function_error,omitempty"`
+	ErrorType       string `json:"error_type,omitempty"`
+	ExecutedVersion string `json:"executed_version,omitempty"`
+	ContentType     string `json:"content_type,omitempty"`
+	LogTail         []byte `json:"log_tail,omitempty"`
+}
+
+// forward runs req on the peer at addr. errPeerUnavailable means it did not start there.
+func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *sandbox.Request) (*sandbox.Response, error) {
+	hreq, err := r.cfg.Peers.NewRPCRequest(ctx, addr, "POST", "invoke", bytes.NewReader(req.Payload))
+	if err != nil {
+		return nil, err
+	}
+	h := hreq.Header
+	h.Set(hFunction, fn.Name)
+	h.Set(hVersion, req.Version)
+	h.Set(hRevision, fn.RevisionID)
+	h.Set(hRequestID, req.RequestID)
+	h.Set(hARN, req.InvokedFunctionARN)
+	h.Set(hTrace, req.TraceID)
+	if req.ClientContext != "" {
+		h.Set(hClientCtx, base64.StdEncoding.EncodeToString([]byte(req.ClientContext)))
+	}
+	h.Set(hAcceptStream, strconv.FormatBool(req.AcceptStream))
+	h.Set(hTail, strconv.FormatBool(req.Tail))
+	resp, err := r.cfg.Peers.DoRPC(hreq)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("%w: %v", errPeerUnavailable, err)
+		}
+		return nil, fmt.Errorf("forwarding the invocation to %s: %w", addr, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.Header.Get(hUnavailable) != "" {
+			return nil, fmt.Errorf("%w: %s", errPeerUnavailable, bytes.TrimSpace(b))
+		}
+		return nil, fmt.Errorf("the invocation forwarded to %s failed: %s: %s", addr, resp.Status, bytes.TrimSpace(b))
+	}
+	if resp.Header.Get(hKind) == "stream" {
+		st := sandbox.NewForwardedStream(resp.Header.Get("Content-Type"), resp.Body, resp.Trailer)
+		return &sandbox.Response{Stream: st, ExecutedVersion: req.Version}, nil
+	}
+	defer resp.Body.Close()
+	var fr forwardedResponse
+	if err := json.NewDecoder(resp.Body).Decode(&fr); err != nil {
+		return nil, fmt.Errorf("reading the response forwarded from %s: %w", addr, err)
+	}
+	return &sandbox.Response{Payload: fr.Payload, FunctionError: fr.FunctionError, ErrorType: fr.ErrorType,
+		ExecutedVersion: fr.ExecutedVersion, ContentType: fr.ContentType, LogTail: fr.LogTail}, nil
+}
+
+// unavailable answers a forwarded call that cannot start here, so the caller's node runs it.
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set(hUnavailable, "1")
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
+
+// ServeInvoke runs an invocation a peer forwarded (the node RPC's POST invoke), here, never
+// forwarding it again.
+func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
+	h := hreq.Header
+	name, version, rev := h.Get(hFunction), h.Get(hVersion), h.Get(hRevision)
+	var fn *structs.Function
+	var ok bool
+	if version == structs.LatestVersion {
+		fn, ok = r.cfg.State.Function(name)
+	} else {
+		fn, ok = r.cfg.State.Version(name, version)
+	}
+	if !ok || fn.RevisionID != rev {
+		// This node's copy of the state is behind (or ahead): the caller's node runs it.
+		unavailable(w, fmt.Sprintf("%s:%s revision %s is not in this node's state", name, version, rev))
+		return
+	}
+	payload, err := io.ReadAll(io.LimitReader(hreq.Body, structs.MaxSyncPayloadBytes+1))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	cc, _ := base64.StdEncoding.DecodeString(h.Get(hClientCtx))
+	req := &sandbox.Request{RequestID: h.Get(hRequestID), Payload: payload, InvokedFunctionARN: h.Get(hARN), Version: version,
+		ClientContext: string(cc), TraceID: h.Get(hTrace), AcceptStream: h.Get(hAcceptStream) == "true", Tail: h.Get(hTail) == "true"}
+	resp, err := r.cfg.Local.Invoke(hreq.Context(), fn, req)
+	switch {
+	case errors.Is(err, sandbox.ErrNoCapacity):
+		unavailable(w, "no capacity on "+r.cfg.Peers.ID())
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if st := resp.Stream; st != nil {
+		defer st.Close()
+		w.Header().Set("Trailer", sandbox.TrailerErrorType+", "+sandbox.TrailerErrorBody+", "+sandbox.TrailerLogTail)
+		w.Header().Set("Content-Type", st.ContentType)
+		w.Header().Set(hKind, "stream")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		_ = rc.Flush()
+		buf := make([]byte, 64<<10)
+		for {
+			n, rerr := st.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return // the caller's node went away: Close cancels the invocation
+				}
+				if rc.Flush() != nil {
+					return
+				}
+			}
+			if rerr != nil {
+				break
+			}
+		}
+		for k, v := range st.ForwardTrailers(hreq.Context()) {
+			w.Header()[k] = v
+		}
+		return
+	}
+	w.Header().Set(hKind, "whole")
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(forwardedResponse{Payload: resp.Payload, FunctionError: resp.FunctionError, ErrorType: resp.ErrorType,
+		ExecutedVersion: resp.ExecutedVersion, ContentType: resp.ContentType, LogTail: resp.LogTail})
+}

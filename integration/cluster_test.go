@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,3 +385,143 @@ func TestClusterForwarding(t *testing.T) {
 // gatewayReportInterval is gateway.ReportInterval (how often nodes report their idle
 // environments to each other).
 const gatewayReportInterval = 250 * time.Millisecond
+
+// TestClusterLeaderFailover: kill -9 the leader while the other two serve a steady stream of
+// invocations and writes. The survivors elect a new leader and keep serving every invocation;
+// every write acknowledged to a client is there afterwards, on the survivors and on the old
+// leader once it restarts and catches up (its leftovers swept).
+func TestClusterLeaderFailover(t *testing.T) {
+	needRoot(t)
+	nodes := startCluster(t, "fo", 3)
+	var leader string
+	waitFor(t, "a leader", 15*time.Second, func() bool { _, leader = members(t, nodes[0]); return leader != "" })
+	var old *agentProc
+	var survivors []*agentProc
+	for _, a := range nodes {
+		if a.name == leader {
+			old = a
+		} else {
+			survivors = append(survivors, a)
+		}
+	}
+	if out, errOut, code := survivors[0].cli("apply", "-address", survivors[0].addr, writeFunctions(t, clusterFunctionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	// Each survivor serves from its own warm environment.
+	for _, a := range survivors {
+		if r := a.invoke("count", `{}`, nil); r.status != 200 {
+			t.Fatalf("warming %s: %d %s", a.name, r.status, r.body)
+		}
+	}
+
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	calls, failed := 0, 0
+	var failures []string
+	for _, a := range survivors {
+		wg.Add(1)
+		go func(a *agentProc) {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Post(a.addr+"/2015-03-31/functions/count/invocations", "application/json", strings.NewReader(`{}`))
+				ok := err == nil && resp.StatusCode == 200
+				if resp != nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				mu.Lock()
+				calls++
+				if !ok {
+					failed++
+					failures = append(failures, fmt.Sprintf("%s: %v %v", a.name, err, resp))
+				}
+				mu.Unlock()
+			}
+		}(a)
+	}
+	// Writes through a survivor: an alias each; the acknowledged ones must all survive.
+	var acked []string
+	var killedAt, firstAfter time.Time
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		client := survivors[0].sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("w%d", i)
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := client.CreateAlias(wctx, &awslambda.CreateAliasInput{FunctionName: aws.String("count"), Name: aws.String(name), FunctionVersion: aws.String("$LATEST")})
+			cancel()
+			if err == nil {
+				mu.Lock()
+				acked = append(acked, name)
+				if !killedAt.IsZero() && firstAfter.IsZero() {
+					firstAfter = time.Now()
+				}
+				mu.Unlock()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(time.Second)
+	mu.Lock()
+	killedAt = time.Now()
+	mu.Unlock()
+	if err := old.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-old.exited
+	time.Sleep(5 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	if failed > 0 {
+		t.Errorf("%d of %d invocations on the survivors failed across the leader's loss: %v", failed, calls, failures)
+	}
+	if firstAfter.IsZero() {
+		t.Fatal("no write succeeded after the leader was killed")
+	}
+	t.Logf("%d invocations on the survivors, %d failed; %d writes acknowledged; first write %v after the kill",
+		calls, failed, len(acked), firstAfter.Sub(killedAt).Round(time.Millisecond))
+	haveAll := func(a *agentProc) bool {
+		out, err := a.sdk().ListAliases(ctx, &awslambda.ListAliasesInput{FunctionName: aws.String("count"), MaxItems: aws.Int32(10000)})
+		if err != nil {
+			return false
+		}
+		have := map[string]bool{}
+		for _, al := range out.Aliases {
+			have[aws.ToString(al.Name)] = true
+		}
+		for _, name := range acked {
+			if !have[name] {
+				return false
+			}
+		}
+		return true
+	}
+	for _, a := range survivors {
+		waitFor(t, "every acknowledged write on "+a.name, 10*time.Second, func() bool { return haveAll(a) })
+	}
+	// The old leader comes back as a follower, catches up, and serves.
+	old.start()
+	waitFor(t, "every acknowledged write on the restarted "+old.name, 20*time.Second, func() bool { return haveAll(old) })
+	if r := old.invoke("count", `{}`, nil); r.status != 200 {
+		t.Errorf("the restarted node: %d %s", r.status, r.body)
+	}
+	for _, a := range nodes {
+		a.stop()
+		checkNothingLeft(t, a)
+	}
+}

@@ -23,11 +23,12 @@ import (
 
 // Placement in a cluster: the Router is the Invoker the gateway calls. It runs an invocation on
 // this node when an environment of the version is idle (or finishing) here; else on a peer that
-// reported one idle; else here when this node can start one; else on the peer with the most
+// reported warm ones (started, idle or busy: the version's calls keep going where its
+// environments are); else here when this node can start one; else on the peer with the most
 // room. (Starting here when there is room keeps a function's environments where its calls
 // arrive, and spares the hop.) A forwarded invocation goes over the
 // node RPC (mutual TLS when configured) and its response, streamed or whole, comes back the same
-// way, a stream piece by piece as the function writes it. Peers report their idle environments
+// way, a stream piece by piece as the function writes it. Peers report their warm environments
 // and free capacity to each other every ReportInterval; a report older than reportTTL is ignored.
 
 // LocalInvoker is this node's sandbox as the router uses it.
@@ -118,9 +119,8 @@ func (r *Router) Invoke(ctx context.Context, fn *structs.Function, req *sandbox.
 	return resp, err
 }
 
-// pick returns the peer to forward to, or "" to run here: a fresh report with an idle
-// environment of the version (the most idle), else, when this node is full, the peer with the
-// most free room.
+// pick returns the peer to forward to, or "" to run here: a fresh report with warm environments
+// of the version (the most), else, when this node is full, the peer with the most free room.
 func (r *Router) pick(fn *structs.Function, version string) (id, addr string) {
 	key := sandbox.WarmKey(fn, version)
 	now := time.Now()

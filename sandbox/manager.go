@@ -930,21 +930,30 @@ func WarmKey(fn *structs.Function, version string) string {
 	return fn.Name + "\x00" + version + "\x00" + fn.RevisionID
 }
 
-// Placement is what a node tells its peers so they can send it calls: its idle environments
+// Placement is what a node tells its peers so they can send it calls: its warm environments
 // by WarmKey and how many more it could start.
 type Placement struct {
 	Warm map[string]int `json:"warm,omitempty"`
 	Free int            `json:"free"`
 }
 
-// Placement reports the node's idle environments and free capacity.
+// Placement reports the node's warm environments (started and initialised, idle or busy; not
+// standby) per version, and its free capacity. A busy one counts: the version's calls go on
+// finding it here, where it is about to be free, instead of cold-starting elsewhere.
 func (m *Manager) Placement() Placement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := Placement{Warm: map[string]int{}, Free: max(m.cfg.MaxEnvironments-m.total, 0)}
-	for key, pl := range m.pools {
-		if n := len(pl.idle); n > 0 && !pl.retired {
-			p.Warm[key.name+"\x00"+key.version+"\x00"+key.revision] = n
+	for env := range m.all {
+		if env.removed || env.pool.retired {
+			continue
+		}
+		env.mu.Lock()
+		started := env.started && env.inited
+		env.mu.Unlock()
+		if started {
+			k := env.pool.key
+			p.Warm[k.name+"\x00"+k.version+"\x00"+k.revision]++
 		}
 	}
 	return p

@@ -46,6 +46,7 @@ func main() {
 		profile  = flag.String("cpuprofile", "", "write the agent's CPU profile during the first 4-caller throughput run to this file")
 		so       streamOpts
 		co       controlOpts
+		cl       clusterOpts
 	)
 	flag.IntVar(&so.ttfbRuns, "ttfb", 50, "time-to-first-byte runs of each function URL mode and of the floor")
 	flag.IntVar(&so.streamMB, "stream-mb", 200, "size in MB of each streaming throughput run")
@@ -54,9 +55,12 @@ func main() {
 	flag.IntVar(&co.admissionN, "admission-n", 5000, "invocations with and without a reserved concurrency limit")
 	flag.IntVar(&co.admissionLimit, "admission-limit", 10, "the reserved concurrency of the admission measurement")
 	flag.IntVar(&co.applyN, "apply-n", 100, "functions in the file of the apply measurement")
+	flag.IntVar(&cl.n, "cluster-n", 2000, "calls of each side of the forwarding measurement")
+	flag.IntVar(&cl.publishRuns, "publish-runs", 5, "rounds of the publish-to-invocable measurement")
+	flag.IntVar(&cl.failoverRuns, "failover-runs", 3, "leaders killed in the failover measurement")
 	flag.IntVar(&co.applyRuns, "apply-runs", 3, "rounds of the apply measurement (one function, then -apply-n; medians kept)")
 	flag.Parse()
-	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co); err != nil {
+	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co, cl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -88,7 +92,7 @@ type streamOpts struct {
 	ttfbRuns, streamMB, streamRuns, rssMB int
 }
 
-func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur time.Duration, delay string, so streamOpts, co controlOpts) error {
+func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur time.Duration, delay string, so streamOpts, co controlOpts, cl clusterOpts) error {
 	tmp, err := os.MkdirTemp("", "gateway-bench-")
 	if err != nil {
 		return err
@@ -145,7 +149,13 @@ sandbox {
 	if err := agent.Start(); err != nil {
 		return err
 	}
-	defer func() { _ = agent.Process.Signal(syscall.SIGTERM); _ = agent.Wait() }()
+	agentDone := false
+	defer func() {
+		if !agentDone {
+			_ = agent.Process.Signal(syscall.SIGTERM)
+			_ = agent.Wait()
+		}
+	}()
 	base := "http://" + httpAddr
 	if err := waitHTTP(client, base+"/v1/health", "GET"); err != nil {
 		return err
@@ -286,6 +296,16 @@ sandbox {
 		return fmt.Errorf("apply of %d functions: %w", co.applyN, err)
 	}
 	rows = append(rows, applyRows...)
+
+	// The cluster rows, on three new agents once the single node is gone.
+	_ = agent.Process.Signal(syscall.SIGTERM)
+	_ = agent.Wait()
+	agentDone = true
+	clusterRows, err := benchCluster(client, gwBin, fnDir, tmp, payload, cl)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	rows = append(rows, clusterRows...)
 
 	return writeReport(outPath, rows)
 }

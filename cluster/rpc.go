@@ -122,6 +122,7 @@ func (n *Node) registerRPC() {
 	n.rpcMux.HandleFunc("POST "+rpcPrefix+"join", n.rpcJoin)
 	n.rpcMux.HandleFunc("POST "+rpcPrefix+"remove", n.rpcRemove)
 	n.rpcMux.HandleFunc("GET "+rpcPrefix+"hello", n.rpcHello)
+	n.rpcMux.HandleFunc("POST "+rpcPrefix+"restore", n.rpcRestore)
 }
 
 // HandleRPC registers a handler of the node RPC under /v1/rpc/<pattern> (a net/http pattern

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -16,9 +19,11 @@ func (c *clusterCommand) Synopsis() string { return "Manage the cluster's member
 func (c *clusterCommand) Help() string {
 	return `Usage: gateway cluster <subcommand> [options]
 
-  members    list the cluster's servers, their addresses and the leader
-  join ADDR  make the agent join the cluster of the node at ADDR (its cluster address)
-  leave      make the agent leave the cluster; it then stops`
+  members            list the cluster's servers, their addresses and the leader
+  join ADDR          make the agent join the cluster of the node at ADDR (its cluster address)
+  leave              make the agent leave the cluster; it then stops
+  snapshot save F    write an archive of the cluster's state and code to F
+  snapshot restore F replace the cluster's state and code with the archive F`
 }
 func (c *clusterCommand) Run([]string) int { return cli.RunResultHelp }
 
@@ -125,5 +130,115 @@ func (c *clusterLeaveCommand) Run(args []string) int {
 		return 1
 	}
 	c.ui.Output("Left the cluster; the agent is stopping")
+	return 0
+}
+
+// ---- cluster snapshot ----
+
+type snapshotCommand struct{}
+
+func (c *snapshotCommand) Synopsis() string { return "Save or restore the cluster's state and code" }
+func (c *snapshotCommand) Help() string {
+	return `Usage: gateway cluster snapshot save|restore [-address URL] FILE`
+}
+func (c *snapshotCommand) Run([]string) int { return cli.RunResultHelp }
+
+type snapshotSaveCommand struct{ ui cli.Ui }
+
+func (c *snapshotSaveCommand) Synopsis() string { return "Write an archive of the cluster's state and code" }
+func (c *snapshotSaveCommand) Help() string {
+	return `Usage: gateway cluster snapshot save [-address URL] FILE
+
+  Writes a gzipped tar of the replicated state (functions, versions, aliases, limits, URLs,
+  policies) and every code zip it runs, with SHA-256 sums, to FILE (- for standard output).
+
+` + apiFlagsHelp
+}
+
+func (c *snapshotSaveCommand) Run(args []string) int {
+	fs := flagSet("cluster snapshot save", c.ui, c.Help())
+	apiOpts := addAPIFlags(fs)
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 1
+	}
+	client, ctx, stop, ok := connect(c.ui, apiOpts)
+	if !ok {
+		return 1
+	}
+	defer stop()
+	path := fs.Arg(0)
+	var w io.Writer = os.Stdout
+	var f *os.File
+	if path != "-" {
+		var err error
+		// Written beside the target and renamed, so a failed save leaves no partial archive.
+		if f, err = os.CreateTemp(filepath.Dir(path), ".snapshot-*"); err != nil {
+			c.ui.Error(err.Error())
+			return 1
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		w = f
+	}
+	if err := client.SnapshotSave(ctx, w); err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			c.ui.Error(err.Error())
+			return 1
+		}
+		if err := os.Rename(f.Name(), path); err != nil {
+			c.ui.Error(err.Error())
+			return 1
+		}
+		c.ui.Output("Saved the cluster's state and code to " + path)
+	}
+	return 0
+}
+
+type snapshotRestoreCommand struct{ ui cli.Ui }
+
+func (c *snapshotRestoreCommand) Synopsis() string { return "Replace the cluster's state with an archive" }
+func (c *snapshotRestoreCommand) Help() string {
+	return `Usage: gateway cluster snapshot restore [-address URL] FILE
+
+  Replaces the cluster's whole state with the archive FILE (made by snapshot save) and stores
+  its code: disaster recovery, typically into a new cluster. What the cluster held is gone.
+
+` + apiFlagsHelp
+}
+
+func (c *snapshotRestoreCommand) Run(args []string) int {
+	fs := flagSet("cluster snapshot restore", c.ui, c.Help())
+	apiOpts := addAPIFlags(fs)
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 1
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	defer f.Close()
+	client, ctx, stop, ok := connect(c.ui, apiOpts)
+	if !ok {
+		return 1
+	}
+	defer stop()
+	if err := client.SnapshotRestore(ctx, f); err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	c.ui.Output("Restored the cluster's state and code from " + fs.Arg(0))
 	return 0
 }

@@ -43,9 +43,16 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"cluster members": func() (cli.Command, error) {
 			return &clusterMembersCommand{ui: ui}, nil
 		},
-		"cluster join":  func() (cli.Command, error) { return &clusterJoinCommand{ui: ui}, nil },
-		"cluster leave": func() (cli.Command, error) { return &clusterLeaveCommand{ui: ui}, nil },
-		"version":       func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
+		"cluster join":     func() (cli.Command, error) { return &clusterJoinCommand{ui: ui}, nil },
+		"cluster leave":    func() (cli.Command, error) { return &clusterLeaveCommand{ui: ui}, nil },
+		"cluster snapshot": func() (cli.Command, error) { return &snapshotCommand{}, nil },
+		"cluster snapshot save": func() (cli.Command, error) {
+			return &snapshotSaveCommand{ui: ui}, nil
+		},
+		"cluster snapshot restore": func() (cli.Command, error) {
+			return &snapshotRestoreCommand{ui: ui}, nil
+		},
+		"version": func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
 	}
 }
 

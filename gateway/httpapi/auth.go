@@ -41,6 +41,11 @@ func (a *api) authorize(r *http.Request, need access, limit int64) error {
 	if need == open || a.cfg.Verifier == nil {
 		return nil
 	}
+	if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
+		// The client signed everything but the body (SigV4's form for large uploads, such as a
+		// snapshot archive): verify without reading it.
+		return a.checkSignature(r, nil, need)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return lambda.InvalidRequestContent("reading the request body: %v", err)
@@ -52,6 +57,11 @@ func (a *api) authorize(r *http.Request, need access, limit int64) error {
 		return lambda.RequestTooLarge("Request must be smaller than %d bytes for this operation", limit)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	return a.checkSignature(r, body, need)
+}
+
+// checkSignature verifies r's signature over body and the key's policy against need.
+func (a *api) checkSignature(r *http.Request, body []byte, need access) error {
 	identity, err := a.cfg.Verifier.Verify(r, body)
 	if err != nil {
 		var se *sigv4.Error

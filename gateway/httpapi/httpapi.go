@@ -57,6 +57,8 @@ type ClusterOps interface {
 	Members() (any, error)
 	Join(ctx context.Context, addr string) error
 	Leave(ctx context.Context) error
+	SaveSnapshot(ctx context.Context, w io.Writer) error
+	RestoreSnapshot(ctx context.Context, r io.Reader) error
 }
 
 type api struct {
@@ -129,6 +131,8 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/v1/cluster/members", adminAccess, a.clusterMembers},
 		{"POST", "/v1/cluster/join", adminAccess, a.clusterJoin},
 		{"POST", "/v1/cluster/leave", adminAccess, a.clusterLeave},
+		{"GET", "/v1/cluster/snapshot", adminAccess, a.snapshotSave},
+		{"PUT", "/v1/cluster/snapshot", adminAccess, a.snapshotRestore},
 		{"GET", "/v1/health", open, a.health},
 	}
 	for _, rt := range routes {
@@ -635,6 +639,34 @@ func (a *api) clusterLeave(w http.ResponseWriter, r *http.Request, reqID string)
 		return lambda.ServiceError("leaving the cluster: %v", err)
 	}
 	return writeJSON(w, reqID, 200, map[string]string{"left": "this node left the cluster and is stopping"})
+}
+
+// snapshotSave streams an archive of the cluster's state and code (gateway cluster snapshot save).
+func (a *api) snapshotSave(w http.ResponseWriter, r *http.Request, reqID string) error {
+	c, err := a.clusterOps()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	if err := c.SaveSnapshot(r.Context(), w); err != nil {
+		// Headers may be out: the archive is cut short, which the client's gzip reader notices.
+		a.logger.Error("saving a snapshot", "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// snapshotRestore replaces the cluster's state with an uploaded archive.
+func (a *api) snapshotRestore(w http.ResponseWriter, r *http.Request, reqID string) error {
+	c, err := a.clusterOps()
+	if err != nil {
+		return err
+	}
+	if err := c.RestoreSnapshot(r.Context(), r.Body); err != nil {
+		return lambda.InvalidRequestContent("restoring the snapshot: %v", err)
+	}
+	return writeJSON(w, reqID, 200, map[string]string{"restored": "the cluster's state and code come from the archive now"})
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request, reqID string) error {

@@ -272,7 +272,7 @@ func (a *agent) start(ctx context.Context) error {
 		URLDomain: cfg.HTTP.URLDomain,
 		Verifier:  verifier,
 		Policies:  cfg.AccessKeyPolicies(),
-		Cluster:   clusterOps{node: node, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
+		Cluster:   clusterOps{node: node, code: codeBlobs{code}, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
 		Logs:      logs,
 		Logger:    a.logger,
 		Debug:     cfg.EnableDebug,
@@ -326,7 +326,24 @@ func (a *agent) start(ctx context.Context) error {
 // clusterOps are the membership operations of the HTTP API (`gateway cluster ...`).
 type clusterOps struct {
 	node  *cluster.Node
+	code  cluster.CodeBlobs
 	leave func()
+}
+
+func (c clusterOps) SaveSnapshot(ctx context.Context, w io.Writer) error {
+	return c.node.SaveSnapshot(ctx, w, c.code)
+}
+
+func (c clusterOps) RestoreSnapshot(ctx context.Context, r io.Reader) error {
+	return c.node.RestoreSnapshot(ctx, r, c.code)
+}
+
+// codeBlobs is the code store as snapshot archives read and write it.
+type codeBlobs struct{ s *codestore.Store }
+
+func (c codeBlobs) Open(sha string) (io.ReadCloser, error) { return c.s.Open(sha) }
+func (c codeBlobs) Put(ctx context.Context, r io.Reader, max int64) (string, int64, error) {
+	return c.s.Put(ctx, r, max)
 }
 
 func (c clusterOps) Members() (any, error)                       { return c.node.Members() }

@@ -145,7 +145,9 @@ func (c *snapshotCommand) Run([]string) int { return cli.RunResultHelp }
 
 type snapshotSaveCommand struct{ ui cli.Ui }
 
-func (c *snapshotSaveCommand) Synopsis() string { return "Write an archive of the cluster's state and code" }
+func (c *snapshotSaveCommand) Synopsis() string {
+	return "Write an archive of the cluster's state and code"
+}
 func (c *snapshotSaveCommand) Help() string {
 	return `Usage: gateway cluster snapshot save [-address URL] FILE
 
@@ -204,7 +206,9 @@ func (c *snapshotSaveCommand) Run(args []string) int {
 
 type snapshotRestoreCommand struct{ ui cli.Ui }
 
-func (c *snapshotRestoreCommand) Synopsis() string { return "Replace the cluster's state with an archive" }
+func (c *snapshotRestoreCommand) Synopsis() string {
+	return "Replace the cluster's state with an archive"
+}
 func (c *snapshotRestoreCommand) Help() string {
 	return `Usage: gateway cluster snapshot restore [-address URL] FILE
 

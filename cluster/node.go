@@ -38,6 +38,9 @@ type Config struct {
 	// BootstrapExpect, when set, bootstraps a new cluster once that many nodes (this one and
 	// those found at Join, all without state) know each other.
 	BootstrapExpect int
+	// DeadServerCleanup, when set, has the leader remove a server unreachable for that long
+	// (keeping a majority); 0 keeps every server until it leaves.
+	DeadServerCleanup time.Duration
 	// ServerTLS and ClientTLS, when set, make every cluster connection mutual TLS.
 	ServerTLS, ClientTLS *tls.Config
 	Logger               hclog.Logger
@@ -75,9 +78,11 @@ type Node struct {
 	rpc    *http.Client
 	// hasState is set once the node belongs to a cluster (it has Raft state).
 	hasState atomic.Bool
-	// stop ends the background join; joinDone is closed when it returned (nil without one).
-	stop     chan struct{}
-	joinDone chan struct{}
+	// stop ends the background join and autopilot; joinDone and autopilotDone are closed
+	// when they returned (nil when not started).
+	stop          chan struct{}
+	joinDone      chan struct{}
+	autopilotDone chan struct{}
 }
 
 // applyTimeout bounds one write when the caller's context has no deadline.
@@ -156,7 +161,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	if cfg.DeadServerCleanup > 0 {
+		n.autopilotDone = make(chan struct{})
+		go n.autopilot()
+	}
 	switch {
+	case n.hasState.Load() && len(cfg.Join) > 0:
+		// A member that may have been removed while it was down (dead server cleanup): if no
+		// leader shows up it asks to be added again, in the background.
+		n.joinDone = make(chan struct{})
+		go n.rejoinLoop()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.waitReady(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("no leader yet; serving the state this node has while it rejoins", "error", err)
+		}
 	case n.hasState.Load():
 		// A member (restarted, or just bootstrapped): serve its state once a leader is known.
 		if err := n.waitReady(ctx); err != nil {
@@ -172,6 +192,42 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ok = true
 	return n, nil
+}
+
+// rejoinLoop asks the Join addresses to add this node again whenever it has known no leader
+// for a few seconds: the cluster may have removed it while it was down (dead server cleanup).
+// Asking while still a member changes nothing.
+func (n *Node) rejoinLoop() {
+	defer close(n.joinDone)
+	lastLeader := time.Now()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			lastLeader = time.Now()
+			continue
+		}
+		if time.Since(lastLeader) < 3*time.Second {
+			continue
+		}
+		self := joinRequest{ID: n.cfg.NodeID, Address: n.cfg.AdvertiseAddr}
+		for _, addr := range n.cfg.Join {
+			if addr == n.cfg.AdvertiseAddr {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err := n.call(ctx, addr, "POST", "join", self, nil)
+			cancel()
+			if err == nil {
+				n.logger.Info("asked the cluster to add this node again", "via", addr)
+				break
+			}
+		}
+		lastLeader = time.Now() // the next attempt after another quiet spell
+	}
 }
 
 // joinLoop tries Join (or BootstrapExpect) every second until the node is in a cluster.
@@ -554,6 +610,10 @@ func (n *Node) close() error {
 	if n.joinDone != nil {
 		<-n.joinDone
 		n.joinDone = nil
+	}
+	if n.autopilotDone != nil {
+		<-n.autopilotDone
+		n.autopilotDone = nil
 	}
 	if n.raft != nil {
 		if err := n.raft.Shutdown().Error(); err != nil {

@@ -204,6 +204,8 @@ type Cluster struct {
 	BootstrapExpect int
 	// TLS makes every cluster connection mutual TLS with certificates of one CA.
 	TLS *ClusterTLS
+	// DeadServerCleanup removes a server the leader cannot reach for that long; 0 never.
+	DeadServerCleanup time.Duration
 }
 
 // ClusterTLS is the cluster block's tls block: PEM files, absolute paths.
@@ -309,6 +311,7 @@ type clusterBlock struct {
 	Bootstrap       *bool            `hcl:"bootstrap,optional"`
 	Join            *[]string        `hcl:"join,optional"`
 	BootstrapExpect *int             `hcl:"bootstrap_expect,optional"`
+	DeadCleanup     hcl.Expression   `hcl:"dead_server_cleanup,optional"`
 	TLS             *clusterTLSBlock `hcl:"tls,block"`
 	Body            hcl.Body         `hcl:",body"`
 }
@@ -505,6 +508,15 @@ func decodeCluster(cl *Cluster, c *clusterBlock, baseDir string) hcl.Diagnostics
 		}
 		if cl.BootstrapExpect > 1 && len(cl.Join) == 0 {
 			diags = append(diags, attrDiag(c.Body, "bootstrap_expect", "Missing join addresses", fmt.Sprintf("bootstrap_expect = %d needs join = [...] listing the other nodes' cluster addresses, to find them.", cl.BootstrapExpect)))
+		}
+	}
+	if isSet(c.DeadCleanup) {
+		d, dd := durationAttr(c.DeadCleanup, evalContext(), 0, 30*24*time.Hour)
+		diags = append(diags, dd...)
+		cl.DeadServerCleanup = d
+		if d > 0 && d < 2*time.Second {
+			diags = append(diags, attrDiag(c.Body, "dead_server_cleanup", "Invalid dead_server_cleanup",
+				fmt.Sprintf("%s is shorter than a few heartbeats: a server that pauses briefly would be removed. Use 2s or more, or 0 to keep every server.", d)))
 		}
 	}
 	cl.Bootstrap = len(cl.Join) == 0 && cl.BootstrapExpect == 0

@@ -63,6 +63,7 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"cluster {\n  join = [\"a:1\"]\n  bootstrap_expect = 2\n  bootstrap = true\n}\n", ":4:", "Conflicting bootstrap settings"},
 		{"cluster {\n  join = [\"nohost\"]\n}\n", ":2:", "Invalid join address"},
 		{"cluster {\n  advertise = \"0.0.0.0:9501\"\n}\n", ":2:", "Invalid cluster advertise"},
+		{"cluster {\n  dead_server_cleanup = \"500ms\"\n}\n", ":2:", "Invalid dead_server_cleanup"},
 		{"cluster {\n  tls {\n    ca = \"ca.pem\"\n    cert = \"c.pem\"\n    key = \"k.pem\"\n  }\n}\n", ":4:", "Invalid cluster certificate"},
 	}
 	for _, c := range cases {

@@ -598,3 +598,55 @@ func TestClusterSnapshotSaveRestore(t *testing.T) {
 	checkNothingLeft(t, src)
 	checkNothingLeft(t, dst)
 }
+
+// TestClusterDeadServerCleanup: with dead_server_cleanup, the leader removes a node killed with
+// kill -9 once it has been unreachable that long; when the node comes back it rejoins.
+func TestClusterDeadServerCleanup(t *testing.T) {
+	needRoot(t)
+	ports := []int{freePort(t), freePort(t), freePort(t)}
+	join := fmt.Sprintf("join = [%q, %q, %q]", fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2]))
+	var nodes []*agentProc
+	for i, p := range ports {
+		nodes = append(nodes, newAgent(t, agentOptions{node: fmt.Sprintf("dc%d", i+1), raftPort: p,
+			cluster: "bootstrap_expect = 3\n  dead_server_cleanup = \"2s\"\n  " + join}))
+	}
+	for _, a := range nodes {
+		a.waitHealthy()
+	}
+	var leader string
+	waitFor(t, "a cluster of three", 15*time.Second, func() bool {
+		lines, l := members(t, nodes[0])
+		leader = l
+		return len(lines) == 3 && l != ""
+	})
+	var victim, other *agentProc
+	for _, a := range nodes {
+		switch {
+		case a.name != leader && victim == nil:
+			victim = a
+		case a.name != leader:
+			other = a
+		}
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.exited
+	waitFor(t, "the dead server's removal", 20*time.Second, func() bool {
+		lines, _ := members(t, other)
+		return len(lines) == 2
+	})
+	if !strings.Contains(strings.Join([]string{nodes[0].out.String(), nodes[1].out.String(), nodes[2].out.String()}, ""), "removing a dead server") {
+		t.Error("no node logged the removal")
+	}
+	// Back again: it asks to be added and catches up.
+	victim.start()
+	waitFor(t, "the node's return", 20*time.Second, func() bool {
+		lines, _ := members(t, other)
+		return len(lines) == 3
+	})
+	for _, a := range nodes {
+		a.stop()
+		checkNothingLeft(t, a)
+	}
+}

@@ -124,14 +124,15 @@ func (a *agent) start(ctx context.Context) error {
 	}
 
 	ccfg := cluster.Config{
-		NodeID:          cfg.NodeName,
-		DataDir:         dataDir,
-		BindAddr:        cfg.Cluster.Address,
-		AdvertiseAddr:   cfg.Cluster.Advertise,
-		Bootstrap:       cfg.Cluster.Bootstrap,
-		Join:            cfg.Cluster.Join,
-		BootstrapExpect: cfg.Cluster.BootstrapExpect,
-		Logger:          a.logger,
+		NodeID:            cfg.NodeName,
+		DataDir:           dataDir,
+		BindAddr:          cfg.Cluster.Address,
+		AdvertiseAddr:     cfg.Cluster.Advertise,
+		Bootstrap:         cfg.Cluster.Bootstrap,
+		Join:              cfg.Cluster.Join,
+		BootstrapExpect:   cfg.Cluster.BootstrapExpect,
+		DeadServerCleanup: cfg.Cluster.DeadServerCleanup,
+		Logger:            a.logger,
 	}
 	if t := cfg.Cluster.TLS; t != nil {
 		if ccfg.ServerTLS, ccfg.ClientTLS, err = cluster.TLSConfigs(t.CA, t.Cert, t.Key); err != nil {

@@ -1,15 +1,41 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/hashicorp/cli"
+
+	"github.com/lambdagw/gateway/gateway/api"
 )
+
+// runAPI is the frame of a command that makes one call to the agent: it parses the API flags,
+// checks that nargs arguments follow (-1: any), connects, and runs call, showing its error.
+func runAPI(ui cli.Ui, name, help string, args []string, nargs int, call func(ctx context.Context, client *api.Client, args []string) error) int {
+	fs := flagSet(name, ui, help)
+	apiOpts := addAPIFlags(fs)
+	if !parse(fs, ui, args) {
+		return 1
+	}
+	if nargs >= 0 && fs.NArg() != nargs {
+		fs.Usage()
+		return 1
+	}
+	client, ctx, stop, ok := connect(ui, apiOpts)
+	if !ok {
+		return 1
+	}
+	defer stop()
+	if err := call(ctx, client, fs.Args()); err != nil {
+		ui.Error(err.Error())
+		return 1
+	}
+	return 0
+}
 
 // ---- cluster ----
 
@@ -37,34 +63,25 @@ func (c *clusterMembersCommand) Help() string {
 }
 
 func (c *clusterMembersCommand) Run(args []string) int {
-	fs := flagSet("cluster members", c.ui, c.Help())
-	apiOpts := addAPIFlags(fs)
-	if !parse(fs, c.ui, args) {
-		return 1
-	}
-	client, ctx, stop, ok := connect(c.ui, apiOpts)
-	if !ok {
-		return 1
-	}
-	defer stop()
-	members, err := client.ClusterMembers(ctx)
-	if err != nil {
-		c.ui.Error(err.Error())
-		return 1
-	}
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tVOTER")
-	for _, m := range members {
-		role := "follower"
-		if m.Leader {
-			role = "leader"
+	return runAPI(c.ui, "cluster members", c.Help(), args, 0, func(ctx context.Context, client *api.Client, _ []string) error {
+		members, err := client.ClusterMembers(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", m.ID, m.Address, role, m.Voter)
-	}
-	_ = tw.Flush()
-	c.ui.Output(strings.TrimRight(b.String(), "\n"))
-	return 0
+		var b strings.Builder
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tVOTER")
+		for _, m := range members {
+			role := "follower"
+			if m.Leader {
+				role = "leader"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", m.ID, m.Address, role, m.Voter)
+		}
+		_ = tw.Flush()
+		c.ui.Output(strings.TrimRight(b.String(), "\n"))
+		return nil
+	})
 }
 
 type clusterJoinCommand struct{ ui cli.Ui }
@@ -80,26 +97,13 @@ func (c *clusterJoinCommand) Help() string {
 }
 
 func (c *clusterJoinCommand) Run(args []string) int {
-	fs := flagSet("cluster join", c.ui, c.Help())
-	apiOpts := addAPIFlags(fs)
-	if !parse(fs, c.ui, args) {
-		return 1
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 1
-	}
-	client, ctx, stop, ok := connect(c.ui, apiOpts)
-	if !ok {
-		return 1
-	}
-	defer stop()
-	if err := client.ClusterJoin(ctx, fs.Arg(0)); err != nil {
-		c.ui.Error(err.Error())
-		return 1
-	}
-	c.ui.Output("Joined the cluster through " + fs.Arg(0))
-	return 0
+	return runAPI(c.ui, "cluster join", c.Help(), args, 1, func(ctx context.Context, client *api.Client, args []string) error {
+		if err := client.ClusterJoin(ctx, args[0]); err != nil {
+			return err
+		}
+		c.ui.Output("Joined the cluster through " + args[0])
+		return nil
+	})
 }
 
 type clusterLeaveCommand struct{ ui cli.Ui }
@@ -115,22 +119,13 @@ func (c *clusterLeaveCommand) Help() string {
 }
 
 func (c *clusterLeaveCommand) Run(args []string) int {
-	fs := flagSet("cluster leave", c.ui, c.Help())
-	apiOpts := addAPIFlags(fs)
-	if !parse(fs, c.ui, args) {
-		return 1
-	}
-	client, ctx, stop, ok := connect(c.ui, apiOpts)
-	if !ok {
-		return 1
-	}
-	defer stop()
-	if err := client.ClusterLeave(ctx); err != nil {
-		c.ui.Error(err.Error())
-		return 1
-	}
-	c.ui.Output("Left the cluster; the agent is stopping")
-	return 0
+	return runAPI(c.ui, "cluster leave", c.Help(), args, 0, func(ctx context.Context, client *api.Client, _ []string) error {
+		if err := client.ClusterLeave(ctx); err != nil {
+			return err
+		}
+		c.ui.Output("Left the cluster; the agent is stopping")
+		return nil
+	})
 }
 
 // ---- cluster snapshot ----
@@ -158,50 +153,30 @@ func (c *snapshotSaveCommand) Help() string {
 }
 
 func (c *snapshotSaveCommand) Run(args []string) int {
-	fs := flagSet("cluster snapshot save", c.ui, c.Help())
-	apiOpts := addAPIFlags(fs)
-	if !parse(fs, c.ui, args) {
-		return 1
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 1
-	}
-	client, ctx, stop, ok := connect(c.ui, apiOpts)
-	if !ok {
-		return 1
-	}
-	defer stop()
-	path := fs.Arg(0)
-	var w io.Writer = os.Stdout
-	var f *os.File
-	if path != "-" {
-		var err error
+	return runAPI(c.ui, "cluster snapshot save", c.Help(), args, 1, func(ctx context.Context, client *api.Client, args []string) error {
+		path := args[0]
+		if path == "-" {
+			return client.SnapshotSave(ctx, os.Stdout)
+		}
 		// Written beside the target and renamed, so a failed save leaves no partial archive.
-		if f, err = os.CreateTemp(filepath.Dir(path), ".snapshot-*"); err != nil {
-			c.ui.Error(err.Error())
-			return 1
+		f, err := os.CreateTemp(filepath.Dir(path), ".snapshot-*")
+		if err != nil {
+			return err
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
-		w = f
-	}
-	if err := client.SnapshotSave(ctx, w); err != nil {
-		c.ui.Error(err.Error())
-		return 1
-	}
-	if f != nil {
+		if err := client.SnapshotSave(ctx, f); err != nil {
+			return err
+		}
 		if err := f.Sync(); err != nil {
-			c.ui.Error(err.Error())
-			return 1
+			return err
 		}
 		if err := os.Rename(f.Name(), path); err != nil {
-			c.ui.Error(err.Error())
-			return 1
+			return err
 		}
 		c.ui.Output("Saved the cluster's state and code to " + path)
-	}
-	return 0
+		return nil
+	})
 }
 
 type snapshotRestoreCommand struct{ ui cli.Ui }
@@ -219,30 +194,16 @@ func (c *snapshotRestoreCommand) Help() string {
 }
 
 func (c *snapshotRestoreCommand) Run(args []string) int {
-	fs := flagSet("cluster snapshot restore", c.ui, c.Help())
-	apiOpts := addAPIFlags(fs)
-	if !parse(fs, c.ui, args) {
-		return 1
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 1
-	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		c.ui.Error(err.Error())
-		return 1
-	}
-	defer f.Close()
-	client, ctx, stop, ok := connect(c.ui, apiOpts)
-	if !ok {
-		return 1
-	}
-	defer stop()
-	if err := client.SnapshotRestore(ctx, f); err != nil {
-		c.ui.Error(err.Error())
-		return 1
-	}
-	c.ui.Output("Restored the cluster's state and code from " + fs.Arg(0))
-	return 0
+	return runAPI(c.ui, "cluster snapshot restore", c.Help(), args, 1, func(ctx context.Context, client *api.Client, args []string) error {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := client.SnapshotRestore(ctx, f); err != nil {
+			return err
+		}
+		c.ui.Output("Restored the cluster's state and code from " + args[0])
+		return nil
+	})
 }

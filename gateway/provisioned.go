@@ -179,14 +179,17 @@ func (g *Gateway) provisionedShare(pc *structs.ProvisionedConcurrency) map[strin
 	return map[string]int{pc.Qualifier: pc.Requested}
 }
 
-// ProvisionTargets is what the sandbox should keep initialised, per published version, for
-// every provisioned concurrency configuration in the state.
-func (g *Gateway) ProvisionTargets() []sandbox.Provision {
+// ProvisionTargets is what this node's sandbox should keep initialised, per published version,
+// for every provisioned concurrency configuration in the state: share gives this node's part
+// of a version's environments (the whole on a single node).
+func (g *Gateway) ProvisionTargets(share func(fn *structs.Function, version string, n int) int) []sandbox.Provision {
 	var out []sandbox.Provision
 	for _, pc := range g.cfg.Store.ProvisionedConcurrencies("") {
 		for version, n := range g.provisionedShare(pc) {
 			if v, ok := g.cfg.Store.Version(pc.Function, version); ok && n > 0 {
-				out = append(out, sandbox.Provision{Function: v, Count: n})
+				if n = share(v, version, n); n > 0 {
+					out = append(out, sandbox.Provision{Function: v, Count: n})
+				}
 			}
 		}
 	}

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -37,6 +39,7 @@ type LocalInvoker interface {
 	Idle(fn *structs.Function, version string) int
 	Free() int
 	Placement() sandbox.Placement
+	ProvisionedStatus(function, version string) (ready int, failure string)
 }
 
 // Peers is the cluster as the router sees it (cluster.Node implements it).
@@ -367,4 +370,66 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(forwardedResponse{Payload: resp.Payload, FunctionError: resp.FunctionError, ErrorType: resp.ErrorType,
 		ExecutedVersion: resp.ExecutedVersion, ContentType: resp.ContentType, LogTail: resp.LogTail})
+}
+
+// live lists the nodes serving now, by ID: this one and the peers whose report is fresh.
+func (r *Router) live() []string {
+	ids := []string{r.self()}
+	now := time.Now()
+	r.mu.Lock()
+	for id, rep := range r.reports {
+		if now.Sub(rep.at) <= reportTTL && id != ids[0] {
+			ids = append(ids, id)
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(ids)
+	return ids
+}
+
+func (r *Router) self() string {
+	if r.cfg.Peers == nil {
+		return ""
+	}
+	return r.cfg.Peers.ID()
+}
+
+// Share is this node's part of n provisioned environments of fn at version: n spread evenly
+// over the live nodes, the remainder starting at a node chosen by the version's hash, so that
+// versions with one environment each do not all land on the same node. When a node stops
+// reporting, the others take its part over.
+func (r *Router) Share(fn *structs.Function, version string, n int) int {
+	ids := r.live()
+	idx := sort.SearchStrings(ids, r.self())
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(fn.Name + "\x00" + version))
+	pos := (idx - int(h.Sum32()%uint32(len(ids))) + len(ids)) % len(ids)
+	share := n / len(ids)
+	if pos < n%len(ids) {
+		share++
+	}
+	return share
+}
+
+// ProvisionedStatus is the cluster's readiness of a version's provisioned environments: this
+// node's and those the live peers report.
+func (r *Router) ProvisionedStatus(function, version string) (int, string) {
+	ready, failure := r.cfg.Local.ProvisionedStatus(function, version)
+	var fn *structs.Function
+	if r.cfg.State != nil {
+		fn, _ = r.cfg.State.Version(function, version)
+	}
+	if fn == nil {
+		return ready, failure
+	}
+	key := sandbox.WarmKey(fn, version)
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rep := range r.reports {
+		if now.Sub(rep.at) <= reportTTL {
+			ready += rep.p.Provisioned[key]
+		}
+	}
+	return ready, failure
 }

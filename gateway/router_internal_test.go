@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/lambdagw/gateway/cluster"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
 )
@@ -17,6 +20,9 @@ func (f *fakeLocal) Invoke(context.Context, *structs.Function, *sandbox.Request)
 func (f *fakeLocal) Idle(*structs.Function, string) int { return f.idle }
 func (f *fakeLocal) Free() int                          { return f.free }
 func (f *fakeLocal) Placement() sandbox.Placement       { return sandbox.Placement{} }
+func (f *fakeLocal) ProvisionedStatus(string, string) (int, string) {
+	return 0, ""
+}
 
 // TestRouterPick: warm peers first (the most warm), then this node while it has room, then the
 // peer with the most room; stale reports count for nothing.
@@ -52,5 +58,54 @@ func TestRouterPick(t *testing.T) {
 	local.free = 0
 	if id, _ := r.pick(fn, "1"); id != "b" {
 		t.Errorf("full here: picked %q, want b (the most room)", id)
+	}
+}
+
+type fakePeers struct{ id string }
+
+func (p fakePeers) ID() string                         { return p.id }
+func (p fakePeers) Members() ([]cluster.Member, error) { return nil, nil }
+func (p fakePeers) NewRPCRequest(context.Context, string, string, string, io.Reader) (*http.Request, error) {
+	return nil, nil
+}
+func (p fakePeers) DoRPC(*http.Request) (*http.Response, error) { return nil, nil }
+
+// TestRouterShare: provisioned environments are spread over the live nodes, every one of them
+// placed once, and a node that stops reporting has its part taken over.
+func TestRouterShare(t *testing.T) {
+	ids := []string{"a", "b", "c"}
+	routers := map[string]*Router{}
+	for _, id := range ids {
+		r := NewRouter(RouterConfig{Local: &fakeLocal{}, Peers: fakePeers{id}})
+		for _, other := range ids {
+			if other != id {
+				r.reports[other] = peerReport{addr: other, at: time.Now()}
+			}
+		}
+		routers[id] = r
+	}
+	for _, n := range []int{1, 2, 3, 4, 7} {
+		for _, name := range []string{"f", "g", "h"} {
+			fn := &structs.Function{Name: name}
+			total := 0
+			for _, id := range ids {
+				s := routers[id].Share(fn, "1", n)
+				if s < n/3 || s > n/3+1 {
+					t.Errorf("%d over 3 nodes: %s takes %d", n, id, s)
+				}
+				total += s
+			}
+			if total != n {
+				t.Errorf("%s: %d environments spread as %d", name, n, total)
+			}
+		}
+	}
+	// c goes quiet: a and b share everything.
+	for _, id := range []string{"a", "b"} {
+		routers[id].reports["c"] = peerReport{addr: "c", at: time.Now().Add(-2 * reportTTL)}
+	}
+	fn := &structs.Function{Name: "f"}
+	if got := routers["a"].Share(fn, "1", 4) + routers["b"].Share(fn, "1", 4); got != 4 {
+		t.Errorf("after c left, a and b keep %d of 4", got)
 	}
 }

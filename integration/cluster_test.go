@@ -650,3 +650,41 @@ func TestClusterDeadServerCleanup(t *testing.T) {
 		checkNothingLeft(t, a)
 	}
 }
+
+// TestClusterProvisionedSpread: provisioned environments are spread over the nodes (apply
+// waits until the cluster as a whole has them), and when a node goes away the others take its
+// part over.
+func TestClusterProvisionedSpread(t *testing.T) {
+	needRoot(t)
+	nodes := startCluster(t, "pv", 3)
+	waitFor(t, "a leader", 15*time.Second, func() bool { _, l := members(t, nodes[0]); return l != "" })
+	time.Sleep(4 * gatewayReportInterval) // every node hears from the others
+	out, errOut, code := nodes[1].cli("apply", "-address", nodes[1].addr, writeFunctions(t, provisionedHCL(3)))
+	if code != 0 || !strings.Contains(out, "provisioned environments ready") {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	count := func(a *agentProc) (n int) {
+		for _, e := range a.environments() {
+			if e.Provisioned {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "one provisioned environment on each node", 20*time.Second, func() bool {
+		return count(nodes[0]) == 1 && count(nodes[1]) == 1 && count(nodes[2]) == 1
+	})
+	pc, err := nodes[0].sdk().GetProvisionedConcurrencyConfig(context.Background(), &awslambda.GetProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("pc"), Qualifier: aws.String("live")})
+	if err != nil || pc.Status != types.ProvisionedConcurrencyStatusEnumReady || aws.ToInt32(pc.AvailableProvisionedConcurrentExecutions) != 3 {
+		t.Fatalf("the cluster's status: %v %+v", err, pc)
+	}
+	nodes[2].stop()
+	waitFor(t, "the two others to take over the third environment", 20*time.Second, func() bool {
+		return count(nodes[0])+count(nodes[1]) == 3
+	})
+	for _, a := range nodes {
+		a.stop()
+		checkNothingLeft(t, a)
+	}
+}

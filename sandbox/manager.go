@@ -935,6 +935,9 @@ func WarmKey(fn *structs.Function, version string) string {
 type Placement struct {
 	Warm map[string]int `json:"warm,omitempty"`
 	Free int            `json:"free"`
+	// Provisioned counts the provisioned environments past their Init, by WarmKey, so the
+	// cluster's readiness of a provisioned concurrency configuration is the sum over nodes.
+	Provisioned map[string]int `json:"provisioned,omitempty"`
 }
 
 // Placement reports the node's warm environments (started and initialised, idle or busy; not
@@ -943,7 +946,12 @@ type Placement struct {
 func (m *Manager) Placement() Placement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := Placement{Warm: map[string]int{}, Free: max(m.cfg.MaxEnvironments-m.total, 0)}
+	p := Placement{Warm: map[string]int{}, Free: max(m.cfg.MaxEnvironments-m.total, 0), Provisioned: map[string]int{}}
+	for k, pl := range m.pools {
+		if pl.provReady > 0 && !pl.retired {
+			p.Provisioned[k.name+"\x00"+k.version+"\x00"+k.revision] += pl.provReady
+		}
+	}
 	for env := range m.all {
 		if env.removed || env.pool.retired {
 			continue

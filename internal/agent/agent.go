@@ -226,7 +226,7 @@ func (a *agent) start(ctx context.Context) error {
 		StoreErrors:    gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
 		URLAddress:     urlAddress(cfg.HTTP),
 		MaxConcurrency: cfg.Sandbox.MaxConcurrency,
-		Provisioning:   mgr,
+		Provisioning:   router,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)
@@ -245,10 +245,13 @@ func (a *agent) start(ctx context.Context) error {
 		st := node.State()
 		for {
 			ch := st.Watch()
-			// Published versions keep their own environments, apart from $LATEST's.
-			mgr.Sync(append(st.Functions(), st.Versions("")...), gw.ProvisionTargets())
+			// Published versions keep their own environments, apart from $LATEST's. Provisioned
+			// environments are spread over the live nodes, so a change of who is live (a node
+			// gone or back) moves them too: resync every second as well.
+			mgr.Sync(append(st.Functions(), st.Versions("")...), gw.ProvisionTargets(router.Share))
 			select {
 			case <-ch:
+			case <-time.After(time.Second):
 			case <-watchCtx.Done():
 				return
 			}

@@ -311,7 +311,10 @@ func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("forwarding a write: no leader answered: %w (last: %v)", ctx.Err(), err)
+			if !errors.Is(err, ErrNotLeader) {
+				err = fmt.Errorf("%w: %w", ErrNotLeader, err) // no leader reachable, whatever the last cause
+			}
+			return nil, fmt.Errorf("forwarding a write: no leader answered: %w (last: %w)", ctx.Err(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"regexp"
 	"sort"
 	"sync"
@@ -72,9 +73,10 @@ type CodeStore interface {
 	Size(sha string) (int64, bool)
 }
 
-// Errors of the Store the gateway maps to Lambda's exceptions.
+// Errors of the Store the gateway maps to Lambda's exceptions. NoLeader is a write that found
+// no leader (the node is cut off, or the cluster lost its majority).
 type StoreErrors struct {
-	NotFound, Conflict, Exists error
+	NotFound, Conflict, Exists, NoLeader error
 }
 
 // Config configures a Gateway.
@@ -459,6 +461,10 @@ func (g *Gateway) storeError(name string, err error) error {
 		return lambda.PreconditionFailed("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 	case se.NotFound != nil && errors.Is(err, se.NotFound):
 		return lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, ""))
+	case se.NoLeader != nil && errors.Is(err, se.NoLeader):
+		g.logger.Warn("a write found no cluster leader", "function", name, "error", err)
+		return &lambda.Error{Status: http.StatusServiceUnavailable, Type: "ServiceException",
+			Message: "no cluster leader is reachable from this node (it may be cut off, or the cluster lost its majority); the write was not made: retry, or use another node"}
 	}
 	var le *lambda.Error
 	if errors.As(err, &le) {

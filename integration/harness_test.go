@@ -119,6 +119,7 @@ type agentProc struct {
 	confPath string
 	addr     string // http://host:port
 	raftAddr string // its cluster address
+	netns    string // the network namespace it runs in, if not the test's
 	admin    *testKey
 	cmd      *exec.Cmd
 	out      *syncBuffer
@@ -139,6 +140,8 @@ type agentOptions struct {
 	// cluster block after its address (default: bootstrap = true).
 	raftPort int
 	cluster  string
+	// netns runs the agent in that network namespace, listening on ip (partition tests).
+	netns, ip string
 }
 
 // testKey is one access_key block.
@@ -183,21 +186,25 @@ func newAgent(t *testing.T, o agentOptions) *agentProc {
 	if o.cluster == "" {
 		o.cluster = "bootstrap = true"
 	}
+	host := "127.0.0.1"
+	if o.ip != "" {
+		host = o.ip
+	}
 	conf := fmt.Sprintf(`
-node_name = %q
-data_dir  = %q
+node_name = %[1]q
+data_dir  = %[2]q
 log_level = "debug"
-http    { address = "127.0.0.1:%d" }
+http    { address = "%[7]s:%[3]d" }
 cluster {
-  address = "127.0.0.1:%d"
-  %s
+  address = "%[7]s:%[4]d"
+  %[5]s
 }
 sandbox {
-  driver = %q
-  %s
+  driver = %[6]q
+  %[8]s
 }
-%s
-`, o.node, o.dataDir, httpPort, raftPort, o.cluster, o.driver, o.extra, o.top)
+%[9]s
+`, o.node, o.dataDir, httpPort, raftPort, o.cluster, o.driver, host, o.extra, o.top)
 	var admin *testKey
 	for i, k := range o.keys {
 		conf += fmt.Sprintf("access_key %q {\n  id     = %q\n  secret = %q\n  policy = %q\n}\n", k.name, k.id, k.secret, k.policy)
@@ -210,8 +217,8 @@ sandbox {
 		t.Fatal(err)
 	}
 	a := &agentProc{t: t, name: o.node, dataDir: o.dataDir, confPath: confPath, admin: admin,
-		addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort), out: &syncBuffer{}, exited: make(chan struct{}),
-		raftAddr: fmt.Sprintf("127.0.0.1:%d", raftPort)}
+		addr: fmt.Sprintf("http://%s:%d", host, httpPort), out: &syncBuffer{}, exited: make(chan struct{}),
+		raftAddr: fmt.Sprintf("%s:%d", host, raftPort), netns: o.netns}
 	a.launch()
 	t.Cleanup(func() {
 		a.stop()
@@ -235,6 +242,11 @@ func (a *agentProc) launch() {
 	t.Helper()
 	a.exited = make(chan struct{})
 	a.cmd = exec.Command(gatewayBin, "agent", "-config", a.confPath)
+	if a.netns != "" {
+		// nsenter enters only the network namespace and execs the agent (the process is the
+		// agent); ip netns exec would also remount /sys, hiding the cgroup hierarchy.
+		a.cmd = exec.Command("nsenter", "--net=/run/netns/"+a.netns, gatewayBin, "agent", "-config", a.confPath)
+	}
 	a.cmd.Stdout = a.out
 	a.cmd.Stderr = a.out
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

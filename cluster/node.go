@@ -495,6 +495,17 @@ func (n *Node) RemovePolicyStatement(ctx context.Context, fn, qualifier, sid str
 	return err
 }
 
+// Leases returns a function's concurrency leases.
+func (n *Node) Leases(fn string) []*structs.Lease { return n.State().Leases(fn) }
+
+// PutLease asks for slots of a function's reserved concurrency for this node until ttl from now
+// (this node's clock), or gives its lease back with no slots. ErrConflict: not that many free.
+func (n *Node) PutLease(ctx context.Context, fn string, slots int, ttl time.Duration) error {
+	_, err := n.apply(ctx, fsm.PutLeaseType, fsm.PutLease{Function: fn, Node: n.cfg.NodeID, Slots: slots,
+		Now: time.Now().UnixNano(), TTL: int64(ttl)})
+	return err
+}
+
 // DeleteVersion removes a published version through the log.
 func (n *Node) DeleteVersion(ctx context.Context, fn, version string) error {
 	_, err := n.apply(ctx, fsm.DeleteVersionType, fsm.DeleteVersion{Name: fn, Version: version})

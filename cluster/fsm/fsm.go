@@ -33,7 +33,21 @@ const (
 	DeleteVersionType     MessageType = 11
 	AddPolicyType         MessageType = 12
 	RemovePolicyType      MessageType = 13
+	PutLeaseType          MessageType = 14
 )
+
+// PutLease grants node Node Slots of function Function's reserved concurrency until Now+TTL
+// (Unix nanoseconds and nanoseconds, set by the proposer so every node applies the same), or
+// with no slots gives its lease back. A grant that would put the slots held at Now above the
+// reservation is refused (ErrConflict): another node's lease holds its slots until it expired
+// and the function's timeout passed after that.
+type PutLease struct {
+	Function string `json:"function"`
+	Node     string `json:"node"`
+	Slots    int    `json:"slots"`
+	Now      int64  `json:"now"`
+	TTL      int64  `json:"ttl"`
+}
 
 // AddPolicy adds a statement to a function's policy; its id must be new for the qualifier,
 // which must exist.
@@ -164,6 +178,36 @@ func init() {
 	registerCommand(DeleteVersionType, applyDeleteVersion)
 	registerCommand(AddPolicyType, applyAddPolicy)
 	registerCommand(RemovePolicyType, applyRemovePolicy)
+	registerCommand(PutLeaseType, applyPutLease)
+}
+
+func applyPutLease(f *FSM, index uint64, body []byte) any {
+	var m PutLease
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding PutLease: %v", err)
+	}
+	fn, ok := f.state.Function(m.Function)
+	if !ok {
+		return fmt.Errorf("function %s: %w", m.Function, ErrNotFound)
+	}
+	lease := &structs.Lease{Function: m.Function, Node: m.Node, Slots: m.Slots, Expires: m.Now + m.TTL}
+	if m.Slots > 0 {
+		reserved, ok := f.state.ReservedConcurrency(m.Function)
+		if !ok {
+			return fmt.Errorf("function %s has no reserved concurrency to lease", m.Function)
+		}
+		held := 0
+		for _, l := range f.state.Leases(m.Function) {
+			if l.Node != m.Node && l.Expires+int64(fn.Timeout) > m.Now {
+				held += l.Slots
+			}
+		}
+		if held+m.Slots > reserved {
+			return fmt.Errorf("%d of the %d reserved slots of %s are leased to other nodes, %d asked: %w", held, reserved, m.Function, m.Slots, ErrConflict)
+		}
+	}
+	f.state.PutLease(index, lease)
+	return nil
 }
 
 func applyAddPolicy(f *FSM, index uint64, body []byte) any {

@@ -310,8 +310,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err, _ := a.apply(RemovePolicyType, RemovePolicy{Function: "fn", Qualifier: "live", Sid: "drop"}).(error); !errors.Is(err, ErrNotFound) {
 		t.Errorf("removing a statement twice: %v", err)
 	}
-	if len(commands) != int(RemovePolicyType) {
-		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), RemovePolicyType)
+	a.apply(PutLeaseType, PutLease{Function: "fn", Node: "n1", Slots: 2, Now: 1, TTL: int64(time.Hour)})
+	if len(commands) != int(PutLeaseType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), PutLeaseType)
 	}
 	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
 		t.Error("an unknown message type was applied")
@@ -335,7 +336,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if len(want.Functions) != 1 || len(want.Versions) != 2 || len(want.Aliases) != 1 || len(want.FunctionURLs) != 1 ||
 		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 || want.VersionSeq["fn"] != 3 ||
-		len(want.Policies) != 1 || want.Policies[0].Sid != "keep" {
+		len(want.Policies) != 1 || want.Policies[0].Sid != "keep" || len(want.Leases) != 1 {
 		t.Errorf("the snapshot misses state: %s", jsonOf(t, want))
 	}
 }
@@ -390,5 +391,58 @@ func TestAliasShare(t *testing.T) {
 		if got := al.Share(c.n); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%v of %d: %v, want %v", c.weights, c.n, got, c.want)
 		}
+	}
+}
+
+// TestLeases: the slots leased over nodes never exceed the reservation; another node's lease
+// holds its slots until it expired and the function's timeout passed (a cut-off node may still
+// run what it admitted); giving a lease back frees its slots at once.
+func TestLeases(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	fn := testFunction("r1", "one") // timeout 3 s
+	a.apply(PutFunctionType, PutFunction{Function: fn})
+	const s = int64(time.Second)
+	lease := func(node string, slots int, now int64) error {
+		err, _ := a.apply(PutLeaseType, PutLease{Function: "fn", Node: node, Slots: slots, Now: now, TTL: 10 * s}).(error)
+		return err
+	}
+	if err := lease("a", 1, 0); err == nil {
+		t.Fatal("a lease of a function without a reservation")
+	}
+	four := 4
+	a.apply(PutConcurrencyType, PutConcurrency{Name: "fn", Reserved: &four})
+	if err := lease("a", 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease("b", 2, 1*s); !errors.Is(err, ErrConflict) {
+		t.Fatalf("3 + 2 of 4: %v", err)
+	}
+	if err := lease("b", 1, 1*s); err != nil {
+		t.Fatal(err)
+	}
+	// a renews within the cap: its own lease does not count against it.
+	if err := lease("a", 3, 5*s); err != nil {
+		t.Fatalf("renewing: %v", err)
+	}
+	// a's lease ends at 15 s; its slots stay taken until 15 + 3 s.
+	if err := lease("c", 2, 17*s); !errors.Is(err, ErrConflict) {
+		t.Fatalf("before the expired lease's calls could have ended: %v", err)
+	}
+	if err := lease("c", 2, 19*s); err != nil {
+		t.Fatalf("after: %v", err)
+	}
+	// Given back: free at once.
+	if err := lease("c", 0, 19*s); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease("d", 3, 19*s); err != nil {
+		t.Fatalf("after c gave its lease back: %v", err)
+	}
+	if ls := a.f.State().Leases("fn"); len(ls) != 3 {
+		t.Errorf("leases: %s", jsonOf(t, ls))
+	}
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if ls := a.f.State().Leases(""); len(ls) != 0 {
+		t.Errorf("leases of a deleted function: %s", jsonOf(t, ls))
 	}
 }

@@ -28,6 +28,8 @@ type Store struct {
 	reserved map[string]int
 	// reservedTotal is the sum of reserved, read on every invocation's admission.
 	reservedTotal int
+	// leases holds each function's concurrency leases by node.
+	leases map[string]map[string]*structs.Lease
 	// policies holds each function's policy statements by qualifier and statement id.
 	policies map[string]map[string]map[string]*structs.PolicyStatement
 	// provisioned holds each function's provisioned concurrency configurations by qualifier.
@@ -40,7 +42,8 @@ func New() *Store {
 	return &Store{functions: map[string]*structs.Function{}, urls: map[string]*structs.FunctionURL{},
 		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{},
 		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{},
-		policies: map[string]map[string]map[string]*structs.PolicyStatement{}, watch: make(chan struct{})}
+		policies: map[string]map[string]map[string]*structs.PolicyStatement{}, leases: map[string]map[string]*structs.Lease{},
+		watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -112,6 +115,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.aliases, name)
 	delete(s.provisioned, name)
 	delete(s.policies, name)
+	delete(s.leases, name)
 	s.reservedTotal -= s.reserved[name]
 	delete(s.reserved, name)
 	for id, u := range s.urls {
@@ -376,6 +380,45 @@ func (s *Store) DeleteProvisionedConcurrency(index uint64, fn, qualifier string)
 	return true
 }
 
+// Leases returns the concurrency leases of function fn (of every function when fn is empty),
+// sorted by function and node.
+func (s *Store) Leases(fn string) []*structs.Lease {
+	s.mu.RLock()
+	var out []*structs.Lease
+	for f, m := range s.leases {
+		if fn != "" && f != fn {
+			continue
+		}
+		for _, l := range m {
+			out = append(out, l)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Function != out[j].Function {
+			return out[i].Function < out[j].Function
+		}
+		return out[i].Node < out[j].Node
+	})
+	return out
+}
+
+// PutLease stores a node's lease (FSM only); no slots removes it.
+func (s *Store) PutLease(index uint64, l *structs.Lease) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.Slots <= 0 {
+		delete(s.leases[l.Function], l.Node)
+	} else {
+		if s.leases[l.Function] == nil {
+			s.leases[l.Function] = map[string]*structs.Lease{}
+		}
+		c := *l
+		s.leases[l.Function][l.Node] = &c
+	}
+	s.changedLocked(index)
+}
+
 // PolicyStatements returns the policy statements of qualifier of function fn, by statement id;
 // of every function and qualifier when fn is empty.
 func (s *Store) PolicyStatements(fn, qualifier string) []*structs.PolicyStatement {
@@ -510,6 +553,8 @@ type Snapshot struct {
 	Provisioned []*structs.ProvisionedConcurrency `json:"provisioned_concurrency,omitempty"`
 	// Policies are the functions' policy statements.
 	Policies []*structs.PolicyStatement `json:"policies,omitempty"`
+	// Leases are the functions' concurrency leases.
+	Leases []*structs.Lease `json:"leases,omitempty"`
 	// VersionSeq is each function's last published version number.
 	VersionSeq map[string]int `json:"version_seq,omitempty"`
 }
@@ -522,7 +567,7 @@ func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
 	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
 		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy(),
-		Policies: s.PolicyStatements("", "")}
+		Policies: s.PolicyStatements("", ""), Leases: s.Leases("")}
 }
 
 func (s *Store) versionSeqCopy() map[string]int {
@@ -587,6 +632,13 @@ func (s *Store) Restore(snap *Snapshot) {
 			s.policies[st.Function][st.Qualifier] = map[string]*structs.PolicyStatement{}
 		}
 		s.policies[st.Function][st.Qualifier][st.Sid] = st
+	}
+	s.leases = map[string]map[string]*structs.Lease{}
+	for _, l := range snap.Leases {
+		if s.leases[l.Function] == nil {
+			s.leases[l.Function] = map[string]*structs.Lease{}
+		}
+		s.leases[l.Function][l.Node] = l
 	}
 	s.versionSeq = map[string]int{}
 	for k, v := range snap.VersionSeq {

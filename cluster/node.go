@@ -495,6 +495,12 @@ func (n *Node) RemovePolicyStatement(ctx context.Context, fn, qualifier, sid str
 	return err
 }
 
+// Clustered reports whether the configuration has more than one server.
+func (n *Node) Clustered() bool {
+	cf := n.raft.GetConfiguration()
+	return cf.Error() == nil && len(cf.Configuration().Servers) > 1
+}
+
 // Leases returns a function's concurrency leases.
 func (n *Node) Leases(fn string) []*structs.Lease { return n.State().Leases(fn) }
 

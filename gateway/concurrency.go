@@ -2,19 +2,52 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/lambdagw/gateway/internal/lambda"
 )
 
+// Leaser holds a node's share of reserved concurrency in a cluster (the cluster node).
+type Leaser interface {
+	// Clustered reports whether other nodes share the reservations (more than one member).
+	Clustered() bool
+	// PutLease asks for slots of fn's reservation until ttl from now (0 gives them back);
+	// an error wrapping the store's Conflict means that many are not free.
+	PutLease(ctx context.Context, fn string, slots int, ttl time.Duration) error
+}
+
+// Leases of reserved concurrency in a cluster: a node admits a reserved function's calls only
+// within the slots it leased from the replicated state, asking for more (a few at a time) when
+// it runs out and renewing what it uses; a node that cannot renew (cut off) stops admitting
+// before its lease ends, and the others get its slots only after that plus the function's
+// timeout (see fsm.PutLease), so the reservation holds across the cluster, also under a
+// partition.
+const (
+	leaseTTL    = 10 * time.Second
+	leaseMargin = 2 * time.Second // stop using a lease this long before it ends (clock skew, latency)
+	leaseAsk    = 2 * time.Second // bound on asking for a lease on the invocation path
+)
+
+type heldLease struct {
+	slots int
+	until time.Time
+	used  time.Time // last admission under it
+}
+
 // admit counts an invocation of function fn as running, or refuses it at once when the
 // function's reserved concurrency is reached (Lambda's throttle: 429 with the reason, never a
 // queue). Every invocation is counted, so a reservation set while calls run sees them. The
-// count is this node's; the release must be called once the invocation ends.
+// release must be called once the invocation ends. In a cluster a reserved function's calls
+// run within this node's lease of its reservation.
 //
 // A function without a reservation shares what the reservations leave of the node's
 // max_concurrency with the other such functions (Lambda's unreserved account concurrency).
-func (g *Gateway) admit(fn string) (release func(), err error) {
+func (g *Gateway) admit(ctx context.Context, fn string) (release func(), err error) {
 	limit, reserved := g.cfg.Store.ReservedConcurrency(fn)
+	if reserved && g.cfg.Leases != nil && g.cfg.Leases.Clustered() {
+		return g.admitLeased(ctx, fn, limit)
+	}
 	pool := -1 // no cap
 	if !reserved && g.cfg.MaxConcurrency > 0 {
 		pool = max(g.cfg.MaxConcurrency-g.cfg.Store.ReservedTotal(), 0)
@@ -41,6 +74,114 @@ func (g *Gateway) admit(fn string) (release func(), err error) {
 		}
 		g.inflightMu.Unlock()
 	}, nil
+}
+
+func (g *Gateway) releaseReserved(fn string) func() {
+	return func() {
+		g.inflightMu.Lock()
+		if g.inflight[fn]--; g.inflight[fn] <= 0 {
+			delete(g.inflight, fn)
+		}
+		g.inflightMu.Unlock()
+	}
+}
+
+// tryLeased admits under the lease held now, if it has a free slot.
+func (g *Gateway) tryLeased(fn string) bool {
+	g.inflightMu.Lock()
+	defer g.inflightMu.Unlock()
+	h := g.held[fn]
+	if h == nil || time.Now().After(h.until.Add(-leaseMargin)) || g.inflight[fn] >= h.slots {
+		return false
+	}
+	g.inflight[fn]++
+	h.used = time.Now()
+	return true
+}
+
+func (g *Gateway) admitLeased(ctx context.Context, fn string, limit int) (func(), error) {
+	if g.tryLeased(fn) {
+		return g.releaseReserved(fn), nil
+	}
+	// More slots: one lease change at a time, so a smaller grant never replaces a larger one.
+	g.leaseMu.Lock()
+	defer g.leaseMu.Unlock()
+	if g.tryLeased(fn) {
+		return g.releaseReserved(fn), nil
+	}
+	g.inflightMu.Lock()
+	running := g.inflight[fn]
+	g.inflightMu.Unlock()
+	batch := max(1, limit/8)
+	for _, want := range []int{min(limit, running+batch), min(limit, running+1)} {
+		if want <= running {
+			break
+		}
+		lctx, cancel := context.WithTimeout(ctx, leaseAsk)
+		err := g.cfg.Leases.PutLease(lctx, fn, want, leaseTTL)
+		cancel()
+		if err == nil {
+			g.logger.Debug("leased reserved concurrency", "function", fn, "slots", want, "running", running)
+			g.inflightMu.Lock()
+			g.held[fn] = &heldLease{slots: want, until: time.Now().Add(leaseTTL)}
+			g.inflightMu.Unlock()
+			if g.tryLeased(fn) {
+				return g.releaseReserved(fn), nil
+			}
+			break
+		}
+		if se := g.cfg.StoreErrors; se.Conflict == nil || !errors.Is(err, se.Conflict) {
+			g.logger.Warn("no lease of reserved concurrency", "function", fn, "error", err)
+			break
+		}
+	}
+	return nil, lambda.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+}
+
+// renewLeases keeps the leases this node uses and gives back those idle for a while; it runs
+// every leaseTTL/3 until the gateway shuts down.
+func (g *Gateway) renewLeases(stop <-chan struct{}) {
+	t := time.NewTicker(leaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		g.leaseMu.Lock()
+		g.inflightMu.Lock()
+		type job struct {
+			fn    string
+			slots int
+		}
+		var jobs []job
+		for fn, h := range g.held {
+			idle := g.inflight[fn] == 0 && time.Since(h.used) > leaseTTL/3
+			if idle {
+				jobs = append(jobs, job{fn, 0})
+			} else {
+				jobs = append(jobs, job{fn, h.slots})
+			}
+		}
+		g.inflightMu.Unlock()
+		for _, j := range jobs {
+			ctx, cancel := context.WithTimeout(context.Background(), leaseAsk)
+			err := g.cfg.Leases.PutLease(ctx, j.fn, j.slots, leaseTTL)
+			cancel()
+			g.inflightMu.Lock()
+			switch {
+			case err == nil && j.slots == 0:
+				delete(g.held, j.fn)
+			case err == nil:
+				if h := g.held[j.fn]; h != nil {
+					h.until = time.Now().Add(leaseTTL)
+				}
+			}
+			g.inflightMu.Unlock()
+		}
+		g.leaseMu.Unlock()
+	}
 }
 
 // PutFunctionConcurrency reserves n concurrent executions for the function (0 throttles every

@@ -97,6 +97,9 @@ type Config struct {
 	Provisioning ProvisionReporter
 	// URLAddress gives the address a function URL id is served at (FunctionUrl in the API).
 	URLAddress func(id string) string
+	// Leases, in a cluster, holds this node's share of reserved concurrency; without it (or on
+	// a single node) reservations are counted on the node.
+	Leases Leaser
 	// MaxConcurrency caps the invocations running on the node (Lambda's account limit):
 	// reserved concurrency is carved out of it, unreserved functions share the rest. 0 is no
 	// cap beyond the sandbox's capacity.
@@ -116,6 +119,11 @@ type Gateway struct {
 	inflight   map[string]int
 	// unreserved counts the running invocations of functions without a reservation.
 	unreserved int
+	// held are this node's leases of reserved concurrency (guarded by inflightMu); leaseMu
+	// serialises changing them.
+	held       map[string]*heldLease
+	leaseMu    sync.Mutex
+	stopLeases chan struct{}
 
 	async     chan *asyncCall
 	asyncWG   sync.WaitGroup
@@ -146,7 +154,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.AsyncWorkers <= 0 {
 		cfg.AsyncWorkers = 8
 	}
-	g := &Gateway{cfg: cfg, logger: cfg.Logger.Named("gateway"), async: make(chan *asyncCall, cfg.MaxAsync), inflight: map[string]int{}}
+	g := &Gateway{cfg: cfg, logger: cfg.Logger.Named("gateway"), async: make(chan *asyncCall, cfg.MaxAsync), inflight: map[string]int{},
+		held: map[string]*heldLease{}, stopLeases: make(chan struct{})}
+	if cfg.Leases != nil {
+		g.asyncWG.Add(1)
+		go func() { defer g.asyncWG.Done(); g.renewLeases(g.stopLeases) }()
+	}
 	for i := 0; i < cfg.AsyncWorkers; i++ {
 		g.asyncWG.Add(1)
 		go g.asyncWorker()
@@ -272,7 +285,7 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	default:
 		return nil, lambda.InvalidParameter("invalid invocation type %q: use RequestResponse, Event or DryRun", in.InvocationType)
 	}
-	release, err := g.admit(fn.Name)
+	release, err := g.admit(ctx, fn.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -330,10 +343,10 @@ func (g *Gateway) asyncWorker() {
 	for c := range g.async {
 		// An accepted event waits for room under its function's reserved concurrency; it is
 		// never dropped for it.
-		release, err := g.admit(c.fn.Name)
+		release, err := g.admit(context.Background(), c.fn.Name)
 		for err != nil {
 			time.Sleep(20 * time.Millisecond)
-			release, err = g.admit(c.fn.Name)
+			release, err = g.admit(context.Background(), c.fn.Name)
 		}
 		resp, err := g.cfg.Invoker.Invoke(context.Background(), c.fn, c.req)
 		release()
@@ -352,6 +365,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.mu.Lock()
 		g.closed = true
 		close(g.async)
+		close(g.stopLeases)
 		g.mu.Unlock()
 	})
 	done := make(chan struct{})

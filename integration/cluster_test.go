@@ -688,3 +688,65 @@ func TestClusterProvisionedSpread(t *testing.T) {
 		checkNothingLeft(t, a)
 	}
 }
+
+// TestClusterReservedConcurrency: a reservation holds across the cluster: with calls arriving at
+// all three nodes at once, never more run together than the reservation (measured inside the
+// function), and the rest are throttled.
+func TestClusterReservedConcurrency(t *testing.T) {
+	needRoot(t)
+	nodes := startCluster(t, "rc", 3)
+	waitFor(t, "a leader", 15*time.Second, func() bool { _, l := members(t, nodes[0]); return l != "" })
+	const limit = 4
+	hcl := fmt.Sprintf(`
+function "burst" {
+  runtime              = "provided.al2023"
+  code                 = %q
+  timeout              = "10s"
+  reserved_concurrency = %d
+}
+`, fnDir, limit)
+	if out, errOut, code := nodes[0].cli("apply", "-address", nodes[0].addr, writeFunctions(t, hcl)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	// The reservation holds from when a node has it (each reads its own copy of the state).
+	for _, a := range nodes {
+		a := a
+		waitFor(t, "the reservation on "+a.name, 10*time.Second, func() bool {
+			out, err := a.sdk().GetFunctionConcurrency(context.Background(), &awslambda.GetFunctionConcurrencyInput{FunctionName: aws.String("burst")})
+			return err == nil && aws.ToInt32(out.ReservedConcurrentExecutions) == limit
+		})
+	}
+	var mu sync.Mutex
+	var spans []span
+	throttled := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 60; i++ {
+		a := nodes[i%3]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := a.invoke("burst", `{"mode":"sleep","ms":1500}`, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.status == 429 && strings.Contains(string(r.body), "ReservedFunctionConcurrentInvocationLimitExceeded"):
+				throttled++
+			case r.status == 200:
+				var s struct{ Start, End int64 }
+				if json.Unmarshal(r.body, &s) != nil || s.Start == 0 {
+					t.Errorf("payload %s", r.body)
+					return
+				}
+				spans = append(spans, span{s.Start, s.End})
+			default:
+				t.Errorf("%s: %d %s", a.name, r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	most := mostAtOnce(spans)
+	t.Logf("%d ran, at most %d at once (limit %d); %d throttled", len(spans), most, limit, throttled)
+	if most > limit || len(spans) < limit || throttled == 0 || len(spans)+throttled != 60 {
+		t.Errorf("%d ran (at most %d at once, limit %d), %d throttled", len(spans), most, limit, throttled)
+	}
+}

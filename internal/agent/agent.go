@@ -227,6 +227,7 @@ func (a *agent) start(ctx context.Context) error {
 		URLAddress:     urlAddress(cfg.HTTP),
 		MaxConcurrency: cfg.Sandbox.MaxConcurrency,
 		Provisioning:   router,
+		Leases:         node,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)

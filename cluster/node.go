@@ -49,9 +49,12 @@ type Config struct {
 // Errors of writes.
 var (
 	ErrNotLeader = errors.New("this node is not the Raft leader")
-	ErrNotFound  = fsm.ErrNotFound
-	ErrConflict  = fsm.ErrConflict
-	ErrExists    = fsm.ErrExists
+	// ErrNoAnswer is a write forwarded to the leader that got no answer in time: it may or may
+	// not have been applied.
+	ErrNoAnswer = errors.New("the leader did not answer in time")
+	ErrNotFound = fsm.ErrNotFound
+	ErrConflict = fsm.ErrConflict
+	ErrExists   = fsm.ErrExists
 )
 
 // NotLeaderError says where the leader is, for forwarding.

@@ -307,6 +307,10 @@ func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
 		var op *net.OpError
 		retry := errors.Is(err, ErrNotLeader) || (errors.As(err, &op) && op.Op == "dial")
 		if !retry {
+			if ctx.Err() != nil {
+				// Sent, and no answer in time: the leader may have applied it or not.
+				return nil, fmt.Errorf("forwarding a write to the leader: %w: %w", ErrNoAnswer, err)
+			}
 			return nil, fmt.Errorf("forwarding a write to the leader: %w", err)
 		}
 		select {
@@ -322,7 +326,7 @@ func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
 
 // waitApplied waits until the local FSM has applied the entry at index.
 func (n *Node) waitApplied(ctx context.Context, index uint64) error {
-	for n.raft.AppliedIndex() < index {
+	for n.fsm.AppliedIndex() < index {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for this node to apply entry %d: %w", index, ctx.Err())

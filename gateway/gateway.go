@@ -77,6 +77,8 @@ type CodeStore interface {
 // no leader (the node is cut off, or the cluster lost its majority).
 type StoreErrors struct {
 	NotFound, Conflict, Exists, NoLeader error
+	// NoAnswer is a write the leader did not answer in time: it may have been made.
+	NoAnswer error
 }
 
 // Config configures a Gateway.
@@ -479,6 +481,10 @@ func (g *Gateway) storeError(name string, err error) error {
 		g.logger.Warn("a write found no cluster leader", "function", name, "error", err)
 		return &lambda.Error{Status: http.StatusServiceUnavailable, Type: "ServiceException",
 			Message: "no cluster leader is reachable from this node (it may be cut off, or the cluster lost its majority); the write was not made: retry, or use another node"}
+	case se.NoAnswer != nil && errors.Is(err, se.NoAnswer):
+		g.logger.Warn("a write got no answer from the cluster leader", "function", name, "error", err)
+		return &lambda.Error{Status: http.StatusServiceUnavailable, Type: "ServiceException",
+			Message: "the cluster leader did not answer in time (this node may be cut off); the write may or may not have been made: read before retrying"}
 	}
 	var le *lambda.Error
 	if errors.As(err, &le) {

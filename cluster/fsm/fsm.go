@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -321,7 +322,13 @@ func applyPutConcurrency(f *FSM, index uint64, body []byte) any {
 type FSM struct {
 	state  *state.Store
 	logger hclog.Logger
+	// applied is the index of the last entry Apply finished (Raft's own AppliedIndex moves
+	// when entries are handed to the FSM, before they are applied).
+	applied atomic.Uint64
 }
+
+// AppliedIndex is the index of the last log entry applied to the state (or restored with it).
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 // New returns an FSM applying to st.
 func New(st *state.Store, logger hclog.Logger) *FSM {
@@ -337,6 +344,7 @@ func (f *FSM) State() *state.Store { return f.state }
 // Apply applies one entry. Unknown types are reported, not fatal, so an older follower survives
 // entries of a newer leader.
 func (f *FSM) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
 	if len(l.Data) == 0 {
 		return errors.New("empty log entry")
 	}
@@ -494,6 +502,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("snapshot format %d is newer than this node understands (%d)", snap.Version, state.SnapshotVersion)
 	}
 	f.state.Restore(&snap)
+	f.applied.Store(snap.Index)
 	return nil
 }
 

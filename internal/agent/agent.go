@@ -223,7 +223,7 @@ func (a *agent) start(ctx context.Context) error {
 		Store:          node,
 		Code:           code,
 		Logger:         a.logger,
-		StoreErrors:    gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists, NoLeader: cluster.ErrNotLeader},
+		StoreErrors:    gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists, NoLeader: cluster.ErrNotLeader, NoAnswer: cluster.ErrNoAnswer},
 		URLAddress:     urlAddress(cfg.HTTP),
 		MaxConcurrency: cfg.Sandbox.MaxConcurrency,
 		Provisioning:   router,

@@ -674,10 +674,21 @@ func TestClusterProvisionedSpread(t *testing.T) {
 	waitFor(t, "one provisioned environment on each node", 20*time.Second, func() bool {
 		return count(nodes[0]) == 1 && count(nodes[1]) == 1 && count(nodes[2]) == 1
 	})
-	pc, err := nodes[0].sdk().GetProvisionedConcurrencyConfig(context.Background(), &awslambda.GetProvisionedConcurrencyConfigInput{
-		FunctionName: aws.String("pc"), Qualifier: aws.String("live")})
-	if err != nil || pc.Status != types.ProvisionedConcurrencyStatusEnumReady || aws.ToInt32(pc.AvailableProvisionedConcurrentExecutions) != 3 {
-		t.Fatalf("the cluster's status: %v %+v", err, pc)
+	// Every node sums the others' readiness from their periodic reports, so a node other than
+	// the one apply polled may say IN_PROGRESS for one report interval more.
+	var pc *awslambda.GetProvisionedConcurrencyConfigOutput
+	var err error
+	ready := func() bool {
+		pc, err = nodes[0].sdk().GetProvisionedConcurrencyConfig(context.Background(), &awslambda.GetProvisionedConcurrencyConfigInput{
+			FunctionName: aws.String("pc"), Qualifier: aws.String("live")})
+		return err == nil && pc.Status == types.ProvisionedConcurrencyStatusEnumReady && aws.ToInt32(pc.AvailableProvisionedConcurrentExecutions) == 3
+	}
+	deadline := time.Now().Add(8 * gatewayReportInterval)
+	for !ready() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster's status on %s: %v %+v", nodes[0].name, err, pc)
+		}
+		time.Sleep(gatewayReportInterval / 5)
 	}
 	nodes[2].stop()
 	waitFor(t, "the two others to take over the third environment", 20*time.Second, func() bool {

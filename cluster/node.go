@@ -510,6 +510,10 @@ func (n *Node) Leases(fn string) []*structs.Lease { return n.State().Leases(fn) 
 // PutLease asks for slots of a function's reserved concurrency for this node until ttl from now
 // (this node's clock), or gives its lease back with no slots. ErrConflict: not that many free.
 func (n *Node) PutLease(ctx context.Context, fn string, slots int, ttl time.Duration) error {
+	// Leases are asked for on the invocation path: without a leader there is nobody to wait for.
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return fmt.Errorf("leasing reserved concurrency: no leader is known (%w)", ErrNotLeader)
+	}
 	_, err := n.apply(ctx, fsm.PutLeaseType, fsm.PutLease{Function: fn, Node: n.cfg.NodeID, Slots: slots,
 		Now: time.Now().UnixNano(), TTL: int64(ttl)})
 	return err

@@ -109,6 +109,10 @@ func (g *Gateway) admitLeased(ctx context.Context, fn string, limit int) (func()
 	if g.tryLeased(fn) {
 		return g.releaseReserved(fn), nil
 	}
+	throttled := lambda.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+	if time.Now().Before(g.noLease[fn]) {
+		return nil, throttled
+	}
 	g.inflightMu.Lock()
 	running := g.inflight[fn]
 	g.inflightMu.Unlock()
@@ -132,10 +136,11 @@ func (g *Gateway) admitLeased(ctx context.Context, fn string, limit int) (func()
 		}
 		if se := g.cfg.StoreErrors; se.Conflict == nil || !errors.Is(err, se.Conflict) {
 			g.logger.Warn("no lease of reserved concurrency", "function", fn, "error", err)
+			g.noLease[fn] = time.Now().Add(leaseAsk)
 			break
 		}
 	}
-	return nil, lambda.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+	return nil, throttled
 }
 
 // renewLeases keeps the leases this node uses and gives back those idle for a while; it runs
@@ -165,10 +170,19 @@ func (g *Gateway) renewLeases(stop <-chan struct{}) {
 			}
 		}
 		g.inflightMu.Unlock()
-		for _, j := range jobs {
+		for i, j := range jobs {
 			ctx, cancel := context.WithTimeout(context.Background(), leaseAsk)
 			err := g.cfg.Leases.PutLease(ctx, j.fn, j.slots, leaseTTL)
 			cancel()
+			if se := g.cfg.StoreErrors; err != nil && (se.Conflict == nil || !errors.Is(err, se.Conflict)) {
+				// No leader to be had: the other leases would wait for it too, and callers should
+				// not ask again at once. The leases run out where they are.
+				g.logger.Warn("cannot renew leases of reserved concurrency", "error", err)
+				for _, j := range jobs[i:] {
+					g.noLease[j.fn] = time.Now().Add(leaseAsk)
+				}
+				break
+			}
 			g.inflightMu.Lock()
 			switch {
 			case err == nil && j.slots == 0:

@@ -123,7 +123,10 @@ type Gateway struct {
 	unreserved int
 	// held are this node's leases of reserved concurrency (guarded by inflightMu); leaseMu
 	// serialises changing them.
-	held       map[string]*heldLease
+	held map[string]*heldLease
+	// noLease holds, per function, until when a failed lease ask is not repeated (under leaseMu):
+	// without a leader every ask would wait its full bound, one caller after another.
+	noLease    map[string]time.Time
 	leaseMu    sync.Mutex
 	stopLeases chan struct{}
 
@@ -157,7 +160,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.AsyncWorkers = 8
 	}
 	g := &Gateway{cfg: cfg, logger: cfg.Logger.Named("gateway"), async: make(chan *asyncCall, cfg.MaxAsync), inflight: map[string]int{},
-		held: map[string]*heldLease{}, stopLeases: make(chan struct{})}
+		held: map[string]*heldLease{}, noLease: map[string]time.Time{}, stopLeases: make(chan struct{})}
 	if cfg.Leases != nil {
 		g.asyncWG.Add(1)
 		go func() { defer g.asyncWG.Done(); g.renewLeases(g.stopLeases) }()

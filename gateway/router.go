@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"sort"
 	"strconv"
 	"sync"
@@ -251,8 +253,58 @@ type forwardedResponse struct {
 	LogTail         []byte `json:"log_tail,omitempty"`
 }
 
+// A peer answers a forwarded call within forwardAckTimeout of receiving it: with its response,
+// or, while the function still runs, with a 102 Processing sent after forwardAckAfter. A peer
+// that says nothing is cut off or stuck (a kept-alive connection into a partition takes the
+// request without a word): the call is taken back and runs here.
+const (
+	forwardAckAfter   = 200 * time.Millisecond
+	forwardAckTimeout = 2 * time.Second
+	// forwardGrace is how long past the function's timeout a forwarded call may take to end.
+	forwardGrace = 10 * time.Second
+)
+
+// errNoAck is why a forwarded call was taken back from a silent peer.
+var errNoAck = errors.New("the peer did not acknowledge the call in time")
+
+// cancelOnClose ends a forwarded call's context when its streamed body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
+
 // forward runs req on the peer at addr. errPeerUnavailable means it did not start there.
-func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *sandbox.Request) (*sandbox.Response, error) {
+func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *sandbox.Request) (_ *sandbox.Response, err error) {
+	ctx, cancelDeadline := context.WithTimeout(ctx, fn.Timeout+forwardGrace)
+	ctx, cancel := context.WithCancelCause(ctx)
+	keep := false // a streamed response's body keeps the context until it is closed
+	defer func() {
+		if !keep {
+			cancel(nil)
+			cancelDeadline()
+		}
+	}()
+	acked := make(chan struct{})
+	var ackOnce sync.Once
+	ack := func() { ackOnce.Do(func() { close(acked) }) }
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			go func() {
+				t := time.NewTimer(forwardAckTimeout)
+				defer t.Stop()
+				select {
+				case <-acked:
+				case <-ctx.Done():
+				case <-t.C:
+					cancel(errNoAck)
+				}
+			}()
+		},
+		Got1xxResponse:       func(int, textproto.MIMEHeader) error { ack(); return nil },
+		GotFirstResponseByte: ack,
+	})
 	hreq, err := r.cfg.Peers.NewRPCRequest(ctx, addr, "POST", "invoke", bytes.NewReader(req.Payload))
 	if err != nil {
 		return nil, err
@@ -275,6 +327,12 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 		if errors.As(err, &op) && op.Op == "dial" {
 			return nil, fmt.Errorf("%w: %v", errPeerUnavailable, err)
 		}
+		if errors.Is(context.Cause(ctx), errNoAck) {
+			// Cancelling closed the connection, so the peer (should the call have reached it
+			// after all) cancels it too.
+			r.logger.Warn("a peer took a forwarded call without a word; running it here", "peer", addr, "function", fn.Name)
+			return nil, fmt.Errorf("%w: %v", errPeerUnavailable, errNoAck)
+		}
 		return nil, fmt.Errorf("forwarding the invocation to %s: %w", addr, err)
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -286,7 +344,9 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 		return nil, fmt.Errorf("the invocation forwarded to %s failed: %s: %s", addr, resp.Status, bytes.TrimSpace(b))
 	}
 	if resp.Header.Get(hKind) == "stream" {
-		st := sandbox.NewForwardedStream(resp.Header.Get("Content-Type"), resp.Body, resp.Trailer)
+		keep = true
+		body := cancelOnClose{resp.Body, func() { cancel(nil); cancelDeadline() }}
+		st := sandbox.NewForwardedStream(resp.Header.Get("Content-Type"), body, resp.Trailer)
 		return &sandbox.Response{Stream: st, ExecutedVersion: req.Version}, nil
 	}
 	defer resp.Body.Close()
@@ -329,7 +389,22 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 	cc, _ := base64.StdEncoding.DecodeString(h.Get(hClientCtx))
 	req := &sandbox.Request{RequestID: h.Get(hRequestID), Payload: payload, InvokedFunctionARN: h.Get(hARN), Version: version,
 		ClientContext: string(cc), TraceID: h.Get(hTrace), AcceptStream: h.Get(hAcceptStream) == "true", Tail: h.Get(hTail) == "true"}
+	// Tell the caller's node the call is here if it runs for a while (see forwardAckTimeout);
+	// a quick call's own answer says so, without the extra write.
+	var ackMu sync.Mutex
+	answered := false
+	ackTimer := time.AfterFunc(forwardAckAfter, func() {
+		ackMu.Lock()
+		defer ackMu.Unlock()
+		if !answered {
+			w.WriteHeader(http.StatusProcessing)
+		}
+	})
 	resp, err := r.cfg.Local.Invoke(hreq.Context(), fn, req)
+	ackMu.Lock()
+	answered = true
+	ackMu.Unlock()
+	ackTimer.Stop()
 	switch {
 	case errors.Is(err, sandbox.ErrNoCapacity):
 		unavailable(w, "no capacity on "+r.cfg.Peers.ID())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -107,5 +108,76 @@ func TestRouterShare(t *testing.T) {
 	fn := &structs.Function{Name: "f"}
 	if got := routers["a"].Share(fn, "1", 4) + routers["b"].Share(fn, "1", 4); got != 4 {
 		t.Errorf("after c left, a and b keep %d of 4", got)
+	}
+}
+
+// httpPeers sends the router's RPCs to plain HTTP servers (addr is a base URL).
+type httpPeers struct{ fakePeers }
+
+func (httpPeers) NewRPCRequest(ctx context.Context, addr, method, path string, body io.Reader) (*http.Request, error) {
+	return http.NewRequestWithContext(ctx, method, addr+"/"+path, body)
+}
+func (httpPeers) DoRPC(req *http.Request) (*http.Response, error) { return http.DefaultClient.Do(req) }
+
+// slowLocal answers after delay with payload.
+type slowLocal struct {
+	fakeLocal
+	delay   time.Duration
+	payload string
+}
+
+func (s *slowLocal) Invoke(ctx context.Context, _ *structs.Function, req *sandbox.Request) (*sandbox.Response, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &sandbox.Response{Payload: []byte(s.payload), ExecutedVersion: req.Version}, nil
+}
+
+type oneFunction struct{ fn *structs.Function }
+
+func (o oneFunction) Function(string) (*structs.Function, bool)        { return o.fn, true }
+func (o oneFunction) Version(string, string) (*structs.Function, bool) { return o.fn, true }
+
+// TestRouterForwardAck: a peer that takes a forwarded call and says nothing (a kept-alive
+// connection into a partition) has the call taken back and run here within the ack bound; a
+// peer whose function runs longer than that keeps the call, its 102 saying it is at work.
+func TestRouterForwardAck(t *testing.T) {
+	fn := &structs.Function{Name: "fn", RevisionID: "r1", Timeout: 10 * time.Second}
+	req := func() *sandbox.Request {
+		return &sandbox.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"}
+	}
+	warmAt := func(r *Router, url string) {
+		r.reports["peer"] = peerReport{addr: url, at: time.Now().Add(time.Hour),
+			p: sandbox.Placement{Warm: map[string]int{sandbox.WarmKey(fn, "$LATEST"): 1}}}
+	}
+
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then the server sees the caller hang up
+		<-r.Context().Done()
+	}))
+	defer silent.Close()
+	r := NewRouter(RouterConfig{Local: &slowLocal{payload: "here"}, Peers: httpPeers{fakePeers{"self"}}})
+	warmAt(r, silent.URL)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*forwardAckTimeout)
+	defer cancel()
+	resp, err := r.Invoke(ctx, fn, req())
+	if err != nil || string(resp.Payload) != "here" {
+		t.Fatalf("a silent peer: %v %+v", err, resp)
+	}
+	if d := time.Since(start); d < forwardAckTimeout || d > forwardAckTimeout+2*time.Second {
+		t.Errorf("the call came back from the silent peer after %v, want about %v", d, forwardAckTimeout)
+	}
+
+	peer := NewRouter(RouterConfig{Local: &slowLocal{delay: forwardAckTimeout + time.Second, payload: `"there"`},
+		Peers: fakePeers{"peer"}, State: oneFunction{fn}})
+	busy := httptest.NewServer(http.HandlerFunc(peer.ServeInvoke))
+	defer busy.Close()
+	warmAt(r, busy.URL)
+	resp, err = r.Invoke(context.Background(), fn, req())
+	if err != nil || string(resp.Payload) != `"there"` {
+		t.Fatalf("a busy peer: %v %+v", err, resp)
 	}
 }

@@ -222,7 +222,7 @@ sandbox {
 	a.launch()
 	t.Cleanup(func() {
 		a.stop()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("GATEWAY_IT_LOGS") != "" {
 			t.Logf("agent %s output:\n%s", a.name, a.out.String())
 		}
 	})
@@ -385,7 +385,16 @@ type invokeResult struct {
 
 func (a *agentProc) invoke(name, payload string, headers map[string]string) invokeResult {
 	a.t.Helper()
-	req, err := http.NewRequest("POST", a.addr+"/2015-03-31/functions/"+name+"/invocations", strings.NewReader(payload))
+	return a.invokeWithin(90*time.Second, name, payload, headers)
+}
+
+// invokeWithin is invoke bounded by d, so that a call the gateway never answers fails the test
+// (with the agents' logs) rather than hanging it.
+func (a *agentProc) invokeWithin(d time.Duration, name, payload string, headers map[string]string) invokeResult {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", a.addr+"/2015-03-31/functions/"+name+"/invocations", strings.NewReader(payload))
 	if err != nil {
 		a.t.Fatal(err)
 	}

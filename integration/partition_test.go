@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -98,7 +100,7 @@ func TestClusterPartition(t *testing.T) {
 	}
 	var leader string
 	waitFor(t, "a leader", 15*time.Second, func() bool { _, leader = members(t, nodes[0]); return leader != "" })
-	if out, errOut, code := nodes[0].cli("apply", "-address", nodes[0].addr, writeFunctions(t, clusterFunctionsHCL())); code != 0 {
+	if out, errOut, code := nodes[0].cli("apply", "-address", nodes[0].addr, writeFunctions(t, partitionHCL())); code != 0 {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
 	// Cut off a follower once it serves the function from its own environment.
@@ -111,7 +113,21 @@ func TestClusterPartition(t *testing.T) {
 	}
 	cutNode := nodes[cutIdx]
 	waitFor(t, "count on the node to cut off", 10*time.Second, func() bool { return cutNode.invoke("count", `{}`, nil).status == 200 })
+	// It leases two of burst's three reserved slots: two calls at once.
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := cutNode.invoke("burst", `{"mode":"sleep","ms":300}`, nil); r.status != 200 {
+				t.Errorf("burst on %s before the cut: %d %s", cutNode.name, r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
 	tn.cut(cutIdx, false)
+	// Calls on all three nodes for longer than a lease lives, while the rest of the test goes on.
+	load := startBurstLoad(nodes, burstLoad)
 
 	// The cut-off node still runs the function it knows.
 	for i := 0; i < 5; i++ {
@@ -125,7 +141,7 @@ func TestClusterPartition(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "count") {
 		t.Errorf("reads on the cut-off node: exited %d\n%s", code, out)
 	}
-	_, errOut, code := cutNode.cli("apply", "-address", cutNode.addr, writeFunctions(t, strings.Replace(clusterFunctionsHCL(), `timeout      = "10s"`, `timeout      = "11s"`, 1)))
+	_, errOut, code := cutNode.cli("apply", "-address", cutNode.addr, writeFunctions(t, strings.Replace(partitionHCL(), `timeout      = "10s"`, `timeout      = "11s"`, 1)))
 	// Either it finds no leader, or a kept-alive connection to the old one stays unanswered.
 	if code == 0 || !(strings.Contains(errOut, "no cluster leader is reachable from this node") || strings.Contains(errOut, "did not answer in time")) {
 		t.Fatalf("a write on the cut-off node: exited %d: %s", code, errOut)
@@ -139,17 +155,130 @@ func TestClusterPartition(t *testing.T) {
 			break
 		}
 	}
-	if out, errOut, code := majority.cli("apply", "-address", majority.addr, writeFunctions(t, strings.Replace(clusterFunctionsHCL(), `timeout      = "10s"`, `timeout      = "12s"`, 1))); code != 0 {
+	if out, errOut, code := majority.cli("apply", "-address", majority.addr, writeFunctions(t, strings.Replace(partitionHCL(), `timeout      = "10s"`, `timeout      = "12s"`, 1))); code != 0 {
 		t.Fatalf("a write on the majority exited %d:\n%s\n%s", code, out, errOut)
 	}
+	checkPartitionedReservation(t, nodes, cutIdx, load())
+
 	// Healed: the node catches up with the write it missed.
 	tn.cut(cutIdx, true)
 	waitFor(t, "the healed node to catch up", 20*time.Second, func() bool {
-		out, _, code := cutNode.cli("plan", "-address", cutNode.addr, writeFunctions(t, strings.Replace(clusterFunctionsHCL(), `timeout      = "10s"`, `timeout      = "12s"`, 1)))
+		out, _, code := cutNode.cli("plan", "-address", cutNode.addr, writeFunctions(t, strings.Replace(partitionHCL(), `timeout      = "10s"`, `timeout      = "12s"`, 1)))
 		return code == 0 && strings.Contains(out, "0 to change")
 	})
 	for _, a := range nodes {
 		a.stop()
 		checkNothingLeft(t, a)
+	}
+}
+
+// burst's reservation in the partition test: the cut-off node leases two of its slots before the
+// cut; the majority may grant them again only once that lease has ended plus burst's timeout.
+const (
+	burstReserved = 3
+	burstLoad     = 15 * time.Second // longer than a lease (10 s) plus the function's timeout
+)
+
+func partitionHCL() string {
+	return clusterFunctionsHCL() + fmt.Sprintf(`
+function "burst" {
+  runtime              = "provided.al2023"
+  code                 = %q
+  timeout              = "3s"
+  reserved_concurrency = %d
+}
+`, fnDir, burstReserved)
+}
+
+type burstCall struct {
+	node   int
+	at     time.Duration // when the call was sent, from the start of the load
+	status int
+	body   []byte
+	span   span
+}
+
+// startBurstLoad keeps two callers per node invoking burst until d has passed; the returned
+// function waits for them and returns every call.
+func startBurstLoad(nodes []*agentProc, d time.Duration) func() []burstCall {
+	var mu sync.Mutex
+	var calls []burstCall
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, a := range nodes {
+		for j := 0; j < 2; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Since(start) < d {
+					at := time.Since(start)
+					r := a.invokeWithin(20*time.Second, "burst", `{"mode":"sleep","ms":400}`, nil)
+					c := burstCall{node: i, at: at, status: r.status, body: r.body}
+					if r.status == 200 {
+						var s struct{ Start, End int64 }
+						_ = json.Unmarshal(r.body, &s)
+						c.span = span{s.Start, s.End}
+					} else {
+						time.Sleep(50 * time.Millisecond)
+					}
+					mu.Lock()
+					calls = append(calls, c)
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	return func() []burstCall { wg.Wait(); return calls }
+}
+
+// checkPartitionedReservation: across both sides of the partition, never more of burst ran at
+// once than its reservation; the cut-off node ran calls while its lease lasted and throttled
+// every call after it ended (it cannot renew without the leader); the majority ran calls too.
+func checkPartitionedReservation(t *testing.T, nodes []*agentProc, cutIdx int, calls []burstCall) {
+	t.Helper()
+	var spans []span
+	ok := make([]int, len(nodes))
+	lateOnCut, lateRanOnCut := 0, 0
+	for _, c := range calls {
+		switch {
+		case c.status == 200:
+			if c.span.start == 0 {
+				t.Errorf("burst on %s answered %s", nodes[c.node].name, c.body)
+				continue
+			}
+			spans = append(spans, c.span)
+			ok[c.node]++
+		case c.status == 429 && strings.Contains(string(c.body), "ReservedFunctionConcurrentInvocationLimitExceeded"):
+		default:
+			t.Errorf("burst on %s: %d %s", nodes[c.node].name, c.status, c.body)
+		}
+		// A lease lives 10 s from its last renewal, which came before the cut.
+		if c.node == cutIdx && c.at > 10*time.Second {
+			lateOnCut++
+			if c.status == 200 {
+				lateRanOnCut++
+			}
+		}
+	}
+	most := mostAtOnce(spans)
+	t.Logf("burst under the partition: %d calls, ran per node %v, at most %d at once; the cut-off node ran %d of its %d calls after its lease",
+		len(calls), ok, most, lateRanOnCut, lateOnCut)
+	if most > burstReserved {
+		t.Errorf("%d calls of burst ran at once across the partition; its reservation is %d", most, burstReserved)
+	}
+	if ok[cutIdx] == 0 {
+		t.Errorf("the cut-off node ran no call of burst within its lease")
+	}
+	if lateOnCut == 0 || lateRanOnCut != 0 {
+		t.Errorf("the cut-off node ran %d of %d calls after its lease ended", lateRanOnCut, lateOnCut)
+	}
+	majority := 0
+	for i, n := range ok {
+		if i != cutIdx {
+			majority += n
+		}
+	}
+	if majority == 0 {
+		t.Errorf("the majority ran no call of burst")
 	}
 }

@@ -6,7 +6,7 @@ BIN           := bin
 EXAMPLES      := examples/functions/hello examples/functions/stream
 TEST_TIMEOUT  ?= 18m
 
-.PHONY: all build examples run test test-unit test-integration lint bench clean
+.PHONY: all build examples run test test-unit test-integration lint bench clean proto
 
 all: build
 
@@ -40,6 +40,12 @@ lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	CGO_ENABLED=1 $(GO) vet ./...
 	CGO_ENABLED=1 $(GO) run $(STATICCHECK) ./...
+
+## proto: regenerate the plugin protocol's Go code (needs protoc, protoc-gen-go and protoc-gen-go-grpc;
+## the generated files are committed, so building never needs them)
+proto:
+	cd plugins/sdk/proto && protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
 
 ## bench: benchmarks against a same-run baseline, written to docs/BENCHMARKS.md
 bench: build

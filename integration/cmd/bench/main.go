@@ -59,12 +59,16 @@ func main() {
 	flag.IntVar(&cl.publishRuns, "publish-runs", 5, "rounds of the publish-to-invocable measurement")
 	flag.IntVar(&cl.failoverRuns, "failover-runs", 3, "leaders killed in the failover measurement")
 	flag.IntVar(&co.applyRuns, "apply-runs", 3, "rounds of the apply measurement (one function, then -apply-n; medians kept)")
+	flag.BoolVar(&clusterOnly, "cluster-only", false, "measure only the cluster rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.Parse()
 	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co, cl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+// clusterOnly skips the single-node measurements.
+var clusterOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -107,6 +111,14 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		}
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	if clusterOnly {
+		payload := []byte(`{"mode":"hello","name":"bench"}`)
+		rows, err := benchCluster(client, gwBin, fnDir, tmp, payload, cl)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		return writeReport(outPath, rows)
+	}
 
 	// The floor: a plain Go HTTP server in its own process.
 	echoAddr := freeAddr()

@@ -55,6 +55,7 @@ var (
 	ErrNotFound = fsm.ErrNotFound
 	ErrConflict = fsm.ErrConflict
 	ErrExists   = fsm.ErrExists
+	ErrInvalid  = fsm.ErrInvalid
 )
 
 // NotLeaderError says where the leader is, for forwarding.
@@ -571,6 +572,31 @@ func (n *Node) DeleteAlias(ctx context.Context, fn, name string) error {
 	_, err := n.apply(ctx, fsm.DeleteAliasType, fsm.DeleteAlias{Function: fn, Name: name})
 	return err
 }
+
+// PutTrigger creates or replaces a function's trigger through the log.
+func (n *Node) PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error) {
+	resp, err := n.apply(ctx, fsm.PutTriggerType, fsm.PutTrigger{Trigger: t})
+	if err != nil {
+		return nil, err
+	}
+	stored, ok := resp.(*structs.Trigger)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return stored, nil
+}
+
+// DeleteTrigger removes a function's trigger through the log.
+func (n *Node) DeleteTrigger(ctx context.Context, fn, name string) error {
+	_, err := n.apply(ctx, fsm.DeleteTriggerType, fsm.DeleteTrigger{Function: fn, Name: name})
+	return err
+}
+
+// Trigger returns trigger name of function fn.
+func (n *Node) Trigger(fn, name string) (*structs.Trigger, bool) { return n.State().Trigger(fn, name) }
+
+// Triggers returns function fn's triggers (every function's when fn is empty).
+func (n *Node) Triggers(fn string) []*structs.Trigger { return n.State().Triggers(fn) }
 
 // DeleteFunctionURL removes a function URL through the log.
 func (n *Node) DeleteFunctionURL(ctx context.Context, id string) error {

@@ -32,6 +32,7 @@ type applyReply struct {
 	Function *structs.Function    `json:"function,omitempty"`
 	URL      *structs.FunctionURL `json:"url,omitempty"`
 	Alias    *structs.Alias       `json:"alias,omitempty"`
+	Trigger  *structs.Trigger     `json:"trigger,omitempty"`
 	ErrKind  string               `json:"err_kind,omitempty"`
 	Error    string               `json:"error,omitempty"`
 }
@@ -42,6 +43,7 @@ const (
 	kindConflict  = "conflict"
 	kindExists    = "exists"
 	kindNotLeader = "not_leader"
+	kindInvalid   = "invalid"
 	kindOther     = "other"
 )
 
@@ -64,6 +66,8 @@ func errKind(err error) string {
 		return kindExists
 	case errors.Is(err, ErrNotLeader):
 		return kindNotLeader
+	case errors.Is(err, ErrInvalid):
+		return kindInvalid
 	}
 	return kindOther
 }
@@ -79,6 +83,8 @@ func kindErr(kind, msg string) error {
 		sentinel = ErrExists
 	case kindNotLeader:
 		sentinel = ErrNotLeader
+	case kindInvalid:
+		sentinel = ErrInvalid
 	}
 	return &remoteError{msg: msg, kind: sentinel}
 }
@@ -155,6 +161,8 @@ func (n *Node) rpcApply(w http.ResponseWriter, r *http.Request) {
 			reply.URL = v
 		case *structs.Alias:
 			reply.Alias = v
+		case *structs.Trigger:
+			reply.Trigger = v
 		}
 	}
 	writeRPC(w, http.StatusOK, reply)
@@ -301,6 +309,8 @@ func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
 				return reply.URL, nil
 			case reply.Alias != nil:
 				return reply.Alias, nil
+			case reply.Trigger != nil:
+				return reply.Trigger, nil
 			}
 			return nil, nil
 		}

@@ -5,6 +5,7 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -127,6 +128,33 @@ type Agent struct {
 	// auth_type = "SIGNED" must be signed with (AWS Signature V4), in file order. With none (the
 	// default) the API is open and SIGNED URLs refuse every request.
 	AccessKeys []AccessKey
+	// Plugins are the plugin blocks, in file order.
+	Plugins []Plugin
+	// NATS is where queues and streams live: the agent's own embedded JetStream (the default)
+	// or an external NATS cluster.
+	NATS NATS
+}
+
+// Plugin is a plugin block: a trigger or extension plugin binary the agent runs.
+type Plugin struct {
+	Name string
+	// Path is the binary's absolute path (relative paths are taken from the agent file's folder).
+	Path string
+	// Checksum is the binary's SHA-256, hex: the agent refuses to start anything else.
+	Checksum string
+	// Config is the plugin's config block (nil without one), decoded against the plugin's own
+	// schema once the plugin said what that is.
+	Config    hcl.Body
+	DeclRange hcl.Range
+}
+
+// NATS is the nats block. With URL empty the agent runs JetStream itself, listening on Listen,
+// whenever a plugin is configured.
+type NATS struct {
+	Listen string
+	URL    string
+	// CredentialsFile authenticates to an external NATS (a .creds file).
+	CredentialsFile string
 }
 
 // AccessKey is one access_key block: an AWS-style key pair clients sign requests with, so the
@@ -245,6 +273,7 @@ func DefaultAgent() *Agent {
 		Region:   "us-east-1",
 		LogLevel: "info",
 		HTTP:     HTTP{Address: "127.0.0.1:9500", URLDomain: DefaultURLDomain},
+		NATS:     NATS{Listen: "127.0.0.1:4222"},
 		Cluster:  Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
 		Sandbox: Sandbox{
 			Driver:          "libcontainer",
@@ -279,7 +308,8 @@ type agentFile struct {
 	Cluster  *clusterBlock    `hcl:"cluster,block"`
 	Sandbox  *sandboxBlock    `hcl:"sandbox,block"`
 	Keys     []accessKeyBlock `hcl:"access_key,block"`
-	Plugins  []notYetBlock    `hcl:"plugin,block"`
+	Plugins  []pluginBlock    `hcl:"plugin,block"`
+	NATS     *natsBlock       `hcl:"nats,block"`
 }
 
 type accessKeyBlock struct {
@@ -336,6 +366,20 @@ type sandboxBlock struct {
 	MaxStreamMB     *int           `hcl:"max_stream_mb,optional"`
 	Rootfs          *string        `hcl:"rootfs,optional"`
 	Body            hcl.Body       `hcl:",body"`
+}
+
+type pluginBlock struct {
+	Name     string         `hcl:"name,label"`
+	Path     hcl.Expression `hcl:"path"`
+	Checksum *string        `hcl:"checksum,optional"`
+	Remain   hcl.Body       `hcl:",remain"`
+}
+
+type natsBlock struct {
+	Listen          *string  `hcl:"listen,optional"`
+	URL             *string  `hcl:"url,optional"`
+	CredentialsFile *string  `hcl:"credentials_file,optional"`
+	Body            hcl.Body `hcl:",body"`
 }
 
 // notYetBlock catches blocks a later version supports, to say so instead of a generic error.
@@ -466,12 +510,85 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	keys, d := decodeAccessKeys(raw.Keys, baseDir)
 	diags = append(diags, d...)
 	a.AccessKeys = keys
-	for _, p := range raw.Plugins {
-		rng := p.Remain.MissingItemRange()
-		diags = append(diags, rangeDiag("Plugins are not supported yet",
-			fmt.Sprintf("plugin %q: trigger and extension plugins come in a later version of the gateway.", p.Name), rng))
+	plugins, d := decodePlugins(raw.Plugins, baseDir)
+	diags = append(diags, d...)
+	a.Plugins = plugins
+	if n := raw.NATS; n != nil {
+		set(&a.NATS.Listen, n.Listen)
+		set(&a.NATS.URL, n.URL)
+		if n.CredentialsFile != nil {
+			a.NATS.CredentialsFile = absPath(baseDir, *n.CredentialsFile)
+		}
+		if a.NATS.URL != "" && !strings.HasPrefix(a.NATS.URL, "nats://") && !strings.HasPrefix(a.NATS.URL, "tls://") {
+			diags = append(diags, attrDiag(n.Body, "url", "Invalid NATS URL", fmt.Sprintf("url %q must start with nats:// or tls://.", a.NATS.URL)))
+		}
+		if _, _, err := net.SplitHostPort(a.NATS.Listen); err != nil {
+			diags = append(diags, attrDiag(n.Body, "listen", "Invalid listen address", fmt.Sprintf("listen %q must be host:port: %v.", a.NATS.Listen, err)))
+		}
 	}
 	return a, diags
+}
+
+func absPath(baseDir, p string) string {
+	if filepath.IsAbs(p) || baseDir == "" {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}
+
+// decodePlugins checks plugin blocks: unique names, a path, and a "sha256:<hex>" checksum.
+func decodePlugins(blocks []pluginBlock, baseDir string) ([]Plugin, hcl.Diagnostics) {
+	var out []Plugin
+	var diags hcl.Diagnostics
+	seen := map[string]bool{}
+	for _, b := range blocks {
+		content, rest, d := b.Remain.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "config"}}})
+		diags = append(diags, d...)
+		// Anything else in the block is a mistake: say which.
+		asAttr, rest, d := rest.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "config"}}})
+		diags = append(diags, d...)
+		if attr, ok := asAttr.Attributes["config"]; ok {
+			diags = append(diags, rangeDiag("Unsupported argument", "Write the plugin's settings as a block: config { ... }.", attr.NameRange))
+		}
+		_, d = rest.Content(&hcl.BodySchema{})
+		diags = append(diags, d...)
+		rng := b.Path.Range()
+		var path string
+		diags = append(diags, gohcl.DecodeExpression(b.Path, evalContext(), &path)...)
+		p := Plugin{Name: b.Name, Path: absPath(baseDir, path), DeclRange: rng}
+		if !structs.ValidName(b.Name) {
+			diags = append(diags, rangeDiag("Invalid plugin name", fmt.Sprintf("plugin %q: a name is letters, digits, '-' and '_'.", b.Name), rng))
+		}
+		if seen[b.Name] {
+			diags = append(diags, rangeDiag("Duplicate plugin", fmt.Sprintf("plugin %q is defined twice.", b.Name), rng))
+		}
+		seen[b.Name] = true
+		if path == "" {
+			diags = append(diags, rangeDiag("Missing plugin path", fmt.Sprintf("plugin %q needs the path of its binary.", b.Name), rng))
+		}
+		switch {
+		case b.Checksum == nil:
+			diags = append(diags, rangeDiag("Missing plugin checksum",
+				fmt.Sprintf("plugin %q needs checksum = \"sha256:...\": the agent runs only the binary it names. `gateway plugin checksum %s` prints the line.", b.Name, path), rng))
+		default:
+			hexSum, ok := strings.CutPrefix(*b.Checksum, "sha256:")
+			if sum, err := hex.DecodeString(hexSum); !ok || err != nil || len(sum) != 32 {
+				diags = append(diags, rangeDiag("Invalid plugin checksum",
+					fmt.Sprintf("plugin %q: checksum %q must be \"sha256:\" and 64 hex digits.", b.Name, *b.Checksum), rng))
+			}
+			p.Checksum = strings.ToLower(hexSum)
+		}
+		for _, cb := range content.Blocks {
+			if p.Config != nil {
+				r := cb.DefRange
+				diags = append(diags, rangeDiag("Duplicate config block", fmt.Sprintf("plugin %q has more than one config block.", b.Name), r))
+				continue
+			}
+			p.Config = cb.Body
+		}
+		out = append(out, p)
+	}
+	return out, diags
 }
 
 // decodeCluster applies a cluster block. bootstrap defaults to true only for a node that is
@@ -678,7 +795,9 @@ type Function struct {
 	Aliases []*Alias
 	// Provisioned are the provisioned_concurrency blocks, in file order, one per qualifier.
 	Provisioned []*Provisioned
-	DeclRange   hcl.Range
+	// Triggers are the trigger blocks, in file order.
+	Triggers  []*Trigger
+	DeclRange hcl.Range
 }
 
 // Provisioned is a provisioned_concurrency block: Count environments of a published version or
@@ -871,6 +990,133 @@ func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics)
 	return a, diags
 }
 
+// Trigger is a trigger block: an event source mapping run by a trigger plugin.
+type Trigger struct {
+	structs.Trigger
+	DeclRange hcl.Range
+}
+
+// decodeTrigger reads a trigger block:
+//
+//	trigger "orders" { plugin = "queue"  source = "orders"  batch_size = 10  on_failure { destination = "queue:dlq" } }
+//
+// aliases are the function's alias blocks: a qualifier that is not a number must be one of them.
+func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliases map[string]hcl.Range) (*Trigger, hcl.Diagnostics) {
+	var raw struct {
+		Plugin           string             `hcl:"plugin"`
+		Source           string             `hcl:"source"`
+		Qualifier        *string            `hcl:"qualifier,optional"`
+		BatchSize        *int               `hcl:"batch_size,optional"`
+		BatchWindow      hcl.Expression     `hcl:"batch_window,optional"`
+		StartingPosition *string            `hcl:"starting_position,optional"`
+		StartingAt       *string            `hcl:"starting_position_timestamp,optional"`
+		Retries          *int               `hcl:"maximum_retry_attempts,optional"`
+		RecordAge        hcl.Expression     `hcl:"maximum_record_age,optional"`
+		Bisect           *bool              `hcl:"bisect_batch_on_function_error,optional"`
+		ReportFailures   *bool              `hcl:"report_batch_item_failures,optional"`
+		Enabled          *bool              `hcl:"enabled,optional"`
+		Options          *map[string]string `hcl:"options,optional"`
+		OnFailure        []struct {
+			Destination string `hcl:"destination"`
+		} `hcl:"on_failure,block"`
+	}
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	attrs, _ := blk.Body.JustAttributes()
+	at := func(name string) hcl.Range {
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	}
+	t := &Trigger{Trigger: structs.Trigger{Function: function, Name: blk.Labels[0], Plugin: raw.Plugin, Source: raw.Source,
+		MaximumRetryAttempts: -1, Enabled: true}, DeclRange: blk.DefRange}
+	if !structs.ValidName(t.Name) {
+		diags = append(diags, rangeDiag("Invalid trigger name", fmt.Sprintf("%q: a trigger name has 1 to 64 letters, digits, '-' and '_'.", t.Name), blk.LabelRanges[0]))
+	}
+	if raw.Qualifier != nil {
+		t.Qualifier = *raw.Qualifier
+		if _, err := strconv.Atoi(t.Qualifier); err != nil && t.Qualifier != structs.LatestVersion {
+			if _, ok := aliases[t.Qualifier]; !ok {
+				diags = append(diags, rangeDiag("Unknown qualifier", fmt.Sprintf("%q is neither a version number, \"$LATEST\" nor an alias block of this function.", t.Qualifier), at("qualifier")))
+			}
+		}
+	}
+	if raw.BatchSize != nil {
+		t.BatchSize = *raw.BatchSize
+		if t.BatchSize < 1 || t.BatchSize > structs.MaxTriggerBatchSize {
+			diags = append(diags, rangeDiag("Invalid batch_size", fmt.Sprintf("%d: a batch holds 1 to %d records.", t.BatchSize, structs.MaxTriggerBatchSize), at("batch_size")))
+		}
+	}
+	if isSet(raw.BatchWindow) {
+		d, dd := durationAttr(raw.BatchWindow, ctx, 0, structs.MaxTriggerBatchWindow)
+		diags = append(diags, dd...)
+		t.BatchWindow = d
+	}
+	if raw.StartingPosition != nil {
+		t.StartingPosition = *raw.StartingPosition
+		switch t.StartingPosition {
+		case structs.TrimHorizon, structs.Latest, structs.AtTimestamp:
+		default:
+			diags = append(diags, rangeDiag("Invalid starting_position", fmt.Sprintf("%q: use TRIM_HORIZON, LATEST or AT_TIMESTAMP.", t.StartingPosition), at("starting_position")))
+		}
+	}
+	if raw.StartingAt != nil {
+		ts, err := time.Parse(time.RFC3339, *raw.StartingAt)
+		if err != nil {
+			diags = append(diags, rangeDiag("Invalid starting_position_timestamp", fmt.Sprintf("%q: use RFC 3339, like 2026-01-02T15:04:05Z.", *raw.StartingAt), at("starting_position_timestamp")))
+		}
+		t.StartingPositionTimestamp = ts
+		if t.StartingPosition != structs.AtTimestamp {
+			diags = append(diags, rangeDiag("Unused starting_position_timestamp", "starting_position_timestamp goes with starting_position = \"AT_TIMESTAMP\".", at("starting_position_timestamp")))
+		}
+	} else if t.StartingPosition == structs.AtTimestamp {
+		diags = append(diags, rangeDiag("Missing starting_position_timestamp", "starting_position = \"AT_TIMESTAMP\" needs starting_position_timestamp (RFC 3339).", at("starting_position")))
+	}
+	if raw.Retries != nil {
+		t.MaximumRetryAttempts = *raw.Retries
+		if t.MaximumRetryAttempts < -1 || t.MaximumRetryAttempts > structs.MaxTriggerRetryAttempts {
+			diags = append(diags, rangeDiag("Invalid maximum_retry_attempts", fmt.Sprintf("%d: use -1 (retry until the record expires) or 0 to %d.", t.MaximumRetryAttempts, structs.MaxTriggerRetryAttempts), at("maximum_retry_attempts")))
+		}
+	}
+	if isSet(raw.RecordAge) {
+		d, dd := durationAttr(raw.RecordAge, ctx, structs.MinTriggerRecordAge, structs.MaxTriggerRecordAge)
+		diags = append(diags, dd...)
+		t.MaximumRecordAge = d
+	}
+	if raw.Bisect != nil {
+		t.BisectBatchOnFunctionError = *raw.Bisect
+	}
+	if raw.ReportFailures != nil {
+		t.ReportBatchItemFailures = *raw.ReportFailures
+	}
+	if raw.Enabled != nil {
+		t.Enabled = *raw.Enabled
+	}
+	if raw.Options != nil {
+		t.Options = *raw.Options
+	}
+	for i, of := range raw.OnFailure {
+		if i > 0 {
+			diags = append(diags, rangeDiag("Duplicate on_failure block", "A trigger has one on_failure destination.", blk.DefRange))
+			break
+		}
+		t.OnFailure = of.Destination
+		kind, name, ok := strings.Cut(of.Destination, ":")
+		if !ok || (kind != "function" && kind != "queue") || name == "" {
+			diags = append(diags, rangeDiag("Invalid on_failure destination", fmt.Sprintf("%q: use \"function:NAME\" or \"queue:NAME\".", of.Destination), blk.DefRange))
+		}
+	}
+	if !diags.HasErrors() {
+		if err := t.Validate(); err != nil {
+			diags = append(diags, rangeDiag("Invalid trigger", err.Error(), blk.DefRange))
+		}
+	}
+	return t, diags
+}
+
 // decodeProvisioned reads a provisioned_concurrency block. aliases are the function's alias
 // blocks: a qualifier that is not a number must be one of them.
 func decodeProvisioned(blk *hcl.Block, ctx *hcl.EvalContext, aliases map[string]hcl.Range) (*Provisioned, hcl.Diagnostics) {
@@ -907,9 +1153,7 @@ func decodeProvisioned(blk *hcl.Block, ctx *hcl.EvalContext, aliases map[string]
 }
 
 // notYetSchema lists function blocks a later version of the gateway supports.
-var notYetSchema = []hcl.BlockHeaderSchema{
-	{Type: "trigger", LabelNames: []string{"name"}},
-}
+var notYetSchema = []hcl.BlockHeaderSchema{}
 
 // LoadFunctions reads function files; a directory stands for every *.hcl file in it.
 func LoadFunctions(paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
@@ -1005,10 +1249,14 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	var diags hcl.Diagnostics
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
 	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
-		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}}, notYetSchema...)})
+		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}}}, notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks, aliasBlocks, provBlocks []*hcl.Block
+	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
+		if b.Type == "trigger" {
+			triggerBlocks = append(triggerBlocks, b)
+			continue
+		}
 		if b.Type == "provisioned_concurrency" {
 			provBlocks = append(provBlocks, b)
 			continue
@@ -1156,6 +1404,22 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 				Detail: fmt.Sprintf("The provisioned_concurrency blocks ask for %d environments, more than reserved_concurrency = %d allows to run.", provTotal, *fn.ReservedConcurrency), Subject: &rng})
 		}
 		fn.Provisioned = append(fn.Provisioned, p)
+	}
+	trigSeen := map[string]hcl.Range{}
+	for _, b := range triggerBlocks {
+		tr, d := decodeTrigger(b, ctx, fn.Name, seen)
+		diags = append(diags, d...)
+		if tr == nil {
+			continue
+		}
+		if first, dup := trigSeen[tr.Name]; dup {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate trigger",
+				Detail: fmt.Sprintf("Trigger %q is already declared at %s.", tr.Name, first), Subject: &rng})
+			continue
+		}
+		trigSeen[tr.Name] = b.DefRange
+		fn.Triggers = append(fn.Triggers, tr)
 	}
 	for i, b := range urlBlocks {
 		if i > 0 {

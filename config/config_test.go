@@ -57,7 +57,11 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"log_level = \"loud\"\n", ":1:13", "Invalid log level"},
 		{"sandbox {\n  standby = -1\n}\n", ":2:", "Invalid standby"},
 		{"\n\nbogus = 1\n", ":3:1", "Unsupported argument"},
-		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":1:", "Plugins are not supported yet"},
+		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":2:10", "Missing plugin checksum"},
+		{"plugin \"queue\" {\n  path = \"x\"\n  checksum = \"md5:00\"\n}\n", ":2:", "Invalid plugin checksum"},
+		{"plugin \"queue\" {\n  path = \"x\"\n  config = { a = 1 }\n}\n", ":3:3", "Unsupported argument"},
+		{"plugin \"q\" {\n  path = \"x\"\n  checksum = \"sha256:" + strings.Repeat("ab", 32) + "\"\n}\nplugin \"q\" {\n  path = \"y\"\n  checksum = \"sha256:" + strings.Repeat("ab", 32) + "\"\n}\n", ":6:", "Duplicate plugin"},
+		{"nats {\n  url = \"http://x\"\n}\n", ":2:", "Invalid NATS URL"},
 		{"cluster {\n  bootstrap_expect = 3\n}\n", ":2:", "Missing join addresses"},
 		{"cluster {\n  bootstrap_expect = 0\n}\n", ":2:", "Invalid bootstrap_expect"},
 		{"cluster {\n  join = [\"a:1\"]\n  bootstrap_expect = 2\n  bootstrap = true\n}\n", ":4:", "Conflicting bootstrap settings"},
@@ -234,7 +238,15 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  memory_mb = 64", "Invalid memory_mb"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  timeout = \"901s\"", "Invalid duration"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  environment = { AWS_REGION = \"x\" }", "Reserved environment variable"},
-		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n  }", "Not supported yet"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n  }", "Missing required argument"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    batch_size = 0\n  }", "Invalid batch_size"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    batch_window = \"6m\"\n  }", "Invalid duration"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"stream\"\n    source = \"o\"\n    starting_position = \"OLDEST\"\n  }", "Invalid starting_position"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"stream\"\n    source = \"o\"\n    starting_position = \"AT_TIMESTAMP\"\n  }", "Missing starting_position_timestamp"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    maximum_retry_attempts = -2\n  }", "Invalid maximum_retry_attempts"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    qualifier = \"live\"\n  }", "Unknown qualifier"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    on_failure {\n      destination = \"sqs:x\"\n    }\n  }", "Invalid on_failure destination"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n  }\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"p\"\n  }", "Duplicate trigger"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    count = 1\n  }", "Missing qualifier"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    qualifier = \"$LATEST\"\n    count = 1\n  }", "Invalid qualifier"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    qualifier = \"live\"\n    count = 1\n  }", "Unknown alias"},
@@ -278,5 +290,91 @@ func TestFunctionDiagnostics(t *testing.T) {
 	write(t, dir, "b.hcl", fn)
 	if _, _, diags := LoadFunctions(dir); !diags.HasErrors() || !strings.Contains(diags.Error(), "Duplicate function") {
 		t.Fatalf("duplicate across files: %v", diags)
+	}
+}
+
+func TestTriggerBlocks(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	write(t, dir, "f.hcl", `
+function "worker" {
+  runtime = "provided"
+  code    = "build"
+  alias "live" {
+    version = 1
+  }
+  trigger "orders" {
+    plugin                         = "queue"
+    source                         = "orders"
+    qualifier                      = "live"
+    batch_size                     = 25
+    batch_window                   = "2s"
+    maximum_retry_attempts         = 3
+    maximum_record_age             = "1h"
+    report_batch_item_failures     = true
+    options                        = { visibility_timeout = "30s" }
+    on_failure {
+      destination = "queue:orders-dlq"
+    }
+  }
+  trigger "clicks" {
+    plugin                      = "stream"
+    source                      = "clicks"
+    starting_position           = "AT_TIMESTAMP"
+    starting_position_timestamp = "2026-01-02T03:04:05Z"
+    bisect_batch_on_function_error = true
+    enabled                     = false
+  }
+}
+`)
+	fns, _, diags := LoadFunctions(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	tr := fns[0].Triggers
+	if len(tr) != 2 {
+		t.Fatalf("triggers: %+v", tr)
+	}
+	o, c := tr[0].Trigger, tr[1].Trigger
+	if o.Function != "worker" || o.Name != "orders" || o.Plugin != "queue" || o.Source != "orders" || o.Qualifier != "live" ||
+		o.BatchSize != 25 || o.BatchWindow != 2*time.Second || o.MaximumRetryAttempts != 3 || o.MaximumRecordAge != time.Hour ||
+		!o.ReportBatchItemFailures || o.Options["visibility_timeout"] != "30s" || o.OnFailure != "queue:orders-dlq" || !o.Enabled {
+		t.Errorf("orders decoded as %+v", o)
+	}
+	if c.StartingPosition != "AT_TIMESTAMP" || !c.StartingPositionTimestamp.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) ||
+		!c.BisectBatchOnFunctionError || c.Enabled || c.MaximumRetryAttempts != -1 || c.BatchSize != 0 {
+		t.Errorf("clicks decoded as %+v", c)
+	}
+}
+
+func TestPluginBlocks(t *testing.T) {
+	dir := t.TempDir()
+	sum := strings.Repeat("AB", 32)
+	p := write(t, dir, "agent.hcl", `
+plugin "queue" {
+  path     = "bin/gateway-trigger-queue"
+  checksum = "sha256:`+sum+`"
+  config {
+    url = "nats://10.0.0.1:4222"
+  }
+}
+plugin "audit" {
+  path     = "/opt/audit"
+  checksum = "sha256:`+sum+`"
+}
+nats {
+  listen = "127.0.0.1:4333"
+}
+`)
+	a, _, diags := LoadAgent(p)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(a.Plugins) != 2 || a.Plugins[0].Path != filepath.Join(dir, "bin/gateway-trigger-queue") || a.Plugins[0].Checksum != strings.ToLower(sum) ||
+		a.Plugins[0].Config == nil || a.Plugins[1].Path != "/opt/audit" || a.Plugins[1].Config != nil {
+		t.Errorf("plugins decoded as %+v", a.Plugins)
+	}
+	if a.NATS.Listen != "127.0.0.1:4333" || a.NATS.URL != "" || DefaultAgent().NATS.Listen != "127.0.0.1:4222" {
+		t.Errorf("nats decoded as %+v", a.NATS)
 	}
 }

@@ -59,6 +59,10 @@ type Store interface {
 	ProvisionedConcurrencies(fn string) []*structs.ProvisionedConcurrency
 	PutProvisionedConcurrency(ctx context.Context, p *structs.ProvisionedConcurrency) error
 	DeleteProvisionedConcurrency(ctx context.Context, fn, qualifier string) error
+	Trigger(fn, name string) (*structs.Trigger, bool)
+	Triggers(fn string) []*structs.Trigger
+	PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error)
+	DeleteTrigger(ctx context.Context, fn, name string) error
 }
 
 // ProvisionReporter tells how far provisioned concurrency is (the sandbox manager).
@@ -106,6 +110,13 @@ type Config struct {
 	// reserved concurrency is carved out of it, unreserved functions share the rest. 0 is no
 	// cap beyond the sandbox's capacity.
 	MaxConcurrency int
+	// Plugins tells which trigger plugins this node runs; without it any name is accepted.
+	Plugins PluginNames
+}
+
+// PluginNames is what the gateway asks of the plugin host.
+type PluginNames interface {
+	HasTrigger(name string) bool
 }
 
 // Gateway is the invocation core.

@@ -35,6 +35,8 @@ const (
 	AddPolicyType         MessageType = 12
 	RemovePolicyType      MessageType = 13
 	PutLeaseType          MessageType = 14
+	PutTriggerType        MessageType = 15
+	DeleteTriggerType     MessageType = 16
 )
 
 // PutLease grants node Node Slots of function Function's reserved concurrency until Now+TTL
@@ -61,6 +63,19 @@ type RemovePolicy struct {
 	Function  string `json:"function"`
 	Qualifier string `json:"qualifier,omitempty"`
 	Sid       string `json:"sid"`
+}
+
+// PutTrigger creates or replaces a function's trigger (an event source mapping). Its function
+// must exist, and its qualifier, when set, be a version or alias of it. Replacing keeps the
+// stored UUID (the proposer's is used on create).
+type PutTrigger struct {
+	Trigger *structs.Trigger `json:"trigger"`
+}
+
+// DeleteTrigger removes a function's trigger.
+type DeleteTrigger struct {
+	Function string `json:"function"`
+	Name     string `json:"name"`
 }
 
 // DeleteVersion removes a published version. No alias may point to it.
@@ -142,6 +157,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("revision conflict")
 	ErrExists   = errors.New("already exists")
+	// ErrInvalid is a command the FSM refuses on its content (a check the API should have made).
+	ErrInvalid = errors.New("invalid")
 )
 
 // Encode makes a log entry.
@@ -180,6 +197,48 @@ func init() {
 	registerCommand(AddPolicyType, applyAddPolicy)
 	registerCommand(RemovePolicyType, applyRemovePolicy)
 	registerCommand(PutLeaseType, applyPutLease)
+	registerCommand(PutTriggerType, applyPutTrigger)
+	registerCommand(DeleteTriggerType, applyDeleteTrigger)
+}
+
+func applyPutTrigger(f *FSM, index uint64, body []byte) any {
+	var m PutTrigger
+	if err := json.Unmarshal(body, &m); err != nil || m.Trigger == nil {
+		return fmt.Errorf("decoding PutTrigger: %v", err)
+	}
+	t := *m.Trigger
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	if _, ok := f.state.Function(t.Function); !ok {
+		return fmt.Errorf("function %s: %w", t.Function, ErrNotFound)
+	}
+	if q := t.Qualifier; q != "" && q != structs.LatestVersion {
+		_, isVersion := f.state.Version(t.Function, q)
+		_, isAlias := f.state.Alias(t.Function, q)
+		if !isVersion && !isAlias {
+			return fmt.Errorf("qualifier %s of function %s: %w", q, t.Function, ErrNotFound)
+		}
+	}
+	if cur, ok := f.state.Trigger(t.Function, t.Name); ok {
+		t.UUID = cur.UUID
+	}
+	if t.UUID == "" {
+		return fmt.Errorf("trigger %s of %s has no UUID: %w", t.Name, t.Function, ErrInvalid)
+	}
+	f.state.PutTrigger(index, &t)
+	return &t
+}
+
+func applyDeleteTrigger(f *FSM, index uint64, body []byte) any {
+	var m DeleteTrigger
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding DeleteTrigger: %v", err)
+	}
+	if !f.state.DeleteTrigger(index, m.Function, m.Name) {
+		return fmt.Errorf("trigger %s of function %s: %w", m.Name, m.Function, ErrNotFound)
+	}
+	return nil
 }
 
 func applyPutLease(f *FSM, index uint64, body []byte) any {

@@ -311,8 +311,30 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("removing a statement twice: %v", err)
 	}
 	a.apply(PutLeaseType, PutLease{Function: "fn", Node: "n1", Slots: 2, Now: 1, TTL: int64(time.Hour)})
-	if len(commands) != int(PutLeaseType) {
-		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), PutLeaseType)
+	trig := func(name, uuid string) *structs.Trigger {
+		return &structs.Trigger{UUID: uuid, Function: "fn", Name: name, Plugin: "queue", Source: "orders", Qualifier: "live",
+			BatchSize: 10, MaximumRetryAttempts: 2, OnFailure: "queue:dlq", Enabled: true, Options: map[string]string{"a": "b"}}
+	}
+	a.apply(PutTriggerType, PutTrigger{Trigger: trig("orders", "u1")})
+	if got, _ := a.apply(PutTriggerType, PutTrigger{Trigger: trig("orders", "u2")}).(*structs.Trigger); got == nil || got.UUID != "u1" {
+		t.Errorf("replacing a trigger: %+v, want its UUID kept", got)
+	}
+	a.apply(PutTriggerType, PutTrigger{Trigger: trig("gone", "u3")})
+	a.apply(DeleteTriggerType, DeleteTrigger{Function: "fn", Name: "gone"})
+	if err, _ := a.apply(DeleteTriggerType, DeleteTrigger{Function: "fn", Name: "gone"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting a trigger twice: %v", err)
+	}
+	bad := trig("bad", "u4")
+	bad.Qualifier = "nope"
+	if err, _ := a.apply(PutTriggerType, PutTrigger{Trigger: bad}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a trigger on an unknown qualifier: %v", err)
+	}
+	bad.Qualifier, bad.BatchSize = "", -1
+	if err, _ := a.apply(PutTriggerType, PutTrigger{Trigger: bad}).(error); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an invalid trigger: %v", err)
+	}
+	if len(commands) != int(DeleteTriggerType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteTriggerType)
 	}
 	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
 		t.Error("an unknown message type was applied")

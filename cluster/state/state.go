@@ -34,7 +34,9 @@ type Store struct {
 	policies map[string]map[string]map[string]*structs.PolicyStatement
 	// provisioned holds each function's provisioned concurrency configurations by qualifier.
 	provisioned map[string]map[string]*structs.ProvisionedConcurrency
-	watch       chan struct{}
+	// triggers holds each function's triggers (event source mappings) by name.
+	triggers map[string]map[string]*structs.Trigger
+	watch    chan struct{}
 }
 
 // New returns an empty store.
@@ -43,7 +45,7 @@ func New() *Store {
 		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{},
 		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{},
 		policies: map[string]map[string]map[string]*structs.PolicyStatement{}, leases: map[string]map[string]*structs.Lease{},
-		watch: make(chan struct{})}
+		triggers: map[string]map[string]*structs.Trigger{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -116,6 +118,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.provisioned, name)
 	delete(s.policies, name)
 	delete(s.leases, name)
+	delete(s.triggers, name)
 	s.reservedTotal -= s.reserved[name]
 	delete(s.reserved, name)
 	for id, u := range s.urls {
@@ -309,6 +312,62 @@ func (s *Store) DeleteAlias(index uint64, fn, name string) bool {
 	delete(s.provisioned[fn], name)
 	delete(s.policies[fn], name)
 	delete(s.urls, structs.URLID(fn, name))
+	s.changedLocked(index)
+	return true
+}
+
+// Trigger returns trigger name of function fn.
+func (s *Store) Trigger(fn, name string) (*structs.Trigger, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.triggers[fn][name]
+	return t, ok
+}
+
+// Triggers returns the triggers of function fn sorted by name; of every function (sorted by
+// function) when fn is empty.
+func (s *Store) Triggers(fn string) []*structs.Trigger {
+	s.mu.RLock()
+	var out []*structs.Trigger
+	for f, m := range s.triggers {
+		if fn != "" && f != fn {
+			continue
+		}
+		for _, t := range m {
+			out = append(out, t)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Function != out[j].Function {
+			return out[i].Function < out[j].Function
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// PutTrigger stores a trigger at index (FSM only).
+func (s *Store) PutTrigger(index uint64, t *structs.Trigger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.triggers[t.Function]
+	if m == nil {
+		m = map[string]*structs.Trigger{}
+		s.triggers[t.Function] = m
+	}
+	m[t.Name] = t
+	s.changedLocked(index)
+}
+
+// DeleteTrigger removes a trigger (FSM only) and reports whether it existed.
+func (s *Store) DeleteTrigger(index uint64, fn, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.triggers[fn][name]; !ok {
+		return false
+	}
+	delete(s.triggers[fn], name)
 	s.changedLocked(index)
 	return true
 }
@@ -557,6 +616,8 @@ type Snapshot struct {
 	Leases []*structs.Lease `json:"leases,omitempty"`
 	// VersionSeq is each function's last published version number.
 	VersionSeq map[string]int `json:"version_seq,omitempty"`
+	// Triggers are the functions' triggers (event source mappings).
+	Triggers []*structs.Trigger `json:"triggers,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -567,7 +628,7 @@ func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
 	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
 		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy(),
-		Policies: s.PolicyStatements("", ""), Leases: s.Leases("")}
+		Policies: s.PolicyStatements("", ""), Leases: s.Leases(""), Triggers: s.Triggers("")}
 }
 
 func (s *Store) versionSeqCopy() map[string]int {
@@ -639,6 +700,13 @@ func (s *Store) Restore(snap *Snapshot) {
 			s.leases[l.Function] = map[string]*structs.Lease{}
 		}
 		s.leases[l.Function][l.Node] = l
+	}
+	s.triggers = map[string]map[string]*structs.Trigger{}
+	for _, t := range snap.Triggers {
+		if s.triggers[t.Function] == nil {
+			s.triggers[t.Function] = map[string]*structs.Trigger{}
+		}
+		s.triggers[t.Function][t.Name] = t
 	}
 	s.versionSeq = map[string]int{}
 	for k, v := range snap.VersionSeq {

@@ -112,6 +112,8 @@ type Config struct {
 	MaxConcurrency int
 	// Plugins tells which trigger plugins this node runs; without it any name is accepted.
 	Plugins PluginNames
+	// Queues receives triggers' on-failure records sent to "queue:NAME".
+	Queues QueuePublisher
 }
 
 // PluginNames is what the gateway asks of the plugin host.

@@ -508,3 +508,19 @@ func (r *Router) ProvisionedStatus(function, version string) (int, string) {
 	}
 	return ready, failure
 }
+
+// Owns says whether this node is the one of the live nodes that runs the work named key (a
+// trigger's mapping): rendezvous hashing, so when a node goes or comes back only its own
+// keys move.
+func (r *Router) Owns(key string) bool {
+	self := r.self()
+	best, bestID := uint64(0), ""
+	for _, id := range r.live() {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(id + "\x00" + key))
+		if s := h.Sum64(); bestID == "" || s > best {
+			best, bestID = s, id
+		}
+	}
+	return bestID == self
+}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,7 +35,7 @@ func (g *Gateway) PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.
 			return nil, err
 		}
 	}
-	if dest, ok := cutPrefix(t2.OnFailure, "function:"); ok {
+	if dest, ok := strings.CutPrefix(t2.OnFailure, "function:"); ok {
 		if _, err := g.existing(dest); err != nil {
 			return nil, lambda.InvalidParameter("trigger %s: on_failure destination function %s does not exist", t2.Name, dest)
 		}
@@ -61,13 +62,6 @@ func (g *Gateway) qualifierTarget(fn, q string) (string, error) {
 		return a.FunctionVersion, nil
 	}
 	return "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, fn, q))
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return "", false
 }
 
 // DeleteTrigger removes a function's trigger; its plugin stops it on every node.

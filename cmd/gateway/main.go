@@ -52,7 +52,10 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"cluster snapshot restore": func() (cli.Command, error) {
 			return &snapshotRestoreCommand{ui: ui}, nil
 		},
-		"version": func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
+		"plugins":         func() (cli.Command, error) { return &pluginsCommand{ui: ui}, nil },
+		"plugin":          func() (cli.Command, error) { return &pluginCommand{}, nil },
+		"plugin checksum": func() (cli.Command, error) { return &pluginChecksumCommand{ui: ui}, nil },
+		"version":         func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
 	}
 }
 

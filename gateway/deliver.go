@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/plugins/sdk"
+)
+
+// QueuePublisher sends on-failure records to a named queue (the agent's NATS JetStream).
+type QueuePublisher interface {
+	PublishQueue(ctx context.Context, name string, body []byte) error
+}
+
+// TriggerHost is the gateway as trigger plugins see it (sdk.Host): batches are invoked
+// synchronously, as Lambda's event source mappings do, and the function's answer becomes a
+// per-record result.
+type TriggerHost struct{ g *Gateway }
+
+// TriggerHost returns the sdk.Host of this gateway.
+func (g *Gateway) TriggerHost() *TriggerHost { return &TriggerHost{g} }
+
+var _ sdk.Host = (*TriggerHost)(nil)
+
+// mapping finds a trigger by its UUID.
+func (g *Gateway) mapping(uuid string) (*structs.Trigger, bool) {
+	for _, t := range g.cfg.Store.Triggers("") {
+		if t.UUID == uuid {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// Deliver invokes the mapping's function with the batch.
+func (h *TriggerHost) Deliver(ctx context.Context, b sdk.Batch) (sdk.BatchResult, error) {
+	g := h.g
+	t, ok := g.mapping(b.MappingUUID)
+	if !ok || !t.Enabled {
+		return sdk.BatchResult{Outcome: sdk.RetryLater, ErrorType: "MappingNotFound",
+			ErrorMessage: fmt.Sprintf("no enabled trigger has UUID %s (deleted or disabled)", b.MappingUUID)}, nil
+	}
+	out, err := g.Invoke(ctx, &InvokeInput{FunctionName: t.Function, Qualifier: t.Qualifier, Payload: b.Event, InvocationType: RequestResponse})
+	if err != nil {
+		if ctx.Err() != nil {
+			return sdk.BatchResult{}, ctx.Err()
+		}
+		var le *lambda.Error
+		r := sdk.BatchResult{Outcome: sdk.RetryLater, ErrorType: "ServiceException", ErrorMessage: err.Error()}
+		if errors.As(err, &le) {
+			r.ErrorType, r.ErrorMessage = le.Type, le.Message
+			if le.Status == 400 || le.Status == 413 {
+				// The event itself is refused (too large): retrying it cannot help.
+				r.Outcome = sdk.FunctionError
+			}
+		}
+		g.logger.Debug("a trigger's batch was not run", "trigger", t.Name, "function", t.Function, "error", err)
+		return r, nil
+	}
+	if out.FunctionError != "" {
+		var fe struct {
+			ErrorType    string `json:"errorType"`
+			ErrorMessage string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(out.Payload, &fe)
+		if fe.ErrorType == "" {
+			fe.ErrorType = "Unhandled"
+		}
+		return sdk.BatchResult{Outcome: sdk.FunctionError, ErrorType: fe.ErrorType, ErrorMessage: fe.ErrorMessage, Response: out.Payload}, nil
+	}
+	if !t.ReportBatchItemFailures {
+		return sdk.BatchResult{Outcome: sdk.Success, Response: out.Payload}, nil
+	}
+	failed, err := batchItemFailures(out.Payload, b.ItemIDs)
+	if err != nil {
+		// Lambda's rule: a response it cannot read as a partial batch response fails the batch.
+		return sdk.BatchResult{Outcome: sdk.FunctionError, ErrorType: "InvalidBatchItemFailures", ErrorMessage: err.Error(), Response: out.Payload}, nil
+	}
+	if len(failed) == 0 {
+		return sdk.BatchResult{Outcome: sdk.Success, Response: out.Payload}, nil
+	}
+	return sdk.BatchResult{Outcome: sdk.Partial, FailedItemIDs: failed, Response: out.Payload}, nil
+}
+
+// batchItemFailures reads a partial batch response: {"batchItemFailures":[{"itemIdentifier":
+// "..."}]}. An empty or null response, or an empty list, is success; an identifier that is
+// empty or not one of the batch's is an invalid response.
+func batchItemFailures(payload []byte, ids []string) ([]string, error) {
+	p := bytes.TrimSpace(payload)
+	if len(p) == 0 || bytes.Equal(p, []byte("null")) {
+		return nil, nil
+	}
+	var resp struct {
+		BatchItemFailures []struct {
+			ItemIdentifier *string `json:"itemIdentifier"`
+		} `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(p, &resp); err != nil {
+		return nil, fmt.Errorf("the function's response is not a partial batch response: %v", err)
+	}
+	in := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		in[id] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		if f.ItemIdentifier == nil || *f.ItemIdentifier == "" {
+			return nil, errors.New("a batchItemFailures entry has no itemIdentifier")
+		}
+		id := *f.ItemIdentifier
+		if !in[id] {
+			return nil, fmt.Errorf("batchItemFailures names %q, which is not in the batch", id)
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// SendOnFailure sends an on-failure record to the mapping's destination: another function
+// (invoked asynchronously) or a queue.
+func (h *TriggerHost) SendOnFailure(ctx context.Context, uuid string, record []byte) error {
+	g := h.g
+	t, ok := g.mapping(uuid)
+	if !ok {
+		return fmt.Errorf("no trigger has UUID %s", uuid)
+	}
+	kind, name, _ := strings.Cut(t.OnFailure, ":")
+	switch kind {
+	case "function":
+		if _, err := g.Invoke(ctx, &InvokeInput{FunctionName: name, Payload: record, InvocationType: Event}); err != nil {
+			return fmt.Errorf("invoking the on-failure function %s: %w", name, err)
+		}
+		return nil
+	case "queue":
+		if g.cfg.Queues == nil {
+			return fmt.Errorf("trigger %s: on-failure queue %s: this agent has no NATS to send to", t.Name, name)
+		}
+		return g.cfg.Queues.PublishQueue(ctx, name, record)
+	}
+	return fmt.Errorf("trigger %s has no on_failure destination", t.Name)
+}

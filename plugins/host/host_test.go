@@ -1,0 +1,177 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
+)
+
+var testPlugin string // the built internal/testplugin
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "host-test-")
+	if err != nil {
+		panic(err)
+	}
+	testPlugin = filepath.Join(dir, "testplugin")
+	cmd := exec.Command("go", "build", "-o", testPlugin, "../../internal/testplugin")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pluginBlock parses a plugin block's config body from HCL source.
+func pluginBlock(t *testing.T, src, checksum string) config.Plugin {
+	t.Helper()
+	f, diags := hclparse.NewParser().ParseHCL([]byte(src), "agent.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	content, _ := f.Body.Content(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "config"}}})
+	p := config.Plugin{Name: "t", Path: testPlugin, Checksum: checksum,
+		DeclRange: hcl.Range{Filename: "agent.hcl", Start: hcl.Pos{Line: 1, Column: 1}, End: hcl.Pos{Line: 1, Column: 2}}}
+	if len(content.Blocks) > 0 {
+		p.Config = content.Blocks[0].Body
+	}
+	return p
+}
+
+func checksum(t *testing.T) string {
+	t.Helper()
+	sum, err := FileChecksum(testPlugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(sum, "sha256:")
+}
+
+func newHost(t *testing.T, p config.Plugin, trig sdk.Host) *Host {
+	t.Helper()
+	h := New(Config{Plugins: []config.Plugin{p}, DataDir: t.TempDir(), Triggers: trig, StartTimeout: 20 * time.Second,
+		HostInfo: map[string]string{"node_name": "n1"}, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: testWriter{t}})})
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	return h
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSupervisedPlugin: a real plugin process is started with its config decoded from HCL,
+// gets its mappings and delivers through the host; killed with SIGKILL, it is started again
+// and given its configuration and mappings again; Shutdown leaves no process behind.
+func TestSupervisedPlugin(t *testing.T) {
+	rec := &sdktest.Host{}
+	h := newHost(t, pluginBlock(t, "config {\n  greeting = \"hello\"\n  tags = [\"a\"]\n}\n", checksum(t)), rec)
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.SetMappings("t", []sdk.Mapping{{UUID: "m1", Source: "orders", Enabled: true}})
+	pids := map[int]bool{}
+	delivered := func(n int) func() bool {
+		return func() bool {
+			for _, b := range rec.Batches() {
+				var ev struct {
+					Greeting string
+					PID      int
+					Source   string
+				}
+				if err := json.Unmarshal(b.Event, &ev); err != nil || ev.Greeting != "hello" || ev.Source != "orders" || b.MappingUUID != "m1" {
+					t.Fatalf("batch %s %s", b.MappingUUID, b.Event)
+				}
+				pids[ev.PID] = true
+			}
+			return len(pids) >= n
+		}
+	}
+	waitFor(t, "a batch from the plugin", delivered(1))
+	st := h.Status()[0]
+	if st.State != StateRunning || st.PID == 0 || st.Kinds[0] != KindTrigger {
+		t.Fatalf("status %+v", st)
+	}
+	waitFor(t, "the mapping's status", func() bool {
+		st := h.Status()[0]
+		return len(st.Mappings) == 1 && st.Mappings[0].State == sdk.StateOK
+	})
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the restarted plugin's batch", delivered(2))
+	st2 := h.Status()[0]
+	if st2.State != StateRunning || st2.Restarts != 1 || st2.PID == st.PID || st2.LastError != "" {
+		t.Fatalf("after a restart: %+v", st2)
+	}
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for pid := range pids {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("plugin process %d is still running after Shutdown", pid)
+		}
+	}
+	if st := h.Status()[0]; st.State != StateStopped {
+		t.Errorf("after shutdown: %+v", st)
+	}
+}
+
+// TestWrongChecksumRefused: a binary that does not match its checksum is never run.
+func TestWrongChecksumRefused(t *testing.T) {
+	h := newHost(t, pluginBlock(t, "config {\n  greeting = \"hello\"\n}\n", strings.Repeat("00", 32)), &sdktest.Host{})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatalf("a wrong checksum must not stop the agent: %v", err)
+	}
+	st := h.Status()[0]
+	if st.State != StateFailed || !strings.Contains(st.LastError, "refused") || st.PID != 0 || st.NextStart == nil {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestConfigDiagnostics: the config block is checked against the plugin's schema, and the
+// plugin's own diagnostics point at the attribute.
+func TestConfigDiagnostics(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"config {\n  tags = [\"a\"]\n}\n", `agent.hcl:1,8-8: Missing required argument`},
+		{"config {\n  greeting = 3\n  tags = \"x\"\n}\n", `agent.hcl:3,10-13: Incorrect attribute value type`},
+		{"config {\n  greeting = \"bad\"\n}\n", `agent.hcl:2,14-19: Unfriendly greeting; say something nicer`},
+	} {
+		h := newHost(t, pluginBlock(t, c.src, checksum(t)), &sdktest.Host{})
+		err := h.Start(context.Background())
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %s", c.src, err, c.want)
+		}
+		if st := h.Status()[0]; st.State != StateRefused {
+			t.Errorf("%q: status %+v", c.src, st)
+		}
+	}
+}

@@ -4,15 +4,24 @@ GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin
 EXAMPLES      := examples/functions/hello examples/functions/stream
+PLUGINS       := queue
 TEST_TIMEOUT  ?= 18m
 
 .PHONY: all build examples run test test-unit test-integration lint bench clean proto
 
 all: build
 
-## build: bin/gateway (cgo on: libcontainer's nsenter is C) and the example functions
+## build: bin/gateway (cgo on: libcontainer's nsenter is C), the built-in trigger plugins
+## (bin/gateway-trigger-*, with their checksum lines in bin/plugins.hcl) and the example functions
 build: examples
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/gateway ./cmd/gateway
+	@for p in $(PLUGINS); do \
+		CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/gateway-trigger-$$p ./plugins/$$p || exit 1; \
+	done
+	@for p in $(PLUGINS); do \
+		printf 'plugin "%s" {\n  path     = "%s"\n  %s\n}\n' $$p "$(CURDIR)/$(BIN)/gateway-trigger-$$p" \
+			"$$($(BIN)/gateway plugin checksum $(BIN)/gateway-trigger-$$p)"; \
+	done > $(BIN)/plugins.hcl
 
 ## examples: the example functions, as static binaries named bootstrap (runtime provided)
 examples:

@@ -382,12 +382,6 @@ type natsBlock struct {
 	Body            hcl.Body `hcl:",body"`
 }
 
-// notYetBlock catches blocks a later version supports, to say so instead of a generic error.
-type notYetBlock struct {
-	Name   string   `hcl:"name,label"`
-	Remain hcl.Body `hcl:",remain"`
-}
-
 // LoadAgent reads and validates an agent file.
 func LoadAgent(path string) (*Agent, *Files, hcl.Diagnostics) {
 	files := newFiles()

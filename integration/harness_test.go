@@ -35,6 +35,9 @@ var (
 	fnDir      string // the test function's code folder (bootstrap)
 	helloDir   string // the example hello function's code folder
 	repoRoot   string
+	// pluginBins are the plugin binaries by name: the built-in triggers (queue, ...) and
+	// "test" (internal/testplugin, a trigger and extension).
+	pluginBins = map[string]string{}
 )
 
 func TestMain(m *testing.M) {
@@ -64,6 +67,8 @@ func buildAll() (func(*testing.M) int, error) {
 	}{
 		{filepath.Join(dir, "gateway"), "./cmd/gateway", "1"},
 		{filepath.Join(dir, "hello", "bootstrap"), "./examples/functions/hello", "0"},
+		{filepath.Join(dir, "gateway-trigger-queue"), "./plugins/queue", "0"},
+		{filepath.Join(dir, "testplugin"), "./internal/testplugin", "0"},
 	}
 	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
@@ -80,6 +85,8 @@ func buildAll() (func(*testing.M) int, error) {
 	}
 	gatewayBin = builds[0].out
 	helloDir = filepath.Dir(builds[1].out)
+	pluginBins["queue"] = builds[2].out
+	pluginBins["test"] = builds[3].out
 	return func(m *testing.M) int {
 		defer os.RemoveAll(dir)
 		return m.Run()

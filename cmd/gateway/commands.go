@@ -246,6 +246,9 @@ func (c *applyCommand) Help() string {
 
   Makes the agent's functions match the files: creates missing ones, uploads code
   only when its hash changed, and updates configuration attributes that differ.
+  A function's aliases, URL and triggers follow its blocks: those its file no
+  longer declares are deleted. Triggers are applied last, once the versions and
+  aliases they name exist.
 
   -prune                   also delete the agent's functions that no file declares
   -var N=V                 set variable N (repeatable; also GATEWAY_VAR_N in the environment)
@@ -533,7 +536,7 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function) (*lambd
 
 // applyVersionsAndURL runs after the function itself was created or updated (changed): it
 // publishes a version when the file asks for it and something changed, makes the aliases match
-// the file, then the URL (which may name an alias).
+// the file, then the URL (which may name an alias), then the triggers (which may too).
 func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Function, changed, dry bool, progress func(string)) ([]string, error) {
 	var done []string
 	if fn.Publish && changed && dry {
@@ -579,7 +582,141 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 	if urlDone != "" {
 		done = append(done, urlDone)
 	}
+	if err != nil {
+		return done, err
+	}
+	// Triggers come last: the versions and aliases they name exist by now, and provisioned
+	// environments are ready for their first batches.
+	triggerDone, err := applyTriggers(ctx, client, fn, dry)
+	done = append(done, triggerDone...)
 	return done, err
+}
+
+// applyTriggers makes the function's triggers match its trigger blocks: it creates the missing
+// ones, replaces those whose settings differ, and deletes the triggers the file no longer has,
+// as applyAliases does with aliases.
+func applyTriggers(ctx context.Context, client *api.Client, fn *config.Function, dry bool) ([]string, error) {
+	cur, err := client.ListTriggers(ctx, fn.Name)
+	if err != nil {
+		return nil, fmt.Errorf("listing triggers: %w", err)
+	}
+	have := map[string]*structs.Trigger{}
+	for _, t := range cur {
+		have[t.Name] = t
+	}
+	var done []string
+	for _, blk := range fn.Triggers {
+		want := blk.Trigger
+		want.Function = fn.Name
+		old, exists := have[want.Name]
+		delete(have, want.Name)
+		if exists && old.SameSettings(&want) {
+			continue
+		}
+		if !dry {
+			if _, err := client.PutTrigger(ctx, &want); err != nil {
+				action := "creating"
+				if exists {
+					action = "updating"
+				}
+				return done, fmt.Errorf("%s trigger %s: %w", action, want.Name, err)
+			}
+		}
+		if !exists {
+			done = append(done, fmt.Sprintf("trigger %s %s (%s)", want.Name, verb(dry, "created", "to create"), triggerText(&want)))
+			continue
+		}
+		done = append(done, fmt.Sprintf("trigger %s %s (%s)", want.Name, verb(dry, "updated", "to update"), strings.Join(triggerChanges(old, &want), ", ")))
+	}
+	gone := make([]string, 0, len(have))
+	for name := range have {
+		gone = append(gone, name)
+	}
+	sort.Strings(gone)
+	for _, name := range gone {
+		if !dry {
+			if err := client.DeleteTrigger(ctx, fn.Name, name); err != nil {
+				return done, fmt.Errorf("deleting trigger %s: %w", name, err)
+			}
+		}
+		done = append(done, "trigger "+name+" "+verb(dry, "deleted", "to delete"))
+	}
+	return done, nil
+}
+
+// triggerText sums a trigger up: its plugin and source, the qualifier it delivers to, and
+// whether it is disabled, e.g. "queue: orders -> live".
+func triggerText(t *structs.Trigger) string {
+	s := t.Plugin + ": " + t.Source
+	if t.Qualifier != "" {
+		s += " -> " + t.Qualifier
+	}
+	if !t.Enabled {
+		s += ", disabled"
+	}
+	return s
+}
+
+// triggerChanges lists the settings that differ between two triggers, one "attribute old -> new"
+// per difference, by the trigger block's attribute names.
+func triggerChanges(old, new *structs.Trigger) []string {
+	var diffs []string
+	diff := func(attr, o, n string) {
+		if o != n {
+			diffs = append(diffs, fmt.Sprintf("%s %s -> %s", attr, o, n))
+		}
+	}
+	or := func(s, empty string) string {
+		if s == "" {
+			return empty
+		}
+		return s
+	}
+	batch := func(n int) string {
+		if n == 0 {
+			return "default"
+		}
+		return strconv.Itoa(n)
+	}
+	age := func(d time.Duration) string {
+		if d == 0 {
+			return "none"
+		}
+		return d.String()
+	}
+	stamp := func(t time.Time) string {
+		if t.IsZero() {
+			return "none"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	diff("plugin", old.Plugin, new.Plugin)
+	diff("source", old.Source, new.Source)
+	diff("qualifier", or(old.Qualifier, "none"), or(new.Qualifier, "none"))
+	diff("batch_size", batch(old.BatchSize), batch(new.BatchSize))
+	diff("batch_window", old.BatchWindow.String(), new.BatchWindow.String())
+	diff("starting_position", or(old.StartingPosition, "default"), or(new.StartingPosition, "default"))
+	diff("starting_position_timestamp", stamp(old.StartingPositionTimestamp), stamp(new.StartingPositionTimestamp))
+	diff("maximum_retry_attempts", strconv.Itoa(old.MaximumRetryAttempts), strconv.Itoa(new.MaximumRetryAttempts))
+	diff("maximum_record_age", age(old.MaximumRecordAge), age(new.MaximumRecordAge))
+	diff("bisect_batch_on_function_error", strconv.FormatBool(old.BisectBatchOnFunctionError), strconv.FormatBool(new.BisectBatchOnFunctionError))
+	diff("report_batch_item_failures", strconv.FormatBool(old.ReportBatchItemFailures), strconv.FormatBool(new.ReportBatchItemFailures))
+	diff("enabled", strconv.FormatBool(old.Enabled), strconv.FormatBool(new.Enabled))
+	if !reflect.DeepEqual(nonNil(old.Options), nonNil(new.Options)) {
+		diffs = append(diffs, "options "+envDiff(old.Options, new.Options))
+	}
+	diff("on_failure", or(old.OnFailure, "none"), or(new.OnFailure, "none"))
+	if len(diffs) == 0 && !old.SameSettings(new) {
+		diffs = append(diffs, "settings")
+	}
+	return diffs
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // applyAliases makes the function's aliases match its alias blocks; an alias the file no
@@ -659,6 +796,9 @@ func planNew(fn *config.Function, pkg *codepkg.Package) string {
 	}
 	if fn.URL != nil {
 		out = append(out, "URL to create")
+	}
+	for _, t := range fn.Triggers {
+		out = append(out, fmt.Sprintf("trigger %s to create (%s)", t.Name, triggerText(&t.Trigger)))
 	}
 	return strings.Join(out, "; ")
 }
@@ -967,9 +1107,16 @@ func (c *functionsCommand) Run(args []string) int {
 		c.ui.Output(string(b))
 		return 0
 	}
+	// Every function's triggers at once; an agent without triggers lists none.
+	triggers := map[string][]string{}
+	if all, err := client.ListTriggers(ctx, ""); err == nil {
+		for _, t := range all {
+			triggers[t.Function] = append(triggers[t.Function], fmt.Sprintf("%s (%s)", t.Name, triggerText(t)))
+		}
+	}
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tRUNTIME\tMEMORY\tTIMEOUT\tCODE SIZE\tLAST MODIFIED\tURL")
+	fmt.Fprintln(tw, "NAME\tRUNTIME\tMEMORY\tTIMEOUT\tCODE SIZE\tLAST MODIFIED\tURL\tTRIGGERS")
 	for _, f := range fns {
 		addr := "-"
 		if urls, err := client.ListFunctionURLConfigs(ctx, f.FunctionName); err == nil && len(urls) > 0 {
@@ -979,7 +1126,11 @@ func (c *functionsCommand) Run(args []string) int {
 			}
 			addr = strings.Join(list, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%ds\t%s\t%s\t%s\n", f.FunctionName, f.Runtime, f.MemorySize, f.Timeout, size(f.CodeSize), f.LastModified, addr)
+		trig := "-"
+		if list := triggers[f.FunctionName]; len(list) > 0 {
+			trig = strings.Join(list, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d MB\t%ds\t%s\t%s\t%s\t%s\n", f.FunctionName, f.Runtime, f.MemorySize, f.Timeout, size(f.CodeSize), f.LastModified, addr, trig)
 	}
 	_ = tw.Flush()
 	c.ui.Output(strings.TrimRight(b.String(), "\n"))

@@ -1,14 +1,24 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/cli"
+
 	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/gateway/api"
 	"github.com/lambdagw/gateway/internal/codepkg"
 	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // current is the agent's view of a function equal to block().
@@ -95,8 +105,12 @@ func TestPlanNew(t *testing.T) {
 	fn.Aliases = []*config.Alias{{Name: "live", Version: "1", Routing: map[string]float64{"2": 0.1}}}
 	fn.Provisioned = []*config.Provisioned{{Qualifier: "live", Count: 2}}
 	fn.URL = &config.FunctionURL{AuthType: "NONE"}
+	orders := trigger("orders", "orders")
+	orders.Qualifier = "live"
+	fn.Triggers = []*config.Trigger{orders}
 	got := planNew(fn, &codepkg.Package{Size: 3 << 20})
-	want := "to create (3.0 MB to upload); reserved_concurrency none -> 3; version 1 to publish; alias live to create (-> 1 + 10% to 2); provisioned_concurrency live none -> 2; URL to create"
+	want := "to create (3.0 MB to upload); reserved_concurrency none -> 3; version 1 to publish; alias live to create (-> 1 + 10% to 2); " +
+		"provisioned_concurrency live none -> 2; URL to create; trigger orders to create (queue: orders -> live)"
 	if got != want {
 		t.Errorf("planNew:\n%s\nwant\n%s", got, want)
 	}
@@ -114,5 +128,174 @@ func TestEnvDiffAndRouting(t *testing.T) {
 	}
 	if !strings.Contains(reservedText(nil), "none") || reservedText(&[]int{7}[0]) != "7" {
 		t.Error("reservedText")
+	}
+}
+
+// trigger is a trigger block of function fn as config decodes it (retries -1, enabled).
+func trigger(name, source string) *config.Trigger {
+	return &config.Trigger{Trigger: structs.Trigger{Function: "fn", Name: name, Plugin: "queue", Source: source,
+		MaximumRetryAttempts: -1, Enabled: true}}
+}
+
+func TestTriggerChanges(t *testing.T) {
+	at := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	cases := []struct {
+		name  string
+		edit  func(*structs.Trigger)
+		diffs []string
+	}{
+		{"unchanged", func(*structs.Trigger) {}, nil},
+		{"batch", func(t *structs.Trigger) { t.BatchSize, t.BatchWindow = 50, 2*time.Second },
+			[]string{"batch_size default -> 50", "batch_window 0s -> 2s"}},
+		{"qualifier and source", func(t *structs.Trigger) { t.Qualifier, t.Source = "live", "orders-v2" },
+			[]string{"source orders -> orders-v2", "qualifier none -> live"}},
+		{"starting position", func(t *structs.Trigger) { t.StartingPosition, t.StartingPositionTimestamp = structs.AtTimestamp, at },
+			[]string{"starting_position default -> AT_TIMESTAMP", "starting_position_timestamp none -> 2026-01-02T15:04:05Z"}},
+		{"retries, age, flags", func(t *structs.Trigger) {
+			t.MaximumRetryAttempts, t.MaximumRecordAge, t.BisectBatchOnFunctionError, t.ReportBatchItemFailures, t.Enabled = 3, time.Hour, true, true, false
+		}, []string{"maximum_retry_attempts -1 -> 3", "maximum_record_age none -> 1h0m0s", "bisect_batch_on_function_error false -> true",
+			"report_batch_item_failures false -> true", "enabled true -> false"}},
+		{"options and destination", func(t *structs.Trigger) { t.Options, t.OnFailure = map[string]string{"k": "v"}, "queue:dlq" },
+			[]string{"options +k", "on_failure none -> queue:dlq"}},
+		{"plugin", func(t *structs.Trigger) { t.Plugin = "stream" }, []string{"plugin queue -> stream"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			old := trigger("orders", "orders").Trigger
+			old.UUID, old.LastModified = "u-1", time.Now()
+			want := old
+			want.UUID, want.LastModified = "", time.Time{}
+			c.edit(&want)
+			if got := triggerChanges(&old, &want); !reflect.DeepEqual(got, c.diffs) {
+				t.Errorf("diffs %q, want %q", got, c.diffs)
+			}
+			if same := old.SameSettings(&want); same != (len(c.diffs) == 0) {
+				t.Errorf("SameSettings %v with diffs %q", same, c.diffs)
+			}
+		})
+	}
+	// An empty options map is no options.
+	a, b := trigger("t", "s").Trigger, trigger("t", "s").Trigger
+	b.Options = map[string]string{}
+	if got := triggerChanges(&a, &b); len(got) != 0 {
+		t.Errorf("nil and empty options: %q", got)
+	}
+}
+
+// triggerAgent serves the /v1 trigger routes from a map, as an agent would, and counts writes.
+type triggerAgent struct {
+	mu       sync.Mutex
+	triggers map[string]*structs.Trigger // by name; every one of function fn
+	writes   []string
+}
+
+func (g *triggerAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	const prefix = "/v1/functions/fn/triggers"
+	name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, prefix), "/")
+	switch {
+	case r.Method == "GET" && r.URL.Path == prefix:
+		out := struct{ Triggers []*structs.Trigger }{Triggers: []*structs.Trigger{}}
+		for _, t := range g.triggers {
+			out.Triggers = append(out.Triggers, t)
+		}
+		sort.Slice(out.Triggers, func(i, j int) bool { return out.Triggers[i].Name < out.Triggers[j].Name })
+		_ = json.NewEncoder(w).Encode(out)
+	case r.Method == "PUT" && strings.HasPrefix(r.URL.Path, prefix+"/"):
+		var t structs.Trigger
+		if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		t.Function, t.Name, t.UUID, t.LastModified = "fn", name, "uuid-"+name, time.Now()
+		g.triggers[name] = &t
+		g.writes = append(g.writes, "put "+name)
+		_ = json.NewEncoder(w).Encode(&t)
+	case r.Method == "DELETE" && strings.HasPrefix(r.URL.Path, prefix+"/"):
+		delete(g.triggers, name)
+		g.writes = append(g.writes, "delete "+name)
+		w.WriteHeader(204)
+	default:
+		w.Header().Set("X-Amzn-ErrorType", "UnknownOperationException")
+		w.WriteHeader(404)
+	}
+}
+
+// TestApplyTriggers: plan reports the trigger blocks' differences with the agent without
+// writing; apply creates, updates and deletes until a second pass finds nothing to do.
+func TestApplyTriggers(t *testing.T) {
+	kept, changed, gone := trigger("kept", "k"), trigger("changed", "c"), trigger("gone", "g")
+	agent := &triggerAgent{triggers: map[string]*structs.Trigger{}}
+	for _, tr := range []*config.Trigger{kept, changed, gone} {
+		stored := tr.Trigger
+		stored.UUID, stored.LastModified = "uuid-"+tr.Name, time.Now()
+		agent.triggers[tr.Name] = &stored
+	}
+	srv := httptest.NewServer(agent)
+	t.Cleanup(srv.Close)
+	client, err := api.New(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	fn := block()
+	newer := trigger("changed", "c")
+	newer.BatchSize, newer.Qualifier = 20, "live"
+	added := trigger("added", "orders")
+	added.Enabled = false
+	fn.Triggers = []*config.Trigger{kept, newer, added}
+
+	plan, err := applyTriggers(ctx, client, fn, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"trigger changed to update (qualifier none -> live, batch_size default -> 20)",
+		"trigger added to create (queue: orders, disabled)", "trigger gone to delete"}
+	if !reflect.DeepEqual(plan, want) || len(agent.writes) != 0 {
+		t.Fatalf("plan %q (writes %q), want %q", plan, agent.writes, want)
+	}
+
+	done, err := applyTriggers(ctx, client, fn, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"trigger changed updated (qualifier none -> live, batch_size default -> 20)",
+		"trigger added created (queue: orders, disabled)", "trigger gone deleted"}
+	if !reflect.DeepEqual(done, want) || !reflect.DeepEqual(agent.writes, []string{"put changed", "put added", "delete gone"}) {
+		t.Fatalf("apply %q (writes %q), want %q", done, agent.writes, want)
+	}
+	if agent.triggers["changed"].UUID != "uuid-changed" || agent.triggers["changed"].BatchSize != 20 {
+		t.Fatalf("the updated trigger: %+v", agent.triggers["changed"])
+	}
+
+	if again, err := applyTriggers(ctx, client, fn, true); err != nil || len(again) != 0 {
+		t.Fatalf("a plan after apply: %q, %v", again, err)
+	}
+}
+
+// TestFunctionsListsTriggers: gateway functions shows each function's triggers, "-" for none.
+func TestFunctionsListsTriggers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/2015-03-31/functions/":
+			_, _ = w.Write([]byte(`{"Functions":[{"FunctionName":"idle","Runtime":"provided.al2023"},{"FunctionName":"worker","Runtime":"provided.al2023"}]}`))
+		case "/v1/triggers":
+			_, _ = w.Write([]byte(`{"Triggers":[{"function":"worker","name":"orders","plugin":"queue","source":"orders","qualifier":"live","enabled":true},` +
+				`{"function":"worker","name":"audit","plugin":"stream","source":"events","enabled":false}]}`))
+		default:
+			_, _ = w.Write([]byte(`{"FunctionUrlConfigs":[]}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ui := cli.NewMockUi()
+	if code := (&functionsCommand{ui: ui}).Run([]string{"-address", srv.URL}); code != 0 {
+		t.Fatalf("exit %d: %s", code, ui.ErrorWriter.String())
+	}
+	lines := strings.Split(strings.TrimSpace(ui.OutputWriter.String()), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[0], "TRIGGERS") || !strings.HasSuffix(lines[1], "-") ||
+		!strings.HasSuffix(lines[2], "orders (queue: orders -> live), audit (stream: events, disabled)") {
+		t.Fatalf("listing:\n%s", ui.OutputWriter.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/lambda/furl"
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/sandbox"
 )
 
@@ -111,6 +112,11 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 		meta.IAM = &furl.IAMIdentity{
 			AccessKey: identity.AccessKeyID, AccountID: lambda.DefaultAccount, CallerID: identity.AccessKeyID,
 			UserARN: "arn:aws:iam::" + lambda.DefaultAccount + ":user/" + identity.AccessKeyID, UserID: identity.AccessKeyID,
+		}
+	}
+	if a.cfg.Authorizer != nil {
+		if err := a.authorizeURL(r, u); err != nil {
+			return err
 		}
 	}
 	addForwardedHeaders(r)
@@ -300,4 +306,31 @@ func copyResponseHeader(dst, src http.Header) {
 		}
 		dst[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 	}
+}
+
+// authorizeURL asks the agent's authorizer extensions about a function-URL request; a denial is
+// answered with the status and message the extension chose, in Lambda's error shape.
+func (a *api) authorizeURL(r *http.Request, u *structs.FunctionURL) error {
+	headers := make(map[string]string, len(r.Header))
+	for k, v := range r.Header {
+		headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	resp, _ := a.cfg.Authorizer(r.Context(), sdk.AuthorizeRequest{Function: u.Function, Qualifier: u.Qualifier, Method: r.Method,
+		Path: r.URL.Path, RawQuery: r.URL.RawQuery, Headers: headers, SourceIP: ip})
+	if resp.Allow {
+		return nil
+	}
+	msg := resp.Message
+	if msg == "" {
+		msg = "Forbidden"
+	}
+	typ := "AccessDeniedException"
+	switch {
+	case resp.Status == 401:
+		typ = "UnauthorizedException"
+	case resp.Status >= 500:
+		typ = "ServiceException"
+	}
+	return &lambda.Error{Status: resp.Status, Type: typ, Message: msg}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/plugins/sdk"
 )
 
 // LogReader reads function logs.
@@ -48,6 +49,9 @@ type Config struct {
 	Policies map[string]string
 	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
 	Debug bool
+	// Authorizer, when set, decides function-URL requests after their own auth_type passed
+	// (the agent's authorizer extension plugins); it reports whether any authorizer was asked.
+	Authorizer func(ctx context.Context, req sdk.AuthorizeRequest) (sdk.AuthorizeResponse, bool)
 	// Cluster serves /v1/cluster/...; without it those routes answer 404.
 	Cluster ClusterOps
 }
@@ -127,6 +131,13 @@ func New(cfg Config) (http.Handler, error) {
 		{"DELETE", "/2015-03-31/functions/{name}/policy/{sid}", adminAccess, a.removePermission},
 		{"HEAD", "/v1/code/{sha256}", adminAccess, a.hasCode},
 		{"GET", "/v1/functions/{name}/logs", adminAccess, a.logs},
+		{"GET", "/v1/functions/{name}/triggers", adminAccess, a.listTriggers},
+		{"GET", "/v1/triggers", adminAccess, a.listTriggers},
+		{"PUT", "/v1/functions/{name}/triggers/{trigger}", adminAccess, a.putTrigger},
+		{"DELETE", "/v1/functions/{name}/triggers/{trigger}", adminAccess, a.deleteTrigger},
+		{"GET", "/2015-03-31/event-source-mappings/", adminAccess, a.listEventSourceMappings},
+		{"GET", "/2015-03-31/event-source-mappings", adminAccess, a.listEventSourceMappings},
+		{"GET", "/2015-03-31/event-source-mappings/{uuid}", adminAccess, a.getEventSourceMapping},
 		{"GET", "/v1/status", adminAccess, a.status},
 		{"GET", "/v1/cluster/members", adminAccess, a.clusterMembers},
 		{"POST", "/v1/cluster/join", adminAccess, a.clusterJoin},

@@ -28,6 +28,8 @@ import (
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
+	"github.com/lambdagw/gateway/plugins/host"
+	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
 	"github.com/lambdagw/gateway/sandbox/process"
@@ -182,10 +184,31 @@ func (a *agent) start(ctx context.Context) error {
 		return fmt.Errorf("removing leftovers of an earlier run: %w", err)
 	}
 
+	if a.opts.Dev && len(cfg.Plugins) == 0 {
+		cfg.Plugins = devPlugins(a.logger)
+	}
+	natsURL, queues, err := a.startNATS(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	triggers := &lateTriggers{}
+	plugins := host.New(host.Config{
+		Plugins:  cfg.Plugins,
+		HostInfo: map[string]string{"node_name": cfg.NodeName, "region": cfg.Region, "nats_url": natsURL},
+		DataDir:  filepath.Join(dataDir, "plugins"),
+		Triggers: triggers,
+		Logger:   a.logger,
+	})
+	// Extensions see every function log line as telemetry.
+	var logSink sandbox.LogSink = logs
+	if len(cfg.Plugins) > 0 {
+		logSink = teeLogs{store: logs, host: plugins}
+	}
+
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{
 		Driver:          driver,
 		Code:            code,
-		Logs:            logs,
+		Logs:            logSink,
 		Logger:          a.logger,
 		Region:          cfg.Region,
 		MaxEnvironments: cfg.Sandbox.MaxEnvironments,
@@ -228,6 +251,8 @@ func (a *agent) start(ctx context.Context) error {
 		MaxConcurrency: cfg.Sandbox.MaxConcurrency,
 		Provisioning:   router,
 		Leases:         node,
+		Plugins:        plugins,
+		Queues:         queues,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)
@@ -237,6 +262,18 @@ func (a *agent) start(ctx context.Context) error {
 		defer cancel()
 		return gw.Shutdown(dctx)
 	})
+	triggers.gw = gw
+
+	// Trigger plugins deliver into the gateway, so they stop before it drains. Each mapping
+	// runs on one live node of a cluster.
+	if err := plugins.Start(ctx); err != nil {
+		return err
+	}
+	a.onClose(plugins.Shutdown)
+	mapCtx, stopMappings := context.WithCancel(context.Background())
+	mapDone := make(chan struct{})
+	go func() { defer close(mapDone); plugins.RunMappings(mapCtx, node.State(), router.Owns, cfg.Region) }()
+	a.onClose(func(context.Context) error { stopMappings(); <-mapDone; return nil })
 
 	// Environments of changed or deleted functions are retired as the replicated state changes.
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -281,6 +318,12 @@ func (a *agent) start(ctx context.Context) error {
 		Logs:      logs,
 		Logger:    a.logger,
 		Debug:     cfg.EnableDebug,
+		Authorizer: func() func(context.Context, sdk.AuthorizeRequest) (sdk.AuthorizeResponse, bool) {
+			if len(cfg.Plugins) == 0 {
+				return nil
+			}
+			return plugins.Authorize
+		}(),
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,
@@ -289,6 +332,7 @@ func (a *agent) start(ctx context.Context) error {
 				"sandbox":      mgr.Stats(),
 				"environments": mgr.Environments(),
 				"raft":         node.Stats(),
+				"plugins":      plugins.Status(),
 			}
 		},
 	})

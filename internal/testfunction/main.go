@@ -57,6 +57,14 @@ func entry(ctx context.Context, raw json.RawMessage) (any, error) {
 		} `json:"requestContext"`
 	}
 	_ = json.Unmarshal(raw, &probe)
+	var records struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		}
+	}
+	if json.Unmarshal(raw, &records) == nil && len(records.Records) > 0 && records.Records[0].EventSource == "aws:sqs" {
+		return sqsBatch(ctx, raw)
+	}
 	if probe.RequestContext.HTTP.Method == "" {
 		var ev Event
 		if err := json.Unmarshal(raw, &ev); err != nil {
@@ -369,4 +377,45 @@ func main() {
 		}
 	}
 	lambda.Start(entry)
+}
+
+// sqsBatch handles a queue trigger's SQS event. Each message body is a JSON object:
+// {"id": N, "fail_until": K, "error": bool, "ms": M}. It logs "record <id> ok <receiveCount>"
+// for each record it succeeds with (the tests count them in the function's log), reports the
+// records whose receive count is at most fail_until as batchItemFailures, and fails the whole
+// batch when a record says error. ms sleeps before answering.
+func sqsBatch(_ context.Context, raw json.RawMessage) (any, error) {
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, err
+	}
+	type body struct {
+		ID        int  `json:"id"`
+		FailUntil int  `json:"fail_until"`
+		Error     bool `json:"error"`
+		MS        int  `json:"ms"`
+	}
+	var failures []events.SQSBatchItemFailure
+	sleep := 0
+	for _, r := range ev.Records {
+		var b body
+		_ = json.Unmarshal([]byte(r.Body), &b)
+		sleep = max(sleep, b.MS)
+		if b.Error {
+			time.Sleep(time.Duration(sleep) * time.Millisecond)
+			return nil, fmt.Errorf("record %d is poison", b.ID)
+		}
+	}
+	time.Sleep(time.Duration(sleep) * time.Millisecond)
+	for _, r := range ev.Records {
+		var b body
+		_ = json.Unmarshal([]byte(r.Body), &b)
+		count, _ := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
+		if count <= b.FailUntil {
+			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+			continue
+		}
+		fmt.Printf("record %d ok %d\n", b.ID, count)
+	}
+	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }

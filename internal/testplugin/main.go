@@ -1,11 +1,16 @@
-// Command testplugin is a minimal trigger plugin for the plugin host's tests: each time it is
-// given mappings it delivers one batch per mapping, naming its own process and its greeting.
+// Command testplugin is a minimal plugin for the plugin host's and the agent's tests. As a
+// trigger, each time it is given mappings it delivers one batch per mapping, naming its own
+// process and its greeting. As an extension, it appends each telemetry event's type and
+// record to telemetry.log in its data folder, and lets a function-URL request through only
+// with the header x-allow: yes (else 401 with a message naming the function).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
@@ -63,4 +68,37 @@ func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
 	return s.statuses, nil
 }
 
-func main() { sdk.Serve(sdk.ServeOpts{Trigger: &source{}}) }
+type extension struct {
+	mu  sync.Mutex
+	log *os.File
+}
+
+func (e *extension) Schema() sdk.Schema { return (&source{}).Schema() }
+
+func (e *extension) Configure(_ context.Context, req sdk.ConfigureRequest) ([]sdk.Diagnostic, error) {
+	f, err := os.OpenFile(filepath.Join(req.HostInfo["data_dir"], "telemetry.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	e.log = f
+	return nil, nil
+}
+
+func (e *extension) Capabilities() sdk.Capabilities {
+	return sdk.Capabilities{Telemetry: true, Authorizer: true}
+}
+
+func (e *extension) Telemetry(_ context.Context, ev sdk.TelemetryEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(e.log, "%s %s %s %s\n", ev.Type, ev.Function, ev.RequestID, ev.Record)
+}
+
+func (e *extension) Authorize(_ context.Context, req sdk.AuthorizeRequest) (sdk.AuthorizeResponse, error) {
+	if req.Headers["x-allow"] == "yes" {
+		return sdk.AuthorizeResponse{Allow: true}, nil
+	}
+	return sdk.AuthorizeResponse{Status: 401, Message: "no x-allow header for " + req.Function}, nil
+}
+
+func main() { sdk.Serve(sdk.ServeOpts{Trigger: &source{}, Extension: &extension{}}) }

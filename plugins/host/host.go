@@ -71,6 +71,8 @@ type Status struct {
 	Since     time.Time           `json:"since"`
 	NextStart *time.Time          `json:"next_start,omitempty"`
 	Mappings  []sdk.MappingStatus `json:"mappings,omitempty"`
+	// TelemetryDropped counts telemetry events an extension was too slow to take.
+	TelemetryDropped int64 `json:"telemetry_dropped,omitempty"`
 }
 
 // Backoff of restarts: doubling from backoffMin to backoffMax; a plugin that ran for
@@ -99,10 +101,16 @@ type proc struct {
 	host   *Host
 	logger hclog.Logger
 
-	mu       sync.Mutex
-	status   Status
-	trigger  *sdk.TriggerClient
-	mappings []sdk.Mapping
+	mu      sync.Mutex
+	status  Status
+	trigger *sdk.TriggerClient
+	ext     *sdk.ExtensionClient
+	caps    sdk.Capabilities
+	// wasAuthorizer: the plugin said it authorizes requests, once; while it is down (between
+	// restarts) requests are denied rather than let through.
+	wasAuthorizer bool
+	telemetry     chan sdk.TelemetryEvent
+	mappings      []sdk.Mapping
 	// configJSON is the decoded config block, once the plugin's schema was known.
 	configJSON []byte
 	// changed wakes the supervisor to push new mappings.
@@ -333,24 +341,26 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	sctx, cancel := context.WithTimeout(ctx, p.host.cfg.StartTimeout)
 	defer cancel()
 	var kinds []string
-	raw, err := rpc.Dispense(sdk.TriggerPluginName)
+	var schema sdk.Schema
+	trig, tSchema, err := dispense[*sdk.TriggerClient](sctx, rpc, sdk.TriggerPluginName, sdk.TriggerAPIVersion)
 	if err != nil {
-		return nil, fmt.Errorf("dispensing the trigger: %w", err)
+		return nil, err
 	}
-	trig := raw.(*sdk.TriggerClient)
-	version, schema, err := trig.Schema(sctx)
-	switch {
-	case errors.Is(err, sdk.ErrNotServed):
-		trig = nil
-	case err != nil:
-		return nil, fmt.Errorf("asking the plugin for its schema: %w", err)
-	case version != sdk.TriggerAPIVersion:
-		return nil, fmt.Errorf("the plugin speaks trigger API version %d; this agent speaks %d", version, sdk.TriggerAPIVersion)
-	default:
-		kinds = append(kinds, KindTrigger)
+	if trig != nil {
+		kinds, schema = append(kinds, KindTrigger), tSchema
 	}
-	if trig == nil {
-		return nil, fmt.Errorf("%s is not a trigger plugin (extension plugins are not run yet by this agent)", p.cfg.Path)
+	ext, eSchema, err := dispense[*sdk.ExtensionClient](sctx, rpc, sdk.ExtensionPluginName, sdk.ExtensionAPIVersion)
+	if err != nil {
+		return nil, err
+	}
+	if ext != nil {
+		kinds = append(kinds, KindExtension)
+		if trig == nil {
+			schema = eSchema // a binary serving both gives both the same schema
+		}
+	}
+	if len(kinds) == 0 {
+		return nil, fmt.Errorf("%s serves neither a trigger nor an extension", p.cfg.Path)
 	}
 	p.mu.Lock()
 	cfgJSON := p.configJSON
@@ -370,9 +380,21 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	}
 	info["data_dir"] = dataDir
 	info["plugin_name"] = p.cfg.Name
-	diags, err := trig.Configure(sctx, sdk.ConfigureRequest{Config: cfgJSON, HostInfo: info}, p.host.cfg.Triggers)
-	if err != nil {
-		return nil, fmt.Errorf("configuring the plugin: %w", err)
+	req := sdk.ConfigureRequest{Config: cfgJSON, HostInfo: info}
+	var diags []sdk.Diagnostic
+	if trig != nil {
+		if diags, err = trig.Configure(sctx, req, p.host.cfg.Triggers); err != nil {
+			return nil, fmt.Errorf("configuring the trigger: %w", err)
+		}
+	}
+	var caps sdk.Capabilities
+	if ext != nil && len(diags) == 0 {
+		if diags, err = ext.Configure(sctx, req); err != nil {
+			return nil, fmt.Errorf("configuring the extension: %w", err)
+		}
+		if caps, err = ext.Capabilities(sctx); err != nil {
+			return nil, fmt.Errorf("asking the extension what it wants: %w", err)
+		}
 	}
 	if len(diags) > 0 {
 		return nil, &ConfigError{Plugin: p.cfg.Name, Diags: pluginDiags(p.cfg, diags)}
@@ -382,10 +404,15 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 		pid = rc.Pid
 	}
 	p.mu.Lock()
-	p.trigger = trig
+	p.trigger, p.ext, p.caps = trig, ext, caps
+	p.wasAuthorizer = p.wasAuthorizer || caps.Authorizer
+	if ext != nil && caps.Telemetry {
+		// Events queue up from now; run streams them.
+		p.telemetry = make(chan sdk.TelemetryEvent, telemetryBuffer)
+	}
 	p.mu.Unlock()
 	p.setState(StateRunning, nil, func(s *Status) { s.PID = pid; s.Kinds = kinds; s.LastError = "" })
-	p.logger.Info("plugin started", "path", p.cfg.Path, "pid", pid, "kinds", kinds)
+	p.logger.Info("plugin started", "path", p.cfg.Path, "pid", pid, "kinds", kinds, "telemetry", caps.Telemetry, "authorizer", caps.Authorizer)
 	ok = true
 	return client, nil
 }
@@ -393,9 +420,27 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 // run pushes mappings and watches the plugin until it exits or ctx ends.
 func (p *proc) run(ctx context.Context, client *plugin.Client) error {
 	p.mu.Lock()
-	trig := p.trigger
+	trig, ext, ch := p.trigger, p.ext, p.telemetry
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.trigger, p.ext, p.caps, p.telemetry = nil, nil, sdk.Capabilities{}, nil
+		p.mu.Unlock()
+	}()
+	if ch != nil {
+		// The telemetry stream lives as long as this run of the plugin.
+		tctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			if err := ext.Telemetry(tctx, ch); err != nil && tctx.Err() == nil {
+				p.logger.Warn("the telemetry stream to the plugin ended", "error", err)
+			}
+		}()
+	}
 	push := func() error {
+		if trig == nil {
+			return nil
+		}
 		p.mu.Lock()
 		ms := p.mappings
 		p.mu.Unlock()
@@ -429,7 +474,7 @@ func (p *proc) run(ctx context.Context, client *plugin.Client) error {
 			if client.Exited() {
 				return errors.New("the plugin exited")
 			}
-			if time.Since(lastStatus) >= statusEvery {
+			if trig != nil && time.Since(lastStatus) >= statusEvery {
 				lastStatus = time.Now()
 				cctx, cancel := context.WithTimeout(ctx, statusEvery)
 				st, err := trig.Status(cctx)
@@ -440,6 +485,69 @@ func (p *proc) run(ctx context.Context, client *plugin.Client) error {
 			}
 		}
 	}
+}
+
+// telemetryBuffer is how many events wait for a slow extension before newer ones are dropped
+// (and counted): telemetry never slows invocations down.
+const telemetryBuffer = 4096
+
+// Telemetry hands an event to every running extension that wants telemetry, without waiting.
+func (h *Host) Telemetry(ev sdk.TelemetryEvent) {
+	for _, name := range h.order {
+		p := h.procs[name]
+		p.mu.Lock()
+		ch := p.telemetry
+		if ch != nil {
+			select {
+			case ch <- ev:
+			default:
+				p.status.TelemetryDropped++
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// WantsTelemetry says whether any extension is configured (so the agent taps its log lines).
+func (h *Host) WantsTelemetry() bool { return len(h.procs) > 0 }
+
+// authorizeTimeout bounds an authorizer's answer.
+const authorizeTimeout = 5 * time.Second
+
+// Authorize asks every running authorizer extension, in file order, about a function-URL
+// request; the first denial wins. An authorizer that fails to answer denies (503): a request
+// is never let through unchecked.
+func (h *Host) Authorize(ctx context.Context, req sdk.AuthorizeRequest) (sdk.AuthorizeResponse, bool) {
+	asked := false
+	for _, name := range h.order {
+		p := h.procs[name]
+		p.mu.Lock()
+		ext, caps, was := p.ext, p.caps, p.wasAuthorizer
+		p.mu.Unlock()
+		isAuthorizer := caps.Authorizer
+		if ext == nil && was {
+			// An authorizer between restarts still denies: requests are never let through unchecked.
+			return sdk.AuthorizeResponse{Status: 503, Message: fmt.Sprintf("the authorizer plugin %s is not running", name)}, true
+		}
+		if ext == nil || !isAuthorizer {
+			continue
+		}
+		asked = true
+		actx, cancel := context.WithTimeout(ctx, authorizeTimeout)
+		resp, err := ext.Authorize(actx, req)
+		cancel()
+		if err != nil {
+			p.logger.Error("the authorizer did not answer", "error", err)
+			return sdk.AuthorizeResponse{Status: 503, Message: fmt.Sprintf("the authorizer plugin %s did not answer", name)}, true
+		}
+		if !resp.Allow {
+			if resp.Status == 0 {
+				resp.Status = 403
+			}
+			return resp, true
+		}
+	}
+	return sdk.AuthorizeResponse{Allow: true}, asked
 }
 
 // checkBinary refuses a missing file or one whose SHA-256 is not sum, with a clear word
@@ -472,4 +580,30 @@ func FileChecksum(path string) (string, error) {
 		return "", err
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// typedClient is what dispense needs of a plugin type's client.
+type typedClient interface {
+	Schema(ctx context.Context) (int, sdk.Schema, error)
+}
+
+// dispense returns the plugin's client of one plugin type, or the zero value when the binary
+// does not serve that type.
+func dispense[C typedClient](ctx context.Context, rpc plugin.ClientProtocol, name string, apiVersion int) (C, sdk.Schema, error) {
+	var zero C
+	raw, err := rpc.Dispense(name)
+	if err != nil {
+		return zero, sdk.Schema{}, fmt.Errorf("dispensing the %s: %w", name, err)
+	}
+	c := raw.(C)
+	version, schema, err := c.Schema(ctx)
+	switch {
+	case errors.Is(err, sdk.ErrNotServed):
+		return zero, sdk.Schema{}, nil
+	case err != nil:
+		return zero, sdk.Schema{}, fmt.Errorf("asking the plugin for its %s schema: %w", name, err)
+	case version != apiVersion:
+		return zero, sdk.Schema{}, fmt.Errorf("the plugin speaks %s API version %d; this agent speaks %d", name, version, apiVersion)
+	}
+	return c, schema, nil
 }

@@ -74,7 +74,10 @@ func newHost(t *testing.T, p config.Plugin, trig sdk.Host) *Host {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -116,7 +119,7 @@ func TestSupervisedPlugin(t *testing.T) {
 	}
 	waitFor(t, "a batch from the plugin", delivered(1))
 	st := h.Status()[0]
-	if st.State != StateRunning || st.PID == 0 || st.Kinds[0] != KindTrigger {
+	if st.State != StateRunning || st.PID == 0 || len(st.Kinds) != 2 || st.Kinds[0] != KindTrigger || st.Kinds[1] != KindExtension {
 		t.Fatalf("status %+v", st)
 	}
 	waitFor(t, "the mapping's status", func() bool {
@@ -173,5 +176,45 @@ func TestConfigDiagnostics(t *testing.T) {
 		if st := h.Status()[0]; st.State != StateRefused {
 			t.Errorf("%q: status %+v", c.src, st)
 		}
+	}
+}
+
+// TestExtension: telemetry reaches a real extension process in order, its authorizer decides
+// requests, and while it is down between restarts requests are denied, never let through.
+func TestExtension(t *testing.T) {
+	h := newHost(t, pluginBlock(t, "config {\n  greeting = \"hello\"\n}\n", checksum(t)), &sdktest.Host{})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		h.Telemetry(sdk.TelemetryEvent{Type: sdk.EventFunction, Function: "fn", RequestID: "r" + string(rune('a'+i%26)), Record: []byte(`"line"`)})
+	}
+	logPath := filepath.Join(h.cfg.DataDir, "t", "telemetry.log")
+	waitFor(t, "50 telemetry events at the extension", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Count(string(b), "\n") == 50
+	})
+	b, _ := os.ReadFile(logPath)
+	if lines := strings.Split(string(b), "\n"); lines[2] != `function fn rc "line"` {
+		t.Errorf("third telemetry line %q", lines[2])
+	}
+	ctx := context.Background()
+	if r, asked := h.Authorize(ctx, sdk.AuthorizeRequest{Function: "fn", Headers: map[string]string{"x-allow": "yes"}}); !asked || !r.Allow {
+		t.Errorf("allowed request: %+v %v", r, asked)
+	}
+	if r, _ := h.Authorize(ctx, sdk.AuthorizeRequest{Function: "fn"}); r.Allow || r.Status != 401 || r.Message != "no x-allow header for fn" {
+		t.Errorf("denied request: %+v", r)
+	}
+	pid := h.Status()[0].PID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the plugin to be seen down", func() bool { return h.Status()[0].State != StateRunning })
+	if r, _ := h.Authorize(ctx, sdk.AuthorizeRequest{Function: "fn", Headers: map[string]string{"x-allow": "yes"}}); r.Allow || r.Status != 503 {
+		t.Errorf("while the authorizer is down: %+v", r)
+	}
+	waitFor(t, "the plugin back", func() bool { st := h.Status()[0]; return st.State == StateRunning && st.PID != pid })
+	if r, _ := h.Authorize(ctx, sdk.AuthorizeRequest{Function: "fn", Headers: map[string]string{"x-allow": "yes"}}); !r.Allow {
+		t.Errorf("after the restart: %+v", r)
 	}
 }

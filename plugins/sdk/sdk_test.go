@@ -14,8 +14,10 @@ import (
 
 // echoTrigger delivers one batch per mapping it is given and keeps what it saw.
 type echoTrigger struct {
-	mu       sync.Mutex
-	cfg      struct{ Subject string `json:"subject"` }
+	mu  sync.Mutex
+	cfg struct {
+		Subject string `json:"subject"`
+	}
 	info     map[string]string
 	host     sdk.Host
 	mappings []sdk.Mapping

@@ -1,0 +1,316 @@
+package main
+
+// The queue trigger source: configuration, connection and the set of mappings. Each enabled
+// mapping is a *consumer (consumer.go) running a durable JetStream pull consumer on its queue;
+// the SQS event and on-failure record shapes are in event.go.
+//
+// Semantics, as Lambda's SQS event source mapping has them:
+//   - A message is acked only once its outcome is known (at least once): after a successful
+//     batch, after a partial batch for the records not in batchItemFailures, and after its
+//     on-failure record was sent (or, with no destination, after it was logged and dropped).
+//   - A failed record is redelivered (Nak with a delay that doubles per delivery, up to a
+//     minute) until it has been delivered MaximumRetryAttempts+1 times (when >= 0) or is older
+//     than MaximumRecordAge (when > 0); then it goes to the on-failure destination.
+//   - JetStream counts deliveries (NumDelivered, the SQS ApproximateReceiveCount) and the plugin
+//     keeps no count of its own: a batch the gateway could not run (RetryLater) or whose
+//     delivery failed (the host went away) is redelivered too, and that delivery counts like
+//     any other towards MaximumRetryAttempts. Keep MaximumRetryAttempts at -1 for SQS's own
+//     behaviour (retry until MaximumRecordAge, or forever).
+//
+// Mapping options (sdk.Mapping.Options):
+//   - visibility_timeout: how long a message handed to the plugin stays invisible to others if
+//     the plugin stops answering for it (it died): a Go duration or seconds, 30s by default as
+//     SQS's. While the function runs the plugin keeps extending it (JetStream "in progress"),
+//     so it need not exceed the function's timeout; the batch window is added to it.
+//   - retry_delay: the delay before the first redelivery of a failed record (1s by default).
+//   - maximum_concurrency: how many batches of the mapping may be in flight at once (1 to 1000,
+//     1 by default), like ScalingConfig.MaximumConcurrency.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lambdagw/gateway/plugins/sdk"
+)
+
+// Limits and defaults.
+const (
+	defaultBatchSize         = 10
+	maxBatchSize             = 10000
+	defaultVisibility        = 30 * time.Second
+	defaultRetryDelay        = time.Second
+	maxRetryDelay            = time.Minute
+	maxConcurrency           = 1000
+	defaultRegion            = "us-east-1"
+	optionVisibilityTimeout  = "visibility_timeout"
+	optionRetryDelay         = "retry_delay"
+	optionMaximumConcurrency = "maximum_concurrency"
+)
+
+// config is the plugin's configuration block.
+type config struct {
+	URL             string `json:"url"`
+	CredentialsFile string `json:"credentials_file"`
+}
+
+// source is the queue TriggerSource.
+type source struct {
+	logger hclog.Logger
+
+	mu     sync.Mutex
+	host   sdk.Host
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	region string
+	ctx    context.Context // the consumers' parent: ends on Close
+	cancel context.CancelFunc
+	cons   map[string]*consumer // by mapping UUID
+	order  []string             // mapping UUIDs in the order of the last SetMappings
+}
+
+var _ sdk.TriggerSource = (*source)(nil)
+
+func newSource() *source {
+	return newSourceWithLogger(sdk.Logger())
+}
+
+func newSourceWithLogger(logger hclog.Logger) *source {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &source{logger: logger.Named("queue"), ctx: ctx, cancel: cancel, cons: map[string]*consumer{}}
+}
+
+func (s *source) Schema() sdk.Schema {
+	return sdk.Schema{Attributes: []sdk.Attribute{
+		{Name: "url", Type: sdk.TypeString,
+			Description: "URL of the NATS JetStream server holding the queues; the agent's own when unset."},
+		{Name: "credentials_file", Type: sdk.TypeString,
+			Description: "NATS credentials file (user JWT and NKey seed) to connect with."},
+	}}
+}
+
+// Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
+// keeps the host. Called again, it stops the mappings and reconnects.
+func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
+	var cfg config
+	if err := req.DecodeConfig(&cfg); err != nil {
+		return nil, err
+	}
+	url := cfg.URL
+	if url == "" {
+		url = req.HostInfo["nats_url"]
+	}
+	if url == "" {
+		return []sdk.Diagnostic{{Attribute: "url", Summary: "No NATS server to read queues from",
+			Detail: "The agent runs no NATS JetStream of its own (no nats_url): set url to the server's."}}, nil
+	}
+	logger := s.logger.With("url", url)
+	opts := []nats.Option{
+		nats.Name("lambdagw queue trigger"),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+		nats.ConnectHandler(func(*nats.Conn) { logger.Info("connected to NATS") }),
+		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("reconnected to NATS") }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("disconnected from NATS", "error", err)
+			}
+		}),
+	}
+	if cfg.CredentialsFile != "" {
+		if _, err := os.Stat(cfg.CredentialsFile); err != nil {
+			return []sdk.Diagnostic{{Attribute: "credentials_file", Summary: "Cannot read the NATS credentials file",
+				Detail: err.Error()}}, nil
+		}
+		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return []sdk.Diagnostic{{Attribute: "url", Summary: "Cannot connect to NATS", Detail: err.Error()}}, nil
+	}
+	if !nc.IsConnected() {
+		logger.Warn("NATS is not reachable yet; retrying in the background")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	region := req.HostInfo["region"]
+	if region == "" {
+		region = defaultRegion
+	}
+
+	s.mu.Lock()
+	old, oldNC := s.takeConsumersLocked(), s.nc
+	s.host, s.nc, s.js, s.region = host, nc, js, region
+	s.mu.Unlock()
+	stopConsumers(old)
+	if oldNC != nil {
+		oldNC.Close()
+	}
+	return nil, nil
+}
+
+// SetMappings starts the enabled mappings not running yet, restarts the changed ones and stops
+// the others (their JetStream consumers stay, with their messages). A mapping whose queue or
+// consumer cannot be set up now is reported in error and retried in the background.
+func (s *source) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk.MappingStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.js == nil {
+		return nil, errors.New("the queue trigger is not configured")
+	}
+	want := make(map[string]sdk.Mapping, len(mappings))
+	for _, m := range mappings {
+		if _, dup := want[m.UUID]; dup {
+			return nil, fmt.Errorf("mapping %s is given twice", m.UUID)
+		}
+		want[m.UUID] = m
+	}
+	var stopping []*consumer
+	for id, c := range s.cons {
+		if m, ok := want[id]; !ok || !reflect.DeepEqual(m, c.m) {
+			stopping = append(stopping, c)
+			delete(s.cons, id)
+		}
+	}
+	stopConsumers(stopping)
+
+	// Set the new ones up at once, each bounded by setupTimeout, so that a NATS server that is
+	// down does not hold the call for long; they go on trying in the background.
+	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	s.order = s.order[:0]
+	for _, m := range mappings {
+		s.order = append(s.order, m.UUID)
+		if _, ok := s.cons[m.UUID]; ok {
+			continue
+		}
+		c := s.newConsumer(m)
+		s.cons[m.UUID] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.start(sctx, s.ctx)
+		}()
+	}
+	wg.Wait()
+	return s.statusLocked(), nil
+}
+
+// Status reports each mapping of the last SetMappings.
+func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusLocked(), nil
+}
+
+func (s *source) statusLocked() []sdk.MappingStatus {
+	out := make([]sdk.MappingStatus, 0, len(s.order))
+	for _, id := range s.order {
+		if c, ok := s.cons[id]; ok {
+			out = append(out, c.status())
+		}
+	}
+	return out
+}
+
+// Close stops every mapping and closes the connection. The plugin's process never calls it
+// (it ends with the process); tests and an in-process host do.
+func (s *source) Close() {
+	s.mu.Lock()
+	cons, nc := s.takeConsumersLocked(), s.nc
+	s.nc, s.js = nil, nil
+	s.mu.Unlock()
+	s.cancel()
+	stopConsumers(cons)
+	if nc != nil {
+		_ = nc.FlushTimeout(5 * time.Second) // the last acks
+		nc.Close()
+	}
+}
+
+func (s *source) takeConsumersLocked() []*consumer {
+	var out []*consumer
+	for _, c := range s.cons {
+		out = append(out, c)
+	}
+	s.cons, s.order = map[string]*consumer{}, nil
+	return out
+}
+
+// stopConsumers stops them all at once and waits until they have stopped.
+func stopConsumers(cs []*consumer) {
+	for _, c := range cs {
+		c.cancel()
+	}
+	for _, c := range cs {
+		<-c.done
+	}
+}
+
+// settings are a mapping's batching and retry settings, with defaults applied.
+type settings struct {
+	batchSize   int
+	window      time.Duration
+	visibility  time.Duration
+	retryDelay  time.Duration
+	concurrency int
+}
+
+// mappingSettings checks m and applies the defaults.
+func mappingSettings(m sdk.Mapping) (settings, error) {
+	st := settings{batchSize: m.BatchSize, window: m.BatchWindow, visibility: defaultVisibility,
+		retryDelay: defaultRetryDelay, concurrency: 1}
+	if st.batchSize == 0 {
+		st.batchSize = defaultBatchSize
+	}
+	if st.batchSize < 0 || st.batchSize > maxBatchSize {
+		return st, fmt.Errorf("batch size %d is out of range (1 to %d)", m.BatchSize, maxBatchSize)
+	}
+	if st.window < 0 {
+		st.window = 0
+	}
+	if v, ok := m.Options[optionVisibilityTimeout]; ok {
+		d, err := parseDuration(v)
+		if err != nil || d <= 0 {
+			return st, fmt.Errorf("option %s: %q is no positive duration", optionVisibilityTimeout, v)
+		}
+		st.visibility = d
+	}
+	if v, ok := m.Options[optionRetryDelay]; ok {
+		d, err := parseDuration(v)
+		if err != nil || d <= 0 {
+			return st, fmt.Errorf("option %s: %q is no positive duration", optionRetryDelay, v)
+		}
+		st.retryDelay = d
+	}
+	if v, ok := m.Options[optionMaximumConcurrency]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxConcurrency {
+			return st, fmt.Errorf("option %s: %q is not a number from 1 to %d", optionMaximumConcurrency, v, maxConcurrency)
+		}
+		st.concurrency = n
+	}
+	return st, nil
+}
+
+// parseDuration reads a Go duration ("90s", "5m") or a number of seconds.
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}

@@ -4,7 +4,7 @@ GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin
 EXAMPLES      := examples/functions/hello examples/functions/stream
-PLUGINS       := queue
+PLUGINS       := queue stream s3
 TEST_TIMEOUT  ?= 18m
 
 .PHONY: all build examples run test test-unit test-integration lint bench clean proto

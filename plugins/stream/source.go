@@ -1,0 +1,304 @@
+package main
+
+// The stream trigger source: configuration, connection and the set of mappings. Each enabled
+// mapping is a *mapping (mapping.go) running one worker per shard of its stream (shard.go); the
+// Kinesis event and on-failure record shapes are in event.go.
+//
+// Semantics, as Lambda's Kinesis event source mapping has them:
+//   - Per shard, records are delivered strictly in order, one batch in flight at a time. A batch
+//     holds up to BatchSize records (100 by default) of one shard: those available as soon as
+//     one is there, or those arriving within BatchWindow after the first one.
+//   - The shard's checkpoint (internal/natsstream, a key-value bucket) is the last sequence
+//     whose record is done; it moves only once a record's outcome is known (at least once):
+//     after a successful batch, up to just before the lowest failed record of a partial batch,
+//     and after records given up on were sent to the on-failure destination (or logged and
+//     dropped, with none). A restarted mapping, here or on another node, resumes after it.
+//   - With no checkpoint, the mapping starts at StartingPosition: TRIM_HORIZON (the default,
+//     the oldest record kept), LATEST (records arriving after the mapping started: the stream's
+//     last sequence is checkpointed at once, so a restart neither skips nor replays) or
+//     AT_TIMESTAMP (records stored at or after StartingPositionTimestamp).
+//   - Attempts. A batch that fails (FunctionError, or Partial: the retry from the lowest failed
+//     record) uses an attempt; once it has failed MaximumRetryAttempts+1 times (when >= 0) its
+//     records go to the on-failure destination and the shard moves past them. RetryLater and
+//     a failed delivery (the gateway went away) use no attempt. Retries of one batch wait 100 ms,
+//     doubling up to 5 s.
+//   - BisectBatchOnFunctionError: a batch of more than one record that fails with a function
+//     error is split in two halves, delivered in order, each retried on its own. As Lambda's
+//     documentation says, splitting does not consume the retry quota: the failed attempt that
+//     caused the split is not counted, and each half starts with the attempts its batch had
+//     used before (none, unless a partial failure had used some). A one-record batch cannot be
+//     split: its failures use attempts. So a poison record ends up alone and goes to the
+//     on-failure destination after its retries, and every other record of its batch succeeds.
+//   - MaximumRecordAge (when > 0): records older than it are taken out of a batch before it is
+//     delivered and go to the on-failure destination (condition RecordAgeExceeded).
+//   - A record given up on never blocks the shard for good, but sending its on-failure record
+//     is retried until it succeeds: the checkpoint does not pass it before.
+//   - A mapping that stops (left out of SetMappings, changed, or the plugin closing) lets a batch
+//     in flight finish for up to 5 s and checkpoints its outcome, so that whoever runs the
+//     mapping next does not deliver it again; a batch that takes longer is delivered again later.
+//
+// Mapping options (sdk.Mapping.Options):
+//   - shards: the shard count of the stream if the mapping has to create it (4 by default). An
+//     existing stream keeps its own.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lambdagw/gateway/internal/natsstream"
+	"github.com/lambdagw/gateway/plugins/sdk"
+)
+
+// Limits and defaults.
+const (
+	defaultBatchSize = 100
+	maxBatchSize     = 10000
+	maxBatchWindow   = 5 * time.Minute
+	defaultRegion    = "us-east-1"
+	optionShards     = "shards"
+)
+
+// config is the plugin's configuration block.
+type config struct {
+	URL             string `json:"url"`
+	CredentialsFile string `json:"credentials_file"`
+}
+
+// source is the stream TriggerSource.
+type source struct {
+	logger hclog.Logger
+
+	mu     sync.Mutex
+	host   sdk.Host
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	region string
+	ctx    context.Context // the mappings' parent: ends on Close
+	cancel context.CancelFunc
+	maps   map[string]*mapping // by mapping UUID
+	order  []string            // mapping UUIDs in the order of the last SetMappings
+}
+
+var _ sdk.TriggerSource = (*source)(nil)
+
+func newSource() *source {
+	return newSourceWithLogger(sdk.Logger())
+}
+
+func newSourceWithLogger(logger hclog.Logger) *source {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &source{logger: logger.Named("stream"), ctx: ctx, cancel: cancel, maps: map[string]*mapping{}}
+}
+
+func (s *source) Schema() sdk.Schema {
+	return sdk.Schema{Attributes: []sdk.Attribute{
+		{Name: "url", Type: sdk.TypeString,
+			Description: "URL of the NATS JetStream server holding the streams; the agent's own when unset."},
+		{Name: "credentials_file", Type: sdk.TypeString,
+			Description: "NATS credentials file (user JWT and NKey seed) to connect with."},
+	}}
+}
+
+// Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
+// keeps the host. Called again, it stops the mappings and reconnects.
+func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
+	var cfg config
+	if err := req.DecodeConfig(&cfg); err != nil {
+		return nil, err
+	}
+	url := cfg.URL
+	if url == "" {
+		url = req.HostInfo["nats_url"]
+	}
+	if url == "" {
+		return []sdk.Diagnostic{{Attribute: "url", Summary: "No NATS server to read streams from",
+			Detail: "The agent runs no NATS JetStream of its own (no nats_url): set url to the server's."}}, nil
+	}
+	logger := s.logger.With("url", url)
+	opts := []nats.Option{
+		nats.Name("lambdagw stream trigger"),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+		nats.ConnectHandler(func(*nats.Conn) { logger.Info("connected to NATS") }),
+		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("reconnected to NATS") }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("disconnected from NATS", "error", err)
+			}
+		}),
+	}
+	if cfg.CredentialsFile != "" {
+		if _, err := os.Stat(cfg.CredentialsFile); err != nil {
+			return []sdk.Diagnostic{{Attribute: "credentials_file", Summary: "Cannot read the NATS credentials file",
+				Detail: err.Error()}}, nil
+		}
+		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return []sdk.Diagnostic{{Attribute: "url", Summary: "Cannot connect to NATS", Detail: err.Error()}}, nil
+	}
+	if !nc.IsConnected() {
+		logger.Warn("NATS is not reachable yet; retrying in the background")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	region := req.HostInfo["region"]
+	if region == "" {
+		region = defaultRegion
+	}
+
+	s.mu.Lock()
+	old, oldNC := s.takeMappingsLocked(), s.nc
+	s.host, s.nc, s.js, s.region = host, nc, js, region
+	s.mu.Unlock()
+	stopMappings(old)
+	if oldNC != nil {
+		oldNC.Close()
+	}
+	return nil, nil
+}
+
+// SetMappings starts the enabled mappings not running yet, restarts the changed ones and stops
+// the others (their checkpoints stay). It returns once the stopped ones have stopped. A mapping
+// whose stream cannot be set up now is reported in error and retried in the background.
+func (s *source) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk.MappingStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.js == nil {
+		return nil, errors.New("the stream trigger is not configured")
+	}
+	want := make(map[string]sdk.Mapping, len(mappings))
+	for _, m := range mappings {
+		if _, dup := want[m.UUID]; dup {
+			return nil, fmt.Errorf("mapping %s is given twice", m.UUID)
+		}
+		want[m.UUID] = m
+	}
+	var stopping []*mapping
+	for id, mp := range s.maps {
+		if m, ok := want[id]; !ok || !reflect.DeepEqual(m, mp.m) {
+			stopping = append(stopping, mp)
+			delete(s.maps, id)
+		}
+	}
+	stopMappings(stopping)
+
+	s.order = s.order[:0]
+	for _, m := range mappings {
+		s.order = append(s.order, m.UUID)
+		if _, ok := s.maps[m.UUID]; ok {
+			continue
+		}
+		mp := s.newMapping(m)
+		s.maps[m.UUID] = mp
+		mp.start(ctx, s.ctx)
+	}
+	return s.statusLocked(), nil
+}
+
+// Status reports each mapping of the last SetMappings.
+func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusLocked(), nil
+}
+
+func (s *source) statusLocked() []sdk.MappingStatus {
+	out := make([]sdk.MappingStatus, 0, len(s.order))
+	for _, id := range s.order {
+		if mp, ok := s.maps[id]; ok {
+			out = append(out, mp.status())
+		}
+	}
+	return out
+}
+
+// Close stops every mapping and closes the connection. The plugin's process never calls it
+// (it ends with the process); tests and an in-process host do.
+func (s *source) Close() {
+	s.mu.Lock()
+	maps, nc := s.takeMappingsLocked(), s.nc
+	s.nc, s.js = nil, nil
+	s.mu.Unlock()
+	s.cancel()
+	stopMappings(maps)
+	if nc != nil {
+		_ = nc.FlushTimeout(5 * time.Second) // the last checkpoints
+		nc.Close()
+	}
+}
+
+func (s *source) takeMappingsLocked() []*mapping {
+	var out []*mapping
+	for _, mp := range s.maps {
+		out = append(out, mp)
+	}
+	s.maps, s.order = map[string]*mapping{}, nil
+	return out
+}
+
+// stopMappings stops them all at once and waits until every goroutine of theirs has ended.
+func stopMappings(ms []*mapping) {
+	for _, mp := range ms {
+		mp.cancel()
+	}
+	for _, mp := range ms {
+		<-mp.done
+	}
+}
+
+// settings are a mapping's batching settings, with defaults applied.
+type settings struct {
+	batchSize int
+	window    time.Duration
+	position  string // sdk.TrimHorizon, sdk.Latest or sdk.AtTimestamp
+	shards    int    // for a stream the mapping creates; 0: natsstream.DefaultShards
+}
+
+// mappingSettings checks m and applies the defaults.
+func mappingSettings(m sdk.Mapping) (settings, error) {
+	st := settings{batchSize: m.BatchSize, window: max(m.BatchWindow, 0), position: m.StartingPosition}
+	if st.batchSize == 0 {
+		st.batchSize = defaultBatchSize
+	}
+	if st.batchSize < 0 || st.batchSize > maxBatchSize {
+		return st, fmt.Errorf("batch size %d is out of range (1 to %d)", m.BatchSize, maxBatchSize)
+	}
+	if st.window > maxBatchWindow {
+		return st, fmt.Errorf("batch window %s is longer than %s", m.BatchWindow, maxBatchWindow)
+	}
+	switch st.position {
+	case "":
+		st.position = sdk.TrimHorizon
+	case sdk.TrimHorizon, sdk.Latest:
+	case sdk.AtTimestamp:
+		if m.StartingPositionTimestamp.IsZero() {
+			return st, errors.New("starting position AT_TIMESTAMP needs a starting position timestamp")
+		}
+	default:
+		return st, fmt.Errorf("starting position %q is none of TRIM_HORIZON, LATEST and AT_TIMESTAMP", st.position)
+	}
+	if v, ok := m.Options[optionShards]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > natsstream.MaxShards {
+			return st, fmt.Errorf("option %s: %q is not a number from 1 to %d", optionShards, v, natsstream.MaxShards)
+		}
+		st.shards = n
+	}
+	return st, nil
+}

@@ -69,6 +69,8 @@ func buildAll() (func(*testing.M) int, error) {
 		{filepath.Join(dir, "hello", "bootstrap"), "./examples/functions/hello", "0"},
 		{filepath.Join(dir, "gateway-trigger-queue"), "./plugins/queue", "0"},
 		{filepath.Join(dir, "testplugin"), "./internal/testplugin", "0"},
+		{filepath.Join(dir, "gateway-trigger-stream"), "./plugins/stream", "0"},
+		{filepath.Join(dir, "gateway-trigger-s3"), "./plugins/s3", "0"},
 	}
 	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
@@ -87,6 +89,8 @@ func buildAll() (func(*testing.M) int, error) {
 	helloDir = filepath.Dir(builds[1].out)
 	pluginBins["queue"] = builds[2].out
 	pluginBins["test"] = builds[3].out
+	pluginBins["stream"] = builds[4].out
+	pluginBins["s3"] = builds[5].out
 	return func(m *testing.M) int {
 		defer os.RemoveAll(dir)
 		return m.Run()

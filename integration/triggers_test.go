@@ -14,10 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/internal/natsq"
+	"github.com/lambdagw/gateway/internal/natsstream"
+	"github.com/lambdagw/gateway/internal/s3test"
 	"github.com/lambdagw/gateway/plugins/host"
 )
 
@@ -306,6 +310,159 @@ function "guarded" {
 	})
 	if !strings.Contains(telemetry(), "platform.start guarded ") {
 		t.Errorf("telemetry:\n%s", telemetry())
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}
+
+var kinesisLine = regexp.MustCompile(`kinesis (\S+) (\d+) (\S+)`)
+
+// TestStreamTrigger: the built-in stream plugin delivers Kinesis-shaped batches from a
+// JetStream stream in order per partition key while the function runs batches of several
+// shards at once; a poison record is bisected out of its batches and sent to the on-failure
+// queue after its retries, and every other record is processed.
+func TestStreamTrigger(t *testing.T) {
+	needRoot(t)
+	natsHCL, natsURL := natsBlock(t)
+	a := newAgent(t, agentOptions{node: "st", top: pluginBlock(t, "stream", pluginBins["stream"], "") + natsHCL})
+	a.waitHealthy()
+	hcl := fmt.Sprintf(`
+function "clicks" {
+  runtime = "provided.al2023"
+  code    = %q
+  timeout = "10s"
+  trigger "clicks" {
+    plugin                         = "stream"
+    source                         = "clicks"
+    batch_size                     = 50
+    starting_position              = "TRIM_HORIZON"
+    maximum_retry_attempts         = 1
+    bisect_batch_on_function_error = true
+    on_failure {
+      destination = "queue:clicks-dlq"
+    }
+  }
+}
+`, fnDir)
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, hcl)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	js := jetStream(t, natsURL)
+	ctx := context.Background()
+	const n, keys = 1000, 10
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("user%d", i%keys)
+		data := fmt.Sprintf("%s-%d", key, i)
+		if i == 517 {
+			if _, err := natsstream.Publish(ctx, js, "clicks", key, []byte("poison")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := natsstream.Publish(ctx, js, "clicks", key, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := func() map[string]bool {
+		out := map[string]bool{}
+		for _, m := range kinesisLine.FindAllStringSubmatch(a.functionLogs("clicks"), -1) {
+			out[m[3]] = true
+		}
+		return out
+	}
+	waitFor(t, "every record processed", 90*time.Second, func() bool { return len(seen()) == n })
+	// Per key, the records were processed in the order they were published.
+	last := map[string]int{}
+	for _, m := range kinesisLine.FindAllStringSubmatch(a.functionLogs("clicks"), -1) {
+		key, data := m[1], m[3]
+		i, _ := strconv.Atoi(strings.TrimPrefix(data, key+"-"))
+		if prev, ok := last[key]; ok && i < prev {
+			t.Fatalf("key %s: record %d processed after %d", key, i, prev)
+		}
+		last[key] = i
+	}
+	waitFor(t, "the poison record in the on-failure queue", 60*time.Second, func() bool {
+		s, err := js.Stream(ctx, natsq.StreamName("clicks-dlq"))
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	s, _ := js.Stream(ctx, natsq.StreamName("clicks-dlq"))
+	m, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		KinesisBatchInfo struct {
+			ShardID   string `json:"shardId"`
+			BatchSize int    `json:"batchSize"`
+		}
+	}
+	if err := json.Unmarshal(m.Data, &rec); err != nil || rec.KinesisBatchInfo.BatchSize != 1 || !strings.HasPrefix(rec.KinesisBatchInfo.ShardID, "shardId-") {
+		t.Errorf("on-failure record: %v %s", err, m.Data)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}
+
+var s3Line = regexp.MustCompile(`s3 (\S+) (\S+) (\S+) (\d+)`)
+
+// TestS3Trigger: versitygw (a real S3-compatible server) pushes its bucket notifications to
+// the s3 plugin's webhook; the function gets Amazon's S3 event for each object matching the
+// trigger's prefix and suffix, its key URL-encoded as S3 does.
+func TestS3Trigger(t *testing.T) {
+	needRoot(t)
+	natsHCL, _ := natsBlock(t)
+	hookPort := freePort(t)
+	top := strings.Replace(pluginBlock(t, "s3", pluginBins["s3"], ""), "}\n",
+		fmt.Sprintf("  config {\n    webhook_listen = \"127.0.0.1:%d\"\n  }\n}\n", hookPort), 1) + natsHCL
+	a := newAgent(t, agentOptions{node: "s3", top: top})
+	a.waitHealthy()
+	hcl := fmt.Sprintf(`
+function "thumbs" {
+  runtime = "provided.al2023"
+  code    = %q
+  trigger "uploads" {
+    plugin  = "s3"
+    source  = "photos"
+    options = { prefix = "in/", suffix = ".jpg" }
+  }
+}
+`, fnDir)
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, hcl)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	// The mapping must be listening before versitygw sends anything.
+	waitFor(t, "the s3 mapping running", 20*time.Second, func() bool {
+		st := a.pluginStatus()
+		return len(st) == 1 && len(st[0].Mappings) == 1 && st[0].Mappings[0].State == "OK"
+	})
+	srv := s3test.Start(t, s3test.Options{WebhookURL: fmt.Sprintf("http://127.0.0.1:%d/", hookPort), Buckets: []string{"photos"}})
+	ctx := context.Background()
+	put := func(key, body string) {
+		if _, err := srv.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatalf("putting %s: %v", key, err)
+		}
+	}
+	put("in/a.jpg", "12345")
+	put("in/my cat+1.jpg", "123")
+	put("out/b.jpg", "1")
+	put("in/c.png", "1")
+	want := map[string]string{"in/a.jpg": "5", "in/my+cat%2B1.jpg": "3"}
+	got := func() map[string]string {
+		out := map[string]string{}
+		for _, m := range s3Line.FindAllStringSubmatch(a.functionLogs("thumbs"), -1) {
+			if m[1] == "ObjectCreated:Put" && m[2] == "photos" {
+				out[m[3]] = m[4]
+			}
+		}
+		return out
+	}
+	waitFor(t, "both matching objects delivered", 30*time.Second, func() bool { return len(got()) >= 2 })
+	time.Sleep(time.Second) // the filtered ones would have arrived by now
+	if g := got(); len(g) != 2 || g["in/a.jpg"] != want["in/a.jpg"] || g["in/my+cat%2B1.jpg"] != want["in/my+cat%2B1.jpg"] {
+		t.Errorf("delivered %v, want %v", g, want)
 	}
 	a.stop()
 	checkNothingLeft(t, a)

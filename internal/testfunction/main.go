@@ -62,8 +62,15 @@ func entry(ctx context.Context, raw json.RawMessage) (any, error) {
 			EventSource string `json:"eventSource"`
 		}
 	}
-	if json.Unmarshal(raw, &records) == nil && len(records.Records) > 0 && records.Records[0].EventSource == "aws:sqs" {
-		return sqsBatch(ctx, raw)
+	if json.Unmarshal(raw, &records) == nil && len(records.Records) > 0 {
+		switch records.Records[0].EventSource {
+		case "aws:sqs":
+			return sqsBatch(ctx, raw)
+		case "aws:kinesis":
+			return kinesisBatch(raw)
+		case "aws:s3":
+			return s3Records(raw)
+		}
 	}
 	if probe.RequestContext.HTTP.Method == "" {
 		var ev Event
@@ -418,4 +425,38 @@ func sqsBatch(_ context.Context, raw json.RawMessage) (any, error) {
 		fmt.Printf("record %d ok %d\n", b.ID, count)
 	}
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
+}
+
+// kinesisBatch handles a stream trigger's Kinesis event: it logs "kinesis <partitionKey>
+// <sequenceNumber> <data>" per record, in order (the tests check the order per key), and
+// fails the batch when a record's data is "poison".
+func kinesisBatch(raw json.RawMessage) (any, error) {
+	var ev events.KinesisEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, err
+	}
+	for _, r := range ev.Records {
+		if string(r.Kinesis.Data) == "poison" {
+			return nil, fmt.Errorf("record %s is poison", r.Kinesis.SequenceNumber)
+		}
+	}
+	var b strings.Builder
+	for _, r := range ev.Records {
+		fmt.Fprintf(&b, "kinesis %s %s %s\n", r.Kinesis.PartitionKey, r.Kinesis.SequenceNumber, r.Kinesis.Data)
+	}
+	fmt.Print(b.String())
+	return nil, nil
+}
+
+// s3Records handles an s3 trigger's event: it logs "s3 <eventName> <bucket> <key> <size>" per
+// record (the key as the event carries it, URL-encoded).
+func s3Records(raw json.RawMessage) (any, error) {
+	var ev events.S3Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, err
+	}
+	for _, r := range ev.Records {
+		fmt.Printf("s3 %s %s %s %d\n", r.EventName, r.S3.Bucket.Name, r.S3.Object.Key, r.S3.Object.Size)
+	}
+	return nil, nil
 }

@@ -539,6 +539,11 @@ func applyDeleteAlias(f *FSM, index uint64, body []byte) any {
 	if err := json.Unmarshal(body, &m); err != nil {
 		return fmt.Errorf("decoding DeleteAlias: %v", err)
 	}
+	for _, t := range f.state.Triggers(m.Function) {
+		if t.Qualifier == m.Name {
+			return fmt.Errorf("alias %s of function %s is used by trigger %s: change or delete the trigger first: %w", m.Name, m.Function, t.Name, ErrConflict)
+		}
+	}
 	if !f.state.DeleteAlias(index, m.Function, m.Name) {
 		return fmt.Errorf("alias %s of function %s: %w", m.Name, m.Function, ErrNotFound)
 	}

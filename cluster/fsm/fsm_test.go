@@ -319,6 +319,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if got, _ := a.apply(PutTriggerType, PutTrigger{Trigger: trig("orders", "u2")}).(*structs.Trigger); got == nil || got.UUID != "u1" {
 		t.Errorf("replacing a trigger: %+v, want its UUID kept", got)
 	}
+	if err, _ := a.apply(DeleteAliasType, DeleteAlias{Function: "fn", Name: "live"}).(error); !errors.Is(err, ErrConflict) {
+		t.Errorf("deleting an alias a trigger names: %v", err)
+	}
 	a.apply(PutTriggerType, PutTrigger{Trigger: trig("gone", "u3")})
 	a.apply(DeleteTriggerType, DeleteTrigger{Function: "fn", Name: "gone"})
 	if err, _ := a.apply(DeleteTriggerType, DeleteTrigger{Function: "fn", Name: "gone"}).(error); !errors.Is(err, ErrNotFound) {

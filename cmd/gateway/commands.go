@@ -568,7 +568,7 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 		}
 		done = append(done, fmt.Sprintf("reserved_concurrency %d -> none", *cur))
 	}
-	aliasDone, err := applyAliases(ctx, client, fn, dry)
+	aliasDone, err := applyAliases(ctx, client, fn, dry, false)
 	done = append(done, aliasDone...)
 	if err != nil {
 		return done, err
@@ -589,6 +589,12 @@ func applyVersionsAndURL(ctx context.Context, client *api.Client, fn *config.Fun
 	// environments are ready for their first batches.
 	triggerDone, err := applyTriggers(ctx, client, fn, dry)
 	done = append(done, triggerDone...)
+	if err != nil {
+		return done, err
+	}
+	// Aliases the file dropped go after the triggers, which may have named them until now.
+	pruned, err := applyAliases(ctx, client, fn, dry, true)
+	done = append(done, pruned...)
 	return done, err
 }
 
@@ -719,9 +725,9 @@ func nonNil(m map[string]string) map[string]string {
 	return m
 }
 
-// applyAliases makes the function's aliases match its alias blocks; an alias the file no
-// longer has is deleted (with its URL).
-func applyAliases(ctx context.Context, client *api.Client, fn *config.Function, dry bool) ([]string, error) {
+// applyAliases makes the function's aliases match its alias blocks: it creates and updates
+// them, or (prune) deletes the aliases the file no longer has (with their URLs).
+func applyAliases(ctx context.Context, client *api.Client, fn *config.Function, dry, prune bool) ([]string, error) {
 	cur, err := client.ListAliases(ctx, fn.Name)
 	if err != nil {
 		return nil, fmt.Errorf("listing aliases: %w", err)
@@ -732,6 +738,10 @@ func applyAliases(ctx context.Context, client *api.Client, fn *config.Function, 
 	}
 	var done []string
 	for _, a := range fn.Aliases {
+		if prune {
+			delete(have, a.Name)
+			continue
+		}
 		desc := a.Description
 		in := &lambda.AliasInput{Name: a.Name, FunctionVersion: a.Version, Description: &desc,
 			RoutingConfig: &lambda.AliasRoutingConfiguration{AdditionalVersionWeights: a.Routing}}
@@ -759,6 +769,9 @@ func applyAliases(ctx context.Context, client *api.Client, fn *config.Function, 
 			}
 		}
 		done = append(done, fmt.Sprintf("alias %s %s (%s%s -> %s%s)", a.Name, verb(dry, "updated", "to update"), old.FunctionVersion, routingText(oldRouting), a.Version, routingText(a.Routing)))
+	}
+	if !prune {
+		return done, nil
 	}
 	for name := range have {
 		if !dry {

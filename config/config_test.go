@@ -378,3 +378,14 @@ nats {
 		t.Errorf("nats decoded as %+v", a.NATS)
 	}
 }
+
+// TestExampleAgentFile: the example agent file decodes.
+func TestExampleAgentFile(t *testing.T) {
+	a, _, diags := LoadAgent("../examples/agent.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(a.Plugins) != 3 || a.Plugins[2].Config == nil || !strings.HasSuffix(a.Plugins[0].Path, "/bin/gateway-trigger-queue") {
+		t.Errorf("plugins %+v", a.Plugins)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/lambdagw/gateway/internal/natsengine"
 	"github.com/lambdagw/gateway/internal/natsq"
 	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/internal/s3test"
@@ -463,6 +464,45 @@ function "thumbs" {
 	time.Sleep(time.Second) // the filtered ones would have arrived by now
 	if g := got(); len(g) != 2 || g["in/a.jpg"] != want["in/a.jpg"] || g["in/my+cat%2B1.jpg"] != want["in/my+cat%2B1.jpg"] {
 		t.Errorf("delivered %v, want %v", g, want)
+	}
+	a.stop()
+	checkNothingLeft(t, a)
+}
+
+// TestExternalNATS: with nats { url } the agent and its plugins use that NATS (here a server
+// the test runs) instead of running JetStream themselves.
+func TestExternalNATS(t *testing.T) {
+	needRoot(t)
+	eng, err := natsengine.Start(context.Background(), natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+	top := pluginBlock(t, "queue", pluginBins["queue"], "") + fmt.Sprintf("nats {\n  url = %q\n}\n", eng.ClientURL())
+	a := newAgent(t, agentOptions{node: "xn", top: top})
+	a.waitHealthy()
+	hcl := fmt.Sprintf(`
+function "worker" {
+  runtime = "provided.al2023"
+  code    = %q
+  trigger "jobs" {
+    plugin = "queue"
+    source = "jobs"
+  }
+}
+`, fnDir)
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, hcl)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	js := jetStream(t, eng.ClientURL())
+	for i := 1; i <= 20; i++ {
+		if err := natsq.Publish(context.Background(), js, "jobs", []byte(fmt.Sprintf(`{"id":%d}`, i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every job processed", 30*time.Second, func() bool { return len(processed(a.functionLogs("worker"))) == 20 })
+	if strings.Contains(a.out.String(), "NATS JetStream runs in the agent") {
+		t.Errorf("the agent ran its own JetStream although nats { url } was set")
 	}
 	a.stop()
 	checkNothingLeft(t, a)

@@ -60,6 +60,10 @@ func main() {
 	flag.IntVar(&cl.failoverRuns, "failover-runs", 3, "leaders killed in the failover measurement")
 	flag.IntVar(&co.applyRuns, "apply-runs", 3, "rounds of the apply measurement (one function, then -apply-n; medians kept)")
 	flag.BoolVar(&clusterOnly, "cluster-only", false, "measure only the cluster rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.IntVar(&triggerFlags.records, "trigger-records", 20000, "records published in each trigger throughput run (times -trigger-runs at most 100000)")
+	flag.IntVar(&triggerFlags.runs, "trigger-runs", 3, "throughput runs of each trigger (median kept)")
+	flag.IntVar(&triggerFlags.latencyN, "trigger-latency-n", 3000, "deliveries through a trigger plugin, and direct invocations, of the plugin boundary measurement")
+	flag.BoolVar(&triggersOnly, "triggers-only", false, "measure only the trigger rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.Parse()
 	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co, cl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -116,6 +120,13 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		rows, err := benchCluster(client, gwBin, fnDir, tmp, payload, cl)
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
+		}
+		return writeReport(outPath, rows)
+	}
+	if triggersOnly {
+		rows, err := benchTriggers(client, gwBin, fnDir, tmp, driver)
+		if err != nil {
+			return fmt.Errorf("triggers: %w", err)
 		}
 		return writeReport(outPath, rows)
 	}
@@ -318,6 +329,11 @@ sandbox {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	rows = append(rows, clusterRows...)
+	triggerRows, err := benchTriggers(client, gwBin, fnDir, tmp, driver)
+	if err != nil {
+		return fmt.Errorf("triggers: %w", err)
+	}
+	rows = append(rows, triggerRows...)
 
 	return writeReport(outPath, rows)
 }

@@ -336,7 +336,7 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("%s does not match the checksum in the agent's configuration (sha256:%s): refused", p.cfg.Path, p.cfg.Checksum)
 		}
-		return nil, fmt.Errorf("starting %s: %w", p.cfg.Path, err)
+		return nil, fmt.Errorf("starting %s: the gateway's plugin handshake failed (a plugin binary serves with plugins/sdk's Serve, for protocol version %d): %w", p.cfg.Path, sdk.ProtocolVersion, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, p.host.cfg.StartTimeout)
 	defer cancel()

@@ -218,3 +218,23 @@ func TestExtension(t *testing.T) {
 		t.Errorf("after the restart: %+v", r)
 	}
 }
+
+// TestHandshakeFailure: a binary that is no plugin of this gateway (it never completes
+// go-plugin's handshake) is refused with an error that names it, and the agent goes on.
+func TestHandshakeFailure(t *testing.T) {
+	sum, err := FileChecksum("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pluginBlock(t, "", strings.TrimPrefix(sum, "sha256:"))
+	p.Path = "/bin/true"
+	h := newHost(t, p, &sdktest.Host{})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatalf("a failed handshake must not stop the agent: %v", err)
+	}
+	st := h.Status()[0]
+	if st.State != StateFailed || !strings.Contains(st.LastError, "/bin/true: the gateway's plugin handshake failed") || st.NextStart == nil {
+		t.Fatalf("status %+v", st)
+	}
+	t.Logf("refused with: %s", st.LastError)
+}

@@ -3,7 +3,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin
-EXAMPLES      := examples/functions/hello examples/functions/stream
+EXAMPLES      := examples/functions/hello examples/functions/stream examples/functions/worker
 PLUGINS       := queue stream s3
 TEST_TIMEOUT  ?= 18m
 

@@ -149,3 +149,27 @@ func (h *TriggerHost) SendOnFailure(ctx context.Context, uuid string, record []b
 	}
 	return fmt.Errorf("trigger %s has no on_failure destination", t.Name)
 }
+
+// SendQueueMessage puts a message on a queue of the agent's NATS JetStream, as SQS's
+// SendMessage does: the queue triggers of that name get it.
+func (g *Gateway) SendQueueMessage(ctx context.Context, queue string, body []byte) error {
+	if g.cfg.Queues == nil {
+		return lambda.InvalidParameter("this agent has no queues: add a plugin block (NATS JetStream runs in the agent) or nats { url }")
+	}
+	if len(body) == 0 {
+		return lambda.InvalidParameter("a message needs a body")
+	}
+	if len(body) > 256<<10 {
+		return lambda.RequestTooLarge("a queue message is at most 256 KB, as in SQS")
+	}
+	if err := g.cfg.Queues.PublishQueue(ctx, queue, body); err != nil {
+		if errors.Is(err, ErrInvalidQueue) {
+			return lambda.InvalidParameter("%v", err)
+		}
+		return fmt.Errorf("sending to queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// ErrInvalidQueue is a queue name the publisher refuses (a QueuePublisher wraps it).
+var ErrInvalidQueue = errors.New("invalid queue name")

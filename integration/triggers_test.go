@@ -500,7 +500,14 @@ function "worker" {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "every job processed", 30*time.Second, func() bool { return len(processed(a.functionLogs("worker"))) == 20 })
+	// gateway queue send (POST /v1/queues/{queue}/messages) goes through the same NATS.
+	if out, errOut, code := a.cli("queue", "send", "-address", a.addr, "jobs", `{"id":21}`); code != 0 || !strings.Contains(out, "sent 9 bytes to queue jobs") {
+		t.Fatalf("gateway queue send: %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := a.cli("queue", "send", "-address", a.addr, "no.dots", `x`); code == 0 || !strings.Contains(errOut, "InvalidParameterValueException") {
+		t.Errorf("a bad queue name: %d %s", code, errOut)
+	}
+	waitFor(t, "every job processed", 30*time.Second, func() bool { return len(processed(a.functionLogs("worker"))) == 21 })
 	if strings.Contains(a.out.String(), "NATS JetStream runs in the agent") {
 		t.Errorf("the agent ran its own JetStream although nats { url } was set")
 	}

@@ -15,7 +15,7 @@ for _ in $(seq 1 100); do
 	if ! kill -0 $agent 2>/dev/null; then echo "the agent exited; see its log above" >&2; exit 1; fi
 	sleep 0.1
 done
-bin/gateway apply -address "$addr" examples/functions.hcl examples/stream.hcl
+bin/gateway apply -address "$addr" examples/functions.hcl examples/stream.hcl examples/queue.hcl
 
 # Function URLs are served on the same listener, as <name>.lambda-url.localhost (the -dev url_domain).
 scheme="${addr%%://*}"
@@ -24,7 +24,8 @@ port="" && case "$hostport" in *:*) port=":${hostport##*:}" ;; esac
 
 cat <<MSG
 
-  The gateway is running at $addr with the functions "hello" and "stream". From another terminal:
+  The gateway is running at $addr with the functions "hello", "stream" and "worker". From
+  another terminal:
 
     curl -s -d '{"name":"you"}' $addr/2015-03-31/functions/hello/invocations
     bin/gateway invoke -payload '{"name":"you"}' -log-tail hello
@@ -35,7 +36,12 @@ cat <<MSG
     curl -N '$scheme://stream.lambda-url.localhost$port/?n=5&ms=500'   # lines arrive one by one
     curl -N '${addr%/}/fn/stream/?n=5&ms=500'   # the same without wildcard DNS
 
-  Logs:  bin/gateway logs -f hello            Functions:  bin/gateway functions
+  The queue trigger of "worker" (the queue plugin, on NATS JetStream inside the agent):
+
+    bin/gateway queue send orders '{"order": 1}'
+    bin/gateway logs -f worker
+
+  Logs:  bin/gateway logs -f hello            Functions:  bin/gateway functions    Plugins:  bin/gateway plugins
   Press Ctrl-C to stop the agent (it drains and removes every environment).
 
 MSG

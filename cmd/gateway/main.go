@@ -55,6 +55,8 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"plugins":         func() (cli.Command, error) { return &pluginsCommand{ui: ui}, nil },
 		"plugin":          func() (cli.Command, error) { return &pluginCommand{}, nil },
 		"plugin checksum": func() (cli.Command, error) { return &pluginChecksumCommand{ui: ui}, nil },
+		"queue":           func() (cli.Command, error) { return &queueCommand{}, nil },
+		"queue send":      func() (cli.Command, error) { return &queueSendCommand{ui: ui}, nil },
 		"version":         func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
 	}
 }

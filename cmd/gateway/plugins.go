@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -101,4 +103,49 @@ func (c *pluginChecksumCommand) Run(args []string) int {
 	}
 	c.ui.Output(fmt.Sprintf("checksum = %q", sum))
 	return 0
+}
+
+type queueCommand struct{}
+
+func (c *queueCommand) Synopsis() string { return "Send messages to the agent's queues" }
+func (c *queueCommand) Help() string {
+	return `Usage: gateway queue <subcommand>
+
+  send QUEUE [BODY]   put a message on a queue (its queue triggers get it)`
+}
+func (c *queueCommand) Run([]string) int { return cli.RunResultHelp }
+
+type queueSendCommand struct{ ui cli.Ui }
+
+func (c *queueSendCommand) Synopsis() string { return "Put a message on a queue" }
+func (c *queueSendCommand) Help() string {
+	return `Usage: gateway queue send [-address URL] QUEUE [BODY]
+
+  Puts BODY (or, without it or with "-", standard input) on the queue QUEUE of the agent's
+  NATS JetStream, as SQS's SendMessage: the functions whose queue triggers read QUEUE get it.
+
+` + apiFlagsHelp
+}
+
+func (c *queueSendCommand) Run(args []string) int {
+	return runAPI(c.ui, "queue send", c.Help(), args, -1, func(ctx context.Context, client *api.Client, args []string) error {
+		if len(args) < 1 || len(args) > 2 {
+			return fmt.Errorf("usage: gateway queue send [-address URL] QUEUE [BODY]")
+		}
+		var body []byte
+		if len(args) == 2 && args[1] != "-" {
+			body = []byte(args[1])
+		} else {
+			b, err := io.ReadAll(io.LimitReader(os.Stdin, 256<<10+1))
+			if err != nil {
+				return fmt.Errorf("reading the message from standard input: %w", err)
+			}
+			body = b
+		}
+		if err := client.SendQueueMessage(ctx, args[0], body); err != nil {
+			return err
+		}
+		c.ui.Output(fmt.Sprintf("sent %d bytes to queue %s", len(body), args[0]))
+		return nil
+	})
 }

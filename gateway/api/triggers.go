@@ -40,3 +40,9 @@ func (c *Client) ListTriggers(ctx context.Context, fn string) ([]*structs.Trigge
 	}
 	return out.Triggers, nil
 }
+
+// SendQueueMessage puts body on a queue of the agent's NATS JetStream, for its queue triggers.
+func (c *Client) SendQueueMessage(ctx context.Context, queue string, body []byte) error {
+	_, _, err := c.do(ctx, "POST", "/v1/queues/"+url.PathEscape(queue)+"/messages", nil, body)
+	return err
+}

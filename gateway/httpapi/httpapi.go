@@ -133,6 +133,7 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/v1/functions/{name}/logs", adminAccess, a.logs},
 		{"GET", "/v1/functions/{name}/triggers", adminAccess, a.listTriggers},
 		{"GET", "/v1/triggers", adminAccess, a.listTriggers},
+		{"POST", "/v1/queues/{queue}/messages", adminAccess, a.sendQueueMessage},
 		{"PUT", "/v1/functions/{name}/triggers/{trigger}", adminAccess, a.putTrigger},
 		{"DELETE", "/v1/functions/{name}/triggers/{trigger}", adminAccess, a.deleteTrigger},
 		{"GET", "/2015-03-31/event-source-mappings/", adminAccess, a.listEventSourceMappings},

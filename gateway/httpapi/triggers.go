@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 
@@ -43,6 +44,18 @@ func (a *api) putTrigger(w http.ResponseWriter, r *http.Request, reqID string) e
 		return err
 	}
 	return writeJSON(w, reqID, 200, out)
+}
+
+// sendQueueMessage puts the request body on a queue of the agent's NATS (SQS's SendMessage).
+func (a *api) sendQueueMessage(w http.ResponseWriter, r *http.Request, reqID string) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 256<<10+1))
+	if err != nil {
+		return lambda.InvalidRequestContent("reading the message: %v", err)
+	}
+	if err := a.cfg.Gateway.SendQueueMessage(r.Context(), mux.Vars(r)["queue"], body); err != nil {
+		return err
+	}
+	return noContent(w, reqID)
 }
 
 func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request, reqID string) error {

@@ -61,6 +61,9 @@ func (a *agent) startNATS(ctx context.Context, dataDir string) (string, gateway.
 type queuePublisher struct{ js jetstream.JetStream }
 
 func (q queuePublisher) PublishQueue(ctx context.Context, name string, body []byte) error {
+	if err := natsq.Validate(name); err != nil {
+		return fmt.Errorf("%w: %v", gateway.ErrInvalidQueue, err)
+	}
 	return natsq.Publish(ctx, q.js, name, body, nil)
 }
 
@@ -79,9 +82,12 @@ func (l *lateTriggers) SendOnFailure(ctx context.Context, uuid string, record []
 // devPlugins are the built-in trigger plugins beside the gateway binary (bin/gateway-trigger-*),
 // which an -dev agent without plugin blocks runs, trusting each binary's checksum as it finds it.
 func devPlugins(logger hclog.Logger) []config.Plugin {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil
+	exe := os.Getenv("LAMBDAGW_EXECUTABLE") // the original path of a binary re-executed sealed
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil
+		}
 	}
 	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(exe), "gateway-trigger-*"))
 	var out []config.Plugin

@@ -24,6 +24,10 @@ func init() {
 	}
 }
 
+// ExecutableEnv holds the path the binary was started from, once SealSelf re-executed it from a
+// sealed copy (whose own path is a memfd).
+const ExecutableEnv = "LAMBDAGW_EXECUTABLE"
+
 // SealSelf re-executes the running binary, once, from a sealed in-memory copy of itself. Every
 // container start must run libcontainer's init from a binary the container cannot overwrite;
 // when the process already runs from a sealed copy, libcontainer uses it as it is instead of
@@ -47,5 +51,9 @@ func SealSelf() error {
 		return fmt.Errorf("sealing a copy of own binary: %w", err)
 	}
 	path := fmt.Sprintf("/proc/self/fd/%d", sealed.Fd())
+	// The sealed copy has no path of its own: keep the original's, for what lies beside it.
+	if orig, err := os.Executable(); err == nil && os.Getenv(ExecutableEnv) == "" {
+		_ = os.Setenv(ExecutableEnv, orig)
+	}
 	return syscall.Exec(path, os.Args, os.Environ())
 }

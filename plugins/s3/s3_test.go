@@ -437,6 +437,8 @@ func TestWebhookTakesAmazonS3Notifications(t *testing.T) {
 		{"/?token=s3cret", `{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"bkt"}`, http.StatusOK},
 		{"/?token=s3cret", `{"Records": "no"}`, http.StatusBadRequest},
 		{"/any/path?token=s3cret", amazonNotification, http.StatusOK},
+		// A bucket no trigger of this node reads is refused, not dropped (another node may run it).
+		{"/?token=s3cret", strings.Replace(amazonNotification, `"bkt"`, `"elsewhere"`, 1), http.StatusServiceUnavailable},
 	} {
 		if code := post(tc.path, tc.body); code != tc.want {
 			t.Errorf("POST %s %.40s: %d, want %d", tc.path, tc.body, code, tc.want)

@@ -68,6 +68,11 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		if errors.Is(err, errNotHere) {
+			s.logger.Warn("refused a notification for a bucket no trigger of this node reads (in a cluster, point the store at the node running the trigger, or a balancer that retries)", "error", err)
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		s.logger.Error("could not keep a notification", "error", err)
 		http.Error(w, "could not keep the notification", http.StatusInternalServerError)
 		return
@@ -82,11 +87,15 @@ func (s *source) route(notes []notification, received time.Time) error {
 	if !s.mappingsSet {
 		return errNotReady
 	}
-	matched := 0
+	matched, known := 0, false
 	for _, r := range s.hooks {
 		var recs []json.RawMessage
 		for _, n := range notes {
-			if n.Bucket != r.d.m.Source || !r.d.st.filter.matches(n) {
+			if n.Bucket != r.d.m.Source {
+				continue
+			}
+			known = true
+			if !r.d.st.filter.matches(n) {
 				continue
 			}
 			if n.Sequencer == "" {
@@ -107,11 +116,20 @@ func (s *source) route(notes []notification, received time.Time) error {
 		matched += len(recs)
 		r.wake()
 	}
+	if !known {
+		// Not this node's: in a cluster each trigger runs on one node. Saying so (503) rather
+		// than taking it lets a store or balancer that retries find the node that runs it,
+		// instead of the notification being lost here.
+		return fmt.Errorf("%w: %s", errNotHere, notes[0].Bucket)
+	}
 	if matched == 0 {
-		s.logger.Trace("a notification matched no mapping", "bucket", notes[0].Bucket, "key", notes[0].Key, "event", notes[0].EventName)
+		s.logger.Trace("a notification matched no mapping's filters", "bucket", notes[0].Bucket, "key", notes[0].Key, "event", notes[0].EventName)
 	}
 	return nil
 }
+
+// errNotHere is a notification for a bucket no webhook trigger of this node reads.
+var errNotHere = errors.New("no webhook trigger of this node reads bucket")
 
 // webhookRunner delivers a webhook mapping's journal, in order.
 type webhookRunner struct {

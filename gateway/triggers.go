@@ -42,7 +42,7 @@ func (g *Gateway) PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.
 	}
 	if cur, ok := g.cfg.Store.Trigger(fn.Name, t2.Name); ok {
 		t2.UUID = cur.UUID
-	} else {
+	} else if t2.UUID == "" { // CreateEventSourceMapping names its trigger after the UUID it gives
 		t2.UUID = uuid.NewString()
 	}
 	t2.LastModified = time.Now().UTC().Truncate(time.Millisecond)

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/lambdagw/gateway/internal/lambda"
@@ -39,6 +41,7 @@ func (a *api) putTrigger(w http.ResponseWriter, r *http.Request, reqID string) e
 		return err
 	}
 	in.Function, in.Name = mux.Vars(r)["name"], mux.Vars(r)["trigger"]
+	in.UUID = "" // given by the gateway
 	out, err := a.cfg.Gateway.PutTrigger(r.Context(), &in)
 	if err != nil {
 		return err
@@ -224,4 +227,193 @@ func (a *api) getEventSourceMapping(w http.ResponseWriter, r *http.Request, reqI
 		}
 	}
 	return lambda.ResourceNotFound("The resource you requested does not exist: no event source mapping has UUID %s", id)
+}
+
+// eventSourceMappingInput is the body of CreateEventSourceMapping and UpdateEventSourceMapping;
+// a field left out keeps its value on update.
+type eventSourceMappingInput struct {
+	FunctionName                   string             `json:"FunctionName"`
+	EventSourceArn                 string             `json:"EventSourceArn"`
+	Enabled                        *bool              `json:"Enabled"`
+	BatchSize                      *int               `json:"BatchSize"`
+	MaximumBatchingWindowInSeconds *int               `json:"MaximumBatchingWindowInSeconds"`
+	StartingPosition               *string            `json:"StartingPosition"`
+	StartingPositionTimestamp      *float64           `json:"StartingPositionTimestamp"`
+	MaximumRetryAttempts           *int               `json:"MaximumRetryAttempts"`
+	MaximumRecordAgeInSeconds      *int               `json:"MaximumRecordAgeInSeconds"`
+	BisectBatchOnFunctionError     *bool              `json:"BisectBatchOnFunctionError"`
+	FunctionResponseTypes          *[]string          `json:"FunctionResponseTypes"`
+	DestinationConfig              *destinationConfig `json:"DestinationConfig"`
+}
+
+// parseSourceARN maps an event source ARN to a trigger plugin and source: the gateway's own
+// arn:lambdagw:<plugin>:<region>::<source>, an SQS queue's ARN to the queue plugin and a Kinesis
+// stream's to the stream plugin, so mappings written for AWS (Terraform's
+// aws_lambda_event_source_mapping) find the agent's queues and streams of the same names.
+func parseSourceARN(arn string) (plugin, source string, err error) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) == 6 && parts[0] == "arn" {
+		switch {
+		case parts[1] == "lambdagw" && parts[2] != "" && parts[5] != "":
+			return parts[2], parts[5], nil
+		case parts[2] == "sqs" && parts[5] != "":
+			return "queue", parts[5], nil
+		case parts[2] == "kinesis" && strings.HasPrefix(parts[5], "stream/") && len(parts[5]) > len("stream/"):
+			return "stream", strings.TrimPrefix(parts[5], "stream/"), nil
+		}
+	}
+	return "", "", lambda.InvalidParameter("EventSourceArn %q: use arn:lambdagw:<plugin>:<region>::<source>, an SQS queue ARN (the queue plugin) or a Kinesis stream ARN (the stream plugin)", arn)
+}
+
+// parseDestinationARN maps an on-failure destination ARN to function:NAME or queue:NAME.
+func parseDestinationARN(arn string) (string, error) {
+	if fn, _, err := lambda.ParseFunctionName(arn); err == nil && strings.Contains(arn, ":function:") {
+		return "function:" + fn, nil
+	}
+	plugin, name, err := parseSourceARN(arn)
+	if err != nil || plugin != "queue" {
+		return "", lambda.InvalidParameter("DestinationConfig.OnFailure.Destination %q: use a function's ARN or a queue's", arn)
+	}
+	return "queue:" + name, nil
+}
+
+// applyMappingInput sets t's fields from in (those given).
+func applyMappingInput(t *structs.Trigger, in *eventSourceMappingInput) error {
+	if in.Enabled != nil {
+		t.Enabled = *in.Enabled
+	}
+	if in.BatchSize != nil {
+		t.BatchSize = *in.BatchSize
+	}
+	if in.MaximumBatchingWindowInSeconds != nil {
+		t.BatchWindow = time.Duration(*in.MaximumBatchingWindowInSeconds) * time.Second
+	}
+	if in.StartingPosition != nil {
+		t.StartingPosition = *in.StartingPosition
+	}
+	if in.StartingPositionTimestamp != nil {
+		t.StartingPositionTimestamp = time.UnixMilli(int64(*in.StartingPositionTimestamp * 1000)).UTC()
+	}
+	if in.MaximumRetryAttempts != nil {
+		t.MaximumRetryAttempts = *in.MaximumRetryAttempts
+	}
+	if in.MaximumRecordAgeInSeconds != nil {
+		t.MaximumRecordAge = 0
+		if *in.MaximumRecordAgeInSeconds > 0 {
+			t.MaximumRecordAge = time.Duration(*in.MaximumRecordAgeInSeconds) * time.Second
+		}
+	}
+	if in.BisectBatchOnFunctionError != nil {
+		t.BisectBatchOnFunctionError = *in.BisectBatchOnFunctionError
+	}
+	if in.FunctionResponseTypes != nil {
+		t.ReportBatchItemFailures = false
+		for _, ft := range *in.FunctionResponseTypes {
+			if ft != "ReportBatchItemFailures" {
+				return lambda.InvalidParameter("FunctionResponseTypes: %q is not ReportBatchItemFailures", ft)
+			}
+			t.ReportBatchItemFailures = true
+		}
+	}
+	if dc := in.DestinationConfig; dc != nil {
+		t.OnFailure = ""
+		if dc.OnFailure != nil && dc.OnFailure.Destination != "" {
+			dest, err := parseDestinationARN(dc.OnFailure.Destination)
+			if err != nil {
+				return err
+			}
+			t.OnFailure = dest
+		}
+	}
+	return nil
+}
+
+// createEventSourceMapping is CreateEventSourceMapping: a trigger named esm-<its UUID's first
+// part>, answered 202 as Lambda does.
+func (a *api) createEventSourceMapping(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in eventSourceMappingInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	if in.FunctionName == "" || in.EventSourceArn == "" {
+		return lambda.InvalidParameter("FunctionName and EventSourceArn are required")
+	}
+	fn, qualifier, err := lambda.ParseFunctionName(in.FunctionName)
+	if err != nil {
+		return err
+	}
+	plugin, source, err := parseSourceARN(in.EventSourceArn)
+	if err != nil {
+		return err
+	}
+	id := uuid.NewString()
+	t := &structs.Trigger{UUID: id, Function: fn, Qualifier: qualifier, Name: "esm-" + id[:8], Plugin: plugin, Source: source,
+		MaximumRetryAttempts: -1, Enabled: true}
+	if err := applyMappingInput(t, &in); err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.PutTrigger(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, http.StatusAccepted, a.mapping(out))
+}
+
+// triggerByUUID finds the trigger an event source mapping UUID names.
+func (a *api) triggerByUUID(id string) (*structs.Trigger, error) {
+	all, err := a.cfg.Gateway.ListTriggers("")
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range all {
+		if t.UUID == id {
+			return t, nil
+		}
+	}
+	return nil, lambda.ResourceNotFound("The resource you requested does not exist: no event source mapping has UUID %s", id)
+}
+
+// updateEventSourceMapping is UpdateEventSourceMapping (202).
+func (a *api) updateEventSourceMapping(w http.ResponseWriter, r *http.Request, reqID string) error {
+	cur, err := a.triggerByUUID(mux.Vars(r)["uuid"])
+	if err != nil {
+		return err
+	}
+	var in eventSourceMappingInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	t := *cur
+	if in.FunctionName != "" {
+		fn, qualifier, err := lambda.ParseFunctionName(in.FunctionName)
+		if err != nil {
+			return err
+		}
+		if fn != cur.Function {
+			return lambda.InvalidParameter("an event source mapping stays with its function (%s)", cur.Function)
+		}
+		t.Qualifier = qualifier
+	}
+	if err := applyMappingInput(&t, &in); err != nil {
+		return err
+	}
+	out, err := a.cfg.Gateway.PutTrigger(r.Context(), &t)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, http.StatusAccepted, a.mapping(out))
+}
+
+// deleteEventSourceMapping is DeleteEventSourceMapping: 202 with the mapping, State Deleting.
+func (a *api) deleteEventSourceMapping(w http.ResponseWriter, r *http.Request, reqID string) error {
+	t, err := a.triggerByUUID(mux.Vars(r)["uuid"])
+	if err != nil {
+		return err
+	}
+	if err := a.cfg.Gateway.DeleteTrigger(r.Context(), t.Function, t.Name); err != nil {
+		return err
+	}
+	m := a.mapping(t)
+	m.State = "Deleting"
+	return writeJSON(w, reqID, http.StatusAccepted, m)
 }

@@ -268,3 +268,64 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestEventSourceMappingWritesWithTheAWSSDK: Create, Update and DeleteEventSourceMapping as
+// the AWS SDK (and Terraform's aws_lambda_event_source_mapping) call them; an SQS queue's ARN
+// names the queue plugin's queue of that name.
+func TestEventSourceMappingWritesWithTheAWSSDK(t *testing.T) {
+	c, gc, _ := triggerStack(t)
+	ctx := context.Background()
+	created, err := c.CreateEventSourceMapping(ctx, &awslambda.CreateEventSourceMappingInput{
+		FunctionName:          aws.String("arn:aws:lambda:us-east-1:000000000000:function:worker:live"),
+		EventSourceArn:        aws.String("arn:aws:sqs:us-east-1:123456789012:orders"),
+		BatchSize:             aws.Int32(25),
+		FunctionResponseTypes: []types.FunctionResponseType{types.FunctionResponseTypeReportBatchItemFailures},
+		DestinationConfig: &types.DestinationConfig{OnFailure: &types.OnFailure{
+			Destination: aws.String("arn:aws:sqs:us-east-1:123456789012:orders-dlq")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(created.UUID)
+	if aws.ToString(created.State) != "Enabled" || aws.ToInt32(created.BatchSize) != 25 ||
+		aws.ToString(created.FunctionArn) != "arn:aws:lambda:us-east-1:000000000000:function:worker:live" {
+		t.Errorf("created %+v", created)
+	}
+	trs, err := gc.ListTriggers(ctx, "worker")
+	if err != nil || len(trs) != 1 {
+		t.Fatalf("triggers %+v %v", trs, err)
+	}
+	tr := trs[0]
+	if tr.UUID != id || tr.Name != "esm-"+id[:8] || tr.Plugin != "queue" || tr.Source != "orders" || tr.Qualifier != "live" ||
+		!tr.ReportBatchItemFailures || tr.OnFailure != "queue:orders-dlq" || tr.MaximumRetryAttempts != -1 {
+		t.Errorf("stored as %+v", tr)
+	}
+	updated, err := c.UpdateEventSourceMapping(ctx, &awslambda.UpdateEventSourceMappingInput{UUID: aws.String(id),
+		BatchSize: aws.Int32(5), Enabled: aws.Bool(false), DestinationConfig: &types.DestinationConfig{OnFailure: &types.OnFailure{
+			Destination: aws.String("arn:aws:lambda:us-east-1:000000000000:function:other")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToInt32(updated.BatchSize) != 5 || aws.ToString(updated.State) != "Disabled" || aws.ToString(updated.UUID) != id {
+		t.Errorf("updated %+v", updated)
+	}
+	trs, _ = gc.ListTriggers(ctx, "worker")
+	if len(trs) != 1 || trs[0].OnFailure != "function:other" || trs[0].BatchSize != 5 || trs[0].Enabled || !trs[0].ReportBatchItemFailures {
+		t.Errorf("after the update %+v", trs)
+	}
+	var invalid *types.InvalidParameterValueException
+	if _, err := c.CreateEventSourceMapping(ctx, &awslambda.CreateEventSourceMappingInput{FunctionName: aws.String("worker"),
+		EventSourceArn: aws.String("arn:aws:dynamodb:us-east-1:1:table/t/stream/x")}); !errors.As(err, &invalid) {
+		t.Errorf("an event source the gateway has no plugin kind for: %v", err)
+	}
+	deleted, err := c.DeleteEventSourceMapping(ctx, &awslambda.DeleteEventSourceMappingInput{UUID: aws.String(id)})
+	if err != nil || aws.ToString(deleted.State) != "Deleting" {
+		t.Fatalf("delete: %+v %v", deleted, err)
+	}
+	if trs, _ := gc.ListTriggers(ctx, "worker"); len(trs) != 0 {
+		t.Errorf("left after delete: %+v", trs)
+	}
+	if _, err := c.DeleteEventSourceMapping(ctx, &awslambda.DeleteEventSourceMappingInput{UUID: aws.String(id)}); err == nil {
+		t.Error("deleting twice succeeded")
+	}
+}

@@ -595,6 +595,11 @@ func (n *Node) DeleteTrigger(ctx context.Context, fn, name string) error {
 // Trigger returns trigger name of function fn.
 func (n *Node) Trigger(fn, name string) (*structs.Trigger, bool) { return n.State().Trigger(fn, name) }
 
+// TriggerByUUID returns the trigger with that UUID.
+func (n *Node) TriggerByUUID(uuid string) (*structs.Trigger, bool) {
+	return n.State().TriggerByUUID(uuid)
+}
+
 // Triggers returns function fn's triggers (every function's when fn is empty).
 func (n *Node) Triggers(fn string) []*structs.Trigger { return n.State().Triggers(fn) }
 

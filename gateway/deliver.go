@@ -28,20 +28,15 @@ func (g *Gateway) TriggerHost() *TriggerHost { return &TriggerHost{g} }
 
 var _ sdk.Host = (*TriggerHost)(nil)
 
-// mapping finds a trigger by its UUID.
-func (g *Gateway) mapping(uuid string) (*structs.Trigger, bool) {
-	for _, t := range g.cfg.Store.Triggers("") {
-		if t.UUID == uuid {
-			return t, true
-		}
-	}
-	return nil, false
+// TriggerByUUID finds a trigger by its UUID (an event source mapping's).
+func (g *Gateway) TriggerByUUID(uuid string) (*structs.Trigger, bool) {
+	return g.cfg.Store.TriggerByUUID(uuid)
 }
 
 // Deliver invokes the mapping's function with the batch.
 func (h *TriggerHost) Deliver(ctx context.Context, b sdk.Batch) (sdk.BatchResult, error) {
 	g := h.g
-	t, ok := g.mapping(b.MappingUUID)
+	t, ok := g.TriggerByUUID(b.MappingUUID)
 	if !ok || !t.Enabled {
 		return sdk.BatchResult{Outcome: sdk.RetryLater, ErrorType: "MappingNotFound",
 			ErrorMessage: fmt.Sprintf("no enabled trigger has UUID %s (deleted or disabled)", b.MappingUUID)}, nil
@@ -130,7 +125,7 @@ func batchItemFailures(payload []byte, ids []string) ([]string, error) {
 // (invoked asynchronously) or a queue.
 func (h *TriggerHost) SendOnFailure(ctx context.Context, uuid string, record []byte) error {
 	g := h.g
-	t, ok := g.mapping(uuid)
+	t, ok := g.TriggerByUUID(uuid)
 	if !ok {
 		return fmt.Errorf("no trigger has UUID %s", uuid)
 	}

@@ -61,6 +61,7 @@ type Store interface {
 	DeleteProvisionedConcurrency(ctx context.Context, fn, qualifier string) error
 	Trigger(fn, name string) (*structs.Trigger, bool)
 	Triggers(fn string) []*structs.Trigger
+	TriggerByUUID(uuid string) (*structs.Trigger, bool)
 	PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error)
 	DeleteTrigger(ctx context.Context, fn, name string) error
 }

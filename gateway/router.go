@@ -286,21 +286,27 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 			cancelDeadline()
 		}
 	}()
-	acked := make(chan struct{})
-	var ackOnce sync.Once
-	ack := func() { ackOnce.Do(func() { close(acked) }) }
+	// The ack timer starts once the request is written; the peer's first response byte (a 1xx
+	// or its answer) stops it. No goroutine: forwarding is on the invocation path.
+	var mu sync.Mutex
+	var ackTimer *time.Timer
+	acked := false
+	ack := func() {
+		mu.Lock()
+		acked = true
+		if ackTimer != nil {
+			ackTimer.Stop()
+		}
+		mu.Unlock()
+	}
+	defer ack()
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(httptrace.WroteRequestInfo) {
-			go func() {
-				t := time.NewTimer(forwardAckTimeout)
-				defer t.Stop()
-				select {
-				case <-acked:
-				case <-ctx.Done():
-				case <-t.C:
-					cancel(errNoAck)
-				}
-			}()
+			mu.Lock()
+			if !acked {
+				ackTimer = time.AfterFunc(forwardAckTimeout, func() { cancel(errNoAck) })
+			}
+			mu.Unlock()
 		},
 		Got1xxResponse:       func(int, textproto.MIMEHeader) error { ack(); return nil },
 		GotFirstResponseByte: ack,

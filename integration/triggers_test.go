@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsengine"
+	"github.com/lambdagw/gateway/internal/natsengine/natstest"
 	"github.com/lambdagw/gateway/internal/natsq"
 	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/internal/s3test"
@@ -473,11 +473,7 @@ function "thumbs" {
 // the test runs) instead of running JetStream themselves.
 func TestExternalNATS(t *testing.T) {
 	needRoot(t)
-	eng, err := natsengine.Start(context.Background(), natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+	eng, js := natstest.Start(t)
 	top := pluginBlock(t, "queue", pluginBins["queue"], "") + fmt.Sprintf("nats {\n  url = %q\n}\n", eng.ClientURL())
 	a := newAgent(t, agentOptions{node: "xn", top: top})
 	a.waitHealthy()
@@ -494,7 +490,6 @@ function "worker" {
 	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, hcl)); code != 0 {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
-	js := jetStream(t, eng.ClientURL())
 	for i := 1; i <= 20; i++ {
 		if err := natsq.Publish(context.Background(), js, "jobs", []byte(fmt.Sprintf(`{"id":%d}`, i)), nil); err != nil {
 			t.Fatal(err)

@@ -324,6 +324,20 @@ func (s *Store) Trigger(fn, name string) (*structs.Trigger, bool) {
 	return t, ok
 }
 
+// TriggerByUUID returns the trigger with that UUID (every delivered batch names its mapping so).
+func (s *Store) TriggerByUUID(uuid string) (*structs.Trigger, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.triggers {
+		for _, t := range m {
+			if t.UUID == uuid {
+				return t, true
+			}
+		}
+	}
+	return nil, false
+}
+
 // Triggers returns the triggers of function fn sorted by name; of every function (sorted by
 // function) when fn is empty.
 func (s *Store) Triggers(fn string) []*structs.Trigger {

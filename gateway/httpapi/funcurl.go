@@ -114,7 +114,7 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 			UserARN: "arn:aws:iam::" + lambda.DefaultAccount + ":user/" + identity.AccessKeyID, UserID: identity.AccessKeyID,
 		}
 	}
-	if a.cfg.Authorizer != nil {
+	if az := a.cfg.Authorizer; az != nil && az.Authorizing() {
 		if err := a.authorizeURL(r, u); err != nil {
 			return err
 		}
@@ -316,7 +316,7 @@ func (a *api) authorizeURL(r *http.Request, u *structs.FunctionURL) error {
 		headers[strings.ToLower(k)] = strings.Join(v, ",")
 	}
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	resp, _ := a.cfg.Authorizer(r.Context(), sdk.AuthorizeRequest{Function: u.Function, Qualifier: u.Qualifier, Method: r.Method,
+	resp, _ := a.cfg.Authorizer.Authorize(r.Context(), sdk.AuthorizeRequest{Function: u.Function, Qualifier: u.Qualifier, Method: r.Method,
 		Path: r.URL.Path, RawQuery: r.URL.RawQuery, Headers: headers, SourceIP: ip})
 	if resp.Allow {
 		return nil

@@ -50,10 +50,18 @@ type Config struct {
 	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
 	Debug bool
 	// Authorizer, when set, decides function-URL requests after their own auth_type passed
-	// (the agent's authorizer extension plugins); it reports whether any authorizer was asked.
-	Authorizer func(ctx context.Context, req sdk.AuthorizeRequest) (sdk.AuthorizeResponse, bool)
+	// (the agent's authorizer extension plugins).
+	Authorizer URLAuthorizer
 	// Cluster serves /v1/cluster/...; without it those routes answer 404.
 	Cluster ClusterOps
+}
+
+// URLAuthorizer decides function-URL requests (the plugin host). Authorizing is asked first,
+// so a request costs nothing more while no authorizer is configured.
+type URLAuthorizer interface {
+	Authorizing() bool
+	// Authorize reports whether any authorizer was asked.
+	Authorize(ctx context.Context, req sdk.AuthorizeRequest) (sdk.AuthorizeResponse, bool)
 }
 
 // ClusterOps are the node's membership operations.

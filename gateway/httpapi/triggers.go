@@ -216,17 +216,11 @@ func (a *api) listEventSourceMappings(w http.ResponseWriter, r *http.Request, re
 
 // getEventSourceMapping is GetEventSourceMapping: the trigger with that UUID.
 func (a *api) getEventSourceMapping(w http.ResponseWriter, r *http.Request, reqID string) error {
-	id := mux.Vars(r)["uuid"]
-	all, err := a.cfg.Gateway.ListTriggers("")
+	t, err := a.triggerByUUID(mux.Vars(r)["uuid"])
 	if err != nil {
 		return err
 	}
-	for _, t := range all {
-		if t.UUID == id {
-			return writeJSON(w, reqID, 200, a.mapping(t))
-		}
-	}
-	return lambda.ResourceNotFound("The resource you requested does not exist: no event source mapping has UUID %s", id)
+	return writeJSON(w, reqID, 200, a.mapping(t))
 }
 
 // eventSourceMappingInput is the body of CreateEventSourceMapping and UpdateEventSourceMapping;
@@ -361,14 +355,8 @@ func (a *api) createEventSourceMapping(w http.ResponseWriter, r *http.Request, r
 
 // triggerByUUID finds the trigger an event source mapping UUID names.
 func (a *api) triggerByUUID(id string) (*structs.Trigger, error) {
-	all, err := a.cfg.Gateway.ListTriggers("")
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range all {
-		if t.UUID == id {
-			return t, nil
-		}
+	if t, ok := a.cfg.Gateway.TriggerByUUID(id); ok {
+		return t, nil
 	}
 	return nil, lambda.ResourceNotFound("The resource you requested does not exist: no event source mapping has UUID %s", id)
 }

@@ -29,7 +29,6 @@ import (
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
 	"github.com/lambdagw/gateway/plugins/host"
-	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
 	"github.com/lambdagw/gateway/sandbox/process"
@@ -310,20 +309,15 @@ func (a *agent) start(ctx context.Context) error {
 			"add access_key blocks (policy \"admin\" or \"invoke\") to require AWS Signature V4")
 	}
 	handler, err := httpapi.New(httpapi.Config{
-		Gateway:   gw,
-		URLDomain: cfg.HTTP.URLDomain,
-		Verifier:  verifier,
-		Policies:  cfg.AccessKeyPolicies(),
-		Cluster:   clusterOps{node: node, code: codeBlobs{code}, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
-		Logs:      logs,
-		Logger:    a.logger,
-		Debug:     cfg.EnableDebug,
-		Authorizer: func() func(context.Context, sdk.AuthorizeRequest) (sdk.AuthorizeResponse, bool) {
-			if len(cfg.Plugins) == 0 {
-				return nil
-			}
-			return plugins.Authorize
-		}(),
+		Gateway:    gw,
+		URLDomain:  cfg.HTTP.URLDomain,
+		Verifier:   verifier,
+		Policies:   cfg.AccessKeyPolicies(),
+		Cluster:    clusterOps{node: node, code: codeBlobs{code}, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
+		Logs:       logs,
+		Logger:     a.logger,
+		Debug:      cfg.EnableDebug,
+		Authorizer: plugins,
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,

@@ -115,6 +115,9 @@ type teeLogs struct {
 
 func (t teeLogs) Append(function string, lines ...string) {
 	t.store.Append(function, lines...)
+	if !t.host.TelemetryWanted() {
+		return
+	}
 	now := time.Now()
 	for _, l := range lines {
 		ev := sdk.TelemetryEvent{Type: sdk.EventFunction, Time: now, Function: function}

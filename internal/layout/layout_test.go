@@ -21,6 +21,9 @@ var forbidden = map[string][]string{
 	"gateway/api":      {"sandbox", "cluster", "gateway/httpapi", "internal/agent", "cmd"},
 	"internal/lambda":  {"sandbox", "cluster", "gateway", "config", "internal/agent", "cmd"},
 	"internal/agent":   {"cmd"},
+	// The SDK is what third parties import: nothing of the host (DESIGN.md section 6).
+	"plugins/sdk": {"cluster", "config", "gateway", "internal", "sandbox", "cmd", "integration", "examples",
+		"plugins/host", "plugins/queue", "plugins/stream", "plugins/s3"},
 }
 
 func under(rel, folder string) bool { return rel == folder || strings.HasPrefix(rel, folder+"/") }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -93,6 +94,10 @@ type Host struct {
 	order  []string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// telemetrySubs counts the running extensions taking telemetry and authorizers the plugins
+	// that ever said they authorize, so the invocation path asks nothing of a host without them.
+	telemetrySubs atomic.Int32
+	authorizers   atomic.Int32
 }
 
 // proc is one plugin and its supervisor's state.
@@ -405,10 +410,14 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	}
 	p.mu.Lock()
 	p.trigger, p.ext, p.caps = trig, ext, caps
-	p.wasAuthorizer = p.wasAuthorizer || caps.Authorizer
+	if caps.Authorizer && !p.wasAuthorizer {
+		p.wasAuthorizer = true
+		p.host.authorizers.Add(1)
+	}
 	if ext != nil && caps.Telemetry {
 		// Events queue up from now; run streams them.
 		p.telemetry = make(chan sdk.TelemetryEvent, telemetryBuffer)
+		p.host.telemetrySubs.Add(1)
 	}
 	p.mu.Unlock()
 	p.setState(StateRunning, nil, func(s *Status) { s.PID = pid; s.Kinds = kinds; s.LastError = "" })
@@ -424,6 +433,9 @@ func (p *proc) run(ctx context.Context, client *plugin.Client) error {
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
+		if p.telemetry != nil {
+			p.host.telemetrySubs.Add(-1)
+		}
 		p.trigger, p.ext, p.caps, p.telemetry = nil, nil, sdk.Capabilities{}, nil
 		p.mu.Unlock()
 	}()
@@ -508,8 +520,12 @@ func (h *Host) Telemetry(ev sdk.TelemetryEvent) {
 	}
 }
 
-// WantsTelemetry says whether any extension is configured (so the agent taps its log lines).
-func (h *Host) WantsTelemetry() bool { return len(h.procs) > 0 }
+// TelemetryWanted says whether a running extension takes telemetry now.
+func (h *Host) TelemetryWanted() bool { return h.telemetrySubs.Load() > 0 }
+
+// Authorizing says whether function-URL requests are to be asked about (an authorizer plugin
+// is configured, running or between restarts).
+func (h *Host) Authorizing() bool { return h.authorizers.Load() > 0 }
 
 // authorizeTimeout bounds an authorizer's answer.
 const authorizeTimeout = 5 * time.Second

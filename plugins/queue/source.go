@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strconv"
 	"sync"
@@ -40,6 +39,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/lambdagw/gateway/internal/natsconn"
 	"github.com/lambdagw/gateway/plugins/sdk"
 )
 
@@ -51,17 +51,10 @@ const (
 	defaultRetryDelay        = time.Second
 	maxRetryDelay            = time.Minute
 	maxConcurrency           = 1000
-	defaultRegion            = "us-east-1"
 	optionVisibilityTimeout  = "visibility_timeout"
 	optionRetryDelay         = "retry_delay"
 	optionMaximumConcurrency = "maximum_concurrency"
 )
-
-// config is the plugin's configuration block.
-type config struct {
-	URL             string `json:"url"`
-	CredentialsFile string `json:"credentials_file"`
-}
 
 // source is the queue TriggerSource.
 type source struct {
@@ -89,71 +82,18 @@ func newSourceWithLogger(logger hclog.Logger) *source {
 	return &source{logger: logger.Named("queue"), ctx: ctx, cancel: cancel, cons: map[string]*consumer{}}
 }
 
-func (s *source) Schema() sdk.Schema {
-	return sdk.Schema{Attributes: []sdk.Attribute{
-		{Name: "url", Type: sdk.TypeString,
-			Description: "URL of the NATS JetStream server holding the queues; the agent's own when unset."},
-		{Name: "credentials_file", Type: sdk.TypeString,
-			Description: "NATS credentials file (user JWT and NKey seed) to connect with."},
-	}}
-}
+func (s *source) Schema() sdk.Schema { return natsconn.Schema("queues") }
 
 // Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
 // keeps the host. Called again, it stops the mappings and reconnects.
 func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
-	var cfg config
-	if err := req.DecodeConfig(&cfg); err != nil {
-		return nil, err
+	conn, diags, err := natsconn.Connect(req, "lambdagw queue trigger", "queues", s.logger)
+	if conn == nil {
+		return diags, err
 	}
-	url := cfg.URL
-	if url == "" {
-		url = req.HostInfo["nats_url"]
-	}
-	if url == "" {
-		return []sdk.Diagnostic{{Attribute: "url", Summary: "No NATS server to read queues from",
-			Detail: "The agent runs no NATS JetStream of its own (no nats_url): set url to the server's."}}, nil
-	}
-	logger := s.logger.With("url", url)
-	opts := []nats.Option{
-		nats.Name("lambdagw queue trigger"),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(time.Second),
-		nats.ConnectHandler(func(*nats.Conn) { logger.Info("connected to NATS") }),
-		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("reconnected to NATS") }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("disconnected from NATS", "error", err)
-			}
-		}),
-	}
-	if cfg.CredentialsFile != "" {
-		if _, err := os.Stat(cfg.CredentialsFile); err != nil {
-			return []sdk.Diagnostic{{Attribute: "credentials_file", Summary: "Cannot read the NATS credentials file",
-				Detail: err.Error()}}, nil
-		}
-		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return []sdk.Diagnostic{{Attribute: "url", Summary: "Cannot connect to NATS", Detail: err.Error()}}, nil
-	}
-	if !nc.IsConnected() {
-		logger.Warn("NATS is not reachable yet; retrying in the background")
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("opening JetStream: %w", err)
-	}
-	region := req.HostInfo["region"]
-	if region == "" {
-		region = defaultRegion
-	}
-
 	s.mu.Lock()
 	old, oldNC := s.takeConsumersLocked(), s.nc
-	s.host, s.nc, s.js, s.region = host, nc, js, region
+	s.host, s.nc, s.js, s.region = host, conn.NC, conn.JS, conn.Region
 	s.mu.Unlock()
 	stopConsumers(old)
 	if oldNC != nil {

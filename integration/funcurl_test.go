@@ -39,6 +39,11 @@ const urlDomain = "lambda-url.localhost"
 
 // fnHCL declares the test function as name, with more HCL (a url block) in its body.
 func fnHCL(name, timeout, memoryMB, body string) string {
+	return codeHCL(name, fnDir, timeout, memoryMB, body)
+}
+
+// codeHCL is fnHCL for the code in dir.
+func codeHCL(name, dir, timeout, memoryMB, body string) string {
 	return fmt.Sprintf(`
 function %q {
   runtime   = "provided.al2023"
@@ -47,7 +52,7 @@ function %q {
   timeout   = %q
   %s
 }
-`, name, fnDir, memoryMB, timeout, body)
+`, name, dir, memoryMB, timeout, body)
 }
 
 // applyHCL applies the functions in hcl to the agent.
@@ -648,6 +653,60 @@ func TestStreamFunctionURL(t *testing.T) {
 		}
 	})
 
+	a.stop()
+	checkNothingLeft(t, a)
+}
+
+// TestStreamCustomRuntime streams from a runtime that speaks the Runtime API itself and says
+// so (Lambda-Runtime-Function-Response-Mode: streaming), in chunks of 1 MB: they arrive as
+// written, whole, and an error it reports in its trailers breaks the client's stream off.
+func TestStreamCustomRuntime(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "fraw"})
+	applyHCL(t, a, codeHCL("raw", rawDir, "30s", "128", `url { invoke_mode = "RESPONSE_STREAM" }`))
+	c := a.urlClient(t)
+	base := a.urlBase("raw")
+
+	start := time.Now()
+	resp, err := c.Do(newRequest(t, "GET", base+"/?n=4&ms=400&url=true", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, at, err := readLines(resp.Body, start)
+	resp.Body.Close()
+	if err != nil || strings.Join(lines, "") != "chunk 0\nchunk 1\nchunk 2\nchunk 3\n" {
+		t.Fatalf("stream: %v %q", err, lines)
+	}
+	if gap := at[len(at)-1] - at[0]; gap < 800*time.Millisecond {
+		t.Errorf("the first chunk arrived only %v before the last (arrivals %v): the response was not streamed", gap, at)
+	}
+	if resp.StatusCode != 201 || resp.Header.Get("X-Streamed") != "yes" || !slices.Equal(resp.Header.Values("Set-Cookie"), []string{"a=1", "b=2; Path=/"}) {
+		t.Errorf("head: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	// 16 chunks of 1 MB (under the default 20 MB limit), each ending with its label: every
+	// byte arrives, in order.
+	resp, err = c.Do(newRequest(t, "GET", base+"/?n=16&size=1048576&url=true", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || len(body) != 16<<20 {
+		t.Fatalf("16 MB stream: %v, %d bytes", err, len(body))
+	}
+	for i := 0; i < 16; i++ {
+		chunk := body[i<<20 : (i+1)<<20]
+		if label := fmt.Sprintf("chunk %d\n", i); !bytes.HasSuffix(chunk, []byte(label)) || bytes.Count(chunk, []byte("\n")) != 2 {
+			t.Fatalf("chunk %d does not end with %q", i, label)
+		}
+	}
+
+	// The error in the trailers: the chunks, then a broken stream (curl: partial transfer).
+	out, stderr, code := runCurl(t, "-sS", "-N", base+"/?n=2&ms=100&fail=true&url=true")
+	if code != 18 || out != "chunk 0\nchunk 1\n" {
+		t.Errorf("curl: exit %d stdout %q stderr %q; want exit 18 (partial transfer) after the chunks", code, out, stderr)
+	}
 	a.stop()
 	checkNothingLeft(t, a)
 }

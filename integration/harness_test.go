@@ -34,6 +34,7 @@ var (
 	gatewayBin string // the real bin/gateway, built with cgo
 	fnDir      string // the test function's code folder (bootstrap)
 	helloDir   string // the example hello function's code folder
+	rawDir     string // internal/streamruntime's code folder: a custom runtime with no library
 	repoRoot   string
 	// pluginBins are the plugin binaries by name: the built-in triggers (queue, ...) and
 	// "test" (internal/testplugin, a trigger and extension).
@@ -71,6 +72,7 @@ func buildAll() (func(*testing.M) int, error) {
 		{filepath.Join(dir, "testplugin"), "./internal/testplugin", "0"},
 		{filepath.Join(dir, "gateway-trigger-stream"), "./plugins/stream", "0"},
 		{filepath.Join(dir, "gateway-trigger-s3"), "./plugins/s3", "0"},
+		{filepath.Join(dir, "rawfn", "bootstrap"), "./internal/streamruntime", "0"},
 	}
 	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
@@ -91,6 +93,7 @@ func buildAll() (func(*testing.M) int, error) {
 	pluginBins["test"] = builds[3].out
 	pluginBins["stream"] = builds[4].out
 	pluginBins["s3"] = builds[5].out
+	rawDir = filepath.Dir(builds[6].out)
 	return func(m *testing.M) int {
 		defer os.RemoveAll(dir)
 		return m.Run()

@@ -34,6 +34,10 @@ func main() {
 		echoServer(os.Args[2])
 		return
 	}
+	if len(os.Args) > 3 && os.Args[1] == "relay" {
+		relay(os.Args[2], os.Args[3])
+		return
+	}
 	var (
 		out      = flag.String("out", "docs/BENCHMARKS.md", "Markdown file to write")
 		gwBin    = flag.String("gateway", "bin/gateway", "gateway binary")
@@ -63,6 +67,7 @@ func main() {
 	flag.IntVar(&triggerFlags.records, "trigger-records", 20000, "records published in each trigger throughput run (times -trigger-runs at most 100000)")
 	flag.IntVar(&triggerFlags.runs, "trigger-runs", 3, "throughput runs of each trigger (median kept)")
 	flag.IntVar(&triggerFlags.latencyN, "trigger-latency-n", 3000, "deliveries through a trigger plugin, and direct invocations, of the plugin boundary measurement")
+	flag.BoolVar(&streamingOnly, "streaming-only", false, "measure only the function URL rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&triggersOnly, "triggers-only", false, "measure only the trigger rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.Parse()
 	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co, cl); err != nil {
@@ -71,8 +76,8 @@ func main() {
 	}
 }
 
-// clusterOnly skips the single-node measurements.
-var clusterOnly bool
+// clusterOnly skips the single-node measurements; streamingOnly measures only function URLs.
+var clusterOnly, streamingOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -113,6 +118,13 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("building the function: %v\n%s", err, b)
 		}
+	}
+	// The streaming custom runtime (internal/streamruntime), for the function URL rows.
+	rawDir := filepath.Join(tmp, "rawfn")
+	build := exec.Command("go", "build", "-o", filepath.Join(rawDir, "bootstrap"), "./internal/streamruntime")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the streaming runtime: %v\n%s", err, b)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	if clusterOnly {
@@ -182,6 +194,14 @@ sandbox {
 	base := "http://" + httpAddr
 	if err := waitHTTP(client, base+"/v1/health", "GET"); err != nil {
 		return err
+	}
+
+	if streamingOnly {
+		rows, err := benchStreaming(client, gwBin, base, "http://"+echoAddr, fnDir, rawDir, tmp, agent.Process.Pid, so)
+		if err != nil {
+			return err
+		}
+		return writeReport(outPath, rows)
 	}
 
 	delays := []string{"0s", "100ms"}
@@ -301,7 +321,7 @@ sandbox {
 	rows = append(rows, fmt.Sprintf("| apply to first response (agent running, one function) | %.1f ms | | |", ms(applyToFirst)))
 	fmt.Printf("apply to first response %.1f ms\n", ms(applyToFirst))
 
-	streamRows, err := benchStreaming(client, gwBin, base, "http://"+echoAddr, fnDir, tmp, agent.Process.Pid, so)
+	streamRows, err := benchStreaming(client, gwBin, base, "http://"+echoAddr, fnDir, rawDir, tmp, agent.Process.Pid, so)
 	if err != nil {
 		return err
 	}
@@ -342,10 +362,10 @@ sandbox {
 // against the floor's /stream handler, streaming throughput, and the agent's memory while a
 // large stream passes. Its functions are applied only now, so the earlier measurements run on
 // the same node as before (no extra environments).
-func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp string, agentPID int, so streamOpts) ([]string, error) {
+func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, rawDir, tmp string, agentPID int, so streamOpts) ([]string, error) {
 	var rows []string
 	var fnFile bytes.Buffer
-	for _, f := range []struct{ name, mode string }{{"urlstream", "RESPONSE_STREAM"}, {"urlbuffered", "BUFFERED"}} {
+	for _, f := range []struct{ name, mode, dir string }{{"urlstream", "RESPONSE_STREAM", fnDir}, {"urlbuffered", "BUFFERED", fnDir}, {"urlstreamraw", "RESPONSE_STREAM", rawDir}} {
 		fmt.Fprintf(&fnFile, `function %q {
   runtime   = "provided.al2023"
   code      = %q
@@ -356,7 +376,7 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp strin
     invoke_mode = %q
   }
 }
-`, f.name, fnDir, f.mode)
+`, f.name, f.dir, f.mode)
 	}
 	fnPath := filepath.Join(tmp, "functions-url.hcl")
 	if err := os.WriteFile(fnPath, fnFile.Bytes(), 0o644); err != nil {
@@ -393,6 +413,13 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp strin
 		}
 		if !bytes.Equal(fn, floor) {
 			return nil, fmt.Errorf("%s: the floor's body (%d bytes) differs from the function's (%d bytes)", q, len(floor), len(fn))
+		}
+		raw, err := getBody(client, base+"/fn/urlstreamraw/"+q)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(raw, floor) {
+			return nil, fmt.Errorf("%s: the custom runtime's body (%d bytes) differs from the floor's (%d bytes)", q, len(raw), len(floor))
 		}
 	}
 	const ttfbWarm = 3
@@ -441,44 +468,79 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, tmp strin
 	rows = append(rows, fmt.Sprintf("| function URL RESPONSE_STREAM, the first chunk from the function's write to the client's read, p50 | %.3f ms | | |", ms(pct(first, 50))))
 	fmt.Printf("write to read, later chunks  p50 %.3f ms (floor %.3f ms); first chunk p50 %.3f ms\n", ms(pct(later, 50)), ms(pct(floorLater, 50)), ms(pct(first, 50)))
 
-	// Throughput: one large stream of 1 MB chunks at a time, the URL and the floor alternating.
+	// Throughput: one large stream of 1 MB chunks at a time, the targets taking turns: the URL of
+	// the aws-lambda-go function, the URL of the custom runtime writing 1 MB chunks, the floor
+	// through a plain TCP relay process (what any process in the path costs on this machine),
+	// and the floor.
+	relayAddr := freeAddr()
+	self, _ := os.Executable()
+	relayCmd := exec.Command(self, "relay", relayAddr, strings.TrimPrefix(echoBase, "http://"))
+	relayCmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := relayCmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = relayCmd.Process.Kill(); _ = relayCmd.Wait() }()
+	if err := waitHTTP(client, "http://"+relayAddr+"/", "POST"); err != nil {
+		return nil, err
+	}
 	tpQuery := fmt.Sprintf("?mode=stream&n=%d&size=%d&ms=0&url=true", so.streamMB, 1<<20)
 	tpBytes := int64(so.streamMB) << 20
-	gwURL, floorURL := base+"/fn/urlstream/"+tpQuery, echoBase+"/stream"+tpQuery
-	var gwMBs, floorMBs []float64
+	tpTargets := []struct {
+		url string
+		mbs []float64
+	}{
+		{url: base + "/fn/urlstream/" + tpQuery},
+		{url: base + "/fn/urlstreamraw/" + tpQuery},
+		{url: "http://" + relayAddr + "/stream" + tpQuery},
+		{url: echoBase + "/stream" + tpQuery},
+	}
 	for i := 0; i <= so.streamRuns; i++ { // run 0 is an unrecorded warm-up
-		for _, s := range []struct {
-			url string
-			out *[]float64
-		}{{gwURL, &gwMBs}, {floorURL, &floorMBs}} {
-			_, total, n, err := streamGet(client, s.url, 201, "")
+		for j := range tpTargets {
+			t := &tpTargets[j]
+			_, total, n, err := streamGet(client, t.url, 201, "")
 			if err != nil {
 				return nil, err
 			}
 			if n != tpBytes {
-				return nil, fmt.Errorf("GET %s: %d bytes, want %d", s.url, n, tpBytes)
+				return nil, fmt.Errorf("GET %s: %d bytes, want %d", t.url, n, tpBytes)
 			}
 			if i > 0 {
-				*s.out = append(*s.out, float64(n)/(1<<20)/total.Seconds())
+				t.mbs = append(t.mbs, float64(n)/(1<<20)/total.Seconds())
 			}
 		}
 	}
-	gwTP, floorTP := median(gwMBs), median(floorMBs)
-	rel := fmt.Sprintf("%.1f%% of the floor", 100*gwTP/floorTP)
-	rows = append(rows, fmt.Sprintf("| function URL RESPONSE_STREAM, %d MB stream of 1 MB chunks, median of %d | %.0f MB/s | %.0f MB/s | %s |", so.streamMB, so.streamRuns, gwTP, floorTP, rel))
-	fmt.Printf("%-55s gateway %10.0f MB/s floor %10.0f MB/s %s  (runs: %.0f / %.0f)\n", fmt.Sprintf("stream throughput %d MB", so.streamMB), gwTP, floorTP, rel, gwMBs, floorMBs)
+	gwTP, rawTP, relayTP, floorTP := median(tpTargets[0].mbs), median(tpTargets[1].mbs), median(tpTargets[2].mbs), median(tpTargets[3].mbs)
+	for _, r := range []struct {
+		what string
+		mbs  float64
+		runs []float64
+		also string
+	}{
+		{"function URL RESPONSE_STREAM, aws-lambda-go function", gwTP, tpTargets[0].mbs, ""},
+		{"function URL RESPONSE_STREAM, custom runtime writing 1 MB chunks (`internal/streamruntime`)", rawTP, tpTargets[1].mbs, fmt.Sprintf("; %.0f%% of the relay", 100*rawTP/relayTP)},
+		{"the floor's stream through a plain TCP relay process (read and write, 256 KB buffer)", relayTP, tpTargets[2].mbs, ""},
+	} {
+		rel := fmt.Sprintf("%.1f%% of the floor%s", 100*r.mbs/floorTP, r.also)
+		rows = append(rows, fmt.Sprintf("| %s, %d MB stream of 1 MB chunks, median of %d | %.0f MB/s | %.0f MB/s | %s |", r.what, so.streamMB, so.streamRuns, r.mbs, floorTP, rel))
+		fmt.Printf("%-55s %10.0f MB/s floor %10.0f MB/s %s  (runs: %.0f / %.0f)\n", r.what, r.mbs, floorTP, rel, r.runs, tpTargets[3].mbs)
+	}
 
-	// What the function's runtime can push at all: the same function, outside any sandbox, posts
+	// What each function's runtime can push at all: the same code, outside any sandbox, posts
 	// the same stream to a Runtime API that discards it. The gateway cannot stream faster than
 	// this; the direct server above has no runtime to go through.
-	sinkMBs, err := runtimeSinkThroughput(filepath.Join(fnDir, "bootstrap"), so.streamMB, so.streamRuns)
-	if err != nil {
-		return nil, fmt.Errorf("runtime into a sink: %w", err)
+	for _, r := range []struct {
+		what, dir string
+		gw        float64
+	}{{"the aws-lambda-go function's runtime", fnDir, gwTP}, {"the custom runtime", rawDir, rawTP}} {
+		sinkMBs, err := runtimeSinkThroughput(filepath.Join(r.dir, "bootstrap"), so.streamMB, so.streamRuns)
+		if err != nil {
+			return nil, fmt.Errorf("runtime into a sink: %w", err)
+		}
+		sinkTP := median(sinkMBs)
+		rows = append(rows, fmt.Sprintf("| %s alone, posting the %d MB stream to a Runtime API that discards it, median of %d | %.0f MB/s | | the gateway streams at %.0f%% of it |",
+			r.what, so.streamMB, so.streamRuns, sinkTP, 100*r.gw/sinkTP))
+		fmt.Printf("%s alone into a sink: %.0f MB/s (runs %.0f); the gateway streams at %.0f%% of it\n", r.what, sinkTP, sinkMBs, 100*r.gw/sinkTP)
 	}
-	sinkTP := median(sinkMBs)
-	rows = append(rows, fmt.Sprintf("| the same function's runtime alone, posting the %d MB stream to a Runtime API that discards it, median of %d | %.0f MB/s | | the gateway streams at %.0f%% of it |",
-		so.streamMB, so.streamRuns, sinkTP, 100*gwTP/sinkTP))
-	fmt.Printf("runtime alone into a sink: %.0f MB/s (runs %.0f); the gateway streams at %.0f%% of it\n", sinkTP, sinkMBs, 100*gwTP/sinkTP)
 
 	// Memory: the agent's resident set, sampled every 20 ms while one large stream passes.
 	before, err := vmRSS(agentPID)
@@ -758,6 +820,36 @@ func writeReport(path string, rows []string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// relay accepts connections on listen and copies each to and from a connection to upstream,
+// with plain reads and writes: the cost of one more process in a stream's path on this
+// machine, with nothing else done to the bytes.
+func relay(listen, upstream string) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(1)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() {
+				_, _ = io.CopyBuffer(struct{ io.Writer }{u}, struct{ io.Reader }{c}, make([]byte, 256<<10))
+				u.Close()
+			}()
+			_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{u}, make([]byte, 256<<10))
+		}()
+	}
 }
 
 func echoServer(addr string) {

@@ -264,13 +264,19 @@ func newNetns(path string) (net.Listener, error) {
 	return r.ln, r.err
 }
 
+// cpuShares weighs an environment against the others in proportion to its memory, as Lambda
+// allocates CPU (one vCPU per 1,769 MB), with the smallest size (128 MB) at the kernel's default
+// weight of 1024 rather than at 74: only the ratios between environments matter, and CFS preempts
+// between small weights far more often (their virtual time runs faster), which cost 5-7% of the
+// throughput of four busy 128 MB environments on a 2-vCPU machine.
+func cpuShares(memoryMB int) uint64 {
+	return uint64(min(max(memoryMB*1024/128, 2), 262144)) // cgroup v1's bounds
+}
+
 func (d *Driver) containerConfig(spec sandbox.Spec, nsPath, cpus string) *configs.Config {
 	const mntFlags = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
 	mem := int64(spec.MemoryMB) << 20
-	shares := uint64(spec.MemoryMB) * 1024 / 1769 // Lambda's one vCPU per 1,769 MB
-	if shares < 2 {
-		shares = 2
-	}
+	shares := cpuShares(spec.MemoryMB)
 	var rules []*devconfig.Rule
 	for _, dev := range specconv.AllowedDevices {
 		rules = append(rules, &dev.Rule)

@@ -16,6 +16,17 @@ import (
 	"github.com/opencontainers/cgroups"
 )
 
+func TestCPUSharesFollowMemory(t *testing.T) {
+	for _, c := range []struct {
+		mb   int
+		want uint64
+	}{{128, 1024}, {256, 2048}, {1769, 14152}, {10240, 81920}, {1, 8}, {100000, 262144}} {
+		if got := cpuShares(c.mb); got != c.want {
+			t.Errorf("cpuShares(%d) = %d, want %d", c.mb, got, c.want)
+		}
+	}
+}
+
 func TestCPUSetSpreadsByMemory(t *testing.T) {
 	s := &cpuSet{cpus: []int{0, 1, 2, 3}, load: map[int]int{}}
 	a, b := s.take(128), s.take(1769)

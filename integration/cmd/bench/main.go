@@ -34,6 +34,10 @@ func main() {
 		echoServer(os.Args[2])
 		return
 	}
+	if len(os.Args) > 3 && os.Args[1] == "minimal-gateway" {
+		minimalGateway(os.Args[2], os.Args[3], 4)
+		return
+	}
 	if len(os.Args) > 3 && os.Args[1] == "relay" {
 		relay(os.Args[2], os.Args[3])
 		return
@@ -67,6 +71,7 @@ func main() {
 	flag.IntVar(&triggerFlags.records, "trigger-records", 20000, "records published in each trigger throughput run (times -trigger-runs at most 100000)")
 	flag.IntVar(&triggerFlags.runs, "trigger-runs", 3, "throughput runs of each trigger (median kept)")
 	flag.IntVar(&triggerFlags.latencyN, "trigger-latency-n", 3000, "deliveries through a trigger plugin, and direct invocations, of the plugin boundary measurement")
+	flag.BoolVar(&warmOnly, "warm-only", false, "measure only the warm invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&streamingOnly, "streaming-only", false, "measure only the function URL rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&triggersOnly, "triggers-only", false, "measure only the trigger rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.Parse()
@@ -76,8 +81,9 @@ func main() {
 	}
 }
 
-// clusterOnly skips the single-node measurements; streamingOnly measures only function URLs.
-var clusterOnly, streamingOnly bool
+// clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
+// warmOnly only the warm invocation rows.
+var clusterOnly, streamingOnly, warmOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -217,6 +223,20 @@ sandbox {
 	if err := os.WriteFile(fnPath, fnFile.Bytes(), 0o644); err != nil {
 		return err
 	}
+	// The minimal gateway: the Lambda protocol's hops alone, with the same function code.
+	minimalAddr := freeAddr()
+	minimal := exec.Command(self, "minimal-gateway", minimalAddr, filepath.Join(fnDir, "bootstrap"))
+	minimal.Stderr = os.Stderr
+	minimal.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := minimal.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = minimal.Process.Kill(); _ = minimal.Wait() }()
+	minimalURL := "http://" + minimalAddr + "/"
+	if err := waitHTTP(client, minimalURL, "POST"); err != nil {
+		return err
+	}
+
 	applyStart := time.Now()
 	if b, err := exec.Command(gwBin, "apply", "-address", base, fnPath).CombinedOutput(); err != nil {
 		return fmt.Errorf("apply: %v\n%s", err, b)
@@ -271,6 +291,22 @@ sandbox {
 			}
 		}
 		row(fmt.Sprintf("throughput, 4 callers (freeze_delay %s)", d), tp4, floorTP4, "/s", false)
+	}
+	{
+		lat, floorLat, err := pairedLatencies(client, minimalURL, echoURL, payload, warmN)
+		if err != nil {
+			return err
+		}
+		row("minimal Lambda gateway (no sandbox; see below): warm invoke p50, 1 caller", us(pct(lat, 50)), us(pct(floorLat, 50)), "µs", true)
+		row("minimal Lambda gateway: warm invoke p99, 1 caller", us(pct(lat, 99)), us(pct(floorLat, 99)), "µs", true)
+		tp4, floorTP4, err := pairedThroughput(client, minimalURL, echoURL, payload, 4, dur)
+		if err != nil {
+			return err
+		}
+		row("minimal Lambda gateway: throughput, 4 callers", tp4, floorTP4, "/s", false)
+	}
+	if warmOnly {
+		return writeReport(outPath, rows)
 	}
 
 	// Cold starts: each configuration update retires the environment, so the next call starts

@@ -121,9 +121,12 @@ type Agent struct {
 	LogJSON  bool
 	// EnableDebug serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener.
 	EnableDebug bool
-	HTTP        HTTP
-	Cluster     Cluster
-	Sandbox     Sandbox
+	// GoMaxProcs is how many threads run the agent's Go code at once (GOMAXPROCS); 0 lets the
+	// agent choose (half the CPUs it may use, at least one).
+	GoMaxProcs int
+	HTTP       HTTP
+	Cluster    Cluster
+	Sandbox    Sandbox
 	// AccessKeys are the credentials API requests and requests to function URLs with
 	// auth_type = "SIGNED" must be signed with (AWS Signature V4), in file order. With none (the
 	// default) the API is open and SIGNED URLs refuse every request.
@@ -304,6 +307,7 @@ type agentFile struct {
 	LogLevel *string          `hcl:"log_level,optional"`
 	LogJSON  *bool            `hcl:"log_json,optional"`
 	Debug    *bool            `hcl:"enable_debug,optional"`
+	Procs    *int             `hcl:"gomaxprocs,optional"`
 	HTTP     *httpBlock       `hcl:"http,block"`
 	Cluster  *clusterBlock    `hcl:"cluster,block"`
 	Sandbox  *sandboxBlock    `hcl:"sandbox,block"`
@@ -419,6 +423,13 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	}
 	if raw.LogJSON != nil {
 		a.LogJSON = *raw.LogJSON
+	}
+	if raw.Procs != nil {
+		if *raw.Procs < 0 {
+			diags = append(diags, attrDiag(body, "gomaxprocs", "Invalid gomaxprocs",
+				fmt.Sprintf("%d threads: gomaxprocs must be at least 1, or 0 to let the agent choose.", *raw.Procs)))
+		}
+		a.GoMaxProcs = *raw.Procs
 	}
 	if a.DataDir != "" && !filepath.IsAbs(a.DataDir) {
 		a.DataDir = filepath.Join(baseDir, a.DataDir)

@@ -23,6 +23,7 @@ func TestLoadAgentDefaultsAndValues(t *testing.T) {
 node_name = "gw1"
 data_dir  = "data"
 enable_debug = true
+gomaxprocs = 3
 http { address = "127.0.0.1:9600" }
 cluster {
   address   = "127.0.0.1:9601"
@@ -42,10 +43,10 @@ sandbox {
 	}
 	if a.NodeName != "gw1" || a.DataDir != filepath.Join(dir, "data") || a.HTTP.Address != "127.0.0.1:9600" ||
 		a.Cluster.Address != "127.0.0.1:9601" || a.Sandbox.Driver != "process" || a.Sandbox.MaxEnvironments != 20 ||
-		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug || a.Sandbox.Standby != 3 {
+		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug || a.Sandbox.Standby != 3 || a.GoMaxProcs != 3 {
 		t.Fatalf("decoded %+v", a)
 	}
-	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().EnableDebug {
+	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().EnableDebug || DefaultAgent().GoMaxProcs != 0 {
 		t.Fatalf("defaults not applied: %+v", a)
 	}
 }
@@ -55,6 +56,7 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"sandbox {\n  driver = \"docker\"\n}\n", ":2:12", "Invalid sandbox driver"},
 		{"sandbox {\n  idle_timeout = \"soon\"\n}\n", ":2:18", "Invalid duration"},
 		{"log_level = \"loud\"\n", ":1:13", "Invalid log level"},
+		{"\ngomaxprocs = -2\n", ":2:14", "Invalid gomaxprocs"},
 		{"sandbox {\n  standby = -1\n}\n", ":2:", "Invalid standby"},
 		{"\n\nbogus = 1\n", ":3:1", "Unsupported argument"},
 		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":2:10", "Missing plugin checksum"},

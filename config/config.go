@@ -122,7 +122,7 @@ type Agent struct {
 	// EnableDebug serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener.
 	EnableDebug bool
 	// GoMaxProcs is how many threads run the agent's Go code at once (GOMAXPROCS); 0 lets the
-	// agent choose (half the CPUs it may use, at least one).
+	// agent choose: half the CPUs it may use, at least one.
 	GoMaxProcs int
 	HTTP       HTTP
 	Cluster    Cluster
@@ -427,7 +427,7 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	if raw.Procs != nil {
 		if *raw.Procs < 0 {
 			diags = append(diags, attrDiag(body, "gomaxprocs", "Invalid gomaxprocs",
-				fmt.Sprintf("%d threads: gomaxprocs must be at least 1, or 0 to let the agent choose.", *raw.Procs)))
+				fmt.Sprintf("%d threads: gomaxprocs must be at least 1, or 0 to let the agent choose (half the CPUs).", *raw.Procs)))
 		}
 		a.GoMaxProcs = *raw.Procs
 	}

@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg *config.Agent, opts Options) (err error) {
 		})
 	}
 	if procs, set := setGoMaxProcs(cfg.GoMaxProcs); set {
-		logger.Debug("running Go code on a limited number of threads", "gomaxprocs", procs)
+		logger.Debug("threads running Go code", "gomaxprocs", procs, "cpus", defaultProcs)
 	}
 	a := &agent{cfg: cfg, opts: opts, logger: logger, left: make(chan struct{})}
 	defer func() {
@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg *config.Agent, opts Options) (err error) {
 var defaultProcs = runtime.GOMAXPROCS(0)
 
 // setGoMaxProcs sets how many threads run the agent's Go code at once, unless GOMAXPROCS is set
-// in the environment, and reports the value and whether it set it.
+// in the environment (which wins), and reports the value and whether it set it.
 func setGoMaxProcs(configured int) (int, bool) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return runtime.GOMAXPROCS(0), false
@@ -99,14 +99,16 @@ func setGoMaxProcs(configured int) (int, bool) {
 	return n, true
 }
 
-// goMaxProcs is the configured number (n > 0) or half of cpus, at least one.
+// goMaxProcs is the configured number (above 0), or half of cpus, at least one.
 //
-// The agent shares its machine with the runtimes it runs, and a warm invocation is a chain of
-// hand-offs between goroutines (caller, runtime connection, caller again). With a P per CPU each
-// hand-off wakes another thread, which spins looking for work on a core a runtime needs: on a
-// 2-vCPU machine one P cut the agent's CPU per warm invocation by 29% and served four callers
-// 5-8% faster (docs/BENCHMARKS.md). Blocking system calls do not hold a P, so fewer Ps do not
-// limit how many invocations wait at once.
+// The agent shares its machine with the runtimes it runs, and an invocation spends about as
+// much CPU in the agent as in its runtime, mostly as a chain of hand-offs between goroutines
+// (caller, runtime connection, caller again). With a P per CPU each hand-off wakes another
+// thread, which spins looking for work on a core a runtime needs. On a 2-vCPU machine one P
+// answered warm invocations 13-27% sooner, used 29% less agent CPU per call, and was as fast or
+// faster for everything else measured: four callers, streams, triggers, forwarding
+// (docs/BENCHMARKS.md). Blocking system calls do not hold a P, so fewer Ps do not limit how many
+// invocations wait at once.
 func goMaxProcs(configured, cpus int) int {
 	if configured > 0 {
 		return configured

@@ -23,8 +23,8 @@ func TestSetGoMaxProcsLeavesTheEnvironmentsChoice(t *testing.T) {
 	if n, set := setGoMaxProcs(3); !set || n != 3 || runtime.GOMAXPROCS(0) != 3 {
 		t.Errorf("configured 3: %d %v (now %d)", n, set, runtime.GOMAXPROCS(0))
 	}
-	t.Setenv("GOMAXPROCS", "3")
+	t.Setenv("GOMAXPROCS", "2")
 	if n, set := setGoMaxProcs(1); set || n != 3 || runtime.GOMAXPROCS(0) != 3 {
-		t.Errorf("with GOMAXPROCS=3 in the environment: %d %v (now %d)", n, set, runtime.GOMAXPROCS(0))
+		t.Errorf("with GOMAXPROCS in the environment: %d %v (now %d)", n, set, runtime.GOMAXPROCS(0))
 	}
 }

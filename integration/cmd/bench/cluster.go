@@ -80,6 +80,7 @@ cluster {
   join             = [%s]
 }
 `, n.name, n.dir, n.http, n.raft, strings.Join(join, ", "))
+		conf += agentProcsLine()
 		if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
 			return nil, err
 		}

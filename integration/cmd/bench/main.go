@@ -71,6 +71,7 @@ func main() {
 	flag.IntVar(&triggerFlags.records, "trigger-records", 20000, "records published in each trigger throughput run (times -trigger-runs at most 100000)")
 	flag.IntVar(&triggerFlags.runs, "trigger-runs", 3, "throughput runs of each trigger (median kept)")
 	flag.IntVar(&triggerFlags.latencyN, "trigger-latency-n", 3000, "deliveries through a trigger plugin, and direct invocations, of the plugin boundary measurement")
+	flag.IntVar(&agentProcs, "gomaxprocs", 0, "gomaxprocs of every agent the bench starts (0: the agent's default)")
 	flag.BoolVar(&warmOnly, "warm-only", false, "measure only the warm invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&streamingOnly, "streaming-only", false, "measure only the function URL rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&triggersOnly, "triggers-only", false, "measure only the trigger rows (write -out elsewhere than docs/BENCHMARKS.md)")
@@ -79,6 +80,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// agentProcs is the agents' gomaxprocs setting (0: not set).
+var agentProcs int
+
+// agentProcsLine is the agent configuration's gomaxprocs line, when -gomaxprocs is given.
+func agentProcsLine() string {
+	if agentProcs <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("gomaxprocs = %d\n", agentProcs)
 }
 
 // clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
@@ -181,6 +193,7 @@ sandbox {
 }
 `, filepath.Join(tmp, "data"), httpAddr, freeAddr(), driver, maxStreamMB)
 	confPath := filepath.Join(tmp, "agent.hcl")
+	conf += agentProcsLine()
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}

@@ -144,6 +144,7 @@ sandbox { driver = %q }
 nats { listen = %q }
 %s`, filepath.Join(dir, "data"), region, httpAddr, freeAddr(), driver, natsAddr, blocks.String())
 	confPath := filepath.Join(dir, "agent.hcl")
+	conf += agentProcsLine()
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -161,14 +162,23 @@ type agentOptions struct {
 // testKey is one access_key block.
 type testKey struct{ name, id, secret, policy string }
 
+// freePort returns a loopback port nothing listens on.
+//
+// It picks from below the kernel's ephemeral range (32768-60999 by default), where a port found
+// by listening on :0 lies: between this check and the agent's bind, such a port can be handed to
+// an outgoing connection of any process on the machine ("address already in use").
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 200; i++ {
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port between 20000 and 32000")
+	return 0
 }
 
 // startAgent starts a real agent process with its own ports and data dir, waits until it serves,

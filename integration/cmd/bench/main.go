@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -1111,13 +1112,18 @@ func waitHTTP(c *http.Client, url, method string) error {
 	return errors.New("timed out waiting for " + url)
 }
 
+// freeAddr returns a loopback address nothing listens on.
 func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	// From below the kernel's ephemeral range (32768-60999 by default): a port found by
+	// listening on :0 can be handed to an outgoing connection before the agent binds it.
+	for i := 0; i < 200; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	panic("no free port between 20000 and 32000")
 }
 
 func sortDur(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] < d[j] }) }

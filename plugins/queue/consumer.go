@@ -86,9 +86,9 @@ func (s *source) newConsumer(m sdk.Mapping) *consumer {
 		cancel: func() {}, done: make(chan struct{}), failures: map[string]failedMsg{}}
 }
 
-// start sets the mapping up (bounded by setupCtx) and runs it under parent until cancel. A
+// Start sets the mapping up (bounded by setupCtx) and runs it under parent until cancel. A
 // mapping that cannot be set up now is in error and goes on trying in the background.
-func (c *consumer) start(setupCtx, parent context.Context) {
+func (c *consumer) Start(setupCtx, parent context.Context) {
 	if !c.m.Enabled {
 		c.setStatus(sdk.StateOK, "disabled")
 		close(c.done)
@@ -560,7 +560,12 @@ func (c *consumer) setStatus(state, msg string) {
 	c.state, c.message = state, msg
 }
 
-func (c *consumer) status() sdk.MappingStatus {
+// Stop asks the mapping's work to end; Wait returns once it has.
+func (c *consumer) Stop() { c.cancel() }
+func (c *consumer) Wait() { <-c.done }
+
+// Status reports the mapping's state.
+func (c *consumer) Status() sdk.MappingStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return sdk.MappingStatus{UUID: c.m.UUID, State: c.state, Message: c.message}

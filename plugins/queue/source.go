@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -67,8 +66,7 @@ type source struct {
 	region string
 	ctx    context.Context // the consumers' parent: ends on Close
 	cancel context.CancelFunc
-	cons   map[string]*consumer // by mapping UUID
-	order  []string             // mapping UUIDs in the order of the last SetMappings
+	set    sdk.MappingSet[*consumer]
 }
 
 var _ sdk.TriggerSource = (*source)(nil)
@@ -79,7 +77,7 @@ func newSource() *source {
 
 func newSourceWithLogger(logger hclog.Logger) *source {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &source{logger: logger.Named("queue"), ctx: ctx, cancel: cancel, cons: map[string]*consumer{}}
+	return &source{logger: logger.Named("queue"), ctx: ctx, cancel: cancel}
 }
 
 func (s *source) Schema() sdk.Schema { return natsconn.Schema("queues") }
@@ -92,10 +90,10 @@ func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk
 		return diags, err
 	}
 	s.mu.Lock()
-	old, oldNC := s.takeConsumersLocked(), s.nc
+	s.set.StopAll()
+	oldNC := s.nc
 	s.host, s.nc, s.js, s.region = host, conn.NC, conn.JS, conn.Region
 	s.mu.Unlock()
-	stopConsumers(old)
 	if oldNC != nil {
 		oldNC.Close()
 	}
@@ -111,93 +109,28 @@ func (s *source) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk
 	if s.js == nil {
 		return nil, errors.New("the queue trigger is not configured")
 	}
-	want := make(map[string]sdk.Mapping, len(mappings))
-	for _, m := range mappings {
-		if _, dup := want[m.UUID]; dup {
-			return nil, fmt.Errorf("mapping %s is given twice", m.UUID)
-		}
-		want[m.UUID] = m
-	}
-	var stopping []*consumer
-	for id, c := range s.cons {
-		if m, ok := want[id]; !ok || !reflect.DeepEqual(m, c.m) {
-			stopping = append(stopping, c)
-			delete(s.cons, id)
-		}
-	}
-	stopConsumers(stopping)
-
-	// Set the new ones up at once, each bounded by setupTimeout, so that a NATS server that is
-	// down does not hold the call for long; they go on trying in the background.
-	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	s.order = s.order[:0]
-	for _, m := range mappings {
-		s.order = append(s.order, m.UUID)
-		if _, ok := s.cons[m.UUID]; ok {
-			continue
-		}
-		c := s.newConsumer(m)
-		s.cons[m.UUID] = c
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.start(sctx, s.ctx)
-		}()
-	}
-	wg.Wait()
-	return s.statusLocked(), nil
+	return s.set.Set(ctx, s.ctx, mappings, setupTimeout, s.newConsumer)
 }
 
 // Status reports each mapping of the last SetMappings.
 func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.statusLocked(), nil
-}
-
-func (s *source) statusLocked() []sdk.MappingStatus {
-	out := make([]sdk.MappingStatus, 0, len(s.order))
-	for _, id := range s.order {
-		if c, ok := s.cons[id]; ok {
-			out = append(out, c.status())
-		}
-	}
-	return out
+	return s.set.Status(), nil
 }
 
 // Close stops every mapping and closes the connection. The plugin's process never calls it
 // (it ends with the process); tests and an in-process host do.
 func (s *source) Close() {
 	s.mu.Lock()
-	cons, nc := s.takeConsumersLocked(), s.nc
+	s.cancel()
+	s.set.StopAll()
+	nc := s.nc
 	s.nc, s.js = nil, nil
 	s.mu.Unlock()
-	s.cancel()
-	stopConsumers(cons)
 	if nc != nil {
 		_ = nc.FlushTimeout(5 * time.Second) // the last acks
 		nc.Close()
-	}
-}
-
-func (s *source) takeConsumersLocked() []*consumer {
-	var out []*consumer
-	for _, c := range s.cons {
-		out = append(out, c)
-	}
-	s.cons, s.order = map[string]*consumer{}, nil
-	return out
-}
-
-// stopConsumers stops them all at once and waits until they have stopped.
-func stopConsumers(cs []*consumer) {
-	for _, c := range cs {
-		c.cancel()
-	}
-	for _, c := range cs {
-		<-c.done
 	}
 }
 

@@ -542,7 +542,7 @@ func TestStopMapping(t *testing.T) {
 		t.Errorf("statuses after stopping: %+v", st)
 	}
 	e.src.mu.Lock()
-	left := len(e.src.cons)
+	left := e.src.set.Len()
 	e.src.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d consumers left", left)

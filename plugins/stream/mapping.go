@@ -66,10 +66,10 @@ func (s *source) newMapping(m sdk.Mapping) *mapping {
 		cancel: func() {}, done: make(chan struct{}), problems: map[int]string{}}
 }
 
-// start sets the mapping up (one attempt, bounded by setupCtx) and runs it under parent until
+// Start sets the mapping up (one attempt, bounded by setupCtx) and runs it under parent until
 // cancel. The first attempt is made before start returns, so that a LATEST mapping starts
 // reading when SetMappings gives it.
-func (mp *mapping) start(setupCtx, parent context.Context) {
+func (mp *mapping) Start(setupCtx, parent context.Context) {
 	if !mp.m.Enabled {
 		mp.setStatus(sdk.StateOK, "disabled")
 		close(mp.done)
@@ -210,8 +210,12 @@ func (mp *mapping) clearProblems() {
 	mp.problems = map[int]string{}
 }
 
-// status is the mapping's own state, or an error when a shard has a problem.
-func (mp *mapping) status() sdk.MappingStatus {
+// Stop asks the mapping's work to end; Wait returns once it has.
+func (mp *mapping) Stop() { mp.cancel() }
+func (mp *mapping) Wait() { <-mp.done }
+
+// Status is the mapping's own state, or an error when a shard has a problem.
+func (mp *mapping) Status() sdk.MappingStatus {
 	mp.mu.Lock()
 	defer mp.mu.Unlock()
 	st := sdk.MappingStatus{UUID: mp.m.UUID, State: mp.state, Message: mp.message}

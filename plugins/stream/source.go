@@ -45,7 +45,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -78,8 +77,7 @@ type source struct {
 	region string
 	ctx    context.Context // the mappings' parent: ends on Close
 	cancel context.CancelFunc
-	maps   map[string]*mapping // by mapping UUID
-	order  []string            // mapping UUIDs in the order of the last SetMappings
+	set    sdk.MappingSet[*mapping]
 }
 
 var _ sdk.TriggerSource = (*source)(nil)
@@ -90,7 +88,7 @@ func newSource() *source {
 
 func newSourceWithLogger(logger hclog.Logger) *source {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &source{logger: logger.Named("stream"), ctx: ctx, cancel: cancel, maps: map[string]*mapping{}}
+	return &source{logger: logger.Named("stream"), ctx: ctx, cancel: cancel}
 }
 
 func (s *source) Schema() sdk.Schema { return natsconn.Schema("streams") }
@@ -103,10 +101,10 @@ func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk
 		return diags, err
 	}
 	s.mu.Lock()
-	old, oldNC := s.takeMappingsLocked(), s.nc
+	s.set.StopAll()
+	oldNC := s.nc
 	s.host, s.nc, s.js, s.region = host, conn.NC, conn.JS, conn.Region
 	s.mu.Unlock()
-	stopMappings(old)
 	if oldNC != nil {
 		oldNC.Close()
 	}
@@ -122,83 +120,28 @@ func (s *source) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk
 	if s.js == nil {
 		return nil, errors.New("the stream trigger is not configured")
 	}
-	want := make(map[string]sdk.Mapping, len(mappings))
-	for _, m := range mappings {
-		if _, dup := want[m.UUID]; dup {
-			return nil, fmt.Errorf("mapping %s is given twice", m.UUID)
-		}
-		want[m.UUID] = m
-	}
-	var stopping []*mapping
-	for id, mp := range s.maps {
-		if m, ok := want[id]; !ok || !reflect.DeepEqual(m, mp.m) {
-			stopping = append(stopping, mp)
-			delete(s.maps, id)
-		}
-	}
-	stopMappings(stopping)
-
-	s.order = s.order[:0]
-	for _, m := range mappings {
-		s.order = append(s.order, m.UUID)
-		if _, ok := s.maps[m.UUID]; ok {
-			continue
-		}
-		mp := s.newMapping(m)
-		s.maps[m.UUID] = mp
-		mp.start(ctx, s.ctx)
-	}
-	return s.statusLocked(), nil
+	return s.set.Set(ctx, s.ctx, mappings, setupTimeout, s.newMapping)
 }
 
 // Status reports each mapping of the last SetMappings.
 func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.statusLocked(), nil
-}
-
-func (s *source) statusLocked() []sdk.MappingStatus {
-	out := make([]sdk.MappingStatus, 0, len(s.order))
-	for _, id := range s.order {
-		if mp, ok := s.maps[id]; ok {
-			out = append(out, mp.status())
-		}
-	}
-	return out
+	return s.set.Status(), nil
 }
 
 // Close stops every mapping and closes the connection. The plugin's process never calls it
 // (it ends with the process); tests and an in-process host do.
 func (s *source) Close() {
 	s.mu.Lock()
-	maps, nc := s.takeMappingsLocked(), s.nc
+	s.cancel()
+	s.set.StopAll()
+	nc := s.nc
 	s.nc, s.js = nil, nil
 	s.mu.Unlock()
-	s.cancel()
-	stopMappings(maps)
 	if nc != nil {
 		_ = nc.FlushTimeout(5 * time.Second) // the last checkpoints
 		nc.Close()
-	}
-}
-
-func (s *source) takeMappingsLocked() []*mapping {
-	var out []*mapping
-	for _, mp := range s.maps {
-		out = append(out, mp)
-	}
-	s.maps, s.order = map[string]*mapping{}, nil
-	return out
-}
-
-// stopMappings stops them all at once and waits until every goroutine of theirs has ended.
-func stopMappings(ms []*mapping) {
-	for _, mp := range ms {
-		mp.cancel()
-	}
-	for _, mp := range ms {
-		<-mp.done
 	}
 }
 

@@ -273,7 +273,7 @@ func TestCheckpointResume(t *testing.T) {
 	}
 
 	// Stop the mapping: its goroutines end and its readers go.
-	running := p.src.maps[m.UUID]
+	running := runnerOf(p.src, m.UUID)
 	p.set(t)
 	select {
 	case <-running.done:
@@ -652,11 +652,11 @@ func TestMappingLifecycle(t *testing.T) {
 	}
 
 	// A changed mapping restarts with its new settings and its checkpoints.
-	first := p.src.maps[good.UUID]
+	first := runnerOf(p.src, good.UUID)
 	changed := good
 	changed.BatchSize = 2
 	p.set(t, changed)
-	if p.src.maps[good.UUID] == first {
+	if runnerOf(p.src, good.UUID) == first {
 		t.Error("the changed mapping was not restarted")
 	}
 	select {
@@ -681,7 +681,7 @@ func TestMappingLifecycle(t *testing.T) {
 	}
 
 	// Stopped: nothing more is delivered.
-	current := p.src.maps[good.UUID]
+	current := runnerOf(p.src, good.UUID)
 	p.set(t)
 	<-current.done
 	before := len(host.Deliveries(""))
@@ -797,4 +797,12 @@ func (h *failingHost) Deliver(ctx context.Context, b sdk.Batch) (sdk.BatchResult
 		return sdk.BatchResult{}, fmt.Errorf("the gateway is away")
 	}
 	return h.testHost.Deliver(ctx, b)
+}
+
+// runnerOf is the mapping src runs for uuid, nil when none.
+func runnerOf(src *source, uuid string) *mapping {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	mp, _ := src.set.Runner(uuid)
+	return mp
 }

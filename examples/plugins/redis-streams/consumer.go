@@ -75,9 +75,9 @@ func (s *source) newConsumer(m sdk.Mapping) *consumer {
 		cancel: func() {}, done: make(chan struct{}), memo: map[string]memo{}}
 }
 
-// start sets the mapping up (bounded by setupCtx) and runs it under parent until stop. A mapping
+// Start sets the mapping up (bounded by setupCtx) and runs it under parent until stop. A mapping
 // whose consumer group cannot be set up now is in error and goes on trying in the background.
-func (c *consumer) start(setupCtx, parent context.Context) {
+func (c *consumer) Start(setupCtx, parent context.Context) {
 	if !c.m.Enabled {
 		c.setStatus(sdk.StateOK, "disabled")
 		close(c.done)
@@ -106,8 +106,11 @@ func (c *consumer) start(setupCtx, parent context.Context) {
 	go c.run(ctx, ready)
 }
 
-// stop has the mapping stop; done is closed when it has.
-func (c *consumer) stop() { c.cancel() }
+// Stop asks the mapping's work to end.
+func (c *consumer) Stop() { c.cancel() }
+
+// Wait returns once the mapping's work has ended.
+func (c *consumer) Wait() { <-c.done }
 
 // setup makes sure the stream and the mapping's consumer group exist.
 func (c *consumer) setup(ctx context.Context) error {
@@ -555,7 +558,8 @@ func (c *consumer) setStatus(state, msg string) {
 	c.state, c.message = state, msg
 }
 
-func (c *consumer) status() sdk.MappingStatus {
+// Status reports the mapping's state.
+func (c *consumer) Status() sdk.MappingStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return sdk.MappingStatus{UUID: c.m.UUID, State: c.state, Message: c.message}

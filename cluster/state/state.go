@@ -261,21 +261,29 @@ func (s *Store) Alias(fn, name string) (*structs.Alias, bool) {
 // Aliases returns the aliases of function fn sorted by name; of every function when fn is empty.
 func (s *Store) Aliases(fn string) []*structs.Alias {
 	s.mu.RLock()
-	var out []*structs.Alias
-	for f, m := range s.aliases {
+	defer s.mu.RUnlock()
+	return perFunction(s.aliases, fn, func(a *structs.Alias) (string, string) { return a.Function, a.Name })
+}
+
+// perFunction lists the values of m (function name -> name -> value) of function fn, or of
+// every function when fn is empty, sorted by function, then name (key gives both).
+func perFunction[T any](m map[string]map[string]*T, fn string, key func(*T) (string, string)) []*T {
+	var out []*T
+	for f, byName := range m {
 		if fn != "" && f != fn {
 			continue
 		}
-		for _, a := range m {
-			out = append(out, a)
+		for _, v := range byName {
+			out = append(out, v)
 		}
 	}
-	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Function != out[j].Function {
-			return out[i].Function < out[j].Function
+		fi, ni := key(out[i])
+		fj, nj := key(out[j])
+		if fi != fj {
+			return fi < fj
 		}
-		return out[i].Name < out[j].Name
+		return ni < nj
 	})
 	return out
 }
@@ -342,23 +350,8 @@ func (s *Store) TriggerByUUID(uuid string) (*structs.Trigger, bool) {
 // function) when fn is empty.
 func (s *Store) Triggers(fn string) []*structs.Trigger {
 	s.mu.RLock()
-	var out []*structs.Trigger
-	for f, m := range s.triggers {
-		if fn != "" && f != fn {
-			continue
-		}
-		for _, t := range m {
-			out = append(out, t)
-		}
-	}
-	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Function != out[j].Function {
-			return out[i].Function < out[j].Function
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out
+	defer s.mu.RUnlock()
+	return perFunction(s.triggers, fn, func(t *structs.Trigger) (string, string) { return t.Function, t.Name })
 }
 
 // PutTrigger stores a trigger at index (FSM only).

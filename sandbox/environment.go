@@ -50,16 +50,19 @@ type environment struct {
 	initDone chan struct{}
 	initFail chan *initError
 
-	mu       sync.Mutex
-	state    envState
-	cur      *invocation
-	waiting  *runtimeConn // the runtime's parked GET /next
-	queued   *invocation  // cur, when it arrived before the runtime's GET /next
-	inited   bool
-	idleGen  uint64
-	freezeT  *time.Timer
-	lastUsed time.Time // guarded by Manager.mu
-	removed  bool      // guarded by Manager.mu: no longer counted in Manager.total
+	mu      sync.Mutex
+	state   envState
+	cur     *invocation
+	waiting *runtimeConn // the runtime's parked GET /next
+	queued  *invocation  // cur, when it arrived before the runtime's GET /next
+	inited  bool
+	idleGen uint64
+	freezeT *time.Timer
+	// stopFreeze cancels the freeze in progress, if any: a checkout does not wait for a slow
+	// freeze to finish only to thaw it (the driver rolls it back to thawed).
+	stopFreeze context.CancelFunc
+	lastUsed   time.Time // guarded by Manager.mu
+	removed    bool      // guarded by Manager.mu: no longer counted in Manager.total
 	// provisioned (Manager.mu) marks an environment of the pool's provisioned concurrency,
 	// counted in provLive, and provReady one that finished Init, counted in provReady.
 	provisioned, provReady bool
@@ -262,6 +265,10 @@ func (e *environment) checkout(ctx context.Context) error {
 		e.freezeT.Stop()
 		e.freezeT = nil
 	}
+	if e.stopFreeze != nil {
+		e.stopFreeze()
+		e.stopFreeze = nil
+	}
 	e.mu.Unlock()
 
 	e.freezeMu.Lock()
@@ -300,20 +307,35 @@ func (e *environment) scheduleFreeze(delay time.Duration) {
 func (e *environment) freezeIfIdle(gen uint64) {
 	e.freezeMu.Lock()
 	defer e.freezeMu.Unlock()
-	e.mu.Lock()
-	idle := e.state == stateIdle && e.idleGen == gen
-	e.mu.Unlock()
-	if !idle || e.frozen {
+	if e.frozen {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), FreezeTimeout)
 	defer cancel()
-	if err := e.inst.Freeze(ctx); err != nil {
-		// The driver left it thawed; it stays usable, just not suspended.
-		e.m.logger.Warn("freezing environment failed; leaving it thawed", "env", e.id, "error", err)
+	e.mu.Lock()
+	idle := e.state == stateIdle && e.idleGen == gen
+	if idle {
+		e.stopFreeze = cancel
+	}
+	e.mu.Unlock()
+	if !idle {
 		return
 	}
-	e.frozen = true
+	err := e.inst.Freeze(ctx)
+	e.mu.Lock()
+	if e.idleGen == gen {
+		e.stopFreeze = nil
+	}
+	e.mu.Unlock()
+	switch {
+	case err == nil:
+		e.frozen = true
+	case errors.Is(err, context.Canceled):
+		// A checkout came first; the driver rolled the freeze back.
+	default:
+		// The driver left it thawed; it stays usable, just not suspended.
+		e.m.logger.Warn("freezing environment failed; leaving it thawed", "env", e.id, "error", err)
+	}
 }
 
 // invoke hands req to the runtime and waits for its answer. initDur is non-zero on a cold start.
@@ -542,6 +564,10 @@ func (e *environment) destroy() {
 		e.mu.Lock()
 		if e.freezeT != nil {
 			e.freezeT.Stop()
+		}
+		if e.stopFreeze != nil {
+			e.stopFreeze() // a freeze in progress is rolled back rather than waited for
+			e.stopFreeze = nil
 		}
 		e.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), e.m.cfg.ShutdownTimeout+5*time.Second)

@@ -102,13 +102,20 @@ type freezer struct {
 
 // freeze writes FROZEN and waits until every task of the cgroup is frozen. Tasks asleep in the
 // kernel are frozen within microseconds; a task being forked can keep the cgroup in FREEZING,
-// so FROZEN is written again now and then. When ctx ends first the cgroup is thawed and an error
-// returned: an environment is never left half-frozen.
+// so FROZEN is written again now and then. When ctx ends first (the freeze timed out, or an
+// invocation wants the environment back) the cgroup is thawed and an error returned: an
+// environment is never left half-frozen.
 func (fz *freezer) freeze(ctx context.Context) error {
 	if err := fz.state.write("FROZEN"); err != nil {
 		return fmt.Errorf("writing FROZEN: %w", err)
 	}
 	wait := time.Duration(0)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for n := 1; ; n++ {
 		b, err := fz.state.read(fz.buf[:])
 		if err != nil {
@@ -135,7 +142,15 @@ func (fz *freezer) freeze(ctx context.Context) error {
 				return fmt.Errorf("writing FROZEN again: %w", err)
 			}
 		}
-		time.Sleep(wait)
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+		}
 	}
 }
 

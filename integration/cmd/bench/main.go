@@ -273,6 +273,25 @@ sandbox {
 		fmt.Printf("%-55s gateway %10.0f %s   floor %10.0f %s   %s\n", what, gw, unit, floor, unit, rel)
 	}
 
+	// Where the CPU of a 4-caller run goes, the gateway's side beside the floor's, one after the
+	// other (the processes' CPU times cannot be told apart within alternating slices).
+	caller := cpuPart{"caller", func() (time.Duration, error) { return procCPU(os.Getpid()) }}
+	floorParts := []cpuPart{{"server", func() (time.Duration, error) { return procCPU(echo.Process.Pid) }}, caller}
+	cpuRow := func(what, url string, parts []cpuPart) error {
+		per, busy, rate, err := cpuPerCall(client, url, payload, 4, dur, parts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		fper, fbusy, frate, err := cpuPerCall(client, echoURL, payload, 4, dur, floorParts)
+		if err != nil {
+			return fmt.Errorf("%s, floor: %w", what, err)
+		}
+		gw, floor := cpuCell(parts, per, busy, rate), cpuCell(floorParts, fper, fbusy, frate)
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | |", what, gw, floor))
+		fmt.Printf("%-55s gateway %s   floor %s\n", what, gw, floor)
+		return nil
+	}
+
 	// Warm latency and throughput, each measured in blocks alternating with the floor's, so both
 	// see the same machine, and each runs back to back within its blocks.
 	for i, d := range delays {
@@ -305,6 +324,13 @@ sandbox {
 			}
 		}
 		row(fmt.Sprintf("throughput, 4 callers (freeze_delay %s)", d), tp4, floorTP4, "/s", false)
+		if err := cpuRow(fmt.Sprintf("CPU per call, 4 callers (freeze_delay %s)", d), url, []cpuPart{
+			{"agent", func() (time.Duration, error) { return procCPU(agent.Process.Pid) }},
+			{"environments", func() (time.Duration, error) { return cgroupsCPU("lambdagw/bench-*") }},
+			caller,
+		}); err != nil {
+			return err
+		}
 	}
 	{
 		lat, floorLat, err := pairedLatencies(client, minimalURL, echoURL, payload, warmN)
@@ -318,6 +344,13 @@ sandbox {
 			return err
 		}
 		row("minimal Lambda gateway: throughput, 4 callers", tp4, floorTP4, "/s", false)
+		if err := cpuRow("minimal Lambda gateway: CPU per call, 4 callers", minimalURL, []cpuPart{
+			{"server", func() (time.Duration, error) { return procCPU(minimal.Process.Pid) }},
+			{"runtimes", func() (time.Duration, error) { return childrenCPU(minimal.Process.Pid) }},
+			caller,
+		}); err != nil {
+			return err
+		}
 	}
 	if warmOnly {
 		return writeReport(outPath, rows)
@@ -849,6 +882,9 @@ func writeReport(path string, rows []string) error {
 	b.WriteString("after every invocation (thaw included in the next call); `100ms` keeps it thawed between back-to-back calls.\n")
 	b.WriteString("The `minimal Lambda gateway` rows run the same function code as plain processes behind a minimal Runtime API\n")
 	b.WriteString("and Invoke endpoint on net/http (`integration/cmd/bench/minimal.go`), against the same floor.\n")
+	b.WriteString("The `CPU per call` rows run 4 callers once more, one side after the other, and divide each part's CPU time by\n")
+	b.WriteString("the calls served: the agent process, its environments' cgroups, the minimal gateway's server and runtimes, the\n")
+	b.WriteString("floor's server, and the caller (the bench itself); `machine busy` is the share of both CPUs not idle meanwhile.\n")
 	b.WriteString("The function URL rows, measured last, call the same function behind a `RESPONSE_STREAM` and a `BUFFERED`\n")
 	b.WriteString("URL (`/fn/<name>/?mode=stream&...&url=true`; freeze_delay 0s, the default; `max_stream_mb = 2000`). Their\n")
 	b.WriteString("floor is the same server's `/stream` handler writing the same bytes in the same chunks, each flushed. Time to\n")

@@ -263,6 +263,9 @@ type Sandbox struct {
 	Standby int
 	// MaxStreamMB bounds one streamed response (Lambda's soft limit is 20 MB).
 	MaxStreamMB int
+	// CPUPolicy is the Linux scheduling policy of the runtimes' threads: "batch" (a runtime
+	// that wakes does not preempt the task on its CPU) or "normal".
+	CPUPolicy string
 }
 
 // DefaultAgent has every default filled in.
@@ -287,6 +290,7 @@ func DefaultAgent() *Agent {
 			PidsLimit:       1024,
 			Standby:         8,
 			MaxStreamMB:     20,
+			CPUPolicy:       "batch",
 		},
 	}
 }
@@ -369,6 +373,7 @@ type sandboxBlock struct {
 	Standby         *int           `hcl:"standby,optional"`
 	MaxStreamMB     *int           `hcl:"max_stream_mb,optional"`
 	Rootfs          *string        `hcl:"rootfs,optional"`
+	CPUPolicy       *string        `hcl:"cpu_policy,optional"`
 	Body            hcl.Body       `hcl:",body"`
 }
 
@@ -457,6 +462,7 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	if s := raw.Sandbox; s != nil {
 		set(&a.Sandbox.Driver, s.Driver)
 		set(&a.Sandbox.Rootfs, s.Rootfs)
+		set(&a.Sandbox.CPUPolicy, s.CPUPolicy)
 		if s.MaxEnvironments != nil {
 			a.Sandbox.MaxEnvironments = *s.MaxEnvironments
 		}
@@ -492,6 +498,10 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	if a.Sandbox.Driver != "libcontainer" && a.Sandbox.Driver != "process" {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "driver", "Invalid sandbox driver",
 			fmt.Sprintf("%q is not a sandbox driver; valid: libcontainer, process.", a.Sandbox.Driver)))
+	}
+	if a.Sandbox.CPUPolicy != "batch" && a.Sandbox.CPUPolicy != "normal" {
+		diags = append(diags, sandboxDiag(raw.Sandbox, "cpu_policy", "Invalid cpu_policy",
+			fmt.Sprintf("%q is not a CPU policy; valid: batch, normal.", a.Sandbox.CPUPolicy)))
 	}
 	if a.Sandbox.MaxConcurrency < 0 {
 		diags = append(diags, sandboxDiag(raw.Sandbox, "max_concurrency", "Invalid max_concurrency", "max_concurrency must be at least 1 (or 0: max_environments)."))

@@ -35,6 +35,7 @@ sandbox {
   idle_timeout     = "1m"
   freeze_delay     = 0.5
   standby          = 3
+  cpu_policy       = "normal"
 }
 `)
 	a, _, diags := LoadAgent(p)
@@ -43,10 +44,12 @@ sandbox {
 	}
 	if a.NodeName != "gw1" || a.DataDir != filepath.Join(dir, "data") || a.HTTP.Address != "127.0.0.1:9600" ||
 		a.Cluster.Address != "127.0.0.1:9601" || a.Sandbox.Driver != "process" || a.Sandbox.MaxEnvironments != 20 ||
-		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug || a.Sandbox.Standby != 3 || a.GoMaxProcs != 3 {
+		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug || a.Sandbox.Standby != 3 || a.GoMaxProcs != 3 ||
+		a.Sandbox.CPUPolicy != "normal" {
 		t.Fatalf("decoded %+v", a)
 	}
-	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().EnableDebug || DefaultAgent().GoMaxProcs != 0 {
+	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().EnableDebug || DefaultAgent().GoMaxProcs != 0 ||
+		DefaultAgent().Sandbox.CPUPolicy != "batch" {
 		t.Fatalf("defaults not applied: %+v", a)
 	}
 }
@@ -58,6 +61,7 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"log_level = \"loud\"\n", ":1:13", "Invalid log level"},
 		{"\ngomaxprocs = -2\n", ":2:14", "Invalid gomaxprocs"},
 		{"sandbox {\n  standby = -1\n}\n", ":2:", "Invalid standby"},
+		{"sandbox {\n  cpu_policy = \"fifo\"\n}\n", ":2:16", "Invalid cpu_policy"},
 		{"\n\nbogus = 1\n", ":3:1", "Unsupported argument"},
 		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":2:10", "Missing plugin checksum"},
 		{"plugin \"queue\" {\n  path = \"x\"\n  checksum = \"md5:00\"\n}\n", ":2:", "Invalid plugin checksum"},

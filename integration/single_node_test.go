@@ -281,8 +281,21 @@ func TestSingleNodeEndToEnd(t *testing.T) {
 		}
 		// A 128 MB function runs on one CPU (Lambda: one vCPU per 1,769 MB).
 		r = a.invoke("fn", `{"mode":"cpus"}`, nil)
-		if got := decodeJSON(t, r.body)["cpus"]; got != 1.0 {
+		cpus := decodeJSON(t, r.body)
+		if got := cpus["cpus"]; got != 1.0 {
 			t.Errorf("a 128 MB function can run on %v CPUs, want 1: %s", got, r.body)
+		}
+		// Every thread of the runtime, those started after the exec included, runs under
+		// SCHED_BATCH (cpu_policy "batch", the default).
+		if ps, ok := cpus["policies"].([]any); !ok || len(ps) < 2 {
+			t.Errorf("want the scheduling policies of the runtime's threads: %s", r.body)
+		} else {
+			for _, p := range ps {
+				if p != 3.0 {
+					t.Errorf("a runtime thread runs under scheduling policy %v, want 3 (SCHED_BATCH): %s", p, r.body)
+					break
+				}
+			}
 		}
 	})
 

@@ -450,6 +450,7 @@ func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
 			WorkDir:      filepath.Join(dataDir, "sandbox"),
 			BaseRootfs:   cfg.Rootfs,
 			CgroupParent: cgroupParent(a.cfg.NodeName, dataDir),
+			BatchCPU:     cfg.CPUPolicy == "batch",
 			Logger:       a.logger,
 		})
 		if err == nil {

@@ -179,7 +179,7 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		}
 		return map[string]any{"interfaces": names, "error": errString(err)}, nil
 	case "cpus":
-		return map[string]int{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0)}, nil
+		return map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "policies": schedPolicies()}, nil
 	case "env":
 		env := map[string]string{}
 		for _, kv := range os.Environ() {
@@ -459,4 +459,31 @@ func s3Records(raw json.RawMessage) (any, error) {
 		fmt.Printf("s3 %s %s %s %d\n", r.EventName, r.S3.Bucket.Name, r.S3.Object.Key, r.S3.Object.Size)
 	}
 	return nil, nil
+}
+
+// schedPolicies lists the scheduling policy of each of the process's threads (field 41 of
+// /proc/self/task/<tid>/stat: 0 normal, 3 batch), or an error string.
+func schedPolicies() any {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err.Error()
+	}
+	var policies []int
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // field 3 onwards
+		if len(f) < 39 {
+			return "short stat: " + s
+		}
+		p, err := strconv.Atoi(f[38])
+		if err != nil {
+			return err.Error()
+		}
+		policies = append(policies, p)
+	}
+	return policies
 }

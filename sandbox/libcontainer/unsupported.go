@@ -16,6 +16,7 @@ type Config struct {
 	WorkDir      string
 	BaseRootfs   string
 	CgroupParent string
+	BatchCPU     bool
 	Logger       hclog.Logger
 }
 

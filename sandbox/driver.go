@@ -63,7 +63,8 @@ type Instance interface {
 	// Start starts the runtime process.
 	Start(ctx context.Context) error
 	// Freeze suspends every process of the environment and returns once they are all stopped.
-	// On failure the environment is left thawed (never half-frozen).
+	// On failure (ctx ended first, too) the environment is left thawed, never half-frozen; an
+	// error wrapping ErrStuckFrozen says that thawing it back failed as well.
 	Freeze(ctx context.Context) error
 	// Thaw resumes a frozen environment.
 	Thaw(ctx context.Context) error
@@ -102,6 +103,11 @@ func (s ExitStatus) String() string {
 // machine (not root, no cgroups, not Linux, built without cgo). The agent's -dev mode falls back to
 // the process driver only on this error.
 var ErrUnavailable = errors.New("sandbox driver unavailable on this machine")
+
+// ErrStuckFrozen is returned (wrapped) by Instance.Freeze when it could neither finish the
+// freeze nor undo it: the environment may be frozen, so it is thawed before its next use, and
+// reset if that fails.
+var ErrStuckFrozen = errors.New("environment may be left frozen")
 
 // FreezeTimeout bounds one freeze attempt; a cgroup stuck in FREEZING is rolled back to THAWED.
 const FreezeTimeout = 2 * time.Second

@@ -330,6 +330,10 @@ func (e *environment) freezeIfIdle(gen uint64) {
 	switch {
 	case err == nil:
 		e.frozen = true
+	case errors.Is(err, ErrStuckFrozen):
+		// Not known to run: the next checkout thaws it, and resets it if that fails too.
+		e.frozen = true
+		e.m.logger.Error("freezing environment failed and could not be undone", "env", e.id, "error", err)
 	case errors.Is(err, context.Canceled):
 		// A checkout came first; the driver rolled the freeze back.
 	default:

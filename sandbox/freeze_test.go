@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
 )
 
@@ -68,6 +69,60 @@ func TestInvocationCancelsAFreezeInProgress(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("the freeze in progress never ended")
+			}
+			if st := h.m.Stats(); st.Environments != 1 {
+				t.Fatalf("%d environments, want the one reused", st.Environments)
+			}
+		})
+	}
+}
+
+// stuckFrozenDriver wraps a real driver whose instances' Freeze freezes the environment but then
+// reports that it could not be undone (sandbox.ErrStuckFrozen), as when writing THAWED back fails.
+type stuckFrozenDriver struct {
+	sandbox.Driver
+	frozen chan struct{} // a Freeze froze the environment
+}
+
+func (d *stuckFrozenDriver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	inst, err := d.Driver.Create(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &stuckFrozenInstance{Instance: inst, d: d}, nil
+}
+
+type stuckFrozenInstance struct {
+	sandbox.Instance
+	d *stuckFrozenDriver
+}
+
+func (i *stuckFrozenInstance) Freeze(ctx context.Context) error {
+	if err := i.Instance.Freeze(ctx); err != nil {
+		return err
+	}
+	i.d.frozen <- struct{}{}
+	return fmt.Errorf("freezing: thawing it back failed: %w", sandbox.ErrStuckFrozen)
+}
+
+// TestStuckFrozenEnvironmentIsThawedBeforeUse: an environment whose freeze failed in a way the
+// driver could not undo is treated as frozen, so the next invocation thaws it first.
+func TestStuckFrozenEnvironmentIsThawedBeforeUse(t *testing.T) {
+	for _, dc := range drivers() {
+		t.Run(dc.name, func(t *testing.T) {
+			d := &stuckFrozenDriver{Driver: dc.new(t), frozen: make(chan struct{}, 8)}
+			h := newHarness(t, d, nil)
+			fn := testFunction("stuckfrozen", func(f *structs.Function) { f.Timeout = 3 * time.Second }) // freeze_delay 0s
+			for _, name := range []string{"one", "two", "three"} {
+				resp := invoke(t, h, fn, `{"mode":"hello","name":"`+name+`"}`)
+				if got := decode(t, resp.Payload)["message"]; got != "Hello, "+name+"!" {
+					t.Fatalf("invocation %s answered %s (a frozen environment was not thawed?)", name, resp.Payload)
+				}
+				select {
+				case <-d.frozen:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the environment was not frozen after the invocation")
+				}
 			}
 			if st := h.m.Stats(); st.Environments != 1 {
 				t.Fatalf("%d environments, want the one reused", st.Environments)

@@ -475,7 +475,7 @@ func (i *instance) oomKilled(st sandbox.ExitStatus) bool {
 }
 
 // Freeze suspends the container with the cgroup freezer; on failure it is thawed again, never
-// left half-frozen.
+// left half-frozen (sandbox.ErrStuckFrozen when even that fails).
 func (i *instance) Freeze(ctx context.Context) error {
 	if i.fz != nil {
 		if err := i.fz.freeze(ctx); err != nil {
@@ -483,19 +483,29 @@ func (i *instance) Freeze(ctx context.Context) error {
 		}
 		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not freezing %s: %w", i.spec.ID, err)
+	}
+	// cgroup v2: libcontainer's Pause, which cannot be interrupted. When ctx ends first, its
+	// result is still awaited and undone before answering, so that an error here always means
+	// the environment runs (an invocation is delivered to it next, without a thaw).
 	done := make(chan error, 1)
 	go func() { done <- i.c.Pause() }()
+	var cause error
 	select {
 	case err := <-done:
-		if err != nil {
-			_ = i.c.Resume()
-			return fmt.Errorf("freezing %s: %w", i.spec.ID, err)
+		if err == nil {
+			return nil
 		}
-		return nil
+		cause = err
 	case <-ctx.Done():
-		go func() { <-done; _ = i.c.Resume() }()
-		return fmt.Errorf("freezing %s: %w", i.spec.ID, ctx.Err())
+		cause = ctx.Err()
+		<-done
 	}
+	if err := i.c.Resume(); err != nil && !errors.Is(err, libcontainer.ErrNotPaused) {
+		return fmt.Errorf("freezing %s: %v; resuming it failed: %v: %w", i.spec.ID, cause, err, sandbox.ErrStuckFrozen)
+	}
+	return fmt.Errorf("freezing %s: %w", i.spec.ID, cause)
 }
 
 func (i *instance) Thaw(ctx context.Context) error {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lambdagw/gateway/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,10 +105,20 @@ type freezer struct {
 // kernel are frozen within microseconds; a task being forked can keep the cgroup in FREEZING,
 // so FROZEN is written again now and then. When ctx ends first (the freeze timed out, or an
 // invocation wants the environment back) the cgroup is thawed and an error returned: an
-// environment is never left half-frozen.
+// environment is never left half-frozen. Only when that thaw fails too is the error
+// sandbox.ErrStuckFrozen.
 func (fz *freezer) freeze(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not freezing: %w", err)
+	}
 	if err := fz.state.write("FROZEN"); err != nil {
-		return fmt.Errorf("writing FROZEN: %w", err)
+		return fmt.Errorf("writing FROZEN: %w", err) // nothing changed
+	}
+	rollback := func(cause error) error {
+		if err := fz.state.write("THAWED"); err != nil {
+			return fmt.Errorf("%v; thawing it back failed: %v: %w", cause, err, sandbox.ErrStuckFrozen)
+		}
+		return cause
 	}
 	wait := time.Duration(0)
 	var timer *time.Timer
@@ -119,15 +130,13 @@ func (fz *freezer) freeze(ctx context.Context) error {
 	for n := 1; ; n++ {
 		b, err := fz.state.read(fz.buf[:])
 		if err != nil {
-			_ = fz.state.write("THAWED")
-			return fmt.Errorf("reading the freezer state: %w", err)
+			return rollback(fmt.Errorf("reading the freezer state: %w", err))
 		}
 		if string(b) == "FROZEN" {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			_ = fz.state.write("THAWED")
-			return fmt.Errorf("cgroup still %s: %w", b, err)
+			return rollback(fmt.Errorf("cgroup still %s: %w", b, err))
 		}
 		switch {
 		case n < 20:
@@ -138,8 +147,7 @@ func (fz *freezer) freeze(ctx context.Context) error {
 		}
 		if n%100 == 0 {
 			if err := fz.state.write("FROZEN"); err != nil {
-				_ = fz.state.write("THAWED")
-				return fmt.Errorf("writing FROZEN again: %w", err)
+				return rollback(fmt.Errorf("writing FROZEN again: %w", err))
 			}
 		}
 		if timer == nil {

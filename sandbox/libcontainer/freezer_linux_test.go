@@ -4,6 +4,7 @@ package libcontainer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -116,6 +117,16 @@ func TestFreezeAndThawARunningTask(t *testing.T) {
 		if got := readState(t, dir); got != "THAWED" {
 			t.Fatalf("after thaw %d the cgroup is %s", i, got)
 		}
+	}
+	// A freeze whose context ended before it began (an invocation took the environment back)
+	// leaves the cgroup alone.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := fz.freeze(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("freeze with a cancelled context: %v, want context.Canceled", err)
+	}
+	if got := readState(t, dir); got != "THAWED" {
+		t.Fatalf("after a cancelled freeze the cgroup is %s", got)
 	}
 }
 

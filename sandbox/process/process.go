@@ -196,7 +196,9 @@ func (i *instance) Freeze(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			_ = i.signal(syscall.SIGCONT) // never leave it half-frozen
+			if err := i.signal(syscall.SIGCONT); err != nil { // never leave it half-frozen
+				return fmt.Errorf("freezing: %v; continuing it failed: %v: %w", ctx.Err(), err, sandbox.ErrStuckFrozen)
+			}
 			return fmt.Errorf("freezing: %w", ctx.Err())
 		case <-i.exited:
 			return nil

@@ -310,22 +310,18 @@ func (e *environment) freezeIfIdle(gen uint64) {
 	if e.frozen {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), FreezeTimeout)
-	defer cancel()
 	e.mu.Lock()
-	idle := e.state == stateIdle && e.idleGen == gen
-	if idle {
-		e.stopFreeze = cancel
-	}
-	e.mu.Unlock()
-	if !idle {
+	if e.state != stateIdle || e.idleGen != gen {
+		e.mu.Unlock()
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), FreezeTimeout)
+	defer cancel()
+	e.stopFreeze = cancel
+	e.mu.Unlock()
 	err := e.inst.Freeze(ctx)
 	e.mu.Lock()
-	if e.idleGen == gen {
-		e.stopFreeze = nil
-	}
+	e.stopFreeze = nil // ours, or already taken by a checkout: only this method sets it, under freezeMu
 	e.mu.Unlock()
 	switch {
 	case err == nil:

@@ -11,47 +11,48 @@ import (
 	"github.com/lambdagw/gateway/sandbox"
 )
 
-// stuckFreezeDriver wraps a real driver. Its instances' Freeze never completes by itself, as
-// with a cgroup held in FREEZING by a task in uninterruptible sleep, which cannot be made to
-// happen on demand; only the context ends it. Everything else is the real driver's.
-type stuckFreezeDriver struct {
+// freezeHookDriver wraps a real driver; its instances' Freeze is freeze, given the real instance.
+// It stands in for freezes that cannot be made to fail on demand. Everything else is the real
+// driver's.
+type freezeHookDriver struct {
 	sandbox.Driver
-	started chan struct{} // a Freeze began
-	ended   chan error    // why a Freeze ended
+	freeze func(ctx context.Context, real sandbox.Instance) error
 }
 
-func (d *stuckFreezeDriver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+func (d *freezeHookDriver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
 	inst, err := d.Driver.Create(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	return &stuckFreezeInstance{Instance: inst, d: d}, nil
+	return &freezeHookInstance{Instance: inst, d: d}, nil
 }
 
-type stuckFreezeInstance struct {
+type freezeHookInstance struct {
 	sandbox.Instance
-	d *stuckFreezeDriver
+	d *freezeHookDriver
 }
 
-func (i *stuckFreezeInstance) Freeze(ctx context.Context) error {
-	i.d.started <- struct{}{}
-	<-ctx.Done()
-	i.d.ended <- ctx.Err()
-	return fmt.Errorf("freezing: %w", ctx.Err())
-}
+func (i *freezeHookInstance) Freeze(ctx context.Context) error { return i.d.freeze(ctx, i.Instance) }
 
 // TestInvocationCancelsAFreezeInProgress: an invocation that finds its environment being frozen
 // rolls the freeze back at once instead of waiting for it to finish (or, here, to time out).
 func TestInvocationCancelsAFreezeInProgress(t *testing.T) {
 	for _, dc := range drivers() {
 		t.Run(dc.name, func(t *testing.T) {
-			d := &stuckFreezeDriver{Driver: dc.new(t), started: make(chan struct{}, 8), ended: make(chan error, 8)}
-			h := newHarness(t, d, nil)
+			// A freeze that never completes by itself, as with a cgroup held in FREEZING by a task
+			// in uninterruptible sleep: only its context ends it.
+			started, ended := make(chan struct{}, 8), make(chan error, 8)
+			h := newHarness(t, &freezeHookDriver{Driver: dc.new(t), freeze: func(ctx context.Context, _ sandbox.Instance) error {
+				started <- struct{}{}
+				<-ctx.Done()
+				ended <- ctx.Err()
+				return fmt.Errorf("freezing: %w", ctx.Err())
+			}}, nil)
 			fn := testFunction("stuckfreeze", nil) // freeze_delay 0s
 
 			invoke(t, h, fn, `{"mode":"hello","name":"one"}`)
 			select {
-			case <-d.started:
+			case <-started:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the environment was not frozen after the invocation")
 			}
@@ -63,7 +64,7 @@ func TestInvocationCancelsAFreezeInProgress(t *testing.T) {
 				t.Fatalf("second invocation answered %v", got)
 			}
 			select {
-			case err := <-d.ended:
+			case err := <-ended:
 				if !errors.Is(err, context.Canceled) {
 					t.Fatalf("the freeze in progress ended with %v, want it cancelled by the invocation", err)
 				}
@@ -77,41 +78,21 @@ func TestInvocationCancelsAFreezeInProgress(t *testing.T) {
 	}
 }
 
-// stuckFrozenDriver wraps a real driver whose instances' Freeze freezes the environment but then
-// reports that it could not be undone (sandbox.ErrStuckFrozen), as when writing THAWED back fails.
-type stuckFrozenDriver struct {
-	sandbox.Driver
-	frozen chan struct{} // a Freeze froze the environment
-}
-
-func (d *stuckFrozenDriver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
-	inst, err := d.Driver.Create(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	return &stuckFrozenInstance{Instance: inst, d: d}, nil
-}
-
-type stuckFrozenInstance struct {
-	sandbox.Instance
-	d *stuckFrozenDriver
-}
-
-func (i *stuckFrozenInstance) Freeze(ctx context.Context) error {
-	if err := i.Instance.Freeze(ctx); err != nil {
-		return err
-	}
-	i.d.frozen <- struct{}{}
-	return fmt.Errorf("freezing: thawing it back failed: %w", sandbox.ErrStuckFrozen)
-}
-
 // TestStuckFrozenEnvironmentIsThawedBeforeUse: an environment whose freeze failed in a way the
 // driver could not undo is treated as frozen, so the next invocation thaws it first.
 func TestStuckFrozenEnvironmentIsThawedBeforeUse(t *testing.T) {
 	for _, dc := range drivers() {
 		t.Run(dc.name, func(t *testing.T) {
-			d := &stuckFrozenDriver{Driver: dc.new(t), frozen: make(chan struct{}, 8)}
-			h := newHarness(t, d, nil)
+			// The real freeze, then a report that it could not be undone, as when writing THAWED
+			// back failed.
+			frozen := make(chan struct{}, 8)
+			h := newHarness(t, &freezeHookDriver{Driver: dc.new(t), freeze: func(ctx context.Context, real sandbox.Instance) error {
+				if err := real.Freeze(ctx); err != nil {
+					return err
+				}
+				frozen <- struct{}{}
+				return fmt.Errorf("freezing: thawing it back failed: %w", sandbox.ErrStuckFrozen)
+			}}, nil)
 			fn := testFunction("stuckfrozen", func(f *structs.Function) { f.Timeout = 3 * time.Second }) // freeze_delay 0s
 			for _, name := range []string{"one", "two", "three"} {
 				resp := invoke(t, h, fn, `{"mode":"hello","name":"`+name+`"}`)
@@ -119,7 +100,7 @@ func TestStuckFrozenEnvironmentIsThawedBeforeUse(t *testing.T) {
 					t.Fatalf("invocation %s answered %s (a frozen environment was not thawed?)", name, resp.Payload)
 				}
 				select {
-				case <-d.frozen:
+				case <-frozen:
 				case <-time.After(10 * time.Second):
 					t.Fatal("the environment was not frozen after the invocation")
 				}

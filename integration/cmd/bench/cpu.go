@@ -25,24 +25,38 @@ type cpuPart struct {
 // supports).
 const userHZ = 100
 
-// procCPU is the CPU time of a process, every thread included.
-func procCPU(pid int) (time.Duration, error) {
+// procStat is /proc/<pid>/stat from field 3 (state) on: the command name (field 2) may hold
+// spaces, so the fields are counted after its closing parenthesis.
+func procStat(pid int) ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	// The command name (field 2) may hold spaces: count fields after its closing parenthesis.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+		return nil, fmt.Errorf("short /proc/%d/stat", pid)
 	}
+	return f, nil
+}
+
+// statCPU is the CPU time (utime + stime, every thread) in procStat's fields.
+func statCPU(f []string) (time.Duration, error) {
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+		return 0, fmt.Errorf("parsing CPU times %q %q", f[11], f[12])
 	}
 	return time.Duration(utime+stime) * time.Second / userHZ, nil
+}
+
+// procCPU is the CPU time of a process, every thread included.
+func procCPU(pid int) (time.Duration, error) {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return statCPU(f)
 }
 
 // childrenCPU is the CPU time of pid's living children (the minimal gateway's runtimes).
@@ -51,22 +65,18 @@ func childrenCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	parent := strconv.Itoa(pid)
 	var sum time.Duration
 	for _, e := range ents {
 		child, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
-		if err != nil {
+		f, err := procStat(child)
+		if err != nil || f[1] != parent { // field 4: the parent's pid
 			continue
 		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 2 || f[1] != strconv.Itoa(pid) {
-			continue
-		}
-		if d, err := procCPU(child); err == nil {
+		if d, err := statCPU(f); err == nil {
 			sum += d
 		}
 	}

@@ -164,17 +164,12 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 
 	// The floor: a plain Go HTTP server in its own process.
 	echoAddr := freeAddr()
-	self, _ := os.Executable()
-	echo := exec.Command(self, "echo-server", echoAddr)
-	echo.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := echo.Start(); err != nil {
+	echo, err := startSelf(client, "echo-server", echoAddr)
+	if err != nil {
 		return err
 	}
-	defer func() { _ = echo.Process.Kill(); _ = echo.Wait() }()
+	defer stopProc(echo)
 	echoURL := "http://" + echoAddr + "/"
-	if err := waitHTTP(client, echoURL, "POST"); err != nil {
-		return err
-	}
 
 	httpAddr := freeAddr()
 	// The stream limit (default 20 MB) must let the largest measured stream through.
@@ -239,17 +234,12 @@ sandbox {
 	}
 	// The minimal gateway: the Lambda protocol's hops alone, with the same function code.
 	minimalAddr := freeAddr()
-	minimal := exec.Command(self, "minimal-gateway", minimalAddr, filepath.Join(fnDir, "bootstrap"))
-	minimal.Stderr = os.Stderr
-	minimal.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := minimal.Start(); err != nil {
+	minimal, err := startSelf(client, "minimal-gateway", minimalAddr, filepath.Join(fnDir, "bootstrap"))
+	if err != nil {
 		return err
 	}
-	defer func() { _ = minimal.Process.Kill(); _ = minimal.Wait() }()
+	defer stopProc(minimal)
 	minimalURL := "http://" + minimalAddr + "/"
-	if err := waitHTTP(client, minimalURL, "POST"); err != nil {
-		return err
-	}
 
 	applyStart := time.Now()
 	if b, err := exec.Command(gwBin, "apply", "-address", base, fnPath).CombinedOutput(); err != nil {
@@ -556,16 +546,11 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, rawDir, t
 	// through a plain TCP relay process (what any process in the path costs on this machine),
 	// and the floor.
 	relayAddr := freeAddr()
-	self, _ := os.Executable()
-	relayCmd := exec.Command(self, "relay", relayAddr, strings.TrimPrefix(echoBase, "http://"))
-	relayCmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := relayCmd.Start(); err != nil {
+	relayCmd, err := startSelf(client, "relay", relayAddr, strings.TrimPrefix(echoBase, "http://"))
+	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = relayCmd.Process.Kill(); _ = relayCmd.Wait() }()
-	if err := waitHTTP(client, "http://"+relayAddr+"/", "POST"); err != nil {
-		return nil, err
-	}
+	defer stopProc(relayCmd)
 	tpQuery := fmt.Sprintf("?mode=stream&n=%d&size=%d&ms=0&url=true", so.streamMB, 1<<20)
 	tpBytes := int64(so.streamMB) << 20
 	tpTargets := []struct {
@@ -1134,6 +1119,29 @@ func waitForStandby(c *http.Client, base, function, revision string) error {
 	}
 	return fmt.Errorf("no standby environment of %s revision %s after 10 s", function, revision)
 }
+
+// startSelf runs this binary as one of its helper processes (sub: echo-server, minimal-gateway,
+// relay) listening on addr, killed with the bench (Pdeathsig), and waits until it answers HTTP.
+func startSelf(c *http.Client, sub, addr string, args ...string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, append([]string{sub, addr}, args...)...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the %s process: %w", sub, err)
+	}
+	if err := waitHTTP(c, "http://"+addr+"/", "POST"); err != nil {
+		stopProc(cmd)
+		return nil, fmt.Errorf("waiting for the %s process: %w", sub, err)
+	}
+	return cmd, nil
+}
+
+// stopProc kills a helper process and reaps it.
+func stopProc(cmd *exec.Cmd) { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 
 func waitHTTP(c *http.Client, url, method string) error {
 	deadline := time.Now().Add(30 * time.Second)

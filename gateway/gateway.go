@@ -23,6 +23,7 @@ import (
 
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/internal/unpack"
 	"github.com/lambdagw/gateway/sandbox"
 )
 
@@ -466,7 +467,11 @@ func (g *Gateway) storeZip(ctx context.Context, data []byte) (string, int64, err
 	if len(data) > structs.MaxZipBytes {
 		return "", 0, lambda.RequestTooLarge("the zip is %d bytes; the limit is %d", len(data), structs.MaxZipBytes)
 	}
-	if _, err := zip.NewReader(bytes.NewReader(data), int64(len(data))); err != nil {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return "", 0, lambda.InvalidParameter("Could not unzip uploaded file: %v", err)
+	}
+	if err := unpack.CheckZip(zr, unpack.CodeOptions); err != nil {
 		return "", 0, lambda.InvalidParameter("Could not unzip uploaded file: %v", err)
 	}
 	sha, size, err := g.cfg.Code.Put(ctx, bytes.NewReader(data), structs.MaxZipBytes)

@@ -15,13 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/internal/unpack"
 )
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -257,7 +257,7 @@ func (s *Store) unpack(sha, dst string) (string, error) {
 		cleanup()
 		return "", err
 	}
-	if err := extract(zr, tmp); err != nil {
+	if err := unpack.Zip(zr, tmp, unpack.CodeOptions); err != nil {
 		cleanup()
 		return "", fmt.Errorf("unpacking code %s: %w", sha, err)
 	}
@@ -273,108 +273,6 @@ func (s *Store) unpack(sha, dst string) (string, error) {
 		return "", fmt.Errorf("placing unpacked code: %w", err)
 	}
 	return dst, nil
-}
-
-// extract writes the zip's entries under root, refusing anything that would land outside it,
-// device files, and trees over the unzipped size limit.
-func extract(zr *zip.Reader, root string) error {
-	var total int64
-	for _, zf := range zr.File {
-		name := zf.Name
-		if strings.Contains(name, "\\") || filepath.IsAbs(name) || strings.HasPrefix(name, "/") {
-			return fmt.Errorf("entry %q has an absolute or Windows path", name)
-		}
-		clean := filepath.Clean(name)
-		if clean == ".." || strings.HasPrefix(clean, "../") {
-			return fmt.Errorf("entry %q points outside the code folder", name)
-		}
-		target := filepath.Join(root, clean)
-		mode := zf.Mode()
-		hasUnixMode := zf.CreatorVersion>>8 == 3 // made on Unix: external attributes hold the mode
-		switch {
-		case mode.IsDir():
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-			continue
-		case mode&fs.ModeSymlink != 0:
-			link, err := readAll(zf, 4096)
-			if err != nil {
-				return err
-			}
-			dest := string(link)
-			resolved := dest
-			if !filepath.IsAbs(dest) {
-				resolved = filepath.Join(filepath.Dir(target), dest)
-			} else {
-				resolved = filepath.Join(root, dest) // absolute inside the environment's /var/task view
-				if !strings.HasPrefix(dest, "/var/task/") && dest != "/var/task" {
-					return fmt.Errorf("symlink %q points outside the code folder (%s)", name, dest)
-				}
-			}
-			if rel, err := filepath.Rel(root, resolved); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-				return fmt.Errorf("symlink %q points outside the code folder (%s)", name, dest)
-			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(dest, target); err != nil {
-				return err
-			}
-			continue
-		case !mode.IsRegular():
-			return fmt.Errorf("entry %q is not a regular file, folder or symlink", name)
-		}
-		total += int64(zf.UncompressedSize64)
-		if total > structs.MaxUnzippedCodeBytes {
-			return fmt.Errorf("unzipped code is larger than %d MB", structs.MaxUnzippedCodeBytes>>20)
-		}
-		perm := fs.FileMode(0o644)
-		if hasUnixMode {
-			perm = mode.Perm() | 0o600
-		} else if filepath.Base(clean) == "bootstrap" {
-			perm = 0o755 // zips made without Unix modes still need an executable bootstrap
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		if err := writeEntry(zf, target, perm, structs.MaxUnzippedCodeBytes-total+int64(zf.UncompressedSize64)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func readAll(zf *zip.File, limit int64) ([]byte, error) {
-	rc, err := zf.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(io.LimitReader(rc, limit))
-}
-
-func writeEntry(zf *zip.File, target string, perm fs.FileMode, limit int64) error {
-	rc, err := zf.Open()
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", zf.Name, err)
-	}
-	defer rc.Close()
-	out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", zf.Name, err)
-	}
-	n, err := io.Copy(out, io.LimitReader(rc, limit+1))
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", zf.Name, err)
-	}
-	if n > limit {
-		return fmt.Errorf("unzipped code is larger than %d MB", structs.MaxUnzippedCodeBytes>>20)
-	}
-	return nil
 }
 
 // makeReadOnly strips write permission: the tree is shared by every environment of the code.

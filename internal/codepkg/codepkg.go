@@ -14,10 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/internal/unpack"
 )
 
 // Package is a built code zip.
@@ -132,11 +132,5 @@ func checkZip(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("not a valid zip: %w", err)
 	}
-	for _, f := range zr.File {
-		clean := filepath.Clean(f.Name)
-		if filepath.IsAbs(f.Name) || clean == ".." || strings.HasPrefix(clean, "../") {
-			return fmt.Errorf("zip entry %q points outside the code folder", f.Name)
-		}
-	}
-	return nil
+	return unpack.CheckZip(zr, unpack.CodeOptions)
 }

@@ -14,6 +14,7 @@ const module = "github.com/lambdagw/gateway"
 // not. The longest matching folder applies; "*" means nothing of the module but shared types.
 var forbidden = map[string][]string{
 	"internal/structs": {"*"},
+	"internal/unpack":  {"*"},
 	"config":           {"sandbox", "cluster", "gateway", "internal/agent", "internal/lambda", "plugins", "cmd"},
 	"sandbox":          {"cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
 	"cluster":          {"sandbox", "gateway", "config", "internal/agent", "plugins", "cmd"},

@@ -85,6 +85,7 @@ const (
 	MaxEnvironmentBytes    = 4096
 	MaxZipBytes            = 50 << 20
 	MaxUnzippedCodeBytes   = 250 << 20
+	MaxCodeEntries         = 100000 // files, folders and links in one code zip
 	MaxSyncPayloadBytes    = 6 << 20
 	DefaultInitTimeout     = 10 * time.Second
 	DefaultShutdownTimeout = 2 * time.Second

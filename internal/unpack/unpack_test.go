@@ -1,0 +1,299 @@
+package unpack
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// zent is one entry of a zip a test builds.
+type zent struct {
+	name string
+	mode fs.FileMode
+	body string // file content, or symlink target
+}
+
+func buildZip(t testing.TB, ents ...zent) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range ents {
+		h := &zip.FileHeader{Name: e.name, Method: zip.Store}
+		if e.mode != 0 {
+			h.SetMode(e.mode)
+		}
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+var testOpts = Options{Limits: Limits{MaxEntries: 1000, MaxBytes: 1 << 20}, LinkMounts: []string{"/var/task", "/opt"}, DefaultExec: []string{"bootstrap"}}
+
+// unzipInto unpacks data into a folder "tree" of a fresh temporary folder and returns both; the
+// test then checks that nothing appeared beside "tree".
+func unzipInto(t *testing.T, data []byte) (outer, tree string, err error) {
+	t.Helper()
+	outer = t.TempDir()
+	tree = filepath.Join(outer, "tree")
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	zr, zerr := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if zerr != nil {
+		t.Fatal(zerr)
+	}
+	return outer, tree, Zip(zr, tree, testOpts)
+}
+
+func onlyTree(t *testing.T, outer string) {
+	t.Helper()
+	ents, err := os.ReadDir(outer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() != "tree" {
+			t.Errorf("the archive wrote %q outside its folder", e.Name())
+		}
+	}
+}
+
+// The reproduction: a chain of symlinks, each lexically inside, then a file below the last.
+func TestSymlinkChainCannotEscape(t *testing.T) {
+	data := buildZip(t,
+		zent{"a", fs.ModeSymlink | 0o777, "."},
+		zent{"a/b", fs.ModeSymlink | 0o777, ".."},
+		zent{"a/b/l2", fs.ModeSymlink | 0o777, "../.."},
+		zent{"a/b/l2/escaped", 0o644, "owned"},
+	)
+	outer, _, err := unzipInto(t, data)
+	if err == nil || !IsRefused(err) {
+		t.Fatalf("a symlink chain was accepted: %v", err)
+	}
+	onlyTree(t, outer)
+	if _, err := os.Stat(filepath.Join(filepath.Dir(outer), "escaped")); err == nil {
+		t.Fatal("a file was written two folders above the target")
+	}
+}
+
+func TestRefusedArchives(t *testing.T) {
+	cases := map[string][]zent{
+		"absolute name":            {{"/etc/cron.d/x", 0o644, "x"}},
+		"dot-dot name":             {{"../x", 0o644, "x"}},
+		"dot-dot inside":           {{"a/../../x", 0o644, "x"}},
+		"backslash":                {{"..\\x", 0o644, "x"}},
+		"link out":                 {{"l", fs.ModeSymlink | 0o777, "../outside"}},
+		"absolute link":            {{"l", fs.ModeSymlink | 0o777, "/etc/passwd"}},
+		"link climbing after name": {{"d/", fs.ModeDir | 0o755, ""}, {"d/l", fs.ModeSymlink | 0o777, ".."}, {"x", fs.ModeSymlink | 0o777, "d/l/.."}},
+		"mount prefix trick":       {{"l", fs.ModeSymlink | 0o777, "/var/taskforce/x"}},
+		"mount dot-dot":            {{"l", fs.ModeSymlink | 0o777, "/var/task/../../etc"}},
+		"file below link":          {{"l", fs.ModeSymlink | 0o777, "d"}, {"d/", fs.ModeDir | 0o755, ""}, {"l/x", 0o644, "x"}},
+		"file over link":           {{"l", fs.ModeSymlink | 0o777, "x"}, {"l", 0o644, "x"}},
+		"duplicate file":           {{"x", 0o644, "1"}, {"x", 0o644, "2"}},
+		"device":                   {{"null", fs.ModeDevice | fs.ModeCharDevice | 0o666, ""}},
+		"fifo":                     {{"p", fs.ModeNamedPipe | 0o666, ""}},
+		"socket":                   {{"s", fs.ModeSocket | 0o666, ""}},
+		"empty name":               {{"", 0o644, "x"}},
+		"nul":                      {{"a\x00b", 0o644, "x"}},
+		"file as folder":           {{"f", 0o644, "x"}, {"f/g", 0o644, "y"}},
+	}
+	for name, ents := range cases {
+		t.Run(name, func(t *testing.T) {
+			outer, _, err := unzipInto(t, buildZip(t, ents...))
+			if err == nil || !IsRefused(err) {
+				t.Fatalf("accepted (or failed for another reason): %v", err)
+			}
+			onlyTree(t, outer)
+		})
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("size counted as written", func(t *testing.T) {
+		_, _, err := unzipInto(t, buildZip(t, zent{"a", 0o644, strings.Repeat("x", 600<<10)}, zent{"b", 0o644, strings.Repeat("x", 600<<10)}))
+		if err == nil || !strings.Contains(err.Error(), "more than 1 MB") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("entries", func(t *testing.T) {
+		var ents []zent
+		for i := 0; i < 1001; i++ {
+			ents = append(ents, zent{name: filepath.Join("d", strings.Repeat("x", i%7+1)+string(rune('a'+i%26))+string(rune('a'+i/26%26))+string(rune('a'+i/676))), mode: 0o644})
+		}
+		_, _, err := unzipInto(t, buildZip(t, ents...))
+		if err == nil || !strings.Contains(err.Error(), "more than 1000 entries") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestUsualArchivesUnpack(t *testing.T) {
+	data := buildZip(t,
+		zent{"bootstrap", 0o755 | fs.ModeSetuid, "#!/bin/sh"},
+		zent{"node_modules/pkg/bin/cli.js", 0o644, "js"},
+		zent{"node_modules/.bin/cli", fs.ModeSymlink | 0o777, "../pkg/bin/cli.js"},
+		zent{"lib/libx.so.1", 0o644, "elf"},
+		zent{"lib/libx.so", fs.ModeSymlink | 0o777, "libx.so.1"},
+		zent{"lib/", fs.ModeDir | 0o755, ""},
+		zent{"layer-lib", fs.ModeSymlink | 0o777, "/opt/lib/liby.so"},
+		zent{"self", fs.ModeSymlink | 0o777, "/var/task/lib/libx.so"},
+		zent{"./dot/./file", 0o600, "d"},
+	)
+	outer, tree, err := unzipInto(t, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyTree(t, outer)
+	st, err := os.Stat(filepath.Join(tree, "bootstrap"))
+	if err != nil || st.Mode().Perm() != 0o755 || st.Mode()&fs.ModeSetuid != 0 {
+		t.Errorf("bootstrap: %v %v (want 0755 without set-id)", st.Mode(), err)
+	}
+	if b, err := os.ReadFile(filepath.Join(tree, "node_modules/.bin/cli")); err != nil || string(b) != "js" {
+		t.Errorf("link through ../: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(tree, "lib/libx.so")); err != nil || string(b) != "elf" {
+		t.Errorf("library link: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(tree, "dot/file")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestZipWithoutUnixModesKeepsBootstrapExecutable(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, n := range []string{"bootstrap", "handler.py"} {
+		w, _ := zw.Create(n) // no mode: made "on FAT"
+		_, _ = w.Write([]byte("x"))
+	}
+	_ = zw.Close()
+	_, tree, err := unzipInto(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[string]fs.FileMode{"bootstrap": 0o755, "handler.py": 0o644} {
+		st, err := os.Stat(filepath.Join(tree, n))
+		if err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %v", n, st.Mode(), err, want)
+		}
+	}
+}
+
+type tent struct {
+	name string
+	typ  byte
+	link string
+	body string
+}
+
+func buildTar(t testing.TB, ents ...tent) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range ents {
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o644, Size: int64(len(e.body))}
+		if e.typ != tar.TypeReg {
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			_, _ = tw.Write([]byte(e.body))
+		}
+	}
+	_ = tw.Close()
+	return buf.Bytes()
+}
+
+func TestTarHardLinks(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("host"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string][]tent{
+		"to a host file":   {{"h", tar.TypeLink, secret, ""}},
+		"climbing":         {{"h", tar.TypeLink, "../../../../../../etc/passwd", ""}},
+		"through a link":   {{"l", tar.TypeSymlink, ".", ""}, {"f", tar.TypeReg, "", "x"}, {"h", tar.TypeLink, "l/f", ""}},
+		"to a link":        {{"l", tar.TypeSymlink, "f", ""}, {"f", tar.TypeReg, "", "x"}, {"h", tar.TypeLink, "l", ""}},
+		"to nothing":       {{"h", tar.TypeLink, "missing", ""}},
+		"block device":     {{"sda", tar.TypeBlock, "", ""}},
+		"char device":      {{"mem", tar.TypeChar, "", ""}},
+		"write through it": {{"f", tar.TypeReg, "", "x"}, {"h", tar.TypeLink, "f", ""}, {"h", tar.TypeReg, "", "y"}},
+	}
+	for name, ents := range refused {
+		t.Run(name, func(t *testing.T) {
+			outer := t.TempDir()
+			tree := filepath.Join(outer, "tree")
+			_ = os.Mkdir(tree, 0o755)
+			err := Tar(bytes.NewReader(buildTar(t, ents...)), tree, testOpts)
+			if err == nil || !IsRefused(err) {
+				t.Fatalf("accepted (or failed for another reason): %v", err)
+			}
+			onlyTree(t, outer)
+			if b, _ := os.ReadFile(secret); string(b) != "host" {
+				t.Fatal("the host file changed")
+			}
+		})
+	}
+	t.Run("inside", func(t *testing.T) {
+		tree := t.TempDir()
+		err := Tar(bytes.NewReader(buildTar(t, tent{"d/f", tar.TypeReg, "", "x"}, tent{"h", tar.TypeLink, "d/f", ""})), tree, testOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(filepath.Join(tree, "h")); err != nil || string(b) != "x" {
+			t.Fatalf("%q %v", b, err)
+		}
+	})
+}
+
+// FuzzZip unpacks arbitrary bytes that parse as a zip and checks the package's promise: nothing
+// beside the target folder, and every symlink of the tree resolves inside it (or nowhere).
+func FuzzZip(f *testing.F) {
+	f.Add(buildZip(f, zent{"a", fs.ModeSymlink | 0o777, "."}, zent{"a/b", fs.ModeSymlink | 0o777, ".."}, zent{"a/b/x", 0o644, "x"}))
+	f.Add(buildZip(f, zent{"d/", fs.ModeDir | 0o755, ""}, zent{"d/l", fs.ModeSymlink | 0o777, ".."}, zent{"x", fs.ModeSymlink | 0o777, "d/l/.."}))
+	f.Add(buildZip(f, zent{"bootstrap", 0o755, "x"}, zent{"lib/a.so", fs.ModeSymlink | 0o777, "../bootstrap"}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		outer := t.TempDir()
+		tree := filepath.Join(outer, "tree")
+		if err := os.Mkdir(tree, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		opts := Options{Limits: Limits{MaxEntries: 200, MaxBytes: 1 << 20}}
+		_ = Zip(zr, tree, opts)
+		onlyTree(t, outer)
+		realTree, _ := filepath.EvalSymlinks(tree)
+		_ = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink == 0 {
+				return nil
+			}
+			resolved, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return nil // dangling or a loop: resolves nowhere
+			}
+			if resolved != realTree && !strings.HasPrefix(resolved, realTree+"/") {
+				t.Errorf("symlink %s resolves outside the tree, to %s", p, resolved)
+			}
+			return nil
+		})
+	})
+}

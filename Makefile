@@ -6,14 +6,26 @@ BIN           := bin
 EXAMPLES      := examples/functions/hello examples/functions/stream examples/functions/worker
 PLUGINS       := queue stream s3
 TEST_TIMEOUT  ?= 18m
+# seccomp: runc's libcontainer installs syscall filters only when built with this tag (and
+# libseccomp); the agent refuses sandbox { seccomp = "default" } without it. Exported so the
+# binaries the tests build for themselves get it too.
+export GOFLAGS := $(strip $(GOFLAGS) -tags=seccomp)
+# fuzz targets run briefly by make test (package:Target), each for FUZZ_EXECS inputs.
+FUZZ_TARGETS  := ./internal/unpack:FuzzZip
+FUZZ_EXECS    ?= 3000x
 
-.PHONY: all build examples run test test-unit test-integration lint bench clean proto
+.PHONY: all deps build examples run test test-unit test-integration fuzz lint bench clean proto
 
 all: build
 
+## deps: what building and testing need beyond Go, installed when missing (idempotent, quick when
+## present): gcc and libseccomp's headers for cgo, and the servers the tests run against.
+deps:
+	@scripts/deps.sh
+
 ## build: bin/gateway (cgo on: libcontainer's nsenter is C), the built-in trigger plugins
 ## (bin/gateway-trigger-*, with their checksum lines in bin/plugins.hcl) and the example functions
-build: examples
+build: deps examples
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/gateway ./cmd/gateway
 	@for p in $(PLUGINS); do \
 		CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/gateway-trigger-$$p ./plugins/$$p || exit 1; \
@@ -35,18 +47,28 @@ run: build
 	@scripts/run.sh
 
 ## test: every package's tests, the integration tests (real agent, real sandboxes) included
-test:
+test: deps
 	CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd examples/plugins/redis-streams && $(GO) test -count=1 -timeout 5m ./...
+	@$(MAKE) --no-print-directory fuzz
 
-test-unit:
+## fuzz: each fuzz target for a short, bounded run from its committed seed corpus
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZ_EXECS))"; \
+		out=$$(CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_EXECS) $$pkg 2>&1) || \
+			{ echo "$$out"; exit 1; }; \
+	done
+
+test-unit: deps
 	CGO_ENABLED=1 $(GO) test -count=1 -short ./...
 
-test-integration:
+test-integration: deps
 	CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./integration/...
 
 ## lint: gofmt, go vet, staticcheck
-lint:
+lint: deps
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	CGO_ENABLED=1 $(GO) vet ./...
 	cd examples/plugins/redis-streams && $(GO) vet ./...

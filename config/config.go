@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -217,6 +219,12 @@ type HTTP struct {
 	Address string
 	// URLDomain is the domain function URLs are served under: <url-id>.<URLDomain>.
 	URLDomain string
+	// AllowedHosts are the names and addresses a request's Host header may carry (function URLs
+	// under URLDomain always may); empty: the listener's own names and addresses and localhost.
+	// ["*"] turns the check off.
+	AllowedHosts []string
+	// AllowedOrigins are browser origins whose cross-site API requests are accepted.
+	AllowedOrigins []string
 }
 
 // Cluster is the Raft node's configuration.
@@ -266,6 +274,10 @@ type Sandbox struct {
 	// CPUPolicy is the Linux scheduling policy of the runtimes' threads: "batch" (a runtime
 	// that wakes does not preempt the task on its CPU) or "normal".
 	CPUPolicy string
+	// Seccomp is the runtimes' syscall filter: "default" (Docker's default profile for a process
+	// without capabilities, io_uring, eBPF, keyrings, namespaces and mounts refused),
+	// "unconfined" (none), or the absolute path of a profile in Docker's JSON format.
+	Seccomp string
 }
 
 // DefaultAgent has every default filled in.
@@ -291,6 +303,7 @@ func DefaultAgent() *Agent {
 			Standby:         8,
 			MaxStreamMB:     20,
 			CPUPolicy:       "batch",
+			Seccomp:         "default",
 		},
 	}
 }
@@ -333,9 +346,11 @@ type accessKeyBlock struct {
 var accessKeyIDRE = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
 
 type httpBlock struct {
-	Address   *string  `hcl:"address,optional"`
-	URLDomain *string  `hcl:"url_domain,optional"`
-	Body      hcl.Body `hcl:",body"`
+	Address        *string   `hcl:"address,optional"`
+	URLDomain      *string   `hcl:"url_domain,optional"`
+	AllowedHosts   *[]string `hcl:"allowed_hosts,optional"`
+	AllowedOrigins *[]string `hcl:"allowed_origins,optional"`
+	Body           hcl.Body  `hcl:",body"`
 }
 
 // DefaultURLDomain needs no DNS set-up: *.localhost resolves to the loopback address.
@@ -374,6 +389,7 @@ type sandboxBlock struct {
 	MaxStreamMB     *int           `hcl:"max_stream_mb,optional"`
 	Rootfs          *string        `hcl:"rootfs,optional"`
 	CPUPolicy       *string        `hcl:"cpu_policy,optional"`
+	Seccomp         *string        `hcl:"seccomp,optional"`
 	Body            hcl.Body       `hcl:",body"`
 }
 
@@ -455,6 +471,25 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 			diags = append(diags, attrDiag(raw.HTTP.Body, "url_domain", "Invalid url_domain",
 				fmt.Sprintf("%q is not a lower-case DNS name such as lambda-url.example.com.", a.HTTP.URLDomain)))
 		}
+		if h := raw.HTTP.AllowedHosts; h != nil {
+			a.HTTP.AllowedHosts = *h
+			for _, v := range *h {
+				_, _, hasPort := net.SplitHostPort(v)
+				if v == "" || strings.ContainsAny(v, "/ \t") || hasPort == nil {
+					diags = append(diags, attrDiag(raw.HTTP.Body, "allowed_hosts", "Invalid allowed_hosts",
+						fmt.Sprintf("%q is not a host name or address without a port (or \"*\").", v)))
+				}
+			}
+		}
+		if o := raw.HTTP.AllowedOrigins; o != nil {
+			a.HTTP.AllowedOrigins = *o
+			for _, v := range *o {
+				if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+					diags = append(diags, attrDiag(raw.HTTP.Body, "allowed_origins", "Invalid allowed_origins",
+						fmt.Sprintf("%q is not an origin such as https://console.example.com.", v)))
+				}
+			}
+		}
 	}
 	if c := raw.Cluster; c != nil {
 		diags = append(diags, decodeCluster(&a.Cluster, c, baseDir)...)
@@ -463,6 +498,16 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		set(&a.Sandbox.Driver, s.Driver)
 		set(&a.Sandbox.Rootfs, s.Rootfs)
 		set(&a.Sandbox.CPUPolicy, s.CPUPolicy)
+		if s.Seccomp != nil {
+			a.Sandbox.Seccomp = *s.Seccomp
+			if v := *s.Seccomp; v != "default" && v != "unconfined" {
+				a.Sandbox.Seccomp = absPath(baseDir, v)
+				if err := checkJSONFile(a.Sandbox.Seccomp); err != nil {
+					diags = append(diags, sandboxDiag(s, "seccomp", "Invalid seccomp",
+						fmt.Sprintf("%q is neither \"default\", \"unconfined\" nor a readable seccomp profile (Docker's JSON format): %v.", v, err)))
+				}
+			}
+		}
 		if s.MaxEnvironments != nil {
 			a.Sandbox.MaxEnvironments = *s.MaxEnvironments
 		}
@@ -784,6 +829,16 @@ func sandboxDiag(s *sandboxBlock, attr, summary, detail string) *hcl.Diagnostic 
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail}
 	}
 	return attrDiag(s.Body, attr, summary, detail)
+}
+
+// checkJSONFile reads a file and checks that it holds one JSON object.
+func checkJSONFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var v map[string]any
+	return json.Unmarshal(b, &v)
 }
 
 // ---- functions ----

@@ -17,6 +17,23 @@ func write(t *testing.T, dir, name, src string) string {
 	return p
 }
 
+func TestSandboxSeccompSetting(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "profile.json", `{"defaultAction": "SCMP_ACT_ERRNO"}`)
+	for setting, want := range map[string]string{"": "default", `seccomp = "unconfined"`: "unconfined",
+		`seccomp = "profile.json"`: filepath.Join(dir, "profile.json")} {
+		a, _, diags := LoadAgent(write(t, dir, "agent.hcl", "sandbox {\n  "+setting+"\n}\n"))
+		if diags.HasErrors() || a.Sandbox.Seccomp != want {
+			t.Errorf("%q: seccomp %q, %v; want %q", setting, a.Sandbox.Seccomp, diags, want)
+		}
+	}
+	write(t, dir, "bad.json", "not json")
+	_, _, diags := LoadAgent(write(t, dir, "agent.hcl", "sandbox {\n  seccomp = \"bad.json\"\n}\n"))
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "agent.hcl:2,13") {
+		t.Errorf("a profile that is not JSON: %v", diags)
+	}
+}
+
 func TestLoadAgentDefaultsAndValues(t *testing.T) {
 	dir := t.TempDir()
 	p := write(t, dir, "agent.hcl", `
@@ -62,6 +79,7 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"\ngomaxprocs = -2\n", ":2:14", "Invalid gomaxprocs"},
 		{"sandbox {\n  standby = -1\n}\n", ":2:", "Invalid standby"},
 		{"sandbox {\n  cpu_policy = \"fifo\"\n}\n", ":2:16", "Invalid cpu_policy"},
+		{"sandbox {\n  seccomp = \"none.json\"\n}\n", ":2:13", "Invalid seccomp"},
 		{"\n\nbogus = 1\n", ":3:1", "Unsupported argument"},
 		{"plugin \"queue\" {\n  path = \"x\"\n}\n", ":2:10", "Missing plugin checksum"},
 		{"plugin \"queue\" {\n  path = \"x\"\n  checksum = \"md5:00\"\n}\n", ":2:", "Invalid plugin checksum"},

@@ -152,19 +152,7 @@ func checkNothingLeft(t *testing.T, a *agentProc) {
 	// get a short grace.
 	var left []string
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		left = left[:0]
-		procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
-		for _, p := range procs {
-			b, err := os.ReadFile(p)
-			if err != nil || !strings.Contains(string(b), "/lambdagw/"+a.name+"-") {
-				continue
-			}
-			if stat, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); isZombie(string(stat)) {
-				continue
-			}
-			cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
-			left = append(left, fmt.Sprintf("%s %q", p, cmd))
-		}
+		left = liveProcesses(a.name)
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -172,6 +160,24 @@ func checkNothingLeft(t *testing.T, a *agentProc) {
 	for _, l := range left {
 		t.Errorf("process left behind: %s", l)
 	}
+}
+
+// liveProcesses lists the processes (zombies aside) in the environment cgroups of node.
+func liveProcesses(node string) []string {
+	var left []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "/lambdagw/"+node+"-") {
+			continue
+		}
+		if stat, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); isZombie(string(stat)) {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
+		left = append(left, fmt.Sprintf("%s %q", p, cmd))
+	}
+	return left
 }
 
 // isZombie reads the state field of /proc/<pid>/stat ("pid (comm) S ...").

@@ -362,6 +362,37 @@ func TestRuntimeAPIRefusesWhatARuntimeMayNotDo(t *testing.T) {
 	})
 }
 
+// TestRuntimeAPIFloodIsBounded: a function that opens thousands of connections to its Runtime
+// API, each with half a request, gets at most MaxRuntimeConns of them held; a 100 KB header and
+// a header left unfinished past the deadline are cut off; the environment keeps working.
+func TestRuntimeAPIFloodIsBounded(t *testing.T) {
+	defer sandbox.SetHeaderTimeout(300 * time.Millisecond)()
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		fn := testFunction("flood", func(f *structs.Function) { f.Timeout = 60 * time.Second })
+		resp := invoke(t, h, fn, `{"mode":"flood","n":3000,"size":500,"ms":1000}`)
+		if resp.FunctionError {
+			t.Fatalf("flood failed: %s", resp.Payload)
+		}
+		got := decode(t, resp.Payload)
+		if held := got["held_max"].(float64); held > sandbox.MaxRuntimeConns || held < 1 {
+			t.Errorf("the API held %v connections at once; want 1 to %d", held, sandbox.MaxRuntimeConns)
+		}
+		if got["dialed"] != float64(3000) {
+			t.Errorf("dialed %v", got["dialed"])
+		}
+		if got["big_header_open"] != false {
+			t.Errorf("a 100 KB header was kept: %v", got)
+		}
+		if got["slow_header_open"] != false {
+			t.Errorf("an unfinished header was kept past the deadline: %v", got)
+		}
+		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
+			t.Fatalf("count = %v, want 2 (the flood left the environment working)", got)
+		}
+	})
+}
+
 // TestFirstAnswerWins: a second answer to an invocation is refused (403); the caller gets the
 // first. The runtime exits on the refusal (aws-lambda-go does), so the next call starts afresh.
 func TestFirstAnswerWins(t *testing.T) {

@@ -36,12 +36,23 @@ const (
 	apiPrefix = "/2018-06-01/runtime/"
 	// maxErrorBytes bounds an error report; Lambda truncates larger ones too.
 	maxErrorBytes = 1 << 20
-	// maxHeaderBytes bounds a request's line and headers, as net/http's server does by default.
-	maxHeaderBytes = 1 << 20
+	// maxHeaderBytes bounds a request's line and headers: a runtime's are a few hundred bytes.
+	maxHeaderBytes = 64 << 10
+	// maxRuntimeConns bounds one environment's connections to its Runtime API: a runtime uses
+	// one or two (and each extension one more). Past it a new connection is closed at once, so a
+	// function that floods its API holds at most this many connections (a goroutine, an 8 KB
+	// read buffer and a header of at most maxHeaderBytes each) on the agent.
+	maxRuntimeConns = 32
 	// maxDrainBytes is how much of a body a handler left unread is skipped to keep the
 	// connection; past it the connection is closed.
 	maxDrainBytes = 256 << 10
 )
+
+// headerTimeout bounds reading a request's line and headers once its first byte arrived. There
+// is no idle deadline: a parked GET /next and a runtime's keep-alive connection wait as long as
+// the environment stays frozen; idle connections are bounded by maxRuntimeConns and closed with
+// the environment. A variable for the tests.
+var headerTimeout = 10 * time.Second
 
 // runtimeServer serves the Runtime API on one environment's listener.
 //
@@ -55,9 +66,11 @@ type runtimeServer struct {
 	e  *environment
 	ln net.Listener
 
-	mu     sync.Mutex
-	conns  map[*runtimeConn]struct{}
-	closed bool
+	mu       sync.Mutex
+	conns    map[*runtimeConn]struct{}
+	closed   bool
+	refused  int // connections closed at once for being over maxRuntimeConns
+	initErrs int // init/error reports taken (only the first counts)
 }
 
 func newRuntimeServer(e *environment, ln net.Listener) *runtimeServer {
@@ -91,6 +104,16 @@ func (s *runtimeServer) serve() {
 			s.mu.Unlock()
 			nc.Close()
 			return
+		}
+		if len(s.conns) >= maxRuntimeConns {
+			s.refused++
+			first := s.refused == 1
+			s.mu.Unlock()
+			nc.Close()
+			if first {
+				s.e.m.logger.Warn("runtime API: too many connections from the environment; closing new ones", "env", s.e.id, "limit", maxRuntimeConns)
+			}
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
@@ -129,8 +152,15 @@ type runtimeConn struct {
 func (c *runtimeConn) serve() {
 	defer c.close()
 	for {
-		c.lr.N = maxHeaderBytes + 4096
+		// Wait for a request as long as it takes (see headerTimeout), then bound its headers in
+		// size and time.
+		c.lr.N = maxHeaderBytes
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(headerTimeout))
 		req, err := http.ReadRequest(c.br)
+		_ = c.nc.SetReadDeadline(time.Time{})
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				c.setClosing()
@@ -526,6 +556,15 @@ func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error is only valid before the first invocation/next")
 		return
 	}
+	// Only the first report counts; later ones are refused before their body is read.
+	e.rt.mu.Lock()
+	e.rt.initErrs++
+	again := e.rt.initErrs > 1
+	e.rt.mu.Unlock()
+	if again {
+		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error was already reported")
+		return
+	}
 	errType, payload := readErrorReport(r)
 	var report struct {
 		Message string `json:"errorMessage"`
@@ -538,11 +577,12 @@ func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 	c.accepted()
 }
 
-// readBody reads up to limit bytes, sized from Content-Length when the runtime sent one.
+// readBody reads up to limit bytes. Content-Length sizes the first buffer only up to 64 KB: a
+// runtime that declares 6 MB and sends nothing must not make the agent allocate them.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	size := int64(512)
 	if r.ContentLength > 0 {
-		size = min(r.ContentLength+1, limit)
+		size = min(r.ContentLength+1, limit, 64<<10)
 	}
 	buf := make([]byte, 0, size)
 	lr := io.LimitReader(r.Body, limit)

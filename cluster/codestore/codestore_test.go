@@ -87,10 +87,23 @@ func TestUnpackRejectsEscapes(t *testing.T) {
 		"absolute":        {{"/etc/evil", 0o644, "x"}},
 		"symlink outside": {{"l", os.ModeSymlink | 0o777, "../../../../etc/passwd"}},
 		"device":          {{"dev", os.ModeDevice | 0o644, ""}},
+		// The unpack folder is <store>/tmp/unpack-*: four links climb to the test's folder.
+		"symlink chain": {{"a", os.ModeSymlink | 0o777, "."}, {"a/b", os.ModeSymlink | 0o777, ".."},
+			{"a/b/c", os.ModeSymlink | 0o777, "../.."}, {"a/b/c/d", os.ModeSymlink | 0o777, "../../.."},
+			{"a/b/c/d/escaped", 0o644, "x"}},
 	}
 	for name, entries := range cases {
 		t.Run(name, func(t *testing.T) {
-			s, _ := New(t.TempDir(), nil)
+			outer := t.TempDir()
+			s, _ := New(filepath.Join(outer, "store"), nil)
+			defer func() {
+				ents, _ := os.ReadDir(outer)
+				for _, e := range ents {
+					if e.Name() != "store" {
+						t.Errorf("the zip wrote %s beside the store", e.Name())
+					}
+				}
+			}()
 			sha, _, err := s.Put(context.Background(), bytes.NewReader(makeZip(t, entries...)), 1<<20)
 			if err != nil {
 				t.Fatal(err)

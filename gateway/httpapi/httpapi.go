@@ -12,7 +12,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
+	"strings"
 
 	"time"
 
@@ -54,6 +56,13 @@ type Config struct {
 	Authorizer URLAuthorizer
 	// Cluster serves /v1/cluster/...; without it those routes answer 404.
 	Cluster ClusterOps
+	// AllowedHosts are the names and addresses (no port) a request's Host may carry, besides
+	// function URLs under URLDomain; others are refused (DNS rebinding). Empty, or holding "*":
+	// any host.
+	AllowedHosts []string
+	// AllowedOrigins are the browser origins ("https://console.example.com") whose cross-site
+	// API requests are accepted; every other cross-site browser request is refused.
+	AllowedOrigins []string
 }
 
 // URLAuthorizer decides function-URL requests (the plugin host). Authorizing is asked first,
@@ -74,8 +83,9 @@ type ClusterOps interface {
 }
 
 type api struct {
-	cfg    Config
-	logger hclog.Logger
+	cfg          Config
+	logger       hclog.Logger
+	allowedHosts map[string]struct{} // nil: any
 }
 
 // handler serves one route; a returned error is rendered in Lambda's error shape.
@@ -93,6 +103,16 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	a := &api{cfg: cfg, logger: cfg.Logger.Named("http")}
+	if len(cfg.AllowedHosts) > 0 && !slices.Contains(cfg.AllowedHosts, "*") {
+		a.allowedHosts = map[string]struct{}{}
+		for _, h := range cfg.AllowedHosts {
+			a.allowedHosts[strings.ToLower(strings.Trim(h, "[]"))] = struct{}{}
+		}
+	}
+	cop, err := a.crossOrigin()
+	if err != nil {
+		return nil, fmt.Errorf("allowed origins: %w", err)
+	}
 	r := mux.NewRouter()
 	// Function URLs see the path as the client sent it ("//a/../b" included).
 	r.SkipClean(true)
@@ -160,12 +180,12 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/v1/health", open, a.health},
 	}
 	for _, rt := range routes {
-		r.Handle(rt.path, a.wrap(a.guard(rt.need, rt.h))).Methods(rt.method)
+		r.Handle(rt.path, cop.Handler(a.wrap(a.guard(rt.need, rt.h)))).Methods(rt.method)
 	}
 	if cfg.Debug {
 		// Profiles expose the process's memory: admin keys only, when there are keys.
 		debug := func(f http.HandlerFunc) http.Handler {
-			return a.wrap(a.guard(adminAccess, func(w http.ResponseWriter, r *http.Request, _ string) error { f(w, r); return nil }))
+			return cop.Handler(a.wrap(a.guard(adminAccess, func(w http.ResponseWriter, r *http.Request, _ string) error { f(w, r); return nil })))
 		}
 		r.Handle("/debug/pprof/cmdline", debug(pprof.Cmdline))
 		r.Handle("/debug/pprof/profile", debug(pprof.Profile))
@@ -179,7 +199,7 @@ func New(cfg Config) (http.Handler, error) {
 	r.MethodNotAllowedHandler = a.wrap(func(w http.ResponseWriter, r *http.Request, _ string) error {
 		return &lambda.Error{Status: 405, Type: "MethodNotAllowedException", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)}
 	})
-	return r, nil
+	return a.guardHosts(r), nil
 }
 
 func (a *api) wrap(h handler) http.Handler {

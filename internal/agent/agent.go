@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/net/netutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/lambdagw/gateway/cluster"
@@ -354,6 +355,9 @@ func (a *agent) start(ctx context.Context) error {
 		Logger:     a.logger,
 		Debug:      cfg.EnableDebug,
 		Authorizer: plugins,
+		// DNS rebinding: only the node's own names reach the API (function URLs always do).
+		AllowedHosts:   allowedHosts(cfg.HTTP),
+		AllowedOrigins: cfg.HTTP.AllowedOrigins,
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,
@@ -373,7 +377,11 @@ func (a *agent) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on http address %s: %w", cfg.HTTP.Address, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Bounds on what one client can hold: header size and time, idle keep-alive connections,
+	// and connections in all (past the cap, new ones wait in the kernel's backlog). Bodies and
+	// responses are bounded per request: invocations by the function's timeout, uploads by size.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	ln = netutil.LimitListener(ln, maxHTTPConns)
 	serveDone := make(chan struct{})
 	go func() {
 		defer close(serveDone)
@@ -451,6 +459,7 @@ func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
 			BaseRootfs:   cfg.Rootfs,
 			CgroupParent: cgroupParent(a.cfg.NodeName, dataDir),
 			BatchCPU:     cfg.CPUPolicy == "batch",
+			Seccomp:      cfg.Seccomp,
 			Logger:       a.logger,
 		})
 		if err == nil {
@@ -491,6 +500,37 @@ func (a *agent) lockDataDir(dataDir string) error {
 	}
 	a.onClose(func(context.Context) error { return f.Close() })
 	return nil
+}
+
+// maxHTTPConns caps the HTTP listener's open connections.
+const maxHTTPConns = 4096
+
+// allowedHosts is http { allowed_hosts }, or by default the listener's own names: its address,
+// localhost and the loopback addresses, and, when it listens on every address, the machine's
+// host name and interface addresses.
+func allowedHosts(h config.HTTP) []string {
+	if len(h.AllowedHosts) > 0 {
+		return h.AllowedHosts
+	}
+	out := []string{"localhost", "127.0.0.1", "::1"}
+	host, _, err := net.SplitHostPort(h.Address)
+	if err != nil {
+		return out
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return append(out, host)
+	}
+	if name, err := os.Hostname(); err == nil {
+		out = append(out, name)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				out = append(out, n.IP.String())
+			}
+		}
+	}
+	return out
 }
 
 // urlAddress gives the address of a function URL: the URL domain on the HTTP listener's port.

@@ -159,8 +159,9 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		err := fill(ev.Path, ev.N)
 		return map[string]string{"error": errString(err)}, nil
 	case "spawn":
-		// Starts N sleeping copies of itself; a pids limit makes the later ones fail.
-		started, err := spawn(ev.N)
+		// Starts N sleeping copies of itself; a pids limit makes the later ones fail. With
+		// value "keep" they are left running after the invocation.
+		started, err := spawn(ev.N, ev.Value == "keep")
 		return map[string]any{"started": started, "error": errString(err)}, nil
 	case "readfile":
 		b, err := os.ReadFile(ev.Path)
@@ -178,6 +179,14 @@ func handle(ctx context.Context, ev Event) (any, error) {
 			names = append(names, i.Name)
 		}
 		return map[string]any{"interfaces": names, "error": errString(err)}, nil
+	case "flood":
+		// Makes N connections to the Runtime API, Size at a time, each left with half a request;
+		// reports how many the API kept at most, and what it did with a 100 KB header and with a
+		// header left unfinished for MS milliseconds.
+		return flood(ev.N, ev.Size, time.Duration(ev.MS)*time.Millisecond), nil
+	case "syscalls":
+		// Tries the calls a sandbox must refuse and reports each one's errno ("ok" if allowed).
+		return forbiddenSyscalls(), nil
 	case "cpus":
 		return map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "policies": schedPolicies()}, nil
 	case "env":
@@ -254,6 +263,57 @@ func handle(ctx context.Context, ev Event) (any, error) {
 	return nil, fmt.Errorf("unknown mode %q", ev.Mode)
 }
 
+func flood(total, hold int, slow time.Duration) map[string]any {
+	api := os.Getenv("AWS_LAMBDA_RUNTIME_API")
+	partial := []byte("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	// isOpen tells whether the server still holds c: a read times out instead of failing.
+	isOpen := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+	dialed, dialErrors, heldMax := 0, 0, 0
+	for dialed < total {
+		var conns []net.Conn
+		for i := 0; i < min(hold, total-dialed); i++ {
+			c, err := net.DialTimeout("tcp", api, time.Second)
+			dialed++
+			if err != nil {
+				dialErrors++
+				continue
+			}
+			_, _ = c.Write(partial)
+			conns = append(conns, c)
+		}
+		time.Sleep(100 * time.Millisecond)
+		held := 0
+		for _, c := range conns {
+			if isOpen(c) {
+				held++
+			}
+			c.Close()
+		}
+		heldMax = max(heldMax, held)
+	}
+	res := map[string]any{"dialed": dialed, "dial_errors": dialErrors, "held_max": heldMax}
+	if c, err := net.DialTimeout("tcp", api, time.Second); err == nil {
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, _ = c.Write(append(append([]byte{}, partial...), strings.Repeat("a", 100<<10)...))
+		res["big_header_open"] = isOpen(c)
+		c.Close()
+	}
+	if slow > 0 {
+		if c, err := net.DialTimeout("tcp", api, time.Second); err == nil {
+			_, _ = c.Write(partial)
+			time.Sleep(slow)
+			res["slow_header_open"] = isOpen(c)
+			c.Close()
+		}
+	}
+	return res
+}
+
 // probeRuntimeAPI makes calls a correct runtime never makes and reports what the Runtime API
 // answered, as "status errorType".
 func probeRuntimeAPI(requestID string) map[string]string {
@@ -323,13 +383,16 @@ func rawCall(req string) (int, string) {
 	return status, "closed"
 }
 
-func spawn(n int) (int, error) {
+func spawn(n int, keep bool) (int, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, err
 	}
 	var procs []*os.Process
 	defer func() {
+		if keep {
+			return
+		}
 		for _, p := range procs {
 			_ = p.Kill()
 			_, _ = p.Wait()

@@ -95,12 +95,14 @@ type entry struct {
 	mode     fs.FileMode // permission bits, when the archive records them
 	hasMode  bool
 	linkname string // symlink target or hard link's original
+	size     int64  // the size the archive declares (checked; the content is counted as written)
 	open     func() (io.ReadCloser, error)
 }
 
-// writer applies entries to a root folder under the rules above.
+// writer applies entries to a root folder under the rules above; without a root it only checks
+// them (CheckZip).
 type writer struct {
-	root     *os.Root
+	root     *os.Root // nil: check only
 	opts     Options
 	entries  int
 	written  int64
@@ -117,7 +119,12 @@ func newWriter(dir string, opts Options) (*writer, error) {
 	return &writer{root: root, opts: opts, symlinks: map[string]bool{}, files: map[string]bool{}, dirs: map[string]bool{".": true}}, nil
 }
 
-func (w *writer) close() error { return w.root.Close() }
+func (w *writer) close() error {
+	if w.root == nil {
+		return nil
+	}
+	return w.root.Close()
+}
 
 // cleanName checks an entry's name and returns it cleaned ("a/b", never "", ".", or with "..").
 func cleanName(name string) (string, error) {
@@ -173,6 +180,10 @@ func (w *writer) mkdir(entryName, clean string) error {
 	if err := w.count(entryName); err != nil {
 		return err
 	}
+	if w.root == nil {
+		w.dirs[clean] = true
+		return nil
+	}
 	if err := w.root.Mkdir(clean, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Made by us before (an explicit entry after an implicit one) or the target's own.
@@ -223,6 +234,10 @@ func (w *writer) add(e entry) error {
 		if err := w.count(e.name); err != nil {
 			return err
 		}
+		if w.root == nil {
+			w.symlinks[clean] = true
+			return nil
+		}
 		if err := w.root.Symlink(e.linkname, clean); err != nil {
 			return fmt.Errorf("making symlink %s: %w", clean, err)
 		}
@@ -235,6 +250,10 @@ func (w *writer) add(e entry) error {
 		}
 		if err := w.count(e.name); err != nil {
 			return err
+		}
+		if w.root == nil {
+			w.files[clean] = true
+			return nil
 		}
 		if err := w.root.Link(target, clean); err != nil {
 			return fmt.Errorf("making hard link %s: %w", clean, err)
@@ -300,6 +319,13 @@ func (w *writer) writeFile(e entry, clean string) error {
 	if err := w.count(e.name); err != nil {
 		return err
 	}
+	if w.root == nil {
+		w.files[clean] = true
+		if w.written += e.size; w.opts.MaxBytes > 0 && w.written > w.opts.MaxBytes {
+			return refuse("", "the archive unpacks to more than %d MB", w.opts.MaxBytes>>20)
+		}
+		return nil
+	}
 	perm := fs.FileMode(0o644)
 	switch {
 	case e.hasMode:
@@ -360,6 +386,10 @@ func Zip(zr *zip.Reader, dir string, opts Options) error {
 	if opts.MaxEntries > 0 && len(zr.File) > opts.MaxEntries {
 		return refuse("", "the archive has more than %d entries", opts.MaxEntries)
 	}
+	return w.zip(zr)
+}
+
+func (w *writer) zip(zr *zip.Reader) error {
 	for _, zf := range zr.File {
 		e, err := zipEntry(zf)
 		if err != nil {
@@ -374,7 +404,7 @@ func Zip(zr *zip.Reader, dir string, opts Options) error {
 
 func zipEntry(zf *zip.File) (entry, error) {
 	mode := zf.Mode()
-	e := entry{name: zf.Name, mode: mode, hasMode: zf.CreatorVersion>>8 == 3, open: zf.Open}
+	e := entry{name: zf.Name, mode: mode, hasMode: zf.CreatorVersion>>8 == 3, open: zf.Open, size: int64(min(zf.UncompressedSize64, 1<<62))}
 	switch {
 	case mode.IsDir() || strings.HasSuffix(zf.Name, "/"):
 		e.kind = kindDir
@@ -398,23 +428,15 @@ func zipEntry(zf *zip.File) (entry, error) {
 	return e, nil
 }
 
-// CheckZip applies the name rules to every entry of zr without writing anything, so an upload can
-// be refused with a clear message before it is stored. Links are checked where they can be
-// without unpacking; Zip checks everything again.
+// CheckZip applies every rule to zr's entries without writing anything (sizes as the archive
+// declares them), so an upload can be refused with a clear message before it is stored. Zip
+// checks everything again, sizes as written.
 func CheckZip(zr *zip.Reader, opts Options) error {
 	if opts.MaxEntries > 0 && len(zr.File) > opts.MaxEntries {
 		return refuse("", "the archive has more than %d entries", opts.MaxEntries)
 	}
-	for _, zf := range zr.File {
-		if _, err := cleanName(zf.Name); err != nil {
-			return err
-		}
-		mode := zf.Mode()
-		if !mode.IsDir() && !mode.IsRegular() && mode&fs.ModeSymlink == 0 {
-			return refuse(zf.Name, "is not a regular file, folder or symlink (%v)", mode.Type())
-		}
-	}
-	return nil
+	w := &writer{opts: opts, symlinks: map[string]bool{}, files: map[string]bool{}, dirs: map[string]bool{".": true}}
+	return w.zip(zr)
 }
 
 // Tar unpacks a tar stream into dir, an existing empty folder. Global and extended headers are
@@ -437,7 +459,7 @@ func Tar(r io.Reader, dir string, opts Options) error {
 		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), hasMode: true, linkname: h.Linkname,
 			open: func() (io.ReadCloser, error) { return io.NopCloser(tr), nil }}
 		switch h.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // the reader turns the old TypeRegA into TypeReg or TypeDir
 			e.kind = kindFile
 		case tar.TypeDir:
 			e.kind = kindDir

@@ -113,11 +113,16 @@ func TestRefusedArchives(t *testing.T) {
 	}
 	for name, ents := range cases {
 		t.Run(name, func(t *testing.T) {
-			outer, _, err := unzipInto(t, buildZip(t, ents...))
+			data := buildZip(t, ents...)
+			outer, _, err := unzipInto(t, data)
 			if err == nil || !IsRefused(err) {
 				t.Fatalf("accepted (or failed for another reason): %v", err)
 			}
 			onlyTree(t, outer)
+			zr, _ := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+			if cerr := CheckZip(zr, testOpts); cerr == nil || cerr.Error() != err.Error() {
+				t.Fatalf("CheckZip answered %v; Zip %v", cerr, err)
+			}
 		})
 	}
 }
@@ -153,6 +158,10 @@ func TestUsualArchivesUnpack(t *testing.T) {
 		zent{"self", fs.ModeSymlink | 0o777, "/var/task/lib/libx.so"},
 		zent{"./dot/./file", 0o600, "d"},
 	)
+	zr, _ := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err := CheckZip(zr, testOpts); err != nil {
+		t.Fatalf("CheckZip: %v", err)
+	}
 	outer, tree, err := unzipInto(t, data)
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,9 @@ type Config struct {
 	// runtime by writing the event while the agent still has work to do for it (and for the
 	// other callers); preempted there, the agent answers later and both switch more often.
 	BatchCPU bool
-	Logger   hclog.Logger
+	// Seccomp is the syscall filter: SeccompDefault, SeccompUnconfined or a profile file (JSON).
+	Seccomp string
+	Logger  hclog.Logger
 }
 
 // Driver runs environments as libcontainer containers.
@@ -62,6 +64,7 @@ type Driver struct {
 	netnsDir string
 	rootfs   string
 	cpus     *cpuSet
+	seccomp  *configs.Seccomp // nil: unconfined
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -71,6 +74,9 @@ const (
 	sandboxUID = 993
 	sandboxGID = 990
 )
+
+// oomScoreAdj makes every environment's processes the OOM killer's first choice on the node.
+var oomScoreAdj = 1000
 
 // runtimeAPIPort is where the Runtime API listens inside every environment's namespace.
 const runtimeAPIPort = 9001
@@ -93,8 +99,16 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.WorkDir == "" || !filepath.IsAbs(cfg.CgroupParent) {
 		return nil, errors.New("libcontainer driver needs a work dir and an absolute cgroup parent")
 	}
+	filter, err := seccompFilter(cfg.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	if filter == nil {
+		cfg.Logger.Warn("sandbox: seccomp is unconfined: functions may make any system call the kernel allows an unprivileged process")
+	}
 	d := &Driver{
-		cfg: cfg, logger: cfg.Logger.Named("libcontainer"),
+		seccomp: filter,
+		cfg:     cfg, logger: cfg.Logger.Named("libcontainer"),
 		stateDir: filepath.Join(cfg.WorkDir, "state"),
 		netnsDir: filepath.Join(cfg.WorkDir, "netns"),
 		rootfs:   cfg.BaseRootfs,
@@ -293,7 +307,10 @@ func (d *Driver) containerConfig(spec sandbox.Spec, nsPath, cpus string) *config
 		sched = &configs.Scheduler{Policy: specs.SchedBatch} // set by init before the exec, inherited by every thread
 	}
 	return &configs.Config{
-		Scheduler:       sched,
+		Scheduler: sched,
+		Seccomp:   d.seccomp,
+		// The kernel's OOM killer takes a function before the agent.
+		OomScoreAdj:     &oomScoreAdj,
 		Rootfs:          d.rootfs,
 		Readonlyfs:      true,
 		NoNewPrivileges: true,

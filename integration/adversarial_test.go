@@ -1,0 +1,232 @@
+package integration
+
+// The adversarial suite (docs/security.md): what a hostile function or client would try, against
+// a real agent with real sandboxes. Each test fails on a gateway without the defence it names.
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// hostileZip is a deployment package with the test function's bootstrap and the entries given.
+func hostileZip(t *testing.T, entries ...hostileEntry) []byte {
+	t.Helper()
+	bootstrap, err := os.ReadFile(filepath.Join(fnDir, "bootstrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range append([]hostileEntry{{"bootstrap", 0o755, string(bootstrap)}}, entries...) {
+		h := &zip.FileHeader{Name: e.name, Method: zip.Store}
+		h.SetMode(e.mode)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+type hostileEntry struct {
+	name string
+	mode fs.FileMode
+	body string // content, or a symlink's target
+}
+
+// TestAdversarialCodeZips uploads zips built to write outside the code folder, as the AWS SDK
+// would, and checks that each is refused with Lambda's error naming the entry, that nothing
+// appeared outside, and that the agent keeps serving.
+func TestAdversarialCodeZips(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-zip"})
+	client := a.sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
+	// The chain climbs from the unpack folder to the file system's root (more links than
+	// folders above it), then names a file in a folder every host has.
+	marker := fmt.Sprintf("lambdagw-escape-%d", os.Getpid())
+	chain := []hostileEntry{{"a", fs.ModeSymlink | 0o777, "."}}
+	prefix := "a"
+	for i := 0; i < 40; i++ {
+		up := strings.Repeat("../", i+1)
+		chain = append(chain, hostileEntry{prefix + fmt.Sprintf("/l%d", i), fs.ModeSymlink | 0o777, strings.TrimSuffix(up, "/")})
+		prefix += fmt.Sprintf("/l%d", i)
+	}
+	chain = append(chain, hostileEntry{prefix + "/var/tmp/" + marker, 0o644, "escaped"})
+	cases := map[string]struct {
+		entries []hostileEntry
+		want    string
+	}{
+		"symlink chain":   {chain, "lies below the symlink"},
+		"absolute path":   {[]hostileEntry{{"/var/tmp/" + marker, 0o644, "escaped"}}, "absolute path"},
+		"dot-dot path":    {[]hostileEntry{{"../../../../../../var/tmp/" + marker, 0o644, "escaped"}}, "`..`"},
+		"link to host":    {[]hostileEntry{{"etc", fs.ModeSymlink | 0o777, "/etc"}, {"etc/" + marker, 0o644, "x"}}, "outside /var/task and /opt"},
+		"file over link":  {[]hostileEntry{{"x", fs.ModeSymlink | 0o777, "/var/task/y"}, {"x", 0o644, "escaped"}}, "appears twice"},
+		"device":          {[]hostileEntry{{"mem", fs.ModeDevice | fs.ModeCharDevice | 0o666, ""}}, "not a regular file"},
+		"climbing link":   {[]hostileEntry{{"d/l", fs.ModeSymlink | 0o777, ".."}, {"x", fs.ModeSymlink | 0o777, "d/l/../.."}}, "climb"},
+		"link above code": {[]hostileEntry{{"l", fs.ModeSymlink | 0o777, "../../../var/tmp"}}, "outside the archive's folder"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			fn := "zip-" + strings.ReplaceAll(name, " ", "-")
+			_, err := client.CreateFunction(context.Background(), createFunctionInput(fn, hostileZip(t, c.entries...), nil))
+			var ipe *types.InvalidParameterValueException
+			if !errors.As(err, &ipe) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("CreateFunction answered %v; want InvalidParameterValueException saying %q", err, c.want)
+			}
+			if _, err := os.Lstat("/var/tmp/" + marker); err == nil {
+				os.Remove("/var/tmp/" + marker)
+				t.Fatal("the zip wrote /var/tmp on the host")
+			}
+		})
+	}
+	// The agent still serves a plain function.
+	createFunction(t, client, "plain", codeZip(t, nil), nil)
+	r := a.invoke("plain", `{"name":"after"}`, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), "Hello, after!") {
+		t.Fatalf("after the hostile zips: %d %s", r.status, r.body)
+	}
+	if out, err := client.GetFunction(context.Background(), &awslambda.GetFunctionInput{FunctionName: aws.String("zip-symlink-chain")}); err == nil {
+		t.Fatalf("a refused function exists: %+v", out.Configuration)
+	}
+}
+
+// TestAdversarialSyscalls: a function calls what the default seccomp filter refuses; each call
+// must fail with EPERM, where an unfiltered unprivileged process succeeds with several of them
+// (io_uring_setup, unshare(CLONE_NEWUSER), keyctl, add_key, perf_event_open).
+func TestAdversarialSyscalls(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-sys"})
+	fnFile := writeFunctions(t, fmt.Sprintf(`
+function "probe" {
+  runtime = "provided.al2023"
+  code    = %q
+  timeout = "5s"
+}
+`, fnDir))
+	if out, errOut, code := a.cli("apply", "-address", a.addr, fnFile); code != 0 {
+		t.Fatalf("apply: %s %s", out, errOut)
+	}
+	r := a.invoke("probe", `{"mode":"syscalls"}`, nil)
+	if r.status != 200 {
+		t.Fatalf("invoke: %d %s", r.status, r.body)
+	}
+	got := decodeJSON(t, r.body)
+	for _, name := range []string{"io_uring_setup", "bpf", "userfaultfd", "keyctl", "add_key", "perf_event_open",
+		"unshare(CLONE_NEWUSER)", "unshare(CLONE_NEWUSER|CLONE_NEWNS)", "setns", "mount", "kexec_load"} {
+		if got[name] != "EPERM" {
+			t.Errorf("%s: %v, want EPERM (refused by the filter)", name, got[name])
+		}
+	}
+	// The function itself keeps working after its refused calls.
+	if r := a.invoke("probe", `{"name":"still"}`, nil); r.status != 200 || !strings.Contains(string(r.body), "Hello, still!") {
+		t.Fatalf("after the probes: %d %s", r.status, r.body)
+	}
+}
+
+// TestAdversarialHostPorts: a function dials the agent's HTTP API, its cluster port and NATS on
+// 127.0.0.1, as they are on the host; inside its network namespace none of them is there.
+func TestAdversarialHostPorts(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-net"})
+	fnFile := writeFunctions(t, fmt.Sprintf(`
+function "probe" {
+  runtime = "provided.al2023"
+  code    = %q
+  timeout = "5s"
+}
+`, fnDir))
+	if out, errOut, code := a.cli("apply", "-address", a.addr, fnFile); code != 0 {
+		t.Fatalf("apply: %s %s", out, errOut)
+	}
+	httpHost := strings.TrimPrefix(a.addr, "http://")
+	for what, addr := range map[string]string{"HTTP API": httpHost, "cluster port": a.raftAddr, "NATS": "127.0.0.1:4222"} {
+		r := a.invoke("probe", fmt.Sprintf(`{"mode":"dial","addr":%q}`, addr), nil)
+		e, _ := decodeJSON(t, r.body)["error"].(string)
+		if r.status != 200 || !strings.Contains(e, "connection refused") {
+			t.Errorf("dialing the %s at %s from a function: %d %q, want connection refused", what, addr, r.status, e)
+		}
+	}
+}
+
+// TestAdversarialBrowserRequests: a web page the operator visits tries the API on 127.0.0.1: a
+// cross-site "simple" POST (text/plain, no preflight) of a CreateFunction, and DNS rebinding
+// (its own name resolving to 127.0.0.1, so the Host is its name). Both are refused, before any
+// effect; a same-origin browser request and clients without Origin keep working.
+func TestAdversarialBrowserRequests(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-web"})
+	body := `{"FunctionName":"planted","Runtime":"provided.al2023","Role":"r","Handler":"bootstrap","Code":{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}}`
+	send := func(host string, headers map[string]string) (int, string, string) {
+		req, _ := http.NewRequest("POST", a.addr+"/2015-03-31/functions", strings.NewReader(body))
+		if host != "" {
+			req.Host = host
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), string(b)
+	}
+	port := a.addr[strings.LastIndexByte(a.addr, ':')+1:]
+	for name, c := range map[string]struct {
+		host    string
+		headers map[string]string
+	}{
+		"cross-site fetch": {"", map[string]string{"Content-Type": "text/plain", "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}},
+		"cross-site form":  {"", map[string]string{"Content-Type": "text/plain", "Origin": "https://evil.example"}},
+		"same-site page":   {"", map[string]string{"Content-Type": "text/plain", "Origin": "http://evil.lambda-url.localhost:" + port, "Sec-Fetch-Site": "same-site"}},
+		"dns rebinding":    {"rebind.evil.example:" + port, map[string]string{"Content-Type": "text/plain"}},
+	} {
+		status, errType, resp := send(c.host, c.headers)
+		if status != http.StatusForbidden || errType != "AccessDeniedException" {
+			t.Errorf("%s: %d %s %s; want 403 AccessDeniedException", name, status, errType, resp)
+		}
+	}
+	if r := a.invoke("planted", `{}`, nil); r.status != http.StatusNotFound {
+		t.Fatalf("a refused request created a function: %d %s", r.status, r.body)
+	}
+	// A page of the API's own origin, and curl-like clients, get through: the first creates the
+	// function, the others find it there.
+	for i, c := range []struct {
+		name    string
+		host    string
+		headers map[string]string
+	}{
+		{"same origin", "", map[string]string{"Origin": a.addr, "Sec-Fetch-Site": "same-origin"}},
+		{"no origin", "", map[string]string{"Content-Type": "text/plain"}},
+		{"Host localhost", "localhost:" + port, nil},
+	} {
+		want := http.StatusConflict
+		if i == 0 {
+			want = http.StatusCreated
+		}
+		if status, errType, resp := send(c.host, c.headers); status != want {
+			t.Errorf("%s: %d %s %s; want %d", c.name, status, errType, resp, want)
+		}
+	}
+}

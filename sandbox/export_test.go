@@ -1,0 +1,15 @@
+package sandbox
+
+import "time"
+
+// Hooks for the package's external tests.
+
+// MaxRuntimeConns is the per-environment bound on Runtime API connections.
+const MaxRuntimeConns = maxRuntimeConns
+
+// SetHeaderTimeout shortens the Runtime API's header deadline for a test.
+func SetHeaderTimeout(d time.Duration) (restore func()) {
+	old := headerTimeout
+	headerTimeout = d
+	return func() { headerTimeout = old }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make deps: install what building and testing need beyond Go, only what is missing.
+# Debian packages through apt-get (root); quick when everything is present.
+set -euo pipefail
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+[ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)   # libcontainer's syscall filters (cgo)
+command -v curl >/dev/null || need+=(curl)
+command -v redis-server >/dev/null || need+=(redis-server) # examples/plugins/redis-streams' tests
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "make deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
+		exit 1
+	fi
+	echo "make deps: installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi

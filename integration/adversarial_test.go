@@ -4,55 +4,22 @@ package integration
 // a real agent with real sandboxes. Each test fails on a gateway without the defence it names.
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
-
-// hostileZip is a deployment package with the test function's bootstrap and the entries given.
-func hostileZip(t *testing.T, entries ...hostileEntry) []byte {
-	t.Helper()
-	bootstrap, err := os.ReadFile(filepath.Join(fnDir, "bootstrap"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range append([]hostileEntry{{"bootstrap", 0o755, string(bootstrap)}}, entries...) {
-		h := &zip.FileHeader{Name: e.name, Method: zip.Store}
-		h.SetMode(e.mode)
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(e.body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-type hostileEntry struct {
-	name string
-	mode fs.FileMode
-	body string // content, or a symlink's target
-}
 
 // TestAdversarialCodeZips uploads zips built to write outside the code folder, as the AWS SDK
 // would, and checks that each is refused with Lambda's error naming the entry, that nothing
@@ -64,31 +31,31 @@ func TestAdversarialCodeZips(t *testing.T) {
 	// The chain climbs from the unpack folder to the file system's root (more links than
 	// folders above it), then names a file in a folder every host has.
 	marker := fmt.Sprintf("lambdagw-escape-%d", os.Getpid())
-	chain := []hostileEntry{{"a", fs.ModeSymlink | 0o777, "."}}
+	chain := []zipEntry{{"a", fs.ModeSymlink | 0o777, "."}}
 	prefix := "a"
 	for i := 0; i < 40; i++ {
 		up := strings.Repeat("../", i+1)
-		chain = append(chain, hostileEntry{prefix + fmt.Sprintf("/l%d", i), fs.ModeSymlink | 0o777, strings.TrimSuffix(up, "/")})
+		chain = append(chain, zipEntry{prefix + fmt.Sprintf("/l%d", i), fs.ModeSymlink | 0o777, strings.TrimSuffix(up, "/")})
 		prefix += fmt.Sprintf("/l%d", i)
 	}
-	chain = append(chain, hostileEntry{prefix + "/var/tmp/" + marker, 0o644, "escaped"})
+	chain = append(chain, zipEntry{prefix + "/var/tmp/" + marker, 0o644, "escaped"})
 	cases := map[string]struct {
-		entries []hostileEntry
+		entries []zipEntry
 		want    string
 	}{
 		"symlink chain":   {chain, "lies below the symlink"},
-		"absolute path":   {[]hostileEntry{{"/var/tmp/" + marker, 0o644, "escaped"}}, "absolute path"},
-		"dot-dot path":    {[]hostileEntry{{"../../../../../../var/tmp/" + marker, 0o644, "escaped"}}, "`..`"},
-		"link to host":    {[]hostileEntry{{"etc", fs.ModeSymlink | 0o777, "/etc"}, {"etc/" + marker, 0o644, "x"}}, "outside /var/task and /opt"},
-		"file over link":  {[]hostileEntry{{"x", fs.ModeSymlink | 0o777, "/var/task/y"}, {"x", 0o644, "escaped"}}, "appears twice"},
-		"device":          {[]hostileEntry{{"mem", fs.ModeDevice | fs.ModeCharDevice | 0o666, ""}}, "not a regular file"},
-		"climbing link":   {[]hostileEntry{{"d/l", fs.ModeSymlink | 0o777, ".."}, {"x", fs.ModeSymlink | 0o777, "d/l/../.."}}, "climb"},
-		"link above code": {[]hostileEntry{{"l", fs.ModeSymlink | 0o777, "../../../var/tmp"}}, "outside the archive's folder"},
+		"absolute path":   {[]zipEntry{{"/var/tmp/" + marker, 0o644, "escaped"}}, "absolute path"},
+		"dot-dot path":    {[]zipEntry{{"../../../../../../var/tmp/" + marker, 0o644, "escaped"}}, "`..`"},
+		"link to host":    {[]zipEntry{{"etc", fs.ModeSymlink | 0o777, "/etc"}, {"etc/" + marker, 0o644, "x"}}, "outside /var/task and /opt"},
+		"file over link":  {[]zipEntry{{"x", fs.ModeSymlink | 0o777, "/var/task/y"}, {"x", 0o644, "escaped"}}, "appears twice"},
+		"device":          {[]zipEntry{{"mem", fs.ModeDevice | fs.ModeCharDevice | 0o666, ""}}, "not a regular file"},
+		"climbing link":   {[]zipEntry{{"d/l", fs.ModeSymlink | 0o777, ".."}, {"x", fs.ModeSymlink | 0o777, "d/l/../.."}}, "climb"},
+		"link above code": {[]zipEntry{{"l", fs.ModeSymlink | 0o777, "../../../var/tmp"}}, "outside the archive's folder"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			fn := "zip-" + strings.ReplaceAll(name, " ", "-")
-			_, err := client.CreateFunction(context.Background(), createFunctionInput(fn, hostileZip(t, c.entries...), nil))
+			_, err := client.CreateFunction(context.Background(), createFunctionInput(fn, buildCodeZip(t, c.entries...), nil))
 			var ipe *types.InvalidParameterValueException
 			if !errors.As(err, &ipe) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("CreateFunction answered %v; want InvalidParameterValueException saying %q", err, c.want)
@@ -110,12 +77,9 @@ func TestAdversarialCodeZips(t *testing.T) {
 	}
 }
 
-// TestAdversarialSyscalls: a function calls what the default seccomp filter refuses; each call
-// must fail with EPERM, where an unfiltered unprivileged process succeeds with several of them
-// (io_uring_setup, unshare(CLONE_NEWUSER), keyctl, add_key, perf_event_open).
-func TestAdversarialSyscalls(t *testing.T) {
-	needRoot(t)
-	a := startAgent(t, agentOptions{node: "adv-sys"})
+// applyProbe deploys the test function as "probe", for a test to drive with its modes.
+func applyProbe(t *testing.T, a *agentProc) {
+	t.Helper()
 	fnFile := writeFunctions(t, fmt.Sprintf(`
 function "probe" {
   runtime = "provided.al2023"
@@ -126,6 +90,15 @@ function "probe" {
 	if out, errOut, code := a.cli("apply", "-address", a.addr, fnFile); code != 0 {
 		t.Fatalf("apply: %s %s", out, errOut)
 	}
+}
+
+// TestAdversarialSyscalls: a function calls what the default seccomp filter refuses; each call
+// must fail with EPERM, where an unfiltered unprivileged process succeeds with several of them
+// (io_uring_setup, unshare(CLONE_NEWUSER), keyctl, add_key, perf_event_open).
+func TestAdversarialSyscalls(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-sys"})
+	applyProbe(t, a)
 	r := a.invoke("probe", `{"mode":"syscalls"}`, nil)
 	if r.status != 200 {
 		t.Fatalf("invoke: %d %s", r.status, r.body)
@@ -144,22 +117,20 @@ function "probe" {
 }
 
 // TestAdversarialHostPorts: a function dials the agent's HTTP API, its cluster port and NATS on
-// 127.0.0.1, as they are on the host; inside its network namespace none of them is there.
+// 127.0.0.1, as they are on the host (each checked to be listening there first: a plugin makes
+// the agent run its embedded NATS); inside its network namespace none of them is there.
 func TestAdversarialHostPorts(t *testing.T) {
 	needRoot(t)
-	a := startAgent(t, agentOptions{node: "adv-net"})
-	fnFile := writeFunctions(t, fmt.Sprintf(`
-function "probe" {
-  runtime = "provided.al2023"
-  code    = %q
-  timeout = "5s"
-}
-`, fnDir))
-	if out, errOut, code := a.cli("apply", "-address", a.addr, fnFile); code != 0 {
-		t.Fatalf("apply: %s %s", out, errOut)
-	}
+	natsHCL, natsURL := natsBlock(t)
+	a := startAgent(t, agentOptions{node: "adv-net", top: pluginBlock(t, "queue", pluginBins["queue"], "") + natsHCL})
+	applyProbe(t, a)
 	httpHost := strings.TrimPrefix(a.addr, "http://")
-	for what, addr := range map[string]string{"HTTP API": httpHost, "cluster port": a.raftAddr, "NATS": "127.0.0.1:4222"} {
+	for what, addr := range map[string]string{"HTTP API": httpHost, "cluster port": a.raftAddr, "NATS": strings.TrimPrefix(natsURL, "nats://")} {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatalf("the %s does not listen at %s on the host: %v", what, addr, err)
+		}
+		c.Close()
 		r := a.invoke("probe", fmt.Sprintf(`{"mode":"dial","addr":%q}`, addr), nil)
 		e, _ := decodeJSON(t, r.body)["error"].(string)
 		if r.status != 200 || !strings.Contains(e, "connection refused") {

@@ -33,31 +33,46 @@ const apiRole = "arn:aws:iam::123456789012:role/lambda-basic"
 // files given, name to content (mode 0644).
 func codeZip(t *testing.T, extra map[string]string) []byte {
 	t.Helper()
+	names := make([]string, 0, len(extra))
+	for name := range extra {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	entries := make([]zipEntry, 0, len(names))
+	for _, name := range names {
+		entries = append(entries, zipEntry{name, 0o644, extra[name]})
+	}
+	return buildCodeZip(t, entries...)
+}
+
+// zipEntry is one member of a zip a test builds: a file, a folder or a symlink (body is its
+// target), as its mode says.
+type zipEntry struct {
+	name string
+	mode os.FileMode
+	body string
+}
+
+// buildCodeZip is a deployment package: the test function's bootstrap (mode 0755), then the
+// entries in the order given.
+func buildCodeZip(t *testing.T, entries ...zipEntry) []byte {
+	t.Helper()
 	bootstrap, err := os.ReadFile(filepath.Join(fnDir, "bootstrap"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	add := func(name string, mode os.FileMode, data []byte) {
-		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
-		h.SetMode(mode)
+	for _, e := range append([]zipEntry{{"bootstrap", 0o755, string(bootstrap)}}, entries...) {
+		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
+		h.SetMode(e.mode)
 		w, err := zw.CreateHeader(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write(data); err != nil {
+		if _, err := w.Write([]byte(e.body)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	add("bootstrap", 0o755, bootstrap)
-	names := make([]string, 0, len(extra))
-	for name := range extra {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		add(name, 0o644, []byte(extra[name]))
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -54,6 +55,8 @@ const (
 // the environment. A variable for the tests.
 var headerTimeout = 10 * time.Second
 
+var headerEnd = []byte("\r\n\r\n")
+
 // runtimeServer serves the Runtime API on one environment's listener.
 //
 // It reads requests with net/http's parser (http.ReadRequest: chunked bodies, trailers) but is
@@ -66,11 +69,11 @@ type runtimeServer struct {
 	e  *environment
 	ln net.Listener
 
-	mu       sync.Mutex
-	conns    map[*runtimeConn]struct{}
-	closed   bool
-	refused  int // connections closed at once for being over maxRuntimeConns
-	initErrs int // init/error reports taken (only the first counts)
+	mu          sync.Mutex
+	conns       map[*runtimeConn]struct{}
+	closed      bool
+	warnedFull  bool // a connection over maxRuntimeConns was refused and logged
+	initErrSeen bool // an init/error report was taken (only the first counts)
 }
 
 func newRuntimeServer(e *environment, ln net.Listener) *runtimeServer {
@@ -106,8 +109,8 @@ func (s *runtimeServer) serve() {
 			return
 		}
 		if len(s.conns) >= maxRuntimeConns {
-			s.refused++
-			first := s.refused == 1
+			first := !s.warnedFull
+			s.warnedFull = true
 			s.mu.Unlock()
 			nc.Close()
 			if first {
@@ -158,9 +161,17 @@ func (c *runtimeConn) serve() {
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(headerTimeout))
+		// A runtime's headers arrive in one segment: the deadline (two timer updates) is only
+		// armed for a request whose headers are not all here yet, off the invoke path.
+		buffered, _ := c.br.Peek(c.br.Buffered())
+		partial := !bytes.Contains(buffered, headerEnd)
+		if partial {
+			_ = c.nc.SetReadDeadline(time.Now().Add(headerTimeout))
+		}
 		req, err := http.ReadRequest(c.br)
-		_ = c.nc.SetReadDeadline(time.Time{})
+		if partial {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				c.setClosing()
@@ -558,8 +569,8 @@ func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 	}
 	// Only the first report counts; later ones are refused before their body is read.
 	e.rt.mu.Lock()
-	e.rt.initErrs++
-	again := e.rt.initErrs > 1
+	again := e.rt.initErrSeen
+	e.rt.initErrSeen = true
 	e.rt.mu.Unlock()
 	if again {
 		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error was already reported")

@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 [ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)   # libcontainer's syscall filters (cgo)
+command -v pkg-config >/dev/null || need+=(pkg-config)       # libseccomp-golang finds libseccomp with it
 command -v curl >/dev/null || need+=(curl)
 command -v redis-server >/dev/null || need+=(redis-server) # examples/plugins/redis-streams' tests
 if [ ${#need[@]} -gt 0 ]; then

@@ -20,16 +20,21 @@ func (a *api) hostAllowed(host string) bool {
 	if len(a.allowedHosts) == 0 {
 		return true
 	}
-	name := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
+		host = h
 	}
-	name = strings.ToLower(strings.TrimSuffix(strings.Trim(name, "[]"), "."))
+	name := hostName(host)
 	if _, ok := a.allowedHosts[name]; ok {
 		return true
 	}
 	d := strings.ToLower(a.cfg.URLDomain)
 	return d != "" && (name == d || strings.HasSuffix(name, "."+d))
+}
+
+// hostName is a host name or address as the allow-list compares it: lower case, without IPv6
+// brackets or a trailing dot.
+func hostName(h string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
 }
 
 // guardHosts refuses a request whose Host is not the node's (DNS rebinding).

@@ -14,7 +14,6 @@ import (
 	"net/http/pprof"
 	"slices"
 	"strconv"
-	"strings"
 
 	"time"
 
@@ -106,7 +105,7 @@ func New(cfg Config) (http.Handler, error) {
 	if len(cfg.AllowedHosts) > 0 && !slices.Contains(cfg.AllowedHosts, "*") {
 		a.allowedHosts = map[string]struct{}{}
 		for _, h := range cfg.AllowedHosts {
-			a.allowedHosts[strings.ToLower(strings.Trim(h, "[]"))] = struct{}{}
+			a.allowedHosts[hostName(h)] = struct{}{}
 		}
 	}
 	cop, err := a.crossOrigin()

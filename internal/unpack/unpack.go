@@ -383,13 +383,14 @@ func Zip(zr *zip.Reader, dir string, opts Options) error {
 		return err
 	}
 	defer w.close()
-	if opts.MaxEntries > 0 && len(zr.File) > opts.MaxEntries {
-		return refuse("", "the archive has more than %d entries", opts.MaxEntries)
-	}
 	return w.zip(zr)
 }
 
+// zip applies zr's entries; an archive that lists too many is refused before any is written.
 func (w *writer) zip(zr *zip.Reader) error {
+	if w.opts.MaxEntries > 0 && len(zr.File) > w.opts.MaxEntries {
+		return refuse("", "the archive has more than %d entries", w.opts.MaxEntries)
+	}
 	for _, zf := range zr.File {
 		e, err := zipEntry(zf)
 		if err != nil {
@@ -432,9 +433,6 @@ func zipEntry(zf *zip.File) (entry, error) {
 // declares them), so an upload can be refused with a clear message before it is stored. Zip
 // checks everything again, sizes as written.
 func CheckZip(zr *zip.Reader, opts Options) error {
-	if opts.MaxEntries > 0 && len(zr.File) > opts.MaxEntries {
-		return refuse("", "the archive has more than %d entries", opts.MaxEntries)
-	}
 	w := &writer{opts: opts, symlinks: map[string]bool{}, files: map[string]bool{}, dirs: map[string]bool{".": true}}
 	return w.zip(zr)
 }

@@ -271,8 +271,40 @@ func TestTarHardLinks(t *testing.T) {
 	})
 }
 
-// FuzzZip unpacks arbitrary bytes that parse as a zip and checks the package's promise: nothing
-// beside the target folder, and every symlink of the tree resolves inside it (or nowhere).
+// checkTree is the package's promise about a tree an archive was unpacked into (outer/tree):
+// nothing beside it, and every symlink of the tree resolves inside it (or nowhere).
+func checkTree(t *testing.T, outer, tree string) {
+	t.Helper()
+	onlyTree(t, outer)
+	realTree, _ := filepath.EvalSymlinks(tree)
+	_ = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		resolved, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil // dangling or a loop: resolves nowhere
+		}
+		if resolved != realTree && !strings.HasPrefix(resolved, realTree+"/") {
+			t.Errorf("symlink %s resolves outside the tree, to %s", p, resolved)
+		}
+		return nil
+	})
+}
+
+// fuzzTree makes outer/tree for one fuzz input.
+func fuzzTree(t *testing.T) (outer, tree string) {
+	outer = t.TempDir()
+	tree = filepath.Join(outer, "tree")
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return outer, tree
+}
+
+var fuzzOpts = Options{Limits: Limits{MaxEntries: 200, MaxBytes: 1 << 20}}
+
+// FuzzZip unpacks arbitrary bytes that parse as a zip and checks checkTree's promise.
 func FuzzZip(f *testing.F) {
 	f.Add(buildZip(f, zent{"a", fs.ModeSymlink | 0o777, "."}, zent{"a/b", fs.ModeSymlink | 0o777, ".."}, zent{"a/b/x", 0o644, "x"}))
 	f.Add(buildZip(f, zent{"d/", fs.ModeDir | 0o755, ""}, zent{"d/l", fs.ModeSymlink | 0o777, ".."}, zent{"x", fs.ModeSymlink | 0o777, "d/l/.."}))
@@ -282,27 +314,20 @@ func FuzzZip(f *testing.F) {
 		if err != nil {
 			return
 		}
-		outer := t.TempDir()
-		tree := filepath.Join(outer, "tree")
-		if err := os.Mkdir(tree, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		opts := Options{Limits: Limits{MaxEntries: 200, MaxBytes: 1 << 20}}
-		_ = Zip(zr, tree, opts)
-		onlyTree(t, outer)
-		realTree, _ := filepath.EvalSymlinks(tree)
-		_ = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.Type()&fs.ModeSymlink == 0 {
-				return nil
-			}
-			resolved, err := filepath.EvalSymlinks(p)
-			if err != nil {
-				return nil // dangling or a loop: resolves nowhere
-			}
-			if resolved != realTree && !strings.HasPrefix(resolved, realTree+"/") {
-				t.Errorf("symlink %s resolves outside the tree, to %s", p, resolved)
-			}
-			return nil
-		})
+		outer, tree := fuzzTree(t)
+		_ = Zip(zr, tree, fuzzOpts)
+		checkTree(t, outer, tree)
+	})
+}
+
+// FuzzTar is FuzzZip for tar streams (image layers), hard links included.
+func FuzzTar(f *testing.F) {
+	f.Add(buildTar(f, tent{"l", tar.TypeSymlink, ".", ""}, tent{"l/l2", tar.TypeSymlink, "..", ""}, tent{"l/l2/x", tar.TypeReg, "", "x"}))
+	f.Add(buildTar(f, tent{"f", tar.TypeReg, "", "x"}, tent{"h", tar.TypeLink, "f", ""}, tent{"h2", tar.TypeLink, "../../etc/passwd", ""}))
+	f.Add(buildTar(f, tent{"d/", tar.TypeDir, "", ""}, tent{"d/l", tar.TypeSymlink, "..", ""}, tent{"x", tar.TypeSymlink, "d/l/..", ""}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		outer, tree := fuzzTree(t)
+		_ = Tar(bytes.NewReader(data), tree, fuzzOpts)
+		checkTree(t, outer, tree)
 	})
 }

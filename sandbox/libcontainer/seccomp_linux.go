@@ -14,12 +14,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// Seccomp settings (the agent's `sandbox { seccomp }`).
-const (
-	SeccompDefault    = "default"
-	SeccompUnconfined = "unconfined"
-)
-
 // neverAllowed are refused by the default filter whatever the profile's version allows: kernel
 // attack surface no Lambda runtime needs (io_uring, eBPF, userfaultfd, keyrings, perf events,
 // kexec), and everything that makes namespaces or mounts, with which an unprivileged process

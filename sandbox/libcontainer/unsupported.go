@@ -17,6 +17,7 @@ type Config struct {
 	BaseRootfs   string
 	CgroupParent string
 	BatchCPU     bool
+	Seccomp      string
 	Logger       hclog.Logger
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
+	"github.com/lambdagw/gateway/sandbox/libcontainer"
 )
 
 // BenchmarkWarmInvoke measures a warm invocation through the manager and the Runtime API with
@@ -35,6 +36,42 @@ func BenchmarkWarmInvoke(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkSeccomp is what the syscall filter costs, beside the same without it: a cold start
+// with no standby environment (libseccomp compiles the filter in each environment's init, which
+// a standby has already run), and a warm invocation frozen after every call. Run the two
+// settings alternately, e.g. -count 3, and compare like with like.
+func BenchmarkSeccomp(b *testing.B) {
+	for _, mode := range []string{libcontainer.SeccompDefault, libcontainer.SeccompUnconfined} {
+		b.Run("cold/seccomp="+mode, func(b *testing.B) {
+			h := newHarness(b, newLibcontainer(b, mode), nil)
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// A new revision each time: no warm or standby environment can serve it.
+				fn := testFunction("cold", func(f *structs.Function) { f.RevisionID = fmt.Sprint("rev-", i) })
+				if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("warm/seccomp="+mode, func(b *testing.B) {
+			h := newHarness(b, newLibcontainer(b, mode), nil)
+			zero := time.Duration(0)
+			fn := testFunction("warm", func(f *structs.Function) { f.FreezeDelay = &zero })
+			ctx := context.Background()
+			if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := h.m.Invoke(ctx, fn, &sandbox.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

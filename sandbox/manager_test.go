@@ -69,21 +69,7 @@ type driverCase struct {
 
 func drivers() []driverCase {
 	return []driverCase{
-		{"libcontainer", func(t testing.TB) sandbox.Driver {
-			if os.Getuid() != 0 {
-				t.Skip("the libcontainer driver needs root and cgroups; CI runs as root")
-			}
-			d, err := libcontainer.New(libcontainer.Config{
-				WorkDir:      t.TempDir(),
-				CgroupParent: fmt.Sprintf("/lambdagw-test/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()),
-				Logger:       hclog.NewNullLogger(),
-			})
-			if err != nil {
-				t.Fatalf("libcontainer driver: %v", err)
-			}
-			t.Cleanup(func() { d.Close() })
-			return d
-		}},
+		{"libcontainer", func(t testing.TB) sandbox.Driver { return newLibcontainer(t, libcontainer.SeccompDefault) }},
 		{"process", func(t testing.TB) sandbox.Driver {
 			d, err := process.New(process.Config{WorkDir: t.TempDir(), Logger: hclog.NewNullLogger()})
 			if err != nil {
@@ -93,6 +79,24 @@ func drivers() []driverCase {
 			return d
 		}},
 	}
+}
+
+// newLibcontainer is the libcontainer driver with the seccomp setting given (skipped without root).
+func newLibcontainer(t testing.TB, seccomp string) sandbox.Driver {
+	if os.Getuid() != 0 {
+		t.Skip("the libcontainer driver needs root and cgroups; CI runs as root")
+	}
+	d, err := libcontainer.New(libcontainer.Config{
+		WorkDir:      t.TempDir(),
+		CgroupParent: fmt.Sprintf("/lambdagw-test/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()),
+		Seccomp:      seccomp,
+		Logger:       hclog.NewNullLogger(),
+	})
+	if err != nil {
+		t.Fatalf("libcontainer driver: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }
 
 type harness struct {

@@ -5,6 +5,7 @@ package libcontainer
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 
 	"github.com/moby/profiles/seccomp"
@@ -55,7 +56,7 @@ func seccompFilter(setting string) (*configs.Seccomp, error) {
 	if setting == SeccompDefault || setting == "" {
 		prof, err = seccomp.GetDefaultProfile(rs)
 		if err == nil {
-			prof = withoutNeverAllowed(prof)
+			prof = nativeOnly(withoutNeverAllowed(prof))
 		}
 	} else {
 		var body []byte
@@ -72,6 +73,22 @@ func seccompFilter(setting string) (*configs.Seccomp, error) {
 		return nil, fmt.Errorf("building the seccomp filter %s: %w", setting, err)
 	}
 	return filter, nil
+}
+
+// nativeArch is the seccomp name of the machine's own ABI.
+var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}[runtime.GOARCH]
+
+// nativeOnly keeps the filter to the native ABI: Docker's profile also covers the 32-bit and x32
+// entry points of amd64, which no Lambda runtime uses (Lambda runs x86_64 and arm64 code) and
+// which add kernel surface. It also makes each environment's start cheaper, since libseccomp
+// compiles the filter in every container's init: with the three ABIs a cold start without a
+// standby took about 25 ms longer (docs/BENCHMARKS.md, BenchmarkSeccomp). A call through another
+// ABI meets libseccomp's bad-architecture action: the calling thread is killed.
+func nativeOnly(p *specs.LinuxSeccomp) *specs.LinuxSeccomp {
+	if nativeArch != "" && slices.Contains(p.Architectures, nativeArch) {
+		p.Architectures = []specs.Arch{nativeArch}
+	}
+	return p
 }
 
 // withoutNeverAllowed removes the calls of neverAllowed from every rule that allows them, so the

@@ -22,18 +22,7 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	for _, dc := range drivers() {
 		for _, delay := range []time.Duration{0, time.Second} {
 			b.Run(fmt.Sprintf("%s/freeze_delay=%s", dc.name, delay), func(b *testing.B) {
-				h := newHarness(b, dc.new(b), nil)
-				fn := testFunction("bench", func(f *structs.Function) { f.FreezeDelay = &delay })
-				ctx := context.Background()
-				if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if _, err := h.m.Invoke(ctx, fn, &sandbox.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
-						b.Fatal(err)
-					}
-				}
+				benchWarm(b, dc.new(b), delay)
 			})
 		}
 	}
@@ -57,21 +46,24 @@ func BenchmarkSeccomp(b *testing.B) {
 				}
 			}
 		})
-		b.Run("warm/seccomp="+mode, func(b *testing.B) {
-			h := newHarness(b, newLibcontainer(b, mode), nil)
-			zero := time.Duration(0)
-			fn := testFunction("warm", func(f *structs.Function) { f.FreezeDelay = &zero })
-			ctx := context.Background()
-			if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := h.m.Invoke(ctx, fn, &sandbox.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run("warm/seccomp="+mode, func(b *testing.B) { benchWarm(b, newLibcontainer(b, mode), 0) })
+	}
+}
+
+// benchWarm times warm invocations of one environment of d, with the freeze delay given, after
+// a first call that starts it.
+func benchWarm(b *testing.B, d sandbox.Driver, delay time.Duration) {
+	h := newHarness(b, d, nil)
+	fn := testFunction("bench", func(f *structs.Function) { f.FreezeDelay = &delay })
+	ctx := context.Background()
+	if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := h.m.Invoke(ctx, fn, &sandbox.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -170,3 +170,40 @@ func TestAccessKeyDiagnostics(t *testing.T) {
 		})
 	}
 }
+
+// A cluster of nodes with access keys must have mutual TLS on its cluster port; a lone node
+// gets its own (the agent's) and needs no tls block.
+func TestAccessKeysNeedClusterTLS(t *testing.T) {
+	dir := t.TempDir()
+	key := `
+access_key "ci" {
+  id     = "` + testKeyID + `"
+  secret = "` + testSecret + `"
+  policy = "admin"
+}
+`
+	p := write(t, dir, "cluster.hcl", key+`
+cluster {
+  bootstrap_expect = 3
+  join             = ["10.0.0.1:9501", "10.0.0.2:9501"]
+}
+`)
+	_, _, diags := LoadAgent(p)
+	if !diags.HasErrors() || diags[0].Summary != "Cluster port without mutual TLS" {
+		t.Fatalf("keys in a cluster without tls: %v", diags)
+	}
+	if s := diags[0].Subject; s == nil || s.Filename != p || s.Start.Line != 8 {
+		t.Errorf("the diagnostic should point at the cluster block (line 8): %v", diags[0].Subject)
+	}
+	if !strings.Contains(diags[0].Detail, "gateway tls ca create") {
+		t.Errorf("the diagnostic should say how to make certificates: %s", diags[0].Detail)
+	}
+	lone := write(t, dir, "lone.hcl", key+`
+cluster {
+  address = "0.0.0.0:9501"
+}
+`)
+	if _, _, diags := LoadAgent(lone); diags.HasErrors() {
+		t.Fatalf("a lone node with keys: %v", diags)
+	}
+}

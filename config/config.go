@@ -570,6 +570,13 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	keys, d := decodeAccessKeys(raw.Keys, baseDir)
 	diags = append(diags, d...)
 	a.AccessKeys = keys
+	if len(keys) > 0 && a.Cluster.TLS == nil && (len(a.Cluster.Join) > 0 || a.Cluster.BootstrapExpect > 1) {
+		// A lone node gets mutual TLS of its own (internal/agent); nodes of a cluster must share a CA.
+		diags = append(diags, rangeDiag("Cluster port without mutual TLS",
+			"This node has access keys, so its API refuses unsigned requests, but its cluster port would take writes, code and "+
+				"invocations from anyone who reaches it. Add cluster { tls { ca, cert, key } } with certificates of one CA on every "+
+				"node: `gateway tls ca create`, then `gateway tls cert create -node` for each.", raw.Cluster.Body.MissingItemRange()))
+	}
 	plugins, d := decodePlugins(raw.Plugins, baseDir)
 	diags = append(diags, d...)
 	a.Plugins = plugins

@@ -5,6 +5,7 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -199,5 +200,62 @@ func TestAdversarialBrowserRequests(t *testing.T) {
 		if status, errType, resp := send(c.host, c.headers); status != want {
 			t.Errorf("%s: %d %s %s; want %d", c.name, status, errType, resp, want)
 		}
+	}
+}
+
+// TestAdversarialClusterPort: a lone node with access keys keeps its cluster port shut to anyone
+// without a certificate of its own private CA: a plain connection speaking the node RPC, a TLS
+// client without a certificate and one with a node certificate of another CA get no answer. A
+// node without keys says loudly that its cluster port is open.
+func TestAdversarialClusterPort(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-peer", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}}})
+	other := testCA(t, t.TempDir(), "rogue")
+	var rogue tls.Certificate
+	for _, line := range strings.Split(other["rogue"], "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), " = "); ok && k == "cert" {
+			cert := strings.Trim(v, `"`)
+			var err error
+			if rogue, err = tls.LoadX509KeyPair(cert, strings.TrimSuffix(cert, ".pem")+"-key.pem"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply := "POST /v1/rpc/apply HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+	attempt := func(conf *tls.Config) string {
+		c, err := net.DialTimeout("tcp", a.raftAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		if conf != nil {
+			tc := tls.Client(c, conf)
+			if err := tc.Handshake(); err != nil {
+				return "handshake: " + err.Error()
+			}
+			c = tc
+		}
+		_, _ = io.WriteString(c, "P"+apply)
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	for name, conf := range map[string]*tls.Config{
+		"plain node RPC":                nil,
+		"TLS without a certificate":     {InsecureSkipVerify: true},
+		"another CA's node certificate": {InsecureSkipVerify: true, Certificates: []tls.Certificate{rogue}},
+	} {
+		if out := attempt(conf); strings.Contains(out, "HTTP/1.1") {
+			t.Errorf("%s got an answer from the node RPC:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(a.out.String(), "refused a cluster connection: TLS handshake failed") {
+		t.Errorf("the agent did not log refusing the connections:\n%s", a.out.String())
+	}
+	a.waitHealthy()
+
+	open := startAgent(t, agentOptions{node: "adv-open"})
+	if !strings.Contains(open.out.String(), "the cluster port is open") {
+		t.Errorf("a node without keys does not warn that its cluster port is open:\n%s", open.out.String())
 	}
 }

@@ -5,16 +5,10 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
+	"crypto/tls"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -163,51 +157,32 @@ func TestClusterFormsAndServes(t *testing.T) {
 	}
 }
 
-// testCA makes a CA and, for each name, a certificate it signs (usable as server and client),
-// written as PEM files into dir; it returns the tls block for each name.
-func testCA(t *testing.T, dir, caName string, names ...string) map[string]string {
+// testCA makes a CA in dir and, for each name, a node certificate it signs, with the real
+// `gateway tls` commands; it returns the tls block for each name.
+func testCA(t *testing.T, dir string, names ...string) map[string]string {
 	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	run := func(args ...string) string {
+		cmd := exec.Command(gatewayBin, append(args, "-dir", dir)...)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("gateway %v: %v\n%s", args, err, out)
 		}
-		return k
+		return string(out)
 	}
-	writePEM := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	caKey := newKey()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: caName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	caPath := writePEM(caName+"-ca.pem", "CERTIFICATE", caDER)
+	run("tls", "ca", "create")
 	out := map[string]string{}
 	for i, name := range names {
-		k := newKey()
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
+		saved := run("tls", "cert", "create", "-node", "-ca", filepath.Join(dir, "gateway-agent-ca.pem"),
+			"-key", filepath.Join(dir, "gateway-agent-ca-key.pem"))
+		cert := filepath.Join(dir, fmt.Sprintf("gateway-node-%d.pem", i))
+		if !strings.Contains(saved, cert) {
+			t.Fatalf("tls cert create for %s did not save %s:\n%s", name, cert, saved)
 		}
-		kder, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = fmt.Sprintf("tls {\n    ca   = %q\n    cert = %q\n    key  = %q\n  }", caPath,
-			writePEM(name+".pem", "CERTIFICATE", der), writePEM(name+"-key.pem", "EC PRIVATE KEY", kder))
+		out[name] = fmt.Sprintf("tls {\n    ca   = %q\n    cert = %q\n    key  = %q\n  }",
+			filepath.Join(dir, "gateway-agent-ca.pem"), cert, strings.TrimSuffix(cert, ".pem")+"-key.pem")
 	}
 	return out
 }
@@ -217,8 +192,8 @@ func testCA(t *testing.T, dir, caName string, names ...string) map[string]string
 func TestClusterMutualTLS(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
-	good := testCA(t, dir, "cluster", "tls1", "tls2")
-	rogue := testCA(t, dir, "other", "rogue")
+	good := testCA(t, filepath.Join(dir, "cluster"), "tls1", "tls2")
+	rogue := testCA(t, filepath.Join(dir, "other"), "rogue")
 	p1, p2 := freePort(t), freePort(t)
 	join := fmt.Sprintf("join = [%q, %q]", fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2))
 	n1 := newAgent(t, agentOptions{node: "tls1", raftPort: p1, cluster: "bootstrap_expect = 2\n  " + join + "\n  " + good["tls1"]})
@@ -250,6 +225,28 @@ func TestClusterMutualTLS(t *testing.T) {
 	for _, a := range []*agentProc{bad, plain} {
 		if !strings.Contains(a.out.String(), "not in a cluster yet") {
 			t.Errorf("%s does not say it is not in a cluster:\n%s", a.name, a.out.String())
+		}
+	}
+
+	// A certificate the cluster's own CA issued to an API client is not a node's: refused.
+	caDir := filepath.Join(dir, "cluster")
+	if out, err := exec.Command(gatewayBin, "tls", "cert", "create", "-client", "-dir", caDir,
+		"-ca", filepath.Join(caDir, "gateway-agent-ca.pem"), "-key", filepath.Join(caDir, "gateway-agent-ca-key.pem")).CombinedOutput(); err != nil {
+		t.Fatalf("tls cert create -client: %v\n%s", err, out)
+	}
+	clientCert, err := tls.LoadX509KeyPair(filepath.Join(caDir, "gateway-client-0.pem"), filepath.Join(caDir, "gateway-client-0-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", n1.raftAddr,
+		&tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{clientCert}})
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "PGET /v1/rpc/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if strings.Contains(string(b), "HTTP/1.1") {
+			t.Fatalf("an API client's certificate reached the node RPC:\n%s", b)
 		}
 	}
 }

@@ -57,6 +57,11 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"plugin checksum": func() (cli.Command, error) { return &pluginChecksumCommand{ui: ui}, nil },
 		"queue":           func() (cli.Command, error) { return &queueCommand{}, nil },
 		"queue send":      func() (cli.Command, error) { return &queueSendCommand{ui: ui}, nil },
+		"tls":             func() (cli.Command, error) { return &tlsCommand{}, nil },
+		"tls ca":          func() (cli.Command, error) { return &tlsCommand{}, nil },
+		"tls ca create":   func() (cli.Command, error) { return &tlsCACreateCommand{ui: ui}, nil },
+		"tls cert":        func() (cli.Command, error) { return &tlsCommand{}, nil },
+		"tls cert create": func() (cli.Command, error) { return &tlsCertCreateCommand{ui: ui}, nil },
 		"version":         func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
 	}
 }

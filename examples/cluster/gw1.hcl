@@ -11,11 +11,14 @@ cluster {
   address          = "127.0.0.1:9511"
   bootstrap_expect = 3
   join             = ["127.0.0.1:9511", "127.0.0.1:9521", "127.0.0.1:9531"]
-  # tls {                          # mutual TLS between the nodes: certificates of one CA
-  #   ca   = "certs/ca.pem"
-  #   cert = "certs/gw1.pem"
-  #   key  = "certs/gw1-key.pem"
-  # }
+  # Mutual TLS between the nodes, with certificates of one CA (run.sh makes them with
+  # `gateway tls ca create` and `gateway tls cert create -node`). Required once nodes have
+  # access_key blocks; without it anyone who reaches the cluster port can change functions.
+  tls {
+    ca   = "certs/gateway-agent-ca.pem"
+    cert = "certs/gateway-node-0.pem"
+    key  = "certs/gateway-node-0-key.pem"
+  }
 }
 
 sandbox {

@@ -5,7 +5,17 @@
 # /tmp/lambdagw-cluster, so running the script again restarts the same cluster.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -x bin/gateway ] || make build examples >/dev/null
+{ [ -x bin/gateway ] && [ -x examples/functions/stream/build/bootstrap ]; } || make build >/dev/null
+# The cluster's CA and one node certificate per node, made once (the CA key stays here: on real
+# machines keep it off the nodes and copy each node only its own certificate and key).
+certs=examples/cluster/certs
+if [ ! -f $certs/gateway-node-2.pem ]; then
+	rm -rf $certs && mkdir -p $certs
+	bin/gateway tls ca create -dir $certs
+	for _ in 1 2 3; do
+		bin/gateway tls cert create -node -dir $certs -ca $certs/gateway-agent-ca.pem -key $certs/gateway-agent-ca-key.pem
+	done
+fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait; }
 trap cleanup INT TERM EXIT

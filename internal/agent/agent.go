@@ -6,6 +6,7 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
+	"github.com/lambdagw/gateway/internal/pki"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
@@ -117,6 +119,20 @@ func goMaxProcs(configured, cpus int) int {
 	return max(1, cpus/2)
 }
 
+// privateClusterTLS is mutual TLS with a CA whose key is dropped once it signed this node's
+// certificate.
+func privateClusterTLS() (server, client *tls.Config, err error) {
+	ca, err := pki.NewCA(pki.CAOptions{Name: "Gateway private node CA", Validity: 100 * 365 * 24 * time.Hour})
+	if err != nil {
+		return nil, nil, fmt.Errorf("making the cluster port's private CA: %w", err)
+	}
+	cert, err := ca.Sign(pki.CertOptions{Role: pki.Node, Validity: 99 * 365 * 24 * time.Hour})
+	if err != nil {
+		return nil, nil, fmt.Errorf("making the cluster port's certificate: %w", err)
+	}
+	return cluster.TLSConfigsPEM(ca.CertPEM, cert.CertPEM, cert.KeyPEM)
+}
+
 type agent struct {
 	cfg    *config.Agent
 	opts   Options
@@ -172,12 +188,22 @@ func (a *agent) start(ctx context.Context) error {
 		DeadServerCleanup: cfg.Cluster.DeadServerCleanup,
 		Logger:            a.logger,
 	}
-	if t := cfg.Cluster.TLS; t != nil {
+	switch t := cfg.Cluster.TLS; {
+	case t != nil:
 		if ccfg.ServerTLS, ccfg.ClientTLS, err = cluster.TLSConfigs(t.CA, t.Cert, t.Key); err != nil {
 			return err
 		}
-	} else if len(cfg.Cluster.Join) > 0 || cfg.Cluster.BootstrapExpect > 1 {
-		a.logger.Warn("cluster traffic is not encrypted: add cluster { tls { ca, cert, key } } to require mutual TLS between nodes")
+	case len(cfg.AccessKeys) > 0:
+		// A lone node (config refuses keys in a cluster without tls): mutual TLS with a CA made
+		// here and forgotten, so no one else can ever hold a certificate its port accepts.
+		if ccfg.ServerTLS, ccfg.ClientTLS, err = privateClusterTLS(); err != nil {
+			return err
+		}
+		a.logger.Info("the cluster port takes no connections: it requires a certificate of this node's private CA; " +
+			"to form a cluster, give every node cluster { tls { ca, cert, key } } of one CA (gateway tls ca create)")
+	default:
+		a.logger.Warn("the cluster port is open: without access keys, anyone who reaches it can change functions, fetch code and invoke; "+
+			"add access_key blocks and cluster { tls { ca, cert, key } } (gateway tls ca create)", "address", cfg.Cluster.Address)
 	}
 	if len(cfg.Cluster.Join) > 0 || cfg.Cluster.BootstrapExpect > 1 {
 		a.logger.Info("joining the cluster", "join", cfg.Cluster.Join, "bootstrap_expect", cfg.Cluster.BootstrapExpect)

@@ -278,6 +278,58 @@ type Sandbox struct {
 	// without capabilities, io_uring, eBPF, keyrings, namespaces and mounts refused),
 	// "unconfined" (none), or the absolute path of a profile in Docker's JSON format.
 	Seccomp string
+	// TotalMemory caps the memory of all environments together (one parent cgroup), so that
+	// functions whose limits add up to more than the machine cannot starve the agent: the
+	// kernel's OOM killer then takes a function. Zero: DefaultTotalMemory of the machine.
+	TotalMemory Size
+	// TotalPids caps the processes and threads of all environments together; 0: half of what the
+	// kernel allows (the smaller of kernel.pid_max and kernel.threads-max).
+	TotalPids int
+	// MaxParallelStarts caps the environments being created at once; 0: twice the CPUs, at
+	// least 4.
+	MaxParallelStarts int
+}
+
+// Size is an amount of memory: Bytes, or Percent of the machine's memory when Percent > 0.
+type Size struct {
+	Bytes   int64
+	Percent float64
+}
+
+// Of resolves s against a machine's total memory.
+func (s Size) Of(total int64) int64 {
+	if s.Percent > 0 {
+		return int64(float64(total) * s.Percent / 100)
+	}
+	return s.Bytes
+}
+
+// DefaultTotalMemory leaves the agent and the host a tenth of the machine, at least 512 MiB.
+func DefaultTotalMemory(machine int64) int64 {
+	return machine - max(512<<20, machine/10)
+}
+
+var sizeRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*(%|B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$`)
+
+// parseSize reads "512MiB", "20GB", "1.5GiB", "2147483648" (bytes) or "90%".
+func parseSize(v string) (Size, error) {
+	m := sizeRE.FindStringSubmatch(v)
+	if m == nil {
+		return Size{}, fmt.Errorf("%q is not a size such as \"20GiB\", \"512MiB\" or \"90%%\"", v)
+	}
+	n, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return Size{}, fmt.Errorf("%q: %w", v, err)
+	}
+	if m[2] == "%" {
+		if n <= 0 || n > 100 {
+			return Size{}, fmt.Errorf("%q: a share of the machine's memory is above 0%% and at most 100%%", v)
+		}
+		return Size{Percent: n}, nil
+	}
+	unit := map[string]float64{"": 1, "B": 1, "KB": 1e3, "KiB": 1 << 10, "MB": 1e6, "MiB": 1 << 20,
+		"GB": 1e9, "GiB": 1 << 30, "TB": 1e12, "TiB": 1 << 40}[m[2]]
+	return Size{Bytes: int64(n * unit)}, nil
 }
 
 // DefaultAgent has every default filled in.
@@ -390,6 +442,9 @@ type sandboxBlock struct {
 	Rootfs          *string        `hcl:"rootfs,optional"`
 	CPUPolicy       *string        `hcl:"cpu_policy,optional"`
 	Seccomp         *string        `hcl:"seccomp,optional"`
+	TotalMemory     *string        `hcl:"total_memory,optional"`
+	TotalPids       *int           `hcl:"total_pids,optional"`
+	MaxParallel     *int           `hcl:"max_parallel_starts,optional"`
 	Body            hcl.Body       `hcl:",body"`
 }
 
@@ -522,6 +577,28 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		}
 		if s.PidsLimit != nil {
 			a.Sandbox.PidsLimit = *s.PidsLimit
+		}
+		if s.TotalMemory != nil {
+			size, err := parseSize(*s.TotalMemory)
+			if err == nil && size.Percent == 0 && size.Bytes < 128<<20 {
+				err = fmt.Errorf("%q is less than one function of the smallest size (128 MiB)", *s.TotalMemory)
+			}
+			if err != nil {
+				diags = append(diags, sandboxDiag(s, "total_memory", "Invalid total_memory", err.Error()+"."))
+			}
+			a.Sandbox.TotalMemory = size
+		}
+		if s.TotalPids != nil {
+			a.Sandbox.TotalPids = *s.TotalPids
+			if *s.TotalPids < 16 {
+				diags = append(diags, sandboxDiag(s, "total_pids", "Invalid total_pids", "total_pids must be at least 16."))
+			}
+		}
+		if s.MaxParallel != nil {
+			a.Sandbox.MaxParallelStarts = *s.MaxParallel
+			if *s.MaxParallel < 1 {
+				diags = append(diags, sandboxDiag(s, "max_parallel_starts", "Invalid max_parallel_starts", "max_parallel_starts must be at least 1."))
+			}
 		}
 		for _, d := range []struct {
 			expr     hcl.Expression

@@ -413,3 +413,68 @@ func TestExampleAgentFile(t *testing.T) {
 		t.Errorf("plugins %+v", a.Plugins)
 	}
 }
+
+func TestSandboxNodeLimits(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Size
+		err  bool
+	}{
+		{"20GiB", Size{Bytes: 20 << 30}, false},
+		{"512MiB", Size{Bytes: 512 << 20}, false},
+		{"1.5GB", Size{Bytes: 1500000000}, false},
+		{"2147483648", Size{Bytes: 2147483648}, false},
+		{"90%", Size{Percent: 90}, false},
+		{"0%", Size{}, true},
+		{"101%", Size{}, true},
+		{"lots", Size{}, true},
+		{"12 parsecs", Size{}, true},
+	} {
+		got, err := parseSize(c.in)
+		if (err != nil) != c.err || (!c.err && got != c.want) {
+			t.Errorf("parseSize(%q) = %+v, %v", c.in, got, err)
+		}
+	}
+	if got := (Size{Percent: 50}).Of(8 << 30); got != 4<<30 {
+		t.Errorf("50%% of 8 GiB = %d", got)
+	}
+	if got := DefaultTotalMemory(24 << 30); got != 24<<30-(24<<30)/10 {
+		t.Errorf("default on 24 GiB: %d", got)
+	}
+	if got := DefaultTotalMemory(2 << 30); got != 2<<30-512<<20 {
+		t.Errorf("default on 2 GiB keeps 512 MiB: %d", got)
+	}
+
+	dir := t.TempDir()
+	p := write(t, dir, "agent.hcl", `
+sandbox {
+  total_memory        = "64MiB"
+  total_pids          = 4
+  max_parallel_starts = 0
+}
+`)
+	_, _, diags := LoadAgent(p)
+	want := map[string]int{"Invalid total_memory": 3, "Invalid total_pids": 4, "Invalid max_parallel_starts": 5}
+	for _, d := range diags {
+		if line, ok := want[d.Summary]; ok && d.Subject != nil && d.Subject.Start.Line == line {
+			delete(want, d.Summary)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("missing diagnostics %v in %v", want, diags)
+	}
+	p = write(t, dir, "ok.hcl", `
+sandbox {
+  total_memory        = "75%"
+  total_pids          = 20000
+  max_parallel_starts = 3
+}
+`)
+	a, _, diags := LoadAgent(p)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if a.Sandbox.TotalMemory.Percent != 75 || a.Sandbox.TotalPids != 20000 || a.Sandbox.MaxParallelStarts != 3 {
+		t.Errorf("decoded %+v", a.Sandbox)
+	}
+}

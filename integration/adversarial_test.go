@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -258,4 +260,135 @@ func TestAdversarialClusterPort(t *testing.T) {
 	if !strings.Contains(open.out.String(), "the cluster port is open") {
 		t.Errorf("a node without keys does not warn that its cluster port is open:\n%s", open.out.String())
 	}
+}
+
+// TestAdversarialAgentKilled: kill -9 of the agent mid-invocation leaves no function process
+// behind: neither the runtime that was running, nor a frozen environment, nor the children a
+// function left running; and the node's cgroups and namespace mounts are gone too, before any
+// restart.
+func TestAdversarialAgentKilled(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-kill"})
+	if out, errOut, code := a.cli("apply", writeFunctions(t, functionsHCL())); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	// fn: an environment that left three children running and was frozen after its invocation.
+	if r := a.invoke("fn", `{"mode":"spawn","n":3,"value":"keep"}`, nil); r.status != 200 || !strings.Contains(string(r.body), `"started":3`) {
+		t.Fatalf("spawn: %d %s", r.status, r.body)
+	}
+	waitUntil(t, "fn's environment frozen", 10*time.Second, func() bool {
+		for _, d := range envCgroupDirs(t, a.name) {
+			if freezerState(d) == "FROZEN" {
+				return true
+			}
+		}
+		return false
+	})
+	// roomy: an invocation running when the agent dies.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", a.addr+"/2015-03-31/functions/roomy/invocations", strings.NewReader(`{"mode":"sleep","ms":20000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil { // fails: the agent dies
+			resp.Body.Close()
+		}
+	}()
+	waitUntil(t, "roomy running", 10*time.Second, func() bool { return len(envCgroupDirs(t, a.name)) >= 2 })
+	before := liveProcesses(a.name)
+	if len(before) < 5 { // fn's runtime and its three children, roomy's runtime
+		t.Fatalf("expected at least 5 function processes before the kill, found:\n%s", strings.Join(before, "\n"))
+	}
+
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-a.exited
+	waitUntil(t, "no function process left", 10*time.Second, func() bool { return len(liveProcesses(a.name)) == 0 })
+	if left := envCgroupDirs(t, a.name); len(left) > 0 {
+		t.Errorf("cgroups left after the agent died: %v", left)
+	}
+	checkNothingLeft(t, a)
+	if !strings.Contains(a.out.String(), "the agent died: removed its environments") {
+		t.Errorf("the reaper did not report its work:\n%s", a.out.String())
+	}
+}
+
+// TestAdversarialNodeLimits: a function whose own limits are generous (10 GB of memory, 1,024
+// processes) still cannot take the node: a 10 GB allocation and a fork bomb stop at the limits
+// of all environments together (sandbox { total_memory, total_pids }), the kernel acts inside
+// the environments' parent cgroup, and the agent and another function keep answering.
+func TestAdversarialNodeLimits(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-limits", extra: "total_memory = \"1GiB\"\n  total_pids = 300\n  pids_limit = 4096"})
+	if !strings.Contains(a.out.String(), "memory_mb=1024 pids=300") {
+		t.Errorf("the agent does not state the node's limits:\n%s", a.out.String())
+	}
+	fns := fmt.Sprintf(`
+function "hog" {
+  runtime   = "provided.al2023"
+  code      = %[1]q
+  memory_mb = 10240
+  timeout   = "60s"
+}
+
+function "bomb" {
+  runtime   = "provided.al2023"
+  code      = %[1]q
+  memory_mb = 512
+  timeout   = "60s"
+}
+
+function "quiet" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+`, fnDir)
+	if out, errOut, code := a.cli("apply", writeFunctions(t, fns)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if r := a.invoke("quiet", `{"name":"before"}`, nil); r.status != 200 || !strings.Contains(string(r.body), "Hello, before!") {
+		t.Fatalf("quiet before: %d %s", r.status, r.body)
+	}
+	parent := func(controller string) string {
+		for _, d := range agentCgroupDirs(t, a.name) {
+			if strings.Contains(d, "/"+controller+"/") {
+				return d
+			}
+		}
+		t.Fatalf("no %s cgroup for the node", controller)
+		return ""
+	}
+	readInt := func(path string) int64 {
+		b, _ := os.ReadFile(path)
+		n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return n
+	}
+
+	// 10 GB in a function allowed 10 GB: stopped at the node's 1 GiB.
+	r := a.invokeWithin(90*time.Second, "hog", `{"mode":"oom","n":10240}`, nil)
+	if r.header.Get("X-Amz-Function-Error") == "" {
+		t.Fatalf("allocating 10 GB under a 1 GiB node limit succeeded: %d %s", r.status, r.body)
+	}
+	if et := decodeJSON(t, r.body)["errorType"]; et != "Runtime.OutOfMemory" && et != "Runtime.ExitError" {
+		t.Errorf("the 10 GB allocation ended with %v, want the runtime killed", et)
+	}
+	// The environments together used up to the node's limit, and no more.
+	if peak := readInt(filepath.Join(parent("memory"), "memory.max_usage_in_bytes")); peak < 900<<20 || peak > 1<<30+(16<<20) {
+		t.Errorf("the environments' peak memory together was %d MiB, want the node's 1,024 MiB", peak>>20)
+	}
+
+	// A fork bomb in a function allowed 1,024 tasks: stopped at the node's 300.
+	r = a.invokeWithin(90*time.Second, "bomb", `{"mode":"spawn","n":5000}`, nil)
+	body := decodeJSON(t, r.body)
+	// Each copy is a Go program of a few threads: 300 tasks hold about 100 of them.
+	if started, _ := body["started"].(float64); started >= 150 || !strings.Contains(fmt.Sprint(body["error"]), "resource temporarily unavailable") {
+		t.Fatalf("fork bomb: %s", r.body)
+	}
+	if r := a.invoke("quiet", `{"name":"after"}`, nil); r.status != 200 || !strings.Contains(string(r.body), "Hello, after!") {
+		t.Fatalf("quiet after: %d %s", r.status, r.body)
+	}
+	a.waitHealthy()
 }

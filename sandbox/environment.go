@@ -154,7 +154,7 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 		Output:    pw,
 	}
 	createStart := time.Now()
-	inst, err := m.cfg.Driver.Create(ctx, spec)
+	inst, err := m.create(ctx, spec)
 	if err != nil {
 		pr.Close()
 		pw.Close()
@@ -167,6 +167,17 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 	go e.rt.serve()
 	e.out = newOutput(e, pr)
 	return e, nil
+}
+
+// create runs Driver.Create once a token of MaxParallelCreates is free.
+func (m *Manager) create(ctx context.Context, spec Spec) (Instance, error) {
+	select {
+	case m.creates <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a turn to create an environment: %w", ctx.Err())
+	}
+	defer func() { <-m.creates }()
+	return m.cfg.Driver.Create(ctx, spec)
 }
 
 // start runs the runtime of a prepared environment; Init begins. On failure the environment is

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -52,13 +53,25 @@ type ManagerConfig struct {
 	// Driver.Create) the node keeps for function revisions that were deployed or used recently,
 	// so their next cold start skips the container set-up. 0 disables it.
 	Standby int
+	// MaxParallelCreates caps the environments being created at once (Driver.Create: the
+	// namespaces, cgroups and mounts of a cold start); more wait their turn, so a burst of cold
+	// starts cannot take every CPU from the warm invocations and the agent. Default
+	// DefaultMaxParallelCreates.
+	MaxParallelCreates int
 }
+
+// DefaultMaxParallelCreates is twice the CPUs, at least 4: creating an environment is mostly
+// kernel work that waits on locks (mount, cgroup), so a few per CPU keep them busy.
+func DefaultMaxParallelCreates() int { return max(4, 2*runtime.NumCPU()) }
 
 // Manager owns every execution environment of the node: it starts them, hands invocations to warm
 // ones, freezes and thaws them, resets them after failures and reclaims idle ones.
 type Manager struct {
 	cfg    ManagerConfig
 	logger hclog.Logger
+
+	// creates holds a token per environment being created (MaxParallelCreates).
+	creates chan struct{}
 
 	mu     sync.Mutex
 	pools  map[poolKey]*pool
@@ -146,7 +159,11 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.PidsLimit <= 0 {
 		cfg.PidsLimit = 1024
 	}
+	if cfg.MaxParallelCreates <= 0 {
+		cfg.MaxParallelCreates = DefaultMaxParallelCreates()
+	}
 	m := &Manager{
+		creates:     make(chan struct{}, cfg.MaxParallelCreates),
 		cfg:         cfg,
 		logger:      cfg.Logger.Named("sandbox"),
 		pools:       make(map[poolKey]*pool),

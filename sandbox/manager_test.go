@@ -601,3 +601,55 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// countingDriver observes how many Create calls of the real driver run at once.
+type countingDriver struct {
+	sandbox.Driver
+	mu        sync.Mutex
+	now, peak int
+}
+
+func (c *countingDriver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	c.mu.Lock()
+	c.now++
+	c.peak = max(c.peak, c.now)
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.now--; c.mu.Unlock() }()
+	return c.Driver.Create(ctx, spec)
+}
+
+// A burst of cold starts creates at most MaxParallelCreates environments at once; the others
+// wait their turn and every invocation is answered.
+func TestColdStartBurstIsCapped(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		cd := &countingDriver{Driver: d}
+		h := newHarness(t, cd, func(c *sandbox.ManagerConfig) { c.MaxParallelCreates = 2; c.MaxEnvironments = 12 })
+		var wg sync.WaitGroup
+		errs := make(chan error, 10)
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				fn := testFunction(fmt.Sprintf("burst%d", i), nil) // one cold start each
+				resp, err := h.m.Invoke(context.Background(), fn, request(`{}`))
+				if err == nil && resp.FunctionError {
+					err = fmt.Errorf("function error: %s", resp.Payload)
+				}
+				errs <- err
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		if cd.peak > 2 {
+			t.Fatalf("%d environments were created at once, over the cap of 2", cd.peak)
+		}
+		if cd.peak < 2 {
+			t.Logf("the burst never overlapped (peak %d): the cap was not exercised", cd.peak)
+		}
+	})
+}

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,19 +270,20 @@ func (a *agent) start(ctx context.Context) error {
 	}
 
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{
-		Driver:          driver,
-		Code:            code,
-		Logs:            logSink,
-		Logger:          a.logger,
-		Region:          cfg.Region,
-		MaxEnvironments: cfg.Sandbox.MaxEnvironments,
-		IdleTimeout:     cfg.Sandbox.IdleTimeout,
-		InitTimeout:     cfg.Sandbox.InitTimeout,
-		ShutdownTimeout: cfg.Sandbox.ShutdownTimeout,
-		FreezeDelay:     cfg.Sandbox.FreezeDelay,
-		PidsLimit:       cfg.Sandbox.PidsLimit,
-		Standby:         cfg.Sandbox.Standby,
-		MaxStreamBytes:  int64(cfg.Sandbox.MaxStreamMB) << 20,
+		Driver:             driver,
+		Code:               code,
+		Logs:               logSink,
+		Logger:             a.logger,
+		Region:             cfg.Region,
+		MaxEnvironments:    cfg.Sandbox.MaxEnvironments,
+		IdleTimeout:        cfg.Sandbox.IdleTimeout,
+		InitTimeout:        cfg.Sandbox.InitTimeout,
+		ShutdownTimeout:    cfg.Sandbox.ShutdownTimeout,
+		FreezeDelay:        cfg.Sandbox.FreezeDelay,
+		PidsLimit:          cfg.Sandbox.PidsLimit,
+		Standby:            cfg.Sandbox.Standby,
+		MaxStreamBytes:     int64(cfg.Sandbox.MaxStreamMB) << 20,
+		MaxParallelCreates: cfg.Sandbox.MaxParallelStarts,
 	})
 	if err != nil {
 		return fmt.Errorf("starting environment manager: %w", err)
@@ -480,13 +483,21 @@ func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
 	case "process":
 		return process.New(process.Config{WorkDir: filepath.Join(dataDir, "sandbox-process"), Logger: a.logger})
 	case "libcontainer", "":
+		mem, pids, err := nodeLimits(cfg)
+		if err != nil {
+			return nil, err
+		}
+		a.logger.Info("sandbox: all environments together may use", "memory_mb", mem>>20, "pids", pids)
 		d, err := libcontainer.New(libcontainer.Config{
-			WorkDir:      filepath.Join(dataDir, "sandbox"),
-			BaseRootfs:   cfg.Rootfs,
-			CgroupParent: cgroupParent(a.cfg.NodeName, dataDir),
-			BatchCPU:     cfg.CPUPolicy == "batch",
-			Seccomp:      cfg.Seccomp,
-			Logger:       a.logger,
+			WorkDir:          filepath.Join(dataDir, "sandbox"),
+			BaseRootfs:       cfg.Rootfs,
+			CgroupParent:     cgroupParent(a.cfg.NodeName, dataDir),
+			BatchCPU:         cfg.CPUPolicy == "batch",
+			Seccomp:          cfg.Seccomp,
+			LockFile:         filepath.Join(dataDir, lockFileName),
+			TotalMemoryBytes: mem,
+			TotalPids:        pids,
+			Logger:           a.logger,
 		})
 		if err == nil {
 			return d, nil
@@ -515,14 +526,57 @@ func cgroupParent(node, dataDir string) string {
 
 // lockDataDir keeps a second agent from using the same data_dir (Raft and the sweep would
 // destroy each other's state). The lock goes with the process, also when it crashes.
+// nodeLimits are sandbox { total_memory, total_pids }, or their defaults from the machine.
+func nodeLimits(cfg config.Sandbox) (memBytes, pids int64, err error) {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0, 0, fmt.Errorf("reading the machine's memory: %w", err)
+	}
+	machine := int64(si.Totalram) * int64(si.Unit)
+	memBytes = cfg.TotalMemory.Of(machine)
+	if memBytes == 0 {
+		memBytes = config.DefaultTotalMemory(machine)
+	}
+	if memBytes > machine {
+		return 0, 0, fmt.Errorf("sandbox { total_memory } is %d MiB, more than this machine's %d MiB", memBytes>>20, machine>>20)
+	}
+	pids = int64(cfg.TotalPids)
+	if pids == 0 {
+		pids = 1 << 22 // the kernel's PID_MAX_LIMIT, lowered by what the files say
+		for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
+			if b, err := os.ReadFile(f); err == nil {
+				if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+					pids = min(pids, n)
+				}
+			}
+		}
+		pids /= 2
+	}
+	return memBytes, pids, nil
+}
+
+// lockFileName is data_dir's lock: held (flock) while the agent runs.
+const lockFileName = "agent.lock"
+
+// lockWait is how long a start waits for data_dir's lock.
+const lockWait = 5 * time.Second
+
 func (a *agent) lockDataDir(dataDir string) error {
-	f, err := os.OpenFile(filepath.Join(dataDir, "agent.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(dataDir, lockFileName), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening data_dir lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("data_dir %s is in use by another agent: %w", dataDir, err)
+	// The reaper of an agent that just died holds the lock while it removes that agent's
+	// environments (sandbox/libcontainer), for a moment: wait that long before giving up.
+	for deadline := time.Now().Add(lockWait); ; time.Sleep(50 * time.Millisecond) {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return fmt.Errorf("data_dir %s is in use by another agent: %w", dataDir, err)
+		}
 	}
 	a.onClose(func(context.Context) error { return f.Close() })
 	return nil

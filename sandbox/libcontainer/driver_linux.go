@@ -25,6 +25,7 @@ import (
 	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // device rules need the devices manager
 	devconfig "github.com/opencontainers/cgroups/devices/config"
+	cgmanager "github.com/opencontainers/cgroups/manager"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -53,7 +54,14 @@ type Config struct {
 	BatchCPU bool
 	// Seccomp is the syscall filter: SeccompDefault, SeccompUnconfined or a profile file (JSON).
 	Seccomp string
-	Logger  hclog.Logger
+	// LockFile is the agent's data_dir lock (flock): held while the agent runs, so the reaper
+	// knows a shutdown from a death. Empty: the reaper sweeps whenever the driver goes away.
+	LockFile string
+	// TotalMemoryBytes and TotalPids limit all environments together, on CgroupParent; 0: no
+	// limit of the driver's own (the machine's).
+	TotalMemoryBytes int64
+	TotalPids        int64
+	Logger           hclog.Logger
 }
 
 // Driver runs environments as libcontainer containers.
@@ -65,6 +73,7 @@ type Driver struct {
 	rootfs   string
 	cpus     *cpuSet
 	seccomp  *configs.Seccomp // nil: unconfined
+	reaper   *reaper          // removes the environments if the agent dies
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -125,9 +134,16 @@ func New(cfg Config) (*Driver, error) {
 			return nil, fmt.Errorf("generating the base root filesystem: %w", err)
 		}
 	}
+	if err := limitParent(cfg); err != nil {
+		return nil, err
+	}
+	if d.reaper, err = startReaper(cfg); err != nil {
+		return nil, err
+	}
 	// Last: nothing after it can fail and leave the anchor behind.
 	if !cgroups.IsCgroup2UnifiedMode() {
 		if err := ensureAnchor(cfg.CgroupParent); err != nil {
+			d.reaper.stop()
 			return nil, err
 		}
 	}
@@ -136,9 +152,39 @@ func New(cfg Config) (*Driver, error) {
 
 func (d *Driver) Name() string { return "libcontainer" }
 
+// limitParent creates the cgroup parent with the limits of all environments together: the
+// kernel charges every environment's memory and tasks to it as well, so a function that goes
+// past it is OOM-killed or refused a fork inside the parent, never the agent.
+func limitParent(cfg Config) error {
+	if cfg.TotalMemoryBytes <= 0 && cfg.TotalPids <= 0 {
+		return nil
+	}
+	res := &cgroups.Resources{SkipDevices: true}
+	if b := cfg.TotalMemoryBytes; b > 0 {
+		res.Memory, res.MemorySwap = b, b // swap off, as for each environment
+	}
+	if cfg.TotalPids > 0 {
+		res.PidsLimit = &cfg.TotalPids
+	}
+	m, err := cgmanager.New(&cgroups.Cgroup{Path: cfg.CgroupParent, Resources: res})
+	if err != nil {
+		return fmt.Errorf("the environments' parent cgroup %s: %w", cfg.CgroupParent, err)
+	}
+	if err := m.Apply(-1); err != nil {
+		return fmt.Errorf("creating the environments' parent cgroup %s: %w", cfg.CgroupParent, err)
+	}
+	if err := m.Set(res); err != nil {
+		return fmt.Errorf("limiting the environments' parent cgroup %s (total_memory, total_pids): %w", cfg.CgroupParent, err)
+	}
+	return nil
+}
+
 // Close removes the (empty) cgroup parent, and its own parent when no other driver uses it:
 // rmdir of a cgroup fails while it has children, so a shared parent is never disturbed.
 func (d *Driver) Close() error {
+	if d.reaper != nil {
+		defer d.reaper.stop()
+	}
 	if !cgroups.IsCgroup2UnifiedMode() {
 		removeAnchor(d.cfg.CgroupParent)
 	}
@@ -597,6 +643,13 @@ func (i *instance) releaseNetns() {
 // Sweep removes what a crashed agent with the same work dir and cgroup parent left: containers,
 // cgroups (thawed, their tasks killed), namespace files.
 func (d *Driver) Sweep(ctx context.Context) error {
+	d.sweep(ctx)
+	return nil
+}
+
+// sweep is Sweep, counting the environments it removed.
+func (d *Driver) sweep(ctx context.Context) int {
+	removed := 0
 	entries, _ := os.ReadDir(d.stateDir)
 	for _, e := range entries {
 		id := e.Name()
@@ -611,6 +664,7 @@ func (d *Driver) Sweep(ctx context.Context) error {
 		}
 		_ = os.RemoveAll(filepath.Join(d.stateDir, id))
 		d.logger.Info("removed a leftover environment", "id", id)
+		removed++
 	}
 	for _, parent := range cgroupDirs(d.cfg.CgroupParent) {
 		children, _ := os.ReadDir(parent)
@@ -626,7 +680,7 @@ func (d *Driver) Sweep(ctx context.Context) error {
 		_ = unix.Unmount(p, unix.MNT_DETACH)
 		_ = os.Remove(p)
 	}
-	return nil
+	return removed
 }
 
 // removeCgroup thaws a leftover cgroup, kills its tasks and removes it.

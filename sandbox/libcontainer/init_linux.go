@@ -22,6 +22,9 @@ func init() {
 		runtime.LockOSThread()
 		libcontainer.Init()
 	}
+	if len(os.Args) > 1 && os.Args[1] == reapArg {
+		os.Exit(reapMain(os.Args[2:]))
+	}
 }
 
 // ExecutableEnv holds the path the binary was started from, once SealSelf re-executed it from a

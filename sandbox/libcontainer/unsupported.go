@@ -18,7 +18,11 @@ type Config struct {
 	CgroupParent string
 	BatchCPU     bool
 	Seccomp      string
-	Logger       hclog.Logger
+	LockFile     string
+	// TotalMemoryBytes and TotalPids limit all environments together (see the Linux driver).
+	TotalMemoryBytes int64
+	TotalPids        int64
+	Logger           hclog.Logger
 }
 
 // Driver is not available on this platform.

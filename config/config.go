@@ -288,6 +288,9 @@ type Sandbox struct {
 	// MaxParallelStarts caps the environments being created at once; 0: twice the CPUs, at
 	// least 4.
 	MaxParallelStarts int
+	// UserNamespaces gives each environment its own user namespace and host uid range where the
+	// machine allows it (the agent says at start when it cannot, and runs without).
+	UserNamespaces bool
 }
 
 // Size is an amount of memory: Bytes, or Percent of the machine's memory when Percent > 0.
@@ -347,6 +350,7 @@ func DefaultAgent() *Agent {
 		Cluster:  Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
 		Sandbox: Sandbox{
 			Driver:          "libcontainer",
+			UserNamespaces:  true,
 			MaxEnvironments: 500,
 			IdleTimeout:     10 * time.Minute,
 			InitTimeout:     structs.DefaultInitTimeout,
@@ -445,6 +449,7 @@ type sandboxBlock struct {
 	TotalMemory     *string        `hcl:"total_memory,optional"`
 	TotalPids       *int           `hcl:"total_pids,optional"`
 	MaxParallel     *int           `hcl:"max_parallel_starts,optional"`
+	UserNamespaces  *bool          `hcl:"user_namespaces,optional"`
 	Body            hcl.Body       `hcl:",body"`
 }
 
@@ -593,6 +598,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 			if *s.TotalPids < 16 {
 				diags = append(diags, sandboxDiag(s, "total_pids", "Invalid total_pids", "total_pids must be at least 16."))
 			}
+		}
+		if s.UserNamespaces != nil {
+			a.Sandbox.UserNamespaces = *s.UserNamespaces
 		}
 		if s.MaxParallel != nil {
 			a.Sandbox.MaxParallelStarts = *s.MaxParallel

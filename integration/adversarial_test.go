@@ -6,6 +6,7 @@ package integration
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -391,4 +392,99 @@ function "quiet" {
 		t.Fatalf("quiet after: %d %s", r.status, r.body)
 	}
 	a.waitHealthy()
+}
+
+// TestAdversarialNeighbours: two functions on one node cannot see each other's processes or
+// files, and, with user namespaces (the default where the machine allows them), their runtimes
+// run as different host uids, neither the host's 993, while each sees itself as uid 993.
+func TestAdversarialNeighbours(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-neigh"})
+	if !strings.Contains(a.out.String(), "each environment has its own user namespace") {
+		t.Fatalf("the agent did not turn user namespaces on:\n%s", a.out.String())
+	}
+	fns := fmt.Sprintf(`
+function "alice" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+
+function "bob" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+`, fnDir)
+	if out, errOut, code := a.cli("apply", writeFunctions(t, fns)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if r := a.invoke("alice", `{"mode":"writefile","path":"/tmp/alice-secret","value":"s3cr3t"}`, nil); !strings.Contains(string(r.body), `"error":""`) {
+		t.Fatalf("alice writing her file: %s", r.body)
+	}
+	// alice keeps a child running, which bob must not see either.
+	if r := a.invoke("alice", `{"mode":"spawn","n":1,"value":"keep"}`, nil); !strings.Contains(string(r.body), `"started":1`) {
+		t.Fatalf("alice spawning: %s", r.body)
+	}
+	type procs struct {
+		Procs    []string `json:"procs"`
+		UID, GID int
+	}
+	look := func(fn string) procs {
+		var p procs
+		r := a.invoke(fn, `{"mode":"procs"}`, nil)
+		if err := json.Unmarshal(r.body, &p); err != nil {
+			t.Fatalf("%s procs: %v: %s", fn, err, r.body)
+		}
+		return p
+	}
+	alice, bob := look("alice"), look("bob")
+	if alice.UID != 993 || bob.UID != 993 || alice.GID != 990 || bob.GID != 990 {
+		t.Errorf("inside, the runtimes must be uid 993 gid 990: alice %d/%d, bob %d/%d", alice.UID, alice.GID, bob.UID, bob.GID)
+	}
+	if len(alice.Procs) != 2 || len(bob.Procs) != 1 {
+		t.Errorf("each function must see only its own processes (alice: runtime and child; bob: runtime):\nalice %q\nbob %q", alice.Procs, bob.Procs)
+	}
+	for _, path := range []string{"/tmp/alice-secret", "/proc/1/root/tmp/alice-secret", "/proc/2/root/tmp/alice-secret"} {
+		r := a.invoke("bob", fmt.Sprintf(`{"mode":"readfile","path":%q}`, path), nil)
+		if strings.Contains(string(r.body), "s3cr3t") || !strings.Contains(string(r.body), "no such file") {
+			t.Errorf("bob reading %s: %s", path, r.body)
+		}
+	}
+
+	// From the host: every process of an environment runs as that environment's own uid. (runc's
+	// set-up processes of an environment being prepared run as root outside its namespace for a
+	// moment: wait until none is left.)
+	var uids map[string]string // host uid -> environment
+	waitUntil(t, "every environment process in its user namespace", 10*time.Second, func() bool {
+		uids = map[string]string{}
+		for _, dir := range envCgroupDirs(t, a.name) {
+			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			for _, pid := range strings.Fields(string(b)) {
+				status, err := os.ReadFile("/proc/" + pid + "/status")
+				if err != nil {
+					continue
+				}
+				var uid string
+				for _, line := range strings.Split(string(status), "\n") {
+					if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+						uid = strings.Fields(v)[0] // real uid
+					}
+				}
+				if uid == "0" {
+					return false
+				}
+				env := filepath.Base(dir)
+				if uid == "993" {
+					t.Fatalf("process %s of %s runs as the host's uid 993", pid, env)
+				}
+				if other, ok := uids[uid]; ok && other != env {
+					t.Fatalf("environments %s and %s share host uid %s", other, env, uid)
+				}
+				uids[uid] = env
+			}
+		}
+		return true
+	})
+	if len(uids) < 2 {
+		t.Errorf("expected the two environments' processes under two host uids, found %v", uids)
+	}
 }

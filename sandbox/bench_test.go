@@ -35,7 +35,7 @@ func BenchmarkWarmInvoke(b *testing.B) {
 func BenchmarkSeccomp(b *testing.B) {
 	for _, mode := range []string{libcontainer.SeccompDefault, libcontainer.SeccompUnconfined} {
 		b.Run("cold/seccomp="+mode, func(b *testing.B) {
-			h := newHarness(b, newLibcontainer(b, mode), nil)
+			h := newHarness(b, newLibcontainer(b, mode, false), nil)
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -46,7 +46,7 @@ func BenchmarkSeccomp(b *testing.B) {
 				}
 			}
 		})
-		b.Run("warm/seccomp="+mode, func(b *testing.B) { benchWarm(b, newLibcontainer(b, mode), 0) })
+		b.Run("warm/seccomp="+mode, func(b *testing.B) { benchWarm(b, newLibcontainer(b, mode, false), 0) })
 	}
 }
 

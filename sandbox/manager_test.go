@@ -69,7 +69,8 @@ type driverCase struct {
 
 func drivers() []driverCase {
 	return []driverCase{
-		{"libcontainer", func(t testing.TB) sandbox.Driver { return newLibcontainer(t, libcontainer.SeccompDefault) }},
+		{"libcontainer", func(t testing.TB) sandbox.Driver { return newLibcontainer(t, libcontainer.SeccompDefault, false) }},
+		{"libcontainer-userns", func(t testing.TB) sandbox.Driver { return newLibcontainer(t, libcontainer.SeccompDefault, true) }},
 		{"process", func(t testing.TB) sandbox.Driver {
 			d, err := process.New(process.Config{WorkDir: t.TempDir(), Logger: hclog.NewNullLogger()})
 			if err != nil {
@@ -81,16 +82,26 @@ func drivers() []driverCase {
 	}
 }
 
-// newLibcontainer is the libcontainer driver with the seccomp setting given (skipped without root).
-func newLibcontainer(t testing.TB, seccomp string) sandbox.Driver {
+// newLibcontainer is the libcontainer driver with the seccomp setting given, and user namespaces
+// when userns (skipped without root).
+func newLibcontainer(t testing.TB, seccomp string, userns bool) sandbox.Driver {
 	if os.Getuid() != 0 {
 		t.Skip("the libcontainer driver needs root and cgroups; CI runs as root")
 	}
+	var ids *libcontainer.IDRange
+	if userns {
+		r, err := libcontainer.DetectUserNamespaces()
+		if err != nil {
+			t.Fatalf("user namespaces: %v", err)
+		}
+		ids = &r
+	}
 	d, err := libcontainer.New(libcontainer.Config{
-		WorkDir:      t.TempDir(),
-		CgroupParent: fmt.Sprintf("/lambdagw-test/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()),
-		Seccomp:      seccomp,
-		Logger:       hclog.NewNullLogger(),
+		WorkDir:        t.TempDir(),
+		CgroupParent:   fmt.Sprintf("/lambdagw-test/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()),
+		Seccomp:        seccomp,
+		UserNamespaces: ids,
+		Logger:         hclog.NewNullLogger(),
 	})
 	if err != nil {
 		t.Fatalf("libcontainer driver: %v", err)

@@ -488,6 +488,17 @@ func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
 			return nil, err
 		}
 		a.logger.Info("sandbox: all environments together may use", "memory_mb", mem>>20, "pids", pids)
+		var ids *libcontainer.IDRange
+		if cfg.UserNamespaces {
+			r, err := libcontainer.DetectUserNamespaces()
+			if err != nil {
+				a.logger.Warn("sandbox: no user namespaces, so every environment runs as the same host uid 993: "+err.Error(),
+					"fix", "give user lambdagw a range in /etc/subuid and /etc/subgid, or set sandbox { user_namespaces = false } to silence this")
+			} else {
+				ids = &r
+				a.logger.Info("sandbox: each environment has its own user namespace", "host_ids", r.String(), "per_environment", libcontainer.IDsPerEnvironment)
+			}
+		}
 		d, err := libcontainer.New(libcontainer.Config{
 			WorkDir:          filepath.Join(dataDir, "sandbox"),
 			BaseRootfs:       cfg.Rootfs,
@@ -497,6 +508,7 @@ func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
 			LockFile:         filepath.Join(dataDir, lockFileName),
 			TotalMemoryBytes: mem,
 			TotalPids:        pids,
+			UserNamespaces:   ids,
 			Logger:           a.logger,
 		})
 		if err == nil {

@@ -163,6 +163,18 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		// value "keep" they are left running after the invocation.
 		started, err := spawn(ev.N, ev.Value == "keep")
 		return map[string]any{"started": started, "error": errString(err)}, nil
+	case "procs":
+		// The processes this function can see, and its own ids: a neighbour must see none of
+		// another environment's.
+		entries, _ := os.ReadDir("/proc")
+		var procs []string
+		for _, e := range entries {
+			if _, err := strconv.Atoi(e.Name()); err == nil {
+				cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+				procs = append(procs, e.Name()+":"+strings.ReplaceAll(string(cmd), "\x00", " "))
+			}
+		}
+		return map[string]any{"procs": procs, "uid": os.Getuid(), "gid": os.Getgid()}, nil
 	case "readfile":
 		b, err := os.ReadFile(ev.Path)
 		return map[string]string{"content": string(b), "error": errString(err)}, nil

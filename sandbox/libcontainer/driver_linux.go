@@ -9,6 +9,8 @@ package libcontainer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -30,7 +32,6 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -61,7 +62,11 @@ type Config struct {
 	// limit of the driver's own (the machine's).
 	TotalMemoryBytes int64
 	TotalPids        int64
-	Logger           hclog.Logger
+	// UserNamespaces, when set, gives each environment a user namespace of its own with a
+	// block of this range's host IDs (DetectUserNamespaces); nil: every environment's uid 993
+	// is the host's uid 993.
+	UserNamespaces *IDRange
+	Logger         hclog.Logger
 }
 
 // Driver runs environments as libcontainer containers.
@@ -74,6 +79,8 @@ type Driver struct {
 	cpus     *cpuSet
 	seccomp  *configs.Seccomp // nil: unconfined
 	reaper   *reaper          // removes the environments if the agent dies
+	ids      *idAllocator     // nil without user namespaces
+	ownRoot  string           // the generated rootfs folder to remove at Close, if any
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -123,27 +130,51 @@ func New(cfg Config) (*Driver, error) {
 		rootfs:   cfg.BaseRootfs,
 		cpus:     newCPUSet(),
 	}
-	for _, dir := range []string{d.stateDir, d.netnsDir} {
+	for _, dir := range []string{d.stateDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
-	if d.rootfs == "" {
+	if cfg.UserNamespaces != nil {
+		if d.ids, err = newIDAllocator(*cfg.UserNamespaces); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case d.rootfs != "" && cfg.UserNamespaces != nil:
+		// An environment's root, mapped to an unprivileged host uid, mounts it itself.
+		if err := worldTraversable(d.rootfs); err != nil {
+			d.closeIDs()
+			return nil, fmt.Errorf("sandbox { rootfs } must be reachable by unprivileged users with user namespaces on: %w", err)
+		}
+	case d.rootfs == "" && cfg.UserNamespaces != nil:
+		// The work dir lies in data_dir, which only root may enter: the generated root goes
+		// where every environment's mapped root can reach it.
+		sum := sha256.Sum256([]byte(cfg.WorkDir))
+		d.rootfs = filepath.Join(filepath.Dir(idLockFile), "rootfs-"+hex.EncodeToString(sum[:6]))
+		d.ownRoot = d.rootfs
+	case d.rootfs == "":
 		d.rootfs = filepath.Join(cfg.WorkDir, "rootfs")
+	}
+	if cfg.BaseRootfs == "" {
 		if err := makeRootfs(d.rootfs); err != nil {
+			d.closeIDs()
 			return nil, fmt.Errorf("generating the base root filesystem: %w", err)
 		}
 	}
 	if err := limitParent(cfg); err != nil {
+		d.closeIDs()
 		return nil, err
 	}
 	if d.reaper, err = startReaper(cfg); err != nil {
+		d.closeIDs()
 		return nil, err
 	}
 	// Last: nothing after it can fail and leave the anchor behind.
 	if !cgroups.IsCgroup2UnifiedMode() {
 		if err := ensureAnchor(cfg.CgroupParent); err != nil {
 			d.reaper.stop()
+			d.closeIDs()
 			return nil, err
 		}
 	}
@@ -151,6 +182,12 @@ func New(cfg Config) (*Driver, error) {
 }
 
 func (d *Driver) Name() string { return "libcontainer" }
+
+func (d *Driver) closeIDs() {
+	if d.ids != nil {
+		d.ids.close()
+	}
+}
 
 // limitParent creates the cgroup parent with the limits of all environments together: the
 // kernel charges every environment's memory and tasks to it as well, so a function that goes
@@ -184,6 +221,10 @@ func limitParent(cfg Config) error {
 func (d *Driver) Close() error {
 	if d.reaper != nil {
 		defer d.reaper.stop()
+	}
+	d.closeIDs()
+	if d.ownRoot != "" {
+		_ = os.RemoveAll(d.ownRoot)
 	}
 	if !cgroups.IsCgroup2UnifiedMode() {
 		removeAnchor(d.cfg.CgroupParent)
@@ -238,22 +279,26 @@ func cgroupDirs(path string) []string {
 	return out
 }
 
-// Create prepares the network namespace (with the Runtime API listener) and the container, and
-// starts the container's init: namespaces, cgroups and mounts are set up and init waits, before
-// exec'ing the runtime, until Start. This is most of a cold start's cost (tens of ms, against
-// about one for Start), so a prepared instance can be kept on standby.
+// Create prepares the container and starts its init: namespaces (the network one with loopback
+// only), cgroups and mounts are set up and init waits, before exec'ing the runtime, until Start.
+// Then the Runtime API listener is opened inside the environment's network namespace. This is
+// most of a cold start's cost (tens of ms, against about one for Start), so a prepared instance
+// can be kept on standby.
 func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
-	nsPath := filepath.Join(d.netnsDir, spec.ID)
-	ln, err := newNetns(nsPath)
-	if err != nil {
-		return nil, fmt.Errorf("creating network namespace: %w", err)
+	inst := &instance{d: d, spec: spec, exited: make(chan struct{}), idStart: -1}
+	if d.ids != nil {
+		start, err := d.ids.take()
+		if err != nil {
+			return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
+		}
+		inst.idStart = start
 	}
-	inst := &instance{d: d, spec: spec, nsPath: nsPath, ln: ln, exited: make(chan struct{}), cpus: d.cpus.take(spec.MemoryMB)}
-	cfg := d.containerConfig(spec, nsPath, inst.cpus)
+	inst.cpus = d.cpus.take(spec.MemoryMB)
+	cfg := d.containerConfig(spec, inst.cpus, inst.idStart)
 	c, err := libcontainer.Create(d.stateDir, spec.ID, cfg)
 	if err != nil {
 		d.cpus.release(inst.cpus)
-		inst.releaseNetns()
+		inst.releaseIDs()
 		return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
 	inst.c = c
@@ -261,13 +306,27 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 		_ = inst.Destroy(context.Background())
 		return nil, err
 	}
+	pid, err := inst.proc.Pid()
+	if err == nil {
+		inst.ln, err = listenInNetns(pid)
+	}
+	if err != nil {
+		_ = inst.Destroy(context.Background())
+		return nil, fmt.Errorf("opening the Runtime API in container %s: %w", spec.ID, err)
+	}
 	return inst, nil
 }
 
-// newNetns makes a network namespace with loopback up, opens the Runtime API listener inside it
-// and pins the namespace to a file. It runs on a dedicated locked thread that is discarded if it
-// cannot return to the host namespace.
-func newNetns(path string) (net.Listener, error) {
+// listenInNetns opens the Runtime API listener in the network namespace of process pid (the
+// container's waiting init; the namespace is the container's own, owned by its user namespace
+// when it has one). It runs on a dedicated locked thread that is discarded if it cannot return
+// to the host namespace.
+func listenInNetns(pid int) (net.Listener, error) {
+	target, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
 	type result struct {
 		ln  net.Listener
 		err error
@@ -282,39 +341,12 @@ func newNetns(path string) (net.Listener, error) {
 			return
 		}
 		defer orig.Close()
-		ns, err := netns.New() // creates and enters it
-		if err != nil {
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			ch <- result{err: fmt.Errorf("entering the network namespace: %w", err)}
 			return
 		}
-		ln, err := func() (net.Listener, error) {
-			defer ns.Close()
-			lo, err := netlink.LinkByName("lo")
-			if err != nil {
-				return nil, err
-			}
-			if err := netlink.LinkSetUp(lo); err != nil {
-				return nil, err
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(runtimeAPIPort))
-			if err != nil {
-				return nil, err
-			}
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
-			if err != nil {
-				ln.Close()
-				return nil, err
-			}
-			f.Close()
-			self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-			if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
-				ln.Close()
-				os.Remove(path)
-				return nil, fmt.Errorf("pinning the namespace: %w", err)
-			}
-			return ln, nil
-		}()
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(runtimeAPIPort))
 		if serr := netns.Set(orig); serr != nil {
 			// This thread stays in the wrong namespace: keep it locked so it dies with us.
 			if ln != nil {
@@ -339,7 +371,7 @@ func cpuShares(memoryMB int) uint64 {
 	return uint64(min(max(memoryMB*1024/128, 2), 262144)) // cgroup v1's bounds
 }
 
-func (d *Driver) containerConfig(spec sandbox.Spec, nsPath, cpus string) *configs.Config {
+func (d *Driver) containerConfig(spec sandbox.Spec, cpus string, idStart int64) *configs.Config {
 	const mntFlags = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
 	mem := int64(spec.MemoryMB) << 20
 	shares := cpuShares(spec.MemoryMB)
@@ -352,7 +384,7 @@ func (d *Driver) containerConfig(spec sandbox.Spec, nsPath, cpus string) *config
 	if d.cfg.BatchCPU {
 		sched = &configs.Scheduler{Policy: specs.SchedBatch} // set by init before the exec, inherited by every thread
 	}
-	return &configs.Config{
+	c := &configs.Config{
 		Scheduler: sched,
 		Seccomp:   d.seccomp,
 		// The kernel's OOM killer takes a function before the agent.
@@ -364,8 +396,10 @@ func (d *Driver) containerConfig(spec sandbox.Spec, nsPath, cpus string) *config
 		Capabilities:    &configs.Capabilities{}, // none: the runtime needs no privilege
 		Namespaces: configs.Namespaces{
 			{Type: configs.NEWNS}, {Type: configs.NEWPID}, {Type: configs.NEWIPC}, {Type: configs.NEWUTS},
-			{Type: configs.NEWNET, Path: nsPath},
+			{Type: configs.NEWNET},
 		},
+		// The network namespace has loopback only, where the Runtime API listens.
+		Networks: []*configs.Network{{Type: "loopback", Address: "127.0.0.1/0", Gateway: "localhost"}},
 		Cgroups: &cgroups.Cgroup{
 			Path: filepath.Join(d.cfg.CgroupParent, spec.ID),
 			Resources: &cgroups.Resources{
@@ -397,17 +431,26 @@ func (d *Driver) containerConfig(spec sandbox.Spec, nsPath, cpus string) *config
 			{Type: unix.RLIMIT_NOFILE, Hard: 1024, Soft: 1024},
 		},
 	}
+	if idStart >= 0 {
+		// The network namespace is the container's own (created by it, not joined), so it is
+		// owned by this user namespace and sysfs can be mounted.
+		c.Namespaces = append(c.Namespaces, configs.Namespace{Type: configs.NEWUSER})
+		c.UIDMappings = []configs.IDMap{{ContainerID: 0, HostID: idStart, Size: IDsPerEnvironment}}
+		c.GIDMappings = []configs.IDMap{{ContainerID: 0, HostID: idStart, Size: IDsPerEnvironment}}
+	}
+	return c
 }
 
 // instance is one container.
 type instance struct {
-	d      *Driver
-	spec   sandbox.Spec
-	nsPath string
-	cpus   string // the cpuset taken from the driver
-	ln     net.Listener
-	c      *libcontainer.Container
-	proc   *libcontainer.Process
+	d    *Driver
+	spec sandbox.Spec
+	cpus string // the cpuset taken from the driver
+	// idStart is the first host ID of the environment's user namespace block; -1: none.
+	idStart int64
+	ln      net.Listener
+	c       *libcontainer.Container
+	proc    *libcontainer.Process
 
 	memDir   string      // the memory cgroup directory, for peak usage
 	peak     *cgroupFile // memory.max_usage_in_bytes (v1) or memory.peak (v2), kept open
@@ -626,22 +669,27 @@ func (i *instance) Destroy(ctx context.Context) error {
 		}
 		i.peak.close()
 		i.d.cpus.release(i.cpus)
-		i.releaseNetns()
+		if len(errs) == 0 {
+			// Only once nothing of it runs: a process left alive keeps its uid to itself.
+			i.releaseIDs()
+		}
+		if i.ln != nil {
+			i.ln.Close()
+		}
 		i.destroyE = errors.Join(errs...)
 	})
 	return i.destroyE
 }
 
-func (i *instance) releaseNetns() {
-	if i.ln != nil {
-		i.ln.Close()
+func (i *instance) releaseIDs() {
+	if i.idStart >= 0 && i.d.ids != nil {
+		i.d.ids.release(i.idStart)
+		i.idStart = -1
 	}
-	_ = unix.Unmount(i.nsPath, unix.MNT_DETACH)
-	_ = os.Remove(i.nsPath)
 }
 
 // Sweep removes what a crashed agent with the same work dir and cgroup parent left: containers,
-// cgroups (thawed, their tasks killed), namespace files.
+// cgroups (thawed, their tasks killed), and the network namespace files earlier versions pinned.
 func (d *Driver) Sweep(ctx context.Context) error {
 	d.sweep(ctx)
 	return nil

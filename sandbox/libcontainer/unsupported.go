@@ -22,6 +22,7 @@ type Config struct {
 	// TotalMemoryBytes and TotalPids limit all environments together (see the Linux driver).
 	TotalMemoryBytes int64
 	TotalPids        int64
+	UserNamespaces   *IDRange
 	Logger           hclog.Logger
 }
 
@@ -38,6 +39,19 @@ func (*Driver) Sweep(context.Context) error { return nil }
 func (*Driver) Close() error                { return nil }
 func (*Driver) Create(context.Context, sandbox.Spec) (sandbox.Instance, error) {
 	return nil, sandbox.ErrUnavailable
+}
+
+// IDRange is a range of host uids and gids (see the Linux driver).
+type IDRange struct{ Start, Count int64 }
+
+func (r IDRange) String() string { return fmt.Sprintf("%d-%d", r.Start, r.Start+r.Count-1) }
+
+// IDsPerEnvironment is the size of an environment's uid and gid range.
+const IDsPerEnvironment = 65536
+
+// DetectUserNamespaces reports that user namespaces need the Linux driver.
+func DetectUserNamespaces() (IDRange, error) {
+	return IDRange{}, fmt.Errorf("user namespaces need Linux and a cgo build: %w", sandbox.ErrUnavailable)
 }
 
 // SealSelf has nothing to do where libcontainer does not run.

@@ -106,13 +106,17 @@ func New(cfg Config) (*Client, error) {
 }
 
 // sign adds the AWS Signature V4 of req, whose body is body, when the client has credentials.
+// The body's hash goes in X-Amz-Content-Sha256 too, so the agent verifies the signature before
+// it reads the body.
 func (c *Client) sign(ctx context.Context, req *http.Request, body []byte) error {
 	if c.creds == nil {
 		return nil
 	}
 	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	req.Header.Set("X-Amz-Content-Sha256", hash)
 	creds := aws.Credentials{AccessKeyID: c.creds.AccessKeyID, SecretAccessKey: c.creds.SecretAccessKey}
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "lambda", c.creds.Region, time.Now()); err != nil {
+	if err := c.signer.SignHTTP(ctx, creds, req, hash, "lambda", c.creds.Region, time.Now()); err != nil {
 		return fmt.Errorf("signing %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	return nil

@@ -121,8 +121,8 @@ type Agent struct {
 	Region   string
 	LogLevel string
 	LogJSON  bool
-	// EnableDebug serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener.
-	EnableDebug bool
+	// Debug is the debug block: what the agent exposes for debugging it.
+	Debug Debug
 	// GoMaxProcs is how many threads run the agent's Go code at once (GOMAXPROCS); 0 lets the
 	// agent choose: half the CPUs it may use, at least one.
 	GoMaxProcs int
@@ -212,6 +212,13 @@ func (a *Agent) AccessKeyPolicies() map[string]string {
 		m[k.ID] = k.Policy
 	}
 	return m
+}
+
+// Debug is the agent's debug block.
+type Debug struct {
+	// Pprof serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener (admin keys
+	// only, when there are keys).
+	Pprof bool
 }
 
 // HTTP is the listener of the invoke, management and /v1 APIs and of function URLs.
@@ -313,7 +320,6 @@ func DevAgent(dataDir string) *Agent {
 	a := DefaultAgent()
 	a.NodeName = "dev"
 	a.DataDir = dataDir
-	a.EnableDebug = true
 	return a
 }
 
@@ -323,7 +329,8 @@ type agentFile struct {
 	Region   *string          `hcl:"region,optional"`
 	LogLevel *string          `hcl:"log_level,optional"`
 	LogJSON  *bool            `hcl:"log_json,optional"`
-	Debug    *bool            `hcl:"enable_debug,optional"`
+	OldDebug *bool            `hcl:"enable_debug,optional"` // deprecated: debug { pprof }
+	Debug    *debugBlock      `hcl:"debug,block"`
 	Procs    *int             `hcl:"gomaxprocs,optional"`
 	HTTP     *httpBlock       `hcl:"http,block"`
 	Cluster  *clusterBlock    `hcl:"cluster,block"`
@@ -331,6 +338,10 @@ type agentFile struct {
 	Keys     []accessKeyBlock `hcl:"access_key,block"`
 	Plugins  []pluginBlock    `hcl:"plugin,block"`
 	NATS     *natsBlock       `hcl:"nats,block"`
+}
+
+type debugBlock struct {
+	Pprof *bool `hcl:"pprof,optional"`
 }
 
 type accessKeyBlock struct {
@@ -439,8 +450,16 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	set(&a.DataDir, raw.DataDir)
 	set(&a.Region, raw.Region)
 	set(&a.LogLevel, raw.LogLevel)
-	if raw.Debug != nil {
-		a.EnableDebug = *raw.Debug
+	if raw.OldDebug != nil {
+		// Kept for one release: pprof is now asked for in its own block.
+		a.Debug.Pprof = *raw.OldDebug
+		d := attrDiag(body, "enable_debug", "Deprecated attribute",
+			"enable_debug will be removed in the next release: write debug { pprof = true } instead.")
+		d.Severity = hcl.DiagWarning
+		diags = append(diags, d)
+	}
+	if raw.Debug != nil && raw.Debug.Pprof != nil {
+		a.Debug.Pprof = *raw.Debug.Pprof
 	}
 	if raw.LogJSON != nil {
 		a.LogJSON = *raw.LogJSON

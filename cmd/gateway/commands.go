@@ -107,15 +107,17 @@ type agentCommand struct{ ui cli.Ui }
 
 func (c *agentCommand) Synopsis() string { return "Run a gateway node" }
 func (c *agentCommand) Help() string {
-	return `Usage: gateway agent -config FILE | -dev
+	return `Usage: gateway agent -config FILE | -dev [-config FILE]
 
   Runs a gateway node until SIGINT or SIGTERM, then drains: invocations in flight
   finish, every execution environment is shut down.
 
   -config FILE    the agent's HCL configuration
   -dev            a throwaway single node on 127.0.0.1:9500 with its data in a temporary
-                  directory; falls back to the process driver (no isolation) when
-                  libcontainer cannot run here
+                  directory (with -config: that file's settings, and a temporary data_dir
+                  when it sets none); falls back to the process driver (no isolation) when
+                  libcontainer cannot run here. It refuses an HTTP address other machines
+                  can reach unless the file has access_key blocks.
   -data-dir DIR   with -dev: keep the data in DIR instead`
 }
 
@@ -129,10 +131,25 @@ func (c *agentCommand) Run(args []string) int {
 	}
 	var cfg *config.Agent
 	switch {
-	case *dev && *confPath != "":
-		c.ui.Error("use either -config or -dev")
-		return 1
+	case *confPath != "":
+		a, files, diags := config.LoadAgent(*confPath)
+		if len(diags) > 0 {
+			var b bytes.Buffer
+			_ = files.WriteDiagnostics(&b, diags)
+			if diags.HasErrors() {
+				c.ui.Error(strings.TrimRight(b.String(), "\n"))
+				return 1
+			}
+			c.ui.Warn(strings.TrimRight(b.String(), "\n"))
+		}
+		cfg = a
 	case *dev:
+		cfg = config.DevAgent("")
+	default:
+		fs.Usage()
+		return 1
+	}
+	if *dev && (*dataDir != "" || cfg.DataDir == "") {
 		dir := *dataDir
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "gateway-dev-")
@@ -143,19 +160,7 @@ func (c *agentCommand) Run(args []string) int {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		cfg = config.DevAgent(dir)
-	case *confPath != "":
-		a, files, diags := config.LoadAgent(*confPath)
-		if diags.HasErrors() {
-			var b bytes.Buffer
-			_ = files.WriteDiagnostics(&b, diags)
-			c.ui.Error(strings.TrimRight(b.String(), "\n"))
-			return 1
-		}
-		cfg = a
-	default:
-		fs.Usage()
-		return 1
+		cfg.DataDir = dir
 	}
 	if cfg.Sandbox.Driver == "libcontainer" {
 		// Returns only when there is nothing to do, or on failure (then containers still start,

@@ -48,7 +48,7 @@ type Config struct {
 	// Policies maps the Verifier's access key IDs to their policies, PolicyAdmin or
 	// PolicyInvoke; a key missing here may only invoke.
 	Policies map[string]string
-	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
+	// Debug serves Go's profiling endpoints under /debug/pprof/ (the agent's debug { pprof }).
 	Debug bool
 	// Authorizer, when set, decides function-URL requests after their own auth_type passed
 	// (the agent's authorizer extension plugins).

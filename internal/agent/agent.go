@@ -147,6 +147,11 @@ func (a *agent) close() error {
 
 func (a *agent) start(ctx context.Context) error {
 	cfg := a.cfg
+	if a.opts.Dev {
+		if err := checkDevAddress(cfg); err != nil {
+			return err
+		}
+	}
 	if cfg.DataDir == "" {
 		return errors.New("data_dir is not set")
 	}
@@ -353,7 +358,7 @@ func (a *agent) start(ctx context.Context) error {
 		Cluster:    clusterOps{node: node, code: codeBlobs{code}, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
 		Logs:       logs,
 		Logger:     a.logger,
-		Debug:      cfg.EnableDebug,
+		Debug:      cfg.Debug.Pprof,
 		Authorizer: plugins,
 		// DNS rebinding: only the node's own names reach the API (function URLs always do).
 		AllowedHosts:   allowedHosts(cfg.HTTP),
@@ -379,7 +384,7 @@ func (a *agent) start(ctx context.Context) error {
 	}
 	// Bounds on what one client can hold: header size and time, idle keep-alive connections,
 	// and connections in all (past the cap, new ones wait in the kernel's backlog). Bodies and
-	// responses are bounded per request: invocations by the function's timeout, uploads by size.
+	// responses have deadlines per request (gateway/httpapi).
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	ln = netutil.LimitListener(ln, maxHTTPConns)
 	serveDone := make(chan struct{})
@@ -500,6 +505,45 @@ func (a *agent) lockDataDir(dataDir string) error {
 	}
 	a.onClose(func(context.Context) error { return f.Close() })
 	return nil
+}
+
+// checkDevAddress refuses a -dev agent whose API other machines can reach while it has no
+// access keys: -dev trusts the plugins it finds and may run functions without isolation, and an
+// open API lets anyone who reaches it deploy code.
+func checkDevAddress(cfg *config.Agent) error {
+	if len(cfg.AccessKeys) > 0 {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTP.Address)
+	if err == nil && loopbackOnly(host) {
+		return nil
+	}
+	if port == "" {
+		port = "9500"
+	}
+	return fmt.Errorf("-dev will not serve its API on %s without access keys: other machines can reach that address, "+
+		"and anyone there could deploy and run code. Add an access_key block (policy = \"admin\") to the agent file, "+
+		"or listen on loopback only: http { address = \"127.0.0.1:%s\" }", cfg.HTTP.Address, port)
+}
+
+// loopbackOnly reports whether host (an address or a name) means loopback addresses only.
+func loopbackOnly(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	if host == "" {
+		return false // every address
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // maxHTTPConns caps the HTTP listener's open connections.

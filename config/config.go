@@ -232,6 +232,13 @@ type HTTP struct {
 	AllowedHosts []string
 	// AllowedOrigins are browser origins whose cross-site API requests are accepted.
 	AllowedOrigins []string
+	// TLS, when set, makes the listener serve HTTPS.
+	TLS *HTTPTLS
+}
+
+// HTTPTLS is the http block's tls block: PEM files, absolute paths.
+type HTTPTLS struct {
+	Cert, Key string
 }
 
 // Cluster is the Raft node's configuration.
@@ -357,11 +364,18 @@ type accessKeyBlock struct {
 var accessKeyIDRE = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
 
 type httpBlock struct {
-	Address        *string   `hcl:"address,optional"`
-	URLDomain      *string   `hcl:"url_domain,optional"`
-	AllowedHosts   *[]string `hcl:"allowed_hosts,optional"`
-	AllowedOrigins *[]string `hcl:"allowed_origins,optional"`
-	Body           hcl.Body  `hcl:",body"`
+	Address        *string       `hcl:"address,optional"`
+	URLDomain      *string       `hcl:"url_domain,optional"`
+	AllowedHosts   *[]string     `hcl:"allowed_hosts,optional"`
+	AllowedOrigins *[]string     `hcl:"allowed_origins,optional"`
+	TLS            *httpTLSBlock `hcl:"tls,block"`
+	Body           hcl.Body      `hcl:",body"`
+}
+
+type httpTLSBlock struct {
+	Cert string   `hcl:"cert"`
+	Key  string   `hcl:"key"`
+	Body hcl.Body `hcl:",body"`
 }
 
 // DefaultURLDomain needs no DNS set-up: *.localhost resolves to the loopback address.
@@ -507,6 +521,13 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 					diags = append(diags, attrDiag(raw.HTTP.Body, "allowed_origins", "Invalid allowed_origins",
 						fmt.Sprintf("%q is not an origin such as https://console.example.com.", v)))
 				}
+			}
+		}
+		if t := raw.HTTP.TLS; t != nil {
+			a.HTTP.TLS = &HTTPTLS{Cert: absPath(baseDir, t.Cert), Key: absPath(baseDir, t.Key)}
+			if _, err := tls.LoadX509KeyPair(a.HTTP.TLS.Cert, a.HTTP.TLS.Key); err != nil {
+				diags = append(diags, attrDiag(t.Body, "cert", "Invalid HTTP certificate",
+					fmt.Sprintf("loading cert %s with key %s: %v. Paths are relative to this file.", a.HTTP.TLS.Cert, a.HTTP.TLS.Key, err)))
 			}
 		}
 	}

@@ -1,6 +1,13 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +102,8 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"cluster {\n  advertise = \"0.0.0.0:9501\"\n}\n", ":2:", "Invalid cluster advertise"},
 		{"cluster {\n  dead_server_cleanup = \"500ms\"\n}\n", ":2:", "Invalid dead_server_cleanup"},
 		{"cluster {\n  tls {\n    ca = \"ca.pem\"\n    cert = \"c.pem\"\n    key = \"k.pem\"\n  }\n}\n", ":4:", "Invalid cluster certificate"},
+		{"http {\n  tls {\n    cert = \"c.pem\"\n    key = \"k.pem\"\n  }\n}\n", ":3:", "Invalid HTTP certificate"},
+		{"http {\n  tls {\n    cert = \"c.pem\"\n  }\n}\n", ":2:", "Missing required argument"},
 		{"debug {\n  pprof = \"yes\"\n}\n", ":2:", "Unsuitable value type"},
 		{"debug {\n  trace = true\n}\n", ":2:", "Unsupported argument"},
 	}
@@ -439,5 +448,44 @@ func TestEnableDebugIsDeprecated(t *testing.T) {
 	a, _, diags = LoadAgent(write(t, dir, "agent.hcl", "debug {}\n"))
 	if len(diags) != 0 || a.Debug.Pprof {
 		t.Errorf("an empty debug block turns pprof on (%v) or complains: %v", a.Debug.Pprof, diags)
+	}
+}
+
+// TestHTTPTLSBlock: paths are taken from the agent file's folder and the pair is loaded.
+func TestHTTPTLSBlock(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gw"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "certs/gw.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	write(t, dir, "certs/gw-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	a, _, diags := LoadAgent(write(t, dir, "agent.hcl", "http {\n  tls {\n    cert = \"certs/gw.pem\"\n    key = \"certs/gw-key.pem\"\n  }\n}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if a.HTTP.TLS == nil || a.HTTP.TLS.Cert != filepath.Join(dir, "certs/gw.pem") || a.HTTP.TLS.Key != filepath.Join(dir, "certs/gw-key.pem") {
+		t.Fatalf("decoded %+v", a.HTTP.TLS)
+	}
+	// A key that is not the certificate's is refused at load.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherDER, _ := x509.MarshalPKCS8PrivateKey(other)
+	write(t, dir, "certs/other-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: otherDER})))
+	_, _, diags = LoadAgent(write(t, dir, "agent.hcl", "http {\n  tls {\n    cert = \"certs/gw.pem\"\n    key = \"certs/other-key.pem\"\n  }\n}\n"))
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "agent.hcl:3,") {
+		t.Errorf("a key that does not match: %v", diags)
 	}
 }

@@ -48,14 +48,18 @@ func parse(fs *flag.FlagSet, ui cli.Ui, args []string) bool {
 	return true
 }
 
-// apiFlags are the flags of the commands that talk to an agent: where it is, and the access
-// key to sign requests with when the agent has access_key blocks.
+// apiFlags are the flags of the commands that talk to an agent: where it is, the CA its
+// certificate is checked against, and the access key to sign requests with when the agent
+// has access_key blocks.
 type apiFlags struct {
-	address, keyID, secret, region *string
+	address, caCert, keyID, secret, region *string
 }
 
 // apiFlagsHelp documents apiFlags in each command's help.
-const apiFlagsHelp = `  -address URL             the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
+const apiFlagsHelp = `  -address URL             the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500);
+                           https://... for an agent with http { tls { ... } }
+  -ca-cert FILE            the PEM CA certificate(s) that signed the agent's certificate
+                           (default $GATEWAY_CACERT; else the system's roots)
   -access-key-id ID        sign requests (AWS Signature V4) with this access key
                            (default $AWS_ACCESS_KEY_ID); needed when the agent has access keys
   -secret-access-key KEY   the key's secret (default $AWS_SECRET_ACCESS_KEY)
@@ -64,6 +68,7 @@ const apiFlagsHelp = `  -address URL             the agent (default $GATEWAY_ADD
 func addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	return &apiFlags{
 		address: fs.String("address", "", ""),
+		caCert:  fs.String("ca-cert", "", ""),
 		keyID:   fs.String("access-key-id", "", ""),
 		secret:  fs.String("secret-access-key", "", ""),
 		region:  fs.String("region", "", ""),
@@ -88,7 +93,7 @@ func (f *apiFlags) credentials() *api.Credentials {
 // connect makes the API client the flags describe and a context that SIGINT or SIGTERM ends;
 // ok is false, the error shown, when the address or the credentials are unusable.
 func connect(ui cli.Ui, f *apiFlags) (*api.Client, context.Context, context.CancelFunc, bool) {
-	client, err := api.New(api.Config{Address: *f.address, Credentials: f.credentials()})
+	client, err := api.New(api.Config{Address: *f.address, CACert: *f.caCert, Credentials: f.credentials()})
 	if err != nil {
 		ui.Error(err.Error())
 		return nil, nil, nil, false

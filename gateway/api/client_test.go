@@ -3,10 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/lambdagw/gateway/gateway/sigv4"
@@ -80,5 +83,38 @@ func TestSignedRequestsDeclareTheirHash(t *testing.T) {
 		if _, b, err := c.do(context.Background(), "POST", "/2015-03-31/functions", nil, body); err != nil {
 			t.Errorf("body %q: %v %s", body, err, b)
 		}
+	}
+}
+
+// TestCACert: an https:// agent is reached when its CA is named (flag or GATEWAY_CACERT), and
+// refused otherwise.
+func TestCACert(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "{}") }))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEWAY_CACERT", "")
+	for name, cfg := range map[string]Config{"flag": {Address: srv.URL, CACert: caFile}, "none": {Address: srv.URL}} {
+		c, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Status(context.Background())
+		if (name == "flag") != (err == nil) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	t.Setenv("GATEWAY_CACERT", caFile)
+	c, err := New(Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Errorf("GATEWAY_CACERT: %v", err)
+	}
+	if _, err := New(Config{Address: srv.URL, CACert: filepath.Join(t.TempDir(), "missing.pem")}); err == nil {
+		t.Error("a missing CA file was accepted")
 	}
 }

@@ -6,6 +6,7 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -378,15 +379,28 @@ func (a *agent) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("building HTTP API: %w", err)
 	}
+	var tlsConfig *tls.Config
+	if t := cfg.HTTP.TLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return fmt.Errorf("loading the HTTP certificate %s: %w", t.Cert, err)
+		}
+		// HTTP/1.1 only: the bounds below (connections, header time, per-request deadlines) are
+		// per connection, which HTTP/2's streams would multiply.
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		return fmt.Errorf("listening on http address %s: %w", cfg.HTTP.Address, err)
 	}
-	// Bounds on what one client can hold: header size and time, idle keep-alive connections,
-	// and connections in all (past the cap, new ones wait in the kernel's backlog). Bodies and
-	// responses have deadlines per request (gateway/httpapi).
+	// Bounds on what one client can hold: header size and time (the TLS handshake included),
+	// idle keep-alive connections, and connections in all (past the cap, new ones wait in the
+	// kernel's backlog). Bodies and responses have deadlines per request (gateway/httpapi).
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	ln = netutil.LimitListener(ln, maxHTTPConns)
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	serveDone := make(chan struct{})
 	go func() {
 		defer close(serveDone)
@@ -407,7 +421,7 @@ func (a *agent) start(ctx context.Context) error {
 	})
 
 	addr := ln.Addr().String()
-	a.logger.Info("gateway agent started", "node", cfg.NodeName, "http", addr, "raft", cfg.Cluster.Address,
+	a.logger.Info("gateway agent started", "node", cfg.NodeName, "http", addr, "https", tlsConfig != nil, "raft", cfg.Cluster.Address,
 		"driver", driver.Name(), "data_dir", dataDir, "functions", len(node.State().Functions()))
 	if a.opts.Ready != nil {
 		a.opts.Ready(addr)
@@ -579,11 +593,15 @@ func allowedHosts(h config.HTTP) []string {
 
 // urlAddress gives the address of a function URL: the URL domain on the HTTP listener's port.
 func urlAddress(h config.HTTP) func(id string) string {
+	scheme, defaultPort := "http", "80"
+	if h.TLS != nil {
+		scheme, defaultPort = "https", "443"
+	}
 	_, port, err := net.SplitHostPort(h.Address)
-	if err != nil || port == "80" {
+	if err != nil || port == defaultPort {
 		port = ""
 	} else {
 		port = ":" + port
 	}
-	return func(id string) string { return "http://" + id + "." + h.URLDomain + port + "/" }
+	return func(id string) string { return scheme + "://" + id + "." + h.URLDomain + port + "/" }
 }

@@ -48,19 +48,26 @@ func (c countingBody) Close() error { return c.r.Close() }
 // body the API reads (into read, reset per request).
 func keyedStack(t *testing.T) (admin *awslambda.Client, url string, read *atomic.Int64) {
 	t.Helper()
+	return keyedStackWith(t, stackOptions{})
+}
+
+// keyedStackWith is keyedStack with more options.
+func keyedStackWith(t *testing.T, o stackOptions) (admin *awslambda.Client, url string, read *atomic.Int64) {
+	t.Helper()
 	v, err := sigv4.New(sigv4.Config{Keys: map[string]string{adminID: adminSecret, invokeID: invokeSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	read = &atomic.Int64{}
-	c, url := newStack(t, stackOptions{verifier: v, policies: map[string]string{adminID: httpapi.PolicyAdmin, invokeID: httpapi.PolicyInvoke},
-		wrap: func(h http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				read.Store(0)
-				r.Body = countingBody{r: r.Body, n: read}
-				h.ServeHTTP(w, r)
-			})
-		}})
+	o.verifier, o.policies = v, map[string]string{adminID: httpapi.PolicyAdmin, invokeID: httpapi.PolicyInvoke}
+	o.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			read.Store(0)
+			r.Body = countingBody{r: r.Body, n: read}
+			h.ServeHTTP(w, r)
+		})
+	}
+	c, url := newStack(t, o)
 	creds := aws.Credentials{AccessKeyID: adminID, SecretAccessKey: adminSecret}
 	admin = awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: c.Options().BaseEndpoint, RetryMaxAttempts: 1,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })})
@@ -201,5 +208,27 @@ func TestSignedURLIsCheckedBeforeTheBody(t *testing.T) {
 		if status, errType := sendRaw(t, "POST", fn, []byte(`{"name":"url"}`), s); status != 200 {
 			t.Errorf("%s: %d %s, want 200", name, status, errType)
 		}
+	}
+}
+
+// TestPprofIsAdminOnly: the profiling endpoints exist only when asked for (debug { pprof }), and
+// then answer admin keys only.
+func TestPprofIsAdminOnly(t *testing.T) {
+	_, url, _ := keyedStackWith(t, stackOptions{debug: true})
+	for name, c := range map[string]struct {
+		sign   signed
+		status int
+	}{
+		"unsigned":   {signed{}, 403},
+		"invoke key": {signed{id: invokeID, secret: invokeSecret}, 403},
+		"admin key":  {signed{id: adminID, secret: adminSecret}, 200},
+	} {
+		if status, errType := sendRaw(t, "GET", url+"/debug/pprof/cmdline", nil, c.sign); status != c.status {
+			t.Errorf("%s: %d %s, want %d", name, status, errType, c.status)
+		}
+	}
+	_, url, _ = keyedStack(t)
+	if status, errType := sendRaw(t, "GET", url+"/debug/pprof/cmdline", nil, signed{id: adminID, secret: adminSecret}); status != 404 {
+		t.Errorf("without debug: %d %s, want 404", status, errType)
 	}
 }

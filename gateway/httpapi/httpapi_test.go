@@ -78,6 +78,8 @@ type stackOptions struct {
 	// verifier and policies are the API's access keys (none: the API is open).
 	verifier *sigv4.Verifier
 	policies map[string]string
+	// debug serves /debug/pprof/.
+	debug bool
 	// wrap, when set, wraps the API's handler in the test server.
 	wrap func(http.Handler) http.Handler
 }
@@ -116,7 +118,7 @@ func newStack(t *testing.T, o stackOptions) (*awslambda.Client, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
-	h, err := httpapi.New(httpapi.Config{Gateway: gw, Verifier: o.verifier, Policies: o.policies})
+	h, err := httpapi.New(httpapi.Config{Gateway: gw, Verifier: o.verifier, Policies: o.policies, Debug: o.debug})
 	if err != nil {
 		t.Fatal(err)
 	}

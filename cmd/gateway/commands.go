@@ -135,6 +135,7 @@ func (c *agentCommand) Run(args []string) int {
 		return 1
 	}
 	var cfg *config.Agent
+	var warnings string
 	switch {
 	case *confPath != "":
 		a, files, diags := config.LoadAgent(*confPath)
@@ -145,7 +146,7 @@ func (c *agentCommand) Run(args []string) int {
 				c.ui.Error(strings.TrimRight(b.String(), "\n"))
 				return 1
 			}
-			c.ui.Warn(strings.TrimRight(b.String(), "\n"))
+			warnings = strings.TrimRight(b.String(), "\n")
 		}
 		cfg = a
 	case *dev:
@@ -153,6 +154,17 @@ func (c *agentCommand) Run(args []string) int {
 	default:
 		fs.Usage()
 		return 1
+	}
+	if cfg.Sandbox.Driver == "libcontainer" {
+		// Returns only when there is nothing to do, or on failure (then containers still start,
+		// each sealing its own copy of the binary, which is slower). What follows runs once, in
+		// the sealed process.
+		if err := libcontainer.SealSelf(); err != nil {
+			c.ui.Warn("gateway: running from an unsealed binary: " + err.Error())
+		}
+	}
+	if warnings != "" {
+		c.ui.Warn(warnings)
 	}
 	if *dev && (*dataDir != "" || cfg.DataDir == "") {
 		dir := *dataDir
@@ -166,13 +178,6 @@ func (c *agentCommand) Run(args []string) int {
 			dir = tmp
 		}
 		cfg.DataDir = dir
-	}
-	if cfg.Sandbox.Driver == "libcontainer" {
-		// Returns only when there is nothing to do, or on failure (then containers still start,
-		// each sealing its own copy of the binary, which is slower).
-		if err := libcontainer.SealSelf(); err != nil {
-			c.ui.Warn("gateway: running from an unsealed binary: " + err.Error())
-		}
 	}
 	ctx, stop := signalContext()
 	defer stop()

@@ -61,7 +61,7 @@ func TestSignedRequestsDeclareTheirHash(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := v.Precheck(r)
 		if err != nil || !p.DeclaresPayload() || p.UnsignedPayload() {
-			http.Error(w, fmt.Sprintf("precheck: %v, declares %v", err, p != nil && p.DeclaresPayload()), 400)
+			http.Error(w, fmt.Sprintf("precheck: %v, declares %v", err, p != nil && p.DeclaresPayload()), http.StatusBadRequest)
 			return
 		}
 		_, body, err := p.VerifyDeclared(r.Body)
@@ -69,7 +69,7 @@ func TestSignedRequestsDeclareTheirHash(t *testing.T) {
 			_, err = io.ReadAll(body)
 		}
 		if err != nil {
-			http.Error(w, err.Error(), 403)
+			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}
 		w.WriteHeader(200)

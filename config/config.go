@@ -121,8 +121,8 @@ type Agent struct {
 	Region   string
 	LogLevel string
 	LogJSON  bool
-	// EnableDebug serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener.
-	EnableDebug bool
+	// Debug is the debug block: what the agent exposes for debugging it.
+	Debug Debug
 	// GoMaxProcs is how many threads run the agent's Go code at once (GOMAXPROCS); 0 lets the
 	// agent choose: half the CPUs it may use, at least one.
 	GoMaxProcs int
@@ -214,6 +214,13 @@ func (a *Agent) AccessKeyPolicies() map[string]string {
 	return m
 }
 
+// Debug is the agent's debug block.
+type Debug struct {
+	// Pprof serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener (admin keys
+	// only, when there are keys).
+	Pprof bool
+}
+
 // HTTP is the listener of the invoke, management and /v1 APIs and of function URLs.
 type HTTP struct {
 	Address string
@@ -225,6 +232,13 @@ type HTTP struct {
 	AllowedHosts []string
 	// AllowedOrigins are browser origins whose cross-site API requests are accepted.
 	AllowedOrigins []string
+	// TLS, when set, makes the listener serve HTTPS.
+	TLS *HTTPTLS
+}
+
+// HTTPTLS is the http block's tls block: PEM files, absolute paths.
+type HTTPTLS struct {
+	Cert, Key string
 }
 
 // Cluster is the Raft node's configuration.
@@ -369,7 +383,6 @@ func DevAgent(dataDir string) *Agent {
 	a := DefaultAgent()
 	a.NodeName = "dev"
 	a.DataDir = dataDir
-	a.EnableDebug = true
 	return a
 }
 
@@ -379,7 +392,8 @@ type agentFile struct {
 	Region   *string          `hcl:"region,optional"`
 	LogLevel *string          `hcl:"log_level,optional"`
 	LogJSON  *bool            `hcl:"log_json,optional"`
-	Debug    *bool            `hcl:"enable_debug,optional"`
+	OldDebug *bool            `hcl:"enable_debug,optional"` // deprecated: debug { pprof }
+	Debug    *debugBlock      `hcl:"debug,block"`
 	Procs    *int             `hcl:"gomaxprocs,optional"`
 	HTTP     *httpBlock       `hcl:"http,block"`
 	Cluster  *clusterBlock    `hcl:"cluster,block"`
@@ -387,6 +401,10 @@ type agentFile struct {
 	Keys     []accessKeyBlock `hcl:"access_key,block"`
 	Plugins  []pluginBlock    `hcl:"plugin,block"`
 	NATS     *natsBlock       `hcl:"nats,block"`
+}
+
+type debugBlock struct {
+	Pprof *bool `hcl:"pprof,optional"`
 }
 
 type accessKeyBlock struct {
@@ -402,11 +420,18 @@ type accessKeyBlock struct {
 var accessKeyIDRE = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
 
 type httpBlock struct {
-	Address        *string   `hcl:"address,optional"`
-	URLDomain      *string   `hcl:"url_domain,optional"`
-	AllowedHosts   *[]string `hcl:"allowed_hosts,optional"`
-	AllowedOrigins *[]string `hcl:"allowed_origins,optional"`
-	Body           hcl.Body  `hcl:",body"`
+	Address        *string       `hcl:"address,optional"`
+	URLDomain      *string       `hcl:"url_domain,optional"`
+	AllowedHosts   *[]string     `hcl:"allowed_hosts,optional"`
+	AllowedOrigins *[]string     `hcl:"allowed_origins,optional"`
+	TLS            *httpTLSBlock `hcl:"tls,block"`
+	Body           hcl.Body      `hcl:",body"`
+}
+
+type httpTLSBlock struct {
+	Cert string   `hcl:"cert"`
+	Key  string   `hcl:"key"`
+	Body hcl.Body `hcl:",body"`
 }
 
 // DefaultURLDomain needs no DNS set-up: *.localhost resolves to the loopback address.
@@ -499,8 +524,16 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	set(&a.DataDir, raw.DataDir)
 	set(&a.Region, raw.Region)
 	set(&a.LogLevel, raw.LogLevel)
-	if raw.Debug != nil {
-		a.EnableDebug = *raw.Debug
+	if raw.OldDebug != nil {
+		// Kept for one release: pprof is now asked for in its own block.
+		a.Debug.Pprof = *raw.OldDebug
+		d := attrDiag(body, "enable_debug", "Deprecated attribute",
+			"enable_debug will be removed in the next release: write debug { pprof = true } instead.")
+		d.Severity = hcl.DiagWarning
+		diags = append(diags, d)
+	}
+	if raw.Debug != nil && raw.Debug.Pprof != nil {
+		a.Debug.Pprof = *raw.Debug.Pprof
 	}
 	if raw.LogJSON != nil {
 		a.LogJSON = *raw.LogJSON
@@ -548,6 +581,13 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 					diags = append(diags, attrDiag(raw.HTTP.Body, "allowed_origins", "Invalid allowed_origins",
 						fmt.Sprintf("%q is not an origin such as https://console.example.com.", v)))
 				}
+			}
+		}
+		if t := raw.HTTP.TLS; t != nil {
+			a.HTTP.TLS = &HTTPTLS{Cert: absPath(baseDir, t.Cert), Key: absPath(baseDir, t.Key)}
+			if _, err := tls.LoadX509KeyPair(a.HTTP.TLS.Cert, a.HTTP.TLS.Key); err != nil {
+				diags = append(diags, attrDiag(t.Body, "cert", "Invalid HTTP certificate",
+					fmt.Sprintf("loading cert %s with key %s: %v. Paths are relative to this file.", a.HTTP.TLS.Cert, a.HTTP.TLS.Key, err)))
 			}
 		}
 	}

@@ -1,11 +1,20 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 func write(t *testing.T, dir, name, src string) string {
@@ -39,7 +48,7 @@ func TestLoadAgentDefaultsAndValues(t *testing.T) {
 	p := write(t, dir, "agent.hcl", `
 node_name = "gw1"
 data_dir  = "data"
-enable_debug = true
+debug { pprof = true }
 gomaxprocs = 3
 http { address = "127.0.0.1:9600" }
 cluster {
@@ -61,11 +70,11 @@ sandbox {
 	}
 	if a.NodeName != "gw1" || a.DataDir != filepath.Join(dir, "data") || a.HTTP.Address != "127.0.0.1:9600" ||
 		a.Cluster.Address != "127.0.0.1:9601" || a.Sandbox.Driver != "process" || a.Sandbox.MaxEnvironments != 20 ||
-		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.EnableDebug || a.Sandbox.Standby != 3 || a.GoMaxProcs != 3 ||
+		a.Sandbox.IdleTimeout != time.Minute || a.Sandbox.FreezeDelay != 500*time.Millisecond || !a.Debug.Pprof || a.Sandbox.Standby != 3 || a.GoMaxProcs != 3 ||
 		a.Sandbox.CPUPolicy != "normal" {
 		t.Fatalf("decoded %+v", a)
 	}
-	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().EnableDebug || DefaultAgent().GoMaxProcs != 0 ||
+	if a.Sandbox.InitTimeout != 10*time.Second || a.Region != "us-east-1" || a.Sandbox.PidsLimit != 1024 || DefaultAgent().Debug.Pprof || DevAgent(dir).Debug.Pprof || DefaultAgent().GoMaxProcs != 0 ||
 		DefaultAgent().Sandbox.CPUPolicy != "batch" {
 		t.Fatalf("defaults not applied: %+v", a)
 	}
@@ -93,6 +102,10 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"cluster {\n  advertise = \"0.0.0.0:9501\"\n}\n", ":2:", "Invalid cluster advertise"},
 		{"cluster {\n  dead_server_cleanup = \"500ms\"\n}\n", ":2:", "Invalid dead_server_cleanup"},
 		{"cluster {\n  tls {\n    ca = \"ca.pem\"\n    cert = \"c.pem\"\n    key = \"k.pem\"\n  }\n}\n", ":4:", "Invalid cluster certificate"},
+		{"http {\n  tls {\n    cert = \"c.pem\"\n    key = \"k.pem\"\n  }\n}\n", ":3:", "Invalid HTTP certificate"},
+		{"http {\n  tls {\n    cert = \"c.pem\"\n  }\n}\n", ":2:", "Missing required argument"},
+		{"debug {\n  pprof = \"yes\"\n}\n", ":2:", "Unsuitable value type"},
+		{"debug {\n  trace = true\n}\n", ":2:", "Unsupported argument"},
 	}
 	for _, c := range cases {
 		t.Run(c.summary, func(t *testing.T) {
@@ -476,5 +489,68 @@ sandbox {
 	}
 	if a.Sandbox.TotalMemory.Percent != 75 || a.Sandbox.TotalPids != 20000 || a.Sandbox.MaxParallelStarts != 3 {
 		t.Errorf("decoded %+v", a.Sandbox)
+	}
+}
+
+// TestEnableDebugIsDeprecated: the old attribute still turns pprof on, with a warning naming
+// its line and the block that replaces it; the block alone warns of nothing.
+func TestEnableDebugIsDeprecated(t *testing.T) {
+	dir := t.TempDir()
+	a, files, diags := LoadAgent(write(t, dir, "agent.hcl", "node_name = \"gw\"\nenable_debug = true\n"))
+	if diags.HasErrors() || len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !a.Debug.Pprof {
+		t.Fatalf("enable_debug = true: pprof %v, %v", a != nil && a.Debug.Pprof, diags)
+	}
+	var b strings.Builder
+	_ = files.WriteDiagnostics(&b, diags)
+	if !strings.Contains(b.String(), "agent.hcl:2:") || !strings.Contains(b.String(), "warning: Deprecated attribute") ||
+		!strings.Contains(b.String(), "debug { pprof = true }") {
+		t.Errorf("the warning does not name the line and the replacement:\n%s", b.String())
+	}
+	a, _, diags = LoadAgent(write(t, dir, "agent.hcl", "debug {\n  pprof = true\n}\n"))
+	if len(diags) != 0 || !a.Debug.Pprof {
+		t.Errorf("debug { pprof = true }: pprof %v, %v", a.Debug.Pprof, diags)
+	}
+	a, _, diags = LoadAgent(write(t, dir, "agent.hcl", "debug {}\n"))
+	if len(diags) != 0 || a.Debug.Pprof {
+		t.Errorf("an empty debug block turns pprof on (%v) or complains: %v", a.Debug.Pprof, diags)
+	}
+}
+
+// TestHTTPTLSBlock: paths are taken from the agent file's folder and the pair is loaded.
+func TestHTTPTLSBlock(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gw"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "certs/gw.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	write(t, dir, "certs/gw-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	a, _, diags := LoadAgent(write(t, dir, "agent.hcl", "http {\n  tls {\n    cert = \"certs/gw.pem\"\n    key = \"certs/gw-key.pem\"\n  }\n}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if a.HTTP.TLS == nil || a.HTTP.TLS.Cert != filepath.Join(dir, "certs/gw.pem") || a.HTTP.TLS.Key != filepath.Join(dir, "certs/gw-key.pem") {
+		t.Fatalf("decoded %+v", a.HTTP.TLS)
+	}
+	// A key that is not the certificate's is refused at load.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherDER, _ := x509.MarshalPKCS8PrivateKey(other)
+	write(t, dir, "certs/other-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: otherDER})))
+	_, _, diags = LoadAgent(write(t, dir, "agent.hcl", "http {\n  tls {\n    cert = \"certs/gw.pem\"\n    key = \"certs/other-key.pem\"\n  }\n}\n"))
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "agent.hcl:3,") {
+		t.Errorf("a key that does not match: %v", diags)
 	}
 }

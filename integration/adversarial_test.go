@@ -4,8 +4,12 @@ package integration
 // a real agent with real sandboxes. Each test fails on a gateway without the defence it names.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,13 +18,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -486,5 +495,244 @@ function "bob" {
 	})
 	if len(uids) < 2 {
 		t.Errorf("expected the two environments' processes under two host uids, found %v", uids)
+	}
+}
+
+// bodyFlood is one request announcing a large body, sent over its own connection as fast as the
+// agent takes it.
+type bodyFlood struct {
+	status  int
+	errType string
+	// sentAtAnswer is how much of the body had been written when the answer's head arrived.
+	sentAtAnswer int64
+	err          error
+}
+
+// floodOne sends head (a request line and headers, without the blank line) with a body of size
+// bytes, and reads the answer while the body is still being written.
+func floodOne(addr, head string, size int64) bodyFlood {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return bodyFlood{err: err}
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "%sContent-Length: %d\r\n\r\n", head, size); err != nil {
+		return bodyFlood{err: err}
+	}
+	var sent atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		chunk := bytes.Repeat([]byte(" "), 64<<10)
+		for sent.Load() < size {
+			n, err := c.Write(chunk[:min(int64(len(chunk)), size-sent.Load())])
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	at := sent.Load()
+	c.Close() // stops the writer
+	<-done
+	if err != nil {
+		return bodyFlood{err: err, sentAtAnswer: at}
+	}
+	resp.Body.Close()
+	return bodyFlood{status: resp.StatusCode, errType: resp.Header.Get("X-Amzn-ErrorType"), sentAtAnswer: at}
+}
+
+// TestAdversarialUnsignedBodies: with access keys configured, 50 clients at once each announce a
+// 70 MB body to Invoke or CreateFunction without a signature. The agent must refuse each
+// (403 MissingAuthenticationTokenException) on its headers: every client gets its answer with
+// most of its body still unsent, and the agent's memory grows by far less than the bodies
+// (bound: 200 MB, against 3.5 GB if it buffered them). A request signed with a key the agent
+// does not have is refused the same way.
+func TestAdversarialUnsignedBodies(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-body", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}}})
+	hostport := strings.TrimPrefix(a.addr, "http://")
+	const size = 70 << 20
+	const clients = 50
+	pid := a.cmd.Process.Pid
+	before, err := vmRSS(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peak atomic.Int64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if rss, err := vmRSS(pid); err == nil && rss > peak.Load() {
+				peak.Store(rss)
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	heads := map[string]string{
+		"invoke": "POST /2015-03-31/functions/fn/invocations HTTP/1.1\r\nHost: " + hostport + "\r\nContent-Type: application/json\r\n",
+		"create": "POST /2015-03-31/functions HTTP/1.1\r\nHost: " + hostport + "\r\nContent-Type: application/json\r\n",
+	}
+	results := make([]bodyFlood, clients)
+	routes := make([]string, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		routes[i] = []string{"invoke", "create"}[i%2]
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = floodOne(hostport, heads[routes[i]], size) }()
+	}
+	wg.Wait()
+	close(stopSampling)
+	<-sampled
+	var maxSent int64
+	for i, r := range results {
+		if r.err != nil || r.status != http.StatusForbidden || r.errType != "MissingAuthenticationTokenException" {
+			t.Errorf("client %d (%s): %d %s %v; want 403 MissingAuthenticationTokenException", i, routes[i], r.status, r.errType, r.err)
+		}
+		// The kernel's socket buffers take a few MB the agent never reads.
+		if r.sentAtAnswer > size/4 {
+			t.Errorf("client %d (%s) had sent %d MB of its 70 MB body when the answer came: the agent read the body first", i, routes[i], r.sentAtAnswer>>20)
+		}
+		maxSent = max(maxSent, r.sentAtAnswer)
+	}
+	growth := peak.Load() - before
+	t.Logf("RSS %d MB before, peak %d MB; at most %d MB of a body sent before its answer", before>>20, peak.Load()>>20, maxSent>>20)
+	if growth > 200<<20 {
+		t.Errorf("the agent's RSS grew by %d MB for %d unsigned 70 MB bodies; want under 200 MB", growth>>20, clients)
+	}
+
+	// A key the agent does not have, with the same large body.
+	req, _ := http.NewRequest("POST", a.addr+"/2015-03-31/functions", nil)
+	req.ContentLength = size
+	sum := sha256.Sum256(nil)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIAUNKNOWNKEY000001", SecretAccessKey: "s"},
+		req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var head strings.Builder
+	head.WriteString("POST /2015-03-31/functions HTTP/1.1\r\nHost: " + hostport + "\r\n")
+	_ = req.Header.Write(&head)
+	r := floodOne(hostport, head.String(), size)
+	if r.err != nil || r.status != http.StatusForbidden || r.errType != "UnrecognizedClientException" || r.sentAtAnswer > size/4 {
+		t.Errorf("unknown key: %d %s %v after %d MB of the body; want 403 UnrecognizedClientException before most of it",
+			r.status, r.errType, r.err, r.sentAtAnswer>>20)
+	}
+	// The agent still serves a signed request.
+	if r := a.invoke("fn", `{}`, nil); r.status != http.StatusNotFound {
+		t.Errorf("a signed request after the flood: %d %s", r.status, r.body)
+	}
+}
+
+// TestAdversarialSlowHeaders: a client that sends its request head one byte a second (slowloris)
+// is cut off by the agent (its 10 s header deadline) long before the head is complete: the
+// connection is closed, after at most a 400 (net/http's answer to a head it timed out on).
+func TestAdversarialSlowHeaders(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-slow"})
+	hostport := strings.TrimPrefix(a.addr, "http://")
+	head := "POST /2015-03-31/functions HTTP/1.1\r\nHost: " + hostport + "\r\nContent-Type: application/json\r\nX-Padding: " +
+		strings.Repeat("x", 60) + "\r\nContent-Length: 2\r\n\r\n{}"
+	c, err := net.Dial("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	answer := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(c) // until the agent closes the connection
+		answer <- string(b)
+	}()
+	start := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for sent := 0; sent < len(head); sent++ {
+		if _, err := c.Write([]byte{head[sent]}); err != nil {
+			t.Logf("cut off after %s, %d of %d bytes of the head sent: %v", time.Since(start).Round(time.Second), sent, len(head), err)
+			return
+		}
+		select {
+		case got := <-answer:
+			if got != "" && !strings.HasPrefix(got, "HTTP/1.1 400 ") {
+				t.Fatalf("the agent answered a head it had not received whole: %q", got)
+			}
+			t.Logf("cut off after %s, %d of %d bytes of the head sent; answer %q", time.Since(start).Round(time.Second), sent+1, len(head), got)
+			return
+		case <-tick.C:
+		}
+	}
+	t.Fatalf("the agent took the whole head at one byte a second (%d bytes in %s) without cutting the client off", len(head), time.Since(start).Round(time.Second))
+}
+
+// TestAdversarialDevOnTheNetwork: `agent -dev` (plugins trusted as found, a process-driver
+// fallback) with an HTTP address other machines reach and no access key refuses to start,
+// naming the address and both fixes; the same file with an access_key block starts.
+func TestAdversarialDevOnTheNetwork(t *testing.T) {
+	needRoot(t)
+	httpAddr := fmt.Sprintf("0.0.0.0:%d", freePort(t))
+	natsHCL, _ := natsBlock(t)
+	file := fmt.Sprintf("node_name = \"adv-dev\"\nlog_level = \"debug\"\nhttp {\n  address = %q\n}\ncluster {\n  address = \"127.0.0.1:%d\"\n}\n%s",
+		httpAddr, freePort(t), natsHCL)
+	dir := t.TempDir()
+	run := func(conf string) (*exec.Cmd, *syncBuffer) {
+		p := filepath.Join(dir, "agent.hcl")
+		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := &syncBuffer{}
+		cmd := exec.Command(gatewayBin, "agent", "-dev", "-config", p, "-data-dir", filepath.Join(dir, "data"))
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, out
+	}
+
+	cmd, out := run(file)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("-dev on %s without keys kept running:\n%s", httpAddr, out.String())
+	}
+	msg := out.String()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(msg, httpAddr) || !strings.Contains(msg, "access_key") || !strings.Contains(msg, `"127.0.0.1:`) {
+		t.Fatalf("-dev on %s without keys exited %d; want 1 with a message naming the address, access_key and 127.0.0.1:\n%s",
+			httpAddr, cmd.ProcessState.ExitCode(), msg)
+	}
+	if strings.Contains(msg, "gateway agent started") {
+		t.Fatalf("the refused agent served first:\n%s", msg)
+	}
+
+	cmd, out = run(file + fmt.Sprintf("access_key \"ops\" {\n  id     = %q\n  secret = %q\n  policy = \"admin\"\n}\n", authAdminID, authAdminSecret))
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	health := "http://127.0.0.1:" + httpAddr[strings.LastIndexByte(httpAddr, ':')+1:] + "/v1/health"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(health)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("-dev on %s with an access key did not serve:\n%s", httpAddr, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

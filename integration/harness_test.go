@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -136,10 +138,13 @@ type agentProc struct {
 	raftAddr string // its cluster address
 	netns    string // the network namespace it runs in, if not the test's
 	admin    *testKey
-	cmd      *exec.Cmd
-	out      *syncBuffer
-	exited   chan struct{}
-	exitErr  error
+	// client reaches the agent's HTTP API (trusting caFile when it serves HTTPS).
+	client  *http.Client
+	caFile  string
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	exited  chan struct{}
+	exitErr error
 }
 
 type agentOptions struct {
@@ -157,6 +162,9 @@ type agentOptions struct {
 	cluster  string
 	// netns runs the agent in that network namespace, listening on ip (partition tests).
 	netns, ip string
+	// httpExtra is more HCL for the http block; with caFile (the PEM CA of its tls block's
+	// certificate) the agent serves HTTPS and the harness's clients trust that CA.
+	httpExtra, caFile string
 }
 
 // testKey is one access_key block.
@@ -218,7 +226,10 @@ func newAgent(t *testing.T, o agentOptions) *agentProc {
 node_name = %[1]q
 data_dir  = %[2]q
 log_level = "debug"
-http    { address = "%[7]s:%[3]d" }
+http    {
+  address = "%[7]s:%[3]d"
+  %[10]s
+}
 cluster {
   address = "%[7]s:%[4]d"
   %[5]s
@@ -228,7 +239,7 @@ sandbox {
   %[8]s
 }
 %[9]s
-`, o.node, o.dataDir, httpPort, raftPort, o.cluster, o.driver, host, o.extra, o.top)
+`, o.node, o.dataDir, httpPort, raftPort, o.cluster, o.driver, host, o.extra, o.top, o.httpExtra)
 	var admin *testKey
 	for i, k := range o.keys {
 		conf += fmt.Sprintf("access_key %q {\n  id     = %q\n  secret = %q\n  policy = %q\n}\n", k.name, k.id, k.secret, k.policy)
@@ -240,8 +251,12 @@ sandbox {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := &agentProc{t: t, name: o.node, dataDir: o.dataDir, confPath: confPath, admin: admin,
-		addr: fmt.Sprintf("http://%s:%d", host, httpPort), out: &syncBuffer{}, exited: make(chan struct{}),
+	scheme, client := "http", http.DefaultClient
+	if o.caFile != "" {
+		scheme, client = "https", caClient(t, o.caFile)
+	}
+	a := &agentProc{t: t, name: o.node, dataDir: o.dataDir, confPath: confPath, admin: admin, client: client, caFile: o.caFile,
+		addr: fmt.Sprintf("%s://%s:%d", scheme, host, httpPort), out: &syncBuffer{}, exited: make(chan struct{}),
 		raftAddr: fmt.Sprintf("%s:%d", host, raftPort), netns: o.netns}
 	a.launch()
 	t.Cleanup(func() {
@@ -286,7 +301,7 @@ func (a *agentProc) waitHealthy() {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(a.addr + "/v1/health")
+		resp, err := a.client.Get(a.addr + "/v1/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -328,7 +343,7 @@ func (a *agentProc) cli(args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gatewayBin, args...)
-	cmd.Env = append(os.Environ(), "GATEWAY_ADDR="+a.addr)
+	cmd.Env = append(os.Environ(), "GATEWAY_ADDR="+a.addr, "GATEWAY_CACERT="+a.caFile)
 	if a.admin != nil {
 		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+a.admin.id, "AWS_SECRET_ACCESS_KEY="+a.admin.secret)
 	}
@@ -347,6 +362,9 @@ func (a *agentProc) cli(args ...string) (string, string, int) {
 // sdk is an AWS SDK for Go v2 Lambda client for this agent. opts adjust it (retries, HTTP client).
 func (a *agentProc) sdk(opts ...func(*awslambda.Options)) *awslambda.Client {
 	o := awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}}
+	if a.caFile != "" {
+		o.HTTPClient = a.client
+	}
 	if a.admin != nil {
 		creds := aws.Credentials{AccessKeyID: a.admin.id, SecretAccessKey: a.admin.secret}
 		o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
@@ -355,6 +373,22 @@ func (a *agentProc) sdk(opts ...func(*awslambda.Options)) *awslambda.Client {
 		f(&o)
 	}
 	return awslambda.New(o)
+}
+
+// caClient is an HTTP client that trusts the PEM CA certificates in caFile.
+func caClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s holds no certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return &http.Client{Transport: tr}
 }
 
 // sign signs an API request with the agent's admin key, if it has one.
@@ -385,7 +419,7 @@ func (a *agentProc) environments() []envInfo {
 	a.t.Helper()
 	req, _ := http.NewRequest("GET", a.addr+"/v1/status", nil)
 	a.sign(req, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.client.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -427,7 +461,7 @@ func (a *agentProc) invokeWithin(d time.Duration, name, payload string, headers 
 	}
 	a.sign(req, []byte(payload))
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.client.Do(req)
 	if err != nil {
 		a.t.Fatalf("invoking %s: %v", name, err)
 	}

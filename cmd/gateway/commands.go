@@ -48,14 +48,18 @@ func parse(fs *flag.FlagSet, ui cli.Ui, args []string) bool {
 	return true
 }
 
-// apiFlags are the flags of the commands that talk to an agent: where it is, and the access
-// key to sign requests with when the agent has access_key blocks.
+// apiFlags are the flags of the commands that talk to an agent: where it is, the CA its
+// certificate is checked against, and the access key to sign requests with when the agent
+// has access_key blocks.
 type apiFlags struct {
-	address, keyID, secret, region *string
+	address, caCert, keyID, secret, region *string
 }
 
 // apiFlagsHelp documents apiFlags in each command's help.
-const apiFlagsHelp = `  -address URL             the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500)
+const apiFlagsHelp = `  -address URL             the agent (default $GATEWAY_ADDR or http://127.0.0.1:9500);
+                           https://... for an agent with http { tls { ... } }
+  -ca-cert FILE            the PEM CA certificate(s) that signed the agent's certificate
+                           (default $GATEWAY_CACERT; else the system's roots)
   -access-key-id ID        sign requests (AWS Signature V4) with this access key
                            (default $AWS_ACCESS_KEY_ID); needed when the agent has access keys
   -secret-access-key KEY   the key's secret (default $AWS_SECRET_ACCESS_KEY)
@@ -64,6 +68,7 @@ const apiFlagsHelp = `  -address URL             the agent (default $GATEWAY_ADD
 func addAPIFlags(fs *flag.FlagSet) *apiFlags {
 	return &apiFlags{
 		address: fs.String("address", "", ""),
+		caCert:  fs.String("ca-cert", "", ""),
 		keyID:   fs.String("access-key-id", "", ""),
 		secret:  fs.String("secret-access-key", "", ""),
 		region:  fs.String("region", "", ""),
@@ -88,7 +93,7 @@ func (f *apiFlags) credentials() *api.Credentials {
 // connect makes the API client the flags describe and a context that SIGINT or SIGTERM ends;
 // ok is false, the error shown, when the address or the credentials are unusable.
 func connect(ui cli.Ui, f *apiFlags) (*api.Client, context.Context, context.CancelFunc, bool) {
-	client, err := api.New(api.Config{Address: *f.address, Credentials: f.credentials()})
+	client, err := api.New(api.Config{Address: *f.address, CACert: *f.caCert, Credentials: f.credentials()})
 	if err != nil {
 		ui.Error(err.Error())
 		return nil, nil, nil, false
@@ -107,15 +112,17 @@ type agentCommand struct{ ui cli.Ui }
 
 func (c *agentCommand) Synopsis() string { return "Run a gateway node" }
 func (c *agentCommand) Help() string {
-	return `Usage: gateway agent -config FILE | -dev
+	return `Usage: gateway agent -config FILE | -dev [-config FILE]
 
   Runs a gateway node until SIGINT or SIGTERM, then drains: invocations in flight
   finish, every execution environment is shut down.
 
   -config FILE    the agent's HCL configuration
   -dev            a throwaway single node on 127.0.0.1:9500 with its data in a temporary
-                  directory; falls back to the process driver (no isolation) when
-                  libcontainer cannot run here
+                  directory (with -config: that file's settings, and a temporary data_dir
+                  when it sets none); falls back to the process driver (no isolation) when
+                  libcontainer cannot run here. It refuses an HTTP address other machines
+                  can reach unless the file has access_key blocks.
   -data-dir DIR   with -dev: keep the data in DIR instead`
 }
 
@@ -128,11 +135,38 @@ func (c *agentCommand) Run(args []string) int {
 		return 1
 	}
 	var cfg *config.Agent
+	var warnings string
 	switch {
-	case *dev && *confPath != "":
-		c.ui.Error("use either -config or -dev")
-		return 1
+	case *confPath != "":
+		a, files, diags := config.LoadAgent(*confPath)
+		if len(diags) > 0 {
+			var b bytes.Buffer
+			_ = files.WriteDiagnostics(&b, diags)
+			if diags.HasErrors() {
+				c.ui.Error(strings.TrimRight(b.String(), "\n"))
+				return 1
+			}
+			warnings = strings.TrimRight(b.String(), "\n")
+		}
+		cfg = a
 	case *dev:
+		cfg = config.DevAgent("")
+	default:
+		fs.Usage()
+		return 1
+	}
+	if cfg.Sandbox.Driver == "libcontainer" {
+		// Returns only when there is nothing to do, or on failure (then containers still start,
+		// each sealing its own copy of the binary, which is slower). What follows runs once, in
+		// the sealed process.
+		if err := libcontainer.SealSelf(); err != nil {
+			c.ui.Warn("gateway: running from an unsealed binary: " + err.Error())
+		}
+	}
+	if warnings != "" {
+		c.ui.Warn(warnings)
+	}
+	if *dev && (*dataDir != "" || cfg.DataDir == "") {
 		dir := *dataDir
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "gateway-dev-")
@@ -143,26 +177,7 @@ func (c *agentCommand) Run(args []string) int {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		cfg = config.DevAgent(dir)
-	case *confPath != "":
-		a, files, diags := config.LoadAgent(*confPath)
-		if diags.HasErrors() {
-			var b bytes.Buffer
-			_ = files.WriteDiagnostics(&b, diags)
-			c.ui.Error(strings.TrimRight(b.String(), "\n"))
-			return 1
-		}
-		cfg = a
-	default:
-		fs.Usage()
-		return 1
-	}
-	if cfg.Sandbox.Driver == "libcontainer" {
-		// Returns only when there is nothing to do, or on failure (then containers still start,
-		// each sealing its own copy of the binary, which is slower).
-		if err := libcontainer.SealSelf(); err != nil {
-			c.ui.Warn("gateway: running from an unsealed binary: " + err.Error())
-		}
+		cfg.DataDir = dir
 	}
 	ctx, stop := signalContext()
 	defer stop()

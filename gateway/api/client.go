@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -29,7 +31,11 @@ import (
 // Config configures a client.
 type Config struct {
 	// Address is the agent's HTTP address; default $GATEWAY_ADDR or http://127.0.0.1:9500.
-	Address    string
+	// An https:// address is for an agent serving TLS (http { tls { ... } }).
+	Address string
+	// CACert is a PEM file of the CA certificates the agent's certificate is checked against;
+	// default $GATEWAY_CACERT, else the system's roots. Ignored with HTTPClient.
+	CACert     string
 	HTTPClient *http.Client
 	// Credentials, when set, sign every request with AWS Signature V4 (service lambda), as
 	// a node with access keys requires. Region is the region signed for; any is accepted.
@@ -89,7 +95,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = http.DefaultClient
+		var err error
+		if hc, err = httpClient(cfg.CACert); err != nil {
+			return nil, err
+		}
 	}
 	c := &Client{addr: strings.TrimRight(addr, "/"), hc: hc}
 	if cr := cfg.Credentials; cr != nil {
@@ -105,14 +114,40 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// httpClient is the default client, trusting the CA certificates in caFile (or
+// $GATEWAY_CACERT) when one is named.
+func httpClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		caFile = os.Getenv("GATEWAY_CACERT")
+	}
+	if caFile == "" {
+		return http.DefaultClient, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the CA certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("the CA certificate file %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
 // sign adds the AWS Signature V4 of req, whose body is body, when the client has credentials.
+// The body's hash goes in X-Amz-Content-Sha256 too, so the agent verifies the signature before
+// it reads the body.
 func (c *Client) sign(ctx context.Context, req *http.Request, body []byte) error {
 	if c.creds == nil {
 		return nil
 	}
 	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	req.Header.Set("X-Amz-Content-Sha256", hash)
 	creds := aws.Credentials{AccessKeyID: c.creds.AccessKeyID, SecretAccessKey: c.creds.SecretAccessKey}
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "lambda", c.creds.Region, time.Now()); err != nil {
+	if err := c.signer.SignHTTP(ctx, creds, req, hash, "lambda", c.creds.Region, time.Now()); err != nil {
 		return fmt.Errorf("signing %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	return nil

@@ -34,46 +34,113 @@ const (
 	adminAccess
 )
 
-// authorize checks r against the route's access. It reads the body to verify the signature
-// over it (the Lambda SDKs sign the payload hash without sending it), at most limit bytes,
-// and puts it back for the handler.
+// authorize checks r against the route's access, reading as little of it as the signature
+// allows (verifyBody): a request no key could have signed is refused on its headers alone.
 func (a *api) authorize(r *http.Request, need access, limit int64) error {
 	if need == open || a.cfg.Verifier == nil {
 		return nil
 	}
-	if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
-		// The client signed everything but the body (SigV4's form for large uploads, such as a
-		// snapshot archive): verify without reading it.
-		return a.checkSignature(r, nil, need)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return lambda.InvalidRequestContent("reading the request body: %v", err)
-	}
-	if int64(len(body)) > limit {
-		if need == invokeAccess {
-			return lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", limit)
-		}
-		return lambda.RequestTooLarge("Request must be smaller than %d bytes for this operation", limit)
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return a.checkSignature(r, body, need)
+	_, _, err := a.verifyBody(r, limit, func() error { return tooLarge(need, limit) }, func(id *sigv4.Identity) error {
+		return a.checkPolicy(r, id, need)
+	})
+	return signatureError(err)
 }
 
-// checkSignature verifies r's signature over body and the key's policy against need.
-func (a *api) checkSignature(r *http.Request, body []byte, need access) error {
-	identity, err := a.cfg.Verifier.Verify(r, body)
+// verifyBody verifies r's signature, and allow the key's right to the request, before the
+// body is read wherever it can be:
+//   - every check of the headers (form, scope, date window, key) comes first (Precheck);
+//   - a request that declares its body's hash (X-Amz-Content-Sha256) is verified against it
+//     without the body, then its body is read through a reader that checks that hash;
+//   - otherwise (the Lambda SDKs sign the hash without sending it) the body, at most limit
+//     bytes, must be read to verify the signature over it.
+//
+// The body, read whole, is put back for the handler and returned; with UNSIGNED-PAYLOAD
+// (SigV4's form for large uploads) it is left unread and body is nil. A refused signature is
+// a *sigv4.Error, for the caller to answer in its own terms.
+func (a *api) verifyBody(r *http.Request, limit int64, tooLarge func() error, allow func(*sigv4.Identity) error) (*sigv4.Identity, []byte, error) {
+	p, err := a.cfg.Verifier.Precheck(r)
 	if err != nil {
-		var se *sigv4.Error
-		switch {
-		case errors.Is(err, sigv4.ErrUnsigned):
-			return &lambda.Error{Status: http.StatusForbidden, Type: "MissingAuthenticationTokenException",
-				Message: "Missing Authentication Token: this node's API requires requests signed with AWS Signature V4 by one of its access keys"}
-		case errors.As(err, &se):
-			return &lambda.Error{Status: se.Status, Type: se.Type, Message: se.Message}
-		}
-		return fmt.Errorf("verifying the request's signature: %w", err)
+		return nil, nil, err
 	}
+	if !p.DeclaresPayload() {
+		body, err := readBody(r, r.Body, limit, tooLarge)
+		if err != nil {
+			return nil, nil, err
+		}
+		id, err := p.Verify(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := allow(id); err != nil {
+			return nil, nil, err
+		}
+		return id, body, nil
+	}
+	id, checked, err := p.VerifyDeclared(r.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := allow(id); err != nil {
+		return nil, nil, err
+	}
+	if p.UnsignedPayload() {
+		return id, nil, nil
+	}
+	// Handlers act on a body as they decode it: it is read whole, and its hash checked, first.
+	body, err := readBody(r, checked, limit, tooLarge)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id, body, nil
+}
+
+// readBody reads r's body from src, at most limit bytes, and puts it back in r for the handler.
+func readBody(r *http.Request, src io.Reader, limit int64, tooLarge func() error) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation, not a doubling series
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(src, limit+1)); err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			return nil, err // the body is not the one signed
+		}
+		return nil, lambda.InvalidRequestContent("reading the request body: %v", err)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, tooLarge()
+	}
+	r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	return buf.Bytes(), nil
+}
+
+// tooLarge is Lambda's answer to a body over the route's limit.
+func tooLarge(need access, limit int64) error {
+	if need == invokeAccess {
+		return lambda.RequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", limit)
+	}
+	return lambda.RequestTooLarge("Request must be smaller than %d bytes for this operation", limit)
+}
+
+// signatureError answers a refused signature (a *sigv4.Error) in the Lambda API's terms; other
+// errors pass unchanged.
+func signatureError(err error) error {
+	var se *sigv4.Error
+	switch {
+	case errors.Is(err, sigv4.ErrUnsigned):
+		return &lambda.Error{Status: http.StatusForbidden, Type: "MissingAuthenticationTokenException",
+			Message: "Missing Authentication Token: this node's API requires requests signed with AWS Signature V4 by one of its access keys"}
+	case errors.As(err, &se):
+		return &lambda.Error{Status: se.Status, Type: se.Type, Message: se.Message}
+	}
+	return err
+}
+
+// checkPolicy checks the verified key's policy against need.
+func (a *api) checkPolicy(r *http.Request, identity *sigv4.Identity, need access) error {
 	if need == adminAccess && a.cfg.Policies[identity.AccessKeyID] != PolicyAdmin {
 		return &lambda.Error{Status: http.StatusForbidden, Type: "AccessDeniedException",
 			Message: fmt.Sprintf("access key %s has the %q policy, which may only invoke functions: %s %s needs a key with the %q policy",

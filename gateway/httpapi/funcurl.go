@@ -95,23 +95,26 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 		writePreflight(w, r, reqID, u.Cors)
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, structs.MaxSyncPayloadBytes+1))
-	if err != nil {
-		return lambda.InvalidRequestContent("reading the request body: %v", err)
-	}
-	if len(body) > structs.MaxSyncPayloadBytes {
+	urlTooLarge := func() error {
 		return lambda.RequestTooLarge("Request must be smaller than %d bytes for a function URL", structs.MaxSyncPayloadBytes)
 	}
 	meta := furl.Meta{RequestID: reqID, URLID: id, DomainName: id + "." + a.cfg.URLDomain, RawPath: rawPath, Time: arrived}
+	var body []byte
 	if u.AuthType == structs.AuthSigned {
-		identity, err := a.verifySignature(r, body)
-		if err != nil {
+		// Verified before the body is read where the request allows it (verifyBody).
+		var identity *sigv4.Identity
+		if identity, body, err = a.verifyURLSignature(r, urlTooLarge); err != nil {
 			return err
 		}
 		meta.AccountID = lambda.DefaultAccount
 		meta.IAM = &furl.IAMIdentity{
 			AccessKey: identity.AccessKeyID, AccountID: lambda.DefaultAccount, CallerID: identity.AccessKeyID,
 			UserARN: "arn:aws:iam::" + lambda.DefaultAccount + ":user/" + identity.AccessKeyID, UserID: identity.AccessKeyID,
+		}
+	}
+	if body == nil {
+		if body, err = readBody(r, r.Body, structs.MaxSyncPayloadBytes, urlTooLarge); err != nil {
+			return err
 		}
 	}
 	if az := a.cfg.Authorizer; az != nil && az.Authorizing() {
@@ -185,22 +188,22 @@ func bufferedURLResponse(out *gateway.InvokeOutput) (*furl.Response, error) {
 	return &furl.Response{Status: p.Status, Header: p.Header, Body: body}, nil
 }
 
-// verifySignature checks the AWS Signature V4 of a request to a SIGNED URL against the agent's
-// access keys.
-func (a *api) verifySignature(r *http.Request, body []byte) (*sigv4.Identity, error) {
+// verifyURLSignature checks the AWS Signature V4 of a request to a SIGNED URL against the
+// agent's access keys, and returns the body it read (nil when it read none).
+func (a *api) verifyURLSignature(r *http.Request, tooLarge func() error) (*sigv4.Identity, []byte, error) {
 	if a.cfg.Verifier == nil {
-		return nil, &lambda.Error{Status: http.StatusForbidden, Type: sigv4.TypeUnrecognizedClient,
+		return nil, nil, &lambda.Error{Status: http.StatusForbidden, Type: sigv4.TypeUnrecognizedClient,
 			Message: "this function URL requires signed requests, and this node has no access keys (access_key blocks)"}
 	}
-	identity, err := a.cfg.Verifier.Verify(r, body)
+	identity, body, err := a.verifyBody(r, structs.MaxSyncPayloadBytes, tooLarge, func(*sigv4.Identity) error { return nil })
 	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
-			return nil, &lambda.Error{Status: http.StatusForbidden, Type: se.Type, Message: se.Message}
+			return nil, nil, &lambda.Error{Status: http.StatusForbidden, Type: se.Type, Message: se.Message}
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return identity, nil
+	return identity, body, nil
 }
 
 // badGateway answers a failed invocation as Lambda does for function URLs: 502 with a body

@@ -48,7 +48,7 @@ type Config struct {
 	// Policies maps the Verifier's access key IDs to their policies, PolicyAdmin or
 	// PolicyInvoke; a key missing here may only invoke.
 	Policies map[string]string
-	// Debug serves Go's profiling endpoints under /debug/pprof/ (agent option enable_debug).
+	// Debug serves Go's profiling endpoints under /debug/pprof/ (the agent's debug { pprof }).
 	Debug bool
 	// Authorizer, when set, decides function-URL requests after their own auth_type passed
 	// (the agent's authorizer extension plugins).
@@ -178,8 +178,14 @@ func New(cfg Config) (http.Handler, error) {
 		{"PUT", "/v1/cluster/snapshot", adminAccess, a.snapshotRestore},
 		{"GET", "/v1/health", open, a.health},
 	}
+	// Bodies of any size, read as they arrive: their deadline moves with each read.
+	streamedBodies := map[string]bool{"PUT /v1/cluster/snapshot": true}
 	for _, rt := range routes {
-		r.Handle(rt.path, cop.Handler(a.wrap(a.guard(rt.need, rt.h)))).Methods(rt.method)
+		d := routeDeadlines(bodyLimit(rt.need))
+		if streamedBodies[rt.method+" "+rt.path] {
+			d = streamedDeadlines
+		}
+		r.Handle(rt.path, cop.Handler(a.wrapWith(d, a.guard(rt.need, rt.h)))).Methods(rt.method)
 	}
 	if cfg.Debug {
 		// Profiles expose the process's memory: admin keys only, when there are keys.
@@ -201,11 +207,19 @@ func New(cfg Config) (http.Handler, error) {
 	return a.guardHosts(r), nil
 }
 
-func (a *api) wrap(h handler) http.Handler {
+// wrap serves h under the default deadlines (deadlines.go).
+func (a *api) wrap(h handler) http.Handler { return a.wrapWith(defaultDeadlines, h) }
+
+// wrapWith serves h: per-request deadlines, the request ID, errors in Lambda's shape.
+func (a *api) wrapWith(d deadlines, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		rc := http.NewResponseController(w) // the server lifts both deadlines after each request
+		if r.ContentLength != 0 {
+			r.Body = d.watchBody(r, rc, start)
+		}
 		reqID := uuid.NewString()
-		sw := &statusWriter{ResponseWriter: w, status: 200}
+		sw := &statusWriter{ResponseWriter: w, status: 200, deadline: mover{window: d.write, set: rc.SetWriteDeadline}}
 		if err := h(sw, r, reqID); err != nil {
 			var le *lambda.Error
 			if !errors.As(err, &le) && !errors.Is(err, context.Canceled) {
@@ -219,12 +233,23 @@ func (a *api) wrap(h handler) http.Handler {
 	})
 }
 
+// statusWriter records the response's status and moves its write deadline as it is written.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	deadline mover
 }
 
-func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+func (s *statusWriter) WriteHeader(code int) {
+	s.deadline.move()
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	s.deadline.move()
+	return s.ResponseWriter.Write(p)
+}
 
 func (s *statusWriter) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {

@@ -24,6 +24,7 @@ import (
 	"github.com/lambdagw/gateway/cluster/codestore"
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
+	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/process"
@@ -68,6 +69,24 @@ func zipBootstrap(path string) ([]byte, error) {
 // the process driver (no root needed), gateway and the HTTP API.
 func stack(t *testing.T) *awslambda.Client {
 	t.Helper()
+	c, _ := newStack(t, stackOptions{})
+	return c
+}
+
+// stackOptions change what newStack builds.
+type stackOptions struct {
+	// verifier and policies are the API's access keys (none: the API is open).
+	verifier *sigv4.Verifier
+	policies map[string]string
+	// debug serves /debug/pprof/.
+	debug bool
+	// wrap, when set, wraps the API's handler in the test server.
+	wrap func(http.Handler) http.Handler
+}
+
+// newStack is stack with options; it returns the SDK client (anonymous) and the server's URL.
+func newStack(t *testing.T, o stackOptions) (*awslambda.Client, string) {
+	t.Helper()
 	dir := t.TempDir()
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
@@ -99,14 +118,17 @@ func stack(t *testing.T) *awslambda.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
-	h, err := httpapi.New(httpapi.Config{Gateway: gw})
+	h, err := httpapi.New(httpapi.Config{Gateway: gw, Verifier: o.verifier, Policies: o.policies, Debug: o.debug})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.wrap != nil {
+		h = o.wrap(h)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return awslambda.New(awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: aws.AnonymousCredentials{},
-		RetryMaxAttempts: 1})
+		RetryMaxAttempts: 1}), srv.URL
 }
 
 func TestManagementAndInvokeWithTheAWSSDK(t *testing.T) {

@@ -7,6 +7,12 @@
 // canonicalises exactly as the SDKs do. That signer is written for clients, so
 // Verify gives it a reconstructed request that carries only what the client
 // signed; buildRequest lists where its client-side habits had to be steered.
+//
+// A server verifies in two steps so that an unsigned or forged request costs it
+// no more than its headers: Precheck needs no body; then Pending.VerifyDeclared
+// verifies against the body hash the request declares, before the body is read,
+// or, when it declares none (the SDKs sign the hash without sending it),
+// Pending.Verify over the body read whole.
 package sigv4
 
 import (
@@ -16,6 +22,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -142,7 +150,33 @@ func (v *Verifier) SetKeys(keys map[string]string) error {
 // Verify checks the signature of r, whose body the caller has already read into
 // body. A rejection is an *Error carrying the status, the AWS exception name
 // and the message to send back; any other error is the gateway's own failure.
+// It is Precheck followed by Pending.Verify.
 func (v *Verifier) Verify(r *http.Request, body []byte) (*Identity, error) {
+	p, err := v.Precheck(r)
+	if err != nil {
+		return nil, err
+	}
+	return p.Verify(body)
+}
+
+// Pending is a request that passed every check its body is not needed for. One of
+// its Verify methods then checks the signature itself.
+type Pending struct {
+	r      *http.Request
+	a      *auth
+	signer *v4.Signer
+	secret string
+	// declared is the payload hash the request states (X-Amz-Content-Sha256, or
+	// the presigned query's): a hex SHA-256 or UNSIGNED-PAYLOAD; "" when none.
+	declared string
+}
+
+// Precheck runs every check that does not need r's body: the signature's form,
+// the credential scope, the time window, the presence of the signed headers, the
+// access key and the form of X-Amz-Content-Sha256. A server calls it before
+// reading a byte of the body, so that a request no key could have signed costs
+// it no more than its headers. Rejections are *Error, as Verify's.
+func (v *Verifier) Precheck(r *http.Request) (*Pending, error) {
 	// Parse the query once, strictly: url.URL.Query, which the signer uses,
 	// silently drops malformed pairs, and a pair the signature does not cover
 	// must not reach the function.
@@ -172,11 +206,65 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Identity, error) {
 	if !ok {
 		return nil, unrecognizedClient(fmt.Errorf("unknown access key id %q", a.accessKeyID))
 	}
-	hash, err := payloadHash(r, a, body)
+	declared, err := declaredHash(r, a)
 	if err != nil {
 		return nil, err
 	}
-	want, wantSigned, err := sign(r.Context(), kr.signer, r, a, secret, hash)
+	return &Pending{r: r, a: a, signer: kr.signer, secret: secret, declared: declared}, nil
+}
+
+// DeclaresPayload reports whether the request states the hash of its body (a hex
+// SHA-256 or UNSIGNED-PAYLOAD), so that VerifyDeclared can check its signature
+// without the body. Otherwise the body must be read whole for Verify.
+func (p *Pending) DeclaresPayload() bool { return p.declared != "" }
+
+// UnsignedPayload reports whether the client left the body out of the signature
+// (UNSIGNED-PAYLOAD, SigV4's form for large uploads).
+func (p *Pending) UnsignedPayload() bool { return p.declared == unsignedPayload }
+
+// Verify checks the signature over body, the request's whole body. A declared
+// payload hash must match it.
+func (p *Pending) Verify(body []byte) (*Identity, error) {
+	sum := sha256.Sum256(body)
+	computed := hex.EncodeToString(sum[:])
+	hash := p.declared
+	switch {
+	case hash == "":
+		hash = computed
+	case hash != unsignedPayload && !strings.EqualFold(hash, computed):
+		return nil, hashMismatch(computed)
+	}
+	return p.verify(hash)
+}
+
+// VerifyDeclared checks the signature against the payload hash the request
+// declares, without reading its body, and returns the body to read instead of
+// body: for a hex hash, a reader that hashes what passes through it and, at the
+// end of the body, fails with an *Error (InvalidSignatureException) if that is
+// not the declared hash. Whoever acts on the body must read it to the end
+// first. With UNSIGNED-PAYLOAD the body is returned as it is: the client chose
+// not to sign it. It fails when the request declares no hash (DeclaresPayload).
+func (p *Pending) VerifyDeclared(body io.ReadCloser) (*Identity, io.ReadCloser, error) {
+	if p.declared == "" {
+		return nil, nil, errors.New("sigv4: the request declares no payload hash: its body is needed to verify it")
+	}
+	id, err := p.verify(p.declared)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.declared == unsignedPayload || body == nil || body == http.NoBody {
+		if p.declared != unsignedPayload && !strings.EqualFold(p.declared, emptySHA256) {
+			return nil, nil, hashMismatch(emptySHA256)
+		}
+		return id, body, nil
+	}
+	return id, &checkedBody{r: body, h: sha256.New(), want: p.declared}, nil
+}
+
+// verify recomputes the signature with hash as the payload hash.
+func (p *Pending) verify(hash string) (*Identity, error) {
+	a := p.a
+	want, wantSigned, err := sign(p.r.Context(), p.signer, p.r, a, p.secret, hash)
 	if err != nil {
 		return nil, fmt.Errorf("sigv4: recomputing signature for %s: %w", a.accessKeyID, err)
 	}
@@ -191,6 +279,40 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Identity, error) {
 		return nil, invalidSignatureCause(msgSignatureMismatch, errors.New("signature differs"))
 	}
 	return &Identity{AccessKeyID: a.accessKeyID, Region: a.region}, nil
+}
+
+// emptySHA256 is the SHA-256 of no bytes.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// checkedBody passes a body through while hashing it, and turns its end into an
+// *Error when the hash is not the one the signature covers.
+type checkedBody struct {
+	r    io.ReadCloser
+	h    hash.Hash
+	want string
+	err  error
+}
+
+func (c *checkedBody) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(c.h.Sum(nil)); !strings.EqualFold(got, c.want) {
+			c.err = hashMismatch(got)
+			return n, c.err
+		}
+	}
+	return n, err
+}
+
+func (c *checkedBody) Close() error { return c.r.Close() }
+
+func hashMismatch(computed string) *Error {
+	return invalidSignatureCause("The provided 'x-amz-content-sha256' header does not match what was computed.",
+		fmt.Errorf("body hashes to %s", computed))
 }
 
 // auth is the signature material of a request, from either form.
@@ -430,18 +552,15 @@ func headerValues(r *http.Request, h string) ([]string, bool) {
 	return vals, len(vals) > 0
 }
 
-// payloadHash is the hash the client put in its canonical request: the
-// X-Amz-Content-Sha256 header (or, presigned, query parameter) when present,
-// after checking it against the body, else the SHA-256 of the body.
-func payloadHash(r *http.Request, a *auth, body []byte) (string, error) {
+// declaredHash is the payload hash the request states: the X-Amz-Content-Sha256
+// header (or, presigned, query parameter), "" when absent.
+func declaredHash(r *http.Request, a *auth) (string, error) {
 	vals, signed := r.Header.Values(hContentSHA256), a.signs("x-amz-content-sha256")
 	if len(vals) == 0 && a.presigned && a.query.Has(qContentSHA256) {
 		vals, signed = a.query[qContentSHA256], true // the whole query is signed
 	}
-	sum := sha256.Sum256(body)
-	computed := hex.EncodeToString(sum[:])
 	if len(vals) == 0 {
-		return computed, nil
+		return "", nil
 	}
 	claimed := vals[0]
 	switch {
@@ -452,13 +571,11 @@ func payloadHash(r *http.Request, a *auth, body []byte) (string, error) {
 			// Unsigned, the header could have been added by anyone on the way.
 			return "", invalidSignatureCause("'x-amz-content-sha256' must be a 'SignedHeader' when its value is 'UNSIGNED-PAYLOAD'.", nil)
 		}
-		return claimed, nil
 	case !isSHA256Hex(claimed):
 		return "", incomplete("x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a valid sha256 value.", nil)
-	case !strings.EqualFold(claimed, computed):
-		return "", invalidSignatureCause("The provided 'x-amz-content-sha256' header does not match what was computed.",
-			fmt.Errorf("body hashes to %s", computed))
 	}
+	// A hex hash needs no signing of its own: the signature covers the payload
+	// hash, so it only verifies if the client signed this one.
 	return claimed, nil
 }
 

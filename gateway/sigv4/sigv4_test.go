@@ -673,3 +673,184 @@ func TestCurlSignedRequestsVerify(t *testing.T) {
 		})
 	}
 }
+
+// countingBody records how much of a request body was read.
+type countingBody struct {
+	r io.ReadCloser
+	n int
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func (c *countingBody) Close() error { return c.r.Close() }
+
+// stepResult is what a server doing Precheck, then VerifyDeclared and reading the body, saw.
+type stepResult struct {
+	precheck, verify, read error
+	declares               bool
+	// readAt* is how much of the body had been read when that step ended.
+	readAtPrecheck, readAtVerify int
+	body                         string
+}
+
+// stepServer verifies each request in steps, as the gateway's API does, and reports each step.
+func stepServer(t *testing.T) (*httptest.Server, <-chan stepResult) {
+	t.Helper()
+	v, err := sigv4.New(sigv4.Config{Keys: map[string]string{testKeyID: testSecret}, Now: clock(signTime)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan stepResult, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var res stepResult
+		defer func() { results <- res }()
+		body := &countingBody{r: r.Body}
+		r.Body = body
+		p, err := v.Precheck(r)
+		res.precheck, res.readAtPrecheck = err, body.n
+		if err != nil {
+			return
+		}
+		res.declares = p.DeclaresPayload()
+		if !res.declares {
+			return
+		}
+		_, checked, err := p.VerifyDeclared(r.Body)
+		res.verify, res.readAtVerify = err, body.n
+		if err != nil {
+			return
+		}
+		b, err := io.ReadAll(checked)
+		res.body, res.read = string(b), err
+	}))
+	t.Cleanup(srv.Close)
+	return srv, results
+}
+
+func errType(err error) string {
+	var e *sigv4.Error
+	if errors.As(err, &e) {
+		return e.Type
+	}
+	if err != nil {
+		return "other: " + err.Error()
+	}
+	return ""
+}
+
+// TestPrecheckAndVerifyDeclaredReadNoBody: every rejection Precheck can make, and a signature
+// verified against a declared payload hash, happen before one byte of the body is read; the
+// body is then checked against that hash as it is read.
+func TestPrecheckAndVerifyDeclaredReadNoBody(t *testing.T) {
+	const body = `{"big":"body"}`
+	declared := func(t *testing.T, url, hash string, s signing) *http.Request {
+		req := newRequest(t, "POST", url+"/fn/hello", body)
+		req.Header.Set("X-Amz-Content-Sha256", hash)
+		s.payloadHash = hash
+		return signHeader(t, req, body, s)
+	}
+	tests := []struct {
+		name                   string
+		build                  func(t *testing.T, url string) *http.Request
+		precheck, verify, read string // error types; "" none
+		declares               bool
+		wantBody               string
+	}{
+		{name: "unsigned", precheck: sigv4.TypeAccessDenied, build: func(t *testing.T, url string) *http.Request {
+			return newRequest(t, "POST", url+"/fn/hello", body)
+		}},
+		{name: "unknown key", precheck: sigv4.TypeUnrecognizedClient, build: func(t *testing.T, url string) *http.Request {
+			return signHeader(t, newRequest(t, "POST", url+"/fn/hello", body), body, signing{keyID: "AKIDUNKNOWN"})
+		}},
+		{name: "bad scope", precheck: sigv4.TypeInvalidSignature, build: func(t *testing.T, url string) *http.Request {
+			return signHeader(t, newRequest(t, "POST", url+"/fn/hello", body), body, signing{service: "s3"})
+		}},
+		{name: "expired", precheck: sigv4.TypeInvalidSignature, build: func(t *testing.T, url string) *http.Request {
+			return signHeader(t, newRequest(t, "POST", url+"/fn/hello", body), body, signing{at: signTime.Add(-time.Hour)})
+		}},
+		{name: "malformed declared hash", precheck: sigv4.TypeIncompleteSignature, build: func(t *testing.T, url string) *http.Request {
+			return declared(t, url, "not-a-hash", signing{})
+		}},
+		{name: "hash not declared", build: func(t *testing.T, url string) *http.Request {
+			return signHeader(t, newRequest(t, "POST", url+"/fn/hello", body), body, signing{})
+		}},
+		{name: "wrong secret, declared hash", declares: true, verify: sigv4.TypeInvalidSignature, build: func(t *testing.T, url string) *http.Request {
+			return declared(t, url, bodyHash(body), signing{secret: "not-the-secret"})
+		}},
+		{name: "declared hash of another body", declares: true, read: sigv4.TypeInvalidSignature, wantBody: body,
+			build: func(t *testing.T, url string) *http.Request {
+				return declared(t, url, bodyHash("another body"), signing{})
+			}},
+		{name: "declared hash", declares: true, wantBody: body, build: func(t *testing.T, url string) *http.Request {
+			return declared(t, url, bodyHash(body), signing{})
+		}},
+		{name: "declared hash in upper case", declares: true, wantBody: body, build: func(t *testing.T, url string) *http.Request {
+			return declared(t, url, strings.ToUpper(bodyHash(body)), signing{})
+		}},
+		{name: "UNSIGNED-PAYLOAD", declares: true, wantBody: body, build: func(t *testing.T, url string) *http.Request {
+			return declared(t, url, "UNSIGNED-PAYLOAD", signing{})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, results := stepServer(t)
+			resp, err := srv.Client().Do(tt.build(t, srv.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			res := <-results
+			if got := errType(res.precheck); got != tt.precheck {
+				t.Fatalf("Precheck: %q (%v), want %q", got, res.precheck, tt.precheck)
+			}
+			if res.readAtPrecheck != 0 {
+				t.Errorf("Precheck read %d bytes of the body", res.readAtPrecheck)
+			}
+			if tt.precheck != "" {
+				return
+			}
+			if res.declares != tt.declares {
+				t.Fatalf("DeclaresPayload %v, want %v", res.declares, tt.declares)
+			}
+			if !tt.declares {
+				return
+			}
+			if got := errType(res.verify); got != tt.verify || res.readAtVerify != 0 {
+				t.Fatalf("VerifyDeclared: %q (%v) after reading %d bytes, want %q after none", got, res.verify, res.readAtVerify, tt.verify)
+			}
+			if tt.verify != "" {
+				return
+			}
+			if got := errType(res.read); got != tt.read || res.body != tt.wantBody {
+				t.Errorf("reading the body: %q (%v), %q; want %q, %q", got, res.read, res.body, tt.read, tt.wantBody)
+			}
+		})
+	}
+}
+
+// TestVerifyChecksTheDeclaredHash: Pending.Verify over a whole body refuses one the declared hash
+// does not match, and accepts it otherwise.
+func TestVerifyChecksTheDeclaredHash(t *testing.T) {
+	v, err := sigv4.New(sigv4.Config{Keys: map[string]string{testKeyID: testSecret}, Now: clock(signTime)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := newRequest(t, "POST", "http://gw.example/fn/hello", "body")
+	req.Host = "gw.example"
+	req.Header.Set("X-Amz-Content-Sha256", bodyHash("body"))
+	signHeader(t, req, "body", signing{})
+	p, err := v.Precheck(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Verify([]byte("tampered")); errType(err) != sigv4.TypeInvalidSignature {
+		t.Errorf("a body the declared hash does not match: %v", err)
+	}
+	if id, err := p.Verify([]byte("body")); err != nil || id.AccessKeyID != testKeyID {
+		t.Errorf("the body signed: %v %v", id, err)
+	}
+}

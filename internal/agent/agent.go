@@ -165,6 +165,11 @@ func (a *agent) close() error {
 
 func (a *agent) start(ctx context.Context) error {
 	cfg := a.cfg
+	if a.opts.Dev {
+		if err := checkDevAddress(cfg); err != nil {
+			return err
+		}
+	}
 	if cfg.DataDir == "" {
 		return errors.New("data_dir is not set")
 	}
@@ -382,7 +387,7 @@ func (a *agent) start(ctx context.Context) error {
 		Cluster:    clusterOps{node: node, code: codeBlobs{code}, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
 		Logs:       logs,
 		Logger:     a.logger,
-		Debug:      cfg.EnableDebug,
+		Debug:      cfg.Debug.Pprof,
 		Authorizer: plugins,
 		// DNS rebinding: only the node's own names reach the API (function URLs always do).
 		AllowedHosts:   allowedHosts(cfg.HTTP),
@@ -402,15 +407,28 @@ func (a *agent) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("building HTTP API: %w", err)
 	}
+	var tlsConfig *tls.Config
+	if t := cfg.HTTP.TLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return fmt.Errorf("loading the HTTP certificate %s: %w", t.Cert, err)
+		}
+		// HTTP/1.1 only: the bounds below (connections, header time, per-request deadlines) are
+		// per connection, which HTTP/2's streams would multiply.
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		return fmt.Errorf("listening on http address %s: %w", cfg.HTTP.Address, err)
 	}
-	// Bounds on what one client can hold: header size and time, idle keep-alive connections,
-	// and connections in all (past the cap, new ones wait in the kernel's backlog). Bodies and
-	// responses are bounded per request: invocations by the function's timeout, uploads by size.
+	// Bounds on what one client can hold: header size and time (the TLS handshake included),
+	// idle keep-alive connections, and connections in all (past the cap, new ones wait in the
+	// kernel's backlog). Bodies and responses have deadlines per request (gateway/httpapi).
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	ln = netutil.LimitListener(ln, maxHTTPConns)
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	serveDone := make(chan struct{})
 	go func() {
 		defer close(serveDone)
@@ -431,7 +449,7 @@ func (a *agent) start(ctx context.Context) error {
 	})
 
 	addr := ln.Addr().String()
-	a.logger.Info("gateway agent started", "node", cfg.NodeName, "http", addr, "raft", cfg.Cluster.Address,
+	a.logger.Info("gateway agent started", "node", cfg.NodeName, "http", addr, "https", tlsConfig != nil, "raft", cfg.Cluster.Address,
 		"driver", driver.Name(), "data_dir", dataDir, "functions", len(node.State().Functions()))
 	if a.opts.Ready != nil {
 		a.opts.Ready(addr)
@@ -594,6 +612,45 @@ func (a *agent) lockDataDir(dataDir string) error {
 	return nil
 }
 
+// checkDevAddress refuses a -dev agent whose API other machines can reach while it has no
+// access keys: -dev trusts the plugins it finds and may run functions without isolation, and an
+// open API lets anyone who reaches it deploy code.
+func checkDevAddress(cfg *config.Agent) error {
+	if len(cfg.AccessKeys) > 0 {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTP.Address)
+	if err == nil && loopbackOnly(host) {
+		return nil
+	}
+	if port == "" {
+		port = "9500"
+	}
+	return fmt.Errorf("-dev will not serve its API on %s without access keys: other machines can reach that address, "+
+		"and anyone there could deploy and run code. Add an access_key block (policy = \"admin\") to the agent file, "+
+		"or listen on loopback only: http { address = \"127.0.0.1:%s\" }", cfg.HTTP.Address, port)
+}
+
+// loopbackOnly reports whether host (an address or a name) means loopback addresses only.
+func loopbackOnly(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	if host == "" {
+		return false // every address
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
 // maxHTTPConns caps the HTTP listener's open connections.
 const maxHTTPConns = 4096
 
@@ -627,11 +684,15 @@ func allowedHosts(h config.HTTP) []string {
 
 // urlAddress gives the address of a function URL: the URL domain on the HTTP listener's port.
 func urlAddress(h config.HTTP) func(id string) string {
+	scheme, defaultPort := "http", "80"
+	if h.TLS != nil {
+		scheme, defaultPort = "https", "443"
+	}
 	_, port, err := net.SplitHostPort(h.Address)
-	if err != nil || port == "80" {
+	if err != nil || port == defaultPort {
 		port = ""
 	} else {
 		port = ":" + port
 	}
-	return func(id string) string { return "http://" + id + "." + h.URLDomain + port + "/" }
+	return func(id string) string { return scheme + "://" + id + "." + h.URLDomain + port + "/" }
 }

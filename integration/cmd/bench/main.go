@@ -177,7 +177,7 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 	conf := fmt.Sprintf(`node_name = "bench"
 data_dir = %q
 log_level = "warn"
-enable_debug = true
+debug { pprof = true }
 http { address = %q }
 cluster {
   address   = %q

@@ -442,7 +442,8 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 				break
 			}
 		}
-		for k, v := range st.ForwardTrailers(hreq.Context()) {
+		// The names and line ends take the rest of what the caller's RPC client reads.
+		for k, v := range st.ForwardTrailers(hreq.Context(), cluster.MaxRPCTrailerBytes-1024) {
 			w.Header()[k] = v
 		}
 		return

@@ -105,6 +105,7 @@ func newAPIHarness(t *testing.T, stream bool, hold chan struct{}) *apiHarness {
 		}
 		h.done <- res
 	}()
+	t.Cleanup(func() { h.shutdown(t) })
 	// Environments started after the first (Init run again) get a runtime of their own.
 	go func() {
 		first := true
@@ -293,8 +294,11 @@ func (h *apiHarness) result(t *testing.T) invokeResult {
 	}
 }
 
+// shutdown ends the harness (also at the test's end, should it stop early).
 func (h *apiHarness) shutdown(t *testing.T) {
-	h.closing.Store(true)
+	if h.closing.Swap(true) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := h.m.Shutdown(ctx); err != nil {

@@ -177,6 +177,11 @@ func (r *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	return r.d.dial(ctx, string(address), protoRaft)
 }
 
+// MaxRPCTrailerBytes is what the trailers of a node RPC response may take (a forwarded stream
+// ends with the function's late error and log tail in them). net/http's client refuses trailers
+// longer than its read buffer, 4 KB by default: the RPC client's is this size.
+const MaxRPCTrailerBytes = 64 << 10
+
 // rpcClient is an HTTP client whose connections go to other nodes' RPC servers, kept alive
 // between calls (one pool per peer).
 func rpcClient(d *dialer) *http.Client {
@@ -184,6 +189,7 @@ func rpcClient(d *dialer) *http.Client {
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return d.dial(ctx, addr, protoRPC)
 		},
+		ReadBufferSize:      MaxRPCTrailerBytes,
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 		// The connection is TLS already when configured: HTTP on top stays plain.

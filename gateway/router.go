@@ -253,6 +253,10 @@ type forwardedResponse struct {
 	LogTail         []byte `json:"log_tail,omitempty"`
 }
 
+// maxForwardedWhole bounds a whole forwarded response: a payload within the synchronous limit
+// and a log tail, base64 in JSON, take less; a peer cannot make this node buffer more.
+const maxForwardedWhole = 2*structs.MaxSyncPayloadBytes + 1<<20
+
 // A peer answers a forwarded call within forwardAckTimeout of receiving it: with its response,
 // or, while the function still runs, with a 102 Processing sent after forwardAckAfter. A peer
 // that says nothing is cut off or stuck (a kept-alive connection into a partition takes the
@@ -357,7 +361,7 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 	}
 	defer resp.Body.Close()
 	var fr forwardedResponse
-	if err := json.NewDecoder(resp.Body).Decode(&fr); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxForwardedWhole)).Decode(&fr); err != nil {
 		return nil, fmt.Errorf("reading the response forwarded from %s: %w", addr, err)
 	}
 	return &sandbox.Response{Payload: fr.Payload, FunctionError: fr.FunctionError, ErrorType: fr.ErrorType,
@@ -442,7 +446,8 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 				break
 			}
 		}
-		for k, v := range st.ForwardTrailers(hreq.Context()) {
+		// The names and line ends take the rest of what the caller's RPC client reads.
+		for k, v := range st.ForwardTrailers(hreq.Context(), cluster.MaxRPCTrailerBytes-1024) {
 			w.Header()[k] = v
 		}
 		return

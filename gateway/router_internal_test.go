@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,5 +181,34 @@ func TestRouterForwardAck(t *testing.T) {
 	resp, err = r.Invoke(context.Background(), fn, req())
 	if err != nil || string(resp.Payload) != `"there"` {
 		t.Fatalf("a busy peer: %v %+v", err, resp)
+	}
+}
+
+// TestRouterForwardBoundsWholeResponse: a peer whose whole response never ends (or is far over
+// what a payload and a log tail take) is cut off instead of buffered.
+func TestRouterForwardBoundsWholeResponse(t *testing.T) {
+	fn := &structs.Function{Name: "fn", RevisionID: "r1", Timeout: 10 * time.Second}
+	var written atomic.Int64
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(hKind, "whole")
+		_, _ = io.WriteString(w, `{"payload":"`)
+		chunk := []byte(strings.Repeat("A", 64<<10))
+		for written.Load() < 20*maxForwardedWhole {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer endless.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := forwardCaller(httpPeers{fakePeers{"self"}}, fn, endless.URL)
+	if resp, err := r.Invoke(ctx, fn, &sandbox.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"}); err == nil {
+		t.Fatalf("an endless response was taken: %d bytes of payload", len(resp.Payload))
+	}
+	if n := written.Load(); n > 2*maxForwardedWhole {
+		t.Errorf("the caller read %d MB of a whole response, bound %d MB", n>>20, maxForwardedWhole>>20)
 	}
 }

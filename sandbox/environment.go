@@ -228,7 +228,13 @@ func (e *environment) init(ctx context.Context, limit time.Duration) (time.Durat
 	var ie *initError
 	select {
 	case <-e.initDone:
-		return time.Since(e.startedAt), nil
+		// A failure reported before the first next (init/error, an exit) wins: both may be
+		// ready by the time this select runs, and it would pick either.
+		select {
+		case ie = <-e.initFail:
+		default:
+			return time.Since(e.startedAt), nil
+		}
 	case ie = <-e.initFail:
 	case <-t.C:
 		ie = &initError{errorType: "Sandbox.Timedout", status: "timeout",
@@ -470,13 +476,17 @@ func (e *environment) watchExit() {
 	e.queued = nil
 	inited := e.inited
 	answered := inv != nil && inv.answered
-	e.mu.Unlock()
-	e.out.drain()
 	if !inited {
+		// Under e.mu, as handleInitError does: a next the runtime sent before it died cannot
+		// end Init without init seeing the exit too.
 		select {
 		case e.initFail <- &initError{errorType: errType, status: "error", message: "Runtime exited with error: " + st.String()}:
 		default:
 		}
+	}
+	e.mu.Unlock()
+	e.out.drain()
+	if !inited {
 		return // init() resets the environment
 	}
 	if inv != nil {

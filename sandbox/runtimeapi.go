@@ -581,10 +581,19 @@ func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 		Message string `json:"errorMessage"`
 	}
 	_ = json.Unmarshal(payload, &report)
+	// Handed over under e.mu, where next ends Init: init then sees the report whenever it sees
+	// the end of Init, so a 202 always means the report counts.
+	e.mu.Lock()
+	if e.inited {
+		e.mu.Unlock()
+		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error is only valid before the first invocation/next")
+		return
+	}
 	select {
 	case e.initFail <- &initError{errorType: errType, message: report.Message, body: payload, status: "error"}:
 	default:
 	}
+	e.mu.Unlock()
 	c.accepted()
 }
 

@@ -73,17 +73,48 @@ func NewForwardedStream(contentType string, body io.ReadCloser, trailer http.Hea
 }
 
 // ForwardTrailers are the trailers that carry the end of s to the node a caller is on: its
-// error (the function's or the sandbox's) and, once the invocation ended, its log tail.
-func (s *Stream) ForwardTrailers(ctx context.Context) http.Header {
+// error (the function's or the sandbox's) and, once the invocation ended, its log tail. Their
+// values take at most limit bytes, since a client reads trailers within a bounded buffer: a
+// longer log tail keeps its end (callers show the last 4 KB), a longer error becomes the error
+// JSON with the start of its message.
+func (s *Stream) ForwardTrailers(ctx context.Context, limit int) http.Header {
 	h := http.Header{}
-	if et, body := s.Err(); et != "" {
+	et, body := s.Err()
+	tail := s.LogTail(ctx)
+	et = et[:min(len(et), limit/8)]
+	// What the two base64 values may hold: 3 bytes per 4, less two blocks of padding.
+	room := max((limit-len(et))/4*3-6, 0)
+	keep := min(len(tail), max(room/2, room-len(body)))
+	tail = tail[len(tail)-keep:]
+	if len(body) > room-keep {
+		body = cutError(et, body, room-keep)
+	}
+	if et != "" {
 		h.Set(TrailerErrorType, et)
 		h.Set(TrailerErrorBody, base64.StdEncoding.EncodeToString(body))
 	}
-	if tail := s.LogTail(ctx); tail != nil {
+	if len(tail) > 0 {
 		h.Set(TrailerLogTail, base64.StdEncoding.EncodeToString(tail))
 	}
 	return h
+}
+
+// cutError shortens an error payload to at most n bytes of error JSON, keeping the start of
+// its message (the whole payload when it has none).
+func cutError(errType string, payload []byte, n int) []byte {
+	var e struct {
+		Message string `json:"errorMessage"`
+	}
+	msg := string(payload)
+	if json.Unmarshal(payload, &e) == nil && e.Message != "" {
+		msg = e.Message
+	}
+	// Escaping may make the JSON longer than the message: cut until it fits.
+	for cut := min(len(msg), n); ; cut = cut * 3 / 4 {
+		if b := errorJSON(errType, msg[:cut]); len(b) <= n || cut == 0 {
+			return b
+		}
+	}
 }
 
 // Read reads the function's bytes as they arrive. It returns io.EOF at the end of a complete

@@ -336,9 +336,14 @@ type auth struct {
 func (a *auth) signs(header string) bool { return slices.Contains(a.signedHeaders, header) }
 
 func parseAuth(r *http.Request, query url.Values) (*auth, error) {
+	headers := r.Header.Values(hAuthorization)
 	header := r.Header.Get(hAuthorization)
 	presigned := query.Has(qAlgorithm) || query.Has(qSignature) || query.Has(qCredential)
 	switch {
+	case len(headers) > 1:
+		// Which one counts would depend on the reader: a proxy or a log may take another one
+		// than this verifier did.
+		return nil, incomplete("Only one Authorization header allowed.", nil)
 	case header != "" && presigned:
 		return nil, incomplete("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.", nil)
 	case header != "":
@@ -366,6 +371,11 @@ func parseHeader(r *http.Request, header string, query url.Values) (*auth, error
 			k, val, ok := strings.Cut(kv, "=")
 			if !ok {
 				return nil, incomplete(fmt.Sprintf("'%s' not a valid key=value pair (missing equal-sign) in Authorization header: '%s'.", kv, header), nil)
+			}
+			if _, dup := params[k]; dup {
+				// The last one would win here, the first one elsewhere: a log or proxy could
+				// name another access key than the one that signed.
+				return nil, incomplete(fmt.Sprintf("'%s' appears more than once in the Authorization header.", k), nil)
 			}
 			params[k] = val
 		}

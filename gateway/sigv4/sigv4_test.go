@@ -440,6 +440,27 @@ func TestVerifyRejects(t *testing.T) {
 				req.Header.Set("Authorization", strings.Replace(req.Header.Get("Authorization"), "/aws4_request", "", 1))
 				return req
 			}},
+		{name: "credential given twice", want: incomplete("'Credential' appears more than once in the Authorization header."),
+			build: func(t *testing.T, url string) *http.Request {
+				// The signed one last: a reader taking the first would see another key id.
+				req := signed(t, url)
+				auth := req.Header.Get("Authorization")
+				req.Header.Set("Authorization", strings.Replace(auth, "Credential=", "Credential=AKIDOTHER/20261125/us-east-1/lambda/aws4_request, Credential=", 1))
+				return req
+			}},
+		{name: "signature given twice", want: incomplete("'Signature' appears more than once in the Authorization header."),
+			build: func(t *testing.T, url string) *http.Request {
+				req := signed(t, url)
+				auth := req.Header.Get("Authorization")
+				req.Header.Set("Authorization", strings.Replace(auth, "Signature=", "Signature=00, Signature=", 1))
+				return req
+			}},
+		{name: "two Authorization headers", want: incomplete("Only one Authorization header allowed."),
+			build: func(t *testing.T, url string) *http.Request {
+				req := signed(t, url)
+				req.Header.Add("Authorization", "Bearer abc.def")
+				return req
+			}},
 		{name: "host not signed", want: incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization."),
 			build: func(t *testing.T, url string) *http.Request {
 				req := signed(t, url)

@@ -251,14 +251,18 @@ func (a *agent) start(ctx context.Context) error {
 	if a.opts.Dev && len(cfg.Plugins) == 0 {
 		cfg.Plugins = devPlugins(a.logger)
 	}
-	natsURL, queues, err := a.startNATS(ctx, dataDir)
+	hostInfo, queues, err := a.startNATS(ctx, dataDir)
 	if err != nil {
 		return err
 	}
+	if hostInfo == nil {
+		hostInfo = map[string]string{}
+	}
+	hostInfo["node_name"], hostInfo["region"] = cfg.NodeName, cfg.Region
 	triggers := &lateTriggers{}
 	plugins := host.New(host.Config{
 		Plugins:  cfg.Plugins,
-		HostInfo: map[string]string{"node_name": cfg.NodeName, "region": cfg.Region, "nats_url": natsURL},
+		HostInfo: hostInfo,
 		DataDir:  filepath.Join(dataDir, "plugins"),
 		Triggers: triggers,
 		Logger:   a.logger,

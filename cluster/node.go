@@ -400,6 +400,24 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// CaughtUp waits (bounded by ctx) until this node knows a leader and has applied every entry
+// committed when it was called. It fails at once without a leader: a node cut off from the
+// cluster cannot tell what its state lacks.
+func (n *Node) CaughtUp(ctx context.Context) error {
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return errors.New("no Raft leader known")
+	}
+	commit := n.raft.CommitIndex()
+	for n.raft.AppliedIndex() < commit {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for this node to apply entry %d: %w", commit, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // Stats are Raft's counters, for the status endpoint.
 func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 

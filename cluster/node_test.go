@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,31 @@ func TestSingleNodeKeepsFunctionsAcrossRestartsAndSnapshots(t *testing.T) {
 	}
 	if fn, _ := n2.State().Function("f0"); fn.MemoryMB != 256 || fn.RevisionID != "r2" {
 		t.Fatalf("f0 after restart: %+v", fn)
+	}
+}
+
+// TestCaughtUp: a node that leads is caught up; one that knows no leader (its join address
+// answers nobody) is not, at once.
+func TestCaughtUp(t *testing.T) {
+	n := start(t, t.TempDir(), freeAddr(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := n.PutFunction(ctx, &structs.Function{Name: "f", RevisionID: "r1", CodeSha256: "aa"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.CaughtUp(ctx); err != nil {
+		t.Fatalf("the leader: %v", err)
+	}
+
+	lone, err := Start(ctx, Config{NodeID: "n2", DataDir: t.TempDir(), BindAddr: freeAddr(t), Join: []string{freeAddr(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lone.Stop(context.Background()) })
+	if err := lone.CaughtUp(ctx); err == nil || !strings.Contains(err.Error(), "no Raft leader") {
+		t.Fatalf("a node without a leader: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("CaughtUp waited for a leader instead of failing at once")
 	}
 }

@@ -53,22 +53,6 @@ type CodeBlobs interface {
 	Put(ctx context.Context, r io.Reader, maxBytes int64) (string, int64, error)
 }
 
-// codeOf lists the code hashes a state runs.
-func codeOf(snap *state.Snapshot) []string {
-	seen := map[string]bool{}
-	for _, fns := range [][]*structs.Function{snap.Functions, snap.Versions} {
-		for _, fn := range fns {
-			seen[fn.CodeSha256] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for sha := range seen {
-		out = append(out, sha)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // SaveSnapshot writes an archive of the cluster's state and code to w. Code this node lacks is
 // fetched from a peer first.
 func (n *Node) SaveSnapshot(ctx context.Context, w io.Writer, code CodeBlobs) error {
@@ -101,7 +85,7 @@ func (n *Node) SaveSnapshot(ctx context.Context, w io.Writer, code CodeBlobs) er
 	if err := json.Unmarshal(data, &snap); err != nil {
 		return fmt.Errorf("decoding the state: %w", err)
 	}
-	sm := snapshotMeta{Format: SnapshotFormat, Node: n.cfg.NodeID, Index: meta.Index, Term: meta.Term, Created: time.Now().UTC(), Code: codeOf(&snap)}
+	sm := snapshotMeta{Format: SnapshotFormat, Node: n.cfg.NodeID, Index: meta.Index, Term: meta.Term, Created: time.Now().UTC(), Code: snap.Code()}
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	sums := map[string]string{}

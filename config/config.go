@@ -138,7 +138,22 @@ type Agent struct {
 	// NATS is where queues and streams live: the agent's own embedded JetStream (the default)
 	// or an external NATS cluster.
 	NATS NATS
+	// CodeGC is when the node deletes code no function or version runs any more.
+	CodeGC CodeGC
 }
+
+// CodeGC is the code_gc block: every Interval, the node deletes the code zips and unpacked trees
+// that the replicated state and its environments have not referenced for Grace.
+type CodeGC struct {
+	Grace    time.Duration
+	Interval time.Duration
+}
+
+// Defaults of the code_gc block.
+const (
+	DefaultCodeGCGrace    = time.Hour
+	DefaultCodeGCInterval = time.Minute
+)
 
 // Plugin is a plugin block: a trigger or extension plugin binary the agent runs.
 type Plugin struct {
@@ -361,6 +376,7 @@ func DefaultAgent() *Agent {
 		LogLevel: "info",
 		HTTP:     HTTP{Address: "127.0.0.1:9500", URLDomain: DefaultURLDomain},
 		NATS:     NATS{Listen: "127.0.0.1:4222"},
+		CodeGC:   CodeGC{Grace: DefaultCodeGCGrace, Interval: DefaultCodeGCInterval},
 		Cluster:  Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
 		Sandbox: Sandbox{
 			Driver:          "libcontainer",
@@ -401,6 +417,12 @@ type agentFile struct {
 	Keys     []accessKeyBlock `hcl:"access_key,block"`
 	Plugins  []pluginBlock    `hcl:"plugin,block"`
 	NATS     *natsBlock       `hcl:"nats,block"`
+	CodeGC   *codeGCBlock     `hcl:"code_gc,block"`
+}
+
+type codeGCBlock struct {
+	Grace    hcl.Expression `hcl:"grace,optional"`
+	Interval hcl.Expression `hcl:"interval,optional"`
 }
 
 type debugBlock struct {
@@ -716,6 +738,18 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		}
 		if _, _, err := net.SplitHostPort(a.NATS.Listen); err != nil {
 			diags = append(diags, attrDiag(n.Body, "listen", "Invalid listen address", fmt.Sprintf("listen %q must be host:port: %v.", a.NATS.Listen, err)))
+		}
+	}
+	if g := raw.CodeGC; g != nil {
+		for _, d := range []struct {
+			expr hcl.Expression
+			dst  *time.Duration
+		}{{g.Grace, &a.CodeGC.Grace}, {g.Interval, &a.CodeGC.Interval}} {
+			if isSet(d.expr) {
+				v, dd := durationAttr(d.expr, ctx, time.Second, 0)
+				diags = append(diags, dd...)
+				*d.dst = v
+			}
 		}
 	}
 	return a, diags

@@ -95,6 +95,7 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"plugin \"queue\" {\n  path = \"x\"\n  config = { a = 1 }\n}\n", ":3:3", "Unsupported argument"},
 		{"plugin \"q\" {\n  path = \"x\"\n  checksum = \"sha256:" + strings.Repeat("ab", 32) + "\"\n}\nplugin \"q\" {\n  path = \"y\"\n  checksum = \"sha256:" + strings.Repeat("ab", 32) + "\"\n}\n", ":6:", "Duplicate plugin"},
 		{"nats {\n  url = \"http://x\"\n}\n", ":2:", "Invalid NATS URL"},
+		{"code_gc {\n  grace = \"10ms\"\n}\n", ":2:11", "Invalid duration"},
 		{"cluster {\n  bootstrap_expect = 3\n}\n", ":2:", "Missing join addresses"},
 		{"cluster {\n  bootstrap_expect = 0\n}\n", ":2:", "Invalid bootstrap_expect"},
 		{"cluster {\n  join = [\"a:1\"]\n  bootstrap_expect = 2\n  bootstrap = true\n}\n", ":4:", "Conflicting bootstrap settings"},
@@ -413,6 +414,20 @@ nats {
 	}
 	if a.NATS.Listen != "127.0.0.1:4333" || a.NATS.URL != "" || DefaultAgent().NATS.Listen != "127.0.0.1:4222" {
 		t.Errorf("nats decoded as %+v", a.NATS)
+	}
+}
+
+// TestCodeGCBlock: code_gc's durations, and its defaults without it.
+func TestCodeGCBlock(t *testing.T) {
+	a, _, diags := LoadAgent(write(t, t.TempDir(), "agent.hcl", "code_gc {\n  grace = \"10m\"\n  interval = 30\n}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if a.CodeGC.Grace != 10*time.Minute || a.CodeGC.Interval != 30*time.Second {
+		t.Errorf("code_gc decoded as %+v", a.CodeGC)
+	}
+	if d := DefaultAgent().CodeGC; d.Grace != time.Hour || d.Interval != time.Minute {
+		t.Errorf("code_gc defaults %+v", d)
 	}
 }
 

@@ -19,6 +19,7 @@ cluster {
 }
 
 # Queues and streams live in NATS JetStream, run inside the agent (data in data_dir/jetstream).
+# It admits the agent, its plugins and clients holding the NKey of data_dir/nats-client.nk.
 # For several nodes, point them all at one NATS cluster instead: url = "nats://nats.internal:4222".
 nats {
   listen = "127.0.0.1:4222"

@@ -76,7 +76,9 @@ type ProvisionReporter interface {
 type CodeStore interface {
 	Put(ctx context.Context, r io.Reader, maxBytes int64) (sha256hex string, size int64, err error)
 	Has(sha string) bool
-	Size(sha string) (int64, bool)
+	// Reuse returns the size of a stored zip, for a write naming it by hash, and keeps the
+	// store from deleting it as unreferenced before that write is committed.
+	Reuse(sha string) (int64, bool)
 }
 
 // Errors of the Store the gateway maps to Lambda's exceptions. NoLeader is a write that found
@@ -453,7 +455,7 @@ func (g *Gateway) code(ctx context.Context, data []byte, ref string) (string, in
 	if len(data) > 0 {
 		return "", 0, lambda.InvalidParameter("give either ZipFile or GatewayCodeSha256, not both")
 	}
-	size, ok := g.cfg.Code.Size(ref)
+	size, ok := g.cfg.Code.Reuse(ref)
 	if !ok {
 		return "", 0, lambda.InvalidParameter("GatewayCodeSha256 %s: this node holds no such code; upload it as ZipFile", ref)
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/lambdagw/gateway/internal/natsq"
+	"github.com/lambdagw/gateway/plugins/host"
 )
 
 // TestAdversarialCodeZips uploads zips built to write outside the code folder, as the AWS SDK
@@ -734,5 +740,115 @@ func TestAdversarialDevOnTheNetwork(t *testing.T) {
 			t.Fatalf("-dev on %s with an access key did not serve:\n%s", httpAddr, out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestAdversarialNATSCredentials: the agent's embedded NATS admits only the NKeys the agent
+// made. A client on the host without credentials, or signing with a key of its own, is refused;
+// the port is not open on the host's other addresses; the queue plugin, signing in with the key
+// the agent gave it, still delivers what `gateway queue send` and a producer holding data_dir's
+// client key publish; and no NKey seed shows in the agent's log, `gateway plugins`, the status
+// API or the plugin's command line and environment.
+func TestAdversarialNATSCredentials(t *testing.T) {
+	needRoot(t)
+	natsHCL, natsURL := natsBlock(t)
+	a := startAgent(t, agentOptions{node: "adv-nats", top: pluginBlock(t, "queue", pluginBins["queue"], "") + natsHCL})
+	hostPort := strings.TrimPrefix(natsURL, "nats://")
+	if c, err := net.DialTimeout("tcp", hostPort, time.Second); err != nil {
+		t.Fatalf("NATS does not listen at %s: %v", hostPort, err)
+	} else {
+		c.Close()
+	}
+	stranger, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerPub, _ := stranger.PublicKey()
+	for what, opts := range map[string][]nats.Option{
+		"without credentials":   nil,
+		"with a key of its own": {nats.Nkey(strangerPub, stranger.Sign)},
+	} {
+		nc, err := nats.Connect(natsURL, append(opts, nats.Timeout(5*time.Second))...)
+		if err == nil {
+			nc.Close()
+			t.Errorf("a client %s got into the agent's NATS", what)
+		} else if !errors.Is(err, nats.ErrAuthorization) {
+			t.Errorf("a client %s: %v, want an authorization violation", what, err)
+		}
+	}
+	// Listening on 127.0.0.1 only: the port is closed on the host's other addresses.
+	_, port, _ := net.SplitHostPort(hostPort)
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, ad := range addrs {
+			ipn, ok := ad.(*net.IPNet)
+			if !ok || ipn.IP.IsLoopback() || ipn.IP.To4() == nil {
+				continue
+			}
+			if c, err := net.DialTimeout("tcp", net.JoinHostPort(ipn.IP.String(), port), time.Second); err == nil {
+				c.Close()
+				t.Errorf("NATS answers on %s, not only on loopback", ipn.IP)
+			}
+		}
+	}
+
+	fns := fmt.Sprintf(`
+function "worker" {
+  runtime = "provided.al2023"
+  code    = %q
+  trigger "jobs" {
+    plugin = "queue"
+    source = "jobs"
+  }
+}
+`, fnDir)
+	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, fns)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	for i := 1; i <= 5; i++ {
+		if out, errOut, code := a.cli("queue", "send", "-address", a.addr, "jobs", fmt.Sprintf(`{"id":%d}`, i)); code != 0 {
+			t.Fatalf("gateway queue send: %d %s %s", code, out, errOut)
+		}
+	}
+	js := jetStream(t, natsURL, a.natsCreds())
+	for i := 6; i <= 10; i++ {
+		if err := natsq.Publish(context.Background(), js, "jobs", []byte(fmt.Sprintf(`{"id":%d}`, i)), nil); err != nil {
+			t.Fatalf("publishing with the client key: %v", err)
+		}
+	}
+	waitFor(t, "every job processed by the plugin", 30*time.Second, func() bool { return len(processed(a.functionLogs("worker"))) == 10 })
+
+	// Seeds of user NKeys ("SU" and 56 base32 characters): the client key's, which the test
+	// knows, and the plugins' and the agent's, which it must not find anywhere.
+	seedRE := regexp.MustCompile(`SU[A-Z2-7]{56}`)
+	clientSeed, err := os.ReadFile(filepath.Join(a.dataDir, "nats-client.nk"))
+	if err != nil || !seedRE.Match(clientSeed) {
+		t.Fatalf("data_dir's client key: %v %q", err, clientSeed)
+	}
+	if fi, err := os.Stat(filepath.Join(a.dataDir, "nats-client.nk")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the client key: %v, want mode 0600 (%v)", fi, err)
+	}
+	st := a.pluginStatus()
+	if len(st) != 1 || st[0].State != host.StateRunning || st[0].PID == 0 {
+		t.Fatalf("plugin status: %+v", st)
+	}
+	plugins, _, _ := a.cli("plugins", "-address", a.addr)
+	req, _ := http.NewRequest("GET", a.addr+"/v1/status", nil)
+	a.sign(req, nil)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st[0].PID))
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", st[0].PID))
+	if err != nil {
+		t.Fatalf("the plugin's environment: %v", err)
+	}
+	for what, text := range map[string]string{"the agent's log": a.out.String(), "gateway plugins": plugins,
+		"/v1/status": string(status), "the plugin's command line": string(cmdline), "the plugin's environment": string(environ)} {
+		if seedRE.MatchString(text) {
+			t.Errorf("%s shows an NKey seed", what)
+		}
 	}
 }

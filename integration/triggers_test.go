@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,9 +46,9 @@ func natsBlock(t *testing.T) (string, string) {
 	return fmt.Sprintf("nats {\n  listen = \"127.0.0.1:%d\"\n}\n", port), fmt.Sprintf("nats://127.0.0.1:%d", port)
 }
 
-func jetStream(t *testing.T, url string) jetstream.JetStream {
+func jetStream(t *testing.T, url string, opts ...nats.Option) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +58,17 @@ func jetStream(t *testing.T, url string) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	return js
+}
+
+// natsCreds signs a client in to the agent's embedded NATS with the NKey of data_dir's client
+// seed file, as an operator's producer would.
+func (a *agentProc) natsCreds() nats.Option {
+	a.t.Helper()
+	opt, err := nats.NkeyOptionFromSeed(filepath.Join(a.dataDir, "nats-client.nk"))
+	if err != nil {
+		a.t.Fatalf("the agent's NATS client key: %v", err)
+	}
+	return opt
 }
 
 // functionLogs returns the function's log lines (all of them kept).
@@ -152,7 +164,7 @@ function "worker" {
 	if out, _, _ := a.cli("functions", "-address", a.addr); !strings.Contains(out, "orders (queue: orders") {
 		t.Errorf("gateway functions does not list the trigger:\n%s", out)
 	}
-	js := jetStream(t, natsURL)
+	js := jetStream(t, natsURL, a.natsCreds())
 	ctx := context.Background()
 	const n = 200
 	const poison = 13
@@ -348,7 +360,7 @@ function "clicks" {
 	if out, errOut, code := a.cli("apply", "-address", a.addr, writeFunctions(t, hcl)); code != 0 {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}
-	js := jetStream(t, natsURL)
+	js := jetStream(t, natsURL, a.natsCreds())
 	ctx := context.Background()
 	const n, keys = 1000, 10
 	for i := 0; i < n; i++ {

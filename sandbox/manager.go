@@ -861,6 +861,29 @@ func (m *Manager) Environments() []EnvironmentInfo {
 	return out
 }
 
+// CodeInUse returns the code hashes of every environment not yet destroyed and of every
+// function revision the manager keeps a pool for: the code store must not delete their trees.
+func (m *Manager) CodeInUse() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	out := []string{}
+	add := func(sha string) {
+		if !seen[sha] {
+			seen[sha] = true
+			out = append(out, sha)
+		}
+	}
+	for env := range m.all {
+		add(env.fn.CodeSha256)
+	}
+	for _, p := range m.pools {
+		add(p.fn.CodeSha256)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Stats are node-level counters.
 type Stats struct {
 	Environments    int    `json:"environments"`

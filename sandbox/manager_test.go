@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -538,6 +539,31 @@ func TestUpdatedFunctionGetsNewEnvironments(t *testing.T) {
 		if env["V"] != "2" {
 			t.Fatalf("V = %v, want 2", env["V"])
 		}
+	})
+}
+
+// TestCodeInUse: the code of an environment still running an invocation of a replaced revision
+// is in use until that environment is gone, as is the code of every revision deployed.
+func TestCodeInUse(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
+		h := newHarness(t, d, nil)
+		a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+		v1 := testFunction("code", nil)
+		invoke(t, h, v1, `{}`)
+		waitFor(t, "idle environment", func() bool { return len(h.m.Environments()) == 1 })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = h.m.Invoke(context.Background(), v1, request(`{"mode":"sleep","ms":1000}`))
+		}()
+		waitFor(t, "the invocation running", func() bool { return len(h.m.Environments()) == 0 })
+		v2 := testFunction("code", func(f *structs.Function) { f.CodeSha256 = b; f.RevisionID = "rev-2" })
+		h.m.Sync([]*structs.Function{v2}, nil)
+		if got := h.m.CodeInUse(); !slices.Equal(got, []string{a, b}) {
+			t.Fatalf("while the old revision runs: %v, want a's and b's", got)
+		}
+		<-done
+		waitFor(t, "the old revision's environment gone", func() bool { return slices.Equal(h.m.CodeInUse(), []string{b}) })
 	})
 }
 

@@ -1,6 +1,7 @@
 // Package codestore keeps function code on the node's disk, addressed by the SHA-256 of the zip:
 // blobs/<sha> holds the zip, unpacked/<sha>/ the tree environments mount read-only at /var/task.
-// The replicated log carries only the hash.
+// The replicated log carries only the hash. Code nothing references any more is deleted after a
+// grace period (RunGC).
 package codestore
 
 import (
@@ -34,10 +35,17 @@ type Store struct {
 	dir    string
 	logger hclog.Logger
 
+	// mu also orders the collector's check and removal of a hash against Put, Reuse and
+	// Unpacked of it, so it never removes code one of them just stored or handed out.
 	mu        sync.Mutex
 	unpacking map[string]*unpackCall
 	// fetch, when set, brings a blob the store lacks from elsewhere (a peer node).
 	fetch Fetcher
+	// unreferenced is when the collector first found each hash on disk unreferenced (since
+	// then without a break); lastUsed when Unpacked last handed out each tree.
+	unreferenced map[string]time.Time
+	lastUsed     map[string]time.Time
+	now          func() time.Time // time.Now; tests move it
 }
 
 // Fetcher opens the zip of a hash held elsewhere; ErrNotFound when nobody has it.
@@ -77,7 +85,8 @@ func New(dir string, logger hclog.Logger) (*Store, error) {
 		_ = makeWritable(p)
 		_ = os.RemoveAll(p)
 	}
-	return &Store{dir: dir, logger: logger.Named("codestore"), unpacking: map[string]*unpackCall{}}, nil
+	return &Store{dir: dir, logger: logger.Named("codestore"), unpacking: map[string]*unpackCall{},
+		unreferenced: map[string]time.Time{}, lastUsed: map[string]time.Time{}, now: time.Now}, nil
 }
 
 func checkSHA(sha string) error {
@@ -110,10 +119,41 @@ func (s *Store) Put(ctx context.Context, r io.Reader, maxBytes int64) (string, i
 		return "", 0, fmt.Errorf("syncing blob: %w", err)
 	}
 	sha := hex.EncodeToString(h.Sum(nil))
-	if err := os.Rename(f.Name(), s.blobPath(sha)); err != nil {
+	// The blob's mtime, on the store's clock, restarts its grace period: a write referring to
+	// it follows.
+	now := s.now()
+	if err := os.Chtimes(f.Name(), now, now); err != nil {
+		return "", 0, fmt.Errorf("storing blob: %w", err)
+	}
+	s.mu.Lock()
+	err = os.Rename(f.Name(), s.blobPath(sha))
+	s.mu.Unlock()
+	if err != nil {
 		return "", 0, fmt.Errorf("storing blob: %w", err)
 	}
 	return sha, n, nil
+}
+
+// Reuse returns the size of the zip of sha, and whether the store has it, for a write that
+// refers to code by hash instead of uploading it: like Put, it restarts the blob's grace period,
+// so the collector does not delete it before that write is committed.
+func (s *Store) Reuse(sha string) (int64, bool) {
+	if checkSHA(sha) != nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.blobPath(sha)
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0, false
+	}
+	now := s.now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		s.logger.Warn("cannot restart the grace period of reused code", "sha256", sha, "error", err)
+		return 0, false
+	}
+	return st.Size(), true
 }
 
 // Has reports whether the store holds sha.
@@ -123,18 +163,6 @@ func (s *Store) Has(sha string) bool {
 	}
 	_, err := os.Stat(s.blobPath(sha))
 	return err == nil
-}
-
-// Size returns the size of the zip of sha, and whether the store has it.
-func (s *Store) Size(sha string) (int64, bool) {
-	if checkSHA(sha) != nil {
-		return 0, false
-	}
-	st, err := os.Stat(s.blobPath(sha))
-	if err != nil {
-		return 0, false
-	}
-	return st.Size(), true
 }
 
 // Open opens the zip of sha.
@@ -199,10 +227,12 @@ func (s *Store) Unpacked(ctx context.Context, sha string) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(s.dir, "unpacked", sha)
+	s.mu.Lock()
+	s.lastUsed[sha] = s.now()
 	if _, err := os.Stat(dir); err == nil {
+		s.mu.Unlock()
 		return dir, nil
 	}
-	s.mu.Lock()
 	c, running := s.unpacking[sha]
 	if !running {
 		c = &unpackCall{done: make(chan struct{})}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"testing"
@@ -469,5 +470,43 @@ func TestLeases(t *testing.T) {
 	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
 	if ls := a.f.State().Leases(""); len(ls) != 0 {
 		t.Errorf("leases of a deleted function: %s", jsonOf(t, ls))
+	}
+}
+
+// TestCode: the state references the code of $LATEST and of every published version, each
+// once, until they are replaced or deleted; a snapshot names the same.
+func TestCode(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	withCode := func(rev, sha string) *structs.Function {
+		fn := testFunction(rev, rev)
+		fn.CodeSha256 = sha
+		return fn
+	}
+	code := func() string { return fmt.Sprint(a.f.State().Code()) }
+	a.apply(PutFunctionType, PutFunction{Function: withCode("r1", "aa")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(PutFunctionType, PutFunction{Function: withCode("r2", "bb")})
+	a.apply(PutFunctionType, PutFunction{Function: withCode("r3", "cc")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	other := withCode("r1", "aa")
+	other.Name = "other"
+	a.apply(PutFunctionType, PutFunction{Function: other})
+	if got := code(); got != "[aa cc]" {
+		t.Fatalf("code %s, want version 1's and $LATEST's (version 2's), bb no more", got)
+	}
+	if got := fmt.Sprint(a.f.State().Snapshot().Code()); got != "[aa cc]" {
+		t.Fatalf("the snapshot's code %s", got)
+	}
+	a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "1"})
+	if got := code(); got != "[aa cc]" {
+		t.Fatalf("code %s: the other function still runs aa", got)
+	}
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "other"})
+	if got := code(); got != "[cc]" {
+		t.Fatalf("code %s, want cc", got)
+	}
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if got := code(); got != "[]" {
+		t.Fatalf("code %s after deleting every function", got)
 	}
 }

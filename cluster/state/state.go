@@ -157,6 +157,39 @@ func (s *Store) Versions(name string) []*structs.Function {
 	return out
 }
 
+// Code returns the hashes of the code zips that functions ($LATEST) and their published versions
+// run, sorted: the code every node keeps. Aliases, triggers and the rest name versions, not code.
+func (s *Store) Code() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fns := make([]*structs.Function, 0, len(s.functions))
+	for _, fn := range s.functions {
+		fns = append(fns, fn)
+	}
+	for _, vs := range s.versions {
+		fns = append(fns, vs...)
+	}
+	return codeOf(fns)
+}
+
+// Code returns the hashes of the code a snapshot's functions and versions run, as Store.Code.
+func (snap *Snapshot) Code() []string {
+	return codeOf(append(append([]*structs.Function(nil), snap.Functions...), snap.Versions...))
+}
+
+func codeOf(fns []*structs.Function) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, fn := range fns {
+		if sha := fn.CodeSha256; sha != "" && !seen[sha] {
+			seen[sha] = true
+			out = append(out, sha)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (s *Store) sortedNamesLocked() []string {
 	names := make([]string, 0, len(s.versions))
 	for n := range s.versions {

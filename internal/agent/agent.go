@@ -256,14 +256,18 @@ func (a *agent) start(ctx context.Context) error {
 	if a.opts.Dev && len(cfg.Plugins) == 0 {
 		cfg.Plugins = devPlugins(a.logger)
 	}
-	natsURL, queues, err := a.startNATS(ctx, dataDir)
+	hostInfo, queues, err := a.startNATS(ctx, dataDir)
 	if err != nil {
 		return err
 	}
+	if hostInfo == nil {
+		hostInfo = map[string]string{}
+	}
+	hostInfo["node_name"], hostInfo["region"] = cfg.NodeName, cfg.Region
 	triggers := &lateTriggers{}
 	plugins := host.New(host.Config{
 		Plugins:  cfg.Plugins,
-		HostInfo: map[string]string{"node_name": cfg.NodeName, "region": cfg.Region, "nats_url": natsURL},
+		HostInfo: hostInfo,
 		DataDir:  filepath.Join(dataDir, "plugins"),
 		Triggers: triggers,
 		Logger:   a.logger,
@@ -299,6 +303,23 @@ func (a *agent) start(ctx context.Context) error {
 		}
 		return nil
 	})
+
+	// Code that no function or version runs any more, nor any environment here, is deleted after
+	// code_gc's grace, by every node from the state it has: not while it knows no leader or has
+	// not applied what the leader committed (the state may lack a newer reference).
+	gcCtx, stopGC := context.WithCancel(context.Background())
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		code.RunGC(gcCtx, codestore.GCConfig{Interval: cfg.CodeGC.Interval, Grace: cfg.CodeGC.Grace,
+			Keep: func(ctx context.Context) ([]string, error) {
+				if err := node.CaughtUp(ctx); err != nil {
+					return nil, err
+				}
+				return append(node.State().Code(), mgr.CodeInUse()...), nil
+			}})
+	}()
+	a.onClose(func(context.Context) error { stopGC(); <-gcDone; return nil })
 
 	// In a cluster an invocation runs where an environment of its version is idle, or where
 	// there is room: the router forwards it to a peer over the node RPC, or runs it here.

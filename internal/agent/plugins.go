@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +15,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/lambdagw/gateway/config"
 	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/internal/natsconn"
 	"github.com/lambdagw/gateway/internal/natsengine"
 	"github.com/lambdagw/gateway/internal/natsq"
 	"github.com/lambdagw/gateway/plugins/host"
@@ -25,37 +29,108 @@ import (
 
 // startNATS gives the agent its queues and streams: the external NATS of the nats block, or
 // (the default, when a plugin may use it) JetStream embedded in the agent with its data in
-// data_dir. It returns the URL plugins reach it at and the agent's own publisher of on-failure
-// records; both empty when the agent has neither plugins nor a nats url.
-func (a *agent) startNATS(ctx context.Context, dataDir string) (string, gateway.QueuePublisher, error) {
+// data_dir. It returns what plugins are told of it (HostInfo: its URL and, for the embedded
+// one, the seed of their NKey) and the agent's own publisher of on-failure records; nothing when
+// the agent has neither plugins nor a nats url.
+func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]string, gateway.QueuePublisher, error) {
 	cfg := a.cfg.NATS
 	url := cfg.URL
-	if url == "" {
-		if len(a.cfg.Plugins) == 0 {
-			return "", nil, nil
-		}
-		eng, err := natsengine.Start(ctx, natsengine.Config{Listen: cfg.Listen, StoreDir: filepath.Join(dataDir, "jetstream"), Logger: a.logger})
-		if err != nil {
-			return "", nil, fmt.Errorf("starting the embedded NATS JetStream on %s (nats { listen }): %w", cfg.Listen, err)
-		}
-		a.onClose(eng.Shutdown)
-		url = eng.ClientURL()
-		a.logger.Info("NATS JetStream runs in the agent", "url", url)
-	}
 	opts := []nats.Option{nats.Name("gateway " + a.cfg.NodeName), nats.MaxReconnects(-1)}
 	if cfg.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
+	info := map[string]string{}
+	if url == "" {
+		if len(a.cfg.Plugins) == 0 {
+			return nil, nil, nil
+		}
+		// The embedded server admits three NKeys: the agent's and the plugins', made at each
+		// start and never written anywhere, and the one of data_dir's client file, for the
+		// operator's own producers and consumers.
+		agentKey, err := nkeys.CreateUser()
+		if err != nil {
+			return nil, nil, fmt.Errorf("making the agent's NATS key: %w", err)
+		}
+		pluginKey, err := nkeys.CreateUser()
+		if err != nil {
+			return nil, nil, fmt.Errorf("making the plugins' NATS key: %w", err)
+		}
+		clientKey, err := clientNKey(filepath.Join(dataDir, natsClientSeedFile))
+		if err != nil {
+			return nil, nil, err
+		}
+		var users []string
+		for _, kp := range []nkeys.KeyPair{agentKey, pluginKey, clientKey} {
+			pub, err := kp.PublicKey()
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading a NATS key: %w", err)
+			}
+			users = append(users, pub)
+		}
+		pluginSeed, err := pluginKey.Seed()
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the plugins' NATS key: %w", err)
+		}
+		eng, err := natsengine.Start(ctx, natsengine.Config{Listen: cfg.Listen, StoreDir: filepath.Join(dataDir, "jetstream"), Logger: a.logger, Users: users})
+		if err != nil {
+			return nil, nil, fmt.Errorf("starting the embedded NATS JetStream on %s (nats { listen }): %w", cfg.Listen, err)
+		}
+		a.onClose(eng.Shutdown)
+		url = eng.ClientURL()
+		info[natsconn.HostInfoSeed] = string(pluginSeed)
+		opts = append(opts, nats.Nkey(users[0], agentKey.Sign))
+		a.logger.Info("NATS JetStream runs in the agent; clients sign in with an NKey", "url", url,
+			"client_seed_file", filepath.Join(dataDir, natsClientSeedFile))
+	}
+	info[natsconn.HostInfoURL] = url
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return "", nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+		return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
 	}
 	a.onClose(func(context.Context) error { nc.Close(); return nil })
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return "", nil, fmt.Errorf("opening JetStream at %s: %w", url, err)
+		return nil, nil, fmt.Errorf("opening JetStream at %s: %w", url, err)
 	}
-	return url, queuePublisher{js}, nil
+	return info, queuePublisher{js}, nil
+}
+
+// natsClientSeedFile (in data_dir) holds the seed of the NKey the operator's own clients sign in
+// to the embedded NATS with (nats --nkey FILE, nats.NkeyOptionFromSeed). It is made once and
+// kept, so clients reconnect after a restart; deleting it makes a new one at the next start.
+const natsClientSeedFile = "nats-client.nk"
+
+// clientNKey reads the client seed file, making it (mode 0600) when there is none.
+func clientNKey(path string) (nkeys.KeyPair, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		kp, err := nkeys.ParseDecoratedNKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("reading the NATS client key %s (delete it to make a new one): %w", path, err)
+		}
+		return kp, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading the NATS client key: %w", err)
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, fmt.Errorf("making the NATS client key: %w", err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, fmt.Errorf("making the NATS client key: %w", err)
+	}
+	// Written under a temporary name, so a crash leaves no half-written key.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(seed, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("writing the NATS client key: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("writing the NATS client key: %w", err)
+	}
+	return kp, nil
 }
 
 type queuePublisher struct{ js jetstream.JetStream }

@@ -3,6 +3,7 @@
 package natsconn
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -10,12 +11,33 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
 )
 
 // DefaultRegion is the region of ARNs when the agent gives none.
 const DefaultRegion = "us-east-1"
+
+// HostInfo keys of the agent's own NATS: its URL, and the seed of the NKey its plugins sign in
+// with (made at each start of the agent; a secret, never logged).
+const (
+	HostInfoURL  = "nats_url"
+	HostInfoSeed = "nats_nkey_seed"
+)
+
+// NKeyOption signs in with the user NKey of seed.
+func NKeyOption(seed string) (nats.Option, error) {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return nil, fmt.Errorf("reading the NATS NKey seed: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		return nil, errors.New("the NATS NKey seed is not a user's")
+	}
+	return nats.Nkey(pub, kp.Sign), nil
+}
 
 // config is the plugins' configuration block.
 type config struct {
@@ -49,8 +71,17 @@ func Connect(req sdk.ConfigureRequest, name, what string, logger hclog.Logger) (
 		return nil, nil, err
 	}
 	url := cfg.URL
+	var creds nats.Option
 	if url == "" {
-		url = req.HostInfo["nats_url"]
+		url = req.HostInfo[HostInfoURL]
+		// The agent's key goes to the agent's server only, never to a url of the config block,
+		// and only when the block names no credentials of its own.
+		if seed := req.HostInfo[HostInfoSeed]; seed != "" && cfg.CredentialsFile == "" {
+			var err error
+			if creds, err = NKeyOption(seed); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	if url == "" {
 		return nil, []sdk.Diagnostic{{Attribute: "url", Summary: "No NATS server to read " + what + " from",
@@ -76,6 +107,9 @@ func Connect(req sdk.ConfigureRequest, name, what string, logger hclog.Logger) (
 				Detail: err.Error()}}, nil
 		}
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
+	}
+	if creds != nil {
+		opts = append(opts, creds)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

@@ -1,8 +1,10 @@
 // Package natsengine runs NATS JetStream embedded in the agent's process: the server the agent's
 // queues and streams live in, and the one trigger plugins connect to (HostInfo "nats_url").
 //
-// The server listens on TCP (plugins are other processes), keeps JetStream's store in a folder of
-// the agent's data dir, installs no signal handlers, and logs through the agent's hclog logger.
+// The server listens on TCP (plugins are other processes) at the configured address only (no
+// monitoring, cluster, gateway, leaf node, websocket or MQTT port), admits only clients holding
+// one of the configured NKeys, keeps JetStream's store in a folder of the agent's data dir,
+// installs no signal handlers, and logs through the agent's hclog logger.
 package natsengine
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // DefaultListen is where the server listens when Config.Listen is empty.
@@ -39,6 +42,12 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives the server's log, under the name "nats". Nil discards it.
 	Logger hclog.Logger
+	// Users are the public NKeys (nkeys.CreateUser) of the clients allowed in; a client must
+	// sign the server's nonce with the seed of one of them. Required unless Anonymous.
+	Users []string
+	// Anonymous admits clients without credentials instead: only for tests that stand in for
+	// an external NATS.
+	Anonymous bool
 }
 
 // Engine is a running embedded NATS server with JetStream.
@@ -66,6 +75,16 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
+	if len(cfg.Users) == 0 && !cfg.Anonymous {
+		return nil, errors.New("natsengine: no users: the server admits only clients with one of Config.Users' NKeys")
+	}
+	var users []*server.NkeyUser
+	for _, u := range cfg.Users {
+		if !nkeys.IsValidPublicUserKey(u) {
+			return nil, fmt.Errorf("natsengine: %q is not the public NKey of a user", u)
+		}
+		users = append(users, &server.NkeyUser{Nkey: u})
+	}
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("natsengine: listen address %q: %w", cfg.Listen, err)
@@ -87,6 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		Port:                   port,
 		JetStream:              true,
 		StoreDir:               cfg.StoreDir,
+		Nkeys:                  users,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
 		Debug:                  logger.IsDebug(),
@@ -123,7 +143,10 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("natsengine: the server listens on %v, not TCP", srv.Addr())
 	}
 	e.url = clientURL(addr)
-	logger.Info("NATS JetStream started", "url", e.url, "store_dir", cfg.StoreDir)
+	logger.Info("NATS JetStream started", "url", e.url, "store_dir", cfg.StoreDir, "users", len(users))
+	if !addr.IP.IsLoopback() {
+		logger.Warn("NATS listens beyond loopback, without TLS: messages cross the network in clear", "address", addr.String())
+	}
 	return e, nil
 }
 

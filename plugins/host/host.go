@@ -30,8 +30,8 @@ import (
 // Config configures a Host.
 type Config struct {
 	Plugins []config.Plugin
-	// HostInfo is given to every plugin (node_name, region, nats_url); data_dir is added per
-	// plugin: DataDir/<name>.
+	// HostInfo is given to every plugin (node_name, region, nats_url, nats_nkey_seed); data_dir
+	// is added per plugin: DataDir/<name>. It may hold secrets: it is never logged.
 	HostInfo map[string]string
 	DataDir  string
 	// Triggers is the gateway as trigger plugins see it (Deliver, SendOnFailure).

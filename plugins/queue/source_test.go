@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/internal/natsengine"
+	"github.com/lambdagw/gateway/internal/natsengine/natstest"
 	"github.com/lambdagw/gateway/internal/natsq"
 	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
@@ -56,7 +57,11 @@ func newEnv(t *testing.T, result func(sdk.Batch) sdk.BatchResult, wrap func(*sdk
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	t.Cleanup(cancel)
-	eng, err := natsengine.Start(ctx, natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Logger: testLogger()})
+	// As in the agent: the server admits the test's client and the plugin, each with its NKey.
+	testUser, _, testCreds := natstest.User(t)
+	pluginUser, pluginSeed, _ := natstest.User(t)
+	eng, err := natsengine.Start(ctx, natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Logger: testLogger(),
+		Users: []string{testUser, pluginUser}})
 	if err != nil {
 		t.Fatalf("starting NATS: %v", err)
 	}
@@ -67,7 +72,7 @@ func newEnv(t *testing.T, result func(sdk.Batch) sdk.BatchResult, wrap func(*sdk
 			t.Errorf("NATS shutdown: %v", err)
 		}
 	})
-	nc, err := nats.Connect(eng.ClientURL())
+	nc, err := nats.Connect(eng.ClientURL(), testCreds)
 	if err != nil {
 		t.Fatalf("connecting: %v", err)
 	}
@@ -86,7 +91,7 @@ func newEnv(t *testing.T, result func(sdk.Batch) sdk.BatchResult, wrap func(*sdk
 		h = wrap(host)
 	}
 	diags, err := client.Configure(ctx, sdk.ConfigureRequest{Config: json.RawMessage(`{}`),
-		HostInfo: map[string]string{"nats_url": eng.ClientURL(), "region": testRegion}}, h)
+		HostInfo: map[string]string{"nats_url": eng.ClientURL(), "nats_nkey_seed": pluginSeed, "region": testRegion}}, h)
 	if err != nil || len(diags) != 0 {
 		t.Fatalf("configure: %+v %v", diags, err)
 	}

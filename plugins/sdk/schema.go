@@ -44,7 +44,9 @@ type ConfigureRequest struct {
 	// Config is the plugin's configuration block as JSON, already checked against its schema.
 	Config json.RawMessage
 	// HostInfo: node_name, region, data_dir (a folder that is the plugin's own and survives
-	// restarts), nats_url (the agent's NATS JetStream, when it runs one).
+	// restarts), nats_url (the agent's NATS JetStream, when it runs one) and nats_nkey_seed (the
+	// seed of the user NKey the embedded one admits plugins with, new at each start of the
+	// agent: a secret, to pass to nats.Nkey and never to log).
 	HostInfo map[string]string
 }
 

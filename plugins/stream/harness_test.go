@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/internal/natsengine"
+	"github.com/lambdagw/gateway/internal/natsengine/natstest"
 	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
@@ -42,13 +43,17 @@ func testLogger() hclog.Logger {
 type natsServer struct {
 	url string
 	js  jetstream.JetStream
+	// seed is the plugins' NKey seed, as the agent gives it.
+	seed string
 }
 
 func startNATS(t *testing.T) *natsServer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	e, err := natsengine.Start(ctx, natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	testUser, _, testCreds := natstest.User(t)
+	pluginUser, pluginSeed, _ := natstest.User(t)
+	e, err := natsengine.Start(ctx, natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Users: []string{testUser, pluginUser}})
 	if err != nil {
 		t.Fatalf("starting NATS: %v", err)
 	}
@@ -57,7 +62,7 @@ func startNATS(t *testing.T) *natsServer {
 		defer cancel()
 		_ = e.Shutdown(ctx)
 	})
-	nc, err := nats.Connect(e.ClientURL())
+	nc, err := nats.Connect(e.ClientURL(), testCreds)
 	if err != nil {
 		t.Fatalf("connecting: %v", err)
 	}
@@ -66,7 +71,7 @@ func startNATS(t *testing.T) *natsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &natsServer{url: e.ClientURL(), js: js}
+	return &natsServer{url: e.ClientURL(), js: js, seed: pluginSeed}
 }
 
 // publish puts a record on stream and returns its sequence.
@@ -296,6 +301,7 @@ func startPlugin(t *testing.T, n *natsServer, host sdk.Host, info map[string]str
 	}
 	if _, ok := info["nats_url"]; !ok {
 		info["nats_url"] = n.url
+		info["nats_nkey_seed"] = n.seed
 	}
 	ctx := testContext(t, 10*time.Second)
 	diags, err := client.Configure(ctx, sdk.ConfigureRequest{HostInfo: info}, host)

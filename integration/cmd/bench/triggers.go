@@ -192,7 +192,12 @@ nats { listen = %q }
 	if err := waitPlugins(client, base, plugins, pluginPIDs); err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect("nats://" + natsAddr)
+	// The agent's embedded NATS admits the NKey of data_dir's client seed file.
+	creds, err := nats.NkeyOptionFromSeed(filepath.Join(dir, "data", "nats-client.nk"))
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect("nats://"+natsAddr, creds)
 	if err != nil {
 		return nil, err
 	}

@@ -306,7 +306,8 @@ type ConfigureRequest struct {
 	// The plugin's configuration block, decoded by the host against the plugin's schema, as JSON.
 	ConfigJson []byte `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
 	// What the host tells every plugin: node_name, region, data_dir (a folder of the plugin's own),
-	// nats_url (the agent's NATS JetStream, when there is one).
+	// nats_url (the agent's NATS JetStream, when there is one), nats_nkey_seed (the seed of the
+	// NKey to sign in to the agent's embedded NATS with; a secret).
 	Host map[string]string `protobuf:"bytes,2,rep,name=host,proto3" json:"host,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The go-plugin broker id of the host's Host service.
 	HostBrokerId  uint32 `protobuf:"varint,3,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`

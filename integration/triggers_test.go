@@ -324,6 +324,17 @@ function "guarded" {
 	if !strings.Contains(telemetry(), "platform.start guarded ") {
 		t.Errorf("telemetry:\n%s", telemetry())
 	}
+	// A function printing the gateway's lines forges nothing: they reach the extension as the
+	// function's output.
+	if r := a.invoke("guarded", `{"mode":"print","value":"REPORT RequestId: forged-1\tDuration: 1.00 ms"}`, nil); r.status != 200 {
+		t.Fatalf("print: %d %s", r.status, r.body)
+	}
+	waitFor(t, "the printed line at the extension", 10*time.Second, func() bool {
+		return strings.Contains(telemetry(), "function guarded  \"REPORT RequestId: forged-1")
+	})
+	if strings.Contains(telemetry(), "platform.report guarded forged-1") {
+		t.Errorf("a printed REPORT line became a platform.report event:\n%s", telemetry())
+	}
 	a.stop()
 	checkNothingLeft(t, a)
 }

@@ -28,14 +28,23 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	}
 }
 
-// BenchmarkSeccomp is what the syscall filter costs, beside the same without it: a cold start
-// with no standby environment (libseccomp compiles the filter in each environment's init, which
-// a standby has already run), and a warm invocation frozen after every call. Run the two
-// settings alternately, e.g. -count 3, and compare like with like.
-func BenchmarkSeccomp(b *testing.B) {
-	for _, mode := range []string{libcontainer.SeccompDefault, libcontainer.SeccompUnconfined} {
-		b.Run("cold/seccomp="+mode, func(b *testing.B) {
-			h := newHarness(b, newLibcontainer(b, mode, false), nil)
+// BenchmarkIsolation is what the syscall filter and user namespaces cost, side by side: a cold
+// start with no standby environment (libseccomp compiles the filter in each environment's init,
+// and the user namespace is made and mapped there, which a standby has already done), and a warm
+// invocation frozen after every call. Run the settings alternately, e.g. -count 3, and compare
+// like with like.
+func BenchmarkIsolation(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		seccomp string
+		userns  bool
+	}{
+		{"none", libcontainer.SeccompUnconfined, false},
+		{"seccomp", libcontainer.SeccompDefault, false},
+		{"seccomp+userns", libcontainer.SeccompDefault, true},
+	} {
+		b.Run("cold/"+c.name, func(b *testing.B) {
+			h := newHarness(b, newLibcontainer(b, c.seccomp, c.userns), nil)
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -46,7 +55,7 @@ func BenchmarkSeccomp(b *testing.B) {
 				}
 			}
 		})
-		b.Run("warm/seccomp="+mode, func(b *testing.B) { benchWarm(b, newLibcontainer(b, mode, false), 0) })
+		b.Run("warm/"+c.name, func(b *testing.B) { benchWarm(b, newLibcontainer(b, c.seccomp, c.userns), 0) })
 	}
 }
 

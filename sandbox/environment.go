@@ -184,7 +184,7 @@ func (m *Manager) create(ctx context.Context, spec Spec) (Instance, error) {
 // destroyed (the caller still owns its accounting).
 func (e *environment) start(ctx context.Context) error {
 	fn := e.fn
-	e.m.cfg.Logs.Append(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
+	e.m.cfg.Logs.Platform(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
 	e.startedAt = time.Now()
 	err := e.inst.Start(ctx)
 	e.mu.Lock()
@@ -264,7 +264,7 @@ func (e *environment) initFailed(ie *initError) {
 		line += "\tError Type: " + ie.errorType
 	}
 	e.out.drain()
-	e.m.cfg.Logs.Append(e.fn.Name, line)
+	e.m.cfg.Logs.Platform(e.fn.Name, line)
 	e.reset("failure")
 }
 

@@ -21,9 +21,14 @@ type CodeSource interface {
 	Unpacked(ctx context.Context, sha256hex string) (string, error)
 }
 
-// LogSink receives a function's log lines: START/END/REPORT and the runtime's output.
+// LogSink receives a function's log lines.
 type LogSink interface {
+	// Append takes lines the runtime wrote: a sink may drop them (counted) under a flood.
 	Append(function string, lines ...string)
+	// Platform takes the gateway's own lines (INIT_START, START, END, REPORT, INIT_REPORT, a
+	// timeout): only these may become platform telemetry, so a function cannot forge them by
+	// printing one.
+	Platform(function string, lines ...string)
 }
 
 // ManagerConfig configures the environment manager.
@@ -184,7 +189,8 @@ func newTraceID() string {
 
 type discardLogs struct{}
 
-func (discardLogs) Append(string, ...string) {}
+func (discardLogs) Append(string, ...string)   {}
+func (discardLogs) Platform(string, ...string) {}
 
 // handoffWait bounds how long an invocation waits for a finishing environment of its function
 // before it cold-starts another one. Back-to-back callers often arrive before the runtime has

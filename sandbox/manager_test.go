@@ -57,6 +57,8 @@ func (l *memLogs) Append(fn string, lines ...string) {
 	l.lines[fn] = append(l.lines[fn], lines...)
 }
 
+func (l *memLogs) Platform(fn string, lines ...string) { l.Append(fn, lines...) }
+
 func (l *memLogs) get(fn string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -116,10 +116,10 @@ func (o *output) handleLocked(b []byte) {
 		}
 		if len(o.partial) > 0 {
 			o.partial = append(o.partial, b[:i]...)
-			o.emitLocked(string(o.partial))
+			o.emitLocked(false, string(o.partial))
 			o.partial = o.partial[:0]
 		} else {
-			o.emitLocked(string(b[:i]))
+			o.emitLocked(false, string(b[:i]))
 		}
 		b = b[i+1:]
 	}
@@ -127,13 +127,19 @@ func (o *output) handleLocked(b []byte) {
 
 func (o *output) flushPartialLocked() {
 	if len(o.partial) > 0 {
-		o.emitLocked(string(o.partial))
+		o.emitLocked(false, string(o.partial))
 		o.partial = o.partial[:0]
 	}
 }
 
-func (o *output) emitLocked(lines ...string) {
-	o.env.m.cfg.Logs.Append(o.env.fn.Name, lines...)
+// emitLocked logs lines, the gateway's own when platform, and keeps them for the invocation's
+// log tail.
+func (o *output) emitLocked(platform bool, lines ...string) {
+	if platform {
+		o.env.m.cfg.Logs.Platform(o.env.fn.Name, lines...)
+	} else {
+		o.env.m.cfg.Logs.Append(o.env.fn.Name, lines...)
+	}
 	if inv := o.inv; inv != nil {
 		for _, l := range lines {
 			inv.tail = append(inv.tail, l...)
@@ -151,14 +157,14 @@ func (o *output) begin(inv *invocation, start string) {
 	defer o.mu.Unlock()
 	o.flushPartialLocked()
 	o.inv = inv
-	o.emitLocked(start)
+	o.emitLocked(true, start)
 }
 
 // line logs one line of the gateway's own (a timeout message) inside the current invocation.
 func (o *output) line(s string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.emitLocked(s)
+	o.emitLocked(true, s)
 }
 
 // end drains the runtime's output, then logs END and REPORT and stops attributing output to inv.
@@ -167,7 +173,7 @@ func (o *output) end(inv *invocation, lines ...string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.flushPartialLocked()
-	o.emitLocked(lines...)
+	o.emitLocked(true, lines...)
 	if o.inv == inv {
 		o.inv = nil
 	}

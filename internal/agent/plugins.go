@@ -182,7 +182,8 @@ func devPlugins(logger hclog.Logger) []config.Plugin {
 }
 
 // teeLogs writes function log lines to the log store and hands them to the extensions as
-// telemetry: START, END and REPORT lines as platform events, the rest as function lines.
+// telemetry: the runtime's lines as function events, the gateway's own START, END and REPORT as
+// platform events (never a line the function printed, whatever it says).
 type teeLogs struct {
 	store sandbox.LogSink
 	host  *host.Host
@@ -190,6 +191,15 @@ type teeLogs struct {
 
 func (t teeLogs) Append(function string, lines ...string) {
 	t.store.Append(function, lines...)
+	t.telemetry(function, false, lines)
+}
+
+func (t teeLogs) Platform(function string, lines ...string) {
+	t.store.Platform(function, lines...)
+	t.telemetry(function, true, lines)
+}
+
+func (t teeLogs) telemetry(function string, platform bool, lines []string) {
 	if !t.host.TelemetryWanted() {
 		return
 	}
@@ -197,7 +207,7 @@ func (t teeLogs) Append(function string, lines ...string) {
 	for _, l := range lines {
 		ev := sdk.TelemetryEvent{Type: sdk.EventFunction, Time: now, Function: function}
 		for prefix, typ := range platformLines {
-			if strings.HasPrefix(l, prefix) {
+			if platform && strings.HasPrefix(l, prefix) {
 				ev.Type = typ
 				rest := strings.TrimPrefix(l, prefix)
 				ev.RequestID, _, _ = strings.Cut(rest, "\t")

@@ -163,6 +163,10 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		// value "keep" they are left running after the invocation.
 		started, err := spawn(ev.N, ev.Value == "keep")
 		return map[string]any{"started": started, "error": errString(err)}, nil
+	case "print":
+		// Prints Value as a line of output, whatever it says (a forged REPORT line, say).
+		fmt.Println(ev.Value)
+		return map[string]string{"printed": ev.Value}, nil
 	case "procs":
 		// The processes this function can see, and its own ids: a neighbour must see none of
 		// another environment's.

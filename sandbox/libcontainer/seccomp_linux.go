@@ -82,7 +82,7 @@ var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs
 // entry points of amd64, which no Lambda runtime uses (Lambda runs x86_64 and arm64 code) and
 // which add kernel surface. It also makes each environment's start cheaper, since libseccomp
 // compiles the filter in every container's init: with the three ABIs a cold start without a
-// standby took about 25 ms longer (docs/BENCHMARKS.md, BenchmarkSeccomp). A call through another
+// standby took about 25 ms longer (docs/BENCHMARKS.md, BenchmarkIsolation). A call through another
 // ABI meets libseccomp's bad-architecture action: the calling thread is killed.
 func nativeOnly(p *specs.LinuxSeccomp) *specs.LinuxSeccomp {
 	if nativeArch != "" && slices.Contains(p.Architectures, nativeArch) {

@@ -74,6 +74,8 @@ func main() {
 	flag.IntVar(&triggerFlags.latencyN, "trigger-latency-n", 3000, "deliveries through a trigger plugin, and direct invocations, of the plugin boundary measurement")
 	flag.IntVar(&agentProcs, "gomaxprocs", 0, "gomaxprocs of every agent the bench starts (0: the agent's default)")
 	flag.BoolVar(&warmOnly, "warm-only", false, "measure only the warm invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&isolationOnly, "isolation-only", false, "measure only the seccomp and user namespace rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&logFloodOnly, "logflood-only", false, "measure only the log flood rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&streamingOnly, "streaming-only", false, "measure only the function URL rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&triggersOnly, "triggers-only", false, "measure only the trigger rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.Parse()
@@ -96,7 +98,7 @@ func agentProcsLine() string {
 
 // clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
 // warmOnly only the warm invocation rows.
-var clusterOnly, streamingOnly, warmOnly bool
+var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -151,6 +153,13 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		rows, err := benchCluster(client, gwBin, fnDir, tmp, payload, cl)
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
+		}
+		return writeReport(outPath, rows)
+	}
+	if isolationOnly {
+		rows, err := benchIsolation(tmp, 3, 40, 2000)
+		if err != nil {
+			return err
 		}
 		return writeReport(outPath, rows)
 	}
@@ -211,6 +220,13 @@ sandbox {
 		return err
 	}
 
+	if logFloodOnly {
+		rows, err := benchLogFlood(client, gwBin, base, fnDir, tmp, warmN)
+		if err != nil {
+			return err
+		}
+		return writeReport(outPath, rows)
+	}
 	if streamingOnly {
 		rows, err := benchStreaming(client, gwBin, base, "http://"+echoAddr, fnDir, rawDir, tmp, agent.Process.Pid, so)
 		if err != nil {
@@ -407,6 +423,16 @@ sandbox {
 		return fmt.Errorf("admission: %w", err)
 	}
 	rows = append(rows, admissionRows...)
+	isolationRows, err := benchIsolation(tmp, 3, 40, 2000)
+	if err != nil {
+		return fmt.Errorf("isolation: %w", err)
+	}
+	rows = append(rows, isolationRows...)
+	floodRows, err := benchLogFlood(client, gwBin, base, fnDir, tmp, co.admissionN)
+	if err != nil {
+		return fmt.Errorf("log flood: %w", err)
+	}
+	rows = append(rows, floodRows...)
 	applyRows, err := benchApply(client, gwBin, base, fnDir, tmp, agent.Process.Pid, co)
 	if err != nil {
 		return fmt.Errorf("apply of %d functions: %w", co.applyN, err)

@@ -852,3 +852,92 @@ function "worker" {
 		}
 	}
 }
+
+// TestAdversarialRuntimeAPIFlood: a function opens 10,000 connections to the Runtime API, 500
+// at a time with half a request each. The agent's open files and memory stay bounded (the API
+// holds at most sandbox.MaxRuntimeConns connections of an environment), and the agent and the
+// function keep answering.
+func TestAdversarialRuntimeAPIFlood(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "adv-rtflood"})
+	fns := fmt.Sprintf(`
+function "flood" {
+  runtime = "provided.al2023"
+  code    = %q
+  timeout = "120s"
+}
+`, fnDir)
+	if out, errOut, code := a.cli("apply", writeFunctions(t, fns)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	if r := a.invoke("flood", `{"mode":"counter"}`, nil); r.status != 200 {
+		t.Fatalf("warm-up: %d %s", r.status, r.body)
+	}
+	pid := a.cmd.Process.Pid
+	fds := func() int {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	rss := func() int64 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				return kb << 10
+			}
+		}
+		return 0
+	}
+	fd0, rss0 := fds(), rss()
+	done := make(chan invokeResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", a.addr+"/2015-03-31/functions/flood/invocations",
+			strings.NewReader(`{"mode":"flood","n":10000,"size":500}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- invokeResult{status: -1, body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- invokeResult{status: resp.StatusCode, body: b}
+	}()
+	maxFD, maxRSS := fd0, rss0
+	var r invokeResult
+sample:
+	for {
+		select {
+		case r = <-done:
+			break sample
+		case <-time.After(20 * time.Millisecond):
+			maxFD, maxRSS = max(maxFD, fds()), max(maxRSS, rss())
+		}
+	}
+	if r.status != 200 || r.header.Get("X-Amz-Function-Error") != "" {
+		t.Fatalf("flood: %d %s", r.status, r.body)
+	}
+	var got struct {
+		Dialed  int `json:"dialed"`
+		HeldMax int `json:"held_max"`
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil || got.Dialed != 10000 {
+		t.Fatalf("the function did not dial 10,000 connections: %s", r.body)
+	}
+	// 32 connections of the flood at most, plus a few of the agent's own.
+	if maxFD-fd0 > 64 {
+		t.Errorf("the agent's open files went from %d to %d during the flood", fd0, maxFD)
+	}
+	if maxRSS-rss0 > 64<<20 {
+		t.Errorf("the agent's memory grew by %d MB during the flood", (maxRSS-rss0)>>20)
+	}
+	t.Logf("agent during the flood: open files %d -> max %d, RSS %d MB -> max %d MB; the API held at most %d connections",
+		fd0, maxFD, rss0>>20, maxRSS>>20, got.HeldMax)
+	if r := a.invoke("flood", `{"mode":"counter"}`, nil); r.status != 200 || r.header.Get("X-Amz-Function-Error") != "" {
+		t.Fatalf("after the flood: %d %s", r.status, r.body)
+	}
+}

@@ -163,6 +163,17 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		// value "keep" they are left running after the invocation.
 		started, err := spawn(ev.N, ev.Value == "keep")
 		return map[string]any{"started": started, "error": errString(err)}, nil
+	case "burn":
+		// Keeps a CPU busy for MS milliseconds without output: the neighbour a log flood is
+		// compared with.
+		end := time.Now().Add(time.Duration(ev.MS) * time.Millisecond)
+		x := 0
+		for time.Now().Before(end) {
+			for i := 0; i < 1000; i++ {
+				x += i
+			}
+		}
+		return map[string]int{"burned": x & 1}, nil
 	case "print":
 		// Prints Value as a line of output, whatever it says (a forged REPORT line, say).
 		fmt.Println(ev.Value)

@@ -33,31 +33,41 @@ type Files struct{ parser *hclparse.Parser }
 
 func newFiles() *Files { return &Files{parser: hclparse.NewParser()} }
 
-// WriteDiagnostics renders each diagnostic as "file:line:column: severity: summary" (the form
-// editors and CI annotate), followed by the offending source lines and the detail.
+// WriteDiagnostics renders each diagnostic once, as Terraform does (hcl's text writer: the
+// block, the offending source lines, the detail), headed by "file:line:column: severity:
+// summary" (the form editors and CI annotate) in place of Terraform's "Error: summary". A
+// diagnostic marked sensitiveSource keeps its file:line but not its source lines.
 func (f *Files) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics) error {
 	var files map[string]*hcl.File
 	if f != nil {
 		files = f.parser.Files()
 	}
-	tw := hcl.NewDiagnosticTextWriter(w, files, 100, false)
 	for _, d := range diags {
 		sev := "error"
 		if d.Severity == hcl.DiagWarning {
 			sev = "warning"
 		}
+		head := fmt.Sprintf("%s: %s", sev, d.Summary)
 		if d.Subject != nil {
-			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
-		} else {
-			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+			head = fmt.Sprintf("%s:%d:%d: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, head)
 		}
-		if _, ok := d.Extra.(sensitiveSource); ok {
-			// The file:line above is enough; the source line would print a secret to a terminal or CI log.
+		_, sensitive := d.Extra.(sensitiveSource)
+		if sensitive {
+			// The source line would print a secret to a terminal or CI log.
 			c := *d
 			c.Subject, c.Context = nil, nil
 			d = &c
 		}
-		if err := tw.WriteDiagnostic(d); err != nil {
+		var b strings.Builder
+		if err := hcl.NewDiagnosticTextWriter(&b, files, 100, false).WriteDiagnostic(d); err != nil {
+			return err
+		}
+		// hcl's first line is "Error: summary"; the rest starts with the blank line after it.
+		_, rest, _ := strings.Cut(b.String(), "\n")
+		if sensitive {
+			rest = "\n  (the source line is not shown: it holds a secret)\n" + rest
+		}
+		if _, err := io.WriteString(w, head+"\n"+rest); err != nil {
 			return err
 		}
 	}

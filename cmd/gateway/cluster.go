@@ -31,7 +31,7 @@ func runAPI(ui cli.Ui, name, help string, args []string, nargs int, call func(ct
 	}
 	defer stop()
 	if err := call(ctx, client, fs.Args()); err != nil {
-		ui.Error(err.Error())
+		ui.Error(errorText(err))
 		return 1
 	}
 	return 0

@@ -102,6 +102,23 @@ func connect(ui cli.Ui, f *apiFlags) (*api.Client, context.Context, context.Canc
 	return client, ctx, stop, true
 }
 
+// errorText is how the CLI shows an error of a request: when no agent answered, where it
+// looked and how to point it elsewhere.
+func errorText(err error) string {
+	var ue *api.UnreachableError
+	if errors.As(err, &ue) {
+		return "Error: " + ue.Error() + ". Start one with `make run` or `gateway agent -dev`, " +
+			"or point at another with -address or GATEWAY_ADDR."
+	}
+	return err.Error()
+}
+
+// unreachable says whether err is a request no agent answered.
+func unreachable(err error) bool {
+	var ue *api.UnreachableError
+	return errors.As(err, &ue)
+}
+
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
@@ -325,6 +342,11 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 	for _, fn := range fns {
 		progress := func(msg string) { ui.Output(fn.Name + ": " + msg) }
 		msg, err := applyOne(ctx, client, fn, pkgs, dry, progress)
+		if unreachable(err) {
+			// No agent: every other function would fail the same way.
+			ui.Error(errorText(err))
+			return 1
+		}
 		if err != nil {
 			failed++
 			ui.Error(fmt.Sprintf("%s: %v", fn.Name, err))
@@ -364,7 +386,7 @@ func pruneFunctions(ctx context.Context, ui cli.Ui, client *api.Client, fns []*c
 	}
 	all, err := client.ListFunctions(ctx)
 	if err != nil {
-		ui.Error("listing the agent's functions: " + err.Error())
+		ui.Error("listing the agent's functions: " + errorText(err))
 		return 0, 1
 	}
 	for _, f := range all {
@@ -1081,7 +1103,7 @@ func (c *invokeCommand) Run(args []string) int {
 	defer stop()
 	out, err := client.Invoke(ctx, &api.InvokeInput{FunctionName: fs.Arg(0), Qualifier: *qualifier, InvocationType: *typ, LogTail: *tail, Payload: body})
 	if err != nil {
-		c.ui.Error(err.Error())
+		c.ui.Error(errorText(err))
 		return 1
 	}
 	if *tail && out.LogResult != "" {
@@ -1127,7 +1149,7 @@ func (c *functionsCommand) Run(args []string) int {
 	defer stop()
 	fns, err := client.ListFunctions(ctx)
 	if err != nil {
-		c.ui.Error(err.Error())
+		c.ui.Error(errorText(err))
 		return 1
 	}
 	if *asJSON {
@@ -1205,7 +1227,7 @@ func (c *logsCommand) Run(args []string) int {
 	defer stop()
 	err := client.Logs(ctx, fs.Arg(0), *n, *follow, func(line string) error { c.ui.Output(line); return nil })
 	if err != nil && ctx.Err() == nil {
-		c.ui.Error(err.Error())
+		c.ui.Error(errorText(err))
 		return 1
 	}
 	return 0

@@ -4,7 +4,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/cli"
 
@@ -17,17 +19,105 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-func run(args []string) int {
-	ui := &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
-	c := cli.NewCLI("gateway", agent.Version)
-	c.Args = args
-	c.Commands = commands(ui)
+func run(args []string) int { return runIO(args, os.Stdin, os.Stdout, os.Stderr) }
+
+// hidden are the commands the usage does not list: docs renders this CLI's reference.
+var hidden = []string{"docs"}
+
+// runIO runs the CLI as Nomad and Consul wire hashicorp/cli: `gateway`, `gateway help` and
+// `gateway -h` print the usage and exit 0 (`gateway help CMD` prints CMD's help); -v,
+// -version and --version are the version command; an unknown command is named as such and
+// exits 1.
+func runIO(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ui := &cli.BasicUi{Reader: stdin, Writer: stdout, ErrorWriter: stderr}
+	cmds := commands(ui)
+	help := cli.FilteredHelpFunc(visible(cmds), cli.BasicHelpFunc("gateway"))
+	switch {
+	case len(args) == 0:
+		args = []string{"-help"}
+	case args[0] == "help":
+		args = append(args[1:], "-help")
+	case args[0] == "-v" || args[0] == "-version" || args[0] == "--version":
+		args = []string{"version"}
+	}
+	if name, ok := unknownCommand(cmds, args); ok {
+		fmt.Fprintf(stderr, "gateway: unknown command %q\n\n%s\n", name, help(topLevel(cmds)))
+		return 1
+	}
+	c := &cli.CLI{
+		Name: "gateway", Version: versionString(), Args: args, Commands: cmds,
+		HelpFunc: help, HelpWriter: stdout, ErrorWriter: stderr, HiddenCommands: hidden,
+	}
 	code, err := c.Run()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
+		fmt.Fprintln(stderr, "gateway:", err)
 		return 1
 	}
 	return code
+}
+
+// versionString is what -version, --version and `gateway version` print.
+func versionString() string { return "gateway " + agent.Version }
+
+// visible are the names of the commands the usage lists.
+func visible(cmds map[string]cli.CommandFactory) []string {
+	var out []string
+	for name := range cmds {
+		if !isHidden(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func isHidden(name string) bool {
+	for _, h := range hidden {
+		if name == h || strings.HasPrefix(name, h+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownCommand names the command args ask for when there is none: an unknown first word,
+// or an unknown word after a command that only groups others (gateway queue nosuch).
+func unknownCommand(cmds map[string]cli.CommandFactory, args []string) (string, bool) {
+	name := ""
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		next := strings.TrimPrefix(name+" "+a, " ")
+		if _, ok := cmds[next]; ok {
+			name = next
+			continue
+		}
+		if name == "" || hasSubcommands(cmds, name) {
+			return next, true
+		}
+		break // an argument of the command
+	}
+	return "", false
+}
+
+func hasSubcommands(cmds map[string]cli.CommandFactory, name string) bool {
+	for n := range cmds {
+		if strings.HasPrefix(n, name+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// topLevel are the commands without a parent, as the usage lists them.
+func topLevel(cmds map[string]cli.CommandFactory) map[string]cli.CommandFactory {
+	out := map[string]cli.CommandFactory{}
+	for name, f := range cmds {
+		if !strings.Contains(name, " ") {
+			out[name] = f
+		}
+	}
+	return out
 }
 
 func commands(ui cli.Ui) map[string]cli.CommandFactory {
@@ -70,4 +160,4 @@ type versionCommand struct{ ui cli.Ui }
 
 func (c *versionCommand) Help() string     { return "Usage: gateway version" }
 func (c *versionCommand) Synopsis() string { return "Print the gateway's version" }
-func (c *versionCommand) Run([]string) int { c.ui.Output("gateway " + agent.Version); return 0 }
+func (c *versionCommand) Run([]string) int { c.ui.Output(versionString()); return 0 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -114,6 +115,47 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Address is the agent's address the client talks to.
+func (c *Client) Address() string { return c.addr }
+
+// UnreachableError is a request no agent answered: nothing listens at the address, its name
+// does not resolve, or the connection could not be made in time.
+type UnreachableError struct {
+	Address string // the agent's address, e.g. http://127.0.0.1:9500
+	Reason  string // e.g. "connection refused"
+	Err     error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("no agent answers at %s (%s)", e.Address, e.Reason)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// requestError is the error of a request that got no answer: an UnreachableError when the
+// connection could not be made.
+func (c *Client) requestError(method, path string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		reason := op.Err.Error()
+		var sys *os.SyscallError
+		var dns *net.DNSError
+		switch {
+		case errors.As(op.Err, &sys):
+			reason = sys.Err.Error()
+		case errors.As(op.Err, &dns):
+			reason = "cannot resolve " + dns.Name
+			if dns.IsNotFound {
+				reason = "no such host " + dns.Name
+			}
+		case op.Timeout():
+			reason = "connecting timed out"
+		}
+		return &UnreachableError{Address: c.addr, Reason: reason, Err: err}
+	}
+	return fmt.Errorf("%s %s: %w", method, path, err)
+}
+
 // httpClient is the default client, trusting the CA certificates in caFile (or
 // $GATEWAY_CACERT) when one is named.
 func httpClient(caFile string) (*http.Client, error) {
@@ -207,7 +249,7 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, nil, c.requestError(method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -363,7 +405,7 @@ func (c *Client) Logs(ctx context.Context, name string, lines int, follow bool, 
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("reading logs: %w", err)
+		return c.requestError("GET", "/v1/functions/"+name+"/logs", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -604,7 +646,7 @@ func (c *Client) streamRequest(ctx context.Context, method, path string, body io
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, c.requestError(method, path, err)
 	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -283,6 +283,8 @@ func (c *applyCommand) Help() string {
   aliases they name exist.
 
   -prune                   also delete the agent's functions that no file declares
+  -show-sensitive          show environment variables' values in what changed (hidden
+                           by default: they often hold secrets)
   -var N=V                 set variable N (repeatable; also GATEWAY_VAR_N in the environment)
   -var-file F              set variables from an HCL file of N = value lines (repeatable)
 ` + apiFlagsHelp
@@ -305,6 +307,8 @@ func (c *planCommand) Help() string {
 
   -prune                   also show the agent's functions no file declares (apply -prune
                            deletes them)
+  -show-sensitive          show environment variables' values in the changes (hidden by
+                           default, "~ KEY": they often hold secrets)
   -var N=V                 set variable N (repeatable; also GATEWAY_VAR_N in the environment)
   -var-file F              set variables from an HCL file of N = value lines (repeatable)
 ` + apiFlagsHelp
@@ -320,6 +324,7 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 	inputs := varFlags(fs)
 	apiOpts := addAPIFlags(fs)
 	prune := fs.Bool("prune", false, "")
+	showSensitive := fs.Bool("show-sensitive", false, "")
 	if !parse(fs, ui, args) {
 		return 1
 	}
@@ -341,7 +346,7 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 	pkgs := map[string]*codepkg.Package{}
 	for _, fn := range fns {
 		progress := func(msg string) { ui.Output(fn.Name + ": " + msg) }
-		msg, err := applyOne(ctx, client, fn, pkgs, dry, progress)
+		msg, err := applyOne(ctx, client, fn, pkgs, dry, *showSensitive, progress)
 		if unreachable(err) {
 			// No agent: every other function would fail the same way.
 			ui.Error(errorText(err))
@@ -429,10 +434,9 @@ func size(n int64) string {
 //
 // progress prints a line while it works: upload progress, and the wait for provisioned
 // environments.
-func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs map[string]*codepkg.Package, dry bool, progress func(string)) (string, error) {
-	upload := api.WithUploadProgress(ctx, func(sent, total int64) {
-		progress(fmt.Sprintf("uploading code: %s of %s sent", size(sent), size(total)))
-	})
+//
+// Environment values are shown only with showSensitive: they often hold secrets.
+func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs map[string]*codepkg.Package, dry, showSensitive bool, progress func(string)) (string, error) {
 	pkg := pkgs[fn.Code]
 	if pkg == nil {
 		var err error
@@ -441,6 +445,10 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		}
 		pkgs[fn.Code] = pkg
 	}
+	// The request carries the zip base64-encoded in JSON: about 4/3 of the zip's size.
+	upload := api.WithUploadProgress(ctx, func(sent, total int64) {
+		progress(fmt.Sprintf("uploading code: %s of the %s request sent (the %s zip, base64-encoded)", size(sent), size(total), size(pkg.Size)))
+	})
 	memory, timeout, storage := fn.MemoryMB, int(fn.Timeout/time.Second), fn.EphemeralStorageMB
 	cur, err := client.GetFunction(ctx, fn.Name)
 	var le *lambda.Error
@@ -458,7 +466,7 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 		if err != nil {
 			return "", err
 		}
-		done := []string{fmt.Sprintf("created (code %s %s)", size(pkg.Size), sent)}
+		done := []string{fmt.Sprintf("created (code: %s zip %s)", size(pkg.Size), sent)}
 		rest, err := applyVersionsAndURL(ctx, client, fn, true, false, progress)
 		done = append(done, rest...)
 		if err != nil {
@@ -480,9 +488,9 @@ func applyOne(ctx context.Context, client *api.Client, fn *config.Function, pkgs
 				return "", err
 			}
 		}
-		done = append(done, verb(dry, fmt.Sprintf("code updated (%s %s)", size(pkg.Size), sent), fmt.Sprintf("code to update (%s %s)", size(pkg.Size), sent)))
+		done = append(done, verb(dry, fmt.Sprintf("code updated (%s zip %s)", size(pkg.Size), sent), fmt.Sprintf("code to update (%s zip %s)", size(pkg.Size), sent)))
 	}
-	in, diffs := configChanges(cur.Configuration, fn)
+	in, diffs := configChanges(cur.Configuration, fn, showSensitive)
 	if len(diffs) > 0 {
 		if !dry {
 			if _, err := client.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
@@ -514,7 +522,7 @@ func codeFor(ctx context.Context, client *api.Client, pkg *codepkg.Package) (lam
 
 // configChanges compares the agent's configuration of a function with its block: the update
 // that makes them equal, and one "attribute old -> new" text per difference (none when equal).
-func configChanges(cc lambda.FunctionConfiguration, fn *config.Function) (*lambda.UpdateFunctionConfigurationInput, []string) {
+func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSensitive bool) (*lambda.UpdateFunctionConfigurationInput, []string) {
 	memory, timeout, storage := fn.MemoryMB, int(fn.Timeout/time.Second), fn.EphemeralStorageMB
 	var diffs []string
 	in := &lambda.UpdateFunctionConfigurationInput{}
@@ -552,7 +560,7 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function) (*lambd
 		curEnv = cc.Environment.Variables
 	}
 	if !reflect.DeepEqual(curEnv, fn.Environment) {
-		diffs = append(diffs, "environment "+envDiff(curEnv, fn.Environment))
+		diffs = append(diffs, "environment: "+envChanges(curEnv, fn.Environment, showSensitive))
 		in.Environment = &lambda.Environment{Variables: fn.Environment}
 	}
 	var curDelay, newDelay any = "default", "default"
@@ -831,7 +839,7 @@ func verb(dry bool, did, would string) string {
 
 // planNew describes the creation of a function that does not exist yet.
 func planNew(fn *config.Function, pkg *codepkg.Package) string {
-	out := []string{fmt.Sprintf("to create (%s to upload)", size(pkg.Size))}
+	out := []string{fmt.Sprintf("to create (%s zip to upload)", size(pkg.Size))}
 	if fn.ReservedConcurrency != nil {
 		out = append(out, fmt.Sprintf("reserved_concurrency none -> %d", *fn.ReservedConcurrency))
 	}
@@ -1027,6 +1035,51 @@ func derefCORS(c *structs.CORS) structs.CORS {
 	return *c
 }
 
+// envChanges lists the environment variables that differ, "~ KEY" (changed), "- KEY" (removed)
+// and "+ KEY" (added), with their values only when showSensitive is set.
+func envChanges(old, new map[string]string, showSensitive bool) string {
+	var parts []string
+	for _, k := range sortedKeys(old, new) {
+		o, inOld := old[k]
+		n, inNew := new[k]
+		switch {
+		case !inOld && showSensitive:
+			parts = append(parts, fmt.Sprintf("+ %s = %q", k, n))
+		case !inOld:
+			parts = append(parts, "+ "+k)
+		case !inNew && showSensitive:
+			parts = append(parts, fmt.Sprintf("- %s = %q", k, o))
+		case !inNew:
+			parts = append(parts, "- "+k)
+		case o != n && showSensitive:
+			parts = append(parts, fmt.Sprintf("~ %s = %q -> %q", k, o, n))
+		case o != n:
+			parts = append(parts, "~ "+k)
+		}
+	}
+	out := strings.Join(parts, ", ")
+	if !showSensitive {
+		out += " (values hidden; -show-sensitive shows them)"
+	}
+	return out
+}
+
+func sortedKeys(maps ...map[string]string) []string {
+	keys := map[string]bool{}
+	for _, m := range maps {
+		for k := range m {
+			keys[k] = true
+		}
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	return sorted
+}
+
+// envDiff lists the keys that differ between two maps: -KEY, ~KEY, +KEY.
 func envDiff(old, new map[string]string) string {
 	var parts []string
 	keys := map[string]bool{}

@@ -39,7 +39,7 @@ func block() *config.Function {
 }
 
 func TestConfigChanges(t *testing.T) {
-	if in, diffs := configChanges(current(), block()); len(diffs) != 0 || !reflect.DeepEqual(in, &lambda.UpdateFunctionConfigurationInput{}) {
+	if in, diffs := configChanges(current(), block(), false); len(diffs) != 0 || !reflect.DeepEqual(in, &lambda.UpdateFunctionConfigurationInput{}) {
 		t.Fatalf("an unchanged function: %v %+v", diffs, in)
 	}
 	cases := []struct {
@@ -58,7 +58,7 @@ func TestConfigChanges(t *testing.T) {
 				return in.Timeout != nil && *in.Timeout == 30 && in.Runtime != nil && in.MemorySize == nil
 			}},
 		{"environment", func(f *config.Function) { f.Environment = map[string]string{"A": "changed", "C": "3"} },
-			[]string{"environment ~A -B +C"},
+			[]string{"environment: ~ A, - B, + C (values hidden; -show-sensitive shows them)"},
 			func(in *lambda.UpdateFunctionConfigurationInput) bool {
 				return in.Environment != nil && in.Environment.Variables["C"] == "3" && len(in.Environment.Variables) == 2
 			}},
@@ -79,7 +79,7 @@ func TestConfigChanges(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			fn := block()
 			c.edit(fn)
-			in, diffs := configChanges(current(), fn)
+			in, diffs := configChanges(current(), fn, false)
 			if !reflect.DeepEqual(diffs, c.diffs) {
 				t.Errorf("diffs %q, want %q", diffs, c.diffs)
 			}
@@ -93,7 +93,7 @@ func TestConfigChanges(t *testing.T) {
 	bare.EphemeralStorage, bare.GatewayOptions = nil, nil
 	fn := block()
 	fn.FreezeDelay = nil
-	if _, diffs := configChanges(bare, fn); !reflect.DeepEqual(diffs, []string{"ephemeral_storage_mb 0 -> 512"}) {
+	if _, diffs := configChanges(bare, fn, false); !reflect.DeepEqual(diffs, []string{"ephemeral_storage_mb 0 -> 512"}) {
 		t.Errorf("a bare configuration: %q", diffs)
 	}
 }
@@ -109,7 +109,7 @@ func TestPlanNew(t *testing.T) {
 	orders.Qualifier = "live"
 	fn.Triggers = []*config.Trigger{orders}
 	got := planNew(fn, &codepkg.Package{Size: 3 << 20})
-	want := "to create (3.0 MB to upload); reserved_concurrency none -> 3; version 1 to publish; alias live to create (-> 1 + 10% to 2); " +
+	want := "to create (3.0 MB zip to upload); reserved_concurrency none -> 3; version 1 to publish; alias live to create (-> 1 + 10% to 2); " +
 		"provisioned_concurrency live none -> 2; URL to create; trigger orders to create (queue: orders -> live)"
 	if got != want {
 		t.Errorf("planNew:\n%s\nwant\n%s", got, want)

@@ -107,11 +107,12 @@ func (c *pluginChecksumCommand) Run(args []string) int {
 
 type queueCommand struct{}
 
-func (c *queueCommand) Synopsis() string { return "Send messages to the agent's queues" }
+func (c *queueCommand) Synopsis() string { return "Send and read messages of the agent's queues" }
 func (c *queueCommand) Help() string {
 	return `Usage: gateway queue <subcommand>
 
-  send QUEUE [BODY]   put a message on a queue (its queue triggers get it)`
+  send QUEUE [BODY]   put a message on a queue (its queue triggers get it)
+  receive QUEUE       show a queue's oldest messages, leaving them there (-delete removes them)`
 }
 func (c *queueCommand) Run([]string) int { return cli.RunResultHelp }
 
@@ -148,4 +149,145 @@ func (c *queueSendCommand) Run(args []string) int {
 		c.ui.Output(fmt.Sprintf("sent %d bytes to queue %s", len(body), args[0]))
 		return nil
 	})
+}
+
+type queueReceiveCommand struct{ ui cli.Ui }
+
+func (c *queueReceiveCommand) Synopsis() string {
+	return "Show (and with -delete remove) a queue's messages"
+}
+func (c *queueReceiveCommand) Help() string {
+	return `Usage: gateway queue receive [-address URL] [-n 10] [-json] [-delete] QUEUE
+
+  Shows the oldest messages waiting on the queue QUEUE of the agent's NATS JetStream, such as
+  an on-failure queue (a trigger's on_failure = "queue:NAME") holding the records its function
+  gave up on. By default it only looks: the messages stay on the queue, for its queue trigger
+  if it has one, and the next receive shows them again. Unlike SQS's ReceiveMessage, nothing
+  is hidden for a visibility timeout and no receive count goes up.
+
+  -n N                     show up to N messages (1 to 100; default 10)
+  -json                    print them as JSON: [{"Sequence", "MessageId", "Body", "Headers",
+                           "SentTimestamp"}]; Body is the message as text
+  -delete                  remove the messages shown from the queue (as SQS's DeleteMessage
+                           after a receive): they are gone for every trigger
+` + apiFlagsHelp
+}
+
+func (c *queueReceiveCommand) Run(args []string) int {
+	fs := flagSet("queue receive", c.ui, c.Help())
+	apiOpts := addAPIFlags(fs)
+	n := fs.Int("n", 10, "")
+	asJSON := fs.Bool("json", false, "")
+	del := fs.Bool("delete", false, "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 1
+	}
+	if *n < 1 || *n > 100 {
+		c.ui.Error("-n must be between 1 and 100")
+		return 1
+	}
+	client, ctx, stop, ok := connect(c.ui, apiOpts)
+	if !ok {
+		return 1
+	}
+	defer stop()
+	queue := fs.Arg(0)
+	msgs, err := client.ReceiveQueueMessages(ctx, queue, *n)
+	if err != nil {
+		c.ui.Error(errorText(err))
+		return 1
+	}
+	if *asJSON {
+		if msgs == nil {
+			msgs = []api.QueueMessage{}
+		}
+		b, _ := json.MarshalIndent(msgs, "", "  ")
+		c.ui.Output(string(b))
+	} else if len(msgs) == 0 {
+		c.ui.Output("queue " + queue + " is empty")
+	}
+	for _, m := range msgs {
+		if !*asJSON {
+			c.ui.Output(fmt.Sprintf("message %s (sequence %d, sent %s, %d bytes):", m.MessageID, m.Sequence,
+				m.SentTimestamp.Format(time.RFC3339), len(m.Body)))
+			c.ui.Output(m.Body)
+		}
+		if *del {
+			if err := client.DeleteQueueMessage(ctx, queue, m.Sequence); err != nil {
+				c.ui.Error(fmt.Sprintf("deleting message %d: %s", m.Sequence, errorText(err)))
+				return 1
+			}
+		}
+	}
+	if *del && len(msgs) > 0 {
+		c.ui.Error(fmt.Sprintf("deleted %d message(s) from queue %s", len(msgs), queue))
+	}
+	return 0
+}
+
+type streamCommand struct{}
+
+func (c *streamCommand) Synopsis() string { return "Put records on the agent's streams" }
+func (c *streamCommand) Help() string {
+	return `Usage: gateway stream <subcommand>
+
+  put STREAM -partition-key KEY [BODY]   put a record on a stream (its stream triggers get it)`
+}
+func (c *streamCommand) Run([]string) int { return cli.RunResultHelp }
+
+type streamPutCommand struct{ ui cli.Ui }
+
+func (c *streamPutCommand) Synopsis() string { return "Put a record on a stream" }
+func (c *streamPutCommand) Help() string {
+	return `Usage: gateway stream put [-address URL] -partition-key KEY STREAM [BODY]
+
+  Puts BODY (or, without it or with "-", standard input) on the stream STREAM of the agent's
+  NATS JetStream, as Kinesis's PutRecord: on the shard KEY hashes to (MD5, as Kinesis), so the
+  functions whose stream triggers read STREAM get it in order with the other records of KEY.
+  The stream is created (with 4 shards) if it does not exist. Prints the record's shard and
+  sequence number.
+
+  -partition-key KEY       the record's partition key (1 to 256 characters)
+` + apiFlagsHelp
+}
+
+func (c *streamPutCommand) Run(args []string) int {
+	fs := flagSet("stream put", c.ui, c.Help())
+	apiOpts := addAPIFlags(fs)
+	key := fs.String("partition-key", "", "")
+	if !parse(fs, c.ui, args) {
+		return 1
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 || *key == "" {
+		if *key == "" && fs.NArg() >= 1 {
+			c.ui.Error("a record needs -partition-key KEY")
+		}
+		fs.Usage()
+		return 1
+	}
+	body := []byte(fs.Arg(1))
+	if fs.NArg() == 1 || fs.Arg(1) == "-" {
+		b, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20+1))
+		if err != nil {
+			c.ui.Error("reading the record from standard input: " + err.Error())
+			return 1
+		}
+		body = b
+	}
+	client, ctx, stop, ok := connect(c.ui, apiOpts)
+	if !ok {
+		return 1
+	}
+	defer stop()
+	out, err := client.PutStreamRecord(ctx, fs.Arg(0), *key, body)
+	if err != nil {
+		c.ui.Error(errorText(err))
+		return 1
+	}
+	c.ui.Output(fmt.Sprintf("put %d bytes on stream %s: %s, sequence number %s", len(body), fs.Arg(0), out.ShardID, out.SequenceNumber))
+	return 0
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/lambdagw/gateway/internal/structs"
 )
@@ -45,4 +47,44 @@ func (c *Client) ListTriggers(ctx context.Context, fn string) ([]*structs.Trigge
 func (c *Client) SendQueueMessage(ctx context.Context, queue string, body []byte) error {
 	_, _, err := c.do(ctx, "POST", "/v1/queues/"+url.PathEscape(queue)+"/messages", nil, body)
 	return err
+}
+
+// QueueMessage is a message waiting on a queue.
+type QueueMessage struct {
+	Sequence      uint64            `json:"Sequence"` // what DeleteQueueMessage takes
+	MessageID     string            `json:"MessageId"`
+	Body          string            `json:"Body"`
+	Headers       map[string]string `json:"Headers,omitempty"`
+	SentTimestamp time.Time         `json:"SentTimestamp"`
+}
+
+// ReceiveQueueMessages returns up to max (1 to 100) of a queue's oldest messages, leaving them
+// on the queue: DeleteQueueMessage removes one.
+func (c *Client) ReceiveQueueMessages(ctx context.Context, queue string, max int) ([]QueueMessage, error) {
+	var out struct{ Messages []QueueMessage }
+	err := c.json(ctx, "GET", "/v1/queues/"+url.PathEscape(queue)+"/messages?max="+strconv.Itoa(max), nil, &out)
+	return out.Messages, err
+}
+
+// DeleteQueueMessage removes the message of sequence seq from a queue.
+func (c *Client) DeleteQueueMessage(ctx context.Context, queue string, seq uint64) error {
+	_, _, err := c.do(ctx, "DELETE", "/v1/queues/"+url.PathEscape(queue)+"/messages/"+strconv.FormatUint(seq, 10), nil, nil)
+	return err
+}
+
+// PutRecordOutput is where a record went.
+type PutRecordOutput struct {
+	SequenceNumber string `json:"SequenceNumber"`
+	ShardID        string `json:"ShardId"`
+}
+
+// PutStreamRecord puts data with partitionKey on a stream of the agent's NATS JetStream, as
+// Kinesis's PutRecord: the stream triggers reading it get it.
+func (c *Client) PutStreamRecord(ctx context.Context, stream, partitionKey string, data []byte) (*PutRecordOutput, error) {
+	in := struct {
+		PartitionKey string `json:"PartitionKey"`
+		Data         []byte `json:"Data"`
+	}{partitionKey, data}
+	var out PutRecordOutput
+	return &out, c.json(ctx, "POST", "/v1/streams/"+url.PathEscape(stream)+"/records", in, &out)
 }

@@ -4,12 +4,14 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
+	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
 )
@@ -59,6 +61,64 @@ func (a *api) sendQueueMessage(w http.ResponseWriter, r *http.Request, reqID str
 		return err
 	}
 	return noContent(w, reqID)
+}
+
+// receiveQueueMessages answers GET /v1/queues/{queue}/messages?max=N: up to N (default 10) of
+// the queue's oldest messages, left on the queue ({"Messages": [...]}).
+func (a *api) receiveQueueMessages(w http.ResponseWriter, r *http.Request, reqID string) error {
+	max := 10
+	if s := r.URL.Query().Get("max"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > gateway.MaxQueueReceive {
+			return lambda.InvalidParameter("max %q must be a number from 1 to %d", s, gateway.MaxQueueReceive)
+		}
+		max = n
+	}
+	msgs, err := a.cfg.Gateway.ReceiveQueueMessages(r.Context(), mux.Vars(r)["queue"], max)
+	if err != nil {
+		return err
+	}
+	if msgs == nil {
+		msgs = []gateway.QueueMessage{}
+	}
+	return writeJSON(w, reqID, http.StatusOK, struct{ Messages []gateway.QueueMessage }{msgs})
+}
+
+// deleteQueueMessage answers DELETE /v1/queues/{queue}/messages/{seq}: the message is gone.
+func (a *api) deleteQueueMessage(w http.ResponseWriter, r *http.Request, reqID string) error {
+	seq, err := strconv.ParseUint(mux.Vars(r)["seq"], 10, 64)
+	if err != nil || seq == 0 {
+		return lambda.InvalidParameter("%q is not a message's sequence number", mux.Vars(r)["seq"])
+	}
+	if err := a.cfg.Gateway.DeleteQueueMessage(r.Context(), mux.Vars(r)["queue"], seq); err != nil {
+		return err
+	}
+	return noContent(w, reqID)
+}
+
+// putRecordInput is the body of POST /v1/streams/{stream}/records, as Kinesis's PutRecord.
+type putRecordInput struct {
+	PartitionKey string `json:"PartitionKey"`
+	Data         []byte `json:"Data"` // base64 in JSON
+}
+
+// putRecordOutput is its answer.
+type putRecordOutput struct {
+	SequenceNumber string `json:"SequenceNumber"`
+	ShardID        string `json:"ShardId"`
+}
+
+// putStreamRecord puts a record on a stream of the agent's NATS (Kinesis's PutRecord).
+func (a *api) putStreamRecord(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var in putRecordInput
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	seq, shard, err := a.cfg.Gateway.PutStreamRecord(r.Context(), mux.Vars(r)["stream"], in.PartitionKey, in.Data)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, reqID, http.StatusOK, putRecordOutput{SequenceNumber: strconv.FormatUint(seq, 10), ShardID: shard})
 }
 
 func (a *api) deleteTrigger(w http.ResponseWriter, r *http.Request, reqID string) error {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/lambdagw/gateway/internal/natsconn"
 	"github.com/lambdagw/gateway/internal/natsengine"
 	"github.com/lambdagw/gateway/internal/natsq"
+	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/sandbox"
@@ -140,6 +142,88 @@ func (q queuePublisher) PublishQueue(ctx context.Context, name string, body []by
 		return fmt.Errorf("%w: %v", gateway.ErrInvalidQueue, err)
 	}
 	return natsq.Publish(ctx, q.js, name, body, nil)
+}
+
+// PeekQueue reads the queue's oldest messages by sequence (JetStream's get-next-by-subject),
+// with no consumer: nothing is acknowledged, delivered or moved.
+func (q queuePublisher) PeekQueue(ctx context.Context, name string, max int) ([]gateway.QueueMessage, error) {
+	s, err := q.queueStream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []gateway.QueueMessage
+	for seq := uint64(1); len(out) < max; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(natsq.Subject(name)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break // no message from seq on
+		}
+		if err != nil {
+			return out, fmt.Errorf("reading queue %s: %w", name, err)
+		}
+		msg := gateway.QueueMessage{Sequence: m.Sequence, MessageID: strconv.FormatUint(m.Sequence, 10), Body: string(m.Data), Sent: m.Time}
+		for k, vs := range m.Header {
+			if len(vs) == 0 {
+				continue
+			}
+			if k == nats.MsgIdHdr {
+				msg.MessageID = vs[0]
+			}
+			if msg.Headers == nil {
+				msg.Headers = map[string]string{}
+			}
+			msg.Headers[k] = vs[0]
+		}
+		out = append(out, msg)
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// DeleteQueueMessage removes a message from the queue's stream, as an ack would.
+func (q queuePublisher) DeleteQueueMessage(ctx context.Context, name string, seq uint64) error {
+	s, err := q.queueStream(ctx, name)
+	if err != nil {
+		return err
+	}
+	err = s.DeleteMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		return fmt.Errorf("%w: queue %s has no message %d (already consumed or deleted)", gateway.ErrNotFound, name, seq)
+	}
+	return err
+}
+
+func (q queuePublisher) queueStream(ctx context.Context, name string) (jetstream.Stream, error) {
+	if err := natsq.Validate(name); err != nil {
+		return nil, fmt.Errorf("%w: %v", gateway.ErrInvalidQueue, err)
+	}
+	s, err := q.js.Stream(ctx, natsq.StreamName(name))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: queue %s does not exist: nothing was ever sent to it", gateway.ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up queue %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// PublishStream puts a record on a stream as the stream plugin reads it: on the shard its
+// partition key hashes to, the key in the record's header (natsstream.Publish).
+func (q queuePublisher) PublishStream(ctx context.Context, name, partitionKey string, data []byte) (uint64, string, error) {
+	if err := natsstream.Validate(name); err != nil {
+		return 0, "", fmt.Errorf("%w: %v", gateway.ErrInvalidRecord, err)
+	}
+	if err := natsstream.ValidatePartitionKey(partitionKey); err != nil {
+		return 0, "", fmt.Errorf("%w: %v", gateway.ErrInvalidRecord, err)
+	}
+	seq, err := natsstream.Publish(ctx, q.js, name, partitionKey, data)
+	if err != nil {
+		return 0, "", err
+	}
+	shards, err := natsstream.Shards(ctx, q.js, name)
+	if err != nil {
+		return seq, "", nil // stored; only its shard is unknown
+	}
+	return seq, natsstream.ShardID(natsstream.ShardFor(partitionKey, shards)), nil
 }
 
 // lateTriggers is the gateway's sdk.Host, set once the gateway exists (the plugin host is

@@ -16,7 +16,7 @@ FUZZ_TARGETS  := ./internal/unpack:FuzzZip ./internal/unpack:FuzzTar ./config:Fu
 	./gateway:FuzzForwardResponse ./internal/lambda/eventstream:FuzzWriter
 FUZZ_EXECS    ?= 3000x
 
-.PHONY: all deps build examples run test test-unit test-integration fuzz lint bench clean proto
+.PHONY: all deps build examples run test test-unit test-integration fuzz lint bench clean proto docs
 
 all: build
 
@@ -81,6 +81,10 @@ lint: deps
 proto:
 	cd plugins/sdk/proto && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
+
+## docs: regenerate docs/cli.md from the commands' help (cmd/gateway's TestCLIDocs fails when it is stale)
+docs:
+	CGO_ENABLED=1 $(GO) run ./cmd/gateway docs > docs/cli.md
 
 ## bench: benchmarks against a same-run baseline, written to docs/BENCHMARKS.md
 bench: build

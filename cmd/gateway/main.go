@@ -121,7 +121,7 @@ func topLevel(cmds map[string]cli.CommandFactory) map[string]cli.CommandFactory 
 }
 
 func commands(ui cli.Ui) map[string]cli.CommandFactory {
-	return map[string]cli.CommandFactory{
+	cmds := map[string]cli.CommandFactory{
 		"agent":     func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
 		"apply":     func() (cli.Command, error) { return &applyCommand{ui: ui}, nil },
 		"plan":      func() (cli.Command, error) { return &planCommand{ui: ui}, nil },
@@ -157,6 +157,10 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"tls cert create": func() (cli.Command, error) { return &tlsCertCreateCommand{ui: ui}, nil },
 		"version":         func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
 	}
+	cmds["docs"] = func() (cli.Command, error) {
+		return &docsCommand{ui: ui, cmds: func() map[string]cli.CommandFactory { return cmds }}, nil
+	}
+	return cmds
 }
 
 type versionCommand struct{ ui cli.Ui }

@@ -47,7 +47,7 @@ func TestProvisionedConcurrency(t *testing.T) {
 	out, errOut, code := a.cli("apply", writeFunctions(t, provisionedHCL(2)))
 	// Progress lines come as it works: the upload's bytes, then the wait for Init.
 	if code != 0 || !strings.Contains(out, "provisioned_concurrency live none -> 2") || !strings.Contains(out, "provisioned environments ready") ||
-		!regexp.MustCompile(`pc: uploading code: [0-9.]+ MB of [0-9.]+ MB sent\n`).MatchString(out) ||
+		!regexp.MustCompile(`pc: uploading code: [0-9.]+ MB of the [0-9.]+ MB request sent \(the [0-9.]+ MB zip, base64-encoded\)\n`).MatchString(out) ||
 		!strings.Contains(out, "pc: waiting for 2 provisioned environment(s) to finish Init") {
 		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
 	}

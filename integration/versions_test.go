@@ -500,7 +500,7 @@ function "two" {
 }
 `, fnDir)
 	out, errOut, code := a.cli("apply", writeFunctions(t, hcl))
-	if code != 0 || strings.Count(out, "MB uploaded)") != 1 || strings.Count(out, "MB already on the agent)") != 1 {
+	if code != 0 || strings.Count(out, "MB zip uploaded)") != 1 || strings.Count(out, "MB zip already on the agent)") != 1 {
 		t.Fatalf("apply exited %d: want one upload and one reference:\n%s\n%s", code, out, errOut)
 	}
 	for _, name := range []string{"one", "two"} {

@@ -1,5 +1,6 @@
-# The gateway's build, run, test and benchmark entry points. Go is taken from PATH or /usr/local/go.
-export PATH := $(PATH):/usr/local/go/bin
+# The gateway's build, run, test and benchmark entry points. Go is taken from PATH or /usr/local/go;
+# .tools/bin (the Go tools make deps installs, such as versitygw) comes first.
+export PATH := $(CURDIR)/.tools/bin:$(PATH):/usr/local/go/bin
 GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin
@@ -21,9 +22,10 @@ FUZZ_EXECS    ?= 3000x
 all: build
 
 ## deps: what building and testing need beyond Go, installed when missing (idempotent, quick when
-## present): gcc and libseccomp's headers for cgo, and the servers the tests run against.
+## present): gcc and libseccomp's headers for cgo, and the servers the tests run against (apt
+## packages, and versitygw into .tools/bin).
 deps:
-	@scripts/deps.sh
+	@GO="$(GO)" scripts/deps.sh
 
 ## build: bin/gateway (cgo on: libcontainer's nsenter is C), the built-in trigger plugins
 ## (bin/gateway-trigger-*, with their checksum lines in bin/plugins.hcl) and the example functions

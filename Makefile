@@ -28,7 +28,9 @@ deps:
 	@GO="$(GO)" scripts/deps.sh
 
 ## build: bin/gateway (cgo on: libcontainer's nsenter is C), the built-in trigger plugins
-## (bin/gateway-trigger-*, with their checksum lines in bin/plugins.hcl) and the example functions
+## (bin/gateway-trigger-*, with their checksum lines in bin/plugins.hcl), the example agent file
+## with those plugin blocks (bin/agent.hcl: the agent reads one file, and checksums change with
+## every build) and the example functions
 build: deps examples
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/gateway ./cmd/gateway
 	@for p in $(PLUGINS); do \
@@ -38,6 +40,7 @@ build: deps examples
 		printf 'plugin "%s" {\n  path     = "%s"\n  %s\n}\n' $$p "$(CURDIR)/$(BIN)/gateway-trigger-$$p" \
 			"$$($(BIN)/gateway plugin checksum $(BIN)/gateway-trigger-$$p)"; \
 	done > $(BIN)/plugins.hcl
+	@{ cat examples/agent/agent.hcl; echo; echo '# Written by make build: bin/plugins.hcl.'; cat $(BIN)/plugins.hcl; } > $(BIN)/agent.hcl
 
 ## examples: the example functions, as static binaries named bootstrap (runtime provided)
 examples:

@@ -2,8 +2,9 @@
 // with its posix backend on a folder of the test's, on a free loopback port, optionally pushing
 // bucket event notifications to a webhook, and gives an aws-sdk-go-v2 S3 client of it.
 //
-// The versitygw binary must be installed (found on PATH, or in .tools/bin of the repository, where
-// make deps puts it); a test that needs it fails, naming InstallCommand, when it is not. The server is started as:
+// The versitygw binary must be installed (found on PATH, or in .tools/bin of the repository,
+// where make deps puts it); a test that needs it fails, naming InstallCommand, when it is not.
+// The server is started as:
 //
 //	versitygw --port 127.0.0.1:PORT --access KEY --secret SECRET --region REGION --health /health \
 //	    --quiet [--event-webhook-url URL] posix DIR

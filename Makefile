@@ -1,5 +1,6 @@
-# The gateway's build, run, test and benchmark entry points. Go is taken from PATH or /usr/local/go.
-export PATH := $(PATH):/usr/local/go/bin
+# The gateway's build, run, test and benchmark entry points. Go is taken from PATH or /usr/local/go;
+# .tools/bin (the Go tools make deps installs, such as versitygw) comes first.
+export PATH := $(CURDIR)/.tools/bin:$(PATH):/usr/local/go/bin
 GO            ?= go
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin
@@ -21,12 +22,15 @@ FUZZ_EXECS    ?= 3000x
 all: build
 
 ## deps: what building and testing need beyond Go, installed when missing (idempotent, quick when
-## present): gcc and libseccomp's headers for cgo, and the servers the tests run against.
+## present): gcc and libseccomp's headers for cgo, and the servers the tests run against (apt
+## packages, and versitygw into .tools/bin).
 deps:
-	@scripts/deps.sh
+	@GO="$(GO)" scripts/deps.sh
 
 ## build: bin/gateway (cgo on: libcontainer's nsenter is C), the built-in trigger plugins
-## (bin/gateway-trigger-*, with their checksum lines in bin/plugins.hcl) and the example functions
+## (bin/gateway-trigger-*, with their checksum lines in bin/plugins.hcl), the example agent file
+## with those plugin blocks (bin/agent.hcl: the agent reads one file, and checksums change with
+## every build) and the example functions
 build: deps examples
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/gateway ./cmd/gateway
 	@for p in $(PLUGINS); do \
@@ -36,6 +40,7 @@ build: deps examples
 		printf 'plugin "%s" {\n  path     = "%s"\n  %s\n}\n' $$p "$(CURDIR)/$(BIN)/gateway-trigger-$$p" \
 			"$$($(BIN)/gateway plugin checksum $(BIN)/gateway-trigger-$$p)"; \
 	done > $(BIN)/plugins.hcl
+	@{ cat examples/agent/agent.hcl; echo; echo '# Written by make build: bin/plugins.hcl.'; cat $(BIN)/plugins.hcl; } > $(BIN)/agent.hcl
 
 ## examples: the example functions, as static binaries named bootstrap (runtime provided)
 examples:

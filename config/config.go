@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/lambdagw/gateway/internal/structs"
@@ -1425,6 +1427,10 @@ func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Dia
 		if d.HasErrors() {
 			continue
 		}
+		if d := agentFileDiag(p, f.Body); d != nil {
+			diags = append(diags, d)
+			continue // its function-file errors would only bury this one
+		}
 		content, rest, d := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "variable", LabelNames: []string{"name"}}}})
 		diags = append(diags, d...)
 		decls = append(decls, content.Blocks...)
@@ -1453,6 +1459,50 @@ func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Dia
 		}
 	}
 	return out, files, diags
+}
+
+// agentFileDiag says, at its first agent setting, that a file given as a function file is an
+// agent file (a folder of function files may well hold one, as examples/ did); nil otherwise.
+func agentFileDiag(path string, body hcl.Body) *hcl.Diagnostic {
+	schema, _ := gohcl.ImpliedBodySchema(agentFile{})
+	agentNames := map[string]bool{}
+	for _, a := range schema.Attributes {
+		agentNames[a.Name] = true
+	}
+	for _, b := range schema.Blocks {
+		agentNames[b.Type] = true
+	}
+	type item struct {
+		name string
+		rng  hcl.Range
+	}
+	var found []item
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		for name, a := range sb.Attributes {
+			if agentNames[name] {
+				found = append(found, item{name, a.NameRange})
+			}
+		}
+		for _, b := range sb.Blocks {
+			if agentNames[b.Type] {
+				found = append(found, item{b.Type, b.TypeRange})
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].rng.Start.Byte < found[j].rng.Start.Byte })
+	var names []string
+	for _, it := range found {
+		if !slices.Contains(names, it.name) {
+			names = append(names, it.name)
+		}
+	}
+	rng := found[0].rng
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Agent file given as a function file",
+		Detail: fmt.Sprintf("%s is an agent file (it has %s): give apply, plan and validate only function files, and an agent file to gateway agent -config.",
+			path, strings.Join(names, ", ")), Subject: &rng}
 }
 
 func expandPaths(paths []string, diags *hcl.Diagnostics) []string {

@@ -431,14 +431,51 @@ func TestCodeGCBlock(t *testing.T) {
 	}
 }
 
-// TestExampleAgentFile: the example agent file decodes.
+// TestExampleAgentFile: the example agent file decodes, without plugin blocks (their checksums
+// would be stale after the next build: make build adds them in bin/agent.hcl), and the examples
+// folder, which `gateway apply examples` reads, holds only function files.
 func TestExampleAgentFile(t *testing.T) {
-	a, _, diags := LoadAgent("../examples/agent.hcl")
+	a, _, diags := LoadAgent("../examples/agent/agent.hcl")
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if len(a.Plugins) != 3 || a.Plugins[2].Config == nil || !strings.HasSuffix(a.Plugins[0].Path, "/bin/gateway-trigger-queue") {
-		t.Errorf("plugins %+v", a.Plugins)
+	if a.NodeName != "gw1" || a.HTTP.Address != "127.0.0.1:9500" || len(a.Plugins) != 0 {
+		t.Errorf("agent %+v", a)
+	}
+	fns, files, diags := LoadFunctions("../examples")
+	if diags.HasErrors() {
+		var b strings.Builder
+		_ = files.WriteDiagnostics(&b, diags)
+		t.Fatal(b.String())
+	}
+	if len(fns) < 3 {
+		t.Errorf("%d example functions", len(fns))
+	}
+}
+
+// TestAgentFileAsFunctionFile: an agent file among function files is an error at its first
+// agent setting that names it and the settings that make it one; the other files still load.
+func TestAgentFileAsFunctionFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "fn.hcl", "function \"f\" {\n  runtime = \"provided.al2023\"\n  code = \".\"\n}\n")
+	agent := write(t, dir, "agent.hcl", "# an agent\nnode_name = \"gw1\"\n\nhttp {\n  address = \"127.0.0.1:9500\"\n}\nplugin \"q\" {\n  path = \"x\"\n}\n")
+	fns, files, diags := LoadFunctions(dir)
+	if !diags.HasErrors() || len(diags) != 1 {
+		t.Fatalf("diagnostics %v", diags)
+	}
+	d := diags[0]
+	if d.Subject == nil || d.Subject.Filename != agent || d.Subject.Start.Line != 2 || d.Subject.Start.Column != 1 {
+		t.Errorf("subject %v, want %s line 2 (node_name)", d.Subject, agent)
+	}
+	if want := agent + " is an agent file (it has node_name, http, plugin): give apply, plan and validate only function files"; d.Summary != "Agent file given as a function file" || !strings.HasPrefix(d.Detail, want) {
+		t.Errorf("diagnostic %s: %s", d.Summary, d.Detail)
+	}
+	var b strings.Builder
+	if err := files.WriteDiagnostics(&b, diags); err != nil || !strings.Contains(b.String(), agent+":2:1: error") {
+		t.Errorf("written as %q (%v)", b.String(), err)
+	}
+	if len(fns) != 1 || fns[0].Name != "f" {
+		t.Errorf("functions %v", fns)
 	}
 }
 

@@ -1,5 +1,5 @@
 # The example functions `make run` applies. `gateway apply -address http://127.0.0.1:9500 examples`
-# (this file and stream.hcl, which is apart because the integration tests apply this file alone).
+# (every *.hcl file there: this one, stream.hcl, apart because the integration tests apply this file alone, and queue.hcl).
 function "hello" {
   runtime     = "provided.al2023"
   code        = "./functions/hello/build"

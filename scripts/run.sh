@@ -8,7 +8,19 @@ export GATEWAY_ADDR="$addr"
 
 bin/gateway agent -dev &
 agent=$!
-trap 'kill -TERM $agent 2>/dev/null; wait $agent' INT TERM EXIT
+# Ctrl-C (or SIGTERM) is how `make run` is meant to end: stop the agent, wait for it to drain
+# and end with its status, so make reports no error for a clean stop. On another exit (a failed
+# apply) that exit's status is kept.
+stop() {
+	trap - INT TERM EXIT
+	kill -TERM $agent 2>/dev/null
+	status=0
+	wait $agent || status=$?
+	[ "$1" = 0 ] || exit "$1"
+	exit $status
+}
+trap 'stop 0' INT TERM
+trap 'stop $?' EXIT
 
 for _ in $(seq 1 100); do
 	if curl -fsS "$addr/v1/health" >/dev/null 2>&1; then break; fi

@@ -2,8 +2,9 @@
 // with its posix backend on a folder of the test's, on a free loopback port, optionally pushing
 // bucket event notifications to a webhook, and gives an aws-sdk-go-v2 S3 client of it.
 //
-// The versitygw binary must be installed (found on PATH or at /usr/local/bin/versitygw); a test
-// that needs it fails, naming InstallCommand, when it is not. The server is started as:
+// The versitygw binary must be installed (found on PATH, or in .tools/bin of the repository,
+// where make deps puts it); a test that needs it fails, naming InstallCommand, when it is not.
+// The server is started as:
 //
 //	versitygw --port 127.0.0.1:PORT --access KEY --secret SECRET --region REGION --health /health \
 //	    --quiet [--event-webhook-url URL] posix DIR
@@ -31,11 +32,36 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// InstallCommand installs the versitygw binary these tests run (the CI script runs it).
-const InstallCommand = "GOBIN=/usr/local/bin go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
+// InstallCommand installs the versitygw binary these tests run, into the repository's .tools/bin.
+const InstallCommand = "make deps"
 
-// fallbackBinary is where InstallCommand puts versitygw, looked at when it is not on PATH.
-var fallbackBinary = "/usr/local/bin/versitygw"
+// toolsBin is where make deps installs Go tools, relative to the repository's root.
+const toolsBin = ".tools/bin"
+
+// fallbackBinary is where make deps puts versitygw, looked at when it is not on PATH (plain
+// `go test` runs without the Makefile's PATH); empty when no repository root was found.
+var fallbackBinary = repoTool("versitygw")
+
+// repoTool returns the path name would have in toolsBin of the repository holding the working
+// directory (a test runs in its package's folder): the nearest parent with a go.mod and a .git.
+func repoTool(name string) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				return filepath.Join(dir, toolsBin, name)
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
 
 // Defaults.
 const (
@@ -83,8 +109,10 @@ func Binary() (string, error) {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p, nil
 	}
-	if st, err := os.Stat(fallbackBinary); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-		return fallbackBinary, nil
+	if fallbackBinary != "" {
+		if st, err := os.Stat(fallbackBinary); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return fallbackBinary, nil
+		}
 	}
 	return "", fmt.Errorf("the versitygw binary is not installed (not on PATH nor at %s): install it with `%s`",
 		fallbackBinary, InstallCommand)

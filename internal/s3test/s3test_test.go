@@ -96,3 +96,32 @@ func TestBinaryMissingNamesInstallCommand(t *testing.T) {
 		t.Fatalf("error %v does not name %q", err, InstallCommand)
 	}
 }
+
+// TestBinaryInRepoTools: with versitygw not on PATH (plain `go test`), the one make deps put in
+// the repository's .tools/bin is found from a package folder below the root.
+func TestBinaryInRepoTools(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{".git", "go.mod"} {
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := filepath.Join(root, ".tools", "bin", "versitygw")
+	pkg := filepath.Join(root, "internal", "s3test")
+	for _, d := range []string{filepath.Dir(want), pkg} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(want, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(pkg)
+	t.Setenv("PATH", t.TempDir())
+	old := fallbackBinary
+	fallbackBinary = repoTool("versitygw")
+	t.Cleanup(func() { fallbackBinary = old })
+	if got, err := Binary(); err != nil || got != want {
+		t.Fatalf("Binary() = %q, %v; want %q", got, err, want)
+	}
+}

@@ -252,9 +252,10 @@ func (p *proc) setState(state string, err error, mutate func(*Status)) {
 // ends. first gets the outcome of the first start.
 func (p *proc) supervise(ctx context.Context, first chan<- error) {
 	backoff := backoffMin
+	lastErr := "" // of the previous failed start: the same failure again is logged at DEBUG
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
-		client, err := p.start(ctx)
+		client, sockDir, err := p.start(ctx)
 		report := func() {
 			if attempt == 0 {
 				first <- err
@@ -269,8 +270,11 @@ func (p *proc) supervise(ctx context.Context, first chan<- error) {
 		}
 		if err == nil {
 			report()
+			lastErr = ""
 			err = p.run(ctx, client)
 			client.Kill()
+			// A plugin that died without its clean-up (SIGKILL) leaves its socket there.
+			_ = os.RemoveAll(sockDir)
 			if ctx.Err() != nil {
 				p.setState(StateStopped, nil, func(s *Status) { s.PID = 0 })
 				return
@@ -282,7 +286,14 @@ func (p *proc) supervise(ctx context.Context, first chan<- error) {
 				report()
 				return
 			}
-			p.logger.Error("the plugin did not start", "error", err, "retry_in", backoff)
+			// Reported once; retried quietly, since a refused binary stays refused until
+			// someone acts on the message.
+			if msg := err.Error(); msg != lastErr {
+				p.logger.Error("the plugin did not start; retrying with backoff", "error", err, "retry_in", backoff)
+				lastErr = msg
+			} else {
+				p.logger.Debug("the plugin did not start, again", "error", err, "retry_in", backoff)
+			}
 		}
 		if time.Since(started) > backoffReset {
 			backoff = backoffMin
@@ -303,22 +314,30 @@ func (p *proc) supervise(ctx context.Context, first chan<- error) {
 }
 
 // start launches the plugin and configures it. On success the plugin runs; the caller owns
-// the client.
-func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
+// the client, and removes sockDir (the folder of the plugin's unix socket) once it is killed.
+func (p *proc) start(ctx context.Context) (*plugin.Client, string, error) {
 	p.setState(StateStarting, nil, func(s *Status) { s.NextStart = nil })
 	sum, err := hex.DecodeString(p.cfg.Checksum)
 	if err != nil {
-		return nil, fmt.Errorf("checksum %q: %w", p.cfg.Checksum, err)
+		return nil, "", fmt.Errorf("checksum %q: %w", p.cfg.Checksum, err)
 	}
 	if err := checkBinary(p.cfg.Path, sum); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	dataDir := filepath.Join(p.host.cfg.DataDir, p.cfg.Name)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the plugin's data folder: %w", err)
+		return nil, "", fmt.Errorf("creating the plugin's data folder: %w", err)
+	}
+	// go-plugin's server puts its socket in os.TempDir unless told otherwise, and only a clean
+	// exit removes it: a folder of the host's own is removed whatever the plugin's end. Not
+	// under data_dir, whose path may be too long for a socket's (108 bytes).
+	sockDir, err := os.MkdirTemp("", "gateway-plugin-")
+	if err != nil {
+		return nil, "", fmt.Errorf("creating the plugin's socket folder: %w", err)
 	}
 	cmd := exec.Command(p.cfg.Path)
 	cmd.Dir = dataDir
+	cmd.Env = []string{plugin.EnvUnixSocketDir + "=" + sockDir} // go-plugin appends the agent's environment
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: sdk.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {
@@ -334,14 +353,15 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	defer func() {
 		if !ok {
 			client.Kill()
+			_ = os.RemoveAll(sockDir)
 		}
 	}()
 	rpc, err := client.Client()
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("%s does not match the checksum in the agent's configuration (sha256:%s): refused", p.cfg.Path, p.cfg.Checksum)
+			return nil, "", fmt.Errorf("%s does not match the checksum in the agent's configuration (sha256:%s): refused (if you replaced the binary on purpose, `gateway plugin checksum %s` prints the new line)", p.cfg.Path, p.cfg.Checksum, p.cfg.Path)
 		}
-		return nil, fmt.Errorf("starting %s: the gateway's plugin handshake failed (a plugin binary serves with plugins/sdk's Serve, for protocol version %d): %w", p.cfg.Path, sdk.ProtocolVersion, err)
+		return nil, "", fmt.Errorf("starting %s: the gateway's plugin handshake failed (a plugin binary serves with plugins/sdk's Serve, for protocol version %d): %w", p.cfg.Path, sdk.ProtocolVersion, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, p.host.cfg.StartTimeout)
 	defer cancel()
@@ -349,14 +369,14 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	var schema sdk.Schema
 	trig, tSchema, err := dispense[*sdk.TriggerClient](sctx, rpc, sdk.TriggerPluginName, sdk.TriggerAPIVersion)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if trig != nil {
 		kinds, schema = append(kinds, KindTrigger), tSchema
 	}
 	ext, eSchema, err := dispense[*sdk.ExtensionClient](sctx, rpc, sdk.ExtensionPluginName, sdk.ExtensionAPIVersion)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if ext != nil {
 		kinds = append(kinds, KindExtension)
@@ -365,7 +385,7 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 		}
 	}
 	if len(kinds) == 0 {
-		return nil, fmt.Errorf("%s serves neither a trigger nor an extension", p.cfg.Path)
+		return nil, "", fmt.Errorf("%s serves neither a trigger nor an extension", p.cfg.Path)
 	}
 	p.mu.Lock()
 	cfgJSON := p.configJSON
@@ -373,7 +393,7 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	if cfgJSON == nil {
 		cfgJSON, err = decodeConfig(p.cfg, schema)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		p.mu.Lock()
 		p.configJSON = cfgJSON
@@ -389,20 +409,20 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	var diags []sdk.Diagnostic
 	if trig != nil {
 		if diags, err = trig.Configure(sctx, req, p.host.cfg.Triggers); err != nil {
-			return nil, fmt.Errorf("configuring the trigger: %w", err)
+			return nil, "", fmt.Errorf("configuring the trigger: %w", err)
 		}
 	}
 	var caps sdk.Capabilities
 	if ext != nil && len(diags) == 0 {
 		if diags, err = ext.Configure(sctx, req); err != nil {
-			return nil, fmt.Errorf("configuring the extension: %w", err)
+			return nil, "", fmt.Errorf("configuring the extension: %w", err)
 		}
 		if caps, err = ext.Capabilities(sctx); err != nil {
-			return nil, fmt.Errorf("asking the extension what it wants: %w", err)
+			return nil, "", fmt.Errorf("asking the extension what it wants: %w", err)
 		}
 	}
 	if len(diags) > 0 {
-		return nil, &ConfigError{Plugin: p.cfg.Name, Diags: pluginDiags(p.cfg, diags)}
+		return nil, "", &ConfigError{Plugin: p.cfg.Name, Diags: pluginDiags(p.cfg, diags)}
 	}
 	pid := 0
 	if rc := client.ReattachConfig(); rc != nil {
@@ -423,7 +443,7 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, error) {
 	p.setState(StateRunning, nil, func(s *Status) { s.PID = pid; s.Kinds = kinds; s.LastError = "" })
 	p.logger.Info("plugin started", "path", p.cfg.Path, "pid", pid, "kinds", kinds, "telemetry", caps.Telemetry, "authorizer", caps.Authorizer)
 	ok = true
-	return client, nil
+	return client, sockDir, nil
 }
 
 // run pushes mappings and watches the plugin until it exits or ctx ends.

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -92,8 +94,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestSupervisedPlugin: a real plugin process is started with its config decoded from HCL,
 // gets its mappings and delivers through the host; killed with SIGKILL, it is started again
-// and given its configuration and mappings again; Shutdown leaves no process behind.
+// and given its configuration and mappings again; Shutdown leaves no process behind, nor the
+// socket of the killed one in the temporary folder.
 func TestSupervisedPlugin(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where go-plugin and the host put sockets
 	rec := &sdktest.Host{}
 	h := newHost(t, pluginBlock(t, "config {\n  greeting = \"hello\"\n  tags = [\"a\"]\n}\n", checksum(t)), rec)
 	if err := h.Start(context.Background()); err != nil {
@@ -144,6 +149,56 @@ func TestSupervisedPlugin(t *testing.T) {
 	}
 	if st := h.Status()[0]; st.State != StateStopped {
 		t.Errorf("after shutdown: %+v", st)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in the temporary folder after Shutdown: %v", left)
+	}
+}
+
+// syncBuffer is a log destination read while the host writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestRefusedReportedOnce: a binary refused for its checksum is reported once, as an error
+// naming the fix, and retried with backoff at DEBUG.
+func TestRefusedReportedOnce(t *testing.T) {
+	var logs syncBuffer
+	h := New(Config{Plugins: []config.Plugin{pluginBlock(t, "", strings.Repeat("00", 32))}, DataDir: t.TempDir(),
+		Triggers: &sdktest.Host{}, StartTimeout: 20 * time.Second,
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &logs})})
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two retries", func() bool { return h.Status()[0].Restarts >= 3 })
+	var errs, debugs int
+	for _, line := range strings.Split(logs.String(), "\n") {
+		switch {
+		case strings.Contains(line, "[ERROR]"):
+			errs++
+			if !strings.Contains(line, "refused") || !strings.Contains(line, "gateway plugin checksum "+testPlugin) {
+				t.Errorf("the error does not name the fix: %s", line)
+			}
+		case strings.Contains(line, "[DEBUG]") && strings.Contains(line, "did not start, again"):
+			debugs++
+		}
+	}
+	if errs != 1 || debugs < 2 {
+		t.Errorf("%d errors and %d debug lines for three failed starts; logs:\n%s", errs, debugs, logs.String())
 	}
 }
 

@@ -415,6 +415,7 @@ func (a *agent) start(ctx context.Context) error {
 		// DNS rebinding: only the node's own names reach the API (function URLs always do).
 		AllowedHosts:   allowedHosts(cfg.HTTP),
 		AllowedOrigins: cfg.HTTP.AllowedOrigins,
+		AccessLog:      cfg.HTTP.AccessLog,
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,

@@ -70,3 +70,33 @@ func TestElectionWarningKept(t *testing.T) {
 		t.Errorf("want 3 warnings (no Raft known yet, a lost leader, another message), got %d:\n%s", got, out.String())
 	}
 }
+
+// TestElectionWarningKeptWithPeers: a node whose configuration names another server (which is
+// not there) still warns when its heartbeat timeout passes: only a lone node's is expected.
+func TestElectionWarningKeptWithPeers(t *testing.T) {
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := freeAddr(t)
+	// Neither bootstrap nor join: the node starts without a configuration, then gets one of two.
+	n, err := Start(ctx, Config{NodeID: "n1", DataDir: t.TempDir(), BindAddr: addr,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Debug})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Stop(context.Background()) })
+	if err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{
+		{ID: "n1", Address: raft.ServerAddress(addr)},
+		{ID: "n2", Address: raft.ServerAddress(freeAddr(t))},
+	}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), electionMsg); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no election:\n%s", out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "[WARN]  raft: "+electionMsg) {
+		t.Errorf("with a peer, the election line is not a warning:\n%s", out.String())
+	}
+}

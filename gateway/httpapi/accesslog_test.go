@@ -2,12 +2,16 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -40,14 +44,24 @@ func get(t *testing.T, url string) string {
 }
 
 // TestAccessLog: with AccessLog, each request is one INFO line on http.access with its method,
-// path, function (when the route names one), status, duration as text and request ID; without
-// it, nothing is logged at INFO.
+// path, function (the route's, or the one a function URL invoked; none for a route without one),
+// status, duration as text and request ID; without it, nothing is logged at INFO.
 func TestAccessLog(t *testing.T) {
 	var out logBuffer
-	_, url := newStack(t, stackOptions{accessLog: true, logger: hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info})})
+	c, url := newStack(t, stackOptions{accessLog: true, logger: hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info})})
+	ctx := context.Background()
+	if _, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("web"), Runtime: types.RuntimeProvidedal2023,
+		Role: aws.String("arn:aws:iam::000000000000:role/x"), Code: &types.FunctionCode{ZipFile: zipped}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateFunctionUrlConfig(ctx, &awslambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("web"),
+		AuthType: types.FunctionUrlAuthTypeNone}); err != nil {
+		t.Fatal(err)
+	}
 	missing := get(t, url+"/2015-03-31/functions/nope")
 	listed := get(t, url+"/2015-03-31/functions/")
-	if missing == "" || listed == "" {
+	viaURL := get(t, url+"/fn/web/hi?name=x")
+	if missing == "" || listed == "" || viaURL == "" {
 		t.Fatal("no request IDs")
 	}
 	logs := out.String()
@@ -55,13 +69,17 @@ func TestAccessLog(t *testing.T) {
 	for _, want := range []string{
 		`\[INFO\]  http\.access: request: method=GET path=/2015-03-31/functions/nope function=nope status=404 ` + dur + `request_id=` + missing + `\n`,
 		`\[INFO\]  http\.access: request: method=GET path=/2015-03-31/functions/ status=200 ` + dur + `request_id=` + listed + `\n`,
+		`\[INFO\]  http\.access: request: method=GET path=/fn/web/hi function=web status=200 ` + dur + `request_id=` + viaURL + `\n`,
+		`\[INFO\]  http\.access: request: method=POST path=/2015-03-31/functions status=201 `,
 	} {
 		if !regexp.MustCompile(want).MatchString(logs) {
 			t.Errorf("no line matching %q in:\n%s", want, logs)
 		}
 	}
-	if n := strings.Count(logs, "http.access"); n != 2 {
-		t.Errorf("want 2 access lines, got %d:\n%s", n, logs)
+	for _, id := range []string{missing, listed, viaURL} {
+		if n := strings.Count(logs, id); n != 1 {
+			t.Errorf("request %s is logged %d times:\n%s", id, n, logs)
+		}
 	}
 
 	var quiet logBuffer

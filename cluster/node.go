@@ -143,7 +143,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = logger
+	raftLog := newRaftLogger(logger, rc.LocalID)
+	rc.Logger = raftLog
 	// Quick elections on one node; still sane for several nodes on a LAN.
 	rc.HeartbeatTimeout = 500 * time.Millisecond
 	rc.ElectionTimeout = 500 * time.Millisecond
@@ -159,6 +160,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
+	raftLog.raft.Store(n.raft)
 	n.hasState.Store(has)
 	if !has && (cfg.Bootstrap || (cfg.BootstrapExpect == 1 && len(cfg.Join) == 0)) {
 		if err := n.bootstrap([]raft.Server{{ID: rc.LocalID, Address: raft.ServerAddress(cfg.AdvertiseAddr)}}); err != nil {

@@ -261,6 +261,8 @@ type HTTP struct {
 	AllowedOrigins []string
 	// TLS, when set, makes the listener serve HTTPS.
 	TLS *HTTPTLS
+	// AccessLog logs one line per request at INFO (logger http.access).
+	AccessLog bool
 }
 
 // HTTPTLS is the http block's tls block: PEM files, absolute paths.
@@ -458,6 +460,7 @@ type httpBlock struct {
 	URLDomain      *string       `hcl:"url_domain,optional"`
 	AllowedHosts   *[]string     `hcl:"allowed_hosts,optional"`
 	AllowedOrigins *[]string     `hcl:"allowed_origins,optional"`
+	AccessLog      *bool         `hcl:"access_log,optional"`
 	TLS            *httpTLSBlock `hcl:"tls,block"`
 	Body           hcl.Body      `hcl:",body"`
 }
@@ -607,6 +610,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 						fmt.Sprintf("%q is not a host name or address without a port (or \"*\").", v)))
 				}
 			}
+		}
+		if v := raw.HTTP.AccessLog; v != nil {
+			a.HTTP.AccessLog = *v
 		}
 		if o := raw.HTTP.AllowedOrigins; o != nil {
 			a.HTTP.AllowedOrigins = *o

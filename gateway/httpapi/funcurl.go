@@ -91,6 +91,9 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 	if err != nil {
 		return err
 	}
+	if sw, ok := w.(*statusWriter); ok {
+		sw.function = u.Function
+	}
 	if u.Cors != nil && isPreflight(r) {
 		writePreflight(w, r, reqID, u.Cors)
 		return nil

@@ -24,6 +24,7 @@ import (
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/logfmt"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/plugins/sdk"
 )
@@ -62,6 +63,9 @@ type Config struct {
 	// AllowedOrigins are the browser origins ("https://console.example.com") whose cross-site
 	// API requests are accepted; every other cross-site browser request is refused.
 	AllowedOrigins []string
+	// AccessLog logs every request at INFO on the http.access logger (method, path, function,
+	// status, duration, request ID); without it that line is logged at DEBUG on http.
+	AccessLog bool
 }
 
 // URLAuthorizer decides function-URL requests (the plugin host). Authorizing is asked first,
@@ -84,6 +88,7 @@ type ClusterOps interface {
 type api struct {
 	cfg          Config
 	logger       hclog.Logger
+	access       hclog.Logger        // http.access
 	allowedHosts map[string]struct{} // nil: any
 }
 
@@ -102,6 +107,7 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	a := &api{cfg: cfg, logger: cfg.Logger.Named("http")}
+	a.access = a.logger.Named("access")
 	if len(cfg.AllowedHosts) > 0 && !slices.Contains(cfg.AllowedHosts, "*") {
 		a.allowedHosts = map[string]struct{}{}
 		for _, h := range cfg.AllowedHosts {
@@ -230,10 +236,30 @@ func (a *api) wrapWith(d deadlines, h handler) http.Handler {
 			}
 			lambda.WriteError(sw, reqID, err)
 		}
-		if a.logger.IsDebug() {
-			a.logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
-		}
+		a.logRequest(r, sw, reqID, time.Since(start))
 	})
+}
+
+// logRequest writes the request's access-log line: at INFO on http.access with AccessLog,
+// else at DEBUG on http.
+func (a *api) logRequest(r *http.Request, sw *statusWriter, reqID string, took time.Duration) {
+	l, level := a.access, hclog.Info
+	if !a.cfg.AccessLog {
+		l, level = a.logger, hclog.Debug
+	}
+	if !l.IsDebug() && level == hclog.Debug {
+		return
+	}
+	args := []any{"method", r.Method, "path", r.URL.Path}
+	fn := sw.function
+	if fn == "" {
+		fn = mux.Vars(r)["name"]
+	}
+	if fn != "" {
+		args = append(args, "function", fn)
+	}
+	args = append(args, "status", sw.status, "duration", logfmt.Duration(took), "request_id", reqID)
+	l.Log(level, "request", args...)
 }
 
 // statusWriter records the response's status and moves its write deadline as it is written.
@@ -241,6 +267,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status   int
 	deadline mover
+	function string // the function a function URL invoked, for the access log
 }
 
 func (s *statusWriter) WriteHeader(code int) {

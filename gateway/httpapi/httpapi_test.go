@@ -82,6 +82,9 @@ type stackOptions struct {
 	debug bool
 	// wrap, when set, wraps the API's handler in the test server.
 	wrap func(http.Handler) http.Handler
+	// logger is the API's logger; accessLog turns its access log on.
+	logger    hclog.Logger
+	accessLog bool
 }
 
 // newStack is stack with options; it returns the SDK client (anonymous) and the server's URL.
@@ -118,7 +121,8 @@ func newStack(t *testing.T, o stackOptions) (*awslambda.Client, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
-	h, err := httpapi.New(httpapi.Config{Gateway: gw, Verifier: o.verifier, Policies: o.policies, Debug: o.debug})
+	h, err := httpapi.New(httpapi.Config{Gateway: gw, Verifier: o.verifier, Policies: o.policies, Debug: o.debug,
+		Logger: o.logger, AccessLog: o.accessLog})
 	if err != nil {
 		t.Fatal(err)
 	}

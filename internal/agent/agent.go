@@ -33,6 +33,7 @@ import (
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
+	"github.com/lambdagw/gateway/internal/logfmt"
 	"github.com/lambdagw/gateway/internal/pki"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/sandbox"
@@ -61,12 +62,13 @@ type Options struct {
 func Run(ctx context.Context, cfg *config.Agent, opts Options) (err error) {
 	logger := opts.Logger
 	if logger == nil {
-		logger = hclog.New(&hclog.LoggerOptions{
+		// Durations as text in JSON too ("1.5s", not 1500000000).
+		logger = logfmt.Durations(hclog.New(&hclog.LoggerOptions{
 			Name:       "gateway",
 			Level:      hclog.LevelFromString(cfg.LogLevel),
 			JSONFormat: cfg.LogJSON,
 			Output:     os.Stderr,
-		})
+		}))
 	}
 	if procs, set := setGoMaxProcs(cfg.GoMaxProcs); set {
 		logger.Debug("threads running Go code", "gomaxprocs", procs, "cpus", defaultProcs)
@@ -413,6 +415,7 @@ func (a *agent) start(ctx context.Context) error {
 		// DNS rebinding: only the node's own names reach the API (function URLs always do).
 		AllowedHosts:   allowedHosts(cfg.HTTP),
 		AllowedOrigins: cfg.HTTP.AllowedOrigins,
+		AccessLog:      cfg.HTTP.AccessLog,
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,9 +53,10 @@ type Config struct {
 
 // Engine is a running embedded NATS server with JetStream.
 type Engine struct {
-	srv    *server.Server
-	url    string
-	logger hclog.Logger
+	srv     *server.Server
+	url     string
+	logger  hclog.Logger
+	adapter *logAdapter
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
@@ -117,9 +119,10 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("natsengine: configuring the server: %w", err)
 	}
 	adapter := &logAdapter{logger: logger, fatal: make(chan string, 1)}
+	adapter.banner.Store(true)
 	srv.SetLoggerV2(adapter, opts.Debug, opts.Trace, false)
 
-	e := &Engine{srv: srv, logger: logger, shutdownDone: make(chan struct{})}
+	e := &Engine{srv: srv, logger: logger, adapter: adapter, shutdownDone: make(chan struct{})}
 	started := make(chan struct{})
 	go func() {
 		defer close(started)
@@ -143,6 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("natsengine: the server listens on %v, not TCP", srv.Addr())
 	}
 	e.url = clientURL(addr)
+	adapter.banner.Store(false)
 	logger.Info("NATS JetStream started", "url", e.url, "store_dir", cfg.StoreDir, "users", len(users))
 	if !addr.IP.IsLoopback() {
 		logger.Warn("NATS listens beyond loopback, without TLS: messages cross the network in clear", "address", addr.String())
@@ -191,6 +195,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.shutdownOnce.Do(func() {
 		go func() {
 			defer close(e.shutdownDone)
+			e.adapter.banner.Store(true) // "Initiating Shutdown...", "Server Exiting.."
 			e.srv.Shutdown()
 			e.srv.WaitForShutdown()
 			e.logger.Info("NATS JetStream stopped")
@@ -206,18 +211,30 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 // logAdapter is the server's Logger on an hclog.Logger. The server's Fatalf would exit the
 // process with its own logger; here it is logged as an error and ends Start with an error.
+//
+// While banner is set (starting, until the engine logs its own "NATS JetStream started", and
+// stopping) the server's notices are logged at DEBUG: they are its startup banner (version,
+// JetStream limits, listening address) and shutdown steps, which that line and "NATS
+// JetStream stopped" sum up.
 type logAdapter struct {
 	logger hclog.Logger
 	fatal  chan string
+	banner atomic.Bool
 }
 
 var _ server.Logger = (*logAdapter)(nil)
 
-func (l *logAdapter) Noticef(format string, v ...any) { l.logger.Info(fmt.Sprintf(format, v...)) }
-func (l *logAdapter) Warnf(format string, v ...any)   { l.logger.Warn(fmt.Sprintf(format, v...)) }
-func (l *logAdapter) Errorf(format string, v ...any)  { l.logger.Error(fmt.Sprintf(format, v...)) }
-func (l *logAdapter) Debugf(format string, v ...any)  { l.logger.Debug(fmt.Sprintf(format, v...)) }
-func (l *logAdapter) Tracef(format string, v ...any)  { l.logger.Trace(fmt.Sprintf(format, v...)) }
+func (l *logAdapter) Noticef(format string, v ...any) {
+	if l.banner.Load() {
+		l.logger.Debug(fmt.Sprintf(format, v...))
+		return
+	}
+	l.logger.Info(fmt.Sprintf(format, v...))
+}
+func (l *logAdapter) Warnf(format string, v ...any)  { l.logger.Warn(fmt.Sprintf(format, v...)) }
+func (l *logAdapter) Errorf(format string, v ...any) { l.logger.Error(fmt.Sprintf(format, v...)) }
+func (l *logAdapter) Debugf(format string, v ...any) { l.logger.Debug(fmt.Sprintf(format, v...)) }
+func (l *logAdapter) Tracef(format string, v ...any) { l.logger.Trace(fmt.Sprintf(format, v...)) }
 
 func (l *logAdapter) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)

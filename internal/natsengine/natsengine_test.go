@@ -56,12 +56,14 @@ func (s *syncBuffer) String() string {
 }
 
 // TestStartServesJetStream: on port 0 the engine picks a port, reports it in ClientURL, serves
-// JetStream from StoreDir, logs through the logger named "nats", and shuts down.
+// JetStream from StoreDir, logs through the logger named "nats", and shuts down. The server's
+// startup banner and shutdown steps are logged at DEBUG: at INFO there are only the engine's
+// own "started" and "stopped" lines.
 func TestStartServesJetStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var logs syncBuffer
-	logger := hclog.New(&hclog.LoggerOptions{Name: "agent", Output: &logs, Level: hclog.Info})
+	logger := hclog.New(&hclog.LoggerOptions{Name: "agent", Output: &logs, Level: hclog.Debug})
 	user, creds := newUser(t)
 	e, err := Start(ctx, Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Logger: logger, Users: []string{user}})
 	if err != nil {
@@ -100,10 +102,14 @@ func TestStartServesJetStream(t *testing.T) {
 		t.Fatalf("second shutdown: %v", err)
 	}
 	out := logs.String()
-	for _, want := range []string{"agent.nats", "Starting nats-server", "NATS JetStream started", "NATS JetStream stopped"} {
+	for _, want := range []string{"[DEBUG] agent.nats: Starting nats-server", "[DEBUG] agent.nats: Server is ready",
+		"[DEBUG] agent.nats: Server Exiting..", "[INFO]  agent.nats: NATS JetStream started", "[INFO]  agent.nats: NATS JetStream stopped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, "[INFO]"); n != 2 {
+		t.Errorf("want only the engine's two lines at INFO, got %d:\n%s", n, out)
 	}
 }
 

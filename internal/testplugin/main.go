@@ -2,7 +2,9 @@
 // trigger, each time it is given mappings it delivers one batch per mapping, naming its own
 // process and its greeting. As an extension, it appends each telemetry event's type and
 // record to telemetry.log in its data folder, and lets a function-URL request through only
-// with the header x-allow: yes (else 401 with a message naming the function).
+// with the header x-allow: yes (else 401 with a message naming the function). Configured, it
+// logs two lines through sdk.Logger: "configured" (module t) and "ready" (module t.setup),
+// with a duration and a large count.
 package main
 
 import (
@@ -12,9 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
 )
+
+// logger is made before sdk.Serve, which then points os.Stderr elsewhere.
+var logger = sdk.Logger().Named("t")
 
 type source struct {
 	mu       sync.Mutex
@@ -43,6 +49,8 @@ func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk
 	s.mu.Lock()
 	s.host, s.greeting = host, cfg.Greeting
 	s.mu.Unlock()
+	logger.Info("configured", "poll", 1500*time.Millisecond, "records", 2000000, "greeting", cfg.Greeting)
+	logger.Named("setup").Debug("ready", "took", 3*time.Second)
 	return nil, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/internal/logfmt"
 	"github.com/lambdagw/gateway/plugins/sdk"
 )
 
@@ -346,7 +347,7 @@ func (p *proc) start(ctx context.Context) (*plugin.Client, string, error) {
 		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		Logger:           p.logger,
+		Logger:           logfmt.PluginClient(p.logger, cmd.Path), // the plugin's lines once, under its name
 		StartTimeout:     p.host.cfg.StartTimeout,
 	})
 	ok := false

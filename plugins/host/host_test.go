@@ -293,3 +293,61 @@ func TestHandshakeFailure(t *testing.T) {
 	}
 	t.Logf("refused with: %s", st.LastError)
 }
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestPluginLogLines: a plugin's log lines (JSON on its stderr, relogged by go-plugin) appear
+// once each, under plugins.<name> (and the line's sub-module), with the host's timestamp only,
+// durations as text, whole numbers as integers and the fields in key order.
+func TestPluginLogLines(t *testing.T) {
+	var out lockedBuffer
+	p := pluginBlock(t, "config {\n  greeting = \"hello\"\n}\n", checksum(t))
+	h := New(Config{Plugins: []config.Plugin{p}, DataDir: t.TempDir(), Triggers: &sdktest.Host{}, StartTimeout: 20 * time.Second,
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &out})})
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), ": ready:"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for the plugin's lines:\n%s", out.String())
+		}
+	}
+	var configured, ready []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, ": configured:") {
+			configured = append(configured, line)
+		}
+		if strings.Contains(line, ": ready:") {
+			ready = append(ready, line)
+		}
+	}
+	if len(configured) != 1 || len(ready) != 1 {
+		t.Fatalf("want each line once, got configured %q, ready %q\n%s", configured, ready, out.String())
+	}
+	if want := " [INFO]  plugins.t: configured: greeting=hello poll=1.5s records=2000000"; !strings.HasSuffix(configured[0], want) {
+		t.Errorf("line %q\nwant it to end with %q", configured[0], want)
+	}
+	if want := " [DEBUG] plugins.t.setup: ready: took=3s"; !strings.HasSuffix(ready[0], want) {
+		t.Errorf("line %q\nwant it to end with %q", ready[0], want)
+	}
+	if strings.Contains(out.String(), "timestamp=") || strings.Contains(out.String(), "@module") {
+		t.Errorf("a plugin line carries go-plugin's timestamp or @module:\n%s", out.String())
+	}
+}

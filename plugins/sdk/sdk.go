@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+
+	"github.com/lambdagw/gateway/internal/logfmt"
 )
 
 // ProtocolVersion is the version of the plugin protocol as a whole (go-plugin's handshake).
@@ -76,6 +78,8 @@ func Serve(opts ServeOpts) {
 
 // Logger returns the logger a plugin should use: its lines (JSON on stderr) are parsed by the
 // host and logged with their level and fields under the plugin's name.
+// Durations are written as text ("1.5s"). Make it before calling Serve: Serve then points
+// os.Stderr at a pipe the host does not log.
 func Logger() hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true})
+	return logfmt.Durations(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true}))
 }

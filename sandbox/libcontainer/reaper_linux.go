@@ -3,6 +3,7 @@
 package libcontainer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,8 +24,9 @@ import (
 // driver starts a small process of the same binary that holds the read end of a pipe; when the
 // agent dies, for whatever reason, the pipe reads EOF and the reaper thaws and kills every
 // environment of the driver and removes its cgroups and namespace files, as the next start's
-// Sweep would. On a normal shutdown the agent closes the pipe with its data_dir lock still held:
-// the reaper sees the lock taken and leaves (the agent has removed everything itself).
+// Sweep would, once it holds the data_dir lock the dead agent held. On a normal shutdown the agent
+// writes a quit byte before closing the pipe, and the reaper leaves (the agent has removed
+// everything itself).
 
 const reapArg = "lambdagw-reap"
 
@@ -53,11 +55,21 @@ func startReaper(cfg Config) (*reaper, error) {
 	return &reaper{w: w, cmd: cmd}, nil
 }
 
-// stop closes the pipe and waits for the reaper, which finds the lock held and leaves.
+// stop tells the reaper the agent shuts down normally (its environments are gone), and waits
+// for it to leave.
 func (r *reaper) stop() {
+	_, _ = r.w.Write([]byte{quitByte})
 	r.w.Close()
 	_ = r.cmd.Wait()
 }
+
+// quitByte on the pipe means a normal shutdown; EOF without it, that the agent died.
+const quitByte = 'q'
+
+// lockWaitAfterDeath bounds how long the reaper waits for the dead agent's data_dir lock: the
+// kernel closes a dead process's files one by one, so the pipe may read EOF a moment before the
+// lock is released. Held longer, a new agent has it (and sweeps itself).
+const lockWaitAfterDeath = 3 * time.Second
 
 // reapMain is the reaper process: args are the driver's work dir, cgroup parent and lock file.
 func reapMain(args []string) int {
@@ -66,7 +78,11 @@ func reapMain(args []string) int {
 		return 2
 	}
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	_, _ = io.Copy(io.Discard, os.Stdin) // returns when the agent closed the pipe or died
+	// Returns when the agent closed the pipe or died.
+	got, _ := io.ReadAll(io.LimitReader(os.Stdin, 64))
+	if bytes.IndexByte(got, quitByte) >= 0 {
+		return 0 // a normal shutdown: the agent removed its environments itself
+	}
 	workDir, parent, lockFile := args[0], args[1], args[2]
 	logger := hclog.New(&hclog.LoggerOptions{Name: "reaper", Output: os.Stderr, Level: hclog.Info})
 	if lockFile != "" {
@@ -76,9 +92,15 @@ func reapMain(args []string) int {
 			return 1
 		}
 		defer f.Close()
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			// The agent still holds it: a normal shutdown, or a new agent already runs (and swept).
-			return 0
+		for deadline := time.Now().Add(lockWaitAfterDeath); ; time.Sleep(20 * time.Millisecond) {
+			err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				logger.Info("the agent died, and another agent holds its data_dir: leaving its environments to that agent's sweep")
+				return 0
+			}
 		}
 	}
 	d := &Driver{cfg: Config{WorkDir: workDir, CgroupParent: parent}, logger: logger,

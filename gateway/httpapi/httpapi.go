@@ -24,9 +24,9 @@ import (
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/lambda"
-	"github.com/lambdagw/gateway/internal/logfmt"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/logfmt"
 )
 
 // LogReader reads function logs.

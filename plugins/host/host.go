@@ -24,8 +24,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/lambdagw/gateway/config"
-	"github.com/lambdagw/gateway/internal/logfmt"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/logfmt"
 )
 
 // Config configures a Host.

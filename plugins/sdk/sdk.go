@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/lambdagw/gateway/internal/logfmt"
+	"github.com/lambdagw/gateway/plugins/sdk/logfmt"
 )
 
 // ProtocolVersion is the version of the plugin protocol as a whole (go-plugin's handshake).

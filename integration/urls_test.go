@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -511,7 +513,13 @@ func TestFunctionURLs(t *testing.T) {
 	})
 
 	t.Run("InvokeWithResponseStreamSDK", func(t *testing.T) {
-		client := a.sdk()
+		// The SDK's HTTP client, with every response body recording who closes it first: a
+		// stream that fails with "use of closed network connection" (seen once in a full run)
+		// then says which code closed it under the reader.
+		closes := &closeRecorder{}
+		client := a.sdk(func(o *awslambda.Options) {
+			o.HTTPClient = &http.Client{Transport: closes.wrap(awshttp.NewBuildableClient().GetTransport())}
+		})
 		type received struct {
 			chunks   []string
 			times    []time.Time
@@ -540,7 +548,7 @@ func TestFunctionURLs(t *testing.T) {
 				}
 			}
 			if err := stream.Err(); err != nil {
-				t.Fatalf("event stream of %s: %v", payload, err)
+				t.Fatalf("event stream of %s: %v\nresponse bodies closed by:\n%s", payload, err, closes.String())
 			}
 			if r.complete == nil {
 				t.Fatalf("no InvokeComplete for %s", payload)
@@ -587,4 +595,50 @@ func mustRequest(t *testing.T, method, url, body string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// closeRecorder wraps a transport so that each response body remembers the stack of its first
+// Close, for a test to show when a body was closed under its reader.
+type closeRecorder struct {
+	mu     sync.Mutex
+	stacks []string
+}
+
+func (c *closeRecorder) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(r)
+		if err == nil {
+			resp.Body = &recordedBody{ReadCloser: resp.Body, rec: c, what: r.Method + " " + r.URL.Path}
+		}
+		return resp, err
+	})
+}
+
+func (c *closeRecorder) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.stacks, "\n")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type recordedBody struct {
+	io.ReadCloser
+	rec  *closeRecorder
+	what string
+	once sync.Once
+}
+
+func (b *recordedBody) Close() error {
+	b.once.Do(func() {
+		stack := make([]byte, 8<<10)
+		stack = stack[:runtime.Stack(stack, false)]
+		b.rec.mu.Lock()
+		// The last few only: each call of the test makes one.
+		b.rec.stacks = append(b.rec.stacks[max(0, len(b.rec.stacks)-3):], b.what+":\n"+string(stack))
+		b.rec.mu.Unlock()
+	})
+	return b.ReadCloser.Close()
 }

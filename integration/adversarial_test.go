@@ -285,9 +285,7 @@ func TestAdversarialClusterPort(t *testing.T) {
 func TestAdversarialAgentKilled(t *testing.T) {
 	needRoot(t)
 	a := startAgent(t, agentOptions{node: "adv-kill"})
-	if out, errOut, code := a.cli("apply", writeFunctions(t, functionsHCL())); code != 0 {
-		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
-	}
+	a.apply(functionsHCL())
 	// fn: an environment that left three children running and was frozen after its invocation.
 	if r := a.invoke("fn", `{"mode":"spawn","n":3,"value":"keep"}`, nil); r.status != 200 || !strings.Contains(string(r.body), `"started":3`) {
 		t.Fatalf("spawn: %d %s", r.status, r.body)
@@ -318,6 +316,8 @@ func TestAdversarialAgentKilled(t *testing.T) {
 		t.Fatalf("expected at least 5 function processes before the kill, found:\n%s", strings.Join(before, "\n"))
 	}
 
+	// Should the reaper fail, the orphans must not outlive the test (and fail the next run).
+	t.Cleanup(func() { sweepNode(a.name) })
 	if err := a.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -362,9 +362,7 @@ function "quiet" {
   code    = %[1]q
 }
 `, fnDir)
-	if out, errOut, code := a.cli("apply", writeFunctions(t, fns)); code != 0 {
-		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
-	}
+	a.apply(fns)
 	if r := a.invoke("quiet", `{"name":"before"}`, nil); r.status != 200 || !strings.Contains(string(r.body), "Hello, before!") {
 		t.Fatalf("quiet before: %d %s", r.status, r.body)
 	}
@@ -429,9 +427,7 @@ function "bob" {
   code    = %[1]q
 }
 `, fnDir)
-	if out, errOut, code := a.cli("apply", writeFunctions(t, fns)); code != 0 {
-		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
-	}
+	a.apply(fns)
 	if r := a.invoke("alice", `{"mode":"writefile","path":"/tmp/alice-secret","value":"s3cr3t"}`, nil); !strings.Contains(string(r.body), `"error":""`) {
 		t.Fatalf("alice writing her file: %s", r.body)
 	}
@@ -867,9 +863,7 @@ function "flood" {
   timeout = "120s"
 }
 `, fnDir)
-	if out, errOut, code := a.cli("apply", writeFunctions(t, fns)); code != 0 {
-		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
-	}
+	a.apply(fns)
 	if r := a.invoke("flood", `{"mode":"counter"}`, nil); r.status != 200 {
 		t.Fatalf("warm-up: %d %s", r.status, r.body)
 	}
@@ -882,14 +876,11 @@ function "flood" {
 		return len(entries)
 	}
 	rss := func() int64 {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				return kb << 10
-			}
+		n, err := vmRSS(pid)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return 0
+		return n
 	}
 	fd0, rss0 := fds(), rss()
 	done := make(chan invokeResult, 1)

@@ -359,6 +359,15 @@ func (a *agentProc) cli(args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
+// apply runs `gateway apply` of the function file hcl against this agent, failing the test
+// when it fails.
+func (a *agentProc) apply(hcl string) {
+	a.t.Helper()
+	if out, errOut, code := a.cli("apply", writeFunctions(a.t, hcl)); code != 0 {
+		a.t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+}
+
 // sdk is an AWS SDK for Go v2 Lambda client for this agent. opts adjust it (retries, HTTP client).
 func (a *agentProc) sdk(opts ...func(*awslambda.Options)) *awslambda.Client {
 	o := awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}}

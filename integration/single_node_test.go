@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -163,6 +164,33 @@ func checkNothingLeft(t *testing.T, a *agentProc) {
 }
 
 // liveProcesses lists the processes (zombies aside) in the environment cgroups of node.
+// sweepNode removes what a node's dead agent left, as its reaper would: its environments'
+// cgroups thawed, their processes killed, the cgroups removed.
+func sweepNode(node string) {
+	for attempt := 0; attempt < 50; attempt++ {
+		left := false
+		for _, pattern := range []string{"/sys/fs/cgroup/*/lambdagw/" + node + "-*/*/", "/sys/fs/cgroup/lambdagw/" + node + "-*/*/"} {
+			dirs, _ := filepath.Glob(pattern)
+			for _, d := range dirs {
+				_ = os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0o644)
+				b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+				for _, pid := range strings.Fields(string(b)) {
+					if n, err := strconv.Atoi(pid); err == nil {
+						_ = syscall.Kill(n, syscall.SIGKILL)
+					}
+				}
+				if os.Remove(d) != nil {
+					left = true
+				}
+			}
+		}
+		if !left {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func liveProcesses(node string) []string {
 	var left []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")

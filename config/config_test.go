@@ -442,7 +442,24 @@ func TestExampleAgentFile(t *testing.T) {
 	if a.NodeName != "gw1" || a.HTTP.Address != "127.0.0.1:9500" || len(a.Plugins) != 0 {
 		t.Errorf("agent %+v", a)
 	}
-	fns, files, diags := LoadFunctions("../examples")
+	// The example functions' build folders exist only after make build; a fresh clone has
+	// none, so the files are read from a copy beside stand-in build folders.
+	dir := t.TempDir()
+	hcls, _ := filepath.Glob("../examples/*.hcl")
+	for _, f := range hcls {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, dir, filepath.Base(f), string(b))
+	}
+	srcs, _ := filepath.Glob("../examples/functions/*/main.go")
+	for _, src := range srcs {
+		if err := os.MkdirAll(filepath.Join(dir, "functions", filepath.Base(filepath.Dir(src)), "build"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fns, files, diags := LoadFunctions(dir)
 	if diags.HasErrors() {
 		var b strings.Builder
 		_ = files.WriteDiagnostics(&b, diags)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
@@ -371,9 +372,11 @@ func (a *agentProc) apply(hcl string) {
 // sdk is an AWS SDK for Go v2 Lambda client for this agent. opts adjust it (retries, HTTP client).
 func (a *agentProc) sdk(opts ...func(*awslambda.Options)) *awslambda.Client {
 	o := awslambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(a.addr), Credentials: aws.AnonymousCredentials{}}
+	var rt http.RoundTripper = awshttp.NewBuildableClient().GetTransport()
 	if a.caFile != "" {
-		o.HTTPClient = a.client
+		rt = a.client.Transport
 	}
+	o.HTTPClient = &http.Client{Transport: inMemoryBodies{rt}}
 	if a.admin != nil {
 		creds := aws.Credentials{AccessKeyID: a.admin.id, SecretAccessKey: a.admin.secret}
 		o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
@@ -382,6 +385,32 @@ func (a *agentProc) sdk(opts ...func(*awslambda.Options)) *awslambda.Client {
 		f(&o)
 	}
 	return awslambda.New(o)
+}
+
+// inMemoryBodies hands net/http each request body as a bytes.Reader. It works around a race
+// in the SDK's HTTP layer (smithy-go 1.28.9, the newest): smithy closes the request body as
+// soon as the response headers arrive, and a closed body's WriteTo answers io.EOF; net/http
+// flushes the headers before a body it does not know to be in memory and, after copying the
+// body, reads it once more to check its length. When the gateway answers before the
+// transport's writer goroutine gets to that read (a warm function on a loaded machine), the
+// writer sees io.EOF and closes the connection under the response: a streamed invocation
+// fails with "use of closed network connection". With a bytes.Reader, net/http writes the
+// whole request in one flush after its last read, so nothing can answer earlier.
+// TestFunctionURLs/SDKRequestBodyRace shows the race with the SDK's own transport.
+type inMemoryBodies struct{ next http.RoundTripper }
+
+func (t inMemoryBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+	}
+	return t.next.RoundTrip(r)
 }
 
 // caClient is an HTTP client that trusts the PEM CA certificates in caFile.

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -513,13 +512,7 @@ func TestFunctionURLs(t *testing.T) {
 	})
 
 	t.Run("InvokeWithResponseStreamSDK", func(t *testing.T) {
-		// The SDK's HTTP client, with every response body recording who closes it first: a
-		// stream that fails with "use of closed network connection" (seen once in a full run)
-		// then says which code closed it under the reader.
-		closes := &closeRecorder{}
-		client := a.sdk(func(o *awslambda.Options) {
-			o.HTTPClient = &http.Client{Transport: closes.wrap(awshttp.NewBuildableClient().GetTransport())}
-		})
+		client := a.sdk()
 		type received struct {
 			chunks   []string
 			times    []time.Time
@@ -548,7 +541,7 @@ func TestFunctionURLs(t *testing.T) {
 				}
 			}
 			if err := stream.Err(); err != nil {
-				t.Fatalf("event stream of %s: %v\nresponse bodies closed by:\n%s", payload, err, closes.String())
+				t.Fatalf("event stream of %s: %v", payload, err)
 			}
 			if r.complete == nil {
 				t.Fatalf("no InvokeComplete for %s", payload)
@@ -584,8 +577,66 @@ func TestFunctionURLs(t *testing.T) {
 		}
 	})
 
+	t.Run("SDKRequestBodyRace", func(t *testing.T) {
+		// The race inMemoryBodies (harness_test.go) works around, made certain: the
+		// connection's writer pauses after sending the request body, so the gateway's answer
+		// arrives before net/http's last read of that body. With the SDK's own transport the
+		// stream dies; through inMemoryBodies it completes. When the first half stops
+		// failing, the SDK has fixed its race and the harness can drop the workaround.
+		sdkTransport := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return slowBodyConn{c}, nil
+			}
+		}).GetTransport()
+		stream := func(rt http.RoundTripper) error {
+			client := a.sdk(func(o *awslambda.Options) { o.HTTPClient = &http.Client{Transport: rt} })
+			out, err := client.InvokeWithResponseStream(context.Background(), &awslambda.InvokeWithResponseStreamInput{
+				FunctionName: aws.String("live"), Payload: []byte(`{"mode":"stream","n":3,"ms":200}`),
+			})
+			if err != nil {
+				return err
+			}
+			s := out.GetStream()
+			defer s.Close()
+			complete := false
+			for ev := range s.Events() {
+				_, done := ev.(*types.InvokeWithResponseStreamResponseEventMemberInvokeComplete)
+				complete = complete || done
+			}
+			if err := s.Err(); err != nil {
+				return err
+			}
+			if !complete {
+				return errors.New("no InvokeComplete")
+			}
+			return nil
+		}
+		if err := stream(sdkTransport); err == nil || !strings.Contains(err.Error(), "use of closed network connection") {
+			t.Errorf("with the SDK's transport: %v; want the closed connection of its request body race (fixed upstream? then drop inMemoryBodies)", err)
+		}
+		if err := stream(inMemoryBodies{sdkTransport}); err != nil {
+			t.Errorf("through inMemoryBodies: %v", err)
+		}
+	})
+
 	a.stop()
 	checkNothingLeft(t, a)
+}
+
+// slowBodyConn pauses 300 ms after each write that is not the start of a request (a body
+// sent after its headers were flushed), as a busy machine may pause the transport's writer.
+type slowBodyConn struct{ net.Conn }
+
+func (c slowBodyConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if !bytes.HasPrefix(b, []byte("POST ")) && !bytes.HasPrefix(b, []byte("GET ")) {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return n, err
 }
 
 func mustRequest(t *testing.T, method, url, body string) *http.Request {
@@ -595,50 +646,4 @@ func mustRequest(t *testing.T, method, url, body string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
-}
-
-// closeRecorder wraps a transport so that each response body remembers the stack of its first
-// Close, for a test to show when a body was closed under its reader.
-type closeRecorder struct {
-	mu     sync.Mutex
-	stacks []string
-}
-
-func (c *closeRecorder) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		resp, err := rt.RoundTrip(r)
-		if err == nil {
-			resp.Body = &recordedBody{ReadCloser: resp.Body, rec: c, what: r.Method + " " + r.URL.Path}
-		}
-		return resp, err
-	})
-}
-
-func (c *closeRecorder) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.stacks, "\n")
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-type recordedBody struct {
-	io.ReadCloser
-	rec  *closeRecorder
-	what string
-	once sync.Once
-}
-
-func (b *recordedBody) Close() error {
-	b.once.Do(func() {
-		stack := make([]byte, 8<<10)
-		stack = stack[:runtime.Stack(stack, false)]
-		b.rec.mu.Lock()
-		// The last few only: each call of the test makes one.
-		b.rec.stacks = append(b.rec.stacks[max(0, len(b.rec.stacks)-3):], b.what+":\n"+string(stack))
-		b.rec.mu.Unlock()
-	})
-	return b.ReadCloser.Close()
 }

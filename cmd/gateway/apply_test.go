@@ -15,6 +15,7 @@ import (
 
 	"github.com/lambdagw/gateway/internal/codepkg"
 	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/reconcile"
 )
 
 // fnAgent serves what apply and plan read and write of one function "fn": nil conf is a
@@ -83,7 +84,7 @@ func TestApplyProgressSizes(t *testing.T) {
 	if exit != 0 {
 		t.Fatalf("exit %d:\n%s\n%s", exit, out, errs)
 	}
-	zip, request := size(pkg.Size), size(agent.received)
+	zip, request := reconcile.Size(pkg.Size), reconcile.Size(agent.received)
 	if zip == request {
 		t.Fatalf("the zip (%s) and the request (%s) should differ in size", zip, request)
 	}

@@ -1,0 +1,210 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/gateway/api"
+	"github.com/lambdagw/gateway/internal/codepkg"
+	"github.com/lambdagw/gateway/internal/lambda"
+)
+
+// Size shows a byte count as apply and `gateway functions` do: "3.0 MB", "12.5 KB", "80 B".
+func Size(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// uploading is a context whose code uploads report their progress. The request carries the
+// zip base64-encoded in JSON, about 4/3 of the zip's size: the line names both.
+func uploading(ctx context.Context, pkg *codepkg.Package, progress func(string)) context.Context {
+	return api.WithUploadProgress(ctx, func(sent, total int64) {
+		progress(fmt.Sprintf("uploading code: %s of the %s request sent (the %s zip, base64-encoded)", Size(sent), Size(total), Size(pkg.Size)))
+	})
+}
+
+// codeFor is the Code of a create or update: a reference to the zip when the agent already
+// holds it (functions sharing a code folder upload it once), else the zip itself; and the word
+// for what was sent. It is decided when applying: an earlier function may have uploaded it.
+func codeFor(ctx context.Context, a Agent, pkg *codepkg.Package) (lambda.FunctionCode, string) {
+	if has, err := a.HasCode(ctx, pkg.Sha256); err == nil && has {
+		return lambda.FunctionCode{GatewayCodeSha256: pkg.Sha256}, "already on the agent"
+	}
+	return lambda.FunctionCode{ZipFile: pkg.Data}, "uploaded"
+}
+
+func freezeOption(fn *config.Function) *lambda.GatewayOptions {
+	if fn.FreezeDelay == nil {
+		return nil
+	}
+	ms := int64(*fn.FreezeDelay / time.Millisecond)
+	return &lambda.GatewayOptions{FreezeDelayMs: &ms}
+}
+
+func createChange(fn *config.Function, pkg *codepkg.Package) Change {
+	memory, timeout := fn.MemoryMB, int(fn.Timeout/time.Second)
+	in := &lambda.CreateFunctionInput{
+		FunctionName: fn.Name, Runtime: fn.Runtime, Handler: fn.Handler, Description: fn.Description,
+		MemorySize: &memory, Timeout: &timeout,
+		Environment:      &lambda.Environment{Variables: fn.Environment},
+		EphemeralStorage: &lambda.EphemeralStorage{Size: fn.EphemeralStorageMB},
+		GatewayOptions:   freezeOption(fn),
+	}
+	return Change{Function: fn.Name, Kind: Create, Text: fmt.Sprintf("to create (%s zip to upload)", Size(pkg.Size)),
+		apply: func(ctx context.Context, a Agent, progress func(string)) (string, error) {
+			req := *in
+			var sent string
+			req.Code, sent = codeFor(ctx, a, pkg)
+			if _, err := a.CreateFunction(uploading(ctx, pkg, progress), &req); err != nil {
+				return "", fmt.Errorf("creating the function: %w", err)
+			}
+			return fmt.Sprintf("created (code: %s zip %s)", Size(pkg.Size), sent), nil
+		}}
+}
+
+// functionChanges are the code and configuration updates of a function that exists.
+func functionChanges(cc lambda.FunctionConfiguration, fn *config.Function, pkg *codepkg.Package, showSensitive bool) []Change {
+	var out []Change
+	if cc.CodeSha256 != pkg.Base64Sha256() {
+		out = append(out, Change{Function: fn.Name, Kind: UpdateCode, Text: fmt.Sprintf("code to update (%s zip to upload)", Size(pkg.Size)),
+			apply: func(ctx context.Context, a Agent, progress func(string)) (string, error) {
+				code, sent := codeFor(ctx, a, pkg)
+				in := &lambda.UpdateFunctionCodeInput{ZipFile: code.ZipFile, GatewayCodeSha256: code.GatewayCodeSha256}
+				if _, err := a.UpdateFunctionCode(uploading(ctx, pkg, progress), fn.Name, in); err != nil {
+					return "", fmt.Errorf("updating the code: %w", err)
+				}
+				return fmt.Sprintf("code updated (%s zip %s)", Size(pkg.Size), sent), nil
+			}})
+	}
+	in, diffs := configChanges(cc, fn, showSensitive)
+	if len(diffs) > 0 {
+		list := strings.Join(diffs, ", ")
+		out = append(out, Change{Function: fn.Name, Kind: UpdateConfig, Text: "configuration to update (" + list + ")",
+			apply: func(ctx context.Context, a Agent, _ func(string)) (string, error) {
+				if _, err := a.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
+					return "", fmt.Errorf("updating the configuration: %w", err)
+				}
+				return "configuration updated (" + list + ")", nil
+			}})
+	}
+	return out
+}
+
+// configChanges compares the agent's configuration of a function with its block: the update
+// that makes them equal, and one "attribute old -> new" text per difference (none when equal).
+func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSensitive bool) (*lambda.UpdateFunctionConfigurationInput, []string) {
+	memory, timeout, storage := fn.MemoryMB, int(fn.Timeout/time.Second), fn.EphemeralStorageMB
+	var diffs []string
+	in := &lambda.UpdateFunctionConfigurationInput{}
+	diff := func(attr string, old, new any) bool {
+		if reflect.DeepEqual(old, new) {
+			return false
+		}
+		diffs = append(diffs, fmt.Sprintf("%s %v -> %v", attr, old, new))
+		return true
+	}
+	if diff("runtime", cc.Runtime, fn.Runtime) {
+		in.Runtime = &fn.Runtime
+	}
+	if diff("handler", cc.Handler, fn.Handler) {
+		in.Handler = &fn.Handler
+	}
+	if diff("description", cc.Description, fn.Description) {
+		in.Description = &fn.Description
+	}
+	if diff("memory_mb", cc.MemorySize, memory) {
+		in.MemorySize = &memory
+	}
+	if diff("timeout", cc.Timeout, timeout) {
+		in.Timeout = &timeout
+	}
+	curStorage := 0
+	if cc.EphemeralStorage != nil {
+		curStorage = cc.EphemeralStorage.Size
+	}
+	if diff("ephemeral_storage_mb", curStorage, storage) {
+		in.EphemeralStorage = &lambda.EphemeralStorage{Size: storage}
+	}
+	curEnv := map[string]string{}
+	if cc.Environment != nil && cc.Environment.Variables != nil {
+		curEnv = cc.Environment.Variables
+	}
+	if !reflect.DeepEqual(curEnv, fn.Environment) {
+		diffs = append(diffs, "environment: "+envChanges(curEnv, fn.Environment, showSensitive))
+		in.Environment = &lambda.Environment{Variables: fn.Environment}
+	}
+	var curDelay, newDelay any = "default", "default"
+	if cc.GatewayOptions != nil && cc.GatewayOptions.FreezeDelayMs != nil {
+		curDelay = time.Duration(*cc.GatewayOptions.FreezeDelayMs) * time.Millisecond
+	}
+	if fn.FreezeDelay != nil {
+		newDelay = *fn.FreezeDelay
+	}
+	if diff("freeze_delay", curDelay, newDelay) {
+		in.GatewayOptions = freezeOption(fn)
+		if in.GatewayOptions == nil {
+			// An empty GatewayOptions sets the default back; nil would leave it.
+			in.GatewayOptions = &lambda.GatewayOptions{}
+		}
+	}
+	return in, diffs
+}
+
+// publishChange publishes $LATEST as a version; a new function's first is version 1.
+func publishChange(name string, isNew bool) Change {
+	text := "a new version to publish"
+	if isNew {
+		text = "version 1 to publish"
+	}
+	return Change{Function: name, Kind: Publish, Text: text,
+		apply: func(ctx context.Context, a Agent, _ func(string)) (string, error) {
+			v, err := a.PublishVersion(ctx, name, &lambda.PublishVersionInput{})
+			if err != nil {
+				return "", fmt.Errorf("publishing a version: %w", err)
+			}
+			return "version " + v.Version + " published", nil
+		}}
+}
+
+// reservedChanges sets or removes the reserved concurrency when it differs from the block's.
+func reservedChanges(fn *config.Function, cur *int) []Change {
+	name := fn.Name
+	switch want := fn.ReservedConcurrency; {
+	case want != nil && (cur == nil || *cur != *want):
+		n, text := *want, fmt.Sprintf("reserved_concurrency %s -> %d", reservedText(cur), *want)
+		return []Change{{Function: name, Kind: Reserved, Text: text,
+			apply: func(ctx context.Context, a Agent, _ func(string)) (string, error) {
+				if err := a.PutFunctionConcurrency(ctx, name, n); err != nil {
+					return "", fmt.Errorf("reserving concurrency: %w", err)
+				}
+				return text, nil
+			}}}
+	case want == nil && cur != nil:
+		text := fmt.Sprintf("reserved_concurrency %d -> none", *cur)
+		return []Change{{Function: name, Kind: Reserved, Text: text,
+			apply: func(ctx context.Context, a Agent, _ func(string)) (string, error) {
+				if err := a.DeleteFunctionConcurrency(ctx, name); err != nil {
+					return "", fmt.Errorf("removing the reserved concurrency: %w", err)
+				}
+				return text, nil
+			}}}
+	}
+	return nil
+}
+
+func reservedText(n *int) string {
+	if n == nil {
+		return "none"
+	}
+	return strconv.Itoa(*n)
+}

@@ -1,0 +1,348 @@
+package reconcile_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lambdagw/gateway/gateway/api"
+	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+const region = "us-east-1"
+
+// fakeAgent serves, from maps, the routes of the agent's API a reconciler uses, as a real
+// agent answers them (the function must exist, unknown ones are ResourceNotFoundException),
+// and records every write. The real handlers need Raft, a code store and a sandbox: this keeps
+// the tests about what the reconciler asks.
+type fakeAgent struct {
+	mu          sync.Mutex
+	fns         map[string]*lambda.FunctionConfiguration
+	code        map[string]bool // hex SHA-256 of the zips held
+	versions    map[string]int
+	reserved    map[string]int
+	aliases     map[string]map[string]lambda.AliasConfiguration
+	provisioned map[string]map[string]int
+	urls        map[string]map[string]lambda.FunctionURLConfig // by qualifier ("" for none)
+	triggers    map[string]map[string]*structs.Trigger
+	// writes are the requests that are not reads, "METHOD path?query", in order.
+	writes []string
+	// fail answers the requests "METHOD path" it names with an InvalidParameterValueException.
+	fail map[string]bool
+}
+
+func newFakeAgent() *fakeAgent {
+	return &fakeAgent{fns: map[string]*lambda.FunctionConfiguration{}, code: map[string]bool{}, versions: map[string]int{},
+		reserved: map[string]int{}, aliases: map[string]map[string]lambda.AliasConfiguration{},
+		provisioned: map[string]map[string]int{}, urls: map[string]map[string]lambda.FunctionURLConfig{},
+		triggers: map[string]map[string]*structs.Trigger{}, fail: map[string]bool{}}
+}
+
+// start serves g and returns a real API client of it.
+func (g *fakeAgent) start(t *testing.T) *api.Client {
+	t.Helper()
+	srv := httptest.NewServer(g.handler())
+	t.Cleanup(srv.Close)
+	client, err := api.New(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// take returns the writes so far and forgets them.
+func (g *fakeAgent) take() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.writes
+	g.writes = nil
+	return w
+}
+
+func lambdaError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"Message": msg})
+}
+
+func reply(w http.ResponseWriter, v any) { _ = json.NewEncoder(w).Encode(v) }
+
+func codeSha(zip []byte) (hexSum, b64 string) {
+	sum := sha256.Sum256(zip)
+	return hex.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func (g *fakeAgent) handler() http.Handler {
+	mux := http.NewServeMux()
+	// fn routes need the function named by the path to exist.
+	fn := func(pattern string, h func(w http.ResponseWriter, r *http.Request, name string)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			name := r.PathValue("name")
+			if g.fns[name] == nil {
+				lambdaError(w, 404, "ResourceNotFoundException", "Function not found: "+name)
+				return
+			}
+			h(w, r, name)
+		})
+	}
+	mux.HandleFunc("GET /2015-03-31/functions/{$}", func(w http.ResponseWriter, r *http.Request) {
+		out := lambda.ListFunctionsOutput{Functions: []lambda.FunctionConfiguration{}}
+		for _, c := range g.fns {
+			out.Functions = append(out.Functions, *c)
+		}
+		sort.Slice(out.Functions, func(i, j int) bool { return out.Functions[i].FunctionName < out.Functions[j].FunctionName })
+		reply(w, out)
+	})
+	mux.HandleFunc("POST /2015-03-31/functions", func(w http.ResponseWriter, r *http.Request) {
+		var in lambda.CreateFunctionInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if g.fns[in.FunctionName] != nil {
+			lambdaError(w, 409, "ResourceConflictException", "Function already exist: "+in.FunctionName)
+			return
+		}
+		c := &lambda.FunctionConfiguration{FunctionName: in.FunctionName, Runtime: in.Runtime, Handler: in.Handler,
+			Description: in.Description, Environment: in.Environment, EphemeralStorage: in.EphemeralStorage, GatewayOptions: in.GatewayOptions}
+		if in.MemorySize != nil {
+			c.MemorySize = *in.MemorySize
+		}
+		if in.Timeout != nil {
+			c.Timeout = *in.Timeout
+		}
+		if !g.setCode(w, c, in.Code.ZipFile, in.Code.GatewayCodeSha256) {
+			return
+		}
+		g.fns[in.FunctionName] = c
+		w.WriteHeader(201)
+		reply(w, c)
+	})
+	fn("GET /2015-03-31/functions/{name}", func(w http.ResponseWriter, r *http.Request, name string) {
+		reply(w, lambda.GetFunctionOutput{Configuration: *g.fns[name]})
+	})
+	fn("DELETE /2015-03-31/functions/{name}", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.fns, name)
+		w.WriteHeader(204)
+	})
+	fn("PUT /2015-03-31/functions/{name}/code", func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.UpdateFunctionCodeInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if g.setCode(w, g.fns[name], in.ZipFile, in.GatewayCodeSha256) {
+			reply(w, g.fns[name])
+		}
+	})
+	fn("PUT /2015-03-31/functions/{name}/configuration", func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.UpdateFunctionConfigurationInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		c := g.fns[name]
+		set := func(dst *string, src *string) {
+			if src != nil {
+				*dst = *src
+			}
+		}
+		set(&c.Runtime, in.Runtime)
+		set(&c.Handler, in.Handler)
+		set(&c.Description, in.Description)
+		if in.MemorySize != nil {
+			c.MemorySize = *in.MemorySize
+		}
+		if in.Timeout != nil {
+			c.Timeout = *in.Timeout
+		}
+		if in.Environment != nil {
+			c.Environment = in.Environment
+		}
+		if in.EphemeralStorage != nil {
+			c.EphemeralStorage = in.EphemeralStorage
+		}
+		if in.GatewayOptions != nil {
+			c.GatewayOptions = in.GatewayOptions
+		}
+		reply(w, c)
+	})
+	mux.HandleFunc("HEAD /v1/code/{sha}", func(w http.ResponseWriter, r *http.Request) {
+		if !g.code[r.PathValue("sha")] {
+			w.WriteHeader(404)
+		}
+	})
+	fn("POST /2015-03-31/functions/{name}/versions", func(w http.ResponseWriter, r *http.Request, name string) {
+		g.versions[name]++
+		c := *g.fns[name]
+		c.Version = strconv.Itoa(g.versions[name])
+		w.WriteHeader(201)
+		reply(w, c)
+	})
+	fn("GET /2019-09-30/functions/{name}/concurrency", func(w http.ResponseWriter, r *http.Request, name string) {
+		var out lambda.Concurrency
+		if n, ok := g.reserved[name]; ok {
+			out.ReservedConcurrentExecutions = &n
+		}
+		reply(w, out)
+	})
+	fn("PUT /2017-10-31/functions/{name}/concurrency", func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.Concurrency
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		g.reserved[name] = *in.ReservedConcurrentExecutions
+		reply(w, in)
+	})
+	fn("DELETE /2017-10-31/functions/{name}/concurrency", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.reserved, name)
+		w.WriteHeader(204)
+	})
+	fn("GET /2015-03-31/functions/{name}/aliases", func(w http.ResponseWriter, r *http.Request, name string) {
+		out := lambda.ListAliasesOutput{Aliases: []lambda.AliasConfiguration{}}
+		for _, a := range g.aliases[name] {
+			out.Aliases = append(out.Aliases, a)
+		}
+		sort.Slice(out.Aliases, func(i, j int) bool { return out.Aliases[i].Name < out.Aliases[j].Name })
+		reply(w, out)
+	})
+	putAlias := func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.AliasInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if alias := r.PathValue("alias"); alias != "" {
+			in.Name = alias
+		}
+		a := lambda.AliasConfiguration{Name: in.Name, FunctionVersion: in.FunctionVersion, RoutingConfig: in.RoutingConfig}
+		if in.Description != nil {
+			a.Description = *in.Description
+		}
+		if g.aliases[name] == nil {
+			g.aliases[name] = map[string]lambda.AliasConfiguration{}
+		}
+		g.aliases[name][in.Name] = a
+		reply(w, a)
+	}
+	fn("POST /2015-03-31/functions/{name}/aliases", putAlias)
+	fn("PUT /2015-03-31/functions/{name}/aliases/{alias}", putAlias)
+	fn("DELETE /2015-03-31/functions/{name}/aliases/{alias}", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.aliases[name], r.PathValue("alias"))
+		w.WriteHeader(204)
+	})
+	fn("GET /2019-09-30/functions/{name}/provisioned-concurrency", func(w http.ResponseWriter, r *http.Request, name string) {
+		if r.URL.Query().Get("List") == "ALL" {
+			out := lambda.ListProvisionedConcurrencyConfigsOutput{ProvisionedConcurrencyConfigs: []lambda.ProvisionedConcurrencyConfig{}}
+			for q, n := range g.provisioned[name] {
+				out.ProvisionedConcurrencyConfigs = append(out.ProvisionedConcurrencyConfigs, lambda.ProvisionedConcurrencyConfig{
+					FunctionArn: lambda.FunctionARN(region, name, q), RequestedProvisionedConcurrentExecutions: n})
+			}
+			reply(w, out)
+			return
+		}
+		n, ok := g.provisioned[name][r.URL.Query().Get("Qualifier")]
+		if !ok {
+			lambdaError(w, 404, "ProvisionedConcurrencyConfigNotFoundException", "No Provisioned Concurrency Config found")
+			return
+		}
+		reply(w, lambda.ProvisionedConcurrencyConfig{RequestedProvisionedConcurrentExecutions: n, AvailableProvisionedConcurrentExecutions: n,
+			Status: lambda.ProvisionedReady})
+	})
+	fn("PUT /2019-09-30/functions/{name}/provisioned-concurrency", func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.ProvisionedConcurrencyInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if g.provisioned[name] == nil {
+			g.provisioned[name] = map[string]int{}
+		}
+		g.provisioned[name][r.URL.Query().Get("Qualifier")] = *in.ProvisionedConcurrentExecutions
+		reply(w, lambda.ProvisionedConcurrencyConfig{Status: lambda.ProvisionedInProgress})
+	})
+	fn("DELETE /2019-09-30/functions/{name}/provisioned-concurrency", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.provisioned[name], r.URL.Query().Get("Qualifier"))
+		w.WriteHeader(204)
+	})
+	fn("GET /2021-10-31/functions/{name}/urls", func(w http.ResponseWriter, r *http.Request, name string) {
+		var out struct{ FunctionUrlConfigs []lambda.FunctionURLConfig } //nolint:revive // Lambda's field name
+		out.FunctionUrlConfigs = []lambda.FunctionURLConfig{}
+		for _, u := range g.urls[name] {
+			out.FunctionUrlConfigs = append(out.FunctionUrlConfigs, u)
+		}
+		reply(w, out)
+	})
+	putURL := func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.FunctionURLConfigInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		q := r.URL.Query().Get("Qualifier")
+		host := name
+		if q != "" {
+			host += "--" + q
+		}
+		u := lambda.FunctionURLConfig{FunctionUrl: "http://" + host + ".lambda-url.localhost/", FunctionArn: lambda.FunctionARN(region, name, q),
+			AuthType: in.AuthType, InvokeMode: in.InvokeMode, Cors: in.Cors}
+		if g.urls[name] == nil {
+			g.urls[name] = map[string]lambda.FunctionURLConfig{}
+		}
+		g.urls[name][q] = u
+		if r.Method == "POST" {
+			w.WriteHeader(201)
+		}
+		reply(w, u)
+	}
+	fn("POST /2021-10-31/functions/{name}/url", putURL)
+	fn("PUT /2021-10-31/functions/{name}/url", putURL)
+	fn("DELETE /2021-10-31/functions/{name}/url", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.urls[name], r.URL.Query().Get("Qualifier"))
+		w.WriteHeader(204)
+	})
+	fn("GET /v1/functions/{name}/triggers", func(w http.ResponseWriter, r *http.Request, name string) {
+		out := struct{ Triggers []*structs.Trigger }{Triggers: []*structs.Trigger{}}
+		for _, t := range g.triggers[name] {
+			out.Triggers = append(out.Triggers, t)
+		}
+		sort.Slice(out.Triggers, func(i, j int) bool { return out.Triggers[i].Name < out.Triggers[j].Name })
+		reply(w, out)
+	})
+	fn("PUT /v1/functions/{name}/triggers/{trigger}", func(w http.ResponseWriter, r *http.Request, name string) {
+		var t structs.Trigger
+		_ = json.NewDecoder(r.Body).Decode(&t)
+		t.Function, t.Name, t.UUID, t.LastModified = name, r.PathValue("trigger"), "uuid-"+r.PathValue("trigger"), time.Now()
+		if g.triggers[name] == nil {
+			g.triggers[name] = map[string]*structs.Trigger{}
+		}
+		g.triggers[name][t.Name] = &t
+		reply(w, &t)
+	})
+	fn("DELETE /v1/functions/{name}/triggers/{trigger}", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.triggers[name], r.PathValue("trigger"))
+		w.WriteHeader(204)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if r.Method != "GET" && r.Method != "HEAD" {
+			line := r.Method + " " + r.URL.Path
+			if r.URL.RawQuery != "" {
+				line += "?" + r.URL.RawQuery
+			}
+			g.writes = append(g.writes, line)
+		}
+		if g.fail[r.Method+" "+r.URL.Path] {
+			lambdaError(w, 400, "InvalidParameterValueException", "injected failure")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// setCode gives c the code of a create or update: the zip, or a zip the agent holds.
+func (g *fakeAgent) setCode(w http.ResponseWriter, c *lambda.FunctionConfiguration, zip []byte, held string) bool {
+	if held != "" {
+		if !g.code[held] {
+			lambdaError(w, 400, "InvalidParameterValueException", "no code "+held)
+			return false
+		}
+		b, _ := hex.DecodeString(held)
+		c.CodeSha256 = base64.StdEncoding.EncodeToString(b)
+		return true
+	}
+	h, b64 := codeSha(zip)
+	g.code[h] = true
+	c.CodeSha256, c.CodeSize = b64, int64(len(zip))
+	return true
+}

@@ -11,7 +11,8 @@ import (
 const module = "github.com/lambdagw/gateway"
 
 // forbidden lists, per folder, the module folders its packages must not depend on, directly or
-// not. The longest matching folder applies; "*" means nothing of the module but shared types.
+// not. The longest matching folder applies; "*" means nothing of the module but shared types;
+// "=folder" is that folder's package alone, not the folders under it.
 var forbidden = map[string][]string{
 	"internal/structs": {"*"},
 	"internal/unpack":  {"*"},
@@ -22,6 +23,8 @@ var forbidden = map[string][]string{
 	"gateway/api":      {"sandbox", "cluster", "gateway/httpapi", "internal/agent", "cmd"},
 	"internal/lambda":  {"sandbox", "cluster", "gateway", "config", "internal/agent", "cmd"},
 	"internal/agent":   {"cmd"},
+	// The plan/apply reconciler talks to an agent through its API client only.
+	"internal/reconcile": {"sandbox", "cluster", "=gateway", "gateway/httpapi", "internal/agent", "plugins", "cmd"},
 	// The SDK is what third parties import: nothing of the host (DESIGN.md section 6).
 	"plugins/sdk": {"cluster", "config", "gateway", "internal", "sandbox", "cmd", "integration", "examples",
 		"plugins/host", "plugins/queue", "plugins/stream", "plugins/s3"},
@@ -47,7 +50,11 @@ func TestDependenciesPointOneWay(t *testing.T) {
 			}
 			drel := strings.TrimPrefix(dep, module+"/")
 			for _, bad := range forbidden[rule] {
-				if (bad == "*" && !under(drel, "internal/structs")) || (bad != "*" && under(drel, bad)) {
+				exact, isExact := strings.CutPrefix(bad, "=")
+				switch {
+				case bad == "*" && !under(drel, "internal/structs"),
+					isExact && drel == exact,
+					bad != "*" && !isExact && under(drel, bad):
 					t.Errorf("%s depends on %s, against DESIGN.md section 2", line, dep)
 				}
 			}

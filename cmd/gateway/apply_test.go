@@ -147,3 +147,48 @@ func TestPlanHidesEnvironmentValues(t *testing.T) {
 		t.Fatalf("apply: exit %d, updates %+v:\n%s\n%s", exit, agent.updates, out, errs)
 	}
 }
+
+// TestPlanAndApplyPrune: the CLI's lines for a function to create and one to prune, its
+// summaries and exit codes; a deletion that fails is reported on stderr and fails apply.
+func TestPlanAndApplyPrune(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	_ = os.WriteFile(filepath.Join(dir, "build", "bootstrap"), []byte("#!/bin/sh\n"), 0o755)
+	p := filepath.Join(dir, "f.hcl")
+	_ = os.WriteFile(p, []byte("function \"fn\" {\n  runtime = \"provided.al2023\"\n  code = \"./build\"\n}\n"), 0o644)
+	pkg, err := codepkg.Build(filepath.Join(dir, "build"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method + " " + r.URL.Path {
+		case "GET /2015-03-31/functions/":
+			_, _ = w.Write([]byte(`{"Functions":[{"FunctionName":"fn"},{"FunctionName":"old"}]}`))
+		case "GET /2015-03-31/functions/fn":
+			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
+			w.WriteHeader(404)
+		case "POST /2015-03-31/functions":
+			w.WriteHeader(201)
+			_, _ = w.Write([]byte(`{}`))
+		case "DELETE /2015-03-31/functions/old":
+			w.Header().Set("X-Amzn-ErrorType", "ResourceConflictException")
+			w.WriteHeader(409)
+			_, _ = w.Write([]byte(`{"Message":"busy"}`))
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	zip := reconcile.Size(pkg.Size)
+
+	exit, out, errs := runCLI(t, "plan", "-prune", "-address", srv.URL, p)
+	want := "fn: to create (" + zip + " zip to upload)\nold: to delete (no file declares it)\nPlan: 1 to change, 0 unchanged, 1 to delete, 0 failed.\n"
+	if exit != 2 || out != want || errs != "" {
+		t.Errorf("plan: exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", exit, out, want, errs)
+	}
+	exit, out, errs = runCLI(t, "apply", "-prune", "-address", srv.URL, p)
+	want = "fn: created (code: " + zip + " zip uploaded)\nApply complete: 1 changed, 0 unchanged, 0 deleted, 1 failed.\n"
+	if exit != 1 || out != want || errs != "old: deleting: ResourceConflictException: busy\n" {
+		t.Errorf("apply: exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", exit, out, want, errs)
+	}
+}

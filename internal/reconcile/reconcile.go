@@ -152,6 +152,10 @@ func (r *Reconciler) Apply(ctx context.Context, changes []Change, progress func(
 		if i > 0 && c.Function != changes[i-1].Function {
 			done = nil
 		}
+		if c.apply == nil {
+			// Only Plan and Prune make changes that can be applied.
+			return all, &Error{Function: c.Function, Done: done, Err: fmt.Errorf("change %q (%s) was not planned", c.Text, c.Kind)}
+		}
 		line, err := c.apply(ctx, r.agent, func(s string) {
 			if progress != nil {
 				progress(c.Function, s)

@@ -187,6 +187,10 @@ func TestUnchanged(t *testing.T) {
 	if done, err := r.Apply(context.Background(), nil, nil); err != nil || len(done) != 0 || len(g.take()) != 0 {
 		t.Errorf("applying no changes: %q, %v", done, err)
 	}
+	// A change made by hand has nothing to apply.
+	if _, err := r.Apply(context.Background(), []reconcile.Change{{Function: "fn", Kind: reconcile.Alias, Text: "alias x to create"}}, nil); err == nil {
+		t.Error("a change Plan did not make was applied")
+	}
 }
 
 // TestConfigChangeHidesEnvironment: a configuration change names the environment variables

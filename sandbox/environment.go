@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
 )
 
@@ -77,7 +77,7 @@ type environment struct {
 
 // invocation is one request in flight in an environment.
 type invocation struct {
-	req      *Request
+	req      *invoke.Request
 	start    time.Time
 	deadline time.Time
 	initDur  time.Duration
@@ -85,7 +85,7 @@ type invocation struct {
 	done     chan struct{} // closed once resp is set
 	gone     chan struct{} // closed when the caller stopped waiting
 	doneOnce sync.Once
-	resp     *Response
+	resp     *invoke.Response
 	ended    chan struct{} // closed after END/REPORT were logged
 	timer    *time.Timer
 
@@ -96,15 +96,15 @@ type invocation struct {
 // complete sets the invocation's outcome; the first one wins. A failure that comes after a
 // stream was handed to the caller (timeout, crash) is recorded in the stream instead, so the
 // caller learns why it broke off.
-func (inv *invocation) complete(resp *Response) {
+func (inv *invocation) complete(resp *invoke.Response) {
 	first := false
 	inv.doneOnce.Do(func() {
 		inv.resp = resp
 		close(inv.done)
 		first = true
 	})
-	if !first && resp.FunctionError && inv.resp.Stream != nil {
-		inv.resp.Stream.fail(resp.ErrorType, resp.Payload)
+	if st, ok := inv.resp.Stream.(*stream); ok && !first && resp.FunctionError {
+		st.fail(resp.ErrorType, resp.Payload)
 	}
 }
 
@@ -356,7 +356,7 @@ func (e *environment) freezeIfIdle(gen uint64) {
 }
 
 // invoke hands req to the runtime and waits for its answer. initDur is non-zero on a cold start.
-func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Duration) (*Response, error) {
+func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur time.Duration) (*invoke.Response, error) {
 	now := time.Now()
 	inv := &invocation{
 		req:      req,
@@ -387,9 +387,9 @@ func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Dur
 		return nil, ctx.Err()
 	}
 	resp := inv.resp
-	if req.Tail && resp.Stream != nil {
+	if st, ok := resp.Stream.(*stream); ok && req.Tail {
 		// The log ends after the stream does: the caller asks for it then (Stream.LogTail).
-		resp.Stream.setTail(inv)
+		st.setTail(inv)
 	} else if req.Tail {
 		select {
 		case <-inv.ended:
@@ -439,8 +439,8 @@ func (e *environment) timeout(inv *invocation) {
 	e.mu.Unlock()
 	secs := fmt.Sprintf("%.2f", e.fn.Timeout.Seconds())
 	msg := fmt.Sprintf("%s %s Task timed out after %s seconds", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), inv.req.RequestID, secs)
-	inv.complete(&Response{
-		Payload:         errorJSON("Sandbox.Timedout", msg),
+	inv.complete(&invoke.Response{
+		Payload:         invoke.ErrorJSON("Sandbox.Timedout", msg),
 		FunctionError:   true,
 		ErrorType:       "Sandbox.Timedout",
 		ExecutedVersion: inv.req.Version,
@@ -495,7 +495,7 @@ func (e *environment) watchExit() {
 		if st.OOMKilled {
 			msg = fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s (out of memory, limit %d MB)", inv.req.RequestID, st.String(), e.fn.MemoryMB)
 		}
-		inv.complete(&Response{Payload: errorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
+		inv.complete(&invoke.Response{Payload: invoke.ErrorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
 		if answered {
 			e.m.markFinishing(e, -1)
 		}
@@ -533,8 +533,8 @@ func (e *environment) endInvocation(inv *invocation, status, errType string) {
 	close(inv.ended)
 }
 
-func (e *environment) errorResponse(inv *invocation, errType, msg string) *Response {
-	return &Response{Payload: errorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version}
+func (e *environment) errorResponse(inv *invocation, errType, msg string) *invoke.Response {
+	return &invoke.Response{Payload: invoke.ErrorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version}
 }
 
 // reset tears the environment down after a failure; the next invocation gets a fresh one.
@@ -634,14 +634,6 @@ func (e *environment) info() EnvironmentInfo {
 	e.m.mu.Unlock()
 	return EnvironmentInfo{ID: e.id, Function: e.fn.Name, Version: e.pool.key.version, Revision: e.fn.RevisionID, State: state, LastUsed: last,
 		Provisioned: prov}
-}
-
-func errorJSON(errType, msg string) []byte {
-	b, _ := json.Marshal(struct {
-		ErrorMessage string `json:"errorMessage"`
-		ErrorType    string `json:"errorType"`
-	}{msg, errType})
-	return b
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

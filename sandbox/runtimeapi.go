@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lambdagw/gateway/internal/structs"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/lambdagw/gateway/internal/invoke"
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // The Runtime API, version 2018-06-01, as one environment serves it to its runtime
@@ -290,7 +292,7 @@ func (c *runtimeConn) reply(status int, body []byte) {
 }
 
 func (c *runtimeConn) replyError(status int, errType, msg string) {
-	c.reply(status, errorJSON(errType, msg))
+	c.reply(status, invoke.ErrorJSON(errType, msg))
 }
 
 var acceptedBody = []byte(`{"status":"OK"}`)
@@ -496,13 +498,13 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 	if et := r.Trailer.Get(headerErrorType); et != "" {
 		payload, _ := base64.StdEncoding.DecodeString(r.Trailer.Get(headerErrorBody))
 		if !json.Valid(payload) {
-			payload = errorJSON(et, string(payload))
+			payload = invoke.ErrorJSON(et, string(payload))
 		}
-		inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
+		inv.complete(&invoke.Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
 		c.accepted()
 		return
 	}
-	inv.complete(&Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
+	inv.complete(&invoke.Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
 	c.accepted()
 }
 
@@ -526,7 +528,7 @@ func (e *environment) stream(c *runtimeConn, r *http.Request, inv *invocation) {
 	big.Reset(c.lr.R)
 	c.lr.R = big
 	st := newStream(r, e.m.cfg.MaxStreamBytes)
-	inv.complete(&Response{Stream: st, ExecutedVersion: inv.req.Version})
+	inv.complete(&invoke.Response{Stream: st, ExecutedVersion: inv.req.Version})
 	if st.wait(e.dead, inv.gone) {
 		if big.Buffered() == 0 { // else it holds the start of the next request: keep it
 			c.lr.R = c.nc
@@ -555,7 +557,7 @@ func (e *environment) handleError(c *runtimeConn, r *http.Request, id string) {
 		return
 	}
 	errType, payload := readErrorReport(r)
-	inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
+	inv.complete(&invoke.Response{Payload: payload, FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
 	c.accepted()
 }
 
@@ -640,7 +642,7 @@ func readErrorReport(r *http.Request) (string, []byte) {
 		errType = "Runtime.Unknown"
 	}
 	if !valid {
-		body = errorJSON(errType, string(body))
+		body = invoke.ErrorJSON(errType, string(body))
 	}
 	return errType, body
 }

@@ -75,6 +75,8 @@ func DefaultMaxParallelCreates() int { return max(4, 2*runtime.NumCPU()) }
 type Manager struct {
 	cfg    ManagerConfig
 	logger hclog.Logger
+	// envCfg is what every environment shares of cfg.
+	envCfg envConfig
 
 	// creates holds a token per environment being created (MaxParallelCreates).
 	creates chan struct{}
@@ -177,6 +179,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		stopJanitor: make(chan struct{}),
 		janitorDone: make(chan struct{}),
 	}
+	m.envCfg = envConfig{logs: cfg.Logs, logger: m.logger, maxStreamBytes: cfg.MaxStreamBytes, shutdownTimeout: cfg.ShutdownTimeout}
 	go m.janitor()
 	return m, nil
 }
@@ -643,7 +646,7 @@ func (m *Manager) release(env *environment, finishing bool) {
 
 // discard removes an environment that is being reset (crash, timeout, failed thaw) from the
 // manager's accounting. It is called once per environment, by whoever tears it down.
-func (m *Manager) discard(env *environment, wasBusy bool) {
+func (m *Manager) discard(env *environment, held bool) {
 	m.mu.Lock()
 	p := env.pool
 	for i, e := range p.idle {
@@ -660,7 +663,7 @@ func (m *Manager) discard(env *environment, wasBusy bool) {
 	// retried by the janitor, not at once (Init may fail every time).
 	replace := m.unprovisionLocked(env) && !m.closed && !p.retired
 	m.mu.Unlock()
-	if wasBusy {
+	if held {
 		m.busyWG.Done()
 	}
 	if replace {
@@ -781,7 +784,7 @@ func (m *Manager) retireLocked(env *environment) {
 	}
 	m.unprovisionLocked(env)
 	env.mu.Lock()
-	env.state = stateDead
+	env.toLocked(phaseDead)
 	env.mu.Unlock()
 }
 
@@ -853,16 +856,22 @@ type EnvironmentInfo struct {
 // Environments lists the live environments that are idle (thawed or frozen) or on standby;
 // busy ones are counted in Stats.
 func (m *Manager) Environments() []EnvironmentInfo {
+	type listed struct {
+		env  *environment
+		last time.Time
+		prov bool
+	}
 	m.mu.Lock()
-	var envs []*environment
+	var envs []listed
 	for _, p := range m.pools {
-		envs = append(envs, p.idle...)
-		envs = append(envs, p.standby...)
+		for _, env := range append(p.idle, p.standby...) {
+			envs = append(envs, listed{env, env.lastUsed, env.provisioned})
+		}
 	}
 	m.mu.Unlock()
 	out := make([]EnvironmentInfo, 0, len(envs))
-	for _, env := range envs {
-		out = append(out, env.info())
+	for _, l := range envs {
+		out = append(out, l.env.info(l.last, l.prov))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -966,10 +975,12 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (m *Manager) forget(env *environment) {
+// destroyed forgets an environment whose every resource was released.
+func (m *Manager) destroyed(env *environment) {
 	m.mu.Lock()
 	delete(m.all, env)
 	m.mu.Unlock()
+	m.envWG.Done()
 }
 
 // Placement reports the node's warm environments (started and initialised, idle or busy; not
@@ -989,9 +1000,9 @@ func (m *Manager) Placement() invoke.Placement {
 			continue
 		}
 		env.mu.Lock()
-		started := env.started && env.inited
+		inited := env.phase.initialised() && env.phase != phaseDead
 		env.mu.Unlock()
-		if started {
+		if inited {
 			k := env.pool.key
 			p.Warm[invoke.PlacementKey(k.name, k.version, k.revision)]++
 		}

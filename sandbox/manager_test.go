@@ -36,6 +36,11 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	// Every environment of every test followed the lifecycle's table.
+	if n := sandbox.BadTransitions(); n > 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "%d environment lifecycle transitions were refused (logged as errors above)\n", n)
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -93,9 +93,7 @@ func (m *Manager) startProvisioned(p *pool, seq uint64) error {
 	}
 	m.mu.Unlock()
 	env.mu.Lock()
-	if env.state != stateDead {
-		env.state = stateIdle
-	}
+	env.toLocked(phaseIdle)
 	env.mu.Unlock()
 	m.release(env, false)
 	return nil

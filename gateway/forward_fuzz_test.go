@@ -17,8 +17,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 // FuzzForwardedStream sends a stream (the function's writes, its content type, a late error
@@ -40,7 +40,7 @@ func FuzzForwardedStream(f *testing.F) {
 		if !httpguts.ValidHeaderFieldValue(errType) || strings.TrimSpace(errType) != errType {
 			errType = "Function.Error"
 		}
-		src := func() *sandbox.Stream { return sourceStream(writes, contentType, errType, errBody, tail) }
+		src := func() invoke.Stream { return sourceStream(writes, contentType, errType, errBody, tail) }
 		want := readStream(t, src())
 		got := readStream(t, peer.invoke(t, src()))
 		if !bytes.Equal(got.body, want.body) || got.err != nil {
@@ -83,7 +83,7 @@ func FuzzForwardResponse(f *testing.F) {
 		peer.set(answer)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		resp, err := forwardCaller(peers, fn, peer.url).Invoke(ctx, fn, &sandbox.Request{RequestID: "id", Payload: []byte(`{}`),
+		resp, err := forwardCaller(peers, fn, peer.url).Invoke(ctx, fn, &invoke.Request{RequestID: "id", Payload: []byte(`{}`),
 			Version: "$LATEST", AcceptStream: true})
 		if ctx.Err() != nil {
 			t.Fatal("the forwarded call did not end")

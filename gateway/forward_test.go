@@ -14,14 +14,14 @@ import (
 	"time"
 
 	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 // A streamed response of an invocation a peer runs crosses the node RPC as a chunked body (the
 // function's bytes, flushed as they come) whose trailers carry the end of the stream: the
 // function's late error and the log tail. The peer's Router.ServeInvoke writes it; the caller's
-// Router.forward and sandbox.NewForwardedStream read it. A whole response is one JSON document.
+// Router.forward and newRemoteStream read it. A whole response is one JSON document.
 
 // TestForwardedStreamLongTrailers: a forwarded stream whose error and log tail are longer than
 // net/http's 4 KB trailer limit ends normally, with the start of the error's message and the
@@ -58,7 +58,7 @@ func pieces(writes ...string) []byte {
 
 // sourceStream is the stream a peer's sandbox gives: the writes encoded by pieces, one per
 // Read, and the trailers a runtime's late error and the log tail end in.
-func sourceStream(writes []byte, contentType, errType string, errBody, tail []byte) *sandbox.Stream {
+func sourceStream(writes []byte, contentType, errType string, errBody, tail []byte) invoke.Stream {
 	var parts [][]byte
 	for len(writes) > 0 {
 		n := min(int(writes[0]), len(writes)-1)
@@ -67,14 +67,14 @@ func sourceStream(writes []byte, contentType, errType string, errBody, tail []by
 	}
 	set := http.Header{}
 	if errType != "" {
-		set.Set(sandbox.TrailerErrorType, errType)
-		set.Set(sandbox.TrailerErrorBody, base64.StdEncoding.EncodeToString(errBody))
+		set.Set(trailerErrorType, errType)
+		set.Set(trailerErrorBody, base64.StdEncoding.EncodeToString(errBody))
 	}
 	if len(tail) > 0 {
-		set.Set(sandbox.TrailerLogTail, base64.StdEncoding.EncodeToString(tail))
+		set.Set(trailerLogTail, base64.StdEncoding.EncodeToString(tail))
 	}
 	trailer := http.Header{}
-	return sandbox.NewForwardedStream(contentType, &piecesBody{parts: parts, trailer: trailer, set: set}, trailer)
+	return newRemoteStream(contentType, &piecesBody{parts: parts, trailer: trailer, set: set}, trailer)
 }
 
 // piecesBody returns one piece per Read and fills its trailer at the end, as net/http does.
@@ -105,10 +105,10 @@ type streamRead struct {
 	contentType, errType string
 }
 
-func readStream(t *testing.T, st *sandbox.Stream) streamRead {
+func readStream(t *testing.T, st invoke.Stream) streamRead {
 	t.Helper()
 	defer st.Close()
-	r := streamRead{contentType: st.ContentType}
+	r := streamRead{contentType: st.ContentType()}
 	r.body, r.err = io.ReadAll(io.LimitReader(st, 1<<20))
 	r.errType, r.errBody = st.Err()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -139,7 +139,7 @@ func (p rpcPeers) DoRPC(req *http.Request) (*http.Response, error) { return p.cl
 func forwardCaller(peers Peers, fn *structs.Function, url string) *Router {
 	r := NewRouter(RouterConfig{Local: &hereLocal{}, Peers: peers})
 	r.reports["peer"] = peerReport{addr: url, at: time.Now().Add(time.Hour),
-		p: sandbox.Placement{Warm: map[string]int{sandbox.WarmKey(fn, "$LATEST"): 1}}}
+		p: invoke.Placement{Warm: map[string]int{invoke.WarmKey(fn, "$LATEST"): 1}}}
 	return r
 }
 
@@ -148,8 +148,8 @@ type hereLocal struct{ fakeLocal }
 
 const ranHere = "ran on the caller's node"
 
-func (*hereLocal) Invoke(context.Context, *structs.Function, *sandbox.Request) (*sandbox.Response, error) {
-	return &sandbox.Response{Payload: []byte(ranHere), ExecutedVersion: ranHere}, nil
+func (*hereLocal) Invoke(context.Context, *structs.Function, *invoke.Request) (*invoke.Response, error) {
+	return &invoke.Response{Payload: []byte(ranHere), ExecutedVersion: ranHere}, nil
 }
 
 // forwardPeer is a peer's RPC server running ServeInvoke for one function, whose invocations
@@ -160,7 +160,7 @@ type forwardPeer struct {
 	peers rpcPeers
 
 	mu  sync.Mutex
-	src *sandbox.Stream
+	src invoke.Stream
 }
 
 func newForwardPeer(tb testing.TB) *forwardPeer {
@@ -174,14 +174,14 @@ func newForwardPeer(tb testing.TB) *forwardPeer {
 
 // invoke runs an invocation that streams src on the peer through a caller's router, and
 // returns the caller's stream.
-func (p *forwardPeer) invoke(t *testing.T, src *sandbox.Stream) *sandbox.Stream {
+func (p *forwardPeer) invoke(t *testing.T, src invoke.Stream) invoke.Stream {
 	t.Helper()
 	p.mu.Lock()
 	p.src = src
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
-	resp, err := forwardCaller(p.peers, p.fn, p.url).Invoke(ctx, p.fn, &sandbox.Request{RequestID: "id", Payload: []byte(`{}`),
+	resp, err := forwardCaller(p.peers, p.fn, p.url).Invoke(ctx, p.fn, &invoke.Request{RequestID: "id", Payload: []byte(`{}`),
 		Version: "$LATEST", AcceptStream: true, Tail: true})
 	if err != nil || resp.Stream == nil {
 		t.Fatalf("forwarded invocation: %v %+v", err, resp)
@@ -189,14 +189,14 @@ func (p *forwardPeer) invoke(t *testing.T, src *sandbox.Stream) *sandbox.Stream 
 	return resp.Stream
 }
 
-func (p *forwardPeer) Invoke(context.Context, *structs.Function, *sandbox.Request) (*sandbox.Response, error) {
+func (p *forwardPeer) Invoke(context.Context, *structs.Function, *invoke.Request) (*invoke.Response, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return &sandbox.Response{Stream: p.src, ExecutedVersion: "$LATEST"}, nil
+	return &invoke.Response{Stream: p.src, ExecutedVersion: "$LATEST"}, nil
 }
 func (p *forwardPeer) Idle(*structs.Function, string) int { return 0 }
 func (p *forwardPeer) Free() int                          { return 0 }
-func (p *forwardPeer) Placement() sandbox.Placement       { return sandbox.Placement{} }
+func (p *forwardPeer) Placement() invoke.Placement        { return invoke.Placement{} }
 func (p *forwardPeer) ProvisionedStatus(string, string) (int, string) {
 	return 0, ""
 }

@@ -21,15 +21,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/internal/unpack"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 // Invoker runs invocations (the sandbox manager).
 type Invoker interface {
-	Invoke(ctx context.Context, fn *structs.Function, req *sandbox.Request) (*sandbox.Response, error)
+	Invoke(ctx context.Context, fn *structs.Function, req *invoke.Request) (*invoke.Response, error)
 }
 
 // Store reads functions locally and writes them through Raft (the cluster node).
@@ -156,7 +156,7 @@ type Gateway struct {
 
 type asyncCall struct {
 	fn  *structs.Function
-	req *sandbox.Request
+	req *invoke.Request
 }
 
 // New starts a gateway (and its async workers).
@@ -225,7 +225,7 @@ type InvokeOutput struct {
 	// Stream is the function's response as the runtime writes it, when AcceptStream was set;
 	// Payload is then empty and the log tail comes from Stream.LogTail. The caller reads it
 	// to its end and always Closes it (closing early cancels the invocation).
-	Stream *sandbox.Stream
+	Stream invoke.Stream
 }
 
 // qualified finds function nameOrARN at a qualifier (in the name or given apart): $LATEST, a
@@ -294,7 +294,7 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 		in.RequestID = uuid.NewString()
 	}
 	arn := lambda.FunctionARN(g.cfg.Region, fn.Name, in.Qualifier)
-	req := &sandbox.Request{
+	req := &invoke.Request{
 		RequestID: in.RequestID, Payload: in.Payload, InvokedFunctionARN: arn, Version: version,
 		ClientContext: in.ClientContext, Tail: in.LogTail, AcceptStream: in.AcceptStream,
 	}
@@ -331,9 +331,9 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 
 func (g *Gateway) invokeError(fn *structs.Function, err error) error {
 	switch {
-	case errors.Is(err, sandbox.ErrNoCapacity):
+	case errors.Is(err, invoke.ErrNoCapacity):
 		return lambda.TooManyRequests("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
-	case errors.Is(err, sandbox.ErrShuttingDown):
+	case errors.Is(err, invoke.ErrShuttingDown):
 		return &lambda.Error{Status: 503, Type: "ServiceException", Message: "the node is shutting down"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
@@ -343,7 +343,7 @@ func (g *Gateway) invokeError(fn *structs.Function, err error) error {
 }
 
 // enqueue accepts an Event invocation. Accepted events run even while the node drains.
-func (g *Gateway) enqueue(fn *structs.Function, req *sandbox.Request) (*InvokeOutput, error) {
+func (g *Gateway) enqueue(fn *structs.Function, req *invoke.Request) (*InvokeOutput, error) {
 	if len(req.Payload) > 1<<20 {
 		return nil, lambda.RequestTooLarge("asynchronous payloads are limited to 1 MB")
 	}

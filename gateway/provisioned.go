@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 // Provisioned concurrency (Lambda's PutProvisionedConcurrencyConfig and friends): a published
@@ -182,13 +182,13 @@ func (g *Gateway) provisionedShare(pc *structs.ProvisionedConcurrency) map[strin
 // ProvisionTargets is what this node's sandbox should keep initialised, per published version,
 // for every provisioned concurrency configuration in the state: share gives this node's part
 // of a version's environments (the whole on a single node).
-func (g *Gateway) ProvisionTargets(share func(fn *structs.Function, version string, n int) int) []sandbox.Provision {
-	var out []sandbox.Provision
+func (g *Gateway) ProvisionTargets(share func(fn *structs.Function, version string, n int) int) []invoke.Provision {
+	var out []invoke.Provision
 	for _, pc := range g.cfg.Store.ProvisionedConcurrencies("") {
 		for version, n := range g.provisionedShare(pc) {
 			if v, ok := g.cfg.Store.Version(pc.Function, version); ok && n > 0 {
 				if n = share(v, version, n); n > 0 {
-					out = append(out, sandbox.Provision{Function: v, Count: n})
+					out = append(out, invoke.Provision{Function: v, Count: n})
 				}
 			}
 		}

@@ -21,8 +21,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 // Placement in a cluster: the Router is the Invoker the gateway calls. It runs an invocation on
@@ -40,7 +40,7 @@ type LocalInvoker interface {
 	Invoker
 	Idle(fn *structs.Function, version string) int
 	Free() int
-	Placement() sandbox.Placement
+	Placement() invoke.Placement
 	ProvisionedStatus(function, version string) (ready int, failure string)
 }
 
@@ -85,14 +85,14 @@ type Router struct {
 type peerReport struct {
 	addr string
 	at   time.Time
-	p    sandbox.Placement
+	p    invoke.Placement
 }
 
 // report is what a node sends its peers.
 type report struct {
-	ID        string            `json:"id"`
-	Address   string            `json:"address"`
-	Placement sandbox.Placement `json:"placement"`
+	ID        string           `json:"id"`
+	Address   string           `json:"address"`
+	Placement invoke.Placement `json:"placement"`
 }
 
 // NewRouter returns a router; Run sends this node's reports.
@@ -107,7 +107,7 @@ func NewRouter(cfg RouterConfig) *Router {
 var errPeerUnavailable = errors.New("the peer cannot run the invocation")
 
 // Invoke runs req here or on a peer (see the package comment above).
-func (r *Router) Invoke(ctx context.Context, fn *structs.Function, req *sandbox.Request) (*sandbox.Response, error) {
+func (r *Router) Invoke(ctx context.Context, fn *structs.Function, req *invoke.Request) (*invoke.Response, error) {
 	if r.cfg.Local.Idle(fn, req.Version) > 0 {
 		return r.cfg.Local.Invoke(ctx, fn, req)
 	}
@@ -127,7 +127,7 @@ func (r *Router) Invoke(ctx context.Context, fn *structs.Function, req *sandbox.
 // pick returns the peer to forward to, or "" to run here: a fresh report with warm environments
 // of the version (the most), else, when this node is full, the peer with the most free room.
 func (r *Router) pick(fn *structs.Function, version string) (id, addr string) {
-	key := sandbox.WarmKey(fn, version)
+	key := invoke.WarmKey(fn, version)
 	now := time.Now()
 	localFree := r.cfg.Local.Free()
 	r.mu.Lock()
@@ -280,7 +280,7 @@ type cancelOnClose struct {
 func (c cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
 
 // forward runs req on the peer at addr. errPeerUnavailable means it did not start there.
-func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *sandbox.Request) (_ *sandbox.Response, err error) {
+func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *invoke.Request) (_ *invoke.Response, err error) {
 	ctx, cancelDeadline := context.WithTimeout(ctx, fn.Timeout+forwardGrace)
 	ctx, cancel := context.WithCancelCause(ctx)
 	keep := false // a streamed response's body keeps the context until it is closed
@@ -356,15 +356,15 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 	if resp.Header.Get(hKind) == "stream" {
 		keep = true
 		body := cancelOnClose{resp.Body, func() { cancel(nil); cancelDeadline() }}
-		st := sandbox.NewForwardedStream(resp.Header.Get("Content-Type"), body, resp.Trailer)
-		return &sandbox.Response{Stream: st, ExecutedVersion: req.Version}, nil
+		st := newRemoteStream(resp.Header.Get("Content-Type"), body, resp.Trailer)
+		return &invoke.Response{Stream: st, ExecutedVersion: req.Version}, nil
 	}
 	defer resp.Body.Close()
 	var fr forwardedResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxForwardedWhole)).Decode(&fr); err != nil {
 		return nil, fmt.Errorf("reading the response forwarded from %s: %w", addr, err)
 	}
-	return &sandbox.Response{Payload: fr.Payload, FunctionError: fr.FunctionError, ErrorType: fr.ErrorType,
+	return &invoke.Response{Payload: fr.Payload, FunctionError: fr.FunctionError, ErrorType: fr.ErrorType,
 		ExecutedVersion: fr.ExecutedVersion, ContentType: fr.ContentType, LogTail: fr.LogTail}, nil
 }
 
@@ -397,7 +397,7 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 		return
 	}
 	cc, _ := base64.StdEncoding.DecodeString(h.Get(hClientCtx))
-	req := &sandbox.Request{RequestID: h.Get(hRequestID), Payload: payload, InvokedFunctionARN: h.Get(hARN), Version: version,
+	req := &invoke.Request{RequestID: h.Get(hRequestID), Payload: payload, InvokedFunctionARN: h.Get(hARN), Version: version,
 		ClientContext: string(cc), TraceID: h.Get(hTrace), AcceptStream: h.Get(hAcceptStream) == "true", Tail: h.Get(hTail) == "true"}
 	// Tell the caller's node the call is here if it runs for a while (see forwardAckTimeout);
 	// a quick call's own answer says so, without the extra write.
@@ -416,7 +416,7 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 	ackMu.Unlock()
 	ackTimer.Stop()
 	switch {
-	case errors.Is(err, sandbox.ErrNoCapacity):
+	case errors.Is(err, invoke.ErrNoCapacity):
 		unavailable(w, "no capacity on "+r.cfg.Peers.ID())
 		return
 	case err != nil:
@@ -425,8 +425,8 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 	}
 	if st := resp.Stream; st != nil {
 		defer st.Close()
-		w.Header().Set("Trailer", sandbox.TrailerErrorType+", "+sandbox.TrailerErrorBody+", "+sandbox.TrailerLogTail)
-		w.Header().Set("Content-Type", st.ContentType)
+		w.Header().Set("Trailer", trailerErrorType+", "+trailerErrorBody+", "+trailerLogTail)
+		w.Header().Set("Content-Type", st.ContentType())
 		w.Header().Set(hKind, "stream")
 		w.WriteHeader(http.StatusOK)
 		rc := http.NewResponseController(w)
@@ -447,7 +447,7 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 			}
 		}
 		// The names and line ends take the rest of what the caller's RPC client reads.
-		for k, v := range st.ForwardTrailers(hreq.Context(), cluster.MaxRPCTrailerBytes-1024) {
+		for k, v := range forwardTrailers(hreq.Context(), st, cluster.MaxRPCTrailerBytes-1024) {
 			w.Header()[k] = v
 		}
 		return
@@ -508,7 +508,7 @@ func (r *Router) ProvisionedStatus(function, version string) (int, string) {
 	if fn == nil {
 		return ready, failure
 	}
-	key := sandbox.WarmKey(fn, version)
+	key := invoke.WarmKey(fn, version)
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -11,18 +11,18 @@ import (
 	"time"
 
 	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 type fakeLocal struct{ idle, free int }
 
-func (f *fakeLocal) Invoke(context.Context, *structs.Function, *sandbox.Request) (*sandbox.Response, error) {
-	return &sandbox.Response{}, nil
+func (f *fakeLocal) Invoke(context.Context, *structs.Function, *invoke.Request) (*invoke.Response, error) {
+	return &invoke.Response{}, nil
 }
 func (f *fakeLocal) Idle(*structs.Function, string) int { return f.idle }
 func (f *fakeLocal) Free() int                          { return f.free }
-func (f *fakeLocal) Placement() sandbox.Placement       { return sandbox.Placement{} }
+func (f *fakeLocal) Placement() invoke.Placement        { return invoke.Placement{} }
 func (f *fakeLocal) ProvisionedStatus(string, string) (int, string) {
 	return 0, ""
 }
@@ -31,12 +31,12 @@ func (f *fakeLocal) ProvisionedStatus(string, string) (int, string) {
 // peer with the most room; stale reports count for nothing.
 func TestRouterPick(t *testing.T) {
 	fn := &structs.Function{Name: "fn", RevisionID: "r1"}
-	key := sandbox.WarmKey(fn, "$LATEST")
+	key := invoke.WarmKey(fn, "$LATEST")
 	local := &fakeLocal{free: 5}
 	r := NewRouter(RouterConfig{Local: local})
 	now := time.Now()
 	set := func(id string, at time.Time, warm, free int) {
-		p := sandbox.Placement{Free: free, Warm: map[string]int{}}
+		p := invoke.Placement{Free: free, Warm: map[string]int{}}
 		if warm > 0 {
 			p.Warm[key] = warm
 		}
@@ -128,13 +128,13 @@ type slowLocal struct {
 	payload string
 }
 
-func (s *slowLocal) Invoke(ctx context.Context, _ *structs.Function, req *sandbox.Request) (*sandbox.Response, error) {
+func (s *slowLocal) Invoke(ctx context.Context, _ *structs.Function, req *invoke.Request) (*invoke.Response, error) {
 	select {
 	case <-time.After(s.delay):
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return &sandbox.Response{Payload: []byte(s.payload), ExecutedVersion: req.Version}, nil
+	return &invoke.Response{Payload: []byte(s.payload), ExecutedVersion: req.Version}, nil
 }
 
 type oneFunction struct{ fn *structs.Function }
@@ -147,12 +147,12 @@ func (o oneFunction) Version(string, string) (*structs.Function, bool) { return 
 // peer whose function runs longer than that keeps the call, its 102 saying it is at work.
 func TestRouterForwardAck(t *testing.T) {
 	fn := &structs.Function{Name: "fn", RevisionID: "r1", Timeout: 10 * time.Second}
-	req := func() *sandbox.Request {
-		return &sandbox.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"}
+	req := func() *invoke.Request {
+		return &invoke.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"}
 	}
 	warmAt := func(r *Router, url string) {
 		r.reports["peer"] = peerReport{addr: url, at: time.Now().Add(time.Hour),
-			p: sandbox.Placement{Warm: map[string]int{sandbox.WarmKey(fn, "$LATEST"): 1}}}
+			p: invoke.Placement{Warm: map[string]int{invoke.WarmKey(fn, "$LATEST"): 1}}}
 	}
 
 	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +205,7 @@ func TestRouterForwardBoundsWholeResponse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := forwardCaller(httpPeers{fakePeers{"self"}}, fn, endless.URL)
-	if resp, err := r.Invoke(ctx, fn, &sandbox.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"}); err == nil {
+	if resp, err := r.Invoke(ctx, fn, &invoke.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"}); err == nil {
 		t.Fatalf("an endless response was taken: %d bytes of payload", len(resp.Payload))
 	}
 	if n := written.Load(); n > 2*maxForwardedWhole {

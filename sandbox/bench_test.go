@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
@@ -70,7 +71,7 @@ func benchWarm(b *testing.B, d sandbox.Driver, delay time.Duration) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := h.m.Invoke(ctx, fn, &sandbox.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
+		if _, err := h.m.Invoke(ctx, fn, &invoke.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -88,7 +89,7 @@ func BenchmarkWarmInvokeParallel(b *testing.B) {
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if _, err := h.m.Invoke(ctx, fn, &sandbox.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
+						if _, err := h.m.Invoke(ctx, fn, &invoke.Request{RequestID: "r", Payload: []byte(`{}`)}); err != nil {
 							b.Error(err)
 							return
 						}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,33 +12,50 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
-)
-
-type envState int
-
-const (
-	stateBusy envState = iota // starting, or running an invocation
-	stateIdle                 // runtime parked in GET /next (maybe frozen)
-	stateDead
 )
 
 var errEnvDead = errors.New("execution environment is gone")
 
-// environment is one execution environment: an Instance from the driver, the Runtime API it
-// serves, and the invocation in progress.
-type environment struct {
-	id   string
-	m    *Manager
-	pool *pool
-	fn   *structs.Function
-	inst Instance
-	rt   *runtimeServer
-	out  *output
-	outW *os.File // the runtime's end of the output pipe, ours until start hands it over
+// envConfig is what every environment of a manager shares.
+type envConfig struct {
+	logs            LogSink
+	logger          hclog.Logger
+	maxStreamBytes  int64
+	shutdownTimeout time.Duration
+}
 
-	// started is set once the runtime was started; before that the environment is prepared
-	// (on standby) and its output reader is not running.
+// envOwner is the manager that pools an environment, as the environment calls back to it.
+type envOwner interface {
+	// release takes back an environment whose runtime asked for its next event (now idle);
+	// answered says the runtime had answered the invocation (it was counted as finishing).
+	release(e *environment, answered bool)
+	// markFinishing counts environments whose runtime answered (+1), or died after (-1).
+	markFinishing(e *environment, delta int)
+	// discard takes a reset environment out of the accounting; held says a caller had it.
+	discard(e *environment, held bool)
+	// destroyed says everything of the environment was released.
+	destroyed(e *environment)
+}
+
+// environment is one execution environment: an Instance from the driver, the Runtime API it
+// serves, and the invocation in progress. It owns its lifecycle (lifecycle.go): every change of
+// phase is made here, under mu, along the transition table.
+type environment struct {
+	id    string
+	owner envOwner
+	cfg   *envConfig
+	pool  *pool
+	fn    *structs.Function
+	inst  Instance
+	rt    *runtimeServer
+	out   *output
+	outW  *os.File // the runtime's end of the output pipe, ours until start hands it over
+
+	// started is set once the runtime's process was started: the output pipe's writing end is
+	// then the runtime's, and destroy waits for the reader instead of closing both ends.
 	started bool
 
 	startedAt time.Time
@@ -51,11 +67,10 @@ type environment struct {
 	initFail chan *initError
 
 	mu      sync.Mutex
-	state   envState
-	cur     *invocation
+	phase   phase
+	cur     *invocation  // set in phaseInvoking and phaseFinishing
 	waiting *runtimeConn // the runtime's parked GET /next
 	queued  *invocation  // cur, when it arrived before the runtime's GET /next
-	inited  bool
 	idleGen uint64
 	freezeT *time.Timer
 	// stopFreeze cancels the freeze in progress, if any: a checkout does not wait for a slow
@@ -67,7 +82,9 @@ type environment struct {
 	// counted in provLive, and provReady one that finished Init, counted in provReady.
 	provisioned, provReady bool
 
-	// freezeMu serialises freezing and thawing; frozen is guarded by it.
+	// freezeMu serialises freezing and thawing. frozen, guarded by it, is the instance's own
+	// state, which only the driver's answer tells: a checkout that cancels a freeze learns from
+	// it whether the freeze happened anyway.
 	freezeMu sync.Mutex
 	frozen   bool
 
@@ -77,7 +94,7 @@ type environment struct {
 
 // invocation is one request in flight in an environment.
 type invocation struct {
-	req      *Request
+	req      *invoke.Request
 	start    time.Time
 	deadline time.Time
 	initDur  time.Duration
@@ -85,26 +102,25 @@ type invocation struct {
 	done     chan struct{} // closed once resp is set
 	gone     chan struct{} // closed when the caller stopped waiting
 	doneOnce sync.Once
-	resp     *Response
+	resp     *invoke.Response
 	ended    chan struct{} // closed after END/REPORT were logged
 	timer    *time.Timer
 
-	answered bool // guarded by environment.mu: the runtime posted (or is posting) its answer
-	tail     []byte
+	tail []byte
 }
 
 // complete sets the invocation's outcome; the first one wins. A failure that comes after a
 // stream was handed to the caller (timeout, crash) is recorded in the stream instead, so the
 // caller learns why it broke off.
-func (inv *invocation) complete(resp *Response) {
+func (inv *invocation) complete(resp *invoke.Response) {
 	first := false
 	inv.doneOnce.Do(func() {
 		inv.resp = resp
 		close(inv.done)
 		first = true
 	})
-	if !first && resp.FunctionError && inv.resp.Stream != nil {
-		inv.resp.Stream.fail(resp.ErrorType, resp.Payload)
+	if st, ok := inv.resp.Stream.(*stream); ok && !first && resp.FunctionError {
+		st.fail(resp.ErrorType, resp.Payload)
 	}
 }
 
@@ -129,7 +145,8 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 	}
 	e := &environment{
 		id:       envID(fn.Name, seq),
-		m:        m,
+		owner:    m,
+		cfg:      &m.envCfg,
 		pool:     p,
 		fn:       fn,
 		dead:     make(chan struct{}),
@@ -184,8 +201,12 @@ func (m *Manager) create(ctx context.Context, spec Spec) (Instance, error) {
 // destroyed (the caller still owns its accounting).
 func (e *environment) start(ctx context.Context) error {
 	fn := e.fn
-	e.m.cfg.Logs.Platform(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
+	e.cfg.logs.Platform(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
 	e.startedAt = time.Now()
+	// Before the exec: the runtime's first GET /next may come at once.
+	e.mu.Lock()
+	e.toLocked(phaseInitialising)
+	e.mu.Unlock()
 	err := e.inst.Start(ctx)
 	e.mu.Lock()
 	e.started = true
@@ -196,7 +217,7 @@ func (e *environment) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting runtime of %s: %w", fn.Name, err)
 	}
-	e.m.logger.Debug("environment started", "function", fn.Name, "env", e.id, "start", time.Since(e.startedAt))
+	e.cfg.logger.Debug("environment started", "function", fn.Name, "env", e.id, "start", time.Since(e.startedAt))
 	go e.watchExit()
 	return nil
 }
@@ -253,9 +274,9 @@ func (e *environment) initInBackground(limit time.Duration) {
 		return // already reset by init
 	}
 	e.mu.Lock()
-	e.state = stateIdle
+	e.toLocked(phaseIdle)
 	e.mu.Unlock()
-	e.m.release(e, false)
+	e.owner.release(e, false)
 }
 
 func (e *environment) initFailed(ie *initError) {
@@ -264,7 +285,7 @@ func (e *environment) initFailed(ie *initError) {
 		line += "\tError Type: " + ie.errorType
 	}
 	e.out.drain()
-	e.m.cfg.Logs.Platform(e.fn.Name, line)
+	e.cfg.logs.Platform(e.fn.Name, line)
 	e.reset("failure")
 }
 
@@ -272,11 +293,10 @@ func (e *environment) initFailed(ie *initError) {
 // environment is reset and an error returned; errEnvDead means it died while idle.
 func (e *environment) checkout(ctx context.Context) error {
 	e.mu.Lock()
-	if e.state == stateDead {
+	if !e.toLocked(phaseThawing) {
 		e.mu.Unlock()
-		return errEnvDead
+		return errEnvDead // retired while parked
 	}
-	e.state = stateBusy
 	e.idleGen++
 	if e.freezeT != nil {
 		e.freezeT.Stop()
@@ -289,17 +309,22 @@ func (e *environment) checkout(ctx context.Context) error {
 	e.mu.Unlock()
 
 	e.freezeMu.Lock()
-	defer e.freezeMu.Unlock()
-	if !e.frozen {
-		return nil
+	if e.frozen {
+		tctx, cancel := context.WithTimeout(ctx, FreezeTimeout)
+		err := e.inst.Thaw(tctx)
+		cancel()
+		if err != nil {
+			e.freezeMu.Unlock()
+			go e.reset("failure")
+			return fmt.Errorf("thawing environment %s: %w", e.id, err)
+		}
+		e.frozen = false
 	}
-	tctx, cancel := context.WithTimeout(ctx, FreezeTimeout)
-	defer cancel()
-	if err := e.inst.Thaw(tctx); err != nil {
-		go e.reset("failure")
-		return fmt.Errorf("thawing environment %s: %w", e.id, err)
-	}
-	e.frozen = false
+	e.freezeMu.Unlock()
+	// Dead meanwhile (a reset): invoke reports it.
+	e.mu.Lock()
+	e.toLocked(phaseInvoking)
+	e.mu.Unlock()
 	return nil
 }
 
@@ -307,7 +332,7 @@ func (e *environment) checkout(ctx context.Context) error {
 // out first. It runs while the runtime is parked in GET /next, after the response was delivered.
 func (e *environment) scheduleFreeze(delay time.Duration) {
 	e.mu.Lock()
-	if e.state != stateIdle {
+	if e.phase != phaseIdle {
 		e.mu.Unlock()
 		return
 	}
@@ -328,35 +353,41 @@ func (e *environment) freezeIfIdle(gen uint64) {
 		return
 	}
 	e.mu.Lock()
-	if e.state != stateIdle || e.idleGen != gen {
+	if e.phase != phaseIdle || e.idleGen != gen {
 		e.mu.Unlock()
 		return
 	}
+	e.toLocked(phaseFreezing)
 	ctx, cancel := context.WithTimeout(context.Background(), FreezeTimeout)
 	defer cancel()
 	e.stopFreeze = cancel
 	e.mu.Unlock()
 	err := e.inst.Freeze(ctx)
+	// Stuck frozen is not known to run: the next checkout thaws it, and resets it if that fails
+	// too. Any other error left it thawed (a cancel by a checkout rolled the freeze back).
+	e.frozen = err == nil || errors.Is(err, ErrStuckFrozen)
 	e.mu.Lock()
 	e.stopFreeze = nil // ours, or already taken by a checkout: only this method sets it, under freezeMu
+	if e.phase == phaseFreezing {
+		if e.frozen {
+			e.toLocked(phaseFrozen)
+		} else {
+			e.toLocked(phaseIdle)
+		}
+	}
 	e.mu.Unlock()
 	switch {
-	case err == nil:
-		e.frozen = true
+	case err == nil, errors.Is(err, context.Canceled):
 	case errors.Is(err, ErrStuckFrozen):
-		// Not known to run: the next checkout thaws it, and resets it if that fails too.
-		e.frozen = true
-		e.m.logger.Error("freezing environment failed and could not be undone", "env", e.id, "error", err)
-	case errors.Is(err, context.Canceled):
-		// A checkout came first; the driver rolled the freeze back.
+		e.cfg.logger.Error("freezing environment failed and could not be undone", "env", e.id, "error", err)
 	default:
-		// The driver left it thawed; it stays usable, just not suspended.
-		e.m.logger.Warn("freezing environment failed; leaving it thawed", "env", e.id, "error", err)
+		// It stays usable, just not suspended.
+		e.cfg.logger.Warn("freezing environment failed; leaving it thawed", "env", e.id, "error", err)
 	}
 }
 
 // invoke hands req to the runtime and waits for its answer. initDur is non-zero on a cold start.
-func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Duration) (*Response, error) {
+func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur time.Duration) (*invoke.Response, error) {
 	now := time.Now()
 	inv := &invocation{
 		req:      req,
@@ -370,7 +401,8 @@ func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Dur
 	// The timer exists before the invocation is visible to the exit watcher and reset, which stop it.
 	inv.timer = time.AfterFunc(e.fn.Timeout, func() { e.timeout(inv) })
 	e.mu.Lock()
-	if e.state == stateDead {
+	// From phaseReady after a cold start, or already invoking after a checkout.
+	if !e.toLocked(phaseInvoking) {
 		e.mu.Unlock()
 		inv.timer.Stop()
 		return nil, fmt.Errorf("dispatching to environment %s: %w", e.id, errEnvDead)
@@ -387,9 +419,9 @@ func (e *environment) invoke(ctx context.Context, req *Request, initDur time.Dur
 		return nil, ctx.Err()
 	}
 	resp := inv.resp
-	if req.Tail && resp.Stream != nil {
+	if st, ok := resp.Stream.(*stream); ok && req.Tail {
 		// The log ends after the stream does: the caller asks for it then (Stream.LogTail).
-		resp.Stream.setTail(inv)
+		st.setTail(inv)
 	} else if req.Tail {
 		select {
 		case <-inv.ended:
@@ -410,7 +442,10 @@ func (e *environment) finish(inv *invocation) {
 	}
 	e.cur = nil
 	e.queued = nil
-	answered := inv.answered
+	answered := e.phase == phaseFinishing
+	// Idle at once, with the invocation gone: a reset from now on finds it parked (not held),
+	// so the release below is the only one to give back the caller's hold.
+	e.toLocked(phaseIdle)
 	e.mu.Unlock()
 	inv.timer.Stop()
 	if !answered {
@@ -418,12 +453,7 @@ func (e *environment) finish(inv *invocation) {
 		inv.complete(e.errorResponse(inv, "Runtime.NoResponse", "runtime requested the next event without answering this one"))
 	}
 	e.endInvocation(inv, "", "")
-	e.mu.Lock()
-	if e.state != stateDead {
-		e.state = stateIdle
-	}
-	e.mu.Unlock()
-	e.m.release(e, answered)
+	e.owner.release(e, answered)
 }
 
 // timeout fails the invocation with Sandbox.Timedout and resets the environment.
@@ -433,20 +463,20 @@ func (e *environment) timeout(inv *invocation) {
 		e.mu.Unlock()
 		return
 	}
+	answered := e.phase == phaseFinishing
 	e.cur = nil
 	e.queued = nil
-	answered := inv.answered
 	e.mu.Unlock()
 	secs := fmt.Sprintf("%.2f", e.fn.Timeout.Seconds())
 	msg := fmt.Sprintf("%s %s Task timed out after %s seconds", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), inv.req.RequestID, secs)
-	inv.complete(&Response{
-		Payload:         errorJSON("Sandbox.Timedout", msg),
+	inv.complete(&invoke.Response{
+		Payload:         invoke.ErrorJSON("Sandbox.Timedout", msg),
 		FunctionError:   true,
 		ErrorType:       "Sandbox.Timedout",
 		ExecutedVersion: inv.req.Version,
 	})
 	if answered {
-		e.m.markFinishing(e, -1)
+		e.owner.markFinishing(e, -1)
 	}
 	e.out.line(msg)
 	e.endInvocation(inv, "timeout", "Sandbox.Timedout")
@@ -474,8 +504,8 @@ func (e *environment) watchExit() {
 	inv := e.cur
 	e.cur = nil
 	e.queued = nil
-	inited := e.inited
-	answered := inv != nil && inv.answered
+	inited := e.phase.initialised()
+	answered := inv != nil && e.phase == phaseFinishing
 	if !inited {
 		// Under e.mu, as handleInitError does: a next the runtime sent before it died cannot
 		// end Init without init seeing the exit too.
@@ -495,14 +525,14 @@ func (e *environment) watchExit() {
 		if st.OOMKilled {
 			msg = fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %s (out of memory, limit %d MB)", inv.req.RequestID, st.String(), e.fn.MemoryMB)
 		}
-		inv.complete(&Response{Payload: errorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
+		inv.complete(&invoke.Response{Payload: invoke.ErrorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
 		if answered {
-			e.m.markFinishing(e, -1)
+			e.owner.markFinishing(e, -1)
 		}
 		e.out.line(msg)
 		e.endInvocation(inv, "error", errType)
 	} else {
-		e.m.logger.Warn("runtime exited while idle", "function", e.fn.Name, "env", e.id, "status", st.String())
+		e.cfg.logger.Warn("runtime exited while idle", "function", e.fn.Name, "env", e.id, "status", st.String())
 	}
 	e.reset("failure")
 }
@@ -533,8 +563,8 @@ func (e *environment) endInvocation(inv *invocation, status, errType string) {
 	close(inv.ended)
 }
 
-func (e *environment) errorResponse(inv *invocation, errType, msg string) *Response {
-	return &Response{Payload: errorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version}
+func (e *environment) errorResponse(inv *invocation, errType, msg string) *invoke.Response {
+	return &invoke.Response{Payload: invoke.ErrorJSON(errType, msg), FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version}
 }
 
 // reset tears the environment down after a failure; the next invocation gets a fresh one.
@@ -544,36 +574,37 @@ func (e *environment) reset(reason string) { e.resetWith(reason, "error", "Runti
 // gets.
 func (e *environment) resetWith(reason, status, errType string) {
 	e.mu.Lock()
-	wasBusy := e.state == stateBusy
-	dead := e.state == stateDead
-	e.state = stateDead
+	// A standby (cold, not held) is never reset: it is shut down.
+	held := !e.phase.parked() && e.phase != phaseDead
+	dead := e.phase == phaseDead
 	inv := e.cur
 	e.cur = nil
 	e.queued = nil
-	answered := inv != nil && inv.answered
+	answered := inv != nil && e.phase == phaseFinishing
+	e.toLocked(phaseDead)
 	e.mu.Unlock()
 	if dead {
 		return
 	}
-	e.m.logger.Debug("resetting environment", "function", e.fn.Name, "env", e.id, "reason", reason)
+	e.cfg.logger.Debug("resetting environment", "function", e.fn.Name, "env", e.id, "reason", reason)
 	if inv != nil {
 		// Killed under an invocation (node drain): it fails like a crash.
 		inv.timer.Stop()
 		inv.complete(e.errorResponse(inv, errType,
 			fmt.Sprintf("RequestId: %s Error: Runtime exited with error: environment %s", inv.req.RequestID, reason)))
 		if answered {
-			e.m.markFinishing(e, -1)
+			e.owner.markFinishing(e, -1)
 		}
 		e.endInvocation(inv, status, errType)
 	}
-	e.m.discard(e, wasBusy)
+	e.owner.discard(e, held)
 	e.destroy()
 }
 
 // shutdown ends an environment that is no longer wanted (idle timeout, retired revision, node
 // drain). No extension is notified yet; the runtime gets no event, so it is simply killed.
 func (e *environment) shutdown(reason string) {
-	e.m.logger.Debug("shutting down environment", "function", e.fn.Name, "env", e.id, "reason", reason)
+	e.cfg.logger.Debug("shutting down environment", "function", e.fn.Name, "env", e.id, "reason", reason)
 	e.destroy()
 }
 
@@ -591,11 +622,11 @@ func (e *environment) destroy() {
 			e.stopFreeze = nil
 		}
 		e.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), e.m.cfg.ShutdownTimeout+5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.shutdownTimeout+5*time.Second)
 		defer cancel()
 		e.freezeMu.Lock()
 		if err := e.inst.Destroy(ctx); err != nil {
-			e.m.logger.Error("destroying environment", "env", e.id, "error", err)
+			e.cfg.logger.Error("destroying environment", "env", e.id, "error", err)
 		}
 		e.frozen = false
 		e.freezeMu.Unlock()
@@ -609,39 +640,27 @@ func (e *environment) destroy() {
 			e.outW.Close()
 			e.out.f.Close()
 		}
-		e.m.forget(e)
-		e.m.envWG.Done()
+		e.owner.destroyed(e)
 		close(e.gone)
 	})
 }
 
-func (e *environment) info() EnvironmentInfo {
+// info describes the environment; lastUsed and provisioned are the manager's (Manager.mu).
+func (e *environment) info(last time.Time, prov bool) EnvironmentInfo {
 	e.mu.Lock()
-	st, started := e.state, e.started
+	ph := e.phase
 	e.mu.Unlock()
-	e.freezeMu.Lock()
-	frozen := e.frozen
-	e.freezeMu.Unlock()
-	state := map[envState]string{stateBusy: "busy", stateIdle: "idle", stateDead: "dead"}[st]
-	switch {
-	case !started && st != stateDead:
+	state := "busy"
+	switch ph {
+	case phaseCold:
 		state = "standby"
-	case frozen && st == stateIdle:
-		state = "frozen"
+	case phaseIdle, phaseFreezing:
+		state = "idle"
+	case phaseFrozen, phaseDead:
+		state = ph.String()
 	}
-	e.m.mu.Lock()
-	last, prov := e.lastUsed, e.provisioned
-	e.m.mu.Unlock()
 	return EnvironmentInfo{ID: e.id, Function: e.fn.Name, Version: e.pool.key.version, Revision: e.fn.RevisionID, State: state, LastUsed: last,
 		Provisioned: prov}
-}
-
-func errorJSON(errType, msg string) []byte {
-	b, _ := json.Marshal(struct {
-		ErrorMessage string `json:"errorMessage"`
-		ErrorType    string `json:"errorType"`
-	}{msg, errType})
-	return b
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

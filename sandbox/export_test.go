@@ -13,3 +13,6 @@ func SetHeaderTimeout(d time.Duration) (restore func()) {
 	headerTimeout = d
 	return func() { headerTimeout = old }
 }
+
+// BadTransitions counts environment lifecycle transitions the table refused (see lifecycle.go).
+func BadTransitions() int64 { return badTransitions.Load() }

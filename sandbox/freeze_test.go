@@ -50,13 +50,13 @@ func TestInvocationCancelsAFreezeInProgress(t *testing.T) {
 			}}, nil)
 			fn := testFunction("stuckfreeze", nil) // freeze_delay 0s
 
-			invoke(t, h, fn, `{"mode":"hello","name":"one"}`)
+			callFn(t, h, fn, `{"mode":"hello","name":"one"}`)
 			select {
 			case <-started:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the environment was not frozen after the invocation")
 			}
-			resp := invoke(t, h, fn, `{"mode":"hello","name":"two"}`)
+			resp := callFn(t, h, fn, `{"mode":"hello","name":"two"}`)
 			if resp.FunctionError {
 				t.Fatalf("second invocation failed: %s", resp.Payload)
 			}
@@ -95,7 +95,7 @@ func TestStuckFrozenEnvironmentIsThawedBeforeUse(t *testing.T) {
 			}}, nil)
 			fn := testFunction("stuckfrozen", func(f *structs.Function) { f.Timeout = 3 * time.Second }) // freeze_delay 0s
 			for _, name := range []string{"one", "two", "three"} {
-				resp := invoke(t, h, fn, `{"mode":"hello","name":"`+name+`"}`)
+				resp := callFn(t, h, fn, `{"mode":"hello","name":"`+name+`"}`)
 				if got := decode(t, resp.Payload)["message"]; got != "Hello, "+name+"!" {
 					t.Fatalf("invocation %s answered %s (a frozen environment was not thawed?)", name, resp.Payload)
 				}

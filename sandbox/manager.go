@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
 )
 
@@ -74,6 +75,8 @@ func DefaultMaxParallelCreates() int { return max(4, 2*runtime.NumCPU()) }
 type Manager struct {
 	cfg    ManagerConfig
 	logger hclog.Logger
+	// envCfg is what every environment shares of cfg.
+	envCfg envConfig
 
 	// creates holds a token per environment being created (MaxParallelCreates).
 	creates chan struct{}
@@ -176,6 +179,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		stopJanitor: make(chan struct{}),
 		janitorDone: make(chan struct{}),
 	}
+	m.envCfg = envConfig{logs: cfg.Logs, logger: m.logger, maxStreamBytes: cfg.MaxStreamBytes, shutdownTimeout: cfg.ShutdownTimeout}
 	go m.janitor()
 	return m, nil
 }
@@ -200,11 +204,11 @@ func (discardLogs) Platform(string, ...string) {}
 // waiter at once (markFinishing), so only a runtime that lingers after answering costs the wait.
 const handoffWait = 500 * time.Millisecond
 
-// Invoke runs one invocation of fn in a warm environment, or a new one. It returns ErrNoCapacity
+// Invoke runs one invocation of fn in a warm environment, or a new one. It returns invoke.ErrNoCapacity
 // when the node cannot start another environment. A Response is returned for everything Lambda
 // reports as a function error (crash, timeout, out of memory, oversized response). When ctx ends
 // first the invocation still runs to completion in its environment, as Lambda's does.
-func (m *Manager) Invoke(ctx context.Context, fn *structs.Function, req *Request) (*Response, error) {
+func (m *Manager) Invoke(ctx context.Context, fn *structs.Function, req *invoke.Request) (*invoke.Response, error) {
 	if req.Version == "" {
 		req.Version = structs.LatestVersion
 	}
@@ -224,7 +228,7 @@ func (m *Manager) Invoke(ctx context.Context, fn *structs.Function, req *Request
 // invokeCold finishes an environment's Init and runs the invocation in it. When Init fails, the
 // failure is reported with INIT_REPORT and Init is tried once more within the invocation, bounded
 // by the function's timeout (Lambda's "suppressed init"); if that fails too, the invocation fails.
-func (m *Manager) invokeCold(ctx context.Context, env *environment, req *Request) (*Response, error) {
+func (m *Manager) invokeCold(ctx context.Context, env *environment, req *invoke.Request) (*invoke.Response, error) {
 	// The pool is in use: have the next cold start's environment ready, once this one is over
 	// (preparing it meanwhile would take CPU from this Init).
 	defer func(p *pool) { go m.replenish(p) }(env.pool)
@@ -269,18 +273,18 @@ func (m *Manager) invokeCold(ctx context.Context, env *environment, req *Request
 }
 
 // initFailureResponse is what the caller sees when Init failed twice.
-func (m *Manager) initFailureResponse(req *Request, fn *structs.Function, ierr error) *Response {
+func (m *Manager) initFailureResponse(req *invoke.Request, fn *structs.Function, ierr error) *invoke.Response {
 	var ie *initError
 	if errors.As(ierr, &ie) && ie.body != nil {
-		return &Response{Payload: ie.body, FunctionError: true, ErrorType: ie.errorType, ExecutedVersion: req.Version}
+		return &invoke.Response{Payload: ie.body, FunctionError: true, ErrorType: ie.errorType, ExecutedVersion: req.Version}
 	}
 	errType, msg := "Runtime.ExitError", ierr.Error()
 	if errors.As(ierr, &ie) {
 		errType = ie.errorType
 		msg = ie.message
 	}
-	return &Response{
-		Payload:         errorJSON(errType, fmt.Sprintf("RequestId: %s Error: %s", req.RequestID, msg)),
+	return &invoke.Response{
+		Payload:         invoke.ErrorJSON(errType, fmt.Sprintf("RequestId: %s Error: %s", req.RequestID, msg)),
 		FunctionError:   true,
 		ErrorType:       errType,
 		ExecutedVersion: req.Version,
@@ -294,7 +298,7 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, false, ErrShuttingDown
+		return nil, false, invoke.ErrShuttingDown
 	}
 	p := m.pools[key]
 	if p == nil {
@@ -341,7 +345,7 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		}
 		if m.closed {
 			m.mu.Unlock()
-			return nil, false, ErrShuttingDown
+			return nil, false, invoke.ErrShuttingDown
 		}
 	}
 	if env := m.takeStandbyLocked(p); env != nil {
@@ -356,12 +360,12 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
-			return nil, false, ErrShuttingDown
+			return nil, false, invoke.ErrShuttingDown
 		}
 	}
 	if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
 		m.mu.Unlock()
-		return nil, false, ErrNoCapacity
+		return nil, false, invoke.ErrNoCapacity
 	}
 	m.total++
 	m.envWG.Add(1)
@@ -513,11 +517,11 @@ func (m *Manager) startEnvironment(p *pool) (*environment, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, ErrShuttingDown
+		return nil, invoke.ErrShuttingDown
 	}
 	if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
 		m.mu.Unlock()
-		return nil, ErrNoCapacity
+		return nil, invoke.ErrNoCapacity
 	}
 	m.total++
 	m.envWG.Add(1)
@@ -642,7 +646,7 @@ func (m *Manager) release(env *environment, finishing bool) {
 
 // discard removes an environment that is being reset (crash, timeout, failed thaw) from the
 // manager's accounting. It is called once per environment, by whoever tears it down.
-func (m *Manager) discard(env *environment, wasBusy bool) {
+func (m *Manager) discard(env *environment, held bool) {
 	m.mu.Lock()
 	p := env.pool
 	for i, e := range p.idle {
@@ -659,7 +663,7 @@ func (m *Manager) discard(env *environment, wasBusy bool) {
 	// retried by the janitor, not at once (Init may fail every time).
 	replace := m.unprovisionLocked(env) && !m.closed && !p.retired
 	m.mu.Unlock()
-	if wasBusy {
+	if held {
 		m.busyWG.Done()
 	}
 	if replace {
@@ -713,7 +717,7 @@ func (p *pool) removeWaiter(ch chan *environment) bool {
 //
 // provisioned sets how many initialised environments each function version keeps (versions
 // not listed keep none): missing ones are started and initialised now, extra ones retired.
-func (m *Manager) Sync(current []*structs.Function, provisioned []Provision) {
+func (m *Manager) Sync(current []*structs.Function, provisioned []invoke.Provision) {
 	live := make(map[[2]string]bool, len(current))
 	for _, fn := range current {
 		live[[2]string{fn.Name, fn.RevisionID}] = true
@@ -780,7 +784,7 @@ func (m *Manager) retireLocked(env *environment) {
 	}
 	m.unprovisionLocked(env)
 	env.mu.Lock()
-	env.state = stateDead
+	env.toLocked(phaseDead)
 	env.mu.Unlock()
 }
 
@@ -852,16 +856,22 @@ type EnvironmentInfo struct {
 // Environments lists the live environments that are idle (thawed or frozen) or on standby;
 // busy ones are counted in Stats.
 func (m *Manager) Environments() []EnvironmentInfo {
+	type listed struct {
+		env  *environment
+		last time.Time
+		prov bool
+	}
 	m.mu.Lock()
-	var envs []*environment
+	var envs []listed
 	for _, p := range m.pools {
-		envs = append(envs, p.idle...)
-		envs = append(envs, p.standby...)
+		for _, env := range append(p.idle, p.standby...) {
+			envs = append(envs, listed{env, env.lastUsed, env.provisioned})
+		}
 	}
 	m.mu.Unlock()
 	out := make([]EnvironmentInfo, 0, len(envs))
-	for _, env := range envs {
-		out = append(out, env.info())
+	for _, l := range envs {
+		out = append(out, l.env.info(l.last, l.prov))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -965,37 +975,24 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (m *Manager) forget(env *environment) {
+// destroyed forgets an environment whose every resource was released.
+func (m *Manager) destroyed(env *environment) {
 	m.mu.Lock()
 	delete(m.all, env)
 	m.mu.Unlock()
-}
-
-// WarmKey names the environments of one function revision and version, for placement.
-func WarmKey(fn *structs.Function, version string) string {
-	return fn.Name + "\x00" + version + "\x00" + fn.RevisionID
-}
-
-// Placement is what a node tells its peers so they can send it calls: its warm environments
-// by WarmKey and how many more it could start.
-type Placement struct {
-	Warm map[string]int `json:"warm,omitempty"`
-	Free int            `json:"free"`
-	// Provisioned counts the provisioned environments past their Init, by WarmKey, so the
-	// cluster's readiness of a provisioned concurrency configuration is the sum over nodes.
-	Provisioned map[string]int `json:"provisioned,omitempty"`
+	m.envWG.Done()
 }
 
 // Placement reports the node's warm environments (started and initialised, idle or busy; not
 // standby) per version, and its free capacity. A busy one counts: the version's calls go on
 // finding it here, where it is about to be free, instead of cold-starting elsewhere.
-func (m *Manager) Placement() Placement {
+func (m *Manager) Placement() invoke.Placement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := Placement{Warm: map[string]int{}, Free: max(m.cfg.MaxEnvironments-m.total, 0), Provisioned: map[string]int{}}
+	p := invoke.Placement{Warm: map[string]int{}, Free: max(m.cfg.MaxEnvironments-m.total, 0), Provisioned: map[string]int{}}
 	for k, pl := range m.pools {
 		if pl.provReady > 0 && !pl.retired {
-			p.Provisioned[k.name+"\x00"+k.version+"\x00"+k.revision] += pl.provReady
+			p.Provisioned[invoke.PlacementKey(k.name, k.version, k.revision)] += pl.provReady
 		}
 	}
 	for env := range m.all {
@@ -1003,11 +1000,11 @@ func (m *Manager) Placement() Placement {
 			continue
 		}
 		env.mu.Lock()
-		started := env.started && env.inited
+		inited := env.phase.initialised() && env.phase != phaseDead
 		env.mu.Unlock()
-		if started {
+		if inited {
 			k := env.pool.key
-			p.Warm[k.name+"\x00"+k.version+"\x00"+k.revision]++
+			p.Warm[invoke.PlacementKey(k.name, k.version, k.revision)]++
 		}
 	}
 	return p

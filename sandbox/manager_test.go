@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
 	"github.com/lambdagw/gateway/sandbox"
@@ -35,6 +36,11 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	// Every environment of every test followed the lifecycle's table.
+	if n := sandbox.BadTransitions(); n > 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "%d environment lifecycle transitions were refused (logged as errors above)\n", n)
+		code = 1
+	}
 	os.Exit(code)
 }
 
@@ -166,15 +172,15 @@ func testFunction(name string, mod func(*structs.Function)) *structs.Function {
 var reqSeq int64
 var reqMu sync.Mutex
 
-func request(payload string) *sandbox.Request {
+func request(payload string) *invoke.Request {
 	reqMu.Lock()
 	reqSeq++
 	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", reqSeq)
 	reqMu.Unlock()
-	return &sandbox.Request{RequestID: id, Payload: []byte(payload), InvokedFunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:test"}
+	return &invoke.Request{RequestID: id, Payload: []byte(payload), InvokedFunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:test"}
 }
 
-func invoke(t *testing.T, h *harness, fn *structs.Function, payload string) *sandbox.Response {
+func callFn(t *testing.T, h *harness, fn *structs.Function, payload string) *invoke.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -205,7 +211,7 @@ func TestWarmEnvironmentIsReusedAndFrozenBetweenInvocations(t *testing.T) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("warm", nil)
 		for want := 1; want <= 3; want++ {
-			resp := invoke(t, h, fn, `{"mode":"counter"}`)
+			resp := callFn(t, h, fn, `{"mode":"counter"}`)
 			if resp.FunctionError {
 				t.Fatalf("function error: %s", resp.Payload)
 			}
@@ -275,7 +281,7 @@ func TestTimeoutResetsTheEnvironment(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("slow", func(f *structs.Function) { f.Timeout = time.Second })
-		invoke(t, h, fn, `{"mode":"counter"}`)
+		callFn(t, h, fn, `{"mode":"counter"}`)
 		req := request(`{"mode":"sleep","ms":5000}`)
 		req.Tail = true
 		resp, err := h.m.Invoke(context.Background(), fn, req)
@@ -293,7 +299,7 @@ func TestTimeoutResetsTheEnvironment(t *testing.T) {
 			t.Errorf("REPORT lacks Status: timeout:\n%s", resp.LogTail)
 		}
 		// The next invocation runs in a fresh environment: globals start over.
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
 			t.Fatalf("count after reset = %v, want 1", got)
 		}
 	})
@@ -303,7 +309,7 @@ func TestCrashIsRuntimeExitErrorAndResets(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("crash", nil)
-		invoke(t, h, fn, `{"mode":"counter"}`)
+		callFn(t, h, fn, `{"mode":"counter"}`)
 		req := request(`{"mode":"crash"}`)
 		req.Tail = true
 		resp, err := h.m.Invoke(context.Background(), fn, req)
@@ -320,7 +326,7 @@ func TestCrashIsRuntimeExitErrorAndResets(t *testing.T) {
 		if !strings.Contains(string(resp.LogTail), "about to crash") || !strings.Contains(string(resp.LogTail), "Error Type: Runtime.ExitError") {
 			t.Errorf("log tail:\n%s", resp.LogTail)
 		}
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
 			t.Fatalf("count after crash = %v, want 1 (fresh environment)", got)
 		}
 	})
@@ -330,15 +336,15 @@ func TestFunctionErrorKeepsTheEnvironment(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("fails", nil)
-		invoke(t, h, fn, `{"mode":"counter"}`)
-		resp := invoke(t, h, fn, `{"mode":"error"}`)
+		callFn(t, h, fn, `{"mode":"counter"}`)
+		resp := callFn(t, h, fn, `{"mode":"error"}`)
 		if !resp.FunctionError || resp.ErrorType != "errorString" {
 			t.Fatalf("got %+v %s", resp, resp.Payload)
 		}
 		if msg := decode(t, resp.Payload)["errorMessage"]; msg != "something went wrong" {
 			t.Errorf("errorMessage = %v", msg)
 		}
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(3) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(3) {
 			t.Fatalf("count = %v, want 3 (a handled error keeps the environment)", got)
 		}
 	})
@@ -350,7 +356,7 @@ func TestRuntimeAPIRefusesWhatARuntimeMayNotDo(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("probe", nil)
-		resp := invoke(t, h, fn, `{"mode":"probe"}`)
+		resp := callFn(t, h, fn, `{"mode":"probe"}`)
 		if resp.FunctionError {
 			t.Fatalf("probe failed: %s", resp.Payload)
 		}
@@ -374,7 +380,7 @@ func TestRuntimeAPIRefusesWhatARuntimeMayNotDo(t *testing.T) {
 				t.Errorf("%s: got %q, want %q", k, got[k], v)
 			}
 		}
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
 			t.Fatalf("count = %v, want 2 (refused calls leave the environment alone)", got)
 		}
 	})
@@ -388,7 +394,7 @@ func TestRuntimeAPIFloodIsBounded(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("flood", func(f *structs.Function) { f.Timeout = 60 * time.Second })
-		resp := invoke(t, h, fn, `{"mode":"flood","n":3000,"size":500,"ms":1000}`)
+		resp := callFn(t, h, fn, `{"mode":"flood","n":3000,"size":500,"ms":1000}`)
 		if resp.FunctionError {
 			t.Fatalf("flood failed: %s", resp.Payload)
 		}
@@ -405,7 +411,7 @@ func TestRuntimeAPIFloodIsBounded(t *testing.T) {
 		if got["slow_header_open"] != false {
 			t.Errorf("an unfinished header was kept past the deadline: %v", got)
 		}
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
 			t.Fatalf("count = %v, want 2 (the flood left the environment working)", got)
 		}
 	})
@@ -417,11 +423,11 @@ func TestFirstAnswerWins(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("twice", nil)
-		resp := invoke(t, h, fn, `{"mode":"answer-twice"}`)
+		resp := callFn(t, h, fn, `{"mode":"answer-twice"}`)
 		if resp.FunctionError || string(resp.Payload) != `{"first":true}` {
 			t.Fatalf("got %s (error %v), want the first answer", resp.Payload, resp.FunctionError)
 		}
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
 			t.Fatalf("count = %v, want 1 (a fresh environment)", got)
 		}
 		var answers string
@@ -440,7 +446,7 @@ func TestInitFailureIsReportedAndRetriedOnce(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("badinit", func(f *structs.Function) { f.Environment = map[string]string{"INIT_MODE": "crash"} })
-		resp := invoke(t, h, fn, `{}`)
+		resp := callFn(t, h, fn, `{}`)
 		if !resp.FunctionError || resp.ErrorType != "Runtime.ExitError" {
 			t.Fatalf("got %+v %s", resp, resp.Payload)
 		}
@@ -467,7 +473,7 @@ func TestInitTimeout(t *testing.T) {
 			f.Environment = map[string]string{"INIT_MODE": "hang"}
 			f.Timeout = time.Second
 		})
-		resp := invoke(t, h, fn, `{}`)
+		resp := callFn(t, h, fn, `{}`)
 		if !resp.FunctionError || resp.ErrorType != "Sandbox.Timedout" {
 			t.Fatalf("got %+v %s", resp, resp.Payload)
 		}
@@ -487,12 +493,12 @@ func TestResponseTooLarge(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("big", nil)
-		resp := invoke(t, h, fn, fmt.Sprintf(`{"mode":"big","n":%d}`, 7<<20))
+		resp := callFn(t, h, fn, fmt.Sprintf(`{"mode":"big","n":%d}`, 7<<20))
 		if resp.ErrorType != "Function.ResponseSizeTooLarge" {
 			t.Fatalf("got %q %.200s", resp.ErrorType, resp.Payload)
 		}
 		// Just under the limit passes.
-		resp = invoke(t, h, fn, fmt.Sprintf(`{"mode":"big","n":%d}`, 5<<20))
+		resp = callFn(t, h, fn, fmt.Sprintf(`{"mode":"big","n":%d}`, 5<<20))
 		if resp.FunctionError || len(resp.Payload) < 5<<20 {
 			t.Fatalf("5 MB response: error %q, %d bytes", resp.ErrorType, len(resp.Payload))
 		}
@@ -503,17 +509,17 @@ func TestNoCapacityIsReportedNotQueued(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.MaxEnvironments = 1 })
 		fn := testFunction("cap", nil)
-		invoke(t, h, fn, `{}`)
+		callFn(t, h, fn, `{}`)
 		waitFor(t, "idle environment", func() bool { return len(h.m.Environments()) == 1 })
-		done := make(chan *sandbox.Response)
+		done := make(chan *invoke.Response)
 		go func() {
 			resp, _ := h.m.Invoke(context.Background(), fn, request(`{"mode":"sleep","ms":1500}`))
 			done <- resp
 		}()
 		waitFor(t, "busy environment", func() bool { return len(h.m.Environments()) == 0 })
 		_, err := h.m.Invoke(context.Background(), fn, request(`{}`))
-		if !errors.Is(err, sandbox.ErrNoCapacity) {
-			t.Fatalf("err = %v, want ErrNoCapacity", err)
+		if !errors.Is(err, invoke.ErrNoCapacity) {
+			t.Fatalf("err = %v, want invoke.ErrNoCapacity", err)
 		}
 		if resp := <-done; resp == nil || resp.FunctionError {
 			t.Fatalf("the running invocation failed: %+v", resp)
@@ -524,7 +530,7 @@ func TestNoCapacityIsReportedNotQueued(t *testing.T) {
 func TestIdleEnvironmentsAreReclaimed(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, func(c *sandbox.ManagerConfig) { c.IdleTimeout = 200 * time.Millisecond })
-		invoke(t, h, testFunction("idle", nil), `{}`)
+		callFn(t, h, testFunction("idle", nil), `{}`)
 		waitFor(t, "idle environment reclaimed", func() bool { return h.m.Stats().Environments == 0 })
 	})
 }
@@ -533,11 +539,11 @@ func TestUpdatedFunctionGetsNewEnvironments(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		v1 := testFunction("upd", func(f *structs.Function) { f.Environment = map[string]string{"V": "1"} })
-		invoke(t, h, v1, `{}`)
+		callFn(t, h, v1, `{}`)
 		v2 := testFunction("upd", func(f *structs.Function) { f.Environment = map[string]string{"V": "2"}; f.RevisionID = "rev-2" })
 		h.m.Sync([]*structs.Function{v2}, nil)
 		waitFor(t, "old revision retired", func() bool { return h.m.Stats().Environments == 0 })
-		env := decode(t, invoke(t, h, v2, `{"mode":"env"}`).Payload)
+		env := decode(t, callFn(t, h, v2, `{"mode":"env"}`).Payload)
 		if env["V"] != "2" {
 			t.Fatalf("V = %v, want 2", env["V"])
 		}
@@ -551,7 +557,7 @@ func TestCodeInUse(t *testing.T) {
 		h := newHarness(t, d, nil)
 		a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
 		v1 := testFunction("code", nil)
-		invoke(t, h, v1, `{}`)
+		callFn(t, h, v1, `{}`)
 		waitFor(t, "idle environment", func() bool { return len(h.m.Environments()) == 1 })
 		done := make(chan struct{})
 		go func() {
@@ -577,7 +583,7 @@ func TestRuntimeEnvironmentVariables(t *testing.T) {
 			f.Handler = "my.handler"
 			f.Environment = map[string]string{"GREETING": "hi", "AWS_REGION": "ignored"}
 		})
-		env := decode(t, invoke(t, h, fn, `{"mode":"env"}`).Payload)
+		env := decode(t, callFn(t, h, fn, `{"mode":"env"}`).Payload)
 		for k, v := range map[string]string{
 			"AWS_LAMBDA_FUNCTION_NAME": "envfn", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
 			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "_HANDLER": "my.handler", "AWS_REGION": "eu-west-3",
@@ -593,7 +599,7 @@ func TestRuntimeEnvironmentVariables(t *testing.T) {
 				t.Errorf("%s is not set", k)
 			}
 		}
-		ctx := decode(t, invoke(t, h, fn, `{"mode":"context"}`).Payload)
+		ctx := decode(t, callFn(t, h, fn, `{"mode":"context"}`).Payload)
 		if ctx["function_arn"] != "arn:aws:lambda:us-east-1:000000000000:function:test" {
 			t.Errorf("invoked function ARN = %v", ctx["function_arn"])
 		}
@@ -607,9 +613,9 @@ func TestShutdownLetsInFlightInvocationsFinish(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("drain", nil)
-		invoke(t, h, fn, `{}`)
+		callFn(t, h, fn, `{}`)
 		waitFor(t, "idle environment", func() bool { return len(h.m.Environments()) == 1 })
-		done := make(chan *sandbox.Response, 1)
+		done := make(chan *invoke.Response, 1)
 		go func() {
 			resp, _ := h.m.Invoke(context.Background(), fn, request(`{"mode":"sleep","ms":500}`))
 			done <- resp
@@ -624,7 +630,7 @@ func TestShutdownLetsInFlightInvocationsFinish(t *testing.T) {
 		if resp == nil || resp.FunctionError {
 			t.Fatalf("in-flight invocation did not finish cleanly: %+v", resp)
 		}
-		if _, err := h.m.Invoke(context.Background(), fn, request(`{}`)); !errors.Is(err, sandbox.ErrShuttingDown) {
+		if _, err := h.m.Invoke(context.Background(), fn, request(`{}`)); !errors.Is(err, invoke.ErrShuttingDown) {
 			t.Fatalf("invoke after shutdown: %v", err)
 		}
 	})

@@ -163,9 +163,9 @@ func (o *output) flushPartialLocked() {
 // log tail.
 func (o *output) emitLocked(platform bool, lines ...string) {
 	if platform {
-		o.env.m.cfg.Logs.Platform(o.env.fn.Name, lines...)
+		o.env.cfg.logs.Platform(o.env.fn.Name, lines...)
 	} else {
-		o.env.m.cfg.Logs.Append(o.env.fn.Name, lines...)
+		o.env.cfg.logs.Append(o.env.fn.Name, lines...)
 	}
 	if inv := o.inv; inv != nil {
 		for _, l := range lines {

@@ -3,8 +3,6 @@ package sandbox
 import (
 	"context"
 	"fmt"
-
-	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // Provisioned concurrency: a pool keeps provTarget environments started and initialised
@@ -12,13 +10,6 @@ import (
 // environment after an invocation, so the first call finds one warm and its REPORT has no
 // Init Duration. They are exempt from idle reclaim and eviction, served before on-demand ones,
 // and replaced when they die.
-
-// Provision asks for Count initialised environments of a function version.
-type Provision struct {
-	// Function is the published version (its Qualifier is the version number).
-	Function *structs.Function
-	Count    int
-}
 
 // provision starts provisioned environments for p, one after the other, until it has its
 // target. It stops at the first failure, recorded in provFailure; the janitor tries again.
@@ -102,9 +93,7 @@ func (m *Manager) startProvisioned(p *pool, seq uint64) error {
 	}
 	m.mu.Unlock()
 	env.mu.Lock()
-	if env.state != stateDead {
-		env.state = stateIdle
-	}
+	env.toLocked(phaseIdle)
 	env.mu.Unlock()
 	m.release(env, false)
 	return nil

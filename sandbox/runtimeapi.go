@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lambdagw/gateway/internal/structs"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/lambdagw/gateway/internal/invoke"
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // The Runtime API, version 2018-06-01, as one environment serves it to its runtime
@@ -94,7 +96,7 @@ func (s *runtimeServer) serve() {
 			}
 			// Out of file descriptors and the like: wait and retry, as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.e.m.logger.Warn("runtime API accept failed; retrying", "env", s.e.id, "error", err, "delay", backoff)
+			s.e.cfg.logger.Warn("runtime API accept failed; retrying", "env", s.e.id, "error", err, "delay", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -114,7 +116,7 @@ func (s *runtimeServer) serve() {
 			s.mu.Unlock()
 			nc.Close()
 			if first {
-				s.e.m.logger.Warn("runtime API: too many connections from the environment; closing new ones", "env", s.e.id, "limit", maxRuntimeConns)
+				s.e.cfg.logger.Warn("runtime API: too many connections from the environment; closing new ones", "env", s.e.id, "limit", maxRuntimeConns)
 			}
 			continue
 		}
@@ -290,7 +292,7 @@ func (c *runtimeConn) reply(status int, body []byte) {
 }
 
 func (c *runtimeConn) replyError(status int, errType, msg string) {
-	c.reply(status, errorJSON(errType, msg))
+	c.reply(status, invoke.ErrorJSON(errType, msg))
 }
 
 var acceptedBody = []byte(`{"status":"OK"}`)
@@ -356,8 +358,10 @@ func appendHeader(b []byte, name, value string) []byte {
 // The connection is then answered with a queued event or parked until invoke delivers one.
 func (e *environment) next(c *runtimeConn) {
 	e.mu.Lock()
-	first := !e.inited
-	e.inited = true
+	first := e.phase == phaseInitialising
+	if first {
+		e.toLocked(phaseReady)
+	}
 	prev := e.cur
 	if prev == e.queued {
 		prev = nil // not delivered yet (the runtime reconnected): this poll gets it
@@ -453,14 +457,14 @@ func (e *environment) claim(c *runtimeConn, id string) *invocation {
 		e.mu.Unlock()
 		c.replyError(http.StatusBadRequest, "InvalidRequestID", fmt.Sprintf("request id %q is not the invocation in progress", id))
 		return nil
-	case inv.answered:
+	case e.phase == phaseFinishing:
 		e.mu.Unlock()
 		c.replyError(http.StatusForbidden, "InvalidStateTransition", fmt.Sprintf("invocation %s was already answered", id))
 		return nil
 	}
-	inv.answered = true
+	e.toLocked(phaseFinishing)
 	e.mu.Unlock()
-	e.m.markFinishing(e, 1)
+	e.owner.markFinishing(e, 1)
 	return inv
 }
 
@@ -496,13 +500,13 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 	if et := r.Trailer.Get(headerErrorType); et != "" {
 		payload, _ := base64.StdEncoding.DecodeString(r.Trailer.Get(headerErrorBody))
 		if !json.Valid(payload) {
-			payload = errorJSON(et, string(payload))
+			payload = invoke.ErrorJSON(et, string(payload))
 		}
-		inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
+		inv.complete(&invoke.Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
 		c.accepted()
 		return
 	}
-	inv.complete(&Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
+	inv.complete(&invoke.Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
 	c.accepted()
 }
 
@@ -525,8 +529,8 @@ func (e *environment) stream(c *runtimeConn, r *http.Request, inv *invocation) {
 	big := streamReaders.Get().(*bufio.Reader)
 	big.Reset(c.lr.R)
 	c.lr.R = big
-	st := newStream(r, e.m.cfg.MaxStreamBytes)
-	inv.complete(&Response{Stream: st, ExecutedVersion: inv.req.Version})
+	st := newStream(r, e.cfg.maxStreamBytes)
+	inv.complete(&invoke.Response{Stream: st, ExecutedVersion: inv.req.Version})
 	if st.wait(e.dead, inv.gone) {
 		if big.Buffered() == 0 { // else it holds the start of the next request: keep it
 			c.lr.R = c.nc
@@ -555,13 +559,13 @@ func (e *environment) handleError(c *runtimeConn, r *http.Request, id string) {
 		return
 	}
 	errType, payload := readErrorReport(r)
-	inv.complete(&Response{Payload: payload, FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
+	inv.complete(&invoke.Response{Payload: payload, FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
 	c.accepted()
 }
 
 func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 	e.mu.Lock()
-	inited := e.inited
+	inited := e.phase.initialised()
 	e.mu.Unlock()
 	if inited {
 		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error is only valid before the first invocation/next")
@@ -584,7 +588,7 @@ func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 	// Handed over under e.mu, where next ends Init: init then sees the report whenever it sees
 	// the end of Init, so a 202 always means the report counts.
 	e.mu.Lock()
-	if e.inited {
+	if e.phase.initialised() {
 		e.mu.Unlock()
 		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error is only valid before the first invocation/next")
 		return
@@ -640,7 +644,7 @@ func readErrorReport(r *http.Request) (string, []byte) {
 		errType = "Runtime.Unknown"
 	}
 	if !valid {
-		body = errorJSON(errType, string(body))
+		body = invoke.ErrorJSON(errType, string(body))
 	}
 	return errType, body
 }

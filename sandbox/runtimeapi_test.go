@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
 )
@@ -87,7 +88,7 @@ func newAPIHarness(t *testing.T, stream bool, hold chan struct{}) *apiHarness {
 	h := &apiHarness{m: m, d: d, ctx: ctx, cancel: cancel, done: make(chan invokeResult, 1),
 		client: &http.Client{Transport: &http.Transport{}}}
 	fn := testFunction("fuzz", func(f *structs.Function) { f.Timeout = 5 * time.Second })
-	req := &sandbox.Request{RequestID: apiRequestID, Payload: []byte(`{"event":1}`), AcceptStream: stream,
+	req := &invoke.Request{RequestID: apiRequestID, Payload: []byte(`{"event":1}`), AcceptStream: stream,
 		InvokedFunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:fuzz"}
 	go func() {
 		var res invokeResult

@@ -31,7 +31,7 @@ func TestStandbyIsPreparedOnDeployAndUsedByAColdStart(t *testing.T) {
 			t.Fatalf("stats %+v, want one environment, on standby", st)
 		}
 		prepared := h.m.Environments()[0].ID
-		resp := invoke(t, h, fn, `{"mode":"counter"}`)
+		resp := callFn(t, h, fn, `{"mode":"counter"}`)
 		if resp.FunctionError || decode(t, resp.Payload)["count"] != 1.0 {
 			t.Fatalf("first invocation: %s", resp.Payload)
 		}
@@ -76,7 +76,7 @@ func TestStandbyBudgetGoesToTheNewestRevisions(t *testing.T) {
 			return countState(h, "sbb", "standby") == 1 && countState(h, "sba", "standby") == 0 && h.m.Stats().Environments == 1
 		})
 		// sba still cold-starts normally without one.
-		if resp := invoke(t, h, a, `{}`); resp.FunctionError {
+		if resp := callFn(t, h, a, `{}`); resp.FunctionError {
 			t.Fatalf("sba: %s", resp.Payload)
 		}
 	})

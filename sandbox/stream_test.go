@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
 )
 
 // invokeStream starts a streamed invocation; the caller reads and closes the stream.
-func invokeStream(t *testing.T, h *harness, fn *structs.Function, payload string) *sandbox.Stream {
+func invokeStream(t *testing.T, h *harness, fn *structs.Function, payload string) invoke.Stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -38,7 +39,7 @@ func TestStreamArrivesChunkByChunk(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("streams", nil)
-		invoke(t, h, fn, `{"mode":"counter"}`)
+		callFn(t, h, fn, `{"mode":"counter"}`)
 		st := invokeStream(t, h, fn, `{"mode":"stream","n":3,"ms":300}`)
 		br := bufio.NewReader(st)
 		first, err := br.ReadString('\n')
@@ -62,7 +63,7 @@ func TestStreamArrivesChunkByChunk(t *testing.T) {
 			t.Fatalf("stream error %s", et)
 		}
 		st.Close()
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(3) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(3) {
 			t.Fatalf("count = %v, want 3 (the environment is reused after a stream)", got)
 		}
 	})
@@ -87,7 +88,7 @@ func TestStreamErrorAfterFirstBytes(t *testing.T) {
 		}
 		st.Close()
 		// A reported error keeps the environment, as a handled error does.
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(2) {
 			t.Fatalf("count = %v, want 2", got)
 		}
 	})
@@ -104,7 +105,7 @@ func TestStreamClosedByTheCallerResetsTheEnvironment(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Close()
-		if got := decode(t, invoke(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
+		if got := decode(t, callFn(t, h, fn, `{"mode":"counter"}`).Payload)["count"]; got != float64(1) {
 			t.Fatalf("count = %v, want 1 (a fresh environment)", got)
 		}
 		waitForLog(t, h, "streamgone", "Status: error\tError Type: Client.Disconnected")
@@ -148,11 +149,11 @@ func TestStreamedResponseReadWholeWhenNotAccepted(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, d sandbox.Driver) {
 		h := newHarness(t, d, nil)
 		fn := testFunction("streamwhole", nil)
-		resp := invoke(t, h, fn, `{"mode":"stream","n":3}`)
+		resp := callFn(t, h, fn, `{"mode":"stream","n":3}`)
 		if resp.Stream != nil || string(resp.Payload) != "chunk 0\nchunk 1\nchunk 2\n" {
 			t.Fatalf("got %q (stream %v)", resp.Payload, resp.Stream != nil)
 		}
-		resp = invoke(t, h, fn, `{"mode":"stream","n":1,"fail":true}`)
+		resp = callFn(t, h, fn, `{"mode":"stream","n":1,"fail":true}`)
 		if !resp.FunctionError || resp.ErrorType != "errorString" {
 			t.Fatalf("got %+v %s", resp, resp.Payload)
 		}

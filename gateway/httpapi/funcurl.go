@@ -16,11 +16,11 @@ import (
 
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/sigv4"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/lambda/furl"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/plugins/sdk"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 // Function URLs: a request whose Host is <url-id>.<url_domain> (any port), or whose path is
@@ -225,15 +225,15 @@ func (a *api) badGateway(w http.ResponseWriter, r *http.Request, reqID string, u
 // runtime's Content-Type when it sent none), then every piece of the body as it arrives,
 // flushed at once. An error after the head was sent cannot change the status any more: the
 // response is cut off without its final chunk, so the client knows it is incomplete.
-func (a *api) streamURLResponse(w http.ResponseWriter, r *http.Request, reqID string, u *structs.FunctionURL, st *sandbox.Stream) {
+func (a *api) streamURLResponse(w http.ResponseWriter, r *http.Request, reqID string, u *structs.FunctionURL, st invoke.Stream) {
 	defer st.Close()
 	// A client that goes away cancels the invocation even while the function writes nothing.
 	stop := context.AfterFunc(r.Context(), func() { _ = st.Close() })
 	defer stop()
 
-	prelude := furl.DefaultPrelude(st.ContentType)
+	prelude := furl.DefaultPrelude(st.ContentType())
 	var body io.Reader = st
-	if furl.HasPrelude(st.ContentType) {
+	if furl.HasPrelude(st.ContentType()) {
 		br := bufio.NewReaderSize(st, 4096)
 		p, err := furl.ReadPrelude(br, maxPreludeBytes)
 		if err != nil {

@@ -16,13 +16,18 @@ const module = "github.com/lambdagw/gateway"
 var forbidden = map[string][]string{
 	"internal/structs": {"*"},
 	"internal/unpack":  {"*"},
-	"config":           {"sandbox", "cluster", "gateway", "internal/agent", "internal/lambda", "plugins", "cmd"},
-	"sandbox":          {"cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
-	"cluster":          {"sandbox", "gateway", "config", "internal/agent", "plugins", "cmd"},
-	"gateway":          {"internal/agent", "cmd", "config"},
-	"gateway/api":      {"sandbox", "cluster", "gateway/httpapi", "internal/agent", "cmd"},
-	"internal/lambda":  {"sandbox", "cluster", "gateway", "config", "internal/agent", "cmd"},
-	"internal/agent":   {"cmd"},
+	// The invocation as gateway, router and sandbox hand it on: shared by all, owned by none.
+	"internal/invoke": {"*"},
+	// The HTTP front door sees invocations, never environments.
+	"gateway/httpapi": {"sandbox", "internal/agent", "cmd", "config"},
+	"config":          {"sandbox", "cluster", "gateway", "internal/agent", "internal/lambda", "plugins", "cmd"},
+	"sandbox":         {"cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
+	"cluster":         {"sandbox", "gateway", "config", "internal/agent", "plugins", "cmd"},
+	// The router reaches environments through its Local interface; the agent wires the sandbox in.
+	"gateway":         {"internal/agent", "cmd", "config", "sandbox"},
+	"gateway/api":     {"sandbox", "cluster", "gateway/httpapi", "internal/agent", "cmd"},
+	"internal/lambda": {"sandbox", "cluster", "gateway", "config", "internal/agent", "cmd"},
+	"internal/agent":  {"cmd"},
 	// The plan/apply reconciler talks to an agent through its API client only.
 	"internal/reconcile": {"sandbox", "cluster", "=gateway", "gateway/httpapi", "internal/agent", "plugins", "cmd"},
 	// The SDK is what third parties import: nothing of the host (DESIGN.md section 6).

@@ -1,10 +1,17 @@
-package sandbox
+// Package invoke holds the invocation as the gateway, the router and the sandbox pass it to each
+// other: a Request in, a Response out, and a Stream when the response is read as it is written.
+// The sandbox makes local streams from a runtime's chunked body; the router makes remote ones
+// from a peer's forwarded response. Neither knows the other's.
+package invoke
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"io"
 )
 
-// Request is one invocation as the sandbox hands it to a runtime.
+// Request is one invocation as it is handed to a runtime.
 type Request struct {
 	// RequestID is the invocation's id (a UUID), echoed as Lambda-Runtime-Aws-Request-Id.
 	RequestID string
@@ -48,9 +55,32 @@ type Response struct {
 	ContentType string
 	// Stream is set when the runtime streamed its response and Request.AcceptStream was set;
 	// Payload is then empty. The caller reads it and must Close it.
-	Stream *Stream
+	Stream Stream
 	// LogTail is the invocation's log lines, when Request.Tail was set (the caller trims to 4 KB).
 	LogTail []byte
+}
+
+// Stream is a response read as the function writes it.
+//
+// The caller reads until Read returns an error (io.EOF at the end of a complete stream,
+// io.ErrUnexpectedEOF when it broke off), then calls Err for an error the function reported
+// after its first bytes or one of the path's own (timeout, crash, size limit), and always calls
+// Close. Closing before the end cancels the invocation.
+type Stream interface {
+	io.ReadCloser
+	// ContentType is the Content-Type the runtime posted, e.g.
+	// application/vnd.awslambda.http-integration-response for a function URL response with a
+	// prelude.
+	ContentType() string
+	// Err reports the error that ended the stream; empty when it ended normally or has not
+	// ended.
+	Err() (errType string, payload []byte)
+	// LogTail returns the invocation's log, START to REPORT, when the request asked for it
+	// (Request.Tail); nil otherwise. Called after the stream ended, it may wait for the REPORT
+	// line, within ctx.
+	LogTail(ctx context.Context) []byte
+	// Done is closed once the stream ended: read to its end, broken off, or closed.
+	Done() <-chan struct{}
 }
 
 // Errors the invocation path maps to Lambda service errors.
@@ -61,3 +91,12 @@ var (
 	// ErrShuttingDown: the node is draining and accepts no new invocations.
 	ErrShuttingDown = errors.New("sandbox manager is shutting down")
 )
+
+// ErrorJSON is a function error as Lambda reports it: {"errorMessage":...,"errorType":...}.
+func ErrorJSON(errType, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, errType})
+	return b
+}

@@ -274,7 +274,7 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "nodejs20.x"` + "\n  code = \"./build\"", "Unsupported runtime"},
 		{`runtime = "provided"` + "\n  code = \"./missing\"", "Code not found"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  memory_mb = 64", "Invalid memory_mb"},
-		{`runtime = "provided"` + "\n  code = \"./build\"\n  timeout = \"901s\"", "Invalid duration"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  timeout = \"901s\"", "Invalid timeout"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  environment = { AWS_REGION = \"x\" }", "Reserved environment variable"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n  }", "Missing required argument"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    batch_size = 0\n  }", "Invalid batch_size"},

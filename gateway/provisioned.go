@@ -46,8 +46,8 @@ func (g *Gateway) PutProvisionedConcurrencyConfig(ctx context.Context, name, qua
 	if err := g.provisionedQualifier(fn, qualifier); err != nil {
 		return nil, err
 	}
-	if n < 1 {
-		return nil, lambda.InvalidParameter("ProvisionedConcurrentExecutions %d must be at least 1", n)
+	if err := lambda.InvalidFields(structs.ValidateProvisionedCount(n)); err != nil {
+		return nil, err
 	}
 	// Provisioned environments run within the function's reservation and the node's limit.
 	others, all := 0, 0

@@ -47,6 +47,23 @@ func RequestTooLarge(format string, a ...any) *Error {
 func InvalidParameter(format string, a ...any) *Error {
 	return newErr(400, "InvalidParameterValueException", format, a...)
 }
+
+// InvalidFields maps the rules structs' validators found broken to one
+// InvalidParameterValueException ("MemorySize: ...", or "2 validation errors detected: ...; ..."
+// as Lambda counts them); nil when there are none (an error, so a nil *Error never leaks).
+func InvalidFields(errs []structs.FieldError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(errs) == 1 {
+		return InvalidParameter("%s", errs[0].Error())
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return InvalidParameter("%d validation errors detected: %s", len(errs), strings.Join(msgs, "; "))
+}
 func ResourceConflict(format string, a ...any) *Error {
 	return newErr(409, "ResourceConflictException", format, a...)
 }

@@ -483,6 +483,9 @@ func (g *Gateway) storeError(name string, err error) error {
 
 // CreateFunction creates a function from a zip.
 func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionInput) (*lambda.FunctionConfiguration, error) {
+	if err := in.Unsupported(); err != nil {
+		return nil, err
+	}
 	if _, exists := g.cfg.Store.Function(in.FunctionName); exists {
 		return nil, lambda.ResourceConflict("Function already exist: %s", in.FunctionName)
 	}
@@ -549,6 +552,9 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 	if err != nil {
 		return nil, err
 	}
+	if err := in.Unsupported(); err != nil {
+		return nil, err
+	}
 	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {
 		return nil, g.storeError(cur.Name, g.cfg.StoreErrors.Conflict)
 	}
@@ -571,6 +577,9 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, in *lambda.UpdateFunctionConfigurationInput) (*lambda.FunctionConfiguration, error) {
 	cur, err := g.existing(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := in.UnsupportedSettings.Unsupported(cur.Name); err != nil {
 		return nil, err
 	}
 	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {

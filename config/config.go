@@ -1308,9 +1308,6 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 	}
 	t := &Trigger{Trigger: structs.Trigger{Function: function, Name: blk.Labels[0], Plugin: raw.Plugin, Source: raw.Source,
 		MaximumRetryAttempts: -1, Enabled: true}, DeclRange: blk.DefRange}
-	if !structs.ValidName(t.Name) {
-		diags = append(diags, rangeDiag("Invalid trigger name", fmt.Sprintf("%q: a trigger name has 1 to 64 letters, digits, '-' and '_'.", t.Name), blk.LabelRanges[0]))
-	}
 	if raw.Qualifier != nil {
 		t.Qualifier = *raw.Qualifier
 		if _, err := strconv.Atoi(t.Qualifier); err != nil && t.Qualifier != structs.LatestVersion {
@@ -1321,22 +1318,17 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 	}
 	if raw.BatchSize != nil {
 		t.BatchSize = *raw.BatchSize
-		if t.BatchSize < 1 || t.BatchSize > structs.MaxTriggerBatchSize {
-			diags = append(diags, rangeDiag("Invalid batch_size", fmt.Sprintf("%d: a batch holds 1 to %d records.", t.BatchSize, structs.MaxTriggerBatchSize), at("batch_size")))
+		if t.BatchSize == 0 { // 0 stands for the plugin's default in the shared rule; here one omits it
+			diags = append(diags, rangeDiag("Invalid batch_size", fmt.Sprintf("0: a batch holds 1 to %d records; omit batch_size for the plugin's default.", structs.MaxTriggerBatchSize), at("batch_size")))
 		}
 	}
 	if isSet(raw.BatchWindow) {
-		d, dd := durationAttr(raw.BatchWindow, ctx, 0, structs.MaxTriggerBatchWindow)
+		d, dd := durationValue(raw.BatchWindow, ctx)
 		diags = append(diags, dd...)
 		t.BatchWindow = d
 	}
 	if raw.StartingPosition != nil {
 		t.StartingPosition = *raw.StartingPosition
-		switch t.StartingPosition {
-		case structs.TrimHorizon, structs.Latest, structs.AtTimestamp:
-		default:
-			diags = append(diags, rangeDiag("Invalid starting_position", fmt.Sprintf("%q: use TRIM_HORIZON, LATEST or AT_TIMESTAMP.", t.StartingPosition), at("starting_position")))
-		}
 	}
 	if raw.StartingAt != nil {
 		ts, err := time.Parse(time.RFC3339, *raw.StartingAt)
@@ -1347,17 +1339,12 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 		if t.StartingPosition != structs.AtTimestamp {
 			diags = append(diags, rangeDiag("Unused starting_position_timestamp", "starting_position_timestamp goes with starting_position = \"AT_TIMESTAMP\".", at("starting_position_timestamp")))
 		}
-	} else if t.StartingPosition == structs.AtTimestamp {
-		diags = append(diags, rangeDiag("Missing starting_position_timestamp", "starting_position = \"AT_TIMESTAMP\" needs starting_position_timestamp (RFC 3339).", at("starting_position")))
 	}
 	if raw.Retries != nil {
 		t.MaximumRetryAttempts = *raw.Retries
-		if t.MaximumRetryAttempts < -1 || t.MaximumRetryAttempts > structs.MaxTriggerRetryAttempts {
-			diags = append(diags, rangeDiag("Invalid maximum_retry_attempts", fmt.Sprintf("%d: use -1 (retry until the record expires) or 0 to %d.", t.MaximumRetryAttempts, structs.MaxTriggerRetryAttempts), at("maximum_retry_attempts")))
-		}
 	}
 	if isSet(raw.RecordAge) {
-		d, dd := durationAttr(raw.RecordAge, ctx, structs.MinTriggerRecordAge, structs.MaxTriggerRecordAge)
+		d, dd := durationValue(raw.RecordAge, ctx)
 		diags = append(diags, dd...)
 		t.MaximumRecordAge = d
 	}
@@ -1379,16 +1366,15 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 			break
 		}
 		t.OnFailure = of.Destination
-		kind, name, ok := strings.Cut(of.Destination, ":")
-		if !ok || (kind != "function" && kind != "queue") || name == "" {
-			diags = append(diags, rangeDiag("Invalid on_failure destination", fmt.Sprintf("%q: use \"function:NAME\" or \"queue:NAME\".", of.Destination), blk.DefRange))
-		}
 	}
-	if !diags.HasErrors() {
-		if err := t.Validate(); err != nil {
-			diags = append(diags, rangeDiag("Invalid trigger", err.Error(), blk.DefRange))
+	// The rules the API's triggers and event source mappings obey too (internal/structs); a
+	// field is named as its attribute.
+	diags = append(diags, fieldDiags(t.Check(), nil, func(attr string) hcl.Range {
+		if attr == "name" {
+			return blk.LabelRanges[0]
 		}
-	}
+		return at(attr)
+	})...)
 	return t, diags
 }
 

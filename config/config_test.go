@@ -278,7 +278,7 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  environment = { AWS_REGION = \"x\" }", "Reserved environment variable"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n  }", "Missing required argument"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    batch_size = 0\n  }", "Invalid batch_size"},
-		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    batch_window = \"6m\"\n  }", "Invalid duration"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    batch_window = \"6m\"\n  }", "Invalid batch_window"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"stream\"\n    source = \"o\"\n    starting_position = \"OLDEST\"\n  }", "Invalid starting_position"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"stream\"\n    source = \"o\"\n    starting_position = \"AT_TIMESTAMP\"\n  }", "Missing starting_position_timestamp"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    maximum_retry_attempts = -2\n  }", "Invalid maximum_retry_attempts"},

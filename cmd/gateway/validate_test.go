@@ -153,3 +153,62 @@ func TestSameRulesInHCLAndAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestSameTriggerRulesInHCLAndAPI: a trigger block and the trigger API refuse the same settings
+// with the same rule's message.
+func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
+	url := apiServer(t)
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	var zipBuf bytes.Buffer
+	zw := zip.NewWriter(&zipBuf)
+	w, _ := zw.Create("bootstrap")
+	_, _ = w.Write([]byte("#!/bin/sh\n"))
+	_ = zw.Close()
+	body, _ := json.Marshal(map[string]any{"FunctionName": "fn", "Runtime": "provided.al2023", "Role": "r",
+		"Code": map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zipBuf.Bytes())}})
+	if resp, err := http.Post(url+"/2015-03-31/functions", "application/json", bytes.NewReader(body)); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create: %v %v", err, resp)
+	}
+	cases := []struct {
+		name, hcl string
+		api       map[string]any
+		want      string
+	}{
+		{"batch window", `batch_window = "6m"`, map[string]any{"batch_window": int64(6 * time.Minute)}, "6m0s is out of range"},
+		{"retries", "maximum_retry_attempts = -2", map[string]any{"maximum_retry_attempts": -2}, "-2: use -1"},
+		{"record age", `maximum_record_age = "1s"`, map[string]any{"maximum_record_age": int64(time.Second)}, "1s is out of range"},
+		{"starting position", `starting_position = "OLDEST"`, map[string]any{"starting_position": "OLDEST"}, `"OLDEST": use TRIM_HORIZON`},
+		{"on failure", "on_failure {\n      destination = \"sqs:x\"\n    }", map[string]any{"on_failure": "sqs:x"}, `"sqs:x": use`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := "function \"fn\" {\n  runtime = \"provided.al2023\"\n  code = \"./build\"\n  trigger \"t\" {\n    plugin = \"queue\"\n    source = \"o\"\n    " + c.hcl + "\n  }\n}\n"
+			_ = os.WriteFile(filepath.Join(dir, "f.hcl"), []byte(src), 0o644)
+			_, files, diags := config.LoadFunctions(filepath.Join(dir, "f.hcl"))
+			var rendered strings.Builder
+			_ = files.WriteDiagnostics(&rendered, diags)
+			if !diags.HasErrors() || !strings.Contains(rendered.String(), c.want) {
+				t.Errorf("HCL did not refuse it with %q:\n%s", c.want, rendered.String())
+			}
+			in := map[string]any{"plugin": "queue", "source": "o", "maximum_retry_attempts": -1, "enabled": true}
+			for k, v := range c.api {
+				in[k] = v
+			}
+			body, _ := json.Marshal(in)
+			req, _ := http.NewRequest("PUT", url+"/v1/functions/fn/triggers/t", bytes.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var apiErr struct {
+				Message string `json:"message"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&apiErr)
+			resp.Body.Close()
+			if resp.StatusCode != 400 || !strings.Contains(apiErr.Message, c.want) {
+				t.Errorf("API: %d %q; want 400 with %q", resp.StatusCode, apiErr.Message, c.want)
+			}
+		})
+	}
+}

@@ -93,3 +93,28 @@ func TestURLValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestTriggerCheck(t *testing.T) {
+	ok := Trigger{Name: "orders", Plugin: "queue", Source: "orders", MaximumRetryAttempts: -1}
+	if errs := ok.Check(); len(errs) != 0 || ok.Validate() != nil {
+		t.Fatalf("a valid trigger: %v", errs)
+	}
+	bad := map[string]func(*Trigger){
+		"name":                   func(t *Trigger) { t.Name = "a b" },
+		"plugin":                 func(t *Trigger) { t.Plugin = "" },
+		"source":                 func(t *Trigger) { t.Source = "" },
+		"batch_size":             func(t *Trigger) { t.BatchSize = MaxTriggerBatchSize + 1 },
+		"batch_window":           func(t *Trigger) { t.BatchWindow = 6 * time.Minute },
+		"maximum_retry_attempts": func(t *Trigger) { t.MaximumRetryAttempts = -2 },
+		"maximum_record_age":     func(t *Trigger) { t.MaximumRecordAge = time.Second },
+		"starting_position":      func(t *Trigger) { t.StartingPosition = AtTimestamp },
+		"on_failure":             func(t *Trigger) { t.OnFailure = "sqs:x" },
+	}
+	for field, change := range bad {
+		tr := ok
+		change(&tr)
+		if errs := tr.Check(); len(errs) != 1 || errs[0].Field != field || tr.Validate() == nil || !strings.Contains(tr.Validate().Error(), field) {
+			t.Errorf("%s: want one error on it, got %v", field, errs)
+		}
+	}
+}

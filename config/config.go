@@ -1399,12 +1399,11 @@ func decodeProvisioned(blk *hcl.Block, ctx *hcl.EvalContext, aliases map[string]
 		return nil, append(diags, d...)
 	}
 	attrs, _ := blk.Body.JustAttributes()
-	switch n, err := strconv.Atoi(p.Qualifier); {
-	case p.Qualifier == structs.LatestVersion:
-		diags = append(diags, rangeDiag("Invalid qualifier", "Provisioned concurrency applies to a published version or an alias, not to $LATEST (it changes with every update).", raw.Qualifier.Range()))
-	case err == nil && n < 1:
-		diags = append(diags, rangeDiag("Invalid qualifier", fmt.Sprintf("%q: version numbers start at 1.", p.Qualifier), raw.Qualifier.Range()))
-	case err != nil && aliases[p.Qualifier] == (hcl.Range{}):
+	// The form is the API's rule too (internal/structs); the alias must be a block of this function.
+	qdiags := fieldDiags(structs.ValidateProvisionedQualifier(p.Qualifier), map[string]string{"Qualifier": "qualifier"},
+		func(string) hcl.Range { return raw.Qualifier.Range() })
+	diags = append(diags, qdiags...)
+	if _, err := strconv.Atoi(p.Qualifier); len(qdiags) == 0 && err != nil && aliases[p.Qualifier] == (hcl.Range{}) {
 		diags = append(diags, rangeDiag("Unknown alias", fmt.Sprintf("%q is neither a version number nor an alias block of this function.", p.Qualifier), raw.Qualifier.Range()))
 	}
 	diags = append(diags, fieldDiags(structs.ValidateProvisionedCount(p.Count), map[string]string{"ProvisionedConcurrentExecutions": "count"},

@@ -132,6 +132,23 @@ func ValidateProvisionedCount(n int) []FieldError {
 	return nil
 }
 
+// ValidateProvisionedQualifier checks the form of a provisioned concurrency's qualifier: a
+// published version's number or an alias, never $LATEST (whether it exists is the caller's
+// business).
+func ValidateProvisionedQualifier(q string) []FieldError {
+	const field = "Qualifier"
+	n, err := strconv.Atoi(q)
+	switch {
+	case q == "":
+		return []FieldError{{Field: field, Summary: "Missing qualifier", Message: "provisioned concurrency applies to a published version or an alias"}}
+	case q == LatestVersion:
+		return []FieldError{{Field: field, Message: "Provisioned Concurrency Configs cannot be applied to unpublished function versions ($LATEST changes with every update)"}}
+	case err == nil && n < 1:
+		return []FieldError{{Field: field, Message: fmt.Sprintf("%q: version numbers start at 1", q)}}
+	}
+	return nil
+}
+
 // versionNumber reports whether v names a published version ("1", "2", ...).
 func versionNumber(v string) bool {
 	n, err := strconv.Atoi(v)

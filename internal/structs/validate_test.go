@@ -118,3 +118,17 @@ func TestTriggerCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestProvisionedRules(t *testing.T) {
+	for q, bad := range map[string]bool{"": true, LatestVersion: true, "0": true, "1": false, "live": false} {
+		if errs := ValidateProvisionedQualifier(q); (len(errs) > 0) != bad {
+			t.Errorf("qualifier %q: %v", q, errs)
+		}
+	}
+	if ValidateProvisionedCount(0) == nil || ValidateProvisionedCount(1) != nil {
+		t.Error("provisioned count: 0 accepted or 1 refused")
+	}
+	if ValidateReservedConcurrency(-1) == nil || ValidateReservedConcurrency(0) != nil {
+		t.Error("reserved concurrency: -1 accepted or 0 refused")
+	}
+}

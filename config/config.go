@@ -1222,7 +1222,8 @@ var functionAttrs = map[string]string{
 
 // aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
 // "" is the block's label.
-var aliasAttrs = map[string]string{"Name": "", "FunctionVersion": "version", "RoutingConfig.AdditionalVersionWeights": "routing"}
+var aliasAttrs = map[string]string{"Name": "", "FunctionVersion": "version", "RoutingConfig.AdditionalVersionWeights": "routing",
+	"Description": "description"}
 
 // decodeAlias reads an alias block: alias "live" { version = 3  routing = { "4" = 0.1 } }.
 func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics) {
@@ -1251,7 +1252,7 @@ func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics)
 		a.Routing = *raw.Routing
 	}
 	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
-	sa := structs.Alias{Name: a.Name, FunctionVersion: a.Version, AdditionalVersionWeights: a.Routing}
+	sa := structs.Alias{Name: a.Name, FunctionVersion: a.Version, AdditionalVersionWeights: a.Routing, Description: a.Description}
 	attrs, _ := blk.Body.JustAttributes()
 	diags = append(diags, fieldDiags(sa.Validate(), aliasAttrs, func(attr string) hcl.Range {
 		if attr == "" {

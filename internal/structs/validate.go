@@ -170,6 +170,9 @@ func (a *Alias) Validate() []FieldError {
 		errs = append(errs, FieldError{Field: "FunctionVersion", Summary: "Invalid alias version",
 			Message: fmt.Sprintf("%q: use a published version's number, or \"$LATEST\"", a.FunctionVersion)})
 	}
+	if n := len([]rune(a.Description)); n > MaxDescriptionLen {
+		errs = append(errs, FieldError{Field: "Description", Message: fmt.Sprintf("%d characters is too long: the limit is %d", n, MaxDescriptionLen)})
+	}
 	const routing = "RoutingConfig.AdditionalVersionWeights"
 	if n := len(a.AdditionalVersionWeights); n > 1 {
 		errs = append(errs, FieldError{Field: routing, Summary: "Invalid routing",

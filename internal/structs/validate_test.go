@@ -59,6 +59,7 @@ func TestAliasValidate(t *testing.T) {
 		"Name":                                   {Name: "12", FunctionVersion: "1"},
 		"FunctionVersion":                        {Name: "live", FunctionVersion: "new"},
 		"RoutingConfig.AdditionalVersionWeights": {Name: "live", FunctionVersion: "1", AdditionalVersionWeights: map[string]float64{"2": 1.5}},
+		"Description":                            {Name: "live", FunctionVersion: "1", Description: strings.Repeat("d", 257)},
 	}
 	for field, a := range bad {
 		if errs := a.Validate(); len(errs) != 1 || errs[0].Field != field {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -83,6 +84,24 @@ func evalContext() *hcl.EvalContext {
 
 // durationAttr decodes a duration written as "30s"/"1m" or as a number of seconds.
 func durationAttr(expr hcl.Expression, ctx *hcl.EvalContext, min, max time.Duration) (time.Duration, hcl.Diagnostics) {
+	d, diags := durationValue(expr, ctx)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	if d < min || (max > 0 && d > max) {
+		rng := expr.Range()
+		detail := fmt.Sprintf("%s is out of range: it must be at least %s.", d, min)
+		if max > 0 {
+			detail = fmt.Sprintf("%s is out of range: it must be between %s and %s.", d, min, max)
+		}
+		return 0, hcl.Diagnostics{rangeDiag("Invalid duration", detail, rng)}
+	}
+	return d, nil
+}
+
+// durationValue decodes a duration without checking its range, for settings whose range is a
+// rule of internal/structs.
+func durationValue(expr hcl.Expression, ctx *hcl.EvalContext) (time.Duration, hcl.Diagnostics) {
 	v, diags := expr.Value(ctx)
 	if diags.HasErrors() {
 		return 0, diags
@@ -91,29 +110,44 @@ func durationAttr(expr hcl.Expression, ctx *hcl.EvalContext, min, max time.Durat
 	bad := func(msg string) (time.Duration, hcl.Diagnostics) {
 		return 0, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid duration", Detail: msg, Subject: &rng}}
 	}
-	var d time.Duration
 	switch {
 	case v.IsNull() || !v.IsKnown():
 		return bad("A duration is required, such as \"30s\" or \"5m\".")
 	case v.Type() == cty.Number:
 		f, _ := v.AsBigFloat().Float64()
-		d = time.Duration(f * float64(time.Second))
+		return time.Duration(f * float64(time.Second)), nil
 	case v.Type() == cty.String:
-		var err error
-		d, err = time.ParseDuration(v.AsString())
+		d, err := time.ParseDuration(v.AsString())
 		if err != nil {
 			return bad(fmt.Sprintf("%q is not a duration; write it like \"30s\", \"1m30s\" or \"500ms\".", v.AsString()))
 		}
+		return d, nil
 	default:
 		return bad("A duration must be a string such as \"30s\" or a number of seconds.")
 	}
-	if d < min || (max > 0 && d > max) {
-		if max > 0 {
-			return bad(fmt.Sprintf("%s is out of range: it must be between %s and %s.", d, min, max))
+}
+
+// fieldDiags maps the rules internal/structs found broken to diagnostics. attrs names, for each
+// FieldError.Field (the Lambda API's name), the attribute that holds the setting; at gives the
+// attribute's range (the block's when the file does not set it).
+func fieldDiags(errs []structs.FieldError, attrs map[string]string, at func(attr string) hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, e := range errs {
+		attr, ok := attrs[e.Field]
+		if !ok {
+			attr = e.Field // a rule without its attribute here still shows, on the block
 		}
-		return bad(fmt.Sprintf("%s is out of range: it must be at least %s.", d, min))
+		summary := e.Summary
+		if summary == "" {
+			summary = "Invalid " + strings.TrimPrefix(attr, "cors.")
+		}
+		detail := e.Message
+		if r, n := utf8.DecodeRuneInString(detail); n > 0 {
+			detail = string(unicode.ToUpper(r)) + detail[n:]
+		}
+		diags = append(diags, rangeDiag(summary, detail+".", at(attr)))
 	}
-	return d, nil
+	return diags
 }
 
 func rangeDiag(summary, detail string, rng hcl.Range) *hcl.Diagnostic {
@@ -1116,28 +1150,16 @@ func decodeURL(blk *hcl.Block, ctx *hcl.EvalContext) (*FunctionURL, hcl.Diagnost
 	}
 	u := &FunctionURL{AuthType: structs.AuthNone, InvokeMode: structs.InvokeBuffered, DeclRange: blk.DefRange}
 	if raw.AuthType != nil {
-		switch *raw.AuthType {
-		case "NONE":
-			u.AuthType = structs.AuthNone
-		case "SIGNED", "AWS_IAM":
-			u.AuthType = structs.AuthSigned
-		default:
-			diags = append(diags, rangeDiag("Invalid auth_type", fmt.Sprintf("%q: use NONE (open) or SIGNED (AWS Signature V4 with a key of the agent's access_key blocks).", *raw.AuthType), attrRange(blk.Body, "auth_type")))
+		u.AuthType = *raw.AuthType
+		if u.AuthType == "SIGNED" {
+			u.AuthType = structs.AuthSigned // the HCL's name: signed with the agent's keys, not IAM
 		}
 	}
 	if raw.InvokeMode != nil {
-		switch *raw.InvokeMode {
-		case structs.InvokeBuffered, structs.InvokeStream:
-			u.InvokeMode = *raw.InvokeMode
-		default:
-			diags = append(diags, rangeDiag("Invalid invoke_mode", fmt.Sprintf("%q: use BUFFERED or RESPONSE_STREAM.", *raw.InvokeMode), attrRange(blk.Body, "invoke_mode")))
-		}
+		u.InvokeMode = *raw.InvokeMode
 	}
 	if raw.Qualifier != nil && *raw.Qualifier != structs.LatestVersion {
 		u.Qualifier = *raw.Qualifier
-		if strings.Contains(u.Qualifier, structs.URLIDSeparator) || !nameRE.MatchString(u.Qualifier) {
-			diags = append(diags, rangeDiag("Invalid qualifier", fmt.Sprintf("%q: an alias name has letters, digits, '-' and '_', without %q.", u.Qualifier, structs.URLIDSeparator), attrRange(blk.Body, "qualifier")))
-		}
 	}
 	if c := raw.Cors; c != nil {
 		cors := &structs.CORS{}
@@ -1154,24 +1176,26 @@ func decodeURL(blk *hcl.Block, ctx *hcl.EvalContext) (*FunctionURL, hcl.Diagnost
 		}
 		if c.MaxAge != nil {
 			cors.MaxAge = *c.MaxAge
-			if cors.MaxAge < 0 || cors.MaxAge > structs.MaxCORSMaxAge {
-				diags = append(diags, rangeDiag("Invalid max_age", fmt.Sprintf("%d: max_age is in seconds, from 0 to %d.", cors.MaxAge, structs.MaxCORSMaxAge), attrRange(corsBody, "max_age")))
-			}
 		}
-		for i, m := range cors.AllowMethods {
-			cors.AllowMethods[i] = strings.ToUpper(m)
-			if !structs.IsCORSMethod(cors.AllowMethods[i]) {
-				diags = append(diags, rangeDiag("Invalid allow_methods", fmt.Sprintf("%q is not an HTTP method; use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *.", m), attrRange(corsBody, "allow_methods")))
-			}
-		}
-		for _, o := range cors.AllowOrigins {
-			if !structs.IsCORSOrigin(o) {
-				diags = append(diags, rangeDiag("Invalid allow_origins", fmt.Sprintf("%q: use * or scheme://host[:port], e.g. https://example.com.", o), attrRange(corsBody, "allow_origins")))
-			}
-		}
+		cors.Normalize()
 		u.Cors = cors
 	}
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
+	su := structs.FunctionURL{AuthType: u.AuthType, InvokeMode: u.InvokeMode, Qualifier: u.Qualifier, Cors: u.Cors}
+	diags = append(diags, fieldDiags(su.Validate(), urlAttrs, func(attr string) hcl.Range {
+		if name, ok := strings.CutPrefix(attr, "cors."); ok {
+			return attrRange(corsBody, name)
+		}
+		return attrRange(blk.Body, attr)
+	})...)
 	return u, diags
+}
+
+// urlAttrs maps the Lambda API's names of a function URL's settings to a url block's attributes.
+var urlAttrs = map[string]string{
+	"AuthType": "auth_type", "InvokeMode": "invoke_mode", "Qualifier": "qualifier",
+	"Cors.MaxAge": "cors.max_age", "Cors.AllowOrigins": "cors.allow_origins", "Cors.AllowMethods": "cors.allow_methods",
+	"Cors.AllowHeaders": "cors.allow_headers", "Cors.ExposeHeaders": "cors.expose_headers",
 }
 
 // Structs maps the block to the shared domain type, without the code hash (the caller's job).
@@ -1187,8 +1211,19 @@ func (f *Function) Structs() *structs.Function {
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
+// functionAttrs maps the Lambda API's names of a function's settings (structs.FieldError.Field)
+// to a function block's attributes; "" is the block's label.
+var functionAttrs = map[string]string{
+	"FunctionName": "", "Runtime": "runtime", "Handler": "handler", "Description": "description",
+	"MemorySize": "memory_mb", "Timeout": "timeout", "EphemeralStorage.Size": "ephemeral_storage_mb",
+	"GatewayOptions.FreezeDelayMs": "freeze_delay", "Environment.Variables": "environment",
+	"ReservedConcurrentExecutions": "reserved_concurrency",
+}
+
+// aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
+// "" is the block's label.
+var aliasAttrs = map[string]string{"Name": "", "FunctionVersion": "version", "RoutingConfig.AdditionalVersionWeights": "routing",
+	"Description": "description"}
 
 // decodeAlias reads an alias block: alias "live" { version = 3  routing = { "4" = 0.1 } }.
 func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics) {
@@ -1202,10 +1237,6 @@ func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics)
 		return nil, diags
 	}
 	a := &Alias{Name: blk.Labels[0], DeclRange: blk.DefRange}
-	if !structs.ValidAlias(a.Name) {
-		diags = append(diags, rangeDiag("Invalid alias name",
-			fmt.Sprintf("%q: an alias has 1 to 128 letters, digits, '-' and '_', is not a number, and has no %q.", a.Name, structs.URLIDSeparator), blk.LabelRanges[0]))
-	}
 	if v, _ := raw.Version.Value(ctx); v.IsNull() {
 		rng := blk.DefRange
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing alias version",
@@ -1214,33 +1245,24 @@ func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics)
 	if d := gohcl.DecodeExpression(raw.Version, ctx, &a.Version); d.HasErrors() {
 		return nil, append(diags, d...)
 	}
-	if n, err := strconv.Atoi(a.Version); a.Version != structs.LatestVersion && (err != nil || n < 1) {
-		diags = append(diags, rangeDiag("Invalid alias version", fmt.Sprintf("%q: use a published version's number, or \"$LATEST\".", a.Version), raw.Version.Range()))
-	}
 	if raw.Description != nil {
 		a.Description = *raw.Description
 	}
 	if raw.Routing != nil {
 		a.Routing = *raw.Routing
-		rng := blk.DefRange
-		if attrs, _ := blk.Body.JustAttributes(); attrs["routing"] != nil {
-			rng = attrs["routing"].Expr.Range()
-		}
-		if len(a.Routing) > 1 {
-			diags = append(diags, rangeDiag("Invalid routing", fmt.Sprintf("An alias routes to one more version, not %d.", len(a.Routing)), rng))
-		}
-		for v, w := range a.Routing {
-			if n, err := strconv.Atoi(v); err != nil || n < 1 || v == a.Version {
-				diags = append(diags, rangeDiag("Invalid routing", fmt.Sprintf("%q: routing names another published version by its number.", v), rng))
-			}
-			if w < 0 || w >= 1 {
-				diags = append(diags, rangeDiag("Invalid routing weight", fmt.Sprintf("%v: a weight is at least 0 and less than 1.", w), rng))
-			}
-			if a.Version == structs.LatestVersion {
-				diags = append(diags, rangeDiag("Invalid routing", "An alias that routes between versions points to a published version, not $LATEST.", rng))
-			}
-		}
 	}
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
+	sa := structs.Alias{Name: a.Name, FunctionVersion: a.Version, AdditionalVersionWeights: a.Routing, Description: a.Description}
+	attrs, _ := blk.Body.JustAttributes()
+	diags = append(diags, fieldDiags(sa.Validate(), aliasAttrs, func(attr string) hcl.Range {
+		if attr == "" {
+			return blk.LabelRanges[0]
+		}
+		if a, ok := attrs[attr]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	})...)
 	return a, diags
 }
 
@@ -1287,9 +1309,6 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 	}
 	t := &Trigger{Trigger: structs.Trigger{Function: function, Name: blk.Labels[0], Plugin: raw.Plugin, Source: raw.Source,
 		MaximumRetryAttempts: -1, Enabled: true}, DeclRange: blk.DefRange}
-	if !structs.ValidName(t.Name) {
-		diags = append(diags, rangeDiag("Invalid trigger name", fmt.Sprintf("%q: a trigger name has 1 to 64 letters, digits, '-' and '_'.", t.Name), blk.LabelRanges[0]))
-	}
 	if raw.Qualifier != nil {
 		t.Qualifier = *raw.Qualifier
 		if _, err := strconv.Atoi(t.Qualifier); err != nil && t.Qualifier != structs.LatestVersion {
@@ -1300,22 +1319,17 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 	}
 	if raw.BatchSize != nil {
 		t.BatchSize = *raw.BatchSize
-		if t.BatchSize < 1 || t.BatchSize > structs.MaxTriggerBatchSize {
-			diags = append(diags, rangeDiag("Invalid batch_size", fmt.Sprintf("%d: a batch holds 1 to %d records.", t.BatchSize, structs.MaxTriggerBatchSize), at("batch_size")))
+		if t.BatchSize == 0 { // 0 stands for the plugin's default in the shared rule; here one omits it
+			diags = append(diags, rangeDiag("Invalid batch_size", fmt.Sprintf("0: a batch holds 1 to %d records; omit batch_size for the plugin's default.", structs.MaxTriggerBatchSize), at("batch_size")))
 		}
 	}
 	if isSet(raw.BatchWindow) {
-		d, dd := durationAttr(raw.BatchWindow, ctx, 0, structs.MaxTriggerBatchWindow)
+		d, dd := durationValue(raw.BatchWindow, ctx)
 		diags = append(diags, dd...)
 		t.BatchWindow = d
 	}
 	if raw.StartingPosition != nil {
 		t.StartingPosition = *raw.StartingPosition
-		switch t.StartingPosition {
-		case structs.TrimHorizon, structs.Latest, structs.AtTimestamp:
-		default:
-			diags = append(diags, rangeDiag("Invalid starting_position", fmt.Sprintf("%q: use TRIM_HORIZON, LATEST or AT_TIMESTAMP.", t.StartingPosition), at("starting_position")))
-		}
 	}
 	if raw.StartingAt != nil {
 		ts, err := time.Parse(time.RFC3339, *raw.StartingAt)
@@ -1326,17 +1340,12 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 		if t.StartingPosition != structs.AtTimestamp {
 			diags = append(diags, rangeDiag("Unused starting_position_timestamp", "starting_position_timestamp goes with starting_position = \"AT_TIMESTAMP\".", at("starting_position_timestamp")))
 		}
-	} else if t.StartingPosition == structs.AtTimestamp {
-		diags = append(diags, rangeDiag("Missing starting_position_timestamp", "starting_position = \"AT_TIMESTAMP\" needs starting_position_timestamp (RFC 3339).", at("starting_position")))
 	}
 	if raw.Retries != nil {
 		t.MaximumRetryAttempts = *raw.Retries
-		if t.MaximumRetryAttempts < -1 || t.MaximumRetryAttempts > structs.MaxTriggerRetryAttempts {
-			diags = append(diags, rangeDiag("Invalid maximum_retry_attempts", fmt.Sprintf("%d: use -1 (retry until the record expires) or 0 to %d.", t.MaximumRetryAttempts, structs.MaxTriggerRetryAttempts), at("maximum_retry_attempts")))
-		}
 	}
 	if isSet(raw.RecordAge) {
-		d, dd := durationAttr(raw.RecordAge, ctx, structs.MinTriggerRecordAge, structs.MaxTriggerRecordAge)
+		d, dd := durationValue(raw.RecordAge, ctx)
 		diags = append(diags, dd...)
 		t.MaximumRecordAge = d
 	}
@@ -1358,16 +1367,15 @@ func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliase
 			break
 		}
 		t.OnFailure = of.Destination
-		kind, name, ok := strings.Cut(of.Destination, ":")
-		if !ok || (kind != "function" && kind != "queue") || name == "" {
-			diags = append(diags, rangeDiag("Invalid on_failure destination", fmt.Sprintf("%q: use \"function:NAME\" or \"queue:NAME\".", of.Destination), blk.DefRange))
-		}
 	}
-	if !diags.HasErrors() {
-		if err := t.Validate(); err != nil {
-			diags = append(diags, rangeDiag("Invalid trigger", err.Error(), blk.DefRange))
+	// The rules the API's triggers and event source mappings obey too (internal/structs); a
+	// field is named as its attribute.
+	diags = append(diags, fieldDiags(t.Check(), nil, func(attr string) hcl.Range {
+		if attr == "name" {
+			return blk.LabelRanges[0]
 		}
-	}
+		return at(attr)
+	})...)
 	return t, diags
 }
 
@@ -1392,17 +1400,15 @@ func decodeProvisioned(blk *hcl.Block, ctx *hcl.EvalContext, aliases map[string]
 		return nil, append(diags, d...)
 	}
 	attrs, _ := blk.Body.JustAttributes()
-	switch n, err := strconv.Atoi(p.Qualifier); {
-	case p.Qualifier == structs.LatestVersion:
-		diags = append(diags, rangeDiag("Invalid qualifier", "Provisioned concurrency applies to a published version or an alias, not to $LATEST (it changes with every update).", raw.Qualifier.Range()))
-	case err == nil && n < 1:
-		diags = append(diags, rangeDiag("Invalid qualifier", fmt.Sprintf("%q: version numbers start at 1.", p.Qualifier), raw.Qualifier.Range()))
-	case err != nil && aliases[p.Qualifier] == (hcl.Range{}):
+	// The form is the API's rule too (internal/structs); the alias must be a block of this function.
+	qdiags := fieldDiags(structs.ValidateProvisionedQualifier(p.Qualifier), map[string]string{"Qualifier": "qualifier"},
+		func(string) hcl.Range { return raw.Qualifier.Range() })
+	diags = append(diags, qdiags...)
+	if _, err := strconv.Atoi(p.Qualifier); len(qdiags) == 0 && err != nil && aliases[p.Qualifier] == (hcl.Range{}) {
 		diags = append(diags, rangeDiag("Unknown alias", fmt.Sprintf("%q is neither a version number nor an alias block of this function.", p.Qualifier), raw.Qualifier.Range()))
 	}
-	if p.Count < 1 {
-		diags = append(diags, rangeDiag("Invalid count", fmt.Sprintf("%d: provisioned concurrency keeps at least 1 environment; remove the block for none.", p.Count), attrs["count"].Expr.Range()))
-	}
+	diags = append(diags, fieldDiags(structs.ValidateProvisionedCount(p.Count), map[string]string{"ProvisionedConcurrentExecutions": "count"},
+		func(string) hcl.Range { return attrs["count"].Expr.Range() })...)
 	return p, diags
 }
 
@@ -1605,18 +1611,6 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		Timeout: structs.DefaultTimeout, EphemeralStorageMB: structs.DefaultEphemeralMB,
 		Environment: map[string]string{}, DeclRange: blk.DefRange,
 	}
-	if !nameRE.MatchString(fn.Name) {
-		diags = append(diags, rangeDiag("Invalid function name",
-			fmt.Sprintf("%q: a function name has 1 to 64 letters, digits, '-' or '_'.", fn.Name), blk.LabelRanges[0]))
-	}
-	valid := false
-	for _, r := range structs.Runtimes {
-		valid = valid || r == fn.Runtime
-	}
-	if !valid {
-		diags = append(diags, rangeDiag("Unsupported runtime",
-			fmt.Sprintf("%q is not a runtime of this gateway; valid: %s.", fn.Runtime, strings.Join(structs.Runtimes, ", ")), at("runtime")))
-	}
 	var code string
 	if d := gohcl.DecodeExpression(raw.Code, ctx, &code); d.HasErrors() {
 		diags = append(diags, d...)
@@ -1639,34 +1633,31 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	}
 	if raw.MemoryMB != nil {
 		fn.MemoryMB = *raw.MemoryMB
-		if fn.MemoryMB < structs.MinMemoryMB || fn.MemoryMB > structs.MaxMemoryMB {
-			diags = append(diags, rangeDiag("Invalid memory_mb", fmt.Sprintf("%d MB is out of range: it must be between %d and %d.", fn.MemoryMB, structs.MinMemoryMB, structs.MaxMemoryMB), at("memory_mb")))
-		}
 	}
 	if raw.EphemeralStorageMB != nil {
 		fn.EphemeralStorageMB = *raw.EphemeralStorageMB
-		if fn.EphemeralStorageMB < structs.MinEphemeralMB || fn.EphemeralStorageMB > structs.MaxEphemeralMB {
-			diags = append(diags, rangeDiag("Invalid ephemeral_storage_mb", fmt.Sprintf("%d MB is out of range: it must be between %d and %d.", fn.EphemeralStorageMB, structs.MinEphemeralMB, structs.MaxEphemeralMB), at("ephemeral_storage_mb")))
+	}
+	// A duration that does not parse keeps the default, so its one diagnostic is the parse's.
+	if isSet(raw.Timeout) {
+		if t, d := durationValue(raw.Timeout, ctx); d.HasErrors() {
+			diags = append(diags, d...)
+		} else {
+			fn.Timeout = t
 		}
 	}
-	if isSet(raw.Timeout) {
-		t, d := durationAttr(raw.Timeout, ctx, structs.MinTimeout, structs.MaxTimeout)
-		diags = append(diags, d...)
-		fn.Timeout = t
-	}
 	if isSet(raw.FreezeDelay) {
-		t, d := durationAttr(raw.FreezeDelay, ctx, 0, time.Hour)
-		diags = append(diags, d...)
-		fn.FreezeDelay = &t
+		if t, d := durationValue(raw.FreezeDelay, ctx); d.HasErrors() {
+			diags = append(diags, d...)
+		} else {
+			fn.FreezeDelay = &t
+		}
 	}
 	if raw.Publish != nil {
 		fn.Publish = *raw.Publish
 	}
 	if raw.Reserved != nil {
 		fn.ReservedConcurrency = raw.Reserved
-		if *raw.Reserved < 0 {
-			diags = append(diags, rangeDiag("Invalid reserved_concurrency", fmt.Sprintf("%d: a reservation is 0 (every call throttled) or more.", *raw.Reserved), at("reserved_concurrency")))
-		}
+		diags = append(diags, fieldDiags(structs.ValidateReservedConcurrency(*raw.Reserved), functionAttrs, at)...)
 	}
 	seen := map[string]hcl.Range{}
 	for _, b := range aliasBlocks {
@@ -1735,26 +1726,16 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		fn.URL = u
 	}
 	if raw.Environment != nil {
-		size := 0
-		keys := make([]string, 0, len(*raw.Environment))
-		for k := range *raw.Environment {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			v := (*raw.Environment)[k]
-			switch {
-			case !envNameRE.MatchString(k):
-				diags = append(diags, rangeDiag("Invalid environment variable name", fmt.Sprintf("%q: a name starts with a letter and has letters, digits and '_'.", k), at("environment")))
-			case structs.IsReservedEnv(k):
-				diags = append(diags, rangeDiag("Reserved environment variable", fmt.Sprintf("%s is set by the gateway, as Lambda does; a function cannot configure it.", k), at("environment")))
-			}
-			size += len(k) + len(v)
+		for k, v := range *raw.Environment {
 			fn.Environment[k] = v
 		}
-		if size > structs.MaxEnvironmentBytes {
-			diags = append(diags, rangeDiag("Environment too large", fmt.Sprintf("The variables take %d bytes; the limit is %d (4 KB), as in Lambda.", size, structs.MaxEnvironmentBytes), at("environment")))
-		}
 	}
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
+	diags = append(diags, fieldDiags(fn.Structs().Validate(), functionAttrs, func(attr string) hcl.Range {
+		if attr == "" {
+			return blk.LabelRanges[0]
+		}
+		return at(attr)
+	})...)
 	return fn, diags
 }

@@ -145,7 +145,7 @@ func checkFunction(t *testing.T, fn *Function) {
 	switch {
 	case fn == nil:
 		t.Fatal("functions: a nil function without an error")
-	case !nameRE.MatchString(fn.Name):
+	case !structs.ValidFunctionName(fn.Name):
 		t.Errorf("functions: accepted name %q", fn.Name)
 	case !slices.Contains(structs.Runtimes, fn.Runtime):
 		t.Errorf("functions: accepted runtime %q", fn.Runtime)

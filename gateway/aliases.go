@@ -34,9 +34,6 @@ func (g *Gateway) CreateAlias(ctx context.Context, name string, in *lambda.Alias
 	if err != nil {
 		return nil, err
 	}
-	if !structs.ValidAlias(in.Name) {
-		return nil, lambda.InvalidParameter("Name %q: an alias has 1 to 128 letters, digits, '-' and '_', is not a number and has no %q", in.Name, structs.URLIDSeparator)
-	}
 	a := &structs.Alias{Function: fn.Name, Name: in.Name}
 	if err := g.applyAliasInput(a, in); err != nil {
 		return nil, err
@@ -119,26 +116,16 @@ func (g *Gateway) applyAliasInput(a *structs.Alias, in *lambda.AliasInput) error
 	if in.RoutingConfig != nil {
 		a.AdditionalVersionWeights = in.RoutingConfig.AdditionalVersionWeights
 	}
-	if a.FunctionVersion == "" {
-		return lambda.InvalidParameter("FunctionVersion is required: $LATEST or a published version")
+	// The alias's own rules first (those of HCL alias blocks), then its versions must exist.
+	if err := lambda.InvalidFields(a.Validate()); err != nil {
+		return err
 	}
 	if a.FunctionVersion != structs.LatestVersion {
 		if _, ok := g.cfg.Store.Version(a.Function, a.FunctionVersion); !ok {
 			return lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, a.Function, a.FunctionVersion))
 		}
 	}
-	if len(a.AdditionalVersionWeights) > 1 {
-		return lambda.InvalidParameter("RoutingConfig.AdditionalVersionWeights takes one version, not %d", len(a.AdditionalVersionWeights))
-	}
-	for v, w := range a.AdditionalVersionWeights {
-		switch {
-		case a.FunctionVersion == structs.LatestVersion:
-			return lambda.InvalidParameter("an alias that routes between versions must point to a published version, not $LATEST")
-		case v == a.FunctionVersion:
-			return lambda.InvalidParameter("the additional version %s is the alias's own version", v)
-		case w < 0 || w >= 1 || math.IsNaN(w):
-			return lambda.InvalidParameter("the weight of version %s is %v: it must be at least 0 and less than 1", v, w)
-		}
+	for v := range a.AdditionalVersionWeights {
 		if _, ok := g.cfg.Store.Version(a.Function, v); !ok {
 			return lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, a.Function, v))
 		}

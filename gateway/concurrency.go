@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // Leaser holds a node's share of reserved concurrency in a cluster (the cluster node).
@@ -205,8 +206,8 @@ func (g *Gateway) PutFunctionConcurrency(ctx context.Context, name string, n int
 	if err != nil {
 		return nil, err
 	}
-	if n < 0 {
-		return nil, lambda.InvalidParameter("ReservedConcurrentExecutions %d must be 0 or more", n)
+	if err := lambda.InvalidFields(structs.ValidateReservedConcurrency(n)); err != nil {
+		return nil, err
 	}
 	if g.cfg.MaxConcurrency > 0 {
 		others := g.cfg.Store.ReservedTotal()

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -402,44 +401,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 
 // ---- management ----
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
-
-func validate(fn *structs.Function) error {
-	if !nameRE.MatchString(fn.Name) {
-		return lambda.InvalidParameter("FunctionName %q: use 1 to 64 letters, digits, '-' or '_'", fn.Name)
-	}
-	ok := false
-	for _, r := range structs.Runtimes {
-		ok = ok || r == fn.Runtime
-	}
-	if !ok {
-		return lambda.InvalidParameter("Runtime %q is not supported; valid: %v", fn.Runtime, structs.Runtimes)
-	}
-	if fn.MemoryMB < structs.MinMemoryMB || fn.MemoryMB > structs.MaxMemoryMB {
-		return lambda.InvalidParameter("MemorySize %d is out of range [%d, %d]", fn.MemoryMB, structs.MinMemoryMB, structs.MaxMemoryMB)
-	}
-	if fn.Timeout < structs.MinTimeout || fn.Timeout > structs.MaxTimeout {
-		return lambda.InvalidParameter("Timeout %d is out of range [1, 900] seconds", int(fn.Timeout/time.Second))
-	}
-	if fn.EphemeralStorageMB < structs.MinEphemeralMB || fn.EphemeralStorageMB > structs.MaxEphemeralMB {
-		return lambda.InvalidParameter("EphemeralStorage.Size %d is out of range [%d, %d]", fn.EphemeralStorageMB, structs.MinEphemeralMB, structs.MaxEphemeralMB)
-	}
-	size := 0
-	for k, v := range fn.Environment {
-		if !envNameRE.MatchString(k) {
-			return lambda.InvalidParameter("Environment variable name %q is invalid", k)
-		}
-		if structs.IsReservedEnv(k) {
-			return lambda.InvalidParameter("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)
-		}
-		size += len(k) + len(v)
-	}
-	if size > structs.MaxEnvironmentBytes {
-		return lambda.InvalidParameter("Environment variables take %d bytes; the limit is 4 KB", size)
-	}
-	return nil
-}
+// validate applies the function rules of internal/structs, the ones the HCL files obey too.
+func validate(fn *structs.Function) error { return lambda.InvalidFields(fn.Validate()) }
 
 // storeZip checks that data is a zip and stores it.
 // HasCode reports whether the node holds the zip with this hex SHA-256, so a client can refer
@@ -520,6 +483,9 @@ func (g *Gateway) storeError(name string, err error) error {
 
 // CreateFunction creates a function from a zip.
 func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionInput) (*lambda.FunctionConfiguration, error) {
+	if err := in.Unsupported(); err != nil {
+		return nil, err
+	}
 	if _, exists := g.cfg.Store.Function(in.FunctionName); exists {
 		return nil, lambda.ResourceConflict("Function already exist: %s", in.FunctionName)
 	}
@@ -586,6 +552,9 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 	if err != nil {
 		return nil, err
 	}
+	if err := in.Unsupported(); err != nil {
+		return nil, err
+	}
 	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {
 		return nil, g.storeError(cur.Name, g.cfg.StoreErrors.Conflict)
 	}
@@ -608,6 +577,9 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, in *lambda.UpdateFunctionConfigurationInput) (*lambda.FunctionConfiguration, error) {
 	cur, err := g.existing(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := in.UnsupportedSettings.Unsupported(cur.Name); err != nil {
 		return nil, err
 	}
 	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {

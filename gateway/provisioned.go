@@ -17,11 +17,8 @@ import (
 // provisionedQualifier checks that qualifier of fn can take provisioned concurrency: a
 // published version, or an alias whose versions are all published.
 func (g *Gateway) provisionedQualifier(fn *structs.Function, qualifier string) error {
-	switch {
-	case qualifier == "":
-		return lambda.InvalidParameter("Qualifier is required: provisioned concurrency applies to a published version or an alias")
-	case qualifier == structs.LatestVersion:
-		return lambda.InvalidParameter("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+	if err := lambda.InvalidFields(structs.ValidateProvisionedQualifier(qualifier)); err != nil {
+		return err
 	}
 	if _, ok := g.cfg.Store.Version(fn.Name, qualifier); ok {
 		return nil
@@ -46,8 +43,8 @@ func (g *Gateway) PutProvisionedConcurrencyConfig(ctx context.Context, name, qua
 	if err := g.provisionedQualifier(fn, qualifier); err != nil {
 		return nil, err
 	}
-	if n < 1 {
-		return nil, lambda.InvalidParameter("ProvisionedConcurrentExecutions %d must be at least 1", n)
+	if err := lambda.InvalidFields(structs.ValidateProvisionedCount(n)); err != nil {
+		return nil, err
 	}
 	// Provisioned environments run within the function's reservation and the node's limit.
 	others, all := 0, 0

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -49,64 +48,18 @@ func applyURLInput(u *structs.FunctionURL, in *lambda.FunctionURLConfigInput) er
 	if u.InvokeMode == "" {
 		u.InvokeMode = structs.InvokeBuffered
 	}
-	switch u.AuthType {
-	case structs.AuthNone, structs.AuthSigned:
-	case "":
+	if u.AuthType == "" {
 		return lambda.InvalidParameter("AuthType is required: NONE or AWS_IAM")
-	default:
-		return lambda.InvalidParameter("AuthType %q: use NONE or AWS_IAM", u.AuthType)
-	}
-	switch u.InvokeMode {
-	case structs.InvokeBuffered, structs.InvokeStream:
-	default:
-		return lambda.InvalidParameter("InvokeMode %q: use BUFFERED or RESPONSE_STREAM", u.InvokeMode)
 	}
 	if in.Cors != nil {
 		cors := in.Cors.Structs()
-		if err := validateCORS(&cors); err != nil {
-			return err
-		}
+		cors.Normalize()
 		u.Cors = &cors
 		if cors.IsZero() {
 			u.Cors = nil // an empty policy (how apply clears one) is no policy
 		}
 	}
-	return nil
-}
-
-func validateCORS(c *structs.CORS) error {
-	if c.MaxAge < 0 || c.MaxAge > structs.MaxCORSMaxAge {
-		return lambda.InvalidParameter("Cors.MaxAge %d is out of range [0, %d]", c.MaxAge, structs.MaxCORSMaxAge)
-	}
-	for name, list := range map[string][]string{"AllowHeaders": c.AllowHeaders, "AllowMethods": c.AllowMethods,
-		"AllowOrigins": c.AllowOrigins, "ExposeHeaders": c.ExposeHeaders} {
-		if len(list) > structs.MaxCORSItems {
-			return lambda.InvalidParameter("Cors.%s has %d items; the limit is %d", name, len(list), structs.MaxCORSItems)
-		}
-		for _, v := range list {
-			if v == "" || strings.ContainsAny(v, "\r\n,") {
-				return lambda.InvalidParameter("Cors.%s item %q is not valid", name, v)
-			}
-		}
-	}
-	for i, m := range c.AllowMethods {
-		m = strings.ToUpper(m)
-		if !structs.IsCORSMethod(m) {
-			return lambda.InvalidParameter("Cors.AllowMethods item %q is not an HTTP method", c.AllowMethods[i])
-		}
-		c.AllowMethods[i] = m
-	}
-	for _, o := range c.AllowOrigins {
-		if !structs.IsCORSOrigin(o) {
-			return lambda.InvalidParameter("Cors.AllowOrigins item %q: use * or scheme://host[:port]", o)
-		}
-	}
-	for _, h := range append(append([]string(nil), c.AllowHeaders...), c.ExposeHeaders...) {
-		if h != "*" && http.CanonicalHeaderKey(h) == "" {
-			return lambda.InvalidParameter("Cors header %q is not valid", h)
-		}
-	}
-	return nil
+	return lambda.InvalidFields(u.Validate())
 }
 
 // CreateFunctionURLConfig gives a function (or alias) a URL.

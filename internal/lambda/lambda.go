@@ -47,6 +47,23 @@ func RequestTooLarge(format string, a ...any) *Error {
 func InvalidParameter(format string, a ...any) *Error {
 	return newErr(400, "InvalidParameterValueException", format, a...)
 }
+
+// InvalidFields maps the rules structs' validators found broken to one
+// InvalidParameterValueException ("MemorySize: ...", or "2 validation errors detected: ...; ..."
+// as Lambda counts them); nil when there are none (an error, so a nil *Error never leaks).
+func InvalidFields(errs []structs.FieldError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(errs) == 1 {
+		return InvalidParameter("%s", errs[0].Error())
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return InvalidParameter("%d validation errors detected: %s", len(errs), strings.Join(msgs, "; "))
+}
 func ResourceConflict(format string, a ...any) *Error {
 	return newErr(409, "ResourceConflictException", format, a...)
 }
@@ -347,6 +364,7 @@ type GetPolicyOutput struct {
 type FunctionCode struct {
 	ZipFile           []byte `json:"ZipFile,omitempty"`
 	GatewayCodeSha256 string `json:"GatewayCodeSha256,omitempty"`
+	UnsupportedCode
 }
 
 // CreateFunctionInput is the body of CreateFunction.
@@ -363,6 +381,19 @@ type CreateFunctionInput struct {
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
 	Publish          bool              `json:"Publish,omitempty"`
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+	UnsupportedSettings
+	UnsupportedCreateSettings
+}
+
+// Unsupported refuses the settings of the request the gateway does not implement.
+func (in *CreateFunctionInput) Unsupported() error {
+	if err := in.UnsupportedSettings.Unsupported(in.FunctionName); err != nil {
+		return err
+	}
+	if err := in.UnsupportedCreateSettings.Unsupported(); err != nil {
+		return err
+	}
+	return in.Code.Unsupported("Code.")
 }
 
 // UpdateFunctionCodeInput is the body of UpdateFunctionCode.
@@ -372,6 +403,23 @@ type UpdateFunctionCodeInput struct {
 	GatewayCodeSha256 string `json:"GatewayCodeSha256,omitempty"`
 	RevisionId        string `json:"RevisionId,omitempty"`
 	Publish           bool   `json:"Publish,omitempty"`
+	UnsupportedCode
+	Architectures []string `json:"Architectures,omitempty"`
+	DryRun        bool     `json:"DryRun,omitempty"`
+	PublishTo     string   `json:"PublishTo,omitempty"`
+}
+
+// Unsupported refuses the settings of the request the gateway does not implement.
+func (in *UpdateFunctionCodeInput) Unsupported() error {
+	switch {
+	case !defaultArchitectures(in.Architectures):
+		return unsupported(fmt.Sprintf("Architectures %q", in.Architectures), "functions run as "+DefaultArchitecture)
+	case in.DryRun:
+		return unsupported("DryRun", "send the update itself")
+	case in.PublishTo != "":
+		return unsupported("PublishTo", "use Publish")
+	}
+	return in.UnsupportedCode.Unsupported("")
 }
 
 // UpdateFunctionConfigurationInput changes only the fields that are set.
@@ -386,6 +434,7 @@ type UpdateFunctionConfigurationInput struct {
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
 	RevisionId       string            `json:"RevisionId,omitempty"`
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+	UnsupportedSettings
 }
 
 // CodeLocation is GetFunction's Code.

@@ -50,40 +50,60 @@ const (
 	AtTimestamp = "AT_TIMESTAMP"
 )
 
-// Validate checks a trigger's settings; the error names the setting.
+// Validate checks a trigger's settings; the error names the trigger and the first setting
+// that breaks a rule (Check lists them all).
 func (t *Trigger) Validate() error {
-	switch {
-	case !ValidName(t.Name):
-		return fmt.Errorf("trigger name %q: use letters, digits, '-' and '_' (at most 64)", t.Name)
-	case t.Plugin == "":
-		return fmt.Errorf("trigger %q: plugin is required", t.Name)
-	case t.Source == "":
-		return fmt.Errorf("trigger %q: source is required", t.Name)
-	case t.BatchSize < 0 || t.BatchSize > MaxTriggerBatchSize:
-		return fmt.Errorf("trigger %q: batch_size %d must be between 1 and %d", t.Name, t.BatchSize, MaxTriggerBatchSize)
-	case t.BatchWindow < 0 || t.BatchWindow > MaxTriggerBatchWindow:
-		return fmt.Errorf("trigger %q: batch_window %v must be between 0s and %v", t.Name, t.BatchWindow, MaxTriggerBatchWindow)
-	case t.MaximumRetryAttempts < -1 || t.MaximumRetryAttempts > MaxTriggerRetryAttempts:
-		return fmt.Errorf("trigger %q: maximum_retry_attempts %d must be -1 (until the record expires) or between 0 and %d", t.Name, t.MaximumRetryAttempts, MaxTriggerRetryAttempts)
-	case t.MaximumRecordAge != 0 && (t.MaximumRecordAge < MinTriggerRecordAge || t.MaximumRecordAge > MaxTriggerRecordAge):
-		return fmt.Errorf("trigger %q: maximum_record_age %v must be between %v and %v", t.Name, t.MaximumRecordAge, MinTriggerRecordAge, MaxTriggerRecordAge)
+	if errs := t.Check(); len(errs) > 0 {
+		return fmt.Errorf("trigger %q: %s %s", t.Name, errs[0].Field, errs[0].Message)
+	}
+	return nil
+}
+
+// Check lists the rules a trigger's settings break. Field is the setting's name in triggers'
+// JSON and HCL (batch_size): the Lambda API's event source mappings are converted to a Trigger
+// before they are checked.
+func (t *Trigger) Check() []FieldError {
+	var errs []FieldError
+	add := func(field, summary, format string, a ...any) {
+		errs = append(errs, FieldError{Field: field, Summary: summary, Message: fmt.Sprintf(format, a...)})
+	}
+	if !ValidName(t.Name) {
+		add("name", "Invalid trigger name", "%q: a trigger name has 1 to 64 letters, digits, '-' and '_'", t.Name)
+	}
+	if t.Plugin == "" {
+		add("plugin", "", "a trigger names the plugin that runs it")
+	}
+	if t.Source == "" {
+		add("source", "", "a trigger names its source (a queue, stream or bucket)")
+	}
+	if t.BatchSize < 0 || t.BatchSize > MaxTriggerBatchSize {
+		add("batch_size", "", "%d: a batch holds 1 to %d records (0: the plugin's default)", t.BatchSize, MaxTriggerBatchSize)
+	}
+	if t.BatchWindow < 0 || t.BatchWindow > MaxTriggerBatchWindow {
+		add("batch_window", "", "%s is out of range: it must be between 0s and %s", t.BatchWindow, MaxTriggerBatchWindow)
+	}
+	if t.MaximumRetryAttempts < -1 || t.MaximumRetryAttempts > MaxTriggerRetryAttempts {
+		add("maximum_retry_attempts", "", "%d: use -1 (retry until the record expires) or 0 to %d", t.MaximumRetryAttempts, MaxTriggerRetryAttempts)
+	}
+	if a := t.MaximumRecordAge; a != 0 && (a < MinTriggerRecordAge || a > MaxTriggerRecordAge) {
+		add("maximum_record_age", "", "%s is out of range: it must be between %s and %s", a, MinTriggerRecordAge, MaxTriggerRecordAge)
 	}
 	switch t.StartingPosition {
 	case "", TrimHorizon, Latest:
 	case AtTimestamp:
 		if t.StartingPositionTimestamp.IsZero() {
-			return fmt.Errorf("trigger %q: starting_position AT_TIMESTAMP needs starting_position_timestamp", t.Name)
+			add("starting_position", "Missing starting_position_timestamp", "AT_TIMESTAMP needs starting_position_timestamp (RFC 3339)")
 		}
 	default:
-		return fmt.Errorf("trigger %q: starting_position %q must be TRIM_HORIZON, LATEST or AT_TIMESTAMP", t.Name, t.StartingPosition)
+		add("starting_position", "", "%q: use TRIM_HORIZON, LATEST or AT_TIMESTAMP", t.StartingPosition)
 	}
 	if d := t.OnFailure; d != "" {
 		kind, name, ok := strings.Cut(d, ":")
 		if !ok || (kind != "function" && kind != "queue") || name == "" {
-			return fmt.Errorf("trigger %q: on_failure destination %q must be function:NAME or queue:NAME", t.Name, d)
+			add("on_failure", "Invalid on_failure destination", "%q: use \"function:NAME\" or \"queue:NAME\"", d)
 		}
 	}
-	return nil
+	return errs
 }
 
 // ValidName says whether s names a trigger or plugin: letters, digits, '-' and '_', 1 to 64 of them.

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/cluster/codestore"
+	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/gateway/httpapi"
+	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/sandbox"
+)
+
+// noInvoker fails every invocation: the test below only creates functions.
+type noInvoker struct{}
+
+func (noInvoker) Invoke(context.Context, *structs.Function, *sandbox.Request) (*sandbox.Response, error) {
+	return nil, errors.New("no invocations here")
+}
+
+// apiServer is a node's management API in-process (single-node Raft, code store, gateway).
+func apiServer(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	node, err := cluster.Start(ctx, cluster.Config{NodeID: "t", DataDir: dir, BindAddr: addr, Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Stop(context.Background()) })
+	code, err := codestore.New(filepath.Join(dir, "code"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{Invoker: noInvoker{}, Store: node, Code: code,
+		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
+	h, err := httpapi.New(httpapi.Config{Gateway: gw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSameRulesInHCLAndAPI feeds the same settings to a function file and to CreateFunction:
+// both refuse each bad value with the same rule's message (HCL as a diagnostic on the attribute,
+// the API as InvalidParameterValueException), and both accept the good ones.
+func TestSameRulesInHCLAndAPI(t *testing.T) {
+	url := apiServer(t)
+	var zipBuf bytes.Buffer
+	zw := zip.NewWriter(&zipBuf)
+	w, _ := zw.Create("bootstrap")
+	_, _ = w.Write([]byte("#!/bin/sh\n"))
+	_ = zw.Close()
+	big := strings.Repeat("x", 4100)
+	cases := []struct {
+		name string
+		// function is the name; hcl the function block's extra attributes; api the CreateFunction fields.
+		function, hcl string
+		api           map[string]any
+		// want is in both refusals: the value as the rule names it.
+		want string
+	}{
+		{"valid", "fn", "memory_mb = 256\n  timeout = 30\n  ephemeral_storage_mb = 1024",
+			map[string]any{"MemorySize": 256, "Timeout": 30, "EphemeralStorage": map[string]any{"Size": 1024}}, ""},
+		{"memory low", "fn", "memory_mb = 64", map[string]any{"MemorySize": 64}, "64 MB is out of range"},
+		{"memory high", "fn", "memory_mb = 20480", map[string]any{"MemorySize": 20480}, "20480 MB is out of range"},
+		{"timeout", "fn", "timeout = 901", map[string]any{"Timeout": 901}, "15m1s is out of range"},
+		{"ephemeral", "fn", "ephemeral_storage_mb = 100", map[string]any{"EphemeralStorage": map[string]any{"Size": 100}}, "100 MB is out of range"},
+		{"runtime", "fn", `runtime = "nodejs20.x"`, map[string]any{"Runtime": "nodejs20.x"}, `"nodejs20.x" is not a runtime`},
+		{"name", "bad.name", "", nil, `"bad.name"`},
+		{"handler", "fn", `handler = "a b"`, map[string]any{"Handler": "a b"}, `"a b": a handler`},
+		{"description", "fn", `description = "` + strings.Repeat("d", 257) + `"`, map[string]any{"Description": strings.Repeat("d", 257)}, "257 characters"},
+		{"reserved env", "fn", `environment = { AWS_REGION = "x" }`, map[string]any{"Environment": map[string]any{"Variables": map[string]string{"AWS_REGION": "x"}}}, "AWS_REGION is set by the gateway"},
+		{"env name", "fn", `environment = { "1X" = "x" }`, map[string]any{"Environment": map[string]any{"Variables": map[string]string{"1X": "x"}}}, `"1X": a name starts`},
+		{"env size", "fn", `environment = { BIG = "` + big + `" }`, map[string]any{"Environment": map[string]any{"Variables": map[string]string{"BIG": big}}}, "take 4103 bytes"},
+		{"freeze delay", "fn", `freeze_delay = "2h"`, map[string]any{"GatewayOptions": map[string]any{"FreezeDelayMs": 7200000}}, "2h0m0s is out of range"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_ = os.WriteFile(filepath.Join(dir, "fn.zip"), zipBuf.Bytes(), 0o644)
+			runtime := `runtime = "provided.al2023"` + "\n  "
+			if strings.HasPrefix(c.hcl, "runtime") {
+				runtime = ""
+			}
+			src := "function \"" + c.function + "\" {\n  " + runtime + "code = \"./fn.zip\"\n  " + c.hcl + "\n}\n"
+			_ = os.WriteFile(filepath.Join(dir, "f.hcl"), []byte(src), 0o644)
+			_, files, diags := config.LoadFunctions(filepath.Join(dir, "f.hcl"))
+			var rendered strings.Builder
+			_ = files.WriteDiagnostics(&rendered, diags)
+
+			name := c.function
+			if name == "fn" {
+				name = "fn" + string(rune('a'+i)) // each case its own function
+			}
+			in := map[string]any{"FunctionName": name, "Runtime": "provided.al2023", "Role": "r",
+				"Code": map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zipBuf.Bytes())}}
+			for k, v := range c.api {
+				in[k] = v
+			}
+			body, _ := json.Marshal(in)
+			resp, err := http.Post(url+"/2015-03-31/functions", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var apiErr struct {
+				Message string `json:"message"`
+			}
+			_ = json.Unmarshal(out, &apiErr)
+
+			if c.want == "" {
+				if diags.HasErrors() || resp.StatusCode != 201 {
+					t.Fatalf("valid settings: HCL %s; API %d %s", rendered.String(), resp.StatusCode, out)
+				}
+				return
+			}
+			if !diags.HasErrors() || !strings.Contains(rendered.String(), c.want) || !strings.Contains(rendered.String(), "f.hcl:") {
+				t.Errorf("HCL did not refuse it with %q and a file:line:\n%s", c.want, rendered.String())
+			}
+			if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-ErrorType") != "InvalidParameterValueException" || !strings.Contains(apiErr.Message, c.want) {
+				t.Errorf("API: %d %s %s; want 400 InvalidParameterValueException with %q", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), out, c.want)
+			}
+		})
+	}
+}
+
+// TestSameTriggerRulesInHCLAndAPI: a trigger block and the trigger API refuse the same settings
+// with the same rule's message.
+func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
+	url := apiServer(t)
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	var zipBuf bytes.Buffer
+	zw := zip.NewWriter(&zipBuf)
+	w, _ := zw.Create("bootstrap")
+	_, _ = w.Write([]byte("#!/bin/sh\n"))
+	_ = zw.Close()
+	body, _ := json.Marshal(map[string]any{"FunctionName": "fn", "Runtime": "provided.al2023", "Role": "r",
+		"Code": map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zipBuf.Bytes())}})
+	if resp, err := http.Post(url+"/2015-03-31/functions", "application/json", bytes.NewReader(body)); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create: %v %v", err, resp)
+	}
+	cases := []struct {
+		name, hcl string
+		api       map[string]any
+		want      string
+	}{
+		{"batch window", `batch_window = "6m"`, map[string]any{"batch_window": int64(6 * time.Minute)}, "6m0s is out of range"},
+		{"retries", "maximum_retry_attempts = -2", map[string]any{"maximum_retry_attempts": -2}, "-2: use -1"},
+		{"record age", `maximum_record_age = "1s"`, map[string]any{"maximum_record_age": int64(time.Second)}, "1s is out of range"},
+		{"starting position", `starting_position = "OLDEST"`, map[string]any{"starting_position": "OLDEST"}, `"OLDEST": use TRIM_HORIZON`},
+		{"on failure", "on_failure {\n      destination = \"sqs:x\"\n    }", map[string]any{"on_failure": "sqs:x"}, `"sqs:x": use`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := "function \"fn\" {\n  runtime = \"provided.al2023\"\n  code = \"./build\"\n  trigger \"t\" {\n    plugin = \"queue\"\n    source = \"o\"\n    " + c.hcl + "\n  }\n}\n"
+			_ = os.WriteFile(filepath.Join(dir, "f.hcl"), []byte(src), 0o644)
+			_, files, diags := config.LoadFunctions(filepath.Join(dir, "f.hcl"))
+			var rendered strings.Builder
+			_ = files.WriteDiagnostics(&rendered, diags)
+			if !diags.HasErrors() || !strings.Contains(rendered.String(), c.want) {
+				t.Errorf("HCL did not refuse it with %q:\n%s", c.want, rendered.String())
+			}
+			in := map[string]any{"plugin": "queue", "source": "o", "maximum_retry_attempts": -1, "enabled": true}
+			for k, v := range c.api {
+				in[k] = v
+			}
+			body, _ := json.Marshal(in)
+			req, _ := http.NewRequest("PUT", url+"/v1/functions/fn/triggers/t", bytes.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var apiErr struct {
+				Message string `json:"message"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&apiErr)
+			resp.Body.Close()
+			if resp.StatusCode != 400 || !strings.Contains(apiErr.Message, c.want) {
+				t.Errorf("API: %d %q; want 400 with %q", resp.StatusCode, apiErr.Message, c.want)
+			}
+		})
+	}
+}

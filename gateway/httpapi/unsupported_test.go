@@ -1,0 +1,163 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// call sends a JSON body to the API and returns the status, the error type and the body.
+func call(t *testing.T, method, url, body string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), string(b)
+}
+
+// createRequest is a CreateFunction body for name with extra fields merged in.
+func createRequest(t *testing.T, name string, extra map[string]any) string {
+	t.Helper()
+	in := map[string]any{"FunctionName": name, "Runtime": "provided.al2023", "Handler": "bootstrap",
+		"Role": "arn:aws:iam::123456789012:role/x", "Code": map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zipped)}}
+	for k, v := range extra {
+		if k == "Code" {
+			for ck, cv := range v.(map[string]any) {
+				in["Code"].(map[string]any)[ck] = cv
+			}
+			continue
+		}
+		in[k] = v
+	}
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(in); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestUnsupportedSettingsRefused: a request for a Lambda setting the gateway does not implement
+// is refused with InvalidParameterValueException naming it, instead of being dropped, and
+// creates nothing.
+func TestUnsupportedSettingsRefused(t *testing.T) {
+	_, url := newStack(t, stackOptions{})
+	create := map[string]struct {
+		extra map[string]any
+		field string
+	}{
+		"layers":           {map[string]any{"Layers": []string{"arn:aws:lambda:us-east-1:123456789012:layer:l:1"}}, "Layers"},
+		"vpc":              {map[string]any{"VpcConfig": map[string]any{"SubnetIds": []string{"subnet-1"}, "SecurityGroupIds": []string{"sg-1"}}}, "VpcConfig"},
+		"efs":              {map[string]any{"FileSystemConfigs": []any{map[string]any{"Arn": "arn:efs", "LocalMountPath": "/mnt/efs"}}}, "FileSystemConfigs"},
+		"dead letter":      {map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}}, "DeadLetterConfig"},
+		"kms":              {map[string]any{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, "KMSKeyArn"},
+		"tracing active":   {map[string]any{"TracingConfig": map[string]any{"Mode": "Active"}}, "TracingConfig"},
+		"snap start":       {map[string]any{"SnapStart": map[string]any{"ApplyOn": "PublishedVersions"}}, "SnapStart"},
+		"image config":     {map[string]any{"ImageConfig": map[string]any{"Command": []string{"app.handler"}}}, "ImageConfig"},
+		"json logs":        {map[string]any{"LoggingConfig": map[string]any{"LogFormat": "JSON"}}, "LoggingConfig"},
+		"other log group":  {map[string]any{"LoggingConfig": map[string]any{"LogGroup": "/custom"}}, "LoggingConfig.LogGroup"},
+		"image package":    {map[string]any{"PackageType": "Image"}, "PackageType"},
+		"arm64":            {map[string]any{"Architectures": []string{"arm64"}}, "Architectures"},
+		"code signing":     {map[string]any{"CodeSigningConfigArn": "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-1"}, "CodeSigningConfigArn"},
+		"tags":             {map[string]any{"Tags": map[string]string{"team": "a"}}, "Tags"},
+		"code from s3":     {map[string]any{"Code": map[string]any{"S3Bucket": "b", "S3Key": "k.zip"}}, "Code.S3Bucket"},
+		"code image":       {map[string]any{"Code": map[string]any{"ImageUri": "registry/fn:1"}}, "Code.ImageUri"},
+		"durable function": {map[string]any{"DurableConfig": map[string]any{"ExecutionTimeout": 60}}, "DurableConfig"},
+	}
+	for name, c := range create {
+		t.Run("create "+name, func(t *testing.T) {
+			status, typ, body := call(t, "POST", url+"/2015-03-31/functions", createRequest(t, "refused", c.extra))
+			if status != 400 || typ != "InvalidParameterValueException" || !strings.Contains(body, `"message":"`+c.field) || !strings.Contains(body, "not supported by this gateway") {
+				t.Fatalf("%d %s %s; want 400 InvalidParameterValueException naming %s", status, typ, body, c.field)
+			}
+		})
+	}
+	if status, _, body := call(t, "GET", url+"/2015-03-31/functions/refused", ""); status != 404 {
+		t.Fatalf("a refused CreateFunction left a function: %d %s", status, body)
+	}
+
+	if status, _, body := call(t, "POST", url+"/2015-03-31/functions", createRequest(t, "fn", nil)); status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	update := map[string]struct{ body, field string }{
+		"layers":         {`{"Layers": ["arn:aws:lambda:us-east-1:123456789012:layer:l:1"]}`, "Layers"},
+		"vpc":            {`{"VpcConfig": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": []}}`, "VpcConfig"},
+		"tracing active": {`{"TracingConfig": {"Mode": "Active"}}`, "TracingConfig"},
+		"kms":            {`{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}`, "KMSKeyArn"},
+	}
+	for name, c := range update {
+		t.Run("update configuration "+name, func(t *testing.T) {
+			status, typ, body := call(t, "PUT", url+"/2015-03-31/functions/fn/configuration", c.body)
+			if status != 400 || typ != "InvalidParameterValueException" || !strings.Contains(body, `"message":"`+c.field) {
+				t.Fatalf("%d %s %s; want 400 InvalidParameterValueException naming %s", status, typ, body, c.field)
+			}
+		})
+	}
+	code := map[string]struct{ body, field string }{
+		"s3":      {`{"S3Bucket": "b", "S3Key": "k.zip"}`, "S3Bucket"},
+		"image":   {`{"ImageUri": "registry/fn:1"}`, "ImageUri"},
+		"arm64":   {`{"ZipFile": "` + base64.StdEncoding.EncodeToString(zipped) + `", "Architectures": ["arm64"]}`, "Architectures"},
+		"dry run": {`{"ZipFile": "` + base64.StdEncoding.EncodeToString(zipped) + `", "DryRun": true}`, "DryRun"},
+	}
+	for name, c := range code {
+		t.Run("update code "+name, func(t *testing.T) {
+			status, typ, body := call(t, "PUT", url+"/2015-03-31/functions/fn/code", c.body)
+			if status != 400 || typ != "InvalidParameterValueException" || !strings.Contains(body, `"message":"`+c.field) {
+				t.Fatalf("%d %s %s; want 400 InvalidParameterValueException naming %s", status, typ, body, c.field)
+			}
+		})
+	}
+}
+
+// TestUnsupportedSettingsEmptyAccepted: the empty and default values of those settings, which
+// Terraform's AWS provider and the SDKs send as a matter of course (to create a function, or to
+// remove a setting), are accepted.
+func TestUnsupportedSettingsEmptyAccepted(t *testing.T) {
+	_, url := newStack(t, stackOptions{})
+	// As Terraform's aws_lambda_function creates a function with tracing_config, vpc_config,
+	// ephemeral_storage, logging_config and architectures written out at their defaults.
+	body := createRequest(t, "tf", map[string]any{
+		"PackageType": "Zip", "Description": "", "Publish": true, "MemorySize": 128, "Timeout": 5,
+		"Architectures": []string{"x86_64"}, "Layers": []string{}, "TracingConfig": map[string]any{"Mode": "PassThrough"},
+		"VpcConfig":        map[string]any{"SubnetIds": []string{}, "SecurityGroupIds": []string{}, "Ipv6AllowedForDualStack": false},
+		"EphemeralStorage": map[string]any{"Size": 512}, "FileSystemConfigs": []any{},
+		"LoggingConfig": map[string]any{"LogFormat": "Text", "LogGroup": "/aws/lambda/tf"},
+		"SnapStart":     map[string]any{"ApplyOn": "None"}, "KMSKeyArn": "", "Tags": map[string]string{},
+		"Environment": map[string]any{"Variables": map[string]string{"GREETING": "hi"}},
+	})
+	if status, typ, out := call(t, "POST", url+"/2015-03-31/functions", body); status != 201 {
+		t.Fatalf("create as Terraform does: %d %s %s", status, typ, out)
+	}
+	// As Terraform's update removes settings: each sent empty.
+	for _, body := range []string{
+		`{"VpcConfig": {"SubnetIds": [], "SecurityGroupIds": [], "Ipv6AllowedForDualStack": false}}`,
+		`{"Layers": []}`,
+		`{"DeadLetterConfig": {"TargetArn": ""}}`,
+		`{"FileSystemConfigs": []}`,
+		`{"ImageConfig": {}}`,
+		`{"KMSKeyArn": "", "Environment": {"Variables": {}}}`,
+		`{"TracingConfig": {"Mode": "PassThrough"}}`,
+		`{"SnapStart": {"ApplyOn": "None"}}`,
+		`{"LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/tf"}}`,
+		`{"DurableConfig": null, "TenancyConfig": {}}`,
+	} {
+		if status, typ, out := call(t, "PUT", url+"/2015-03-31/functions/tf/configuration", body); status != 200 {
+			t.Errorf("update configuration %s: %d %s %s", body, status, typ, out)
+		}
+	}
+	code := `{"ZipFile": "` + base64.StdEncoding.EncodeToString(zipped) + `", "Architectures": ["x86_64"], "Publish": true}`
+	if status, typ, out := call(t, "PUT", url+"/2015-03-31/functions/tf/code", code); status != 200 {
+		t.Errorf("update code as Terraform does: %d %s %s", status, typ, out)
+	}
+}

@@ -1,0 +1,176 @@
+package lambda
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Lambda's function requests carry settings this gateway does not implement. Decoding into the
+// supported fields alone would drop them silently: a function asked for with layers or a VPC
+// would be created without, and only fail later, far from the cause. So the requests decode
+// them too, and Unsupported refuses a real request for one. Their empty and default values pass,
+// since tools send them as a matter of course: Terraform's AWS provider removes a setting by
+// sending it empty (VpcConfig with empty lists, Layers [], DeadLetterConfig{TargetArn: ""},
+// KMSKeyArn "", ImageConfig {}) and sends PackageType "Zip" and TracingConfig PassThrough.
+
+// VpcConfig is Lambda's VPC attachment: refused unless empty.
+type VpcConfig struct {
+	SubnetIds               []string `json:"SubnetIds,omitempty"`
+	SecurityGroupIds        []string `json:"SecurityGroupIds,omitempty"`
+	Ipv6AllowedForDualStack *bool    `json:"Ipv6AllowedForDualStack,omitempty"`
+}
+
+// DeadLetterConfig is Lambda's dead-letter target for asynchronous invocations.
+type DeadLetterConfig struct {
+	TargetArn string `json:"TargetArn,omitempty"`
+}
+
+// TracingConfig is Lambda's X-Ray mode; only PassThrough (the gateway passes trace headers on).
+type TracingConfig struct {
+	Mode string `json:"Mode,omitempty"`
+}
+
+// SnapStart is Lambda's snapshot of initialised environments; only ApplyOn None.
+type SnapStart struct {
+	ApplyOn string `json:"ApplyOn,omitempty"`
+}
+
+// ImageConfig overrides a container image's entry point; the gateway runs zips only.
+type ImageConfig struct {
+	Command          []string `json:"Command,omitempty"`
+	EntryPoint       []string `json:"EntryPoint,omitempty"`
+	WorkingDirectory string   `json:"WorkingDirectory,omitempty"`
+}
+
+// LoggingConfig is Lambda's CloudWatch log settings; the gateway writes plain text lines of its
+// own log stream, which is what the defaults describe.
+type LoggingConfig struct {
+	LogFormat           string `json:"LogFormat,omitempty"`
+	LogGroup            string `json:"LogGroup,omitempty"`
+	ApplicationLogLevel string `json:"ApplicationLogLevel,omitempty"`
+	SystemLogLevel      string `json:"SystemLogLevel,omitempty"`
+}
+
+// UnsupportedSettings are the settings of CreateFunction and UpdateFunctionConfiguration the
+// gateway does not implement, decoded only to refuse them (see Unsupported).
+type UnsupportedSettings struct {
+	Layers            []string          `json:"Layers,omitempty"`
+	VpcConfig         *VpcConfig        `json:"VpcConfig,omitempty"`
+	FileSystemConfigs []json.RawMessage `json:"FileSystemConfigs,omitempty"`
+	DeadLetterConfig  *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
+	KMSKeyArn         string            `json:"KMSKeyArn,omitempty"`
+	TracingConfig     *TracingConfig    `json:"TracingConfig,omitempty"`
+	SnapStart         *SnapStart        `json:"SnapStart,omitempty"`
+	ImageConfig       *ImageConfig      `json:"ImageConfig,omitempty"`
+	LoggingConfig     *LoggingConfig    `json:"LoggingConfig,omitempty"`
+	// Newer Lambda settings, refused whatever they hold but null or {}.
+	CapacityProviderConfig json.RawMessage `json:"CapacityProviderConfig,omitempty"`
+	DurableConfig          json.RawMessage `json:"DurableConfig,omitempty"`
+	TenancyConfig          json.RawMessage `json:"TenancyConfig,omitempty"`
+}
+
+// UnsupportedCreateSettings are CreateFunction's own unsupported settings.
+type UnsupportedCreateSettings struct {
+	PackageType          string            `json:"PackageType,omitempty"`
+	Architectures        []string          `json:"Architectures,omitempty"`
+	CodeSigningConfigArn string            `json:"CodeSigningConfigArn,omitempty"`
+	Tags                 map[string]string `json:"Tags,omitempty"`
+	PublishTo            string            `json:"PublishTo,omitempty"`
+}
+
+// UnsupportedCode are the ways to give code the gateway does not take: from S3, from an image,
+// encrypted with a customer's KMS key (FunctionCode and UpdateFunctionCode).
+type UnsupportedCode struct {
+	S3Bucket        string `json:"S3Bucket,omitempty"`
+	S3Key           string `json:"S3Key,omitempty"`
+	S3ObjectVersion string `json:"S3ObjectVersion,omitempty"`
+	ImageUri        string `json:"ImageUri,omitempty"` //nolint:revive // Lambda's field name
+	SourceKMSKeyArn string `json:"SourceKMSKeyArn,omitempty"`
+}
+
+// DefaultArchitecture is the only architecture functions report (and may ask for).
+const DefaultArchitecture = "x86_64"
+
+// unsupported builds the refusal naming field and why.
+func unsupported(field, why string) error {
+	return InvalidParameter("%s is not supported by this gateway: %s", field, why)
+}
+
+// rawSet reports whether a setting the gateway does not know the shape of holds anything.
+func rawSet(r json.RawMessage) bool {
+	r = bytes.TrimSpace(r)
+	return len(r) > 0 && !bytes.Equal(r, []byte("null")) && !bytes.Equal(r, []byte("{}"))
+}
+
+// Unsupported refuses a request for a setting the gateway does not implement; function is the
+// function's name (its default log group passes).
+func (u *UnsupportedSettings) Unsupported(function string) error {
+	switch {
+	case len(u.Layers) > 0:
+		return unsupported("Layers", "layers are not implemented yet; put the layer's files in the function's zip")
+	case u.VpcConfig != nil && (len(u.VpcConfig.SubnetIds) > 0 || len(u.VpcConfig.SecurityGroupIds) > 0 ||
+		(u.VpcConfig.Ipv6AllowedForDualStack != nil && *u.VpcConfig.Ipv6AllowedForDualStack)):
+		return unsupported("VpcConfig", "functions reach the network through the node's, there are no VPCs on premises")
+	case len(u.FileSystemConfigs) > 0:
+		return unsupported("FileSystemConfigs", "there is no EFS on premises; functions have /tmp (EphemeralStorage)")
+	case u.DeadLetterConfig != nil && u.DeadLetterConfig.TargetArn != "":
+		return unsupported("DeadLetterConfig", "asynchronous invocations have no dead-letter target yet")
+	case u.KMSKeyArn != "":
+		return unsupported("KMSKeyArn", "there is no KMS; environment variables are stored in the cluster's state")
+	case u.TracingConfig != nil && u.TracingConfig.Mode != "" && u.TracingConfig.Mode != "PassThrough":
+		return unsupported("TracingConfig.Mode "+strconv.Quote(u.TracingConfig.Mode), "there is no X-Ray; only PassThrough")
+	case u.SnapStart != nil && u.SnapStart.ApplyOn != "" && u.SnapStart.ApplyOn != "None":
+		return unsupported("SnapStart", "only ApplyOn None")
+	case u.ImageConfig != nil && (len(u.ImageConfig.Command) > 0 || len(u.ImageConfig.EntryPoint) > 0 || u.ImageConfig.WorkingDirectory != ""):
+		return unsupported("ImageConfig", "functions are zips (PackageType Zip), not container images")
+	case u.LoggingConfig != nil && u.LoggingConfig.LogFormat != "" && u.LoggingConfig.LogFormat != "Text":
+		return unsupported("LoggingConfig.LogFormat "+strconv.Quote(u.LoggingConfig.LogFormat), "the gateway writes Text log lines")
+	case u.LoggingConfig != nil && (u.LoggingConfig.ApplicationLogLevel != "" || u.LoggingConfig.SystemLogLevel != ""):
+		return unsupported("LoggingConfig log levels", "they go with the JSON log format, and the gateway writes Text")
+	case u.LoggingConfig != nil && u.LoggingConfig.LogGroup != "" && u.LoggingConfig.LogGroup != "/aws/lambda/"+function:
+		return unsupported("LoggingConfig.LogGroup", "a function logs to its own stream, /aws/lambda/"+function)
+	case rawSet(u.CapacityProviderConfig):
+		return unsupported("CapacityProviderConfig", "functions run on the cluster's nodes")
+	case rawSet(u.DurableConfig):
+		return unsupported("DurableConfig", "durable functions are not implemented")
+	case rawSet(u.TenancyConfig):
+		return unsupported("TenancyConfig", "tenant isolation is not implemented")
+	}
+	return nil
+}
+
+// Unsupported refuses CreateFunction's settings the gateway does not implement.
+func (u *UnsupportedCreateSettings) Unsupported() error {
+	switch {
+	case u.PackageType != "" && u.PackageType != "Zip":
+		return unsupported("PackageType "+strconv.Quote(u.PackageType), "functions are zips")
+	case !defaultArchitectures(u.Architectures):
+		return unsupported(fmt.Sprintf("Architectures %q", u.Architectures), "functions run as "+DefaultArchitecture)
+	case u.CodeSigningConfigArn != "":
+		return unsupported("CodeSigningConfigArn", "there is no code signing configuration yet")
+	case len(u.Tags) > 0:
+		return unsupported("Tags", "functions have no tags yet")
+	case u.PublishTo != "":
+		return unsupported("PublishTo", "use Publish")
+	}
+	return nil
+}
+
+// Unsupported refuses code the gateway cannot take.
+func (c *UnsupportedCode) Unsupported(prefix string) error {
+	switch {
+	case c.S3Bucket != "" || c.S3Key != "" || c.S3ObjectVersion != "":
+		return unsupported(prefix+"S3Bucket/S3Key", "upload the zip itself (ZipFile)")
+	case c.ImageUri != "":
+		return unsupported(prefix+"ImageUri", "functions are zips, not container images")
+	case c.SourceKMSKeyArn != "":
+		return unsupported(prefix+"SourceKMSKeyArn", "there is no KMS")
+	}
+	return nil
+}
+
+func defaultArchitectures(a []string) bool {
+	return len(a) == 0 || (len(a) == 1 && a[0] == DefaultArchitecture)
+}

@@ -1,0 +1,135 @@
+package structs
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func validFunction() *Function {
+	return &Function{Name: "fn", Runtime: "provided.al2023", Handler: "bootstrap", MemoryMB: DefaultMemoryMB,
+		Timeout: DefaultTimeout, EphemeralStorageMB: DefaultEphemeralMB, Environment: map[string]string{"GREETING": "hi"}}
+}
+
+// TestFunctionValidate: each broken rule names its field (the Lambda API's name) and the bad
+// value; a valid function passes.
+func TestFunctionValidate(t *testing.T) {
+	if errs := validFunction().Validate(); len(errs) != 0 {
+		t.Fatalf("a valid function: %v", errs)
+	}
+	hour := 2 * time.Hour
+	cases := map[string]struct {
+		change       func(*Function)
+		field, value string
+	}{
+		"name":          {func(f *Function) { f.Name = "bad name!" }, "FunctionName", `"bad name!"`},
+		"runtime":       {func(f *Function) { f.Runtime = "nodejs20.x" }, "Runtime", `"nodejs20.x"`},
+		"handler":       {func(f *Function) { f.Handler = "a b" }, "Handler", `"a b"`},
+		"description":   {func(f *Function) { f.Description = strings.Repeat("x", 257) }, "Description", "257"},
+		"memory low":    {func(f *Function) { f.MemoryMB = 64 }, "MemorySize", "64 MB"},
+		"memory high":   {func(f *Function) { f.MemoryMB = 20480 }, "MemorySize", "20480 MB"},
+		"timeout 0":     {func(f *Function) { f.Timeout = 0 }, "Timeout", "0s"},
+		"timeout 901":   {func(f *Function) { f.Timeout = 901 * time.Second }, "Timeout", "15m1s"},
+		"ephemeral":     {func(f *Function) { f.EphemeralStorageMB = 100 }, "EphemeralStorage.Size", "100 MB"},
+		"freeze delay":  {func(f *Function) { f.FreezeDelay = &hour }, "GatewayOptions.FreezeDelayMs", "2h0m0s"},
+		"env name":      {func(f *Function) { f.Environment["1X"] = "x" }, "Environment.Variables", `"1X"`},
+		"env reserved":  {func(f *Function) { f.Environment["AWS_REGION"] = "x" }, "Environment.Variables", "AWS_REGION"},
+		"env too large": {func(f *Function) { f.Environment["BIG"] = strings.Repeat("x", 4096) }, "Environment.Variables", "4109 bytes"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := validFunction()
+			c.change(f)
+			errs := f.Validate()
+			if len(errs) != 1 || errs[0].Field != c.field || !strings.Contains(errs[0].Message, c.value) {
+				t.Fatalf("want one error on %s naming %s, got %v", c.field, c.value, errs)
+			}
+		})
+	}
+}
+
+func TestAliasValidate(t *testing.T) {
+	ok := []Alias{{Name: "live", FunctionVersion: "$LATEST"}, {Name: "live", FunctionVersion: "3", AdditionalVersionWeights: map[string]float64{"4": 0.1}}}
+	for _, a := range ok {
+		if errs := a.Validate(); len(errs) != 0 {
+			t.Errorf("%+v: %v", a, errs)
+		}
+	}
+	bad := map[string]Alias{
+		"Name":                                   {Name: "12", FunctionVersion: "1"},
+		"FunctionVersion":                        {Name: "live", FunctionVersion: "new"},
+		"RoutingConfig.AdditionalVersionWeights": {Name: "live", FunctionVersion: "1", AdditionalVersionWeights: map[string]float64{"2": 1.5}},
+		"Description":                            {Name: "live", FunctionVersion: "1", Description: strings.Repeat("d", 257)},
+	}
+	for field, a := range bad {
+		if errs := a.Validate(); len(errs) != 1 || errs[0].Field != field {
+			t.Errorf("%+v: want one error on %s, got %v", a, field, errs)
+		}
+	}
+	latest := Alias{Name: "live", FunctionVersion: LatestVersion, AdditionalVersionWeights: map[string]float64{"2": 0.5}}
+	if errs := latest.Validate(); len(errs) == 0 {
+		t.Error("routing from $LATEST was accepted")
+	}
+}
+
+func TestURLValidate(t *testing.T) {
+	u := FunctionURL{AuthType: AuthNone, InvokeMode: InvokeBuffered, Cors: &CORS{AllowOrigins: []string{"https://example.com"},
+		AllowMethods: []string{"get"}, AllowHeaders: []string{"X-Custom"}, MaxAge: 60}}
+	u.Cors.Normalize()
+	if errs := u.Validate(); len(errs) != 0 {
+		t.Fatalf("a valid URL: %v", errs)
+	}
+	bad := map[string]FunctionURL{
+		"AuthType":          {AuthType: "IAM", InvokeMode: InvokeBuffered},
+		"InvokeMode":        {AuthType: AuthNone, InvokeMode: "STREAM"},
+		"Qualifier":         {AuthType: AuthNone, InvokeMode: InvokeBuffered, Qualifier: "a--b"},
+		"Cors.MaxAge":       {AuthType: AuthNone, InvokeMode: InvokeBuffered, Cors: &CORS{MaxAge: 90000}},
+		"Cors.AllowMethods": {AuthType: AuthNone, InvokeMode: InvokeBuffered, Cors: &CORS{AllowMethods: []string{"FETCH"}}},
+		"Cors.AllowOrigins": {AuthType: AuthNone, InvokeMode: InvokeBuffered, Cors: &CORS{AllowOrigins: []string{"example.com"}}},
+		"Cors.AllowHeaders": {AuthType: AuthNone, InvokeMode: InvokeBuffered, Cors: &CORS{AllowHeaders: []string{"a b"}}},
+	}
+	for field, u := range bad {
+		if errs := u.Validate(); len(errs) != 1 || errs[0].Field != field {
+			t.Errorf("%+v: want one error on %s, got %v", u, field, errs)
+		}
+	}
+}
+
+func TestTriggerCheck(t *testing.T) {
+	ok := Trigger{Name: "orders", Plugin: "queue", Source: "orders", MaximumRetryAttempts: -1}
+	if errs := ok.Check(); len(errs) != 0 || ok.Validate() != nil {
+		t.Fatalf("a valid trigger: %v", errs)
+	}
+	bad := map[string]func(*Trigger){
+		"name":                   func(t *Trigger) { t.Name = "a b" },
+		"plugin":                 func(t *Trigger) { t.Plugin = "" },
+		"source":                 func(t *Trigger) { t.Source = "" },
+		"batch_size":             func(t *Trigger) { t.BatchSize = MaxTriggerBatchSize + 1 },
+		"batch_window":           func(t *Trigger) { t.BatchWindow = 6 * time.Minute },
+		"maximum_retry_attempts": func(t *Trigger) { t.MaximumRetryAttempts = -2 },
+		"maximum_record_age":     func(t *Trigger) { t.MaximumRecordAge = time.Second },
+		"starting_position":      func(t *Trigger) { t.StartingPosition = AtTimestamp },
+		"on_failure":             func(t *Trigger) { t.OnFailure = "sqs:x" },
+	}
+	for field, change := range bad {
+		tr := ok
+		change(&tr)
+		if errs := tr.Check(); len(errs) != 1 || errs[0].Field != field || tr.Validate() == nil || !strings.Contains(tr.Validate().Error(), field) {
+			t.Errorf("%s: want one error on it, got %v", field, errs)
+		}
+	}
+}
+
+func TestProvisionedRules(t *testing.T) {
+	for q, bad := range map[string]bool{"": true, LatestVersion: true, "0": true, "1": false, "live": false} {
+		if errs := ValidateProvisionedQualifier(q); (len(errs) > 0) != bad {
+			t.Errorf("qualifier %q: %v", q, errs)
+		}
+	}
+	if ValidateProvisionedCount(0) == nil || ValidateProvisionedCount(1) != nil {
+		t.Error("provisioned count: 0 accepted or 1 refused")
+	}
+	if ValidateReservedConcurrency(-1) == nil || ValidateReservedConcurrency(0) != nil {
+		t.Error("reserved concurrency: -1 accepted or 0 refused")
+	}
+}

@@ -22,14 +22,14 @@ import (
 	"github.com/lambdagw/gateway/config"
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
-	"github.com/lambdagw/gateway/sandbox"
 )
 
 // noInvoker fails every invocation: the test below only creates functions.
 type noInvoker struct{}
 
-func (noInvoker) Invoke(context.Context, *structs.Function, *sandbox.Request) (*sandbox.Response, error) {
+func (noInvoker) Invoke(context.Context, *structs.Function, *invoke.Request) (*invoke.Response, error) {
 	return nil, errors.New("no invocations here")
 }
 

@@ -17,8 +17,10 @@ import (
 )
 
 // The node RPC: HTTP/1.1 on the cluster port (see mux.go), between nodes only. Writes made on a
-// follower are forwarded to the leader here, new nodes ask to join, and nodes fetch code from
-// each other; the agent registers more handlers (HandleRPC).
+// follower are forwarded to the leader here and new nodes ask to join (routes); the agent adds
+// code replication and invocation placement (HandleRPC, one table in internal/agent). Every
+// route answers an error the same way: a status and {"err_kind", "error"} (WriteRPCError), as
+// the HTTP API answers in Lambda's shape.
 
 const rpcPrefix = "/v1/rpc/"
 
@@ -37,56 +39,96 @@ type applyReply struct {
 	Error    string               `json:"error,omitempty"`
 }
 
-// Error kinds of a forwarded write, so the follower returns the sentinel the callers test for.
+// Error kinds of the node RPC, so the calling node gets the sentinel its callers test for.
 const (
-	kindNotFound  = "not_found"
-	kindConflict  = "conflict"
-	kindExists    = "exists"
-	kindNotLeader = "not_leader"
-	kindInvalid   = "invalid"
-	kindOther     = "other"
+	KindNotFound  = "not_found"
+	KindConflict  = "conflict"
+	KindExists    = "exists"
+	KindNotLeader = "not_leader"
+	KindInvalid   = "invalid"
+	// KindUnavailable: the node cannot do it now (an invocation it has no room or state for);
+	// the caller does it elsewhere.
+	KindUnavailable = "unavailable"
+	KindOther       = "other"
 )
 
-// remoteError is an FSM error returned by the leader: its text, and the sentinel it wraps.
-type remoteError struct {
-	msg  string
-	kind error
+// ErrUnavailable is the sentinel of KindUnavailable.
+var ErrUnavailable = errors.New("the node cannot do it now")
+
+// RPCError is an error answer of the node RPC: the peer's status, kind and message. It wraps the
+// sentinel of its kind.
+type RPCError struct {
+	Status  int
+	Kind    string
+	Message string
 }
 
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.kind }
+func (e *RPCError) Error() string { return e.Message }
+
+func (e *RPCError) Unwrap() error {
+	switch e.Kind {
+	case KindNotFound:
+		return ErrNotFound
+	case KindConflict:
+		return ErrConflict
+	case KindExists:
+		return ErrExists
+	case KindNotLeader:
+		return ErrNotLeader
+	case KindInvalid:
+		return ErrInvalid
+	case KindUnavailable:
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// WriteRPCError answers a node RPC with an error, in the RPC's one shape.
+func WriteRPCError(w http.ResponseWriter, status int, kind, msg string) {
+	writeRPC(w, status, rpcError{ErrKind: kind, Error: msg})
+}
+
+// ReadRPCError reads the error a node RPC answered (a status other than 200), for a caller of
+// DoRPC. An answer not in the RPC's shape (a proxy's, or a node of an older release) keeps its
+// text, and its kind follows from the status.
+func ReadRPCError(resp *http.Response) *RPCError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var re rpcError
+	if json.Unmarshal(b, &re) == nil && re.Error != "" {
+		return &RPCError{Status: resp.StatusCode, Kind: re.ErrKind, Message: re.Error}
+	}
+	kind := KindOther
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		kind = KindNotFound
+	case http.StatusBadRequest:
+		kind = KindInvalid
+	case http.StatusServiceUnavailable:
+		kind = KindUnavailable
+	}
+	msg := string(bytes.TrimSpace(b))
+	if msg == "" {
+		msg = resp.Status
+	}
+	return &RPCError{Status: resp.StatusCode, Kind: kind, Message: msg}
+}
 
 func errKind(err error) string {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return kindNotFound
+		return KindNotFound
 	case errors.Is(err, ErrConflict):
-		return kindConflict
+		return KindConflict
 	case errors.Is(err, ErrExists):
-		return kindExists
+		return KindExists
 	case errors.Is(err, ErrNotLeader):
-		return kindNotLeader
+		return KindNotLeader
 	case errors.Is(err, ErrInvalid):
-		return kindInvalid
+		return KindInvalid
+	case errors.Is(err, ErrUnavailable):
+		return KindUnavailable
 	}
-	return kindOther
-}
-
-func kindErr(kind, msg string) error {
-	var sentinel error
-	switch kind {
-	case kindNotFound:
-		sentinel = ErrNotFound
-	case kindConflict:
-		sentinel = ErrConflict
-	case kindExists:
-		sentinel = ErrExists
-	case kindNotLeader:
-		sentinel = ErrNotLeader
-	case kindInvalid:
-		sentinel = ErrInvalid
-	}
-	return &remoteError{msg: msg, kind: sentinel}
+	return KindOther
 }
 
 // joinRequest asks the leader to add a server.
@@ -123,18 +165,32 @@ func rpcFail(w http.ResponseWriter, err error) {
 	writeRPC(w, status, rpcError{ErrKind: errKind(err), Error: err.Error()})
 }
 
-func (n *Node) registerRPC() {
-	n.rpcMux.HandleFunc("POST "+rpcPrefix+"apply", n.rpcApply)
-	n.rpcMux.HandleFunc("POST "+rpcPrefix+"join", n.rpcJoin)
-	n.rpcMux.HandleFunc("POST "+rpcPrefix+"remove", n.rpcRemove)
-	n.rpcMux.HandleFunc("GET "+rpcPrefix+"hello", n.rpcHello)
-	n.rpcMux.HandleFunc("POST "+rpcPrefix+"restore", n.rpcRestore)
+// RPCRoute is one route of the node RPC: a method and a net/http pattern under /v1/rpc/ (such
+// as "code/{sha}").
+type RPCRoute struct {
+	Method  string
+	Pattern string
+	Handler http.HandlerFunc
 }
 
-// HandleRPC registers a handler of the node RPC under /v1/rpc/<pattern> (a net/http pattern
-// such as "GET code/{sha}").
-func (n *Node) HandleRPC(method, pattern string, h http.HandlerFunc) {
-	n.rpcMux.HandleFunc(method+" "+rpcPrefix+pattern, h)
+// routes is the cluster's own part of the node RPC.
+func (n *Node) routes() []RPCRoute {
+	return []RPCRoute{
+		{"POST", "apply", n.rpcApply},     // a write forwarded to the leader
+		{"POST", "join", n.rpcJoin},       // a server joins (forwarded to the leader)
+		{"POST", "remove", n.rpcRemove},   // a server leaves or is removed
+		{"GET", "hello", n.rpcHello},      // who answers at an address (bootstrap_expect)
+		{"POST", "restore", n.rpcRestore}, // a snapshot restored through the leader
+	}
+}
+
+func (n *Node) registerRPC() { n.HandleRPC(n.routes()...) }
+
+// HandleRPC adds routes to the node RPC.
+func (n *Node) HandleRPC(routes ...RPCRoute) {
+	for _, r := range routes {
+		n.rpcMux.HandleFunc(r.Method+" "+rpcPrefix+r.Pattern, r.Handler)
+	}
 }
 
 // rpcApply applies a log entry forwarded by a follower. Only the leader applies; anyone else
@@ -172,7 +228,7 @@ func (n *Node) rpcApply(w http.ResponseWriter, r *http.Request) {
 func (n *Node) rpcJoin(w http.ResponseWriter, r *http.Request) {
 	var req joinRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxRPCBody)).Decode(&req); err != nil || req.ID == "" || req.Address == "" {
-		writeRPC(w, http.StatusBadRequest, rpcError{ErrKind: kindOther, Error: "a join request names the server's id and address"})
+		WriteRPCError(w, http.StatusBadRequest, KindInvalid, "a join request names the server's id and address")
 		return
 	}
 	if err := n.addServer(r.Context(), req); err != nil {
@@ -186,7 +242,7 @@ func (n *Node) rpcJoin(w http.ResponseWriter, r *http.Request) {
 func (n *Node) rpcRemove(w http.ResponseWriter, r *http.Request) {
 	var req joinRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxRPCBody)).Decode(&req); err != nil || req.ID == "" {
-		writeRPC(w, http.StatusBadRequest, rpcError{ErrKind: kindOther, Error: "a removal names the server's id"})
+		WriteRPCError(w, http.StatusBadRequest, KindInvalid, "a removal names the server's id")
 		return
 	}
 	if err := n.removeServer(r.Context(), req.ID); err != nil {
@@ -235,7 +291,7 @@ func (n *Node) callRaw(ctx context.Context, addr, method, path string, in []byte
 	if resp.StatusCode != http.StatusOK {
 		var re rpcError
 		if json.Unmarshal(b, &re) == nil && re.Error != "" {
-			return kindErr(re.ErrKind, re.Error)
+			return &RPCError{Status: resp.StatusCode, Kind: re.ErrKind, Message: re.Error}
 		}
 		return fmt.Errorf("%s at %s answered %s: %s", path, addr, resp.Status, bytes.TrimSpace(b))
 	}
@@ -258,16 +314,15 @@ func (n *Node) Get(ctx context.Context, addr, path string) (io.ReadCloser, error
 	if err != nil {
 		return nil, fmt.Errorf("calling %s at %s: %w", path, addr, err)
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
+	if resp.StatusCode == http.StatusOK {
 		return resp.Body, nil
-	case http.StatusNotFound:
-		resp.Body.Close()
+	}
+	defer resp.Body.Close()
+	re := ReadRPCError(resp)
+	if re.Kind == KindNotFound {
 		return nil, ErrNotFound
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	return nil, fmt.Errorf("%s at %s answered %s: %s", path, addr, resp.Status, bytes.TrimSpace(b))
+	return nil, fmt.Errorf("%s at %s answered %s: %w", path, addr, resp.Status, re)
 }
 
 // forward sends a log entry to the leader and waits until this node has applied it too, so a
@@ -297,7 +352,7 @@ func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
 		}
 		if err == nil {
 			if reply.ErrKind != "" {
-				return nil, kindErr(reply.ErrKind, reply.Error)
+				return nil, &RPCError{Status: http.StatusOK, Kind: reply.ErrKind, Message: reply.Error}
 			}
 			if err := n.waitApplied(ctx, reply.Index); err != nil {
 				return nil, err

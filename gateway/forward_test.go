@@ -200,3 +200,36 @@ func (p *forwardPeer) Placement() invoke.Placement        { return invoke.Placem
 func (p *forwardPeer) ProvisionedStatus(string, string) (int, string) {
 	return 0, ""
 }
+
+// TestForwardUnavailableAnswers: a peer that cannot run a forwarded call says so in the node
+// RPC's error shape (or, a node of the release before, only with the header); either way the
+// call runs on the caller's node. Any other error answer fails the call with the peer's text.
+func TestForwardUnavailableAnswers(t *testing.T) {
+	fn := &structs.Function{Name: "fn", RevisionID: "r1", Timeout: 10 * time.Second}
+	for name, tc := range map[string]struct {
+		answer  func(http.ResponseWriter)
+		runHere bool
+	}{
+		"kind": {func(w http.ResponseWriter) {
+			cluster.WriteRPCError(w, http.StatusServiceUnavailable, cluster.KindUnavailable, "full")
+		}, true},
+		"header": {func(w http.ResponseWriter) {
+			w.Header().Set(hUnavailable, "1")
+			http.Error(w, "full", http.StatusServiceUnavailable)
+		}, true},
+		"other": {func(w http.ResponseWriter) {
+			cluster.WriteRPCError(w, http.StatusInternalServerError, cluster.KindOther, "the peer broke")
+		}, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.answer(w) }))
+		resp, err := forwardCaller(newRPCPeers(t), fn, srv.URL).Invoke(context.Background(), fn,
+			&invoke.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"})
+		srv.Close()
+		switch {
+		case tc.runHere && (err != nil || string(resp.Payload) != ranHere):
+			t.Errorf("%s: %v %+v, want the call run here", name, err, resp)
+		case !tc.runHere && (err == nil || !strings.Contains(err.Error(), "the peer broke")):
+			t.Errorf("%s: %v, want the peer's error", name, err)
+		}
+	}
+}

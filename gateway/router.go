@@ -219,7 +219,7 @@ func (r *Router) Run(ctx context.Context) {
 func (r *Router) ServeReport(w http.ResponseWriter, req *http.Request) {
 	var rep report
 	if err := json.NewDecoder(io.LimitReader(req.Body, 1<<20)).Decode(&rep); err != nil || rep.ID == "" || rep.Address == "" {
-		http.Error(w, "a report names its node and address", http.StatusBadRequest)
+		cluster.WriteRPCError(w, http.StatusBadRequest, cluster.KindInvalid, "a report names its node and address")
 		return
 	}
 	r.mu.Lock()
@@ -240,7 +240,9 @@ const (
 	hAcceptStream = "Gateway-Accept-Stream"
 	hTail         = "Gateway-Log-Tail"
 	hKind         = "Gateway-Response"
-	hUnavailable  = "Gateway-Unavailable"
+	// hUnavailable marks an unavailable answer for nodes of the release before the node RPC's
+	// error kinds (cluster.KindUnavailable), during a rolling upgrade.
+	hUnavailable = "Gateway-Unavailable"
 )
 
 // forwardedResponse is a whole response of a forwarded invocation.
@@ -346,12 +348,12 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 		return nil, fmt.Errorf("forwarding the invocation to %s: %w", addr, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		re := cluster.ReadRPCError(resp)
 		resp.Body.Close()
-		if resp.Header.Get(hUnavailable) != "" {
-			return nil, fmt.Errorf("%w: %s", errPeerUnavailable, bytes.TrimSpace(b))
+		if re.Kind == cluster.KindUnavailable || resp.Header.Get(hUnavailable) != "" {
+			return nil, fmt.Errorf("%w: %s", errPeerUnavailable, re.Message)
 		}
-		return nil, fmt.Errorf("the invocation forwarded to %s failed: %s: %s", addr, resp.Status, bytes.TrimSpace(b))
+		return nil, fmt.Errorf("the invocation forwarded to %s failed: %s: %w", addr, resp.Status, re)
 	}
 	if resp.Header.Get(hKind) == "stream" {
 		keep = true
@@ -371,7 +373,7 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 // unavailable answers a forwarded call that cannot start here, so the caller's node runs it.
 func unavailable(w http.ResponseWriter, msg string) {
 	w.Header().Set(hUnavailable, "1")
-	http.Error(w, msg, http.StatusServiceUnavailable)
+	cluster.WriteRPCError(w, http.StatusServiceUnavailable, cluster.KindUnavailable, msg)
 }
 
 // ServeInvoke runs an invocation a peer forwarded (the node RPC's POST invoke), here, never
@@ -393,7 +395,7 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 	}
 	payload, err := io.ReadAll(io.LimitReader(hreq.Body, structs.MaxSyncPayloadBytes+1))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		cluster.WriteRPCError(w, http.StatusBadRequest, cluster.KindInvalid, "reading the forwarded event: "+err.Error())
 		return
 	}
 	cc, _ := base64.StdEncoding.DecodeString(h.Get(hClientCtx))
@@ -420,7 +422,7 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 		unavailable(w, "no capacity on "+r.cfg.Peers.ID())
 		return
 	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		cluster.WriteRPCError(w, http.StatusInternalServerError, cluster.KindOther, err.Error())
 		return
 	}
 	if st := resp.Stream; st != nil {

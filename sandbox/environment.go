@@ -77,7 +77,7 @@ type environment struct {
 	// freeze to finish only to thaw it (the driver rolls it back to thawed).
 	stopFreeze context.CancelFunc
 	lastUsed   time.Time // guarded by Manager.mu
-	removed    bool      // guarded by Manager.mu: no longer counted in Manager.total
+	removed    bool      // guarded by Manager.mu: its capacity slot was given back
 	// provisioned (Manager.mu) marks an environment of the pool's provisioned concurrency,
 	// counted in provLive, and provReady one that finished Init, counted in provReady.
 	provisioned, provReady bool

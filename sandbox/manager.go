@@ -84,7 +84,7 @@ type Manager struct {
 	mu     sync.Mutex
 	pools  map[poolKey]*pool
 	all    map[*environment]struct{} // every environment until destroyed
-	total  int                       // live environments counted against MaxEnvironments
+	cap    capacity                  // live environments against MaxEnvironments
 	closed bool
 	seq    uint64
 	// standbys counts prepared environments, ready or being prepared, against cfg.Standby.
@@ -171,6 +171,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		cfg.MaxParallelCreates = DefaultMaxParallelCreates()
 	}
 	m := &Manager{
+		cap:         capacity{max: cfg.MaxEnvironments},
 		creates:     make(chan struct{}, cfg.MaxParallelCreates),
 		cfg:         cfg,
 		logger:      cfg.Logger.Named("sandbox"),
@@ -363,13 +364,10 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 			return nil, false, invoke.ErrShuttingDown
 		}
 	}
-	if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
+	if !m.takeSlotLocked(p, true, true) {
 		m.mu.Unlock()
 		return nil, false, invoke.ErrNoCapacity
 	}
-	m.total++
-	m.envWG.Add(1)
-	m.busyWG.Add(1)
 	m.mu.Unlock()
 	env, err := m.createEnvironment(ctx, p)
 	if err != nil {
@@ -427,8 +425,7 @@ func (m *Manager) waitStandby(ctx context.Context, p *pool) *environment {
 // using capacity an invocation could need.
 func (m *Manager) replenish(p *pool) {
 	m.mu.Lock()
-	if m.cfg.Standby <= 0 || m.closed || p.retired || len(p.standby)+p.preparing > 0 ||
-		m.total >= m.cfg.MaxEnvironments {
+	if m.cfg.Standby <= 0 || m.closed || p.retired || len(p.standby)+p.preparing > 0 || m.cap.free() == 0 {
 		m.mu.Unlock()
 		return
 	}
@@ -449,10 +446,15 @@ func (m *Manager) replenish(p *pool) {
 		m.standbys--
 		m.retireLocked(victim)
 	}
+	if !m.takeSlotLocked(p, false, false) {
+		m.mu.Unlock()
+		if victim != nil {
+			go victim.shutdown("spindown")
+		}
+		return
+	}
 	p.preparing++
 	m.standbys++
-	m.total++
-	m.envWG.Add(1)
 	m.seq++
 	seq := m.seq
 	m.mu.Unlock()
@@ -465,7 +467,7 @@ func (m *Manager) replenish(p *pool) {
 	p.preparing--
 	if err != nil {
 		m.standbys--
-		m.total--
+		m.cap.give()
 		waiters := p.standbyWaiters
 		p.standbyWaiters = nil
 		m.mu.Unlock()
@@ -519,18 +521,15 @@ func (m *Manager) startEnvironment(p *pool) (*environment, error) {
 		m.mu.Unlock()
 		return nil, invoke.ErrShuttingDown
 	}
-	if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
+	if !m.takeSlotLocked(p, true, true) {
 		m.mu.Unlock()
 		return nil, invoke.ErrNoCapacity
 	}
-	m.total++
-	m.envWG.Add(1)
-	m.busyWG.Add(1)
 	m.mu.Unlock()
 	return m.createEnvironment(context.Background(), p)
 }
 
-// createEnvironment runs after a slot was taken (total, envWG and busyWG incremented); on
+// createEnvironment runs after a slot was taken (takeSlotLocked: capacity, envWG and busyWG); on
 // failure it gives the slot back.
 func (m *Manager) createEnvironment(ctx context.Context, p *pool) (*environment, error) {
 	m.mu.Lock()
@@ -539,9 +538,7 @@ func (m *Manager) createEnvironment(ctx context.Context, p *pool) (*environment,
 	m.mu.Unlock()
 	env, err := prepareEnvironment(ctx, m, p, seq, false)
 	if err != nil {
-		m.mu.Lock()
-		m.total--
-		m.mu.Unlock()
+		m.cap.give()
 		m.envWG.Done()
 		m.busyWG.Done()
 		return nil, err
@@ -655,10 +652,7 @@ func (m *Manager) discard(env *environment, held bool) {
 			break
 		}
 	}
-	if !env.removed {
-		env.removed = true
-		m.total--
-	}
+	m.giveSlotLocked(env)
 	// A provisioned environment that dies after its Init is replaced; one that failed Init is
 	// retried by the janitor, not at once (Init may fail every time).
 	replace := m.unprovisionLocked(env) && !m.closed && !p.retired
@@ -778,10 +772,7 @@ func (m *Manager) Sync(current []*structs.Function, provisioned []invoke.Provisi
 // retireLocked (Manager.mu held) takes an idle environment out of the accounting and marks it
 // dead so no one checks it out; shutdown follows.
 func (m *Manager) retireLocked(env *environment) {
-	if !env.removed {
-		env.removed = true
-		m.total--
-	}
+	m.giveSlotLocked(env)
 	m.unprovisionLocked(env)
 	env.mu.Lock()
 	env.toLocked(phaseDead)
@@ -911,7 +902,7 @@ type Stats struct {
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Stats{Environments: m.total, Standby: m.standbys, MaxEnvironments: m.cfg.MaxEnvironments, Driver: m.cfg.Driver.Name()}
+	return Stats{Environments: m.cap.inUse(), Standby: m.standbys, MaxEnvironments: m.cfg.MaxEnvironments, Driver: m.cfg.Driver.Name()}
 }
 
 // Shutdown stops accepting invocations, lets those in flight finish (bounded by ctx), then shuts
@@ -989,7 +980,7 @@ func (m *Manager) destroyed(env *environment) {
 func (m *Manager) Placement() invoke.Placement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := invoke.Placement{Warm: map[string]int{}, Free: max(m.cfg.MaxEnvironments-m.total, 0), Provisioned: map[string]int{}}
+	p := invoke.Placement{Warm: map[string]int{}, Free: m.cap.free(), Provisioned: map[string]int{}}
 	for k, pl := range m.pools {
 		if pl.provReady > 0 && !pl.retired {
 			p.Provisioned[invoke.PlacementKey(k.name, k.version, k.revision)] += pl.provReady
@@ -1024,8 +1015,4 @@ func (m *Manager) Idle(fn *structs.Function, version string) int {
 }
 
 // Free is how many more environments the node could start now.
-func (m *Manager) Free() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return max(m.cfg.MaxEnvironments-m.total, 0)
-}
+func (m *Manager) Free() int { return m.cap.free() }

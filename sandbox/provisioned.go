@@ -28,7 +28,7 @@ func (m *Manager) provision(p *pool) {
 			m.mu.Unlock()
 			return
 		}
-		if m.total >= m.cfg.MaxEnvironments && !m.evictIdleLocked(p) {
+		if !m.takeSlotLocked(p, true, true) {
 			p.provFailure = fmt.Sprintf("the node has no room for another environment (max_environments = %d)", m.cfg.MaxEnvironments)
 			p.provisioning = false
 			m.mu.Unlock()
@@ -36,9 +36,6 @@ func (m *Manager) provision(p *pool) {
 				"want", p.provTarget, "have", p.provLive, "reason", p.provFailure)
 			return
 		}
-		m.total++
-		m.envWG.Add(1)
-		m.busyWG.Add(1)
 		p.provLive++
 		m.seq++
 		seq := m.seq
@@ -57,13 +54,13 @@ func (m *Manager) provision(p *pool) {
 }
 
 // startProvisioned creates, starts and initialises one provisioned environment of p, whose slot
-// (total, envWG, busyWG, provLive) was taken, then parks it idle.
+// (capacity, envWG, busyWG, provLive) was taken, then parks it idle.
 func (m *Manager) startProvisioned(p *pool, seq uint64) error {
 	ctx := context.Background()
 	env, err := prepareEnvironment(ctx, m, p, seq, true)
 	if err != nil {
+		m.cap.give()
 		m.mu.Lock()
-		m.total--
 		p.provLive--
 		m.mu.Unlock()
 		m.envWG.Done()

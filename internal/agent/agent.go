@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -230,16 +231,15 @@ func (a *agent) start(ctx context.Context) error {
 	// Code is content-addressed on every node: one that lacks a version's zip fetches it from a
 	// peer (verified by its hash before use), and serves its own to the others.
 	code.SetFetcher(node.FetchCode)
-	node.HandleRPC("GET", "code/{sha}", func(w http.ResponseWriter, r *http.Request) {
-		f, err := code.Open(r.PathValue("sha"))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusNotFound)
-			return
-		}
-		defer f.Close()
-		w.Header().Set("Content-Type", "application/zip")
-		_, _ = io.Copy(w, f)
-	})
+	// The node RPC beyond the cluster's own routes (cluster/rpc.go), all here: code replication,
+	// and the router's placement reports and forwarded invocations. The router comes later in
+	// the start; until then its routes answer unavailable, so a peer runs the call itself.
+	var routerRef atomic.Pointer[gateway.Router]
+	node.HandleRPC(
+		cluster.RPCRoute{Method: "GET", Pattern: "code/{sha}", Handler: serveCode(code)},
+		cluster.RPCRoute{Method: "POST", Pattern: "report", Handler: whenReady(&routerRef, (*gateway.Router).ServeReport)},
+		cluster.RPCRoute{Method: "POST", Pattern: "invoke", Handler: whenReady(&routerRef, (*gateway.Router).ServeInvoke)},
+	)
 	logs, err := funclog.New(filepath.Join(dataDir, "logs"), a.logger)
 	if err != nil {
 		return fmt.Errorf("opening function logs: %w", err)
@@ -326,8 +326,7 @@ func (a *agent) start(ctx context.Context) error {
 	// In a cluster an invocation runs where an environment of its version is idle, or where
 	// there is room: the router forwards it to a peer over the node RPC, or runs it here.
 	router := gateway.NewRouter(gateway.RouterConfig{Local: mgr, Peers: node, State: node.State(), Logger: a.logger})
-	node.HandleRPC("POST", "report", router.ServeReport)
-	node.HandleRPC("POST", "invoke", router.ServeInvoke)
+	routerRef.Store(router)
 	routerCtx, stopRouter := context.WithCancel(context.Background())
 	routerDone := make(chan struct{})
 	go func() { defer close(routerDone); router.Run(routerCtx) }()
@@ -719,4 +718,30 @@ func urlAddress(h config.HTTP) func(id string) string {
 		port = ":" + port
 	}
 	return func(id string) string { return scheme + "://" + id + "." + h.URLDomain + port + "/" }
+}
+
+// serveCode answers a peer's GET code/{sha} with the code zip, for a node that lacks it.
+func serveCode(code *codestore.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, err := code.Open(r.PathValue("sha"))
+		if err != nil {
+			cluster.WriteRPCError(w, http.StatusNotFound, cluster.KindNotFound, err.Error())
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/zip")
+		_, _ = io.Copy(w, f)
+	}
+}
+
+// whenReady serves a route of the router once there is one, and answers unavailable before.
+func whenReady(ref *atomic.Pointer[gateway.Router], h func(*gateway.Router, http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		router := ref.Load()
+		if router == nil {
+			cluster.WriteRPCError(w, http.StatusServiceUnavailable, cluster.KindUnavailable, "this node is starting")
+			return
+		}
+		h(router, w, r)
+	}
 }

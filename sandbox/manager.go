@@ -87,8 +87,8 @@ type Manager struct {
 	cap    capacity                  // live environments against MaxEnvironments
 	closed bool
 	seq    uint64
-	// standbys counts prepared environments, ready or being prepared, against cfg.Standby.
-	standbys int
+	// standby is the standby part, with its own lock (taken after mu).
+	standby *standbySet
 
 	// envWG tracks every environment until it is destroyed, so Shutdown can wait for them.
 	envWG sync.WaitGroup
@@ -117,11 +117,6 @@ type pool struct {
 	waiters   []chan *environment
 	retired   bool
 
-	// standby holds prepared environments (runtime not started) for the next cold start;
-	// preparing counts those being prepared, which standbyWaiters wait for.
-	standby        []*environment
-	preparing      int
-	standbyWaiters []chan *environment
 	// touched is when the pool was last deployed (Sync) or invoked: standbys go to the most
 	// recently touched pools.
 	touched time.Time
@@ -172,6 +167,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	m := &Manager{
 		cap:         capacity{max: cfg.MaxEnvironments},
+		standby:     newStandbySet(cfg.Standby),
 		creates:     make(chan struct{}, cfg.MaxParallelCreates),
 		cfg:         cfg,
 		logger:      cfg.Logger.Named("sandbox"),
@@ -349,13 +345,15 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 			return nil, false, invoke.ErrShuttingDown
 		}
 	}
-	if env := m.takeStandbyLocked(p); env != nil {
+	if env := m.standby.take(p); env != nil {
+		m.busyWG.Add(1)
 		m.mu.Unlock()
 		return env, true, nil
 	}
-	if p.preparing > 0 {
+	if ch := m.standby.waitFor(p); ch != nil {
 		// One is being prepared: it is further along than a new one would be.
-		if env := m.waitStandby(ctx, p); env != nil {
+		m.mu.Unlock()
+		if env := m.waitStandby(ctx, p, ch); env != nil {
 			return env, true, nil
 		}
 		m.mu.Lock()
@@ -374,129 +372,6 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		return nil, false, err
 	}
 	return env, true, nil
-}
-
-// standbyWait bounds how long a cold start waits for a standby being prepared before it
-// prepares its own environment.
-const standbyWait = time.Second
-
-// takeStandbyLocked (Manager.mu held) takes a prepared environment of p for a cold start, counted
-// as busy. invokeCold prepares the replacement once the cold start is over.
-func (m *Manager) takeStandbyLocked(p *pool) *environment {
-	n := len(p.standby)
-	if n == 0 {
-		return nil
-	}
-	env := p.standby[n-1]
-	p.standby = p.standby[:n-1]
-	m.standbys--
-	m.busyWG.Add(1)
-	return env
-}
-
-// waitStandby waits (Manager.mu held, released) for the standby being prepared for p. It
-// returns nil when none came in time.
-func (m *Manager) waitStandby(ctx context.Context, p *pool) *environment {
-	ch := make(chan *environment, 1)
-	p.standbyWaiters = append(p.standbyWaiters, ch)
-	m.mu.Unlock()
-	t := time.NewTimer(standbyWait)
-	defer t.Stop()
-	select {
-	case env := <-ch:
-		return env
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i, w := range p.standbyWaiters {
-		if w == ch {
-			p.standbyWaiters = append(p.standbyWaiters[:i], p.standbyWaiters[i+1:]...)
-			return nil
-		}
-	}
-	// Handed over while we gave up: it is ours (busy) and becomes our cold start.
-	return <-ch
-}
-
-// replenish prepares a standby environment for p when it has none, within the node's standby
-// budget (taking it from the least recently touched pool when that one is older) and without
-// using capacity an invocation could need.
-func (m *Manager) replenish(p *pool) {
-	m.mu.Lock()
-	if m.cfg.Standby <= 0 || m.closed || p.retired || len(p.standby)+p.preparing > 0 || m.cap.free() == 0 {
-		m.mu.Unlock()
-		return
-	}
-	var victim *environment
-	if m.standbys >= m.cfg.Standby {
-		var vp *pool
-		for _, o := range m.pools {
-			if o != p && len(o.standby) > 0 && o.touched.Before(p.touched) && (vp == nil || o.touched.Before(vp.touched)) {
-				vp = o
-			}
-		}
-		if vp == nil {
-			m.mu.Unlock()
-			return
-		}
-		victim = vp.standby[0]
-		vp.standby = vp.standby[1:]
-		m.standbys--
-		m.retireLocked(victim)
-	}
-	if !m.takeSlotLocked(p, false, false) {
-		m.mu.Unlock()
-		if victim != nil {
-			go victim.shutdown("spindown")
-		}
-		return
-	}
-	p.preparing++
-	m.standbys++
-	m.seq++
-	seq := m.seq
-	m.mu.Unlock()
-	if victim != nil {
-		go victim.shutdown("spindown")
-	}
-
-	env, err := prepareEnvironment(context.Background(), m, p, seq, false)
-	m.mu.Lock()
-	p.preparing--
-	if err != nil {
-		m.standbys--
-		m.cap.give()
-		waiters := p.standbyWaiters
-		p.standbyWaiters = nil
-		m.mu.Unlock()
-		m.envWG.Done()
-		for _, ch := range waiters {
-			close(ch) // they prepare their own
-		}
-		m.logger.Warn("preparing a standby environment failed", "function", p.fn.Name, "error", err)
-		return
-	}
-	m.all[env] = struct{}{}
-	if len(p.standbyWaiters) > 0 {
-		ch := p.standbyWaiters[0]
-		p.standbyWaiters = p.standbyWaiters[1:]
-		m.standbys--
-		m.busyWG.Add(1)
-		m.mu.Unlock()
-		ch <- env
-		return
-	}
-	if m.closed || p.retired {
-		m.standbys--
-		m.retireLocked(env)
-		m.mu.Unlock()
-		env.shutdown("spindown")
-		return
-	}
-	p.standby = append(p.standby, env)
-	m.mu.Unlock()
 }
 
 // checkout makes a warm environment (counted in busyWG) ready for an invocation. When it died
@@ -553,15 +428,10 @@ func (m *Manager) createEnvironment(ctx context.Context, p *pool) (*environment,
 // function. It reports whether a slot was freed.
 func (m *Manager) evictIdleLocked(except *pool) bool {
 	// A standby is the cheapest to give up.
-	for _, p := range m.pools {
-		if len(p.standby) > 0 {
-			victim := p.standby[0]
-			p.standby = p.standby[1:]
-			m.standbys--
-			m.retireLocked(victim)
-			go victim.shutdown("spindown")
-			return true
-		}
+	if victim := m.standby.evictOne(); victim != nil {
+		m.retireLocked(victim)
+		go victim.shutdown("spindown")
+		return true
 	}
 	var victim *environment
 	var vp *pool
@@ -729,12 +599,11 @@ func (m *Manager) Sync(current []*structs.Function, provisioned []invoke.Provisi
 			continue
 		}
 		p.retired = true
-		for _, env := range append(p.idle, p.standby...) {
+		for _, env := range append(p.idle, m.standby.drop(p)...) {
 			m.retireLocked(env)
 			stop = append(stop, env)
 		}
-		m.standbys -= len(p.standby)
-		p.idle, p.standby = nil, nil
+		p.idle = nil
 		delete(m.pools, key)
 	}
 	var fresh []*pool
@@ -805,13 +674,11 @@ func (m *Manager) reclaimIdle(now time.Time) {
 	var stop []*environment
 	m.mu.Lock()
 	for _, p := range m.pools {
-		if len(p.standby) > 0 && now.Sub(p.touched) >= m.cfg.IdleTimeout {
-			for _, env := range p.standby {
+		if now.Sub(p.touched) >= m.cfg.IdleTimeout {
+			for _, env := range m.standby.drop(p) {
 				m.retireLocked(env)
 				stop = append(stop, env)
 			}
-			m.standbys -= len(p.standby)
-			p.standby = nil
 		}
 		kept := p.idle[:0]
 		for _, env := range p.idle {
@@ -855,9 +722,12 @@ func (m *Manager) Environments() []EnvironmentInfo {
 	m.mu.Lock()
 	var envs []listed
 	for _, p := range m.pools {
-		for _, env := range append(p.idle, p.standby...) {
+		for _, env := range p.idle {
 			envs = append(envs, listed{env, env.lastUsed, env.provisioned})
 		}
+	}
+	for _, env := range m.standby.ready() {
+		envs = append(envs, listed{env: env})
 	}
 	m.mu.Unlock()
 	out := make([]EnvironmentInfo, 0, len(envs))
@@ -902,7 +772,7 @@ type Stats struct {
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Stats{Environments: m.cap.inUse(), Standby: m.standbys, MaxEnvironments: m.cfg.MaxEnvironments, Driver: m.cfg.Driver.Name()}
+	return Stats{Environments: m.cap.inUse(), Standby: m.standby.len(), MaxEnvironments: m.cfg.MaxEnvironments, Driver: m.cfg.Driver.Name()}
 }
 
 // Shutdown stops accepting invocations, lets those in flight finish (bounded by ctx), then shuts
@@ -940,12 +810,11 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	var stop []*environment
 	for key, p := range m.pools {
-		for _, env := range append(p.idle, p.standby...) {
+		for _, env := range append(p.idle, m.standby.drop(p)...) {
 			m.retireLocked(env)
 			stop = append(stop, env)
 		}
-		m.standbys -= len(p.standby)
-		p.idle, p.standby = nil, nil
+		p.idle = nil
 		p.retired = true
 		delete(m.pools, key)
 	}

@@ -176,19 +176,33 @@ type testKey struct{ name, id, secret, policy string }
 // It picks from below the kernel's ephemeral range (32768-60999 by default), where a port found
 // by listening on :0 lies: between this check and the agent's bind, such a port can be handed to
 // an outgoing connection of any process on the machine ("address already in use").
+//
+// A port is handed out once per test binary: two calls of one test (an agent's HTTP and NATS
+// ports) would otherwise both find the same port free before either binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for i := 0; i < 200; i++ {
 		p := 20000 + rand.IntN(12000)
+		if portsGiven[p] {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err == nil {
 			l.Close()
+			portsGiven[p] = true
 			return p
 		}
 	}
 	t.Fatal("no free port between 20000 and 32000")
 	return 0
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // startAgent starts a real agent process with its own ports and data dir, waits until it serves,
 // and registers its stop (and the leftover check) as a cleanup.

@@ -3,7 +3,9 @@ package integration
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,6 +162,20 @@ func checkNothingLeft(t *testing.T, a *agentProc) {
 	}
 	for _, l := range left {
 		t.Errorf("process left behind: %s", l)
+	}
+	// With user namespaces the libcontainer driver generates its root outside data_dir, named
+	// after its work dir (sandbox/libcontainer: /run/lambdagw/rootfs-<hash>); Close, or the
+	// reaper after a death, removes it.
+	sum := sha256.Sum256([]byte(filepath.Join(a.dataDir, "sandbox")))
+	root := "/run/lambdagw/rootfs-" + hex.EncodeToString(sum[:6])
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(root); os.IsNotExist(err) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Errorf("generated root filesystem left behind: %s", root)
+			_ = os.RemoveAll(root)
+			break
+		}
 	}
 }
 

@@ -156,19 +156,24 @@ func New(cfg Config) (*Driver, error) {
 	case d.rootfs == "":
 		d.rootfs = filepath.Join(cfg.WorkDir, "rootfs")
 	}
+	// Until the reaper runs, a failure removes the generated root here.
+	fail := func(err error) (*Driver, error) {
+		d.closeIDs()
+		if d.ownRoot != "" {
+			_ = os.RemoveAll(d.ownRoot)
+		}
+		return nil, err
+	}
 	if cfg.BaseRootfs == "" {
 		if err := makeRootfs(d.rootfs); err != nil {
-			d.closeIDs()
-			return nil, fmt.Errorf("generating the base root filesystem: %w", err)
+			return fail(fmt.Errorf("generating the base root filesystem: %w", err))
 		}
 	}
 	if err := limitParent(cfg); err != nil {
-		d.closeIDs()
-		return nil, err
+		return fail(err)
 	}
-	if d.reaper, err = startReaper(cfg); err != nil {
-		d.closeIDs()
-		return nil, err
+	if d.reaper, err = startReaper(cfg, d.ownRoot); err != nil {
+		return fail(err)
 	}
 	// Last: nothing after it can fail and leave the anchor behind.
 	if !cgroups.IsCgroup2UnifiedMode() {

@@ -36,14 +36,15 @@ type reaper struct {
 	cmd *exec.Cmd
 }
 
-// startReaper starts the reaper of cfg's environments.
-func startReaper(cfg Config) (*reaper, error) {
+// startReaper starts the reaper of cfg's environments; ownRoot is the driver's generated root
+// filesystem outside the work dir, removed with them ("" when none).
+func startReaper(cfg Config, ownRoot string) (*reaper, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("starting the reaper: %w", err)
 	}
 	defer r.Close()
-	cmd := exec.Command("/proc/self/exe", reapArg, cfg.WorkDir, cfg.CgroupParent, cfg.LockFile)
+	cmd := exec.Command("/proc/self/exe", reapArg, cfg.WorkDir, cfg.CgroupParent, cfg.LockFile, ownRoot)
 	cmd.Stdin = r
 	cmd.Stderr = os.Stderr
 	// Its own process group: a Ctrl-C meant for the agent must not take the reaper first.
@@ -71,10 +72,11 @@ const quitByte = 'q'
 // lock is released. Held longer, a new agent has it (and sweeps itself).
 const lockWaitAfterDeath = 3 * time.Second
 
-// reapMain is the reaper process: args are the driver's work dir, cgroup parent and lock file.
+// reapMain is the reaper process: args are the driver's work dir, cgroup parent, lock file and
+// generated root filesystem.
 func reapMain(args []string) int {
-	if len(args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: "+reapArg+" WORKDIR CGROUP-PARENT LOCKFILE")
+	if len(args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: "+reapArg+" WORKDIR CGROUP-PARENT LOCKFILE OWN-ROOTFS")
 		return 2
 	}
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
@@ -83,7 +85,7 @@ func reapMain(args []string) int {
 	if bytes.IndexByte(got, quitByte) >= 0 {
 		return 0 // a normal shutdown: the agent removed its environments itself
 	}
-	workDir, parent, lockFile := args[0], args[1], args[2]
+	workDir, parent, lockFile, ownRoot := args[0], args[1], args[2], args[3]
 	logger := hclog.New(&hclog.LoggerOptions{Name: "reaper", Output: os.Stderr, Level: hclog.Info})
 	if lockFile != "" {
 		f, err := os.OpenFile(lockFile, os.O_RDWR, 0)
@@ -103,7 +105,8 @@ func reapMain(args []string) int {
 			}
 		}
 	}
-	d := &Driver{cfg: Config{WorkDir: workDir, CgroupParent: parent}, logger: logger,
+	// Close removes the generated root too: it lies outside data_dir (/run/lambdagw).
+	d := &Driver{cfg: Config{WorkDir: workDir, CgroupParent: parent}, logger: logger, ownRoot: ownRoot,
 		stateDir: filepath.Join(workDir, "state"), netnsDir: filepath.Join(workDir, "netns")}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -38,8 +38,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsconn"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
 )
 
 // Limits and defaults.
@@ -80,12 +80,12 @@ func newSourceWithLogger(logger hclog.Logger) *source {
 	return &source{logger: logger.Named("queue"), ctx: ctx, cancel: cancel}
 }
 
-func (s *source) Schema() sdk.Schema { return natsconn.Schema("queues") }
+func (s *source) Schema() sdk.Schema { return natssource.Schema("queues") }
 
 // Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
 // keeps the host. Called again, it stops the mappings and reconnects.
 func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
-	conn, diags, err := natsconn.Connect(req, "lambdagw queue trigger", "queues", s.logger)
+	conn, diags, err := natssource.Connect(req, "lambdagw queue trigger", "queues", s.logger)
 	if conn == nil {
 		return diags, err
 	}

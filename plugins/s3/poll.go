@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // cursorEvery is how often, at most, the cursor is written while a poll delivers.
@@ -118,7 +119,7 @@ func (r *pollRunner) run(ctx context.Context) {
 			r.setErr(nil)
 		}
 		r.save(true)
-		if !sleep(ctx, r.d.st.pollInterval) {
+		if !trigger.Sleep(ctx, r.d.st.pollInterval) {
 			return
 		}
 	}

@@ -8,7 +8,7 @@ package main
 //   - Per shard, records are delivered strictly in order, one batch in flight at a time. A batch
 //     holds up to BatchSize records (100 by default) of one shard: those available as soon as
 //     one is there, or those arriving within BatchWindow after the first one.
-//   - The shard's checkpoint (internal/natsstream, a key-value bucket) is the last sequence
+//   - The shard's checkpoint (plugins/sdk/natsstream, a key-value bucket) is the last sequence
 //     whose record is done; it moves only once a record's outcome is known (at least once):
 //     after a successful batch, up to just before the lowest failed record of a partial batch,
 //     and after records given up on were sent to the on-failure destination (or logged and
@@ -53,9 +53,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsconn"
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 )
 
 // Limits and defaults.
@@ -91,12 +91,12 @@ func newSourceWithLogger(logger hclog.Logger) *source {
 	return &source{logger: logger.Named("stream"), ctx: ctx, cancel: cancel}
 }
 
-func (s *source) Schema() sdk.Schema { return natsconn.Schema("streams") }
+func (s *source) Schema() sdk.Schema { return natssource.Schema("streams") }
 
 // Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
 // keeps the host. Called again, it stops the mappings and reconnects.
 func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
-	conn, diags, err := natsconn.Connect(req, "lambdagw stream trigger", "streams", s.logger)
+	conn, diags, err := natssource.Connect(req, "lambdagw stream trigger", "streams", s.logger)
 	if conn == nil {
 		return diags, err
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/internal/natsengine/natstest"
-	"github.com/lambdagw/gateway/internal/s3test"
+	"github.com/lambdagw/gateway/internal/testfixtures/s3test"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/plugins/sdk/natsq"
 	"github.com/lambdagw/gateway/plugins/sdk/natsstream"

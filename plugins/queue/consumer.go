@@ -15,6 +15,7 @@ import (
 
 	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/plugins/sdk/natsq"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
 	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
@@ -77,9 +78,9 @@ type item struct {
 	first time.Time // first received, as far as this mapping knows
 }
 
-func (s *source) newConsumer(m sdk.Mapping) *consumer {
-	return &consumer{m: m, host: s.host, js: s.js, region: s.region, arn: queueARN(s.region, m.Source),
-		logger:   s.logger.Named("mapping").With("mapping", m.UUID, "queue", m.Source, "function", m.Function),
+func newConsumer(env natssource.Env, m sdk.Mapping, logger hclog.Logger) *consumer {
+	return &consumer{m: m, host: env.Host, js: env.Conn.JS, region: env.Conn.Region, arn: queueARN(env.Conn.Region, m.Source),
+		logger:   logger.Named("mapping").With("mapping", m.UUID, "queue", m.Source, "function", m.Function),
 		failures: map[string]failedMsg{}}
 }
 

@@ -547,10 +547,7 @@ func TestStopMapping(t *testing.T) {
 	if st := e.setMappings(); len(st) != 0 {
 		t.Errorf("statuses after stopping: %+v", st)
 	}
-	e.src.mu.Lock()
-	left := e.src.set.Len()
-	e.src.mu.Unlock()
-	if left != 0 {
+	if left := e.src.Len(); left != 0 {
 		t.Errorf("%d consumers left", left)
 	}
 	buf := make([]byte, 1<<20)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
 	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
@@ -57,9 +58,9 @@ type start struct {
 	position string
 }
 
-func (s *source) newMapping(m sdk.Mapping) *mapping {
-	return &mapping{m: m, host: s.host, js: s.js, region: s.region, arn: streamARN(s.region, m.Source),
-		logger:   s.logger.Named("mapping").With("mapping", m.UUID, "stream", m.Source, "function", m.Function),
+func newRunner(env natssource.Env, m sdk.Mapping, logger hclog.Logger) *mapping {
+	return &mapping{m: m, host: env.Host, js: env.Conn.JS, region: env.Conn.Region, arn: streamARN(env.Conn.Region, m.Source),
+		logger:   logger.Named("mapping").With("mapping", m.UUID, "stream", m.Source, "function", m.Function),
 		problems: map[int]string{}}
 }
 

@@ -801,8 +801,6 @@ func (h *failingHost) Deliver(ctx context.Context, b sdk.Batch) (sdk.BatchResult
 
 // runnerOf is the mapping src runs for uuid, nil when none.
 func runnerOf(src *source, uuid string) *mapping {
-	src.mu.Lock()
-	defer src.mu.Unlock()
-	mp, _ := src.set.Runner(uuid)
+	mp, _ := src.Runner(uuid)
 	return mp
 }

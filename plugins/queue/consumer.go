@@ -312,21 +312,11 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) {
 	case sdk.Success:
 		c.ackAll(batch)
 	case sdk.Partial:
-		failed := make(map[string]bool, len(res.FailedItemIDs))
-		for _, id := range res.FailedItemIDs {
-			failed[id] = true
-		}
-		inBatch := make(map[string]bool, len(batch))
-		for _, it := range batch {
-			inBatch[it.rec.MessageId] = true
-		}
-		for id := range failed {
-			if !inBatch[id] {
-				// As Lambda does: an itemIdentifier not in the batch fails the whole batch.
-				c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", id)
-				c.fail(ctx, batch, res)
-				return
-			}
+		failed, unknown, known := trigger.FailedItems(res.FailedItemIDs, batch, func(it item) string { return it.rec.MessageId })
+		if !known {
+			c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", unknown)
+			c.fail(ctx, batch, res)
+			return
 		}
 		var ok, bad []item
 		for _, it := range batch {

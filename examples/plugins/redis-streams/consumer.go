@@ -326,20 +326,10 @@ func (c *consumer) process(ctx context.Context, msgs []redis.XMessage, claimed b
 
 // partial settles a batch the function answered with batchItemFailures.
 func (c *consumer) partial(ctx context.Context, batch []entry, res sdk.BatchResult) error {
-	failed := make(map[string]bool, len(res.FailedItemIDs))
-	for _, id := range res.FailedItemIDs {
-		failed[id] = true
-	}
-	inBatch := make(map[string]bool, len(batch))
-	for _, e := range batch {
-		inBatch[e.msg.ID] = true
-	}
-	for id := range failed {
-		if !inBatch[id] {
-			// As Lambda does: an itemIdentifier not in the batch fails the whole batch.
-			c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", id)
-			return c.fail(ctx, batch, res)
-		}
+	failed, unknown, known := trigger.FailedItems(res.FailedItemIDs, batch, func(e entry) string { return e.msg.ID })
+	if !known {
+		c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", unknown)
+		return c.fail(ctx, batch, res)
 	}
 	var ok []string
 	var bad []entry

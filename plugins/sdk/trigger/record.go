@@ -82,3 +82,21 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// FailedItems reads the batchItemFailures of a partial batch result (sdk.Partial) as Lambda
+// does: failed holds the IDs (id(item)) of the items of batch that failed; ok is false when one
+// of failedIDs, unknown, is no item of the batch (or empty), which fails the whole batch.
+func FailedItems[T any](failedIDs []string, batch []T, id func(T) string) (failed map[string]bool, unknown string, ok bool) {
+	inBatch := make(map[string]bool, len(batch))
+	for _, it := range batch {
+		inBatch[id(it)] = true
+	}
+	failed = make(map[string]bool, len(failedIDs))
+	for _, f := range failedIDs {
+		if !inBatch[f] {
+			return nil, f, false
+		}
+		failed[f] = true
+	}
+	return failed, "", true
+}

@@ -206,3 +206,31 @@ func TestMappingSetWithBase(t *testing.T) {
 		t.Error("StopAll returned before the runner's work ended")
 	}
 }
+
+func TestFailedItems(t *testing.T) {
+	batch := []int{1, 2, 3}
+	id := func(i int) string { return string(rune('0' + i)) }
+	for name, tc := range map[string]struct {
+		failedIDs []string
+		want      map[string]bool
+		unknown   string
+		ok        bool
+	}{
+		"none":      {nil, map[string]bool{}, "", true},
+		"some":      {[]string{"1", "3"}, map[string]bool{"1": true, "3": true}, "", true},
+		"not in it": {[]string{"1", "7"}, nil, "7", false},
+		"empty":     {[]string{""}, nil, "", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			failed, unknown, ok := FailedItems(tc.failedIDs, batch, id)
+			if ok != tc.ok || unknown != tc.unknown || len(failed) != len(tc.want) {
+				t.Fatalf("FailedItems = %v, %q, %v; want %v, %q, %v", failed, unknown, ok, tc.want, tc.unknown, tc.ok)
+			}
+			for k := range tc.want {
+				if !failed[k] {
+					t.Errorf("%s is not among the failed", k)
+				}
+			}
+		})
+	}
+}

@@ -31,7 +31,7 @@ type Setup[P any] struct {
 	// until it is changed. Nil accepts every mapping.
 	Check func() error
 	// SetUp is one attempt at setting the mapping up (creating what it reads, finding where it
-	// starts). It is bounded by the context it is given.
+	// starts). It is bounded by the context it is given. Nil: there is nothing to set up.
 	SetUp func(context.Context) (P, error)
 	// Run is the mapping's work, in its own goroutine until ctx ends (Stop, or the source's
 	// parent context). It gets the first attempt's result; with ok false that attempt failed
@@ -67,7 +67,11 @@ func Start[P any](b *Base, m sdk.Mapping, setupCtx, parent context.Context, s Se
 	b.mu.Lock()
 	b.cancel = cancel
 	b.mu.Unlock()
-	p, err := s.SetUp(setupCtx)
+	var p P
+	var err error
+	if s.SetUp != nil {
+		p, err = s.SetUp(setupCtx)
+	}
 	if err != nil {
 		b.SetStatus(sdk.StateError, err.Error())
 		s.Logger.Warn("cannot set the mapping up yet; retrying", "error", err)
@@ -105,6 +109,15 @@ func (b *Base) SetStatus(state, msg string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.state, b.message = state, msg
+}
+
+// SetErr reports err as the mapping's state: in error with its message, or OK when nil.
+func (b *Base) SetErr(err error) {
+	if err != nil {
+		b.SetStatus(sdk.StateError, err.Error())
+	} else {
+		b.SetStatus(sdk.StateOK, "")
+	}
 }
 
 // Status reports the mapping's state.

@@ -234,3 +234,32 @@ func TestFailedItems(t *testing.T) {
 		})
 	}
 }
+
+// TestNothingToSetUp: with no SetUp, the mapping is OK at once and runs; SetErr reports its state.
+func TestNothingToSetUp(t *testing.T) {
+	var b Base
+	ran := make(chan bool, 1)
+	Start(&b, sdk.Mapping{UUID: "s", Enabled: true}, context.Background(), context.Background(), Setup[int]{
+		Logger: hclog.NewNullLogger(),
+		Run: func(ctx context.Context, _ int, ok bool) {
+			ran <- ok
+			<-ctx.Done()
+		},
+	})
+	if ok := <-ran; !ok {
+		t.Error("Run was told a set-up failed")
+	}
+	if st := b.Status(); st != (sdk.MappingStatus{UUID: "s", State: sdk.StateOK}) {
+		t.Errorf("status %+v", st)
+	}
+	b.SetErr(errors.New("listing the bucket: access denied"))
+	if st := b.Status(); st.State != sdk.StateError || st.Message != "listing the bucket: access denied" {
+		t.Errorf("after SetErr: %+v", st)
+	}
+	b.SetErr(nil)
+	if st := b.Status(); st.State != sdk.StateOK || st.Message != "" {
+		t.Errorf("after SetErr(nil): %+v", st)
+	}
+	b.Stop()
+	b.Wait()
+}

@@ -2,13 +2,12 @@ package natssource
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // Env is what a NATS trigger's runner is made with: the host to deliver to and the connection.
@@ -31,94 +30,37 @@ type SourceConfig[R sdk.Runner] struct {
 	NewRunner func(Env, sdk.Mapping) R
 }
 
-// Source is a NATS trigger's sdk.TriggerSource but for its runners: the configuration block,
-// the connection (made again by each Configure), and the runners of the mappings, kept by an
-// sdk.MappingSet under one lock. A plugin's source embeds it and serves it.
+// Source is a NATS trigger's sdk.TriggerSource but for its runners: a trigger.Source whose
+// connection is made from the configuration block (Connect) and flushed and closed when
+// replaced or closed, and the block's Schema. A plugin's source embeds it and serves it.
 type Source[R sdk.Runner] struct {
-	cfg SourceConfig[R]
-
-	mu     sync.Mutex
-	env    Env
-	ctx    context.Context // the runners' parent: ends on Close
-	cancel context.CancelFunc
-	set    sdk.MappingSet[R]
+	*trigger.Source[*Conn, R]
+	what string
 }
 
 var _ sdk.TriggerSource = (*Source[sdk.Runner])(nil)
 
 // NewSource returns the source of cfg, not configured yet.
 func NewSource[R sdk.Runner](cfg SourceConfig[R]) *Source[R] {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Source[R]{cfg: cfg, ctx: ctx, cancel: cancel}
+	return &Source[R]{what: cfg.What, Source: trigger.NewSource(trigger.SourceConfig[*Conn, R]{
+		Name: cfg.Trigger,
+		Connect: func(_ context.Context, req sdk.ConfigureRequest) (*Conn, []sdk.Diagnostic, error) {
+			return Connect(req, "lambdagw "+cfg.Trigger+" trigger", cfg.What, cfg.Logger)
+		},
+		// On Close, what the runners published last (acks, checkpoints) is flushed first; a
+		// Configure does not wait on a server that may be down.
+		Disconnect: func(c *Conn, closing bool) {
+			if closing {
+				_ = c.NC.FlushTimeout(5 * time.Second)
+			}
+			c.NC.Close()
+		},
+		SetupTimeout: cfg.SetupTimeout,
+		NewRunner: func(host sdk.Host, conn *Conn, m sdk.Mapping) R {
+			return cfg.NewRunner(Env{Host: host, Conn: conn}, m)
+		},
+	})}
 }
 
 // Schema is the configuration block: url and credentials_file.
-func (s *Source[R]) Schema() sdk.Schema { return Schema(s.cfg.What) }
-
-// Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
-// keeps the host. Called again, it stops the mappings (the host gives them again) and reconnects.
-func (s *Source[R]) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
-	conn, diags, err := Connect(req, "lambdagw "+s.cfg.Trigger+" trigger", s.cfg.What, s.cfg.Logger)
-	if conn == nil {
-		return diags, err
-	}
-	s.mu.Lock()
-	s.set.StopAll()
-	old := s.env.Conn
-	s.env = Env{Host: host, Conn: conn}
-	s.mu.Unlock()
-	if old != nil {
-		old.NC.Close()
-	}
-	return nil, nil
-}
-
-// SetMappings starts the enabled mappings not running yet, restarts the changed ones and stops
-// the others, and returns once the stopped ones have stopped. A mapping that cannot be set up
-// now is reported in error and retried in the background.
-func (s *Source[R]) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.env.Conn == nil {
-		return nil, errors.New("the " + s.cfg.Trigger + " trigger is not configured")
-	}
-	env := s.env
-	return s.set.Set(ctx, s.ctx, mappings, s.cfg.SetupTimeout, func(m sdk.Mapping) R { return s.cfg.NewRunner(env, m) })
-}
-
-// Status reports each mapping of the last SetMappings.
-func (s *Source[R]) Status(context.Context) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.set.Status(), nil
-}
-
-// Runner returns the runner of the mapping with uuid, if one runs.
-func (s *Source[R]) Runner(uuid string) (R, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.set.Runner(uuid)
-}
-
-// Len is the number of mappings kept.
-func (s *Source[R]) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.set.Len()
-}
-
-// Close stops every mapping and closes the connection once what the runners published last
-// (acks, checkpoints) is flushed. A plugin's process never calls it (it ends with the process);
-// tests and an in-process host do.
-func (s *Source[R]) Close() {
-	s.mu.Lock()
-	s.cancel()
-	s.set.StopAll()
-	conn := s.env.Conn
-	s.env = Env{}
-	s.mu.Unlock()
-	if conn != nil {
-		_ = conn.NC.FlushTimeout(5 * time.Second)
-		conn.NC.Close()
-	}
-}
+func (s *Source[R]) Schema() sdk.Schema { return Schema(s.what) }

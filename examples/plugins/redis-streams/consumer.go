@@ -61,12 +61,12 @@ type entry struct {
 	attempts   int   // which invocation this delivery is: deliveries less the uncounted ones
 }
 
-// newConsumer makes the consumer of m. The caller holds s.mu.
-func (s *source) newConsumer(m sdk.Mapping) *consumer {
-	return &consumer{m: m, host: s.host, opts: s.opts, name: s.node, region: s.region,
-		arn: streamARN(s.opts.Addr, m.Source),
+// newConsumer makes the consumer of m on srv.
+func (s *source) newConsumer(host sdk.Host, srv server, m sdk.Mapping) *consumer {
+	return &consumer{m: m, host: host, opts: srv.opts, name: srv.node, region: srv.region,
+		arn: streamARN(srv.opts.Addr, m.Source),
 		logger: s.logger.Named("mapping").With("mapping", m.UUID, "stream", m.Source, "function", m.Function,
-			"consumer", s.node),
+			"consumer", srv.node),
 		memo: map[string]memo{}}
 }
 

@@ -347,29 +347,13 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) {
 // progress", every third of the visibility timeout), so that only a plugin that died leaves
 // them to be redelivered when the timeout passes. The returned func stops it and waits.
 func (c *consumer) heartbeat(ctx context.Context, batch []item) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(c.st.visibility/3, 100*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				for _, it := range batch {
-					if err := it.msg.InProgress(); err != nil {
-						c.logger.Debug("extending a message's visibility failed", "message_id", it.rec.MessageId, "error", err)
-					}
-				}
+	return trigger.Heartbeat(ctx, max(c.st.visibility/3, 100*time.Millisecond), func(context.Context) {
+		for _, it := range batch {
+			if err := it.msg.InProgress(); err != nil {
+				c.logger.Debug("extending a message's visibility failed", "message_id", it.rec.MessageId, "error", err)
 			}
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	})
 }
 
 // givenUp says why a message is not to be delivered again, or "".

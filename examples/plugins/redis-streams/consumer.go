@@ -453,29 +453,13 @@ func (c *consumer) deliveryCounts(ctx context.Context, msgs []redis.XMessage) (m
 // entry's idle time and not its delivery count), so that only a node that died leaves them to
 // be claimed by others. The returned func stops it and waits.
 func (c *consumer) heartbeat(ctx context.Context, ids []string) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(c.st.retryDelay/3, 10*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				err := c.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: c.m.Source, Group: c.st.group,
-					Consumer: c.name, Messages: ids}).Err()
-				if err != nil && ctx.Err() == nil {
-					c.logger.Debug("keeping a batch's entries fresh failed", "error", err)
-				}
-			}
+	return trigger.Heartbeat(ctx, max(c.st.retryDelay/3, 10*time.Millisecond), func(ctx context.Context) {
+		err := c.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: c.m.Source, Group: c.st.group,
+			Consumer: c.name, Messages: ids}).Err()
+		if err != nil && ctx.Err() == nil {
+			c.logger.Debug("keeping a batch's entries fresh failed", "error", err)
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	})
 }
 
 // ack acknowledges entries and forgets them. It goes on when the mapping is stopping.

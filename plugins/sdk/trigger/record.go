@@ -100,3 +100,29 @@ func FailedItems[T any](failedIDs []string, batch []T, id func(T) string) (faile
 	}
 	return failed, "", true
 }
+
+// Heartbeat calls beat every interval, in a goroutine of its own, until the returned stop is
+// called (or ctx ends); stop waits until beat is no longer running. It keeps a batch's records
+// claimed while the function has them: a queue's visibility timeout extended, a stream's
+// pending entries kept fresh. beat's context ends on stop.
+func Heartbeat(ctx context.Context, interval time.Duration, beat func(ctx context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				beat(ctx)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}

@@ -263,3 +263,21 @@ func TestNothingToSetUp(t *testing.T) {
 	b.Stop()
 	b.Wait()
 }
+
+func TestHeartbeatBeatsUntilStopped(t *testing.T) {
+	var beats atomic.Int32
+	stop := Heartbeat(context.Background(), 5*time.Millisecond, func(context.Context) { beats.Add(1) })
+	deadline := time.Now().Add(5 * time.Second)
+	for beats.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d beats in 5s", beats.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	n := beats.Load()
+	time.Sleep(30 * time.Millisecond)
+	if m := beats.Load(); m != n {
+		t.Errorf("%d beats after stop", m-n)
+	}
+}

@@ -36,8 +36,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/lambdagw/gateway/internal/natsq"
 	"github.com/lambdagw/gateway/plugins/host"
+	"github.com/lambdagw/gateway/plugins/sdk/natsq"
 )
 
 // TestAdversarialCodeZips uploads zips built to write outside the code folder, as the AWS SDK

@@ -31,17 +31,17 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
+	"github.com/lambdagw/gateway/internal/testfixtures/testfunction/testbuild"
 )
 
 var (
 	gatewayBin string // the real bin/gateway, built with cgo
 	fnDir      string // the test function's code folder (bootstrap)
 	helloDir   string // the example hello function's code folder
-	rawDir     string // internal/streamruntime's code folder: a custom runtime with no library
+	rawDir     string // internal/testfixtures/streamruntime's code folder: a custom runtime with no library
 	repoRoot   string
 	// pluginBins are the plugin binaries by name: the built-in triggers (queue, ...) and
-	// "test" (internal/testplugin, a trigger and extension).
+	// "test" (internal/testfixtures/testplugin, a trigger and extension).
 	pluginBins = map[string]string{}
 )
 
@@ -73,10 +73,10 @@ func buildAll() (func(*testing.M) int, error) {
 		{filepath.Join(dir, "gateway"), "./cmd/gateway", "1"},
 		{filepath.Join(dir, "hello", "bootstrap"), "./examples/functions/hello", "0"},
 		{filepath.Join(dir, "gateway-trigger-queue"), "./plugins/queue", "0"},
-		{filepath.Join(dir, "testplugin"), "./internal/testplugin", "0"},
+		{filepath.Join(dir, "testplugin"), "./internal/testfixtures/testplugin", "0"},
 		{filepath.Join(dir, "gateway-trigger-stream"), "./plugins/stream", "0"},
 		{filepath.Join(dir, "gateway-trigger-s3"), "./plugins/s3", "0"},
-		{filepath.Join(dir, "rawfn", "bootstrap"), "./internal/streamruntime", "0"},
+		{filepath.Join(dir, "rawfn", "bootstrap"), "./internal/testfixtures/streamruntime", "0"},
 	}
 	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)

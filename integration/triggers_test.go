@@ -21,10 +21,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/internal/natsengine/natstest"
-	"github.com/lambdagw/gateway/internal/natsq"
-	"github.com/lambdagw/gateway/internal/natsstream"
-	"github.com/lambdagw/gateway/internal/s3test"
+	"github.com/lambdagw/gateway/internal/testfixtures/s3test"
 	"github.com/lambdagw/gateway/plugins/host"
+	"github.com/lambdagw/gateway/plugins/sdk/natsq"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 )
 
 // pluginBlock is the agent HCL of a plugin binary with its checksum.

@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
-	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
+	"github.com/lambdagw/gateway/internal/testfixtures/testfunction/testbuild"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
 	"github.com/lambdagw/gateway/sandbox/process"

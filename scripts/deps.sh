@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make deps: install what building and testing need beyond Go, only what is missing.
 # Debian packages through apt-get (root), Go tools into the repository's .tools/bin (which the
-# Makefile puts first on PATH, and internal/s3test looks in); quick when everything is present.
+# Makefile puts first on PATH, and internal/testfixtures/s3test looks in); quick when everything is present.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 need=()

@@ -25,7 +25,7 @@ import (
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
-	"github.com/lambdagw/gateway/internal/testfunction/testbuild"
+	"github.com/lambdagw/gateway/internal/testfixtures/testfunction/testbuild"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/process"
 )

@@ -20,12 +20,12 @@ import (
 
 	"github.com/lambdagw/gateway/config"
 	"github.com/lambdagw/gateway/gateway"
-	"github.com/lambdagw/gateway/internal/natsconn"
 	"github.com/lambdagw/gateway/internal/natsengine"
-	"github.com/lambdagw/gateway/internal/natsq"
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natsq"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 	"github.com/lambdagw/gateway/sandbox"
 )
 
@@ -79,12 +79,12 @@ func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]strin
 		}
 		a.onClose(eng.Shutdown)
 		url = eng.ClientURL()
-		info[natsconn.HostInfoSeed] = string(pluginSeed)
+		info[natssource.HostInfoSeed] = string(pluginSeed)
 		opts = append(opts, nats.Nkey(users[0], agentKey.Sign))
 		a.logger.Info("NATS JetStream runs in the agent; clients sign in with an NKey", "url", url,
 			"client_seed_file", filepath.Join(dataDir, natsClientSeedFile))
 	}
-	info[natsconn.HostInfoURL] = url
+	info[natssource.HostInfoURL] = url
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)

@@ -23,7 +23,7 @@ import (
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
 )
 
-var testPlugin string // the built internal/testplugin
+var testPlugin string // the built internal/testfixtures/testplugin
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "host-test-")
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	testPlugin = filepath.Join(dir, "testplugin")
-	cmd := exec.Command("go", "build", "-o", testPlugin, "../../internal/testplugin")
+	cmd := exec.Command("go", "build", "-o", testPlugin, "../../internal/testfixtures/testplugin")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		panic(err)

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsq"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natsq"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 const (
@@ -49,6 +50,7 @@ var errConsumerGone = errors.New("the queue's consumer is gone")
 // consumer runs one mapping: pollers that gather batches from the mapping's durable JetStream
 // consumer, deliver them and ack, redeliver or dead-letter each message by the result.
 type consumer struct {
+	trigger.Base
 	m      sdk.Mapping
 	host   sdk.Host
 	js     jetstream.JetStream
@@ -56,20 +58,16 @@ type consumer struct {
 	arn    string
 	logger hclog.Logger
 
-	st     settings
-	cancel context.CancelFunc
-	done   chan struct{} // closed when every goroutine of the mapping has ended
+	st settings
 
 	mu       sync.Mutex
-	state    string
-	message  string
 	failures map[string]failedMsg // by messageId
 }
 
 // failedMsg is what a mapping remembers of a message that failed and is due again.
 type failedMsg struct {
 	firstReceive time.Time
-	resp         *responseContext
+	resp         *trigger.ResponseContext
 }
 
 // item is a delivered message with its metadata and SQS record.
@@ -80,63 +78,38 @@ type item struct {
 	first time.Time // first received, as far as this mapping knows
 }
 
-func (s *source) newConsumer(m sdk.Mapping) *consumer {
-	return &consumer{m: m, host: s.host, js: s.js, region: s.region, arn: queueARN(s.region, m.Source),
-		logger: s.logger.Named("mapping").With("mapping", m.UUID, "queue", m.Source, "function", m.Function),
-		cancel: func() {}, done: make(chan struct{}), failures: map[string]failedMsg{}}
+func newConsumer(env natssource.Env, m sdk.Mapping, logger hclog.Logger) *consumer {
+	return &consumer{m: m, host: env.Host, js: env.Conn.JS, region: env.Conn.Region, arn: queueARN(env.Conn.Region, m.Source),
+		logger:   logger.Named("mapping").With("mapping", m.UUID, "queue", m.Source, "function", m.Function),
+		failures: map[string]failedMsg{}}
 }
 
-// Start sets the mapping up (bounded by setupCtx) and runs it under parent until cancel. A
+// Start sets the mapping up (bounded by setupCtx) and runs it under parent until Stop. A
 // mapping that cannot be set up now is in error and goes on trying in the background.
 func (c *consumer) Start(setupCtx, parent context.Context) {
-	if !c.m.Enabled {
-		c.setStatus(sdk.StateOK, "disabled")
-		close(c.done)
-		return
-	}
-	st, err := mappingSettings(c.m)
-	if err == nil {
-		err = natsq.Validate(c.m.Source)
-	}
-	if err != nil {
-		c.setStatus(sdk.StateError, err.Error())
-		c.logger.Error("the mapping cannot run", "error", err)
-		close(c.done)
-		return
-	}
-	c.st = st
-	ctx, cancel := context.WithCancel(parent)
-	c.cancel = cancel
-	jc, err := c.setup(setupCtx)
-	if err != nil {
-		c.setStatus(sdk.StateError, err.Error())
-		c.logger.Warn("cannot set the mapping up yet; retrying", "error", err)
-	} else {
-		c.setStatus(sdk.StateOK, "")
-	}
-	go c.run(ctx, jc)
+	trigger.Start(&c.Base, c.m, setupCtx, parent, trigger.Setup[jetstream.Consumer]{
+		Logger: c.logger,
+		Check: func() (err error) {
+			if c.st, err = mappingSettings(c.m); err != nil {
+				return err
+			}
+			return natsq.Validate(c.m.Source)
+		},
+		SetUp: c.setup,
+		Run:   func(ctx context.Context, jc jetstream.Consumer, _ bool) { c.run(ctx, jc) },
+	})
 }
 
 // run sets the consumer up until it is, runs the pollers, and sets it up again if it goes away,
 // until ctx ends.
 func (c *consumer) run(ctx context.Context, jc jetstream.Consumer) {
-	defer close(c.done)
-	backoff := time.Second
 	for ctx.Err() == nil {
 		if jc == nil {
-			if !sleep(ctx, backoff) {
+			var ok bool
+			if jc, ok = trigger.SetUpAgain(ctx, &c.Base, c.logger, maxErrorBackoff, c.setup); !ok {
 				break
 			}
-			backoff = min(2*backoff, maxErrorBackoff)
-			var err error
-			if jc, err = c.setup(ctx); err != nil {
-				c.setStatus(sdk.StateError, err.Error())
-				c.logger.Warn("cannot set the mapping up", "error", err)
-				continue
-			}
-			c.setStatus(sdk.StateOK, "")
 		}
-		backoff = time.Second
 		c.logger.Info("consuming", "batch_size", c.st.batchSize, "batch_window", c.st.window,
 			"visibility_timeout", c.st.visibility, "concurrency", c.st.concurrency)
 		pctx, stop := context.WithCancel(ctx)
@@ -146,7 +119,7 @@ func (c *consumer) run(ctx context.Context, jc jetstream.Consumer) {
 			go func() {
 				defer wg.Done()
 				if err := c.poll(pctx, jc); errors.Is(err, errConsumerGone) {
-					c.setStatus(sdk.StateError, err.Error())
+					c.SetStatus(sdk.StateError, err.Error())
 					stop()
 				}
 			}()
@@ -207,16 +180,16 @@ func (c *consumer) poll(ctx context.Context, jc jetstream.Consumer) error {
 				c.logger.Warn("the queue's consumer is gone; setting it up again", "error", err)
 				return fmt.Errorf("%w: %v", errConsumerGone, err)
 			}
-			c.setStatus(sdk.StateError, "reading the queue: "+err.Error())
+			c.SetStatus(sdk.StateError, "reading the queue: "+err.Error())
 			c.logger.Warn("reading the queue failed", "error", err)
-			if !sleep(ctx, backoff) {
+			if !trigger.Sleep(ctx, backoff) {
 				return ctx.Err()
 			}
 			backoff = min(2*backoff, maxErrorBackoff)
 			continue
 		}
 		backoff = time.Second
-		c.setStatus(sdk.StateOK, "")
+		c.SetStatus(sdk.StateOK, "")
 	}
 	return ctx.Err()
 }
@@ -339,21 +312,11 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) {
 	case sdk.Success:
 		c.ackAll(batch)
 	case sdk.Partial:
-		failed := make(map[string]bool, len(res.FailedItemIDs))
-		for _, id := range res.FailedItemIDs {
-			failed[id] = true
-		}
-		inBatch := make(map[string]bool, len(batch))
-		for _, it := range batch {
-			inBatch[it.rec.MessageId] = true
-		}
-		for id := range failed {
-			if !inBatch[id] {
-				// As Lambda does: an itemIdentifier not in the batch fails the whole batch.
-				c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", id)
-				c.fail(ctx, batch, res)
-				return
-			}
+		failed, unknown, known := trigger.FailedItems(res.FailedItemIDs, batch, func(it item) string { return it.rec.MessageId })
+		if !known {
+			c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", unknown)
+			c.fail(ctx, batch, res)
+			return
 		}
 		var ok, bad []item
 		for _, it := range batch {
@@ -369,7 +332,7 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) {
 		c.logger.Debug("the function failed", "error_type", res.ErrorType, "error", res.ErrorMessage)
 		c.fail(ctx, batch, res)
 	case sdk.RetryLater:
-		resp := &responseContext{StatusCode: 429, ExecutedVersion: c.executedVersion()}
+		resp := &trigger.ResponseContext{StatusCode: 429, ExecutedVersion: trigger.ExecutedVersion(c.m)}
 		for _, it := range batch {
 			c.remember(it, resp)
 		}
@@ -384,38 +347,22 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) {
 // progress", every third of the visibility timeout), so that only a plugin that died leaves
 // them to be redelivered when the timeout passes. The returned func stops it and waits.
 func (c *consumer) heartbeat(ctx context.Context, batch []item) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(c.st.visibility/3, 100*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				for _, it := range batch {
-					if err := it.msg.InProgress(); err != nil {
-						c.logger.Debug("extending a message's visibility failed", "message_id", it.rec.MessageId, "error", err)
-					}
-				}
+	return trigger.Heartbeat(ctx, max(c.st.visibility/3, 100*time.Millisecond), func(context.Context) {
+		for _, it := range batch {
+			if err := it.msg.InProgress(); err != nil {
+				c.logger.Debug("extending a message's visibility failed", "message_id", it.rec.MessageId, "error", err)
 			}
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	})
 }
 
 // givenUp says why a message is not to be delivered again, or "".
 func (c *consumer) givenUp(meta *jetstream.MsgMetadata, now time.Time) string {
 	if c.m.MaximumRetryAttempts >= 0 && meta.NumDelivered > uint64(c.m.MaximumRetryAttempts)+1 {
-		return conditionRetries
+		return trigger.ConditionRetries
 	}
 	if c.m.MaximumRecordAge > 0 && now.Sub(meta.Timestamp) > c.m.MaximumRecordAge {
-		return conditionAge
+		return trigger.ConditionRecordAge
 	}
 	return ""
 }
@@ -423,13 +370,13 @@ func (c *consumer) givenUp(meta *jetstream.MsgMetadata, now time.Time) string {
 // fail settles messages the function failed: redelivered after a delay, or given up on when
 // this was their last attempt.
 func (c *consumer) fail(ctx context.Context, items []item, res sdk.BatchResult) {
-	resp := &responseContext{StatusCode: 200, ExecutedVersion: c.executedVersion()}
+	resp := &trigger.ResponseContext{StatusCode: 200, ExecutedVersion: trigger.ExecutedVersion(c.m)}
 	if res.Outcome == sdk.FunctionError {
 		resp.FunctionError = "Unhandled"
 	}
 	for _, it := range items {
 		if c.m.MaximumRetryAttempts >= 0 && it.meta.NumDelivered >= uint64(c.m.MaximumRetryAttempts)+1 {
-			c.deadLetter(ctx, it, conditionRetries, int(it.meta.NumDelivered), resp)
+			c.deadLetter(ctx, it, trigger.ConditionRetries, int(it.meta.NumDelivered), resp)
 			continue
 		}
 		c.remember(it, resp)
@@ -449,23 +396,22 @@ func (c *consumer) retryDelay(delivered uint64) time.Duration {
 // deadLetter sends a message given up on to the mapping's on-failure destination and then
 // terminates it (removing it from the queue); with no destination it logs and drops it. If the
 // record cannot be sent, the message stays and is redelivered (and given up on again).
-func (c *consumer) deadLetter(ctx context.Context, it item, cond string, invokes int, resp *responseContext) {
+func (c *consumer) deadLetter(ctx context.Context, it item, cond string, invokes int, resp *trigger.ResponseContext) {
 	logger := c.logger.With("message_id", it.rec.MessageId, "condition", cond, "receive_count", it.meta.NumDelivered)
 	if c.m.OnFailureDestination == "" {
 		logger.Warn("dropping a message given up on: the mapping has no on-failure destination")
 		c.term(it, cond)
 		return
 	}
-	rc := responseContext{ExecutedVersion: c.executedVersion()}
+	rc := trigger.ResponseContext{ExecutedVersion: trigger.ExecutedVersion(c.m)}
 	if resp != nil {
 		rc = *resp
 	}
 	rec := failureRecord{
-		RequestContext: requestContext{RequestID: uuid.NewString(), FunctionARN: c.m.FunctionARN, Condition: cond,
-			ApproximateInvokeCount: max(invokes, 0)},
+		RequestContext:  trigger.NewRequestContext(c.m, cond, max(invokes, 0)),
 		ResponseContext: rc,
 		Version:         "1.0",
-		Timestamp:       time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		Timestamp:       time.Now().UTC().Format(trigger.TimestampLayout),
 		SQSBatchInfo: sqsBatchInfo{QueueARN: c.arn, MessageID: it.rec.MessageId, BatchSize: 1,
 			ApproximateReceiveCount: int(it.meta.NumDelivered), SentTimestamp: it.rec.Attributes["SentTimestamp"]},
 		Payload: events.SQSEvent{Records: []events.SQSMessage{it.rec}},
@@ -484,13 +430,6 @@ func (c *consumer) deadLetter(ctx context.Context, it item, cond string, invokes
 	}
 	logger.Info("message sent to the on-failure destination", "destination", c.m.OnFailureDestination)
 	c.term(it, cond)
-}
-
-func (c *consumer) executedVersion() string {
-	if c.m.Qualifier != "" {
-		return c.m.Qualifier
-	}
-	return "$LATEST"
 }
 
 func (c *consumer) ackAll(items []item) {
@@ -531,7 +470,7 @@ func (c *consumer) nak(ctx context.Context, it item, delay time.Duration) {
 
 // remembered returns when the message was first received (now, if unknown) and the function's
 // last answer for it (nil if unknown).
-func (c *consumer) remembered(id string, now time.Time) (time.Time, *responseContext) {
+func (c *consumer) remembered(id string, now time.Time) (time.Time, *trigger.ResponseContext) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f, ok := c.failures[id]; ok {
@@ -540,7 +479,7 @@ func (c *consumer) remembered(id string, now time.Time) (time.Time, *responseCon
 	return now, nil
 }
 
-func (c *consumer) remember(it item, resp *responseContext) {
+func (c *consumer) remember(it item, resp *trigger.ResponseContext) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.failures[it.rec.MessageId]; ok || len(c.failures) < maxRemembered {
@@ -552,33 +491,4 @@ func (c *consumer) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.failures, id)
-}
-
-func (c *consumer) setStatus(state, msg string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.state, c.message = state, msg
-}
-
-// Stop asks the mapping's work to end; Wait returns once it has.
-func (c *consumer) Stop() { c.cancel() }
-func (c *consumer) Wait() { <-c.done }
-
-// Status reports the mapping's state.
-func (c *consumer) Status() sdk.MappingStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return sdk.MappingStatus{UUID: c.m.UUID, State: c.state, Message: c.message}
-}
-
-// sleep waits d or until ctx ends; false if it ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // Fixed parts of the SQS event.
@@ -21,12 +23,6 @@ const (
 	accountID   = "000000000000"
 	senderID    = "gateway"
 	msgIDHeader = "Nats-Msg-Id"
-)
-
-// Conditions of an on-failure record.
-const (
-	conditionRetries = "RetryAttemptsExhausted"
-	conditionAge     = "RecordAgeExceeded"
 )
 
 // queueARN is the SQS ARN the events give for queue.
@@ -113,27 +109,12 @@ func md5OfMessageAttributes(attrs map[string]events.SQSMessageAttribute) string 
 // the shape of Lambda's on-failure invocation record for event source mappings, with the SQS
 // message (as a one-record SQS event) in payload.
 type failureRecord struct {
-	RequestContext  requestContext  `json:"requestContext"`
-	ResponseContext responseContext `json:"responseContext"`
-	Version         string          `json:"version"`
-	Timestamp       string          `json:"timestamp"`
-	SQSBatchInfo    sqsBatchInfo    `json:"SQSBatchInfo"`
-	Payload         events.SQSEvent `json:"payload"`
-}
-
-type requestContext struct {
-	RequestID              string `json:"requestId"`
-	FunctionARN            string `json:"functionArn"`
-	Condition              string `json:"condition"`
-	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-}
-
-// responseContext is the function's last answer for the message; StatusCode 0 when no invocation
-// of it is known to this plugin.
-type responseContext struct {
-	StatusCode      int    `json:"statusCode"`
-	ExecutedVersion string `json:"executedVersion"`
-	FunctionError   string `json:"functionError,omitempty"`
+	RequestContext  trigger.RequestContext  `json:"requestContext"`
+	ResponseContext trigger.ResponseContext `json:"responseContext"`
+	Version         string                  `json:"version"`
+	Timestamp       string                  `json:"timestamp"`
+	SQSBatchInfo    sqsBatchInfo            `json:"SQSBatchInfo"`
+	Payload         events.SQSEvent         `json:"payload"`
 }
 
 type sqsBatchInfo struct {

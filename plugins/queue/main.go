@@ -1,5 +1,5 @@
 // Command queue is the gateway's built-in queue trigger plugin: it feeds functions from NATS
-// JetStream work queues (internal/natsq's convention) with Amazon SQS events and the semantics of
+// JetStream work queues (plugins/sdk/natsq's convention) with Amazon SQS events and the semantics of
 // Lambda's SQS event source mappings. See source.go.
 package main
 

@@ -27,19 +27,14 @@ package main
 //     1 by default), like ScalingConfig.MaximumConcurrency.
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsconn"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
 )
 
 // Limits and defaults.
@@ -55,18 +50,9 @@ const (
 	optionMaximumConcurrency = "maximum_concurrency"
 )
 
-// source is the queue TriggerSource.
+// source is the queue TriggerSource: natssource's plumbing, with a consumer per mapping.
 type source struct {
-	logger hclog.Logger
-
-	mu     sync.Mutex
-	host   sdk.Host
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	region string
-	ctx    context.Context // the consumers' parent: ends on Close
-	cancel context.CancelFunc
-	set    sdk.MappingSet[*consumer]
+	*natssource.Source[*consumer]
 }
 
 var _ sdk.TriggerSource = (*source)(nil)
@@ -76,62 +62,11 @@ func newSource() *source {
 }
 
 func newSourceWithLogger(logger hclog.Logger) *source {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &source{logger: logger.Named("queue"), ctx: ctx, cancel: cancel}
-}
-
-func (s *source) Schema() sdk.Schema { return natsconn.Schema("queues") }
-
-// Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
-// keeps the host. Called again, it stops the mappings and reconnects.
-func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
-	conn, diags, err := natsconn.Connect(req, "lambdagw queue trigger", "queues", s.logger)
-	if conn == nil {
-		return diags, err
-	}
-	s.mu.Lock()
-	s.set.StopAll()
-	oldNC := s.nc
-	s.host, s.nc, s.js, s.region = host, conn.NC, conn.JS, conn.Region
-	s.mu.Unlock()
-	if oldNC != nil {
-		oldNC.Close()
-	}
-	return nil, nil
-}
-
-// SetMappings starts the enabled mappings not running yet, restarts the changed ones and stops
-// the others (their JetStream consumers stay, with their messages). A mapping whose queue or
-// consumer cannot be set up now is reported in error and retried in the background.
-func (s *source) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.js == nil {
-		return nil, errors.New("the queue trigger is not configured")
-	}
-	return s.set.Set(ctx, s.ctx, mappings, setupTimeout, s.newConsumer)
-}
-
-// Status reports each mapping of the last SetMappings.
-func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.set.Status(), nil
-}
-
-// Close stops every mapping and closes the connection. The plugin's process never calls it
-// (it ends with the process); tests and an in-process host do.
-func (s *source) Close() {
-	s.mu.Lock()
-	s.cancel()
-	s.set.StopAll()
-	nc := s.nc
-	s.nc, s.js = nil, nil
-	s.mu.Unlock()
-	if nc != nil {
-		_ = nc.FlushTimeout(5 * time.Second) // the last acks
-		nc.Close()
-	}
+	logger = logger.Named("queue")
+	return &source{natssource.NewSource(natssource.SourceConfig[*consumer]{
+		Trigger: "queue", What: "queues", Logger: logger, SetupTimeout: setupTimeout,
+		NewRunner: func(env natssource.Env, m sdk.Mapping) *consumer { return newConsumer(env, m, logger) },
+	})}
 }
 
 // settings are a mapping's batching and retry settings, with defaults applied.

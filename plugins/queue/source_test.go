@@ -25,9 +25,10 @@ import (
 
 	"github.com/lambdagw/gateway/internal/natsengine"
 	"github.com/lambdagw/gateway/internal/natsengine/natstest"
-	"github.com/lambdagw/gateway/internal/natsq"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natsq"
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 const testRegion = "eu-west-1"
@@ -156,7 +157,7 @@ func (e *env) waitEmpty(queue string) {
 				}
 			}
 		}
-		if !sleep(e.ctx, 20*time.Millisecond) {
+		if !trigger.Sleep(e.ctx, 20*time.Millisecond) {
 			e.t.Fatalf("queue %s still holds %d messages (%v)", queue, n, err)
 		}
 	}
@@ -429,7 +430,7 @@ func TestRetriesThenOnFailure(t *testing.T) {
 		rc.ApproximateInvokeCount < 3 {
 		t.Errorf("requestContext %+v", rc)
 	}
-	if r.ResponseContext != (responseContext{StatusCode: 200, ExecutedVersion: "live", FunctionError: "Unhandled"}) {
+	if r.ResponseContext != (trigger.ResponseContext{StatusCode: 200, ExecutedVersion: "live", FunctionError: "Unhandled"}) {
 		t.Errorf("responseContext %+v", r.ResponseContext)
 	}
 	if _, err := time.Parse(time.RFC3339, r.Timestamp); err != nil || r.Version != "1.0" {
@@ -546,10 +547,7 @@ func TestStopMapping(t *testing.T) {
 	if st := e.setMappings(); len(st) != 0 {
 		t.Errorf("statuses after stopping: %+v", st)
 	}
-	e.src.mu.Lock()
-	left := e.src.set.Len()
-	e.src.mu.Unlock()
-	if left != 0 {
+	if left := e.src.Len(); left != 0 {
 		t.Errorf("%d consumers left", left)
 	}
 	buf := make([]byte, 1<<20)

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // Retry timing.
@@ -63,7 +63,7 @@ func (d *deliverer) deliver(ctx context.Context, items []*item) error {
 				}
 			}
 			if len(old) > 0 {
-				if err := d.giveUp(ctx, old, conditionAge, nil); err != nil {
+				if err := d.giveUp(ctx, old, trigger.ConditionEventAge, nil); err != nil {
 					return err
 				}
 			}
@@ -82,7 +82,7 @@ func (d *deliverer) deliver(ctx context.Context, items []*item) error {
 				return ctx.Err()
 			}
 			d.logger.Warn("the gateway did not take the batch; delivering it again", "records", len(items), "error", err, "in", later)
-			if !sleep(ctx, later) {
+			if !trigger.Sleep(ctx, later) {
 				return ctx.Err()
 			}
 			later = min(2*later, maxLaterDelay)
@@ -95,7 +95,7 @@ func (d *deliverer) deliver(ctx context.Context, items []*item) error {
 			return nil
 		case sdk.RetryLater:
 			d.logger.Debug("the gateway cannot run the function now; waiting", "records", len(items), "in", later)
-			if !sleep(ctx, later) {
+			if !trigger.Sleep(ctx, later) {
 				return ctx.Err()
 			}
 			later = min(2*later, maxLaterDelay)
@@ -128,14 +128,14 @@ func (d *deliverer) deliver(ctx context.Context, items []*item) error {
 		d.logger.Info("the function failed", "records", len(failed), "error_type", res.ErrorType, "error", res.ErrorMessage,
 			"retrying", len(again), "giving_up", len(exhausted))
 		if len(exhausted) > 0 {
-			if err := d.giveUp(ctx, exhausted, conditionRetries, &res); err != nil {
+			if err := d.giveUp(ctx, exhausted, trigger.ConditionAsyncRetries, &res); err != nil {
 				return err
 			}
 		}
 		if items = again; len(items) == 0 {
 			return nil
 		}
-		if !sleep(ctx, retryDelay(d.st.retryDelay, maxAttempts)) {
+		if !trigger.Sleep(ctx, retryDelay(d.st.retryDelay, maxAttempts)) {
 			return ctx.Err()
 		}
 	}
@@ -191,7 +191,7 @@ func (d *deliverer) giveUp(ctx context.Context, items []*item, condition string,
 			return ctx.Err()
 		}
 		d.logger.Warn("sending to the on-failure destination failed; trying again", "error", err)
-		if !sleep(ctx, failureDelay) {
+		if !trigger.Sleep(ctx, failureDelay) {
 			return ctx.Err()
 		}
 	}
@@ -202,17 +202,12 @@ func (d *deliverer) failureRecord(items []*item, condition string, res *sdk.Batc
 	if err != nil {
 		return nil, err
 	}
-	version := d.m.Qualifier
-	if version == "" {
-		version = "$LATEST"
-	}
 	rec := invocationRecord{
-		Version:   "1.0",
-		Timestamp: d.now().UTC().Format(eventTimeFormat),
-		RequestContext: requestContext{RequestID: uuid.NewString(), FunctionARN: d.m.FunctionARN, Condition: condition,
-			ApproximateInvokeCount: items[0].attempts},
+		Version:         "1.0",
+		Timestamp:       d.now().UTC().Format(eventTimeFormat),
+		RequestContext:  trigger.NewRequestContext(d.m, condition, items[0].attempts),
 		RequestPayload:  payload.Event,
-		ResponseContext: responseContext{ExecutedVersion: version},
+		ResponseContext: trigger.ResponseContext{ExecutedVersion: trigger.ExecutedVersion(d.m)},
 	}
 	if res != nil {
 		rec.ResponseContext.StatusCode = 200
@@ -224,18 +219,6 @@ func (d *deliverer) failureRecord(items []*item, condition string, res *sdk.Batc
 		}
 	}
 	return json.Marshal(rec)
-}
-
-// sleep waits d or until ctx ends; false if it ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // settings are a mapping's options and delivery settings, checked, with defaults applied.

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // Fixed parts of the S3 event.
@@ -23,12 +25,6 @@ const (
 	eventPut = "ObjectCreated:Put"
 	// eventDelete is the event a polled object that is gone is delivered as.
 	eventDelete = "ObjectRemoved:Delete"
-)
-
-// Conditions of an on-failure record (Lambda's asynchronous invocation record).
-const (
-	conditionRetries = "RetriesExhausted"
-	conditionAge     = "EventAgeExceeded"
 )
 
 // Key encodings of the notifications a store sends (config webhook_key_encoding).
@@ -270,26 +266,12 @@ func parseEventTime(s string, fallback time.Time) time.Time {
 // Lambda's asynchronous invocation record, with the event the function was (or would have been)
 // invoked with as requestPayload.
 type invocationRecord struct {
-	Version         string          `json:"version"`
-	Timestamp       string          `json:"timestamp"`
-	RequestContext  requestContext  `json:"requestContext"`
-	RequestPayload  json.RawMessage `json:"requestPayload"`
-	ResponseContext responseContext `json:"responseContext"`
-	ResponsePayload json.RawMessage `json:"responsePayload,omitempty"`
-}
-
-type requestContext struct {
-	RequestID              string `json:"requestId"`
-	FunctionARN            string `json:"functionArn"`
-	Condition              string `json:"condition"`
-	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-}
-
-// responseContext is the function's last answer; StatusCode 0 when it was not invoked.
-type responseContext struct {
-	StatusCode      int    `json:"statusCode"`
-	ExecutedVersion string `json:"executedVersion"`
-	FunctionError   string `json:"functionError,omitempty"`
+	Version         string                  `json:"version"`
+	Timestamp       string                  `json:"timestamp"`
+	RequestContext  trigger.RequestContext  `json:"requestContext"`
+	RequestPayload  json.RawMessage         `json:"requestPayload"`
+	ResponseContext trigger.ResponseContext `json:"responseContext"`
+	ResponsePayload json.RawMessage         `json:"responsePayload,omitempty"`
 }
 
 // eventFilter is a mapping's filter: event names (Amazon S3's notification configuration

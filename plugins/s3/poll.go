@@ -21,13 +21,13 @@ import (
 	"io/fs"
 	"os"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // cursorEvery is how often, at most, the cursor is written while a poll delivers.
@@ -54,57 +54,36 @@ type listed struct {
 
 // pollRunner runs a poll mapping.
 type pollRunner struct {
+	trigger.Base
 	d      *deliverer
 	client *s3.Client
 	path   string
 	region string
-	cancel context.CancelFunc
-	done   chan struct{}
 
 	cur   *cursor
 	dirty bool
 	saved time.Time
-
-	mu  sync.Mutex
-	err string
 }
 
 func newPollRunner(d *deliverer, client *s3.Client, path, region string) *pollRunner {
-	return &pollRunner{d: d, client: client, path: path, region: region, done: make(chan struct{})}
+	return &pollRunner{d: d, client: client, path: path, region: region}
 }
 
+// start runs the mapping under parent until stop; it has nothing to set up first.
 func (r *pollRunner) start(parent context.Context) {
-	ctx, cancel := context.WithCancel(parent)
-	r.cancel = cancel
-	go r.run(ctx)
+	trigger.Start(&r.Base, r.d.m, parent, parent, trigger.Setup[struct{}]{
+		Logger: r.d.logger,
+		Run:    func(ctx context.Context, _ struct{}, _ bool) { r.run(ctx) },
+	})
 }
 
+// stop stops the mapping and waits until it has stopped.
 func (r *pollRunner) stop() {
-	r.cancel()
-	<-r.done
-}
-
-func (r *pollRunner) status() sdk.MappingStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != "" {
-		return sdk.MappingStatus{UUID: r.d.m.UUID, State: sdk.StateError, Message: r.err}
-	}
-	return sdk.MappingStatus{UUID: r.d.m.UUID, State: sdk.StateOK}
-}
-
-func (r *pollRunner) setErr(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err == nil {
-		r.err = ""
-	} else {
-		r.err = err.Error()
-	}
+	r.Stop()
+	r.Wait()
 }
 
 func (r *pollRunner) run(ctx context.Context) {
-	defer close(r.done)
 	r.cur = r.loadCursor()
 	defer r.save(true)
 	for {
@@ -113,12 +92,12 @@ func (r *pollRunner) run(ctx context.Context) {
 				return
 			}
 			r.d.logger.Warn("polling the bucket failed", "error", err)
-			r.setErr(err)
+			r.SetErr(err)
 		} else {
-			r.setErr(nil)
+			r.SetErr(nil)
 		}
 		r.save(true)
-		if !sleep(ctx, r.d.st.pollInterval) {
+		if !trigger.Sleep(ctx, r.d.st.pollInterval) {
 			return
 		}
 	}
@@ -161,7 +140,7 @@ func (r *pollRunner) save(now bool) {
 	}
 	if err != nil {
 		r.d.logger.Error("cannot write the cursor", "path", r.path, "error", err)
-		r.setErr(fmt.Errorf("writing the cursor: %w", err))
+		r.SetErr(fmt.Errorf("writing the cursor: %w", err))
 		return
 	}
 	r.dirty, r.saved = false, time.Now()

@@ -27,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/lambdagw/gateway/internal/s3test"
+	"github.com/lambdagw/gateway/internal/testfixtures/s3test"
 	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
 )

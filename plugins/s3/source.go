@@ -80,7 +80,7 @@ type config struct {
 
 // runner is a running mapping.
 type runner interface {
-	status() sdk.MappingStatus
+	Status() sdk.MappingStatus
 	stop() // stops it and waits until it has stopped
 }
 
@@ -343,7 +343,7 @@ func (s *source) statusLocked() []sdk.MappingStatus {
 	out := make([]sdk.MappingStatus, 0, len(s.order))
 	for _, id := range s.order {
 		if r, ok := s.runners[id]; ok {
-			out = append(out, r.status())
+			out = append(out, r.Status())
 		} else if st, ok := s.bad[id]; ok {
 			out = append(out, st)
 		}

@@ -11,10 +11,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // maxNotification is the largest notification document taken.
@@ -133,19 +132,15 @@ var errNotHere = errors.New("no webhook trigger of this node reads bucket")
 
 // webhookRunner delivers a webhook mapping's journal, in order.
 type webhookRunner struct {
+	trigger.Base
 	d      *deliverer
 	j      *journal
 	region string
 	wakeCh chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu  sync.Mutex
-	err string
 }
 
 func newWebhookRunner(d *deliverer, j *journal, region string) *webhookRunner {
-	return &webhookRunner{d: d, j: j, region: region, wakeCh: make(chan struct{}, 1), done: make(chan struct{})}
+	return &webhookRunner{d: d, j: j, region: region, wakeCh: make(chan struct{}, 1)}
 }
 
 func (r *webhookRunner) configurationID() string {
@@ -162,38 +157,21 @@ func (r *webhookRunner) wake() {
 	}
 }
 
+// start runs the mapping under parent until stop; it has nothing to set up first.
 func (r *webhookRunner) start(parent context.Context) {
-	ctx, cancel := context.WithCancel(parent)
-	r.cancel = cancel
-	go r.run(ctx)
+	trigger.Start(&r.Base, r.d.m, parent, parent, trigger.Setup[struct{}]{
+		Logger: r.d.logger,
+		Run:    func(ctx context.Context, _ struct{}, _ bool) { r.run(ctx) },
+	})
 }
 
+// stop stops the mapping and waits until it has stopped.
 func (r *webhookRunner) stop() {
-	r.cancel()
-	<-r.done
-}
-
-func (r *webhookRunner) status() sdk.MappingStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.err != "" {
-		return sdk.MappingStatus{UUID: r.d.m.UUID, State: sdk.StateError, Message: r.err}
-	}
-	return sdk.MappingStatus{UUID: r.d.m.UUID, State: sdk.StateOK}
-}
-
-func (r *webhookRunner) setErr(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err == nil {
-		r.err = ""
-	} else {
-		r.err = err.Error()
-	}
+	r.Stop()
+	r.Wait()
 }
 
 func (r *webhookRunner) run(ctx context.Context) {
-	defer close(r.done)
 	defer func() {
 		if err := r.j.close(); err != nil {
 			r.d.logger.Warn("closing the journal", "error", err)
@@ -229,10 +207,10 @@ func (r *webhookRunner) run(ctx context.Context) {
 			// Delivered, but the journal may still hold them: they would be delivered again
 			// after a restart (at least once).
 			r.d.logger.Error("could not remove delivered records from the journal", "error", err)
-			r.setErr(err)
+			r.SetErr(err)
 			continue
 		}
-		r.setErr(nil)
+		r.SetErr(nil)
 	}
 }
 

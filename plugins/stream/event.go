@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/google/uuid"
+
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // Constants of the Kinesis event.
@@ -18,13 +19,6 @@ const (
 	eventVersion      = "1.0"
 	schemaVersion     = "1.0"
 	invokeIdentityARN = "arn:aws:iam::" + accountID + ":role/gateway"
-	timestampLayout   = "2006-01-02T15:04:05.000Z"
-)
-
-// Conditions of an on-failure record.
-const (
-	conditionRetries = "RetryAttemptsExhausted"
-	conditionAge     = "RecordAgeExceeded"
 )
 
 // streamARN is the Kinesis ARN the events give for stream.
@@ -77,26 +71,11 @@ func (w *shard) event(recs []*record) ([]byte, []string, error) {
 // Lambda's on-failure invocation record for Kinesis, which names the records (their shard and
 // sequence range) rather than carrying them; they stay in the stream for its retention.
 type failureRecord struct {
-	RequestContext   requestContext   `json:"requestContext"`
-	ResponseContext  responseContext  `json:"responseContext"`
-	Version          string           `json:"version"`
-	Timestamp        string           `json:"timestamp"`
-	KinesisBatchInfo kinesisBatchInfo `json:"KinesisBatchInfo"`
-}
-
-type requestContext struct {
-	RequestID              string `json:"requestId"`
-	FunctionARN            string `json:"functionArn"`
-	Condition              string `json:"condition"`
-	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-}
-
-// responseContext is the function's last answer for the batch; StatusCode 0 when it was never
-// invoked with it.
-type responseContext struct {
-	StatusCode      int    `json:"statusCode"`
-	ExecutedVersion string `json:"executedVersion"`
-	FunctionError   string `json:"functionError,omitempty"`
+	RequestContext   trigger.RequestContext  `json:"requestContext"`
+	ResponseContext  trigger.ResponseContext `json:"responseContext"`
+	Version          string                  `json:"version"`
+	Timestamp        string                  `json:"timestamp"`
+	KinesisBatchInfo kinesisBatchInfo        `json:"KinesisBatchInfo"`
 }
 
 type kinesisBatchInfo struct {
@@ -119,22 +98,21 @@ func (w *shard) sendFailure(ctx context.Context, b *batch, recs []*record, cond 
 		logger.Warn("dropping records given up on: the mapping has no on-failure destination")
 		return nil
 	}
-	rc := responseContext{ExecutedVersion: w.mp.executedVersion()}
+	rc := trigger.ResponseContext{ExecutedVersion: trigger.ExecutedVersion(w.mp.m)}
 	if b.resp != nil {
 		rc = *b.resp
 	}
 	rec := failureRecord{
-		RequestContext: requestContext{RequestID: uuid.NewString(), FunctionARN: w.mp.m.FunctionARN, Condition: cond,
-			ApproximateInvokeCount: b.invokes},
+		RequestContext:  trigger.NewRequestContext(w.mp.m, cond, b.invokes),
 		ResponseContext: rc,
 		Version:         "1.0",
-		Timestamp:       time.Now().UTC().Format(timestampLayout),
+		Timestamp:       time.Now().UTC().Format(trigger.TimestampLayout),
 		KinesisBatchInfo: kinesisBatchInfo{
 			ShardID:                         w.id,
 			StartSequenceNumber:             seqString(first.seq),
 			EndSequenceNumber:               seqString(last.seq),
-			ApproximateArrivalOfFirstRecord: first.arrived.UTC().Format(timestampLayout),
-			ApproximateArrivalOfLastRecord:  last.arrived.UTC().Format(timestampLayout),
+			ApproximateArrivalOfFirstRecord: first.arrived.UTC().Format(trigger.TimestampLayout),
+			ApproximateArrivalOfLastRecord:  last.arrived.UTC().Format(trigger.TimestampLayout),
 			BatchSize:                       len(recs),
 			StreamARN:                       w.mp.arn,
 		},

@@ -17,8 +17,8 @@ import (
 
 	"github.com/lambdagw/gateway/internal/natsengine"
 	"github.com/lambdagw/gateway/internal/natsengine/natstest"
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
 )
 

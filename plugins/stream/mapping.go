@@ -11,8 +11,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 const (
@@ -27,6 +29,7 @@ var errStreamGone = errors.New("the stream is gone")
 
 // mapping runs one event source mapping: a worker per shard of its stream.
 type mapping struct {
+	trigger.Base
 	m      sdk.Mapping
 	st     settings
 	host   sdk.Host
@@ -35,13 +38,8 @@ type mapping struct {
 	arn    string
 	logger hclog.Logger
 
-	cancel context.CancelFunc
-	done   chan struct{} // closed when every goroutine of the mapping has ended
-
 	mu       sync.Mutex
-	state    string
-	message  string         // the mapping's own problem (setting it up), or ""
-	problems map[int]string // by shard
+	problems map[int]string // by shard; the Base's message is the mapping's own problem
 }
 
 // plan is what a set-up mapping runs: the stream's shards, the checkpoints and where each
@@ -60,64 +58,39 @@ type start struct {
 	position string
 }
 
-func (s *source) newMapping(m sdk.Mapping) *mapping {
-	return &mapping{m: m, host: s.host, js: s.js, region: s.region, arn: streamARN(s.region, m.Source),
-		logger: s.logger.Named("mapping").With("mapping", m.UUID, "stream", m.Source, "function", m.Function),
-		cancel: func() {}, done: make(chan struct{}), problems: map[int]string{}}
+func newRunner(env natssource.Env, m sdk.Mapping, logger hclog.Logger) *mapping {
+	return &mapping{m: m, host: env.Host, js: env.Conn.JS, region: env.Conn.Region, arn: streamARN(env.Conn.Region, m.Source),
+		logger:   logger.Named("mapping").With("mapping", m.UUID, "stream", m.Source, "function", m.Function),
+		problems: map[int]string{}}
 }
 
 // Start sets the mapping up (one attempt, bounded by setupCtx) and runs it under parent until
-// cancel. The first attempt is made before start returns, so that a LATEST mapping starts
-// reading when SetMappings gives it.
+// Stop. The first attempt is made before Start returns, so that a LATEST mapping starts reading
+// when SetMappings gives it.
 func (mp *mapping) Start(setupCtx, parent context.Context) {
-	if !mp.m.Enabled {
-		mp.setStatus(sdk.StateOK, "disabled")
-		close(mp.done)
-		return
-	}
-	st, err := mappingSettings(mp.m)
-	if err == nil {
-		err = natsstream.Validate(mp.m.Source)
-	}
-	if err != nil {
-		mp.setStatus(sdk.StateError, err.Error())
-		mp.logger.Error("the mapping cannot run", "error", err)
-		close(mp.done)
-		return
-	}
-	mp.st = st
-	ctx, cancel := context.WithCancel(parent)
-	mp.cancel = cancel
-	p, err := mp.setup(setupCtx)
-	if err != nil {
-		mp.setStatus(sdk.StateError, err.Error())
-		mp.logger.Warn("cannot set the mapping up yet; retrying", "error", err)
-	} else {
-		mp.setStatus(sdk.StateOK, "")
-	}
-	go mp.run(ctx, p)
+	trigger.Start(&mp.Base, mp.m, setupCtx, parent, trigger.Setup[*plan]{
+		Logger: mp.logger,
+		Check: func() (err error) {
+			if mp.st, err = mappingSettings(mp.m); err != nil {
+				return err
+			}
+			return natsstream.Validate(mp.m.Source)
+		},
+		SetUp: mp.setup,
+		Run:   func(ctx context.Context, p *plan, _ bool) { mp.run(ctx, p) },
+	})
 }
 
 // run sets the mapping up until it is, runs the shard workers, and sets it up again if the
 // stream goes away, until ctx ends.
 func (mp *mapping) run(ctx context.Context, p *plan) {
-	defer close(mp.done)
-	backoff := time.Second
 	for ctx.Err() == nil {
 		if p == nil {
-			if !sleep(ctx, backoff) {
+			var ok bool
+			if p, ok = trigger.SetUpAgain(ctx, &mp.Base, mp.logger, maxSetupBackoff, mp.setup); !ok {
 				break
 			}
-			backoff = min(2*backoff, maxSetupBackoff)
-			var err error
-			if p, err = mp.setup(ctx); err != nil {
-				mp.setStatus(sdk.StateError, err.Error())
-				mp.logger.Warn("cannot set the mapping up", "error", err)
-				continue
-			}
-			mp.setStatus(sdk.StateOK, "")
 		}
-		backoff = time.Second
 		mp.logger.Info("reading the stream", "shards", p.shards, "batch_size", mp.st.batchSize,
 			"batch_window", mp.st.window, "starting_position", mp.st.position)
 		wctx, stop := context.WithCancel(ctx)
@@ -128,7 +101,7 @@ func (mp *mapping) run(ctx context.Context, p *plan) {
 			go func() {
 				defer wg.Done()
 				if err := w.run(wctx); errors.Is(err, errStreamGone) {
-					mp.setStatus(sdk.StateError, err.Error())
+					mp.SetStatus(sdk.StateError, err.Error())
 					stop()
 				}
 			}()
@@ -187,12 +160,6 @@ func (mp *mapping) setup(ctx context.Context) (*plan, error) {
 	return p, nil
 }
 
-func (mp *mapping) setStatus(state, msg string) {
-	mp.mu.Lock()
-	defer mp.mu.Unlock()
-	mp.state, mp.message = state, msg
-}
-
 // setProblem records what goes wrong on a shard ("" when it goes well again).
 func (mp *mapping) setProblem(shard int, msg string) {
 	mp.mu.Lock()
@@ -210,15 +177,11 @@ func (mp *mapping) clearProblems() {
 	mp.problems = map[int]string{}
 }
 
-// Stop asks the mapping's work to end; Wait returns once it has.
-func (mp *mapping) Stop() { mp.cancel() }
-func (mp *mapping) Wait() { <-mp.done }
-
 // Status is the mapping's own state, or an error when a shard has a problem.
 func (mp *mapping) Status() sdk.MappingStatus {
+	st := mp.Base.Status()
 	mp.mu.Lock()
 	defer mp.mu.Unlock()
-	st := sdk.MappingStatus{UUID: mp.m.UUID, State: mp.state, Message: mp.message}
 	if st.State == sdk.StateOK && len(mp.problems) > 0 {
 		shards := make([]int, 0, len(mp.problems))
 		for i := range mp.problems {
@@ -232,23 +195,4 @@ func (mp *mapping) Status() sdk.MappingStatus {
 		}
 	}
 	return st
-}
-
-func (mp *mapping) executedVersion() string {
-	if mp.m.Qualifier != "" {
-		return mp.m.Qualifier
-	}
-	return "$LATEST"
-}
-
-// sleep waits d or until ctx ends; false if it ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 const (
@@ -50,9 +51,9 @@ type record struct {
 // shard's batches follow each other with no gap, the first starting after the checkpoint.
 type batch struct {
 	recs     []*record
-	attempts int              // failed attempts counted against MaximumRetryAttempts
-	invokes  int              // times the function was invoked with these records
-	resp     *responseContext // the function's last answer, for an on-failure record
+	attempts int                      // failed attempts counted against MaximumRetryAttempts
+	invokes  int                      // times the function was invoked with these records
+	resp     *trigger.ResponseContext // the function's last answer, for an on-failure record
 }
 
 func (b *batch) last() uint64 { return b.recs[len(b.recs)-1].seq }
@@ -285,7 +286,7 @@ func (w *shard) process(ctx context.Context) {
 		w.succeeded(ctx)
 	case sdk.Partial:
 		b.invokes++
-		b.resp = &responseContext{StatusCode: 200, ExecutedVersion: w.mp.executedVersion()}
+		b.resp = &trigger.ResponseContext{StatusCode: 200, ExecutedVersion: trigger.ExecutedVersion(w.mp.m)}
 		if len(res.FailedItemIDs) == 0 {
 			w.succeeded(ctx)
 			return
@@ -313,7 +314,7 @@ func (w *shard) process(ctx context.Context) {
 		w.failed(ctx, b, logger)
 	case sdk.FunctionError:
 		b.invokes++
-		b.resp = &responseContext{StatusCode: 200, ExecutedVersion: w.mp.executedVersion(), FunctionError: "Unhandled"}
+		b.resp = &trigger.ResponseContext{StatusCode: 200, ExecutedVersion: trigger.ExecutedVersion(w.mp.m), FunctionError: "Unhandled"}
 		logger.Debug("the function failed", "error_type", res.ErrorType, "error", res.ErrorMessage)
 		if w.mp.m.BisectBatchOnFunctionError && len(live) > 1 {
 			w.bisect(b, live)
@@ -326,7 +327,7 @@ func (w *shard) process(ctx context.Context) {
 			logger.Error("unknown outcome; the batch will be delivered again", "outcome", res.Outcome)
 		}
 		if b.resp == nil {
-			b.resp = &responseContext{StatusCode: 429, ExecutedVersion: w.mp.executedVersion()}
+			b.resp = &trigger.ResponseContext{StatusCode: 429, ExecutedVersion: trigger.ExecutedVersion(w.mp.m)}
 		}
 		w.wait(ctx)
 	}
@@ -348,7 +349,7 @@ func (w *shard) expire(ctx context.Context, b *batch) bool {
 	if len(old) == 0 {
 		return true
 	}
-	if err := w.sendFailure(ctx, b, old, conditionAge); err != nil {
+	if err := w.sendFailure(ctx, b, old, trigger.ConditionRecordAge); err != nil {
 		if ctx.Err() == nil {
 			w.problem("sending an on-failure record: %v", err)
 			w.wait(ctx)
@@ -373,7 +374,7 @@ func (w *shard) failed(ctx context.Context, b *batch, logger hclog.Logger) {
 	b.attempts++
 	if max := w.mp.m.MaximumRetryAttempts; max >= 0 && b.attempts > max {
 		logger.Info("retry attempts exhausted; giving up on the batch", "attempts", b.attempts)
-		w.giveUp(ctx, b, conditionRetries)
+		w.giveUp(ctx, b, trigger.ConditionRetries)
 		return
 	}
 	w.wait(ctx)
@@ -459,7 +460,7 @@ func (w *shard) save(ctx context.Context, seq uint64) bool {
 func (w *shard) wait(ctx context.Context) bool {
 	d := w.backoff
 	w.backoff = min(2*w.backoff, maxBackoff)
-	return sleep(ctx, d)
+	return trigger.Sleep(ctx, d)
 }
 
 func (w *shard) problem(format string, args ...any) {

@@ -8,7 +8,7 @@ package main
 //   - Per shard, records are delivered strictly in order, one batch in flight at a time. A batch
 //     holds up to BatchSize records (100 by default) of one shard: those available as soon as
 //     one is there, or those arriving within BatchWindow after the first one.
-//   - The shard's checkpoint (internal/natsstream, a key-value bucket) is the last sequence
+//   - The shard's checkpoint (plugins/sdk/natsstream, a key-value bucket) is the last sequence
 //     whose record is done; it moves only once a record's outcome is known (at least once):
 //     after a successful batch, up to just before the lowest failed record of a partial batch,
 //     and after records given up on were sent to the on-failure destination (or logged and
@@ -42,20 +42,16 @@ package main
 //     existing stream keeps its own.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsconn"
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natssource"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 )
 
 // Limits and defaults.
@@ -66,18 +62,9 @@ const (
 	optionShards     = "shards"
 )
 
-// source is the stream TriggerSource.
+// source is the stream TriggerSource: natssource's plumbing, with a mapping per mapping.
 type source struct {
-	logger hclog.Logger
-
-	mu     sync.Mutex
-	host   sdk.Host
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	region string
-	ctx    context.Context // the mappings' parent: ends on Close
-	cancel context.CancelFunc
-	set    sdk.MappingSet[*mapping]
+	*natssource.Source[*mapping]
 }
 
 var _ sdk.TriggerSource = (*source)(nil)
@@ -87,62 +74,11 @@ func newSource() *source {
 }
 
 func newSourceWithLogger(logger hclog.Logger) *source {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &source{logger: logger.Named("stream"), ctx: ctx, cancel: cancel}
-}
-
-func (s *source) Schema() sdk.Schema { return natsconn.Schema("streams") }
-
-// Configure connects to NATS (reconnecting forever, also when the server is not up yet) and
-// keeps the host. Called again, it stops the mappings and reconnects.
-func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
-	conn, diags, err := natsconn.Connect(req, "lambdagw stream trigger", "streams", s.logger)
-	if conn == nil {
-		return diags, err
-	}
-	s.mu.Lock()
-	s.set.StopAll()
-	oldNC := s.nc
-	s.host, s.nc, s.js, s.region = host, conn.NC, conn.JS, conn.Region
-	s.mu.Unlock()
-	if oldNC != nil {
-		oldNC.Close()
-	}
-	return nil, nil
-}
-
-// SetMappings starts the enabled mappings not running yet, restarts the changed ones and stops
-// the others (their checkpoints stay). It returns once the stopped ones have stopped. A mapping
-// whose stream cannot be set up now is reported in error and retried in the background.
-func (s *source) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.js == nil {
-		return nil, errors.New("the stream trigger is not configured")
-	}
-	return s.set.Set(ctx, s.ctx, mappings, setupTimeout, s.newMapping)
-}
-
-// Status reports each mapping of the last SetMappings.
-func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.set.Status(), nil
-}
-
-// Close stops every mapping and closes the connection. The plugin's process never calls it
-// (it ends with the process); tests and an in-process host do.
-func (s *source) Close() {
-	s.mu.Lock()
-	s.cancel()
-	s.set.StopAll()
-	nc := s.nc
-	s.nc, s.js = nil, nil
-	s.mu.Unlock()
-	if nc != nil {
-		_ = nc.FlushTimeout(5 * time.Second) // the last checkpoints
-		nc.Close()
-	}
+	logger = logger.Named("stream")
+	return &source{natssource.NewSource(natssource.SourceConfig[*mapping]{
+		Trigger: "stream", What: "streams", Logger: logger, SetupTimeout: setupTimeout,
+		NewRunner: func(env natssource.Env, m sdk.Mapping) *mapping { return newRunner(env, m, logger) },
+	})}
 }
 
 // settings are a mapping's batching settings, with defaults applied.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
 )
 
@@ -276,7 +276,7 @@ func TestCheckpointResume(t *testing.T) {
 	running := runnerOf(p.src, m.UUID)
 	p.set(t)
 	select {
-	case <-running.done:
+	case <-running.Done():
 	default:
 		t.Fatal("the stopped mapping still runs")
 	}
@@ -660,7 +660,7 @@ func TestMappingLifecycle(t *testing.T) {
 		t.Error("the changed mapping was not restarted")
 	}
 	select {
-	case <-first.done:
+	case <-first.Done():
 	default:
 		t.Error("the mapping before the change still runs")
 	}
@@ -683,7 +683,7 @@ func TestMappingLifecycle(t *testing.T) {
 	// Stopped: nothing more is delivered.
 	current := runnerOf(p.src, good.UUID)
 	p.set(t)
-	<-current.done
+	<-current.Done()
 	before := len(host.Deliveries(""))
 	n.publishN(t, ctx, "fresh", 3, 3, "z")
 	time.Sleep(300 * time.Millisecond)
@@ -801,8 +801,6 @@ func (h *failingHost) Deliver(ctx context.Context, b sdk.Batch) (sdk.BatchResult
 
 // runnerOf is the mapping src runs for uuid, nil when none.
 func runnerOf(src *source, uuid string) *mapping {
-	src.mu.Lock()
-	defer src.mu.Unlock()
-	mp, _ := src.set.Runner(uuid)
+	mp, _ := src.Runner(uuid)
 	return mp
 }

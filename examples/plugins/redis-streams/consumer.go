@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 const (
@@ -32,6 +32,7 @@ const (
 // batches and acknowledges, leaves pending (to be claimed again) or dead-letters each entry by
 // the result. One goroutine does it all, so a node handles one batch of a mapping at a time.
 type consumer struct {
+	trigger.Base
 	m      sdk.Mapping
 	host   sdk.Host
 	opts   *redis.Options
@@ -40,23 +41,17 @@ type consumer struct {
 	region string
 	logger hclog.Logger
 
-	// Set by start.
-	st     settings
-	rdb    *redis.Client
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the mapping's goroutine has ended
+	// Set by Start.
+	st  settings
+	rdb *redis.Client
 
 	memo map[string]memo // by entry ID; only the mapping's goroutine uses it
-
-	mu      sync.Mutex
-	state   string
-	message string
 }
 
 // memo is what a mapping remembers of an entry that failed and is pending.
 type memo struct {
-	uncounted int              // deliveries that used no attempt (RetryLater, delivery failed)
-	resp      *responseContext // the function's last answer, if any
+	uncounted int                      // deliveries that used no attempt (RetryLater, delivery failed)
+	resp      *trigger.ResponseContext // the function's last answer, if any
 }
 
 // entry is an entry to deliver, with how often it was delivered.
@@ -66,51 +61,35 @@ type entry struct {
 	attempts   int   // which invocation this delivery is: deliveries less the uncounted ones
 }
 
-// newConsumer makes the consumer of m. The caller holds s.mu.
-func (s *source) newConsumer(m sdk.Mapping) *consumer {
-	return &consumer{m: m, host: s.host, opts: s.opts, name: s.node, region: s.region,
-		arn: streamARN(s.opts.Addr, m.Source),
+// newConsumer makes the consumer of m on srv.
+func (s *source) newConsumer(host sdk.Host, srv server, m sdk.Mapping) *consumer {
+	return &consumer{m: m, host: host, opts: srv.opts, name: srv.node, region: srv.region,
+		arn: streamARN(srv.opts.Addr, m.Source),
 		logger: s.logger.Named("mapping").With("mapping", m.UUID, "stream", m.Source, "function", m.Function,
-			"consumer", s.node),
-		cancel: func() {}, done: make(chan struct{}), memo: map[string]memo{}}
+			"consumer", srv.node),
+		memo: map[string]memo{}}
 }
 
-// Start sets the mapping up (bounded by setupCtx) and runs it under parent until stop. A mapping
+// Start sets the mapping up (bounded by setupCtx) and runs it under parent until Stop. A mapping
 // whose consumer group cannot be set up now is in error and goes on trying in the background.
 func (c *consumer) Start(setupCtx, parent context.Context) {
-	if !c.m.Enabled {
-		c.setStatus(sdk.StateOK, "disabled")
-		close(c.done)
-		return
+	st, stErr := mappingSettings(c.m)
+	if stErr == nil {
+		c.st = st
+		c.logger = c.logger.With("group", st.group)
 	}
-	st, err := mappingSettings(c.m)
-	if err != nil {
-		c.setStatus(sdk.StateError, err.Error())
-		c.logger.Error("the mapping cannot run", "error", err)
-		close(c.done)
-		return
-	}
-	c.st = st
-	c.logger = c.logger.With("group", st.group)
-	c.rdb = redis.NewClient(c.opts)
-	ctx, cancel := context.WithCancel(parent)
-	c.cancel = cancel
-	ready := true
-	if err := c.setup(setupCtx); err != nil {
-		ready = false
-		c.setStatus(sdk.StateError, err.Error())
-		c.logger.Warn("cannot set the mapping up yet; retrying", "error", err)
-	} else {
-		c.setStatus(sdk.StateOK, "")
-	}
-	go c.run(ctx, ready)
+	trigger.Start(&c.Base, c.m, setupCtx, parent, trigger.Setup[struct{}]{
+		Logger: c.logger,
+		Check: func() error {
+			if stErr == nil {
+				c.rdb = redis.NewClient(c.opts)
+			}
+			return stErr
+		},
+		SetUp: func(ctx context.Context) (struct{}, error) { return struct{}{}, c.setup(ctx) },
+		Run:   func(ctx context.Context, _ struct{}, ready bool) { c.run(ctx, ready) },
+	})
 }
-
-// Stop asks the mapping's work to end.
-func (c *consumer) Stop() { c.cancel() }
-
-// Wait returns once the mapping's work has ended.
-func (c *consumer) Wait() { <-c.done }
 
 // setup makes sure the stream and the mapping's consumer group exist.
 func (c *consumer) setup(ctx context.Context) error {
@@ -124,7 +103,6 @@ func (c *consumer) setup(ctx context.Context) error {
 // run consumes until ctx ends, setting the group up again if it goes away and backing off
 // after errors.
 func (c *consumer) run(ctx context.Context, ready bool) {
-	defer close(c.done)
 	defer func() { _ = c.rdb.Close() }()
 	backoff := time.Second
 	for ctx.Err() == nil {
@@ -133,16 +111,16 @@ func (c *consumer) run(ctx context.Context, ready bool) {
 				if ctx.Err() != nil {
 					break
 				}
-				c.setStatus(sdk.StateError, err.Error())
+				c.SetStatus(sdk.StateError, err.Error())
 				c.logger.Warn("cannot set the mapping up", "error", err)
-				if !sleep(ctx, backoff) {
+				if !trigger.Sleep(ctx, backoff) {
 					break
 				}
 				backoff = min(2*backoff, maxErrorBackoff)
 				continue
 			}
 			ready = true
-			c.setStatus(sdk.StateOK, "")
+			c.SetStatus(sdk.StateOK, "")
 		}
 		c.logger.Info("consuming", "batch_size", c.st.batchSize, "batch_window", c.st.window.String(),
 			"retry_delay", c.st.retryDelay.String(), "start", c.st.startID)
@@ -160,9 +138,9 @@ func (c *consumer) run(ctx context.Context, ready bool) {
 			c.logger.Warn("the consumer group is gone (was the stream deleted?); creating it again", "error", err)
 			ready = false
 		}
-		c.setStatus(sdk.StateError, err.Error())
+		c.SetStatus(sdk.StateError, err.Error())
 		c.logger.Warn("consuming the stream failed; retrying", "error", err, "backoff", backoff.String())
-		if !sleep(ctx, backoff) {
+		if !trigger.Sleep(ctx, backoff) {
 			break
 		}
 		backoff = min(2*backoff, maxErrorBackoff)
@@ -209,7 +187,7 @@ func (c *consumer) consume(ctx context.Context) (progressed bool, err error) {
 			return progressed, err
 		}
 		progressed = true
-		c.setStatus(sdk.StateOK, "")
+		c.SetStatus(sdk.StateOK, "")
 	}
 	return progressed, ctx.Err()
 }
@@ -293,7 +271,7 @@ func (c *consumer) process(ctx context.Context, msgs []redis.XMessage, claimed b
 			return err
 		}
 	}
-	for _, cond := range []string{conditionAge, conditionRetries} {
+	for _, cond := range []string{trigger.ConditionRecordAge, trigger.ConditionRetries} {
 		if es := givenUp[cond]; len(es) > 0 {
 			if err := c.deadLetter(ctx, es, cond, false, nil); err != nil {
 				return err
@@ -322,7 +300,7 @@ func (c *consumer) process(ctx context.Context, msgs []redis.XMessage, claimed b
 		}
 		c.logger.Warn("delivering a batch failed; it will be delivered again", "error", err, "size", len(batch))
 		c.uncount(batch, nil)
-		sleep(ctx, c.st.retryDelay)
+		trigger.Sleep(ctx, c.st.retryDelay)
 		return nil
 	}
 	c.logger.Debug("batch delivered", "size", len(batch), "outcome", res.Outcome.String(), "failed", len(res.FailedItemIDs))
@@ -336,8 +314,8 @@ func (c *consumer) process(ctx context.Context, msgs []redis.XMessage, claimed b
 		return c.fail(ctx, batch, res)
 	case sdk.RetryLater:
 		// The gateway could not run the function: no attempt used. Give it a moment.
-		c.uncount(batch, &responseContext{StatusCode: 429, ExecutedVersion: c.executedVersion()})
-		sleep(ctx, c.st.retryDelay)
+		c.uncount(batch, &trigger.ResponseContext{StatusCode: 429, ExecutedVersion: trigger.ExecutedVersion(c.m)})
+		trigger.Sleep(ctx, c.st.retryDelay)
 		return nil
 	default:
 		c.logger.Error("unknown outcome; the batch will be delivered again", "outcome", res.Outcome.String())
@@ -348,20 +326,10 @@ func (c *consumer) process(ctx context.Context, msgs []redis.XMessage, claimed b
 
 // partial settles a batch the function answered with batchItemFailures.
 func (c *consumer) partial(ctx context.Context, batch []entry, res sdk.BatchResult) error {
-	failed := make(map[string]bool, len(res.FailedItemIDs))
-	for _, id := range res.FailedItemIDs {
-		failed[id] = true
-	}
-	inBatch := make(map[string]bool, len(batch))
-	for _, e := range batch {
-		inBatch[e.msg.ID] = true
-	}
-	for id := range failed {
-		if !inBatch[id] {
-			// As Lambda does: an itemIdentifier not in the batch fails the whole batch.
-			c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", id)
-			return c.fail(ctx, batch, res)
-		}
+	failed, unknown, known := trigger.FailedItems(res.FailedItemIDs, batch, func(e entry) string { return e.msg.ID })
+	if !known {
+		c.logger.Warn("batchItemFailures names a record not in the batch; the whole batch failed", "item", unknown)
+		return c.fail(ctx, batch, res)
 	}
 	var ok []string
 	var bad []entry
@@ -383,7 +351,7 @@ func (c *consumer) partial(ctx context.Context, batch []entry, res sdk.BatchResu
 // fail settles entries the function failed: they stay pending, to be claimed again after the
 // retry delay, or are given up on when this was their last attempt.
 func (c *consumer) fail(ctx context.Context, es []entry, res sdk.BatchResult) error {
-	resp := &responseContext{StatusCode: 200, ExecutedVersion: c.executedVersion()}
+	resp := &trigger.ResponseContext{StatusCode: 200, ExecutedVersion: trigger.ExecutedVersion(c.m)}
 	if res.Outcome == sdk.FunctionError {
 		resp.FunctionError = "Unhandled"
 	}
@@ -398,18 +366,18 @@ func (c *consumer) fail(ctx context.Context, es []entry, res sdk.BatchResult) er
 	if len(exhausted) == 0 {
 		return nil
 	}
-	return c.deadLetter(ctx, exhausted, conditionRetries, true, resp)
+	return c.deadLetter(ctx, exhausted, trigger.ConditionRetries, true, resp)
 }
 
 // givenUp says why an entry is not to be delivered again, or "".
 func (c *consumer) givenUp(e entry, now time.Time) string {
 	if c.m.MaximumRecordAge > 0 {
 		if t := entryTime(e.msg.ID); !t.IsZero() && now.Sub(t) > c.m.MaximumRecordAge {
-			return conditionAge
+			return trigger.ConditionRecordAge
 		}
 	}
 	if c.m.MaximumRetryAttempts >= 0 && e.attempts > c.m.MaximumRetryAttempts+1 {
-		return conditionRetries
+		return trigger.ConditionRetries
 	}
 	return ""
 }
@@ -418,7 +386,7 @@ func (c *consumer) givenUp(e entry, now time.Time) string {
 // them; with no destination it logs and drops them. invoked says whether the function was just
 // invoked with them (else this delivery was not an invocation). If the record cannot be sent,
 // the entries stay pending: they are claimed again, and given up on again.
-func (c *consumer) deadLetter(ctx context.Context, es []entry, cond string, invoked bool, resp *responseContext) error {
+func (c *consumer) deadLetter(ctx context.Context, es []entry, cond string, invoked bool, resp *trigger.ResponseContext) error {
 	ids := make([]string, len(es))
 	invokes := 0
 	for i, e := range es {
@@ -437,7 +405,7 @@ func (c *consumer) deadLetter(ctx context.Context, es []entry, cond string, invo
 		logger.Warn("dropping entries given up on: the mapping has no on-failure destination")
 		return c.ack(ctx, ids)
 	}
-	rc := responseContext{ExecutedVersion: c.executedVersion()}
+	rc := trigger.ResponseContext{ExecutedVersion: trigger.ExecutedVersion(c.m)}
 	if resp != nil {
 		rc = *resp
 	}
@@ -485,29 +453,13 @@ func (c *consumer) deliveryCounts(ctx context.Context, msgs []redis.XMessage) (m
 // entry's idle time and not its delivery count), so that only a node that died leaves them to
 // be claimed by others. The returned func stops it and waits.
 func (c *consumer) heartbeat(ctx context.Context, ids []string) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(c.st.retryDelay/3, 10*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				err := c.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: c.m.Source, Group: c.st.group,
-					Consumer: c.name, Messages: ids}).Err()
-				if err != nil && ctx.Err() == nil {
-					c.logger.Debug("keeping a batch's entries fresh failed", "error", err)
-				}
-			}
+	return trigger.Heartbeat(ctx, max(c.st.retryDelay/3, 10*time.Millisecond), func(ctx context.Context) {
+		err := c.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: c.m.Source, Group: c.st.group,
+			Consumer: c.name, Messages: ids}).Err()
+		if err != nil && ctx.Err() == nil {
+			c.logger.Debug("keeping a batch's entries fresh failed", "error", err)
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	})
 }
 
 // ack acknowledges entries and forgets them. It goes on when the mapping is stopping.
@@ -524,7 +476,7 @@ func (c *consumer) ack(ctx context.Context, ids []string) error {
 }
 
 // uncount remembers that this delivery of es used no attempt (and resp, if not nil).
-func (c *consumer) uncount(es []entry, resp *responseContext) {
+func (c *consumer) uncount(es []entry, resp *trigger.ResponseContext) {
 	for _, e := range es {
 		c.remember(e.msg.ID, func(m *memo) {
 			m.uncounted++
@@ -543,36 +495,4 @@ func (c *consumer) remember(id string, update func(*memo)) {
 	}
 	update(&m)
 	c.memo[id] = m
-}
-
-func (c *consumer) executedVersion() string {
-	if c.m.Qualifier != "" {
-		return c.m.Qualifier
-	}
-	return "$LATEST"
-}
-
-func (c *consumer) setStatus(state, msg string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.state, c.message = state, msg
-}
-
-// Status reports the mapping's state.
-func (c *consumer) Status() sdk.MappingStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return sdk.MappingStatus{UUID: c.m.UUID, State: c.state, Message: c.message}
-}
-
-// sleep waits d or until ctx ends; false if it ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // Fixed parts of the event, which has the shape of Lambda's Kinesis event.
@@ -20,16 +21,9 @@ const (
 	eventVersion      = "1.0"
 	schemaVersion     = "1.0"
 	invokeIdentityARN = "arn:aws:iam::000000000000:role/gateway"
-	timestampLayout   = "2006-01-02T15:04:05.000Z"
 	// The entry fields that become a record's partition key and data.
 	keyField  = "key"
 	dataField = "data"
-)
-
-// Conditions of an on-failure record.
-const (
-	conditionRetries = "RetryAttemptsExhausted"
-	conditionAge     = "RecordAgeExceeded"
 )
 
 // streamARN is the eventSourceARN the events give for stream on the server at address.
@@ -114,26 +108,11 @@ func kinesisEvent(msgs []redis.XMessage, stream, arn, region string) ([]byte, []
 // shape of Lambda's on-failure invocation record for Kinesis, which names the records rather
 // than carrying them (they stay in the stream until it is trimmed; XRANGE reads them).
 type failureRecord struct {
-	RequestContext  requestContext  `json:"requestContext"`
-	ResponseContext responseContext `json:"responseContext"`
-	Version         string          `json:"version"`
-	Timestamp       string          `json:"timestamp"`
-	StreamBatchInfo streamBatchInfo `json:"RedisStreamBatchInfo"`
-}
-
-type requestContext struct {
-	RequestID              string `json:"requestId"`
-	FunctionARN            string `json:"functionArn"`
-	Condition              string `json:"condition"`
-	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-}
-
-// responseContext is the function's last answer for the entries; StatusCode 0 when no
-// invocation with them is known to this plugin.
-type responseContext struct {
-	StatusCode      int    `json:"statusCode"`
-	ExecutedVersion string `json:"executedVersion"`
-	FunctionError   string `json:"functionError,omitempty"`
+	RequestContext  trigger.RequestContext  `json:"requestContext"`
+	ResponseContext trigger.ResponseContext `json:"responseContext"`
+	Version         string                  `json:"version"`
+	Timestamp       string                  `json:"timestamp"`
+	StreamBatchInfo streamBatchInfo         `json:"RedisStreamBatchInfo"`
 }
 
 type streamBatchInfo struct {
@@ -150,24 +129,24 @@ type streamBatchInfo struct {
 
 // newFailureRecord is the on-failure record of the entries ids (not empty), given up on for cond
 // after invokes invocations.
-func newFailureRecord(ids []string, cond string, invokes int, resp responseContext, functionARN, arn, stream, group string) failureRecord {
+func newFailureRecord(ids []string, cond string, invokes int, resp trigger.ResponseContext, functionARN, arn, stream, group string) failureRecord {
 	ids = append([]string(nil), ids...)
 	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
 	first, last := ids[0], ids[len(ids)-1]
 	return failureRecord{
-		RequestContext: requestContext{RequestID: newRequestID(), FunctionARN: functionARN, Condition: cond,
+		RequestContext: trigger.RequestContext{RequestID: trigger.NewRequestID(), FunctionARN: functionARN, Condition: cond,
 			ApproximateInvokeCount: max(invokes, 0)},
 		ResponseContext: resp,
 		Version:         "1.0",
-		Timestamp:       time.Now().UTC().Format(timestampLayout),
+		Timestamp:       time.Now().UTC().Format(trigger.TimestampLayout),
 		StreamBatchInfo: streamBatchInfo{
 			StreamARN:                       arn,
 			Stream:                          stream,
 			Group:                           group,
 			StartSequenceNumber:             first,
 			EndSequenceNumber:               last,
-			ApproximateArrivalOfFirstRecord: entryTime(first).UTC().Format(timestampLayout),
-			ApproximateArrivalOfLastRecord:  entryTime(last).UTC().Format(timestampLayout),
+			ApproximateArrivalOfFirstRecord: entryTime(first).UTC().Format(trigger.TimestampLayout),
+			ApproximateArrivalOfLastRecord:  entryTime(last).UTC().Format(trigger.TimestampLayout),
 			BatchSize:                       len(ids),
 			EntryIDs:                        ids,
 		},
@@ -189,13 +168,4 @@ func splitID(id string) (uint64, uint64) {
 	m, _ := strconv.ParseUint(ms, 10, 64)
 	s, _ := strconv.ParseUint(seq, 10, 64)
 	return m, s
-}
-
-// newRequestID is a random (version 4) UUID.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

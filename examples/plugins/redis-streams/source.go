@@ -45,7 +45,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -53,6 +52,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 // Limits and defaults.
@@ -78,25 +78,28 @@ type config struct {
 	DB       *json.Number `json:"db"`
 }
 
-// source is the Redis Streams TriggerSource.
+// source is the Redis Streams TriggerSource: the SDK's trigger.Source with a *consumer per
+// mapping, on the server settings Configure checks.
 type source struct {
+	*trigger.Source[server, *consumer]
 	logger hclog.Logger
+}
 
-	mu     sync.Mutex
-	host   sdk.Host
-	opts   *redis.Options // nil until configured
-	node   string         // this node's consumer name
+// server is what Configure makes of the configuration block.
+type server struct {
+	opts   *redis.Options
+	node   string // this node's consumer name
 	region string
-	ctx    context.Context // the consumers' parent: ends on Close
-	cancel context.CancelFunc
-	set    sdk.MappingSet[*consumer]
 }
 
 var _ sdk.TriggerSource = (*source)(nil)
 
 func newSource(logger hclog.Logger) *source {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &source{logger: logger.Named("redis-streams"), ctx: ctx, cancel: cancel}
+	s := &source{logger: logger.Named("redis-streams")}
+	s.Source = trigger.NewSource(trigger.SourceConfig[server, *consumer]{
+		Name: "Redis Streams", Connect: s.connect, SetupTimeout: setupTimeout, NewRunner: s.newConsumer,
+	})
+	return s
 }
 
 func (s *source) Schema() sdk.Schema {
@@ -110,13 +113,12 @@ func (s *source) Schema() sdk.Schema {
 	}}
 }
 
-// Configure checks the configuration and the connection, and keeps the host. A Redis that is
-// not reachable yet is no mistake in the configuration: the mappings retry until it is. Called
-// again, it stops the mappings (the host gives them again).
-func (s *source) Configure(ctx context.Context, req sdk.ConfigureRequest, host sdk.Host) ([]sdk.Diagnostic, error) {
+// connect checks the configuration and the connection, for Configure. A Redis that is not
+// reachable yet is no mistake in the configuration: the mappings retry until it is.
+func (s *source) connect(ctx context.Context, req sdk.ConfigureRequest) (server, []sdk.Diagnostic, error) {
 	var cfg config
 	if err := req.DecodeConfig(&cfg); err != nil {
-		return nil, err
+		return server{}, nil, err
 	}
 	var diags []sdk.Diagnostic
 	if cfg.Address == "" {
@@ -136,7 +138,7 @@ func (s *source) Configure(ctx context.Context, req sdk.ConfigureRequest, host s
 		db = n
 	}
 	if len(diags) > 0 {
-		return diags, nil
+		return server{}, diags, nil
 	}
 	opts := &redis.Options{
 		Addr:       cfg.Address,
@@ -160,7 +162,7 @@ func (s *source) Configure(ctx context.Context, req sdk.ConfigureRequest, host s
 	case err == nil:
 		logger.Info("connected to Redis")
 	case attr != "":
-		return []sdk.Diagnostic{{Attribute: attr, Summary: "Redis refused the connection's settings", Detail: err.Error()}}, nil
+		return server{}, []sdk.Diagnostic{{Attribute: attr, Summary: "Redis refused the connection's settings", Detail: err.Error()}}, nil
 	default:
 		logger.Warn("Redis is not reachable yet; the mappings will retry", "error", err)
 	}
@@ -177,12 +179,7 @@ func (s *source) Configure(ctx context.Context, req sdk.ConfigureRequest, host s
 	if region == "" {
 		region = defaultRegion
 	}
-
-	s.mu.Lock()
-	s.set.StopAll()
-	s.host, s.opts, s.node, s.region = host, opts, node, region
-	s.mu.Unlock()
-	return nil, nil
+	return server{opts: opts, node: node, region: region}, nil, nil
 }
 
 // configErrorAttribute names the configuration attribute a Redis error is about (a wrong
@@ -200,35 +197,6 @@ func configErrorAttribute(err error) string {
 		return "db"
 	}
 	return ""
-}
-
-// SetMappings starts the enabled mappings not running yet, restarts the changed ones and stops
-// the others (their consumer groups stay, with their pending entries). A mapping whose group
-// cannot be set up now is reported in error and retried in the background.
-func (s *source) SetMappings(ctx context.Context, mappings []sdk.Mapping) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.opts == nil {
-		return nil, errors.New("the Redis Streams trigger is not configured")
-	}
-	return s.set.Set(ctx, s.ctx, mappings, setupTimeout, s.newConsumer)
-}
-
-// Status reports each mapping of the last SetMappings.
-func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.set.Status(), nil
-}
-
-// Close stops every mapping. The plugin's process never calls it (it ends with the process);
-// tests do.
-func (s *source) Close() {
-	s.mu.Lock()
-	s.cancel()
-	s.set.StopAll()
-	s.opts = nil
-	s.mu.Unlock()
 }
 
 // settings are a mapping's settings, checked, with defaults applied.

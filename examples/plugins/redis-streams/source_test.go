@@ -14,6 +14,7 @@ import (
 
 	"github.com/lambdagw/gateway/plugins/sdk"
 	"github.com/lambdagw/gateway/plugins/sdk/sdktest"
+	"github.com/lambdagw/gateway/plugins/sdk/trigger"
 )
 
 func TestEventHasKinesisShape(t *testing.T) {
@@ -192,7 +193,7 @@ func TestRetriesThenOnFailureDestination(t *testing.T) {
 	var dead []string
 	for _, r := range recs {
 		dead = append(dead, r.StreamBatchInfo.EntryIDs...)
-		if r.RequestContext.Condition != conditionRetries || r.RequestContext.ApproximateInvokeCount != 3 ||
+		if r.RequestContext.Condition != trigger.ConditionRetries || r.RequestContext.ApproximateInvokeCount != 3 ||
 			r.RequestContext.FunctionARN != m.FunctionARN || r.ResponseContext.FunctionError != "Unhandled" ||
 			r.StreamBatchInfo.StreamARN != "redis://"+rs.addr+"/payments" || r.StreamBatchInfo.Group != groupOf(m) {
 			t.Errorf("on-failure record %+v", r)
@@ -281,7 +282,7 @@ func TestOldEntriesGoToOnFailureUndelivered(t *testing.T) {
 		t.Errorf("the old entry was delivered %d times", got["1000-0"])
 	}
 	r := failureRecords(t, p.host)[0]
-	if r.RequestContext.Condition != conditionAge || r.RequestContext.ApproximateInvokeCount != 0 ||
+	if r.RequestContext.Condition != trigger.ConditionRecordAge || r.RequestContext.ApproximateInvokeCount != 0 ||
 		!slices.Equal(r.StreamBatchInfo.EntryIDs, []string{"1000-0"}) {
 		t.Errorf("on-failure record %+v", r)
 	}

@@ -46,7 +46,7 @@ func main() {
 	var (
 		out      = flag.String("out", "docs/BENCHMARKS.md", "Markdown file to write")
 		gwBin    = flag.String("gateway", "bin/gateway", "gateway binary")
-		fnDir    = flag.String("function", "", "code folder of the no-op function (default: build internal/testfunction)")
+		fnDir    = flag.String("function", "", "code folder of the no-op function (default: build internal/testfixtures/testfunction)")
 		warmN    = flag.Int("n", 5000, "invocations per latency measurement")
 		duration = flag.Duration("duration", 5*time.Second, "duration of each throughput measurement")
 		coldN    = flag.Int("cold", 30, "cold starts to measure")
@@ -134,15 +134,15 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 	defer os.RemoveAll(tmp)
 	if fnDir == "" {
 		fnDir = filepath.Join(tmp, "fn")
-		cmd := exec.Command("go", "build", "-o", filepath.Join(fnDir, "bootstrap"), "./internal/testfunction")
+		cmd := exec.Command("go", "build", "-o", filepath.Join(fnDir, "bootstrap"), "./internal/testfixtures/testfunction")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("building the function: %v\n%s", err, b)
 		}
 	}
-	// The streaming custom runtime (internal/streamruntime), for the function URL rows.
+	// The streaming custom runtime (internal/testfixtures/streamruntime), for the function URL rows.
 	rawDir := filepath.Join(tmp, "rawfn")
-	build := exec.Command("go", "build", "-o", filepath.Join(rawDir, "bootstrap"), "./internal/streamruntime")
+	build := exec.Command("go", "build", "-o", filepath.Join(rawDir, "bootstrap"), "./internal/testfixtures/streamruntime")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the streaming runtime: %v\n%s", err, b)
@@ -611,7 +611,7 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, rawDir, t
 		also string
 	}{
 		{"function URL RESPONSE_STREAM, aws-lambda-go function", gwTP, tpTargets[0].mbs, ""},
-		{"function URL RESPONSE_STREAM, custom runtime writing 1 MB chunks (`internal/streamruntime`)", rawTP, tpTargets[1].mbs, fmt.Sprintf("; %.0f%% of the relay", 100*rawTP/relayTP)},
+		{"function URL RESPONSE_STREAM, custom runtime writing 1 MB chunks (`internal/testfixtures/streamruntime`)", rawTP, tpTargets[1].mbs, fmt.Sprintf("; %.0f%% of the relay", 100*rawTP/relayTP)},
 		{"the floor's stream through a plain TCP relay process (read and write, 256 KB buffer)", relayTP, tpTargets[2].mbs, ""},
 	} {
 		rel := fmt.Sprintf("%.1f%% of the floor%s", 100*r.mbs/floorTP, r.also)
@@ -889,7 +889,7 @@ func writeReport(path string, rows []string) error {
 	fmt.Fprintf(&b, "# Benchmarks\n\nMade by `make bench` (`go run ./integration/cmd/bench -out docs/BENCHMARKS.md`) on %s, %s,\n", host, time.Now().UTC().Format("2006-01-02"))
 	b.WriteString("with the libcontainer driver. The floor is a plain Go HTTP server echoing the request body, in its own\n")
 	b.WriteString("process, called the same way (keep-alive HTTP/1.1 on loopback) in the same run. The function is a\n")
-	b.WriteString("no-op aws-lambda-go handler (`internal/testfunction`, 128 MB). `freeze_delay 0s` freezes the environment\n")
+	b.WriteString("no-op aws-lambda-go handler (`internal/testfixtures/testfunction`, 128 MB). `freeze_delay 0s` freezes the environment\n")
 	b.WriteString("after every invocation (thaw included in the next call); `100ms` keeps it thawed between back-to-back calls.\n")
 	b.WriteString("The `minimal Lambda gateway` rows run the same function code as plain processes behind a minimal Runtime API\n")
 	b.WriteString("and Invoke endpoint on net/http (`integration/cmd/bench/minimal.go`), against the same floor.\n")
@@ -901,7 +901,7 @@ func writeReport(path string, rows []string) error {
 	b.WriteString("floor is the same server's `/stream` handler writing the same bytes in the same chunks, each flushed. Time to\n")
 	b.WriteString("first byte runs from sending the request to reading the first body byte, the three taking turns call by call;\n")
 	b.WriteString("throughput is the median of runs alternating with the floor's, one stream at a time, beside a custom runtime\n")
-	b.WriteString("writing 1 MB chunks (`internal/streamruntime`) and the floor's stream through a plain TCP relay process; the agent's VmRSS is read\n")
+	b.WriteString("writing 1 MB chunks (`internal/testfixtures/streamruntime`) and the floor's stream through a plain TCP relay process; the agent's VmRSS is read\n")
 	b.WriteString("from /proc every 20 ms during one large stream. The admission rows, measured after them, call one function\n")
 	b.WriteString("(freeze_delay 100ms) with and without a reserved concurrency limit, set and removed by the API between blocks of\n")
 	b.WriteString("calls; the last rows time `bin/gateway apply` and `plan` of a file of many functions on the same code folder\n")

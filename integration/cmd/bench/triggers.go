@@ -6,7 +6,7 @@ package main
 // when the agent starts it (init below).
 //
 //   - Queue throughput: N records published (JetStream async publish on the queue's subject, the
-//     internal/natsq convention) to a queue feeding the test function through the queue trigger,
+//     plugins/sdk/natsq convention) to a queue feeding the test function through the queue trigger,
 //     batch_size 10 and then 100, one batch in flight (maximum_concurrency 1, the default); timed
 //     from the first publish until the queue is empty (every record acked, which the plugin does
 //     only after the function succeeded with its batch). The function's log then must name every
@@ -49,10 +49,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsq"
-	"github.com/lambdagw/gateway/internal/natsstream"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/plugins/sdk"
+	"github.com/lambdagw/gateway/plugins/sdk/natsq"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 )
 
 // triggerOpts sizes the trigger measurements.

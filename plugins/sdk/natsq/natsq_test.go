@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/internal/natsengine/natstest"
-	"github.com/lambdagw/gateway/internal/natsq"
+	"github.com/lambdagw/gateway/plugins/sdk/natsq"
 )
 
 // jetStream starts an embedded server for the test and returns a client of it.

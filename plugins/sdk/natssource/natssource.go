@@ -1,6 +1,10 @@
-// Package natsconn is what the built-in NATS trigger plugins (queue, stream) share: their
-// configuration block and the connection it describes.
-package natsconn
+// Package natssource sets up a trigger plugin's connection to NATS JetStream: the configuration
+// block (url, credentials_file) and the connection it describes, falling back to the agent's own
+// NATS (and the NKey the agent gives its plugins) when the block names no server. Source is a
+// whole TriggerSource on that connection but for the per-mapping runners. The built-in queue
+// and stream triggers are built on it; a third party's NATS trigger can be too. It lives in the SDK,
+// not internal/, so that the built-in triggers import nothing a third party could not.
+package natssource
 
 import (
 	"errors"

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lambdagw/gateway/internal/natsengine/natstest"
-	"github.com/lambdagw/gateway/internal/natsstream"
+	"github.com/lambdagw/gateway/plugins/sdk/natsstream"
 )
 
 // jetStream starts an embedded server for the test and returns a client of it.

@@ -1,4 +1,4 @@
-// Package testbuild builds the test function (internal/testfunction) for tests: a real
+// Package testbuild builds the test function (internal/testfixtures/testfunction) for tests: a real
 // aws-lambda-go runtime, as a static binary named bootstrap in a folder of its own.
 package testbuild
 
@@ -14,8 +14,8 @@ import (
 // as in Lambda). It returns dir.
 func Build(dir string) (string, error) {
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "bootstrap"), "./internal/testfunction")
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "bootstrap"), "./internal/testfixtures/testfunction")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

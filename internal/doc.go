@@ -1,0 +1,28 @@
+// Package internal holds no code: its folders are the parts of the gateway no one outside this
+// module may import, by the role each plays (DESIGN.md section 2). internal/layout holds each
+// role's import rule as a test.
+//
+// The composition root, which alone knows every part and wires them in order:
+//   - agent: config -> cluster -> plugin host -> sandbox -> gateway -> HTTP; start and shutdown.
+//
+// Shared types, which the layers import and which import (almost) nothing of the module:
+//   - structs: the domain types (functions, versions, aliases, limits).
+//   - lambda: Lambda's wire types (invoke, errors, function-URL events, the event stream).
+//
+// Infrastructure, self-contained pieces the layers above put together:
+//   - natsengine: the NATS JetStream server embedded in the agent.
+//   - pki: the certificates of the cluster's mutual TLS.
+//   - funclog: each function's stored log.
+//   - unpack: the one place an archive we did not make is written out.
+//   - codepkg: a function's code folder or zip turned into the zip the gateway stores.
+//
+// Test fixtures, which only tests build, start or import (testfixtures/):
+//   - testfunction: an aws-lambda-go function driven by its event; testbuild builds it.
+//   - streamruntime: a custom runtime streaming with no Lambda library.
+//   - testplugin: a trigger and extension plugin for the host's and the agent's tests.
+//   - s3test: a real S3-compatible server (versitygw).
+//
+// layout is the test of the rules. What plugins share with the agent (the NATS queue and stream
+// conventions, the plugin-side NATS set-up) is not here but in plugins/sdk, so that the built-in
+// triggers import only what a third party can.
+package internal

@@ -1,0 +1,701 @@
+package config
+
+// Function files: functions with their URLs, aliases, triggers and provisioned concurrency
+// (LoadFunctions).
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// Function is one function block.
+type Function struct {
+	Name               string
+	Description        string
+	Runtime            string
+	Handler            string
+	Code               string // absolute path of a folder or a .zip
+	MemoryMB           int
+	Timeout            time.Duration
+	EphemeralStorageMB int
+	Environment        map[string]string
+	FreezeDelay        *time.Duration
+	// URL is the function's URL, when it has a url block.
+	URL *FunctionURL
+	// Publish publishes a new version on apply whenever the code or configuration changed.
+	Publish bool
+	// ReservedConcurrency caps the function's simultaneous executions; nil is no reservation.
+	ReservedConcurrency *int
+	// Aliases are the function's alias blocks, in file order.
+	Aliases []*Alias
+	// Provisioned are the provisioned_concurrency blocks, in file order, one per qualifier.
+	Provisioned []*Provisioned
+	// Triggers are the trigger blocks, in file order.
+	Triggers  []*Trigger
+	DeclRange hcl.Range
+}
+
+// Provisioned is a provisioned_concurrency block: Count environments of a published version or
+// alias kept initialised.
+type Provisioned struct {
+	Qualifier string
+	Count     int
+	DeclRange hcl.Range
+}
+
+// Alias is an alias block: a name for a version, with an optional weighted second version.
+type Alias struct {
+	Name        string
+	Version     string // "$LATEST" or a version number
+	Routing     map[string]float64
+	Description string
+	DeclRange   hcl.Range
+}
+
+// FunctionURL is a function's url block, in the Lambda API's terms (SIGNED is AWS_IAM).
+type FunctionURL struct {
+	AuthType   string
+	InvokeMode string
+	Qualifier  string
+	Cors       *structs.CORS
+	DeclRange  hcl.Range
+}
+
+type urlBlock struct {
+	AuthType   *string    `hcl:"auth_type,optional"`
+	InvokeMode *string    `hcl:"invoke_mode,optional"`
+	Qualifier  *string    `hcl:"qualifier,optional"`
+	Cors       *corsBlock `hcl:"cors,block"`
+}
+
+type corsBlock struct {
+	AllowOrigins     *[]string `hcl:"allow_origins,optional"`
+	AllowMethods     *[]string `hcl:"allow_methods,optional"`
+	AllowHeaders     *[]string `hcl:"allow_headers,optional"`
+	ExposeHeaders    *[]string `hcl:"expose_headers,optional"`
+	AllowCredentials *bool     `hcl:"allow_credentials,optional"`
+	MaxAge           *int      `hcl:"max_age,optional"`
+}
+
+// decodeURL reads a function's url block.
+func decodeURL(blk *hcl.Block, ctx *hcl.EvalContext) (*FunctionURL, hcl.Diagnostics) {
+	var raw urlBlock
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	attrRange := func(body hcl.Body, name string) hcl.Range {
+		attrs, _ := body.JustAttributes() // the body may have blocks too; the attributes still come
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	}
+	corsBody := blk.Body
+	if pc, _, _ := blk.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "cors"}}}); len(pc.Blocks) > 0 {
+		corsBody = pc.Blocks[0].Body
+	}
+	u := &FunctionURL{AuthType: structs.AuthNone, InvokeMode: structs.InvokeBuffered, DeclRange: blk.DefRange}
+	if raw.AuthType != nil {
+		u.AuthType = *raw.AuthType
+		if u.AuthType == "SIGNED" {
+			u.AuthType = structs.AuthSigned // the HCL's name: signed with the agent's keys, not IAM
+		}
+	}
+	if raw.InvokeMode != nil {
+		u.InvokeMode = *raw.InvokeMode
+	}
+	if raw.Qualifier != nil && *raw.Qualifier != structs.LatestVersion {
+		u.Qualifier = *raw.Qualifier
+	}
+	if c := raw.Cors; c != nil {
+		cors := &structs.CORS{}
+		get := func(p *[]string) []string {
+			if p == nil {
+				return nil
+			}
+			return *p
+		}
+		cors.AllowOrigins, cors.AllowMethods = get(c.AllowOrigins), get(c.AllowMethods)
+		cors.AllowHeaders, cors.ExposeHeaders = get(c.AllowHeaders), get(c.ExposeHeaders)
+		if c.AllowCredentials != nil {
+			cors.AllowCredentials = *c.AllowCredentials
+		}
+		if c.MaxAge != nil {
+			cors.MaxAge = *c.MaxAge
+		}
+		cors.Normalize()
+		u.Cors = cors
+	}
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
+	su := structs.FunctionURL{AuthType: u.AuthType, InvokeMode: u.InvokeMode, Qualifier: u.Qualifier, Cors: u.Cors}
+	diags = append(diags, fieldDiags(su.Validate(), urlAttrs, func(attr string) hcl.Range {
+		if name, ok := strings.CutPrefix(attr, "cors."); ok {
+			return attrRange(corsBody, name)
+		}
+		return attrRange(blk.Body, attr)
+	})...)
+	return u, diags
+}
+
+// urlAttrs maps the Lambda API's names of a function URL's settings to a url block's attributes.
+var urlAttrs = map[string]string{
+	"AuthType": "auth_type", "InvokeMode": "invoke_mode", "Qualifier": "qualifier",
+	"Cors.MaxAge": "cors.max_age", "Cors.AllowOrigins": "cors.allow_origins", "Cors.AllowMethods": "cors.allow_methods",
+	"Cors.AllowHeaders": "cors.allow_headers", "Cors.ExposeHeaders": "cors.expose_headers",
+}
+
+// Structs maps the block to the shared domain type, without the code hash (the caller's job).
+func (f *Function) Structs() *structs.Function {
+	env := make(map[string]string, len(f.Environment))
+	for k, v := range f.Environment {
+		env[k] = v
+	}
+	return &structs.Function{
+		Name: f.Name, Description: f.Description, Runtime: f.Runtime, Handler: f.Handler,
+		MemoryMB: f.MemoryMB, Timeout: f.Timeout, EphemeralStorageMB: f.EphemeralStorageMB,
+		Environment: env, FreezeDelay: f.FreezeDelay,
+	}
+}
+
+// functionAttrs maps the Lambda API's names of a function's settings (structs.FieldError.Field)
+// to a function block's attributes; "" is the block's label.
+var functionAttrs = map[string]string{
+	"FunctionName": "", "Runtime": "runtime", "Handler": "handler", "Description": "description",
+	"MemorySize": "memory_mb", "Timeout": "timeout", "EphemeralStorage.Size": "ephemeral_storage_mb",
+	"GatewayOptions.FreezeDelayMs": "freeze_delay", "Environment.Variables": "environment",
+	"ReservedConcurrentExecutions": "reserved_concurrency",
+}
+
+// aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
+// "" is the block's label.
+var aliasAttrs = map[string]string{"Name": "", "FunctionVersion": "version", "RoutingConfig.AdditionalVersionWeights": "routing",
+	"Description": "description"}
+
+// decodeAlias reads an alias block: alias "live" { version = 3  routing = { "4" = 0.1 } }.
+func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics) {
+	var raw struct {
+		Version     hcl.Expression      `hcl:"version"`
+		Routing     *map[string]float64 `hcl:"routing,optional"`
+		Description *string             `hcl:"description,optional"`
+	}
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	a := &Alias{Name: blk.Labels[0], DeclRange: blk.DefRange}
+	if v, _ := raw.Version.Value(ctx); v.IsNull() {
+		rng := blk.DefRange
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing alias version",
+			Detail: fmt.Sprintf("Alias %q needs version = <a published version's number> or \"$LATEST\".", a.Name), Subject: &rng})
+	}
+	if d := gohcl.DecodeExpression(raw.Version, ctx, &a.Version); d.HasErrors() {
+		return nil, append(diags, d...)
+	}
+	if raw.Description != nil {
+		a.Description = *raw.Description
+	}
+	if raw.Routing != nil {
+		a.Routing = *raw.Routing
+	}
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
+	sa := structs.Alias{Name: a.Name, FunctionVersion: a.Version, AdditionalVersionWeights: a.Routing, Description: a.Description}
+	attrs, _ := blk.Body.JustAttributes()
+	diags = append(diags, fieldDiags(sa.Validate(), aliasAttrs, func(attr string) hcl.Range {
+		if attr == "" {
+			return blk.LabelRanges[0]
+		}
+		if a, ok := attrs[attr]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	})...)
+	return a, diags
+}
+
+// Trigger is a trigger block: an event source mapping run by a trigger plugin.
+type Trigger struct {
+	structs.Trigger
+	DeclRange hcl.Range
+}
+
+// decodeTrigger reads a trigger block:
+//
+//	trigger "orders" { plugin = "queue"  source = "orders"  batch_size = 10  on_failure { destination = "queue:dlq" } }
+//
+// aliases are the function's alias blocks: a qualifier that is not a number must be one of them.
+func decodeTrigger(blk *hcl.Block, ctx *hcl.EvalContext, function string, aliases map[string]hcl.Range) (*Trigger, hcl.Diagnostics) {
+	var raw struct {
+		Plugin           string             `hcl:"plugin"`
+		Source           string             `hcl:"source"`
+		Qualifier        *string            `hcl:"qualifier,optional"`
+		BatchSize        *int               `hcl:"batch_size,optional"`
+		BatchWindow      hcl.Expression     `hcl:"batch_window,optional"`
+		StartingPosition *string            `hcl:"starting_position,optional"`
+		StartingAt       *string            `hcl:"starting_position_timestamp,optional"`
+		Retries          *int               `hcl:"maximum_retry_attempts,optional"`
+		RecordAge        hcl.Expression     `hcl:"maximum_record_age,optional"`
+		Bisect           *bool              `hcl:"bisect_batch_on_function_error,optional"`
+		ReportFailures   *bool              `hcl:"report_batch_item_failures,optional"`
+		Enabled          *bool              `hcl:"enabled,optional"`
+		Options          *map[string]string `hcl:"options,optional"`
+		OnFailure        []struct {
+			Destination string `hcl:"destination"`
+		} `hcl:"on_failure,block"`
+	}
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	attrs, _ := blk.Body.JustAttributes()
+	at := func(name string) hcl.Range {
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	}
+	t := &Trigger{Trigger: structs.Trigger{Function: function, Name: blk.Labels[0], Plugin: raw.Plugin, Source: raw.Source,
+		MaximumRetryAttempts: -1, Enabled: true}, DeclRange: blk.DefRange}
+	if raw.Qualifier != nil {
+		t.Qualifier = *raw.Qualifier
+		if _, err := strconv.Atoi(t.Qualifier); err != nil && t.Qualifier != structs.LatestVersion {
+			if _, ok := aliases[t.Qualifier]; !ok {
+				diags = append(diags, rangeDiag("Unknown qualifier", fmt.Sprintf("%q is neither a version number, \"$LATEST\" nor an alias block of this function.", t.Qualifier), at("qualifier")))
+			}
+		}
+	}
+	if raw.BatchSize != nil {
+		t.BatchSize = *raw.BatchSize
+		if t.BatchSize == 0 { // 0 stands for the plugin's default in the shared rule; here one omits it
+			diags = append(diags, rangeDiag("Invalid batch_size", fmt.Sprintf("0: a batch holds 1 to %d records; omit batch_size for the plugin's default.", structs.MaxTriggerBatchSize), at("batch_size")))
+		}
+	}
+	if isSet(raw.BatchWindow) {
+		d, dd := durationValue(raw.BatchWindow, ctx)
+		diags = append(diags, dd...)
+		t.BatchWindow = d
+	}
+	if raw.StartingPosition != nil {
+		t.StartingPosition = *raw.StartingPosition
+	}
+	if raw.StartingAt != nil {
+		ts, err := time.Parse(time.RFC3339, *raw.StartingAt)
+		if err != nil {
+			diags = append(diags, rangeDiag("Invalid starting_position_timestamp", fmt.Sprintf("%q: use RFC 3339, like 2026-01-02T15:04:05Z.", *raw.StartingAt), at("starting_position_timestamp")))
+		}
+		t.StartingPositionTimestamp = ts
+		if t.StartingPosition != structs.AtTimestamp {
+			diags = append(diags, rangeDiag("Unused starting_position_timestamp", "starting_position_timestamp goes with starting_position = \"AT_TIMESTAMP\".", at("starting_position_timestamp")))
+		}
+	}
+	if raw.Retries != nil {
+		t.MaximumRetryAttempts = *raw.Retries
+	}
+	if isSet(raw.RecordAge) {
+		d, dd := durationValue(raw.RecordAge, ctx)
+		diags = append(diags, dd...)
+		t.MaximumRecordAge = d
+	}
+	if raw.Bisect != nil {
+		t.BisectBatchOnFunctionError = *raw.Bisect
+	}
+	if raw.ReportFailures != nil {
+		t.ReportBatchItemFailures = *raw.ReportFailures
+	}
+	if raw.Enabled != nil {
+		t.Enabled = *raw.Enabled
+	}
+	if raw.Options != nil {
+		t.Options = *raw.Options
+	}
+	for i, of := range raw.OnFailure {
+		if i > 0 {
+			diags = append(diags, rangeDiag("Duplicate on_failure block", "A trigger has one on_failure destination.", blk.DefRange))
+			break
+		}
+		t.OnFailure = of.Destination
+	}
+	// The rules the API's triggers and event source mappings obey too (internal/structs); a
+	// field is named as its attribute.
+	diags = append(diags, fieldDiags(t.Check(), nil, func(attr string) hcl.Range {
+		if attr == "name" {
+			return blk.LabelRanges[0]
+		}
+		return at(attr)
+	})...)
+	return t, diags
+}
+
+// decodeProvisioned reads a provisioned_concurrency block. aliases are the function's alias
+// blocks: a qualifier that is not a number must be one of them.
+func decodeProvisioned(blk *hcl.Block, ctx *hcl.EvalContext, aliases map[string]hcl.Range) (*Provisioned, hcl.Diagnostics) {
+	var raw struct {
+		Qualifier hcl.Expression `hcl:"qualifier"`
+		Count     int            `hcl:"count"`
+	}
+	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p := &Provisioned{Count: raw.Count, DeclRange: blk.DefRange}
+	if v, _ := raw.Qualifier.Value(ctx); v.IsNull() {
+		rng := blk.DefRange
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing qualifier",
+			Detail: "provisioned_concurrency needs qualifier = <a published version's number> or <an alias of this function>.", Subject: &rng})
+	}
+	if d := gohcl.DecodeExpression(raw.Qualifier, ctx, &p.Qualifier); d.HasErrors() {
+		return nil, append(diags, d...)
+	}
+	attrs, _ := blk.Body.JustAttributes()
+	// The form is the API's rule too (internal/structs); the alias must be a block of this function.
+	qdiags := fieldDiags(structs.ValidateProvisionedQualifier(p.Qualifier), map[string]string{"Qualifier": "qualifier"},
+		func(string) hcl.Range { return raw.Qualifier.Range() })
+	diags = append(diags, qdiags...)
+	if _, err := strconv.Atoi(p.Qualifier); len(qdiags) == 0 && err != nil && aliases[p.Qualifier] == (hcl.Range{}) {
+		diags = append(diags, rangeDiag("Unknown alias", fmt.Sprintf("%q is neither a version number nor an alias block of this function.", p.Qualifier), raw.Qualifier.Range()))
+	}
+	diags = append(diags, fieldDiags(structs.ValidateProvisionedCount(p.Count), map[string]string{"ProvisionedConcurrentExecutions": "count"},
+		func(string) hcl.Range { return attrs["count"].Expr.Range() })...)
+	return p, diags
+}
+
+// notYetSchema lists function blocks a later version of the gateway supports.
+var notYetSchema = []hcl.BlockHeaderSchema{}
+
+// LoadFunctions reads function files; a directory stands for every *.hcl file in it.
+func LoadFunctions(paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
+	return LoadFunctionsWith(Inputs{}, paths...)
+}
+
+// LoadFunctionsWith reads function files with values for their variables. The files given
+// together share their variable blocks, which any of them may declare.
+func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
+	files := newFiles()
+	var diags hcl.Diagnostics
+	var out []*Function
+	seen := map[string]hcl.Range{}
+	type parsed struct {
+		path string
+		body hcl.Body
+	}
+	var bodies []parsed
+	var decls []*hcl.Block
+	for _, p := range expandPaths(paths, &diags) {
+		f, d := files.parser.ParseHCLFile(p)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		if d := agentFileDiag(p, f.Body); d != nil {
+			diags = append(diags, d)
+			continue // its function-file errors would only bury this one
+		}
+		content, rest, d := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "variable", LabelNames: []string{"name"}}}})
+		diags = append(diags, d...)
+		decls = append(decls, content.Blocks...)
+		bodies = append(bodies, parsed{p, rest})
+	}
+	values, d := variableValues(files, decls, in)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, files, diags // every use of a missing variable would only repeat it
+	}
+	ctx := evalContext()
+	ctx.Variables["var"] = cty.ObjectVal(values)
+	ctx.Functions = functions()
+	for _, b := range bodies {
+		fns, d := decodeFunctions(b.body, ctx, filepath.Dir(b.path))
+		diags = append(diags, d...)
+		for _, fn := range fns {
+			if prev, dup := seen[fn.Name]; dup {
+				rng := fn.DeclRange
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate function",
+					Detail: fmt.Sprintf("Function %q is also declared at %s.", fn.Name, prev), Subject: &rng})
+				continue
+			}
+			seen[fn.Name] = fn.DeclRange
+			out = append(out, fn)
+		}
+	}
+	return out, files, diags
+}
+
+// agentFileDiag says, at its first agent setting, that a file given as a function file is an
+// agent file (a folder of function files may well hold one, as examples/ did); nil otherwise.
+func agentFileDiag(path string, body hcl.Body) *hcl.Diagnostic {
+	schema, _ := gohcl.ImpliedBodySchema(agentFile{})
+	agentNames := map[string]bool{}
+	for _, a := range schema.Attributes {
+		agentNames[a.Name] = true
+	}
+	for _, b := range schema.Blocks {
+		agentNames[b.Type] = true
+	}
+	type item struct {
+		name string
+		rng  hcl.Range
+	}
+	var found []item
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		for name, a := range sb.Attributes {
+			if agentNames[name] {
+				found = append(found, item{name, a.NameRange})
+			}
+		}
+		for _, b := range sb.Blocks {
+			if agentNames[b.Type] {
+				found = append(found, item{b.Type, b.TypeRange})
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].rng.Start.Byte < found[j].rng.Start.Byte })
+	var names []string
+	for _, it := range found {
+		if !slices.Contains(names, it.name) {
+			names = append(names, it.name)
+		}
+	}
+	rng := found[0].rng
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Agent file given as a function file",
+		Detail: fmt.Sprintf("%s is an agent file (it has %s): give apply, plan and validate only function files, and an agent file to gateway agent -config.",
+			path, strings.Join(names, ", ")), Subject: &rng}
+}
+
+func expandPaths(paths []string, diags *hcl.Diagnostics) []string {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read function file", Detail: err.Error()})
+			continue
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		m, _ := filepath.Glob(filepath.Join(p, "*.hcl"))
+		sort.Strings(m)
+		if len(m) == 0 {
+			*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No function files", Detail: fmt.Sprintf("Directory %s has no *.hcl file.", p)})
+		}
+		out = append(out, m...)
+	}
+	return out
+}
+
+func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Function, hcl.Diagnostics) {
+	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "function", LabelNames: []string{"name"}}}}
+	content, diags := body.Content(schema)
+	var out []*Function
+	for _, blk := range content.Blocks {
+		fn, d := decodeFunction(blk, ctx, baseDir)
+		diags = append(diags, d...)
+		if fn != nil {
+			out = append(out, fn)
+		}
+	}
+	return out, diags
+}
+
+func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	// Blocks of later versions get a clear word instead of "Unsupported block type".
+	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
+		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}}}, notYetSchema...)})
+	diags = append(diags, d...)
+	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks []*hcl.Block
+	for _, b := range partial.Blocks {
+		if b.Type == "trigger" {
+			triggerBlocks = append(triggerBlocks, b)
+			continue
+		}
+		if b.Type == "provisioned_concurrency" {
+			provBlocks = append(provBlocks, b)
+			continue
+		}
+		if b.Type == "url" {
+			urlBlocks = append(urlBlocks, b)
+			continue
+		}
+		if b.Type == "alias" {
+			aliasBlocks = append(aliasBlocks, b)
+			continue
+		}
+		rng := b.DefRange
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not supported yet",
+			Detail: fmt.Sprintf("The %q block is not supported yet by this version of the gateway.", b.Type), Subject: &rng})
+	}
+	var raw struct {
+		Runtime            string             `hcl:"runtime"`
+		Code               hcl.Expression     `hcl:"code"`
+		Handler            *string            `hcl:"handler,optional"`
+		Description        *string            `hcl:"description,optional"`
+		MemoryMB           *int               `hcl:"memory_mb,optional"`
+		Timeout            hcl.Expression     `hcl:"timeout,optional"`
+		EphemeralStorageMB *int               `hcl:"ephemeral_storage_mb,optional"`
+		Environment        *map[string]string `hcl:"environment,optional"`
+		FreezeDelay        hcl.Expression     `hcl:"freeze_delay,optional"`
+		Publish            *bool              `hcl:"publish,optional"`
+		Reserved           *int               `hcl:"reserved_concurrency,optional"`
+	}
+	d = gohcl.DecodeBody(rest, ctx, &raw)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, diags
+	}
+	attrs, _ := blk.Body.JustAttributes()
+	at := func(name string) hcl.Range {
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range()
+		}
+		return blk.DefRange
+	}
+	fn := &Function{
+		Name: blk.Labels[0], Runtime: raw.Runtime, MemoryMB: structs.DefaultMemoryMB,
+		Timeout: structs.DefaultTimeout, EphemeralStorageMB: structs.DefaultEphemeralMB,
+		Environment: map[string]string{}, DeclRange: blk.DefRange,
+	}
+	var code string
+	if d := gohcl.DecodeExpression(raw.Code, ctx, &code); d.HasErrors() {
+		diags = append(diags, d...)
+	} else {
+		if !filepath.IsAbs(code) {
+			code = filepath.Join(baseDir, code)
+		}
+		if st, err := os.Stat(code); err != nil {
+			diags = append(diags, rangeDiag("Code not found", fmt.Sprintf("%s: %v. Build the function first, or fix the path (relative to this file).", code, err), raw.Code.Range()))
+		} else if !st.IsDir() && !strings.HasSuffix(strings.ToLower(code), ".zip") {
+			diags = append(diags, rangeDiag("Invalid code", fmt.Sprintf("%s is neither a folder nor a .zip file.", code), raw.Code.Range()))
+		}
+		fn.Code = code
+	}
+	if raw.Handler != nil {
+		fn.Handler = *raw.Handler
+	}
+	if raw.Description != nil {
+		fn.Description = *raw.Description
+	}
+	if raw.MemoryMB != nil {
+		fn.MemoryMB = *raw.MemoryMB
+	}
+	if raw.EphemeralStorageMB != nil {
+		fn.EphemeralStorageMB = *raw.EphemeralStorageMB
+	}
+	// A duration that does not parse keeps the default, so its one diagnostic is the parse's.
+	if isSet(raw.Timeout) {
+		if t, d := durationValue(raw.Timeout, ctx); d.HasErrors() {
+			diags = append(diags, d...)
+		} else {
+			fn.Timeout = t
+		}
+	}
+	if isSet(raw.FreezeDelay) {
+		if t, d := durationValue(raw.FreezeDelay, ctx); d.HasErrors() {
+			diags = append(diags, d...)
+		} else {
+			fn.FreezeDelay = &t
+		}
+	}
+	if raw.Publish != nil {
+		fn.Publish = *raw.Publish
+	}
+	if raw.Reserved != nil {
+		fn.ReservedConcurrency = raw.Reserved
+		diags = append(diags, fieldDiags(structs.ValidateReservedConcurrency(*raw.Reserved), functionAttrs, at)...)
+	}
+	seen := map[string]hcl.Range{}
+	for _, b := range aliasBlocks {
+		a, d := decodeAlias(b, ctx)
+		diags = append(diags, d...)
+		if a == nil {
+			continue
+		}
+		if first, dup := seen[a.Name]; dup {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate alias",
+				Detail: fmt.Sprintf("Alias %q is already declared at %s.", a.Name, first), Subject: &rng})
+			continue
+		}
+		seen[a.Name] = b.DefRange
+		fn.Aliases = append(fn.Aliases, a)
+	}
+	provSeen := map[string]hcl.Range{}
+	provTotal := 0
+	for _, b := range provBlocks {
+		p, d := decodeProvisioned(b, ctx, seen)
+		diags = append(diags, d...)
+		if p == nil {
+			continue
+		}
+		if first, dup := provSeen[p.Qualifier]; dup {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate provisioned_concurrency",
+				Detail: fmt.Sprintf("Qualifier %q already has a provisioned_concurrency block at %s.", p.Qualifier, first), Subject: &rng})
+			continue
+		}
+		provSeen[p.Qualifier] = b.DefRange
+		provTotal += p.Count
+		if fn.ReservedConcurrency != nil && provTotal > *fn.ReservedConcurrency && *fn.ReservedConcurrency >= 0 {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Provisioned concurrency above the reservation",
+				Detail: fmt.Sprintf("The provisioned_concurrency blocks ask for %d environments, more than reserved_concurrency = %d allows to run.", provTotal, *fn.ReservedConcurrency), Subject: &rng})
+		}
+		fn.Provisioned = append(fn.Provisioned, p)
+	}
+	trigSeen := map[string]hcl.Range{}
+	for _, b := range triggerBlocks {
+		tr, d := decodeTrigger(b, ctx, fn.Name, seen)
+		diags = append(diags, d...)
+		if tr == nil {
+			continue
+		}
+		if first, dup := trigSeen[tr.Name]; dup {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate trigger",
+				Detail: fmt.Sprintf("Trigger %q is already declared at %s.", tr.Name, first), Subject: &rng})
+			continue
+		}
+		trigSeen[tr.Name] = b.DefRange
+		fn.Triggers = append(fn.Triggers, tr)
+	}
+	for i, b := range urlBlocks {
+		if i > 0 {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate url block",
+				Detail: fmt.Sprintf("A function has one url block; the first is at %s.", urlBlocks[0].DefRange), Subject: &rng})
+			continue
+		}
+		u, d := decodeURL(b, ctx)
+		diags = append(diags, d...)
+		fn.URL = u
+	}
+	if raw.Environment != nil {
+		for k, v := range *raw.Environment {
+			fn.Environment[k] = v
+		}
+	}
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
+	diags = append(diags, fieldDiags(fn.Structs().Validate(), functionAttrs, func(attr string) hcl.Range {
+		if attr == "" {
+			return blk.LabelRanges[0]
+		}
+		return at(attr)
+	})...)
+	return fn, diags
+}

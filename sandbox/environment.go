@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -78,9 +79,9 @@ type environment struct {
 	stopFreeze context.CancelFunc
 	lastUsed   time.Time // guarded by Manager.mu
 	removed    bool      // guarded by Manager.mu: its capacity slot was given back
-	// provisioned (Manager.mu) marks an environment of the pool's provisioned concurrency,
-	// counted in provLive, and provReady one that finished Init, counted in provReady.
-	provisioned, provReady bool
+	// prov marks an environment of its pool's provisioned concurrency (provLive), past its
+	// Init (provReady); written by the provisioner under its lock, read anywhere.
+	prov atomic.Uint32
 
 	// freezeMu serialises freezing and thawing. frozen, guarded by it, is the instance's own
 	// state, which only the driver's answer tells: a checkout that cancels a freeze learns from
@@ -153,8 +154,10 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 		initDone: make(chan struct{}),
 		initFail: make(chan *initError, 1),
 		gone:     make(chan struct{}),
+	}
+	if provisioned {
 		// Set before anyone else can see the environment: a failed start is accounted by it.
-		provisioned: provisioned,
+		e.prov.Store(provLive)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -645,7 +648,7 @@ func (e *environment) destroy() {
 	})
 }
 
-// info describes the environment; lastUsed and provisioned are the manager's (Manager.mu).
+// info describes the environment; lastUsed is the manager's (Manager.mu).
 func (e *environment) info(last time.Time, prov bool) EnvironmentInfo {
 	e.mu.Lock()
 	ph := e.phase

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -87,8 +88,10 @@ type Manager struct {
 	cap    capacity                  // live environments against MaxEnvironments
 	closed bool
 	seq    uint64
-	// standby is the standby part, with its own lock (taken after mu).
+	// standby is the standby part, and prov the provisioned-concurrency part, each with its
+	// own lock (taken after mu).
 	standby *standbySet
+	prov    *provisioner
 
 	// envWG tracks every environment until it is destroyed, so Shutdown can wait for them.
 	envWG sync.WaitGroup
@@ -121,13 +124,9 @@ type pool struct {
 	// recently touched pools.
 	touched time.Time
 
-	// Provisioned concurrency: provTarget environments are kept initialised for the pool.
-	// provLive counts the provisioned ones alive (starting included), provReady those past
-	// Init; provisioning is set while provision runs, provFailure says why the last attempt
-	// failed ("" once one succeeds).
-	provTarget, provLive, provReady int
-	provisioning                    bool
-	provFailure                     string
+	// provReady counts its provisioned environments past Init (the provisioner keeps it), so
+	// popIdle looks for one only when there is one.
+	provReady atomic.Int32
 }
 
 // NewManager returns a manager; call Shutdown to release everything it started.
@@ -168,6 +167,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m := &Manager{
 		cap:         capacity{max: cfg.MaxEnvironments},
 		standby:     newStandbySet(cfg.Standby),
+		prov:        newProvisioner(),
 		creates:     make(chan struct{}, cfg.MaxParallelCreates),
 		cfg:         cfg,
 		logger:      cfg.Logger.Named("sandbox"),
@@ -442,7 +442,7 @@ func (m *Manager) evictIdleLocked(except *pool) bool {
 		}
 		// The oldest on-demand one: provisioned environments are kept whatever their age.
 		for i, e := range p.idle {
-			if e.provisioned {
+			if e.prov.Load() != provNone {
 				continue
 			}
 			if victim == nil || e.lastUsed.Before(victim.lastUsed) {
@@ -525,7 +525,7 @@ func (m *Manager) discard(env *environment, held bool) {
 	m.giveSlotLocked(env)
 	// A provisioned environment that dies after its Init is replaced; one that failed Init is
 	// retried by the janitor, not at once (Init may fail every time).
-	replace := m.unprovisionLocked(env) && !m.closed && !p.retired
+	replace := m.prov.unprovision(env) && !m.closed && !p.retired
 	m.mu.Unlock()
 	if held {
 		m.busyWG.Done()
@@ -550,9 +550,9 @@ func (p *pool) popIdle() *environment {
 		return nil
 	}
 	i := n - 1
-	if p.provReady > 0 {
+	if p.provReady.Load() > 0 {
 		for j := n - 1; j >= 0; j-- {
-			if p.idle[j].provisioned {
+			if p.idle[j].prov.Load() != provNone {
 				i = j
 				break
 			}
@@ -599,6 +599,7 @@ func (m *Manager) Sync(current []*structs.Function, provisioned []invoke.Provisi
 			continue
 		}
 		p.retired = true
+		m.prov.retire(p)
 		for _, env := range append(p.idle, m.standby.drop(p)...) {
 			m.retireLocked(env)
 			stop = append(stop, env)
@@ -620,8 +621,7 @@ func (m *Manager) Sync(current []*structs.Function, provisioned []invoke.Provisi
 	}
 	var grow []*pool
 	for key, p := range m.pools {
-		p.provTarget = want[key]
-		if p.provLive < p.provTarget {
+		if m.prov.setTarget(p, want[key]) {
 			grow = append(grow, p)
 		}
 		stop = append(stop, m.shrinkProvisionedLocked(p)...)
@@ -642,7 +642,7 @@ func (m *Manager) Sync(current []*structs.Function, provisioned []invoke.Provisi
 // dead so no one checks it out; shutdown follows.
 func (m *Manager) retireLocked(env *environment) {
 	m.giveSlotLocked(env)
-	m.unprovisionLocked(env)
+	m.prov.unprovision(env)
 	env.mu.Lock()
 	env.toLocked(phaseDead)
 	env.mu.Unlock()
@@ -682,7 +682,7 @@ func (m *Manager) reclaimIdle(now time.Time) {
 		}
 		kept := p.idle[:0]
 		for _, env := range p.idle {
-			if !env.provisioned && now.Sub(env.lastUsed) >= m.cfg.IdleTimeout {
+			if env.prov.Load() == provNone && now.Sub(env.lastUsed) >= m.cfg.IdleTimeout {
 				m.retireLocked(env)
 				stop = append(stop, env)
 				continue
@@ -723,7 +723,7 @@ func (m *Manager) Environments() []EnvironmentInfo {
 	var envs []listed
 	for _, p := range m.pools {
 		for _, env := range p.idle {
-			envs = append(envs, listed{env, env.lastUsed, env.provisioned})
+			envs = append(envs, listed{env, env.lastUsed, env.prov.Load() != provNone})
 		}
 	}
 	for _, env := range m.standby.ready() {
@@ -816,6 +816,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		}
 		p.idle = nil
 		p.retired = true
+		m.prov.retire(p)
 		delete(m.pools, key)
 	}
 	var busy []*environment
@@ -849,12 +850,7 @@ func (m *Manager) destroyed(env *environment) {
 func (m *Manager) Placement() invoke.Placement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := invoke.Placement{Warm: map[string]int{}, Free: m.cap.free(), Provisioned: map[string]int{}}
-	for k, pl := range m.pools {
-		if pl.provReady > 0 && !pl.retired {
-			p.Provisioned[invoke.PlacementKey(k.name, k.version, k.revision)] += pl.provReady
-		}
-	}
+	p := invoke.Placement{Warm: map[string]int{}, Free: m.cap.free(), Provisioned: m.prov.readyByKey()}
 	for env := range m.all {
 		if env.removed || env.pool.retired {
 			continue

@@ -18,7 +18,13 @@ import (
 	"github.com/lambdagw/gateway/internal/structs"
 )
 
-var errEnvDead = errors.New("execution environment is gone")
+var (
+	errEnvDead = errors.New("execution environment is gone")
+	// errEnvRetired: taken from the pool just as it was retired (not held: the taker gives back
+	// its hold); errThawFailed: the thaw failed and the environment is being reset.
+	errEnvRetired = errors.New("execution environment was retired while idle")
+	errThawFailed = errors.New("thawing the execution environment failed")
+)
 
 // envConfig is what every environment of a manager shares.
 type envConfig struct {
@@ -292,13 +298,14 @@ func (e *environment) initFailed(ie *initError) {
 	e.reset("failure")
 }
 
-// checkout makes an idle environment busy, thawing it if it was frozen. When the thaw fails the
-// environment is reset and an error returned; errEnvDead means it died while idle.
+// checkout makes an environment taken from the pool busy, thawing it if it was frozen. When the
+// thaw fails the environment is reset and errThawFailed returned; errEnvRetired means it was
+// retired while parked.
 func (e *environment) checkout(ctx context.Context) error {
 	e.mu.Lock()
 	if !e.toLocked(phaseThawing) {
 		e.mu.Unlock()
-		return errEnvDead // retired while parked
+		return errEnvRetired
 	}
 	e.idleGen++
 	if e.freezeT != nil {
@@ -319,7 +326,7 @@ func (e *environment) checkout(ctx context.Context) error {
 		if err != nil {
 			e.freezeMu.Unlock()
 			go e.reset("failure")
-			return fmt.Errorf("thawing environment %s: %w", e.id, err)
+			return fmt.Errorf("%w: %s: %w", errThawFailed, e.id, err)
 		}
 		e.frozen = false
 	}
@@ -390,7 +397,17 @@ func (e *environment) freezeIfIdle(gen uint64) {
 }
 
 // invoke hands req to the runtime and waits for its answer. initDur is non-zero on a cold start.
+// An environment taken from the pool is checked out (thawed) first: errEnvRetired and
+// errThawFailed then say it cannot serve, and the caller takes another.
 func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur time.Duration) (*invoke.Response, error) {
+	e.mu.Lock()
+	parked := e.phase.parked()
+	e.mu.Unlock()
+	if parked {
+		if err := e.checkout(ctx); err != nil {
+			return nil, err
+		}
+	}
 	now := time.Now()
 	inv := &invocation{
 		req:      req,

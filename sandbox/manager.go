@@ -181,14 +181,24 @@ func (m *Manager) Invoke(ctx context.Context, fn *structs.Function, req *invoke.
 	if req.TraceID == "" {
 		req.TraceID = newTraceID()
 	}
-	env, cold, err := m.acquire(ctx, fn, req.Version)
-	if err != nil {
-		return nil, err
+	for {
+		env, cold, err := m.acquire(ctx, fn, req.Version)
+		if err != nil {
+			return nil, err
+		}
+		if cold {
+			return m.invokeCold(ctx, env, req)
+		}
+		resp, err := env.invoke(ctx, req, 0)
+		switch {
+		case errors.Is(err, errEnvRetired):
+			m.busyWG.Done() // not held any more (a failed thaw's reset does this itself)
+		case errors.Is(err, errThawFailed):
+		default:
+			return resp, err
+		}
+		m.logger.Warn("warm environment unusable, using another", "function", fn.Name, "env", env.id, "error", err)
 	}
-	if cold {
-		return m.invokeCold(ctx, env, req)
-	}
-	return env.invoke(ctx, req, 0)
 }
 
 // invokeCold finishes an environment's Init and runs the invocation in it. When Init fails, the

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
 
@@ -50,8 +49,9 @@ type pool struct {
 // waiter at once (markFinishing), so only a runtime that lingers after answering costs the wait.
 const handoffWait = 500 * time.Millisecond
 
-// acquire returns an environment for fn: a warm one (thawed), one handed over by an invocation
-// that is finishing, or a new one (cold, not yet initialised).
+// acquire returns an environment for fn: a warm one out of the pool (environment.invoke checks
+// it out and thaws it), one handed over by an invocation that is finishing, or a new one (cold,
+// not yet initialised).
 func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version string) (*environment, bool, error) {
 	key := poolKey{name: fn.Name, revision: fn.RevisionID, version: version}
 	m.mu.Lock()
@@ -68,7 +68,7 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 	if env := p.popIdle(); env != nil {
 		m.busyWG.Add(1)
 		m.mu.Unlock()
-		return m.checkout(ctx, env, fn, version)
+		return env, false, nil
 	}
 	if p.finishing > len(p.waiters) {
 		// release hands the environment over with busyWG already counted for us.
@@ -86,14 +86,14 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		}
 		t.Stop()
 		if env != nil {
-			return m.checkout(ctx, env, fn, version)
+			return env, false, nil
 		}
 		m.mu.Lock()
 		if !handed && !p.removeWaiter(ch) {
 			// A handover raced with the timeout: what was sent is ours.
 			m.mu.Unlock()
 			if env = <-ch; env != nil {
-				return m.checkout(ctx, env, fn, version)
+				return env, false, nil
 			}
 			m.mu.Lock()
 		}
@@ -134,20 +134,6 @@ func (m *Manager) acquire(ctx context.Context, fn *structs.Function, version str
 		return nil, false, err
 	}
 	return env, true, nil
-}
-
-// checkout makes a warm environment (counted in busyWG) ready for an invocation. When it died
-// meanwhile or cannot be thawed, another one is acquired.
-func (m *Manager) checkout(ctx context.Context, env *environment, fn *structs.Function, version string) (*environment, bool, error) {
-	err := env.checkout(ctx)
-	if err == nil {
-		return env, false, nil
-	}
-	if errors.Is(err, errEnvDead) {
-		m.busyWG.Done() // a failed thaw resets the environment, which does this itself
-	}
-	m.logger.Warn("warm environment unusable, using another", "function", fn.Name, "env", env.id, "error", err)
-	return m.acquire(ctx, fn, version)
 }
 
 // evictIdleLocked makes room by reclaiming the least recently used idle environment of another

@@ -298,6 +298,7 @@ type eventSourceMappingInput struct {
 	BisectBatchOnFunctionError     *bool              `json:"BisectBatchOnFunctionError"`
 	FunctionResponseTypes          *[]string          `json:"FunctionResponseTypes"`
 	DestinationConfig              *destinationConfig `json:"DestinationConfig"`
+	lambda.UnsupportedMappingSettings
 }
 
 // parseSourceARN maps an event source ARN to a trigger plugin and source: the gateway's own
@@ -331,8 +332,12 @@ func parseDestinationARN(arn string) (string, error) {
 	return "queue:" + name, nil
 }
 
-// applyMappingInput sets t's fields from in (those given).
+// applyMappingInput sets t's fields from in (those given), refusing settings the triggers do
+// not implement.
 func applyMappingInput(t *structs.Trigger, in *eventSourceMappingInput) error {
+	if err := in.Unsupported(); err != nil {
+		return err
+	}
 	if in.Enabled != nil {
 		t.Enabled = *in.Enabled
 	}

@@ -329,3 +329,45 @@ func TestEventSourceMappingWritesWithTheAWSSDK(t *testing.T) {
 		t.Error("deleting twice succeeded")
 	}
 }
+
+// TestEventSourceMappingUnsupportedSettings: a mapping that asks for a setting the triggers do
+// not implement is refused naming it, through the AWS SDK, and nothing is created; the default
+// forms pass.
+func TestEventSourceMappingUnsupportedSettings(t *testing.T) {
+	c, gc, _ := triggerStack(t)
+	ctx := context.Background()
+	base := func() *awslambda.CreateEventSourceMappingInput {
+		return &awslambda.CreateEventSourceMappingInput{FunctionName: aws.String("worker"),
+			EventSourceArn: aws.String("arn:aws:sqs:us-east-1:123456789012:orders")}
+	}
+	for field, set := range map[string]func(*awslambda.CreateEventSourceMappingInput){
+		"FilterCriteria": func(in *awslambda.CreateEventSourceMappingInput) {
+			in.FilterCriteria = &types.FilterCriteria{Filters: []types.Filter{{Pattern: aws.String(`{"body":{"a":["b"]}}`)}}}
+		},
+		"ParallelizationFactor":   func(in *awslambda.CreateEventSourceMappingInput) { in.ParallelizationFactor = aws.Int32(4) },
+		"TumblingWindowInSeconds": func(in *awslambda.CreateEventSourceMappingInput) { in.TumblingWindowInSeconds = aws.Int32(60) },
+		"Topics":                  func(in *awslambda.CreateEventSourceMappingInput) { in.Topics = []string{"t"} },
+		"ScalingConfig": func(in *awslambda.CreateEventSourceMappingInput) {
+			in.ScalingConfig = &types.ScalingConfig{MaximumConcurrency: aws.Int32(5)}
+		},
+		"Tags": func(in *awslambda.CreateEventSourceMappingInput) { in.Tags = map[string]string{"team": "a"} },
+	} {
+		in := base()
+		set(in)
+		_, err := c.CreateEventSourceMapping(ctx, in)
+		var ip *types.InvalidParameterValueException
+		if !errors.As(err, &ip) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want InvalidParameterValueException naming it", field, err)
+		}
+	}
+	if list, _ := gc.ListTriggers(ctx, "worker"); len(list) != 0 {
+		t.Fatalf("refused mappings created %d triggers", len(list))
+	}
+	in := base()
+	in.ParallelizationFactor = aws.Int32(1)
+	in.TumblingWindowInSeconds = aws.Int32(0)
+	in.FilterCriteria = &types.FilterCriteria{}
+	if _, err := c.CreateEventSourceMapping(ctx, in); err != nil {
+		t.Errorf("default forms refused: %v", err)
+	}
+}

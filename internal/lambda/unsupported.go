@@ -90,6 +90,61 @@ type UnsupportedCode struct {
 	SourceKMSKeyArn string `json:"SourceKMSKeyArn,omitempty"`
 }
 
+// UnsupportedMappingSettings are the settings of CreateEventSourceMapping and
+// UpdateEventSourceMapping the triggers do not implement, decoded only to refuse them.
+// Terraform's aws_lambda_event_source_mapping sends each only when it is set.
+type UnsupportedMappingSettings struct {
+	FilterCriteria *struct {
+		Filters []json.RawMessage `json:"Filters,omitempty"`
+	} `json:"FilterCriteria,omitempty"`
+	ParallelizationFactor      *int              `json:"ParallelizationFactor,omitempty"`
+	TumblingWindowInSeconds    *int              `json:"TumblingWindowInSeconds,omitempty"`
+	Topics                     []string          `json:"Topics,omitempty"`
+	Queues                     []string          `json:"Queues,omitempty"`
+	SourceAccessConfigurations []json.RawMessage `json:"SourceAccessConfigurations,omitempty"`
+	KMSKeyArn                  string            `json:"KMSKeyArn,omitempty"`
+	Tags                       map[string]string `json:"Tags,omitempty"`
+	// Settings of event sources the triggers do not read (Kafka, MQ, DocumentDB), and newer
+	// ones, refused whatever they hold but null or {}.
+	ScalingConfig                       json.RawMessage `json:"ScalingConfig,omitempty"`
+	SelfManagedEventSource              json.RawMessage `json:"SelfManagedEventSource,omitempty"`
+	SelfManagedKafkaEventSourceConfig   json.RawMessage `json:"SelfManagedKafkaEventSourceConfig,omitempty"`
+	AmazonManagedKafkaEventSourceConfig json.RawMessage `json:"AmazonManagedKafkaEventSourceConfig,omitempty"`
+	DocumentDBEventSourceConfig         json.RawMessage `json:"DocumentDBEventSourceConfig,omitempty"`
+	MetricsConfig                       json.RawMessage `json:"MetricsConfig,omitempty"`
+	ProvisionedPollerConfig             json.RawMessage `json:"ProvisionedPollerConfig,omitempty"`
+}
+
+// Unsupported refuses a mapping that asks for a setting the triggers do not implement.
+func (u *UnsupportedMappingSettings) Unsupported() error {
+	raw := map[string]json.RawMessage{
+		"ScalingConfig": u.ScalingConfig, "SelfManagedEventSource": u.SelfManagedEventSource,
+		"SelfManagedKafkaEventSourceConfig": u.SelfManagedKafkaEventSourceConfig, "AmazonManagedKafkaEventSourceConfig": u.AmazonManagedKafkaEventSourceConfig,
+		"DocumentDBEventSourceConfig": u.DocumentDBEventSourceConfig, "MetricsConfig": u.MetricsConfig, "ProvisionedPollerConfig": u.ProvisionedPollerConfig,
+	}
+	switch {
+	case u.FilterCriteria != nil && len(u.FilterCriteria.Filters) > 0:
+		return unsupported("FilterCriteria", "every record reaches the function; filter in its code")
+	case u.ParallelizationFactor != nil && *u.ParallelizationFactor != 1:
+		return unsupported("ParallelizationFactor", "a stream's shards are read one batch at a time each (1)")
+	case u.TumblingWindowInSeconds != nil && *u.TumblingWindowInSeconds != 0:
+		return unsupported("TumblingWindowInSeconds", "there are no tumbling windows")
+	case len(u.Topics) > 0 || len(u.Queues) > 0 || len(u.SourceAccessConfigurations) > 0:
+		return unsupported("Topics/Queues/SourceAccessConfigurations", "the triggers read the agent's queues, streams and buckets, not Kafka or MQ")
+	case u.KMSKeyArn != "":
+		return unsupported("KMSKeyArn", "there is no KMS")
+	case len(u.Tags) > 0:
+		return unsupported("Tags", "event source mappings have no tags")
+	}
+	for _, name := range []string{"ScalingConfig", "SelfManagedEventSource", "SelfManagedKafkaEventSourceConfig",
+		"AmazonManagedKafkaEventSourceConfig", "DocumentDBEventSourceConfig", "MetricsConfig", "ProvisionedPollerConfig"} {
+		if rawSet(raw[name]) {
+			return unsupported(name, "not implemented for the gateway's triggers")
+		}
+	}
+	return nil
+}
+
 // DefaultArchitecture is the only architecture functions report (and may ask for).
 const DefaultArchitecture = "x86_64"
 
@@ -112,7 +167,7 @@ func (u *UnsupportedSettings) Unsupported(function string) error {
 		return unsupported("Layers", "layers are not implemented yet; put the layer's files in the function's zip")
 	case u.VpcConfig != nil && (len(u.VpcConfig.SubnetIds) > 0 || len(u.VpcConfig.SecurityGroupIds) > 0 ||
 		(u.VpcConfig.Ipv6AllowedForDualStack != nil && *u.VpcConfig.Ipv6AllowedForDualStack)):
-		return unsupported("VpcConfig", "functions reach the network through the node's, there are no VPCs on premises")
+		return unsupported("VpcConfig", "functions have no network beyond their own loopback yet")
 	case len(u.FileSystemConfigs) > 0:
 		return unsupported("FileSystemConfigs", "there is no EFS on premises; functions have /tmp (EphemeralStorage)")
 	case u.DeadLetterConfig != nil && u.DeadLetterConfig.TargetArn != "":

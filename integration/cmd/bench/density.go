@@ -214,6 +214,7 @@ sandbox {
 	after := densitySample(client, base, pid)
 	cgroupsAfter := kernelCgroups()
 	stopAgent()
+	cgroupsGone := kernelCgroups()
 	fmt.Printf("density: thaw p50 %.0f µs p99 %.0f µs (%d calls, %d not warm); agent shut down in %.1f s\n", us(pct(thaw, 50)), us(pct(thaw, 99)), len(thaw), notWarm, shutdown.Seconds())
 
 	// The report.
@@ -227,7 +228,9 @@ sandbox {
 	b.WriteString("/proc/<agent>/status and fd/, goroutines from its pprof endpoint; environments' memory from the node's parent\n")
 	b.WriteString("cgroup (memory.usage_in_bytes, and total_rss from memory.stat); cgroups from /proc/cgroups (memory hierarchy).\n\n")
 	b.WriteString("| measure | value | per environment |\n|---|---|---|\n")
-	envs := float64(max(len(cold), 1))
+	// Per environment: over every environment the node holds once they are frozen, the standby
+	// environments it prepares for recently deployed revisions (sandbox { standby }) included.
+	envs := float64(max(frozen.environments, 1))
 	row := func(what, value, per string) { fmt.Fprintf(&b, "| %s | %s | %s |\n", what, value, per) }
 	if firstErr != nil {
 		row("**failed** while creating them", fmt.Sprintf("at function %d (%d environments running): %s", failedAt, len(cold), oneLine(firstErr.Error())), "")
@@ -239,13 +242,13 @@ sandbox {
 	row(fmt.Sprintf("creating the environments: first call of each, %d in parallel, wall time", po.densityCallers), fmt.Sprintf("%.1f s (%d environments)", createTime.Seconds(), len(cold)), fmt.Sprintf("%.1f ms", ms(createTime)/envs))
 	row("first call (cold start) p50 / p99", fmt.Sprintf("%.1f / %.1f ms", ms(pct(cold, 50)), ms(pct(cold, 99))), "")
 	row(fmt.Sprintf("second call of each, frozen to answered (thaw + warm invoke), p50 / p99 over %d", len(thaw)), fmt.Sprintf("%.0f / %.0f µs", us(pct(thaw, 50)), us(pct(thaw, 99))), fmt.Sprintf("%d of them not warm", notWarm))
-	row("environments by state once frozen (agent status)", frozen.states, "")
+	row("environments by state once frozen (agent status; the per-environment figures below divide by all of them)", fmt.Sprintf("%s (%d)", frozen.states, frozen.environments), "")
 	row("agent VmRSS: idle, before the functions / peak while creating / all frozen / after the second calls", fmt.Sprintf("%.1f / %.1f / %.1f / %.1f MB", kb2mb(idle.rss), kb2mb(peakRSS), kb2mb(frozen.rss), kb2mb(after.rss)), fmt.Sprintf("%.0f kB (frozen - idle)", float64(frozen.rss-idle.rss)/envs))
 	row("environments' memory, all frozen (node cgroup usage_in_bytes; total_rss)", fmt.Sprintf("%.1f MB; %.1f MB", b2mb(frozen.cgUsage), b2mb(frozen.cgRSS)), fmt.Sprintf("%.2f MB; %.2f MB", b2mb(frozen.cgUsage)/envs, b2mb(frozen.cgRSS)/envs))
 	row("agent open fds: idle / all frozen", fmt.Sprintf("%d / %d (limit %s)", idle.fds, frozen.fds, frozen.fdLimit), fmt.Sprintf("%.1f", float64(frozen.fds-idle.fds)/envs))
 	row("agent threads: idle / all frozen", fmt.Sprintf("%d / %d", idle.threads, frozen.threads), fmt.Sprintf("%.2f", float64(frozen.threads-idle.threads)/envs))
 	row("agent goroutines: idle / all frozen", fmt.Sprintf("%d / %d", idle.goroutines, frozen.goroutines), fmt.Sprintf("%.1f", float64(frozen.goroutines-idle.goroutines)/envs))
-	row("cgroups in the memory hierarchy: before / all frozen", fmt.Sprintf("%d / %d", cgroupsBefore, cgroupsAfter), fmt.Sprintf("%.1f", float64(cgroupsAfter-cgroupsBefore)/envs))
+	row("cgroups in the memory hierarchy: before / all frozen / after the agent's shutdown", fmt.Sprintf("%d / %d / %d", cgroupsBefore, cgroupsAfter, cgroupsGone), fmt.Sprintf("%.1f", float64(cgroupsAfter-cgroupsBefore)/envs))
 	row("agent shutdown (SIGTERM to exit, every environment destroyed)", fmt.Sprintf("%.1f s", shutdown.Seconds()), "")
 	if warn := agentWarnings(agentLog.String()); warn != "" {
 		row("the agent's log while measuring (first warnings and errors)", warn, "")
@@ -260,6 +263,7 @@ type densityFigures struct {
 	fdLimit                  string
 	cgUsage, cgRSS           int64 // bytes
 	states                   string
+	environments             int // in the agent's status, every state
 }
 
 func densitySample(client *http.Client, base string, pid int) densityFigures {
@@ -322,6 +326,7 @@ func densitySample(client *http.Client, base string, pid int) densityFigures {
 			for _, e := range st.Environments {
 				count[e.State]++
 			}
+			f.environments = len(st.Environments)
 			var parts []string
 			for s, c := range count {
 				parts = append(parts, fmt.Sprintf("%s %d", s, c))
@@ -355,6 +360,9 @@ func agentWarnings(log string) string {
 	var out []string
 	for _, line := range strings.Split(log, "\n") {
 		l := strings.ToLower(line)
+		if strings.Contains(l, " is open") { // the open API and cluster port: expected here
+			continue
+		}
 		if strings.Contains(l, "[warn") || strings.Contains(l, "[erro") || strings.Contains(l, "error") {
 			out = append(out, "`"+oneLine(line)+"`")
 			if len(out) == 3 {

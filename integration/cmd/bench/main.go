@@ -625,6 +625,7 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, rawDir, t
 		}
 	}
 	gwTP, rawTP, relayTP, floorTP := median(tpTargets[0].mbs), median(tpTargets[1].mbs), median(tpTargets[2].mbs), median(tpTargets[3].mbs)
+	rawVsRelay = rawTP / relayTP
 	for _, r := range []struct {
 		what string
 		mbs  float64

@@ -130,6 +130,7 @@ sandbox {
 		failedAt = -1
 		next     int
 		peakRSS  int64
+		hundreds []time.Duration // when each 100th environment had answered
 	)
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
@@ -175,6 +176,9 @@ sandbox {
 					cold = append(cold, d)
 				}
 				done := len(cold)
+				if err == nil && done%100 == 0 {
+					hundreds = append(hundreds, time.Since(t0))
+				}
 				mu.Unlock()
 				if err == nil && done%100 == 0 {
 					fmt.Printf("density: %d environments started in %.1f s\n", done, time.Since(t0).Seconds())
@@ -240,6 +244,10 @@ sandbox {
 	}
 	row(fmt.Sprintf("`gateway apply` of the %d functions", n), fmt.Sprintf("%.1f s", applyTime.Seconds()), fmt.Sprintf("%.1f ms", ms(applyTime)/float64(n)))
 	row(fmt.Sprintf("creating the environments: first call of each, %d in parallel, wall time", po.densityCallers), fmt.Sprintf("%.1f s (%d environments)", createTime.Seconds(), len(cold)), fmt.Sprintf("%.1f ms", ms(createTime)/envs))
+	if len(hundreds) >= 2 {
+		last := hundreds[len(hundreds)-1] - hundreds[len(hundreds)-2]
+		row("creating them: the first 100 / the last 100", fmt.Sprintf("%.1f s / %.1f s", hundreds[0].Seconds(), last.Seconds()), "")
+	}
 	row("first call (cold start) p50 / p99", fmt.Sprintf("%.1f / %.1f ms", ms(pct(cold, 50)), ms(pct(cold, 99))), "")
 	row(fmt.Sprintf("second call of each, frozen to answered (thaw + warm invoke), p50 / p99 over %d", len(thaw)), fmt.Sprintf("%.0f / %.0f µs", us(pct(thaw, 50)), us(pct(thaw, 99))), fmt.Sprintf("%d of them not warm", notWarm))
 	row("environments by state once frozen (agent status; the per-environment figures below divide by all of them)", fmt.Sprintf("%s (%d)", frozen.states, frozen.environments), "")
@@ -249,6 +257,18 @@ sandbox {
 	row("agent threads: idle / all frozen", fmt.Sprintf("%d / %d", idle.threads, frozen.threads), fmt.Sprintf("%.2f", float64(frozen.threads-idle.threads)/envs))
 	row("agent goroutines: idle / all frozen", fmt.Sprintf("%d / %d", idle.goroutines, frozen.goroutines), fmt.Sprintf("%.1f", float64(frozen.goroutines-idle.goroutines)/envs))
 	row("cgroups in the memory hierarchy: before / all frozen / after the agent's shutdown", fmt.Sprintf("%d / %d / %d", cgroupsBefore, cgroupsAfter, cgroupsGone), fmt.Sprintf("%.1f", float64(cgroupsAfter-cgroupsBefore)/envs))
+	// Headroom: where the per-environment growth meets a limit on this node.
+	if perFD := float64(frozen.fds-idle.fds) / envs; perFD > 0 {
+		if soft, err := strconv.Atoi(strings.Fields(frozen.fdLimit + " x")[0]); err == nil {
+			row("environments at which the agent's fds reach its limit (at the rate above)", fmt.Sprintf("~%.0f", float64(soft-idle.fds)/perFD), "")
+		}
+	}
+	if perThread := float64(frozen.threads-idle.threads) / envs; perThread > 0 {
+		row("environments at which the agent's threads reach Go's default limit of 10,000 (the process then dies)", fmt.Sprintf("~%.0f", float64(10000-idle.threads)/perThread), "")
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
+		row("kernel.pid_max (every environment's processes and threads, the agent's threads, and the rest of the machine share it)", strings.TrimSpace(string(b)), "")
+	}
 	row("agent shutdown (SIGTERM to exit, every environment destroyed)", fmt.Sprintf("%.1f s", shutdown.Seconds()), "")
 	if warn := agentWarnings(agentLog.String()); warn != "" {
 		row("the agent's log while measuring (first warnings and errors)", warn, "")

@@ -138,15 +138,15 @@ func parseWrk(out string) (wrkResult, error) {
 	return r, nil
 }
 
-// runWrk runs wrk pinned to loadCPU (one thread, conns connections, --latency, the POST body of
+// runWrk runs wrk pinned to loadCPU (threads threads, conns connections, --latency, the POST body of
 // script) against url for dur (whole seconds, wrk's unit), reading the server's CPU (read) before and after.
-func runWrk(script, url string, conns int, dur time.Duration, read func() (time.Duration, error)) (wrkResult, error) {
+func runWrk(script, url string, threads, conns int, dur time.Duration, read func() (time.Duration, error)) (wrkResult, error) {
 	cpu0, err := read()
 	if err != nil {
 		return wrkResult{}, err
 	}
 	busy0, total0, _ := machineCPU()
-	cmd := exec.Command("taskset", "-c", strconv.Itoa(loadCPU), "wrk", "-t1", "-c"+strconv.Itoa(conns),
+	cmd := exec.Command("taskset", "-c", strconv.Itoa(loadCPU), "wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conns),
 		fmt.Sprintf("-d%ds", max(int(dur.Round(time.Second).Seconds()), 1)), "--latency", "-s", script, url)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -175,8 +175,10 @@ func runWrk(script, url string, conns int, dur time.Duration, read func() (time.
 }
 
 // pinCgroupTasks moves every task of the cgroups under the cpuset (v1) or unified (v2)
-// hierarchy matching glob onto cpu: joining a cpuset cgroup resets a task's affinity to the
-// cgroup's CPUs, so the sandboxed runtimes do not inherit the agent's pinning.
+// hierarchy matching glob onto cpu. Joining a cpuset cgroup resets a task's affinity to the
+// cgroup's CPUs; the libcontainer driver takes each environment's cpuset from the agent's own
+// affinity, so the runtimes are on the agent's CPU already, and this makes sure of it whatever
+// the driver does.
 func pinCgroupTasks(glob string, cpu int) (int, error) {
 	var set unix.CPUSet
 	set.Set(cpu)
@@ -255,8 +257,11 @@ type peerSystem struct {
 	runs       map[int][]wrkResult
 	coldNote   string
 	cold       []time.Duration
-	// single: the system serves one invocation at a time and is not driven by 4 callers.
-	single string
+	// single: the system serves one invocation at a time: at 4 callers, wrk runs script4 with 4
+	// threads of one connection each, each thread on its own instance (cpu4 their CPU time).
+	single  string
+	script4 string
+	cpu4    func() (time.Duration, error)
 }
 
 // startPinned starts name on serverCPU (taskset execs it: the pid is the server's), stdout to
@@ -328,6 +333,32 @@ func benchPeers(client *http.Client, gwBin, fnDir, tmp, driver string, po peersO
 		return nil, err
 	}
 	defer stopProc(rieCmd)
+	// RIE serves one call at a time; for 4 callers, 4 emulators (as Lambda would run 4
+	// environments), each wrk thread on its own.
+	rieCmds := []*exec.Cmd{rieCmd}
+	var riePorts []string
+	for i := 0; i < 4; i++ {
+		addr := rieAddr
+		if i > 0 {
+			addr = freeAddr()
+			c, err := startPinned(devNull, rie, rieArgs(addr)...)
+			if err != nil {
+				return nil, err
+			}
+			defer stopProc(c)
+			rieCmds = append(rieCmds, c)
+		}
+		if err := waitPort(addr, 10*time.Second); err != nil {
+			return nil, err
+		}
+		riePorts = append(riePorts, strings.TrimPrefix(addr, "127.0.0.1:"))
+	}
+	script4 := filepath.Join(tmp, "post-4-rie.lua")
+	lua4 := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = '%s'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", payload) +
+		fmt.Sprintf("local ports = {\"%s\"}\nlocal n = 0\nfunction setup(thread)\n  n = n + 1\n  thread.addr = wrk.lookup(\"127.0.0.1\", ports[n])[1]\nend\n", strings.Join(riePorts, "\", \""))
+	if err := os.WriteFile(script4, []byte(lua4), 0o644); err != nil {
+		return nil, err
+	}
 	// The gateway agent, default settings but for its addresses.
 	httpAddr := freeAddr()
 	conf := fmt.Sprintf("node_name = \"peers\"\ndata_dir = %q\nlog_level = \"warn\"\nhttp { address = %q }\ncluster {\n  address = %q\n  bootstrap = true\n}\nsandbox { driver = %q }\n",
@@ -359,9 +390,21 @@ func benchPeers(client *http.Client, gwBin, fnDir, tmp, driver string, po peersO
 		{name: "direct server (plain Go HTTP server echoing the body)", path: "POST /", url: "http://" + echoAddr + "/",
 			cpu: func() (time.Duration, error) { return procCPU(echo.Process.Pid) }},
 		{name: "AWS Lambda RIE (`aws-lambda-rie`, function as its child)", path: "Invoke API `POST " + fmt.Sprintf(invokePath, "function") + "`",
-			url:    "http://" + rieAddr + fmt.Sprintf(invokePath, "function"),
-			cpu:    func() (time.Duration, error) { return treeCPU(rieCmd.Process.Pid) },
-			single: "n/a: RIE serves one invocation at a time (one environment, as Lambda's); a second concurrent call crashes it (nil dereference after a failed Reserve, `rapidcore/server.go:666` in this version)"},
+			url:     "http://" + rieAddr + fmt.Sprintf(invokePath, "function"),
+			cpu:     func() (time.Duration, error) { return treeCPU(rieCmd.Process.Pid) },
+			single:  "4 emulators, one per caller",
+			script4: script4,
+			cpu4: func() (time.Duration, error) {
+				var sum time.Duration
+				for _, c := range rieCmds {
+					d, err := treeCPU(c.Process.Pid)
+					if err != nil {
+						return 0, err
+					}
+					sum += d
+				}
+				return sum, nil
+			}},
 		{name: "gateway agent (libcontainer, freezer on, default settings)", path: "Invoke API `POST " + fmt.Sprintf(invokePath, "noop") + "`",
 			url: base + fmt.Sprintf(invokePath, "noop"),
 			cpu: func() (time.Duration, error) {
@@ -380,11 +423,11 @@ func benchPeers(client *http.Client, gwBin, fnDir, tmp, driver string, po peersO
 		if _, err := call(client, s.url, []byte(payload)); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		conns := 4
+		script, threads, cpu := script, 1, s.cpu
 		if s.single != "" {
-			conns = 1
+			script, threads, cpu = s.script4, 4, s.cpu4
 		}
-		if _, err := runWrk(script, s.url, conns, time.Second, s.cpu); err != nil {
+		if _, err := runWrk(script, s.url, threads, 4, time.Second, cpu); err != nil {
 			return nil, fmt.Errorf("%s, warm-up: %w", s.name, err)
 		}
 		s.runs = map[int][]wrkResult{}
@@ -392,15 +435,16 @@ func benchPeers(client *http.Client, gwBin, fnDir, tmp, driver string, po peersO
 	for round := 0; round < po.rounds; round++ {
 		for _, conns := range []int{1, 4} {
 			for _, s := range systems {
+				script, threads, cpu := script, 1, s.cpu
 				if conns > 1 && s.single != "" {
-					continue
+					script, threads, cpu = s.script4, conns, s.cpu4
 				}
 				if s.before != nil {
 					if err := s.before(); err != nil {
 						return nil, err
 					}
 				}
-				r, err := runWrk(script, s.url, conns, po.dur, s.cpu)
+				r, err := runWrk(script, s.url, threads, conns, po.dur, cpu)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", s.name, err)
 				}
@@ -554,8 +598,7 @@ func peerTable(systems []*peerSystem, po peersOpts) []string {
 		rate4 := fmt.Sprintf("%.0f%s", s4.rate, pctOf(s4.rate, d4.rate))
 		cpu := fmt.Sprintf("%.0f / %.0f µs%s", s1.cpu, s4.cpu, cpuAdded)
 		if s.single != "" {
-			rate4 = s.single
-			cpu = fmt.Sprintf("%.0f µs (%+.0f) / n/a", s1.cpu, s1.cpu-d1.cpu)
+			rate4 += " (" + s.single + ", `wrk -t4 -c4`, a thread on each)"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.0f µs%s | %.0f µs%s | %.0f%s | %s | %s | %.1f / %.1f ms (%s) |\n",
 			s.name, s.path, s1.p50, added(s1.p50, d1.p50), s1.p99, added(s1.p99, d1.p99),
@@ -567,6 +610,9 @@ func peerTable(systems []*peerSystem, po peersOpts) []string {
 	b.WriteString("| OpenFaaS of-watchdog (reference, issue 16: not served by the module proxy, measured apart with wrk pinned the same way; direct server then 66 µs p50, 13.8k/s and 72.5k/s) | its HTTP mode | 251 µs (+185 µs, 3.80x) | | 4.0k (29.0%) | 6.9k (9.5%) | 206 µs at 4 callers | |\n")
 	g1, g4 := summarize(systems[2].runs[1]), summarize(systems[2].runs[4])
 	r1 := summarize(systems[1].runs[1])
+	b.WriteString("\nRIE serves one invocation at a time (one environment, as Lambda's): a second concurrent call crashes this version\n")
+	b.WriteString("(a nil dereference after a failed Reserve, `internal/lambda/rapidcore/server.go:666`), so its 4-caller figures come from 4\n")
+	b.WriteString("emulators, one per caller, as Lambda would run 4 environments; the gateway starts 4 environments by itself.\n")
 	b.WriteString("\nAgainst the targets of issue 16 (this run):\n\n| target | this run | |\n|---|---|---|\n")
 	verdict := func(ok bool) string {
 		if ok {

@@ -201,6 +201,9 @@ sandbox {
 	var thaw []time.Duration
 	notWarm := 0
 	var thawErr error
+	agentCPU0, _ := procCPU(pid)
+	envCPU0, _ := cgroupsCPU("lambdagw/density-*")
+	thawStart := time.Now()
 	if firstErr == nil {
 		for i := 0; i < n; i++ {
 			d, count, err := invoke(i)
@@ -214,6 +217,9 @@ sandbox {
 			thaw = append(thaw, d)
 		}
 	}
+	thawWall := time.Since(thawStart)
+	agentCPU1, _ := procCPU(pid)
+	envCPU1, _ := cgroupsCPU("lambdagw/density-*")
 	sortDur(thaw)
 	after := densitySample(client, base, pid)
 	cgroupsAfter := kernelCgroups()
@@ -250,6 +256,11 @@ sandbox {
 	}
 	row("first call (cold start) p50 / p99", fmt.Sprintf("%.1f / %.1f ms", ms(pct(cold, 50)), ms(pct(cold, 99))), "")
 	row(fmt.Sprintf("second call of each, frozen to answered (thaw + warm invoke), p50 / p99 over %d", len(thaw)), fmt.Sprintf("%.0f / %.0f µs", us(pct(thaw, 50)), us(pct(thaw, 99))), fmt.Sprintf("%d of them not warm", notWarm))
+	if len(thaw) > 0 {
+		k := float64(len(thaw))
+		row("the second calls: agent / environments CPU per call (utime+stime; cpuacct), and their wall time",
+			fmt.Sprintf("%.0f / %.0f µs; %.1f s", us(agentCPU1-agentCPU0)/k, us(envCPU1-envCPU0)/k, thawWall.Seconds()), "")
+	}
 	row("environments by state once frozen (agent status; the per-environment figures below divide by all of them)", fmt.Sprintf("%s (%d)", frozen.states, frozen.environments), "")
 	row("agent VmRSS: idle, before the functions / peak while creating / all frozen / after the second calls", fmt.Sprintf("%.1f / %.1f / %.1f / %.1f MB", kb2mb(idle.rss), kb2mb(peakRSS), kb2mb(frozen.rss), kb2mb(after.rss)), fmt.Sprintf("%.0f kB (frozen - idle)", float64(frozen.rss-idle.rss)/envs))
 	row("environments' memory, all frozen (node cgroup usage_in_bytes; total_rss)", fmt.Sprintf("%.1f MB; %.1f MB", b2mb(frozen.cgUsage), b2mb(frozen.cgRSS)), fmt.Sprintf("%.2f MB; %.2f MB", b2mb(frozen.cgUsage)/envs, b2mb(frozen.cgRSS)/envs))

@@ -629,7 +629,11 @@ func peerTable(systems []*peerSystem, po peersOpts) []string {
 	} else {
 		b.WriteString("| a large stream from the custom runtime writing 1 MB chunks >= 90% of the bare TCP relay's MB/s | not measured in this run: the function URL rows (`make bench`, `-streaming-only`) measure it | |\n")
 	}
-	b.WriteString("| density: 1,000 frozen environments each answering its next call warm | the density section below | |\n")
+	if po.density > 0 {
+		b.WriteString("| density: 1,000 frozen environments each answering its next call warm | the density section below | |\n")
+	} else {
+		b.WriteString("| density: 1,000 frozen environments each answering its next call warm | not measured in this run (`-density 0`) | |\n")
+	}
 	fmt.Fprintf(&b, "\nThe load generator used %.0f µs of CPU per call against the direct server, %.0f against RIE, %.0f against the gateway (1 caller).\n",
 		d1.wrkCPU, r1.wrkCPU, g1.wrkCPU)
 	return []string{b.String()}

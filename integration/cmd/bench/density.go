@@ -194,7 +194,7 @@ sandbox {
 	fmt.Printf("density: %d environments started in %.1f s (cold p50 %.1f ms, p99 %.1f ms)\n", len(cold), createTime.Seconds(), ms(pct(cold, 50)), ms(pct(cold, 99)))
 
 	// Frozen: freeze_delay is 0s, so each environment freezes once its call is answered.
-	time.Sleep(2 * time.Second)
+	time.Sleep(po.densityWait)
 	frozen := densitySample(client, base, pid)
 
 	// Thaw: each environment called once more, one at a time.
@@ -233,7 +233,7 @@ sandbox {
 	fmt.Fprintf(&b, "`%s`, %s UTC. %d functions (`d0000`...) on the same code folder (`internal/testfunction`,\n", commandLine(), time.Now().UTC().Format("2006-01-02 15:04"), n)
 	fmt.Fprintf(&b, "aws-lambda-go, 128 MB, freeze_delay 0s: frozen as soon as each call is answered) applied in one file on one agent\n")
 	fmt.Fprintf(&b, "(libcontainer, `max_environments = %d`, `idle_timeout = \"1h\"`, the rest default), each called once by %d\n", n+16, po.densityCallers)
-	b.WriteString("callers in parallel (creating its environment), left 2 s, then each called once more, one at a time: the\n")
+	fmt.Fprintf(&b, "callers in parallel (creating its environment), left %s, then each called once more, one at a time: the\n", po.densityWait)
 	b.WriteString("function's in-memory counter must answer 2 (the same environment, thawed, not a new one). Agent figures from\n")
 	b.WriteString("/proc/<agent>/status and fd/, goroutines from its pprof endpoint; environments' memory from the node's parent\n")
 	b.WriteString("cgroup (memory.usage_in_bytes, and total_rss from memory.stat); cgroups from /proc/cgroups (memory hierarchy).\n\n")

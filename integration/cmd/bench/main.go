@@ -87,6 +87,7 @@ func main() {
 	flag.IntVar(&po.cold, "peers-cold", 20, "cold starts of each peer")
 	flag.IntVar(&po.density, "density", 1000, "frozen environments of the density rows (0: skip them)")
 	flag.IntVar(&po.densityCallers, "density-callers", 4, "parallel callers creating the density environments")
+	flag.DurationVar(&po.densityWait, "density-wait", 2*time.Second, "time the density environments stay frozen after the last is created, before the second calls")
 	flag.Parse()
 	peersOpt = po
 	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co, cl); err != nil {

@@ -40,6 +40,8 @@ type peersOpts struct {
 	density int           // environments of the density measurement (0: skipped)
 	// densityCallers start the density environments in parallel (the warm-up calls).
 	densityCallers int
+	// densityWait is how long the environments stay frozen after the last is created.
+	densityWait time.Duration
 }
 
 var peersFlag, peersOnly, densityOnly bool

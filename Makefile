@@ -92,8 +92,10 @@ docs:
 	CGO_ENABLED=1 $(GO) run ./cmd/gateway docs > docs/cli.md
 
 ## bench: benchmarks against a same-run baseline, written to docs/BENCHMARKS.md
+## (BENCHFLAGS=-peers adds the peer rows, wrk and the AWS Lambda RIE, and the density rows)
+BENCHFLAGS ?=
 bench: build
-	CGO_ENABLED=1 $(GO) run ./integration/cmd/bench -out docs/BENCHMARKS.md
+	CGO_ENABLED=1 $(GO) run ./integration/cmd/bench -out docs/BENCHMARKS.md $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN) $(foreach d,$(EXAMPLES),$(d)/build)

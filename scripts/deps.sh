@@ -11,6 +11,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)       # libseccomp-golang
 command -v curl >/dev/null || need+=(curl)
 command -v git >/dev/null || need+=(git)                     # make lint lists the files with git ls-files
 command -v redis-server >/dev/null || need+=(redis-server) # examples/plugins/redis-streams' tests
+command -v wrk >/dev/null || need+=(wrk)                     # make bench BENCHFLAGS=-peers: the load generator
+command -v taskset >/dev/null || need+=(util-linux)          # make bench BENCHFLAGS=-peers: pins it apart from the server
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "make deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

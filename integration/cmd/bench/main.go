@@ -56,6 +56,7 @@ func main() {
 		so       streamOpts
 		co       controlOpts
 		cl       clusterOpts
+		po       peersOpts
 	)
 	flag.IntVar(&so.ttfbRuns, "ttfb", 50, "time-to-first-byte runs of each function URL mode and of the floor")
 	flag.IntVar(&so.streamMB, "stream-mb", 200, "size in MB of each streaming throughput run")
@@ -78,7 +79,17 @@ func main() {
 	flag.BoolVar(&logFloodOnly, "logflood-only", false, "measure only the log flood rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&streamingOnly, "streaming-only", false, "measure only the function URL rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&triggersOnly, "triggers-only", false, "measure only the trigger rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&peersFlag, "peers", false, "also measure the peers (the direct server, the AWS Lambda RIE and the gateway, driven by wrk pinned apart from them) and the density rows, last")
+	flag.BoolVar(&peersOnly, "peers-only", false, "measure only the peer and density rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&densityOnly, "density-only", false, "measure only the density rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.DurationVar(&po.dur, "peers-duration", 5*time.Second, "duration of each wrk run of the peer rows")
+	flag.IntVar(&po.rounds, "peers-rounds", 3, "rounds of wrk runs of the peer rows (the systems take turns)")
+	flag.IntVar(&po.cold, "peers-cold", 20, "cold starts of each peer")
+	flag.IntVar(&po.density, "density", 1000, "frozen environments of the density rows (0: skip them)")
+	flag.IntVar(&po.densityCallers, "density-callers", 4, "parallel callers creating the density environments")
+	flag.DurationVar(&po.densityWait, "density-wait", 2*time.Second, "time the density environments stay frozen after the last is created, before the second calls")
 	flag.Parse()
+	peersOpt = po
 	if err := run(*out, *gwBin, *fnDir, *driver, *profile, *warmN, *coldN, *duration, *delay, so, co, cl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -148,6 +159,12 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		return fmt.Errorf("building the streaming runtime: %v\n%s", err, b)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	if peersOnly || densityOnly {
+		if err := benchPeersAndDensity(client, gwBin, fnDir, tmp, driver); err != nil {
+			return err
+		}
+		return writeReport(outPath, nil)
+	}
 	if clusterOnly {
 		payload := []byte(`{"mode":"hello","name":"bench"}`)
 		rows, err := benchCluster(client, gwBin, fnDir, tmp, payload, cl)
@@ -453,6 +470,11 @@ sandbox {
 		return fmt.Errorf("triggers: %w", err)
 	}
 	rows = append(rows, triggerRows...)
+	if peersFlag {
+		if err := benchPeersAndDensity(client, gwBin, fnDir, tmp, driver); err != nil {
+			return err
+		}
+	}
 
 	return writeReport(outPath, rows)
 }
@@ -604,6 +626,7 @@ func benchStreaming(client *http.Client, gwBin, base, echoBase, fnDir, rawDir, t
 		}
 	}
 	gwTP, rawTP, relayTP, floorTP := median(tpTargets[0].mbs), median(tpTargets[1].mbs), median(tpTargets[2].mbs), median(tpTargets[3].mbs)
+	rawVsRelay = rawTP / relayTP
 	for _, r := range []struct {
 		what string
 		mbs  float64
@@ -886,6 +909,13 @@ const notesMarker = "<!-- notes: kept across runs -->"
 func writeReport(path string, rows []string) error {
 	host, _ := os.Hostname()
 	var b strings.Builder
+	if len(rows) == 0 { // -peers-only, -density-only
+		fmt.Fprintf(&b, "# Benchmarks\n\nOn %s, %s, with the libcontainer driver.\n\n", host, time.Now().UTC().Format("2006-01-02"))
+		for _, s := range extraSections {
+			b.WriteString(s + "\n")
+		}
+		return os.WriteFile(path, []byte(b.String()), 0o644)
+	}
 	fmt.Fprintf(&b, "# Benchmarks\n\nMade by `make bench` (`go run ./integration/cmd/bench -out docs/BENCHMARKS.md`) on %s, %s,\n", host, time.Now().UTC().Format("2006-01-02"))
 	b.WriteString("with the libcontainer driver. The floor is a plain Go HTTP server echoing the request body, in its own\n")
 	b.WriteString("process, called the same way (keep-alive HTTP/1.1 on loopback) in the same run. The function is a\n")
@@ -909,6 +939,9 @@ func writeReport(path string, rows []string) error {
 	b.WriteString("| measure | gateway | floor | ratio |\n|---|---|---|---|\n")
 	for _, r := range rows {
 		b.WriteString(r + "\n")
+	}
+	for _, s := range extraSections {
+		b.WriteString("\n" + s)
 	}
 	// Keep the hand-written analysis that follows the notes marker in the existing file.
 	if old, err := os.ReadFile(path); err == nil {

@@ -230,7 +230,7 @@ sandbox {
 	// The report.
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Density: %d frozen environments of a small function on one node\n\n", n)
-	fmt.Fprintf(&b, "`%s`, %s UTC. %d functions (`d0000`...) on the same code folder (`internal/testfunction`,\n", commandLine(), time.Now().UTC().Format("2006-01-02 15:04"), n)
+	fmt.Fprintf(&b, "`%s`, %s UTC. %d functions (`d0000`...) on the same code folder (`internal/testfixtures/testfunction`,\n", commandLine(), time.Now().UTC().Format("2006-01-02 15:04"), n)
 	fmt.Fprintf(&b, "aws-lambda-go, 128 MB, freeze_delay 0s: frozen as soon as each call is answered) applied in one file on one agent\n")
 	fmt.Fprintf(&b, "(libcontainer, `max_environments = %d`, `idle_timeout = \"1h\"`, the rest default), each called once by %d\n", n+16, po.densityCallers)
 	fmt.Fprintf(&b, "callers in parallel (creating its environment), left %s, then each called once more, one at a time: the\n", po.densityWait)

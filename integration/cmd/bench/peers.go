@@ -574,7 +574,7 @@ func peerTable(systems []*peerSystem, po peersOpts) []string {
 	fmt.Fprintf(&b, "too). %d rounds, the systems taking turns, %s per wrk run; latency percentiles are the median of the runs' wrk\n", po.rounds, po.dur)
 	b.WriteString("percentiles, requests/s the total over the runs. Server CPU per call: utime+stime from /proc/<pid>/stat of the\n")
 	b.WriteString("server (direct), RIE and its child (RIE), the agent plus its environments' cgroups' cpuacct (gateway), over\n")
-	b.WriteString("the requests served. The function is `internal/testfunction` (aws-lambda-go) for RIE and the gateway (128 MB);\n")
+	b.WriteString("the requests served. The function is `internal/testfixtures/testfunction` (aws-lambda-go) for RIE and the gateway (128 MB);\n")
 	b.WriteString("the direct server runs no function code: it is the floor of one HTTP hop on this machine. Each server sees one\n")
 	b.WriteString("CPU (Go's GOMAXPROCS follows the affinity: 1 for the direct server, RIE, the function and the agent).\n\n")
 	b.WriteString("| system | invoke path | p50 (added over direct, ratio) | p99 (added, ratio) | req/s, 1 caller (% of direct) | req/s, 4 callers (% of direct) | server CPU per call, 1 / 4 callers (added over direct) | cold start p50 / p99 |\n|---|---|---|---|---|---|---|---|\n")

@@ -522,6 +522,12 @@ func (i *instance) startInit() error {
 			}
 		}
 	}
+	// The notification holds a thread per environment in a blocking read (a node of a thousand
+	// environments would spend a thousand threads on it): it is only the fallback for kernels
+	// whose memory cgroup counts no oom_kill (before 4.13), which oomKilled reads otherwise.
+	if i.oomCounted() {
+		return nil
+	}
 	if ch, err := i.c.NotifyOOM(); err == nil {
 		i.oom = ch
 		go func() {
@@ -558,6 +564,20 @@ func (i *instance) wait() {
 	st.OOMKilled = i.oomKilled(st)
 	i.status = st
 	close(i.exited)
+}
+
+// oomCounted reports whether the environment's memory cgroup counts OOM kills (v1
+// memory.oom_control's oom_kill line, v2 memory.events').
+func (i *instance) oomCounted() bool {
+	if i.memDir == "" {
+		return false
+	}
+	for _, f := range []string{"memory.oom_control", "memory.events"} {
+		if b, err := os.ReadFile(filepath.Join(i.memDir, f)); err == nil && strings.Contains(string(b), "oom_kill ") {
+			return true
+		}
+	}
+	return false
 }
 
 // oomKilled asks the memory cgroup whether its OOM killer acted (v1 memory.oom_control's

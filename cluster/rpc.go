@@ -90,7 +90,8 @@ func WriteRPCError(w http.ResponseWriter, status int, kind, msg string) {
 
 // ReadRPCError reads the error a node RPC answered (a status other than 200), for a caller of
 // DoRPC. An answer not in the RPC's shape (a proxy's, or a node of an older release) keeps its
-// text, and its kind follows from the status.
+// text; its kind follows from a 404 or a 400, never KindUnavailable: only a node's explicit
+// answer may say that a call did not start there (running it elsewhere could run it twice).
 func ReadRPCError(resp *http.Response) *RPCError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var re rpcError
@@ -103,8 +104,6 @@ func ReadRPCError(resp *http.Response) *RPCError {
 		kind = KindNotFound
 	case http.StatusBadRequest:
 		kind = KindInvalid
-	case http.StatusServiceUnavailable:
-		kind = KindUnavailable
 	}
 	msg := string(bytes.TrimSpace(b))
 	if msg == "" {

@@ -10,7 +10,8 @@ import (
 
 // TestRPCErrors: every node RPC error travels as a status and {"err_kind","error"}; the caller
 // gets the sentinel of its kind back, and an answer in another shape (a proxy's, an older
-// node's) keeps its text with a kind taken from its status.
+// node's) keeps its text with a kind taken from its status, never "unavailable" (which would
+// let the caller run a call that may have started).
 func TestRPCErrors(t *testing.T) {
 	for _, tc := range []struct {
 		kind     string
@@ -30,7 +31,7 @@ func TestRPCErrors(t *testing.T) {
 		}
 	}
 	for status, kind := range map[int]string{
-		http.StatusNotFound: KindNotFound, http.StatusServiceUnavailable: KindUnavailable,
+		http.StatusNotFound: KindNotFound, http.StatusServiceUnavailable: KindOther,
 		http.StatusBadRequest: KindInvalid, http.StatusInternalServerError: KindOther,
 	} {
 		rec := httptest.NewRecorder()

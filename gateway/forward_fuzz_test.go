@@ -134,6 +134,15 @@ func parseAnswer(answer []byte) (peerAnswer, bool) {
 		}
 		a := peerAnswer{status: resp.StatusCode, unavailable: resp.Header.Get(hUnavailable) != "", stream: resp.Header.Get(hKind) == "stream"}
 		a.body, a.bodyErr = io.ReadAll(resp.Body)
+		// Or it says so in the node RPC's error shape (cluster.ReadRPCError reads 64 KB of it).
+		var re struct {
+			Kind  string `json:"err_kind"`
+			Error string `json:"error"`
+		}
+		if a.status != http.StatusOK && json.Unmarshal(a.body[:min(len(a.body), 64<<10)], &re) == nil && re.Error != "" &&
+			re.Kind == cluster.KindUnavailable {
+			a.unavailable = true
+		}
 		if a.status == http.StatusOK && !a.stream {
 			var fr forwardedResponse
 			if json.NewDecoder(bytes.NewReader(a.body)).Decode(&fr) == nil {

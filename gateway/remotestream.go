@@ -15,8 +15,8 @@ import (
 // Trailers that end a forwarded stream (a peer ran the invocation): the function's late error,
 // named as the Runtime API names it, and the log tail. Nodes of one cluster must agree on them.
 const (
-	trailerErrorType = "Lambda-Runtime-Function-Error-Type"
-	trailerErrorBody = "Lambda-Runtime-Function-Error-Body"
+	trailerErrorType = invoke.TrailerErrorType
+	trailerErrorBody = invoke.TrailerErrorBody
 	trailerLogTail   = "Gateway-Log-Tail"
 )
 
@@ -66,13 +66,7 @@ func (s *remoteStream) Read(p []byte) (int, error) {
 		return n, s.endErr()
 	}
 	if errors.Is(err, io.EOF) {
-		if et := s.trailer.Get(trailerErrorType); et != "" {
-			payload, _ := base64.StdEncoding.DecodeString(s.trailer.Get(trailerErrorBody))
-			if !json.Valid(payload) {
-				payload = invoke.ErrorJSON(et, string(payload))
-			}
-			s.errType, s.errBody = et, payload
-		}
+		s.errType, s.errBody = invoke.TrailerError(s.trailer)
 	} else {
 		s.failLocked("Runtime.StreamError", "the forwarded response stream broke off: "+err.Error())
 	}

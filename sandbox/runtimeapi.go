@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +30,7 @@ const (
 	headerTraceID         = "Lambda-Runtime-Trace-Id"
 	headerClientContext   = "Lambda-Runtime-Client-Context"
 	headerCognitoIdentity = "Lambda-Runtime-Cognito-Identity"
-	headerErrorType       = "Lambda-Runtime-Function-Error-Type"
-	headerErrorBody       = "Lambda-Runtime-Function-Error-Body"
+	headerErrorType       = invoke.TrailerErrorType
 )
 
 const (
@@ -497,11 +495,7 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 	}
 	// A chunked response reports an error raised after its first bytes in trailers (aws-lambda-go
 	// sends every response chunked, declaring them, whether or not it says it streams).
-	if et := r.Trailer.Get(headerErrorType); et != "" {
-		payload, _ := base64.StdEncoding.DecodeString(r.Trailer.Get(headerErrorBody))
-		if !json.Valid(payload) {
-			payload = invoke.ErrorJSON(et, string(payload))
-		}
+	if et, payload := invoke.TrailerError(r.Trailer); et != "" {
 		inv.complete(&invoke.Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
 		c.accepted()
 		return

@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,11 +72,7 @@ func (s *stream) Read(p []byte) (int, error) {
 		s.cancelled, s.broken = true, true
 		s.endLocked()
 	case errors.Is(err, io.EOF):
-		if et := s.trailer.Get(headerErrorType); et != "" {
-			payload, _ := base64.StdEncoding.DecodeString(s.trailer.Get(headerErrorBody))
-			if !json.Valid(payload) {
-				payload = invoke.ErrorJSON(et, string(payload))
-			}
+		if et, payload := invoke.TrailerError(s.trailer); et != "" {
 			if s.errType == "" {
 				s.errType, s.errBody = et, payload
 			}

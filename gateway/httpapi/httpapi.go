@@ -23,6 +23,7 @@ import (
 
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/sigv4"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/plugins/sdk"
@@ -321,8 +322,8 @@ func (a *api) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 	}
 	if len(out.Payload) > structs.MaxSyncPayloadBytes {
 		h.Set("X-Amz-Function-Error", "Unhandled")
-		out.Payload, _ = json.Marshal(map[string]string{"errorType": "Function.ResponseSizeTooLarge",
-			"errorMessage": fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", structs.MaxSyncPayloadBytes)})
+		out.Payload = invoke.ErrorJSON("Function.ResponseSizeTooLarge",
+			fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", structs.MaxSyncPayloadBytes))
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(out.Payload)))

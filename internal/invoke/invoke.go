@@ -6,9 +6,11 @@ package invoke
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 )
 
 // Request is one invocation as it is handed to a runtime.
@@ -99,4 +101,26 @@ func ErrorJSON(errType, msg string) []byte {
 		ErrorType    string `json:"errorType"`
 	}{msg, errType})
 	return b
+}
+
+// The trailers that carry an error raised after a response's first bytes, as the Runtime API
+// names them: a runtime's chunked response ends with them, and so does a stream forwarded from
+// the peer that ran it.
+const (
+	TrailerErrorType = "Lambda-Runtime-Function-Error-Type"
+	TrailerErrorBody = "Lambda-Runtime-Function-Error-Body"
+)
+
+// TrailerError reads the error those trailers carry: its type ("" when none) and its payload,
+// the error JSON (a body that is not JSON is wrapped in it).
+func TrailerError(trailer http.Header) (errType string, payload []byte) {
+	errType = trailer.Get(TrailerErrorType)
+	if errType == "" {
+		return "", nil
+	}
+	payload, _ = base64.StdEncoding.DecodeString(trailer.Get(TrailerErrorBody))
+	if !json.Valid(payload) {
+		payload = ErrorJSON(errType, string(payload))
+	}
+	return errType, payload
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -568,17 +569,33 @@ func (e *environment) endInvocation(inv *invocation, status, errType string) {
 	if b, err := e.inst.MaxMemoryBytes(); err == nil {
 		maxMB = (b + (1<<20 - 1)) >> 20
 	}
-	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
-		inv.req.RequestID, ms(dur), billed(dur), e.fn.MemoryMB, maxMB)
+	// Appended rather than formatted: this runs after every invocation.
+	var buf [256]byte
+	b := append(buf[:0], "REPORT RequestId: "...)
+	b = append(b, inv.req.RequestID...)
+	b = append(b, "\tDuration: "...)
+	b = strconv.AppendFloat(b, ms(dur), 'f', 2, 64)
+	b = append(b, " ms\tBilled Duration: "...)
+	b = strconv.AppendInt(b, billed(dur), 10)
+	b = append(b, " ms\tMemory Size: "...)
+	b = strconv.AppendInt(b, int64(e.fn.MemoryMB), 10)
+	b = append(b, " MB\tMax Memory Used: "...)
+	b = strconv.AppendUint(b, maxMB, 10)
+	b = append(b, " MB"...)
 	if inv.initDur > 0 {
-		report += fmt.Sprintf("\tInit Duration: %.2f ms", ms(inv.initDur))
+		b = append(b, "\tInit Duration: "...)
+		b = strconv.AppendFloat(b, ms(inv.initDur), 'f', 2, 64)
+		b = append(b, " ms"...)
 	}
 	if status != "" {
-		report += "\tStatus: " + status
+		b = append(b, "\tStatus: "...)
+		b = append(b, status...)
 		if errType != "" {
-			report += "\tError Type: " + errType
+			b = append(b, "\tError Type: "...)
+			b = append(b, errType...)
 		}
 	}
+	report := string(b)
 	e.out.end(inv, "END RequestId: "+inv.req.RequestID, report)
 	close(inv.ended)
 }

@@ -167,7 +167,7 @@ func (o *output) emitLocked(platform bool, lines ...string) {
 	} else {
 		o.env.cfg.logs.Append(o.env.fn.Name, lines...)
 	}
-	if inv := o.inv; inv != nil {
+	if inv := o.inv; inv != nil && inv.req.Tail {
 		for _, l := range lines {
 			inv.tail = append(inv.tail, l...)
 			inv.tail = append(inv.tail, '\n')

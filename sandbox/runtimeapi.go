@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -501,6 +502,10 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 		return
 	}
 	inv.complete(&invoke.Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
+	// The caller's answer goes out before the runtime's 202: complete made the waiting caller
+	// runnable, and yielding lets it write its response first when it shares this P (the agent
+	// often runs on one), so the client does not wait for the 202's write and the runtime's wakeup.
+	runtime.Gosched()
 	c.accepted()
 }
 

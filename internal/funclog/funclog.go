@@ -67,8 +67,9 @@ type Store struct {
 	followers map[string]map[chan string]struct{}
 	closed    bool
 
-	wmu   sync.Mutex // the files, and the order lines reach them
+	wmu   sync.Mutex // the files, the order lines reach them, and wbuf
 	files map[string]*logFile
+	wbuf  []byte // a write's bytes, kept between writes
 
 	dropped atomic.Int64 // lines refused because a queue was full
 	lost    atomic.Int64 // lines a write error lost
@@ -229,15 +230,18 @@ func (s *Store) writeLocked(function string, recs []string) {
 		s.failedLocked(function, &logFile{}, err, len(recs))
 		return
 	}
-	var b strings.Builder
+	b := s.wbuf[:0]
 	if lf.failing != nil {
-		fmt.Fprintf(&b, "%s\t[gateway] %d log lines lost while writing failed: %v\n", time.Now().UTC().Format(time.RFC3339Nano), lf.lost, lf.failing)
+		b = fmt.Appendf(b, "%s\t[gateway] %d log lines lost while writing failed: %v\n", time.Now().UTC().Format(time.RFC3339Nano), lf.lost, lf.failing)
 	}
 	for _, r := range recs {
-		b.WriteString(r)
-		b.WriteByte('\n')
+		b = append(b, r...)
+		b = append(b, '\n')
 	}
-	n, err := lf.f.WriteString(b.String())
+	if cap(b) <= 1<<20 { // a flood's buffer is not kept
+		s.wbuf = b[:0]
+	}
+	n, err := lf.f.Write(b)
 	if err != nil {
 		_ = lf.f.Truncate(lf.size)
 		s.failedLocked(function, lf, err, len(recs))

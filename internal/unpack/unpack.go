@@ -1,5 +1,5 @@
 // Package unpack is the one place the gateway writes an archive it did not make (a function's code
-// zip today, image layers later) onto the node's disk. Archives are untrusted: every write goes
+// zip, a container image's layers) onto the node's disk. Archives are untrusted: every write goes
 // through an os.Root opened on the target folder, so no entry, symlink or hard link can create or
 // change anything outside it, whatever the kernel would resolve a path to.
 //
@@ -13,6 +13,10 @@
 //   - a hard link names a regular file the archive already wrote;
 //   - devices, FIFOs and sockets are refused; set-id and sticky bits are dropped;
 //   - the entry count and the total unpacked size are bounded, counting bytes actually written.
+//
+// Image layers (Options.ImageLayer) are root file systems: their symlinks may name any target,
+// since only the environment's mount namespace resolves them, and their whiteouts become
+// overlayfs whiteouts; every other rule holds.
 package unpack
 
 import (
@@ -25,6 +29,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lambdagw/gateway/internal/structs"
 )
@@ -53,7 +59,27 @@ type Options struct {
 	// DefaultExec names the files given mode 0755 when the archive records no Unix mode (zips made
 	// on Windows): the runtime's bootstrap must stay executable.
 	DefaultExec []string
+	// ImageLayer unpacks a container image's layer for use as an overlay lower folder: its
+	// whiteouts (`.wh.name`, `.wh..wh..opq`) become overlayfs whiteouts (a 0/0 character device,
+	// the trusted.overlay.opaque attribute), a symlink may name any target (the layer is a root
+	// file system: its links resolve inside the environment's mount namespace, and the node
+	// never follows them), and device, FIFO and socket entries are skipped (the environment has
+	// a /dev of its own).
+	ImageLayer bool
 }
+
+// LayerOptions are the rules every image layer is unpacked under; the caller sets the size left
+// of the image's budget.
+var LayerOptions = Options{
+	Limits:     Limits{MaxEntries: 1_000_000},
+	ImageLayer: true,
+}
+
+// Whiteout names of the OCI image layer format.
+const (
+	whiteoutPrefix = ".wh."
+	opaqueWhiteout = ".wh..wh..opq"
+)
 
 // Error is an archive refused for what it holds (not an I/O failure of the node).
 type Error struct {
@@ -273,6 +299,9 @@ func (w *writer) checkLink(name, clean, target string) error {
 	if target == "" || strings.ContainsRune(target, 0) || len(target) > 4095 {
 		return refuse(name, "is a symlink with an empty or invalid target")
 	}
+	if w.opts.ImageLayer {
+		return nil
+	}
 	if strings.HasPrefix(target, "/") {
 		for _, m := range w.opts.LinkMounts {
 			rest, ok := strings.CutPrefix(target, m)
@@ -456,6 +485,18 @@ func Tar(r io.Reader, dir string, opts Options) error {
 		}
 		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), hasMode: true, linkname: h.Linkname,
 			open: func() (io.ReadCloser, error) { return io.NopCloser(tr), nil }}
+		if opts.ImageLayer {
+			switch h.Typeflag {
+			case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+				continue
+			}
+			if base := path.Base(strings.TrimSuffix(h.Name, "/")); strings.HasPrefix(base, whiteoutPrefix) {
+				if err := w.whiteout(h.Name, base); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		switch h.Typeflag {
 		case tar.TypeReg: // the reader turns the old TypeRegA into TypeReg or TypeDir
 			e.kind = kindFile
@@ -474,4 +515,67 @@ func Tar(r io.Reader, dir string, opts Options) error {
 			return err
 		}
 	}
+}
+
+// whiteout applies an image layer's whiteout entry: `dir/.wh..wh..opq` marks dir opaque (the
+// lower layers' content of it is hidden), `dir/.wh.name` hides name of the lower layers. Both
+// are written as overlayfs reads them. The folder is opened through the root, so the device or
+// attribute lands inside the tree whatever the folder's path is.
+func (w *writer) whiteout(name, base string) error {
+	dirName := path.Dir(strings.TrimSuffix(name, "/"))
+	if base == opaqueWhiteout {
+		dir := "."
+		if dirName != "." {
+			clean, err := cleanName(dirName)
+			if err != nil {
+				return refuse(name, "is an opaque whiteout in a bad folder: %v", err)
+			}
+			if err := w.parents(name, clean+"/x"); err != nil {
+				return err
+			}
+			dir = clean
+		}
+		if err := w.count(name); err != nil {
+			return err
+		}
+		d, err := w.root.Open(dir)
+		if err != nil {
+			return fmt.Errorf("opening %s: %w", dir, err)
+		}
+		defer d.Close()
+		if err := unix.Fsetxattr(int(d.Fd()), "trusted.overlay.opaque", []byte("y"), 0); err != nil {
+			return fmt.Errorf("marking %s opaque: %w", dir, err)
+		}
+		return nil
+	}
+	hidden := strings.TrimPrefix(base, whiteoutPrefix)
+	if hidden == "" || hidden == "." || hidden == ".." || strings.HasPrefix(hidden, whiteoutPrefix) {
+		return refuse(name, "is a whiteout of no valid name")
+	}
+	clean, err := cleanName(path.Join(dirName, hidden))
+	if err != nil {
+		return err
+	}
+	if err := w.parents(name, clean); err != nil {
+		return err
+	}
+	if w.symlinks[clean] || w.files[clean] || w.dirs[clean] {
+		return refuse(name, "whites out %q, which this layer also holds", clean)
+	}
+	if err := w.count(name); err != nil {
+		return err
+	}
+	d, err := w.root.Open(path.Dir(clean))
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path.Dir(clean), err)
+	}
+	defer d.Close()
+	if err := unix.Mknodat(int(d.Fd()), path.Base(clean), unix.S_IFCHR|0o000, 0); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return refuse(name, "appears twice")
+		}
+		return fmt.Errorf("making whiteout %s: %w", clean, err)
+	}
+	w.files[clean] = true
+	return nil
 }

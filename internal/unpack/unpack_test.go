@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // zent is one entry of a zip a test builds.
@@ -329,5 +331,105 @@ func FuzzTar(f *testing.F) {
 		outer, tree := fuzzTree(t)
 		_ = Tar(bytes.NewReader(data), tree, fuzzOpts)
 		checkTree(t, outer, tree)
+	})
+}
+
+// An image layer's whiteouts become overlayfs whiteouts, and a real overlay mount of two layers
+// shows what the image format says: the hidden file is gone, the opaque folder shows only the
+// upper layer's content.
+func TestImageLayerWhiteouts(t *testing.T) {
+	base, top := t.TempDir(), t.TempDir()
+	if err := Tar(bytes.NewReader(buildTar(t,
+		tent{"etc/", tar.TypeDir, "", ""}, tent{"etc/gone", tar.TypeReg, "", "old"}, tent{"etc/kept", tar.TypeReg, "", "kept"},
+		tent{"opt/app/", tar.TypeDir, "", ""}, tent{"opt/app/old.js", tar.TypeReg, "", "old"},
+	)), base, LayerOptions); err != nil {
+		t.Fatal(err)
+	}
+	if err := Tar(bytes.NewReader(buildTar(t,
+		tent{"etc/.wh.gone", tar.TypeReg, "", ""},
+		tent{"opt/app/.wh..wh..opq", tar.TypeReg, "", ""}, tent{"opt/app/new.js", tar.TypeReg, "", "new"},
+		tent{"usr/bin/node", tar.TypeSymlink, "/etc/alternatives/node", ""}, // any target: it resolves inside the environment
+		tent{"dev/null", tar.TypeChar, "", ""},                              // skipped: the environment has its own /dev
+	)), top, LayerOptions); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(top, "etc/gone"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
+		t.Fatalf("etc/gone is not a 0/0 character device: %v %+v", err, st)
+	}
+	buf := make([]byte, 8)
+	if n, err := unix.Lgetxattr(filepath.Join(top, "opt/app"), "trusted.overlay.opaque", buf); err != nil || string(buf[:n]) != "y" {
+		t.Fatalf("opt/app is not opaque: %v %q", err, buf[:n])
+	}
+	if _, err := os.Lstat(filepath.Join(top, "dev/null")); !os.IsNotExist(err) {
+		t.Fatalf("a device entry was written: %v", err)
+	}
+	merged := t.TempDir()
+	if err := unix.Mount("overlay", merged, "overlay", unix.MS_RDONLY, "lowerdir="+top+":"+base); err != nil {
+		t.Fatalf("mounting the layers: %v", err)
+	}
+	defer func() { _ = unix.Unmount(merged, unix.MNT_DETACH) }()
+	for p, want := range map[string]string{"etc/gone": "", "etc/kept": "kept", "opt/app/old.js": "", "opt/app/new.js": "new"} {
+		b, err := os.ReadFile(filepath.Join(merged, p))
+		switch {
+		case want == "" && !os.IsNotExist(err):
+			t.Errorf("%s is visible through the overlay: %v", p, err)
+		case want != "" && string(b) != want:
+			t.Errorf("%s reads %q, %v; want %q", p, b, err, want)
+		}
+	}
+}
+
+// What a hostile layer tries: whiteouts that climb, hide the layer's own files or name nothing,
+// and writes through its own links.
+func TestImageLayerRefused(t *testing.T) {
+	refused := map[string][]tent{
+		"a whiteout climbing":           {{"a/.wh...", tar.TypeReg, "", ""}},
+		"a whiteout of nothing":         {{".wh.", tar.TypeReg, "", ""}},
+		"a whiteout of a whiteout":      {{".wh..wh.x", tar.TypeReg, "", ""}},
+		"a whiteout of its own file":    {{"f", tar.TypeReg, "", "x"}, {".wh.f", tar.TypeReg, "", ""}},
+		"a whiteout below a link":       {{"l", tar.TypeSymlink, "/etc", ""}, {"l/.wh.passwd", tar.TypeReg, "", ""}},
+		"an opaque folder below a link": {{"l", tar.TypeSymlink, "/etc", ""}, {"l/.wh..wh..opq", tar.TypeReg, "", ""}},
+		"a file below a link":           {{"l", tar.TypeSymlink, "/etc", ""}, {"l/passwd", tar.TypeReg, "", "x"}},
+		"a hard link to a host file":    {{"h", tar.TypeLink, "/etc/passwd", ""}},
+	}
+	for name, ents := range refused {
+		t.Run(name, func(t *testing.T) {
+			outer := t.TempDir()
+			tree := filepath.Join(outer, "tree")
+			if err := os.Mkdir(tree, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			err := Tar(bytes.NewReader(buildTar(t, ents...)), tree, LayerOptions)
+			if !IsRefused(err) {
+				t.Fatalf("unpacked (err %v)", err)
+			}
+			onlyTree(t, outer)
+		})
+	}
+}
+
+// FuzzLayer unpacks arbitrary tar streams as image layers: nothing may appear beside the tree,
+// and the only device in it is the whiteout (0/0 character device).
+func FuzzLayer(f *testing.F) {
+	f.Add(buildTar(f, tent{"a/.wh.b", tar.TypeReg, "", ""}, tent{"c/.wh..wh..opq", tar.TypeReg, "", ""}, tent{"c/d", tar.TypeReg, "", "x"}))
+	f.Add(buildTar(f, tent{"l", tar.TypeSymlink, "/", ""}, tent{"l/.wh.etc", tar.TypeReg, "", ""}, tent{"dev/sda", tar.TypeBlock, "", ""}))
+	f.Add(buildTar(f, tent{"f", tar.TypeReg, "", "x"}, tent{"h", tar.TypeLink, "f", ""}, tent{"x/.wh...", tar.TypeReg, "", ""}))
+	opts := LayerOptions
+	opts.Limits = fuzzOpts.Limits
+	f.Fuzz(func(t *testing.T, data []byte) {
+		outer, tree := fuzzTree(t)
+		_ = Tar(bytes.NewReader(data), tree, opts)
+		onlyTree(t, outer)
+		_ = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket) == 0 {
+				return nil
+			}
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
+				t.Errorf("%s is a device that is not a whiteout: %+v", p, st)
+			}
+			return nil
+		})
 	})
 }

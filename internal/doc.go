@@ -15,6 +15,8 @@
 //   - funclog: each function's stored log.
 //   - unpack: the one place an archive we did not make is written out.
 //   - codepkg: a function's code folder or zip turned into the zip the gateway stores.
+//   - image: container images fetched from registries, OCI layouts and docker save archives,
+//     kept as unpacked layers in a content-addressed store.
 //
 // Test fixtures, which only tests build, start or import (testfixtures/):
 //   - testfunction: an aws-lambda-go function driven by its event; testbuild builds it.

@@ -72,6 +72,7 @@ var forbidden = map[string][]string{
 	"internal/pki":        {"*"},
 	"internal/unpack":     {"*"},
 	"internal/codepkg":    {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
+	"internal/image":      {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd", "internal/codepkg", "internal/funclog"},
 	// The examples use public APIs only (DESIGN.md section 2): for the functions, none of ours.
 	"examples": {"*", "internal"},
 	// Test fixtures stand apart from the gateway they test (the test plugin uses the SDK only).

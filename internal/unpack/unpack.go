@@ -570,7 +570,7 @@ func (w *writer) whiteout(name, base string) error {
 		return fmt.Errorf("opening %s: %w", path.Dir(clean), err)
 	}
 	defer d.Close()
-	if err := unix.Mknodat(int(d.Fd()), path.Base(clean), unix.S_IFCHR|0o000, 0); err != nil {
+	if err := unix.Mknodat(int(d.Fd()), path.Base(clean), unix.S_IFCHR, 0); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return refuse(name, "appears twice")
 		}

@@ -166,15 +166,18 @@ func checkNothingLeft(t *testing.T, a *agentProc) {
 	// With user namespaces the libcontainer driver generates its root outside data_dir, named
 	// after its work dir (sandbox/libcontainer: /run/lambdagw/rootfs-<hash>); Close, or the
 	// reaper after a death, removes it.
+	// The folder where image environments' roots are mounted (/run/lambdagw/roots-<hash>) goes
+	// the same way.
 	sum := sha256.Sum256([]byte(filepath.Join(a.dataDir, "sandbox")))
-	root := "/run/lambdagw/rootfs-" + hex.EncodeToString(sum[:6])
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := os.Stat(root); os.IsNotExist(err) {
-			break
-		} else if time.Now().After(deadline) {
-			t.Errorf("generated root filesystem left behind: %s", root)
-			_ = os.RemoveAll(root)
-			break
+	for _, root := range []string{"/run/lambdagw/rootfs-" + hex.EncodeToString(sum[:6]), "/run/lambdagw/roots-" + hex.EncodeToString(sum[:6])} {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if _, err := os.Stat(root); os.IsNotExist(err) {
+				break
+			} else if time.Now().After(deadline) {
+				t.Errorf("generated root filesystem left behind: %s", root)
+				_ = os.RemoveAll(root)
+				break
+			}
 		}
 	}
 }

@@ -34,10 +34,17 @@ type Driver interface {
 type Spec struct {
 	// ID is unique among the driver's live instances: letters, digits, '-' and '_' only.
 	ID string
-	// CodeDir is a host directory holding the unpacked code, mounted read-only at /var/task.
+	// CodeDir is a host directory holding the unpacked code, mounted read-only at /var/task; ""
+	// mounts nothing there (an image function keeps its image's /var/task).
 	CodeDir string
+	// RootLayers, when set, make the environment's root file system: read-only host folders
+	// merged in order, the base first (a container image's unpacked layers, whiteouts in
+	// overlayfs' form). Empty: the driver's own base root.
+	RootLayers []string
 	// Args is the runtime's argv, paths as seen inside the environment (e.g. /var/task/bootstrap).
 	Args []string
+	// Cwd is the runtime's working directory; "" is /var/task.
+	Cwd string
 	// Env is the runtime's environment as KEY=VALUE, without AWS_LAMBDA_RUNTIME_API, which the
 	// driver adds because only it knows the address the runtime reaches the listener at.
 	Env []string

@@ -147,9 +147,13 @@ func (e *initError) Error() string { return e.errorType + ": " + e.message }
 // server. start runs the runtime.
 func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, provisioned bool) (*environment, error) {
 	fn := p.fn
-	codeDir, err := m.cfg.Code.Unpacked(ctx, fn.CodeSha256)
-	if err != nil {
-		return nil, fmt.Errorf("unpacking code of function %s: %w", fn.Name, err)
+	var codeDir string
+	if !fn.IsImage() {
+		dir, err := m.cfg.Code.Unpacked(ctx, fn.CodeSha256)
+		if err != nil {
+			return nil, fmt.Errorf("unpacking code of function %s: %w", fn.Name, err)
+		}
+		codeDir = dir
 	}
 	e := &environment{
 		id:       envID(fn.Name, seq),
@@ -172,13 +176,21 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 	}
 	spec := Spec{
 		ID:        e.id,
-		CodeDir:   codeDir,
-		Args:      []string{entrypoint(fn, codeDir)},
-		Env:       runtimeEnv(fn, p.key.version, m.cfg.Region, e.id, provisioned),
 		MemoryMB:  fn.MemoryMB,
 		TmpMB:     fn.EphemeralStorageMB,
 		PidsLimit: m.cfg.PidsLimit,
 		Output:    pw,
+	}
+	if !fn.IsImage() {
+		spec.CodeDir = codeDir
+		spec.Args = []string{entrypoint(fn, codeDir)}
+		spec.Env = runtimeEnv(fn, p.key.version, m.cfg.Region, e.id, provisioned)
+	} else {
+		if err := m.imageSpec(ctx, fn, p.key.version, e.id, provisioned, &spec); err != nil {
+			pr.Close()
+			pw.Close()
+			return nil, fmt.Errorf("creating environment for %s: %w", fn.Name, err)
+		}
 	}
 	createStart := time.Now()
 	inst, err := m.create(ctx, spec)

@@ -37,6 +37,8 @@ type LogSink interface {
 type ManagerConfig struct {
 	Driver Driver
 	Code   CodeSource
+	// Images gives image functions their root; nil: the node runs zip functions only.
+	Images Images
 	Logs   LogSink
 	Logger hclog.Logger
 	// Region is AWS_REGION inside environments.

@@ -22,6 +22,16 @@ type Function struct {
 	// Handler is passed to the runtime as _HANDLER; for the provided runtimes a handler naming an
 	// executable file in the code is started instead of bootstrap.
 	Handler string `json:"handler,omitempty"`
+	// PackageType is PackageZip ("" reads as it) or PackageImage: the function's code is a
+	// container image, ImageURI, and CodeSha256 is unused.
+	PackageType string `json:"package_type,omitempty"`
+	// ImageURI is the image as the function was deployed (a tag or a digest); ResolvedImageURI is
+	// the same image pinned to its digest at deploy, which is what runs (a published version
+	// keeps it, as Lambda does).
+	ImageURI         string `json:"image_uri,omitempty"`
+	ResolvedImageURI string `json:"resolved_image_uri,omitempty"`
+	// ImageConfig overrides the image's ENTRYPOINT, CMD and WORKDIR.
+	ImageConfig *ImageConfig `json:"image_config,omitempty"`
 	// CodeSha256 is the hex SHA-256 of the code zip, the key of the content-addressed code store.
 	CodeSha256 string `json:"code_sha256"`
 	CodeSize   int64  `json:"code_size"`
@@ -48,6 +58,22 @@ type Function struct {
 	ModifyIndex uint64 `json:"modify_index"`
 }
 
+// Package types of a function.
+const (
+	PackageZip   = "Zip"
+	PackageImage = "Image"
+)
+
+// ImageConfig is a function's override of its image's configuration (Lambda's ImageConfig).
+type ImageConfig struct {
+	EntryPoint       []string `json:"entry_point,omitempty"`
+	Command          []string `json:"command,omitempty"`
+	WorkingDirectory string   `json:"working_directory,omitempty"`
+}
+
+// IsImage reports whether the function's code is a container image.
+func (f *Function) IsImage() bool { return f.PackageType == PackageImage }
+
 // Qualifier is the version as Lambda names it: "$LATEST" or the version's number.
 func (f *Function) Qualifier() string {
 	if f.Version == "" {
@@ -62,6 +88,12 @@ func (f *Function) Copy() *Function {
 		return nil
 	}
 	c := *f
+	if f.ImageConfig != nil {
+		ic := *f.ImageConfig
+		ic.EntryPoint = append([]string(nil), ic.EntryPoint...)
+		ic.Command = append([]string(nil), ic.Command...)
+		c.ImageConfig = &ic
+	}
 	if f.Environment != nil {
 		c.Environment = make(map[string]string, len(f.Environment))
 		for k, v := range f.Environment {

@@ -8,6 +8,7 @@
 package libcontainer
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -81,6 +82,7 @@ type Driver struct {
 	reaper   *reaper          // removes the environments if the agent dies
 	ids      *idAllocator     // nil without user namespaces
 	ownRoot  string           // the generated rootfs folder to remove at Close, if any
+	rootsDir string           // where image environments' roots are mounted (rootsDirFor)
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -127,6 +129,7 @@ func New(cfg Config) (*Driver, error) {
 		cfg:     cfg, logger: cfg.Logger.Named("libcontainer"),
 		stateDir: filepath.Join(cfg.WorkDir, "state"),
 		netnsDir: filepath.Join(cfg.WorkDir, "netns"),
+		rootsDir: rootsDirFor(cfg.WorkDir),
 		rootfs:   cfg.BaseRootfs,
 		cpus:     newCPUSet(),
 	}
@@ -168,6 +171,9 @@ func New(cfg Config) (*Driver, error) {
 		if err := makeRootfs(d.rootfs); err != nil {
 			return fail(fmt.Errorf("generating the base root filesystem: %w", err))
 		}
+	}
+	if err := makeSkeleton(filepath.Join(d.rootsDir, skeletonName)); err != nil {
+		return fail(fmt.Errorf("preparing the roots of image environments: %w", err))
 	}
 	if err := limitParent(cfg); err != nil {
 		return fail(err)
@@ -231,6 +237,7 @@ func (d *Driver) Close() error {
 	if d.ownRoot != "" {
 		_ = os.RemoveAll(d.ownRoot)
 	}
+	removeRoots(d.rootsDir)
 	if !cgroups.IsCgroup2UnifiedMode() {
 		removeAnchor(d.cfg.CgroupParent)
 	}
@@ -243,6 +250,91 @@ func (d *Driver) Close() error {
 		}
 	}
 	return nil
+}
+
+// rootsDirFor is where the roots of image environments are mounted: outside data_dir, which
+// only root may enter (a user namespace's root must reach its own root), and named after the
+// work dir so that the reaper and the next start's sweep find them.
+func rootsDirFor(workDir string) string {
+	sum := sha256.Sum256([]byte(workDir))
+	return filepath.Join(filepath.Dir(idLockFile), "roots-"+hex.EncodeToString(sum[:6]))
+}
+
+// skeletonName is the roots folder's top layer for every image root: the mount points, so that
+// libcontainer never needs to create one in a read-only root.
+const skeletonName = ".skeleton"
+
+func makeSkeleton(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	for _, sub := range []string{"var/task", "opt", "tmp", "proc", "dev", "sys"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxOverlayOptions is what one mount(2) takes of options (a page, less some room).
+const maxOverlayOptions = 4000
+
+// mountRoot mounts an image environment's root: the layers (base first) under the skeleton, as
+// a read-only overlay (no upper folder), at its own folder under rootsDir.
+func (d *Driver) mountRoot(id string, layers []string) (string, error) {
+	lower := []string{filepath.Join(d.rootsDir, skeletonName)}
+	for i := len(layers) - 1; i >= 0; i-- {
+		l := layers[i]
+		if !filepath.IsAbs(l) || strings.ContainsAny(l, ":,\\") {
+			return "", fmt.Errorf("layer folder %q cannot be an overlay lower folder", l)
+		}
+		lower = append(lower, l)
+	}
+	opts := "lowerdir=" + strings.Join(lower, ":")
+	if len(opts) > maxOverlayOptions {
+		return "", fmt.Errorf("the image's %d layers make overlay options of %d bytes, over the %d one mount takes", len(layers), len(opts), maxOverlayOptions)
+	}
+	target := filepath.Join(d.rootsDir, id)
+	if err := os.Mkdir(target, 0o755); err != nil {
+		return "", fmt.Errorf("making the root folder: %w", err)
+	}
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, opts); err != nil {
+		_ = os.Remove(target)
+		return "", fmt.Errorf("mounting the image's layers: %w", err)
+	}
+	return target, nil
+}
+
+// unmountRoot undoes mountRoot; the folder is removed only once unmounted (never through a
+// mount).
+func (i *instance) unmountRoot() {
+	if i.root == "" {
+		return
+	}
+	if err := unix.Unmount(i.root, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		i.d.logger.Warn("unmounting an environment's root", "root", i.root, "error", err)
+		return
+	}
+	_ = os.Remove(i.root)
+	i.root = ""
+}
+
+// removeRoots unmounts and removes every root left in dir, then the skeleton and dir.
+func removeRoots(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if e.Name() == skeletonName {
+			_ = os.RemoveAll(p)
+			continue
+		}
+		_ = unix.Unmount(p, unix.MNT_DETACH)
+		_ = os.Remove(p)
+	}
+	_ = os.Remove(dir)
 }
 
 // makeRootfs writes a minimal root: the mount points (the root is read-only and shared, so
@@ -298,12 +390,22 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 		}
 		inst.idStart = start
 	}
+	rootfs := d.rootfs
+	if len(spec.RootLayers) > 0 {
+		root, err := d.mountRoot(spec.ID, spec.RootLayers)
+		if err != nil {
+			inst.releaseIDs()
+			return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
+		}
+		inst.root, rootfs = root, root
+	}
 	inst.cpus = d.cpus.take(spec.MemoryMB)
-	cfg := d.containerConfig(spec, inst.cpus, inst.idStart)
+	cfg := d.containerConfig(spec, rootfs, inst.cpus, inst.idStart)
 	c, err := libcontainer.Create(d.stateDir, spec.ID, cfg)
 	if err != nil {
 		d.cpus.release(inst.cpus)
 		inst.releaseIDs()
+		inst.unmountRoot()
 		return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
 	inst.c = c
@@ -376,7 +478,7 @@ func cpuShares(memoryMB int) uint64 {
 	return uint64(min(max(memoryMB*1024/128, 2), 262144)) // cgroup v1's bounds
 }
 
-func (d *Driver) containerConfig(spec sandbox.Spec, cpus string, idStart int64) *configs.Config {
+func (d *Driver) containerConfig(spec sandbox.Spec, rootfs, cpus string, idStart int64) *configs.Config {
 	const mntFlags = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
 	mem := int64(spec.MemoryMB) << 20
 	shares := cpuShares(spec.MemoryMB)
@@ -394,7 +496,7 @@ func (d *Driver) containerConfig(spec sandbox.Spec, cpus string, idStart int64) 
 		Seccomp:   d.seccomp,
 		// The kernel's OOM killer takes a function before the agent.
 		OomScoreAdj:     &oomScoreAdj,
-		Rootfs:          d.rootfs,
+		Rootfs:          rootfs,
 		Readonlyfs:      true,
 		NoNewPrivileges: true,
 		Hostname:        "localhost",
@@ -424,8 +526,6 @@ func (d *Driver) containerConfig(spec sandbox.Spec, cpus string, idStart int64) 
 			{Source: "sysfs", Destination: "/sys", Device: "sysfs", Flags: mntFlags | unix.MS_RDONLY},
 			{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV,
 				Data: fmt.Sprintf("mode=1777,size=%dm", spec.TmpMB)},
-			{Source: spec.CodeDir, Destination: "/var/task", Device: "bind",
-				Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV},
 		},
 		MaskPaths: []string{
 			"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -435,6 +535,10 @@ func (d *Driver) containerConfig(spec sandbox.Spec, cpus string, idStart int64) 
 		Rlimits: []configs.Rlimit{
 			{Type: unix.RLIMIT_NOFILE, Hard: 1024, Soft: 1024},
 		},
+	}
+	if spec.CodeDir != "" {
+		c.Mounts = append(c.Mounts, &configs.Mount{Source: spec.CodeDir, Destination: "/var/task", Device: "bind",
+			Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV})
 	}
 	if idStart >= 0 {
 		// The network namespace is the container's own (created by it, not joined), so it is
@@ -454,6 +558,7 @@ type instance struct {
 	// idStart is the first host ID of the environment's user namespace block; -1: none.
 	idStart int64
 	ln      net.Listener
+	root    string // the overlay root of an image environment, mounted by Create; "" for none
 	c       *libcontainer.Container
 	proc    *libcontainer.Process
 
@@ -486,7 +591,7 @@ func (i *instance) startInit() error {
 	p := &libcontainer.Process{
 		Args:   i.spec.Args,
 		Env:    env,
-		Cwd:    "/var/task",
+		Cwd:    cmp.Or(i.spec.Cwd, "/var/task"),
 		UID:    sandboxUID,
 		GID:    sandboxGID,
 		Stdout: i.spec.Output,
@@ -721,6 +826,9 @@ func (i *instance) Destroy(ctx context.Context) error {
 			i.fz.state.close()
 		}
 		i.peak.close()
+		if len(errs) == 0 {
+			i.unmountRoot()
+		}
 		i.d.cpus.release(i.cpus)
 		if len(errs) == 0 {
 			// Only once nothing of it runs: a process left alive keeps its uid to itself.
@@ -773,6 +881,14 @@ func (d *Driver) sweep(ctx context.Context) int {
 			if ch.IsDir() && ch.Name() != anchorName {
 				removeCgroup(ctx, filepath.Join(parent, ch.Name()))
 			}
+		}
+	}
+	roots, _ := os.ReadDir(d.rootsDir)
+	for _, r := range roots {
+		if r.Name() != skeletonName {
+			p := filepath.Join(d.rootsDir, r.Name())
+			_ = unix.Unmount(p, unix.MNT_DETACH)
+			_ = os.Remove(p)
 		}
 	}
 	nsFiles, _ := os.ReadDir(d.netnsDir)

@@ -51,6 +51,23 @@ type Agent struct {
 	NATS NATS
 	// CodeGC is when the node deletes code no function or version runs any more.
 	CodeGC CodeGC
+	// Registries are the registry blocks: credentials and plain HTTP for the container
+	// registries image functions come from. A registry without a block is reached anonymously
+	// or with the Docker config file's credentials (DOCKER_CONFIG, ~/.docker/config.json).
+	Registries []Registry
+}
+
+// Registry is one registry block.
+type Registry struct {
+	Host     string // host[:port], as image URIs name it
+	Username string
+	Password string
+	Insecure bool // plain HTTP
+}
+
+// String never shows the password.
+func (r Registry) String() string {
+	return fmt.Sprintf("registry %q (user %q, password redacted, insecure %v)", r.Host, r.Username, r.Insecure)
 }
 
 // CodeGC is the code_gc block: every Interval, the node deletes the code zips and unpacked trees
@@ -331,6 +348,72 @@ type agentFile struct {
 	Plugins  []pluginBlock    `hcl:"plugin,block"`
 	NATS     *natsBlock       `hcl:"nats,block"`
 	CodeGC   *codeGCBlock     `hcl:"code_gc,block"`
+	Regs     []registryBlock  `hcl:"registry,block"`
+}
+
+type registryBlock struct {
+	Host         string   `hcl:"host,label"`
+	Username     *string  `hcl:"username,optional"`
+	Password     *string  `hcl:"password,optional"`
+	PasswordFile *string  `hcl:"password_file,optional"`
+	Insecure     *bool    `hcl:"insecure,optional"`
+	Body         hcl.Body `hcl:",body"`
+}
+
+// registryHostRE is host[:port] as image references name a registry.
+var registryHostRE = regexp.MustCompile(`^(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-fA-F:]+\])(:[0-9]{1,5})?$`)
+
+// decodeRegistries validates the registry blocks and reads their password files; no diagnostic
+// quotes a password.
+func decodeRegistries(blocks []registryBlock, baseDir string) ([]Registry, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	var out []Registry
+	seen := map[string]hcl.Range{}
+	for _, b := range blocks {
+		decl := b.Body.MissingItemRange()
+		if prev, dup := seen[b.Host]; dup {
+			diags = append(diags, rangeDiag("Duplicate registry block", fmt.Sprintf("registry %q is also declared at %s.", b.Host, prev), decl))
+			continue
+		}
+		seen[b.Host] = decl
+		if !registryHostRE.MatchString(b.Host) {
+			diags = append(diags, rangeDiag("Invalid registry host",
+				fmt.Sprintf("%q is not a registry host: write it as image URIs name it, host or host:port (registry.example:5000), without a scheme or path.", b.Host), decl))
+			continue
+		}
+		r := Registry{Host: b.Host}
+		if b.Username != nil {
+			r.Username = *b.Username
+		}
+		if b.Insecure != nil {
+			r.Insecure = *b.Insecure
+		}
+		switch {
+		case b.Password != nil && b.PasswordFile != nil:
+			diags = append(diags, attrDiag(b.Body, "password_file", "Conflicting registry passwords",
+				fmt.Sprintf("registry %q sets both password and password_file; keep one of them.", b.Host)))
+		case b.Password != nil:
+			r.Password = *b.Password
+		case b.PasswordFile != nil:
+			path := *b.PasswordFile
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(baseDir, path)
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				diags = append(diags, attrDiag(b.Body, "password_file", "Cannot read password_file",
+					fmt.Sprintf("registry %q: %v. The path is relative to this file.", b.Host, err)))
+				break
+			}
+			r.Password = strings.TrimSpace(string(src))
+		}
+		if (r.Username == "") != (r.Password == "") {
+			diags = append(diags, rangeDiag("Incomplete registry credentials",
+				fmt.Sprintf("registry %q needs both username and a password (password or password_file), or neither.", b.Host), decl))
+		}
+		out = append(out, r)
+	}
+	return out, diags
 }
 
 type codeGCBlock struct {
@@ -634,6 +717,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	keys, d := decodeAccessKeys(raw.Keys, baseDir)
 	diags = append(diags, d...)
 	a.AccessKeys = keys
+	regs, d := decodeRegistries(raw.Regs, baseDir)
+	diags = append(diags, d...)
+	a.Registries = regs
 	if len(keys) > 0 && a.Cluster.TLS == nil && (len(a.Cluster.Join) > 0 || a.Cluster.BootstrapExpect > 1) {
 		// A lone node gets mutual TLS of its own (internal/agent); nodes of a cluster must share a CA.
 		diags = append(diags, rangeDiag("Cluster port without mutual TLS",

@@ -117,6 +117,18 @@ type Config struct {
 	Plugins PluginNames
 	// Queues receives triggers' on-failure records sent to "queue:NAME".
 	Queues QueuePublisher
+	// Images resolves and fetches the images of PackageType Image functions; without it
+	// they are refused.
+	Images Images
+}
+
+// Images is what the gateway asks of the node's image store when an image function is
+// deployed. Errors a client caused (no such image, refused credentials, too large) come back
+// as Lambda API errors.
+type Images interface {
+	// Resolve pins uri to its image's digest and makes sure the image is on this node, so that
+	// a deploy that answered can run.
+	Resolve(ctx context.Context, uri string) (resolved string, err error)
 }
 
 // PluginNames is what the gateway asks of the plugin host.
@@ -507,19 +519,56 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		fn.Environment = in.Environment.Variables
 	}
 	applyOptions(fn, in.GatewayOptions)
+	if in.PackageType == structs.PackageImage {
+		fn.PackageType, fn.ImageURI = structs.PackageImage, in.Code.ImageUri
+		fn.ImageConfig = imageConfig(in.ImageConfig)
+	} else if in.PackageType != "" && in.PackageType != structs.PackageZip {
+		fn.PackageType = in.PackageType // refused by validate, naming it
+	} else if in.Code.ImageUri != "" || imageConfig(in.ImageConfig) != nil {
+		return nil, lambda.InvalidParameter("Code.ImageUri and ImageConfig go with PackageType Image")
+	}
 	if err := validate(fn); err != nil {
 		return nil, err
 	}
-	sha, size, err := g.code(ctx, in.Code.ZipFile, in.Code.GatewayCodeSha256)
-	if err != nil {
-		return nil, err
+	if fn.IsImage() {
+		if len(in.Code.ZipFile) > 0 || in.Code.GatewayCodeSha256 != "" {
+			return nil, lambda.InvalidParameter("an Image function's code is its image (Code.ImageUri), not a zip")
+		}
+		resolved, err := g.resolveImage(ctx, fn.ImageURI)
+		if err != nil {
+			return nil, err
+		}
+		fn.ResolvedImageURI = resolved
+	} else {
+		sha, size, err := g.code(ctx, in.Code.ZipFile, in.Code.GatewayCodeSha256)
+		if err != nil {
+			return nil, err
+		}
+		fn.CodeSha256, fn.CodeSize = sha, size
 	}
-	fn.CodeSha256, fn.CodeSize = sha, size
 	out, err := g.put(ctx, fn, "")
 	if err != nil || !in.Publish {
 		return out, err
 	}
 	return g.PublishVersion(ctx, fn.Name, &lambda.PublishVersionInput{RevisionId: out.RevisionId})
+}
+
+// imageConfig is the API's ImageConfig as the function keeps it; nil when it sets nothing
+// (tools send an empty one to mean none).
+func imageConfig(ic *lambda.ImageConfig) *structs.ImageConfig {
+	if ic == nil || (len(ic.EntryPoint) == 0 && len(ic.Command) == 0 && ic.WorkingDirectory == "") {
+		return nil
+	}
+	return &structs.ImageConfig{EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory}
+}
+
+// resolveImage pins an image function's image to its digest at deploy, as Lambda does: the
+// function (and every version published from it) runs that image even after its tag moves.
+func (g *Gateway) resolveImage(ctx context.Context, uri string) (string, error) {
+	if g.cfg.Images == nil {
+		return "", lambda.InvalidParameter("PackageType Image: this gateway has no image store")
+	}
+	return g.cfg.Images.Resolve(ctx, uri)
 }
 
 func applyOptions(fn *structs.Function, o *lambda.GatewayOptions) {
@@ -558,12 +607,26 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 	if in.RevisionId != "" && in.RevisionId != cur.RevisionID {
 		return nil, g.storeError(cur.Name, g.cfg.StoreErrors.Conflict)
 	}
-	sha, size, err := g.code(ctx, in.ZipFile, in.GatewayCodeSha256)
-	if err != nil {
-		return nil, err
-	}
 	fn := cur.Copy()
-	fn.CodeSha256, fn.CodeSize = sha, size
+	if cur.IsImage() {
+		if in.ImageUri == "" || len(in.ZipFile) > 0 || in.GatewayCodeSha256 != "" {
+			return nil, lambda.InvalidParameter("%s is an Image function: give its new image as ImageUri", cur.Name)
+		}
+		resolved, err := g.resolveImage(ctx, in.ImageUri)
+		if err != nil {
+			return nil, err
+		}
+		fn.ImageURI, fn.ResolvedImageURI = in.ImageUri, resolved
+	} else {
+		if in.ImageUri != "" {
+			return nil, lambda.InvalidParameter("%s is a Zip function: give its code as ZipFile (a function's package type cannot change)", cur.Name)
+		}
+		sha, size, err := g.code(ctx, in.ZipFile, in.GatewayCodeSha256)
+		if err != nil {
+			return nil, err
+		}
+		fn.CodeSha256, fn.CodeSize = sha, size
+	}
 	out, err := g.put(ctx, fn, cur.RevisionID)
 	if err != nil || !in.Publish {
 		return out, err
@@ -617,6 +680,14 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		fn.FreezeDelay = nil
 		applyOptions(fn, in.GatewayOptions)
 	}
+	if in.ImageConfig != nil {
+		if !fn.IsImage() && imageConfig(in.ImageConfig) != nil {
+			return nil, lambda.InvalidParameter("ImageConfig goes with PackageType Image; %s is a Zip function", fn.Name)
+		}
+		if fn.IsImage() {
+			fn.ImageConfig = imageConfig(in.ImageConfig)
+		}
+	}
 	if err := validate(fn); err != nil {
 		return nil, err
 	}
@@ -630,10 +701,11 @@ func (g *Gateway) GetFunction(name, qualifier string) (*lambda.GetFunctionOutput
 	if err != nil {
 		return nil, err
 	}
-	return &lambda.GetFunctionOutput{
-		Configuration: lambda.ConfigurationFrom(fn, g.cfg.Region),
-		Code:          lambda.CodeLocation{RepositoryType: "S3", Location: "gateway://code/" + fn.CodeSha256},
-	}, nil
+	code := lambda.CodeLocation{RepositoryType: "S3", Location: "gateway://code/" + fn.CodeSha256}
+	if fn.IsImage() {
+		code = lambda.CodeLocation{RepositoryType: "ECR", ImageUri: fn.ImageURI, ResolvedImageUri: fn.ResolvedImageURI}
+	}
+	return &lambda.GetFunctionOutput{Configuration: lambda.ConfigurationFrom(fn, g.cfg.Region), Code: code}, nil
 }
 
 // ListFunctions pages through functions by name; marker is the last name of the previous page.

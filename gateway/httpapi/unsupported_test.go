@@ -64,15 +64,12 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		"kms":              {map[string]any{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, "KMSKeyArn"},
 		"tracing active":   {map[string]any{"TracingConfig": map[string]any{"Mode": "Active"}}, "TracingConfig"},
 		"snap start":       {map[string]any{"SnapStart": map[string]any{"ApplyOn": "PublishedVersions"}}, "SnapStart"},
-		"image config":     {map[string]any{"ImageConfig": map[string]any{"Command": []string{"app.handler"}}}, "ImageConfig"},
 		"json logs":        {map[string]any{"LoggingConfig": map[string]any{"LogFormat": "JSON"}}, "LoggingConfig"},
 		"other log group":  {map[string]any{"LoggingConfig": map[string]any{"LogGroup": "/custom"}}, "LoggingConfig.LogGroup"},
-		"image package":    {map[string]any{"PackageType": "Image"}, "PackageType"},
 		"arm64":            {map[string]any{"Architectures": []string{"arm64"}}, "Architectures"},
 		"code signing":     {map[string]any{"CodeSigningConfigArn": "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-1"}, "CodeSigningConfigArn"},
 		"tags":             {map[string]any{"Tags": map[string]string{"team": "a"}}, "Tags"},
 		"code from s3":     {map[string]any{"Code": map[string]any{"S3Bucket": "b", "S3Key": "k.zip"}}, "Code.S3Bucket"},
-		"code image":       {map[string]any{"Code": map[string]any{"ImageUri": "registry/fn:1"}}, "Code.ImageUri"},
 		"durable function": {map[string]any{"DurableConfig": map[string]any{"ExecutionTimeout": 60}}, "DurableConfig"},
 	}
 	for name, c := range create {
@@ -106,7 +103,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 	}
 	code := map[string]struct{ body, field string }{
 		"s3":      {`{"S3Bucket": "b", "S3Key": "k.zip"}`, "S3Bucket"},
-		"image":   {`{"ImageUri": "registry/fn:1"}`, "ImageUri"},
 		"arm64":   {`{"ZipFile": "` + base64.StdEncoding.EncodeToString(zipped) + `", "Architectures": ["arm64"]}`, "Architectures"},
 		"dry run": {`{"ZipFile": "` + base64.StdEncoding.EncodeToString(zipped) + `", "DryRun": true}`, "DryRun"},
 	}
@@ -159,5 +155,45 @@ func TestUnsupportedSettingsEmptyAccepted(t *testing.T) {
 	code := `{"ZipFile": "` + base64.StdEncoding.EncodeToString(zipped) + `", "Architectures": ["x86_64"], "Publish": true}`
 	if status, typ, out := call(t, "PUT", url+"/2015-03-31/functions/tf/code", code); status != 200 {
 		t.Errorf("update code as Terraform does: %d %s %s", status, typ, out)
+	}
+}
+
+// TestImageParametersChecked: image settings go with PackageType Image only, and a gateway
+// without an image store refuses image functions; each a 400 naming the problem, nothing made.
+func TestImageParametersChecked(t *testing.T) {
+	_, url := newStack(t, stackOptions{})
+	create := map[string]struct {
+		extra map[string]any
+		want  string
+	}{
+		"image config on a zip": {map[string]any{"ImageConfig": map[string]any{"Command": []string{"app.handler"}}}, "go with PackageType Image"},
+		"image uri on a zip":    {map[string]any{"Code": map[string]any{"ImageUri": "registry.example/fn:1"}}, "go with PackageType Image"},
+		"other package type":    {map[string]any{"PackageType": "Jar"}, `\"Jar\": a function's package type is Zip or Image`},
+		"image with a runtime":  {map[string]any{"PackageType": "Image", "Code": map[string]any{"ImageUri": "registry.example/fn:1"}}, "has no Runtime or Handler"},
+		"image without a uri":   {map[string]any{"PackageType": "Image", "Runtime": "", "Handler": "", "Code": map[string]any{"ZipFile": nil}}, "needs an image URI"},
+		"image and a zip": {map[string]any{"PackageType": "Image", "Runtime": "", "Handler": "", "Code": map[string]any{"ImageUri": "registry.example/fn:1"}},
+			"code is its image"},
+		"no image store": {map[string]any{"PackageType": "Image", "Runtime": "", "Handler": "", "Code": map[string]any{"ImageUri": "registry.example/fn:1", "ZipFile": nil}},
+			"no image store"},
+	}
+	for name, c := range create {
+		t.Run(name, func(t *testing.T) {
+			status, typ, body := call(t, "POST", url+"/2015-03-31/functions", createRequest(t, "img", c.extra))
+			if status != 400 || typ != "InvalidParameterValueException" || !strings.Contains(body, c.want) {
+				t.Fatalf("%d %s %s; want 400 InvalidParameterValueException saying %s", status, typ, body, c.want)
+			}
+		})
+	}
+	if status, _, body := call(t, "GET", url+"/2015-03-31/functions/img", ""); status != 404 {
+		t.Fatalf("a refused CreateFunction left a function: %d %s", status, body)
+	}
+	if status, _, body := call(t, "POST", url+"/2015-03-31/functions", createRequest(t, "fn", nil)); status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, typ, body := call(t, "PUT", url+"/2015-03-31/functions/fn/code", `{"ImageUri": "registry.example/fn:1"}`); status != 400 || typ != "InvalidParameterValueException" || !strings.Contains(body, "is a Zip function") {
+		t.Fatalf("an image for a zip function: %d %s %s", status, typ, body)
+	}
+	if status, typ, body := call(t, "PUT", url+"/2015-03-31/functions/fn/configuration", `{"ImageConfig": {"Command": ["x"]}}`); status != 400 || typ != "InvalidParameterValueException" || !strings.Contains(body, "goes with PackageType Image") {
+		t.Fatalf("an image config for a zip function: %d %s %s", status, typ, body)
 	}
 }

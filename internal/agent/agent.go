@@ -255,6 +255,11 @@ func (a *agent) start(ctx context.Context) error {
 		return fmt.Errorf("removing leftovers of an earlier run: %w", err)
 	}
 
+	imgs, err := newImages(filepath.Join(dataDir, "images"), cfg.Registries, a)
+	if err != nil {
+		return fmt.Errorf("opening the image store: %w", err)
+	}
+
 	if a.opts.Dev && len(cfg.Plugins) == 0 {
 		cfg.Plugins = devPlugins(a.logger)
 	}
@@ -283,6 +288,7 @@ func (a *agent) start(ctx context.Context) error {
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{
 		Driver:             driver,
 		Code:               code,
+		Images:             imgs,
 		Logs:               logSink,
 		Logger:             a.logger,
 		Region:             cfg.Region,
@@ -345,6 +351,7 @@ func (a *agent) start(ctx context.Context) error {
 		Leases:         node,
 		Plugins:        plugins,
 		Queues:         queues,
+		Images:         imgs,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)

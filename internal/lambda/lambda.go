@@ -218,6 +218,13 @@ type FunctionConfiguration struct {
 	PackageType      string            `json:"PackageType"`
 	Architectures    []string          `json:"Architectures"`
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+	// ImageConfigResponse is an image function's ImageConfig.
+	ImageConfigResponse *ImageConfigResponse `json:"ImageConfigResponse,omitempty"`
+}
+
+// ImageConfigResponse wraps an image function's ImageConfig, as Lambda answers it.
+type ImageConfigResponse struct {
+	ImageConfig *ImageConfig `json:"ImageConfig,omitempty"`
 }
 
 func role(r string) string {
@@ -254,6 +261,18 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 	}
 	if c.Environment.Variables == nil {
 		c.Environment.Variables = map[string]string{}
+	}
+	if fn.IsImage() {
+		// Lambda answers an image function with the image's digest as its code hash, no
+		// runtime or handler, and the ImageConfig it was given.
+		c.PackageType, c.CodeSize, c.Runtime, c.Handler = structs.PackageImage, 0, "", ""
+		if _, d, ok := strings.Cut(fn.ResolvedImageURI, "@sha256:"); ok {
+			c.CodeSha256 = d
+		}
+		if ic := fn.ImageConfig; ic != nil {
+			c.ImageConfigResponse = &ImageConfigResponse{ImageConfig: &ImageConfig{
+				EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory}}
+		}
 	}
 	if fn.FreezeDelay != nil {
 		ms := int64(*fn.FreezeDelay / time.Millisecond)
@@ -364,6 +383,8 @@ type GetPolicyOutput struct {
 type FunctionCode struct {
 	ZipFile           []byte `json:"ZipFile,omitempty"`
 	GatewayCodeSha256 string `json:"GatewayCodeSha256,omitempty"`
+	// ImageUri is the container image of a PackageType Image function.
+	ImageUri string `json:"ImageUri,omitempty"` //nolint:revive // Lambda's field name
 	UnsupportedCode
 }
 
@@ -381,6 +402,9 @@ type CreateFunctionInput struct {
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
 	Publish          bool              `json:"Publish,omitempty"`
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+	// PackageType is "Zip" (the default) or "Image" (Code.ImageUri).
+	PackageType string       `json:"PackageType,omitempty"`
+	ImageConfig *ImageConfig `json:"ImageConfig,omitempty"`
 	UnsupportedSettings
 	UnsupportedCreateSettings
 }
@@ -399,6 +423,8 @@ func (in *CreateFunctionInput) Unsupported() error {
 // UpdateFunctionCodeInput is the body of UpdateFunctionCode.
 type UpdateFunctionCodeInput struct {
 	ZipFile []byte `json:"ZipFile,omitempty"`
+	// ImageUri replaces an image function's image.
+	ImageUri string `json:"ImageUri,omitempty"` //nolint:revive // Lambda's field name
 	// GatewayCodeSha256 names code the node holds instead of ZipFile (see FunctionCode).
 	GatewayCodeSha256 string `json:"GatewayCodeSha256,omitempty"`
 	RevisionId        string `json:"RevisionId,omitempty"`
@@ -434,13 +460,17 @@ type UpdateFunctionConfigurationInput struct {
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
 	RevisionId       string            `json:"RevisionId,omitempty"`
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
+	ImageConfig      *ImageConfig      `json:"ImageConfig,omitempty"`
 	UnsupportedSettings
 }
 
 // CodeLocation is GetFunction's Code.
 type CodeLocation struct {
 	RepositoryType string `json:"RepositoryType"`
-	Location       string `json:"Location"`
+	Location       string `json:"Location,omitempty"`
+	// An image function's image as deployed, and pinned to its digest.
+	ImageUri         string `json:"ImageUri,omitempty"`         //nolint:revive // Lambda's field name
+	ResolvedImageUri string `json:"ResolvedImageUri,omitempty"` //nolint:revive // Lambda's field name
 }
 
 // GetFunctionOutput is GetFunction's answer.

@@ -37,7 +37,7 @@ type SnapStart struct {
 	ApplyOn string `json:"ApplyOn,omitempty"`
 }
 
-// ImageConfig overrides a container image's entry point; the gateway runs zips only.
+// ImageConfig overrides a container image's ENTRYPOINT, CMD and WORKDIR (PackageType Image).
 type ImageConfig struct {
 	Command          []string `json:"Command,omitempty"`
 	EntryPoint       []string `json:"EntryPoint,omitempty"`
@@ -63,7 +63,6 @@ type UnsupportedSettings struct {
 	KMSKeyArn         string            `json:"KMSKeyArn,omitempty"`
 	TracingConfig     *TracingConfig    `json:"TracingConfig,omitempty"`
 	SnapStart         *SnapStart        `json:"SnapStart,omitempty"`
-	ImageConfig       *ImageConfig      `json:"ImageConfig,omitempty"`
 	LoggingConfig     *LoggingConfig    `json:"LoggingConfig,omitempty"`
 	// Newer Lambda settings, refused whatever they hold but null or {}.
 	CapacityProviderConfig json.RawMessage `json:"CapacityProviderConfig,omitempty"`
@@ -73,20 +72,18 @@ type UnsupportedSettings struct {
 
 // UnsupportedCreateSettings are CreateFunction's own unsupported settings.
 type UnsupportedCreateSettings struct {
-	PackageType          string            `json:"PackageType,omitempty"`
 	Architectures        []string          `json:"Architectures,omitempty"`
 	CodeSigningConfigArn string            `json:"CodeSigningConfigArn,omitempty"`
 	Tags                 map[string]string `json:"Tags,omitempty"`
 	PublishTo            string            `json:"PublishTo,omitempty"`
 }
 
-// UnsupportedCode are the ways to give code the gateway does not take: from S3, from an image,
-// encrypted with a customer's KMS key (FunctionCode and UpdateFunctionCode).
+// UnsupportedCode are the ways to give code the gateway does not take: from S3, encrypted with a
+// customer's KMS key (FunctionCode and UpdateFunctionCode).
 type UnsupportedCode struct {
 	S3Bucket        string `json:"S3Bucket,omitempty"`
 	S3Key           string `json:"S3Key,omitempty"`
 	S3ObjectVersion string `json:"S3ObjectVersion,omitempty"`
-	ImageUri        string `json:"ImageUri,omitempty"` //nolint:revive // Lambda's field name
 	SourceKMSKeyArn string `json:"SourceKMSKeyArn,omitempty"`
 }
 
@@ -178,8 +175,6 @@ func (u *UnsupportedSettings) Unsupported(function string) error {
 		return unsupported("TracingConfig.Mode "+strconv.Quote(u.TracingConfig.Mode), "there is no X-Ray; only PassThrough")
 	case u.SnapStart != nil && u.SnapStart.ApplyOn != "" && u.SnapStart.ApplyOn != "None":
 		return unsupported("SnapStart", "only ApplyOn None")
-	case u.ImageConfig != nil && (len(u.ImageConfig.Command) > 0 || len(u.ImageConfig.EntryPoint) > 0 || u.ImageConfig.WorkingDirectory != ""):
-		return unsupported("ImageConfig", "functions are zips (PackageType Zip), not container images")
 	case u.LoggingConfig != nil && u.LoggingConfig.LogFormat != "" && u.LoggingConfig.LogFormat != "Text":
 		return unsupported("LoggingConfig.LogFormat "+strconv.Quote(u.LoggingConfig.LogFormat), "the gateway writes Text log lines")
 	case u.LoggingConfig != nil && (u.LoggingConfig.ApplicationLogLevel != "" || u.LoggingConfig.SystemLogLevel != ""):
@@ -199,8 +194,6 @@ func (u *UnsupportedSettings) Unsupported(function string) error {
 // Unsupported refuses CreateFunction's settings the gateway does not implement.
 func (u *UnsupportedCreateSettings) Unsupported() error {
 	switch {
-	case u.PackageType != "" && u.PackageType != "Zip":
-		return unsupported("PackageType "+strconv.Quote(u.PackageType), "functions are zips")
 	case !defaultArchitectures(u.Architectures):
 		return unsupported(fmt.Sprintf("Architectures %q", u.Architectures), "functions run as "+DefaultArchitecture)
 	case u.CodeSigningConfigArn != "":
@@ -218,8 +211,6 @@ func (c *UnsupportedCode) Unsupported(prefix string) error {
 	switch {
 	case c.S3Bucket != "" || c.S3Key != "" || c.S3ObjectVersion != "":
 		return unsupported(prefix+"S3Bucket/S3Key", "upload the zip itself (ZipFile)")
-	case c.ImageUri != "":
-		return unsupported(prefix+"ImageUri", "functions are zips, not container images")
 	case c.SourceKMSKeyArn != "":
 		return unsupported(prefix+"SourceKMSKeyArn", "there is no KMS")
 	}

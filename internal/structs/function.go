@@ -71,6 +71,12 @@ type ImageConfig struct {
 	WorkingDirectory string   `json:"working_directory,omitempty"`
 }
 
+// Bounds of ImageConfig (Lambda's).
+const (
+	MaxImageConfigItems   = 1500
+	MaxImageConfigItemLen = 1024
+)
+
 // IsImage reports whether the function's code is a container image.
 func (f *Function) IsImage() bool { return f.PackageType == PackageImage }
 

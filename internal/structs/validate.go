@@ -50,8 +50,38 @@ func (f *Function) Validate() []FieldError {
 	if !ValidFunctionName(f.Name) {
 		add("FunctionName", "Invalid function name", "%q: a function name has 1 to %d letters, digits, '-' or '_'", f.Name, MaxFunctionNameLen)
 	}
-	if !ValidRuntime(f.Runtime) {
-		add("Runtime", "Unsupported runtime", "%q is not a runtime of this gateway; valid: %s", f.Runtime, strings.Join(Runtimes, ", "))
+	switch f.PackageType {
+	case "", PackageZip:
+		if !ValidRuntime(f.Runtime) {
+			add("Runtime", "Unsupported runtime", "%q is not a runtime of this gateway; valid: %s", f.Runtime, strings.Join(Runtimes, ", "))
+		}
+		if f.ImageURI != "" || f.ImageConfig != nil {
+			add("PackageType", "", "a Zip function has no image (ImageUri, ImageConfig); set PackageType Image")
+		}
+	case PackageImage:
+		// As Lambda: the image is the runtime, its CMD the handler.
+		if f.Runtime != "" || f.Handler != "" {
+			add("PackageType", "", "an Image function has no Runtime or Handler: the image's ENTRYPOINT and CMD (or ImageConfig) say what runs")
+		}
+		if f.ImageURI == "" {
+			add("Code.ImageUri", "", "an Image function needs an image URI")
+		}
+		if ic := f.ImageConfig; ic != nil {
+			if len(ic.EntryPoint) > MaxImageConfigItems || len(ic.Command) > MaxImageConfigItems {
+				add("ImageConfig", "", "EntryPoint and Command have at most %d items each", MaxImageConfigItems)
+			}
+			if ic.WorkingDirectory != "" && !strings.HasPrefix(ic.WorkingDirectory, "/") {
+				add("ImageConfig.WorkingDirectory", "", "%q is not an absolute path", ic.WorkingDirectory)
+			}
+			for _, a := range append(append([]string(nil), ic.EntryPoint...), ic.Command...) {
+				if len(a) > MaxImageConfigItemLen || strings.ContainsRune(a, 0) {
+					add("ImageConfig", "", "an EntryPoint or Command item has at most %d characters and no NUL", MaxImageConfigItemLen)
+					break
+				}
+			}
+		}
+	default:
+		add("PackageType", "", "%q: a function's package type is Zip or Image", f.PackageType)
 	}
 	if len(f.Handler) > MaxHandlerLen || strings.ContainsAny(f.Handler, " \t\r\n") {
 		add("Handler", "", "%q: a handler has at most %d characters and no white space", f.Handler, MaxHandlerLen)

@@ -1,0 +1,175 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// functionImage is an image of the test function: /app/bootstrap as its ENTRYPOINT, /app its
+// WORKDIR, a greeting file and a variable of the image's own.
+func functionImage(t *testing.T, greeting string) v1.Image {
+	t.Helper()
+	bootstrap, err := os.ReadFile(filepath.Join(fnDir, "bootstrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		body []byte
+	}{{"app/bootstrap", 0o755, bootstrap}, {"app/greeting", 0o644, []byte(greeting)}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: f.mode, Size: int64(len(f.body))}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write(f.body)
+	}
+	_ = tw.Close()
+	b := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config = v1.Config{Entrypoint: []string{"/app/bootstrap"}, Env: []string{"GREETING=from-image"}, WorkingDir: "/app"}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestImageFunctions: with the AWS SDK, a PackageType Image function is created from an image in
+// a registry (go-containerregistry's, on loopback), runs on its image's root, is described as
+// Lambda describes it, and a published version keeps running its pinned image after the tag
+// moves and $LATEST is updated. An image that does not exist is refused at deploy.
+func TestImageFunctions(t *testing.T) {
+	needRoot(t)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	push := func(img v1.Image) string {
+		ref, err := name.ParseReference(host + "/team/fn:live")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.String()
+	}
+	a := startAgent(t, agentOptions{node: "images"})
+	ctx := context.Background()
+	client := a.sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
+	invoke := func(qualifier, payload string) map[string]any {
+		t.Helper()
+		in := &awslambda.InvokeInput{FunctionName: aws.String("img"), Payload: []byte(payload)}
+		if qualifier != "" {
+			in.Qualifier = aws.String(qualifier)
+		}
+		out, err := client.Invoke(ctx, in)
+		if err != nil || out.FunctionError != nil {
+			t.Fatalf("invoke %s: %v %s", payload, err, out.Payload)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(out.Payload, &v); err != nil {
+			t.Fatalf("%s: %v", out.Payload, err)
+		}
+		return v
+	}
+
+	first := push(functionImage(t, "v1"))
+	out, err := client.CreateFunction(ctx, &awslambda.CreateFunctionInput{
+		FunctionName: aws.String("img"), Role: aws.String(apiRole), PackageType: types.PackageTypeImage,
+		Code:        &types.FunctionCode{ImageUri: aws.String(host + "/team/fn:live")},
+		Environment: &types.Environment{Variables: map[string]string{"OWN": "fn"}},
+		MemorySize:  aws.Int32(128), Timeout: aws.Int32(10),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.PackageType != types.PackageTypeImage || out.Runtime != "" || aws.ToString(out.CodeSha256) != strings.TrimPrefix(first, "sha256:") {
+		t.Fatalf("CreateFunction answered %+v", out)
+	}
+	if got := invoke("", `{"mode":"readfile","path":"greeting"}`); got["content"] != "v1" {
+		t.Fatalf("the image's greeting, read from its working folder: %v", got)
+	}
+	env := invoke("", `{"mode":"env"}`)
+	if env["GREETING"] != "from-image" || env["OWN"] != "fn" || env["AWS_LAMBDA_FUNCTION_NAME"] != "img" {
+		t.Fatalf("environment %v", env)
+	}
+	got, err := client.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("img")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(got.Code.RepositoryType) != "ECR" || aws.ToString(got.Code.ImageUri) != host+"/team/fn:live" ||
+		aws.ToString(got.Code.ResolvedImageUri) != host+"/team/fn@"+first {
+		t.Fatalf("GetFunction's Code: %+v", got.Code)
+	}
+
+	v1out, err := client.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("img")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tag moves; $LATEST follows it when its code is updated, version 1 does not.
+	second := push(functionImage(t, "v2"))
+	if _, err := client.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("img"), ImageUri: aws.String(host + "/team/fn:live")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := invoke("", `{"mode":"readfile","path":"greeting"}`); got["content"] != "v2" {
+		t.Fatalf("$LATEST after the update: %v", got)
+	}
+	if got := invoke(aws.ToString(v1out.Version), `{"mode":"readfile","path":"greeting"}`); got["content"] != "v1" {
+		t.Fatalf("version 1 after the tag moved: %v", got)
+	}
+	got, err = client.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("img")})
+	if err != nil || aws.ToString(got.Code.ResolvedImageUri) != host+"/team/fn@"+second {
+		t.Fatalf("$LATEST resolves to %+v (%v), want %s", got.Code, err, second)
+	}
+
+	_, err = client.CreateFunction(ctx, &awslambda.CreateFunctionInput{
+		FunctionName: aws.String("nothing"), Role: aws.String(apiRole), PackageType: types.PackageTypeImage,
+		Code: &types.FunctionCode{ImageUri: aws.String(host + "/team/nothing:1")},
+	})
+	if !isError[*types.InvalidParameterValueException](err) || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("an image that does not exist: %T %v", err, err)
+	}
+	if _, err := client.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("nothing")}); !isError[*types.ResourceNotFoundException](err) {
+		t.Fatalf("a refused image function was created: %v", err)
+	}
+}

@@ -306,7 +306,15 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    qualifier = \"a--b\"\n  }", "Invalid qualifier"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n    authtype = \"NONE\"\n  }", "Unsupported argument"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  url {\n  }\n  url {\n  }", "Duplicate url block"},
-		{`code = "./build"`, "Missing required argument"},
+		{`code = "./build"`, "Missing runtime"},
+		{`runtime = "provided"`, "Missing code"},
+		{`package_type = "Image"`, "Invalid image_uri"},
+		{`package_type = "Image"` + "\n  image_uri = \"r.example/fn:1\"\n  code = \"./build\"", "Code of an image function"},
+		{`package_type = "Image"` + "\n  image_uri = \"r.example/fn:1\"\n  runtime = \"provided\"", "Invalid package_type"},
+		{`package_type = "Jar"` + "\n  runtime = \"provided\"\n  code = \"./build\"", "Invalid package_type"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  image_uri = \"r.example/fn:1\"", "Invalid package_type"},
+		{`package_type = "Image"` + "\n  image_uri = \"r.example/fn:1\"\n  image_config {\n    working_directory = \"app\"\n  }", "Invalid image_config"},
+		{`package_type = "Image"` + "\n  image_uri = \"r.example/fn:1\"\n  image_config {\n  }\n  image_config {\n  }", "Duplicate image_config block"},
 	}
 	for _, c := range cases {
 		t.Run(c.summary, func(t *testing.T) {
@@ -621,5 +629,30 @@ func TestHTTPTLSBlock(t *testing.T) {
 	_, _, diags = LoadAgent(write(t, dir, "agent.hcl", "http {\n  tls {\n    cert = \"certs/gw.pem\"\n    key = \"certs/other-key.pem\"\n  }\n}\n"))
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "agent.hcl:3,") {
 		t.Errorf("a key that does not match: %v", diags)
+	}
+}
+
+func TestImageFunctionBlock(t *testing.T) {
+	p := write(t, t.TempDir(), "f.hcl", `
+function "img" {
+  package_type = "Image"
+  image_uri    = "registry.example:5000/team/fn:1.4"
+  image_config {
+    entry_point       = ["/lambda-entrypoint.sh"]
+    command           = ["app.handler"]
+    working_directory = "/var/task"
+  }
+  memory_mb = 256
+}
+`)
+	fns, _, diags := LoadFunctions(p)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	fn := fns[0]
+	if !fn.IsImage() || fn.ImageURI != "registry.example:5000/team/fn:1.4" || fn.Code != "" || fn.Runtime != "" || fn.MemoryMB != 256 ||
+		fn.ImageConfig == nil || fn.ImageConfig.EntryPoint[0] != "/lambda-entrypoint.sh" || fn.ImageConfig.Command[0] != "app.handler" ||
+		fn.ImageConfig.WorkingDirectory != "/var/task" {
+		t.Fatalf("decoded %+v %+v", fn, fn.ImageConfig)
 	}
 }

@@ -23,11 +23,16 @@ import (
 
 // Function is one function block.
 type Function struct {
-	Name               string
-	Description        string
-	Runtime            string
-	Handler            string
-	Code               string // absolute path of a folder or a .zip
+	Name        string
+	Description string
+	Runtime     string
+	Handler     string
+	Code        string // absolute path of a folder or a .zip; "" for an image function
+	// PackageType is structs.PackageZip (the default) or structs.PackageImage, with ImageURI
+	// and ImageConfig.
+	PackageType        string
+	ImageURI           string
+	ImageConfig        *structs.ImageConfig
 	MemoryMB           int
 	Timeout            time.Duration
 	EphemeralStorageMB int
@@ -168,8 +173,12 @@ func (f *Function) Structs() *structs.Function {
 		Name: f.Name, Description: f.Description, Runtime: f.Runtime, Handler: f.Handler,
 		MemoryMB: f.MemoryMB, Timeout: f.Timeout, EphemeralStorageMB: f.EphemeralStorageMB,
 		Environment: env, FreezeDelay: f.FreezeDelay,
+		PackageType: f.PackageType, ImageURI: f.ImageURI, ImageConfig: f.ImageConfig,
 	}
 }
+
+// IsImage reports whether the function's code is a container image.
+func (f *Function) IsImage() bool { return f.PackageType == structs.PackageImage }
 
 // functionAttrs maps the Lambda API's names of a function's settings (structs.FieldError.Field)
 // to a function block's attributes; "" is the block's label.
@@ -177,7 +186,8 @@ var functionAttrs = map[string]string{
 	"FunctionName": "", "Runtime": "runtime", "Handler": "handler", "Description": "description",
 	"MemorySize": "memory_mb", "Timeout": "timeout", "EphemeralStorage.Size": "ephemeral_storage_mb",
 	"GatewayOptions.FreezeDelayMs": "freeze_delay", "Environment.Variables": "environment",
-	"ReservedConcurrentExecutions": "reserved_concurrency",
+	"ReservedConcurrentExecutions": "reserved_concurrency", "PackageType": "package_type", "Code.ImageUri": "image_uri",
+	"ImageConfig": "image_config", "ImageConfig.WorkingDirectory": "image_config",
 }
 
 // aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
@@ -517,10 +527,15 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	var diags hcl.Diagnostics
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
 	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
-		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}}}, notYetSchema...)})
+		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}},
+		{Type: "image_config"}}, notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks []*hcl.Block
+	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
+		if b.Type == "image_config" {
+			imageConfigBlocks = append(imageConfigBlocks, b)
+			continue
+		}
 		if b.Type == "trigger" {
 			triggerBlocks = append(triggerBlocks, b)
 			continue
@@ -542,8 +557,10 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 			Detail: fmt.Sprintf("The %q block is not supported yet by this version of the gateway.", b.Type), Subject: &rng})
 	}
 	var raw struct {
-		Runtime            string             `hcl:"runtime"`
-		Code               hcl.Expression     `hcl:"code"`
+		Runtime            *string            `hcl:"runtime,optional"`
+		Code               hcl.Expression     `hcl:"code,optional"`
+		PackageType        *string            `hcl:"package_type,optional"`
+		ImageURI           *string            `hcl:"image_uri,optional"`
 		Handler            *string            `hcl:"handler,optional"`
 		Description        *string            `hcl:"description,optional"`
 		MemoryMB           *int               `hcl:"memory_mb,optional"`
@@ -567,12 +584,59 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		return blk.DefRange
 	}
 	fn := &Function{
-		Name: blk.Labels[0], Runtime: raw.Runtime, MemoryMB: structs.DefaultMemoryMB,
+		Name: blk.Labels[0], MemoryMB: structs.DefaultMemoryMB,
 		Timeout: structs.DefaultTimeout, EphemeralStorageMB: structs.DefaultEphemeralMB,
 		Environment: map[string]string{}, DeclRange: blk.DefRange,
 	}
+	if raw.Runtime != nil {
+		fn.Runtime = *raw.Runtime
+	}
+	if raw.PackageType != nil {
+		fn.PackageType = *raw.PackageType
+	}
+	if raw.ImageURI != nil {
+		fn.ImageURI = *raw.ImageURI
+	}
+	for i, b := range imageConfigBlocks {
+		if i > 0 {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate image_config block",
+				Detail: fmt.Sprintf("A function has one image_config block; the first is at %s.", imageConfigBlocks[0].DefRange), Subject: &rng})
+			continue
+		}
+		var ic struct {
+			EntryPoint       *[]string `hcl:"entry_point,optional"`
+			Command          *[]string `hcl:"command,optional"`
+			WorkingDirectory *string   `hcl:"working_directory,optional"`
+		}
+		if d := gohcl.DecodeBody(b.Body, ctx, &ic); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
+		fn.ImageConfig = &structs.ImageConfig{}
+		if ic.EntryPoint != nil {
+			fn.ImageConfig.EntryPoint = *ic.EntryPoint
+		}
+		if ic.Command != nil {
+			fn.ImageConfig.Command = *ic.Command
+		}
+		if ic.WorkingDirectory != nil {
+			fn.ImageConfig.WorkingDirectory = *ic.WorkingDirectory
+		}
+	}
 	var code string
-	if d := gohcl.DecodeExpression(raw.Code, ctx, &code); d.HasErrors() {
+	switch {
+	case fn.IsImage() && isSet(raw.Code):
+		diags = append(diags, rangeDiag("Code of an image function", "An image function's code is its image (image_uri): remove code.", raw.Code.Range()))
+	case fn.IsImage():
+	case !isSet(raw.Code):
+		diags = append(diags, rangeDiag("Missing code", "A function needs code: a folder or a .zip file (relative to this file), or package_type = \"Image\" with image_uri.", blk.DefRange))
+	case raw.Runtime == nil:
+		diags = append(diags, rangeDiag("Missing runtime", "A zip function needs a runtime (provided.al2023, provided.al2 or provided).", blk.DefRange))
+	}
+	if fn.IsImage() || !isSet(raw.Code) {
+		// nothing to read
+	} else if d := gohcl.DecodeExpression(raw.Code, ctx, &code); d.HasErrors() {
 		diags = append(diags, d...)
 	} else {
 		if !filepath.IsAbs(code) {
@@ -691,7 +755,12 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		}
 	}
 	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
-	diags = append(diags, fieldDiags(fn.Structs().Validate(), functionAttrs, func(attr string) hcl.Range {
+	errs := fn.Structs().Validate()
+	if raw.Runtime == nil && !fn.IsImage() {
+		// Said above as "Missing runtime".
+		errs = slices.DeleteFunc(errs, func(e structs.FieldError) bool { return e.Field == "Runtime" })
+	}
+	diags = append(diags, fieldDiags(errs, functionAttrs, func(attr string) hcl.Range {
 		if attr == "" {
 			return blk.LabelRanges[0]
 		}

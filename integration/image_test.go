@@ -173,3 +173,46 @@ func TestImageFunctions(t *testing.T) {
 		t.Fatalf("a refused image function was created: %v", err)
 	}
 }
+
+// TestImageFunctionApply: an image function declared in HCL is created by `gateway apply` from
+// a registry's image, runs with its image_config, and a second plan finds nothing to do; a new
+// image_uri is applied as a code update.
+func TestImageFunctionApply(t *testing.T) {
+	needRoot(t)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for tag, greeting := range map[string]string{"1": "v1", "2": "v2"} {
+		ref, _ := name.ParseReference(host + "/team/fn:" + tag)
+		if err := remote.Write(ref, functionImage(t, greeting)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startAgent(t, agentOptions{node: "imageapply"})
+	hcl := func(tag string) string {
+		return `function "img" {
+  package_type = "Image"
+  image_uri    = "` + host + `/team/fn:` + tag + `"
+  image_config {
+    working_directory = "/"
+  }
+  timeout = "10s"
+}
+`
+	}
+	a.apply(hcl("1"))
+	if r := a.invoke("img", `{"mode":"readfile","path":"app/greeting"}`, nil); !strings.Contains(string(r.body), `"content":"v1"`) {
+		t.Fatalf("invoking the applied image function (working directory / from image_config): %d %s", r.status, r.body)
+	}
+	if out, errOut, code := a.cli("plan", writeFunctions(t, hcl("1"))); code != 0 {
+		t.Fatalf("a plan after apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	out, _, code := a.cli("plan", writeFunctions(t, hcl("2")))
+	if code != 2 || !strings.Contains(out, "image to update") {
+		t.Fatalf("a plan with a new image_uri exited %d:\n%s", code, out)
+	}
+	a.apply(hcl("2"))
+	if r := a.invoke("img", `{"mode":"readfile","path":"app/greeting"}`, nil); !strings.Contains(string(r.body), `"content":"v2"`) {
+		t.Fatalf("after applying the new image: %d %s", r.status, r.body)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/lambdagw/gateway/gateway/api"
 	"github.com/lambdagw/gateway/internal/codepkg"
 	"github.com/lambdagw/gateway/internal/lambda"
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // Size shows a byte count as apply and `gateway functions` do: "3.0 MB", "12.5 KB", "80 B".
@@ -51,15 +52,41 @@ func freezeOption(fn *config.Function) *lambda.GatewayOptions {
 	return &lambda.GatewayOptions{FreezeDelayMs: &ms}
 }
 
-func createChange(fn *config.Function, pkg *codepkg.Package) Change {
+func createInput(fn *config.Function) *lambda.CreateFunctionInput {
 	memory, timeout := fn.MemoryMB, int(fn.Timeout/time.Second)
-	in := &lambda.CreateFunctionInput{
+	return &lambda.CreateFunctionInput{
 		FunctionName: fn.Name, Runtime: fn.Runtime, Handler: fn.Handler, Description: fn.Description,
 		MemorySize: &memory, Timeout: &timeout,
 		Environment:      &lambda.Environment{Variables: fn.Environment},
 		EphemeralStorage: &lambda.EphemeralStorage{Size: fn.EphemeralStorageMB},
 		GatewayOptions:   freezeOption(fn),
 	}
+}
+
+func apiImageConfig(ic *structs.ImageConfig) *lambda.ImageConfig {
+	if ic == nil {
+		return nil
+	}
+	return &lambda.ImageConfig{EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory}
+}
+
+// createImageChange creates an image function: the agent pins the image's tag to its digest.
+func createImageChange(fn *config.Function) Change {
+	in := createInput(fn)
+	in.PackageType, in.Code = structs.PackageImage, lambda.FunctionCode{ImageUri: fn.ImageURI}
+	in.ImageConfig = apiImageConfig(fn.ImageConfig)
+	return Change{Function: fn.Name, Kind: Create, Text: "to create (image " + fn.ImageURI + ")",
+		apply: func(ctx context.Context, a Agent, _ func(string)) (string, error) {
+			out, err := a.CreateFunction(ctx, in)
+			if err != nil {
+				return "", fmt.Errorf("creating the function: %w", err)
+			}
+			return fmt.Sprintf("created (image %s, sha256:%s)", fn.ImageURI, out.CodeSha256), nil
+		}}
+}
+
+func createChange(fn *config.Function, pkg *codepkg.Package) Change {
+	in := createInput(fn)
 	return Change{Function: fn.Name, Kind: Create, Text: fmt.Sprintf("to create (%s zip to upload)", Size(pkg.Size)),
 		apply: func(ctx context.Context, a Agent, progress func(string)) (string, error) {
 			req := *in
@@ -73,9 +100,23 @@ func createChange(fn *config.Function, pkg *codepkg.Package) Change {
 }
 
 // functionChanges are the code and configuration updates of a function that exists.
-func functionChanges(cc lambda.FunctionConfiguration, fn *config.Function, pkg *codepkg.Package, showSensitive bool) []Change {
+func functionChanges(cur *lambda.GetFunctionOutput, fn *config.Function, pkg *codepkg.Package, showSensitive bool) []Change {
 	var out []Change
-	if cc.CodeSha256 != pkg.Base64Sha256() {
+	cc := cur.Configuration
+	if fn.IsImage() {
+		// The image as named: a tag that moved since is followed when image_uri changes (or the
+		// function is updated through the API), as Lambda and Terraform do.
+		if cur.Code.ImageUri != fn.ImageURI {
+			out = append(out, Change{Function: fn.Name, Kind: UpdateCode, Text: fmt.Sprintf("image to update (%s -> %s)", cur.Code.ImageUri, fn.ImageURI),
+				apply: func(ctx context.Context, a Agent, _ func(string)) (string, error) {
+					res, err := a.UpdateFunctionCode(ctx, fn.Name, &lambda.UpdateFunctionCodeInput{ImageUri: fn.ImageURI})
+					if err != nil {
+						return "", fmt.Errorf("updating the image: %w", err)
+					}
+					return fmt.Sprintf("image updated (%s, sha256:%s)", fn.ImageURI, res.CodeSha256), nil
+				}})
+		}
+	} else if cc.CodeSha256 != pkg.Base64Sha256() {
 		out = append(out, Change{Function: fn.Name, Kind: UpdateCode, Text: fmt.Sprintf("code to update (%s zip to upload)", Size(pkg.Size)),
 			apply: func(ctx context.Context, a Agent, progress func(string)) (string, error) {
 				code, sent := codeFor(ctx, a, pkg)
@@ -143,6 +184,20 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSen
 		diffs = append(diffs, "environment: "+envChanges(curEnv, fn.Environment, showSensitive))
 		in.Environment = &lambda.Environment{Variables: fn.Environment}
 	}
+	if fn.IsImage() {
+		var curIC *lambda.ImageConfig
+		if cc.ImageConfigResponse != nil {
+			curIC = cc.ImageConfigResponse.ImageConfig
+		}
+		newIC := apiImageConfig(fn.ImageConfig)
+		if !reflect.DeepEqual(normalImageConfig(curIC), normalImageConfig(newIC)) {
+			diffs = append(diffs, fmt.Sprintf("image_config %s -> %s", imageConfigText(curIC), imageConfigText(newIC)))
+			in.ImageConfig = newIC
+			if in.ImageConfig == nil {
+				in.ImageConfig = &lambda.ImageConfig{} // empty removes it; nil would leave it
+			}
+		}
+	}
 	var curDelay, newDelay any = "default", "default"
 	if cc.GatewayOptions != nil && cc.GatewayOptions.FreezeDelayMs != nil {
 		curDelay = time.Duration(*cc.GatewayOptions.FreezeDelayMs) * time.Millisecond
@@ -207,4 +262,27 @@ func reservedText(n *int) string {
 		return "none"
 	}
 	return strconv.Itoa(*n)
+}
+
+// normalImageConfig reads nil and empty alike.
+func normalImageConfig(ic *lambda.ImageConfig) lambda.ImageConfig {
+	if ic == nil {
+		return lambda.ImageConfig{}
+	}
+	n := *ic
+	if len(n.EntryPoint) == 0 {
+		n.EntryPoint = nil
+	}
+	if len(n.Command) == 0 {
+		n.Command = nil
+	}
+	return n
+}
+
+func imageConfigText(ic *lambda.ImageConfig) string {
+	n := normalImageConfig(ic)
+	if n.EntryPoint == nil && n.Command == nil && n.WorkingDirectory == "" {
+		return "none"
+	}
+	return fmt.Sprintf("{entry_point %q, command %q, working_directory %q}", n.EntryPoint, n.Command, n.WorkingDirectory)
 }

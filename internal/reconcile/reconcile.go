@@ -7,6 +7,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -242,9 +243,13 @@ func (r *Reconciler) pkg(path string) (*codepkg.Package, error) {
 }
 
 func (r *Reconciler) plan(ctx context.Context, fn *config.Function) ([]Change, error) {
-	pkg, err := r.pkg(fn.Code)
-	if err != nil {
-		return nil, err
+	var pkg *codepkg.Package
+	if !fn.IsImage() {
+		p, err := r.pkg(fn.Code)
+		if err != nil {
+			return nil, err
+		}
+		pkg = p
 	}
 	cur, err := r.agent.GetFunction(ctx, fn.Name)
 	var le *lambda.Error
@@ -254,10 +259,17 @@ func (r *Reconciler) plan(ctx context.Context, fn *config.Function) ([]Change, e
 	}
 	var changes []Change
 	var st state
-	if isNew {
+	switch {
+	case isNew && fn.IsImage():
+		changes = append(changes, createImageChange(fn))
+	case isNew:
 		changes = append(changes, createChange(fn, pkg))
-	} else {
-		changes = append(changes, functionChanges(cur.Configuration, fn, pkg, r.opts.ShowSensitive)...)
+	case fn.IsImage() != (cur.Configuration.PackageType == structs.PackageImage):
+		// As Lambda: a function's package type is set when it is created.
+		return nil, fmt.Errorf("the function is a %s function on the agent and a %s one in the file: a package type cannot change; delete the function (or rename it) to change it",
+			cmp.Or(cur.Configuration.PackageType, structs.PackageZip), cmp.Or(fn.PackageType, structs.PackageZip))
+	default:
+		changes = append(changes, functionChanges(cur, fn, pkg, r.opts.ShowSensitive)...)
 		if st, err = r.read(ctx, fn.Name); err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -188,7 +189,7 @@ func TestImageFunctionApply(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a := startAgent(t, agentOptions{node: "imageapply"})
+	a := startAgent(t, agentOptions{node: "imageapply", top: "code_gc {\n  grace    = \"2s\"\n  interval = \"1s\"\n}\n"})
 	hcl := func(tag string) string {
 		return `function "img" {
   package_type = "Image"
@@ -214,5 +215,26 @@ func TestImageFunctionApply(t *testing.T) {
 	a.apply(hcl("2"))
 	if r := a.invoke("img", `{"mode":"readfile","path":"app/greeting"}`, nil); !strings.Contains(string(r.body), `"content":"v2"`) {
 		t.Fatalf("after applying the new image: %d %s", r.status, r.body)
+	}
+	// The first image, which no function runs any more, is removed after code_gc's grace,
+	// layers and all; the one in use stays.
+	images := func() []string {
+		ents, _ := os.ReadDir(filepath.Join(a.dataDir, "images", "images", "sha256"))
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	for deadline := time.Now().Add(15 * time.Second); len(images()) != 1; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("images on the node after the grace: %v, want the one in use", images())
+		}
+	}
+	if layers, _ := filepath.Glob(filepath.Join(a.dataDir, "images", "layers", "sha256", "*.size")); len(layers) != 1 {
+		t.Fatalf("layers left: %v", layers)
+	}
+	if r := a.invoke("img", `{"mode":"readfile","path":"app/greeting"}`, nil); !strings.Contains(string(r.body), `"content":"v2"`) {
+		t.Fatalf("after the collection: %d %s", r.status, r.body)
 	}
 }

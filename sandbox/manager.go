@@ -484,6 +484,29 @@ func (m *Manager) CodeInUse() []string {
 	return out
 }
 
+// ImagesInUse returns the digests of the images environments of this node run or its pools
+// keep, which must stay on disk (their layers are mounted).
+func (m *Manager) ImagesInUse() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	out := []string{}
+	add := func(fn *structs.Function) {
+		if d := fn.ImageDigest(); d != "" && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for env := range m.all {
+		add(env.fn)
+	}
+	for _, p := range m.pools {
+		add(p.fn)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Stats are node-level counters.
 type Stats struct {
 	Environments    int    `json:"environments"`

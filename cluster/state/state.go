@@ -172,6 +172,30 @@ func (s *Store) Code() []string {
 	return codeOf(fns)
 }
 
+// Images returns the digests of the images the functions and versions run, sorted.
+func (s *Store) Images() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[string]bool{}
+	out := []string{}
+	add := func(fn *structs.Function) {
+		if d := fn.ImageDigest(); d != "" && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for _, fn := range s.functions {
+		add(fn)
+	}
+	for _, vs := range s.versions {
+		for _, fn := range vs {
+			add(fn)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Code returns the hashes of the code a snapshot's functions and versions run, as Store.Code.
 func (snap *Snapshot) Code() []string {
 	return codeOf(append(append([]*structs.Function(nil), snap.Functions...), snap.Versions...))

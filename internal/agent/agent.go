@@ -4,6 +4,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -34,6 +35,7 @@ import (
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
+	"github.com/lambdagw/gateway/internal/image"
 	"github.com/lambdagw/gateway/internal/pki"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/plugins/sdk/logfmt"
@@ -327,7 +329,20 @@ func (a *agent) start(ctx context.Context) error {
 				return append(node.State().Code(), mgr.CodeInUse()...), nil
 			}})
 	}()
-	a.onClose(func(context.Context) error { stopGC(); <-gcDone; return nil })
+	// Images go the same way: those no function or version runs, nor an environment here.
+	imgGCDone := make(chan struct{})
+	go func() {
+		defer close(imgGCDone)
+		imgs.s.RunGC(gcCtx, image.GCConfig{Interval: cmp.Or(cfg.CodeGC.Interval, codestore.DefaultGCInterval),
+			Grace: cmp.Or(cfg.CodeGC.Grace, codestore.DefaultGCGrace),
+			Keep: func(ctx context.Context) ([]string, error) {
+				if err := node.CaughtUp(ctx); err != nil {
+					return nil, err
+				}
+				return append(node.State().Images(), mgr.ImagesInUse()...), nil
+			}})
+	}()
+	a.onClose(func(context.Context) error { stopGC(); <-gcDone; <-imgGCDone; return nil })
 
 	// In a cluster an invocation runs where an environment of its version is idle, or where
 	// there is room: the router forwards it to a peer over the node RPC, or runs it here.

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -83,8 +84,10 @@ type Store struct {
 	maxBytes int64
 	logger   hclog.Logger
 
-	mu       sync.Mutex
-	inflight map[string]*pull // by layer diff ID
+	mu           sync.Mutex
+	inflight     map[string]*pull     // by layer diff ID
+	unreferenced map[string]time.Time // image digest -> since when no one keeps it
+	held         map[string]int       // layer diff ID -> pulls in progress that need it
 }
 
 // pull is one layer being unpacked; others wanting it wait for done.
@@ -102,7 +105,7 @@ func New(cfg Config) (*Store, error) {
 		cfg.MaxBytes = MaxImageBytes
 	}
 	s := &Store{dir: cfg.Dir, regs: map[string]Registry{}, maxBytes: cfg.MaxBytes, logger: cfg.Logger,
-		inflight: map[string]*pull{}}
+		inflight: map[string]*pull{}, unreferenced: map[string]time.Time{}, held: map[string]int{}}
 	for _, r := range cfg.Registries {
 		s.regs[r.Host] = r
 	}
@@ -183,6 +186,11 @@ func (s *Store) Pull(ctx context.Context, refStr string) (*Image, error) {
 		return im, nil
 	}
 	im, err := s.fetch(ctx, r, img, digest)
+	if im != nil {
+		// Its layers are held from the first one fetched until the record names them, or a
+		// collection in between would take them for unused.
+		defer s.release(im.Layers)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -261,14 +269,32 @@ func (s *Store) fetch(ctx context.Context, r ref, img v1.Image, digest string) (
 		WorkingDir: cf.Config.WorkingDir, User: cf.Config.User}}
 	for i, l := range layers {
 		diffID := cf.RootFS.DiffIDs[i].String()
+		s.hold(diffID)
+		im.Layers = append(im.Layers, diffID)
 		size, err := s.layer(ctx, r, l, diffID, s.maxBytes-im.Size)
 		if err != nil {
-			return nil, err
+			return im, err
 		}
-		im.Layers = append(im.Layers, diffID)
 		im.Size += size
 	}
 	return im, nil
+}
+
+// hold keeps a layer from collection while an image being pulled needs it; release ends it.
+func (s *Store) hold(diffID string) {
+	s.mu.Lock()
+	s.held[diffID]++
+	s.mu.Unlock()
+}
+
+func (s *Store) release(diffIDs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range diffIDs {
+		if s.held[d]--; s.held[d] <= 0 {
+			delete(s.held, d)
+		}
+	}
 }
 
 // layer makes sure the layer of diffID is unpacked in the store (one pull per layer at a time,
@@ -385,6 +411,90 @@ func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID strin
 	return nil
 }
 
+// GCConfig configures RunGC.
+type GCConfig struct {
+	Interval time.Duration
+	// Grace is how long an image stays after the first collection that found it unreferenced
+	// (an image is pulled before the Raft entry naming it is committed).
+	Grace time.Duration
+	// Keep returns the digests of the images the node must keep: what the replicated state
+	// references and what its environments run. An error skips the collection.
+	Keep func(ctx context.Context) ([]string, error)
+}
+
+// RunGC removes, every Interval until ctx ends, the images Keep has not listed for Grace, and
+// the layers no other image uses.
+func (s *Store) RunGC(ctx context.Context, cfg GCConfig) {
+	t := time.NewTicker(cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		kctx, cancel := context.WithTimeout(ctx, cfg.Interval)
+		keep, err := cfg.Keep(kctx)
+		cancel()
+		if err != nil {
+			s.logger.Debug("not collecting unreferenced images this time", "reason", err)
+			continue
+		}
+		if _, _, err := s.CollectAfter(keep, cfg.Grace, time.Now()); err != nil {
+			s.logger.Warn("collecting unreferenced images", "error", err)
+		}
+	}
+}
+
+// CollectAfter is one collection at now: an image not in keep is removed once it has been
+// found unreferenced for grace (counted from the first collection that found it so, or its
+// pull, whichever is later).
+func (s *Store) CollectAfter(keep []string, grace time.Duration, now time.Time) (images, layers int, err error) {
+	keepSet := map[string]bool{}
+	for _, d := range keep {
+		keepSet[d] = true
+	}
+	all, err := s.Images()
+	if err != nil {
+		return 0, 0, err
+	}
+	s.mu.Lock()
+	for d := range s.unreferenced {
+		if keepSet[d] {
+			delete(s.unreferenced, d)
+		}
+	}
+	for _, d := range all {
+		if keepSet[d] {
+			continue
+		}
+		since, ok := s.unreferenced[d]
+		if !ok {
+			since = now
+			if info, err := os.Stat(s.imageRecord(d)); err == nil && info.ModTime().After(since) {
+				since = info.ModTime()
+			}
+			s.unreferenced[d] = since
+		}
+		if now.Sub(since) < grace {
+			keepSet[d] = true
+		}
+	}
+	s.mu.Unlock()
+	images, layers, err = s.Collect(keepSet)
+	s.mu.Lock()
+	for d := range s.unreferenced {
+		if _, err := os.Stat(s.imageRecord(d)); os.IsNotExist(err) {
+			delete(s.unreferenced, d)
+		}
+	}
+	s.mu.Unlock()
+	if images > 0 {
+		s.logger.Info("removed images no function runs", "images", images, "layers", layers)
+	}
+	return images, layers, err
+}
+
 // Collect removes every image whose digest keep does not hold, then every layer no kept image
 // uses. It returns what it removed.
 func (s *Store) Collect(keep map[string]bool) (images, layers int, err error) {
@@ -396,6 +506,9 @@ func (s *Store) Collect(keep map[string]bool) (images, layers int, err error) {
 		return 0, 0, err
 	}
 	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue // a record being written
+		}
 		digest := "sha256:" + strings.TrimSuffix(e.Name(), ".json")
 		if !keep[digest] {
 			if err := os.Remove(filepath.Join(s.imagesDir(), e.Name())); err != nil {
@@ -413,6 +526,9 @@ func (s *Store) Collect(keep map[string]bool) (images, layers int, err error) {
 		}
 	}
 	for p := range s.inflight {
+		used[strings.TrimPrefix(p, "sha256:")] = true
+	}
+	for p := range s.held {
 		used[strings.TrimPrefix(p, "sha256:")] = true
 	}
 	ents, err = os.ReadDir(s.layersDir())
@@ -442,7 +558,9 @@ func (s *Store) Images() ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		out = append(out, "sha256:"+strings.TrimSuffix(e.Name(), ".json"))
+		if strings.HasSuffix(e.Name(), ".json") {
+			out = append(out, "sha256:"+strings.TrimSuffix(e.Name(), ".json"))
+		}
 	}
 	sort.Strings(out)
 	return out, nil

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -497,4 +498,44 @@ func FuzzParseRef(f *testing.F) {
 			t.Fatalf("%q reads back as %q, which parses to %q (%v)", s, r.String(), again.String(), err)
 		}
 	})
+}
+
+// An image no one keeps is removed only once the grace has passed since a collection first
+// found it unreferenced; being kept again in between starts it over.
+func TestCollectAfterGrace(t *testing.T) {
+	base := layerOf(t, tent{"base", tar.TypeReg, "", "base"})
+	a := imageOf(t, v1.Config{}, base, layerOf(t, tent{"a", tar.TypeReg, "", "a"}))
+	b := imageOf(t, v1.Config{}, base, layerOf(t, tent{"b", tar.TypeReg, "", "b"}))
+	dir := t.TempDir()
+	lp, _ := layout.Write(filepath.Join(dir, "layout"), empty.Index)
+	_ = lp.AppendImage(a, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "a"}))
+	_ = lp.AppendImage(b, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "b"}))
+	s := newStore(t)
+	ia, err := s.Pull(context.Background(), "oci-layout:"+dir+"/layout:a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib, err := s.Pull(context.Background(), "oci-layout:"+dir+"/layout:b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	step := func(keep []string, at time.Duration, wantImages int) {
+		t.Helper()
+		images, _, err := s.CollectAfter(keep, time.Hour, now.Add(at))
+		if err != nil || images != wantImages {
+			t.Fatalf("at +%s keeping %v: removed %d images (%v), want %d", at, keep, images, err, wantImages)
+		}
+	}
+	step([]string{ib.Digest}, 0, 0)
+	step([]string{ib.Digest}, 30*time.Minute, 0)
+	step([]string{ia.Digest, ib.Digest}, 50*time.Minute, 0) // kept again: the clock starts over
+	step([]string{ib.Digest}, 70*time.Minute, 0)
+	step([]string{ib.Digest}, 131*time.Minute, 1)
+	if _, err := s.Get(ia.Digest); err == nil {
+		t.Fatal("image a is still there")
+	}
+	if _, err := s.Get(ib.Digest); err != nil {
+		t.Fatalf("image b: %v", err)
+	}
 }

@@ -3,6 +3,7 @@
 package structs
 
 import (
+	"strings"
 	"time"
 )
 
@@ -79,6 +80,18 @@ const (
 
 // IsImage reports whether the function's code is a container image.
 func (f *Function) IsImage() bool { return f.PackageType == PackageImage }
+
+// ImageDigest is the digest ("sha256:...") the function's resolved image is pinned to; "" for a
+// zip function.
+func (f *Function) ImageDigest() string {
+	if !f.IsImage() {
+		return ""
+	}
+	if i := strings.LastIndex(f.ResolvedImageURI, "@"); i >= 0 {
+		return f.ResolvedImageURI[i+1:]
+	}
+	return ""
+}
 
 // Qualifier is the version as Lambda names it: "$LATEST" or the version's number.
 func (f *Function) Qualifier() string {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -141,6 +142,14 @@ func TestImageFunctions(t *testing.T) {
 	if aws.ToString(got.Code.RepositoryType) != "ECR" || aws.ToString(got.Code.ImageUri) != host+"/team/fn:live" ||
 		aws.ToString(got.Code.ResolvedImageUri) != host+"/team/fn@"+first {
 		t.Fatalf("GetFunction's Code: %+v", got.Code)
+	}
+
+	// The agent's main thread stays in the host's mount namespace (sandbox/libcontainer keeps
+	// libcontainer's namespace-joining goroutines off it), so no environment's mounts outlive it.
+	agentNS, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", a.cmd.Process.Pid))
+	ownNS, _ := os.Readlink("/proc/self/ns/mnt")
+	if err != nil || agentNS != ownNS {
+		t.Fatalf("the agent's main thread is in mount namespace %s (%v), not the host's %s", agentNS, err, ownNS)
 	}
 
 	v1out, err := client.PublishVersion(ctx, &awslambda.PublishVersionInput{FunctionName: aws.String("img")})

@@ -144,7 +144,9 @@ func TestImageFunction(t *testing.T) {
 	})
 }
 
-// checkNoRootMounts fails when an overlay root of an environment is still mounted.
+// checkNoRootMounts fails when an overlay root of an environment is still mounted, in this
+// process's mount namespace (that of its main thread: sandbox/libcontainer keeps it out of any
+// container's).
 func checkNoRootMounts(t *testing.T) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {

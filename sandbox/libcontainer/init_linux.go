@@ -17,6 +17,13 @@ import (
 // The gateway binary (and any test binary importing this package) is re-executed by libcontainer
 // as `<binary> init` inside a new environment; answer it before anything else runs.
 func init() {
+	// The main goroutine keeps the main thread to itself, so no other goroutine ever runs
+	// there. libcontainer joins a starting container's mount namespace on a locked goroutine
+	// that ends without unlocking (runc's goCreateMountSources), which kills its thread; but
+	// Go never kills the main thread: it would stay in that container's mount namespace for
+	// the life of the process, keeping the namespace and its mounts (the environment's root,
+	// its /tmp) alive after the environment is gone, and making /proc/self describe it.
+	runtime.LockOSThread()
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runtime.GOMAXPROCS(1)
 		runtime.LockOSThread()

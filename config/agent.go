@@ -51,10 +51,19 @@ type Agent struct {
 	NATS NATS
 	// CodeGC is when the node deletes code no function or version runs any more.
 	CodeGC CodeGC
+	// Runtimes are the runtime blocks: managed runtimes (nodejs20.x, python3.12, ...) zip
+	// functions may name, each a base image whose ENTRYPOINT runs the function's handler.
+	Runtimes []RuntimeImage
 	// Registries are the registry blocks: credentials and plain HTTP for the container
 	// registries image functions come from. A registry without a block is reached anonymously
 	// or with the Docker config file's credentials (DOCKER_CONFIG, ~/.docker/config.json).
 	Registries []Registry
+}
+
+// RuntimeImage is one runtime block: runtime "nodejs20.x" { image = "..." }.
+type RuntimeImage struct {
+	Name  string
+	Image string // an image reference, as an image function's image_uri
 }
 
 // Registry is one registry block.
@@ -349,6 +358,42 @@ type agentFile struct {
 	NATS     *natsBlock       `hcl:"nats,block"`
 	CodeGC   *codeGCBlock     `hcl:"code_gc,block"`
 	Regs     []registryBlock  `hcl:"registry,block"`
+	Runtimes []runtimeBlock   `hcl:"runtime,block"`
+}
+
+type runtimeBlock struct {
+	Name  string   `hcl:"name,label"`
+	Image string   `hcl:"image"`
+	Body  hcl.Body `hcl:",body"`
+}
+
+// decodeRuntimes validates the runtime blocks.
+func decodeRuntimes(blocks []runtimeBlock) ([]RuntimeImage, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	var out []RuntimeImage
+	seen := map[string]hcl.Range{}
+	for _, b := range blocks {
+		decl := b.Body.MissingItemRange()
+		switch {
+		case structs.ValidRuntime(b.Name):
+			diags = append(diags, rangeDiag("Built-in runtime", fmt.Sprintf("%q is a built-in runtime (the function's own bootstrap); a runtime block declares another one, like nodejs20.x.", b.Name), decl))
+			continue
+		case !structs.ValidRuntimeName(b.Name):
+			diags = append(diags, rangeDiag("Invalid runtime name", fmt.Sprintf("%q is not a runtime name: lower-case letters, digits, '.' and '-', starting with a letter (nodejs20.x, python3.12).", b.Name), decl))
+			continue
+		}
+		if prev, dup := seen[b.Name]; dup {
+			diags = append(diags, rangeDiag("Duplicate runtime block", fmt.Sprintf("runtime %q is also declared at %s.", b.Name, prev), decl))
+			continue
+		}
+		seen[b.Name] = decl
+		if strings.TrimSpace(b.Image) == "" {
+			diags = append(diags, attrDiag(b.Body, "image", "Invalid runtime image", fmt.Sprintf("runtime %q needs an image: a registry's host/repository:tag, oci-layout:/PATH[:tag] or docker-archive:/FILE.", b.Name)))
+			continue
+		}
+		out = append(out, RuntimeImage{Name: b.Name, Image: b.Image})
+	}
+	return out, diags
 }
 
 type registryBlock struct {
@@ -720,6 +765,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	regs, d := decodeRegistries(raw.Regs, baseDir)
 	diags = append(diags, d...)
 	a.Registries = regs
+	rts, d := decodeRuntimes(raw.Runtimes)
+	diags = append(diags, d...)
+	a.Runtimes = rts
 	if len(keys) > 0 && a.Cluster.TLS == nil && (len(a.Cluster.Join) > 0 || a.Cluster.BootstrapExpect > 1) {
 		// A lone node gets mutual TLS of its own (internal/agent); nodes of a cluster must share a CA.
 		diags = append(diags, rangeDiag("Cluster port without mutual TLS",

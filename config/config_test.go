@@ -271,7 +271,7 @@ function "api" {
 
 func TestFunctionDiagnostics(t *testing.T) {
 	cases := []struct{ body, summary string }{
-		{`runtime = "nodejs20.x"` + "\n  code = \"./build\"", "Unsupported runtime"},
+		{`runtime = "NodeJS 20"` + "\n  code = \"./build\"", "Unsupported runtime"},
 		{`runtime = "provided"` + "\n  code = \"./missing\"", "Code not found"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  memory_mb = 64", "Invalid memory_mb"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  timeout = \"901s\"", "Invalid timeout"},

@@ -67,3 +67,43 @@ func TestRegistryDiagnostics(t *testing.T) {
 		})
 	}
 }
+
+func TestRuntimeBlocks(t *testing.T) {
+	p := write(t, t.TempDir(), "agent.hcl", `
+runtime "nodejs20.x" {
+  image = "registry.example:5000/lambda/nodejs:20"
+}
+runtime "python3.12" {
+  image = "oci-layout:/srv/images/python:3.12"
+}
+`)
+	a, _, diags := LoadAgent(p)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	want := []RuntimeImage{{"nodejs20.x", "registry.example:5000/lambda/nodejs:20"}, {"python3.12", "oci-layout:/srv/images/python:3.12"}}
+	if fmt.Sprint(a.Runtimes) != fmt.Sprint(want) {
+		t.Fatalf("runtimes %v", a.Runtimes)
+	}
+	cases := []struct {
+		name, src, summary string
+		line               int
+	}{
+		{"built-in", "runtime \"provided.al2023\" {\n  image = \"x/y:1\"\n}\n", "Built-in runtime", 1},
+		{"bad name", "runtime \"Node 20\" {\n  image = \"x/y:1\"\n}\n", "Invalid runtime name", 1},
+		{"duplicate", "runtime \"n\" {\n  image = \"x/y:1\"\n}\nruntime \"n\" {\n  image = \"x/y:2\"\n}\n", "Duplicate runtime block", 4},
+		{"empty image", "runtime \"n\" {\n  image = \"\"\n}\n", "Invalid runtime image", 2},
+		{"no image", "runtime \"n\" {\n}\n", "Missing required argument", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, diags := LoadAgent(write(t, t.TempDir(), "agent.hcl", c.src))
+			for _, d := range diags {
+				if d.Summary == c.summary && d.Subject != nil && d.Subject.Start.Line == c.line {
+					return
+				}
+			}
+			t.Fatalf("want %q at line %d, got %v", c.summary, c.line, diags)
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,6 +121,9 @@ type Config struct {
 	// Images resolves and fetches the images of PackageType Image functions; without it
 	// they are refused.
 	Images Images
+	// Runtimes names the managed runtimes this node declares (runtime blocks); without it,
+	// only the built-in custom runtimes.
+	Runtimes func() []string
 }
 
 // Images is what the gateway asks of the node's image store when an image function is
@@ -416,6 +420,24 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 // validate applies the function rules of internal/structs, the ones the HCL files obey too.
 func validate(fn *structs.Function) error { return lambda.InvalidFields(fn.Validate()) }
 
+// checkRuntime refuses a zip function on a runtime this node does not declare, naming those it
+// has: the built-in custom runtimes and its runtime blocks.
+func (g *Gateway) checkRuntime(fn *structs.Function) error {
+	if fn.IsImage() || structs.ValidRuntime(fn.Runtime) {
+		return nil
+	}
+	have := append([]string(nil), structs.Runtimes...)
+	if g.cfg.Runtimes != nil {
+		for _, r := range g.cfg.Runtimes() {
+			if r == fn.Runtime {
+				return nil
+			}
+			have = append(have, r)
+		}
+	}
+	return lambda.InvalidParameter("Runtime %q is not a runtime of this gateway; its runtimes: %s (an agent's runtime blocks declare more)", fn.Runtime, strings.Join(have, ", "))
+}
+
 // storeZip checks that data is a zip and stores it.
 // HasCode reports whether the node holds the zip with this hex SHA-256, so a client can refer
 // to it (GatewayCodeSha256) instead of uploading it again.
@@ -528,6 +550,9 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		return nil, lambda.InvalidParameter("Code.ImageUri and ImageConfig go with PackageType Image")
 	}
 	if err := validate(fn); err != nil {
+		return nil, err
+	}
+	if err := g.checkRuntime(fn); err != nil {
 		return nil, err
 	}
 	if fn.IsImage() {
@@ -689,6 +714,9 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		}
 	}
 	if err := validate(fn); err != nil {
+		return nil, err
+	}
+	if err := g.checkRuntime(fn); err != nil {
 		return nil, err
 	}
 	return g.put(ctx, fn, cur.RevisionID)

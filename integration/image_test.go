@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -245,5 +246,87 @@ func TestImageFunctionApply(t *testing.T) {
 	}
 	if r := a.invoke("img", `{"mode":"readfile","path":"app/greeting"}`, nil); !strings.Contains(string(r.body), `"content":"v2"`) {
 		t.Fatalf("after the collection: %d %s", r.status, r.body)
+	}
+}
+
+// TestManagedRuntime: an agent file's runtime block makes a managed runtime of an image (here an
+// OCI layout on disk holding the test function as /var/runtime/bootstrap); a zip function created
+// on it through the SDK runs on that image with its code at /var/task and its handler given to the
+// runtime, and a runtime the agent does not declare is refused, naming those it does.
+func TestManagedRuntime(t *testing.T) {
+	needRoot(t)
+	bootstrap, err := os.ReadFile(filepath.Join(fnDir, "bootstrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		body []byte
+	}{{"var/runtime/bootstrap", 0o755, bootstrap}, {"etc/runtime-release", 0o644, []byte("gotest 1")}} {
+		_ = tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: f.mode, Size: int64(len(f.body))})
+		_, _ = tw.Write(f.body)
+	}
+	_ = tw.Close()
+	b := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := mutate.AppendLayers(empty.Image, layer)
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config = v1.Config{Entrypoint: []string{"/var/runtime/bootstrap"}, Env: []string{"RUNTIME_HOME=/var/runtime"}}
+	img, _ = mutate.ConfigFile(img, cf)
+	dir := filepath.Join(t.TempDir(), "layout")
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1"})); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, agentOptions{node: "runtimes", top: "runtime \"gotest1.x\" {\n  image = \"oci-layout:" + dir + ":1\"\n}\n"})
+	ctx := context.Background()
+	client := a.sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
+	in := createFunctionInput("onrt", codeZip(t, map[string]string{"data.txt": "the code"}), nil)
+	in.Runtime, in.Handler = types.Runtime("gotest1.x"), aws.String("app.handler")
+	if _, err := client.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	call := func(payload string) map[string]any {
+		t.Helper()
+		// The runtime's image is pulled as the agent starts; the first call may come first.
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("onrt"), Payload: []byte(payload)})
+			if err == nil && out.FunctionError == nil {
+				var v map[string]any
+				if err := json.Unmarshal(out.Payload, &v); err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("invoking a function on the managed runtime: %v %+v", err, out)
+			}
+		}
+	}
+	if got := call(`{"mode":"readfile","path":"/etc/runtime-release"}`); got["content"] != "gotest 1" {
+		t.Fatalf("the runtime's image: %v", got)
+	}
+	if got := call(`{"mode":"readfile","path":"data.txt"}`); got["content"] != "the code" {
+		t.Fatalf("the code at /var/task: %v", got)
+	}
+	if env := call(`{"mode":"env"}`); env["_HANDLER"] != "app.handler" || env["RUNTIME_HOME"] != "/var/runtime" {
+		t.Fatalf("environment %v", env)
+	}
+	bad := createFunctionInput("elsewhere", codeZip(t, nil), nil)
+	bad.Runtime = types.Runtime("nodejs99.x")
+	_, err = client.CreateFunction(ctx, bad)
+	if !isError[*types.InvalidParameterValueException](err) || !strings.Contains(err.Error(), "gotest1.x") {
+		t.Fatalf("an undeclared runtime: %v", err)
 	}
 }

@@ -181,11 +181,19 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 		PidsLimit: m.cfg.PidsLimit,
 		Output:    pw,
 	}
-	if !fn.IsImage() {
+	switch {
+	case !fn.IsImage() && (structs.ValidRuntime(fn.Runtime) || fn.Runtime == ""):
 		spec.CodeDir = codeDir
 		spec.Args = []string{entrypoint(fn, codeDir)}
 		spec.Env = runtimeEnv(fn, p.key.version, m.cfg.Region, e.id, provisioned)
-	} else {
+	case !fn.IsImage():
+		spec.CodeDir = codeDir
+		if err := m.runtimeSpec(ctx, fn, p.key.version, e.id, provisioned, &spec); err != nil {
+			pr.Close()
+			pw.Close()
+			return nil, fmt.Errorf("creating environment for %s: %w", fn.Name, err)
+		}
+	default:
 		if err := m.imageSpec(ctx, fn, p.key.version, e.id, provisioned, &spec); err != nil {
 			pr.Close()
 			pw.Close()

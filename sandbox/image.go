@@ -27,6 +27,13 @@ type ImageRoot struct {
 	WorkingDir string
 }
 
+// Runtimes gives the base images of managed runtimes (the agent's runtime blocks).
+type Runtimes interface {
+	// RuntimeImage returns the image (pinned to its digest) of the managed runtime name, or why
+	// this node cannot run it.
+	RuntimeImage(name string) (string, error)
+}
+
 // errNoImages says the node was given no image store.
 var errNoImages = errors.New("this node serves no container images")
 
@@ -107,4 +114,34 @@ func mergeEnv(image, over []string, fnEnv map[string]string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// runtimeSpec fills spec for a zip function on a managed runtime: the runtime's image as the
+// root, the code at /var/task over it, the image's ENTRYPOINT (else its CMD) run with the
+// function's handler as its argument, as the AWS base images' /lambda-entrypoint.sh takes it,
+// and the image's ENV under the function's variables and Lambda's.
+func (m *Manager) runtimeSpec(ctx context.Context, fn *structs.Function, version, envID string, provisioned bool, spec *Spec) error {
+	if m.cfg.Runtimes == nil || m.cfg.Images == nil {
+		return fmt.Errorf("runtime %s: this node has no managed runtimes", fn.Runtime)
+	}
+	uri, err := m.cfg.Runtimes.RuntimeImage(fn.Runtime)
+	if err != nil {
+		return err
+	}
+	root, err := m.cfg.Images.Root(ctx, uri)
+	if err != nil {
+		return fmt.Errorf("getting the image of runtime %s: %w", fn.Runtime, err)
+	}
+	cmd := root.Entrypoint
+	if len(cmd) == 0 {
+		cmd = root.Cmd
+	}
+	if len(cmd) == 0 {
+		return fmt.Errorf("the image of runtime %s has no ENTRYPOINT or CMD", fn.Runtime)
+	}
+	spec.RootLayers = root.Layers
+	spec.Args = append(append([]string(nil), cmd...), fn.Handler)
+	spec.Cwd = "/var/task"
+	spec.Env = mergeEnv(root.Env, runtimeEnv(fn, version, m.cfg.Region, envID, provisioned), fn.Environment)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,7 +81,6 @@ func TestImageFunction(t *testing.T) {
 	}
 	for _, dc := range drivers()[:2] { // the libcontainer drivers; the process one is below
 		t.Run(dc.name, func(t *testing.T) {
-			t.Cleanup(func() { checkNoRootMounts(t) }) // runs last, after the driver's Close
 			h := newHarness(t, dc.new(t), func(c *sandbox.ManagerConfig) { c.Images = staticImages{root} })
 			fn := testFunction("img", func(f *structs.Function) {
 				f.PackageType = structs.PackageImage
@@ -144,20 +144,63 @@ func TestImageFunction(t *testing.T) {
 	})
 }
 
-// checkNoRootMounts fails when an overlay root of an environment is still mounted, in this
-// process's mount namespace (that of its main thread: sandbox/libcontainer keeps it out of any
-// container's).
-func checkNoRootMounts(t *testing.T) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+// staticRuntimes declares runtimes whose images staticImages serves.
+type staticRuntimes map[string]string
+
+func (r staticRuntimes) RuntimeImage(name string) (string, error) {
+	if uri, ok := r[name]; ok {
+		return uri, nil
+	}
+	return "", errors.New("runtime " + name + " is not declared")
+}
+
+// A zip function on a managed runtime runs on the runtime's image with its code at /var/task:
+// the image's ENTRYPOINT is started with the function's handler, in /var/task, with the image's
+// variables under the function's and Lambda's.
+func TestManagedRuntime(t *testing.T) {
+	bootstrap, err := os.ReadFile(filepath.Join(codeDir, "bootstrap"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, "/lambdagw/roots-") {
-			t.Errorf("still mounted: %s", line)
-		}
-	}
-	if left, _ := filepath.Glob("/run/lambdagw/roots-*"); len(left) > 0 {
-		t.Errorf("roots folders left: %v", left)
+	rtLayer := unpackedLayer(t,
+		layerFile{name: "var/runtime/bootstrap", typ: tar.TypeReg, body: bootstrap, mode: 0o755},
+		layerFile{name: "etc/runtime-release", typ: tar.TypeReg, body: []byte("gotest 1")})
+	root := &sandbox.ImageRoot{Layers: []string{rtLayer}, Entrypoint: []string{"/var/runtime/bootstrap"},
+		Env: []string{"RUNTIME_HOME=/var/runtime", "PATH=/var/runtime:/usr/bin"}}
+	for _, dc := range drivers()[:2] {
+		t.Run(dc.name, func(t *testing.T) {
+			code := t.TempDir()
+			if err := os.WriteFile(filepath.Join(code, "data.txt"), []byte("the code"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, dc.new(t), func(c *sandbox.ManagerConfig) {
+				c.Code = dirCode{code}
+				c.Images = staticImages{root}
+				c.Runtimes = staticRuntimes{"gotest1.x": "registry.example/runtimes/gotest@sha256:" + strings.Repeat("2", 64)}
+			})
+			fn := testFunction("onrt", func(f *structs.Function) {
+				f.Runtime, f.Handler = "gotest1.x", "app.handler"
+			})
+			got := decode(t, callFn(t, h, fn, `{"mode":"readfile","path":"/etc/runtime-release"}`).Payload)
+			if got["content"] != "gotest 1" {
+				t.Fatalf("the runtime's image is not the root: %v", got)
+			}
+			// The code is at /var/task, and the working folder.
+			if got := decode(t, callFn(t, h, fn, `{"mode":"readfile","path":"data.txt"}`).Payload); got["content"] != "the code" {
+				t.Fatalf("the code at /var/task: %v", got)
+			}
+			env := decode(t, callFn(t, h, fn, `{"mode":"env"}`).Payload)
+			for k, want := range map[string]string{"_HANDLER": "app.handler", "RUNTIME_HOME": "/var/runtime", "PATH": "/var/runtime:/usr/bin",
+				"LAMBDA_TASK_ROOT": "/var/task", "AWS_LAMBDA_FUNCTION_NAME": "onrt"} {
+				if env[k] != want {
+					t.Errorf("%s=%v, want %s", k, env[k], want)
+				}
+			}
+			// A runtime the node does not declare fails the start, saying so.
+			other := testFunction("other", func(f *structs.Function) { f.Runtime = "nodejs99.x" })
+			if _, err := h.m.Invoke(context.Background(), other, request(`{}`)); err == nil || !strings.Contains(err.Error(), "nodejs99.x is not declared") {
+				t.Fatalf("an undeclared runtime: %v", err)
+			}
+		})
 	}
 }

@@ -39,8 +39,10 @@ type ManagerConfig struct {
 	Code   CodeSource
 	// Images gives image functions their root; nil: the node runs zip functions only.
 	Images Images
-	Logs   LogSink
-	Logger hclog.Logger
+	// Runtimes gives the images of managed runtimes; nil: only the built-in custom runtimes.
+	Runtimes Runtimes
+	Logs     LogSink
+	Logger   hclog.Logger
 	// Region is AWS_REGION inside environments.
 	Region string
 	// MaxEnvironments caps the live environments on this node (busy, idle and starting).

@@ -105,8 +105,21 @@ func newLibcontainer(t testing.TB, seccomp string, userns bool) sandbox.Driver {
 		}
 		ids = &r
 	}
+	workDir := t.TempDir()
+	// Runs after Close: the overlay roots of image environments are unmounted and their folder
+	// gone. The mount table read is the main thread's (sandbox/libcontainer keeps it out of any
+	// container's mount namespace).
+	t.Cleanup(func() {
+		roots := libcontainer.RootsDir(workDir)
+		if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(mi), roots) {
+			t.Errorf("an environment's root is still mounted under %s", roots)
+		}
+		if _, err := os.Stat(roots); !os.IsNotExist(err) {
+			t.Errorf("%s is left after the driver closed (%v)", roots, err)
+		}
+	})
 	d, err := libcontainer.New(libcontainer.Config{
-		WorkDir:        t.TempDir(),
+		WorkDir:        workDir,
 		CgroupParent:   fmt.Sprintf("/lambdagw-test/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()),
 		Seccomp:        seccomp,
 		UserNamespaces: ids,

@@ -261,6 +261,9 @@ func (a *agent) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening the image store: %w", err)
 	}
+	rtCtx, stopRuntimes := context.WithCancel(context.Background())
+	a.onClose(func(context.Context) error { stopRuntimes(); return nil })
+	rts := startRuntimes(rtCtx, cfg.Runtimes, imgs, a.logger)
 
 	if a.opts.Dev && len(cfg.Plugins) == 0 {
 		cfg.Plugins = devPlugins(a.logger)
@@ -291,6 +294,7 @@ func (a *agent) start(ctx context.Context) error {
 		Driver:             driver,
 		Code:               code,
 		Images:             imgs,
+		Runtimes:           rts,
 		Logs:               logSink,
 		Logger:             a.logger,
 		Region:             cfg.Region,
@@ -339,7 +343,7 @@ func (a *agent) start(ctx context.Context) error {
 				if err := node.CaughtUp(ctx); err != nil {
 					return nil, err
 				}
-				return append(node.State().Images(), mgr.ImagesInUse()...), nil
+				return append(append(node.State().Images(), mgr.ImagesInUse()...), rts.Digests()...), nil
 			}})
 	}()
 	a.onClose(func(context.Context) error { stopGC(); <-gcDone; <-imgGCDone; return nil })
@@ -367,6 +371,7 @@ func (a *agent) start(ctx context.Context) error {
 		Plugins:        plugins,
 		Queues:         queues,
 		Images:         imgs,
+		Runtimes:       rts.Names,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)

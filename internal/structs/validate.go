@@ -52,8 +52,10 @@ func (f *Function) Validate() []FieldError {
 	}
 	switch f.PackageType {
 	case "", PackageZip:
-		if !ValidRuntime(f.Runtime) {
-			add("Runtime", "Unsupported runtime", "%q is not a runtime of this gateway; valid: %s", f.Runtime, strings.Join(Runtimes, ", "))
+		// A built-in custom runtime, or a name an agent's runtime block may declare: which
+		// nodes have it is the gateway's to check (Gateway.CreateFunction).
+		if !ValidRuntimeName(f.Runtime) {
+			add("Runtime", "Unsupported runtime", "%q is not a runtime name: provided, provided.al2, provided.al2023, or a runtime the agents declare (like nodejs20.x: lower-case letters, digits, '.' and '-')", f.Runtime)
 		}
 		if f.ImageURI != "" || f.ImageConfig != nil {
 			add("PackageType", "", "a Zip function has no image (ImageUri, ImageConfig); set PackageType Image")
@@ -105,7 +107,14 @@ func (f *Function) Validate() []FieldError {
 	return errs
 }
 
-// ValidRuntime reports whether the gateway can start functions of runtime r.
+// runtimeNameRE is the shape of a managed runtime's name (Lambda's: nodejs20.x, python3.12, java21).
+var runtimeNameRE = regexp.MustCompile(`^[a-z][a-z0-9.-]{0,63}$`)
+
+// ValidRuntimeName reports whether r is a built-in runtime or has the shape of a managed
+// runtime's name.
+func ValidRuntimeName(r string) bool { return ValidRuntime(r) || runtimeNameRE.MatchString(r) }
+
+// ValidRuntime reports whether r is one of the built-in custom runtimes (Runtimes).
 func ValidRuntime(r string) bool {
 	for _, v := range Runtimes {
 		if v == r {

@@ -23,7 +23,7 @@ func TestFunctionValidate(t *testing.T) {
 		field, value string
 	}{
 		"name":          {func(f *Function) { f.Name = "bad name!" }, "FunctionName", `"bad name!"`},
-		"runtime":       {func(f *Function) { f.Runtime = "nodejs20.x" }, "Runtime", `"nodejs20.x"`},
+		"runtime":       {func(f *Function) { f.Runtime = "Node 20" }, "Runtime", `"Node 20"`},
 		"handler":       {func(f *Function) { f.Handler = "a b" }, "Handler", `"a b"`},
 		"description":   {func(f *Function) { f.Description = strings.Repeat("x", 257) }, "Description", "257"},
 		"memory low":    {func(f *Function) { f.MemoryMB = 64 }, "MemorySize", "64 MB"},

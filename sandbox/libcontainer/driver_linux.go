@@ -252,6 +252,10 @@ func (d *Driver) Close() error {
 	return nil
 }
 
+// RootsDir is where a driver with work dir workDir mounts the roots of image environments
+// (tests check that nothing stays there).
+func RootsDir(workDir string) string { return rootsDirFor(workDir) }
+
 // rootsDirFor is where the roots of image environments are mounted: outside data_dir, which
 // only root may enter (a user namespace's root must reach its own root), and named after the
 // work dir so that the reaper and the next start's sweep find them.

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lambdagw/gateway/config"
+)
+
+// runtimes are the node's managed runtimes (runtime blocks): each one's image is pulled at
+// start, and again until it succeeds, pinned to its digest for the agent's life, so a cold
+// start never waits for a registry.
+type runtimes struct {
+	imgs   *images
+	logger hclog.Logger
+	names  []string
+
+	mu    sync.Mutex
+	state map[string]*runtimeState
+}
+
+type runtimeState struct {
+	image    string // as configured
+	resolved string // pinned, once pulled
+	err      error  // the last pull's failure
+}
+
+// runtimeRetry is the time between two pulls of a runtime image that failed.
+const runtimeRetry = 30 * time.Second
+
+func startRuntimes(ctx context.Context, cfg []config.RuntimeImage, imgs *images, logger hclog.Logger) *runtimes {
+	r := &runtimes{imgs: imgs, logger: logger.Named("runtimes"), state: map[string]*runtimeState{}}
+	for _, rt := range cfg {
+		r.names = append(r.names, rt.Name)
+		r.state[rt.Name] = &runtimeState{image: rt.Image, err: fmt.Errorf("not pulled yet")}
+		go r.pull(ctx, rt.Name, rt.Image)
+	}
+	return r
+}
+
+func (r *runtimes) pull(ctx context.Context, name, image string) {
+	for {
+		im, err := r.imgs.s.Pull(ctx, image)
+		r.mu.Lock()
+		st := r.state[name]
+		if err == nil {
+			st.resolved, st.err = im.Resolved, nil
+		} else {
+			st.err = err
+		}
+		r.mu.Unlock()
+		if err == nil {
+			r.logger.Info("runtime ready", "runtime", name, "image", im.Resolved)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.logger.Error("pulling a runtime's image failed; functions on it cannot start here until it succeeds", "runtime", name, "image", image, "error", err, "retry_in", runtimeRetry)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(runtimeRetry):
+		}
+	}
+}
+
+// Names lists the runtimes declared, in file order.
+func (r *runtimes) Names() []string { return append([]string(nil), r.names...) }
+
+// RuntimeImage is the pinned image of runtime name, or why this node cannot run it.
+func (r *runtimes) RuntimeImage(name string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.state[name]
+	switch {
+	case st == nil:
+		return "", fmt.Errorf("runtime %s is not declared on this node (its runtimes: %s)", name, strings.Join(r.names, ", "))
+	case st.resolved == "":
+		return "", fmt.Errorf("runtime %s: its image %s is not on this node yet: %v", name, st.image, st.err)
+	}
+	return st.resolved, nil
+}
+
+// Digests are the digests of the runtime images pulled, which the image collection keeps.
+func (r *runtimes) Digests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, st := range r.state {
+		if i := strings.LastIndex(st.resolved, "@"); i >= 0 {
+			out = append(out, st.resolved[i+1:])
+		}
+	}
+	return out
+}

@@ -323,6 +323,10 @@ func TestManagedRuntime(t *testing.T) {
 	if env := call(`{"mode":"env"}`); env["_HANDLER"] != "app.handler" || env["RUNTIME_HOME"] != "/var/runtime" {
 		t.Fatalf("environment %v", env)
 	}
+	out, errOut, code := a.cli("runtimes")
+	if code != 0 || !strings.Contains(out, "gotest1.x") || !strings.Contains(out, "yes") || !strings.Contains(out, "@sha256:") {
+		t.Fatalf("gateway runtimes exited %d:\n%s\n%s", code, out, errOut)
+	}
 	bad := createFunctionInput("elsewhere", codeZip(t, nil), nil)
 	bad.Runtime = types.Runtime("nodejs99.x")
 	_, err = client.CreateFunction(ctx, bad)

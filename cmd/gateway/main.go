@@ -143,6 +143,7 @@ func commands(ui cli.Ui) map[string]cli.CommandFactory {
 			return &snapshotRestoreCommand{ui: ui}, nil
 		},
 		"plugins":         func() (cli.Command, error) { return &pluginsCommand{ui: ui}, nil },
+		"runtimes":        func() (cli.Command, error) { return &runtimesCommand{ui: ui}, nil },
 		"plugin":          func() (cli.Command, error) { return &pluginCommand{}, nil },
 		"plugin checksum": func() (cli.Command, error) { return &pluginChecksumCommand{ui: ui}, nil },
 		"queue":           func() (cli.Command, error) { return &queueCommand{}, nil },

@@ -451,6 +451,7 @@ func (a *agent) start(ctx context.Context) error {
 				"environments": mgr.Environments(),
 				"raft":         node.Stats(),
 				"plugins":      plugins.Status(),
+				"runtimes":     rts.Status(),
 			}
 		},
 	})

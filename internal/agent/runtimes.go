@@ -99,3 +99,27 @@ func (r *runtimes) Digests() []string {
 	}
 	return out
 }
+
+// RuntimeStatus is a runtime as /v1/status (and `gateway runtimes`) shows it.
+type RuntimeStatus struct {
+	Name     string `json:"name"`
+	Image    string `json:"image"`
+	Resolved string `json:"resolved,omitempty"` // set once the image is on this node
+	Error    string `json:"error,omitempty"`    // why it is not, yet
+}
+
+// Status lists the runtimes in file order.
+func (r *runtimes) Status() []RuntimeStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := []RuntimeStatus{}
+	for _, n := range r.names {
+		st := r.state[n]
+		rs := RuntimeStatus{Name: n, Image: st.image, Resolved: st.resolved}
+		if st.resolved == "" && st.err != nil {
+			rs.Error = st.err.Error()
+		}
+		out = append(out, rs)
+	}
+	return out
+}

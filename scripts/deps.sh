@@ -29,3 +29,34 @@ if [ ! -x "$tools/versitygw" ]; then
 	echo "make deps: installing versitygw into $tools"
 	GOBIN="$tools" "${GO:-go}" install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
+
+# The Node.js runtime interface client (npm aws-lambda-ric), which the image and managed-runtime
+# tests run unchanged on a Node.js root built from this machine's node; its native part builds
+# curl and aws-lambda-cpp with cmake and autotools (about 3 minutes, once).
+ric="$root/.tools/ric"
+if [ ! -e "$ric/node_modules/aws-lambda-ric/dist/rapid-client.node" ]; then
+	need=()
+	command -v node >/dev/null || need+=(nodejs)
+	command -v npm >/dev/null || need+=(npm)
+	command -v cmake >/dev/null || need+=(cmake)
+	command -v autoreconf >/dev/null || need+=(autoconf)
+	command -v automake >/dev/null || need+=(automake)
+	command -v libtoolize >/dev/null || need+=(libtool)
+	command -v g++ >/dev/null || need+=(g++)
+	command -v make >/dev/null || need+=(make)
+	command -v unzip >/dev/null || need+=(unzip)
+	if [ ${#need[@]} -gt 0 ]; then
+		echo "make deps: installing ${need[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+	echo "make deps: installing aws-lambda-ric into $ric"
+	mkdir -p "$ric"
+	# npm 11 runs a package's install scripts only when allowScripts names it.
+	printf '{\n  "private": true,\n  "dependencies": { "aws-lambda-ric": "3.3.0" },\n  "allowScripts": { "aws-lambda-ric": true }\n}\n' >"$ric/package.json"
+	(cd "$ric" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+	if [ ! -e "$ric/node_modules/aws-lambda-ric/dist/rapid-client.node" ]; then
+		(cd "$ric" && npm rebuild aws-lambda-ric --loglevel=error >/dev/null)
+	fi
+	[ -e "$ric/node_modules/aws-lambda-ric/dist/rapid-client.node" ] || { echo "make deps: aws-lambda-ric's native client did not build" >&2; exit 1; }
+fi

@@ -1,0 +1,296 @@
+package integration
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"log"
+	"maps"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// The Node.js handler the tests run, unmodified Lambda code: a module-level counter shows a warm
+// environment, and a thrown TypeError must reach the caller as Node's runtime client reports it.
+const nodeHandler = `let calls = 0;
+exports.handler = async (event) => {
+  calls++;
+  if (event.fail) {
+    throw new TypeError("bad input: " + event.fail);
+  }
+  return { message: "Hello, " + event.name + "!", calls: calls, node: process.version };
+};
+`
+
+// ricEntrypoint starts npm's aws-lambda-ric with the handler as its argument.
+var ricEntrypoint = []string{"/usr/bin/node", "/var/runtime/node_modules/aws-lambda-ric/bin/index.mjs"}
+
+// tarLayer makes a layer of files given as path -> content (mode 0755 for executables named in
+// exec), plus the trees of dirs (image path -> host folder), symlinks kept.
+func tarLayer(t *testing.T, files map[string][]byte, exec map[string]bool, dirs map[string]string) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for p, body := range files {
+		mode := int64(0o644)
+		if exec[p] {
+			mode = 0o755
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write(body)
+	}
+	for at, host := range dirs {
+		err := filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(host, p)
+			name := filepath.ToSlash(filepath.Join(at, rel))
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			switch {
+			case d.IsDir():
+				return tw.WriteHeader(&tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+			case d.Type()&fs.ModeSymlink != 0:
+				target, err := os.Readlink(p)
+				if err != nil {
+					return err
+				}
+				return tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777})
+			case d.Type().IsRegular():
+				body, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: int64(info.Mode().Perm() | 0o444), Size: int64(len(body))}); err != nil {
+					return err
+				}
+				_, err = tw.Write(body)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = tw.Close()
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+		tarball.WithCompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// nodeLayers are a Node.js root built from this machine's node (the binary, the shared libraries
+// ldd names and the loader) and a layer with npm's aws-lambda-ric, as make deps installs it.
+func nodeLayers(t *testing.T) []v1.Layer {
+	t.Helper()
+	ric, err := filepath.Abs(filepath.Join("..", ".tools", "ric", "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(ric, "aws-lambda-ric", "dist", "rapid-client.node")); err != nil {
+		t.Fatalf("npm's aws-lambda-ric is not installed (%v): run make deps", err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is not installed: run make deps (%v)", err)
+	}
+	files := map[string][]byte{}
+	add := func(p string) {
+		b, err := os.ReadFile(p) // through symlinks: the layer holds the file at the path asked for
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[strings.TrimPrefix(p, "/")] = b
+	}
+	add(node)
+	files["usr/bin/node"] = files[strings.TrimPrefix(node, "/")]
+	libRE := regexp.MustCompile(`(?m)(/\S+\.so[.0-9]*)\s+\(0x`)
+	for _, bin := range []string{node, filepath.Join(ric, "aws-lambda-ric", "dist", "rapid-client.node")} {
+		out, err := exec.Command("ldd", bin).Output()
+		if err != nil {
+			t.Fatalf("ldd %s: %v", bin, err)
+		}
+		for _, m := range libRE.FindAllStringSubmatch(string(out), -1) {
+			add(m[1])
+		}
+	}
+	// Executable, all of them: the kernel runs the loader, which must be, and maps the libraries.
+	execs := map[string]bool{}
+	for p := range files {
+		execs[p] = true
+	}
+	base := tarLayer(t, files, execs, nil)
+	ricLayer := tarLayer(t, map[string][]byte{"tmp/.keep": nil}, nil, map[string]string{"var/runtime/node_modules": ric})
+	return []v1.Layer{base, ricLayer}
+}
+
+func nodeImage(t *testing.T, layers []v1.Layer, cfg v1.Config) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Config = "linux", runtime.GOARCH, cfg
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// checkNodeFunction calls the Node.js handler three times through the SDK: its answer, warm on
+// the second call, and a thrown error reported as Lambda's Node.js runtime reports it.
+func checkNodeFunction(t *testing.T, a *agentProc, client *awslambda.Client, fn string) {
+	t.Helper()
+	ctx := context.Background()
+	var out *awslambda.InvokeOutput
+	var err error
+	// A managed runtime's image is pulled as the agent starts: the first call may come first.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		out, err = client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte(`{"name":"node"}`)})
+		if err == nil && out.FunctionError == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || out.FunctionError != nil {
+		var payload []byte
+		if out != nil {
+			payload = out.Payload
+		}
+		t.Fatalf("invoking %s: %v %s\nits log:\n%s", fn, err, payload, a.functionLogs(fn))
+	}
+	var got struct {
+		Message string
+		Calls   int
+		Node    string
+	}
+	if err := json.Unmarshal(out.Payload, &got); err != nil || got.Message != "Hello, node!" || got.Calls != 1 || !strings.HasPrefix(got.Node, "v") {
+		t.Fatalf("first call answered %s (%v)", out.Payload, err)
+	}
+	out, err = client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte(`{"name":"again"}`)})
+	if err != nil || json.Unmarshal(out.Payload, &got) != nil || got.Calls != 2 {
+		t.Fatalf("second call (warm: the same environment counts 2): %v %s", err, out.Payload)
+	}
+	out, err = client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte(`{"fail":"x"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fail struct{ ErrorType, ErrorMessage string }
+	if aws.ToString(out.FunctionError) != "Unhandled" || json.Unmarshal(out.Payload, &fail) != nil ||
+		fail.ErrorType != "TypeError" || fail.ErrorMessage != "bad input: x" {
+		t.Fatalf("a thrown TypeError: function error %q, %s", aws.ToString(out.FunctionError), out.Payload)
+	}
+}
+
+// TestNodeRuntimeInterfaceClient runs an unmodified Node.js handler under npm's aws-lambda-ric,
+// the Node.js runtime interface client nobody here wrote, on a Node.js root built from this
+// machine's node: as a zip on a managed runtime (a runtime block naming an OCI layout), and as a
+// container image pushed to a registry.
+func TestNodeRuntimeInterfaceClient(t *testing.T) {
+	needRoot(t)
+	layers := nodeLayers(t)
+	// The runtime's image: Node.js and the runtime client, the handler given as the argument.
+	rt := nodeImage(t, layers, v1.Config{Entrypoint: ricEntrypoint, Env: []string{"NODE_PATH=/var/runtime/node_modules"}})
+	dir := filepath.Join(t.TempDir(), "layout")
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(rt, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "20"})); err != nil {
+		t.Fatal(err)
+	}
+	// The function's own image: the same base with its code at /var/task.
+	fnLayer := tarLayer(t, map[string][]byte{"var/task/index.js": []byte(nodeHandler)}, nil, nil)
+	img := nodeImage(t, append(append([]v1.Layer(nil), layers...), fnLayer),
+		v1.Config{Entrypoint: ricEntrypoint, Cmd: []string{"index.handler"}, WorkingDir: "/var/task"})
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, _ := name.ParseReference(host + "/team/node-fn:1")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+
+	a := startAgent(t, agentOptions{node: "noderic", top: "runtime \"nodejs20.x\" {\n  image = \"oci-layout:" + dir + ":20\"\n}\n"})
+	client := a.sdk(func(o *awslambda.Options) { o.RetryMaxAttempts = 1 })
+	ctx := context.Background()
+
+	t.Run("ZipOnManagedRuntime", func(t *testing.T) {
+		zipped := zipOf(t, map[string]string{"index.js": nodeHandler})
+		in := &awslambda.CreateFunctionInput{FunctionName: aws.String("nodezip"), Role: aws.String(apiRole),
+			Runtime: types.RuntimeNodejs20x, Handler: aws.String("index.handler"), Code: &types.FunctionCode{ZipFile: zipped},
+			MemorySize: aws.Int32(256), Timeout: aws.Int32(20)}
+		if _, err := client.CreateFunction(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		checkNodeFunction(t, a, client, "nodezip")
+	})
+	t.Run("ContainerImage", func(t *testing.T) {
+		in := &awslambda.CreateFunctionInput{FunctionName: aws.String("nodeimg"), Role: aws.String(apiRole),
+			PackageType: types.PackageTypeImage, Code: &types.FunctionCode{ImageUri: aws.String(host + "/team/node-fn:1")},
+			MemorySize: aws.Int32(256), Timeout: aws.Int32(20)}
+		if _, err := client.CreateFunction(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		checkNodeFunction(t, a, client, "nodeimg")
+	})
+}
+
+// zipOf is a zip of the files given (mode 0644), in name order.
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, n := range slices.Sorted(maps.Keys(files)) {
+		h := &zip.FileHeader{Name: n, Method: zip.Deflate}
+		h.SetMode(0o644)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte(files[n]))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

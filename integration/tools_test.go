@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // The AWS tools users already have, against an agent that requires signed requests: the
@@ -23,7 +29,7 @@ import (
 // it here).
 const tfMirror = "/opt/tf-plugins"
 
-func terraformMain(endpoint, zipPath, greeting string) string {
+func terraformMain(endpoint, zipPath, greeting, imageURI string) string {
 	return fmt.Sprintf(`
 terraform {
   required_providers {
@@ -77,6 +83,18 @@ resource "aws_lambda_provisioned_concurrency_config" "warm" {
   provisioned_concurrent_executions = 1
 }
 
+resource "aws_lambda_function" "img" {
+  function_name = "tfimg"
+  role          = "arn:aws:iam::123456789012:role/tf"
+  package_type  = "Image"
+  image_uri     = %q
+  memory_size   = 128
+  timeout       = 5
+  image_config {
+    working_directory = "/app"
+  }
+}
+
 resource "aws_lambda_permission" "events" {
   statement_id  = "AllowEvents"
   action        = "lambda:InvokeFunction"
@@ -84,7 +102,7 @@ resource "aws_lambda_permission" "events" {
   principal     = "events.amazonaws.com"
   source_arn    = "arn:aws:events:us-east-1:123456789012:rule/nightly"
 }
-`, authAdminID, authAdminSecret, endpoint, zipPath, zipPath, greeting)
+`, authAdminID, authAdminSecret, endpoint, zipPath, zipPath, greeting, imageURI)
 }
 
 func TestTerraformAWSProvider(t *testing.T) {
@@ -97,6 +115,13 @@ func TestTerraformAWSProvider(t *testing.T) {
 		t.Skipf("the Terraform AWS provider is not in %s on this machine", tfMirror)
 	}
 	a := startAgent(t, agentOptions{node: "tf", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}}})
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	imageURI := strings.TrimPrefix(srv.URL, "http://") + "/team/fn:tf"
+	ref, _ := name.ParseReference(imageURI)
+	if err := remote.Write(ref, functionImage(t, "from terraform")); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	zipPath := filepath.Join(dir, "fn.zip")
 	if err := os.WriteFile(zipPath, codeZip(t, nil), 0o644); err != nil {
@@ -114,7 +139,7 @@ func TestTerraformAWSProvider(t *testing.T) {
 	}
 	write := func(greeting string) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(terraformMain(a.addr, zipPath, greeting)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(terraformMain(a.addr, zipPath, greeting, imageURI)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,6 +190,11 @@ func TestTerraformAWSProvider(t *testing.T) {
 	}
 	if g := greeting(); g != "hi" {
 		t.Errorf("tf:live has GREETING=%q", g)
+	}
+	// The image function, from its image's working folder as image_config sets it.
+	if out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("tfimg"), Payload: []byte(`{"mode":"readfile","path":"greeting"}`)}); err != nil ||
+		out.FunctionError != nil || !strings.Contains(string(out.Payload), `"content":"from terraform"`) {
+		t.Fatalf("invoking the image function Terraform created: %v %+v", err, out)
 	}
 	// What Terraform reads back matches what it wrote: no perpetual diff.
 	if out, code := run("plan", "-detailed-exitcode", "-input=false"); code != 0 {
@@ -242,5 +272,30 @@ func TestAWSCLI(t *testing.T) {
 	}
 	if out, code := run(authAdminSecret, "delete-function", "--function-name", "cli"); code != 0 {
 		t.Errorf("delete-function exited %d:\n%s", code, out)
+	}
+
+	// An image function from a registry on loopback: created, described with its pinned image,
+	// and invoked.
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, _ := name.ParseReference(host + "/team/fn:cli")
+	img := functionImage(t, "from the cli")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	if out, code := run(authAdminSecret, "create-function", "--function-name", "cliimg", "--package-type", "Image",
+		"--code", "ImageUri="+host+"/team/fn:cli", "--role", "arn:aws:iam::123456789012:role/cli"); code != 0 || !strings.Contains(out, `"PackageType": "Image"`) {
+		t.Fatalf("create-function of an image exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "get-function", "--function-name", "cliimg"); code != 0 ||
+		!strings.Contains(out, `"ResolvedImageUri": "`+host+`/team/fn@`+digest.String()+`"`) || !strings.Contains(out, `"RepositoryType": "ECR"`) {
+		t.Fatalf("get-function of an image exited %d:\n%s", code, out)
+	}
+	out, code = run(authAdminSecret, "invoke", "--function-name", "cliimg", "--payload", `{"mode":"readfile","path":"greeting"}`, "img.json")
+	body, _ = os.ReadFile(filepath.Join(dir, "img.json"))
+	if code != 0 || !strings.Contains(string(body), `"content":"from the cli"`) {
+		t.Fatalf("invoking the image function exited %d:\n%s\n%s", code, out, body)
 	}
 }

@@ -94,7 +94,7 @@ func TestSameRulesInHCLAndAPI(t *testing.T) {
 		{"memory high", "fn", "memory_mb = 20480", map[string]any{"MemorySize": 20480}, "20480 MB is out of range"},
 		{"timeout", "fn", "timeout = 901", map[string]any{"Timeout": 901}, "15m1s is out of range"},
 		{"ephemeral", "fn", "ephemeral_storage_mb = 100", map[string]any{"EphemeralStorage": map[string]any{"Size": 100}}, "100 MB is out of range"},
-		{"runtime", "fn", `runtime = "nodejs20.x"`, map[string]any{"Runtime": "nodejs20.x"}, `"nodejs20.x" is not a runtime`},
+		{"runtime", "fn", `runtime = "Node 20"`, map[string]any{"Runtime": "Node 20"}, `"Node 20" is not a runtime name`},
 		{"name", "bad.name", "", nil, `"bad.name"`},
 		{"handler", "fn", `handler = "a b"`, map[string]any{"Handler": "a b"}, `"a b": a handler`},
 		{"description", "fn", `description = "` + strings.Repeat("d", 257) + `"`, map[string]any{"Description": strings.Repeat("d", 257)}, "257 characters"},

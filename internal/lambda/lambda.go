@@ -254,13 +254,14 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 		Handler: fn.Handler, CodeSize: fn.CodeSize, CodeSha256: Base64Sha256(fn.CodeSha256),
 		Description: fn.Description, Timeout: int(fn.Timeout / time.Second), MemorySize: fn.MemoryMB,
 		LastModified: fn.LastModified.UTC().Format(LastModifiedFormat), Version: fn.Qualifier(),
-		Environment:      &Environment{Variables: fn.Environment},
 		EphemeralStorage: &EphemeralStorage{Size: fn.EphemeralStorageMB},
 		RevisionId:       fn.RevisionID, State: "Active", LastUpdateStatus: "Successful",
 		PackageType: "Zip", Architectures: []string{"x86_64"},
 	}
-	if c.Environment.Variables == nil {
-		c.Environment.Variables = map[string]string{}
+	if len(fn.Environment) > 0 {
+		// As Lambda: a function without variables is answered without Environment (Terraform
+		// reads an empty one as a change to make).
+		c.Environment = &Environment{Variables: fn.Environment}
 	}
 	if fn.IsImage() {
 		// Lambda answers an image function with the image's digest as its code hash, no

@@ -60,7 +60,12 @@ func TestConfigurationFrom(t *testing.T) {
 	c := ConfigurationFrom(&structs.Function{Name: "f", Runtime: "provided", CodeSha256: "00ff", MemoryMB: 128,
 		Timeout: 3 * time.Second, EphemeralStorageMB: 512, FreezeDelay: &d}, "eu-west-1")
 	if c.FunctionArn != "arn:aws:lambda:eu-west-1:000000000000:function:f" || c.CodeSha256 != "AP8=" || c.Timeout != 3 ||
-		c.Version != "$LATEST" || *c.GatewayOptions.FreezeDelayMs != 5 || c.Environment.Variables == nil {
+		c.Version != "$LATEST" || *c.GatewayOptions.FreezeDelayMs != 5 || c.Environment != nil {
 		t.Fatalf("%+v", c)
+	}
+	// Variables are answered when there are some, and only then (as Lambda).
+	c = ConfigurationFrom(&structs.Function{Name: "f", Runtime: "provided", Environment: map[string]string{"A": "1"}}, "eu-west-1")
+	if c.Environment == nil || c.Environment.Variables["A"] != "1" {
+		t.Fatalf("%+v", c.Environment)
 	}
 }

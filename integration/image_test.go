@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +21,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // functionImage is an image of the test function: /app/bootstrap as its ENTRYPOINT, /app its
@@ -37,40 +32,8 @@ func functionImage(t *testing.T, greeting string) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		body []byte
-	}{{"app/bootstrap", 0o755, bootstrap}, {"app/greeting", 0o644, []byte(greeting)}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: f.mode, Size: int64(len(f.body))}); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = tw.Write(f.body)
-	}
-	_ = tw.Close()
-	b := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config = v1.Config{Entrypoint: []string{"/app/bootstrap"}, Env: []string{"GREETING=from-image"}, WorkingDir: "/app"}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	layer := tarLayer(t, map[string][]byte{"app/bootstrap": bootstrap, "app/greeting": []byte(greeting)}, map[string]bool{"app/bootstrap": true}, nil)
+	return imageOf(t, []v1.Layer{layer}, v1.Config{Entrypoint: []string{"/app/bootstrap"}, Env: []string{"GREETING=from-image"}, WorkingDir: "/app"})
 }
 
 // TestImageFunctions: with the AWS SDK, a PackageType Image function is created from an image in
@@ -259,28 +222,9 @@ func TestManagedRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		body []byte
-	}{{"var/runtime/bootstrap", 0o755, bootstrap}, {"etc/runtime-release", 0o644, []byte("gotest 1")}} {
-		_ = tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: f.mode, Size: int64(len(f.body))})
-		_, _ = tw.Write(f.body)
-	}
-	_ = tw.Close()
-	b := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, _ := mutate.AppendLayers(empty.Image, layer)
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config = v1.Config{Entrypoint: []string{"/var/runtime/bootstrap"}, Env: []string{"RUNTIME_HOME=/var/runtime"}}
-	img, _ = mutate.ConfigFile(img, cf)
+	layer := tarLayer(t, map[string][]byte{"var/runtime/bootstrap": bootstrap, "etc/runtime-release": []byte("gotest 1")},
+		map[string]bool{"var/runtime/bootstrap": true}, nil)
+	img := imageOf(t, []v1.Layer{layer}, v1.Config{Entrypoint: []string{"/var/runtime/bootstrap"}, Env: []string{"RUNTIME_HOME=/var/runtime"}})
 	dir := filepath.Join(t.TempDir(), "layout")
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {

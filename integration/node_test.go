@@ -158,7 +158,8 @@ func nodeLayers(t *testing.T) []v1.Layer {
 	return []v1.Layer{base, ricLayer}
 }
 
-func nodeImage(t *testing.T, layers []v1.Layer, cfg v1.Config) v1.Image {
+// imageOf is an image of layers with cfg, for linux on this machine's architecture.
+func imageOf(t *testing.T, layers []v1.Layer, cfg v1.Config) v1.Image {
 	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
@@ -229,7 +230,7 @@ func TestNodeRuntimeInterfaceClient(t *testing.T) {
 	needRoot(t)
 	layers := nodeLayers(t)
 	// The runtime's image: Node.js and the runtime client, the handler given as the argument.
-	rt := nodeImage(t, layers, v1.Config{Entrypoint: ricEntrypoint, Env: []string{"NODE_PATH=/var/runtime/node_modules"}})
+	rt := imageOf(t, layers, v1.Config{Entrypoint: ricEntrypoint, Env: []string{"NODE_PATH=/var/runtime/node_modules"}})
 	dir := filepath.Join(t.TempDir(), "layout")
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
@@ -240,7 +241,7 @@ func TestNodeRuntimeInterfaceClient(t *testing.T) {
 	}
 	// The function's own image: the same base with its code at /var/task.
 	fnLayer := tarLayer(t, map[string][]byte{"var/task/index.js": []byte(nodeHandler)}, nil, nil)
-	img := nodeImage(t, append(append([]v1.Layer(nil), layers...), fnLayer),
+	img := imageOf(t, append(append([]v1.Layer(nil), layers...), fnLayer),
 		v1.Config{Entrypoint: ricEntrypoint, Cmd: []string{"index.handler"}, WorkingDir: "/var/task"})
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)

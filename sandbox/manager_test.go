@@ -711,3 +711,28 @@ func TestColdStartBurstIsCapped(t *testing.T) {
 		}
 	})
 }
+
+// What a runtime wrote before its answer is in the function's log when the caller gets the
+// answer: a caller reading the log then, or invoking again in another environment, sees the lines
+// in the order the function made them.
+func TestOutputLoggedBeforeAnswer(t *testing.T) {
+	for _, dc := range drivers() {
+		t.Run(dc.name, func(t *testing.T) {
+			h := newHarness(t, dc.new(t), nil)
+			fn := testFunction("logs", nil)
+			for i := 0; i < 30; i++ {
+				callFn(t, h, fn, `{"mode":"log","n":3}`)
+				lines := h.logs.get("logs")
+				found := 0
+				for _, l := range lines {
+					if strings.Contains(l, "log line 2") {
+						found++
+					}
+				}
+				if found != i+1 {
+					t.Fatalf("call %d: %d of its lines written before its answer are in the log: %q", i+1, found, lines)
+				}
+			}
+		})
+	}
+}

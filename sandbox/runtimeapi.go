@@ -497,11 +497,11 @@ func (e *environment) handleResponse(c *runtimeConn, r *http.Request, id string)
 	// A chunked response reports an error raised after its first bytes in trailers (aws-lambda-go
 	// sends every response chunked, declaring them, whether or not it says it streams).
 	if et, payload := invoke.TrailerError(r.Trailer); et != "" {
-		inv.complete(&invoke.Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
+		e.answer(inv, &invoke.Response{Payload: payload, FunctionError: true, ErrorType: et, ExecutedVersion: inv.req.Version})
 		c.accepted()
 		return
 	}
-	inv.complete(&invoke.Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
+	e.answer(inv, &invoke.Response{Payload: body, ExecutedVersion: inv.req.Version, ContentType: r.Header.Get("Content-Type")})
 	// The caller's answer goes out before the runtime's 202: complete made the waiting caller
 	// runnable, and yielding lets it write its response first when it shares this P (the agent
 	// often runs on one), so the client does not wait for the 202's write and the runtime's wakeup.
@@ -558,8 +558,17 @@ func (e *environment) handleError(c *runtimeConn, r *http.Request, id string) {
 		return
 	}
 	errType, payload := readErrorReport(r)
-	inv.complete(&invoke.Response{Payload: payload, FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
+	e.answer(inv, &invoke.Response{Payload: payload, FunctionError: true, ErrorType: errType, ExecutedVersion: inv.req.Version})
 	c.accepted()
+}
+
+// answer hands the runtime's answer to the caller once what the runtime wrote before it is in
+// the function's log: a caller that reads the log after its answer (or invokes again, perhaps
+// in another environment, as a stream trigger's next batch does) finds those lines there, in
+// the order the function made them.
+func (e *environment) answer(inv *invocation, resp *invoke.Response) {
+	e.out.drain()
+	inv.complete(resp)
 }
 
 func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lambdagw/gateway/config"
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // runtimes are the node's managed runtimes (runtime blocks): each one's image is pulled at
@@ -93,8 +94,8 @@ func (r *runtimes) Digests() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, st := range r.state {
-		if i := strings.LastIndex(st.resolved, "@"); i >= 0 {
-			out = append(out, st.resolved[i+1:])
+		if d := structs.PinnedDigest(st.resolved); d != "" {
+			out = append(out, d)
 		}
 	}
 	return out

@@ -356,6 +356,9 @@ func (s *Store) layerSize(diffID string) (int64, error) {
 // unpackLayer writes the layer into a fresh folder under tmp/, checks that its content has the
 // digest the configuration names, and moves it into place.
 func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID string, budget int64) error {
+	if budget <= 0 {
+		return tooLarge(r, s.maxBytes)
+	}
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return classify(r, fmt.Errorf("fetching layer %s: %w", diffID, err))
@@ -374,14 +377,11 @@ func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID strin
 	src := &ctxReader{ctx: ctx, r: io.TeeReader(rc, h)}
 	opts := unpack.LayerOptions
 	opts.MaxBytes = budget
-	if budget <= 0 {
-		return tooLarge(r, s.maxBytes)
-	}
 	if err := unpack.Tar(src, tree, opts); err != nil {
+		if unpack.IsOverSize(err) {
+			return tooLarge(r, s.maxBytes)
+		}
 		if unpack.IsRefused(err) {
-			if strings.Contains(err.Error(), "unpacks to more than") {
-				return tooLarge(r, s.maxBytes)
-			}
 			return &Error{Kind: Invalid, Ref: r.String(), Err: fmt.Errorf("layer %s: %w", diffID, err)}
 		}
 		if ctx.Err() != nil {
@@ -525,9 +525,7 @@ func (s *Store) Collect(keep map[string]bool) (images, layers int, err error) {
 			used[strings.TrimPrefix(l, "sha256:")] = true
 		}
 	}
-	for p := range s.inflight {
-		used[strings.TrimPrefix(p, "sha256:")] = true
-	}
+	// A layer being unpacked is held by the pull that wants it (fetch holds before layer).
 	for p := range s.held {
 		used[strings.TrimPrefix(p, "sha256:")] = true
 	}

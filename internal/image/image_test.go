@@ -420,24 +420,38 @@ func TestPullFromDisk(t *testing.T) {
 	}
 }
 
-// Collect keeps the images asked for and the layers they use, and removes the rest.
-func TestCollect(t *testing.T) {
+// twoImagesOnABase pulls, from an OCI layout, images a and b that share their base layer and
+// each have one of their own.
+func twoImagesOnABase(t *testing.T) (s *Store, ia, ib *Image) {
+	t.Helper()
 	base := layerOf(t, tent{"base", tar.TypeReg, "", "base"})
 	a := imageOf(t, v1.Config{}, base, layerOf(t, tent{"a", tar.TypeReg, "", "a"}))
 	b := imageOf(t, v1.Config{}, base, layerOf(t, tent{"b", tar.TypeReg, "", "b"}))
 	dir := t.TempDir()
-	lp, _ := layout.Write(filepath.Join(dir, "layout"), empty.Index)
-	_ = lp.AppendImage(a, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "a"}))
-	_ = lp.AppendImage(b, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "b"}))
-	s := newStore(t)
-	ia, err := s.Pull(context.Background(), "oci-layout:"+dir+"/layout:a")
+	lp, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ib, err := s.Pull(context.Background(), "oci-layout:"+dir+"/layout:b")
+	for tag, img := range map[string]v1.Image{"a": a, "b": b} {
+		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = newStore(t)
+	ia, err = s.Pull(context.Background(), "oci-layout:"+dir+"/layout:a")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ib, err = s.Pull(context.Background(), "oci-layout:"+dir+"/layout:b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ia, ib
+}
+
+// Collect keeps the images asked for and the layers they use, and removes the rest.
+func TestCollect(t *testing.T) {
+	s, ia, ib := twoImagesOnABase(t)
 	images, layers, err := s.Collect(map[string]bool{ib.Digest: true})
 	if err != nil || images != 1 || layers != 1 {
 		t.Fatalf("collected %d images and %d layers (%v), want 1 and 1", images, layers, err)
@@ -503,22 +517,7 @@ func FuzzParseRef(f *testing.F) {
 // An image no one keeps is removed only once the grace has passed since a collection first
 // found it unreferenced; being kept again in between starts it over.
 func TestCollectAfterGrace(t *testing.T) {
-	base := layerOf(t, tent{"base", tar.TypeReg, "", "base"})
-	a := imageOf(t, v1.Config{}, base, layerOf(t, tent{"a", tar.TypeReg, "", "a"}))
-	b := imageOf(t, v1.Config{}, base, layerOf(t, tent{"b", tar.TypeReg, "", "b"}))
-	dir := t.TempDir()
-	lp, _ := layout.Write(filepath.Join(dir, "layout"), empty.Index)
-	_ = lp.AppendImage(a, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "a"}))
-	_ = lp.AppendImage(b, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "b"}))
-	s := newStore(t)
-	ia, err := s.Pull(context.Background(), "oci-layout:"+dir+"/layout:a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ib, err := s.Pull(context.Background(), "oci-layout:"+dir+"/layout:b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ia, ib := twoImagesOnABase(t)
 	now := time.Now()
 	step := func(keep []string, at time.Duration, wantImages int) {
 		t.Helper()

@@ -267,9 +267,7 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 		// Lambda answers an image function with the image's digest as its code hash, no
 		// runtime or handler, and the ImageConfig it was given.
 		c.PackageType, c.CodeSize, c.Runtime, c.Handler = structs.PackageImage, 0, "", ""
-		if _, d, ok := strings.Cut(fn.ResolvedImageURI, "@sha256:"); ok {
-			c.CodeSha256 = d
-		}
+		c.CodeSha256 = strings.TrimPrefix(fn.ImageDigest(), "sha256:")
 		if ic := fn.ImageConfig; ic != nil {
 			c.ImageConfigResponse = &ImageConfigResponse{ImageConfig: &ImageConfig{
 				EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory}}

@@ -87,8 +87,14 @@ func (f *Function) ImageDigest() string {
 	if !f.IsImage() {
 		return ""
 	}
-	if i := strings.LastIndex(f.ResolvedImageURI, "@"); i >= 0 {
-		return f.ResolvedImageURI[i+1:]
+	return PinnedDigest(f.ResolvedImageURI)
+}
+
+// PinnedDigest is the digest ("sha256:...") an image reference pinned to one names; "" when it
+// names none.
+func PinnedDigest(ref string) string {
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		return ref[i+1:]
 	}
 	return ""
 }

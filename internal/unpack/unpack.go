@@ -85,6 +85,8 @@ const (
 type Error struct {
 	Entry  string
 	Reason string
+	// OverSize says the archive unpacks to more than Limits.MaxBytes.
+	OverSize bool
 }
 
 func (e *Error) Error() string {
@@ -96,6 +98,17 @@ func (e *Error) Error() string {
 
 func refuse(entry, format string, args ...any) error {
 	return &Error{Entry: entry, Reason: fmt.Sprintf(format, args...)}
+}
+
+// overSize is the refusal of an archive that unpacks to more than the limit.
+func (w *writer) overSize() error {
+	return &Error{Reason: fmt.Sprintf("the archive unpacks to more than %d MB", w.opts.MaxBytes>>20), OverSize: true}
+}
+
+// IsOverSize reports whether err refuses an archive for unpacking to more than its limit.
+func IsOverSize(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.OverSize
 }
 
 // IsRefused reports whether err says the archive itself is unacceptable.
@@ -351,7 +364,7 @@ func (w *writer) writeFile(e entry, clean string) error {
 	if w.root == nil {
 		w.files[clean] = true
 		if w.written += e.size; w.opts.MaxBytes > 0 && w.written > w.opts.MaxBytes {
-			return refuse("", "the archive unpacks to more than %d MB", w.opts.MaxBytes>>20)
+			return w.overSize()
 		}
 		return nil
 	}
@@ -400,7 +413,7 @@ func (w *writer) writeFile(e entry, clean string) error {
 		return refuse(e.name, "cannot be read: %v", err)
 	}
 	if left >= 0 && n > left {
-		return refuse("", "the archive unpacks to more than %d MB", w.opts.MaxBytes>>20)
+		return w.overSize()
 	}
 	return nil
 }

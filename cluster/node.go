@@ -716,3 +716,48 @@ func (n *Node) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// LayerVersion returns version v of layer name.
+func (n *Node) LayerVersion(name string, v int64) (*structs.LayerVersion, bool) {
+	return n.State().LayerVersion(name, v)
+}
+
+// LayerVersions returns the versions of layer name (of every layer when name is "").
+func (n *Node) LayerVersions(name string) []*structs.LayerVersion {
+	return n.State().LayerVersions(name)
+}
+
+// PublishLayerVersion publishes a layer's next version through the log.
+func (n *Node) PublishLayerVersion(ctx context.Context, l *structs.LayerVersion) (*structs.LayerVersion, error) {
+	resp, err := n.apply(ctx, fsm.PublishLayerVersionType, fsm.PublishLayerVersion{Layer: l})
+	if err != nil {
+		return nil, err
+	}
+	stored, ok := resp.(*structs.LayerVersion)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return stored, nil
+}
+
+// DeleteLayerVersion removes a layer version through the log.
+func (n *Node) DeleteLayerVersion(ctx context.Context, name string, v int64) error {
+	_, err := n.apply(ctx, fsm.DeleteLayerVersionType, fsm.DeleteLayerVersion{Name: name, Version: v})
+	return err
+}
+
+// PutLayerPolicy adds a statement to a layer version's policy (add) or removes one (removeSid)
+// through the log; expectRevision, when set, must be the policy's revision, revision is the
+// next.
+func (n *Node) PutLayerPolicy(ctx context.Context, name string, v int64, add *structs.LayerStatement, removeSid, expectRevision, revision string) (*structs.LayerVersion, error) {
+	resp, err := n.apply(ctx, fsm.PutLayerPolicyType, fsm.PutLayerPolicy{Name: name, Version: v, Add: add,
+		RemoveSid: removeSid, ExpectRevision: expectRevision, Revision: revision})
+	if err != nil {
+		return nil, err
+	}
+	stored, ok := resp.(*structs.LayerVersion)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return stored, nil
+}

@@ -30,13 +30,14 @@ const maxRPCBody = 8 << 20
 // applyReply is the answer of a forwarded write: the log index it was committed at and the
 // FSM's response, typed, or the error the FSM returned.
 type applyReply struct {
-	Index    uint64               `json:"index"`
-	Function *structs.Function    `json:"function,omitempty"`
-	URL      *structs.FunctionURL `json:"url,omitempty"`
-	Alias    *structs.Alias       `json:"alias,omitempty"`
-	Trigger  *structs.Trigger     `json:"trigger,omitempty"`
-	ErrKind  string               `json:"err_kind,omitempty"`
-	Error    string               `json:"error,omitempty"`
+	Index    uint64                `json:"index"`
+	Function *structs.Function     `json:"function,omitempty"`
+	URL      *structs.FunctionURL  `json:"url,omitempty"`
+	Alias    *structs.Alias        `json:"alias,omitempty"`
+	Trigger  *structs.Trigger      `json:"trigger,omitempty"`
+	Layer    *structs.LayerVersion `json:"layer,omitempty"`
+	ErrKind  string                `json:"err_kind,omitempty"`
+	Error    string                `json:"error,omitempty"`
 }
 
 // Error kinds of the node RPC, so the calling node gets the sentinel its callers test for.
@@ -218,6 +219,8 @@ func (n *Node) rpcApply(w http.ResponseWriter, r *http.Request) {
 			reply.Alias = v
 		case *structs.Trigger:
 			reply.Trigger = v
+		case *structs.LayerVersion:
+			reply.Layer = v
 		}
 	}
 	writeRPC(w, http.StatusOK, reply)
@@ -365,6 +368,8 @@ func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
 				return reply.Alias, nil
 			case reply.Trigger != nil:
 				return reply.Trigger, nil
+			case reply.Layer != nil:
+				return reply.Layer, nil
 			}
 			return nil, nil
 		}

@@ -65,6 +65,7 @@ type Store interface {
 	TriggerByUUID(uuid string) (*structs.Trigger, bool)
 	PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error)
 	DeleteTrigger(ctx context.Context, fn, name string) error
+	LayerStore
 }
 
 // ProvisionReporter tells how far provisioned concurrency is (the sandbox manager).
@@ -79,6 +80,8 @@ type CodeStore interface {
 	// Reuse returns the size of a stored zip, for a write naming it by hash, and keeps the
 	// store from deleting it as unreferenced before that write is committed.
 	Reuse(sha string) (int64, bool)
+	// UnzippedSize is what a stored zip unpacks to.
+	UnzippedSize(sha string) (int64, error)
 }
 
 // Errors of the Store the gateway maps to Lambda's exceptions. NoLeader is a write that found
@@ -443,41 +446,52 @@ func (g *Gateway) checkRuntime(fn *structs.Function) error {
 // to it (GatewayCodeSha256) instead of uploading it again.
 func (g *Gateway) HasCode(sha string) bool { return g.cfg.Code.Has(sha) }
 
+// storedCode is a zip in the node's code store.
+type storedCode struct {
+	sha      string // hex SHA-256
+	size     int64  // of the zip
+	unzipped int64  // what it unpacks to
+}
+
 // code stores an uploaded zip, or checks the node's zip that ref (a hex SHA-256, the gateway's
-// GatewayCodeSha256 extension) names, and returns its hash and size.
-func (g *Gateway) code(ctx context.Context, data []byte, ref string) (string, int64, error) {
+// GatewayCodeSha256 extension) names, and returns its hash and sizes.
+func (g *Gateway) code(ctx context.Context, data []byte, ref string) (storedCode, error) {
 	if ref == "" {
 		return g.storeZip(ctx, data)
 	}
 	if len(data) > 0 {
-		return "", 0, lambda.InvalidParameter("give either ZipFile or GatewayCodeSha256, not both")
+		return storedCode{}, lambda.InvalidParameter("give either ZipFile or GatewayCodeSha256, not both")
 	}
 	size, ok := g.cfg.Code.Reuse(ref)
 	if !ok {
-		return "", 0, lambda.InvalidParameter("GatewayCodeSha256 %s: this node holds no such code; upload it as ZipFile", ref)
+		return storedCode{}, lambda.InvalidParameter("GatewayCodeSha256 %s: this node holds no such code; upload it as ZipFile", ref)
 	}
-	return ref, size, nil
+	unzipped, err := g.cfg.Code.UnzippedSize(ref)
+	if err != nil {
+		return storedCode{}, fmt.Errorf("reading code %s: %w", ref, err)
+	}
+	return storedCode{sha: ref, size: size, unzipped: unzipped}, nil
 }
 
-func (g *Gateway) storeZip(ctx context.Context, data []byte) (string, int64, error) {
+func (g *Gateway) storeZip(ctx context.Context, data []byte) (storedCode, error) {
 	if len(data) == 0 {
-		return "", 0, lambda.InvalidParameter("Code.ZipFile is required")
+		return storedCode{}, lambda.InvalidParameter("Code.ZipFile is required")
 	}
 	if len(data) > structs.MaxZipBytes {
-		return "", 0, lambda.RequestTooLarge("the zip is %d bytes; the limit is %d", len(data), structs.MaxZipBytes)
+		return storedCode{}, lambda.RequestTooLarge("the zip is %d bytes; the limit is %d", len(data), structs.MaxZipBytes)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return "", 0, lambda.InvalidParameter("Could not unzip uploaded file: %v", err)
+		return storedCode{}, lambda.InvalidParameter("Could not unzip uploaded file: %v", err)
 	}
 	if err := unpack.CheckZip(zr, unpack.CodeOptions); err != nil {
-		return "", 0, lambda.InvalidParameter("Could not unzip uploaded file: %v", err)
+		return storedCode{}, lambda.InvalidParameter("Could not unzip uploaded file: %v", err)
 	}
 	sha, size, err := g.cfg.Code.Put(ctx, bytes.NewReader(data), structs.MaxZipBytes)
 	if err != nil {
-		return "", 0, fmt.Errorf("storing code: %w", err)
+		return storedCode{}, fmt.Errorf("storing code: %w", err)
 	}
-	return sha, size, nil
+	return storedCode{sha: sha, size: size, unzipped: unpack.DeclaredSize(zr)}, nil
 }
 
 func (g *Gateway) put(ctx context.Context, fn *structs.Function, expect string) (*lambda.FunctionConfiguration, error) {
@@ -565,11 +579,14 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		}
 		fn.ResolvedImageURI = resolved
 	} else {
-		sha, size, err := g.code(ctx, in.Code.ZipFile, in.Code.GatewayCodeSha256)
+		code, err := g.code(ctx, in.Code.ZipFile, in.Code.GatewayCodeSha256)
 		if err != nil {
 			return nil, err
 		}
-		fn.CodeSha256, fn.CodeSize = sha, size
+		fn.CodeSha256, fn.CodeSize, fn.CodeUnzippedSize = code.sha, code.size, code.unzipped
+	}
+	if err := g.setLayers(fn, in.Layers); err != nil {
+		return nil, err
 	}
 	out, err := g.put(ctx, fn, "")
 	if err != nil || !in.Publish {
@@ -646,11 +663,14 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 		if in.ImageUri != "" {
 			return nil, lambda.InvalidParameter("%s is a Zip function: give its code as ZipFile (a function's package type cannot change)", cur.Name)
 		}
-		sha, size, err := g.code(ctx, in.ZipFile, in.GatewayCodeSha256)
+		code, err := g.code(ctx, in.ZipFile, in.GatewayCodeSha256)
 		if err != nil {
 			return nil, err
 		}
-		fn.CodeSha256, fn.CodeSize = sha, size
+		fn.CodeSha256, fn.CodeSize, fn.CodeUnzippedSize = code.sha, code.size, code.unzipped
+		if err := lambda.InvalidFields(fn.ValidateLayers()); err != nil {
+			return nil, err
+		}
 	}
 	out, err := g.put(ctx, fn, cur.RevisionID)
 	if err != nil || !in.Publish {
@@ -711,6 +731,11 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		}
 		if fn.IsImage() {
 			fn.ImageConfig = imageConfig(in.ImageConfig)
+		}
+	}
+	if in.Layers != nil {
+		if err := g.setLayers(fn, *in.Layers); err != nil {
+			return nil, err
 		}
 	}
 	if err := validate(fn); err != nil {

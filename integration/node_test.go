@@ -230,7 +230,9 @@ func TestNodeRuntimeInterfaceClient(t *testing.T) {
 	needRoot(t)
 	layers := nodeLayers(t)
 	// The runtime's image: Node.js and the runtime client, the handler given as the argument.
-	rt := imageOf(t, layers, v1.Config{Entrypoint: ricEntrypoint, Env: []string{"NODE_PATH=/var/runtime/node_modules"}})
+	// NODE_PATH as AWS's Node.js base images set it: a layer's nodejs/node_modules is found.
+	rt := imageOf(t, layers, v1.Config{Entrypoint: ricEntrypoint,
+		Env: []string{"NODE_PATH=/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"}})
 	dir := filepath.Join(t.TempDir(), "layout")
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
@@ -264,6 +266,30 @@ func TestNodeRuntimeInterfaceClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkNodeFunction(t, a, client, "nodezip")
+	})
+	t.Run("DependenciesInALayer", func(t *testing.T) {
+		// The handler's dependency moved out of its zip into a layer, as people do with
+		// node_modules: the zip holds only the handler.
+		dep := zipOf(t, map[string]string{
+			"nodejs/node_modules/greeter/package.json": `{"name":"greeter","version":"1.0.0","main":"index.js"}`,
+			"nodejs/node_modules/greeter/index.js":     "exports.greet = (name) => `Hello, ${name}!`;\n",
+		})
+		layer, err := client.PublishLayerVersion(ctx, &awslambda.PublishLayerVersionInput{LayerName: aws.String("greeter"),
+			Content: &types.LayerVersionContentInput{ZipFile: dep}, CompatibleRuntimes: []types.Runtime{types.RuntimeNodejs20x}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handler := strings.Replace(nodeHandler, `"Hello, " + event.name + "!"`, `require("greeter").greet(event.name)`, 1)
+		if handler == nodeHandler {
+			t.Fatal("the handler was not rewritten to use its dependency")
+		}
+		in := &awslambda.CreateFunctionInput{FunctionName: aws.String("nodelayer"), Role: aws.String(apiRole),
+			Runtime: types.RuntimeNodejs20x, Handler: aws.String("index.handler"), Code: &types.FunctionCode{ZipFile: zipOf(t, map[string]string{"index.js": handler})},
+			MemorySize: aws.Int32(256), Timeout: aws.Int32(20), Layers: []string{aws.ToString(layer.LayerVersionArn)}}
+		if _, err := client.CreateFunction(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		checkNodeFunction(t, a, client, "nodelayer")
 	})
 	t.Run("ContainerImage", func(t *testing.T) {
 		in := &awslambda.CreateFunctionInput{FunctionName: aws.String("nodeimg"), Role: aws.String(apiRole),

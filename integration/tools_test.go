@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ import (
 // it here).
 const tfMirror = "/opt/tf-plugins"
 
-func terraformMain(endpoint, zipPath, greeting, imageURI string) string {
+func terraformMain(endpoint, zipPath, greeting, imageURI, layerPath string) string {
 	return fmt.Sprintf(`
 terraform {
   required_providers {
@@ -60,9 +61,18 @@ resource "aws_lambda_function" "fn" {
   memory_size      = 128
   timeout          = 5
   publish          = true
+  layers           = [aws_lambda_layer_version.deps.arn]
   environment {
     variables = { GREETING = %q }
   }
+}
+
+resource "aws_lambda_layer_version" "deps" {
+  layer_name          = "tfdeps"
+  filename            = %q
+  source_code_hash    = filebase64sha256(%q)
+  compatible_runtimes = ["provided.al2023"]
+  description         = "shared files"
 }
 
 resource "aws_lambda_alias" "live" {
@@ -102,7 +112,7 @@ resource "aws_lambda_permission" "events" {
   principal     = "events.amazonaws.com"
   source_arn    = "arn:aws:events:us-east-1:123456789012:rule/nightly"
 }
-`, authAdminID, authAdminSecret, endpoint, zipPath, zipPath, greeting, imageURI)
+`, authAdminID, authAdminSecret, endpoint, zipPath, zipPath, greeting, layerPath, layerPath, imageURI)
 }
 
 func TestTerraformAWSProvider(t *testing.T) {
@@ -127,6 +137,10 @@ func TestTerraformAWSProvider(t *testing.T) {
 	if err := os.WriteFile(zipPath, codeZip(t, nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	layerPath := filepath.Join(dir, "layer.zip")
+	if err := os.WriteFile(layerPath, zipOf(t, map[string]string{"shared/greeting.txt": "from a layer"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rc := filepath.Join(dir, "terraformrc")
 	if err := os.WriteFile(rc, []byte(fmt.Sprintf(`provider_installation {
   filesystem_mirror {
@@ -139,7 +153,7 @@ func TestTerraformAWSProvider(t *testing.T) {
 	}
 	write := func(greeting string) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(terraformMain(a.addr, zipPath, greeting, imageURI)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(terraformMain(a.addr, zipPath, greeting, imageURI, layerPath)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,6 +204,11 @@ func TestTerraformAWSProvider(t *testing.T) {
 	}
 	if g := greeting(); g != "hi" {
 		t.Errorf("tf:live has GREETING=%q", g)
+	}
+	// The layer Terraform published is at /opt.
+	if out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("tf"), Qualifier: aws.String("live"),
+		Payload: []byte(`{"mode":"readfile","path":"/opt/shared/greeting.txt"}`)}); err != nil || !strings.Contains(string(out.Payload), `"content":"from a layer"`) {
+		t.Fatalf("the layer of the function Terraform created: %v %s", err, out.Payload)
 	}
 	// The image function, from its image's working folder as image_config sets it.
 	if out, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("tfimg"), Payload: []byte(`{"mode":"readfile","path":"greeting"}`)}); err != nil ||
@@ -269,6 +288,38 @@ func TestAWSCLI(t *testing.T) {
 	}
 	if out, code := run(authAdminSecret, "delete-function", "--function-name", "cli", "--qualifier", "1"); code == 0 || !strings.Contains(out, "ResourceConflictException") {
 		t.Errorf("deleting a version an alias uses: exited %d:\n%s", code, out)
+	}
+	// A layer: published, attached, its files at /opt.
+	if err := os.WriteFile(filepath.Join(dir, "layer.zip"), zipOf(t, map[string]string{"etc/settings.json": `{"from":"cli layer"}`}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(authAdminSecret, "publish-layer-version", "--layer-name", "clideps", "--zip-file", "fileb://layer.zip",
+		"--compatible-runtimes", "provided.al2023", "--description", "settings")
+	arnRE := regexp.MustCompile(`"LayerVersionArn": "(arn:aws:lambda:eu-central-1:000000000000:layer:clideps:1)"`)
+	m := arnRE.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("publish-layer-version exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "update-function-configuration", "--function-name", "cli", "--layers", m[1]); code != 0 || !strings.Contains(out, `"Arn": "`+m[1]+`"`) {
+		t.Fatalf("update-function-configuration --layers exited %d:\n%s", code, out)
+	}
+	out, code = run(authAdminSecret, "invoke", "--function-name", "cli", "--payload", `{"mode":"readfile","path":"/opt/etc/settings.json"}`, "layer.json")
+	body, _ = os.ReadFile(filepath.Join(dir, "layer.json"))
+	if code != 0 || !strings.Contains(string(body), `cli layer`) {
+		t.Fatalf("reading the layer's file exited %d:\n%s\n%s", code, out, body)
+	}
+	if out, code := run(authAdminSecret, "list-layers"); code != 0 || !strings.Contains(out, `"LayerName": "clideps"`) {
+		t.Errorf("list-layers exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "get-layer-version-by-arn", "--arn", m[1]); code != 0 || !strings.Contains(out, `"Description": "settings"`) {
+		t.Errorf("get-layer-version-by-arn exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "add-layer-version-permission", "--layer-name", "clideps", "--version-number", "1",
+		"--statement-id", "all", "--action", "lambda:GetLayerVersion", "--principal", "*"); code != 0 || !strings.Contains(out, "RevisionId") {
+		t.Errorf("add-layer-version-permission exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "delete-layer-version", "--layer-name", "clideps", "--version-number", "1"); code != 0 {
+		t.Errorf("delete-layer-version exited %d:\n%s", code, out)
 	}
 	if out, code := run(authAdminSecret, "delete-function", "--function-name", "cli"); code != 0 {
 		t.Errorf("delete-function exited %d:\n%s", code, out)

@@ -41,6 +41,9 @@ type Spec struct {
 	// merged in order, the base first (a container image's unpacked layers, whiteouts in
 	// overlayfs' form). Empty: the driver's own base root.
 	RootLayers []string
+	// OptLayers are host folders merged read-only at /opt, a later one's files over an
+	// earlier one's (a function's layers).
+	OptLayers []string
 	// Args is the runtime's argv, paths as seen inside the environment (e.g. /var/task/bootstrap).
 	Args []string
 	// Cwd is the runtime's working directory; "" is /var/task.

@@ -148,12 +148,20 @@ func (e *initError) Error() string { return e.errorType + ": " + e.message }
 func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, provisioned bool) (*environment, error) {
 	fn := p.fn
 	var codeDir string
+	var optDirs []string
 	if !fn.IsImage() {
 		dir, err := m.cfg.Code.Unpacked(ctx, fn.CodeSha256)
 		if err != nil {
 			return nil, fmt.Errorf("unpacking code of function %s: %w", fn.Name, err)
 		}
 		codeDir = dir
+		for _, l := range fn.Layers {
+			dir, err := m.cfg.Code.Unpacked(ctx, l.CodeSha256)
+			if err != nil {
+				return nil, fmt.Errorf("unpacking layer %s:%d of function %s: %w", l.Name, l.Version, fn.Name, err)
+			}
+			optDirs = append(optDirs, dir)
+		}
 	}
 	e := &environment{
 		id:       envID(fn.Name, seq),
@@ -180,11 +188,12 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 		TmpMB:     fn.EphemeralStorageMB,
 		PidsLimit: m.cfg.PidsLimit,
 		Output:    pw,
+		OptLayers: optDirs,
 	}
 	switch {
 	case !fn.IsImage() && (structs.ValidRuntime(fn.Runtime) || fn.Runtime == ""):
 		spec.CodeDir = codeDir
-		spec.Args = []string{entrypoint(fn, codeDir)}
+		spec.Args = []string{entrypoint(fn, codeDir, optDirs)}
 		spec.Env = runtimeEnv(fn, p.key.version, m.cfg.Region, e.id, provisioned)
 	case !fn.IsImage():
 		spec.CodeDir = codeDir
@@ -262,13 +271,33 @@ func envID(name string, seq uint64) string {
 }
 
 // entrypoint is /var/task/bootstrap, or the handler when it names an executable in the code.
-func entrypoint(fn *structs.Function, codeDir string) string {
+func entrypoint(fn *structs.Function, codeDir string, optDirs []string) string {
 	if h := fn.Handler; h != "" && !strings.Contains(h, "..") && !filepath.IsAbs(h) {
-		if st, err := os.Stat(filepath.Join(codeDir, h)); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		if isExecutable(filepath.Join(codeDir, h)) {
 			return "/var/task/" + filepath.ToSlash(filepath.Clean(h))
 		}
 	}
+	if !exists(filepath.Join(codeDir, "bootstrap")) {
+		// As Lambda: a custom runtime may come in a layer, as /opt/bootstrap.
+		for _, d := range optDirs {
+			if exists(filepath.Join(d, "bootstrap")) {
+				return "/opt/bootstrap"
+			}
+		}
+	}
 	return "/var/task/bootstrap"
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+// exists reports whether p names anything, a dangling symlink included (it is the runtime's to
+// resolve, inside the environment).
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // init waits for the runtime's first GET /next (the end of Init), bounded by limit. On failure

@@ -476,11 +476,17 @@ func (m *Manager) CodeInUse() []string {
 			out = append(out, sha)
 		}
 	}
+	addFn := func(fn *structs.Function) {
+		add(fn.CodeSha256)
+		for _, l := range fn.Layers {
+			add(l.CodeSha256)
+		}
+	}
 	for env := range m.all {
-		add(env.fn.CodeSha256)
+		addFn(env.fn)
 	}
 	for _, p := range m.pools {
-		add(p.fn.CodeSha256)
+		addFn(p.fn)
 	}
 	sort.Strings(out)
 	return out

@@ -327,3 +327,21 @@ func makeWritable(root string) error {
 		return nil
 	})
 }
+
+// UnzippedSize is what the zip of sha unpacks to, as its entries declare.
+func (s *Store) UnzippedSize(sha string) (int64, error) {
+	f, err := s.Open(sha)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	zr, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		return 0, fmt.Errorf("reading code %s: %w", sha, err)
+	}
+	return unpack.DeclaredSize(zr), nil
+}

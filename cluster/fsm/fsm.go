@@ -21,22 +21,25 @@ import (
 type MessageType uint8
 
 const (
-	PutFunctionType       MessageType = 1
-	DeleteFunctionType    MessageType = 2
-	PutFunctionURLType    MessageType = 3
-	DeleteFunctionURLType MessageType = 4
-	PublishVersionType    MessageType = 5
-	PutAliasType          MessageType = 6
-	DeleteAliasType       MessageType = 7
-	PutConcurrencyType    MessageType = 8
-	PutProvisionedType    MessageType = 9
-	DeleteProvisionedType MessageType = 10
-	DeleteVersionType     MessageType = 11
-	AddPolicyType         MessageType = 12
-	RemovePolicyType      MessageType = 13
-	PutLeaseType          MessageType = 14
-	PutTriggerType        MessageType = 15
-	DeleteTriggerType     MessageType = 16
+	PutFunctionType         MessageType = 1
+	DeleteFunctionType      MessageType = 2
+	PutFunctionURLType      MessageType = 3
+	DeleteFunctionURLType   MessageType = 4
+	PublishVersionType      MessageType = 5
+	PutAliasType            MessageType = 6
+	DeleteAliasType         MessageType = 7
+	PutConcurrencyType      MessageType = 8
+	PutProvisionedType      MessageType = 9
+	DeleteProvisionedType   MessageType = 10
+	DeleteVersionType       MessageType = 11
+	AddPolicyType           MessageType = 12
+	RemovePolicyType        MessageType = 13
+	PutLeaseType            MessageType = 14
+	PutTriggerType          MessageType = 15
+	DeleteTriggerType       MessageType = 16
+	PublishLayerVersionType MessageType = 17
+	DeleteLayerVersionType  MessageType = 18
+	PutLayerPolicyType      MessageType = 19
 )
 
 // PutLease grants node Node Slots of function Function's reserved concurrency until Now+TTL

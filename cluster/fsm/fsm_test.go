@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -337,8 +339,48 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err, _ := a.apply(PutTriggerType, PutTrigger{Trigger: bad}).(error); !errors.Is(err, ErrInvalid) {
 		t.Errorf("an invalid trigger: %v", err)
 	}
-	if len(commands) != int(DeleteTriggerType) {
-		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteTriggerType)
+	layer := func(desc string) *structs.LayerVersion {
+		return &structs.LayerVersion{Name: "deps", Description: desc, CodeSha256: strings.Repeat("d", 64), CodeSize: 10,
+			UnzippedSize: 20, CompatibleRuntimes: []string{"nodejs20.x"}}
+	}
+	for i, desc := range []string{"one", "two", "three"} {
+		if got, _ := a.apply(PublishLayerVersionType, PublishLayerVersion{Layer: layer(desc)}).(*structs.LayerVersion); got == nil || got.Version != int64(i+1) {
+			t.Fatalf("publishing a layer version: %+v, want version %d", got, i+1)
+		}
+	}
+	a.apply(DeleteLayerVersionType, DeleteLayerVersion{Name: "deps", Version: 3})
+	if err, _ := a.apply(DeleteLayerVersionType, DeleteLayerVersion{Name: "deps", Version: 3}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting a layer version twice: %v", err)
+	}
+	if got, _ := a.apply(PublishLayerVersionType, PublishLayerVersion{Layer: layer("four")}).(*structs.LayerVersion); got == nil || got.Version != 4 {
+		t.Errorf("a deleted layer version's number was given again: %+v", got)
+	}
+	if err, _ := a.apply(PublishLayerVersionType, PublishLayerVersion{Layer: &structs.LayerVersion{Name: "bad name"}}).(error); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an invalid layer: %v", err)
+	}
+	lst := func(sid string) *structs.LayerStatement {
+		return &structs.LayerStatement{Sid: sid, Statement: json.RawMessage(`{"Sid":"` + sid + `"}`)}
+	}
+	a.apply(PutLayerPolicyType, PutLayerPolicy{Name: "deps", Version: 1, Add: lst("all"), Revision: "p1"})
+	a.apply(PutLayerPolicyType, PutLayerPolicy{Name: "deps", Version: 1, Add: lst("drop"), Revision: "p2", ExpectRevision: "p1"})
+	if err, _ := a.apply(PutLayerPolicyType, PutLayerPolicy{Name: "deps", Version: 1, Add: lst("all"), Revision: "p3"}).(error); !errors.Is(err, ErrExists) {
+		t.Errorf("adding a layer statement twice: %v", err)
+	}
+	if err, _ := a.apply(PutLayerPolicyType, PutLayerPolicy{Name: "deps", Version: 1, RemoveSid: "drop", ExpectRevision: "p1", Revision: "p3"}).(error); !errors.Is(err, ErrConflict) {
+		t.Errorf("a layer policy change on an old revision: %v", err)
+	}
+	a.apply(PutLayerPolicyType, PutLayerPolicy{Name: "deps", Version: 1, RemoveSid: "drop", Revision: "p3"})
+	if err, _ := a.apply(PutLayerPolicyType, PutLayerPolicy{Name: "deps", Version: 1, RemoveSid: "drop", Revision: "p4"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removing a layer statement twice: %v", err)
+	}
+	if l, _ := a.f.State().LayerVersion("deps", 1); l == nil || len(l.Policy) != 1 || l.Policy[0].Sid != "all" || l.PolicyRevision != "p3" {
+		t.Errorf("the layer's policy: %+v", l)
+	}
+	if code := a.f.State().Code(); !slices.Contains(code, strings.Repeat("d", 64)) {
+		t.Errorf("the code every node keeps (%v) lacks the layers' zips", code)
+	}
+	if len(commands) != int(PutLayerPolicyType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), PutLayerPolicyType)
 	}
 	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
 		t.Error("an unknown message type was applied")

@@ -36,6 +36,10 @@ type Store struct {
 	provisioned map[string]map[string]*structs.ProvisionedConcurrency
 	// triggers holds each function's triggers (event source mappings) by name.
 	triggers map[string]map[string]*structs.Trigger
+	// layers holds each layer's versions, oldest first; layerSeq the number of each layer's
+	// last published version, never given again.
+	layers   map[string][]*structs.LayerVersion
+	layerSeq map[string]int64
 	watch    chan struct{}
 }
 
@@ -45,7 +49,8 @@ func New() *Store {
 		versions: map[string][]*structs.Function{}, aliases: map[string]map[string]*structs.Alias{}, reserved: map[string]int{},
 		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{},
 		policies: map[string]map[string]map[string]*structs.PolicyStatement{}, leases: map[string]map[string]*structs.Lease{},
-		triggers: map[string]map[string]*structs.Trigger{}, watch: make(chan struct{})}
+		triggers: map[string]map[string]*structs.Trigger{}, layers: map[string][]*structs.LayerVersion{},
+		layerSeq: map[string]int64{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -169,7 +174,11 @@ func (s *Store) Code() []string {
 	for _, vs := range s.versions {
 		fns = append(fns, vs...)
 	}
-	return codeOf(fns)
+	var layers []*structs.LayerVersion
+	for _, ls := range s.layers {
+		layers = append(layers, ls...)
+	}
+	return codeOf(fns, layers)
 }
 
 // Images returns the digests of the images the functions and versions run, sorted.
@@ -198,17 +207,27 @@ func (s *Store) Images() []string {
 
 // Code returns the hashes of the code a snapshot's functions and versions run, as Store.Code.
 func (snap *Snapshot) Code() []string {
-	return codeOf(append(append([]*structs.Function(nil), snap.Functions...), snap.Versions...))
+	return codeOf(append(append([]*structs.Function(nil), snap.Functions...), snap.Versions...), snap.Layers)
 }
 
-func codeOf(fns []*structs.Function) []string {
+// codeOf is the code zips of functions (their own and their layers') and of layer versions.
+func codeOf(fns []*structs.Function, layers []*structs.LayerVersion) []string {
 	seen := map[string]bool{}
 	out := []string{}
-	for _, fn := range fns {
-		if sha := fn.CodeSha256; sha != "" && !seen[sha] {
+	add := func(sha string) {
+		if sha != "" && !seen[sha] {
 			seen[sha] = true
 			out = append(out, sha)
 		}
+	}
+	for _, fn := range fns {
+		add(fn.CodeSha256)
+		for _, l := range fn.Layers {
+			add(l.CodeSha256)
+		}
+	}
+	for _, l := range layers {
+		add(l.CodeSha256)
 	}
 	sort.Strings(out)
 	return out
@@ -682,6 +701,9 @@ type Snapshot struct {
 	VersionSeq map[string]int `json:"version_seq,omitempty"`
 	// Triggers are the functions' triggers (event source mappings).
 	Triggers []*structs.Trigger `json:"triggers,omitempty"`
+	// Layers are the layer versions, LayerSeq each layer's last published version number.
+	Layers   []*structs.LayerVersion `json:"layers,omitempty"`
+	LayerSeq map[string]int64        `json:"layer_seq,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -692,7 +714,18 @@ func (s *Store) Snapshot() *Snapshot {
 	fns := s.Functions()
 	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
 		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy(),
-		Policies: s.PolicyStatements("", ""), Leases: s.Leases(""), Triggers: s.Triggers("")}
+		Policies: s.PolicyStatements("", ""), Leases: s.Leases(""), Triggers: s.Triggers(""),
+		Layers: s.LayerVersions(""), LayerSeq: s.layerSeqCopy()}
+}
+
+func (s *Store) layerSeqCopy() map[string]int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int64, len(s.layerSeq))
+	for k, v := range s.layerSeq {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *Store) versionSeqCopy() map[string]int {
@@ -771,6 +804,14 @@ func (s *Store) Restore(snap *Snapshot) {
 			s.triggers[t.Function] = map[string]*structs.Trigger{}
 		}
 		s.triggers[t.Function][t.Name] = t
+	}
+	s.layers = map[string][]*structs.LayerVersion{}
+	for _, l := range snap.Layers {
+		s.layers[l.Name] = append(s.layers[l.Name], l)
+	}
+	s.layerSeq = map[string]int64{}
+	for k, v := range snap.LayerSeq {
+		s.layerSeq[k] = v
 	}
 	s.versionSeq = map[string]int{}
 	for k, v := range snap.VersionSeq {

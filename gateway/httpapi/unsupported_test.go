@@ -57,7 +57,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		extra map[string]any
 		field string
 	}{
-		"layers":           {map[string]any{"Layers": []string{"arn:aws:lambda:us-east-1:123456789012:layer:l:1"}}, "Layers"},
 		"vpc":              {map[string]any{"VpcConfig": map[string]any{"SubnetIds": []string{"subnet-1"}, "SecurityGroupIds": []string{"sg-1"}}}, "VpcConfig"},
 		"efs":              {map[string]any{"FileSystemConfigs": []any{map[string]any{"Arn": "arn:efs", "LocalMountPath": "/mnt/efs"}}}, "FileSystemConfigs"},
 		"dead letter":      {map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}}, "DeadLetterConfig"},
@@ -88,7 +87,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		t.Fatalf("create: %d %s", status, body)
 	}
 	update := map[string]struct{ body, field string }{
-		"layers":         {`{"Layers": ["arn:aws:lambda:us-east-1:123456789012:layer:l:1"]}`, "Layers"},
 		"vpc":            {`{"VpcConfig": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": []}}`, "VpcConfig"},
 		"tracing active": {`{"TracingConfig": {"Mode": "Active"}}`, "TracingConfig"},
 		"kms":            {`{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}`, "KMSKeyArn"},

@@ -220,6 +220,7 @@ type FunctionConfiguration struct {
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
 	// ImageConfigResponse is an image function's ImageConfig.
 	ImageConfigResponse *ImageConfigResponse `json:"ImageConfigResponse,omitempty"`
+	Layers              []FunctionLayer      `json:"Layers,omitempty"`
 }
 
 // ImageConfigResponse wraps an image function's ImageConfig, as Lambda answers it.
@@ -272,6 +273,9 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 			c.ImageConfigResponse = &ImageConfigResponse{ImageConfig: &ImageConfig{
 				EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory}}
 		}
+	}
+	for _, l := range fn.Layers {
+		c.Layers = append(c.Layers, FunctionLayer{Arn: LayerARN(region, l.Name, l.Version), CodeSize: l.CodeSize})
 	}
 	if fn.FreezeDelay != nil {
 		ms := int64(*fn.FreezeDelay / time.Millisecond)
@@ -404,6 +408,8 @@ type CreateFunctionInput struct {
 	// PackageType is "Zip" (the default) or "Image" (Code.ImageUri).
 	PackageType string       `json:"PackageType,omitempty"`
 	ImageConfig *ImageConfig `json:"ImageConfig,omitempty"`
+	// Layers are layer version ARNs, merged at /opt in order.
+	Layers []string `json:"Layers,omitempty"`
 	UnsupportedSettings
 	UnsupportedCreateSettings
 }
@@ -460,6 +466,8 @@ type UpdateFunctionConfigurationInput struct {
 	RevisionId       string            `json:"RevisionId,omitempty"`
 	GatewayOptions   *GatewayOptions   `json:"GatewayOptions,omitempty"`
 	ImageConfig      *ImageConfig      `json:"ImageConfig,omitempty"`
+	// Layers, when present, replaces the function's layers ([] removes them all).
+	Layers *[]string `json:"Layers,omitempty"`
 	UnsupportedSettings
 }
 

@@ -8,11 +8,11 @@ import (
 )
 
 // Lambda's function requests carry settings this gateway does not implement. Decoding into the
-// supported fields alone would drop them silently: a function asked for with layers or a VPC
+// supported fields alone would drop them silently: a function asked for with a VPC
 // would be created without, and only fail later, far from the cause. So the requests decode
 // them too, and Unsupported refuses a real request for one. Their empty and default values pass,
 // since tools send them as a matter of course: Terraform's AWS provider removes a setting by
-// sending it empty (VpcConfig with empty lists, Layers [], DeadLetterConfig{TargetArn: ""},
+// sending it empty (VpcConfig with empty lists, DeadLetterConfig{TargetArn: ""},
 // KMSKeyArn "", ImageConfig {}) and sends PackageType "Zip" and TracingConfig PassThrough.
 
 // VpcConfig is Lambda's VPC attachment: refused unless empty.
@@ -56,7 +56,6 @@ type LoggingConfig struct {
 // UnsupportedSettings are the settings of CreateFunction and UpdateFunctionConfiguration the
 // gateway does not implement, decoded only to refuse them (see Unsupported).
 type UnsupportedSettings struct {
-	Layers            []string          `json:"Layers,omitempty"`
 	VpcConfig         *VpcConfig        `json:"VpcConfig,omitempty"`
 	FileSystemConfigs []json.RawMessage `json:"FileSystemConfigs,omitempty"`
 	DeadLetterConfig  *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
@@ -160,8 +159,6 @@ func rawSet(r json.RawMessage) bool {
 // function's name (its default log group passes).
 func (u *UnsupportedSettings) Unsupported(function string) error {
 	switch {
-	case len(u.Layers) > 0:
-		return unsupported("Layers", "layers are not implemented yet; put the layer's files in the function's zip")
 	case u.VpcConfig != nil && (len(u.VpcConfig.SubnetIds) > 0 || len(u.VpcConfig.SecurityGroupIds) > 0 ||
 		(u.VpcConfig.Ipv6AllowedForDualStack != nil && *u.VpcConfig.Ipv6AllowedForDualStack)):
 		return unsupported("VpcConfig", "functions have no network beyond their own loopback yet")

@@ -36,6 +36,11 @@ type Function struct {
 	// CodeSha256 is the hex SHA-256 of the code zip, the key of the content-addressed code store.
 	CodeSha256 string `json:"code_sha256"`
 	CodeSize   int64  `json:"code_size"`
+	// CodeUnzippedSize is what the code zip unpacks to, counted against the 250 MB limit of
+	// code and layers together (0 for code stored before it was recorded).
+	CodeUnzippedSize int64 `json:"code_unzipped_size,omitempty"`
+	// Layers are merged read-only at /opt in order, a later layer's file winning.
+	Layers []FunctionLayer `json:"layers,omitempty"`
 	MemoryMB   int    `json:"memory_mb"`
 	// Timeout bounds one invocation (Lambda: 1 s to 900 s).
 	Timeout     time.Duration     `json:"timeout"`
@@ -119,6 +124,7 @@ func (f *Function) Copy() *Function {
 		ic.Command = append([]string(nil), ic.Command...)
 		c.ImageConfig = &ic
 	}
+	c.Layers = append([]FunctionLayer(nil), f.Layers...)
 	if f.Environment != nil {
 		c.Environment = make(map[string]string, len(f.Environment))
 		for k, v := range f.Environment {

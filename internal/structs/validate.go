@@ -104,6 +104,7 @@ func (f *Function) Validate() []FieldError {
 		add("GatewayOptions.FreezeDelayMs", "", "%s is out of range: it must be between 0s and %s", *d, MaxFreezeDelay)
 	}
 	errs = append(errs, ValidateEnvironment(f.Environment)...)
+	errs = append(errs, f.ValidateLayers()...)
 	return errs
 }
 

@@ -592,3 +592,15 @@ func (w *writer) whiteout(name, base string) error {
 	w.files[clean] = true
 	return nil
 }
+
+// DeclaredSize is what zr's regular files unpack to, as the archive declares it: archive/zip
+// fails a file whose content runs past its declared size, so the unpacked tree is never larger.
+func DeclaredSize(zr *zip.Reader) int64 {
+	var n int64
+	for _, zf := range zr.File {
+		if zf.Mode().IsRegular() && !strings.HasSuffix(zf.Name, "/") {
+			n += int64(min(zf.UncompressedSize64, 1<<50))
+		}
+	}
+	return n
+}

@@ -289,41 +289,66 @@ const maxOverlayOptions = 4000
 // mountRoot mounts an image environment's root: the layers (base first) under the skeleton, as
 // a read-only overlay (no upper folder), at its own folder under rootsDir.
 func (d *Driver) mountRoot(id string, layers []string) (string, error) {
-	lower := []string{filepath.Join(d.rootsDir, skeletonName)}
-	for i := len(layers) - 1; i >= 0; i-- {
-		l := layers[i]
+	return d.mountOverlay(id, append([]string{filepath.Join(d.rootsDir, skeletonName)}, reversed(layers)...), "the image's layers")
+}
+
+// mountOpt mounts the layers an environment sees at /opt: one is bound as it is; more are merged
+// as a read-only overlay at the environment's own folder under rootsDir, a later layer's files
+// over an earlier one's, as Lambda merges them.
+func (d *Driver) mountOpt(id string, layers []string) (string, error) {
+	if len(layers) == 1 {
+		return "", nil
+	}
+	return d.mountOverlay(id+optSuffix, reversed(layers), "the function's layers")
+}
+
+// optSuffix names the /opt overlay of environment id (IDs have no '.').
+const optSuffix = ".opt"
+
+func reversed(s []string) []string {
+	out := make([]string, 0, len(s))
+	for i := len(s) - 1; i >= 0; i-- {
+		out = append(out, s[i])
+	}
+	return out
+}
+
+// mountOverlay mounts a read-only overlay of lower (the top first) at rootsDir/name.
+func (d *Driver) mountOverlay(name string, lower []string, what string) (string, error) {
+	for _, l := range lower {
 		if !filepath.IsAbs(l) || strings.ContainsAny(l, ":,\\") {
-			return "", fmt.Errorf("layer folder %q cannot be an overlay lower folder", l)
+			return "", fmt.Errorf("folder %q cannot be an overlay lower folder", l)
 		}
-		lower = append(lower, l)
 	}
 	opts := "lowerdir=" + strings.Join(lower, ":")
 	if len(opts) > maxOverlayOptions {
-		return "", fmt.Errorf("the image's %d layers make overlay options of %d bytes, over the %d one mount takes", len(layers), len(opts), maxOverlayOptions)
+		return "", fmt.Errorf("%s: %d folders make overlay options of %d bytes, over the %d one mount takes", what, len(lower), len(opts), maxOverlayOptions)
 	}
-	target := filepath.Join(d.rootsDir, id)
+	target := filepath.Join(d.rootsDir, name)
 	if err := os.Mkdir(target, 0o755); err != nil {
-		return "", fmt.Errorf("making the root folder: %w", err)
+		return "", fmt.Errorf("making the folder to mount %s at: %w", what, err)
 	}
 	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID, opts); err != nil {
 		_ = os.Remove(target)
-		return "", fmt.Errorf("mounting the image's layers: %w", err)
+		return "", fmt.Errorf("mounting %s: %w", what, err)
 	}
 	return target, nil
 }
 
-// unmountRoot undoes mountRoot; the folder is removed only once unmounted (never through a
-// mount).
+// unmountRoot undoes mountRoot and mountOpt; a folder is removed only once unmounted (never
+// through a mount).
 func (i *instance) unmountRoot() {
-	if i.root == "" {
-		return
+	for _, p := range []*string{&i.root, &i.opt} {
+		if *p == "" {
+			continue
+		}
+		if err := unix.Unmount(*p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			i.d.logger.Warn("unmounting an environment's overlay", "path", *p, "error", err)
+			continue
+		}
+		_ = os.Remove(*p)
+		*p = ""
 	}
-	if err := unix.Unmount(i.root, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-		i.d.logger.Warn("unmounting an environment's root", "root", i.root, "error", err)
-		return
-	}
-	_ = os.Remove(i.root)
-	i.root = ""
 }
 
 // removeRoots unmounts and removes every root left in dir, then the skeleton and dir.
@@ -403,8 +428,18 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 		}
 		inst.root, rootfs = root, root
 	}
+	optDir := ""
+	if len(spec.OptLayers) > 0 {
+		opt, err := d.mountOpt(spec.ID, spec.OptLayers)
+		if err != nil {
+			inst.releaseIDs()
+			inst.unmountRoot()
+			return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
+		}
+		inst.opt, optDir = opt, cmp.Or(opt, spec.OptLayers[0])
+	}
 	inst.cpus = d.cpus.take(spec.MemoryMB)
-	cfg := d.containerConfig(spec, rootfs, inst.cpus, inst.idStart)
+	cfg := d.containerConfig(spec, rootfs, optDir, inst.cpus, inst.idStart)
 	c, err := libcontainer.Create(d.stateDir, spec.ID, cfg)
 	if err != nil {
 		d.cpus.release(inst.cpus)
@@ -482,7 +517,7 @@ func cpuShares(memoryMB int) uint64 {
 	return uint64(min(max(memoryMB*1024/128, 2), 262144)) // cgroup v1's bounds
 }
 
-func (d *Driver) containerConfig(spec sandbox.Spec, rootfs, cpus string, idStart int64) *configs.Config {
+func (d *Driver) containerConfig(spec sandbox.Spec, rootfs, optDir, cpus string, idStart int64) *configs.Config {
 	const mntFlags = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
 	mem := int64(spec.MemoryMB) << 20
 	shares := cpuShares(spec.MemoryMB)
@@ -544,6 +579,10 @@ func (d *Driver) containerConfig(spec sandbox.Spec, rootfs, cpus string, idStart
 		c.Mounts = append(c.Mounts, &configs.Mount{Source: spec.CodeDir, Destination: "/var/task", Device: "bind",
 			Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV})
 	}
+	if optDir != "" {
+		c.Mounts = append(c.Mounts, &configs.Mount{Source: optDir, Destination: "/opt", Device: "bind",
+			Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV})
+	}
 	if idStart >= 0 {
 		// The network namespace is the container's own (created by it, not joined), so it is
 		// owned by this user namespace and sysfs can be mounted.
@@ -563,6 +602,7 @@ type instance struct {
 	idStart int64
 	ln      net.Listener
 	root    string // the overlay root of an image environment, mounted by Create; "" for none
+	opt     string // the overlay of its layers at /opt, when it has more than one; "" for none
 	c       *libcontainer.Container
 	proc    *libcontainer.Process
 

@@ -128,6 +128,32 @@ func TestClusterFormsAndServes(t *testing.T) {
 		t.Errorf("%d nodes fetched the code from a peer, want the 2 it was not uploaded to", fetched)
 	}
 
+	// A layer published on the follower is replicated like code: every node mounts it at /opt,
+	// those without its zip fetching it from a peer, verified by its hash.
+	ctx := context.Background()
+	sdk := follower.sdk()
+	layer, err := sdk.PublishLayerVersion(ctx, &awslambda.PublishLayerVersionInput{LayerName: aws.String("shared"),
+		Content: &types.LayerVersionContentInput{ZipFile: zipOf(t, map[string]string{"conf/greeting.txt": "from the cluster's layer"})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdk.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("layered"), Role: aws.String(apiRole),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: codeZip(t, map[string]string{"marker": "layered"})},
+		Layers: []string{aws.ToString(layer.LayerVersionArn)}}); err != nil {
+		t.Fatal(err)
+	}
+	layerSha := strings.TrimPrefix(aws.ToString(layer.Content.Location), "gateway://code/")
+	for _, a := range nodes {
+		a := a
+		waitFor(t, "the layer on "+a.name, 10*time.Second, func() bool {
+			r := a.invoke("layered", `{"mode":"readfile","path":"/opt/conf/greeting.txt"}`, nil)
+			return r.status == 200 && strings.Contains(string(r.body), "from the cluster's layer")
+		})
+		if a != follower && !strings.Contains(a.out.String(), "fetched code from a peer: sha256="+layerSha) {
+			t.Errorf("%s did not fetch the layer's zip from a peer", a.name)
+		}
+	}
+
 	// A fourth node, started without join, joins by the CLI and leaves again.
 	extra := startAgent(t, agentOptions{node: "cl4", cluster: "bootstrap = false"})
 	if out, errOut, code := extra.cli("cluster", "join", "-address", extra.addr, nodes[0].raftAddr); code != 0 {

@@ -38,6 +38,9 @@ type Function struct {
 	EphemeralStorageMB int
 	Environment        map[string]string
 	FreezeDelay        *time.Duration
+	// Layers are the function's layers in order (a later one's files win at /opt); apply
+	// resolves each layer.NAME to the layer block's latest version.
+	Layers []LayerRef
 	// URL is the function's URL, when it has a url block.
 	URL *FunctionURL
 	// Publish publishes a new version on apply whenever the code or configuration changed.
@@ -187,7 +190,7 @@ var functionAttrs = map[string]string{
 	"MemorySize": "memory_mb", "Timeout": "timeout", "EphemeralStorage.Size": "ephemeral_storage_mb",
 	"GatewayOptions.FreezeDelayMs": "freeze_delay", "Environment.Variables": "environment",
 	"ReservedConcurrentExecutions": "reserved_concurrency", "PackageType": "package_type", "Code.ImageUri": "image_uri",
-	"ImageConfig": "image_config", "ImageConfig.WorkingDirectory": "image_config",
+	"ImageConfig": "image_config", "ImageConfig.WorkingDirectory": "image_config", "Layers": "layers",
 }
 
 // aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
@@ -390,13 +393,29 @@ func LoadFunctions(paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
 	return LoadFunctionsWith(Inputs{}, paths...)
 }
 
-// LoadFunctionsWith reads function files with values for their variables. The files given
-// together share their variable blocks, which any of them may declare.
+// LoadFunctionsWith reads function files with values for their variables, and returns their
+// functions (LoadFunctionFiles has their layers too).
 func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Diagnostics) {
+	ff, files, diags := LoadFunctionFiles(in, paths...)
+	return ff.Functions, files, diags
+}
+
+// FunctionFiles is what function files declare.
+type FunctionFiles struct {
+	// Functions and Layers are in the order of the files, then of their blocks.
+	Functions []*Function
+	Layers    []*Layer
+}
+
+// LoadFunctionFiles reads function files with values for their variables. The files given
+// together share their variable blocks, which any of them may declare, and their layer
+// blocks, which a function of any of them may name.
+func LoadFunctionFiles(in Inputs, paths ...string) (*FunctionFiles, *Files, hcl.Diagnostics) {
 	files := newFiles()
 	var diags hcl.Diagnostics
-	var out []*Function
+	out := &FunctionFiles{}
 	seen := map[string]hcl.Range{}
+	seenLayers := map[string]hcl.Range{}
 	type parsed struct {
 		path string
 		body hcl.Body
@@ -421,14 +440,24 @@ func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Dia
 	values, d := variableValues(files, decls, in)
 	diags = append(diags, d...)
 	if d.HasErrors() {
-		return nil, files, diags // every use of a missing variable would only repeat it
+		return out, files, diags // every use of a missing variable would only repeat it
 	}
 	ctx := evalContext()
 	ctx.Variables["var"] = cty.ObjectVal(values)
 	ctx.Functions = functions()
 	for _, b := range bodies {
-		fns, d := decodeFunctions(b.body, ctx, filepath.Dir(b.path))
+		fns, layers, d := decodeFunctions(b.body, ctx, filepath.Dir(b.path))
 		diags = append(diags, d...)
+		for _, l := range layers {
+			if prev, dup := seenLayers[l.Name]; dup {
+				rng := l.DeclRange
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate layer",
+					Detail: fmt.Sprintf("Layer %q is also declared at %s.", l.Name, prev), Subject: &rng})
+				continue
+			}
+			seenLayers[l.Name] = l.DeclRange
+			out.Layers = append(out.Layers, l)
+		}
 		for _, fn := range fns {
 			if prev, dup := seen[fn.Name]; dup {
 				rng := fn.DeclRange
@@ -437,7 +466,15 @@ func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Dia
 				continue
 			}
 			seen[fn.Name] = fn.DeclRange
-			out = append(out, fn)
+			out.Functions = append(out.Functions, fn)
+		}
+	}
+	// A layer.NAME may name a layer block of any of the files.
+	for _, fn := range out.Functions {
+		for _, r := range fn.Layers {
+			if _, ok := seenLayers[r.Layer]; r.Layer != "" && !ok {
+				diags = append(diags, rangeDiag("Unknown layer", fmt.Sprintf("No layer block of these files is named %q.", r.Layer), r.Range))
+			}
 		}
 	}
 	return out, files, diags
@@ -509,18 +546,29 @@ func expandPaths(paths []string, diags *hcl.Diagnostics) []string {
 	return out
 }
 
-func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Function, hcl.Diagnostics) {
-	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "function", LabelNames: []string{"name"}}}}
+// decodeFunctions reads a function file's function and layer blocks.
+func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Function, []*Layer, hcl.Diagnostics) {
+	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "function", LabelNames: []string{"name"}},
+		{Type: "layer", LabelNames: []string{"name"}}}}
 	content, diags := body.Content(schema)
-	var out []*Function
+	var fns []*Function
+	var layers []*Layer
 	for _, blk := range content.Blocks {
+		if blk.Type == "layer" {
+			l, d := decodeLayer(blk, ctx, baseDir)
+			diags = append(diags, d...)
+			if l != nil {
+				layers = append(layers, l)
+			}
+			continue
+		}
 		fn, d := decodeFunction(blk, ctx, baseDir)
 		diags = append(diags, d...)
 		if fn != nil {
-			out = append(out, fn)
+			fns = append(fns, fn)
 		}
 	}
-	return out, diags
+	return fns, layers, diags
 }
 
 func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
@@ -570,6 +618,7 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		FreezeDelay        hcl.Expression     `hcl:"freeze_delay,optional"`
 		Publish            *bool              `hcl:"publish,optional"`
 		Reserved           *int               `hcl:"reserved_concurrency,optional"`
+		Layers             hcl.Expression     `hcl:"layers,optional"`
 	}
 	d = gohcl.DecodeBody(rest, ctx, &raw)
 	diags = append(diags, d...)
@@ -624,7 +673,6 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 			fn.ImageConfig.WorkingDirectory = *ic.WorkingDirectory
 		}
 	}
-	var code string
 	switch {
 	case fn.IsImage() && isSet(raw.Code):
 		diags = append(diags, rangeDiag("Code of an image function", "An image function's code is its image (image_uri): remove code.", raw.Code.Range()))
@@ -634,19 +682,9 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	case raw.Runtime == nil:
 		diags = append(diags, rangeDiag("Missing runtime", "A zip function needs a runtime (provided.al2023, provided.al2 or provided).", blk.DefRange))
 	}
-	if fn.IsImage() || !isSet(raw.Code) {
-		// nothing to read
-	} else if d := gohcl.DecodeExpression(raw.Code, ctx, &code); d.HasErrors() {
+	if !fn.IsImage() && isSet(raw.Code) {
+		code, d := codePath(raw.Code, ctx, baseDir, "function")
 		diags = append(diags, d...)
-	} else {
-		if !filepath.IsAbs(code) {
-			code = filepath.Join(baseDir, code)
-		}
-		if st, err := os.Stat(code); err != nil {
-			diags = append(diags, rangeDiag("Code not found", fmt.Sprintf("%s: %v. Build the function first, or fix the path (relative to this file).", code, err), raw.Code.Range()))
-		} else if !st.IsDir() && !strings.HasSuffix(strings.ToLower(code), ".zip") {
-			diags = append(diags, rangeDiag("Invalid code", fmt.Sprintf("%s is neither a folder nor a .zip file.", code), raw.Code.Range()))
-		}
 		fn.Code = code
 	}
 	if raw.Handler != nil {
@@ -678,6 +716,11 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	}
 	if raw.Publish != nil {
 		fn.Publish = *raw.Publish
+	}
+	if isSet(raw.Layers) {
+		refs, d := decodeLayerRefs(raw.Layers, ctx)
+		diags = append(diags, d...)
+		fn.Layers = refs
 	}
 	if raw.Reserved != nil {
 		fn.ReservedConcurrency = raw.Reserved
@@ -754,8 +797,18 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 			fn.Environment[k] = v
 		}
 	}
-	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
-	errs := fn.Structs().Validate()
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges. The
+	// layers' versions and sizes are known only when applying; their count, names and the
+	// package type are checked here.
+	sf := fn.Structs()
+	for _, r := range fn.Layers {
+		name := r.Layer
+		if r.ARN != "" {
+			name = layerARNName(r.ARN)
+		}
+		sf.Layers = append(sf.Layers, structs.FunctionLayer{Name: name})
+	}
+	errs := sf.Validate()
 	if raw.Runtime == nil && !fn.IsImage() {
 		// Said above as "Missing runtime".
 		errs = slices.DeleteFunc(errs, func(e structs.FieldError) bool { return e.Field == "Runtime" })
@@ -767,4 +820,23 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		return at(attr)
 	})...)
 	return fn, diags
+}
+
+// codePath reads a code attribute of a function or layer (what): a folder or a .zip file,
+// relative to the file's folder baseDir. The path is returned even when it does not exist
+// (with a diagnostic); "" when the expression is not a string.
+func codePath(expr hcl.Expression, ctx *hcl.EvalContext, baseDir, what string) (string, hcl.Diagnostics) {
+	var code string
+	if d := gohcl.DecodeExpression(expr, ctx, &code); d.HasErrors() {
+		return "", d
+	}
+	if !filepath.IsAbs(code) {
+		code = filepath.Join(baseDir, code)
+	}
+	if st, err := os.Stat(code); err != nil {
+		return code, hcl.Diagnostics{rangeDiag("Code not found", fmt.Sprintf("%s: %v. Build the %s first, or fix the path (relative to this file).", code, err, what), expr.Range())}
+	} else if !st.IsDir() && !strings.HasSuffix(strings.ToLower(code), ".zip") {
+		return code, hcl.Diagnostics{rangeDiag("Invalid code", fmt.Sprintf("%s is neither a folder nor a .zip file.", code), expr.Range())}
+	}
+	return code, nil
 }

@@ -71,6 +71,16 @@ function "hello" {
 }
 `))
 	f.Add([]byte("function \"f\" {\n  runtime = \"provided\"\n  code = \"${\"\n}\n"))
+	f.Add([]byte(`layer "deps" {
+  code                = "."
+  compatible_runtimes = ["provided.al2023"]
+}
+function "f" {
+  runtime = "provided.al2023"
+  code    = "."
+  layers  = [layer.deps, "arn:aws:lambda:us-east-1:000000000000:layer:shared:2"]
+}
+`))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		// The loaders read the files a configuration names (secret_file, ca, seccomp, file()):
 		// device files would block or never end, which is the operator's business, not a bug.
@@ -155,6 +165,8 @@ func checkFunction(t *testing.T, fn *Function) {
 		t.Errorf("functions: accepted timeout %s", fn.Timeout)
 	case fn.Code == "":
 		t.Errorf("functions: accepted function %s without code", fn.Name)
+	case len(fn.Layers) > structs.MaxLayersPerFunction:
+		t.Errorf("functions: accepted %d layers", len(fn.Layers))
 	}
 	for _, a := range fn.Aliases {
 		if !structs.ValidAlias(a.Name) {

@@ -1,22 +1,15 @@
 package integration
 
 import (
-	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"log"
 	"maps"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -30,148 +23,42 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/lambdagw/gateway/internal/testfixtures/nodeimage"
 )
 
-// The Node.js handler the tests run, unmodified Lambda code: a module-level counter shows a warm
-// environment, and a thrown TypeError must reach the caller as Node's runtime client reports it.
-const nodeHandler = `let calls = 0;
-exports.handler = async (event) => {
-  calls++;
-  if (event.fail) {
-    throw new TypeError("bad input: " + event.fail);
-  }
-  return { message: "Hello, " + event.name + "!", calls: calls, node: process.version };
-};
-`
+// The Node.js handler the tests run (nodeimage.Handler) and the runtime client's command.
+const nodeHandler = nodeimage.Handler
 
-// ricEntrypoint starts npm's aws-lambda-ric with the handler as its argument.
-var ricEntrypoint = []string{"/usr/bin/node", "/var/runtime/node_modules/aws-lambda-ric/bin/index.mjs"}
+var ricEntrypoint = nodeimage.Entrypoint
 
 // tarLayer makes a layer of files given as path -> content (mode 0755 for executables named in
 // exec), plus the trees of dirs (image path -> host folder), symlinks kept.
 func tarLayer(t *testing.T, files map[string][]byte, exec map[string]bool, dirs map[string]string) v1.Layer {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for p, body := range files {
-		mode := int64(0o644)
-		if exec[p] {
-			mode = 0o755
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(body))}); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = tw.Write(body)
-	}
-	for at, host := range dirs {
-		err := filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(host, p)
-			name := filepath.ToSlash(filepath.Join(at, rel))
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			switch {
-			case d.IsDir():
-				return tw.WriteHeader(&tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o755})
-			case d.Type()&fs.ModeSymlink != 0:
-				target, err := os.Readlink(p)
-				if err != nil {
-					return err
-				}
-				return tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777})
-			case d.Type().IsRegular():
-				body, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: int64(info.Mode().Perm() | 0o444), Size: int64(len(body))}); err != nil {
-					return err
-				}
-				_, err = tw.Write(body)
-				return err
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = tw.Close()
-	b := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
-		tarball.WithCompressionLevel(gzip.BestSpeed))
+	l, err := nodeimage.TarLayer(files, exec, dirs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
 
-// nodeLayers are a Node.js root built from this machine's node (the binary, the shared libraries
-// ldd names and the loader) and a layer with npm's aws-lambda-ric, as make deps installs it.
+// nodeLayers are a Node.js root built from this machine's node and a layer with npm's
+// aws-lambda-ric, as make deps installs it.
 func nodeLayers(t *testing.T) []v1.Layer {
 	t.Helper()
-	ric, err := filepath.Abs(filepath.Join("..", ".tools", "ric", "node_modules"))
+	layers, err := nodeimage.Layers("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(ric, "aws-lambda-ric", "dist", "rapid-client.node")); err != nil {
-		t.Fatalf("npm's aws-lambda-ric is not installed (%v): run make deps", err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not installed: run make deps (%v)", err)
-	}
-	files := map[string][]byte{}
-	add := func(p string) {
-		b, err := os.ReadFile(p) // through symlinks: the layer holds the file at the path asked for
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[strings.TrimPrefix(p, "/")] = b
-	}
-	add(node)
-	files["usr/bin/node"] = files[strings.TrimPrefix(node, "/")]
-	libRE := regexp.MustCompile(`(?m)(/\S+\.so[.0-9]*)\s+\(0x`)
-	for _, bin := range []string{node, filepath.Join(ric, "aws-lambda-ric", "dist", "rapid-client.node")} {
-		out, err := exec.Command("ldd", bin).Output()
-		if err != nil {
-			t.Fatalf("ldd %s: %v", bin, err)
-		}
-		for _, m := range libRE.FindAllStringSubmatch(string(out), -1) {
-			add(m[1])
-		}
-	}
-	// Executable, all of them: the kernel runs the loader, which must be, and maps the libraries.
-	execs := map[string]bool{}
-	for p := range files {
-		execs[p] = true
-	}
-	base := tarLayer(t, files, execs, nil)
-	ricLayer := tarLayer(t, map[string][]byte{"tmp/.keep": nil}, nil, map[string]string{"var/runtime/node_modules": ric})
-	return []v1.Layer{base, ricLayer}
+	return layers
 }
 
 // imageOf is an image of layers with cfg, for linux on this machine's architecture.
 func imageOf(t *testing.T, layers []v1.Layer, cfg v1.Config) v1.Image {
 	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Config = "linux", runtime.GOARCH, cfg
-	img, err = mutate.ConfigFile(img, cf)
+	img, err := nodeimage.ImageOf(layers, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +119,7 @@ func TestNodeRuntimeInterfaceClient(t *testing.T) {
 	// The runtime's image: Node.js and the runtime client, the handler given as the argument.
 	// NODE_PATH as AWS's Node.js base images set it: a layer's nodejs/node_modules is found.
 	rt := imageOf(t, layers, v1.Config{Entrypoint: ricEntrypoint,
-		Env: []string{"NODE_PATH=/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"}})
+		Env: nodeimage.Env})
 	dir := filepath.Join(t.TempDir(), "layout")
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/sandbox"
 )
 
 // shaCode serves unpacked trees by hash, as the code store does.

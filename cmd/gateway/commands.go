@@ -208,7 +208,8 @@ func (c *validateCommand) Synopsis() string { return "Check function files witho
 func (c *validateCommand) Help() string {
 	return `Usage: gateway validate [-var N=V] [-var-file F] FILE|DIR...
 
-  Checks function files (and packs each function's code) without contacting an agent.
+  Checks function files (and packs each function's and layer's code) without contacting
+  an agent.
 
   -var N=V       set variable N (repeatable; also GATEWAY_VAR_N in the environment)
   -var-file F    set variables from an HCL file of N = value lines (repeatable)`
@@ -223,17 +224,30 @@ func (c *validateCommand) Run(args []string) int {
 		}
 		return 1
 	}
-	fns, ok := loadFunctions(c.ui, inputs(), fs.Args())
+	ff, ok := loadFunctions(c.ui, inputs(), fs.Args())
 	if !ok {
 		return 1
 	}
-	for _, fn := range fns {
+	for _, l := range ff.Layers {
+		if _, err := codepkg.Build(l.Code); err != nil {
+			c.ui.Error(fmt.Sprintf("%s: layer %q: %v", l.DeclRange, l.Name, err))
+			return 1
+		}
+	}
+	for _, fn := range ff.Functions {
+		if fn.IsImage() {
+			continue
+		}
 		if _, err := codepkg.Build(fn.Code); err != nil {
 			c.ui.Error(fmt.Sprintf("%s: function %q: %v", fn.DeclRange, fn.Name, err))
 			return 1
 		}
 	}
-	c.ui.Output(fmt.Sprintf("The configuration is valid (%d functions).", len(fns)))
+	if len(ff.Layers) > 0 {
+		c.ui.Output(fmt.Sprintf("The configuration is valid (%d functions, %d layers).", len(ff.Functions), len(ff.Layers)))
+		return 0
+	}
+	c.ui.Output(fmt.Sprintf("The configuration is valid (%d functions).", len(ff.Functions)))
 	return 0
 }
 
@@ -253,14 +267,14 @@ func varFlags(fs *flag.FlagSet) func() config.Inputs {
 	return func() config.Inputs { return in }
 }
 
-func loadFunctions(ui cli.Ui, in config.Inputs, paths []string) ([]*config.Function, bool) {
-	fns, files, diags := config.LoadFunctionsWith(in, paths...)
+func loadFunctions(ui cli.Ui, in config.Inputs, paths []string) (*config.FunctionFiles, bool) {
+	ff, files, diags := config.LoadFunctionFiles(in, paths...)
 	if len(diags) > 0 {
 		var b bytes.Buffer
 		_ = files.WriteDiagnostics(&b, diags)
 		ui.Error(strings.TrimRight(b.String(), "\n"))
 	}
-	return fns, !diags.HasErrors()
+	return ff, !diags.HasErrors()
 }
 
 // ---- apply ----
@@ -275,7 +289,9 @@ func (c *applyCommand) Help() string {
   only when its hash changed, and updates configuration attributes that differ.
   A function's aliases, URL and triggers follow its blocks: those its file no
   longer declares are deleted. Triggers are applied last, once the versions and
-  aliases they name exist.
+  aliases they name exist. Layer blocks come first: one whose code or settings
+  differ from its latest version's gets a new version, which the functions naming
+  it (layer.NAME) then use. Layers the files no longer declare are left alone.
 
   -prune                   also delete the agent's functions that no file declares
   -show-sensitive          show environment variables' values in what changed (hidden
@@ -293,9 +309,9 @@ func (c *planCommand) Synopsis() string { return "Show what apply would change" 
 func (c *planCommand) Help() string {
 	return `Usage: gateway plan [-address URL] [-prune] FILE|DIR...
 
-  Compares the files with the agent's functions and prints, per function, what
-  gateway apply would create, change (attribute by attribute), publish or delete,
-  without changing anything.
+  Compares the files with the agent's layers and functions and prints, per layer
+  and function, what gateway apply would create, change (attribute by attribute),
+  publish or delete, without changing anything.
 
   Exit status: 0 when nothing would change, 2 when something would (Terraform's
   -detailed-exitcode convention), 1 on an error.
@@ -311,8 +327,9 @@ func (c *planCommand) Help() string {
 
 func (c *planCommand) Run(args []string) int { return runApply(c.ui, "plan", c.Help(), args, true) }
 
-// runApply is apply, or with dry set plan: each function's changes are planned, then printed
-// (plan) or made (apply); with -prune, so are the deletions of the agent's undeclared ones.
+// runApply is apply, or with dry set plan: each layer's, then each function's changes are
+// planned, then printed (plan) or made (apply); with -prune, so are the deletions of the
+// agent's undeclared functions.
 // Plan exits 2 when there are changes (Terraform's -detailed-exitcode); both exit 1 on errors.
 func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 	fs := flagSet(name, ui, help)
@@ -327,10 +344,11 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 		fs.Usage()
 		return 1
 	}
-	fns, ok := loadFunctions(ui, inputs(), fs.Args())
+	ff, ok := loadFunctions(ui, inputs(), fs.Args())
 	if !ok {
 		return 1
 	}
+	fns := ff.Functions
 	client, ctx, stop, ok := connect(ui, apiOpts)
 	if !ok {
 		return 1
@@ -356,25 +374,44 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 		return true, nil
 	}
 	changed, failed := 0, 0
+	// count tallies one layer's or function's outcome; false when there is no agent (every
+	// other one would fail the same way).
+	count := func(c bool, err error) bool {
+		switch {
+		case unreachable(err):
+			ui.Error(errorText(err))
+			return false
+		case err != nil:
+			ui.Error(err.Error()) // it names the layer or function
+			failed++
+		case c:
+			changed++
+		}
+		return true
+	}
+	// Layers first: apply publishes their new versions before the functions that take them
+	// are planned; plan shows such a version as "(new version)".
+	for _, l := range ff.Layers {
+		changes, err := r.PlanLayer(ctx, l)
+		c := false
+		if err == nil {
+			c, err = do("layer "+l.Name, changes)
+		}
+		if !count(c, err) {
+			return 1
+		}
+	}
 	for _, fn := range fns {
 		changes, err := r.Plan(ctx, fn)
 		c := false
 		if err == nil {
 			c, err = do(fn.Name, changes)
 		}
-		switch {
-		case unreachable(err):
-			// No agent: every other function would fail the same way.
-			ui.Error(errorText(err))
+		if !count(c, err) {
 			return 1
-		case err != nil:
-			ui.Error(err.Error()) // it names the function
-			failed++
-		case c:
-			changed++
 		}
 	}
-	unchanged := len(fns) - changed - failed
+	unchanged := len(ff.Layers) + len(fns) - changed - failed
 	deleted := 0
 	if *prune {
 		deletions, err := r.Prune(ctx, fns)

@@ -2,7 +2,6 @@ package lambda
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/lambdagw/gateway/internal/structs"
 )
@@ -18,20 +17,16 @@ func LayerARN(region, name string, version int64) string {
 }
 
 // ParseLayerVersionARN splits a layer version's ARN into the region, the layer's name and the
-// version.
+// version; an ARN of another account is refused (the gateway has one).
 func ParseLayerVersionARN(arn string) (region, name string, version int64, err error) {
-	parts := strings.Split(arn, ":")
-	if len(parts) != 8 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "layer" {
-		return "", "", 0, InvalidParameter("%q is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)", arn)
+	a, perr := structs.ParseLayerVersionARN(arn)
+	if perr != nil {
+		return "", "", 0, InvalidParameter("%v", perr)
 	}
-	v, perr := strconv.ParseInt(parts[7], 10, 64)
-	if perr != nil || v < 1 || !structs.ValidLayerName(parts[6]) {
-		return "", "", 0, InvalidParameter("%q is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)", arn)
+	if a.Account != DefaultAccount {
+		return "", "", 0, InvalidParameter("%q: layers of account %s are not on this gateway (its account is %s)", arn, a.Account, DefaultAccount)
 	}
-	if parts[4] != DefaultAccount {
-		return "", "", 0, InvalidParameter("%q: layers of account %s are not on this gateway (its account is %s)", arn, parts[4], DefaultAccount)
-	}
-	return parts[3], parts[6], v, nil
+	return a.Region, a.Name, a.Version, nil
 }
 
 // LayerContentInput is the zip of PublishLayerVersion.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -34,8 +35,11 @@ type fakeAgent struct {
 	provisioned map[string]map[string]int
 	urls        map[string]map[string]lambda.FunctionURLConfig // by qualifier ("" for none)
 	triggers    map[string]map[string]*structs.Trigger
+	layers      map[string][]*lambda.LayerVersionOutput // versions by layer, oldest first
 	// writes are the requests that are not reads, "METHOD path?query", in order.
 	writes []string
+	// configBodies are the bodies of UpdateFunctionConfiguration, in order.
+	configBodies []string
 	// fail answers the requests "METHOD path" it names with an InvalidParameterValueException.
 	fail map[string]bool
 }
@@ -44,7 +48,7 @@ func newFakeAgent() *fakeAgent {
 	return &fakeAgent{fns: map[string]*lambda.FunctionConfiguration{}, code: map[string]bool{}, versions: map[string]int{},
 		reserved: map[string]int{}, aliases: map[string]map[string]lambda.AliasConfiguration{},
 		provisioned: map[string]map[string]int{}, urls: map[string]map[string]lambda.FunctionURLConfig{},
-		triggers: map[string]map[string]*structs.Trigger{}, fail: map[string]bool{}}
+		triggers: map[string]map[string]*structs.Trigger{}, layers: map[string][]*lambda.LayerVersionOutput{}, fail: map[string]bool{}}
 }
 
 // start serves g and returns a real API client of it.
@@ -117,7 +121,7 @@ func (g *fakeAgent) handler() http.Handler {
 		if in.Timeout != nil {
 			c.Timeout = *in.Timeout
 		}
-		if !g.setCode(w, c, in.Code.ZipFile, in.Code.GatewayCodeSha256) {
+		if !g.setCode(w, c, in.Code.ZipFile, in.Code.GatewayCodeSha256) || !g.setLayers(w, c, in.Layers) {
 			return
 		}
 		g.fns[in.FunctionName] = c
@@ -139,8 +143,10 @@ func (g *fakeAgent) handler() http.Handler {
 		}
 	})
 	fn("PUT /2015-03-31/functions/{name}/configuration", func(w http.ResponseWriter, r *http.Request, name string) {
+		body, _ := io.ReadAll(r.Body)
+		g.configBodies = append(g.configBodies, string(body))
 		var in lambda.UpdateFunctionConfigurationInput
-		_ = json.NewDecoder(r.Body).Decode(&in)
+		_ = json.Unmarshal(body, &in)
 		c := g.fns[name]
 		set := func(dst *string, src *string) {
 			if src != nil {
@@ -164,6 +170,9 @@ func (g *fakeAgent) handler() http.Handler {
 		}
 		if in.GatewayOptions != nil {
 			c.GatewayOptions = in.GatewayOptions
+		}
+		if in.Layers != nil && !g.setLayers(w, c, *in.Layers) {
+			return
 		}
 		reply(w, c)
 	})
@@ -312,6 +321,39 @@ func (g *fakeAgent) handler() http.Handler {
 		delete(g.triggers[name], r.PathValue("trigger"))
 		w.WriteHeader(204)
 	})
+	mux.HandleFunc("POST /2018-10-31/layers/{layer}/versions", func(w http.ResponseWriter, r *http.Request) {
+		var in lambda.PublishLayerVersionInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		var c lambda.FunctionConfiguration
+		if !g.setCode(w, &c, in.Content.ZipFile, in.Content.GatewayCodeSha256) {
+			return
+		}
+		name := r.PathValue("layer")
+		v := g.publishLayer(name, c.CodeSha256, c.CodeSize)
+		v.Description, v.CompatibleRuntimes, v.CompatibleArchitectures, v.LicenseInfo = in.Description,
+			in.CompatibleRuntimes, in.CompatibleArchitectures, in.LicenseInfo
+		w.WriteHeader(201)
+		reply(w, v)
+	})
+	mux.HandleFunc("GET /2018-10-31/layers/{layer}/versions", func(w http.ResponseWriter, r *http.Request) {
+		out := lambda.ListLayerVersionsOutput{LayerVersions: []lambda.LayerVersionsListItem{}}
+		vs := g.layers[r.PathValue("layer")]
+		for i := len(vs) - 1; i >= 0; i-- {
+			v := vs[i]
+			out.LayerVersions = append(out.LayerVersions, lambda.LayerVersionsListItem{LayerVersionArn: v.LayerVersionArn, Version: v.Version,
+				Description: v.Description, CompatibleRuntimes: v.CompatibleRuntimes, CompatibleArchitectures: v.CompatibleArchitectures, LicenseInfo: v.LicenseInfo})
+		}
+		reply(w, out)
+	})
+	mux.HandleFunc("GET /2018-10-31/layers/{layer}/versions/{version}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := strconv.Atoi(r.PathValue("version"))
+		vs := g.layers[r.PathValue("layer")]
+		if err != nil || v < 1 || v > len(vs) {
+			lambdaError(w, 404, "ResourceNotFoundException", "The resource you requested does not exist.")
+			return
+		}
+		reply(w, vs[v-1])
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -344,5 +386,28 @@ func (g *fakeAgent) setCode(w http.ResponseWriter, c *lambda.FunctionConfigurati
 	h, b64 := codeSha(zip)
 	g.code[h] = true
 	c.CodeSha256, c.CodeSize = b64, int64(len(zip))
+	return true
+}
+
+// publishLayer adds the next version of a layer, of the code with that base64 SHA-256.
+func (g *fakeAgent) publishLayer(name, codeSha256 string, size int64) *lambda.LayerVersionOutput {
+	n := int64(len(g.layers[name]) + 1)
+	v := &lambda.LayerVersionOutput{LayerArn: lambda.LayerARN(region, name, 0), LayerVersionArn: lambda.LayerARN(region, name, n), Version: n,
+		Content: &lambda.LayerContentOutput{CodeSha256: codeSha256, CodeSize: size}}
+	g.layers[name] = append(g.layers[name], v)
+	return v
+}
+
+// setLayers gives c the layer versions the ARNs name, which must exist.
+func (g *fakeAgent) setLayers(w http.ResponseWriter, c *lambda.FunctionConfiguration, arns []string) bool {
+	c.Layers = nil
+	for _, arn := range arns {
+		_, name, v, err := lambda.ParseLayerVersionARN(arn)
+		if err != nil || v > int64(len(g.layers[name])) {
+			lambdaError(w, 400, "InvalidParameterValueException", "Layer version "+arn+" does not exist.")
+			return false
+		}
+		c.Layers = append(c.Layers, lambda.FunctionLayer{Arn: arn, CodeSize: g.layers[name][v-1].Content.CodeSize})
+	}
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,22 +86,35 @@ func createImageChange(fn *config.Function) Change {
 		}}
 }
 
-func createChange(fn *config.Function, pkg *codepkg.Package) Change {
+// createChange creates a zip function with its layers, resolved when applying: a layer.NAME
+// takes the version its layer's change published just before.
+func createChange(fn *config.Function, pkg *codepkg.Package, layers wantLayers) Change {
 	in := createInput(fn)
-	return Change{Function: fn.Name, Kind: Create, Text: fmt.Sprintf("to create (%s zip to upload)", Size(pkg.Size)),
+	text := fmt.Sprintf("to create (%s zip to upload", Size(pkg.Size))
+	if len(layers.shown) > 0 {
+		text += ", layers " + listText(layers.shown)
+	}
+	return Change{Function: fn.Name, Kind: Create, Text: text + ")",
 		apply: func(ctx context.Context, a Agent, progress func(string)) (string, error) {
 			req := *in
-			var sent string
+			var sent, with string
+			if len(fn.Layers) > 0 {
+				arns, err := layers.resolve()
+				if err != nil {
+					return "", err
+				}
+				req.Layers, with = arns, ", layers "+listText(layerTexts(arns))
+			}
 			req.Code, sent = codeFor(ctx, a, pkg)
 			if _, err := a.CreateFunction(uploading(ctx, pkg, progress), &req); err != nil {
 				return "", fmt.Errorf("creating the function: %w", err)
 			}
-			return fmt.Sprintf("created (code: %s zip %s)", Size(pkg.Size), sent), nil
+			return fmt.Sprintf("created (code: %s zip %s%s)", Size(pkg.Size), sent, with), nil
 		}}
 }
 
 // functionChanges are the code and configuration updates of a function that exists.
-func functionChanges(cur *lambda.GetFunctionOutput, fn *config.Function, pkg *codepkg.Package, showSensitive bool) []Change {
+func functionChanges(cur *lambda.GetFunctionOutput, fn *config.Function, pkg *codepkg.Package, layers wantLayers, showSensitive bool) []Change {
 	var out []Change
 	cc := cur.Configuration
 	if fn.IsImage() {
@@ -128,14 +142,30 @@ func functionChanges(cur *lambda.GetFunctionOutput, fn *config.Function, pkg *co
 			}})
 	}
 	in, diffs := configChanges(cc, fn, showSensitive)
+	// The layers go with the other settings, in the same update; a new version's number is
+	// known only when applying.
+	curLayers := listText(layerTexts(layerARNs(cc.Layers)))
+	layersChanged := layers.changed(cc.Layers)
+	if layersChanged {
+		diffs = append(diffs, "layers "+curLayers+" -> "+listText(layers.shown))
+	}
 	if len(diffs) > 0 {
 		list := strings.Join(diffs, ", ")
 		out = append(out, Change{Function: fn.Name, Kind: UpdateConfig, Text: "configuration to update (" + list + ")",
 			apply: func(ctx context.Context, a Agent, _ func(string)) (string, error) {
-				if _, err := a.UpdateFunctionConfiguration(ctx, fn.Name, in); err != nil {
+				req, done := *in, diffs
+				if layersChanged {
+					arns, err := layers.resolve()
+					if err != nil {
+						return "", err
+					}
+					req.Layers = &arns
+					done = append(slices.Clip(diffs[:len(diffs)-1]), "layers "+curLayers+" -> "+listText(layerTexts(arns)))
+				}
+				if _, err := a.UpdateFunctionConfiguration(ctx, fn.Name, &req); err != nil {
 					return "", fmt.Errorf("updating the configuration: %w", err)
 				}
-				return "configuration updated (" + list + ")", nil
+				return "configuration updated (" + strings.Join(done, ", ") + ")", nil
 			}})
 	}
 	return out

@@ -1,6 +1,8 @@
 // Package reconcile makes an agent's functions match their HCL blocks: Plan compares a
 // function's block with what the agent holds and returns the changes, in the order they must
-// be made; Apply makes them. `gateway plan` prints a plan, `gateway apply` plans and applies.
+// be made; Apply makes them. Layer blocks are planned first (PlanLayer), as the functions that
+// name them take their latest versions. `gateway plan` prints a plan, `gateway apply` plans
+// and applies.
 //
 // The agent is read and written through the Lambda-compatible API (Agent, which
 // *api.Client satisfies); a plan reads everything it compares before anything is written.
@@ -53,13 +55,19 @@ type Agent interface {
 	ListTriggers(ctx context.Context, fn string) ([]*structs.Trigger, error)
 	PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error)
 	DeleteTrigger(ctx context.Context, fn, name string) error
+
+	ListLayerVersions(ctx context.Context, name string) ([]lambda.LayerVersionsListItem, error)
+	GetLayerVersion(ctx context.Context, name string, version int64) (*lambda.LayerVersionOutput, error)
+	PublishLayerVersion(ctx context.Context, name string, in *lambda.PublishLayerVersionInput) (*lambda.LayerVersionOutput, error)
 }
 
 // Kind is what a change touches.
 type Kind string
 
-// The kinds of change, in the order a function's changes are made.
+// The kinds of change, in the order a function's changes are made (a layer's before every
+// function's).
 const (
+	Layer        Kind = "layer"         // a new version of a layer block (Change.Layer)
 	Create       Kind = "create"        // the function does not exist yet
 	UpdateCode   Kind = "update-code"   // the code's hash differs
 	UpdateConfig Kind = "update-config" // configuration attributes differ
@@ -74,7 +82,9 @@ const (
 
 // Change is one step of a plan.
 type Change struct {
+	// Function is the function the change is to; Layer the layer block instead, for Kind Layer.
 	Function string
+	Layer    string
 	Kind     Kind
 	// Text is what plan says apply would do, e.g. "code to update (1.2 MB zip to upload)";
 	// empty for a step only apply reports (the wait for provisioned environments).
@@ -95,19 +105,33 @@ func Lines(changes []Change) []string {
 	return out
 }
 
-// Error is a function whose plan or apply failed: Done is what apply did before it stopped.
-// Its text names the function, what was done and what failed.
+// subject names what the change is to: the function, or "layer NAME".
+func (c *Change) subject() string {
+	if c.Layer != "" {
+		return "layer " + c.Layer
+	}
+	return c.Function
+}
+
+// Error is a function (or, with Layer set, a layer block) whose plan or apply failed: Done is
+// what apply did before it stopped. Its text names the function or layer, what was done and
+// what failed.
 type Error struct {
 	Function string
+	Layer    string
 	Done     []string
 	Err      error
 }
 
 func (e *Error) Error() string {
-	if len(e.Done) == 0 {
-		return e.Function + ": " + e.Err.Error()
+	name := e.Function
+	if e.Layer != "" {
+		name = "layer " + e.Layer
 	}
-	return e.Function + ": " + strings.Join(e.Done, "; ") + ", but then: " + e.Err.Error()
+	if len(e.Done) == 0 {
+		return name + ": " + e.Err.Error()
+	}
+	return name + ": " + strings.Join(e.Done, "; ") + ", but then: " + e.Err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -120,16 +144,18 @@ type Options struct {
 }
 
 // Reconciler plans and applies changes to one agent. It packages each code folder once, as
-// functions often share one; it is not safe for concurrent use.
+// functions often share one, and remembers the layer blocks it planned, whose versions the
+// functions' layer.NAME resolve to; it is not safe for concurrent use.
 type Reconciler struct {
-	agent Agent
-	opts  Options
-	pkgs  map[string]*codepkg.Package
+	agent  Agent
+	opts   Options
+	pkgs   map[string]*codepkg.Package
+	layers map[string]*layerState
 }
 
 // New returns a reconciler of the agent's functions.
 func New(agent Agent, opts Options) *Reconciler {
-	return &Reconciler{agent: agent, opts: opts, pkgs: map[string]*codepkg.Package{}}
+	return &Reconciler{agent: agent, opts: opts, pkgs: map[string]*codepkg.Package{}, layers: map[string]*layerState{}}
 }
 
 // Plan compares fn's block with the agent's function and returns the changes that make them
@@ -145,25 +171,25 @@ func (r *Reconciler) Plan(ctx context.Context, fn *config.Function) ([]Change, e
 
 // Apply makes the changes in order and returns what each did, e.g. "version 3 published".
 // progress gets a line while a change is under way (upload progress, the wait for provisioned
-// environments). Apply stops at the first change that fails, with an *Error naming its
-// function and what was done for that function before.
+// environments), with the function's name (or "layer NAME"). Apply stops at the first change
+// that fails, with an *Error naming its function or layer and what was done for it before.
 func (r *Reconciler) Apply(ctx context.Context, changes []Change, progress func(function, line string)) ([]string, error) {
 	var all, done []string
 	for i, c := range changes {
-		if i > 0 && c.Function != changes[i-1].Function {
+		if i > 0 && c.subject() != changes[i-1].subject() {
 			done = nil
 		}
 		if c.apply == nil {
-			// Only Plan and Prune make changes that can be applied.
-			return all, &Error{Function: c.Function, Done: done, Err: fmt.Errorf("change %q (%s) was not planned", c.Text, c.Kind)}
+			// Only PlanLayer, Plan and Prune make changes that can be applied.
+			return all, &Error{Function: c.Function, Layer: c.Layer, Done: done, Err: fmt.Errorf("change %q (%s) was not planned", c.Text, c.Kind)}
 		}
 		line, err := c.apply(ctx, r.agent, func(s string) {
 			if progress != nil {
-				progress(c.Function, s)
+				progress(c.subject(), s)
 			}
 		})
 		if err != nil {
-			return all, &Error{Function: c.Function, Done: done, Err: err}
+			return all, &Error{Function: c.Function, Layer: c.Layer, Done: done, Err: err}
 		}
 		all, done = append(all, line), append(done, line)
 	}
@@ -171,7 +197,8 @@ func (r *Reconciler) Apply(ctx context.Context, changes []Change, progress func(
 }
 
 // Prune returns the deletion of every function of the agent that none of fns declares, by
-// name.
+// name. Layers no file declares any more are left alone: their versions are immutable and
+// functions (of these files or not) may still name them by ARN.
 func (r *Reconciler) Prune(ctx context.Context, fns []*config.Function) ([]Change, error) {
 	declared := map[string]bool{}
 	for _, fn := range fns {
@@ -251,6 +278,10 @@ func (r *Reconciler) plan(ctx context.Context, fn *config.Function) ([]Change, e
 		}
 		pkg = p
 	}
+	layers, err := r.functionLayers(fn)
+	if err != nil {
+		return nil, err
+	}
 	cur, err := r.agent.GetFunction(ctx, fn.Name)
 	var le *lambda.Error
 	isNew := errors.As(err, &le) && le.Type == "ResourceNotFoundException"
@@ -263,13 +294,13 @@ func (r *Reconciler) plan(ctx context.Context, fn *config.Function) ([]Change, e
 	case isNew && fn.IsImage():
 		changes = append(changes, createImageChange(fn))
 	case isNew:
-		changes = append(changes, createChange(fn, pkg))
+		changes = append(changes, createChange(fn, pkg, layers))
 	case fn.IsImage() != (cur.Configuration.PackageType == structs.PackageImage):
 		// As Lambda: a function's package type is set when it is created.
 		return nil, fmt.Errorf("the function is a %s function on the agent and a %s one in the file: a package type cannot change; delete the function (or rename it) to change it",
 			cmp.Or(cur.Configuration.PackageType, structs.PackageZip), cmp.Or(fn.PackageType, structs.PackageZip))
 	default:
-		changes = append(changes, functionChanges(cur, fn, pkg, r.opts.ShowSensitive)...)
+		changes = append(changes, functionChanges(cur, fn, pkg, layers, r.opts.ShowSensitive)...)
 		if st, err = r.read(ctx, fn.Name); err != nil {
 			return nil, err
 		}

@@ -40,8 +40,8 @@ type Function struct {
 	// code and layers together (0 for code stored before it was recorded).
 	CodeUnzippedSize int64 `json:"code_unzipped_size,omitempty"`
 	// Layers are merged read-only at /opt in order, a later layer's file winning.
-	Layers []FunctionLayer `json:"layers,omitempty"`
-	MemoryMB   int    `json:"memory_mb"`
+	Layers   []FunctionLayer `json:"layers,omitempty"`
+	MemoryMB int             `json:"memory_mb"`
 	// Timeout bounds one invocation (Lambda: 1 s to 900 s).
 	Timeout     time.Duration     `json:"timeout"`
 	Environment map[string]string `json:"environment,omitempty"`

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -125,4 +127,26 @@ func (f *Function) ValidateLayers() []FieldError {
 		add("the code and its layers unzip to %d bytes (%.1f MB), over the limit of %d MB", total, float64(total)/(1<<20), MaxUnzippedCodeBytes>>20)
 	}
 	return errs
+}
+
+// LayerVersionARN is a layer version's ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION.
+type LayerVersionARN struct {
+	Region, Account, Name string
+	Version               int64
+}
+
+// ParseLayerVersionARN splits a layer version's ARN; its error says what is wrong with its form.
+func ParseLayerVersionARN(arn string) (LayerVersionARN, error) {
+	p := strings.Split(arn, ":")
+	if len(p) != 8 || p[0] != "arn" || p[2] != "lambda" || p[5] != "layer" {
+		return LayerVersionARN{}, fmt.Errorf("%q is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)", arn)
+	}
+	if !ValidLayerName(p[6]) {
+		return LayerVersionARN{}, fmt.Errorf("%q: a layer name has 1 to %d letters, digits, '-' or '_'", p[6], MaxLayerNameLen)
+	}
+	v, err := strconv.ParseInt(p[7], 10, 64)
+	if err != nil || v < 1 {
+		return LayerVersionARN{}, fmt.Errorf("%q: the version at the end of a layer version ARN is a number from 1", arn)
+	}
+	return LayerVersionARN{Region: p[3], Account: p[4], Name: p[6], Version: v}, nil
 }

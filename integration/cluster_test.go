@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,17 @@ func TestClusterFormsAndServes(t *testing.T) {
 	}
 	if fetched != 2 {
 		t.Errorf("%d nodes fetched the code from a peer, want the 2 it was not uploaded to", fetched)
+	}
+
+	// gateway runtimes asks every node for its runtime blocks (none here) over the node RPC.
+	out, errOut, code = follower.cli("runtimes", "-address", follower.addr)
+	if code != 0 {
+		t.Fatalf("gateway runtimes exited %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, a := range nodes {
+		if !regexp.MustCompile(`(?m)^-\s+` + a.name + `\s+no runtime blocks`).MatchString(out) {
+			t.Errorf("gateway runtimes does not list %s:\n%s", a.name, out)
+		}
 	}
 
 	// A layer published on the follower is replicated like code: every node mounts it at /opt,

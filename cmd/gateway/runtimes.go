@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -20,41 +19,38 @@ func (c *runtimesCommand) Synopsis() string {
 func (c *runtimesCommand) Help() string {
 	return `Usage: gateway runtimes [-address URL]
 
-  Lists the managed runtimes the agent at -address declares (its runtime blocks), besides
-  the built-in custom runtimes (provided, provided.al2, provided.al2023): each one's image,
-  the digest it is pinned to once pulled, or why it is not on the node yet. Ask each node
-  of a cluster: each declares and pulls its own.
+  Lists the managed runtimes every node of the cluster declares (its runtime blocks),
+  besides the built-in custom runtimes (provided, provided.al2, provided.al2023): on each
+  node, each runtime's image and the digest it is pinned to once pulled, or why it is not
+  on the node yet. Each node declares and pulls its own; a node that does not answer is
+  listed with the error.
 
 ` + apiFlagsHelp
 }
 
 func (c *runtimesCommand) Run(args []string) int {
 	return runAPI(c.ui, "runtimes", c.Help(), args, 0, func(ctx context.Context, client *api.Client, _ []string) error {
-		st, err := client.Status(ctx)
+		nodes, err := client.Runtimes(ctx)
 		if err != nil {
 			return err
-		}
-		b, _ := json.Marshal(st["runtimes"])
-		var rts []struct {
-			Name, Image, Resolved, Error string
-		}
-		if err := json.Unmarshal(b, &rts); err != nil {
-			return fmt.Errorf("reading the agent's runtimes: %w", err)
-		}
-		node, _ := st["node_name"].(string)
-		if len(rts) == 0 {
-			c.ui.Output(fmt.Sprintf("Node %s declares no managed runtimes (runtime blocks); functions run on provided, provided.al2 and provided.al2023.", node))
-			return nil
 		}
 		var out strings.Builder
 		tw := tabwriter.NewWriter(&out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "RUNTIME\tNODE\tIMAGE\tPRESENT\tPINNED TO / ERROR")
-		for _, r := range rts {
-			present, detail := "yes", r.Resolved
-			if r.Resolved == "" {
-				present, detail = "no", r.Error
+		for _, n := range nodes {
+			switch {
+			case n.Error != "":
+				fmt.Fprintf(tw, "?\t%s\t\tunknown\tthe node did not answer: %s\n", n.Node, n.Error)
+			case len(n.Runtimes) == 0:
+				fmt.Fprintf(tw, "-\t%s\t\t\tno runtime blocks: provided, provided.al2 and provided.al2023 only\n", n.Node)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, node, r.Image, present, detail)
+			for _, r := range n.Runtimes {
+				present, detail := "yes", r.Resolved
+				if r.Resolved == "" {
+					present, detail = "no", r.Error
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, n.Node, r.Image, present, detail)
+			}
 		}
 		_ = tw.Flush()
 		c.ui.Output(strings.TrimRight(out.String(), "\n"))

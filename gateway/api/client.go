@@ -655,3 +655,23 @@ func (c *Client) streamRequest(ctx context.Context, method, path string, body io
 	}
 	return resp, nil
 }
+
+// NodeRuntimes is one node's managed runtimes (GET /v1/runtimes).
+type NodeRuntimes struct {
+	Node     string `json:"node"`
+	Runtimes []struct {
+		Name     string `json:"name"`
+		Image    string `json:"image"`
+		Resolved string `json:"resolved,omitempty"`
+		Error    string `json:"error,omitempty"`
+	} `json:"runtimes"`
+	Error string `json:"error,omitempty"`
+}
+
+// Runtimes lists the managed runtimes of every node of the cluster.
+func (c *Client) Runtimes(ctx context.Context) ([]NodeRuntimes, error) {
+	var out struct {
+		Nodes []NodeRuntimes `json:"nodes"`
+	}
+	return out.Nodes, c.json(ctx, "GET", "/v1/runtimes", nil, &out)
+}

@@ -41,7 +41,9 @@ type Config struct {
 	Gateway *gateway.Gateway
 	Logs    LogReader
 	Status  func() any
-	Logger  hclog.Logger
+	// Runtimes lists the managed runtimes of every node of the cluster (GET /v1/runtimes).
+	Runtimes func(ctx context.Context) any
+	Logger   hclog.Logger
 	// URLDomain is the domain function URLs are served under (<url-id>.<URLDomain>).
 	URLDomain string
 	// Verifier checks the signatures of API requests and of requests to SIGNED function URLs.
@@ -190,6 +192,7 @@ func New(cfg Config) (http.Handler, error) {
 		{"PUT", "/2015-03-31/event-source-mappings/{uuid}", adminAccess, a.updateEventSourceMapping},
 		{"DELETE", "/2015-03-31/event-source-mappings/{uuid}", adminAccess, a.deleteEventSourceMapping},
 		{"GET", "/v1/status", adminAccess, a.status},
+		{"GET", "/v1/runtimes", adminAccess, a.runtimes},
 		{"GET", "/v1/cluster/members", adminAccess, a.clusterMembers},
 		{"POST", "/v1/cluster/join", adminAccess, a.clusterJoin},
 		{"POST", "/v1/cluster/leave", adminAccess, a.clusterLeave},
@@ -783,6 +786,14 @@ func (a *api) status(w http.ResponseWriter, r *http.Request, reqID string) error
 		st = a.cfg.Status()
 	}
 	return writeJSON(w, reqID, 200, st)
+}
+
+func (a *api) runtimes(w http.ResponseWriter, r *http.Request, reqID string) error {
+	var out any = []any{}
+	if a.cfg.Runtimes != nil {
+		out = a.cfg.Runtimes(r.Context())
+	}
+	return writeJSON(w, reqID, 200, map[string]any{"nodes": out})
 }
 
 func (a *api) health(w http.ResponseWriter, r *http.Request, reqID string) error {

@@ -264,6 +264,7 @@ func (a *agent) start(ctx context.Context) error {
 	rtCtx, stopRuntimes := context.WithCancel(context.Background())
 	a.onClose(func(context.Context) error { stopRuntimes(); return nil })
 	rts := startRuntimes(rtCtx, cfg.Runtimes, imgs, a.logger)
+	node.HandleRPC(cluster.RPCRoute{Method: "GET", Pattern: "runtimes", Handler: serveRuntimes(cfg.NodeName, rts)})
 
 	if a.opts.Dev && len(cfg.Plugins) == 0 {
 		cfg.Plugins = devPlugins(a.logger)
@@ -454,6 +455,7 @@ func (a *agent) start(ctx context.Context) error {
 				"runtimes":     rts.Status(),
 			}
 		},
+		Runtimes: func(ctx context.Context) any { return clusterRuntimes(ctx, node, cfg.NodeName, rts) },
 	})
 	if err != nil {
 		return fmt.Errorf("building HTTP API: %w", err)

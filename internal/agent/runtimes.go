@@ -2,13 +2,17 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/lambdagw/gateway/cluster"
 	"github.com/lambdagw/gateway/config"
 	"github.com/lambdagw/gateway/internal/structs"
 )
@@ -123,4 +127,68 @@ func (r *runtimes) Status() []RuntimeStatus {
 		out = append(out, rs)
 	}
 	return out
+}
+
+// NodeRuntimes is one node's runtimes, as `gateway runtimes` shows a cluster's.
+type NodeRuntimes struct {
+	Node     string          `json:"node"`
+	Runtimes []RuntimeStatus `json:"runtimes"`
+	// Error says why the node could not be asked.
+	Error string `json:"error,omitempty"`
+}
+
+// peerRuntimesTimeout bounds asking one peer for its runtimes.
+const peerRuntimesTimeout = 3 * time.Second
+
+// serveRuntimes answers a peer's RPC for this node's runtimes.
+func serveRuntimes(node string, r *runtimes) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(NodeRuntimes{Node: node, Runtimes: r.Status()})
+	}
+}
+
+// clusterRuntimes is every node's runtimes: this node's own, and each other member's asked over
+// the node RPC at once (a node that does not answer in time is listed with the error).
+func clusterRuntimes(ctx context.Context, node *cluster.Node, self string, r *runtimes) []NodeRuntimes {
+	out := []NodeRuntimes{{Node: self, Runtimes: r.Status()}}
+	members, err := node.Members()
+	if err != nil {
+		return append(out, NodeRuntimes{Node: "?", Error: err.Error()})
+	}
+	peers := make([]NodeRuntimes, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		if m.ID == node.ID() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			peers[i] = askRuntimes(ctx, node, m)
+		}()
+	}
+	wg.Wait()
+	for i, m := range members {
+		if m.ID != node.ID() {
+			out = append(out, peers[i])
+		}
+	}
+	return out
+}
+
+func askRuntimes(ctx context.Context, node *cluster.Node, m cluster.Member) NodeRuntimes {
+	ctx, cancel := context.WithTimeout(ctx, peerRuntimesTimeout)
+	defer cancel()
+	body, err := node.Get(ctx, m.Address, "runtimes")
+	if err != nil {
+		return NodeRuntimes{Node: m.ID, Error: err.Error()}
+	}
+	defer body.Close()
+	var nr NodeRuntimes
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&nr); err != nil {
+		return NodeRuntimes{Node: m.ID, Error: fmt.Sprintf("reading its answer: %v", err)}
+	}
+	nr.Node = m.ID
+	return nr
 }

@@ -82,6 +82,12 @@ func main() {
 	flag.BoolVar(&peersFlag, "peers", false, "also measure the peers (the direct server, the AWS Lambda RIE and the gateway, driven by wrk pinned apart from them) and the density rows, last")
 	flag.BoolVar(&peersOnly, "peers-only", false, "measure only the peer and density rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&densityOnly, "density-only", false, "measure only the density rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&imagesOnly, "images-only", false, "measure only the container image, managed runtime and layer rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.IntVar(&imagesOpt.rounds, "images-rounds", 3, "first deploys of the large image, each against a crane pull (median kept)")
+	flag.IntVar(&imagesOpt.cold, "images-cold", 10, "cold starts of each Node.js form and of RIE (0: skip the image rows with -peers)")
+	flag.IntVar(&imagesOpt.sizeMB, "images-mb", 200, "size in MB of the large image (compressed)")
+	flag.IntVar(&imagesOpt.envs, "images-envs", 100, "environments of one image function held at once for the disk row")
+	flag.DurationVar(&imagesOpt.warmDur, "images-warm", 5*time.Second, "duration of each wrk run of the warm Node.js rows")
 	flag.DurationVar(&po.dur, "peers-duration", 5*time.Second, "duration of each wrk run of the peer rows")
 	flag.IntVar(&po.rounds, "peers-rounds", 3, "rounds of wrk runs of the peer rows (the systems take turns)")
 	flag.IntVar(&po.cold, "peers-cold", 20, "cold starts of each peer")
@@ -109,7 +115,7 @@ func agentProcsLine() string {
 
 // clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
 // warmOnly only the warm invocation rows.
-var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly bool
+var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -159,6 +165,14 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		return fmt.Errorf("building the streaming runtime: %v\n%s", err, b)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	if imagesOnly {
+		rows, err := benchImages(client, gwBin, tmp, driver, imagesOpt)
+		if err != nil {
+			return fmt.Errorf("images: %w", err)
+		}
+		extraSections = append(extraSections, rows...)
+		return writeReport(outPath, nil)
+	}
 	if peersOnly || densityOnly {
 		if err := benchPeersAndDensity(client, gwBin, fnDir, tmp, driver); err != nil {
 			return err

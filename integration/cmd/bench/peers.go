@@ -694,6 +694,13 @@ func benchPeersAndDensity(client *http.Client, gwBin, fnDir, tmp, driver string)
 		}
 		extraSections = append(extraSections, s...)
 	}
+	if !densityOnly && imagesOpt.cold > 0 {
+		s, err := benchImages(client, gwBin, tmp, driver, imagesOpt)
+		if err != nil {
+			return fmt.Errorf("images: %w", err)
+		}
+		extraSections = append(extraSections, s...)
+	}
 	if peersOpt.density > 0 {
 		s, err := benchDensity(client, gwBin, fnDir, tmp, driver, peersOpt)
 		if err != nil {

@@ -7,6 +7,7 @@
 package image
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -27,6 +28,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hashicorp/go-hclog"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/lambdagw/gateway/internal/unpack"
 )
@@ -359,7 +362,7 @@ func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID strin
 	if budget <= 0 {
 		return tooLarge(r, s.maxBytes)
 	}
-	rc, err := l.Uncompressed()
+	rc, err := uncompressed(l)
 	if err != nil {
 		return classify(r, fmt.Errorf("fetching layer %s: %w", diffID, err))
 	}
@@ -630,3 +633,46 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	return nil
 }
+
+// uncompressed opens a layer's content: its blob as fetched (go-containerregistry checks it
+// against its digest as it is read), decompressed by the compression its first bytes show.
+// klauspost/compress decompresses gzip about twice as fast as the standard library, which
+// go-containerregistry's own Uncompressed uses, and gzip was the largest CPU cost of a pull.
+func uncompressed(l v1.Layer) (io.ReadCloser, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(rc, 64<<10)
+	magic, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		rc.Close()
+		return nil, err
+	}
+	var r io.Reader = br
+	closeR := func() {}
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("reading the gzip layer: %w", err)
+		}
+		r, closeR = zr, func() { zr.Close() }
+	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("reading the zstd layer: %w", err)
+		}
+		r, closeR = zr, zr.Close
+	}
+	return &layerReader{Reader: r, close: func() error { closeR(); return rc.Close() }}, nil
+}
+
+type layerReader struct {
+	io.Reader
+	close func() error
+}
+
+func (l *layerReader) Close() error { return l.close() }

@@ -148,6 +148,42 @@ type writer struct {
 	symlinks map[string]bool // clean names of links made
 	files    map[string]bool // clean names of regular files made
 	dirs     map[string]bool // folders known to be real (made by us, or the root)
+	// subs are roots opened on folders of the tree (each known real, in dirs), so an entry is
+	// made by one openat in its folder rather than a walk of its whole path from the top, which
+	// cost a pull of Node.js's runtime client (7,000 files, 12 levels deep) a third of its CPU.
+	subs map[string]*os.Root
+}
+
+// maxSubs bounds the folder roots kept open at once.
+const maxSubs = 64
+
+// in returns the root of folder dir of the tree ("." is the tree's own), which must be real.
+func (w *writer) in(dir string) (*os.Root, error) {
+	if dir == "." {
+		return w.root, nil
+	}
+	if r, ok := w.subs[dir]; ok {
+		return r, nil
+	}
+	if len(w.subs) >= maxSubs {
+		w.closeSubs()
+	}
+	r, err := w.root.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening folder %s: %w", dir, err)
+	}
+	if w.subs == nil {
+		w.subs = map[string]*os.Root{}
+	}
+	w.subs[dir] = r
+	return r, nil
+}
+
+func (w *writer) closeSubs() {
+	for d, r := range w.subs {
+		r.Close()
+		delete(w.subs, d)
+	}
 }
 
 func newWriter(dir string, opts Options) (*writer, error) {
@@ -162,6 +198,7 @@ func (w *writer) close() error {
 	if w.root == nil {
 		return nil
 	}
+	w.closeSubs()
 	return w.root.Close()
 }
 
@@ -223,7 +260,11 @@ func (w *writer) mkdir(entryName, clean string) error {
 		w.dirs[clean] = true
 		return nil
 	}
-	if err := w.root.Mkdir(clean, 0o755); err != nil {
+	parent, err := w.in(path.Dir(clean))
+	if err != nil {
+		return err
+	}
+	if err := parent.Mkdir(path.Base(clean), 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Made by us before (an explicit entry after an implicit one) or the target's own.
 			if st, serr := w.root.Lstat(clean); serr == nil && st.IsDir() {
@@ -384,7 +425,11 @@ func (w *writer) writeFile(e entry, clean string) error {
 		return refuse(e.name, "cannot be read: %v", err)
 	}
 	defer rc.Close()
-	out, err := w.root.OpenFile(clean, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
+	parent, err := w.in(path.Dir(clean))
+	if err != nil {
+		return err
+	}
+	out, err := parent.OpenFile(path.Base(clean), os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return refuse(e.name, "appears twice")

@@ -328,6 +328,8 @@ func benchImages(client *http.Client, gwBin, tmp, driver string, o imagesOpts) (
 	// First deploys of the large image against crane, alternating, each on an empty store.
 	var cranePulls, firstDeploys, secondDeploys []time.Duration
 	var secondBytes int64
+	var files int
+	var createCost time.Duration
 	for i := 0; i < o.rounds; i++ {
 		dir := filepath.Join(tmp, "crane-pull")
 		_ = os.RemoveAll(dir)
@@ -361,6 +363,14 @@ func benchImages(client *http.Client, gwBin, tmp, driver string, o imagesOpts) (
 		secondDeploys = append(secondDeploys, d)
 		secondBytes = reg.bytes.Load() - before
 		a.stop()
+		if i == 0 {
+			if files, err = countFiles(filepath.Join(a.dataDir, "images", "layers")); err != nil {
+				return nil, err
+			}
+			if createCost, err = createFiles(a.dataDir, files); err != nil {
+				return nil, err
+			}
+		}
 		fmt.Printf("images: round %d: crane pull %.2f s, first deploy %.2f s, second %.0f ms (%d bytes fetched)\n",
 			i+1, cranePulls[i].Seconds(), firstDeploys[i].Seconds(), ms(secondDeploys[i]), secondBytes)
 	}
@@ -509,6 +519,10 @@ func benchImages(client *http.Client, gwBin, tmp, driver string, o imagesOpts) (
 	if err != nil {
 		return nil, err
 	}
+	inUse, fnIdle, err := envCounts(client, a.base, "nodeimg")
+	if err != nil {
+		return nil, err
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, o.envs)
 	// Long enough for every environment to start (on one CPU) before the first one is done.
@@ -522,7 +536,7 @@ func benchImages(client *http.Client, gwBin, tmp, driver string, o imagesOpts) (
 			}
 		}()
 	}
-	running, err := waitBusy(client, a.base, "nodeimg", o.envs, 3*time.Minute)
+	running, err := waitBusy(client, a.base, "nodeimg", inUse-fnIdle, o.envs, 3*time.Minute, errs)
 	usedDuring, ferr := fsUsed(a.dataDir)
 	wg.Wait()
 	close(errs)
@@ -538,7 +552,7 @@ func benchImages(client *http.Client, gwBin, tmp, driver string, o imagesOpts) (
 
 	var b strings.Builder
 	b.WriteString("## Container images, managed runtimes and layers (Node.js)\n\n")
-	fmt.Fprintf(&b, "Measured by `%s -images-only` on the same machine. One unmodified Node.js handler\n", commandLine())
+	fmt.Fprintf(&b, "Measured by `%s` on the same machine. One unmodified Node.js handler\n", commandLine())
 	b.WriteString("(`internal/testfixtures/nodeimage`) under npm's aws-lambda-ric on this machine's node, four ways: through the AWS\n")
 	b.WriteString("Lambda RIE (`aws-lambda-rie` running node and the same runtime client as its child, no sandbox), and on the gateway\n")
 	b.WriteString("as a container image from a registry, as a zip on a managed runtime (`runtime \"nodejs20.x\"` naming an image of\n")
@@ -562,11 +576,50 @@ func benchImages(client *http.Client, gwBin, tmp, driver string, o imagesOpts) (
 	sortDur(secondDeploys)
 	fmt.Fprintf(&b, "| first deploy of a %.0f MB image (pull and unpack; median of %d, each on an empty store) | %.2f s (%.2fx) | crane pull %.2f s | <= 1.3x |\n",
 		b2mb(bigSize), o.rounds, medianDur(firstDeploys).Seconds(), medianDur(firstDeploys).Seconds()/medianDur(cranePulls).Seconds(), medianDur(cranePulls).Seconds())
+	fmt.Fprintf(&b, "| what bounds the first deploy: creating the image's %d files, as empty files, on the same file system | %.2f s (%.0f µs a file) | crane writes %d blobs | |\n",
+		files, createCost.Seconds(), us(createCost)/float64(max(files, 1)), len(big)+2)
 	fmt.Fprintf(&b, "| deploy of a second image on the same base (only its %.1f kB top layer differs) | %.0f ms, %.1f kB fetched | | pulls nothing of the base |\n",
 		float64(topSize)/1024, ms(medianDur(secondDeploys)), float64(secondBytes)/1024)
 	fmt.Fprintf(&b, "| disk of %d environments of the image function at once (file system in use, before and during) | %+.1f MB; the image store holds %.1f MB | | one copy of the image plus /tmp (a tmpfs) |\n",
 		running, b2mb(usedDuring-usedBefore), b2mb(storeSize))
 	return []string{b.String()}, nil
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	return n, err
+}
+
+// createFiles times creating n empty files (100 a folder) in a fresh folder under dir, the
+// file system's own cost of an unpack, and removes them.
+func createFiles(dir string, n int) (time.Duration, error) {
+	tmp, err := os.MkdirTemp(dir, "create-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		sub := filepath.Join(tmp, fmt.Sprint(i/100))
+		if i%100 == 0 {
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				return 0, err
+			}
+		}
+		f, err := os.OpenFile(filepath.Join(sub, fmt.Sprint(i)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		f.Close()
+	}
+	return time.Since(t0), nil
 }
 
 // waitRuntime waits until the node has the image of runtime name.
@@ -589,29 +642,45 @@ func waitRuntime(client *http.Client, base, name string) error {
 	return fmt.Errorf("runtime %s has no image on the node after 2 minutes", name)
 }
 
-// waitBusy waits until fn has want environments running an invocation, and returns how many.
-func waitBusy(client *http.Client, base, fn string, want int, limit time.Duration) (int, error) {
+// envCounts reads /v1/status: the environments in use on the node (busy, idle or frozen; not
+// standby) and how many of them are fn's idle or frozen ones (busy ones are not listed).
+func envCounts(client *http.Client, base, fn string) (inUse, fnIdle int, err error) {
+	var st struct {
+		Sandbox      struct{ Environments, Standby int }
+		Environments []struct{ Function, State string }
+	}
+	if err := apiCall(client, "GET", base+"/v1/status", "", &st); err != nil {
+		return 0, 0, err
+	}
+	for _, e := range st.Environments {
+		if e.Function == fn && e.State != "standby" {
+			fnIdle++
+		}
+	}
+	return st.Sandbox.Environments - st.Sandbox.Standby, fnIdle, nil
+}
+
+// waitBusy waits until fn has want environments (beyond the others environments in use that are
+// not fn's), and returns how many it has.
+func waitBusy(client *http.Client, base, fn string, others, want int, limit time.Duration, failed <-chan error) (int, error) {
 	deadline := time.Now().Add(limit)
 	n := 0
 	for time.Now().Before(deadline) {
-		var st struct {
-			Environments []struct{ Function, State string }
+		select {
+		case err := <-failed:
+			return 0, fmt.Errorf("an invocation holding an environment failed: %w", err)
+		default:
 		}
-		if err := apiCall(client, "GET", base+"/v1/status", "", &st); err != nil {
+		inUse, _, err := envCounts(client, base, fn)
+		if err != nil {
 			return 0, err
 		}
-		n = 0
-		for _, e := range st.Environments {
-			if e.Function == fn && e.State == "busy" {
-				n++
-			}
-		}
-		if n >= want {
+		if n = inUse - others; n >= want {
 			return n, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return n, fmt.Errorf("%d of %d environments of %s busy after %s", n, want, fn, limit)
+	return n, fmt.Errorf("%d of %d environments of %s in use after %s", n, want, fn, limit)
 }
 
 // zipFiles is a zip of files (mode 0644).

@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lambdagw/gateway/internal/unpack"
 )
@@ -270,18 +271,36 @@ func (s *Store) fetch(ctx context.Context, r ref, img v1.Image, digest string) (
 	im := &Image{Digest: digest, Resolved: r.pinned(digest), Config: ImageConfig{
 		Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Env: cf.Config.Env,
 		WorkingDir: cf.Config.WorkingDir, User: cf.Config.User}}
+	// Layers are fetched and unpacked a few at a time (each into its own folder), drawing on one
+	// budget: one layer's download and hashing overlap another's file creation, which on a
+	// disk that takes 200 µs to create a file bounds a pull of many small files.
+	budget := unpack.NewBudget(s.maxBytes)
+	sizes := make([]int64, len(layers))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pullConcurrency)
 	for i, l := range layers {
 		diffID := cf.RootFS.DiffIDs[i].String()
 		s.hold(diffID)
 		im.Layers = append(im.Layers, diffID)
-		size, err := s.layer(ctx, r, l, diffID, s.maxBytes-im.Size)
-		if err != nil {
-			return im, err
-		}
-		im.Size += size
+		g.Go(func() error {
+			size, err := s.layer(gctx, r, l, diffID, budget)
+			sizes[i] = size
+			return err
+		})
 	}
-	return im, nil
+	err = g.Wait()
+	for _, n := range sizes {
+		im.Size += n
+	}
+	if err == nil && im.Size > s.maxBytes {
+		err = tooLarge(r, s.maxBytes)
+	}
+	return im, err
 }
+
+// pullConcurrency is how many layers of an image are fetched and unpacked at once (Docker's
+// default too).
+const pullConcurrency = 3
 
 // hold keeps a layer from collection while an image being pulled needs it; release ends it.
 func (s *Store) hold(diffID string) {
@@ -301,14 +320,15 @@ func (s *Store) release(diffIDs []string) {
 }
 
 // layer makes sure the layer of diffID is unpacked in the store (one pull per layer at a time,
-// others wait for it) and returns its unpacked size, which must stay within budget.
-func (s *Store) layer(ctx context.Context, r ref, l v1.Layer, diffID string, budget int64) (int64, error) {
+// others wait for it) and returns its unpacked size, drawn from budget: a layer unpacked here
+// draws as it is written, one already present (or unpacked by another pull) all at once.
+func (s *Store) layer(ctx context.Context, r ref, l v1.Layer, diffID string, budget *unpack.Budget) (int64, error) {
 	if _, err := parseDigest(diffID); err != nil {
 		return 0, &Error{Kind: Invalid, Ref: r.String(), Err: fmt.Errorf("layer diff ID: %w", err)}
 	}
 	for {
 		if size, err := s.layerSize(diffID); err == nil {
-			if size > budget {
+			if !budget.Take(size) {
 				return 0, tooLarge(r, s.maxBytes)
 			}
 			return size, nil
@@ -327,7 +347,7 @@ func (s *Store) layer(ctx context.Context, r ref, l v1.Layer, diffID string, bud
 			if p.err != nil {
 				return 0, p.err
 			}
-			continue
+			return s.layerSize(diffID)
 		}
 		s.mu.Unlock()
 		select {
@@ -358,8 +378,8 @@ func (s *Store) layerSize(diffID string) (int64, error) {
 
 // unpackLayer writes the layer into a fresh folder under tmp/, checks that its content has the
 // digest the configuration names, and moves it into place.
-func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID string, budget int64) error {
-	if budget <= 0 {
+func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID string, budget *unpack.Budget) error {
+	if budget.Left() <= 0 {
 		return tooLarge(r, s.maxBytes)
 	}
 	rc, err := uncompressed(l)
@@ -379,7 +399,7 @@ func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID strin
 	h := sha256.New()
 	src := &ctxReader{ctx: ctx, r: io.TeeReader(rc, h)}
 	opts := unpack.LayerOptions
-	opts.MaxBytes = budget
+	opts.MaxBytes, opts.Shared = s.maxBytes, budget
 	if err := unpack.Tar(src, tree, opts); err != nil {
 		if unpack.IsOverSize(err) {
 			return tooLarge(r, s.maxBytes)

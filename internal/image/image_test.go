@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -316,6 +317,36 @@ func TestPullRefused(t *testing.T) {
 				t.Fatalf("a refused pull left %v %v", left, tmp)
 			}
 		})
+	}
+}
+
+// Layers unpacked at once draw on one budget: an image whose layers each fit but together do
+// not is refused, with no layer left half-written.
+func TestPullLayersShareTheLimit(t *testing.T) {
+	reg := newRegistry(t)
+	var layers []v1.Layer
+	for i := 0; i < 6; i++ {
+		layers = append(layers, layerOf(t, tent{fmt.Sprintf("f%d", i), tar.TypeReg, "", strings.Repeat(string(rune('a'+i)), 800)}))
+	}
+	reg.push(t, "many:1", imageOf(t, v1.Config{}, layers...))
+	creds := Registry{Host: reg.host, Username: "ci", Password: "s3cret"}
+	dir := filepath.Join(t.TempDir(), "images")
+	s, err := New(Config{Dir: dir, Registries: []Registry{creds}, Keychain: authn.NewMultiKeychain(), MaxBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pull(context.Background(), reg.host+"/many:1"); !IsKind(err, TooLarge) {
+		t.Fatalf("six layers of 800 bytes under a limit of 2048: %v, want TooLarge", err)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(tmp) > 0 {
+		t.Fatalf("a refused pull left %v half-written", tmp)
+	}
+	s2, err := New(Config{Dir: filepath.Join(t.TempDir(), "images"), Registries: []Registry{creds}, Keychain: authn.NewMultiKeychain(), MaxBytes: 6 * 800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im, err := s2.Pull(context.Background(), reg.host+"/many:1"); err != nil || len(im.Layers) != 6 || im.Size != 6*800 {
+		t.Fatalf("the same image within the limit: %+v %v", im, err)
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -47,7 +48,26 @@ var CodeOptions = Options{
 type Limits struct {
 	MaxEntries int   // entries of any kind
 	MaxBytes   int64 // regular files' content, counted as written
+	// Shared, when set, is a budget several archives unpacked at once draw on (an image's
+	// layers): its content counts against it as written, besides MaxBytes.
+	Shared *Budget
 }
+
+// Budget is a number of bytes several unpacks draw on at once.
+type Budget struct{ left atomic.Int64 }
+
+// NewBudget returns a budget of n bytes.
+func NewBudget(n int64) *Budget {
+	b := &Budget{}
+	b.left.Store(n)
+	return b
+}
+
+// Take draws n bytes and reports whether the budget had them (when not, it is left spent).
+func (b *Budget) Take(n int64) bool { return b.left.Add(-n) >= 0 }
+
+// Left is what is left of the budget (below 0 once overdrawn).
+func (b *Budget) Left() int64 { return b.left.Load() }
 
 // Options say how an archive is unpacked.
 type Options struct {
@@ -441,6 +461,9 @@ func (w *writer) writeFile(e entry, clean string) error {
 	if w.opts.MaxBytes > 0 {
 		left = w.opts.MaxBytes - w.written
 	}
+	if sh := w.opts.Shared; sh != nil && (left < 0 || sh.Left() < left) {
+		left = max(sh.Left(), 0)
+	}
 	var src io.Reader = rc
 	if left >= 0 {
 		src = io.LimitReader(rc, left+1)
@@ -450,6 +473,9 @@ func (w *writer) writeFile(e entry, clean string) error {
 		err = cerr
 	}
 	w.written += n
+	if w.opts.Shared != nil {
+		w.opts.Shared.Take(n)
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Op == "write" {

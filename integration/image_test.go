@@ -199,13 +199,15 @@ func TestImageFunctionApply(t *testing.T) {
 		}
 		return out
 	}
-	for deadline := time.Now().Add(15 * time.Second); len(images()) != 1; time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("images on the node after the grace: %v, want the one in use", images())
-		}
+	layers := func() []string {
+		l, _ := filepath.Glob(filepath.Join(a.dataDir, "images", "layers", "sha256", "*.size"))
+		return l
 	}
-	if layers, _ := filepath.Glob(filepath.Join(a.dataDir, "images", "layers", "sha256", "*.size")); len(layers) != 1 {
-		t.Fatalf("layers left: %v", layers)
+	// One collection removes the image's record, then its layers: wait for both.
+	for deadline := time.Now().Add(15 * time.Second); len(images()) != 1 || len(layers()) != 1; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the grace: images %v, layers %v; want the one image in use and its layer", images(), layers())
+		}
 	}
 	if r := a.invoke("img", `{"mode":"readfile","path":"app/greeting"}`, nil); !strings.Contains(string(r.body), `"content":"v2"`) {
 		t.Fatalf("after the collection: %d %s", r.status, r.body)

@@ -25,7 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lambdagw/gateway/internal/testfixtures/nodeimage"
+	"github.com/lambdagw/gateway/integration/nodeimage"
 )
 
 // The Node.js handler the tests run (nodeimage.Handler) and the runtime client's command.

@@ -24,7 +24,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/lambdagw/gateway/internal/testfixtures/nodeimage"
+	"github.com/lambdagw/gateway/integration/nodeimage"
 )
 
 // craneModule is the crane the module proxy serves, of the go-containerregistry release the
@@ -553,7 +553,7 @@ func benchImages(client *http.Client, gwBin, tmp, driver string, o imagesOpts) (
 	var b strings.Builder
 	b.WriteString("## Container images, managed runtimes and layers (Node.js)\n\n")
 	fmt.Fprintf(&b, "Measured by `%s` on the same machine. One unmodified Node.js handler\n", commandLine())
-	b.WriteString("(`internal/testfixtures/nodeimage`) under npm's aws-lambda-ric on this machine's node, four ways: through the AWS\n")
+	b.WriteString("(`integration/nodeimage`) under npm's aws-lambda-ric on this machine's node, four ways: through the AWS\n")
 	b.WriteString("Lambda RIE (`aws-lambda-rie` running node and the same runtime client as its child, no sandbox), and on the gateway\n")
 	b.WriteString("as a container image from a registry, as a zip on a managed runtime (`runtime \"nodejs20.x\"` naming an image of\n")
 	b.WriteString("node and the runtime client), and as that zip with its dependency moved into a layer at `/opt`. The agent, RIE\n")

@@ -80,7 +80,16 @@ type environment struct {
 	waiting *runtimeConn // the runtime's parked GET /next
 	queued  *invocation  // cur, when it arrived before the runtime's GET /next
 	idleGen uint64
-	freezeT *time.Timer
+	// exts are the registered extensions (extensions.go); runtimePolled says the runtime made
+	// its first poll (Init then waits for the extensions only); finishing is the invocation the
+	// runtime has polled after, waiting for the extensions that owe a poll.
+	exts          []*extension
+	extByID       map[string]*extension
+	runtimePolled bool
+	finishing     *invocation
+	extShutdown   *extShutdown // set once SHUTDOWN was sent
+	hasExts       atomic.Bool  // an extension registered: the invoke path looks without the lock
+	freezeT       *time.Timer
 	// stopFreeze cancels the freeze in progress, if any: a checkout does not wait for a slow
 	// freeze to finish only to thaw it (the driver rolls it back to thawed).
 	stopFreeze context.CancelFunc
@@ -481,6 +490,7 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 	e.mu.Unlock()
 	e.out.begin(inv, "START RequestId: "+req.RequestID+" Version: "+req.Version)
 	e.deliver(inv)
+	e.notifyInvoke(inv)
 
 	select {
 	case <-inv.done:
@@ -666,6 +676,7 @@ func (e *environment) resetWith(reason, status, errType string) {
 	inv := e.cur
 	e.cur = nil
 	e.queued = nil
+	e.finishing = nil
 	answered := inv != nil && e.phase == phaseFinishing
 	e.toLocked(phaseDead)
 	e.mu.Unlock()
@@ -684,6 +695,7 @@ func (e *environment) resetWith(reason, status, errType string) {
 		e.endInvocation(inv, status, errType)
 	}
 	e.owner.discard(e, held)
+	e.shutdownExtensions(reason)
 	e.destroy()
 }
 
@@ -691,6 +703,7 @@ func (e *environment) resetWith(reason, status, errType string) {
 // drain). No extension is notified yet; the runtime gets no event, so it is simply killed.
 func (e *environment) shutdown(reason string) {
 	e.cfg.logger.Debug("shutting down environment", "function", e.fn.Name, "env", e.id, "reason", reason)
+	e.shutdownExtensions(reason)
 	e.destroy()
 }
 
@@ -699,6 +712,7 @@ func (e *environment) destroy() {
 	e.teardown.Do(func() {
 		close(e.dead)
 		e.failPoll()
+		e.failExtensionPolls()
 		e.mu.Lock()
 		if e.freezeT != nil {
 			e.freezeT.Stop()

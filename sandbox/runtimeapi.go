@@ -208,6 +208,7 @@ func (c *runtimeConn) close() {
 	delete(c.s.conns, c)
 	c.s.mu.Unlock()
 	c.s.e.unpark(c)
+	c.s.e.unparkExtension(c)
 }
 
 func (c *runtimeConn) setClosing() {
@@ -225,6 +226,10 @@ func (c *runtimeConn) route(req *http.Request) {
 		}
 		c.replyError(http.StatusMethodNotAllowed, "InvalidRequest", fmt.Sprintf("%s %s: use %s", req.Method, p, want))
 		return false
+	}
+	if rest, ok := strings.CutPrefix(p, extPrefix); ok {
+		c.routeExtension(req, rest)
+		return
 	}
 	switch rest, ok := strings.CutPrefix(p, apiPrefix); {
 	case !ok:
@@ -357,16 +362,24 @@ func appendHeader(b []byte, name, value string) []byte {
 // The connection is then answered with a queued event or parked until invoke delivers one.
 func (e *environment) next(c *runtimeConn) {
 	e.mu.Lock()
-	first := e.phase == phaseInitialising
+	// The runtime's first poll ends Init, unless an extension has not polled yet: its poll
+	// ends it then (extensionNext).
+	first := e.phase == phaseInitialising && !e.runtimePolled
+	initNow := false
 	if first {
-		e.toLocked(phaseReady)
+		e.runtimePolled = true
+		initNow = e.extensionsReadyLocked() && e.toLocked(phaseReady)
 	}
 	prev := e.cur
 	if prev == e.queued {
 		prev = nil // not delivered yet (the runtime reconnected): this poll gets it
 	}
+	if prev != nil && e.extensionsOweLocked() {
+		// An extension still works on the invocation: its poll ends it (extensionNext).
+		e.finishing, prev = prev, nil
+	}
 	e.mu.Unlock()
-	if first {
+	if initNow {
 		close(e.initDone)
 	}
 	if prev != nil {

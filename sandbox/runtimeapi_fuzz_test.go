@@ -22,6 +22,10 @@ import (
 //     an Init error have no effect: the runtime's own answer is accepted and is what the
 //     caller gets, from the one environment started;
 //   - an accepted init/error makes Init run again in a new environment, which then answers.
+//
+// extPrefix is the Extensions API's, served at the same address.
+const extPrefix = "/2020-01-01/extension/"
+
 func FuzzRuntimeAPI(f *testing.F) {
 	inv := apiPrefix + "invocation/"
 	f.Add(false, false, []byte("POST "+inv+apiRequestID+"/response HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\"ok\""))
@@ -35,6 +39,10 @@ func FuzzRuntimeAPI(f *testing.F) {
 	f.Add(true, false, []byte("POST "+apiPrefix+"init/error HTTP/1.1\r\nHost: x\r\nLambda-Runtime-Function-Error-Type: Runtime.ImportError\r\n"+
 		"Content-Length: 8\r\n\r\nnot json"))
 	f.Add(true, false, []byte("PUT "+apiPrefix+"init/error HTTP/1.1\r\nHost: x\r\n\r\nGET /other HTTP/1.1\r\nHost: x\r\n\r\n"))
+	ext := extPrefix
+	f.Add(false, false, []byte("POST "+ext+"register HTTP/1.1\r\nHost: x\r\nLambda-Extension-Name: late\r\nContent-Length: 20\r\n\r\n{\"events\":[\"INVOKE\"]}"))
+	f.Add(false, false, []byte("GET "+ext+"event/next HTTP/1.1\r\nHost: x\r\nLambda-Extension-Identifier: nobody\r\n\r\n"))
+	f.Add(false, false, []byte("POST "+ext+"init/error HTTP/1.1\r\nHost: x\r\n\r\nGET "+ext+"event/next HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, beforeInit, stream bool, raw []byte) {
 		h := newAPIHarness(t, stream, nil)
 		inst := h.nextInstance(t)
@@ -83,6 +91,8 @@ func FuzzRuntimeAPI(f *testing.F) {
 			if starts != 2 || !res.is(apiAnswer) {
 				t.Fatalf("after an accepted init/error: %d environments started, the caller got %s; want Init run again, and the answer", starts, res)
 			}
+		case beforeInit && sent.register:
+			// An extension registered before Init holds Init until it polls (or Init times out).
 		case !sent.next && !sent.claim && !(beforeInit && sent.initError):
 			if exch.accepted > 0 || exch.events > 0 || starts != 1 || len(posts) != 1 || posts[0] != http.StatusAccepted || !res.is(apiAnswer) {
 				t.Fatalf("bytes that touch no invocation changed the outcome: %d accepted, %d events, %d environments, "+
@@ -97,6 +107,7 @@ type sentRequests struct {
 	next      bool // GET .../invocation/next
 	claim     bool // POST .../invocation/apiRequestID/response or /error
 	initError bool // POST .../init/error
+	register  bool // POST /2020-01-01/extension/register: an extension Init then waits for
 }
 
 func classify(raw []byte) sentRequests {
@@ -115,6 +126,8 @@ func classify(raw []byte) sentRequests {
 			s.claim = true
 		case req.Method == http.MethodPost && p == apiPrefix+"init/error":
 			s.initError = true
+		case req.Method == http.MethodPost && p == extPrefix+"register":
+			s.register = true
 		}
 		if _, err := io.Copy(io.Discard, req.Body); err != nil {
 			return s

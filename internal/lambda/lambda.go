@@ -17,7 +17,7 @@ import (
 )
 
 // DefaultAccount is the account id in ARNs; an on-prem gateway has no AWS account.
-const DefaultAccount = "000000000000"
+const DefaultAccount = structs.AccountID
 
 // Error is a Lambda service error: the HTTP status, the exception name the SDKs map to a typed
 // error (X-Amzn-ErrorType), and the message.

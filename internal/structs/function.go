@@ -172,5 +172,8 @@ var reservedEnv = map[string]bool{
 // IsReservedEnv reports whether name is set by the gateway and may not be configured.
 func IsReservedEnv(name string) bool { return reservedEnv[name] }
 
+// AccountID is the account in the gateway's ARNs: an on-prem gateway has no AWS account.
+const AccountID = "000000000000"
+
 // DefaultRole is the execution role reported for functions created without one (by apply).
 const DefaultRole = "arn:aws:iam::000000000000:role/gateway"

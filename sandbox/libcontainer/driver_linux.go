@@ -375,9 +375,10 @@ func makeRootfs(root string) error {
 		}
 	}
 	files := map[string]string{
-		"etc/passwd":        "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n",
-		"etc/group":         "root:x:0:\nsbx_user1051:x:990:\n",
-		"etc/hosts":         "127.0.0.1 localhost\n::1 localhost\n",
+		"etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n",
+		"etc/group":  "root:x:0:\nsbx_user1051:x:990:\n",
+		// sandbox.localdomain is where extensions listen for telemetry, as on Lambda.
+		"etc/hosts":         "127.0.0.1 localhost sandbox sandbox.localdomain\n::1 localhost\n",
 		"etc/resolv.conf":   "",
 		"etc/nsswitch.conf": "hosts: files dns\n",
 	}

@@ -190,6 +190,18 @@ func handle(ctx context.Context, ev Event) (any, error) {
 			}
 		}
 		return map[string]any{"procs": procs, "uid": os.Getuid(), "gid": os.Getgid()}, nil
+	case "register":
+		// An extension registering after Init: refused.
+		req, _ := http.NewRequest("POST", "http://"+os.Getenv("AWS_LAMBDA_RUNTIME_API")+"/2020-01-01/extension/register",
+			strings.NewReader(`{"events":["INVOKE"]}`))
+		req.Header.Set("Lambda-Extension-Name", "late")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return map[string]string{"error": err.Error()}, nil
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return map[string]any{"status": resp.StatusCode, "body": string(b)}, nil
 	case "readfile":
 		b, err := os.ReadFile(ev.Path)
 		return map[string]string{"content": string(b), "error": errString(err)}, nil
@@ -473,6 +485,7 @@ func main() {
 			time.Sleep(time.Hour)
 		}
 	}
+	startExtension()
 	lambda.Start(entry)
 }
 

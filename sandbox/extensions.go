@@ -1,0 +1,412 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/lambdagw/gateway/internal/structs"
+)
+
+// The Extensions API, version 2020-01-01, at the same address as the Runtime API
+// (PROTOCOLS.md section 2). An extension registers during Init, then long-polls event/next:
+// Init ends once the runtime and every registered extension have polled, and an invocation
+// ends (END, REPORT, the environment back to the pool, maybe frozen) once the runtime and every
+// extension registered for INVOKE have polled again after it.
+const (
+	extPrefix               = "/2020-01-01/extension/"
+	headerExtensionName     = "Lambda-Extension-Name"
+	headerExtensionID       = "Lambda-Extension-Identifier"
+	headerExtensionEventID  = "Lambda-Extension-Event-Identifier"
+	headerExtensionErrType  = "Lambda-Extension-Function-Error-Type"
+	maxExtensions           = 10 // Lambda's limit
+	maxExtensionNameLen     = 128
+	maxExtensionRequestBody = 64 << 10
+)
+
+// extension is one registered extension; its fields are guarded by environment.mu.
+type extension struct {
+	id, name         string
+	invoke, shutdown bool
+	// ready: it polled since it registered (Init waits for that).
+	ready bool
+	// owes: it was sent an INVOKE event and has not polled since (the invocation waits).
+	owes    bool
+	waiting *runtimeConn // its parked event/next
+	queued  []byte       // an event waiting for its next poll
+	// shutdownSent: it was given the SHUTDOWN event; its next poll acknowledges it.
+	shutdownSent bool
+}
+
+// extShutdown is the environment's shutdown as its extensions see it: the SHUTDOWN events sent
+// and the polls that acknowledge them.
+type extShutdown struct {
+	left int
+	done chan struct{} // closed when left reaches 0
+}
+
+// internalShutdownBudget is how long extensions that live in the runtime's process get to
+// handle SHUTDOWN (Lambda's 500 ms with internal extensions only).
+const internalShutdownBudget = 500 * time.Millisecond
+
+// routeExtension serves the Extensions API; rest is the path after extPrefix.
+func (c *runtimeConn) routeExtension(req *http.Request, rest string) {
+	e := c.s.e
+	want := map[string]string{"register": http.MethodPost, "event/next": http.MethodGet, "init/error": http.MethodPost, "exit/error": http.MethodPost}[rest]
+	switch {
+	case want == "":
+		c.replyError(http.StatusNotFound, "InvalidRequest", fmt.Sprintf("unknown Extensions API call %s %s", req.Method, req.URL.Path))
+		return
+	case req.Method != want:
+		c.replyError(http.StatusMethodNotAllowed, "InvalidRequest", fmt.Sprintf("%s %s: use %s", req.Method, req.URL.Path, want))
+		return
+	case rest == "register":
+		e.registerExtension(c, req)
+		return
+	}
+	id := req.Header.Get(headerExtensionID)
+	if id == "" {
+		c.replyError(http.StatusForbidden, "Extension.MissingHeader", "the "+headerExtensionID+" header is required")
+		return
+	}
+	e.mu.Lock()
+	x := e.extByID[id]
+	e.mu.Unlock()
+	if x == nil {
+		c.replyError(http.StatusForbidden, "Extension.UnknownExtensionIdentifier", fmt.Sprintf("no extension is registered as %q", id))
+		return
+	}
+	switch rest {
+	case "event/next":
+		e.extensionNext(c, x)
+	case "init/error":
+		e.extensionInitError(c, req, x)
+	case "exit/error":
+		errType, _ := readErrorReport(req)
+		e.out.line(fmt.Sprintf("EXTENSION Name: %s reported an exit error: %s", x.name, errType))
+		c.accepted()
+	}
+}
+
+// registerExtension registers an extension: only during Init, before the runtime's first
+// poll (an internal extension registers from the runtime's process before that).
+func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
+	name := req.Header.Get(headerExtensionName)
+	if name == "" || len(name) > maxExtensionNameLen || strings.ContainsAny(name, "/\x00\r\n") {
+		c.replyError(http.StatusForbidden, "Extension.InvalidExtensionName", fmt.Sprintf("%q is not an extension name (1 to %d characters, no '/')", name, maxExtensionNameLen))
+		return
+	}
+	body, err := readBody(req, maxExtensionRequestBody)
+	if err != nil {
+		c.replyError(http.StatusBadRequest, "InvalidRequestFormat", "reading the registration: "+err.Error())
+		return
+	}
+	var in struct {
+		Events []string `json:"events"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		c.replyError(http.StatusBadRequest, "InvalidRequestFormat", "the registration is not JSON {\"events\": [...]}: "+err.Error())
+		return
+	}
+	x := &extension{id: uuid.NewString(), name: name}
+	for _, ev := range in.Events {
+		switch ev {
+		case "INVOKE":
+			x.invoke = true
+		case "SHUTDOWN":
+			x.shutdown = true
+		default:
+			c.replyError(http.StatusBadRequest, "Extension.InvalidEventType", fmt.Sprintf("%q is not an event an extension registers for (INVOKE, SHUTDOWN)", ev))
+			return
+		}
+	}
+	e.mu.Lock()
+	switch {
+	case e.phase.initialised() || e.runtimePolled:
+		e.mu.Unlock()
+		c.replyError(http.StatusForbidden, "Extension.RegistrationClosed", "extensions register during Init, before the runtime's first invocation/next")
+		return
+	case len(e.exts) >= maxExtensions:
+		e.mu.Unlock()
+		c.replyError(http.StatusForbidden, "Extension.TooManyExtensions", fmt.Sprintf("an environment has at most %d extensions", maxExtensions))
+		return
+	}
+	for _, o := range e.exts {
+		if o.name == name {
+			e.mu.Unlock()
+			c.replyError(http.StatusForbidden, "Extension.InvalidExtensionState", fmt.Sprintf("an extension named %q is already registered", name))
+			return
+		}
+	}
+	if e.extByID == nil {
+		e.extByID = map[string]*extension{}
+	}
+	e.exts = append(e.exts, x)
+	e.extByID[x.id] = x
+	e.hasExts.Store(true)
+	e.mu.Unlock()
+	out, _ := json.Marshal(map[string]string{"functionName": e.fn.Name, "functionVersion": e.pool.key.version,
+		"handler": e.fn.Handler, "accountId": structs.AccountID})
+	c.wmu.Lock()
+	b := c.head(c.wbuf[:0], http.StatusOK, len(out))
+	b = appendHeader(b, headerExtensionID, x.id)
+	b = append(b, "\r\n"...)
+	_ = c.writeLocked(b, out)
+	c.wmu.Unlock()
+}
+
+// extensionNext is an extension's long poll: it acknowledges the Init or the invocation it was
+// in, then gets its queued event or parks.
+func (e *environment) extensionNext(c *runtimeConn, x *extension) {
+	e.mu.Lock()
+	if sd := e.extShutdown; sd != nil {
+		// Shutting down: a poll after SHUTDOWN says the extension is done; there is no
+		// other event to wait for.
+		if x.shutdownSent {
+			x.shutdownSent = false
+			if sd.left--; sd.left == 0 {
+				close(sd.done)
+			}
+		}
+		e.mu.Unlock()
+		c.replyError(http.StatusInternalServerError, "Extension.Shutdown", "the execution environment is shutting down")
+		return
+	}
+	x.ready = true
+	initNow := e.phase == phaseInitialising && e.runtimePolled && e.extensionsReadyLocked() && e.toLocked(phaseReady)
+	var finish *invocation
+	if x.owes {
+		x.owes = false
+		if e.finishing != nil && !e.extensionsOweLocked() {
+			finish, e.finishing = e.finishing, nil
+		}
+	}
+	ev := x.queued
+	x.queued = nil
+	var old *runtimeConn
+	if ev == nil {
+		old, x.waiting = x.waiting, c
+		if old == c {
+			old = nil
+		}
+	}
+	e.mu.Unlock()
+	if initNow {
+		close(e.initDone)
+	}
+	if finish != nil {
+		e.finish(finish)
+	}
+	if old != nil {
+		old.replyError(http.StatusInternalServerError, "Extension.Superseded", "another event/next took this one's place")
+	}
+	select {
+	case <-e.dead:
+		e.mu.Lock()
+		if x.waiting == c {
+			x.waiting = nil
+		}
+		e.mu.Unlock()
+		c.replyError(http.StatusInternalServerError, "Extension.Shutdown", "the execution environment is shutting down")
+		return
+	default:
+	}
+	if ev != nil {
+		e.sendExtensionEvent(c, ev)
+	}
+}
+
+// extensionInitError fails Init with the extension's error type, as the runtime's init/error.
+func (e *environment) extensionInitError(c *runtimeConn, req *http.Request, x *extension) {
+	errType, payload := readErrorReport(req)
+	if errType == "" || errType == "Unhandled" {
+		errType = "Extension.InitError"
+	}
+	var report struct {
+		Message string `json:"errorMessage"`
+	}
+	_ = json.Unmarshal(payload, &report)
+	e.mu.Lock()
+	if e.phase.initialised() {
+		e.mu.Unlock()
+		c.replyError(http.StatusForbidden, "Extension.InvalidExtensionState", "init/error is only valid during Init")
+		return
+	}
+	select {
+	case e.initFail <- &initError{errorType: errType, message: fmt.Sprintf("extension %s: %s", x.name, report.Message), body: payload, status: "error"}:
+	default:
+	}
+	e.mu.Unlock()
+	c.accepted()
+}
+
+// extensionsReadyLocked reports whether every registered extension polled since it registered.
+func (e *environment) extensionsReadyLocked() bool {
+	for _, x := range e.exts {
+		if !x.ready {
+			return false
+		}
+	}
+	return true
+}
+
+// extensionsOweLocked reports whether an extension has not polled since its INVOKE event.
+func (e *environment) extensionsOweLocked() bool {
+	for _, x := range e.exts {
+		if x.owes {
+			return true
+		}
+	}
+	return false
+}
+
+// notifyInvoke sends the INVOKE event of inv, which the runtime is being given, to every
+// extension registered for it; the invocation then ends only once each has polled again.
+func (e *environment) notifyInvoke(inv *invocation) {
+	if !e.hasExts.Load() {
+		return // the common case, without a lock
+	}
+	e.mu.Lock()
+	if len(e.exts) == 0 || e.cur != inv {
+		e.mu.Unlock()
+		return
+	}
+	var send []*runtimeConn
+	var ev []byte
+	for _, x := range e.exts {
+		if !x.invoke {
+			continue
+		}
+		if ev == nil {
+			ev, _ = json.Marshal(map[string]any{"eventType": "INVOKE", "deadlineMs": inv.deadline.UnixMilli(),
+				"requestId": inv.req.RequestID, "invokedFunctionArn": inv.req.InvokedFunctionARN,
+				"tracing": map[string]string{"type": "X-Amzn-Trace-Id", "value": inv.req.TraceID}})
+		}
+		x.owes = true
+		if x.waiting != nil {
+			send = append(send, x.waiting)
+			x.waiting = nil
+		} else {
+			x.queued = ev
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range send {
+		e.sendExtensionEvent(c, ev)
+	}
+}
+
+// sendExtensionEvent answers an extension's event/next.
+func (e *environment) sendExtensionEvent(c *runtimeConn, ev []byte) {
+	c.wmu.Lock()
+	b := c.head(c.wbuf[:0], http.StatusOK, len(ev))
+	b = appendHeader(b, headerExtensionEventID, uuid.NewString())
+	b = append(b, "\r\n"...)
+	err := c.writeLocked(b, ev)
+	c.wmu.Unlock()
+	if err != nil {
+		c.nc.Close()
+	}
+}
+
+// failExtensionPolls answers every parked event/next when the environment is torn down.
+func (e *environment) failExtensionPolls() {
+	e.mu.Lock()
+	var conns []*runtimeConn
+	for _, x := range e.exts {
+		if x.waiting != nil {
+			conns = append(conns, x.waiting)
+			x.waiting = nil
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range conns {
+		c.replyError(http.StatusInternalServerError, "Extension.Shutdown", "the execution environment is shutting down")
+	}
+}
+
+// unparkExtension forgets c as an extension's parked poll once its connection closed.
+func (e *environment) unparkExtension(c *runtimeConn) {
+	e.mu.Lock()
+	for _, x := range e.exts {
+		if x.waiting == c {
+			x.waiting = nil
+		}
+	}
+	e.mu.Unlock()
+}
+
+// shutdownExtensions sends SHUTDOWN to the extensions registered for it and waits, within
+// Lambda's budget, for each to poll again; then the environment is destroyed. A frozen
+// environment is thawed for it. Nothing happens without such an extension, or once the
+// runtime's process (which internal extensions live in) is gone.
+func (e *environment) shutdownExtensions(reason string) {
+	if !e.hasExts.Load() {
+		return
+	}
+	select {
+	case <-e.inst.Exited():
+		return
+	default:
+	}
+	deadline := time.Now().Add(internalShutdownBudget)
+	ev, _ := json.Marshal(map[string]any{"eventType": "SHUTDOWN", "shutdownReason": shutdownReason(reason), "deadlineMs": deadline.UnixMilli()})
+	sd := &extShutdown{done: make(chan struct{})}
+	var send []*runtimeConn
+	e.mu.Lock()
+	for _, x := range e.exts {
+		if !x.shutdown {
+			continue
+		}
+		sd.left++
+		x.shutdownSent = true
+		if x.waiting != nil {
+			send = append(send, x.waiting)
+			x.waiting = nil
+		} else {
+			x.queued = ev
+		}
+	}
+	if sd.left == 0 {
+		e.mu.Unlock()
+		return
+	}
+	e.extShutdown = sd
+	e.mu.Unlock()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	e.freezeMu.Lock()
+	if e.frozen {
+		if err := e.inst.Thaw(ctx); err != nil {
+			e.freezeMu.Unlock()
+			return
+		}
+		e.frozen = false
+	}
+	e.freezeMu.Unlock()
+	for _, c := range send {
+		e.sendExtensionEvent(c, ev)
+	}
+	select {
+	case <-sd.done:
+	case <-ctx.Done():
+		e.cfg.logger.Debug("extensions did not finish their shutdown in time", "env", e.id, "budget", internalShutdownBudget)
+	}
+}
+
+// shutdownReason is Lambda's name for why an environment ends.
+func shutdownReason(reason string) string {
+	switch {
+	case reason == "timeout":
+		return "timeout"
+	case strings.Contains(reason, "crash"), strings.Contains(reason, "fail"), strings.Contains(reason, "error"),
+		strings.Contains(reason, "oom"), strings.Contains(reason, "exit"):
+		return "failure"
+	}
+	return "spindown"
+}

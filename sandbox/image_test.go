@@ -101,6 +101,11 @@ func TestImageFunction(t *testing.T) {
 			if got := read("/etc/motd"); !strings.Contains(got["error"].(string), "no such file") {
 				t.Fatalf("/etc/motd, whited out, reads %v", got)
 			}
+			// The environment's hosts file, over the image's: extensions' telemetry listeners are
+			// at sandbox.localdomain.
+			if got := read("/etc/hosts"); !strings.Contains(got["content"].(string), "127.0.0.1 localhost sandbox sandbox.localdomain") {
+				t.Fatalf("/etc/hosts: %v", got)
+			}
 			env := decode(t, callFn(t, h, fn, `{"mode":"env"}`).Payload)
 			for k, want := range map[string]string{"FOO": "from-image", "BAR": "fn", "PATH": "/app/bin:/usr/bin",
 				"AWS_LAMBDA_FUNCTION_NAME": "img", "LAMBDA_TASK_ROOT": "/var/task"} {

@@ -275,13 +275,18 @@ func makeSkeleton(dir string) error {
 	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	for _, sub := range []string{"var/task", "opt", "tmp", "proc", "dev", "sys"} {
+	for _, sub := range []string{"var/task", "opt", "tmp", "proc", "dev", "sys", "etc"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return err
 		}
 	}
-	return nil
+	// The environment's own hosts over the image's, as container engines give theirs:
+	// sandbox.localdomain is where extensions listen for telemetry, as on Lambda.
+	return os.WriteFile(filepath.Join(dir, "etc", "hosts"), []byte(envHosts), 0o644)
 }
+
+// envHosts is /etc/hosts in every environment.
+const envHosts = "127.0.0.1 localhost sandbox sandbox.localdomain\n::1 localhost ip6-localhost ip6-loopback\n"
 
 // maxOverlayOptions is what one mount(2) takes of options (a page, less some room).
 const maxOverlayOptions = 4000
@@ -375,10 +380,9 @@ func makeRootfs(root string) error {
 		}
 	}
 	files := map[string]string{
-		"etc/passwd": "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n",
-		"etc/group":  "root:x:0:\nsbx_user1051:x:990:\n",
-		// sandbox.localdomain is where extensions listen for telemetry, as on Lambda.
-		"etc/hosts":         "127.0.0.1 localhost sandbox sandbox.localdomain\n::1 localhost\n",
+		"etc/passwd":        "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n",
+		"etc/group":         "root:x:0:\nsbx_user1051:x:990:\n",
+		"etc/hosts":         envHosts,
 		"etc/resolv.conf":   "",
 		"etc/nsswitch.conf": "hosts: files dns\n",
 	}

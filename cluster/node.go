@@ -438,15 +438,7 @@ func (n *Node) FunctionURLs(fn string) []*structs.FunctionURL { return n.State()
 
 // PutFunction creates or replaces a function through the log and returns the stored value.
 func (n *Node) PutFunction(ctx context.Context, fn *structs.Function, expectRevision string) (*structs.Function, error) {
-	resp, err := n.apply(ctx, fsm.PutFunctionType, fsm.PutFunction{Function: fn, ExpectRevision: expectRevision})
-	if err != nil {
-		return nil, err
-	}
-	stored, ok := resp.(*structs.Function)
-	if !ok {
-		return nil, fmt.Errorf("unexpected apply response %T", resp)
-	}
-	return stored, nil
+	return applyAs[structs.Function](ctx, n, fsm.PutFunctionType, fsm.PutFunction{Function: fn, ExpectRevision: expectRevision})
 }
 
 // DeleteFunction removes a function through the log.
@@ -457,15 +449,7 @@ func (n *Node) DeleteFunction(ctx context.Context, name string) error {
 
 // PutFunctionURL creates (create), replaces (update) or upserts a function URL through the log.
 func (n *Node) PutFunctionURL(ctx context.Context, u *structs.FunctionURL, create, update bool) (*structs.FunctionURL, error) {
-	resp, err := n.apply(ctx, fsm.PutFunctionURLType, fsm.PutFunctionURL{URL: u, Create: create, Update: update})
-	if err != nil {
-		return nil, err
-	}
-	stored, ok := resp.(*structs.FunctionURL)
-	if !ok {
-		return nil, fmt.Errorf("unexpected apply response %T", resp)
-	}
-	return stored, nil
+	return applyAs[structs.FunctionURL](ctx, n, fsm.PutFunctionURLType, fsm.PutFunctionURL{URL: u, Create: create, Update: update})
 }
 
 // Version returns a published version of a function.
@@ -478,16 +462,8 @@ func (n *Node) Versions(name string) []*structs.Function { return n.State().Vers
 
 // PublishVersion publishes a function's $LATEST through the log (see fsm.PublishVersion).
 func (n *Node) PublishVersion(ctx context.Context, name, description, expectRevision, codeSha256 string) (*structs.Function, error) {
-	resp, err := n.apply(ctx, fsm.PublishVersionType, fsm.PublishVersion{Name: name, Description: description,
+	return applyAs[structs.Function](ctx, n, fsm.PublishVersionType, fsm.PublishVersion{Name: name, Description: description,
 		ExpectRevision: expectRevision, CodeSha256: codeSha256})
-	if err != nil {
-		return nil, err
-	}
-	v, ok := resp.(*structs.Function)
-	if !ok {
-		return nil, fmt.Errorf("unexpected apply response %T", resp)
-	}
-	return v, nil
 }
 
 // ReservedConcurrency returns a function's reserved concurrency, if it has one.
@@ -576,15 +552,7 @@ func (n *Node) Aliases(fn string) []*structs.Alias { return n.State().Aliases(fn
 
 // PutAlias writes an alias through the log (see fsm.PutAlias).
 func (n *Node) PutAlias(ctx context.Context, a *structs.Alias, create, update bool, expectRevision string) (*structs.Alias, error) {
-	resp, err := n.apply(ctx, fsm.PutAliasType, fsm.PutAlias{Alias: a, Create: create, Update: update, ExpectRevision: expectRevision})
-	if err != nil {
-		return nil, err
-	}
-	stored, ok := resp.(*structs.Alias)
-	if !ok {
-		return nil, fmt.Errorf("unexpected apply response %T", resp)
-	}
-	return stored, nil
+	return applyAs[structs.Alias](ctx, n, fsm.PutAliasType, fsm.PutAlias{Alias: a, Create: create, Update: update, ExpectRevision: expectRevision})
 }
 
 // DeleteAlias removes an alias through the log.
@@ -595,15 +563,7 @@ func (n *Node) DeleteAlias(ctx context.Context, fn, name string) error {
 
 // PutTrigger creates or replaces a function's trigger through the log.
 func (n *Node) PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error) {
-	resp, err := n.apply(ctx, fsm.PutTriggerType, fsm.PutTrigger{Trigger: t})
-	if err != nil {
-		return nil, err
-	}
-	stored, ok := resp.(*structs.Trigger)
-	if !ok {
-		return nil, fmt.Errorf("unexpected apply response %T", resp)
-	}
-	return stored, nil
+	return applyAs[structs.Trigger](ctx, n, fsm.PutTriggerType, fsm.PutTrigger{Trigger: t})
 }
 
 // DeleteTrigger removes a function's trigger through the log.
@@ -627,6 +587,19 @@ func (n *Node) Triggers(fn string) []*structs.Trigger { return n.State().Trigger
 func (n *Node) DeleteFunctionURL(ctx context.Context, id string) error {
 	_, err := n.apply(ctx, fsm.DeleteFunctionURLType, fsm.DeleteFunctionURL{ID: id})
 	return err
+}
+
+// applyAs is apply for a command whose FSM response is the stored *T.
+func applyAs[T any](ctx context.Context, n *Node, t fsm.MessageType, body any) (*T, error) {
+	resp, err := n.apply(ctx, t, body)
+	if err != nil {
+		return nil, err
+	}
+	stored, ok := resp.(*T)
+	if !ok {
+		return nil, fmt.Errorf("unexpected apply response %T", resp)
+	}
+	return stored, nil
 }
 
 // apply writes one entry: on the leader directly, from a follower through the leader.
@@ -729,15 +702,7 @@ func (n *Node) LayerVersions(name string) []*structs.LayerVersion {
 
 // PublishLayerVersion publishes a layer's next version through the log.
 func (n *Node) PublishLayerVersion(ctx context.Context, l *structs.LayerVersion) (*structs.LayerVersion, error) {
-	resp, err := n.apply(ctx, fsm.PublishLayerVersionType, fsm.PublishLayerVersion{Layer: l})
-	if err != nil {
-		return nil, err
-	}
-	stored, ok := resp.(*structs.LayerVersion)
-	if !ok {
-		return nil, fmt.Errorf("unexpected apply response %T", resp)
-	}
-	return stored, nil
+	return applyAs[structs.LayerVersion](ctx, n, fsm.PublishLayerVersionType, fsm.PublishLayerVersion{Layer: l})
 }
 
 // DeleteLayerVersion removes a layer version through the log.
@@ -750,14 +715,6 @@ func (n *Node) DeleteLayerVersion(ctx context.Context, name string, v int64) err
 // through the log; expectRevision, when set, must be the policy's revision, revision is the
 // next.
 func (n *Node) PutLayerPolicy(ctx context.Context, name string, v int64, add *structs.LayerStatement, removeSid, expectRevision, revision string) (*structs.LayerVersion, error) {
-	resp, err := n.apply(ctx, fsm.PutLayerPolicyType, fsm.PutLayerPolicy{Name: name, Version: v, Add: add,
+	return applyAs[structs.LayerVersion](ctx, n, fsm.PutLayerPolicyType, fsm.PutLayerPolicy{Name: name, Version: v, Add: add,
 		RemoveSid: removeSid, ExpectRevision: expectRevision, Revision: revision})
-	if err != nil {
-		return nil, err
-	}
-	stored, ok := resp.(*structs.LayerVersion)
-	if !ok {
-		return nil, fmt.Errorf("unexpected apply response %T", resp)
-	}
-	return stored, nil
 }

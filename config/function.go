@@ -449,23 +449,17 @@ func LoadFunctionFiles(in Inputs, paths ...string) (*FunctionFiles, *Files, hcl.
 		fns, layers, d := decodeFunctions(b.body, ctx, filepath.Dir(b.path))
 		diags = append(diags, d...)
 		for _, l := range layers {
-			if prev, dup := seenLayers[l.Name]; dup {
-				rng := l.DeclRange
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate layer",
-					Detail: fmt.Sprintf("Layer %q is also declared at %s.", l.Name, prev), Subject: &rng})
+			if d := firstDecl(seenLayers, "Layer", l.Name, l.DeclRange); d != nil {
+				diags = append(diags, d)
 				continue
 			}
-			seenLayers[l.Name] = l.DeclRange
 			out.Layers = append(out.Layers, l)
 		}
 		for _, fn := range fns {
-			if prev, dup := seen[fn.Name]; dup {
-				rng := fn.DeclRange
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate function",
-					Detail: fmt.Sprintf("Function %q is also declared at %s.", fn.Name, prev), Subject: &rng})
+			if d := firstDecl(seen, "Function", fn.Name, fn.DeclRange); d != nil {
+				diags = append(diags, d)
 				continue
 			}
-			seen[fn.Name] = fn.DeclRange
 			out.Functions = append(out.Functions, fn)
 		}
 	}
@@ -839,4 +833,15 @@ func codePath(expr hcl.Expression, ctx *hcl.EvalContext, baseDir, what string) (
 		return code, hcl.Diagnostics{rangeDiag("Invalid code", fmt.Sprintf("%s is neither a folder nor a .zip file.", code), expr.Range())}
 	}
 	return code, nil
+}
+
+// firstDecl records the declaration of kind name at rng in seen, or, when name was declared
+// before, returns the diagnostic of this second declaration.
+func firstDecl(seen map[string]hcl.Range, kind, name string, rng hcl.Range) *hcl.Diagnostic {
+	if prev, dup := seen[name]; dup {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + strings.ToLower(kind),
+			Detail: fmt.Sprintf("%s %q is also declared at %s.", kind, name, prev), Subject: &rng}
+	}
+	seen[name] = rng
+	return nil
 }

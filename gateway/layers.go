@@ -75,15 +75,24 @@ func (g *Gateway) PublishLayerVersion(ctx context.Context, name string, in *lamb
 	return lambda.LayerVersionFrom(stored, g.cfg.Region), nil
 }
 
-// layerVersion finds a layer version by name and number.
-func (g *Gateway) layerVersion(name, version string) (*structs.LayerVersion, error) {
+// layerKey reads a LayerName (a name or the layer's ARN) and a VersionNumber.
+func layerKey(name, version string) (string, int64, error) {
 	name, err := layerName(name)
 	if err != nil {
-		return nil, err
+		return "", 0, err
 	}
 	v, err := strconv.ParseInt(version, 10, 64)
 	if err != nil || v < 1 {
-		return nil, lambda.InvalidParameter("VersionNumber %q is not a layer version number", version)
+		return "", 0, lambda.InvalidParameter("VersionNumber %q is not a layer version number", version)
+	}
+	return name, v, nil
+}
+
+// layerVersion finds a layer version by name and number.
+func (g *Gateway) layerVersion(name, version string) (*structs.LayerVersion, error) {
+	name, v, err := layerKey(name, version)
+	if err != nil {
+		return nil, err
 	}
 	l, ok := g.cfg.Store.LayerVersion(name, v)
 	if !ok {
@@ -202,22 +211,15 @@ func (g *Gateway) ListLayerVersions(name, runtime, arch, marker string, maxItems
 // DeleteLayerVersion deletes a layer version; deleting one that does not exist succeeds, as in
 // Lambda. Functions that use it keep running it.
 func (g *Gateway) DeleteLayerVersion(ctx context.Context, name, version string) error {
-	l, err := g.layerVersion(name, version)
+	name, v, err := layerKey(name, version)
 	if err != nil {
-		var le *lambda.Error
-		if errors.As(err, &le) && le.Type == "ResourceNotFoundException" {
-			return nil
-		}
 		return err
 	}
-	err = g.cfg.Store.DeleteLayerVersion(ctx, l.Name, l.Version)
-	if se := g.cfg.StoreErrors; se.NotFound != nil && errors.Is(err, se.NotFound) {
+	err = g.cfg.Store.DeleteLayerVersion(ctx, name, v)
+	if se := g.cfg.StoreErrors; err == nil || (se.NotFound != nil && errors.Is(err, se.NotFound)) {
 		return nil
 	}
-	if err != nil {
-		return g.storeError(name, err)
-	}
-	return nil
+	return g.storeError(name, err)
 }
 
 var layerStatementIDRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,100}$`)

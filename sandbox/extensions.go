@@ -57,7 +57,13 @@ const internalShutdownBudget = 500 * time.Millisecond
 // routeExtension serves the Extensions API; rest is the path after extPrefix.
 func (c *runtimeConn) routeExtension(req *http.Request, rest string) {
 	e := c.s.e
-	want := map[string]string{"register": http.MethodPost, "event/next": http.MethodGet, "init/error": http.MethodPost, "exit/error": http.MethodPost}[rest]
+	want := ""
+	switch rest {
+	case "register", "init/error", "exit/error":
+		want = http.MethodPost
+	case "event/next":
+		want = http.MethodGet
+	}
 	switch {
 	case want == "":
 		c.replyError(http.StatusNotFound, "InvalidRequest", fmt.Sprintf("unknown Extensions API call %s %s", req.Method, req.URL.Path))
@@ -165,6 +171,13 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 func (e *environment) extensionNext(c *runtimeConn, x *extension) {
 	e.mu.Lock()
 	if sd := e.extShutdown; sd != nil {
+		if ev := x.queued; x.shutdownSent && ev != nil {
+			// It was busy when the shutdown began: this poll gets its SHUTDOWN.
+			x.queued = nil
+			e.mu.Unlock()
+			e.sendExtensionEvent(c, ev)
+			return
+		}
 		// Shutting down: a poll after SHUTDOWN says the extension is done; there is no
 		// other event to wait for.
 		if x.shutdownSent {
@@ -223,25 +236,14 @@ func (e *environment) extensionNext(c *runtimeConn, x *extension) {
 
 // extensionInitError fails Init with the extension's error type, as the runtime's init/error.
 func (e *environment) extensionInitError(c *runtimeConn, req *http.Request, x *extension) {
-	errType, payload := readErrorReport(req)
+	errType, msg, payload := readInitReport(req)
 	if errType == "" || errType == "Unhandled" {
 		errType = "Extension.InitError"
 	}
-	var report struct {
-		Message string `json:"errorMessage"`
-	}
-	_ = json.Unmarshal(payload, &report)
-	e.mu.Lock()
-	if e.phase.initialised() {
-		e.mu.Unlock()
+	if !e.failInit(&initError{errorType: errType, message: fmt.Sprintf("extension %s: %s", x.name, msg), body: payload, status: "error"}) {
 		c.replyError(http.StatusForbidden, "Extension.InvalidExtensionState", "init/error is only valid during Init")
 		return
 	}
-	select {
-	case e.initFail <- &initError{errorType: errType, message: fmt.Sprintf("extension %s: %s", x.name, report.Message), body: payload, status: "error"}:
-	default:
-	}
-	e.mu.Unlock()
 	c.accepted()
 }
 

@@ -148,3 +148,31 @@ func TestExtensionInitError(t *testing.T) {
 		t.Fatalf("INIT_REPORT does not name the extension's error:\n%s", strings.Join(lines, "\n"))
 	}
 }
+
+// What a careless or hostile extension tries is refused with Lambda's status and error type,
+// and the environment still serves: no name, a name with '/', an unknown event, a body that is
+// not JSON, no or an unknown identifier, the wrong method, an unknown path, a name registered
+// twice, and an eleventh extension.
+func TestExtensionMisuse(t *testing.T) {
+	h := newHarness(t, drivers()[2].new(t), nil)
+	fn := testFunction("misuse", func(f *structs.Function) {
+		f.Environment = map[string]string{"TEST_EXTENSION": "probe", "TEST_EXTENSION_MISUSE": "1"}
+	})
+	if resp := callFn(t, h, fn, `{"mode":"hello","name":"a"}`); resp.FunctionError {
+		t.Fatalf("invoking after the misuse: %s", resp.Payload)
+	}
+	lines := h.logs.get("misuse")
+	want := map[string]string{
+		"no-name": "403 Extension.InvalidExtensionName", "bad-name": "403 Extension.InvalidExtensionName",
+		"bad-event": "400 Extension.InvalidEventType", "not-json": "400 InvalidRequestFormat",
+		"no-id": "403 Extension.MissingHeader", "unknown-id": "403 Extension.UnknownExtensionIdentifier",
+		"wrong-method": "405 InvalidRequest", "unknown-path": "404 InvalidRequest",
+		"same-name": "403 Extension.InvalidExtensionState", "extra-2": "200 ", "extra-10": "200 ",
+		"extra-11": "403 Extension.TooManyExtensions",
+	}
+	for what, got := range want {
+		if logIndex(lines, "EXT misuse "+what+" "+got) < 0 {
+			t.Errorf("%s: want %q in the log:\n%s", what, got, strings.Join(lines, "\n"))
+		}
+	}
+}

@@ -465,54 +465,24 @@ func (m *Manager) Environments() []EnvironmentInfo {
 
 // CodeInUse returns the code hashes of every environment not yet destroyed and of every
 // function revision the manager keeps a pool for: the code store must not delete their trees.
-func (m *Manager) CodeInUse() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seen := map[string]bool{}
-	out := []string{}
-	add := func(sha string) {
-		if !seen[sha] {
-			seen[sha] = true
-			out = append(out, sha)
-		}
-	}
-	addFn := func(fn *structs.Function) {
-		add(fn.CodeSha256)
-		for _, l := range fn.Layers {
-			add(l.CodeSha256)
-		}
-	}
-	for env := range m.all {
-		addFn(env.fn)
-	}
-	for _, p := range m.pools {
-		addFn(p.fn)
-	}
-	sort.Strings(out)
-	return out
-}
+func (m *Manager) CodeInUse() []string { return m.refsInUse((*structs.Function).CodeRefs) }
 
 // ImagesInUse returns the digests of the images environments of this node run or its pools
 // keep, which must stay on disk (their layers are mounted).
-func (m *Manager) ImagesInUse() []string {
+func (m *Manager) ImagesInUse() []string { return m.refsInUse((*structs.Function).ImageRefs) }
+
+// refsInUse gathers refs of the functions of every live environment and pool.
+func (m *Manager) refsInUse(refs func(*structs.Function) []string) []string {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	seen := map[string]bool{}
-	out := []string{}
-	add := func(fn *structs.Function) {
-		if d := fn.ImageDigest(); d != "" && !seen[d] {
-			seen[d] = true
-			out = append(out, d)
-		}
-	}
+	fns := make([]*structs.Function, 0, len(m.all)+len(m.pools))
 	for env := range m.all {
-		add(env.fn)
+		fns = append(fns, env.fn)
 	}
 	for _, p := range m.pools {
-		add(p.fn)
+		fns = append(fns, p.fn)
 	}
-	sort.Strings(out)
-	return out
+	m.mu.Unlock()
+	return structs.Refs(fns, refs)
 }
 
 // Stats are node-level counters.

@@ -601,25 +601,38 @@ func (e *environment) handleInitError(c *runtimeConn, r *http.Request) {
 		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error was already reported")
 		return
 	}
-	errType, payload := readErrorReport(r)
-	var report struct {
-		Message string `json:"errorMessage"`
-	}
-	_ = json.Unmarshal(payload, &report)
-	// Handed over under e.mu, where next ends Init: init then sees the report whenever it sees
-	// the end of Init, so a 202 always means the report counts.
-	e.mu.Lock()
-	if e.phase.initialised() {
-		e.mu.Unlock()
+	errType, msg, payload := readInitReport(r)
+	if !e.failInit(&initError{errorType: errType, message: msg, body: payload, status: "error"}) {
 		c.replyError(http.StatusForbidden, "InvalidStateTransition", "init/error is only valid before the first invocation/next")
 		return
 	}
+	c.accepted()
+}
+
+// readInitReport reads an init/error report: its error type, message and body.
+func readInitReport(r *http.Request) (errType, message string, body []byte) {
+	errType, body = readErrorReport(r)
+	var report struct {
+		Message string `json:"errorMessage"`
+	}
+	_ = json.Unmarshal(body, &report)
+	return errType, report.Message, body
+}
+
+// failInit hands an Init failure to init, unless Init is over. It is handed over under e.mu,
+// where next ends Init: init then sees the report whenever it sees the end of Init, so a true
+// (a 202 to the reporter) always means the report counts.
+func (e *environment) failInit(ie *initError) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.phase.initialised() {
+		return false
+	}
 	select {
-	case e.initFail <- &initError{errorType: errType, message: report.Message, body: payload, status: "error"}:
+	case e.initFail <- ie:
 	default:
 	}
-	e.mu.Unlock()
-	c.accepted()
+	return true
 }
 
 // readBody reads up to limit bytes. Content-Length sizes the first buffer only up to 64 KB: a

@@ -1,7 +1,7 @@
 // Package codestore keeps function code on the node's disk, addressed by the SHA-256 of the zip:
 // blobs/<sha> holds the zip, unpacked/<sha>/ the tree environments mount read-only at /var/task.
 // The replicated log carries only the hash. Code nothing references any more is deleted after a
-// grace period (RunGC).
+// grace period (Collect).
 package codestore
 
 import (

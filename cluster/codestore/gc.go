@@ -1,7 +1,6 @@
 package codestore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,56 +10,11 @@ import (
 	"time"
 )
 
-// Defaults of GCConfig.
+// Defaults of the collection's interval and grace (the agent's code_gc block).
 const (
 	DefaultGCInterval = time.Minute
 	DefaultGCGrace    = time.Hour
 )
-
-// GCConfig configures RunGC.
-type GCConfig struct {
-	// Interval is the time between two collections (DefaultGCInterval when 0).
-	Interval time.Duration
-	// Grace is how long code stays after nothing references it, counted from the latest of:
-	// the first collection that found it unreferenced, its last write (Put, Reuse) and the last
-	// time Unpacked handed its tree out (DefaultGCGrace when 0). A zip is stored before the
-	// Raft entry naming it is committed: the grace must be longer than that takes.
-	Grace time.Duration
-	// Keep returns the hashes of the code the node must keep: what the replicated state
-	// references and what its environments run. An error skips the collection: the node may
-	// not know the cluster's state (no leader, or behind it).
-	Keep func(ctx context.Context) ([]string, error)
-}
-
-// RunGC deletes, every Interval until ctx ends, the zips and unpacked trees that Keep has not
-// listed for the grace period.
-func (s *Store) RunGC(ctx context.Context, cfg GCConfig) {
-	if cfg.Interval <= 0 {
-		cfg.Interval = DefaultGCInterval
-	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = DefaultGCGrace
-	}
-	t := time.NewTicker(cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		kctx, cancel := context.WithTimeout(ctx, cfg.Interval)
-		keep, err := cfg.Keep(kctx)
-		cancel()
-		if err != nil {
-			s.logger.Debug("not collecting unreferenced code this time", "reason", err)
-			continue
-		}
-		if _, err := s.Collect(keep, cfg.Grace); err != nil {
-			s.logger.Warn("collecting unreferenced code", "error", err)
-		}
-	}
-}
 
 // Collect is one collection: it deletes the zip and tree of every hash on disk that is not in
 // keep and has been unreferenced, unwritten and unused for grace, and returns those hashes.

@@ -3,11 +3,9 @@ package codestore
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -147,47 +145,6 @@ func TestCollectSparesTreesInUse(t *testing.T) {
 	g.advance(time.Hour)
 	if r := g.collect(); !slices.Equal(r, []string{g.b}) {
 		t.Fatalf("removed %v, want b", r)
-	}
-}
-
-// TestRunGC: the loop collects on its interval, and collects nothing while Keep fails (the
-// node knows no leader).
-func TestRunGC(t *testing.T) {
-	s, err := New(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sha, _, err := s.Put(context.Background(), bytes.NewReader(makeZip(t, entry{"bootstrap", 0o755, "x"})), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var failing atomic.Bool
-	failing.Store(true)
-	var calls atomic.Int32
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.RunGC(ctx, GCConfig{Interval: 5 * time.Millisecond, Grace: time.Millisecond, Keep: func(context.Context) ([]string, error) {
-			calls.Add(1)
-			if failing.Load() {
-				return nil, errors.New("no leader")
-			}
-			return nil, nil
-		}})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	for calls.Load() < 20 {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !s.Has(sha) {
-		t.Fatal("collected while Keep failed")
-	}
-	failing.Store(false)
-	for deadline := time.Now().Add(10 * time.Second); s.Has(sha); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the unreferenced code was never collected")
-		}
 	}
 }
 

@@ -552,3 +552,31 @@ func TestCode(t *testing.T) {
 		t.Fatalf("code %s after deleting every function", got)
 	}
 }
+
+// A function keeps its layers' zips after their layer versions are deleted, in $LATEST and in
+// the versions published with them: the code every node keeps still names them.
+func TestCodeKeepsPinnedLayers(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	sha := strings.Repeat("e", 64)
+	l, _ := a.apply(PublishLayerVersionType, PublishLayerVersion{Layer: &structs.LayerVersion{Name: "deps", CodeSha256: sha}}).(*structs.LayerVersion)
+	if l == nil {
+		t.Fatal("publishing the layer")
+	}
+	fn := testFunction("r1", "one")
+	fn.Layers = []structs.FunctionLayer{{Name: "deps", Version: l.Version, CodeSha256: sha}}
+	a.apply(PutFunctionType, PutFunction{Function: fn})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(DeleteLayerVersionType, DeleteLayerVersion{Name: "deps", Version: l.Version})
+	if code := a.f.State().Code(); !slices.Contains(code, sha) {
+		t.Fatalf("the code every node keeps (%v) lacks the deleted layer version a function runs", code)
+	}
+	fn2 := testFunction("r2", "two")
+	a.apply(PutFunctionType, PutFunction{Function: fn2, ExpectRevision: "r1"})
+	if code := a.f.State().Code(); !slices.Contains(code, sha) {
+		t.Fatalf("the code every node keeps (%v) lacks the layer version 1 still runs", code)
+	}
+	a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "1"})
+	if code := a.f.State().Code(); slices.Contains(code, sha) {
+		t.Fatalf("the code every node keeps (%v) still names a layer nothing runs", code)
+	}
+}

@@ -167,6 +167,22 @@ func (s *Store) Versions(name string) []*structs.Function {
 func (s *Store) Code() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	var layers []*structs.LayerVersion
+	for _, ls := range s.layers {
+		layers = append(layers, ls...)
+	}
+	return codeOf(s.allFunctionsLocked(), layers)
+}
+
+// Images returns the digests of the images the functions and versions run, sorted.
+func (s *Store) Images() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return structs.Refs(s.allFunctionsLocked(), (*structs.Function).ImageRefs)
+}
+
+// allFunctionsLocked is every function's $LATEST and every published version.
+func (s *Store) allFunctionsLocked() []*structs.Function {
 	fns := make([]*structs.Function, 0, len(s.functions))
 	for _, fn := range s.functions {
 		fns = append(fns, fn)
@@ -174,35 +190,7 @@ func (s *Store) Code() []string {
 	for _, vs := range s.versions {
 		fns = append(fns, vs...)
 	}
-	var layers []*structs.LayerVersion
-	for _, ls := range s.layers {
-		layers = append(layers, ls...)
-	}
-	return codeOf(fns, layers)
-}
-
-// Images returns the digests of the images the functions and versions run, sorted.
-func (s *Store) Images() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	seen := map[string]bool{}
-	out := []string{}
-	add := func(fn *structs.Function) {
-		if d := fn.ImageDigest(); d != "" && !seen[d] {
-			seen[d] = true
-			out = append(out, d)
-		}
-	}
-	for _, fn := range s.functions {
-		add(fn)
-	}
-	for _, vs := range s.versions {
-		for _, fn := range vs {
-			add(fn)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return fns
 }
 
 // Code returns the hashes of the code a snapshot's functions and versions run, as Store.Code.
@@ -212,25 +200,11 @@ func (snap *Snapshot) Code() []string {
 
 // codeOf is the code zips of functions (their own and their layers') and of layer versions.
 func codeOf(fns []*structs.Function, layers []*structs.LayerVersion) []string {
-	seen := map[string]bool{}
-	out := []string{}
-	add := func(sha string) {
-		if sha != "" && !seen[sha] {
-			seen[sha] = true
-			out = append(out, sha)
-		}
-	}
-	for _, fn := range fns {
-		add(fn.CodeSha256)
-		for _, l := range fn.Layers {
-			add(l.CodeSha256)
-		}
-	}
+	shas := make([]string, 0, len(layers))
 	for _, l := range layers {
-		add(l.CodeSha256)
+		shas = append(shas, l.CodeSha256)
 	}
-	sort.Strings(out)
-	return out
+	return structs.Refs(fns, (*structs.Function).CodeRefs, shas...)
 }
 
 func (s *Store) sortedNamesLocked() []string {

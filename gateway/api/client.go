@@ -371,22 +371,27 @@ func (c *Client) DeleteFunction(ctx context.Context, name string) error {
 
 // ListFunctions returns every function, following the pages.
 func (c *Client) ListFunctions(ctx context.Context) ([]lambda.FunctionConfiguration, error) {
-	var all []lambda.FunctionConfiguration
-	marker := ""
+	return listAll(ctx, c, "/2015-03-31/functions/", url.Values{"MaxItems": {"50"}},
+		func(p *lambda.ListFunctionsOutput) ([]lambda.FunctionConfiguration, *string) {
+			return p.Functions, p.NextMarker
+		})
+}
+
+// listAll gets every page of a Lambda list operation at path with query q, each page decoded
+// into a P whose items and NextMarker items gives.
+func listAll[T, P any](ctx context.Context, c *Client, path string, q url.Values, items func(*P) ([]T, *string)) ([]T, error) {
+	var all []T
 	for {
-		path := "/2015-03-31/functions/?MaxItems=50"
-		if marker != "" {
-			path += "&Marker=" + url.QueryEscape(marker)
-		}
-		var page lambda.ListFunctionsOutput
-		if err := c.json(ctx, "GET", path, nil, &page); err != nil {
+		var page P
+		if err := c.json(ctx, "GET", path+"?"+q.Encode(), nil, &page); err != nil {
 			return nil, err
 		}
-		all = append(all, page.Functions...)
-		if page.NextMarker == nil || *page.NextMarker == "" {
+		got, next := items(&page)
+		all = append(all, got...)
+		if next == nil || *next == "" {
 			return all, nil
 		}
-		marker = *page.NextMarker
+		q.Set("Marker", *next)
 	}
 }
 
@@ -546,23 +551,10 @@ func (c *Client) DeleteProvisionedConcurrencyConfig(ctx context.Context, name, q
 // ListProvisionedConcurrencyConfigs returns every provisioned concurrency configuration of a
 // function (FunctionArn names the qualifier).
 func (c *Client) ListProvisionedConcurrencyConfigs(ctx context.Context, name string) ([]lambda.ProvisionedConcurrencyConfig, error) {
-	var all []lambda.ProvisionedConcurrencyConfig
-	marker := ""
-	for {
-		q := url.Values{"List": {"ALL"}}
-		if marker != "" {
-			q.Set("Marker", marker)
-		}
-		var page lambda.ListProvisionedConcurrencyConfigsOutput
-		if err := c.json(ctx, "GET", "/2019-09-30/functions/"+url.PathEscape(name)+"/provisioned-concurrency?"+q.Encode(), nil, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.ProvisionedConcurrencyConfigs...)
-		if page.NextMarker == nil || *page.NextMarker == "" {
-			return all, nil
-		}
-		marker = *page.NextMarker
-	}
+	return listAll(ctx, c, "/2019-09-30/functions/"+url.PathEscape(name)+"/provisioned-concurrency", url.Values{"List": {"ALL"}},
+		func(p *lambda.ListProvisionedConcurrencyConfigsOutput) ([]lambda.ProvisionedConcurrencyConfig, *string) {
+			return p.ProvisionedConcurrencyConfigs, p.NextMarker
+		})
 }
 
 // HasCode reports whether the node holds the code zip with this hex SHA-256, which

@@ -36,21 +36,8 @@ func (c *Client) GetLayerVersion(ctx context.Context, name string, version int64
 // ListLayerVersions returns every version of a layer, newest first, following the pages; none
 // for a layer that has no version.
 func (c *Client) ListLayerVersions(ctx context.Context, name string) ([]lambda.LayerVersionsListItem, error) {
-	var all []lambda.LayerVersionsListItem
-	marker := ""
-	for {
-		q := url.Values{"MaxItems": {"50"}}
-		if marker != "" {
-			q.Set("Marker", marker)
-		}
-		var page lambda.ListLayerVersionsOutput
-		if err := c.json(ctx, "GET", layerVersionsPath(name)+"?"+q.Encode(), nil, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.LayerVersions...)
-		if page.NextMarker == nil || *page.NextMarker == "" {
-			return all, nil
-		}
-		marker = *page.NextMarker
-	}
+	return listAll(ctx, c, layerVersionsPath(name), url.Values{"MaxItems": {"50"}},
+		func(p *lambda.ListLayerVersionsOutput) ([]lambda.LayerVersionsListItem, *string) {
+			return p.LayerVersions, p.NextMarker
+		})
 }

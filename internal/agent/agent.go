@@ -35,7 +35,6 @@ import (
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
-	"github.com/lambdagw/gateway/internal/image"
 	"github.com/lambdagw/gateway/internal/pki"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/plugins/sdk/logfmt"
@@ -319,35 +318,21 @@ func (a *agent) start(ctx context.Context) error {
 		return nil
 	})
 
-	// Code that no function or version runs any more, nor any environment here, is deleted after
-	// code_gc's grace, by every node from the state it has: not while it knows no leader or has
-	// not applied what the leader committed (the state may lack a newer reference).
+	// Code and images that no function or version runs any more, nor any environment here, are
+	// deleted after code_gc's grace, by every node from the state it has.
 	gcCtx, stopGC := context.WithCancel(context.Background())
 	gcDone := make(chan struct{})
+	gc := &collector{interval: cmp.Or(cfg.CodeGC.Interval, codestore.DefaultGCInterval),
+		grace: cmp.Or(cfg.CodeGC.Grace, codestore.DefaultGCGrace), caughtUp: node.CaughtUp, logger: a.logger.Named("gc"),
+		code: code, keepCode: func() []string { return append(node.State().Code(), mgr.CodeInUse()...) },
+		images: imgs.s, keepImages: func() []string {
+			return append(append(node.State().Images(), mgr.ImagesInUse()...), rts.Digests()...)
+		}}
 	go func() {
 		defer close(gcDone)
-		code.RunGC(gcCtx, codestore.GCConfig{Interval: cfg.CodeGC.Interval, Grace: cfg.CodeGC.Grace,
-			Keep: func(ctx context.Context) ([]string, error) {
-				if err := node.CaughtUp(ctx); err != nil {
-					return nil, err
-				}
-				return append(node.State().Code(), mgr.CodeInUse()...), nil
-			}})
+		gc.run(gcCtx)
 	}()
-	// Images go the same way: those no function or version runs, nor an environment here.
-	imgGCDone := make(chan struct{})
-	go func() {
-		defer close(imgGCDone)
-		imgs.s.RunGC(gcCtx, image.GCConfig{Interval: cmp.Or(cfg.CodeGC.Interval, codestore.DefaultGCInterval),
-			Grace: cmp.Or(cfg.CodeGC.Grace, codestore.DefaultGCGrace),
-			Keep: func(ctx context.Context) ([]string, error) {
-				if err := node.CaughtUp(ctx); err != nil {
-					return nil, err
-				}
-				return append(append(node.State().Images(), mgr.ImagesInUse()...), rts.Digests()...), nil
-			}})
-	}()
-	a.onClose(func(context.Context) error { stopGC(); <-gcDone; <-imgGCDone; return nil })
+	a.onClose(func(context.Context) error { stopGC(); <-gcDone; return nil })
 
 	// In a cluster an invocation runs where an environment of its version is idle, or where
 	// there is room: the router forwards it to a peer over the node RPC, or runs it here.

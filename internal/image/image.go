@@ -434,41 +434,6 @@ func (s *Store) unpackLayer(ctx context.Context, r ref, l v1.Layer, diffID strin
 	return nil
 }
 
-// GCConfig configures RunGC.
-type GCConfig struct {
-	Interval time.Duration
-	// Grace is how long an image stays after the first collection that found it unreferenced
-	// (an image is pulled before the Raft entry naming it is committed).
-	Grace time.Duration
-	// Keep returns the digests of the images the node must keep: what the replicated state
-	// references and what its environments run. An error skips the collection.
-	Keep func(ctx context.Context) ([]string, error)
-}
-
-// RunGC removes, every Interval until ctx ends, the images Keep has not listed for Grace, and
-// the layers no other image uses.
-func (s *Store) RunGC(ctx context.Context, cfg GCConfig) {
-	t := time.NewTicker(cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		kctx, cancel := context.WithTimeout(ctx, cfg.Interval)
-		keep, err := cfg.Keep(kctx)
-		cancel()
-		if err != nil {
-			s.logger.Debug("not collecting unreferenced images this time", "reason", err)
-			continue
-		}
-		if _, _, err := s.CollectAfter(keep, cfg.Grace, time.Now()); err != nil {
-			s.logger.Warn("collecting unreferenced images", "error", err)
-		}
-	}
-}
-
 // CollectAfter is one collection at now: an image not in keep is removed once it has been
 // found unreferenced for grace (counted from the first collection that found it so, or its
 // pull, whichever is later).

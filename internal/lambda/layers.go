@@ -55,17 +55,11 @@ type LayerContentOutput struct {
 }
 
 // LayerVersionOutput is the answer of PublishLayerVersion, GetLayerVersion and
-// GetLayerVersionByArn.
+// GetLayerVersionByArn: a listed version with its content and its layer's ARN.
 type LayerVersionOutput struct {
-	Content                 *LayerContentOutput `json:"Content"`
-	LayerArn                string              `json:"LayerArn"`
-	LayerVersionArn         string              `json:"LayerVersionArn"`
-	Description             string              `json:"Description"`
-	CreatedDate             string              `json:"CreatedDate"`
-	Version                 int64               `json:"Version"`
-	CompatibleRuntimes      []string            `json:"CompatibleRuntimes,omitempty"`
-	CompatibleArchitectures []string            `json:"CompatibleArchitectures,omitempty"`
-	LicenseInfo             string              `json:"LicenseInfo,omitempty"`
+	Content  *LayerContentOutput `json:"Content"`
+	LayerArn string              `json:"LayerArn"`
+	LayerVersionsListItem
 }
 
 // LayerVersionsListItem is a layer version in ListLayerVersions and ListLayers.
@@ -129,9 +123,8 @@ func LayerVersionFrom(l *structs.LayerVersion, region string) *LayerVersionOutpu
 	return &LayerVersionOutput{
 		Content: &LayerContentOutput{Location: "gateway://code/" + l.CodeSha256,
 			CodeSha256: Base64Sha256(l.CodeSha256), CodeSize: l.CodeSize},
-		LayerArn: LayerARN(region, l.Name, 0), LayerVersionArn: LayerARN(region, l.Name, l.Version),
-		Description: l.Description, CreatedDate: l.CreatedDate.UTC().Format(LastModifiedFormat), Version: l.Version,
-		CompatibleRuntimes: l.CompatibleRuntimes, CompatibleArchitectures: l.CompatibleArchitectures, LicenseInfo: l.LicenseInfo,
+		LayerArn:              LayerARN(region, l.Name, 0),
+		LayerVersionsListItem: LayerVersionItem(l, region),
 	}
 }
 

@@ -392,8 +392,9 @@ func (g *fakeAgent) setCode(w http.ResponseWriter, c *lambda.FunctionConfigurati
 // publishLayer adds the next version of a layer, of the code with that base64 SHA-256.
 func (g *fakeAgent) publishLayer(name, codeSha256 string, size int64) *lambda.LayerVersionOutput {
 	n := int64(len(g.layers[name]) + 1)
-	v := &lambda.LayerVersionOutput{LayerArn: lambda.LayerARN(region, name, 0), LayerVersionArn: lambda.LayerARN(region, name, n), Version: n,
-		Content: &lambda.LayerContentOutput{CodeSha256: codeSha256, CodeSize: size}}
+	v := &lambda.LayerVersionOutput{LayerArn: lambda.LayerARN(region, name, 0),
+		LayerVersionsListItem: lambda.LayerVersionsListItem{LayerVersionArn: lambda.LayerARN(region, name, n), Version: n},
+		Content:               &lambda.LayerContentOutput{CodeSha256: codeSha256, CodeSize: size}}
 	g.layers[name] = append(g.layers[name], v)
 	return v
 }

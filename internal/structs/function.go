@@ -3,6 +3,7 @@
 package structs
 
 import (
+	"sort"
 	"strings"
 	"time"
 )
@@ -102,6 +103,49 @@ func PinnedDigest(ref string) string {
 		return ref[i+1:]
 	}
 	return ""
+}
+
+// CodeRefs are the hashes of the code store's zips f runs: its code's and its layers'.
+func (f *Function) CodeRefs() []string {
+	out := make([]string, 0, 1+len(f.Layers))
+	if f.CodeSha256 != "" {
+		out = append(out, f.CodeSha256)
+	}
+	for _, l := range f.Layers {
+		out = append(out, l.CodeSha256)
+	}
+	return out
+}
+
+// ImageRefs is the digest of the image f runs, none for a zip function.
+func (f *Function) ImageRefs() []string {
+	if d := f.ImageDigest(); d != "" {
+		return []string{d}
+	}
+	return nil
+}
+
+// Refs gathers what refs names of every function, and extra, once each and sorted: what a
+// store must keep for them.
+func Refs(fns []*Function, refs func(*Function) []string, extra ...string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	add := func(r string) {
+		if r != "" && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	for _, fn := range fns {
+		for _, r := range refs(fn) {
+			add(r)
+		}
+	}
+	for _, r := range extra {
+		add(r)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Qualifier is the version as Lambda names it: "$LATEST" or the version's number.

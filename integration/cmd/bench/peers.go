@@ -52,26 +52,8 @@ const (
 	serverCPU = 1
 )
 
-// ensureRIE returns the path of aws-lambda-rie, installing it into <repo>/.tools/bin with go
-// install when it is missing there.
-func ensureRIE() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(wd, ".tools", "bin")
-	path := filepath.Join(bin, "aws-lambda-rie")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	fmt.Printf("installing %s into %s\n", rieModule, bin)
-	cmd := exec.Command("go", "install", rieModule)
-	cmd.Env = append(os.Environ(), "GOBIN="+bin, "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s: %v\n%s", rieModule, err, b)
-	}
-	return path, nil
-}
+// ensureRIE returns the path of aws-lambda-rie, installed into .tools/bin when missing.
+func ensureRIE() (string, error) { return ensureTool("aws-lambda-rie", rieModule) }
 
 // wrkResult is what one wrk run reports.
 type wrkResult struct {
@@ -367,22 +349,12 @@ func benchPeers(client *http.Client, gwBin, fnDir, tmp, driver string, po peersO
 		return nil, err
 	}
 	// The gateway agent, default settings but for its addresses.
-	httpAddr := freeAddr()
-	conf := fmt.Sprintf("node_name = \"peers\"\ndata_dir = %q\nlog_level = \"warn\"\nhttp { address = %q }\ncluster {\n  address = %q\n  bootstrap = true\n}\nsandbox { driver = %q }\n",
-		filepath.Join(tmp, "peers-data"), httpAddr, freeAddr(), driver)
-	confPath := filepath.Join(tmp, "peers-agent.hcl")
-	if err := os.WriteFile(confPath, []byte(conf+agentProcsLine()), 0o644); err != nil {
-		return nil, err
-	}
-	agent, err := startPinned(nil, gwBin, "agent", "-config", confPath)
+	ag, err := startBenchAgent(client, gwBin, tmp, "peers", driver, "")
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = agent.Process.Signal(syscall.SIGTERM); _ = agent.Wait() }()
-	base := "http://" + httpAddr
-	if err := waitHTTP(client, base+"/v1/health", "GET"); err != nil {
-		return nil, err
-	}
+	defer ag.stop()
+	agent, base := ag.cmd, ag.base
 	fnPath := filepath.Join(tmp, "peers-functions.hcl")
 	fnHCL := fmt.Sprintf("function \"noop\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  memory_mb = 128\n  timeout = \"10s\"\n}\nfunction \"cold\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  memory_mb = 128\n  timeout = \"10s\"\n}\n", fnDir, fnDir)
 	if err := os.WriteFile(fnPath, []byte(fnHCL), 0o644); err != nil {

@@ -23,6 +23,9 @@ func startExtension() {
 		return
 	}
 	base := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2020-01-01/extension/"
+	if os.Getenv("TEST_EXTENSION_MISUSE") == "1" {
+		misuse(base, name)
+	}
 	req, _ := http.NewRequest("POST", base+"register", bytes.NewReader([]byte(`{"events":["INVOKE","SHUTDOWN"]}`)))
 	req.Header.Set("Lambda-Extension-Name", name)
 	resp, err := http.DefaultClient.Do(req)
@@ -42,6 +45,9 @@ func startExtension() {
 			resp.Body.Close()
 		}
 		return
+	}
+	if os.Getenv("TEST_EXTENSION_MISUSE") == "1" {
+		misuseAfter(base, name)
 	}
 	work, _ := strconv.Atoi(os.Getenv("TEST_EXTENSION_WORK_MS"))
 	stall := os.Getenv("TEST_EXTENSION_STALL") == "1"
@@ -73,4 +79,63 @@ func startExtension() {
 			fmt.Println("EXT", name, "done", ev.RequestID)
 		}
 	}()
+}
+
+// misuseCall makes one Extensions API call and prints "EXT misuse <what> <status> <errorType>".
+func misuseCall(what, method, url, body string, header map[string]string) (int, http.Header) {
+	req, _ := http.NewRequest(method, url, bytes.NewReader([]byte(body)))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println("EXT misuse", what, "failed:", err)
+		return 0, nil
+	}
+	var e struct{ ErrorType string }
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	fmt.Println("EXT misuse", what, resp.StatusCode, e.ErrorType)
+	return resp.StatusCode, resp.Header
+}
+
+// misuse is what a careless or hostile extension tries before registering properly.
+func misuse(base, name string) {
+	misuseCall("no-name", "POST", base+"register", `{"events":["INVOKE"]}`, nil)
+	misuseCall("bad-name", "POST", base+"register", `{"events":["INVOKE"]}`, map[string]string{"Lambda-Extension-Name": "a/b"})
+	misuseCall("bad-event", "POST", base+"register", `{"events":["INVOKE","REBOOT"]}`, map[string]string{"Lambda-Extension-Name": name})
+	misuseCall("not-json", "POST", base+"register", `events: all`, map[string]string{"Lambda-Extension-Name": name})
+	misuseCall("no-id", "GET", base+"event/next", "", nil)
+	misuseCall("unknown-id", "GET", base+"event/next", "", map[string]string{"Lambda-Extension-Identifier": "nobody"})
+	misuseCall("wrong-method", "GET", base+"register", "", map[string]string{"Lambda-Extension-Name": name})
+	misuseCall("unknown-path", "POST", base+"telemetry-please", "", nil)
+}
+
+// misuseAfter is what it tries once registered: its name again, and more extensions than an
+// environment takes (each of those polls, so that Init can end).
+func misuseAfter(base, name string) {
+	misuseCall("same-name", "POST", base+"register", `{"events":["INVOKE"]}`, map[string]string{"Lambda-Extension-Name": name})
+	for i := 2; i <= 11; i++ {
+		code, h := misuseCall(fmt.Sprintf("extra-%d", i), "POST", base+"register", `{"events":[]}`,
+			map[string]string{"Lambda-Extension-Name": fmt.Sprintf("%s-%d", name, i)})
+		if code != 200 {
+			continue
+		}
+		id := h.Get("Lambda-Extension-Identifier")
+		go func() {
+			for {
+				req, _ := http.NewRequest("GET", base+"event/next", nil)
+				req.Header.Set("Lambda-Extension-Identifier", id)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return
+				}
+			}
+		}()
+	}
 }

@@ -72,6 +72,16 @@ type Instance interface {
 	RuntimeAPIAddr() string
 	// Start starts the runtime process.
 	Start(ctx context.Context) error
+	// Spawn starts another process in the environment (an external extension), before the
+	// runtime or beside it: the runtime's user, namespaces, cgroup and environment, args[0] a
+	// path inside the environment, stdout and stderr to out (the caller keeps out). It dies with
+	// the environment.
+	Spawn(ctx context.Context, args []string, out *os.File) (Process, error)
+	// Signal sends sig to the runtime process (SIGTERM at shutdown).
+	Signal(sig os.Signal) error
+	// DialContext connects to addr, a port on the environment's own loopback, from inside its
+	// network namespace: how the agent reaches an extension's listener and nothing else.
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	// Freeze suspends every process of the environment and returns once they are all stopped.
 	// On failure (ctx ended first, too) the environment is left thawed, never half-frozen; an
 	// error wrapping ErrStuckFrozen says that thawing it back failed as well.
@@ -86,6 +96,13 @@ type Instance interface {
 	// Destroy kills every process (thawing first if frozen), waits for them, and releases every
 	// resource of the instance: cgroup, namespaces, mounts, state, listener. It is idempotent.
 	Destroy(ctx context.Context) error
+}
+
+// Process is a process of an environment other than its runtime.
+type Process interface {
+	// Exited is closed when the process has exited; ExitStatus is valid from then on.
+	Exited() <-chan struct{}
+	ExitStatus() ExitStatus
 }
 
 // ExitStatus tells how the runtime process ended.

@@ -88,7 +88,14 @@ type environment struct {
 	runtimePolled bool
 	finishing     *invocation
 	extShutdown   *extShutdown // set once SHUTDOWN was sent
-	hasExts       atomic.Bool  // an extension registered: the invoke path looks without the lock
+	// external are the names in /opt/extensions (external.go), started before the runtime;
+	// extPending of them have not registered yet, and extRegistered is closed when none is
+	// left. extOut reads their output.
+	external      []string
+	extPending    int
+	extRegistered chan struct{}
+	extOut        *output
+	hasExts       atomic.Bool // an extension registered: the invoke path looks without the lock
 	freezeT       *time.Timer
 	// stopFreeze cancels the freeze in progress, if any: a checkout does not wait for a slow
 	// freeze to finish only to thaw it (the driver rolls it back to thawed).
@@ -228,6 +235,9 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 	m.logger.Debug("environment created", "function", fn.Name, "env", e.id, "duration", time.Since(createStart))
 	e.inst = inst
 	e.outW = pw
+	if e.external = externalExtensions(spec.OptLayers, spec.RootLayers); len(e.external) > 0 {
+		e.extPending, e.extRegistered = len(e.external), make(chan struct{})
+	}
 	e.rt = newRuntimeServer(e, inst.Listener())
 	go e.rt.serve()
 	e.out = newOutput(e, pr)
@@ -255,10 +265,27 @@ func (e *environment) start(ctx context.Context) error {
 	e.mu.Lock()
 	e.toLocked(phaseInitialising)
 	e.mu.Unlock()
-	err := e.inst.Start(ctx)
+	if len(e.external) > 0 {
+		// Lambda's order: the extensions, then the runtime once each registered. A failure
+		// on the way fails Init, as the runtime's own would.
+		go e.initExtensions()
+		return nil
+	}
+	return e.execRuntime(ctx)
+}
+
+// execRuntime starts the runtime's process.
+func (e *environment) execRuntime(ctx context.Context) error {
+	fn := e.fn
 	e.mu.Lock()
+	if e.phase == phaseDead {
+		// Torn down while its extensions registered: destroy closed the pipe.
+		e.mu.Unlock()
+		return errEnvDead
+	}
 	e.started = true
 	e.mu.Unlock()
+	err := e.inst.Start(ctx)
 	// The process holds its own copy; ours must go so the reader sees EOF when it exits.
 	e.outW.Close()
 	go e.out.run()
@@ -739,6 +766,12 @@ func (e *environment) destroy() {
 		} else {
 			e.outW.Close()
 			e.out.f.Close()
+		}
+		e.mu.Lock()
+		xo := e.extOut
+		e.mu.Unlock()
+		if xo != nil {
+			xo.wait()
 		}
 		e.owner.destroyed(e)
 		close(e.gone)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,8 +41,22 @@ type extension struct {
 	owes    bool
 	waiting *runtimeConn // its parked event/next
 	queued  []byte       // an event waiting for its next poll
-	// shutdownSent: it was given the SHUTDOWN event; its next poll acknowledges it.
+	// shutdownSent: it was given the SHUTDOWN event; its next poll (or its exit) acknowledges it.
 	shutdownSent bool
+	// external: a process of its own, started from /opt/extensions; exited: that process ended.
+	external, exited bool
+}
+
+// events lists what x registered for, as Lambda's EXTENSION log line does.
+func (x *extension) events() string {
+	var evs []string
+	if x.invoke {
+		evs = append(evs, "INVOKE")
+	}
+	if x.shutdown {
+		evs = append(evs, "SHUTDOWN")
+	}
+	return "[" + strings.Join(evs, ",") + "]"
 }
 
 // extShutdown is the environment's shutdown as its extensions see it: the SHUTDOWN events sent
@@ -132,6 +148,7 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 		}
 	}
 	e.mu.Lock()
+	x.external = slices.Contains(e.external, name)
 	switch {
 	case e.phase.initialised() || e.runtimePolled:
 		e.mu.Unlock()
@@ -140,6 +157,19 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 	case len(e.exts) >= maxExtensions:
 		e.mu.Unlock()
 		c.replyError(http.StatusForbidden, "Extension.TooManyExtensions", fmt.Sprintf("an environment has at most %d extensions", maxExtensions))
+		return
+	case !x.external && !e.started:
+		// Only external extensions run before the runtime; each registers as its file is named.
+		e.mu.Unlock()
+		c.replyError(http.StatusForbidden, "Extension.InvalidExtensionName",
+			fmt.Sprintf("%q is not the name of a file in %s: an external extension registers under its file name", name, extensionsDir))
+		return
+	case !x.external && x.shutdown:
+		// As on Lambda: an internal extension ends with the runtime's process, which gets
+		// SIGTERM instead.
+		e.mu.Unlock()
+		c.replyError(http.StatusForbidden, "ShutdownEventNotSupportedForInternalExtension",
+			fmt.Sprintf("extension %s: only external extensions (in %s) register for SHUTDOWN", name, extensionsDir))
 		return
 	}
 	for _, o := range e.exts {
@@ -155,7 +185,13 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 	e.exts = append(e.exts, x)
 	e.extByID[x.id] = x
 	e.hasExts.Store(true)
+	if x.external {
+		if e.extPending--; e.extPending == 0 {
+			close(e.extRegistered)
+		}
+	}
 	e.mu.Unlock()
+	e.cfg.logs.Platform(e.fn.Name, fmt.Sprintf("EXTENSION Name: %s State: Registered Events: %s", name, x.events()))
 	out, _ := json.Marshal(map[string]string{"functionName": e.fn.Name, "functionVersion": e.pool.key.version,
 		"handler": e.fn.Handler, "accountId": structs.AccountID})
 	c.wmu.Lock()
@@ -170,6 +206,13 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 // in, then gets its queued event or parks.
 func (e *environment) extensionNext(c *runtimeConn, x *extension) {
 	e.mu.Lock()
+	if xo := e.extOut; x.external && xo != nil {
+		// What it printed before polling is logged before the END its poll may bring, as the
+		// runtime's output is.
+		e.mu.Unlock()
+		xo.drain()
+		e.mu.Lock()
+	}
 	if sd := e.extShutdown; sd != nil {
 		if ev := x.queued; x.shutdownSent && ev != nil {
 			// It was busy when the shutdown began: this poll gets its SHUTDOWN.
@@ -343,26 +386,37 @@ func (e *environment) unparkExtension(c *runtimeConn) {
 	e.mu.Unlock()
 }
 
-// shutdownExtensions sends SHUTDOWN to the extensions registered for it and waits, within
-// Lambda's budget, for each to poll again; then the environment is destroyed. A frozen
-// environment is thawed for it. Nothing happens without such an extension, or once the
-// runtime's process (which internal extensions live in) is gone.
+// shutdownExtensions is the Shutdown phase, when the environment has extensions (none: it is
+// simply killed, as on Lambda). External extensions registered for it get the SHUTDOWN event;
+// once each has polled again or exited, the runtime gets SIGTERM; whatever still runs at the end
+// of Lambda's budget (500 ms with internal extensions only, 2,000 ms with an external one) is
+// killed by the destroy that follows. A frozen environment is thawed for it.
+//
+// The runtime is signalled last, not first as on Lambda: it is the environment's first process,
+// whose end ends every other, and extensions need the time to flush what they hold.
 func (e *environment) shutdownExtensions(reason string) {
-	if !e.hasExts.Load() {
+	external := len(e.external) > 0
+	if !external && !e.hasExts.Load() {
 		return
 	}
 	select {
 	case <-e.inst.Exited():
-		return
+		return // the runtime is gone, and every process of the environment with it
 	default:
 	}
-	deadline := time.Now().Add(internalShutdownBudget)
+	budget := internalShutdownBudget
+	if external {
+		budget = externalShutdownBudget
+	}
+	deadline := time.Now().Add(budget)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	ev, _ := json.Marshal(map[string]any{"eventType": "SHUTDOWN", "shutdownReason": shutdownReason(reason), "deadlineMs": deadline.UnixMilli()})
 	sd := &extShutdown{done: make(chan struct{})}
 	var send []*runtimeConn
 	e.mu.Lock()
 	for _, x := range e.exts {
-		if !x.shutdown {
+		if !x.shutdown || x.exited {
 			continue
 		}
 		sd.left++
@@ -374,14 +428,14 @@ func (e *environment) shutdownExtensions(reason string) {
 			x.queued = ev
 		}
 	}
-	if sd.left == 0 {
-		e.mu.Unlock()
-		return
-	}
+	// A runtime still in its Init may not have its handlers yet (or be the container's own
+	// init still): it is not signalled but killed.
+	signal := e.started && e.runtimePolled
 	e.extShutdown = sd
 	e.mu.Unlock()
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	if sd.left == 0 {
+		close(sd.done)
+	}
 	e.freezeMu.Lock()
 	if e.frozen {
 		if err := e.inst.Thaw(ctx); err != nil {
@@ -397,7 +451,24 @@ func (e *environment) shutdownExtensions(reason string) {
 	select {
 	case <-sd.done:
 	case <-ctx.Done():
-		e.cfg.logger.Debug("extensions did not finish their shutdown in time", "env", e.id, "budget", internalShutdownBudget)
+		e.cfg.logger.Debug("extensions did not finish their shutdown in time", "env", e.id, "budget", budget)
+		return
+	}
+	if !signal {
+		return
+	}
+	select {
+	case <-e.inst.Exited():
+		return
+	default:
+	}
+	if err := e.inst.Signal(syscall.SIGTERM); err != nil {
+		return
+	}
+	select {
+	case <-e.inst.Exited():
+	case <-ctx.Done():
+		e.cfg.logger.Debug("the runtime did not end at SIGTERM in time", "env", e.id, "budget", budget)
 	}
 }
 

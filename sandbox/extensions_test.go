@@ -31,7 +31,7 @@ func TestInternalExtension(t *testing.T) {
 		t.Run(dc.name, func(t *testing.T) {
 			h := newHarness(t, dc.new(t), nil)
 			fn := testFunction("withext", func(f *structs.Function) {
-				f.Environment = map[string]string{"TEST_EXTENSION": "watcher", "TEST_EXTENSION_WORK_MS": "150"}
+				f.Environment = map[string]string{"TEST_EXTENSION": "watcher", "TEST_EXTENSION_WORK_MS": "150", "TEST_SIGTERM": "1"}
 			})
 			r1, r2 := request(`{"mode":"hello","name":"a"}`), request(`{"mode":"hello","name":"b"}`)
 			for _, rq := range []*invoke.Request{r1, r2} {
@@ -65,41 +65,16 @@ func TestInternalExtension(t *testing.T) {
 			if got["status"] != float64(403) || !strings.Contains(got["body"].(string), "Extension.RegistrationClosed") {
 				t.Fatalf("a registration after Init: %v", got)
 			}
-			// Shutting down sends SHUTDOWN (spindown), thawing the frozen environment for it, and
-			// waits for the extension's poll.
+			// Shutting down gives the runtime SIGTERM (an internal extension gets no SHUTDOWN),
+			// thawing the frozen environment for it.
 			if err := h.m.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			lines = h.logs.get("withext")
-			sd := logIndex(lines, "EXT watcher SHUTDOWN")
-			if sd < 0 || logIndex(lines[sd:], "EXT watcher done") < 0 {
-				t.Fatalf("the extension's SHUTDOWN:\n%s", strings.Join(lines, "\n"))
+			if logIndex(lines, "RUNTIME SIGTERM") < 0 || logIndex(lines, "EXT watcher SHUTDOWN") >= 0 {
+				t.Fatalf("the shutdown of a function with an internal extension:\n%s", strings.Join(lines, "\n"))
 			}
 		})
-	}
-}
-
-// An extension that never polls after SHUTDOWN is killed at the deadline: the shutdown goes on.
-func TestExtensionIgnoringShutdown(t *testing.T) {
-	h := newHarness(t, drivers()[0].new(t), nil)
-	fn := testFunction("deaf", func(f *structs.Function) {
-		f.Environment = map[string]string{"TEST_EXTENSION": "deaf", "TEST_EXTENSION_IGNORE_SHUTDOWN": "1"}
-	})
-	if resp := callFn(t, h, fn, `{"mode":"hello","name":"a"}`); resp.FunctionError {
-		t.Fatalf("invoking: %s", resp.Payload)
-	}
-	done := make(chan error, 1)
-	go func() { done <- h.m.Shutdown(context.Background()) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the shutdown waits for an extension that never polls after SHUTDOWN")
-	}
-	if lines := h.logs.get("deaf"); logIndex(lines, "EXT deaf SHUTDOWN") < 0 {
-		t.Fatalf("no SHUTDOWN event:\n%s", strings.Join(lines, "\n"))
 	}
 }
 
@@ -109,7 +84,7 @@ func TestExtensionThatNeverPolls(t *testing.T) {
 	h := newHarness(t, drivers()[2].new(t), nil)
 	fn := testFunction("stall", func(f *structs.Function) {
 		f.Timeout = time.Second
-		f.Environment = map[string]string{"TEST_EXTENSION": "stuck", "TEST_EXTENSION_STALL": "1"}
+		f.Environment = map[string]string{"TEST_EXTENSION": "stall-internal"}
 	})
 	req := request(`{"mode":"hello","name":"a"}`)
 	resp, err := h.m.Invoke(context.Background(), fn, req)
@@ -167,7 +142,7 @@ func TestExtensionMisuse(t *testing.T) {
 		"bad-event": "400 Extension.InvalidEventType", "not-json": "400 InvalidRequestFormat",
 		"no-id": "403 Extension.MissingHeader", "unknown-id": "403 Extension.UnknownExtensionIdentifier",
 		"wrong-method": "405 InvalidRequest", "unknown-path": "404 InvalidRequest",
-		"same-name": "403 Extension.InvalidExtensionState", "extra-2": "200 ", "extra-10": "200 ",
+		"same-name": "403 Extension.InvalidExtensionState", "internal-shutdown": "403 ShutdownEventNotSupportedForInternalExtension", "extra-2": "200 ", "extra-10": "200 ",
 		"extra-11": "403 Extension.TooManyExtensions",
 	}
 	for what, got := range want {

@@ -41,6 +41,9 @@ type output struct {
 	buf     []byte
 	lines   []string // handleLocked's, reused
 	eof     bool
+	// extension: the external extensions' output (Telemetry API type "extension"), never
+	// attributed to an invocation.
+	extension bool
 }
 
 func newOutput(e *environment, f *os.File) *output {

@@ -394,6 +394,14 @@ func (i *apiInstance) ExitStatus() sandbox.ExitStatus {
 	return sandbox.ExitStatus{Signal: "killed", Code: -1}
 }
 func (i *apiInstance) MaxMemoryBytes() (uint64, error) { return 0, nil }
+func (i *apiInstance) Signal(os.Signal) error          { return nil }
+func (i *apiInstance) Spawn(context.Context, []string, *os.File) (sandbox.Process, error) {
+	return nil, errors.New("the API test driver runs no extensions")
+}
+func (i *apiInstance) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
 
 func (i *apiInstance) Start(context.Context) error {
 	i.d.started <- i

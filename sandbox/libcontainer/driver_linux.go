@@ -459,7 +459,10 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	}
 	pid, err := inst.proc.Pid()
 	if err == nil {
-		inst.ln, err = listenInNetns(pid)
+		inst.netns, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	}
+	if err == nil {
+		inst.ln, err = listenInNetns(inst.netns)
 	}
 	if err != nil {
 		_ = inst.Destroy(context.Background())
@@ -468,49 +471,72 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	return inst, nil
 }
 
-// listenInNetns opens the Runtime API listener in the network namespace of process pid (the
-// container's waiting init; the namespace is the container's own, owned by its user namespace
-// when it has one). It runs on a dedicated locked thread that is discarded if it cannot return
-// to the host namespace.
-func listenInNetns(pid int) (net.Listener, error) {
-	target, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		return nil, err
+// listenInNetns opens the Runtime API listener in the environment's network namespace (the
+// container's own, owned by its user namespace when it has one).
+func listenInNetns(ns *os.File) (net.Listener, error) {
+	var ln net.Listener
+	err := inNetns(ns, func() (err error) {
+		ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(runtimeAPIPort))
+		return err
+	})
+	if err != nil && ln != nil {
+		ln.Close()
+		ln = nil
 	}
-	defer target.Close()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
+	return ln, err
+}
+
+// inNetns runs fn on a dedicated locked thread inside the network namespace ns: a socket made
+// there stays there. The thread is discarded if it cannot return to the host namespace.
+func inNetns(ns *os.File, fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			ch <- err
 			return
 		}
 		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("entering the network namespace: %w", err)}
+			ch <- fmt.Errorf("entering the network namespace: %w", err)
 			return
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(runtimeAPIPort))
+		ferr := fn()
 		if serr := netns.Set(orig); serr != nil {
 			// This thread stays in the wrong namespace: keep it locked so it dies with us.
-			if ln != nil {
-				ln.Close()
-			}
-			ch <- result{err: fmt.Errorf("returning to the host network namespace: %w", serr)}
+			ch <- errors.Join(ferr, fmt.Errorf("returning to the host network namespace: %w", serr))
 			return
 		}
 		runtime.UnlockOSThread()
-		ch <- result{ln: ln, err: err}
+		ch <- ferr
 	}()
-	r := <-ch
-	return r.ln, r.err
+	return <-ch
+}
+
+// DialContext connects from inside the environment's network namespace, which has loopback
+// only: nothing outside the environment can be reached this way, whatever addr says. The
+// namespace is held by a descriptor opened at Create, never looked up by a pid that may have
+// been reused since.
+func (i *instance) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if i.netns == nil {
+		return nil, fmt.Errorf("dialing %s in container %s: it has no network namespace", addr, i.spec.ID)
+	}
+	var c net.Conn
+	err := inNetns(i.netns, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, fmt.Errorf("dialing %s in container %s: %w", addr, i.spec.ID, err)
+	}
+	return c, nil
 }
 
 // cpuShares weighs an environment against the others in proportion to its memory, as Lambda
@@ -606,8 +632,9 @@ type instance struct {
 	// idStart is the first host ID of the environment's user namespace block; -1: none.
 	idStart int64
 	ln      net.Listener
-	root    string // the overlay root of an image environment, mounted by Create; "" for none
-	opt     string // the overlay of its layers at /opt, when it has more than one; "" for none
+	netns   *os.File // the container's network namespace, open from Create to Destroy
+	root    string   // the overlay root of an image environment, mounted by Create; "" for none
+	opt     string   // the overlay of its layers at /opt, when it has more than one; "" for none
 	c       *libcontainer.Container
 	proc    *libcontainer.Process
 
@@ -634,12 +661,16 @@ func (i *instance) ExitStatus() sandbox.ExitStatus {
 	return i.status
 }
 
+// env is the runtime's environment, and its extensions'.
+func (i *instance) env() []string {
+	return append(append([]string{}, i.spec.Env...), "AWS_LAMBDA_RUNTIME_API="+i.RuntimeAPIAddr())
+}
+
 // startInit starts the container's init process, which stops before exec'ing the runtime.
 func (i *instance) startInit() error {
-	env := append(append([]string{}, i.spec.Env...), "AWS_LAMBDA_RUNTIME_API="+i.RuntimeAPIAddr())
 	p := &libcontainer.Process{
 		Args:   i.spec.Args,
-		Env:    env,
+		Env:    i.env(),
 		Cwd:    cmp.Or(i.spec.Cwd, "/var/task"),
 		UID:    sandboxUID,
 		GID:    sandboxGID,
@@ -704,10 +735,19 @@ func (i *instance) Start(ctx context.Context) error {
 }
 
 func (i *instance) wait() {
-	if pid, err := i.proc.Pid(); err == nil {
+	st := waitProcess(i.proc)
+	st.OOMKilled = i.oomKilled(st)
+	i.status = st
+	close(i.exited)
+}
+
+// waitProcess reaps p, a child of the agent (libcontainer starts every process of a container
+// as one), and tells how it ended.
+func waitProcess(p *libcontainer.Process) sandbox.ExitStatus {
+	if pid, err := p.Pid(); err == nil {
 		awaitExit(pid)
 	}
-	ps, err := i.proc.Wait()
+	ps, err := p.Wait()
 	st := sandbox.ExitStatus{}
 	if ps == nil && err != nil {
 		st.Err = err
@@ -718,9 +758,84 @@ func (i *instance) wait() {
 			st.Code = ws.ExitStatus()
 		}
 	}
-	st.OOMKilled = i.oomKilled(st)
-	i.status = st
-	close(i.exited)
+	return st
+}
+
+// Spawn runs another process in the container: joining its namespaces and cgroup, under its
+// seccomp filter, user and (empty) capabilities, whether the runtime was exec'd yet or not.
+// The runtime is the container's init, so the process dies with it at the latest.
+func (i *instance) Spawn(ctx context.Context, args []string, out *os.File) (sandbox.Process, error) {
+	p := &libcontainer.Process{
+		Args:   args,
+		Env:    i.env(),
+		Cwd:    "/",
+		UID:    sandboxUID,
+		GID:    sandboxGID,
+		Stdout: out,
+		Stderr: out,
+	}
+	if err := i.c.Run(p); err != nil {
+		return nil, fmt.Errorf("starting %s in container %s: %w", args[0], i.spec.ID, err)
+	}
+	sp := &spawned{exited: make(chan struct{})}
+	go func() {
+		sp.status = waitProcess(p)
+		close(sp.exited)
+	}()
+	return sp, nil
+}
+
+// spawned is a process started by Spawn.
+type spawned struct {
+	exited chan struct{}
+	status sandbox.ExitStatus
+}
+
+func (s *spawned) Exited() <-chan struct{} { return s.exited }
+func (s *spawned) ExitStatus() sandbox.ExitStatus {
+	<-s.exited
+	return s.status
+}
+
+// Signal signals the runtime. It is the container's init, which the kernel shields from any
+// signal it has no handler for (pid_namespaces(7)); a runtime that neither handles nor ignores
+// SIGTERM (or SIGINT, SIGHUP) would end at it anywhere else, so it is killed instead.
+func (i *instance) Signal(sig os.Signal) error {
+	if i.proc == nil {
+		return fmt.Errorf("signalling container %s: it has no runtime", i.spec.ID)
+	}
+	if s, ok := sig.(syscall.Signal); ok && (s == unix.SIGTERM || s == unix.SIGINT || s == unix.SIGHUP) {
+		if pid, err := i.proc.Pid(); err == nil && !disposes(pid, s) {
+			sig = unix.SIGKILL
+		}
+	}
+	if err := i.proc.Signal(sig); err != nil {
+		return fmt.Errorf("signalling the runtime of container %s: %w", i.spec.ID, err)
+	}
+	return nil
+}
+
+// disposes reports whether process pid handles or ignores sig (its SigCgt and SigIgn masks);
+// true when that cannot be read.
+func disposes(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return true
+	}
+	bit := uint64(1) << (uint(sig) - 1)
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "SigCgt" && k != "SigIgn") {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil || mask&bit != 0 {
+			return true
+		}
+		seen++
+	}
+	return seen < 2
 }
 
 // awaitExit returns once process pid has exited, without holding an OS thread: its pidfd turns
@@ -885,6 +1000,9 @@ func (i *instance) Destroy(ctx context.Context) error {
 		}
 		if i.ln != nil {
 			i.ln.Close()
+		}
+		if i.netns != nil {
+			i.netns.Close()
 		}
 		i.destroyE = errors.Join(errs...)
 	})

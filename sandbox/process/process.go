@@ -170,6 +170,26 @@ func (i *instance) Start(ctx context.Context) error {
 	return nil
 }
 
+// Spawn is refused: external extensions live in /opt/extensions, which the process driver cannot
+// mount.
+func (i *instance) Spawn(ctx context.Context, args []string, out *os.File) (sandbox.Process, error) {
+	return nil, fmt.Errorf("starting %s in %s: external extensions need /opt, which the process driver cannot give: use the libcontainer driver", args[0], i.spec.ID)
+}
+
+// Signal signals the runtime process.
+func (i *instance) Signal(sig os.Signal) error {
+	if i.cmd == nil || i.cmd.Process == nil {
+		return errors.New("not started")
+	}
+	return i.cmd.Process.Signal(sig)
+}
+
+// DialContext dials on the host: the process driver has no network namespace (development only).
+func (i *instance) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
 func (i *instance) wait() {
 	err := i.cmd.Wait()
 	st := sandbox.ExitStatus{}

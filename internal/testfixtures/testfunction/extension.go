@@ -5,18 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
-// An internal extension of the test function, registered from its own process before the
-// runtime's first poll when TEST_EXTENSION names it: it prints every event it gets ("EXT <name>
-// <event> <request id>") to the function's log, then polls again, after TEST_EXTENSION_WORK_MS
-// ("EXT <name> done <request id>" before the poll). TEST_EXTENSION_STALL=1 never polls again
-// after its first INVOKE, TEST_EXTENSION_IGNORE_SHUTDOWN=1 never after SHUTDOWN; TEST_EXTENSION_INIT_ERROR posts init/error with that type instead of
-// polling.
+// An internal extension of the test function, registered (for INVOKE) from its own process
+// before the runtime's first poll when TEST_EXTENSION names it. TEST_EXTENSION_MISUSE=1 first
+// tries what a hostile extension would; TEST_EXTENSION_INIT_ERROR posts init/error with that
+// type instead of polling.
 func startExtension() {
 	name := os.Getenv("TEST_EXTENSION")
 	if name == "" {
@@ -26,12 +28,58 @@ func startExtension() {
 	if os.Getenv("TEST_EXTENSION_MISUSE") == "1" {
 		misuse(base, name)
 	}
-	req, _ := http.NewRequest("POST", base+"register", bytes.NewReader([]byte(`{"events":["INVOKE","SHUTDOWN"]}`)))
+	id, ok := register(base, name, `{"events":["INVOKE"]}`)
+	if !ok {
+		return
+	}
+	if os.Getenv("TEST_EXTENSION_MISUSE") == "1" {
+		misuseAfter(base, name)
+	}
+	go extensionLoop(base, name, id, nil)
+}
+
+// externalExtension runs the test function as an external extension, started from
+// /opt/extensions under a name that says what it does: "crash..." exits after registering,
+// "early..." before; "stall..." never polls after its first INVOKE, "deaf..." never after
+// SHUTDOWN; "telemetry..." subscribes to the Telemetry API and "logs..." to the Logs API, and
+// both serve what they received at GET /seen (ports 4243 and 4244). Each registers for INVOKE
+// and SHUTDOWN, prints "EXT <name> <event> <request id>" for every event, works
+// TEST_EXTENSION_WORK_MS after it ("EXT <name> done <request id>"), and exits after SHUTDOWN.
+func externalExtension(name string) {
+	base := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2020-01-01/extension/"
+	if strings.HasPrefix(name, "early") {
+		fmt.Println("EXT", name, "exiting before registering")
+		os.Exit(2)
+	}
+	id, ok := register(base, name, `{"events":["INVOKE","SHUTDOWN"]}`)
+	if !ok {
+		os.Exit(1)
+	}
+	if strings.HasPrefix(name, "crash") {
+		fmt.Println("EXT", name, "crashing")
+		os.Exit(3)
+	}
+	var sub *subscriber
+	switch {
+	case strings.HasPrefix(name, "telemetry"):
+		sub = subscribe(name, id, 4243, "/2022-07-01/telemetry",
+			`{"schemaVersion":"2022-12-13","types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/telemetry"}}`)
+	case strings.HasPrefix(name, "logs"):
+		sub = subscribe(name, id, 4244, "/2020-08-15/logs",
+			`{"types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox:4244/logs"}}`)
+	}
+	extensionLoop(base, name, id, sub)
+	os.Exit(0)
+}
+
+// register registers an extension and prints "EXT <name> registered <status> <body>".
+func register(base, name, events string) (string, bool) {
+	req, _ := http.NewRequest("POST", base+"register", bytes.NewReader([]byte(events)))
 	req.Header.Set("Lambda-Extension-Name", name)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Println("EXT", name, "register failed:", err)
-		return
+		return "", false
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -44,41 +92,112 @@ func startExtension() {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
-		return
+		return "", false
 	}
-	if os.Getenv("TEST_EXTENSION_MISUSE") == "1" {
-		misuseAfter(base, name)
-	}
+	return id, resp.StatusCode == 200
+}
+
+// extensionLoop polls for events until SHUTDOWN or an error.
+func extensionLoop(base, name, id string, sub *subscriber) {
 	work, _ := strconv.Atoi(os.Getenv("TEST_EXTENSION_WORK_MS"))
-	stall := os.Getenv("TEST_EXTENSION_STALL") == "1"
+	stall := strings.HasPrefix(name, "stall")
 	client := &http.Client{}
-	go func() {
-		for {
-			req, _ := http.NewRequest("GET", base+"event/next", nil)
-			req.Header.Set("Lambda-Extension-Identifier", id)
-			resp, err := client.Do(req)
-			if err != nil {
-				fmt.Println("EXT", name, "next failed:", err)
-				return
-			}
-			var ev struct {
-				EventType, RequestID, InvokedFunctionArn string
-				DeadlineMs                               int64
-			}
-			err = json.NewDecoder(resp.Body).Decode(&ev)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || err != nil {
-				fmt.Println("EXT", name, "next answered", resp.StatusCode, err)
-				return
-			}
-			fmt.Println("EXT", name, ev.EventType, ev.RequestID, ev.DeadlineMs > 0, ev.InvokedFunctionArn)
-			if stall || (ev.EventType == "SHUTDOWN" && os.Getenv("TEST_EXTENSION_IGNORE_SHUTDOWN") == "1") {
-				select {}
-			}
-			time.Sleep(time.Duration(work) * time.Millisecond)
-			fmt.Println("EXT", name, "done", ev.RequestID)
+	for {
+		req, _ := http.NewRequest("GET", base+"event/next", nil)
+		req.Header.Set("Lambda-Extension-Identifier", id)
+		resp, err := client.Do(req)
+		if err != nil {
+			fmt.Println("EXT", name, "next failed:", err)
+			return
 		}
-	}()
+		var ev struct {
+			EventType, RequestID, InvokedFunctionArn, ShutdownReason string
+			DeadlineMs                                               int64
+		}
+		err = json.NewDecoder(resp.Body).Decode(&ev)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			fmt.Println("EXT", name, "next answered", resp.StatusCode, err)
+			return
+		}
+		fmt.Println("EXT", name, ev.EventType, ev.RequestID+ev.ShutdownReason, ev.DeadlineMs > 0, ev.InvokedFunctionArn)
+		if stall || (ev.EventType == "SHUTDOWN" && strings.HasPrefix(name, "deaf")) {
+			select {}
+		}
+		time.Sleep(time.Duration(work) * time.Millisecond)
+		if ev.EventType == "SHUTDOWN" && sub != nil {
+			sub.summary()
+		}
+		fmt.Println("EXT", name, "done", ev.RequestID)
+		if ev.EventType == "SHUTDOWN" {
+			return
+		}
+	}
+}
+
+// subscriber is a Telemetry or Logs API subscriber: it keeps every event it is sent.
+type subscriber struct {
+	name   string
+	mu     sync.Mutex
+	events []json.RawMessage
+}
+
+// subscribe listens on port, then subscribes at path with body, printing
+// "EXT <name> subscribed <status> <body>".
+func subscribe(name, id string, port int, path, body string) *subscriber {
+	s := &subscriber{name: name}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		fmt.Println("EXT", name, "listen failed:", err)
+		return s
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		var batch []json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			fmt.Println("EXT", name, "got a batch that is not a JSON array:", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.events = append(s.events, batch...)
+		s.mu.Unlock()
+	})
+	mux.HandleFunc("GET /seen", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(s.events)
+	})
+	go func() { _ = http.Serve(ln, mux) }()
+	req, _ := http.NewRequest("PUT", "http://"+os.Getenv("AWS_LAMBDA_RUNTIME_API")+path, strings.NewReader(body))
+	req.Header.Set("Lambda-Extension-Identifier", id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println("EXT", name, "subscribe failed:", err)
+		return s
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println("EXT", name, "subscribed", resp.StatusCode, string(b))
+	return s
+}
+
+// summary prints how many events of each type it received: "EXT <name> saw <type>=<n> ...".
+func (s *subscriber) summary() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	counts := map[string]int{}
+	for _, raw := range s.events {
+		var ev struct{ Type string }
+		_ = json.Unmarshal(raw, &ev)
+		counts[ev.Type]++
+	}
+	var parts []string
+	for t, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s=%d", t, n))
+	}
+	sort.Strings(parts)
+	fmt.Println("EXT", s.name, "saw", strings.Join(parts, " "))
 }
 
 // misuseCall makes one Extensions API call and prints "EXT misuse <what> <status> <errorType>".
@@ -109,6 +228,7 @@ func misuse(base, name string) {
 	misuseCall("unknown-id", "GET", base+"event/next", "", map[string]string{"Lambda-Extension-Identifier": "nobody"})
 	misuseCall("wrong-method", "GET", base+"register", "", map[string]string{"Lambda-Extension-Name": name})
 	misuseCall("unknown-path", "POST", base+"telemetry-please", "", nil)
+	misuseCall("internal-shutdown", "POST", base+"register", `{"events":["INVOKE","SHUTDOWN"]}`, map[string]string{"Lambda-Extension-Name": name})
 }
 
 // misuseAfter is what it tries once registered: its name again, and more extensions than an

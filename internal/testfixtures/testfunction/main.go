@@ -17,9 +17,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -196,6 +199,15 @@ func handle(ctx context.Context, ev Event) (any, error) {
 			strings.NewReader(`{"events":["INVOKE"]}`))
 		req.Header.Set("Lambda-Extension-Name", "late")
 		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return map[string]string{"error": err.Error()}, nil
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return map[string]any{"status": resp.StatusCode, "body": string(b)}, nil
+	case "fetch":
+		// GETs the URL in Path (an extension's listener at sandbox.localdomain).
+		resp, err := http.Get(ev.Path)
 		if err != nil {
 			return map[string]string{"error": err.Error()}, nil
 		}
@@ -473,6 +485,21 @@ func errString(err error) string {
 }
 
 func main() {
+	if filepath.Dir(os.Args[0]) == "/opt/extensions" {
+		externalExtension(filepath.Base(os.Args[0]))
+		return
+	}
+	if os.Getenv("TEST_SIGTERM") == "1" {
+		// A graceful shutdown, as Lambda's samples do it: the runtime gets SIGTERM when the
+		// function has extensions.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM)
+		go func() {
+			<-sigs
+			fmt.Println("RUNTIME SIGTERM")
+			os.Exit(0)
+		}()
+	}
 	switch os.Getenv("INIT_MODE") {
 	case "crash":
 		fmt.Println("init failing on purpose")

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,7 +97,10 @@ type environment struct {
 	extRegistered chan struct{}
 	extOut        *output
 	hasExts       atomic.Bool // an extension registered: the invoke path looks without the lock
-	freezeT       *time.Timer
+	// tele is the Telemetry and Logs API's subscriptions (telemetry.go): nil after Init
+	// without one, so that nothing else of it costs a function without.
+	tele    atomic.Pointer[telemetry]
+	freezeT *time.Timer
 	// stopFreeze cancels the freeze in progress, if any: a checkout does not wait for a slow
 	// freeze to finish only to thaw it (the driver rolls it back to thawed).
 	stopFreeze context.CancelFunc
@@ -131,6 +135,8 @@ type invocation struct {
 	timer    *time.Timer
 
 	tail []byte
+	// rtDone: platform.runtimeDone was emitted (when the runtime answered, or at the end).
+	rtDone atomic.Bool
 }
 
 // complete sets the invocation's outcome; the first one wins. A failure that comes after a
@@ -261,6 +267,15 @@ func (e *environment) start(ctx context.Context) error {
 	fn := e.fn
 	e.cfg.logs.Platform(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
 	e.startedAt = time.Now()
+	e.startTelemetry()
+	initType := e.initType()
+	e.platform("platform.initStart", func(logs bool, schema string) any {
+		if logs {
+			return nil
+		}
+		return map[string]any{"initializationType": initType, "phase": "init", "runtimeVersion": fn.Runtime,
+			"functionName": fn.Name, "functionVersion": e.pool.key.version}
+	})
 	// Before the exec: the runtime's first GET /next may come at once.
 	e.mu.Lock()
 	e.toLocked(phaseInitialising)
@@ -349,7 +364,9 @@ func (e *environment) init(ctx context.Context, limit time.Duration) (time.Durat
 		select {
 		case ie = <-e.initFail:
 		default:
-			return time.Since(e.startedAt), nil
+			d := time.Since(e.startedAt)
+			e.initReport("success", "", d)
+			return d, nil
 		}
 	case ie = <-e.initFail:
 	case <-t.C:
@@ -381,7 +398,80 @@ func (e *environment) initFailed(ie *initError) {
 	}
 	e.out.drain()
 	e.cfg.logs.Platform(e.fn.Name, line)
+	errType := ""
+	if ie.status == "error" {
+		errType = ie.errorType
+	}
+	e.platform("platform.initRuntimeDone", func(logs bool, schema string) any {
+		if logs {
+			return nil
+		}
+		r := map[string]any{"initializationType": e.initType(), "phase": "init", "status": ie.status}
+		if errType != "" {
+			r["errorType"] = errType
+		}
+		return r
+	})
+	e.initReport(ie.status, errType, time.Since(e.startedAt))
 	e.reset("failure")
+}
+
+// initType is Lambda's name for how the environment was made.
+func (e *environment) initType() string {
+	if e.prov.Load() != 0 {
+		return "provisioned-concurrency"
+	}
+	return "on-demand"
+}
+
+// initReport emits platform.initReport and ends the Init backlog.
+func (e *environment) initReport(status, errType string, d time.Duration) {
+	initType := e.initType()
+	e.platform("platform.initReport", func(logs bool, schema string) any {
+		if logs {
+			return nil
+		}
+		r := map[string]any{"initializationType": initType, "phase": "init", "status": status,
+			"metrics": map[string]any{"durationMs": round2(ms(d))}}
+		if errType != "" {
+			r["errorType"] = errType
+		}
+		return r
+	})
+	e.endTelemetryBacklog()
+}
+
+// round2 rounds to hundredths, as Lambda's metrics are.
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// runtimeDone emits platform.runtimeDone once per invocation: when the runtime answered
+// (status success or error), or at its end (timeout, failure).
+func (e *environment) runtimeDone(inv *invocation, status, errType string, produced int) {
+	if e.tele.Load() == nil || !inv.rtDone.CompareAndSwap(false, true) {
+		return
+	}
+	d := time.Since(inv.start)
+	start := inv.start
+	e.platform("platform.runtimeDone", func(logs bool, schema string) any {
+		r := map[string]any{"requestId": inv.req.RequestID, "status": status}
+		if errType != "" {
+			r["errorType"] = errType
+		}
+		if logs {
+			return r
+		}
+		r["metrics"] = map[string]any{"durationMs": round2(ms(d)), "producedBytes": produced}
+		if inv.req.TraceID != "" {
+			r["tracing"] = map[string]any{"type": "X-Amzn-Trace-Id", "value": inv.req.TraceID}
+		}
+		if schema != "2022-07-01" {
+			r["spans"] = []map[string]any{
+				{"name": "responseLatency", "start": start.UTC().Format(timeLayout), "durationMs": round2(ms(d))},
+				{"name": "responseDuration", "start": start.Add(d).UTC().Format(timeLayout), "durationMs": 0.0},
+			}
+		}
+		return r
+	})
 }
 
 // checkout makes an environment taken from the pool busy, thawing it if it was frozen. When the
@@ -516,6 +606,15 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 	e.cur = inv
 	e.mu.Unlock()
 	e.out.begin(inv, "START RequestId: "+req.RequestID+" Version: "+req.Version)
+	if e.tele.Load() != nil {
+		e.platform("platform.start", func(logs bool, _ string) any {
+			r := map[string]any{"requestId": req.RequestID, "version": req.Version}
+			if !logs && req.TraceID != "" {
+				r["tracing"] = map[string]any{"type": "X-Amzn-Trace-Id", "value": req.TraceID}
+			}
+			return r
+		})
+	}
 	e.deliver(inv)
 	e.notifyInvoke(inv)
 
@@ -683,7 +782,46 @@ func (e *environment) endInvocation(inv *invocation, status, errType string) {
 	}
 	report := string(b)
 	e.out.end(inv, "END RequestId: "+inv.req.RequestID, report)
+	if e.tele.Load() != nil {
+		e.reportTelemetry(inv, dur, maxMB, status, errType)
+	}
 	close(inv.ended)
+}
+
+// reportTelemetry emits the end of an invocation: platform.runtimeDone if the runtime never
+// answered, platform.end (Logs API) and platform.report.
+func (e *environment) reportTelemetry(inv *invocation, dur time.Duration, maxMB uint64, status, errType string) {
+	rtStatus := status
+	if rtStatus == "" {
+		rtStatus = "success"
+	}
+	e.runtimeDone(inv, rtStatus, errType, 0)
+	id := inv.req.RequestID
+	e.platform("platform.end", func(logs bool, _ string) any {
+		if !logs {
+			return nil
+		}
+		return map[string]any{"requestId": id}
+	})
+	metrics := map[string]any{"durationMs": round2(ms(dur)), "billedDurationMs": billed(dur),
+		"memorySizeMB": e.fn.MemoryMB, "maxMemoryUsedMB": maxMB}
+	if inv.initDur > 0 {
+		metrics["initDurationMs"] = round2(ms(inv.initDur))
+	}
+	e.platform("platform.report", func(logs bool, _ string) any {
+		r := map[string]any{"requestId": id, "metrics": metrics}
+		if logs {
+			return r
+		}
+		r["status"] = rtStatus
+		if errType != "" {
+			r["errorType"] = errType
+		}
+		if inv.req.TraceID != "" {
+			r["tracing"] = map[string]any{"type": "X-Amzn-Trace-Id", "value": inv.req.TraceID}
+		}
+		return r
+	})
 }
 
 func (e *environment) errorResponse(inv *invocation, errType, msg string) *invoke.Response {

@@ -192,6 +192,16 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 	}
 	e.mu.Unlock()
 	e.cfg.logs.Platform(e.fn.Name, fmt.Sprintf("EXTENSION Name: %s State: Registered Events: %s", name, x.events()))
+	e.platform("platform.extension", func(bool, string) any {
+		var evs []string
+		if x.invoke {
+			evs = append(evs, "INVOKE")
+		}
+		if x.shutdown {
+			evs = append(evs, "SHUTDOWN")
+		}
+		return map[string]any{"name": name, "state": "Ready", "events": evs}
+	})
 	out, _ := json.Marshal(map[string]string{"functionName": e.fn.Name, "functionVersion": e.pool.key.version,
 		"handler": e.fn.Handler, "accountId": structs.AccountID})
 	c.wmu.Lock()
@@ -432,10 +442,10 @@ func (e *environment) shutdownExtensions(reason string) {
 	// init still): it is not signalled but killed.
 	signal := e.started && e.runtimePolled
 	e.extShutdown = sd
-	e.mu.Unlock()
 	if sd.left == 0 {
 		close(sd.done)
 	}
+	e.mu.Unlock()
 	e.freezeMu.Lock()
 	if e.frozen {
 		if err := e.inst.Thaw(ctx); err != nil {
@@ -445,6 +455,12 @@ func (e *environment) shutdownExtensions(reason string) {
 		e.frozen = false
 	}
 	e.freezeMu.Unlock()
+	if t := e.tele.Load(); t != nil {
+		// The extensions get what they subscribed to before their SHUTDOWN.
+		fctx, fcancel := context.WithTimeout(ctx, budget/2)
+		t.flush(fctx)
+		fcancel()
+	}
 	for _, c := range send {
 		e.sendExtensionEvent(c, ev)
 	}

@@ -2,8 +2,11 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +153,148 @@ func TestExternalExtensionsThatHang(t *testing.T) {
 		t.Fatalf("no SHUTDOWN event:\n%s", strings.Join(lines, "\n"))
 	}
 	t.Logf("shutdown with an extension ignoring SHUTDOWN: %v", time.Since(start))
+}
+
+// teleEvent is an event as a Telemetry or Logs API subscriber receives it.
+type teleEvent struct {
+	Time   string          `json:"time"`
+	Type   string          `json:"type"`
+	Record json.RawMessage `json:"record"`
+}
+
+// seen asks the extension listening on port what it received, through the function.
+func seen(t *testing.T, h *harness, fn *structs.Function, port int) []teleEvent {
+	t.Helper()
+	got := decode(t, callFn(t, h, fn, fmt.Sprintf(`{"mode":"fetch","path":"http://sandbox.localdomain:%d/seen"}`, port)).Payload)
+	body, _ := got["body"].(string)
+	var evs []teleEvent
+	if err := json.Unmarshal([]byte(body), &evs); err != nil {
+		t.Fatalf("what the extension saw: %v (%v)", err, got)
+	}
+	return evs
+}
+
+// firstOf is the index of the first event of type typ whose record contains all of parts.
+func firstOf(evs []teleEvent, typ string, parts ...string) int {
+	return slices.IndexFunc(evs, func(ev teleEvent) bool {
+		if ev.Type != typ {
+			return false
+		}
+		for _, p := range parts {
+			if !strings.Contains(string(ev.Record), p) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// An extension subscribed to the Telemetry API gets every platform event of Init and of each
+// invocation, the function's lines and the extensions' lines, in Lambda's order and shapes,
+// POSTed to its listener at sandbox.localdomain; one subscribed to the Logs API gets the older
+// shapes. Before their SHUTDOWN, they have everything.
+func TestTelemetryAPI(t *testing.T) {
+	h, fnWith := extHarness(t, "telemetry", "logs")
+	fn := fnWith("telemetry", map[string]string{"TEST_SIGTERM": "1"})
+	r1 := request(`{"mode":"log","n":3}`)
+	if resp, err := h.m.Invoke(context.Background(), fn, r1); err != nil || resp.FunctionError {
+		t.Fatalf("invoking: %v %+v", err, resp)
+	}
+	var evs []teleEvent
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if evs = seen(t, h, fn, 4243); firstOf(evs, "platform.report", r1.RequestID) >= 0 {
+			break
+		}
+	}
+	at := func(typ string, parts ...string) int {
+		i := firstOf(evs, typ, parts...)
+		if i < 0 {
+			t.Errorf("no %s with %q among what the extension got:\n%s", typ, parts, dump(evs))
+		}
+		return i
+	}
+	initStart := at("platform.initStart", `"initializationType":"on-demand"`, `"functionName":"telemetry"`)
+	at("platform.extension", `"name":"logs"`, `"events":["INVOKE","SHUTDOWN"]`)
+	at("platform.extension", `"name":"telemetry"`, `"state":"Ready"`)
+	sub := at("platform.telemetrySubscription", `"name":"telemetry"`, `"types":["platform","function","extension"]`)
+	at("extension", "EXT telemetry registered 200")
+	rtInit := at("platform.initRuntimeDone", `"status":"success"`)
+	initRep := at("platform.initReport", `"status":"success"`, `"durationMs"`)
+	start := at("platform.start", r1.RequestID, `"version":"$LATEST"`)
+	line := at("function", "log line 1")
+	rtDone := at("platform.runtimeDone", r1.RequestID, `"status":"success"`, `"producedBytes"`, `"responseLatency"`)
+	report := at("platform.report", r1.RequestID, `"billedDurationMs"`, `"maxMemoryUsedMB"`, `"memorySizeMB":128`, `"initDurationMs"`)
+	if t.Failed() {
+		return
+	}
+	if !(initStart < sub && sub < rtInit && rtInit < initRep && initRep < start && start < line && line < rtDone && rtDone < report) {
+		t.Fatalf("order: initStart %d, subscription %d, initRuntimeDone %d, initReport %d, start %d, line %d, runtimeDone %d, report %d:\n%s",
+			initStart, sub, rtInit, initRep, start, line, rtDone, report, dump(evs))
+	}
+	for _, ev := range evs {
+		if _, err := time.Parse("2006-01-02T15:04:05.000Z", ev.Time); err != nil {
+			t.Fatalf("a time not in Lambda's form: %+v", ev)
+		}
+	}
+	logs := seen(t, h, fn, 4244)
+	for _, want := range []struct{ typ, part string }{
+		{"platform.logsSubscription", `"name":"logs"`}, {"platform.start", r1.RequestID}, {"platform.end", r1.RequestID},
+		{"platform.report", `"initDurationMs"`}, {"function", "log line 2"}, {"platform.extension", `"name":"telemetry"`},
+	} {
+		if firstOf(logs, want.typ, want.part) < 0 {
+			t.Errorf("the Logs API subscriber has no %s with %q:\n%s", want.typ, want.part, dump(logs))
+		}
+	}
+	if firstOf(logs, "platform.initStart") >= 0 || firstOf(logs, "platform.telemetrySubscription") >= 0 {
+		t.Errorf("the Logs API subscriber got the Telemetry API's events:\n%s", dump(logs))
+	}
+	if err := h.m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := h.logs.get("telemetry")
+	if logIndex(lines, "EXT telemetry saw", "platform.report=", "function=", "extension=") < 0 || logIndex(lines, "EXT logs saw", "platform.end=") < 0 {
+		t.Fatalf("the subscribers' summaries at SHUTDOWN:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// A subscriber that does not keep up never holds the function up: what its queue cannot take is
+// dropped and counted in platform.logsDropped, and what it received and what was dropped add up
+// to every line the function wrote.
+func TestTelemetryDrops(t *testing.T) {
+	h, fnWith := extHarness(t, "slow")
+	fn := fnWith("flood", nil)
+	const n = 20000
+	start := time.Now()
+	if resp, err := h.m.Invoke(context.Background(), fn, request(fmt.Sprintf(`{"mode":"log","n":%d}`, n))); err != nil || resp.FunctionError {
+		t.Fatalf("invoking: %v %+v", err, resp)
+	}
+	t.Logf("%d lines written in %v with a subscriber taking 300 ms per batch", n, time.Since(start))
+	received, dropped := 0, 0
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		received, dropped = 0, 0
+		for _, ev := range seen(t, h, fn, 4245) {
+			switch ev.Type {
+			case "function":
+				received++
+			case "platform.logsDropped":
+				var r struct{ DroppedRecords int }
+				_ = json.Unmarshal(ev.Record, &r)
+				dropped += r.DroppedRecords
+			}
+		}
+		if received+dropped >= n+1 {
+			break
+		}
+	}
+	if dropped == 0 || received+dropped != n+1 {
+		t.Fatalf("received %d and dropped %d of %d lines", received, dropped, n+1)
+	}
+}
+
+func dump(evs []teleEvent) string {
+	var b strings.Builder
+	for i, ev := range evs {
+		fmt.Fprintf(&b, "%d %s %s %s\n", i, ev.Time, ev.Type, ev.Record)
+	}
+	return b.String()
 }

@@ -169,6 +169,13 @@ func (o *output) emitLocked(platform bool, lines ...string) {
 		o.env.cfg.logs.Platform(o.env.fn.Name, lines...)
 	} else {
 		o.env.cfg.logs.Append(o.env.fn.Name, lines...)
+		if t := o.env.tele.Load(); t != nil {
+			kind := kindFunction
+			if o.extension {
+				kind = kindExtension
+			}
+			t.lines(kind, time.Now(), lines)
+		}
 	}
 	if inv := o.inv; inv != nil && inv.req.Tail {
 		for _, l := range lines {

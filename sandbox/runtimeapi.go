@@ -231,6 +231,10 @@ func (c *runtimeConn) route(req *http.Request) {
 		c.routeExtension(req, rest)
 		return
 	}
+	if p == telemetryPath || p == logsPath {
+		e.subscribe(c, req, p == logsPath)
+		return
+	}
 	switch rest, ok := strings.CutPrefix(p, apiPrefix); {
 	case !ok:
 	case rest == "invocation/next":
@@ -369,6 +373,15 @@ func (e *environment) next(c *runtimeConn) {
 	if first {
 		e.runtimePolled = true
 		initNow = e.extensionsReadyLocked() && e.toLocked(phaseReady)
+	}
+	if first && e.tele.Load() != nil {
+		initType := e.initType()
+		e.platform("platform.initRuntimeDone", func(logs bool, schema string) any {
+			if logs {
+				return nil
+			}
+			return map[string]any{"initializationType": initType, "phase": "init", "status": "success"}
+		})
 	}
 	prev := e.cur
 	if prev == e.queued {
@@ -544,6 +557,7 @@ func (e *environment) stream(c *runtimeConn, r *http.Request, inv *invocation) {
 	st := newStream(r, e.cfg.maxStreamBytes)
 	inv.complete(&invoke.Response{Stream: st, ExecutedVersion: inv.req.Version})
 	if st.wait(e.dead, inv.gone) {
+		e.runtimeDone(inv, "success", "", 0)
 		if big.Buffered() == 0 { // else it holds the start of the next request: keep it
 			c.lr.R = c.nc
 			big.Reset(nil)
@@ -581,6 +595,13 @@ func (e *environment) handleError(c *runtimeConn, r *http.Request, id string) {
 // the order the function made them.
 func (e *environment) answer(inv *invocation, resp *invoke.Response) {
 	e.out.drain()
+	if e.tele.Load() != nil {
+		status := "success"
+		if resp.FunctionError {
+			status = "error"
+		}
+		e.runtimeDone(inv, status, resp.ErrorType, len(resp.Payload))
+	}
 	inv.complete(resp)
 }
 

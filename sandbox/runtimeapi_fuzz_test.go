@@ -43,6 +43,8 @@ func FuzzRuntimeAPI(f *testing.F) {
 	f.Add(false, false, []byte("POST "+ext+"register HTTP/1.1\r\nHost: x\r\nLambda-Extension-Name: late\r\nContent-Length: 20\r\n\r\n{\"events\":[\"INVOKE\"]}"))
 	f.Add(false, false, []byte("GET "+ext+"event/next HTTP/1.1\r\nHost: x\r\nLambda-Extension-Identifier: nobody\r\n\r\n"))
 	f.Add(false, false, []byte("POST "+ext+"init/error HTTP/1.1\r\nHost: x\r\n\r\nGET "+ext+"event/next HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add(false, false, []byte("PUT /2022-07-01/telemetry HTTP/1.1\r\nHost: x\r\nLambda-Extension-Identifier: nobody\r\nContent-Length: 2\r\n\r\n{}"))
+	f.Add(true, false, []byte("PUT /2020-08-15/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /2022-07-01/telemetry HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, beforeInit, stream bool, raw []byte) {
 		h := newAPIHarness(t, stream, nil)
 		inst := h.nextInstance(t)

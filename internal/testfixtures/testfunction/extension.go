@@ -42,7 +42,8 @@ func startExtension() {
 // /opt/extensions under a name that says what it does: "crash..." exits after registering,
 // "early..." before; "stall..." never polls after its first INVOKE, "deaf..." never after
 // SHUTDOWN; "telemetry..." subscribes to the Telemetry API and "logs..." to the Logs API, and
-// both serve what they received at GET /seen (ports 4243 and 4244). Each registers for INVOKE
+// both serve what they received at GET /seen (ports 4243 and 4244); "slow..." subscribes to the
+// function's lines only and takes 300 ms for each batch (port 4245). Each registers for INVOKE
 // and SHUTDOWN, prints "EXT <name> <event> <request id>" for every event, works
 // TEST_EXTENSION_WORK_MS after it ("EXT <name> done <request id>"), and exits after SHUTDOWN.
 func externalExtension(name string) {
@@ -63,10 +64,13 @@ func externalExtension(name string) {
 	switch {
 	case strings.HasPrefix(name, "telemetry"):
 		sub = subscribe(name, id, 4243, "/2022-07-01/telemetry",
-			`{"schemaVersion":"2022-12-13","types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/telemetry"}}`)
+			`{"schemaVersion":"2022-12-13","types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/telemetry"}}`, 0)
+	case strings.HasPrefix(name, "slow"):
+		sub = subscribe(name, id, 4245, "/2022-07-01/telemetry",
+			`{"schemaVersion":"2022-12-13","types":["function"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4245/slow"}}`, 300*time.Millisecond)
 	case strings.HasPrefix(name, "logs"):
 		sub = subscribe(name, id, 4244, "/2020-08-15/logs",
-			`{"types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox:4244/logs"}}`)
+			`{"types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox:4244/logs"}}`, 0)
 	}
 	extensionLoop(base, name, id, sub)
 	os.Exit(0)
@@ -138,14 +142,15 @@ func extensionLoop(base, name, id string, sub *subscriber) {
 // subscriber is a Telemetry or Logs API subscriber: it keeps every event it is sent.
 type subscriber struct {
 	name   string
+	delay  time.Duration // before taking each batch: a subscriber that does not keep up
 	mu     sync.Mutex
 	events []json.RawMessage
 }
 
 // subscribe listens on port, then subscribes at path with body, printing
 // "EXT <name> subscribed <status> <body>".
-func subscribe(name, id string, port int, path, body string) *subscriber {
-	s := &subscriber{name: name}
+func subscribe(name, id string, port int, path, body string, delay time.Duration) *subscriber {
+	s := &subscriber{name: name, delay: delay}
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 	if err != nil {
 		fmt.Println("EXT", name, "listen failed:", err)
@@ -153,6 +158,7 @@ func subscribe(name, id string, port int, path, body string) *subscriber {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(s.delay)
 		var batch []json.RawMessage
 		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
 			fmt.Println("EXT", name, "got a batch that is not a JSON array:", err)

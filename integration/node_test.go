@@ -178,6 +178,44 @@ func TestNodeRuntimeInterfaceClient(t *testing.T) {
 		}
 		checkNodeFunction(t, a, client, "nodelayer")
 	})
+	t.Run("ExtensionInALayer", func(t *testing.T) {
+		// A Node.js external extension, as published ones are written: it registers, subscribes
+		// to the Telemetry API with a listener of its own, and reports at SHUTDOWN what it got.
+		layer, err := client.PublishLayerVersion(ctx, &awslambda.PublishLayerVersionInput{LayerName: aws.String("node-telemetry"),
+			Content: &types.LayerVersionContentInput{ZipFile: zipModes(t, map[string]string{"extensions/node-telemetry": nodeExtension},
+				map[string]bool{"extensions/node-telemetry": true})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &awslambda.CreateFunctionInput{FunctionName: aws.String("nodeext"), Role: aws.String(apiRole),
+			Runtime: types.RuntimeNodejs20x, Handler: aws.String("index.handler"), Code: &types.FunctionCode{ZipFile: zipOf(t, map[string]string{"index.js": nodeHandler})},
+			MemorySize: aws.Int32(256), Timeout: aws.Int32(20), Layers: []string{aws.ToString(layer.LayerVersionArn)}}
+		if _, err := client.CreateFunction(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		checkNodeFunction(t, a, client, "nodeext")
+		// A new configuration retires the environment: its extension gets SHUTDOWN.
+		if _, err := client.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("nodeext"),
+			Environment: &types.Environment{Variables: map[string]string{"NEXT": "1"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Invoke(ctx, &awslambda.InvokeInput{FunctionName: aws.String("nodeext"), Payload: []byte(`{"name":"new"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		var logs string
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if logs = a.functionLogs("nodeext"); strings.Contains(logs, "node-telemetry SHUTDOWN spindown") {
+				break
+			}
+		}
+		for _, want := range []string{"EXTENSION Name: node-telemetry State: Registered Events: [INVOKE,SHUTDOWN]",
+			"node-telemetry registered 200", "node-telemetry subscribed 200", "node-telemetry INVOKE ",
+			"node-telemetry SHUTDOWN spindown saw platform.extension,platform.initReport,platform.initRuntimeDone,platform.initStart,platform.report,platform.runtimeDone,platform.start,platform.telemetrySubscription"} {
+			if !strings.Contains(logs, want) {
+				t.Fatalf("no %q in the function's log:\n%s", want, logs)
+			}
+		}
+	})
 	t.Run("ContainerImage", func(t *testing.T) {
 		in := &awslambda.CreateFunctionInput{FunctionName: aws.String("nodeimg"), Role: aws.String(apiRole),
 			PackageType: types.PackageTypeImage, Code: &types.FunctionCode{ImageUri: aws.String(host + "/team/node-fn:1")},
@@ -189,14 +227,62 @@ func TestNodeRuntimeInterfaceClient(t *testing.T) {
 	})
 }
 
+// nodeExtension is an external extension in Node.js, run by the runtime's node: it registers
+// for INVOKE and SHUTDOWN, subscribes to the Telemetry API (platform events) on a listener of
+// its own, logs each event, and at SHUTDOWN the event types it received, then exits.
+const nodeExtension = `#!/usr/bin/node
+"use strict";
+const http = require("http");
+const name = require("path").basename(__filename);
+const api = "http://" + process.env.AWS_LAMBDA_RUNTIME_API;
+const seen = new Set();
+http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (c) => (body += c));
+  req.on("end", () => {
+    if (req.method === "POST") for (const ev of JSON.parse(body)) seen.add(ev.type);
+    res.end();
+  });
+}).listen(4250, "0.0.0.0", main);
+
+async function main() {
+  const reg = await fetch(api + "/2020-01-01/extension/register", { method: "POST",
+    headers: { "Lambda-Extension-Name": name }, body: JSON.stringify({ events: ["INVOKE", "SHUTDOWN"] }) });
+  const id = reg.headers.get("lambda-extension-identifier");
+  console.log(name + " registered " + reg.status);
+  const sub = await fetch(api + "/2022-07-01/telemetry", { method: "PUT", headers: { "Lambda-Extension-Identifier": id },
+    body: JSON.stringify({ schemaVersion: "2022-12-13", types: ["platform"], buffering: { timeoutMs: 25 },
+      destination: { protocol: "HTTP", URI: "http://sandbox.localdomain:4250/" } }) });
+  console.log(name + " subscribed " + sub.status);
+  for (;;) {
+    const r = await fetch(api + "/2020-01-01/extension/event/next", { headers: { "Lambda-Extension-Identifier": id } });
+    const ev = await r.json();
+    if (ev.eventType === "SHUTDOWN") {
+      console.log(name + " SHUTDOWN " + ev.shutdownReason + " saw " + [...seen].sort().join(","));
+      process.exit(0);
+    }
+    console.log(name + " INVOKE " + ev.requestId);
+  }
+}
+`
+
 // zipOf is a zip of the files given (mode 0644), in name order.
 func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	return zipModes(t, files, nil)
+}
+
+// zipModes is zipOf with the files named in exec executable (0755).
+func zipModes(t *testing.T, files map[string]string, exec map[string]bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for _, n := range slices.Sorted(maps.Keys(files)) {
 		h := &zip.FileHeader{Name: n, Method: zip.Deflate}
 		h.SetMode(0o644)
+		if exec[n] {
+			h.SetMode(0o755)
+		}
 		w, err := zw.CreateHeader(h)
 		if err != nil {
 			t.Fatal(err)

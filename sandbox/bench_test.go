@@ -2,8 +2,13 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,5 +104,98 @@ func BenchmarkWarmInvokeParallel(b *testing.B) {
 				b.ReportMetric(float64(h.m.Stats().Environments), "envs")
 			})
 		}
+	}
+}
+
+// BenchmarkExtensions is what extensions cost a warm invocation (frozen after each call), side
+// by side: none; an internal and an external extension registered for INVOKE that do nothing
+// with it; and a function writing lines with an external extension that subscribes to
+// the Telemetry API for them (tap) or does not (idle), BENCH_LINES lines a call (default 2). It reports the median call ("p50-µs"), the
+// lines written a second, and for tap what its subscriber received or was told was dropped
+// ("lost" counts what is neither). Run the cases alternately and compare like with like.
+func BenchmarkExtensions(b *testing.B) {
+	if d := os.Getenv("BENCH_CODE"); d != "" {
+		codeDir = d
+	}
+	lines := 2 // a call; BENCH_LINES sets it
+	if n, err := strconv.Atoi(os.Getenv("BENCH_LINES")); err == nil && n > 0 {
+		lines = n
+	}
+	for _, c := range []struct {
+		name    string
+		exts    []string
+		env     map[string]string
+		payload string
+	}{
+		{"invoke/none", nil, nil, `{}`},
+		{"invoke/internal", nil, map[string]string{"TEST_EXTENSION": "quiet"}, `{}`},
+		{"invoke/external", []string{"quiet"}, nil, `{}`},
+		{"logs/idle", []string{"idle"}, nil, `{"mode":"lines","n":LINES}`},
+		{"logs/tap", []string{"tap"}, nil, `{"mode":"lines","n":LINES}`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			sha := func(ch byte) string { return strings.Repeat(string(ch), 64) }
+			code := shaCode{sha('c'): codeDir, sha('x'): extensionLayer(b, c.exts...)}
+			h := newHarness(b, drivers()[0].new(b), func(mc *sandbox.ManagerConfig) { mc.Code = code })
+			delay := time.Duration(0)
+			if os.Getenv("BENCH_FREEZE_DELAY") != "" {
+				delay, _ = time.ParseDuration(os.Getenv("BENCH_FREEZE_DELAY"))
+			}
+			fn := testFunction("benchext", func(f *structs.Function) {
+				f.FreezeDelay = &delay
+				f.CodeSha256 = sha('c')
+				f.Environment = c.env
+				if len(c.exts) > 0 {
+					f.Layers = []structs.FunctionLayer{{Name: "exts", Version: 1, CodeSha256: sha('x')}}
+				}
+			})
+			ctx := context.Background()
+			if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
+				b.Fatal(err)
+			}
+			payload := []byte(strings.Replace(c.payload, "LINES", strconv.Itoa(lines), 1))
+			times := make([]time.Duration, 0, b.N)
+			var ru0, ru1 syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				resp, err := h.m.Invoke(ctx, fn, &invoke.Request{RequestID: "r", Payload: payload})
+				if err != nil || resp.FunctionError {
+					b.Fatal(err, resp)
+				}
+				times = append(times, time.Since(t0))
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+			cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+			b.ReportMetric(float64(cpu)/1e3/float64(b.N), "agent-cpu-µs")
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2])/1e3, "p50-µs")
+			if strings.HasPrefix(c.name, "logs/") {
+				b.ReportMetric(float64(lines*b.N)/elapsed.Seconds(), "lines/s")
+			}
+			if c.name == "logs/tap" {
+				// Every line reaches the subscriber or is counted dropped (the 100 ms buffer
+				// delivers the rest, while the environment runs).
+				var got map[string]int
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(150 * time.Millisecond) {
+					resp, err := h.m.Invoke(ctx, fn, request(`{"mode":"fetch","path":"http://sandbox.localdomain:4246/counts"}`))
+					if err != nil {
+						b.Fatal(err)
+					}
+					var out struct{ Body string }
+					_ = json.Unmarshal(resp.Payload, &out)
+					_ = json.Unmarshal([]byte(out.Body), &got)
+					if got["function"]+got["dropped"] >= lines*b.N {
+						break
+					}
+				}
+				b.ReportMetric(float64(got["dropped"]), "dropped")
+				b.ReportMetric(float64(lines*b.N-got["function"]-got["dropped"]), "lost")
+			}
+		})
 	}
 }

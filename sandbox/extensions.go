@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -338,9 +339,7 @@ func (e *environment) notifyInvoke(inv *invocation) {
 			continue
 		}
 		if ev == nil {
-			ev, _ = json.Marshal(map[string]any{"eventType": "INVOKE", "deadlineMs": inv.deadline.UnixMilli(),
-				"requestId": inv.req.RequestID, "invokedFunctionArn": inv.req.InvokedFunctionARN,
-				"tracing": map[string]string{"type": "X-Amzn-Trace-Id", "value": inv.req.TraceID}})
+			ev = invokeEvent(inv)
 		}
 		x.owes = true
 		if x.waiting != nil {
@@ -354,6 +353,21 @@ func (e *environment) notifyInvoke(inv *invocation) {
 	for _, c := range send {
 		e.sendExtensionEvent(c, ev)
 	}
+}
+
+// invokeEvent is the INVOKE event of inv, appended rather than marshalled: it is made for
+// every invocation of a function with extensions.
+func invokeEvent(inv *invocation) []byte {
+	b := make([]byte, 0, 192+len(inv.req.RequestID)+len(inv.req.InvokedFunctionARN)+len(inv.req.TraceID))
+	b = append(b, `{"eventType":"INVOKE","deadlineMs":`...)
+	b = strconv.AppendInt(b, inv.deadline.UnixMilli(), 10)
+	b = append(b, `,"requestId":`...)
+	b = appendJSONString(b, inv.req.RequestID)
+	b = append(b, `,"invokedFunctionArn":`...)
+	b = appendJSONString(b, inv.req.InvokedFunctionARN)
+	b = append(b, `,"tracing":{"type":"X-Amzn-Trace-Id","value":`...)
+	b = appendJSONString(b, inv.req.TraceID)
+	return append(b, "}}"...)
 }
 
 // sendExtensionEvent answers an extension's event/next.

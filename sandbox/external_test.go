@@ -18,7 +18,7 @@ import (
 
 // extensionLayer is a layer whose extensions/ holds the test function under each name (it runs
 // as an external extension from there, its behaviour chosen by the name).
-func extensionLayer(t *testing.T, names ...string) string {
+func extensionLayer(t testing.TB, names ...string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layer")
 	if err := os.MkdirAll(filepath.Join(dir, "extensions"), 0o755); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/lambdagw/gateway/internal/invoke"
 )
 
 // addrInstance is an Instance whose Runtime API is at addr; nothing else of it is used.
@@ -96,4 +98,22 @@ func FuzzSubscription(f *testing.F) {
 			t.Fatalf("a line does not survive its encoding: %q -> %q", line, b)
 		}
 	})
+}
+
+// The INVOKE event, appended by hand, is the JSON Lambda sends, whatever the ids hold.
+func TestInvokeEventJSON(t *testing.T) {
+	inv := &invocation{req: &invoke.Request{RequestID: `a"b\c`, InvokedFunctionARN: "arn:aws:lambda:us-east-1:0:function:f\n", TraceID: "Root=1-\x01"},
+		deadline: time.UnixMilli(1700000000123)}
+	var got struct {
+		EventType, RequestID, InvokedFunctionArn string
+		DeadlineMs                               int64
+		Tracing                                  struct{ Type, Value string }
+	}
+	if err := json.Unmarshal(invokeEvent(inv), &got); err != nil {
+		t.Fatalf("%s: %v", invokeEvent(inv), err)
+	}
+	if got.EventType != "INVOKE" || got.RequestID != inv.req.RequestID || got.InvokedFunctionArn != inv.req.InvokedFunctionARN ||
+		got.DeadlineMs != 1700000000123 || got.Tracing.Type != "X-Amzn-Trace-Id" || got.Tracing.Value != inv.req.TraceID {
+		t.Fatalf("the INVOKE event: %+v", got)
+	}
 }

@@ -76,6 +76,7 @@ func main() {
 	flag.IntVar(&agentProcs, "gomaxprocs", 0, "gomaxprocs of every agent the bench starts (0: the agent's default)")
 	flag.BoolVar(&warmOnly, "warm-only", false, "measure only the warm invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&isolationOnly, "isolation-only", false, "measure only the seccomp and user namespace rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&extensionsOnly, "extensions-only", false, "measure only the extension and Telemetry API rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&logFloodOnly, "logflood-only", false, "measure only the log flood rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&streamingOnly, "streaming-only", false, "measure only the function URL rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&triggersOnly, "triggers-only", false, "measure only the trigger rows (write -out elsewhere than docs/BENCHMARKS.md)")
@@ -115,7 +116,7 @@ func agentProcsLine() string {
 
 // clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
 // warmOnly only the warm invocation rows.
-var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly bool
+var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly, extensionsOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -184,6 +185,13 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		rows, err := benchCluster(client, gwBin, fnDir, tmp, payload, cl)
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
+		}
+		return writeReport(outPath, rows)
+	}
+	if extensionsOnly {
+		rows, err := benchExtensions(tmp, 3, 3000, 4)
+		if err != nil {
+			return err
 		}
 		return writeReport(outPath, rows)
 	}
@@ -459,6 +467,11 @@ sandbox {
 		return fmt.Errorf("isolation: %w", err)
 	}
 	rows = append(rows, isolationRows...)
+	extRows, err := benchExtensions(tmp, 3, 3000, 4)
+	if err != nil {
+		return fmt.Errorf("extensions: %w", err)
+	}
+	rows = append(rows, extRows...)
 	floodRows, err := benchLogFlood(client, gwBin, base, fnDir, tmp, co.admissionN)
 	if err != nil {
 		return fmt.Errorf("log flood: %w", err)

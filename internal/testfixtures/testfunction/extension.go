@@ -43,7 +43,9 @@ func startExtension() {
 // "early..." before; "stall..." never polls after its first INVOKE, "deaf..." never after
 // SHUTDOWN; "telemetry..." subscribes to the Telemetry API and "logs..." to the Logs API, and
 // both serve what they received at GET /seen (ports 4243 and 4244); "slow..." subscribes to the
-// function's lines only and takes 300 ms for each batch (port 4245). Each registers for INVOKE
+// function's lines only and takes 300 ms for each batch (port 4245). "quiet..." prints nothing
+// for its events; "idle..." and "tap..." register for no event, and "tap..." subscribes to the
+// platform events and the function's lines, counting them (GET /counts on port 4246). Each registers for INVOKE
 // and SHUTDOWN, prints "EXT <name> <event> <request id>" for every event, works
 // TEST_EXTENSION_WORK_MS after it ("EXT <name> done <request id>"), and exits after SHUTDOWN.
 func externalExtension(name string) {
@@ -52,7 +54,11 @@ func externalExtension(name string) {
 		fmt.Println("EXT", name, "exiting before registering")
 		os.Exit(2)
 	}
-	id, ok := register(base, name, `{"events":["INVOKE","SHUTDOWN"]}`)
+	events := `{"events":["INVOKE","SHUTDOWN"]}`
+	if strings.HasPrefix(name, "idle") || strings.HasPrefix(name, "tap") {
+		events = `{"events":[]}`
+	}
+	id, ok := register(base, name, events)
 	if !ok {
 		os.Exit(1)
 	}
@@ -68,6 +74,10 @@ func externalExtension(name string) {
 	case strings.HasPrefix(name, "slow"):
 		sub = subscribe(name, id, 4245, "/2022-07-01/telemetry",
 			`{"schemaVersion":"2022-12-13","types":["function"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4245/slow"}}`, 300*time.Millisecond)
+	case strings.HasPrefix(name, "tap"):
+		sub = subscribe(name, id, 4246, "/2022-07-01/telemetry",
+			`{"schemaVersion":"2022-12-13","types":["platform","function"],"buffering":{"timeoutMs":100},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4246/tap"}}`, 0)
+		sub.countOnly = true
 	case strings.HasPrefix(name, "logs"):
 		sub = subscribe(name, id, 4244, "/2020-08-15/logs",
 			`{"types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox:4244/logs"}}`, 0)
@@ -105,6 +115,8 @@ func register(base, name, events string) (string, bool) {
 func extensionLoop(base, name, id string, sub *subscriber) {
 	work, _ := strconv.Atoi(os.Getenv("TEST_EXTENSION_WORK_MS"))
 	stall := strings.HasPrefix(name, "stall")
+	// quiet: an extension that does nothing with its events, not even print them.
+	quiet := strings.HasPrefix(name, "quiet")
 	client := &http.Client{}
 	for {
 		req, _ := http.NewRequest("GET", base+"event/next", nil)
@@ -124,7 +136,9 @@ func extensionLoop(base, name, id string, sub *subscriber) {
 			fmt.Println("EXT", name, "next answered", resp.StatusCode, err)
 			return
 		}
-		fmt.Println("EXT", name, ev.EventType, ev.RequestID+ev.ShutdownReason, ev.DeadlineMs > 0, ev.InvokedFunctionArn)
+		if !quiet {
+			fmt.Println("EXT", name, ev.EventType, ev.RequestID+ev.ShutdownReason, ev.DeadlineMs > 0, ev.InvokedFunctionArn)
+		}
 		if stall || (ev.EventType == "SHUTDOWN" && strings.HasPrefix(name, "deaf")) {
 			select {}
 		}
@@ -132,7 +146,9 @@ func extensionLoop(base, name, id string, sub *subscriber) {
 		if ev.EventType == "SHUTDOWN" && sub != nil {
 			sub.summary()
 		}
-		fmt.Println("EXT", name, "done", ev.RequestID)
+		if !quiet {
+			fmt.Println("EXT", name, "done", ev.RequestID)
+		}
 		if ev.EventType == "SHUTDOWN" {
 			return
 		}
@@ -141,10 +157,13 @@ func extensionLoop(base, name, id string, sub *subscriber) {
 
 // subscriber is a Telemetry or Logs API subscriber: it keeps every event it is sent.
 type subscriber struct {
-	name   string
-	delay  time.Duration // before taking each batch: a subscriber that does not keep up
-	mu     sync.Mutex
-	events []json.RawMessage
+	name  string
+	delay time.Duration // before taking each batch: a subscriber that does not keep up
+	// countOnly keeps counts of the events by type instead of the events (GET /counts).
+	countOnly bool
+	counts    map[string]int
+	mu        sync.Mutex
+	events    []json.RawMessage
 }
 
 // subscribe listens on port, then subscribes at path with body, printing
@@ -166,8 +185,28 @@ func subscribe(name, id string, port int, path, body string, delay time.Duration
 			return
 		}
 		s.mu.Lock()
-		s.events = append(s.events, batch...)
+		if s.countOnly {
+			if s.counts == nil {
+				s.counts = map[string]int{}
+			}
+			for _, raw := range batch {
+				var ev struct {
+					Type   string
+					Record struct{ DroppedRecords int }
+				}
+				_ = json.Unmarshal(raw, &ev)
+				s.counts[ev.Type]++
+				s.counts["dropped"] += ev.Record.DroppedRecords
+			}
+		} else {
+			s.events = append(s.events, batch...)
+		}
 		s.mu.Unlock()
+	})
+	mux.HandleFunc("GET /counts", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(s.counts)
 	})
 	mux.HandleFunc("GET /seen", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()

@@ -137,6 +137,11 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		}
 		fmt.Fprint(os.Stderr, "no newline at the end")
 		return map[string]int{"logged": ev.N}, nil
+	case "lines":
+		for i := 0; i < ev.N; i++ {
+			fmt.Printf("line %d of this invocation\n", i)
+		}
+		return map[string]int{"logged": ev.N}, nil
 	case "crash":
 		fmt.Println("about to crash")
 		os.Exit(3)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,11 +40,17 @@ func externalExtensions(optLayers, rootLayers []string) []string {
 		if opaque(dir) || opaque(filepath.Dir(dir)) {
 			clear(names)
 		}
+		// Layers are untrusted: a symlink on the way is never followed on the host (it would
+		// list a host folder). Inside the environment it may well resolve; such a layer's
+		// extensions are not started.
+		if hidden, ok := realDirs(l, sub); !ok {
+			if hidden {
+				clear(names) // a file, whiteout or symlink in this layer hides the folder below
+			}
+			continue
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			if st, lerr := os.Lstat(dir); lerr == nil && !st.IsDir() {
-				clear(names) // a file (or whiteout) in this layer hides the folder below
-			}
 			continue
 		}
 		for _, ent := range entries {
@@ -67,6 +74,23 @@ func externalExtensions(optLayers, rootLayers []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// realDirs reports whether every component of sub under root is a real folder (no symlink);
+// hidden: one exists but is not a folder.
+func realDirs(root, sub string) (hidden, ok bool) {
+	p := root
+	for _, c := range strings.Split(sub, string(filepath.Separator)) {
+		p = filepath.Join(p, c)
+		st, err := os.Lstat(p)
+		if err != nil {
+			return false, false
+		}
+		if !st.IsDir() {
+			return true, false
+		}
+	}
+	return false, true
 }
 
 // whiteout reports overlayfs' form of a deleted file: a character device 0:0.

@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -119,6 +120,28 @@ func TestExternalExtensionCrash(t *testing.T) {
 				t.Fatalf("the crash is not logged:\n%s", strings.Join(lines, "\n"))
 			}
 		})
+	}
+}
+
+// An external extension that exits after Init resets the environment: the invocation it was in
+// ends with Extension.Crash (its caller already had the runtime's answer) and the next runs in a
+// new environment.
+func TestExternalExtensionDiesLater(t *testing.T) {
+	h, fnWith := extHarness(t, "dies")
+	fn := fnWith("dying", nil)
+	r1 := request(`{"mode":"hello","name":"a"}`)
+	if resp, err := h.m.Invoke(context.Background(), fn, r1); err != nil || resp == nil {
+		t.Fatalf("the first call: %v %+v", err, resp)
+	}
+	lines := waitLog(t, h, "dying", "REPORT", r1.RequestID, "Status: error", "Error Type: Extension.Crash")
+	if logIndex(lines, "EXTENSION Name: dies State: Crashed") < 0 {
+		t.Fatalf("the crash is not logged:\n%s", strings.Join(lines, "\n"))
+	}
+	if resp, err := h.m.Invoke(context.Background(), fn, request(`{"mode":"hello","name":"b"}`)); err != nil || resp == nil {
+		t.Fatalf("the next call: %v %+v", err, resp)
+	}
+	if lines := h.logs.get("dying"); strings.Count(strings.Join(lines, "\n"), "INIT_START") < 2 {
+		t.Fatalf("the next call did not run in a new environment:\n%s", strings.Join(lines, "\n"))
 	}
 }
 
@@ -297,4 +320,33 @@ func dump(evs []teleEvent) string {
 		fmt.Fprintf(&b, "%d %s %s %s\n", i, ev.Time, ev.Type, ev.Record)
 	}
 	return b.String()
+}
+
+// An image's /opt/extensions holds external extensions too: an upper layer's whiteout removes a
+// lower layer's.
+func TestExternalExtensionsInAnImage(t *testing.T) {
+	bootstrap, err := os.ReadFile(filepath.Join(codeDir, "bootstrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := unpackedLayer(t,
+		layerFile{name: "app/handler", typ: tar.TypeReg, body: bootstrap, mode: 0o755},
+		layerFile{name: "opt/extensions/img-watch", typ: tar.TypeReg, body: bootstrap, mode: 0o755},
+		layerFile{name: "opt/extensions/removed", typ: tar.TypeReg, body: bootstrap, mode: 0o755})
+	top := unpackedLayer(t, layerFile{name: "opt/extensions/.wh.removed", typ: tar.TypeReg})
+	root := &sandbox.ImageRoot{Layers: []string{base, top}, Entrypoint: []string{"/app/handler"}}
+	h := newHarness(t, drivers()[0].new(t), func(c *sandbox.ManagerConfig) { c.Images = staticImages{root} })
+	fn := testFunction("imgext", func(f *structs.Function) {
+		f.PackageType = structs.PackageImage
+		f.ImageURI = "registry.example/team/img:1"
+		f.ResolvedImageURI = "registry.example/team/img@sha256:" + strings.Repeat("2", 64)
+	})
+	req := request(`{"mode":"hello","name":"a"}`)
+	if resp, err := h.m.Invoke(context.Background(), fn, req); err != nil || resp.FunctionError {
+		t.Fatalf("invoking: %v %+v", err, resp)
+	}
+	lines := waitLog(t, h, "imgext", "EXT img-watch done", req.RequestID)
+	if logIndex(lines, "EXTENSION Name: img-watch State: Registered") < 0 || logIndex(lines, "removed") >= 0 {
+		t.Fatalf("the image's extensions:\n%s", strings.Join(lines, "\n"))
+	}
 }

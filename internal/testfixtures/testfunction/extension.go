@@ -40,7 +40,7 @@ func startExtension() {
 
 // externalExtension runs the test function as an external extension, started from
 // /opt/extensions under a name that says what it does: "crash..." exits after registering,
-// "early..." before; "stall..." never polls after its first INVOKE, "deaf..." never after
+// "early..." before, "dies..." at its first INVOKE; "stall..." never polls after its first INVOKE, "deaf..." never after
 // SHUTDOWN; "telemetry..." subscribes to the Telemetry API and "logs..." to the Logs API, and
 // both serve what they received at GET /seen (ports 4243 and 4244); "slow..." subscribes to the
 // function's lines only and takes 300 ms for each batch (port 4245). "quiet..." prints nothing
@@ -138,6 +138,10 @@ func extensionLoop(base, name, id string, sub *subscriber) {
 		}
 		if !quiet {
 			fmt.Println("EXT", name, ev.EventType, ev.RequestID+ev.ShutdownReason, ev.DeadlineMs > 0, ev.InvokedFunctionArn)
+		}
+		if ev.EventType == "INVOKE" && strings.HasPrefix(name, "dies") {
+			fmt.Println("EXT", name, "dying")
+			os.Exit(3)
 		}
 		if stall || (ev.EventType == "SHUTDOWN" && strings.HasPrefix(name, "deaf")) {
 			select {}

@@ -51,6 +51,8 @@ type Agent struct {
 	NATS NATS
 	// CodeGC is when the node deletes code no function or version runs any more.
 	CodeGC CodeGC
+	// Async is how the node runs asynchronous invocations (the async block).
+	Async Async
 	// Runtimes are the runtime blocks: managed runtimes (nodejs20.x, python3.12, ...) zip
 	// functions may name, each a base image whose ENTRYPOINT runs the function's handler.
 	Runtimes []RuntimeImage
@@ -85,6 +87,25 @@ type CodeGC struct {
 	Grace    time.Duration
 	Interval time.Duration
 }
+
+// Async is the async block: asynchronous invocations are kept on NATS JetStream (the nats
+// block's) until they have run.
+type Async struct {
+	// RetryDelay is the wait before a failed event's first retry (Lambda's one minute); the
+	// second waits twice as long. Shorter for tests.
+	RetryDelay time.Duration
+	// Replicas of the events' JetStream stream: 1 on the embedded server, up to the external
+	// NATS cluster's size (3 survives a server).
+	Replicas int
+	// PerFunction bounds one function's events running at once on this node.
+	PerFunction int
+}
+
+// Defaults of the async block.
+const (
+	DefaultAsyncRetryDelay  = time.Minute
+	DefaultAsyncPerFunction = 10
+)
 
 // Defaults of the code_gc block.
 const (
@@ -316,6 +337,7 @@ func DefaultAgent() *Agent {
 		HTTP:     HTTP{Address: "127.0.0.1:9500", URLDomain: DefaultURLDomain},
 		NATS:     NATS{Listen: "127.0.0.1:4222"},
 		CodeGC:   CodeGC{Grace: DefaultCodeGCGrace, Interval: DefaultCodeGCInterval},
+		Async:    Async{RetryDelay: DefaultAsyncRetryDelay, Replicas: 1, PerFunction: DefaultAsyncPerFunction},
 		Cluster:  Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
 		Sandbox: Sandbox{
 			Driver:          "libcontainer",
@@ -357,6 +379,7 @@ type agentFile struct {
 	Plugins  []pluginBlock    `hcl:"plugin,block"`
 	NATS     *natsBlock       `hcl:"nats,block"`
 	CodeGC   *codeGCBlock     `hcl:"code_gc,block"`
+	Async    *asyncBlock      `hcl:"async,block"`
 	Regs     []registryBlock  `hcl:"registry,block"`
 	Runtimes []runtimeBlock   `hcl:"runtime,block"`
 }
@@ -459,6 +482,13 @@ func decodeRegistries(blocks []registryBlock, baseDir string) ([]Registry, hcl.D
 		out = append(out, r)
 	}
 	return out, diags
+}
+
+type asyncBlock struct {
+	RetryDelay  hcl.Expression `hcl:"retry_delay,optional"`
+	Replicas    *int           `hcl:"replicas,optional"`
+	PerFunction *int           `hcl:"per_function,optional"`
+	Body        hcl.Body       `hcl:",body"`
 }
 
 type codeGCBlock struct {
@@ -789,6 +819,25 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		}
 		if _, _, err := net.SplitHostPort(a.NATS.Listen); err != nil {
 			diags = append(diags, attrDiag(n.Body, "listen", "Invalid listen address", fmt.Sprintf("listen %q must be host:port: %v.", a.NATS.Listen, err)))
+		}
+	}
+	if b := raw.Async; b != nil {
+		if isSet(b.RetryDelay) {
+			v, dd := durationAttr(b.RetryDelay, ctx, time.Millisecond, 0)
+			diags = append(diags, dd...)
+			a.Async.RetryDelay = v
+		}
+		if b.Replicas != nil {
+			if *b.Replicas < 1 || *b.Replicas > 5 {
+				diags = append(diags, attrDiag(b.Body, "replicas", "Invalid replicas", fmt.Sprintf("replicas = %d: JetStream keeps 1 to 5 replicas of a stream.", *b.Replicas)))
+			}
+			a.Async.Replicas = *b.Replicas
+		}
+		if b.PerFunction != nil {
+			if *b.PerFunction < 1 || *b.PerFunction > 1000 {
+				diags = append(diags, attrDiag(b.Body, "per_function", "Invalid per_function", fmt.Sprintf("per_function = %d: use 1 to 1000 events of one function running at once on a node.", *b.PerFunction)))
+			}
+			a.Async.PerFunction = *b.PerFunction
 		}
 	}
 	if g := raw.CodeGC; g != nil {

@@ -127,6 +127,12 @@ type Config struct {
 	// Runtimes names the managed runtimes this node declares (runtime blocks); without it,
 	// only the built-in custom runtimes.
 	Runtimes func() []string
+	// Events keeps Event invocations durably and runs them on this node; without it they are
+	// kept in memory (MaxAsync, AsyncWorkers), lost with the process.
+	Events EventQueue
+	// RetryDelay is the wait before an event's first retry (DefaultRetryDelay when 0); the
+	// second waits twice as long.
+	RetryDelay time.Duration
 }
 
 // Images is what the gateway asks of the node's image store when an image function is
@@ -167,6 +173,10 @@ type Gateway struct {
 
 	async     chan *asyncCall
 	asyncWG   sync.WaitGroup
+	// stopEvents stops running events of the durable queue; eventsDone is closed once the
+	// running ones settled.
+	stopEvents context.CancelFunc
+	eventsDone chan struct{}
 	closeOnce sync.Once
 	mu        sync.RWMutex
 	closed    bool
@@ -203,6 +213,11 @@ func New(cfg Config) (*Gateway, error) {
 	for i := 0; i < cfg.AsyncWorkers; i++ {
 		g.asyncWG.Add(1)
 		go g.asyncWorker()
+	}
+	if cfg.Events != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.stopEvents, g.eventsDone = cancel, make(chan struct{})
+		go func() { defer close(g.eventsDone); cfg.Events.Serve(ctx, g.runEvent) }()
 	}
 	return g, nil
 }
@@ -321,6 +336,10 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	case DryRun:
 		return &InvokeOutput{Status: 204, ExecutedVersion: version}, nil
 	case Event:
+		if g.cfg.Events != nil {
+			_, q, _ := lambda.ParseFunctionName(in.FunctionName)
+			return g.enqueueDurable(ctx, fn, cmpOr(in.Qualifier, q), req)
+		}
 		return g.enqueue(fn, req)
 	default:
 		return nil, lambda.InvalidParameter("invalid invocation type %q: use RequestResponse, Event or DryRun", in.InvocationType)
@@ -409,7 +428,16 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.mu.Unlock()
 	})
 	done := make(chan struct{})
-	go func() { g.asyncWG.Wait(); close(done) }()
+	go func() {
+		g.asyncWG.Wait()
+		if g.stopEvents != nil {
+			// Events not yet run stay stored, for this node's next start or another node;
+			// running ones settle (or are delivered again once their ack wait passes).
+			g.stopEvents()
+			<-g.eventsDone
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

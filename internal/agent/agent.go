@@ -34,6 +34,7 @@ import (
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
+	"github.com/lambdagw/gateway/internal/asyncq"
 	"github.com/lambdagw/gateway/internal/funclog"
 	"github.com/lambdagw/gateway/internal/pki"
 	"github.com/lambdagw/gateway/plugins/host"
@@ -268,7 +269,11 @@ func (a *agent) start(ctx context.Context) error {
 	if a.opts.Dev && len(cfg.Plugins) == 0 {
 		cfg.Plugins = devPlugins(a.logger)
 	}
-	hostInfo, queues, err := a.startNATS(ctx, dataDir)
+	hostInfo, queues, js, err := a.startNATS(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	events, err := asyncq.Open(ctx, asyncq.Config{JS: js, Replicas: cfg.Async.Replicas, PerFunction: cfg.Async.PerFunction, Logger: a.logger})
 	if err != nil {
 		return err
 	}
@@ -358,6 +363,8 @@ func (a *agent) start(ctx context.Context) error {
 		Queues:         queues,
 		Images:         imgs,
 		Runtimes:       rts.Names,
+		Events:         events,
+		RetryDelay:     cfg.Async.RetryDelay,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)

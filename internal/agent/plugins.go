@@ -29,12 +29,13 @@ import (
 	"github.com/lambdagw/gateway/sandbox"
 )
 
-// startNATS gives the agent its queues and streams: the external NATS of the nats block, or
-// (the default, when a plugin may use it) JetStream embedded in the agent with its data in
-// data_dir. It returns what plugins are told of it (HostInfo: its URL and, for the embedded
-// one, the seed of their NKey) and the agent's own publisher of on-failure records; nothing when
-// the agent has neither plugins nor a nats url.
-func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]string, gateway.QueuePublisher, error) {
+// startNATS gives the agent its durable asynchronous invocations, queues and streams: the
+// external NATS of the nats block, or (the default) JetStream embedded in the agent with its
+// data in data_dir, listening for plugins when there are any and in process only otherwise.
+// It returns what plugins are told of it (HostInfo: its URL and, for the embedded one, the seed
+// of their NKey), the agent's own publisher of on-failure records (nil without plugins or a nats
+// url: no queues then), and the JetStream the events are kept on.
+func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]string, gateway.QueuePublisher, jetstream.JetStream, error) {
 	cfg := a.cfg.NATS
 	url := cfg.URL
 	opts := []nats.Option{nats.Name("gateway " + a.cfg.NodeName), nats.MaxReconnects(-1)}
@@ -42,40 +43,55 @@ func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]strin
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
 	info := map[string]string{}
-	if url == "" {
-		if len(a.cfg.Plugins) == 0 {
-			return nil, nil, nil
+	if url == "" && len(a.cfg.Plugins) == 0 {
+		// No plugin to serve: no port, the agent alone connects.
+		eng, err := natsengine.Start(ctx, natsengine.Config{StoreDir: filepath.Join(dataDir, "jetstream"), Logger: a.logger, InProcessOnly: true})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("starting the embedded NATS JetStream: %w", err)
 		}
+		a.onClose(eng.Shutdown)
+		nc, err := nats.Connect("", append(opts, nats.InProcessServer(eng))...)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("connecting to the embedded NATS: %w", err)
+		}
+		a.onClose(func(context.Context) error { nc.Close(); return nil })
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("opening the embedded JetStream: %w", err)
+		}
+		return nil, nil, js, nil
+	}
+	if url == "" {
 		// The embedded server admits three NKeys: the agent's and the plugins', made at each
 		// start and never written anywhere, and the one of data_dir's client file, for the
 		// operator's own producers and consumers.
 		agentKey, err := nkeys.CreateUser()
 		if err != nil {
-			return nil, nil, fmt.Errorf("making the agent's NATS key: %w", err)
+			return nil, nil, nil, fmt.Errorf("making the agent's NATS key: %w", err)
 		}
 		pluginKey, err := nkeys.CreateUser()
 		if err != nil {
-			return nil, nil, fmt.Errorf("making the plugins' NATS key: %w", err)
+			return nil, nil, nil, fmt.Errorf("making the plugins' NATS key: %w", err)
 		}
 		clientKey, err := clientNKey(filepath.Join(dataDir, natsClientSeedFile))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var users []string
 		for _, kp := range []nkeys.KeyPair{agentKey, pluginKey, clientKey} {
 			pub, err := kp.PublicKey()
 			if err != nil {
-				return nil, nil, fmt.Errorf("reading a NATS key: %w", err)
+				return nil, nil, nil, fmt.Errorf("reading a NATS key: %w", err)
 			}
 			users = append(users, pub)
 		}
 		pluginSeed, err := pluginKey.Seed()
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading the plugins' NATS key: %w", err)
+			return nil, nil, nil, fmt.Errorf("reading the plugins' NATS key: %w", err)
 		}
 		eng, err := natsengine.Start(ctx, natsengine.Config{Listen: cfg.Listen, StoreDir: filepath.Join(dataDir, "jetstream"), Logger: a.logger, Users: users})
 		if err != nil {
-			return nil, nil, fmt.Errorf("starting the embedded NATS JetStream on %s (nats { listen }): %w", cfg.Listen, err)
+			return nil, nil, nil, fmt.Errorf("starting the embedded NATS JetStream on %s (nats { listen }): %w", cfg.Listen, err)
 		}
 		a.onClose(eng.Shutdown)
 		url = eng.ClientURL()
@@ -87,14 +103,14 @@ func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]strin
 	info[natssource.HostInfoURL] = url
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+		return nil, nil, nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
 	}
 	a.onClose(func(context.Context) error { nc.Close(); return nil })
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening JetStream at %s: %w", url, err)
+		return nil, nil, nil, fmt.Errorf("opening JetStream at %s: %w", url, err)
 	}
-	return info, queuePublisher{js}, nil
+	return info, queuePublisher{js}, js, nil
 }
 
 // natsClientSeedFile (in data_dir) holds the seed of the NKey the operator's own clients sign in

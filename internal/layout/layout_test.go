@@ -68,6 +68,8 @@ var forbidden = map[string][]string{
 	"plugins/s3":     sdk,
 	// Infrastructure: self-contained pieces the layers above put together.
 	"internal/natsengine": {"*"},
+	// The durable queue of asynchronous invocations: JetStream below the gateway, which decides.
+	"internal/asyncq": {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
 	"internal/funclog":    {"*"},
 	"internal/pki":        {"*"},
 	"internal/unpack":     {"*"},

@@ -49,7 +49,14 @@ type Config struct {
 	// Anonymous admits clients without credentials instead: only for tests that stand in for
 	// an external NATS.
 	Anonymous bool
+	// InProcessOnly opens no port: the agent alone connects, in process (InProcessConn), when
+	// no plugin needs the server. Listen and Users are then unused.
+	InProcessOnly bool
 }
+
+// MaxPayload is the largest message the embedded server takes: an asynchronous invocation's
+// 1 MB payload with its headers.
+const MaxPayload = 2 << 20
 
 // Engine is a running embedded NATS server with JetStream.
 type Engine struct {
@@ -77,7 +84,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
-	if len(cfg.Users) == 0 && !cfg.Anonymous {
+	if len(cfg.Users) == 0 && !cfg.Anonymous && !cfg.InProcessOnly {
 		return nil, errors.New("natsengine: no users: the server admits only clients with one of Config.Users' NKeys")
 	}
 	var users []*server.NkeyUser
@@ -111,6 +118,8 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		Nkeys:                  users,
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
+		DontListen:             cfg.InProcessOnly,
+		MaxPayload:             MaxPayload,
 		Debug:                  logger.IsDebug(),
 		Trace:                  logger.IsTrace(),
 	}
@@ -139,6 +148,11 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		_ = e.Shutdown(sctx)
 		return nil, err
+	}
+	if cfg.InProcessOnly {
+		adapter.banner.Store(false)
+		logger.Info("NATS JetStream started, in process only", "store_dir", cfg.StoreDir)
+		return e, nil
 	}
 	addr, ok := srv.Addr().(*net.TCPAddr)
 	if !ok {
@@ -186,8 +200,12 @@ func clientURL(addr *net.TCPAddr) string {
 	return u.String()
 }
 
-// ClientURL is the URL clients connect to (nats://host:port, the port actually bound).
+// ClientURL is the URL clients connect to (nats://host:port, the port actually bound); "" for
+// an in-process-only server.
 func (e *Engine) ClientURL() string { return e.url }
+
+// InProcessConn connects to the server without the network (nats.InProcessServer).
+func (e *Engine) InProcessConn() (net.Conn, error) { return e.srv.InProcessConn() }
 
 // Shutdown stops the server and waits until it has (or ctx ends). It may be called more than
 // once.

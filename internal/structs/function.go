@@ -51,6 +51,10 @@ type Function struct {
 	// FreezeDelay is how long an idle environment stays thawed before it is frozen; 0 freezes it as
 	// soon as the runtime asks for the next event, as Lambda does; nil means the agent's default.
 	FreezeDelay *time.Duration `json:"freeze_delay,omitempty"`
+	// DeadLetterTarget ("queue:NAME" or "stream:NAME") receives the payload of an asynchronous
+	// invocation that failed for good and has no on-failure destination (Lambda's
+	// DeadLetterConfig, the older form of destinations).
+	DeadLetterTarget string `json:"dead_letter_target,omitempty"`
 
 	// Version is "" for $LATEST, or the number of a published version ("1", "2", ...): an
 	// immutable copy of $LATEST's code and configuration at the time it was published.

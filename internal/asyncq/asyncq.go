@@ -1,0 +1,453 @@
+// Package asyncq keeps asynchronous invocations (InvocationType Event) durably on NATS
+// JetStream: the agent's embedded server, or the external cluster of its nats block, whose
+// replication then makes them survive a node. An event is acknowledged to its caller only once
+// JetStream stored it. Each function has a subject and a durable pull consumer of its own, so
+// one function's backlog never holds another's; every node of a cluster pulls from the same
+// consumers (work-queue semantics), and an event whose node dies before settling it is
+// delivered again once its ack wait passes (at least once).
+//
+// The queue decides nothing about an event: the gateway's handler runs it and says what
+// becomes of it (done, retried later as a new event, or delivered again after a delay).
+package asyncq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// StreamName is the JetStream stream of every function's events.
+	StreamName = "LAMBDAGW_ASYNC"
+	// subjectPrefix + function name is a function's subject.
+	subjectPrefix = "lambdagw.async."
+	// duplicateWindow: an event published twice under one id within it is stored once.
+	duplicateWindow = 2 * time.Minute
+)
+
+// Headers of an event's message; its data is the payload.
+const (
+	hdrRequestID     = "Lambda-Request-Id"
+	hdrFunction      = "Lambda-Function"
+	hdrVersion       = "Lambda-Version"
+	hdrQualifier     = "Lambda-Qualifier"
+	hdrClientContext = "Lambda-Client-Context"
+	hdrTraceID       = "Lambda-Trace-Id"
+	hdrAcceptedAt    = "Lambda-Accepted-At" // Unix ms, when the first attempt was accepted
+	hdrAttempt       = "Lambda-Attempt"     // the invocations made so far
+	hdrNotBefore     = "Lambda-Not-Before"  // Unix ms: not run before
+	hdrStage         = "Lambda-Stage"       // "" (invoke) or "deliver" (a destination record)
+	hdrDestination   = "Lambda-Destination" // for a destination record: where it goes
+)
+
+// Event is one asynchronous invocation, or a destination record on its way.
+type Event struct {
+	RequestID string
+	Function  string
+	// Version is the version the event runs (resolved from an alias at acceptance); Qualifier
+	// is what the caller invoked (for the event invoke configuration and the ARN it reports).
+	Version, Qualifier string
+	ClientContext      string
+	TraceID            string
+	Payload            []byte
+	AcceptedAt         time.Time
+	// Attempt counts the invocations already made (0 for a new event).
+	Attempt int
+	// NotBefore delays the event: a retry's backoff.
+	NotBefore time.Time
+	// Deliver marks a destination record (Payload) for Destination rather than an invocation.
+	Deliver     bool
+	Destination string
+	// Delivered counts how often JetStream handed this message out (1 the first time): the
+	// backoff of an event that keeps finding no room grows with it. Not stored.
+	Delivered int
+}
+
+// Outcome is what the handler made of an event.
+type Outcome struct {
+	// Next replaces the event with another (a retry, a destination record), stored before
+	// the event is removed. Nil: the event is done.
+	Next *Event
+	// Delay leaves the event in place, delivered again after Delay (a throttle): nothing about
+	// it changes. It wins over Next.
+	Delay time.Duration
+}
+
+// Handler runs one event. It is called on many goroutines at once, for one function or many.
+type Handler func(ctx context.Context, ev *Event) Outcome
+
+// Config configures a Queue.
+type Config struct {
+	JS jetstream.JetStream
+	// Replicas of the stream (1 on one node; 3 on an external NATS cluster).
+	Replicas int
+	// PerFunction bounds one function's events running at once on this node.
+	PerFunction int
+	// AckWait is how long an event can be held without a sign of life before JetStream delivers
+	// it again (a node gone); running events are kept alive well within it.
+	AckWait time.Duration
+	// ScanInterval is how often the node looks for functions with events it does not pull yet
+	// (accepted on another node, or before a restart).
+	ScanInterval time.Duration
+	Logger       hclog.Logger
+}
+
+// Queue is the node's side of the durable event queue.
+type Queue struct {
+	cfg    Config
+	stream jetstream.Stream
+	logger hclog.Logger
+
+	mu      sync.Mutex
+	pullers map[string]*puller
+	handler Handler
+	ctx     context.Context
+	wg      sync.WaitGroup
+}
+
+// Open creates (or updates) the stream and returns the queue; Serve starts running events.
+func Open(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.PerFunction <= 0 {
+		cfg.PerFunction = 10
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	s, err := cfg.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "asynchronous invocations (InvocationType Event) waiting to run, per function",
+		Subjects:    []string{subjectPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  duplicateWindow,
+		Discard:     jetstream.DiscardNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the JetStream stream %s for asynchronous invocations: %w", StreamName, err)
+	}
+	return &Queue{cfg: cfg, stream: s, logger: cfg.Logger.Named("async"), pullers: map[string]*puller{}}, nil
+}
+
+// Subject is the subject of function fn's events.
+func Subject(fn string) string { return subjectPrefix + fn }
+
+// Put stores ev durably: it returns once JetStream has it (replicated, on a cluster). The
+// request id makes a second Put of the same event within two minutes a no-op.
+func (q *Queue) Put(ctx context.Context, ev *Event) error {
+	msg := &nats.Msg{Subject: Subject(ev.Function), Header: nats.Header{}, Data: ev.Payload}
+	h := msg.Header
+	h.Set(hdrRequestID, ev.RequestID)
+	h.Set(hdrFunction, ev.Function)
+	h.Set(hdrVersion, ev.Version)
+	if ev.Qualifier != "" {
+		h.Set(hdrQualifier, ev.Qualifier)
+	}
+	if ev.ClientContext != "" {
+		h.Set(hdrClientContext, ev.ClientContext)
+	}
+	if ev.TraceID != "" {
+		h.Set(hdrTraceID, ev.TraceID)
+	}
+	h.Set(hdrAcceptedAt, strconv.FormatInt(ev.AcceptedAt.UnixMilli(), 10))
+	h.Set(hdrAttempt, strconv.Itoa(ev.Attempt))
+	if !ev.NotBefore.IsZero() {
+		h.Set(hdrNotBefore, strconv.FormatInt(ev.NotBefore.UnixMilli(), 10))
+	}
+	id := ev.RequestID + "/" + strconv.Itoa(ev.Attempt)
+	if ev.Deliver {
+		h.Set(hdrStage, "deliver")
+		h.Set(hdrDestination, ev.Destination)
+		id += "/deliver"
+	}
+	h.Set(nats.MsgIdHdr, id)
+	if _, err := q.cfg.JS.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("storing the event %s of function %s: %w", ev.RequestID, ev.Function, err)
+	}
+	q.mu.Lock()
+	serving := q.handler != nil
+	q.mu.Unlock()
+	if serving {
+		q.pull(ev.Function)
+	}
+	return nil
+}
+
+// decode reads an event from its message.
+func decode(m jetstream.Msg) (*Event, error) {
+	h := m.Headers()
+	ev := &Event{RequestID: h.Get(hdrRequestID), Function: h.Get(hdrFunction), Version: h.Get(hdrVersion),
+		Qualifier: h.Get(hdrQualifier), ClientContext: h.Get(hdrClientContext), TraceID: h.Get(hdrTraceID),
+		Payload: m.Data(), Deliver: h.Get(hdrStage) == "deliver", Destination: h.Get(hdrDestination)}
+	if ev.RequestID == "" || ev.Function == "" {
+		return nil, errors.New("not an event: no request id or function")
+	}
+	ms, err := strconv.ParseInt(h.Get(hdrAcceptedAt), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("event %s: no acceptance time", ev.RequestID)
+	}
+	ev.AcceptedAt = time.UnixMilli(ms)
+	ev.Attempt, _ = strconv.Atoi(h.Get(hdrAttempt))
+	if md, err := m.Metadata(); err == nil {
+		ev.Delivered = int(md.NumDelivered)
+	}
+	if v := h.Get(hdrNotBefore); v != "" {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			ev.NotBefore = time.UnixMilli(ms)
+		}
+	}
+	return ev, nil
+}
+
+// Serve runs events through handle until ctx ends, then waits for those running.
+func (q *Queue) Serve(ctx context.Context, handle Handler) {
+	q.mu.Lock()
+	q.handler, q.ctx = handle, ctx
+	q.mu.Unlock()
+	t := time.NewTicker(q.cfg.ScanInterval)
+	defer t.Stop()
+	for {
+		q.scan(ctx)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			q.wg.Wait()
+			return
+		}
+	}
+}
+
+// scan starts pulling for every function with events waiting.
+func (q *Queue) scan(ctx context.Context) {
+	info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+">"))
+	if err != nil {
+		if ctx.Err() == nil {
+			q.logger.Warn("reading the asynchronous invocations' stream", "error", err)
+		}
+		return
+	}
+	for subj, n := range info.State.Subjects {
+		if fn, ok := strings.CutPrefix(subj, subjectPrefix); ok && n > 0 {
+			q.pull(fn)
+		}
+	}
+}
+
+// pull makes sure this node pulls fn's events.
+func (q *Queue) pull(fn string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.handler == nil || q.ctx.Err() != nil {
+		return
+	}
+	if _, ok := q.pullers[fn]; ok {
+		return
+	}
+	p := &puller{q: q, fn: fn, slots: make(chan struct{}, q.cfg.PerFunction)}
+	q.pullers[fn] = p
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		p.run(q.ctx, q.handler)
+		q.mu.Lock()
+		delete(q.pullers, fn)
+		q.mu.Unlock()
+	}()
+}
+
+// ConsumerName is the durable consumer of function fn's events.
+func ConsumerName(fn string) string { return "async-" + fn }
+
+// puller pulls one function's events on this node.
+type puller struct {
+	q     *Queue
+	fn    string
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// idleExit: a puller that fetched nothing for this long stops (a scan restarts it).
+const idleExit = 30 * time.Second
+
+func (p *puller) run(ctx context.Context, handle Handler) {
+	defer p.wg.Wait()
+	q := p.q
+	cons, err := q.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       ConsumerName(p.fn),
+		Description:   "the asynchronous invocations of function " + p.fn,
+		FilterSubject: Subject(p.fn),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       q.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 1000,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			q.logger.Warn("opening the consumer of a function's events", "function", p.fn, "error", err)
+		}
+		return
+	}
+	lastWork := time.Now()
+	for ctx.Err() == nil {
+		// As many as there are free slots, at least one (waiting for a slot first).
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+		for n < cap(p.slots) {
+			select {
+			case p.slots <- struct{}{}:
+				n++
+				continue
+			default:
+			}
+			break
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+		got := 0
+		if err == nil {
+			for m := range batch.Messages() {
+				got++
+				p.wg.Add(1)
+				go func() {
+					defer p.wg.Done()
+					defer func() { <-p.slots }()
+					p.handle(ctx, m, handle)
+				}()
+			}
+			err = batch.Error()
+		}
+		for i := got; i < n; i++ {
+			<-p.slots
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			q.logger.Warn("fetching a function's events", "function", p.fn, "error", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+		}
+		if got > 0 {
+			lastWork = time.Now()
+		} else if time.Since(lastWork) > idleExit && len(p.slots) == 0 {
+			return
+		}
+	}
+}
+
+// handle runs one message and settles it as the handler says.
+func (p *puller) handle(ctx context.Context, m jetstream.Msg, handle Handler) {
+	q := p.q
+	ev, err := decode(m)
+	if err != nil {
+		q.logger.Error("dropping a message that is not an event", "function", p.fn, "error", err)
+		_ = m.Term()
+		return
+	}
+	if wait := time.Until(ev.NotBefore); wait > 0 {
+		_ = m.NakWithDelay(wait)
+		return
+	}
+	// Keep the message ours while it runs: a node that dies leaves it to another once AckWait
+	// passes without this.
+	alive := make(chan struct{})
+	go func() {
+		t := time.NewTicker(q.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = m.InProgress()
+			case <-alive:
+				return
+			}
+		}
+	}()
+	// The event runs to its end even when the node stops pulling (a drain): cut off, it would
+	// run again elsewhere.
+	out := handle(context.WithoutCancel(ctx), ev)
+	close(alive)
+	switch {
+	case out.Delay > 0:
+		_ = m.NakWithDelay(out.Delay)
+	case out.Next != nil:
+		// The next stage is stored before this one goes: a crash between leaves both, run
+		// twice (at least once) rather than neither.
+		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := q.Put(pctx, out.Next)
+		cancel()
+		if err != nil {
+			q.logger.Warn("storing an event's next stage; it runs again", "function", p.fn, "request_id", ev.RequestID, "error", err)
+			_ = m.NakWithDelay(time.Second)
+			return
+		}
+		_ = m.Ack()
+	default:
+		if err := m.DoubleAck(context.Background()); err != nil {
+			q.logger.Debug("acknowledging an event", "function", p.fn, "request_id", ev.RequestID, "error", err)
+		}
+	}
+}
+
+// Status is a function's events as the queue holds them.
+type Status struct {
+	// Waiting: stored, not delivered to any node (retries waiting their backoff included).
+	Waiting uint64
+	// InFlight: delivered to a node, not yet settled.
+	InFlight int
+	// Oldest is when the oldest event stored was accepted (zero without any).
+	Oldest time.Time
+}
+
+// Status reads fn's events from JetStream (the whole cluster's).
+func (q *Queue) Status(ctx context.Context, fn string) (Status, error) {
+	var st Status
+	c, err := q.stream.Consumer(ctx, ConsumerName(fn))
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		return st, fmt.Errorf("reading the consumer of %s: %w", fn, err)
+	default:
+		info, err := c.Info(ctx)
+		if err != nil {
+			return st, fmt.Errorf("reading the consumer of %s: %w", fn, err)
+		}
+		st.Waiting, st.InFlight = info.NumPending, info.NumAckPending
+	}
+	m, err := q.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(Subject(fn)))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return st, fmt.Errorf("reading the oldest event of %s: %w", fn, err)
+	default:
+		if ms, err := strconv.ParseInt(m.Header.Get(hdrAcceptedAt), 10, 64); err == nil {
+			st.Oldest = time.UnixMilli(ms)
+		}
+		if st.Waiting == 0 && st.InFlight == 0 {
+			// No consumer yet (no node pulled): everything stored waits.
+			if info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(Subject(fn))); err == nil {
+				st.Waiting = info.State.Subjects[Subject(fn)]
+			}
+		}
+	}
+	return st, nil
+}

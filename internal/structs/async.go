@@ -1,0 +1,76 @@
+package structs
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Lambda's bounds and defaults for asynchronous invocation.
+const (
+	DefaultAsyncRetries = 2
+	MaxAsyncRetries     = 2
+	MinEventAge         = 60 * time.Second
+	MaxEventAge         = 6 * time.Hour
+	// MaxEventPayloadBytes is the largest payload of an Event invocation (Lambda's 1 MB).
+	MaxEventPayloadBytes = 1 << 20
+)
+
+// EventInvokeConfig is the asynchronous invocation configuration of a function, or of one of its
+// qualifiers (Lambda's PutFunctionEventInvokeConfig): how often an event that fails is tried
+// again, how long an event may wait, and where its outcome goes.
+type EventInvokeConfig struct {
+	Function string `json:"function"`
+	// Qualifier is "$LATEST", a published version or an alias.
+	Qualifier string `json:"qualifier"`
+	// MaximumRetryAttempts is 0 to 2; nil is Lambda's default, 2.
+	MaximumRetryAttempts *int `json:"maximum_retry_attempts,omitempty"`
+	// MaximumEventAge is 60 s to 6 h; 0 is Lambda's default, 6 h.
+	MaximumEventAge time.Duration `json:"maximum_event_age,omitempty"`
+	// OnSuccess and OnFailure are destinations: "function:NAME", "queue:NAME" or "stream:NAME".
+	OnSuccess    string    `json:"on_success,omitempty"`
+	OnFailure    string    `json:"on_failure,omitempty"`
+	LastModified time.Time `json:"last_modified"`
+}
+
+// Retries is how many times a failed event is tried again.
+func (c *EventInvokeConfig) Retries() int {
+	if c == nil || c.MaximumRetryAttempts == nil {
+		return DefaultAsyncRetries
+	}
+	return *c.MaximumRetryAttempts
+}
+
+// EventAge is how long an event may wait to run.
+func (c *EventInvokeConfig) EventAge() time.Duration {
+	if c == nil || c.MaximumEventAge == 0 {
+		return MaxEventAge
+	}
+	return c.MaximumEventAge
+}
+
+// Check lists what is wrong with the configuration, by Lambda API field.
+func (c *EventInvokeConfig) Check() []FieldError {
+	var errs []FieldError
+	add := func(field, format string, a ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
+	}
+	if n := c.MaximumRetryAttempts; n != nil && (*n < 0 || *n > MaxAsyncRetries) {
+		add("MaximumRetryAttempts", "%d is out of range: it must be between 0 and %d", *n, MaxAsyncRetries)
+	}
+	if a := c.MaximumEventAge; a != 0 && (a < MinEventAge || a > MaxEventAge || a%time.Second != 0) {
+		add("MaximumEventAgeInSeconds", "%s is out of range: it must be whole seconds between %d and %d", a, int(MinEventAge.Seconds()), int(MaxEventAge.Seconds()))
+	}
+	for field, d := range map[string]string{"DestinationConfig.OnSuccess.Destination": c.OnSuccess, "DestinationConfig.OnFailure.Destination": c.OnFailure} {
+		if d != "" && !ValidDestination(d) {
+			add(field, "%q: use \"function:NAME\", \"queue:NAME\" or \"stream:NAME\"", d)
+		}
+	}
+	return errs
+}
+
+// ValidDestination says whether d names a destination of asynchronous invocations.
+func ValidDestination(d string) bool {
+	kind, name, ok := strings.Cut(d, ":")
+	return ok && (kind == "function" || kind == "queue" || kind == "stream") && ValidName(name)
+}

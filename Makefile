@@ -13,7 +13,7 @@ TEST_TIMEOUT  ?= 18m
 export GOFLAGS := $(strip $(GOFLAGS) -tags=seccomp)
 # fuzz targets run briefly by make test (package:Target), each for FUZZ_EXECS inputs.
 FUZZ_TARGETS  := ./internal/unpack:FuzzZip ./internal/unpack:FuzzTar ./internal/unpack:FuzzLayer ./internal/image:FuzzParseRef ./config:FuzzLoadConfig \
-	./gateway/sigv4:FuzzVerify ./sandbox:FuzzRuntimeAPI ./sandbox:FuzzSubscription ./gateway:FuzzForwardedStream \
+	./gateway/sigv4:FuzzVerify ./sandbox:FuzzRuntimeAPI ./sandbox:FuzzSubscription ./internal/asyncq:FuzzDecode ./gateway:FuzzForwardedStream \
 	./gateway:FuzzForwardResponse ./internal/lambda/eventstream:FuzzWriter
 FUZZ_EXECS    ?= 3000x
 

@@ -99,12 +99,16 @@ type Async struct {
 	Replicas int
 	// PerFunction bounds one function's events running at once on this node.
 	PerFunction int
+	// RedeliverAfter is how long an event taken by a node that stopped answering (killed,
+	// partitioned) waits before another node, or this one restarted, runs it.
+	RedeliverAfter time.Duration
 }
 
 // Defaults of the async block.
 const (
-	DefaultAsyncRetryDelay  = time.Minute
-	DefaultAsyncPerFunction = 10
+	DefaultAsyncRetryDelay     = time.Minute
+	DefaultAsyncPerFunction    = 10
+	DefaultAsyncRedeliverAfter = 30 * time.Second
 )
 
 // Defaults of the code_gc block.
@@ -337,8 +341,9 @@ func DefaultAgent() *Agent {
 		HTTP:     HTTP{Address: "127.0.0.1:9500", URLDomain: DefaultURLDomain},
 		NATS:     NATS{Listen: "127.0.0.1:4222"},
 		CodeGC:   CodeGC{Grace: DefaultCodeGCGrace, Interval: DefaultCodeGCInterval},
-		Async:    Async{RetryDelay: DefaultAsyncRetryDelay, Replicas: 1, PerFunction: DefaultAsyncPerFunction},
-		Cluster:  Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
+		Async: Async{RetryDelay: DefaultAsyncRetryDelay, Replicas: 1, PerFunction: DefaultAsyncPerFunction,
+			RedeliverAfter: DefaultAsyncRedeliverAfter},
+		Cluster: Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
 		Sandbox: Sandbox{
 			Driver:          "libcontainer",
 			UserNamespaces:  true,
@@ -485,10 +490,11 @@ func decodeRegistries(blocks []registryBlock, baseDir string) ([]Registry, hcl.D
 }
 
 type asyncBlock struct {
-	RetryDelay  hcl.Expression `hcl:"retry_delay,optional"`
-	Replicas    *int           `hcl:"replicas,optional"`
-	PerFunction *int           `hcl:"per_function,optional"`
-	Body        hcl.Body       `hcl:",body"`
+	RetryDelay     hcl.Expression `hcl:"retry_delay,optional"`
+	RedeliverAfter hcl.Expression `hcl:"redeliver_after,optional"`
+	Replicas       *int           `hcl:"replicas,optional"`
+	PerFunction    *int           `hcl:"per_function,optional"`
+	Body           hcl.Body       `hcl:",body"`
 }
 
 type codeGCBlock struct {
@@ -826,6 +832,12 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 			v, dd := durationAttr(b.RetryDelay, ctx, time.Millisecond, 0)
 			diags = append(diags, dd...)
 			a.Async.RetryDelay = v
+		}
+		if isSet(b.RedeliverAfter) {
+			// At least a second: a running event is kept alive at a third of it.
+			v, dd := durationAttr(b.RedeliverAfter, ctx, time.Second, time.Hour)
+			diags = append(diags, dd...)
+			a.Async.RedeliverAfter = v
 		}
 		if b.Replicas != nil {
 			if *b.Replicas < 1 || *b.Replicas > 5 {

@@ -171,15 +171,15 @@ type Gateway struct {
 	leaseMu    sync.Mutex
 	stopLeases chan struct{}
 
-	async     chan *asyncCall
-	asyncWG   sync.WaitGroup
+	async   chan *asyncCall
+	asyncWG sync.WaitGroup
 	// stopEvents stops running events of the durable queue; eventsDone is closed once the
 	// running ones settled.
 	stopEvents context.CancelFunc
 	eventsDone chan struct{}
-	closeOnce sync.Once
-	mu        sync.RWMutex
-	closed    bool
+	closeOnce  sync.Once
+	mu         sync.RWMutex
+	closed     bool
 }
 
 type asyncCall struct {

@@ -122,8 +122,12 @@ func topLevel(cmds map[string]cli.CommandFactory) map[string]cli.CommandFactory 
 
 func commands(ui cli.Ui) map[string]cli.CommandFactory {
 	cmds := map[string]cli.CommandFactory{
-		"agent":     func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
-		"apply":     func() (cli.Command, error) { return &applyCommand{ui: ui}, nil },
+		"agent": func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
+		"apply": func() (cli.Command, error) { return &applyCommand{ui: ui}, nil },
+		"async": func() (cli.Command, error) { return &asyncCommand{}, nil },
+		"async status": func() (cli.Command, error) {
+			return &asyncStatusCommand{ui: ui}, nil
+		},
 		"plan":      func() (cli.Command, error) { return &planCommand{ui: ui}, nil },
 		"validate":  func() (cli.Command, error) { return &validateCommand{ui: ui}, nil },
 		"invoke":    func() (cli.Command, error) { return &invokeCommand{ui: ui}, nil },

@@ -661,6 +661,20 @@ type NodeRuntimes struct {
 }
 
 // Runtimes lists the managed runtimes of every node of the cluster.
+// AsyncStatus is a function's asynchronous invocations as the durable queue holds them.
+type AsyncStatus struct {
+	Function         string  `json:"Function"`
+	Waiting          uint64  `json:"Waiting"`
+	InFlight         int     `json:"InFlight"`
+	OldestAgeSeconds float64 `json:"OldestAgeSeconds"`
+}
+
+// AsyncStatus reads function name's asynchronous invocations: waiting, running, the oldest's age.
+func (c *Client) AsyncStatus(ctx context.Context, name string) (*AsyncStatus, error) {
+	var out AsyncStatus
+	return &out, c.json(ctx, "GET", "/v1/functions/"+url.PathEscape(name)+"/async", nil, &out)
+}
+
 func (c *Client) Runtimes(ctx context.Context) ([]NodeRuntimes, error) {
 	var out struct {
 		Nodes []NodeRuntimes `json:"nodes"`

@@ -176,6 +176,7 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/2018-10-31/layers/", adminAccess, a.listLayers},
 		{"HEAD", "/v1/code/{sha256}", adminAccess, a.hasCode},
 		{"GET", "/v1/functions/{name}/logs", adminAccess, a.logs},
+		{"GET", "/v1/functions/{name}/async", adminAccess, a.asyncStatus},
 		{"GET", "/v1/functions/{name}/triggers", adminAccess, a.listTriggers},
 		{"GET", "/v1/triggers", adminAccess, a.listTriggers},
 		{"POST", "/v1/queues/{queue}/messages", adminAccess, a.sendQueueMessage},

@@ -273,7 +273,8 @@ func (a *agent) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	events, err := asyncq.Open(ctx, asyncq.Config{JS: js, Replicas: cfg.Async.Replicas, PerFunction: cfg.Async.PerFunction, Logger: a.logger})
+	events, err := asyncq.Open(ctx, asyncq.Config{JS: js, Replicas: cfg.Async.Replicas, PerFunction: cfg.Async.PerFunction,
+		AckWait: cfg.Async.RedeliverAfter, Logger: a.logger})
 	if err != nil {
 		return err
 	}

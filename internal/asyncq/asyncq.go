@@ -22,6 +22,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 const (
@@ -169,9 +171,12 @@ func (q *Queue) Put(ctx context.Context, ev *Event) error {
 	h.Set(hdrAcceptedAt, strconv.FormatInt(ev.AcceptedAt.UnixMilli(), 10))
 	h.Set(hdrAttempt, strconv.Itoa(ev.Attempt))
 	if !ev.NotBefore.IsZero() {
-		h.Set(hdrNotBefore, strconv.FormatInt(ev.NotBefore.UnixMilli(), 10))
+		// Rounded up: never run before it.
+		h.Set(hdrNotBefore, strconv.FormatInt((ev.NotBefore.UnixNano()+int64(time.Millisecond)-1)/int64(time.Millisecond), 10))
 	}
-	id := ev.RequestID + "/" + strconv.Itoa(ev.Attempt)
+	// The stream's duplicate window is by message id: the function is part of it, request ids
+	// are the callers'.
+	id := ev.Function + "/" + ev.RequestID + "/" + strconv.Itoa(ev.Attempt)
 	if ev.Deliver {
 		h.Set(hdrStage, "deliver")
 		h.Set(hdrDestination, ev.Destination)
@@ -192,12 +197,27 @@ func (q *Queue) Put(ctx context.Context, ev *Event) error {
 
 // decode reads an event from its message.
 func decode(m jetstream.Msg) (*Event, error) {
-	h := m.Headers()
+	ev, err := decodeParts(m.Headers(), m.Data())
+	if err != nil {
+		return nil, err
+	}
+	if md, err := m.Metadata(); err == nil {
+		ev.Delivered = int(md.NumDelivered)
+	}
+	return ev, nil
+}
+
+// decodeParts reads an event from a message's headers and data. Anyone who may publish on
+// the agent's NATS can put anything there: what is not an event is refused.
+func decodeParts(h nats.Header, data []byte) (*Event, error) {
 	ev := &Event{RequestID: h.Get(hdrRequestID), Function: h.Get(hdrFunction), Version: h.Get(hdrVersion),
 		Qualifier: h.Get(hdrQualifier), ClientContext: h.Get(hdrClientContext), TraceID: h.Get(hdrTraceID),
-		Payload: m.Data(), Deliver: h.Get(hdrStage) == "deliver", Destination: h.Get(hdrDestination)}
-	if ev.RequestID == "" || ev.Function == "" {
+		Payload: data, Deliver: h.Get(hdrStage) == "deliver", Destination: h.Get(hdrDestination)}
+	if ev.RequestID == "" || !structs.ValidName(ev.Function) {
 		return nil, errors.New("not an event: no request id or function")
+	}
+	if ev.Deliver && !structs.ValidDestination(ev.Destination) {
+		return nil, fmt.Errorf("event %s: %q is not a destination", ev.RequestID, ev.Destination)
 	}
 	ms, err := strconv.ParseInt(h.Get(hdrAcceptedAt), 10, 64)
 	if err != nil {
@@ -205,8 +225,8 @@ func decode(m jetstream.Msg) (*Event, error) {
 	}
 	ev.AcceptedAt = time.UnixMilli(ms)
 	ev.Attempt, _ = strconv.Atoi(h.Get(hdrAttempt))
-	if md, err := m.Metadata(); err == nil {
-		ev.Delivered = int(md.NumDelivered)
+	if ev.Attempt < 0 {
+		ev.Attempt = 0
 	}
 	if v := h.Get(hdrNotBefore); v != "" {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -322,11 +342,18 @@ func (p *puller) run(ctx context.Context, handle Handler) {
 			}
 			break
 		}
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
 		got := 0
 		if err == nil {
 			for m := range batch.Messages() {
 				got++
+				if ctx.Err() != nil {
+					// Stopping: what the batch still brings goes back at once.
+					_ = m.Nak()
+					<-p.slots
+					continue
+				}
 				p.wg.Add(1)
 				go func() {
 					defer p.wg.Done()
@@ -336,10 +363,12 @@ func (p *puller) run(ctx context.Context, handle Handler) {
 			}
 			err = batch.Error()
 		}
+		cancel()
 		for i := got; i < n; i++ {
 			<-p.slots
 		}
-		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) &&
+			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			q.logger.Warn("fetching a function's events", "function", p.fn, "error", err)
 			select {
 			case <-time.After(time.Second):
@@ -358,6 +387,9 @@ func (p *puller) run(ctx context.Context, handle Handler) {
 func (p *puller) handle(ctx context.Context, m jetstream.Msg, handle Handler) {
 	q := p.q
 	ev, err := decode(m)
+	if err == nil && ev.Function != p.fn {
+		err = fmt.Errorf("event %s names function %s on the subject of %s", ev.RequestID, ev.Function, p.fn)
+	}
 	if err != nil {
 		q.logger.Error("dropping a message that is not an event", "function", p.fn, "error", err)
 		_ = m.Term()

@@ -69,12 +69,12 @@ var forbidden = map[string][]string{
 	// Infrastructure: self-contained pieces the layers above put together.
 	"internal/natsengine": {"*"},
 	// The durable queue of asynchronous invocations: JetStream below the gateway, which decides.
-	"internal/asyncq": {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
-	"internal/funclog":    {"*"},
-	"internal/pki":        {"*"},
-	"internal/unpack":     {"*"},
-	"internal/codepkg":    {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
-	"internal/image":      {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd", "internal/codepkg", "internal/funclog"},
+	"internal/asyncq":  {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
+	"internal/funclog": {"*"},
+	"internal/pki":     {"*"},
+	"internal/unpack":  {"*"},
+	"internal/codepkg": {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
+	"internal/image":   {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd", "internal/codepkg", "internal/funclog"},
 	// The examples use public APIs only (DESIGN.md section 2): for the functions, none of ours.
 	"examples": {"*", "internal"},
 	// Test fixtures stand apart from the gateway they test (the test plugin uses the SDK only).

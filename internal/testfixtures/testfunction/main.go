@@ -137,6 +137,34 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		}
 		fmt.Fprint(os.Stderr, "no newline at the end")
 		return map[string]int{"logged": ev.N}, nil
+	case "event":
+		// An asynchronous event: "event <name> start <attempt-request-id>", MS of work, then
+		// "event <name> done" (or an error when Fail is set).
+		lc, _ := lambdacontext.FromContext(ctx)
+		id := ""
+		if lc != nil {
+			id = lc.AwsRequestID
+		}
+		fmt.Printf("event %s start %s\n", ev.Name, id)
+		report := func(what string) {
+			// With Addr, each step is reported to a server of the test's (the process driver
+			// shares the host's network).
+			if ev.Addr == "" {
+				return
+			}
+			if resp, err := http.Get("http://" + ev.Addr + "/" + what + "/" + ev.Name); err == nil {
+				resp.Body.Close()
+			}
+		}
+		report("start")
+		time.Sleep(time.Duration(ev.MS) * time.Millisecond)
+		if ev.Fail {
+			fmt.Printf("event %s failed\n", ev.Name)
+			return nil, fmt.Errorf("event %s failed on purpose", ev.Name)
+		}
+		report("done")
+		fmt.Printf("event %s done\n", ev.Name)
+		return map[string]string{"event": ev.Name}, nil
 	case "lines":
 		for i := 0; i < ev.N; i++ {
 			fmt.Printf("line %d of this invocation\n", i)

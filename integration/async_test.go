@@ -1,0 +1,238 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+)
+
+// eventSink counts what the test function reports of each event (mode "event" with addr): it
+// runs as a plain process (the process driver), so it reaches this server on the host.
+type eventSink struct {
+	addr string
+	mu   sync.Mutex
+	seen map[string]map[string]int // step ("start", "done") -> event name -> count
+}
+
+func newEventSink(t *testing.T) *eventSink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &eventSink{addr: ln.Addr().String(), seen: map[string]map[string]int{}}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		step, name, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		s.mu.Lock()
+		if s.seen[step] == nil {
+			s.seen[step] = map[string]int{}
+		}
+		s.seen[step][name]++
+		s.mu.Unlock()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// count is how many distinct events reached step, and how many reports beyond one each.
+func (s *eventSink) count(step string) (events, duplicates int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.seen[step] {
+		events++
+		duplicates += n - 1
+	}
+	return events, duplicates
+}
+
+func (s *eventSink) times(step, name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[step][name]
+}
+
+// asyncAgent is a single node whose functions run as processes, with short async delays.
+func asyncAgent(t *testing.T, dataDir string) *agentProc {
+	return startAgent(t, agentOptions{driver: "process", dataDir: dataDir,
+		top: "async {\n  retry_delay = \"300ms\"\n  redeliver_after = \"3s\"\n  per_function = 10\n}\n"})
+}
+
+// sendEvents invokes fn asynchronously once per payload, 16 at a time, and fails the test
+// unless every one is accepted with 202.
+func sendEvents(t *testing.T, a *agentProc, fn string, payloads []string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	work := make(chan string)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if r := a.invoke(fn, p, map[string]string{"X-Amz-Invocation-Type": "Event"}); r.status != 202 {
+					if refused.Add(1) == 1 {
+						t.Errorf("an Event invocation answered %d: %s", r.status, r.body)
+					}
+				}
+			}
+		}()
+	}
+	for _, p := range payloads {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	if n := refused.Load(); n > 0 {
+		t.Fatalf("%d of %d events were refused", n, len(payloads))
+	}
+}
+
+// asyncStatus reads GET /v1/functions/{fn}/async.
+func (a *agentProc) asyncStatus(fn string) (st struct {
+	Waiting          uint64
+	InFlight         int
+	OldestAgeSeconds float64
+}) {
+	a.t.Helper()
+	req, _ := http.NewRequest("GET", a.addr+"/v1/functions/"+fn+"/async", nil)
+	a.sign(req, nil)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != 200 {
+		a.t.Fatalf("async status of %s: %d %v", fn, resp.StatusCode, err)
+	}
+	return st
+}
+
+// holdsWithin polls cond every 100ms until it holds or d passes.
+func holdsWithin(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// Accepted events survive a kill -9 of the agent: 1,000 are accepted, the agent is killed while
+// some run, and after its restart every one of them runs (at least once; duplicates counted).
+func TestAsyncEventsSurviveAKill(t *testing.T) {
+	sink := newEventSink(t)
+	dataDir := t.TempDir()
+	a := asyncAgent(t, dataDir)
+	a.apply(fmt.Sprintf(`
+function "ev" {
+  runtime   = "provided.al2023"
+  code      = %q
+  memory_mb = 128
+  timeout   = "30s"
+}
+`, fnDir))
+	const n = 1000
+	payloads := make([]string, n)
+	for i := range payloads {
+		payloads[i] = fmt.Sprintf(`{"mode":"event","name":"e%d","ms":100,"addr":%q}`, i, sink.addr)
+	}
+	start := time.Now()
+	sendEvents(t, a, "ev", payloads)
+	t.Logf("%d events accepted in %v", n, time.Since(start))
+	if !holdsWithin(30*time.Second, func() bool { d, _ := sink.count("done"); return d >= 50 }) {
+		t.Fatal("no events ran")
+	}
+	started, _ := sink.count("start")
+	doneBefore, _ := sink.count("done")
+	_ = a.cmd.Process.Kill()
+	<-a.exited
+	t.Logf("killed the agent with %d events done, %d started", doneBefore, started)
+	a.start()
+	if !holdsWithin(120*time.Second, func() bool { d, _ := sink.count("done"); return d == n }) {
+		d, _ := sink.count("done")
+		t.Fatalf("after the restart %d of %d events ran", d, n)
+	}
+	_, dups := sink.count("done")
+	_, restarted := sink.count("start")
+	t.Logf("all %d events ran, %d of them to their end more than once, %d started more than once (at least once), %v after the first was sent",
+		n, dups, restarted, time.Since(start))
+	if st, _, code := a.cli("async", "status", "ev"); code != 0 || !strings.Contains(st, "ev") {
+		t.Fatalf("gateway async status: %d %s", code, st)
+	}
+}
+
+// A failing event is tried three times (two retries, Lambda's default) with the backoff
+// between; an event of a function that has no room (reserved concurrency 0) waits without
+// holding another function's events, and runs once it has room.
+func TestAsyncRetriesAndBacklogs(t *testing.T) {
+	sink := newEventSink(t)
+	a := asyncAgent(t, t.TempDir())
+	a.apply(fmt.Sprintf(`
+function "failing" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+function "stuck" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+function "healthy" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+}
+`, fnDir))
+	client := a.sdk()
+	ctx := context.Background()
+	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("stuck"),
+		ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	sendEvents(t, a, "failing", []string{fmt.Sprintf(`{"mode":"event","name":"f","fail":true,"addr":%q}`, sink.addr)})
+	var stuck, healthy []string
+	for i := range 20 {
+		stuck = append(stuck, fmt.Sprintf(`{"mode":"event","name":"s%d","addr":%q}`, i, sink.addr))
+		healthy = append(healthy, fmt.Sprintf(`{"mode":"event","name":"h%d","addr":%q}`, i, sink.addr))
+	}
+	sendEvents(t, a, "stuck", stuck)
+	sendEvents(t, a, "healthy", healthy)
+	if !holdsWithin(20*time.Second, func() bool { d, _ := sink.count("done"); return d >= 20 }) {
+		d, _ := sink.count("done")
+		t.Fatalf("the healthy function's events waited behind the stuck one's: %d of 20 ran", d)
+	}
+	for i := range 20 {
+		if sink.times("start", fmt.Sprintf("s%d", i)) != 0 {
+			t.Fatalf("an event of a function with reserved concurrency 0 ran")
+		}
+	}
+	if !holdsWithin(10*time.Second, func() bool { return sink.times("start", "f") >= 3 }) {
+		t.Fatalf("the failing event ran %d times, want 3", sink.times("start", "f"))
+	}
+	time.Sleep(time.Second) // no fourth try
+	if got := sink.times("start", "f"); got != 3 {
+		t.Fatalf("the failing event ran %d times, want 3 (two retries)", got)
+	}
+	st := a.asyncStatus("stuck")
+	if st.Waiting+uint64(st.InFlight) != 20 || st.OldestAgeSeconds <= 0 {
+		t.Fatalf("the stuck function's status: %+v", st)
+	}
+	// Given room, its events run (their backoff is at most a few seconds by now).
+	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("stuck"),
+		ReservedConcurrentExecutions: aws.Int32(5)}); err != nil {
+		t.Fatal(err)
+	}
+	if !holdsWithin(60*time.Second, func() bool { d, _ := sink.count("done"); return d == 40 }) {
+		d, _ := sink.count("done")
+		t.Fatalf("after the stuck function got room, %d of 40 events ran", d)
+	}
+}

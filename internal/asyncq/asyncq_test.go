@@ -1,0 +1,252 @@
+package asyncq
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lambdagw/gateway/internal/natsengine"
+)
+
+// jetStream starts an embedded, in-process JetStream for one test.
+func jetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	eng, err := natsengine.Start(context.Background(), natsengine.Config{StoreDir: t.TempDir(), InProcessOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+	nc, err := nats.Connect("", nats.InProcessServer(eng))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// recorder is a handler that counts the events it ran and answers with what decide says.
+type recorder struct {
+	mu     sync.Mutex
+	runs   map[string]int
+	decide func(ev *Event) Outcome
+}
+
+func (r *recorder) handle(_ context.Context, ev *Event) Outcome {
+	r.mu.Lock()
+	if r.runs == nil {
+		r.runs = map[string]int{}
+	}
+	r.runs[ev.Function+"/"+ev.RequestID]++
+	r.mu.Unlock()
+	if r.decide != nil {
+		return r.decide(ev)
+	}
+	return Outcome{}
+}
+
+func (r *recorder) count(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.runs[key]
+}
+
+func (r *recorder) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.runs {
+		n += c
+	}
+	return n
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func serve(t *testing.T, q *Queue, h Handler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); q.Serve(ctx, h) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// Events stored before the queue serves (a restart) and after all run once; an event stored
+// twice under one id is stored once; a retry (Next with NotBefore) runs after its backoff; a
+// Delay leaves the event in place.
+func TestQueue(t *testing.T) {
+	js := jetStream(t)
+	q, err := Open(context.Background(), Config{JS: js, AckWait: 3 * time.Second, ScanInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(fn, id string, payload string) {
+		t.Helper()
+		if err := q.Put(ctx, &Event{RequestID: id, Function: fn, Version: "$LATEST", Payload: []byte(payload), AcceptedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		put("before", strconv.Itoa(i), "{}")
+	}
+	put("before", "0", "{}") // the same event again: stored once
+	var delayed sync.Once
+	var retryAt time.Time
+	r := &recorder{decide: func(ev *Event) Outcome {
+		switch {
+		case ev.Function == "retry" && ev.Attempt == 0:
+			next := *ev
+			next.Attempt, next.NotBefore = 1, time.Now().Add(300*time.Millisecond)
+			retryAt = next.NotBefore
+			return Outcome{Next: &next}
+		case ev.Function == "retry":
+			if time.Now().Before(retryAt) {
+				t.Errorf("a retry ran %v before its backoff ended", time.Until(retryAt))
+			}
+		case ev.Function == "delay":
+			var d time.Duration
+			delayed.Do(func() { d = 200 * time.Millisecond })
+			return Outcome{Delay: d}
+		}
+		return Outcome{}
+	}}
+	serve(t, q, r.handle)
+	for i := range 50 {
+		put("after", strconv.Itoa(i), "{}")
+	}
+	put("retry", "r", "{}")
+	put("delay", "d", "{}")
+	waitUntil(t, "every event", func() bool { return r.total() == 50+50+2+2 })
+	time.Sleep(500 * time.Millisecond)
+	for i := range 50 {
+		for _, fn := range []string{"before", "after"} {
+			if n := r.count(fn + "/" + strconv.Itoa(i)); n != 1 {
+				t.Errorf("%s/%d ran %d times", fn, i, n)
+			}
+		}
+	}
+	if r.count("retry/r") != 2 || r.count("delay/d") != 2 {
+		t.Errorf("retry ran %d times, delay %d (want 2 each)", r.count("retry/r"), r.count("delay/d"))
+	}
+	for _, fn := range []string{"before", "after", "retry", "delay"} {
+		st, err := q.Status(ctx, fn)
+		if err != nil || st.Waiting != 0 || st.InFlight != 0 || !st.Oldest.IsZero() {
+			t.Errorf("%s after everything ran: %+v %v", fn, st, err)
+		}
+	}
+}
+
+// One function whose events cannot run (every one delayed) does not hold another's.
+func TestQueueBacklogsApart(t *testing.T) {
+	js := jetStream(t)
+	q, err := Open(context.Background(), Config{JS: js, PerFunction: 2, ScanInterval: 100 * time.Millisecond, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{decide: func(ev *Event) Outcome {
+		if ev.Function == "stuck" {
+			return Outcome{Delay: time.Second}
+		}
+		return Outcome{}
+	}}
+	serve(t, q, r.handle)
+	ctx := context.Background()
+	for i := range 20 {
+		for _, fn := range []string{"stuck", "fine"} {
+			if err := q.Put(ctx, &Event{RequestID: fmt.Sprint(i), Function: fn, AcceptedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitUntil(t, "the fine function's events", func() bool {
+		n := 0
+		for i := range 20 {
+			n += r.count("fine/" + fmt.Sprint(i))
+		}
+		return n == 20
+	})
+	st, err := q.Status(ctx, "stuck")
+	if err != nil || st.Waiting+uint64(st.InFlight) != 20 || st.Oldest.IsZero() {
+		t.Fatalf("the stuck function's events: %+v %v", st, err)
+	}
+}
+
+// A message on a function's subject that is not an event, or names another function, or a
+// destination that is none, is dropped: it never reaches the handler.
+func TestQueueRefusesForgedMessages(t *testing.T) {
+	js := jetStream(t)
+	q, err := Open(context.Background(), Config{JS: js, ScanInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	serve(t, q, r.handle)
+	ctx := context.Background()
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	for i, h := range []nats.Header{
+		{},
+		{hdrRequestID: {"x"}, hdrFunction: {"other"}, hdrAcceptedAt: {now}},
+		{hdrRequestID: {"y"}, hdrFunction: {"victim"}},
+		{hdrRequestID: {"z"}, hdrFunction: {"victim"}, hdrAcceptedAt: {now}, hdrStage: {"deliver"}, hdrDestination: {"http://evil"}},
+		{hdrRequestID: {"w"}, hdrFunction: {"../victim"}, hdrAcceptedAt: {now}},
+	} {
+		h.Set(nats.MsgIdHdr, fmt.Sprint("forged-", i))
+		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: Subject("victim"), Header: h, Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Put(ctx, &Event{RequestID: "real", Function: "victim", AcceptedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the real event", func() bool { return r.count("victim/real") == 1 })
+	waitUntil(t, "the forged messages to go", func() bool {
+		st, err := q.Status(ctx, "victim")
+		return err == nil && st.Waiting == 0 && st.InFlight == 0
+	})
+	if r.total() != 1 {
+		t.Fatalf("forged messages reached the handler: %v", r.runs)
+	}
+}
+
+// FuzzDecode: whatever headers and data a message carries, decoding never panics, and what
+// it accepts names a valid function, a request id, and for a destination record a valid
+// destination.
+func FuzzDecode(f *testing.F) {
+	f.Add("id", "fn", "1700000000000", "0", "", "", "", []byte("{}"))
+	f.Add("id", "fn", "1700000000000", "1", "1700000001000", "deliver", "queue:dlq", []byte(`{"x":1}`))
+	f.Add("id", "fn/../x", "-1", "-5", "x", "deliver", "function:", []byte{0xff})
+	f.Fuzz(func(t *testing.T, id, fn, accepted, attempt, notBefore, stage, dest string, data []byte) {
+		h := nats.Header{}
+		for k, v := range map[string]string{hdrRequestID: id, hdrFunction: fn, hdrAcceptedAt: accepted, hdrAttempt: attempt,
+			hdrNotBefore: notBefore, hdrStage: stage, hdrDestination: dest} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		ev, err := decodeParts(h, data)
+		if err != nil {
+			return
+		}
+		if ev.RequestID == "" || ev.Function == "" || ev.Attempt < 0 || (ev.Deliver && ev.Destination == "") {
+			t.Fatalf("accepted %+v", ev)
+		}
+	})
+}

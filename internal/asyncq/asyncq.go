@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -324,61 +325,58 @@ func (p *puller) run(ctx context.Context, handle Handler) {
 		}
 		return
 	}
-	lastWork := time.Now()
-	for ctx.Err() == nil {
-		// As many as there are free slots, at least one (waiting for a slot first).
-		select {
-		case p.slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		n := 1
-		for n < cap(p.slots) {
+	// JetStream keeps up to PerFunction messages on their way to this node; the callback,
+	// called for one message at a time, waits for a free slot, so a busy function takes no
+	// more than it runs.
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		last.Store(time.Now().UnixNano())
+		// Delivered already: kept alive while it waits for a slot, as while it runs.
+		keep := time.NewTicker(q.cfg.AckWait / 3)
+	wait:
+		for {
 			select {
 			case p.slots <- struct{}{}:
-				n++
-				continue
-			default:
-			}
-			break
-		}
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
-		got := 0
-		if err == nil {
-			for m := range batch.Messages() {
-				got++
-				if ctx.Err() != nil {
-					// Stopping: what the batch still brings goes back at once.
-					_ = m.Nak()
-					<-p.slots
-					continue
-				}
-				p.wg.Add(1)
-				go func() {
-					defer p.wg.Done()
-					defer func() { <-p.slots }()
-					p.handle(ctx, m, handle)
-				}()
-			}
-			err = batch.Error()
-		}
-		cancel()
-		for i := got; i < n; i++ {
-			<-p.slots
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) &&
-			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-			q.logger.Warn("fetching a function's events", "function", p.fn, "error", err)
-			select {
-			case <-time.After(time.Second):
+				break wait
+			case <-keep.C:
+				_ = m.InProgress()
 			case <-ctx.Done():
+				keep.Stop()
+				_ = m.Nak() // stopping: back at once, for another node or the next start
+				return
 			}
 		}
-		if got > 0 {
-			lastWork = time.Now()
-		} else if time.Since(lastWork) > idleExit && len(p.slots) == 0 {
+		keep.Stop()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer func() { <-p.slots }()
+			p.handle(ctx, m, handle)
+			last.Store(time.Now().UnixNano())
+		}()
+	}, jetstream.PullMaxMessages(cap(p.slots)), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			q.logger.Debug("pulling a function's events", "function", p.fn, "error", err)
+		}
+	}))
+	if err != nil {
+		if ctx.Err() == nil {
+			q.logger.Warn("pulling a function's events", "function", p.fn, "error", err)
+		}
+		return
+	}
+	defer cc.Stop()
+	t := time.NewTicker(idleExit / 6)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
+			if time.Since(time.Unix(0, last.Load())) > idleExit && len(p.slots) == 0 {
+				return
+			}
 		}
 	}
 }
@@ -434,7 +432,8 @@ func (p *puller) handle(ctx context.Context, m jetstream.Msg, handle Handler) {
 		}
 		_ = m.Ack()
 	default:
-		if err := m.DoubleAck(context.Background()); err != nil {
+		// Not waited for: an ack that is lost only makes the event run again (at least once).
+		if err := m.Ack(); err != nil {
 			q.logger.Debug("acknowledging an event", "function", p.fn, "request_id", ev.RequestID, "error", err)
 		}
 	}

@@ -39,6 +39,10 @@ func main() {
 		minimalGateway(os.Args[2], os.Args[3], 4)
 		return
 	}
+	if len(os.Args) > 4 && os.Args[1] == "event-load" {
+		eventLoad(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
 	if len(os.Args) > 3 && os.Args[1] == "relay" {
 		relay(os.Args[2], os.Args[3])
 		return
@@ -76,6 +80,7 @@ func main() {
 	flag.IntVar(&agentProcs, "gomaxprocs", 0, "gomaxprocs of every agent the bench starts (0: the agent's default)")
 	flag.BoolVar(&warmOnly, "warm-only", false, "measure only the warm invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&isolationOnly, "isolation-only", false, "measure only the seccomp and user namespace rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&asyncOnly, "async-only", false, "measure only the asynchronous invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&extensionsOnly, "extensions-only", false, "measure only the extension and Telemetry API rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&logFloodOnly, "logflood-only", false, "measure only the log flood rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&streamingOnly, "streaming-only", false, "measure only the function URL rows (write -out elsewhere than docs/BENCHMARKS.md)")
@@ -116,7 +121,7 @@ func agentProcsLine() string {
 
 // clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
 // warmOnly only the warm invocation rows.
-var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly, extensionsOnly bool
+var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly, extensionsOnly, asyncOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -185,6 +190,13 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		rows, err := benchCluster(client, gwBin, fnDir, tmp, payload, cl)
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
+		}
+		return writeReport(outPath, rows)
+	}
+	if asyncOnly {
+		rows, err := benchAsync(client, gwBin, fnDir, tmp, driver)
+		if err != nil {
+			return err
 		}
 		return writeReport(outPath, rows)
 	}
@@ -472,6 +484,11 @@ sandbox {
 		return fmt.Errorf("extensions: %w", err)
 	}
 	rows = append(rows, extRows...)
+	asyncRows, err := benchAsync(client, gwBin, fnDir, tmp, driver)
+	if err != nil {
+		return fmt.Errorf("async: %w", err)
+	}
+	rows = append(rows, asyncRows...)
 	floodRows, err := benchLogFlood(client, gwBin, base, fnDir, tmp, co.admissionN)
 	if err != nil {
 		return fmt.Errorf("log flood: %w", err)

@@ -52,7 +52,7 @@ func (c *asyncStatusCommand) Run(args []string) int {
 		fmt.Fprintln(tw, "FUNCTION\tWAITING\tRUNNING\tOLDEST")
 		oldest := "-"
 		if st.OldestAgeSeconds > 0 {
-			oldest = (time.Duration(st.OldestAgeSeconds*float64(time.Second)).Round(time.Second)).String() + " ago"
+			oldest = (time.Duration(st.OldestAgeSeconds * float64(time.Second)).Round(time.Second)).String() + " ago"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", st.Function, st.Waiting, st.InFlight, oldest)
 		_ = tw.Flush()

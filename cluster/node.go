@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -503,6 +505,35 @@ func (n *Node) Clustered() bool {
 
 // Leases returns a function's concurrency leases.
 func (n *Node) Leases(fn string) []*structs.Lease { return n.State().Leases(fn) }
+
+// AskIdleSlots asks every other node that holds slots of fn's reserved concurrency to give back
+// those it does not use (the "lease/idle" RPC, which the agent hands to the gateway), and
+// returns once each answered or ctx ended.
+func (n *Node) AskIdleSlots(ctx context.Context, fn string) {
+	members, err := n.Members()
+	if err != nil {
+		return
+	}
+	addr := map[string]string{}
+	for _, m := range members {
+		addr[m.ID] = m.Address
+	}
+	var wg sync.WaitGroup
+	for _, l := range n.State().Leases(fn) {
+		a, ok := addr[l.Node]
+		if l.Node == n.cfg.NodeID || l.Slots == 0 || !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.call(ctx, a, "POST", "lease/idle?function="+url.QueryEscape(fn), nil, nil); err != nil {
+				n.logger.Debug("asking a node for idle reserved concurrency", "node", l.Node, "function", fn, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
 
 // PutLease asks for slots of a function's reserved concurrency for this node until ttl from now
 // (this node's clock), or gives its lease back with no slots. ErrConflict: not that many free.

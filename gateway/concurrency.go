@@ -16,6 +16,9 @@ type Leaser interface {
 	// PutLease asks for slots of fn's reservation until ttl from now (0 gives them back);
 	// an error wrapping the store's Conflict means that many are not free.
 	PutLease(ctx context.Context, fn string, slots int, ttl time.Duration) error
+	// AskIdleSlots asks the other nodes holding leases of fn to give back the slots they do
+	// not use (their GiveBackIdle), returning once they answered or ctx ended.
+	AskIdleSlots(ctx context.Context, fn string)
 }
 
 // Leases of reserved concurrency in a cluster: a node admits a reserved function's calls only
@@ -138,10 +141,63 @@ func (g *Gateway) admitLeased(ctx context.Context, fn string, limit int) (func()
 		if se := g.cfg.StoreErrors; se.Conflict == nil || !errors.Is(err, se.Conflict) {
 			g.logger.Warn("no lease of reserved concurrency", "function", fn, "error", err)
 			g.noLease[fn] = time.Now().Add(leaseAsk)
-			break
+			return nil, throttled
 		}
 	}
+	// Every slot is leased: to other nodes, which may not use them (a lease outlives its last
+	// call by a few seconds). Lambda throttles only when the function's executions fill its
+	// reservation, so the holders are asked to give back what they do not run, and the slot is
+	// asked for once more. Nothing is ever leased twice: the replicated state grants a slot only
+	// once its holder gave it back.
+	lctx, cancel := context.WithTimeout(ctx, leaseAsk)
+	defer cancel()
+	g.cfg.Leases.AskIdleSlots(lctx, fn)
+	want := min(limit, running+1)
+	if err := g.cfg.Leases.PutLease(lctx, fn, want, leaseTTL); err != nil {
+		return nil, throttled
+	}
+	g.logger.Debug("leased reserved concurrency given back by another node", "function", fn, "slots", want)
+	g.inflightMu.Lock()
+	g.held[fn] = &heldLease{slots: want, until: time.Now().Add(leaseTTL)}
+	g.inflightMu.Unlock()
+	if g.tryLeased(fn) {
+		return g.releaseReserved(fn), nil
+	}
 	return nil, throttled
+}
+
+// GiveBackIdle gives back the slots of fn's lease this node does not use: another node found
+// none free. A node busy changing its own leases does not wait for this one (two nodes asking
+// each other would wait on each other).
+func (g *Gateway) GiveBackIdle(ctx context.Context, fn string) {
+	if g.cfg.Leases == nil || !g.leaseMu.TryLock() {
+		return
+	}
+	defer g.leaseMu.Unlock()
+	g.inflightMu.Lock()
+	h := g.held[fn]
+	if h == nil || g.inflight[fn] >= h.slots {
+		g.inflightMu.Unlock()
+		return
+	}
+	// Shrunk before it is given back: nothing is admitted beyond what runs meanwhile.
+	running := g.inflight[fn]
+	h.slots = running
+	g.inflightMu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, leaseAsk)
+	defer cancel()
+	if err := g.cfg.Leases.PutLease(lctx, fn, running, leaseTTL); err != nil {
+		g.logger.Debug("giving back idle reserved concurrency", "function", fn, "error", err)
+		return
+	}
+	g.inflightMu.Lock()
+	if running == 0 {
+		delete(g.held, fn)
+	} else {
+		h.until = time.Now().Add(leaseTTL)
+	}
+	g.inflightMu.Unlock()
+	g.logger.Debug("gave back idle reserved concurrency", "function", fn, "kept", running)
 }
 
 // renewLeases keeps the leases this node uses and gives back those idle for a while; it runs

@@ -795,4 +795,30 @@ function "burst" {
 	if most > limit || len(spans) < limit || throttled == 0 || len(spans)+throttled != 60 {
 		t.Errorf("%d ran (at most %d at once, limit %d), %d throttled", len(spans), most, limit, throttled)
 	}
+
+	// One call at a time, round robin over the nodes: nothing runs when a call arrives, so none
+	// is throttled, whatever the reservation (a node that leased a slot for an earlier call gives
+	// it back when another node needs it).
+	seq := ""
+	for n := 1; n <= 3; n++ {
+		seq += fmt.Sprintf("function \"seq%d\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  reserved_concurrency = %d\n}\n", n, fnDir, n)
+	}
+	if out, errOut, code := nodes[0].cli("apply", "-address", nodes[0].addr, writeFunctions(t, seq)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	for n := 1; n <= 3; n++ {
+		fn := fmt.Sprintf("seq%d", n)
+		for _, a := range nodes {
+			waitFor(t, "the reservation of "+fn+" on "+a.name, 10*time.Second, func() bool {
+				out, err := a.sdk().GetFunctionConcurrency(context.Background(), &awslambda.GetFunctionConcurrencyInput{FunctionName: aws.String(fn)})
+				return err == nil && aws.ToInt32(out.ReservedConcurrentExecutions) == int32(n)
+			})
+		}
+		for i := range 12 {
+			a := nodes[i%3]
+			if r := a.invoke(fn, `{"mode":"hello","name":"x"}`, nil); r.status != 200 {
+				t.Errorf("%s, call %d on %s (one at a time): %d %s", fn, i, a.name, r.status, r.body)
+			}
+		}
+	}
 }

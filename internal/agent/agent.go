@@ -376,6 +376,12 @@ func (a *agent) start(ctx context.Context) error {
 		return gw.Shutdown(dctx)
 	})
 	triggers.gw = gw
+	// A node that finds every slot of a reservation leased asks the holders for their idle ones.
+	node.HandleRPC(cluster.RPCRoute{Method: "POST", Pattern: "lease/idle", Handler: func(w http.ResponseWriter, r *http.Request) {
+		gw.GiveBackIdle(r.Context(), r.URL.Query().Get("function"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	}})
 
 	// Trigger plugins deliver into the gateway, so they stop before it drains. Each mapping
 	// runs on one live node of a cluster.

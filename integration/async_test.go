@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/lambdagw/gateway/internal/natsengine/natstest"
 )
 
 // eventSink counts what the test function reports of each event (mode "event" with addr): it
@@ -235,4 +237,54 @@ function "healthy" {
 		d, _ := sink.count("done")
 		t.Fatalf("after the stuck function got room, %d of 40 events ran", d)
 	}
+}
+
+// On three nodes sharing a NATS JetStream (nats { url }), events accepted by one node run on
+// all of them, and when that node is killed (-9) while they run, the other two finish them.
+func TestAsyncEventsOnACluster(t *testing.T) {
+	eng, _ := natstest.Start(t)
+	sink := newEventSink(t)
+	const n = 3
+	ports := make([]int, n)
+	var join []string
+	for i := range ports {
+		ports[i] = freePort(t)
+		join = append(join, fmt.Sprintf("%q", fmt.Sprintf("127.0.0.1:%d", ports[i])))
+	}
+	top := fmt.Sprintf("nats {\n  url = %q\n}\nasync {\n  retry_delay = \"300ms\"\n  redeliver_after = \"3s\"\n  per_function = 4\n}\n", eng.ClientURL())
+	nodes := make([]*agentProc, n)
+	for i := range nodes {
+		nodes[i] = newAgent(t, agentOptions{node: fmt.Sprintf("as%d", i+1), raftPort: ports[i], driver: "process", top: top,
+			cluster: fmt.Sprintf("bootstrap_expect = %d\n  join = [%s]", n, strings.Join(join, ", "))})
+	}
+	for _, a := range nodes {
+		a.waitHealthy()
+	}
+	waitFor(t, "a leader", 15*time.Second, func() bool { _, l := members(t, nodes[0]); return l != "" })
+	hcl := fmt.Sprintf("function \"ev\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  timeout = \"30s\"\n}\n", fnDir)
+	if out, errOut, code := nodes[0].cli("apply", "-address", nodes[0].addr, writeFunctions(t, hcl)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, a := range nodes {
+		waitFor(t, "the function on "+a.name, 15*time.Second, func() bool { return a.invoke("ev", `{}`, nil).status == 200 })
+	}
+	const events = 300
+	payloads := make([]string, events)
+	for i := range payloads {
+		payloads[i] = fmt.Sprintf(`{"mode":"event","name":"c%d","ms":200,"addr":%q}`, i, sink.addr)
+	}
+	sendEvents(t, nodes[0], "ev", payloads)
+	if !holdsWithin(30*time.Second, func() bool { d, _ := sink.count("done"); return d >= 30 }) {
+		t.Fatal("no events ran")
+	}
+	doneBefore, _ := sink.count("done")
+	_ = nodes[0].cmd.Process.Kill()
+	<-nodes[0].exited
+	t.Logf("killed %s with %d of %d events done", nodes[0].name, doneBefore, events)
+	if !holdsWithin(90*time.Second, func() bool { d, _ := sink.count("done"); return d == events }) {
+		d, _ := sink.count("done")
+		t.Fatalf("the two nodes left ran %d of %d events", d, events)
+	}
+	_, dups := sink.count("done")
+	t.Logf("all %d events ran, %d more than once", events, dups)
 }

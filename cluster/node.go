@@ -749,3 +749,27 @@ func (n *Node) PutLayerPolicy(ctx context.Context, name string, v int64, add *st
 	return applyAs[structs.LayerVersion](ctx, n, fsm.PutLayerPolicyType, fsm.PutLayerPolicy{Name: name, Version: v, Add: add,
 		RemoveSid: removeSid, ExpectRevision: expectRevision, Revision: revision})
 }
+
+// EventInvokeConfig returns the asynchronous invocation configuration of a function's
+// qualifier ("$LATEST" for unqualified invocations), read locally.
+func (n *Node) EventInvokeConfig(fn, qualifier string) (*structs.EventInvokeConfig, bool) {
+	return n.State().EventInvokeConfig(fn, qualifier)
+}
+
+// EventInvokeConfigs returns a function's asynchronous invocation configurations by qualifier.
+func (n *Node) EventInvokeConfigs(fn string) []*structs.EventInvokeConfig {
+	return n.State().EventInvokeConfigs(fn)
+}
+
+// PutEventInvokeConfig replaces a qualifier's asynchronous invocation configuration through the
+// log; with update, only one that exists (see fsm.PutEventInvokeConfig).
+func (n *Node) PutEventInvokeConfig(ctx context.Context, c *structs.EventInvokeConfig, update bool) (*structs.EventInvokeConfig, error) {
+	return applyAs[structs.EventInvokeConfig](ctx, n, fsm.PutEventInvokeConfigType, fsm.PutEventInvokeConfig{Config: c, Update: update})
+}
+
+// DeleteEventInvokeConfig removes a qualifier's asynchronous invocation configuration through
+// the log.
+func (n *Node) DeleteEventInvokeConfig(ctx context.Context, fn, qualifier string) error {
+	_, err := n.apply(ctx, fsm.DeleteEventInvokeConfigType, fsm.DeleteEventInvokeConfig{Function: fn, Qualifier: qualifier})
+	return err
+}

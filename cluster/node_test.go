@@ -69,11 +69,21 @@ func TestSingleNodeKeepsFunctionsAcrossRestartsAndSnapshots(t *testing.T) {
 	if err := n.DeleteFunction(ctx, "f2"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleting a missing function: %v", err)
 	}
+	one := 1
+	if _, err := n.PutEventInvokeConfig(ctx, &structs.EventInvokeConfig{Function: "f0", Qualifier: "$LATEST", MaximumRetryAttempts: &one}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PutEventInvokeConfig(ctx, &structs.EventInvokeConfig{Function: "f1", Qualifier: "$LATEST"}, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("updating a missing event invoke configuration: %v", err)
+	}
 	if err := n.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	// One more entry after the snapshot, so a restart needs both the snapshot and the log.
+	// More entries after the snapshot, so a restart needs both the snapshot and the log.
 	if _, err := n.PutFunction(ctx, &structs.Function{Name: "late", RevisionID: "r1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PutEventInvokeConfig(ctx, &structs.EventInvokeConfig{Function: "late", Qualifier: "$LATEST", OnFailure: "queue:dlq"}, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Stop(ctx); err != nil {
@@ -90,6 +100,12 @@ func TestSingleNodeKeepsFunctionsAcrossRestartsAndSnapshots(t *testing.T) {
 	}
 	if fn, _ := n2.State().Function("f0"); fn.MemoryMB != 256 || fn.RevisionID != "r2" {
 		t.Fatalf("f0 after restart: %+v", fn)
+	}
+	if c, ok := n2.EventInvokeConfig("f0", "$LATEST"); !ok || c.Retries() != 1 {
+		t.Errorf("f0's event invoke configuration after restart (from the snapshot): %+v", c)
+	}
+	if cs := n2.EventInvokeConfigs("late"); len(cs) != 1 || cs[0].OnFailure != "queue:dlq" {
+		t.Errorf("late's event invoke configurations after restart (from the log): %+v", cs)
 	}
 }
 

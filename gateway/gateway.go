@@ -65,6 +65,12 @@ type Store interface {
 	TriggerByUUID(uuid string) (*structs.Trigger, bool)
 	PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error)
 	DeleteTrigger(ctx context.Context, fn, name string) error
+	EventConfigs
+	EventInvokeConfigs(fn string) []*structs.EventInvokeConfig
+	// PutEventInvokeConfig replaces a qualifier's configuration; with update only one that
+	// exists.
+	PutEventInvokeConfig(ctx context.Context, c *structs.EventInvokeConfig, update bool) (*structs.EventInvokeConfig, error)
+	DeleteEventInvokeConfig(ctx context.Context, fn, qualifier string) error
 	LayerStore
 }
 
@@ -583,6 +589,13 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		fn.Environment = in.Environment.Variables
 	}
 	applyOptions(fn, in.GatewayOptions)
+	if in.DeadLetterConfig != nil {
+		target, err := deadLetterTarget(in.DeadLetterConfig)
+		if err != nil {
+			return nil, err
+		}
+		fn.DeadLetterTarget = target
+	}
 	if in.PackageType == structs.PackageImage {
 		fn.PackageType, fn.ImageURI = structs.PackageImage, in.Code.ImageUri
 		fn.ImageConfig = imageConfig(in.ImageConfig)
@@ -763,6 +776,11 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 	}
 	if in.Layers != nil {
 		if err := g.setLayers(fn, *in.Layers); err != nil {
+			return nil, err
+		}
+	}
+	if in.DeadLetterConfig != nil {
+		if fn.DeadLetterTarget, err = deadLetterTarget(in.DeadLetterConfig); err != nil {
 			return nil, err
 		}
 	}

@@ -321,6 +321,27 @@ func TestAWSCLI(t *testing.T) {
 	if out, code := run(authAdminSecret, "delete-layer-version", "--layer-name", "clideps", "--version-number", "1"); code != 0 {
 		t.Errorf("delete-layer-version exited %d:\n%s", code, out)
 	}
+	// Asynchronous invocation settings: an alias's event invoke configuration, and the
+	// function's dead-letter queue.
+	if out, code := run(authAdminSecret, "put-function-event-invoke-config", "--function-name", "cli", "--qualifier", "live", "--maximum-retry-attempts", "1",
+		"--destination-config", `{"OnFailure":{"Destination":"arn:aws:sqs:eu-central-1:123456789012:failed"}}`); code != 0 ||
+		!strings.Contains(out, `:function:cli:live"`) || !strings.Contains(out, `"MaximumRetryAttempts": 1`) || !strings.Contains(out, `::failed"`) {
+		t.Errorf("put-function-event-invoke-config exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "update-function-event-invoke-config", "--function-name", "cli", "--qualifier", "live",
+		"--maximum-event-age-in-seconds", "600"); code != 0 || !strings.Contains(out, `"MaximumEventAgeInSeconds": 600`) || !strings.Contains(out, `"MaximumRetryAttempts": 1`) {
+		t.Errorf("update-function-event-invoke-config exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "list-function-event-invoke-configs", "--function-name", "cli"); code != 0 || !strings.Contains(out, `:function:cli:live"`) {
+		t.Errorf("list-function-event-invoke-configs exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "delete-function-event-invoke-config", "--function-name", "cli", "--qualifier", "live"); code != 0 {
+		t.Errorf("delete-function-event-invoke-config exited %d:\n%s", code, out)
+	}
+	if out, code := run(authAdminSecret, "update-function-configuration", "--function-name", "cli", "--dead-letter-config",
+		"TargetArn=arn:aws:sqs:eu-central-1:123456789012:dlq"); code != 0 || !strings.Contains(out, `"TargetArn": "arn:lambdagw:queue:`) {
+		t.Errorf("update-function-configuration --dead-letter-config exited %d:\n%s", code, out)
+	}
 	if out, code := run(authAdminSecret, "delete-function", "--function-name", "cli"); code != 0 {
 		t.Errorf("delete-function exited %d:\n%s", code, out)
 	}

@@ -40,6 +40,9 @@ const (
 	PublishLayerVersionType MessageType = 17
 	DeleteLayerVersionType  MessageType = 18
 	PutLayerPolicyType      MessageType = 19
+	// Asynchronous invocation configurations (async.go).
+	PutEventInvokeConfigType    MessageType = 20
+	DeleteEventInvokeConfigType MessageType = 21
 )
 
 // PutLease grants node Node Slots of function Function's reserved concurrency until Now+TTL
@@ -115,7 +118,7 @@ type PutAlias struct {
 	ExpectRevision string         `json:"expect_revision,omitempty"`
 }
 
-// DeleteAlias removes an alias (and its function URL).
+// DeleteAlias removes an alias (and its function URL and asynchronous invocation configuration).
 type DeleteAlias struct {
 	Function string `json:"function"`
 	Name     string `json:"name"`

@@ -379,8 +379,17 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if code := a.f.State().Code(); !slices.Contains(code, strings.Repeat("d", 64)) {
 		t.Errorf("the code every node keeps (%v) lacks the layers' zips", code)
 	}
-	if len(commands) != int(PutLayerPolicyType) {
-		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), PutLayerPolicyType)
+	two := 2
+	a.apply(PutEventInvokeConfigType, PutEventInvokeConfig{Config: &structs.EventInvokeConfig{Function: "fn", Qualifier: "$LATEST",
+		MaximumRetryAttempts: &two, MaximumEventAge: time.Hour, OnSuccess: "queue:done", OnFailure: "stream:failed",
+		LastModified: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}})
+	a.apply(PutEventInvokeConfigType, PutEventInvokeConfig{Config: &structs.EventInvokeConfig{Function: "fn", Qualifier: "live", OnFailure: "function:other"}})
+	a.apply(PutEventInvokeConfigType, PutEventInvokeConfig{Config: &structs.EventInvokeConfig{Function: "fn", Qualifier: "1"}})
+	if err, _ := a.apply(DeleteEventInvokeConfigType, DeleteEventInvokeConfig{Function: "fn", Qualifier: "1"}).(error); err != nil {
+		t.Errorf("deleting an event invoke configuration: %v", err)
+	}
+	if len(commands) != int(DeleteEventInvokeConfigType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteEventInvokeConfigType)
 	}
 	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
 		t.Error("an unknown message type was applied")
@@ -404,7 +413,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if len(want.Functions) != 1 || len(want.Versions) != 2 || len(want.Aliases) != 1 || len(want.FunctionURLs) != 1 ||
 		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 || want.VersionSeq["fn"] != 3 ||
-		len(want.Policies) != 1 || want.Policies[0].Sid != "keep" || len(want.Leases) != 1 {
+		len(want.Policies) != 1 || want.Policies[0].Sid != "keep" || len(want.Leases) != 1 ||
+		len(want.EventInvokeConfigs) != 2 || want.EventInvokeConfigs[0].Qualifier != "$LATEST" || want.EventInvokeConfigs[0].Retries() != 2 {
 		t.Errorf("the snapshot misses state: %s", jsonOf(t, want))
 	}
 }
@@ -578,5 +588,82 @@ func TestCodeKeepsPinnedLayers(t *testing.T) {
 	a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "1"})
 	if code := a.f.State().Code(); slices.Contains(code, sha) {
 		t.Fatalf("the code every node keeps (%v) still names a layer nothing runs", code)
+	}
+}
+
+// TestEventInvokeConfigs: a configuration is refused for a function, version or alias that does
+// not exist and for invalid settings; Put replaces a qualifier's whole configuration, Update
+// only one that exists; deleting the version, the alias or the function deletes theirs.
+func TestEventInvokeConfigs(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	st := a.f.State()
+	put := func(c *structs.EventInvokeConfig, update bool) any {
+		t.Helper()
+		return a.apply(PutEventInvokeConfigType, PutEventInvokeConfig{Config: c, Update: update})
+	}
+	one := 1
+	if err, _ := put(&structs.EventInvokeConfig{Function: "fn", Qualifier: "$LATEST"}, false).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a configuration of a missing function: %v", err)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	a.apply(PublishVersionType, PublishVersion{Name: "fn"})
+	a.apply(PutAliasType, PutAlias{Alias: &structs.Alias{Function: "fn", Name: "live", FunctionVersion: "1"}})
+	for name, c := range map[string]*structs.EventInvokeConfig{
+		"missing version": {Function: "fn", Qualifier: "2"},
+		"missing alias":   {Function: "fn", Qualifier: "canary"},
+	} {
+		if err, _ := put(c, false).(error); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+	for name, c := range map[string]*structs.EventInvokeConfig{
+		"retries":      {Function: "fn", Qualifier: "$LATEST", MaximumRetryAttempts: func() *int { n := 3; return &n }()},
+		"age":          {Function: "fn", Qualifier: "$LATEST", MaximumEventAge: time.Second},
+		"destination":  {Function: "fn", Qualifier: "$LATEST", OnSuccess: "sns:topic"},
+		"itself":       {Function: "fn", Qualifier: "$LATEST", OnFailure: "function:fn"},
+		"no qualifier": {Function: "fn"},
+	} {
+		if err, _ := put(c, false).(error); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if err, _ := put(&structs.EventInvokeConfig{Function: "fn", Qualifier: "$LATEST"}, true).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("updating a configuration that does not exist: %v", err)
+	}
+	for _, q := range []string{"$LATEST", "1", "live"} {
+		got, _ := put(&structs.EventInvokeConfig{Function: "fn", Qualifier: q, MaximumRetryAttempts: &one, OnFailure: "queue:dlq"}, false).(*structs.EventInvokeConfig)
+		if got == nil || got.Qualifier != q || got.Retries() != 1 || got.OnFailure != "queue:dlq" {
+			t.Fatalf("putting %s's configuration: %+v", q, got)
+		}
+	}
+	// Put replaces the whole configuration: what it leaves out is gone.
+	got, _ := put(&structs.EventInvokeConfig{Function: "fn", Qualifier: "$LATEST", OnSuccess: "queue:done"}, true).(*structs.EventInvokeConfig)
+	if got == nil || got.MaximumRetryAttempts != nil || got.OnFailure != "" || got.OnSuccess != "queue:done" {
+		t.Errorf("replacing $LATEST's configuration: %+v", got)
+	}
+	if cs := st.EventInvokeConfigs("fn"); len(cs) != 3 || cs[0].Qualifier != "$LATEST" || cs[1].Qualifier != "1" || cs[2].Qualifier != "live" {
+		t.Fatalf("configurations: %s", jsonOf(t, cs))
+	}
+
+	// The alias goes, its configuration with it; then the version; the function takes the rest.
+	a.apply(DeleteAliasType, DeleteAlias{Function: "fn", Name: "live"})
+	if _, ok := st.EventInvokeConfig("fn", "live"); ok {
+		t.Error("the configuration of a deleted alias is still there")
+	}
+	a.apply(DeleteVersionType, DeleteVersion{Name: "fn", Version: "1"})
+	if _, ok := st.EventInvokeConfig("fn", "1"); ok {
+		t.Error("the configuration of a deleted version is still there")
+	}
+	if err, _ := a.apply(DeleteEventInvokeConfigType, DeleteEventInvokeConfig{Function: "fn", Qualifier: "1"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleting a configuration that is gone: %v", err)
+	}
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if cs := st.EventInvokeConfigs(""); len(cs) != 0 {
+		t.Errorf("configurations of a deleted function: %s", jsonOf(t, cs))
+	}
+	// A function created again under the name starts without one.
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r2", "two")})
+	if _, ok := st.EventInvokeConfig("fn", "$LATEST"); ok {
+		t.Error("a new function of the same name inherited a configuration")
 	}
 }

@@ -40,7 +40,10 @@ type Store struct {
 	// last published version, never given again.
 	layers   map[string][]*structs.LayerVersion
 	layerSeq map[string]int64
-	watch    chan struct{}
+	// eventConfigs holds each function's asynchronous invocation configurations by qualifier
+	// ("$LATEST", a version or an alias), kept apart from the function as in Lambda.
+	eventConfigs map[string]map[string]*structs.EventInvokeConfig
+	watch        chan struct{}
 }
 
 // New returns an empty store.
@@ -50,7 +53,7 @@ func New() *Store {
 		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{},
 		policies: map[string]map[string]map[string]*structs.PolicyStatement{}, leases: map[string]map[string]*structs.Lease{},
 		triggers: map[string]map[string]*structs.Trigger{}, layers: map[string][]*structs.LayerVersion{},
-		layerSeq: map[string]int64{}, watch: make(chan struct{})}
+		layerSeq: map[string]int64{}, eventConfigs: map[string]map[string]*structs.EventInvokeConfig{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -124,6 +127,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.policies, name)
 	delete(s.leases, name)
 	delete(s.triggers, name)
+	delete(s.eventConfigs, name)
 	s.reservedTotal -= s.reserved[name]
 	delete(s.reserved, name)
 	for id, u := range s.urls {
@@ -248,8 +252,9 @@ func (s *Store) PublishVersion(index uint64, name, description string) (v *struc
 	return v, true, true
 }
 
-// DeleteVersion removes a published version (FSM only), with its provisioned concurrency, and
-// reports whether it existed. Its number is not given again.
+// DeleteVersion removes a published version (FSM only), with its provisioned concurrency and
+// asynchronous invocation configuration, and reports whether it existed. Its number is not
+// given again.
 func (s *Store) DeleteVersion(index uint64, name, number string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -264,6 +269,7 @@ func (s *Store) DeleteVersion(index uint64, name, number string) bool {
 		s.versions[name] = append(list[:i:i], list[i+1:]...)
 		delete(s.provisioned[name], number)
 		delete(s.policies[name], number)
+		delete(s.eventConfigs[name], number)
 		s.changedLocked(index)
 		return true
 	}
@@ -358,8 +364,8 @@ func (s *Store) UpsertAlias(index uint64, a *structs.Alias) {
 	s.changedLocked(index)
 }
 
-// DeleteAlias removes an alias (FSM only), and the function URL of the alias with it, and
-// reports whether it existed.
+// DeleteAlias removes an alias (FSM only), and the function URL and asynchronous invocation
+// configuration of the alias with it, and reports whether it existed.
 func (s *Store) DeleteAlias(index uint64, fn, name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -370,6 +376,7 @@ func (s *Store) DeleteAlias(index uint64, fn, name string) bool {
 	delete(s.provisioned[fn], name)
 	delete(s.policies[fn], name)
 	delete(s.urls, structs.URLID(fn, name))
+	delete(s.eventConfigs[fn], name)
 	s.changedLocked(index)
 	return true
 }
@@ -678,6 +685,8 @@ type Snapshot struct {
 	// Layers are the layer versions, LayerSeq each layer's last published version number.
 	Layers   []*structs.LayerVersion `json:"layers,omitempty"`
 	LayerSeq map[string]int64        `json:"layer_seq,omitempty"`
+	// EventInvokeConfigs are the asynchronous invocation configurations.
+	EventInvokeConfigs []*structs.EventInvokeConfig `json:"event_invoke_configs,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -689,7 +698,7 @@ func (s *Store) Snapshot() *Snapshot {
 	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
 		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy(),
 		Policies: s.PolicyStatements("", ""), Leases: s.Leases(""), Triggers: s.Triggers(""),
-		Layers: s.LayerVersions(""), LayerSeq: s.layerSeqCopy()}
+		Layers: s.LayerVersions(""), LayerSeq: s.layerSeqCopy(), EventInvokeConfigs: s.EventInvokeConfigs("")}
 }
 
 func (s *Store) layerSeqCopy() map[string]int64 {
@@ -787,6 +796,7 @@ func (s *Store) Restore(snap *Snapshot) {
 	for k, v := range snap.LayerSeq {
 		s.layerSeq[k] = v
 	}
+	s.eventConfigs = restoreEventConfigs(snap.EventInvokeConfigs)
 	s.versionSeq = map[string]int{}
 	for k, v := range snap.VersionSeq {
 		s.versionSeq[k] = v

@@ -320,16 +320,14 @@ func parseSourceARN(arn string) (plugin, source string, err error) {
 	return "", "", lambda.InvalidParameter("EventSourceArn %q: use arn:lambdagw:<plugin>:<region>::<source>, an SQS queue ARN (the queue plugin) or a Kinesis stream ARN (the stream plugin)", arn)
 }
 
-// parseDestinationARN maps an on-failure destination ARN to function:NAME or queue:NAME.
+// parseDestinationARN maps an on-failure destination ARN to function:NAME or queue:NAME (a
+// trigger's on-failure records go to a function or a queue).
 func parseDestinationARN(arn string) (string, error) {
-	if fn, _, err := lambda.ParseFunctionName(arn); err == nil && strings.Contains(arn, ":function:") {
-		return "function:" + fn, nil
-	}
-	plugin, name, err := parseSourceARN(arn)
-	if err != nil || plugin != "queue" {
+	dest, err := lambda.ParseDestinationARN(arn)
+	if err != nil || strings.HasPrefix(dest, "stream:") {
 		return "", lambda.InvalidParameter("DestinationConfig.OnFailure.Destination %q: use a function's ARN or a queue's", arn)
 	}
-	return "queue:" + name, nil
+	return dest, nil
 }
 
 // applyMappingInput sets t's fields from in (those given), refusing settings the triggers do

@@ -59,7 +59,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 	}{
 		"vpc":              {map[string]any{"VpcConfig": map[string]any{"SubnetIds": []string{"subnet-1"}, "SecurityGroupIds": []string{"sg-1"}}}, "VpcConfig"},
 		"efs":              {map[string]any{"FileSystemConfigs": []any{map[string]any{"Arn": "arn:efs", "LocalMountPath": "/mnt/efs"}}}, "FileSystemConfigs"},
-		"dead letter":      {map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}}, "DeadLetterConfig"},
 		"kms":              {map[string]any{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, "KMSKeyArn"},
 		"tracing active":   {map[string]any{"TracingConfig": map[string]any{"Mode": "Active"}}, "TracingConfig"},
 		"snap start":       {map[string]any{"SnapStart": map[string]any{"ApplyOn": "PublishedVersions"}}, "SnapStart"},

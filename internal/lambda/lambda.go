@@ -221,6 +221,8 @@ type FunctionConfiguration struct {
 	// ImageConfigResponse is an image function's ImageConfig.
 	ImageConfigResponse *ImageConfigResponse `json:"ImageConfigResponse,omitempty"`
 	Layers              []FunctionLayer      `json:"Layers,omitempty"`
+	// DeadLetterConfig names the dead-letter target by ARN, when the function has one.
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 }
 
 // ImageConfigResponse wraps an image function's ImageConfig, as Lambda answers it.
@@ -280,6 +282,9 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 	if fn.FreezeDelay != nil {
 		ms := int64(*fn.FreezeDelay / time.Millisecond)
 		c.GatewayOptions = &GatewayOptions{FreezeDelayMs: &ms}
+	}
+	if fn.DeadLetterTarget != "" {
+		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: DestinationARN(region, fn.DeadLetterTarget)}
 	}
 	return c
 }
@@ -410,6 +415,8 @@ type CreateFunctionInput struct {
 	ImageConfig *ImageConfig `json:"ImageConfig,omitempty"`
 	// Layers are layer version ARNs, merged at /opt in order.
 	Layers []string `json:"Layers,omitempty"`
+	// DeadLetterConfig receives the events of asynchronous invocations that failed for good.
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	UnsupportedSettings
 	UnsupportedCreateSettings
 }
@@ -468,6 +475,8 @@ type UpdateFunctionConfigurationInput struct {
 	ImageConfig      *ImageConfig      `json:"ImageConfig,omitempty"`
 	// Layers, when present, replaces the function's layers ([] removes them all).
 	Layers *[]string `json:"Layers,omitempty"`
+	// DeadLetterConfig, when present, replaces the dead-letter target (TargetArn "" removes it).
+	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	UnsupportedSettings
 }
 

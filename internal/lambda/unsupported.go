@@ -12,19 +12,14 @@ import (
 // would be created without, and only fail later, far from the cause. So the requests decode
 // them too, and Unsupported refuses a real request for one. Their empty and default values pass,
 // since tools send them as a matter of course: Terraform's AWS provider removes a setting by
-// sending it empty (VpcConfig with empty lists, DeadLetterConfig{TargetArn: ""},
-// KMSKeyArn "", ImageConfig {}) and sends PackageType "Zip" and TracingConfig PassThrough.
+// sending it empty (VpcConfig with empty lists, KMSKeyArn "", ImageConfig {}) and sends
+// PackageType "Zip" and TracingConfig PassThrough.
 
 // VpcConfig is Lambda's VPC attachment: refused unless empty.
 type VpcConfig struct {
 	SubnetIds               []string `json:"SubnetIds,omitempty"`
 	SecurityGroupIds        []string `json:"SecurityGroupIds,omitempty"`
 	Ipv6AllowedForDualStack *bool    `json:"Ipv6AllowedForDualStack,omitempty"`
-}
-
-// DeadLetterConfig is Lambda's dead-letter target for asynchronous invocations.
-type DeadLetterConfig struct {
-	TargetArn string `json:"TargetArn,omitempty"`
 }
 
 // TracingConfig is Lambda's X-Ray mode; only PassThrough (the gateway passes trace headers on).
@@ -58,7 +53,6 @@ type LoggingConfig struct {
 type UnsupportedSettings struct {
 	VpcConfig         *VpcConfig        `json:"VpcConfig,omitempty"`
 	FileSystemConfigs []json.RawMessage `json:"FileSystemConfigs,omitempty"`
-	DeadLetterConfig  *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	KMSKeyArn         string            `json:"KMSKeyArn,omitempty"`
 	TracingConfig     *TracingConfig    `json:"TracingConfig,omitempty"`
 	SnapStart         *SnapStart        `json:"SnapStart,omitempty"`
@@ -164,8 +158,6 @@ func (u *UnsupportedSettings) Unsupported(function string) error {
 		return unsupported("VpcConfig", "functions have no network beyond their own loopback yet")
 	case len(u.FileSystemConfigs) > 0:
 		return unsupported("FileSystemConfigs", "there is no EFS on premises; functions have /tmp (EphemeralStorage)")
-	case u.DeadLetterConfig != nil && u.DeadLetterConfig.TargetArn != "":
-		return unsupported("DeadLetterConfig", "asynchronous invocations have no dead-letter target yet")
 	case u.KMSKeyArn != "":
 		return unsupported("KMSKeyArn", "there is no KMS; environment variables are stored in the cluster's state")
 	case u.TracingConfig != nil && u.TracingConfig.Mode != "" && u.TracingConfig.Mode != "PassThrough":

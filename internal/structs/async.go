@@ -49,28 +49,71 @@ func (c *EventInvokeConfig) EventAge() time.Duration {
 	return c.MaximumEventAge
 }
 
-// Check lists what is wrong with the configuration, by Lambda API field.
+// Check lists what is wrong with the configuration, by Lambda API field, in a fixed order.
 func (c *EventInvokeConfig) Check() []FieldError {
 	var errs []FieldError
 	add := func(field, format string, a ...any) {
 		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
 	}
+	badDestination := func(field, format string, a ...any) {
+		errs = append(errs, FieldError{Field: field, Summary: "Invalid destination", Message: fmt.Sprintf(format, a...)})
+	}
+	if q := c.Qualifier; q != "" && q != LatestVersion && !versionNumber(q) && !ValidAlias(q) {
+		add("Qualifier", "%q: use \"$LATEST\", a published version's number or an alias", q)
+	}
 	if n := c.MaximumRetryAttempts; n != nil && (*n < 0 || *n > MaxAsyncRetries) {
 		add("MaximumRetryAttempts", "%d is out of range: it must be between 0 and %d", *n, MaxAsyncRetries)
 	}
-	if a := c.MaximumEventAge; a != 0 && (a < MinEventAge || a > MaxEventAge || a%time.Second != 0) {
-		add("MaximumEventAgeInSeconds", "%s is out of range: it must be whole seconds between %d and %d", a, int(MinEventAge.Seconds()), int(MaxEventAge.Seconds()))
+	if a := c.MaximumEventAge; a != 0 {
+		errs = append(errs, ValidateEventAge(a)...)
 	}
-	for field, d := range map[string]string{"DestinationConfig.OnSuccess.Destination": c.OnSuccess, "DestinationConfig.OnFailure.Destination": c.OnFailure} {
-		if d != "" && !ValidDestination(d) {
-			add(field, "%q: use \"function:NAME\", \"queue:NAME\" or \"stream:NAME\"", d)
+	for _, d := range []struct{ field, dest string }{
+		{"DestinationConfig.OnSuccess.Destination", c.OnSuccess}, {"DestinationConfig.OnFailure.Destination", c.OnFailure},
+	} {
+		switch {
+		case d.dest == "":
+		case !ValidDestination(d.dest):
+			badDestination(d.field, "%q: use \"function:NAME\", \"queue:NAME\" or \"stream:NAME\"", d.dest)
+		case c.Function != "" && d.dest == "function:"+c.Function:
+			// Each outcome would invoke the function again, without end.
+			badDestination(d.field, "%q: a function cannot be its own destination", d.dest)
 		}
 	}
 	return errs
+}
+
+// ValidateEventAge checks a maximum event age that is set (0, the default in a stored
+// configuration, is out of range when given).
+func ValidateEventAge(a time.Duration) []FieldError {
+	if a < MinEventAge || a > MaxEventAge || a%time.Second != 0 {
+		return []FieldError{{Field: "MaximumEventAgeInSeconds", Message: fmt.Sprintf("%s is out of range: it must be whole seconds between %d and %d",
+			a, int(MinEventAge.Seconds()), int(MaxEventAge.Seconds()))}}
+	}
+	return nil
+}
+
+// Copy returns a deep copy.
+func (c *EventInvokeConfig) Copy() *EventInvokeConfig {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	if c.MaximumRetryAttempts != nil {
+		n := *c.MaximumRetryAttempts
+		out.MaximumRetryAttempts = &n
+	}
+	return &out
 }
 
 // ValidDestination says whether d names a destination of asynchronous invocations.
 func ValidDestination(d string) bool {
 	kind, name, ok := strings.Cut(d, ":")
 	return ok && (kind == "function" || kind == "queue" || kind == "stream") && ValidName(name)
+}
+
+// ValidDeadLetterTarget says whether d names a function's dead-letter target: a queue or a
+// stream (as Lambda's dead-letter queue is an SQS queue or an SNS topic, never a function).
+func ValidDeadLetterTarget(d string) bool {
+	kind, _, _ := strings.Cut(d, ":")
+	return ValidDestination(d) && kind != "function"
 }

@@ -103,6 +103,9 @@ func (f *Function) Validate() []FieldError {
 	if d := f.FreezeDelay; d != nil && (*d < 0 || *d > MaxFreezeDelay) {
 		add("GatewayOptions.FreezeDelayMs", "", "%s is out of range: it must be between 0s and %s", *d, MaxFreezeDelay)
 	}
+	if d := f.DeadLetterTarget; d != "" && !ValidDeadLetterTarget(d) {
+		add("DeadLetterConfig.TargetArn", "Invalid dead-letter target", "%q: use \"queue:NAME\" or \"stream:NAME\"", d)
+	}
 	errs = append(errs, ValidateEnvironment(f.Environment)...)
 	errs = append(errs, f.ValidateLayers()...)
 	return errs

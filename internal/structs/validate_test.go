@@ -35,6 +35,8 @@ func TestFunctionValidate(t *testing.T) {
 		"env name":      {func(f *Function) { f.Environment["1X"] = "x" }, "Environment.Variables", `"1X"`},
 		"env reserved":  {func(f *Function) { f.Environment["AWS_REGION"] = "x" }, "Environment.Variables", "AWS_REGION"},
 		"env too large": {func(f *Function) { f.Environment["BIG"] = strings.Repeat("x", 4096) }, "Environment.Variables", "4109 bytes"},
+		"dead letter":   {func(f *Function) { f.DeadLetterTarget = "function:sink" }, "DeadLetterConfig.TargetArn", `"function:sink"`},
+		"dead letter ?": {func(f *Function) { f.DeadLetterTarget = "sqs:dlq" }, "DeadLetterConfig.TargetArn", `"sqs:dlq"`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -131,5 +133,41 @@ func TestProvisionedRules(t *testing.T) {
 	}
 	if ValidateReservedConcurrency(-1) == nil || ValidateReservedConcurrency(0) != nil {
 		t.Error("reserved concurrency: -1 accepted or 0 refused")
+	}
+}
+
+// TestEventInvokeConfigCheck: each broken rule names its field and the bad value, in a fixed
+// order; a function is not its own destination; valid configurations pass.
+func TestEventInvokeConfigCheck(t *testing.T) {
+	two, three := 2, 3
+	for _, c := range []EventInvokeConfig{
+		{Function: "fn", Qualifier: LatestVersion},
+		{Function: "fn", Qualifier: "live", MaximumRetryAttempts: &two, MaximumEventAge: MaxEventAge, OnSuccess: "function:other", OnFailure: "stream:s"},
+		{Function: "fn", Qualifier: "3", MaximumEventAge: MinEventAge, OnFailure: "queue:dlq"},
+	} {
+		if errs := c.Check(); len(errs) != 0 {
+			t.Errorf("%+v: %v", c, errs)
+		}
+	}
+	bad := EventInvokeConfig{Function: "fn", Qualifier: "a b", MaximumRetryAttempts: &three, MaximumEventAge: 90*time.Second + time.Millisecond,
+		OnSuccess: "sns:topic", OnFailure: "function:fn"}
+	errs := bad.Check()
+	want := []struct{ field, value string }{{"Qualifier", `"a b"`}, {"MaximumRetryAttempts", "3"}, {"MaximumEventAgeInSeconds", "whole seconds"},
+		{"DestinationConfig.OnSuccess.Destination", `"sns:topic"`}, {"DestinationConfig.OnFailure.Destination", "its own destination"}}
+	if len(errs) != len(want) {
+		t.Fatalf("errors: %v", errs)
+	}
+	for i, w := range want {
+		if errs[i].Field != w.field || !strings.Contains(errs[i].Message, w.value) {
+			t.Errorf("error %d: %v, want %s naming %s", i, errs[i], w.field, w.value)
+		}
+	}
+	if errs := ValidateEventAge(0); len(errs) != 1 || !strings.Contains(errs[0].Message, "0s is out of range") {
+		t.Errorf("an event age of 0: %v", errs)
+	}
+	for d, ok := range map[string]bool{"queue:dlq": true, "stream:s": true, "function:f": false, "queue:": false, "topic:t": false} {
+		if ValidDeadLetterTarget(d) != ok {
+			t.Errorf("ValidDeadLetterTarget(%q) = %v", d, !ok)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 package config
 
-// Function files: functions with their URLs, aliases, triggers and provisioned concurrency
-// (LoadFunctions).
+// Function files: functions with their URLs, aliases, triggers, provisioned concurrency and
+// asynchronous invocation settings (LoadFunctions).
 
 import (
 	"fmt"
@@ -52,7 +52,20 @@ type Function struct {
 	// Provisioned are the provisioned_concurrency blocks, in file order, one per qualifier.
 	Provisioned []*Provisioned
 	// Triggers are the trigger blocks, in file order.
-	Triggers  []*Trigger
+	Triggers []*Trigger
+	// DeadLetterTarget ("queue:NAME" or "stream:NAME") receives the events of asynchronous
+	// invocations that failed for good and have no on-failure destination.
+	DeadLetterTarget string
+	// Async are the async blocks (the function's own, naming a qualifier or $LATEST, and its
+	// alias blocks'), one per qualifier, in file order.
+	Async     []*AsyncConfig
+	DeclRange hcl.Range
+}
+
+// AsyncConfig is an async block: how asynchronous invocations of a qualifier are retried, how long
+// they may wait and where their outcome goes (Lambda's event invoke configuration).
+type AsyncConfig struct {
+	structs.EventInvokeConfig
 	DeclRange hcl.Range
 }
 
@@ -71,6 +84,8 @@ type Alias struct {
 	Routing     map[string]float64
 	Description string
 	DeclRange   hcl.Range
+	// asyncBlocks are the alias's async blocks, decoded with the function's (decodeAsync).
+	asyncBlocks []*hcl.Block
 }
 
 // FunctionURL is a function's url block, in the Lambda API's terms (SIGNED is AWS_IAM).
@@ -175,7 +190,7 @@ func (f *Function) Structs() *structs.Function {
 	return &structs.Function{
 		Name: f.Name, Description: f.Description, Runtime: f.Runtime, Handler: f.Handler,
 		MemoryMB: f.MemoryMB, Timeout: f.Timeout, EphemeralStorageMB: f.EphemeralStorageMB,
-		Environment: env, FreezeDelay: f.FreezeDelay,
+		Environment: env, FreezeDelay: f.FreezeDelay, DeadLetterTarget: f.DeadLetterTarget,
 		PackageType: f.PackageType, ImageURI: f.ImageURI, ImageConfig: f.ImageConfig,
 	}
 }
@@ -191,6 +206,7 @@ var functionAttrs = map[string]string{
 	"GatewayOptions.FreezeDelayMs": "freeze_delay", "Environment.Variables": "environment",
 	"ReservedConcurrentExecutions": "reserved_concurrency", "PackageType": "package_type", "Code.ImageUri": "image_uri",
 	"ImageConfig": "image_config", "ImageConfig.WorkingDirectory": "image_config", "Layers": "layers",
+	"DeadLetterConfig.TargetArn": "dead_letter_target",
 }
 
 // aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
@@ -205,11 +221,12 @@ func decodeAlias(blk *hcl.Block, ctx *hcl.EvalContext) (*Alias, hcl.Diagnostics)
 		Routing     *map[string]float64 `hcl:"routing,optional"`
 		Description *string             `hcl:"description,optional"`
 	}
-	diags := gohcl.DecodeBody(blk.Body, ctx, &raw)
+	partial, rest, diags := blk.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "async"}}})
+	diags = append(diags, gohcl.DecodeBody(rest, ctx, &raw)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	a := &Alias{Name: blk.Labels[0], DeclRange: blk.DefRange}
+	a := &Alias{Name: blk.Labels[0], DeclRange: blk.DefRange, asyncBlocks: partial.Blocks}
 	if v, _ := raw.Version.Value(ctx); v.IsNull() {
 		rng := blk.DefRange
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing alias version",
@@ -383,6 +400,100 @@ func decodeProvisioned(blk *hcl.Block, ctx *hcl.EvalContext, aliases map[string]
 	diags = append(diags, fieldDiags(structs.ValidateProvisionedCount(p.Count), map[string]string{"ProvisionedConcurrentExecutions": "count"},
 		func(string) hcl.Range { return attrs["count"].Expr.Range() })...)
 	return p, diags
+}
+
+// asyncAttrs maps the Lambda API's names of an event invoke configuration's settings
+// (structs.EventInvokeConfig.Check) to an async block's attributes.
+var asyncAttrs = map[string]string{
+	"Qualifier": "qualifier", "MaximumRetryAttempts": "maximum_retry_attempts", "MaximumEventAgeInSeconds": "maximum_event_age",
+	"DestinationConfig.OnSuccess.Destination": "on_success.destination", "DestinationConfig.OnFailure.Destination": "on_failure.destination",
+}
+
+// decodeAsync reads an async block:
+//
+//	async { maximum_retry_attempts = 1  maximum_event_age = "1h"  on_failure { destination = "queue:dlq" } }
+//
+// of function (a qualifier = "..." names a version or one of aliases, else $LATEST), or of
+// alias, when it is inside that alias's block (where a qualifier would be redundant).
+func decodeAsync(blk *hcl.Block, ctx *hcl.EvalContext, function, alias string, aliases map[string]hcl.Range) (*AsyncConfig, hcl.Diagnostics) {
+	var raw struct {
+		Qualifier *string        `hcl:"qualifier,optional"`
+		Retries   *int           `hcl:"maximum_retry_attempts,optional"`
+		EventAge  hcl.Expression `hcl:"maximum_event_age,optional"`
+	}
+	partial, rest, diags := blk.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "on_success"}, {Type: "on_failure"}}})
+	d := gohcl.DecodeBody(rest, ctx, &raw)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, diags
+	}
+	attrs, _ := rest.JustAttributes()
+	// Attributes by name: "on_success.destination" is the destination of the on_success block.
+	ranges := map[string]hcl.Range{}
+	for name, a := range attrs {
+		ranges[name] = a.Expr.Range()
+	}
+	at := func(name string) hcl.Range {
+		if r, ok := ranges[name]; ok {
+			return r
+		}
+		return blk.DefRange
+	}
+	a := &AsyncConfig{EventInvokeConfig: structs.EventInvokeConfig{Function: function, Qualifier: structs.LatestVersion}, DeclRange: blk.DefRange}
+	switch {
+	case alias != "" && raw.Qualifier != nil:
+		diags = append(diags, rangeDiag("Qualifier in an alias's async block", fmt.Sprintf("This async block is alias %q's: remove qualifier, or move the block out of the alias.", alias), at("qualifier")))
+		a.Qualifier = alias
+	case alias != "":
+		a.Qualifier = alias
+	case raw.Qualifier != nil:
+		a.Qualifier = *raw.Qualifier
+		// A number is a version (whether it exists is known when applying); a name that is
+		// not a version must be an alias block. A malformed one is Check's.
+		if _, isAlias := aliases[a.Qualifier]; !isAlias && structs.ValidAlias(a.Qualifier) {
+			diags = append(diags, rangeDiag("Unknown qualifier", fmt.Sprintf("%q is neither a version number, \"$LATEST\" nor an alias block of this function.", a.Qualifier), at("qualifier")))
+		}
+	}
+	var errs []structs.FieldError
+	if raw.Retries != nil {
+		a.MaximumRetryAttempts = raw.Retries
+	}
+	if isSet(raw.EventAge) {
+		age, d := durationValue(raw.EventAge, ctx)
+		diags = append(diags, d...)
+		a.MaximumEventAge = age
+		if !d.HasErrors() && age == 0 { // 0 would read as the default: given, it is out of range
+			errs = append(errs, structs.ValidateEventAge(0)...)
+		}
+	}
+	seen := map[string]hcl.Range{}
+	for _, b := range partial.Blocks {
+		if first, dup := seen[b.Type]; dup {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + b.Type + " block",
+				Detail: fmt.Sprintf("An async block has one %s destination; the first is at %s.", b.Type, first), Subject: &rng})
+			continue
+		}
+		seen[b.Type] = b.DefRange
+		var dest struct {
+			Destination string `hcl:"destination"`
+		}
+		if d := gohcl.DecodeBody(b.Body, ctx, &dest); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
+		if attrs, _ := b.Body.JustAttributes(); attrs["destination"] != nil {
+			ranges[b.Type+".destination"] = attrs["destination"].Expr.Range()
+		}
+		if b.Type == "on_failure" {
+			a.OnFailure = dest.Destination
+		} else {
+			a.OnSuccess = dest.Destination
+		}
+	}
+	// The rules the Lambda API applies too (internal/structs), on the attributes' ranges.
+	diags = append(diags, fieldDiags(append(errs, a.Check()...), asyncAttrs, at)...)
+	return a, diags
 }
 
 // notYetSchema lists function blocks a later version of the gateway supports.
@@ -570,10 +681,14 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
 	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
 		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}},
-		{Type: "image_config"}}, notYetSchema...)})
+		{Type: "image_config"}, {Type: "async"}}, notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks []*hcl.Block
+	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks, asyncBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
+		if b.Type == "async" {
+			asyncBlocks = append(asyncBlocks, b)
+			continue
+		}
 		if b.Type == "image_config" {
 			imageConfigBlocks = append(imageConfigBlocks, b)
 			continue
@@ -613,6 +728,7 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		Publish            *bool              `hcl:"publish,optional"`
 		Reserved           *int               `hcl:"reserved_concurrency,optional"`
 		Layers             hcl.Expression     `hcl:"layers,optional"`
+		DeadLetterTarget   *string            `hcl:"dead_letter_target,optional"`
 	}
 	d = gohcl.DecodeBody(rest, ctx, &raw)
 	diags = append(diags, d...)
@@ -711,6 +827,9 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	if raw.Publish != nil {
 		fn.Publish = *raw.Publish
 	}
+	if raw.DeadLetterTarget != nil {
+		fn.DeadLetterTarget = *raw.DeadLetterTarget // checked with the function's other rules below
+	}
 	if isSet(raw.Layers) {
 		refs, d := decodeLayerRefs(raw.Layers, ctx)
 		diags = append(diags, d...)
@@ -775,6 +894,8 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		trigSeen[tr.Name] = b.DefRange
 		fn.Triggers = append(fn.Triggers, tr)
 	}
+	fn.Async, d = decodeAsyncBlocks(asyncBlocks, ctx, fn, seen)
+	diags = append(diags, d...)
 	for i, b := range urlBlocks {
 		if i > 0 {
 			rng := b.DefRange
@@ -814,6 +935,45 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		return at(attr)
 	})...)
 	return fn, diags
+}
+
+// decodeAsyncBlocks reads a function's async blocks and those of its aliases (aliases are its
+// alias blocks): one per qualifier.
+func decodeAsyncBlocks(blocks []*hcl.Block, ctx *hcl.EvalContext, fn *Function, aliases map[string]hcl.Range) ([]*AsyncConfig, hcl.Diagnostics) {
+	type block struct {
+		blk   *hcl.Block
+		alias string
+	}
+	all := make([]block, 0, len(blocks))
+	for _, b := range blocks {
+		all = append(all, block{blk: b})
+	}
+	for _, a := range fn.Aliases {
+		for _, b := range a.asyncBlocks {
+			all = append(all, block{blk: b, alias: a.Name})
+		}
+	}
+	// In file order, so the later of two blocks for one qualifier is the duplicate.
+	sort.SliceStable(all, func(i, j int) bool { return all[i].blk.DefRange.Start.Byte < all[j].blk.DefRange.Start.Byte })
+	var out []*AsyncConfig
+	var diags hcl.Diagnostics
+	seen := map[string]hcl.Range{}
+	for _, b := range all {
+		a, d := decodeAsync(b.blk, ctx, fn.Name, b.alias, aliases)
+		diags = append(diags, d...)
+		if a == nil {
+			continue
+		}
+		if first, dup := seen[a.Qualifier]; dup {
+			rng := b.blk.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate async block",
+				Detail: fmt.Sprintf("Qualifier %q already has an async block at %s.", a.Qualifier, first), Subject: &rng})
+			continue
+		}
+		seen[a.Qualifier] = b.blk.DefRange
+		out = append(out, a)
+	}
+	return out, diags
 }
 
 // codePath reads a code attribute of a function or layer (what): a folder or a .zip file,

@@ -102,6 +102,9 @@ func TestSameRulesInHCLAndAPI(t *testing.T) {
 		{"env name", "fn", `environment = { "1X" = "x" }`, map[string]any{"Environment": map[string]any{"Variables": map[string]string{"1X": "x"}}}, `"1X": a name starts`},
 		{"env size", "fn", `environment = { BIG = "` + big + `" }`, map[string]any{"Environment": map[string]any{"Variables": map[string]string{"BIG": big}}}, "take 4103 bytes"},
 		{"freeze delay", "fn", `freeze_delay = "2h"`, map[string]any{"GatewayOptions": map[string]any{"FreezeDelayMs": 7200000}}, "2h0m0s is out of range"},
+		{"dead letter", "fn", `dead_letter_target = "function:sink"`, map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:lambda:us-east-1:000000000000:function:sink"}},
+			`"function:sink": use "queue:NAME" or "stream:NAME"`},
+		{"dead letter queue", "fn", `dead_letter_target = "queue:dlq"`, map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"}}, ""},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -208,6 +211,70 @@ func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != 400 || !strings.Contains(apiErr.Message, c.want) {
 				t.Errorf("API: %d %q; want 400 with %q", resp.StatusCode, apiErr.Message, c.want)
+			}
+		})
+	}
+}
+
+// TestSameAsyncRulesInHCLAndAPI: an async block and PutFunctionEventInvokeConfig refuse the same
+// settings with the same rule's message.
+func TestSameAsyncRulesInHCLAndAPI(t *testing.T) {
+	url := apiServer(t)
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	var zipBuf bytes.Buffer
+	zw := zip.NewWriter(&zipBuf)
+	w, _ := zw.Create("bootstrap")
+	_, _ = w.Write([]byte("#!/bin/sh\n"))
+	_ = zw.Close()
+	body, _ := json.Marshal(map[string]any{"FunctionName": "fn", "Runtime": "provided.al2023", "Role": "r",
+		"Code": map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zipBuf.Bytes())}})
+	if resp, err := http.Post(url+"/2015-03-31/functions", "application/json", bytes.NewReader(body)); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create: %v %v", err, resp)
+	}
+	cases := []struct {
+		name, hcl string
+		api       map[string]any
+		want      string
+	}{
+		{"valid", "maximum_retry_attempts = 0\n    maximum_event_age = \"6h\"", map[string]any{"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 21600}, ""},
+		{"retries", "maximum_retry_attempts = 3", map[string]any{"MaximumRetryAttempts": 3}, "3 is out of range: it must be between 0 and 2"},
+		{"age", `maximum_event_age = "30s"`, map[string]any{"MaximumEventAgeInSeconds": 30}, "30s is out of range"},
+		{"age zero", "maximum_event_age = 0", map[string]any{"MaximumEventAgeInSeconds": 0}, "0s is out of range"},
+		{"age long", `maximum_event_age = "7h"`, map[string]any{"MaximumEventAgeInSeconds": 25200}, "7h0m0s is out of range"},
+		{"itself", "on_success {\n      destination = \"function:fn\"\n    }",
+			map[string]any{"DestinationConfig": map[string]any{"OnSuccess": map[string]any{"Destination": "arn:aws:lambda:us-east-1:000000000000:function:fn"}}},
+			"a function cannot be its own destination"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := "function \"fn\" {\n  runtime = \"provided.al2023\"\n  code = \"./build\"\n  async {\n    " + c.hcl + "\n  }\n}\n"
+			_ = os.WriteFile(filepath.Join(dir, "f.hcl"), []byte(src), 0o644)
+			_, files, diags := config.LoadFunctions(filepath.Join(dir, "f.hcl"))
+			var rendered strings.Builder
+			_ = files.WriteDiagnostics(&rendered, diags)
+			body, _ := json.Marshal(c.api)
+			req, _ := http.NewRequest("PUT", url+"/2019-09-25/functions/fn/event-invoke-config", bytes.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var apiErr struct {
+				Message string `json:"message"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&apiErr)
+			resp.Body.Close()
+			if c.want == "" {
+				if diags.HasErrors() || resp.StatusCode != 200 {
+					t.Fatalf("valid settings: HCL %s; API %d %q", rendered.String(), resp.StatusCode, apiErr.Message)
+				}
+				return
+			}
+			if !diags.HasErrors() || !strings.Contains(rendered.String(), c.want) || !strings.Contains(rendered.String(), "f.hcl:") {
+				t.Errorf("HCL did not refuse it with %q and a file:line:\n%s", c.want, rendered.String())
+			}
+			if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-ErrorType") != "InvalidParameterValueException" || !strings.Contains(apiErr.Message, c.want) {
+				t.Errorf("API: %d %q; want 400 InvalidParameterValueException with %q", resp.StatusCode, apiErr.Message, c.want)
 			}
 		})
 	}

@@ -33,7 +33,8 @@ type fakeAgent struct {
 	reserved    map[string]int
 	aliases     map[string]map[string]lambda.AliasConfiguration
 	provisioned map[string]map[string]int
-	urls        map[string]map[string]lambda.FunctionURLConfig // by qualifier ("" for none)
+	urls        map[string]map[string]lambda.FunctionURLConfig         // by qualifier ("" for none)
+	asyncs      map[string]map[string]lambda.FunctionEventInvokeConfig // by qualifier ($LATEST for none)
 	triggers    map[string]map[string]*structs.Trigger
 	layers      map[string][]*lambda.LayerVersionOutput // versions by layer, oldest first
 	// writes are the requests that are not reads, "METHOD path?query", in order.
@@ -48,6 +49,7 @@ func newFakeAgent() *fakeAgent {
 	return &fakeAgent{fns: map[string]*lambda.FunctionConfiguration{}, code: map[string]bool{}, versions: map[string]int{},
 		reserved: map[string]int{}, aliases: map[string]map[string]lambda.AliasConfiguration{},
 		provisioned: map[string]map[string]int{}, urls: map[string]map[string]lambda.FunctionURLConfig{},
+		asyncs:   map[string]map[string]lambda.FunctionEventInvokeConfig{},
 		triggers: map[string]map[string]*structs.Trigger{}, layers: map[string][]*lambda.LayerVersionOutput{}, fail: map[string]bool{}}
 }
 
@@ -121,6 +123,9 @@ func (g *fakeAgent) handler() http.Handler {
 		if in.Timeout != nil {
 			c.Timeout = *in.Timeout
 		}
+		if in.DeadLetterConfig != nil && in.DeadLetterConfig.TargetArn != "" {
+			c.DeadLetterConfig = in.DeadLetterConfig
+		}
 		if !g.setCode(w, c, in.Code.ZipFile, in.Code.GatewayCodeSha256) || !g.setLayers(w, c, in.Layers) {
 			return
 		}
@@ -170,6 +175,12 @@ func (g *fakeAgent) handler() http.Handler {
 		}
 		if in.GatewayOptions != nil {
 			c.GatewayOptions = in.GatewayOptions
+		}
+		if in.DeadLetterConfig != nil {
+			c.DeadLetterConfig = nil
+			if in.DeadLetterConfig.TargetArn != "" {
+				c.DeadLetterConfig = in.DeadLetterConfig
+			}
 		}
 		if in.Layers != nil && !g.setLayers(w, c, *in.Layers) {
 			return
@@ -297,6 +308,43 @@ func (g *fakeAgent) handler() http.Handler {
 	fn("PUT /2021-10-31/functions/{name}/url", putURL)
 	fn("DELETE /2021-10-31/functions/{name}/url", func(w http.ResponseWriter, r *http.Request, name string) {
 		delete(g.urls[name], r.URL.Query().Get("Qualifier"))
+		w.WriteHeader(204)
+	})
+	fn("GET /2019-09-25/functions/{name}/event-invoke-config/list", func(w http.ResponseWriter, r *http.Request, name string) {
+		out := lambda.ListFunctionEventInvokeConfigsOutput{FunctionEventInvokeConfigs: []lambda.FunctionEventInvokeConfig{}}
+		for _, c := range g.asyncs[name] {
+			out.FunctionEventInvokeConfigs = append(out.FunctionEventInvokeConfigs, c)
+		}
+		sort.Slice(out.FunctionEventInvokeConfigs, func(i, j int) bool {
+			return out.FunctionEventInvokeConfigs[i].FunctionArn < out.FunctionEventInvokeConfigs[j].FunctionArn
+		})
+		reply(w, out)
+	})
+	fn("PUT /2019-09-25/functions/{name}/event-invoke-config", func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.EventInvokeConfigInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		q := r.URL.Query().Get("Qualifier")
+		if q == "" {
+			q = "$LATEST"
+		}
+		c := lambda.FunctionEventInvokeConfig{FunctionArn: lambda.FunctionARN(region, name, q), MaximumRetryAttempts: in.MaximumRetryAttempts,
+			MaximumEventAgeInSeconds: in.MaximumEventAgeInSeconds, DestinationConfig: &lambda.DestinationConfig{OnSuccess: &lambda.Destination{}, OnFailure: &lambda.Destination{}}}
+		if dc := in.DestinationConfig; dc != nil {
+			if dc.OnSuccess != nil {
+				c.DestinationConfig.OnSuccess = dc.OnSuccess
+			}
+			if dc.OnFailure != nil {
+				c.DestinationConfig.OnFailure = dc.OnFailure
+			}
+		}
+		if g.asyncs[name] == nil {
+			g.asyncs[name] = map[string]lambda.FunctionEventInvokeConfig{}
+		}
+		g.asyncs[name][q] = c
+		reply(w, c)
+	})
+	fn("DELETE /2019-09-25/functions/{name}/event-invoke-config", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.asyncs[name], r.URL.Query().Get("Qualifier"))
 		w.WriteHeader(204)
 	})
 	fn("GET /v1/functions/{name}/triggers", func(w http.ResponseWriter, r *http.Request, name string) {

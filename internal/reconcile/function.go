@@ -55,13 +55,17 @@ func freezeOption(fn *config.Function) *lambda.GatewayOptions {
 
 func createInput(fn *config.Function) *lambda.CreateFunctionInput {
 	memory, timeout := fn.MemoryMB, int(fn.Timeout/time.Second)
-	return &lambda.CreateFunctionInput{
+	in := &lambda.CreateFunctionInput{
 		FunctionName: fn.Name, Runtime: fn.Runtime, Handler: fn.Handler, Description: fn.Description,
 		MemorySize: &memory, Timeout: &timeout,
 		Environment:      &lambda.Environment{Variables: fn.Environment},
 		EphemeralStorage: &lambda.EphemeralStorage{Size: fn.EphemeralStorageMB},
 		GatewayOptions:   freezeOption(fn),
 	}
+	if fn.DeadLetterTarget != "" {
+		in.DeadLetterConfig = deadLetterConfig(fn.DeadLetterTarget)
+	}
+	return in
 }
 
 func apiImageConfig(ic *structs.ImageConfig) *lambda.ImageConfig {
@@ -234,6 +238,13 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSen
 	}
 	if fn.FreezeDelay != nil {
 		newDelay = *fn.FreezeDelay
+	}
+	newTarget := "none"
+	if fn.DeadLetterTarget != "" {
+		newTarget = fn.DeadLetterTarget
+	}
+	if diff("dead_letter_target", deadLetterText(cc.DeadLetterConfig), newTarget) {
+		in.DeadLetterConfig = deadLetterConfig(fn.DeadLetterTarget)
 	}
 	if diff("freeze_delay", curDelay, newDelay) {
 		in.GatewayOptions = freezeOption(fn)

@@ -52,6 +52,10 @@ type Agent interface {
 	UpdateFunctionURLConfig(ctx context.Context, name, qualifier string, in *lambda.FunctionURLConfigInput) (*lambda.FunctionURLConfig, error)
 	DeleteFunctionURLConfig(ctx context.Context, name, qualifier string) error
 
+	ListFunctionEventInvokeConfigs(ctx context.Context, name string) ([]lambda.FunctionEventInvokeConfig, error)
+	PutFunctionEventInvokeConfig(ctx context.Context, name, qualifier string, in *lambda.EventInvokeConfigInput) (*lambda.FunctionEventInvokeConfig, error)
+	DeleteFunctionEventInvokeConfig(ctx context.Context, name, qualifier string) error
+
 	ListTriggers(ctx context.Context, fn string) ([]*structs.Trigger, error)
 	PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.Trigger, error)
 	DeleteTrigger(ctx context.Context, fn, name string) error
@@ -76,6 +80,7 @@ const (
 	Alias        Kind = "alias"
 	Provisioned  Kind = "provisioned" // a configuration, or the wait for its environments
 	URL          Kind = "url"
+	Async        Kind = "async" // an event invoke configuration (an async block)
 	Trigger      Kind = "trigger"
 	Delete       Kind = "delete" // a function no file declares (Prune)
 )
@@ -233,6 +238,7 @@ type state struct {
 	aliases     []lambda.AliasConfiguration
 	provisioned []lambda.ProvisionedConcurrencyConfig
 	urls        []lambda.FunctionURLConfig
+	asyncs      []lambda.FunctionEventInvokeConfig
 	triggers    []*structs.Trigger
 }
 
@@ -250,6 +256,9 @@ func (r *Reconciler) read(ctx context.Context, name string) (state, error) {
 	}
 	if st.urls, err = r.agent.ListFunctionURLConfigs(ctx, name); err != nil {
 		return st, fmt.Errorf("listing URLs: %w", err)
+	}
+	if st.asyncs, err = r.agent.ListFunctionEventInvokeConfigs(ctx, name); err != nil {
+		return st, fmt.Errorf("listing event invoke configurations: %w", err)
 	}
 	if st.triggers, err = r.agent.ListTriggers(ctx, name); err != nil {
 		return st, fmt.Errorf("listing triggers: %w", err)
@@ -316,6 +325,12 @@ func (r *Reconciler) plan(ctx context.Context, fn *config.Function) ([]Change, e
 	changes = append(changes, aliases...)
 	changes = append(changes, provisionedChanges(fn, st.provisioned, changed || len(aliases) > 0)...)
 	changes = append(changes, urlChanges(fn, st.urls)...)
+	// After the versions and aliases they name; before the deletion of the aliases they were on.
+	asyncs, err := asyncChanges(fn, st.asyncs)
+	if err != nil {
+		return nil, err
+	}
+	changes = append(changes, asyncs...)
 	// Triggers come last: the versions and aliases they name exist by then, and provisioned
 	// environments are ready for their first batches. Aliases the file dropped go after the
 	// triggers, which may have named them until then.

@@ -21,12 +21,18 @@ type asyncStore struct {
 	cfgs     map[string]*structs.EventInvokeConfig
 }
 
-func (s *asyncStore) Function(name string) (*structs.Function, bool) { f, ok := s.fns[name]; return f, ok }
+func (s *asyncStore) Function(name string) (*structs.Function, bool) {
+	f, ok := s.fns[name]
+	return f, ok
+}
 func (s *asyncStore) Version(string, string) (*structs.Function, bool) {
 	return nil, false
 }
-func (s *asyncStore) ReservedConcurrency(fn string) (int, bool) { n, ok := s.reserved[fn]; return n, ok }
-func (s *asyncStore) ReservedTotal() int                        { return 0 }
+func (s *asyncStore) ReservedConcurrency(fn string) (int, bool) {
+	n, ok := s.reserved[fn]
+	return n, ok
+}
+func (s *asyncStore) ReservedTotal() int { return 0 }
 func (s *asyncStore) EventInvokeConfig(fn, q string) (*structs.EventInvokeConfig, bool) {
 	c, ok := s.cfgs[fn+":"+q]
 	return c, ok
@@ -70,7 +76,7 @@ type destRecord struct {
 	Timestamp      string
 	RequestContext struct {
 		RequestID, FunctionArn, Condition string
-		ApproximateInvokeCount             int
+		ApproximateInvokeCount            int
 	}
 	RequestPayload  json.RawMessage
 	ResponseContext *struct {

@@ -65,17 +65,17 @@ func applyEventInput(c *structs.EventInvokeConfig, in *lambda.EventInvokeConfigI
 	}
 	if dc := in.DestinationConfig; dc != nil {
 		for _, d := range []struct {
-			field string
-			from  *lambda.Destination
-			to    *string
+			field   string
+			from    *lambda.Destination
+			to, arn *string
 		}{
-			{"DestinationConfig.OnSuccess.Destination", dc.OnSuccess, &c.OnSuccess},
-			{"DestinationConfig.OnFailure.Destination", dc.OnFailure, &c.OnFailure},
+			{"DestinationConfig.OnSuccess.Destination", dc.OnSuccess, &c.OnSuccess, &c.OnSuccessARN},
+			{"DestinationConfig.OnFailure.Destination", dc.OnFailure, &c.OnFailure, &c.OnFailureARN},
 		} {
 			if d.from == nil {
 				continue
 			}
-			*d.to = ""
+			*d.to, *d.arn = "", ""
 			if d.from.Destination == "" {
 				continue
 			}
@@ -83,7 +83,7 @@ func applyEventInput(c *structs.EventInvokeConfig, in *lambda.EventInvokeConfigI
 			if err != nil {
 				return lambda.InvalidParameter("%s: %v", d.field, err)
 			}
-			*d.to = dest
+			*d.to, *d.arn = dest, d.from.Destination
 		}
 	}
 	return lambda.InvalidFields(append(errs, c.Check()...))

@@ -594,7 +594,7 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		if err != nil {
 			return nil, err
 		}
-		fn.DeadLetterTarget = target
+		fn.DeadLetterTarget, fn.DeadLetterTargetARN = target, in.DeadLetterConfig.TargetArn
 	}
 	if in.PackageType == structs.PackageImage {
 		fn.PackageType, fn.ImageURI = structs.PackageImage, in.Code.ImageUri
@@ -783,6 +783,7 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		if fn.DeadLetterTarget, err = deadLetterTarget(in.DeadLetterConfig); err != nil {
 			return nil, err
 		}
+		fn.DeadLetterTargetARN = in.DeadLetterConfig.TargetArn
 	}
 	if err := validate(fn); err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ func TestAPIEventInvokeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.DeadLetterConfig == nil || aws.ToString(created.DeadLetterConfig.TargetArn) != "arn:lambdagw:queue:us-east-1::dlq" {
+	if created.DeadLetterConfig == nil || aws.ToString(created.DeadLetterConfig.TargetArn) != "arn:aws:sqs:us-east-1:123456789012:dlq" {
 		t.Errorf("CreateFunction answered DeadLetterConfig %+v", created.DeadLetterConfig)
 	}
 	if _, err := client.GetFunctionEventInvokeConfig(ctx, &awslambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("fn")}); !isError[*types.ResourceNotFoundException](err) {
@@ -88,7 +88,7 @@ func TestAPIEventInvokeConfig(t *testing.T) {
 		}
 		if aws.ToInt32(upd.MaximumEventAgeInSeconds) != 600 || upd.MaximumRetryAttempts == nil || *upd.MaximumRetryAttempts != 0 ||
 			upd.DestinationConfig == nil || upd.DestinationConfig.OnSuccess == nil ||
-			aws.ToString(upd.DestinationConfig.OnSuccess.Destination) != "arn:lambdagw:queue:us-east-1::done" || upd.LastModified.Before(*put.LastModified) {
+			aws.ToString(upd.DestinationConfig.OnSuccess.Destination) != "arn:aws:sqs:us-east-1:123456789012:done" || upd.LastModified.Before(*put.LastModified) {
 			t.Errorf("Update answered %+v (destinations %+v)", upd, upd.DestinationConfig)
 		}
 		got, err := client.GetFunctionEventInvokeConfig(ctx, &awslambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("fn"), Qualifier: aws.String("$LATEST")})
@@ -177,7 +177,7 @@ func TestAPIEventInvokeConfig(t *testing.T) {
 	t.Run("DeadLetterConfig", func(t *testing.T) {
 		upd, err := client.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"),
 			DeadLetterConfig: &types.DeadLetterConfig{TargetArn: aws.String("arn:aws:kinesis:us-east-1:123456789012:stream/dead")}})
-		if err != nil || upd.DeadLetterConfig == nil || aws.ToString(upd.DeadLetterConfig.TargetArn) != "arn:lambdagw:stream:us-east-1::dead" {
+		if err != nil || upd.DeadLetterConfig == nil || aws.ToString(upd.DeadLetterConfig.TargetArn) != "arn:aws:kinesis:us-east-1:123456789012:stream/dead" {
 			t.Fatalf("UpdateFunctionConfiguration to a stream: %v %+v", err, upd)
 		}
 		_, err = client.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"),

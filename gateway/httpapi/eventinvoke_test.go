@@ -46,7 +46,7 @@ func TestEventInvokeConfigWithTheAWSSDK(t *testing.T) {
 	}
 	success, failure := destinations(put.DestinationConfig)
 	if aws.ToString(put.FunctionArn) != "arn:aws:lambda:us-east-1:000000000000:function:worker:$LATEST" || aws.ToInt32(put.MaximumRetryAttempts) != 1 ||
-		aws.ToInt32(put.MaximumEventAgeInSeconds) != 3600 || success != "arn:lambdagw:queue:us-east-1::done" || failure != sink {
+		aws.ToInt32(put.MaximumEventAgeInSeconds) != 3600 || success != "arn:aws:sqs:us-east-1:123456789012:done" || failure != sink {
 		t.Errorf("Put answered %s %d %d %s %s", aws.ToString(put.FunctionArn), aws.ToInt32(put.MaximumRetryAttempts),
 			aws.ToInt32(put.MaximumEventAgeInSeconds), success, failure)
 	}
@@ -62,7 +62,7 @@ func TestEventInvokeConfigWithTheAWSSDK(t *testing.T) {
 	}
 	success, failure = destinations(upd.DestinationConfig)
 	if aws.ToInt32(upd.MaximumRetryAttempts) != 0 || upd.MaximumRetryAttempts == nil || aws.ToInt32(upd.MaximumEventAgeInSeconds) != 3600 ||
-		success != "arn:lambdagw:queue:us-east-1::done" || failure != "" {
+		success != "arn:aws:sqs:us-east-1:123456789012:done" || failure != "" {
 		t.Errorf("Update answered retries %v age %d success %q failure %q", upd.MaximumRetryAttempts, aws.ToInt32(upd.MaximumEventAgeInSeconds), success, failure)
 	}
 	// Put replaces: what it leaves out is gone.
@@ -78,7 +78,7 @@ func TestEventInvokeConfigWithTheAWSSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	if success, failure = destinations(got.DestinationConfig); got.MaximumRetryAttempts != nil || got.MaximumEventAgeInSeconds != nil ||
-		success != "" || failure != "arn:lambdagw:stream:us-east-1::failures" || !strings.HasSuffix(aws.ToString(got.FunctionArn), ":worker:live") {
+		success != "" || failure != "arn:aws:kinesis:us-east-1:1:stream/failures" || !strings.HasSuffix(aws.ToString(got.FunctionArn), ":worker:live") {
 		t.Errorf("Get of live: %+v %q %q", got, success, failure)
 	}
 	if _, err := c.PutFunctionEventInvokeConfig(ctx, &awslambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("worker")}); err != nil {
@@ -202,12 +202,12 @@ func TestDeadLetterConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.DeadLetterConfig == nil || aws.ToString(out.DeadLetterConfig.TargetArn) != "arn:lambdagw:queue:us-east-1::dlq" {
+	if out.DeadLetterConfig == nil || aws.ToString(out.DeadLetterConfig.TargetArn) != "arn:aws:sqs:us-east-1:123456789012:dlq" {
 		t.Errorf("CreateFunction answered DeadLetterConfig %+v", out.DeadLetterConfig)
 	}
 	upd, err := c.UpdateFunctionConfiguration(ctx, &awslambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"),
 		DeadLetterConfig: &types.DeadLetterConfig{TargetArn: aws.String("arn:aws:kinesis:us-east-1:123456789012:stream/dead")}})
-	if err != nil || upd.DeadLetterConfig == nil || aws.ToString(upd.DeadLetterConfig.TargetArn) != "arn:lambdagw:stream:us-east-1::dead" {
+	if err != nil || upd.DeadLetterConfig == nil || aws.ToString(upd.DeadLetterConfig.TargetArn) != "arn:aws:kinesis:us-east-1:123456789012:stream/dead" {
 		t.Fatalf("UpdateFunctionConfiguration: %v %+v", err, upd)
 	}
 	// Another update leaves it as it is.
@@ -215,7 +215,7 @@ func TestDeadLetterConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := c.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("fn")})
-	if err != nil || got.Configuration.DeadLetterConfig == nil || aws.ToString(got.Configuration.DeadLetterConfig.TargetArn) != "arn:lambdagw:stream:us-east-1::dead" {
+	if err != nil || got.Configuration.DeadLetterConfig == nil || aws.ToString(got.Configuration.DeadLetterConfig.TargetArn) != "arn:aws:kinesis:us-east-1:123456789012:stream/dead" {
 		t.Fatalf("GetFunction: %v %+v", err, got)
 	}
 	for name, arn := range map[string]string{

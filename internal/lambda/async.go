@@ -107,12 +107,23 @@ func EventInvokeConfigFrom(c *structs.EventInvokeConfig, region string) Function
 		out.MaximumEventAgeInSeconds = &s
 	}
 	if c.OnSuccess != "" {
-		out.DestinationConfig.OnSuccess.Destination = DestinationARN(region, c.OnSuccess)
+		out.DestinationConfig.OnSuccess.Destination = GivenARN(region, c.OnSuccess, c.OnSuccessARN)
 	}
 	if c.OnFailure != "" {
-		out.DestinationConfig.OnFailure.Destination = DestinationARN(region, c.OnFailure)
+		out.DestinationConfig.OnFailure.Destination = GivenARN(region, c.OnFailure, c.OnFailureARN)
 	}
 	return out
+}
+
+// GivenARN is the ARN of destination dest: given, the ARN it was set with, when that still
+// names it; else the one DestinationARN makes.
+func GivenARN(region, dest, given string) string {
+	if given != "" {
+		if d, err := ParseDestinationARN(given); err == nil && d == dest {
+			return given
+		}
+	}
+	return DestinationARN(region, dest)
 }
 
 // EventInvokeConfigInputFrom is the PutFunctionEventInvokeConfig body that sets c, whole.

@@ -284,7 +284,7 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 		c.GatewayOptions = &GatewayOptions{FreezeDelayMs: &ms}
 	}
 	if fn.DeadLetterTarget != "" {
-		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: DestinationARN(region, fn.DeadLetterTarget)}
+		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: GivenARN(region, fn.DeadLetterTarget, fn.DeadLetterTargetARN)}
 	}
 	return c
 }

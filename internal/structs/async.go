@@ -28,8 +28,13 @@ type EventInvokeConfig struct {
 	// MaximumEventAge is 60 s to 6 h; 0 is Lambda's default, 6 h.
 	MaximumEventAge time.Duration `json:"maximum_event_age,omitempty"`
 	// OnSuccess and OnFailure are destinations: "function:NAME", "queue:NAME" or "stream:NAME".
-	OnSuccess    string    `json:"on_success,omitempty"`
-	OnFailure    string    `json:"on_failure,omitempty"`
+	OnSuccess string `json:"on_success,omitempty"`
+	OnFailure string `json:"on_failure,omitempty"`
+	// OnSuccessARN and OnFailureARN are the destinations' ARNs as the API was given them (an
+	// SQS queue's, say), answered back as they came: tools that compare what they wrote with
+	// what they read (Terraform) see no change.
+	OnSuccessARN string    `json:"on_success_arn,omitempty"`
+	OnFailureARN string    `json:"on_failure_arn,omitempty"`
 	LastModified time.Time `json:"last_modified"`
 }
 

@@ -55,6 +55,8 @@ type Function struct {
 	// invocation that failed for good and has no on-failure destination (Lambda's
 	// DeadLetterConfig, the older form of destinations).
 	DeadLetterTarget string `json:"dead_letter_target,omitempty"`
+	// DeadLetterTargetARN is the target's ARN as the API was given it, answered back as it came.
+	DeadLetterTargetARN string `json:"dead_letter_target_arn,omitempty"`
 
 	// Version is "" for $LATEST, or the number of a published version ("1", "2", ...): an
 	// immutable copy of $LATEST's code and configuration at the time it was published.

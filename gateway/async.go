@@ -93,7 +93,7 @@ func (g *Gateway) runEvent(ctx context.Context, ev *asyncq.Event) asyncq.Outcome
 	}
 	release, err := g.admit(ctx, fn.Name)
 	if err != nil {
-		return asyncq.Outcome{Delay: throttleDelay(ev.Delivered)}
+		return asyncq.Outcome{Delay: g.waitForRoom(ev, cfg)}
 	}
 	req := &invoke.Request{RequestID: ev.RequestID, Payload: ev.Payload, Version: fn.Qualifier(), ClientContext: ev.ClientContext,
 		TraceID: ev.TraceID, InvokedFunctionARN: lambda.FunctionARN(g.cfg.Region, fn.Name, ev.Qualifier)}
@@ -102,7 +102,7 @@ func (g *Gateway) runEvent(ctx context.Context, ev *asyncq.Event) asyncq.Outcome
 	switch {
 	case errors.Is(err, invoke.ErrNoCapacity), errors.Is(err, invoke.ErrShuttingDown), ctx.Err() != nil:
 		// Not run: no attempt is counted.
-		return asyncq.Outcome{Delay: throttleDelay(ev.Delivered)}
+		return asyncq.Outcome{Delay: g.waitForRoom(ev, cfg)}
 	case err == nil && !resp.FunctionError:
 		if cfg != nil && cfg.OnSuccess != "" {
 			return asyncq.Outcome{Next: g.record(ev, fn, cfg.OnSuccess, "Success", ev.Attempt+1, resp)}
@@ -131,6 +131,16 @@ func (g *Gateway) retryDelay() time.Duration {
 		return g.cfg.RetryDelay
 	}
 	return DefaultRetryDelay
+}
+
+// waitForRoom is how long an event that could not start waits before it is tried again: its
+// backoff, but never past the end of its age, when it is due for its on-failure destination.
+func (g *Gateway) waitForRoom(ev *asyncq.Event, cfg *structs.EventInvokeConfig) time.Duration {
+	d := throttleDelay(ev.Delivered)
+	if left := cfg.EventAge() - time.Since(ev.AcceptedAt); left < d {
+		d = max(left, 0) + 100*time.Millisecond
+	}
+	return d
 }
 
 // throttleDelay backs off an event that could not start: 1 s, doubling with each delivery up to

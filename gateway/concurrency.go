@@ -167,11 +167,16 @@ func (g *Gateway) admitLeased(ctx context.Context, fn string, limit int) (func()
 }
 
 // GiveBackIdle gives back the slots of fn's lease this node does not use: another node found
-// none free. A node busy changing its own leases does not wait for this one (two nodes asking
-// each other would wait on each other).
+// none free. It waits a moment for this node's own lease changes (a renewal), but not as long as
+// the asker waits: two nodes asking each other at once would otherwise wait on each other.
 func (g *Gateway) GiveBackIdle(ctx context.Context, fn string) {
-	if g.cfg.Leases == nil || !g.leaseMu.TryLock() {
+	if g.cfg.Leases == nil {
 		return
+	}
+	for deadline := time.Now().Add(leaseAsk / 4); !g.leaseMu.TryLock(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
 	}
 	defer g.leaseMu.Unlock()
 	g.inflightMu.Lock()

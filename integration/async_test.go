@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -21,9 +22,10 @@ import (
 // eventSink counts what the test function reports of each event (mode "event" with addr): it
 // runs as a plain process (the process driver), so it reaches this server on the host.
 type eventSink struct {
-	addr string
-	mu   sync.Mutex
-	seen map[string]map[string]int // step ("start", "done") -> event name -> count
+	addr    string
+	mu      sync.Mutex
+	seen    map[string]map[string]int // step ("start", "done") -> event name -> count
+	records []string                  // what a function with RECORD_SINK got, as it came
 }
 
 func newEventSink(t *testing.T) *eventSink {
@@ -34,7 +36,20 @@ func newEventSink(t *testing.T) *eventSink {
 	}
 	s := &eventSink{addr: ln.Addr().String(), seen: map[string]map[string]int{}}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		step, name, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		path := strings.TrimPrefix(r.URL.Path, "/")
+		if path == "record" {
+			b, _ := io.ReadAll(r.Body)
+			s.mu.Lock()
+			s.records = append(s.records, string(b))
+			s.mu.Unlock()
+			return
+		}
+		if rest, ok := strings.CutPrefix(path, "count/"); ok {
+			step, name, _ := strings.Cut(rest, "/")
+			fmt.Fprint(w, s.times(step, name))
+			return
+		}
+		step, name, _ := strings.Cut(path, "/")
 		s.mu.Lock()
 		if s.seen[step] == nil {
 			s.seen[step] = map[string]int{}
@@ -287,4 +302,121 @@ func TestAsyncEventsOnACluster(t *testing.T) {
 	}
 	_, dups := sink.count("done")
 	t.Logf("all %d events ran, %d more than once", events, dups)
+}
+
+// recordsWith are the destination records the sink got whose request payload names event.
+func (s *eventSink) recordsWith(event string) []destinationRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []destinationRecord
+	for _, body := range s.records {
+		var r destinationRecord
+		if json.Unmarshal([]byte(body), &r) == nil && strings.Contains(string(r.RequestPayload), `"name":"`+event+`"`) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Retries and destinations end to end, on functions that report to the test: an event that
+// fails its first try succeeds on the retry and its Success record reaches the on-success
+// function; one that keeps failing reaches the on-failure function as RetriesExhausted after
+// three tries; one that cannot start (reserved concurrency 0) expires at its maximum age and
+// reaches it as EventAgeExceeded, never run; a record for a destination that cannot take it
+// (a function without room) waits, and arrives once it can.
+func TestAsyncDestinations(t *testing.T) {
+	sink := newEventSink(t)
+	a := asyncAgent(t, t.TempDir())
+	a.apply(fmt.Sprintf(`
+function "flaky" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+  async {
+    maximum_retry_attempts = 2
+    on_success { destination = "function:collector" }
+    on_failure { destination = "function:collector" }
+  }
+}
+function "aging" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+  async {
+    maximum_event_age = "60s"
+    on_failure { destination = "function:collector" }
+  }
+}
+function "blocked" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+  async {
+    on_success { destination = "function:late" }
+  }
+}
+function "collector" {
+  runtime     = "provided.al2023"
+  code        = %[1]q
+  environment = { RECORD_SINK = %[2]q }
+}
+function "late" {
+  runtime     = "provided.al2023"
+  code        = %[1]q
+  environment = { RECORD_SINK = %[2]q }
+}
+`, fnDir, sink.addr))
+	client := a.sdk()
+	ctx := context.Background()
+	for _, fn := range []string{"aging", "late"} {
+		if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String(fn),
+			ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	sendEvents(t, a, "aging", []string{fmt.Sprintf(`{"mode":"event","name":"old","addr":%q}`, sink.addr)})
+	sendEvents(t, a, "flaky", []string{
+		fmt.Sprintf(`{"mode":"event","name":"once","n":1,"addr":%q}`, sink.addr),
+		fmt.Sprintf(`{"mode":"event","name":"never","fail":true,"addr":%q}`, sink.addr),
+	})
+	sendEvents(t, a, "blocked", []string{fmt.Sprintf(`{"mode":"event","name":"waits","addr":%q}`, sink.addr)})
+
+	one := func(event string, within time.Duration) destinationRecord {
+		t.Helper()
+		if !holdsWithin(within, func() bool { return len(sink.recordsWith(event)) > 0 }) {
+			t.Fatalf("no destination record of %s within %v", event, within)
+		}
+		rs := sink.recordsWith(event)
+		if len(rs) != 1 {
+			t.Fatalf("%d destination records of %s: %+v", len(rs), event, rs)
+		}
+		return rs[0]
+	}
+	if r := one("once", 20*time.Second); r.RequestContext.Condition != "Success" || r.RequestContext.ApproximateInvokeCount != 2 ||
+		!strings.HasSuffix(r.RequestContext.FunctionArn, ":function:flaky:$LATEST") || !strings.Contains(string(r.ResponsePayload), `"event":"once"`) {
+		t.Errorf("the record of an event that succeeded on its retry: %+v", r)
+	}
+	if r := one("never", 20*time.Second); r.RequestContext.Condition != "RetriesExhausted" || r.RequestContext.ApproximateInvokeCount != 3 ||
+		!strings.Contains(string(r.ResponsePayload), "fails") && !strings.Contains(string(r.ResponsePayload), "failed on purpose") {
+		t.Errorf("the record of an event out of retries: %+v", r)
+	}
+	if n := sink.times("start", "never"); n != 3 {
+		t.Errorf("the failing event ran %d times, want 3", n)
+	}
+	// The blocked function's record waits for its destination to have room.
+	time.Sleep(2 * time.Second)
+	if len(sink.recordsWith("waits")) != 0 || sink.times("done", "waits") != 1 {
+		t.Fatalf("the record for a destination without room was delivered, or its event did not run (%d runs)", sink.times("done", "waits"))
+	}
+	if _, err := client.PutFunctionConcurrency(ctx, &awslambda.PutFunctionConcurrencyInput{FunctionName: aws.String("late"),
+		ReservedConcurrentExecutions: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := one("waits", 60*time.Second); r.RequestContext.Condition != "Success" {
+		t.Errorf("the record that waited for its destination: %+v", r)
+	}
+	// The event that never had room expires at 60 s and reaches the on-failure destination.
+	r := one("old", 90*time.Second-time.Since(start))
+	if r.RequestContext.Condition != "EventAgeExceeded" || sink.times("start", "old") != 0 || r.RequestContext.ApproximateInvokeCount != 0 {
+		t.Errorf("the record of an expired event: %+v (it ran %d times)", r, sink.times("start", "old"))
+	}
+	t.Logf("the expired event's record came %v after it was sent", time.Since(start).Round(time.Second))
 }

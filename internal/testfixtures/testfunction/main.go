@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -73,6 +74,13 @@ func entry(ctx context.Context, raw json.RawMessage) (any, error) {
 			return kinesisBatch(raw)
 		case "aws:s3":
 			return s3Records(raw)
+		}
+	}
+	if addr := os.Getenv("RECORD_SINK"); addr != "" {
+		// Every event this function gets goes to a server of the test's as it came (a
+		// destination record, say), before it is handled.
+		if resp, err := http.Post("http://"+addr+"/record", "application/json", bytes.NewReader(raw)); err == nil {
+			resp.Body.Close()
 		}
 	}
 	if probe.RequestContext.HTTP.Method == "" {
@@ -158,6 +166,17 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		}
 		report("start")
 		time.Sleep(time.Duration(ev.MS) * time.Millisecond)
+		if ev.N > 0 && ev.Addr != "" {
+			// Fails its first N tries: the test's server counts the starts.
+			if resp, err := http.Get("http://" + ev.Addr + "/count/start/" + ev.Name); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if n, _ := strconv.Atoi(string(b)); n <= ev.N {
+					fmt.Printf("event %s failed (try %d)\n", ev.Name, n)
+					return nil, fmt.Errorf("event %s fails its first %d tries", ev.Name, ev.N)
+				}
+			}
+		}
 		if ev.Fail {
 			fmt.Printf("event %s failed\n", ev.Name)
 			return nil, fmt.Errorf("event %s failed on purpose", ev.Name)

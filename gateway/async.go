@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lambdagw/gateway/internal/asyncq"
@@ -27,6 +28,53 @@ type EventQueue interface {
 // EventConfigs gives the event invoke configuration of a function's qualifier, when it has one.
 type EventConfigs interface {
 	EventInvokeConfig(function, qualifier string) (*structs.EventInvokeConfig, bool)
+}
+
+// AsyncCounters count what became of a function's events on the nodes that ran them, since each
+// started.
+type AsyncCounters struct {
+	// Succeeded: the function answered without an error.
+	Succeeded uint64 `json:"Succeeded"`
+	// Retried: the function failed and the event was stored for another try.
+	Retried uint64 `json:"Retried"`
+	// RetriesExhausted and Expired: the event failed for good, or waited past its maximum age.
+	RetriesExhausted uint64 `json:"RetriesExhausted"`
+	Expired          uint64 `json:"Expired"`
+	// Delivered: destination records (and dead-lettered payloads) their destination took.
+	Delivered uint64 `json:"Delivered"`
+	// Dropped: events of a deleted function or version, failures without a destination, and
+	// records undeliverable for 6 hours.
+	Dropped uint64 `json:"Dropped"`
+}
+
+// Add adds o's counts to c's.
+func (c *AsyncCounters) Add(o AsyncCounters) {
+	c.Succeeded += o.Succeeded
+	c.Retried += o.Retried
+	c.RetriesExhausted += o.RetriesExhausted
+	c.Expired += o.Expired
+	c.Delivered += o.Delivered
+	c.Dropped += o.Dropped
+}
+
+// asyncCounters are one function's counters on this node.
+type asyncCounters struct {
+	succeeded, retried, exhausted, expired, delivered, dropped atomic.Uint64
+}
+
+func (g *Gateway) counters(fn string) *asyncCounters {
+	if c, ok := g.asyncStats.Load(fn); ok {
+		return c.(*asyncCounters)
+	}
+	c, _ := g.asyncStats.LoadOrStore(fn, &asyncCounters{})
+	return c.(*asyncCounters)
+}
+
+// AsyncCounters are this node's counts of fn's events.
+func (g *Gateway) AsyncCounters(fn string) AsyncCounters {
+	c := g.counters(fn)
+	return AsyncCounters{Succeeded: c.succeeded.Load(), Retried: c.retried.Load(), RetriesExhausted: c.exhausted.Load(),
+		Expired: c.expired.Load(), Delivered: c.delivered.Load(), Dropped: c.dropped.Load()}
 }
 
 // DefaultRetryDelay is the wait before an event's first retry (Lambda's about one minute); the
@@ -76,19 +124,23 @@ func (g *Gateway) runEvent(ctx context.Context, ev *asyncq.Event) asyncq.Outcome
 	if ev.Deliver {
 		return g.deliverRecord(ctx, ev)
 	}
+	counts := g.counters(ev.Function)
 	latest, ok := g.cfg.Store.Function(ev.Function)
 	if !ok {
 		g.logger.Warn("dropping an event of a function that no longer exists", "function", ev.Function, "request_id", ev.RequestID)
+		counts.dropped.Add(1)
 		return asyncq.Outcome{}
 	}
 	fn, err := g.atVersion(latest, ev.Version)
 	if err != nil {
 		g.logger.Warn("dropping an event of a version that no longer exists", "function", ev.Function, "version", ev.Version, "request_id", ev.RequestID)
+		counts.dropped.Add(1)
 		return asyncq.Outcome{}
 	}
 	cfg := g.eventConfig(ev.Function, ev.Qualifier)
 	if time.Since(ev.AcceptedAt) > cfg.EventAge() {
 		g.logger.Info("an event expired before it could run", "function", ev.Function, "request_id", ev.RequestID, "age", time.Since(ev.AcceptedAt).Round(time.Second))
+		counts.expired.Add(1)
 		return g.eventFailed(ev, fn, cfg, "EventAgeExceeded", nil)
 	}
 	release, err := g.admit(ctx, fn.Name)
@@ -104,6 +156,7 @@ func (g *Gateway) runEvent(ctx context.Context, ev *asyncq.Event) asyncq.Outcome
 		// Not run: no attempt is counted.
 		return asyncq.Outcome{Delay: g.waitForRoom(ev, cfg)}
 	case err == nil && !resp.FunctionError:
+		counts.succeeded.Add(1)
 		if cfg != nil && cfg.OnSuccess != "" {
 			return asyncq.Outcome{Next: g.record(ev, fn, cfg.OnSuccess, "Success", ev.Attempt+1, resp)}
 		}
@@ -121,8 +174,10 @@ func (g *Gateway) runEvent(ctx context.Context, ev *asyncq.Event) asyncq.Outcome
 		next.NotBefore = time.Now().Add(time.Duration(attempt) * g.retryDelay())
 		g.logger.Debug("an asynchronous invocation failed; retrying it", "function", fn.Name, "request_id", ev.RequestID,
 			"attempt", attempt, "at", next.NotBefore)
+		counts.retried.Add(1)
 		return asyncq.Outcome{Next: &next}
 	}
+	counts.exhausted.Add(1)
 	return g.eventFailed(ev, fn, cfg, "RetriesExhausted", resp)
 }
 
@@ -162,6 +217,7 @@ func (g *Gateway) eventFailed(ev *asyncq.Event, fn *structs.Function, cfg *struc
 			Payload: ev.Payload, AcceptedAt: time.Now(), Attempt: ev.Attempt, Deliver: true, Destination: fn.DeadLetterTarget}}
 	}
 	g.logger.Warn("an asynchronous invocation failed and has no destination", "function", fn.Name, "request_id", ev.RequestID, "condition", condition)
+	g.counters(fn.Name).dropped.Add(1)
 	return asyncq.Outcome{}
 }
 
@@ -231,11 +287,13 @@ func asJSON(b []byte) json.RawMessage {
 func (g *Gateway) deliverRecord(ctx context.Context, ev *asyncq.Event) asyncq.Outcome {
 	err := g.sendTo(ctx, ev.Destination, ev.RequestID, ev.Payload)
 	if err == nil {
+		g.counters(ev.Function).delivered.Add(1)
 		return asyncq.Outcome{}
 	}
 	if time.Since(ev.AcceptedAt) > structs.MaxEventAge {
 		g.logger.Error("dropping a destination record that could not be delivered for 6 hours", "function", ev.Function,
 			"request_id", ev.RequestID, "destination", ev.Destination, "error", err)
+		g.counters(ev.Function).dropped.Add(1)
 		return asyncq.Outcome{}
 	}
 	g.logger.Warn("a destination record could not be delivered; retrying", "function", ev.Function, "request_id", ev.RequestID,
@@ -267,7 +325,8 @@ func (g *Gateway) sendTo(ctx context.Context, dest, key string, body []byte) err
 	return fmt.Errorf("%q is not a destination", dest)
 }
 
-// AsyncStatus is a function's asynchronous invocations: what the durable queue holds.
+// AsyncStatus is a function's asynchronous invocations: what the durable queue holds, and what
+// became of those run.
 type AsyncStatus struct {
 	Function string `json:"Function"`
 	// Waiting: stored, not running (retries waiting for their backoff included).
@@ -276,7 +335,15 @@ type AsyncStatus struct {
 	InFlight int `json:"InFlight"`
 	// OldestAge is how long the oldest event has waited since it was accepted, in seconds.
 	OldestAgeSeconds float64 `json:"OldestAgeSeconds"`
+	// Counters add up every node's that answered (each counts since it started); Unanswered
+	// lists the nodes that did not.
+	Counters   AsyncCounters `json:"Counters"`
+	Unanswered []string      `json:"Unanswered,omitempty"`
 }
+
+// ClusterCounters gathers fn's event counters from every other node of the cluster (the agent's
+// node RPC): their sum, and the nodes that did not answer.
+type ClusterCounters func(ctx context.Context, fn string) (AsyncCounters, []string)
 
 // AsyncStatus reads a function's events from the durable queue.
 func (g *Gateway) AsyncStatus(ctx context.Context, function string) (*AsyncStatus, error) {
@@ -290,7 +357,12 @@ func (g *Gateway) AsyncStatus(ctx context.Context, function string) (*AsyncStatu
 	if err != nil {
 		return nil, fmt.Errorf("reading the asynchronous invocations of %s: %w", function, err)
 	}
-	out := &AsyncStatus{Function: function, Waiting: st.Waiting, InFlight: st.InFlight}
+	out := &AsyncStatus{Function: function, Waiting: st.Waiting, InFlight: st.InFlight, Counters: g.AsyncCounters(function)}
+	if g.cfg.PeerCounters != nil {
+		peers, missing := g.cfg.PeerCounters(ctx, function)
+		out.Counters.Add(peers)
+		out.Unanswered = missing
+	}
 	if !st.Oldest.IsZero() {
 		out.OldestAgeSeconds = time.Since(st.Oldest).Seconds()
 	}

@@ -179,6 +179,9 @@ func TestRunEvent(t *testing.T) {
 	if out := g.runEvent(ctx, event("gone", 0, now)); out.Delay != 0 || out.Next != nil {
 		t.Fatalf("an event of a deleted function is dropped: %+v", out)
 	}
+	if c := g.AsyncCounters("gone"); c.Dropped != 1 {
+		t.Errorf("the dropped event is not counted: %+v", c)
+	}
 	// A destination that cannot take the record now: it stays, retried with backoff, until 6 h.
 	rec := &asyncq.Event{RequestID: "req-1", Function: "dests", Deliver: true, Destination: "queue:failed", Payload: []byte(`{}`), AcceptedAt: now, Delivered: 3}
 	if out := g.runEvent(ctx, rec); out.Delay <= 0 || out.Next != nil {

@@ -139,6 +139,8 @@ type Config struct {
 	// RetryDelay is the wait before an event's first retry (DefaultRetryDelay when 0); the
 	// second waits twice as long.
 	RetryDelay time.Duration
+	// PeerCounters, in a cluster, gathers the other nodes' counts of a function's events.
+	PeerCounters ClusterCounters
 }
 
 // Images is what the gateway asks of the node's image store when an image function is
@@ -183,6 +185,8 @@ type Gateway struct {
 	// running ones settled.
 	stopEvents context.CancelFunc
 	eventsDone chan struct{}
+	// asyncStats holds each function's *asyncCounters.
+	asyncStats sync.Map
 	closeOnce  sync.Once
 	mu         sync.RWMutex
 	closed     bool

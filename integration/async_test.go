@@ -120,6 +120,8 @@ func (a *agentProc) asyncStatus(fn string) (st struct {
 	Waiting          uint64
 	InFlight         int
 	OldestAgeSeconds float64
+	Counters         struct{ Succeeded, Retried, RetriesExhausted, Expired, Delivered, Dropped uint64 }
+	Unanswered       []string
 }) {
 	a.t.Helper()
 	req, _ := http.NewRequest("GET", a.addr+"/v1/functions/"+fn+"/async", nil)
@@ -302,6 +304,11 @@ func TestAsyncEventsOnACluster(t *testing.T) {
 	}
 	_, dups := sink.count("done")
 	t.Logf("all %d events ran, %d more than once", events, dups)
+	// The status adds up the nodes that answer, and names the one that cannot.
+	st := nodes[1].asyncStatus("ev")
+	if st.Waiting != 0 || len(st.Unanswered) != 1 || st.Unanswered[0] != nodes[0].name || st.Counters.Succeeded == 0 || st.Counters.Succeeded > events {
+		t.Errorf("the status on %s after the kill: %+v", nodes[1].name, st)
+	}
 }
 
 // recordsWith are the destination records the sink got whose request payload names event.
@@ -419,4 +426,14 @@ function "late" {
 		t.Errorf("the record of an expired event: %+v (it ran %d times)", r, sink.times("start", "old"))
 	}
 	t.Logf("the expired event's record came %v after it was sent", time.Since(start).Round(time.Second))
+	// What became of each function's events, as gateway async status counts it.
+	if c := a.asyncStatus("flaky").Counters; c.Succeeded != 1 || c.Retried != 3 || c.RetriesExhausted != 1 || c.Delivered != 2 {
+		t.Errorf("the flaky function's counters: %+v", c)
+	}
+	if c := a.asyncStatus("aging").Counters; c.Expired != 1 || c.Succeeded != 0 || c.Delivered != 1 {
+		t.Errorf("the aging function's counters: %+v", c)
+	}
+	if out, _, code := a.cli("async", "status", "flaky"); code != 0 || !strings.Contains(out, "RETRIES EXHAUSTED") {
+		t.Errorf("gateway async status flaky exited %d:\n%s", code, out)
+	}
 }

@@ -36,7 +36,9 @@ func (c *asyncStatusCommand) Help() string {
 
   Shows the function's asynchronous invocations as the cluster's durable queue holds them:
   the events waiting to run (retries waiting for their backoff included), those running on
-  some node, and how long ago the oldest was accepted.
+  some node, and how long ago the oldest was accepted; then what became of those run, added
+  up over the nodes (each counts since it started): succeeded, retried, out of retries,
+  expired, records delivered to destinations, and dropped.
 
 ` + apiFlagsHelp
 }
@@ -49,13 +51,18 @@ func (c *asyncStatusCommand) Run(args []string) int {
 		}
 		var out strings.Builder
 		tw := tabwriter.NewWriter(&out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "FUNCTION\tWAITING\tRUNNING\tOLDEST")
+		fmt.Fprintln(tw, "FUNCTION\tWAITING\tRUNNING\tOLDEST\tSUCCEEDED\tRETRIED\tRETRIES EXHAUSTED\tEXPIRED\tTO DESTINATIONS\tDROPPED")
 		oldest := "-"
 		if st.OldestAgeSeconds > 0 {
 			oldest = (time.Duration(st.OldestAgeSeconds * float64(time.Second)).Round(time.Second)).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", st.Function, st.Waiting, st.InFlight, oldest)
+		n := st.Counters
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", st.Function, st.Waiting, st.InFlight, oldest,
+			n.Succeeded, n.Retried, n.RetriesExhausted, n.Expired, n.Delivered, n.Dropped)
 		_ = tw.Flush()
+		if len(st.Unanswered) > 0 {
+			out.WriteString("the counts leave out the nodes that did not answer: " + strings.Join(st.Unanswered, ", ") + "\n")
+		}
 		c.ui.Output(strings.TrimRight(out.String(), "\n"))
 		return nil
 	})

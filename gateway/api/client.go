@@ -667,6 +667,11 @@ type AsyncStatus struct {
 	Waiting          uint64  `json:"Waiting"`
 	InFlight         int     `json:"InFlight"`
 	OldestAgeSeconds float64 `json:"OldestAgeSeconds"`
+	// Counters add up what every node that answered ran since it started.
+	Counters struct {
+		Succeeded, Retried, RetriesExhausted, Expired, Delivered, Dropped uint64
+	} `json:"Counters"`
+	Unanswered []string `json:"Unanswered,omitempty"`
 }
 
 // AsyncStatus reads function name's asynchronous invocations: waiting, running, the oldest's age.

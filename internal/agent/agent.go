@@ -366,6 +366,7 @@ func (a *agent) start(ctx context.Context) error {
 		Runtimes:       rts.Names,
 		Events:         events,
 		RetryDelay:     cfg.Async.RetryDelay,
+		PeerCounters:   peerAsyncCounters(node),
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)
@@ -376,6 +377,7 @@ func (a *agent) start(ctx context.Context) error {
 		return gw.Shutdown(dctx)
 	})
 	triggers.gw = gw
+	node.HandleRPC(cluster.RPCRoute{Method: "GET", Pattern: "async/counters", Handler: serveAsyncCounters(gw)})
 	// A node that finds every slot of a reservation leased asks the holders for their idle ones.
 	node.HandleRPC(cluster.RPCRoute{Method: "POST", Pattern: "lease/idle", Handler: func(w http.ResponseWriter, r *http.Request) {
 		gw.GiveBackIdle(r.Context(), r.URL.Query().Get("function"))

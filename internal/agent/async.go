@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/gateway"
+)
+
+// peerCountersTimeout bounds asking one node for its counts of a function's events.
+const peerCountersTimeout = 2 * time.Second
+
+// peerAsyncCounters asks every other node of the cluster for its counts of a function's events
+// (gateway async status adds them up) and names those that did not answer.
+func peerAsyncCounters(node *cluster.Node) gateway.ClusterCounters {
+	return func(ctx context.Context, fn string) (gateway.AsyncCounters, []string) {
+		var sum gateway.AsyncCounters
+		members, err := node.Members()
+		if err != nil {
+			return sum, []string{"?"}
+		}
+		var mu sync.Mutex
+		var missing []string
+		var wg sync.WaitGroup
+		for _, m := range members {
+			if m.ID == node.ID() {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := askAsyncCounters(ctx, node, m.Address, fn)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					missing = append(missing, m.ID)
+					return
+				}
+				sum.Add(c)
+			}()
+		}
+		wg.Wait()
+		return sum, missing
+	}
+}
+
+func askAsyncCounters(ctx context.Context, node *cluster.Node, addr, fn string) (gateway.AsyncCounters, error) {
+	ctx, cancel := context.WithTimeout(ctx, peerCountersTimeout)
+	defer cancel()
+	var c gateway.AsyncCounters
+	body, err := node.Get(ctx, addr, "async/counters?function="+url.QueryEscape(fn))
+	if err != nil {
+		return c, err
+	}
+	defer body.Close()
+	return c, json.NewDecoder(io.LimitReader(body, 1<<16)).Decode(&c)
+}
+
+// serveAsyncCounters answers this node's counts of a function's events.
+func serveAsyncCounters(gw *gateway.Gateway) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(gw.AsyncCounters(r.URL.Query().Get("function")))
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,8 +72,14 @@ func (g *Gateway) counters(fn string) *asyncCounters {
 }
 
 // AsyncCounters are this node's counts of fn's events.
+//
+// Reading makes no entry: a peer's RPC may name any function.
 func (g *Gateway) AsyncCounters(fn string) AsyncCounters {
-	c := g.counters(fn)
+	v, ok := g.asyncStats.Load(fn)
+	if !ok {
+		return AsyncCounters{}
+	}
+	c := v.(*asyncCounters)
 	return AsyncCounters{Succeeded: c.succeeded.Load(), Retried: c.retried.Load(), RetriesExhausted: c.exhausted.Load(),
 		Expired: c.expired.Load(), Delivered: c.delivered.Load(), Dropped: c.dropped.Load()}
 }
@@ -249,12 +256,12 @@ func (g *Gateway) record(ev *asyncq.Event, fn *structs.Function, dest, condition
 		ResponsePayload json.RawMessage  `json:"responsePayload,omitempty"`
 	}{Version: "1.0", Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05.000Z")}
 	rec.RequestContext.RequestID = ev.RequestID
-	rec.RequestContext.FunctionArn = lambda.FunctionARN(g.cfg.Region, fn.Name, cmpOr(ev.Qualifier, structs.LatestVersion))
+	rec.RequestContext.FunctionArn = lambda.FunctionARN(g.cfg.Region, fn.Name, cmp.Or(ev.Qualifier, structs.LatestVersion))
 	rec.RequestContext.Condition = condition
 	rec.RequestContext.ApproximateInvokeCount = invokes
 	rec.RequestPayload = asJSON(ev.Payload)
 	if resp != nil {
-		rc := &responseContext{StatusCode: 200, ExecutedVersion: cmpOr(resp.ExecutedVersion, fn.Qualifier())}
+		rc := &responseContext{StatusCode: 200, ExecutedVersion: cmp.Or(resp.ExecutedVersion, fn.Qualifier())}
 		if resp.FunctionError {
 			rc.FunctionError = "Unhandled"
 		}
@@ -264,13 +271,6 @@ func (g *Gateway) record(ev *asyncq.Event, fn *structs.Function, dest, condition
 	body, _ := json.Marshal(rec)
 	return &asyncq.Event{RequestID: ev.RequestID, Function: ev.Function, Version: ev.Version, Qualifier: ev.Qualifier,
 		Payload: body, AcceptedAt: time.Now(), Attempt: invokes, Deliver: true, Destination: dest}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // asJSON is b as a JSON value: itself when it is one, else a JSON string of it.

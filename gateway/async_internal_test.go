@@ -182,6 +182,11 @@ func TestRunEvent(t *testing.T) {
 	if c := g.AsyncCounters("gone"); c.Dropped != 1 {
 		t.Errorf("the dropped event is not counted: %+v", c)
 	}
+	// Asking about a function this node never ran (a peer's RPC names any) keeps no entry.
+	_ = g.AsyncCounters("never-seen")
+	if _, ok := g.asyncStats.Load("never-seen"); ok {
+		t.Error("reading a function's counters made an entry for it")
+	}
 	// A destination that cannot take the record now: it stays, retried with backoff, until 6 h.
 	rec := &asyncq.Event{RequestID: "req-1", Function: "dests", Deliver: true, Destination: "queue:failed", Payload: []byte(`{}`), AcceptedAt: now, Delivered: 3}
 	if out := g.runEvent(ctx, rec); out.Delay <= 0 || out.Next != nil {

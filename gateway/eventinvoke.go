@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -29,7 +30,7 @@ func (g *Gateway) eventConfigTarget(nameOrARN, qualifier string) (*structs.Funct
 	if qualifier != "" && q != "" && qualifier != q {
 		return nil, "", lambda.InvalidParameter("the qualifier %q differs from the one in the function name (%q)", qualifier, q)
 	}
-	qualifier = cmpOr(cmpOr(qualifier, q), structs.LatestVersion)
+	qualifier = cmp.Or(qualifier, q, structs.LatestVersion)
 	fn, ok := g.cfg.Store.Function(name)
 	if !ok {
 		return nil, "", lambda.ResourceNotFound("Function not found: %s", lambda.FunctionARN(g.cfg.Region, name, qualifier))

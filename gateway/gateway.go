@@ -6,6 +6,7 @@ package gateway
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -348,7 +349,7 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	case Event:
 		if g.cfg.Events != nil {
 			_, q, _ := lambda.ParseFunctionName(in.FunctionName)
-			return g.enqueueDurable(ctx, fn, cmpOr(in.Qualifier, q), req)
+			return g.enqueueDurable(ctx, fn, cmp.Or(in.Qualifier, q), req)
 		}
 		return g.enqueue(fn, req)
 	default:

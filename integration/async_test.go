@@ -261,22 +261,8 @@ function "healthy" {
 func TestAsyncEventsOnACluster(t *testing.T) {
 	eng, _ := natstest.Start(t)
 	sink := newEventSink(t)
-	const n = 3
-	ports := make([]int, n)
-	var join []string
-	for i := range ports {
-		ports[i] = freePort(t)
-		join = append(join, fmt.Sprintf("%q", fmt.Sprintf("127.0.0.1:%d", ports[i])))
-	}
 	top := fmt.Sprintf("nats {\n  url = %q\n}\nasync {\n  retry_delay = \"300ms\"\n  redeliver_after = \"3s\"\n  per_function = 4\n}\n", eng.ClientURL())
-	nodes := make([]*agentProc, n)
-	for i := range nodes {
-		nodes[i] = newAgent(t, agentOptions{node: fmt.Sprintf("as%d", i+1), raftPort: ports[i], driver: "process", top: top,
-			cluster: fmt.Sprintf("bootstrap_expect = %d\n  join = [%s]", n, strings.Join(join, ", "))})
-	}
-	for _, a := range nodes {
-		a.waitHealthy()
-	}
+	nodes := startClusterWith(t, "as", 3, agentOptions{driver: "process", top: top})
 	waitFor(t, "a leader", 15*time.Second, func() bool { _, l := members(t, nodes[0]); return l != "" })
 	hcl := fmt.Sprintf("function \"ev\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  timeout = \"30s\"\n}\n", fnDir)
 	if out, errOut, code := nodes[0].cli("apply", "-address", nodes[0].addr, writeFunctions(t, hcl)); code != 0 {

@@ -29,6 +29,13 @@ import (
 // others' cluster addresses, and waits until all serve.
 func startCluster(t *testing.T, prefix string, n int) []*agentProc {
 	t.Helper()
+	return startClusterWith(t, prefix, n, agentOptions{})
+}
+
+// startClusterWith is startCluster with every node's options based on base (driver, top-level
+// HCL); the name, cluster port and cluster block are the cluster's.
+func startClusterWith(t *testing.T, prefix string, n int, base agentOptions) []*agentProc {
+	t.Helper()
 	ports := make([]int, n)
 	var join []string
 	for i := range ports {
@@ -37,8 +44,10 @@ func startCluster(t *testing.T, prefix string, n int) []*agentProc {
 	}
 	nodes := make([]*agentProc, n)
 	for i := range nodes {
-		nodes[i] = newAgent(t, agentOptions{node: fmt.Sprintf("%s%d", prefix, i+1), raftPort: ports[i],
-			cluster: fmt.Sprintf("bootstrap_expect = %d\n  join = [%s]", n, strings.Join(join, ", "))})
+		o := base
+		o.node, o.raftPort = fmt.Sprintf("%s%d", prefix, i+1), ports[i]
+		o.cluster = fmt.Sprintf("bootstrap_expect = %d\n  join = [%s]", n, strings.Join(join, ", "))
+		nodes[i] = newAgent(t, o)
 	}
 	for _, a := range nodes {
 		a.waitHealthy()

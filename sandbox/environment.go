@@ -860,15 +860,23 @@ func (e *environment) resetWith(reason, status, errType string) {
 		e.endInvocation(inv, status, errType)
 	}
 	e.owner.discard(e, held)
-	e.shutdownExtensions(reason)
+	// Lambda's reason: a reset is a failure, but for a timeout and the node's own shutdown.
+	why := shutdownFailure
+	switch reason {
+	case "timeout":
+		why = shutdownTimeout
+	case "shutdown":
+		why = shutdownSpindown
+	}
+	e.shutdownExtensions(why)
 	e.destroy()
 }
 
 // shutdown ends an environment that is no longer wanted (idle timeout, retired revision, node
-// drain). No extension is notified yet; the runtime gets no event, so it is simply killed.
+// drain): its extensions get SHUTDOWN with reason spindown.
 func (e *environment) shutdown(reason string) {
 	e.cfg.logger.Debug("shutting down environment", "function", e.fn.Name, "env", e.id, "reason", reason)
-	e.shutdownExtensions(reason)
+	e.shutdownExtensions(shutdownSpindown)
 	e.destroy()
 }
 

@@ -48,8 +48,8 @@ type extension struct {
 	external, exited bool
 }
 
-// events lists what x registered for, as Lambda's EXTENSION log line does.
-func (x *extension) events() string {
+// events lists what x registered for.
+func (x *extension) events() []string {
 	var evs []string
 	if x.invoke {
 		evs = append(evs, "INVOKE")
@@ -57,7 +57,19 @@ func (x *extension) events() string {
 	if x.shutdown {
 		evs = append(evs, "SHUTDOWN")
 	}
-	return "[" + strings.Join(evs, ",") + "]"
+	return evs
+}
+
+// hand gives x event ev (environment.mu held): onto its parked poll, which is added to send to
+// be answered once the lock is gone, or queued for its next poll.
+func (x *extension) hand(send []*runtimeConn, ev []byte) []*runtimeConn {
+	if x.waiting != nil {
+		send = append(send, x.waiting)
+		x.waiting = nil
+		return send
+	}
+	x.queued = ev
+	return send
 }
 
 // extShutdown is the environment's shutdown as its extensions see it: the SHUTDOWN events sent
@@ -192,15 +204,9 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 		}
 	}
 	e.mu.Unlock()
-	e.cfg.logs.Platform(e.fn.Name, fmt.Sprintf("EXTENSION Name: %s State: Registered Events: %s", name, x.events()))
+	evs := x.events()
+	e.cfg.logs.Platform(e.fn.Name, fmt.Sprintf("EXTENSION Name: %s State: Registered Events: [%s]", name, strings.Join(evs, ",")))
 	e.platform("platform.extension", func(bool, string) any {
-		var evs []string
-		if x.invoke {
-			evs = append(evs, "INVOKE")
-		}
-		if x.shutdown {
-			evs = append(evs, "SHUTDOWN")
-		}
 		return map[string]any{"name": name, "state": "Ready", "events": evs}
 	})
 	out, _ := json.Marshal(map[string]string{"functionName": e.fn.Name, "functionVersion": e.pool.key.version,
@@ -342,12 +348,7 @@ func (e *environment) notifyInvoke(inv *invocation) {
 			ev = invokeEvent(inv)
 		}
 		x.owes = true
-		if x.waiting != nil {
-			send = append(send, x.waiting)
-			x.waiting = nil
-		} else {
-			x.queued = ev
-		}
+		send = x.hand(send, ev)
 	}
 	e.mu.Unlock()
 	for _, c := range send {
@@ -418,7 +419,7 @@ func (e *environment) unparkExtension(c *runtimeConn) {
 //
 // The runtime is signalled last, not first as on Lambda: it is the environment's first process,
 // whose end ends every other, and extensions need the time to flush what they hold.
-func (e *environment) shutdownExtensions(reason string) {
+func (e *environment) shutdownExtensions(why string) {
 	external := len(e.external) > 0
 	if !external && !e.hasExts.Load() {
 		return
@@ -435,7 +436,7 @@ func (e *environment) shutdownExtensions(reason string) {
 	deadline := time.Now().Add(budget)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	ev, _ := json.Marshal(map[string]any{"eventType": "SHUTDOWN", "shutdownReason": shutdownReason(reason), "deadlineMs": deadline.UnixMilli()})
+	ev, _ := json.Marshal(map[string]any{"eventType": "SHUTDOWN", "shutdownReason": why, "deadlineMs": deadline.UnixMilli()})
 	sd := &extShutdown{done: make(chan struct{})}
 	var send []*runtimeConn
 	e.mu.Lock()
@@ -445,12 +446,7 @@ func (e *environment) shutdownExtensions(reason string) {
 		}
 		sd.left++
 		x.shutdownSent = true
-		if x.waiting != nil {
-			send = append(send, x.waiting)
-			x.waiting = nil
-		} else {
-			x.queued = ev
-		}
+		send = x.hand(send, ev)
 	}
 	// A runtime still in its Init may not have its handlers yet (or be the container's own
 	// init still): it is not signalled but killed.
@@ -502,14 +498,9 @@ func (e *environment) shutdownExtensions(reason string) {
 	}
 }
 
-// shutdownReason is Lambda's name for why an environment ends.
-func shutdownReason(reason string) string {
-	switch {
-	case reason == "timeout":
-		return "timeout"
-	case strings.Contains(reason, "crash"), strings.Contains(reason, "fail"), strings.Contains(reason, "error"),
-		strings.Contains(reason, "oom"), strings.Contains(reason, "exit"):
-		return "failure"
-	}
-	return "spindown"
-}
+// Lambda's reasons for the end of an environment, in the SHUTDOWN event.
+const (
+	shutdownSpindown = "spindown"
+	shutdownTimeout  = "timeout"
+	shutdownFailure  = "failure"
+)

@@ -7,10 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/lambdagw/gateway/internal/unpack"
 )
 
 // External extensions: every executable in /opt/extensions (a function's layers, or its image)
@@ -37,7 +36,7 @@ func externalExtensions(optLayers, rootLayers []string) []string {
 	names := map[string]bool{}
 	for _, l := range layers {
 		dir := filepath.Join(l, sub)
-		if opaque(dir) || opaque(filepath.Dir(dir)) {
+		if unpack.IsOpaque(dir) || unpack.IsOpaque(filepath.Dir(dir)) {
 			clear(names)
 		}
 		// Layers are untrusted: a symlink on the way is never followed on the host (it would
@@ -59,7 +58,7 @@ func externalExtensions(optLayers, rootLayers []string) []string {
 				continue
 			}
 			switch m := info.Mode(); {
-			case whiteout(info):
+			case unpack.IsWhiteout(info):
 				delete(names, ent.Name())
 			case m.IsRegular() && m&0o111 != 0, m&os.ModeSymlink != 0:
 				names[ent.Name()] = true
@@ -91,22 +90,6 @@ func realDirs(root, sub string) (hidden, ok bool) {
 		}
 	}
 	return false, true
-}
-
-// whiteout reports overlayfs' form of a deleted file: a character device 0:0.
-func whiteout(info os.FileInfo) bool {
-	if info.Mode()&os.ModeCharDevice == 0 {
-		return false
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && st.Rdev == 0
-}
-
-// opaque reports overlayfs' opaque folder: nothing below it shows through.
-func opaque(dir string) bool {
-	var b [1]byte
-	n, err := unix.Lgetxattr(dir, "trusted.overlay.opaque", b[:])
-	return err == nil && n == 1 && b[0] == 'y'
 }
 
 // initExtensions starts the external extensions, then the runtime once each registered. Any

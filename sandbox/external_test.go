@@ -104,10 +104,10 @@ func TestExternalExtensions(t *testing.T) {
 	}
 }
 
-// An external extension that exits during Init, before or after registering, fails Init with
-// Extension.Crash; so does one that exits later, with the invocation it was in.
+// An external extension that exits during Init, before or after registering (under its own name
+// or, refused, under another), fails Init with Extension.Crash.
 func TestExternalExtensionCrash(t *testing.T) {
-	for _, name := range []string{"early-exit", "crash-after-register"} {
+	for _, name := range []string{"early-exit", "crash-after-register", "impostor"} {
 		t.Run(name, func(t *testing.T) {
 			h, fnWith := extHarness(t, name)
 			fn := fnWith("crashing", nil)
@@ -118,6 +118,10 @@ func TestExternalExtensionCrash(t *testing.T) {
 			lines := waitLog(t, h, "crashing", "INIT_REPORT", "Status: error", "Error Type: Extension.Crash")
 			if logIndex(lines, "EXTENSION Name: "+name+" State: Crashed") < 0 {
 				t.Fatalf("the crash is not logged:\n%s", strings.Join(lines, "\n"))
+			}
+			// An external extension registers under its file's name, or not at all.
+			if name == "impostor" && logIndex(lines, "EXT not-impostor registered 403", "Extension.InvalidExtensionName") < 0 {
+				t.Fatalf("a registration under another name was not refused:\n%s", strings.Join(lines, "\n"))
 			}
 		})
 	}

@@ -284,6 +284,17 @@ func (s *subscription) push(b []byte) {
 // while newer events queue (and are dropped once the queue is full).
 func (s *subscription) run() {
 	dead := s.t.e.dead
+	// One context for every delivery: it ends with the subscription or the environment.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+		case <-dead:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
 	defer func() {
 		if s.client != nil {
 			s.client.CloseIdleConnections()
@@ -324,7 +335,7 @@ func (s *subscription) run() {
 		if len(batch) == 0 {
 			continue
 		}
-		if err := s.deliver(batch); err != nil {
+		if err := s.deliver(ctx, batch); err != nil {
 			s.putBack(batch)
 			select {
 			case <-time.After(backoff):
@@ -385,17 +396,7 @@ func (s *subscription) putBack(batch [][]byte) {
 }
 
 // deliver sends one batch.
-func (s *subscription) deliver(batch [][]byte) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-		case <-s.t.e.dead:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
+func (s *subscription) deliver(ctx context.Context, batch [][]byte) error {
 	if s.tcp {
 		if s.conn == nil {
 			c, err := s.t.e.inst.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", s.port))
@@ -418,7 +419,11 @@ func (s *subscription) deliver(batch [][]byte) error {
 		}
 		return nil
 	}
-	body := make([]byte, 0, 2+len(batch))
+	size := 2 + len(batch)
+	for _, b := range batch {
+		size += len(b)
+	}
+	body := make([]byte, 0, size)
 	body = append(body, '[')
 	for i, b := range batch {
 		if i > 0 {

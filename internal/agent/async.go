@@ -21,31 +21,21 @@ const peerCountersTimeout = 2 * time.Second
 func peerAsyncCounters(node *cluster.Node) gateway.ClusterCounters {
 	return func(ctx context.Context, fn string) (gateway.AsyncCounters, []string) {
 		var sum gateway.AsyncCounters
-		members, err := node.Members()
+		var mu sync.Mutex
+		var missing []string
+		err := eachPeer(node, func(m cluster.Member) {
+			c, err := askAsyncCounters(ctx, node, m.Address, fn)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				missing = append(missing, m.ID)
+				return
+			}
+			sum.Add(c)
+		})
 		if err != nil {
 			return sum, []string{"?"}
 		}
-		var mu sync.Mutex
-		var missing []string
-		var wg sync.WaitGroup
-		for _, m := range members {
-			if m.ID == node.ID() {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := askAsyncCounters(ctx, node, m.Address, fn)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					missing = append(missing, m.ID)
-					return
-				}
-				sum.Add(c)
-			}()
-		}
-		wg.Wait()
 		return sum, missing
 	}
 }

@@ -50,16 +50,8 @@ func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]strin
 			return nil, nil, nil, fmt.Errorf("starting the embedded NATS JetStream: %w", err)
 		}
 		a.onClose(eng.Shutdown)
-		nc, err := nats.Connect("", append(opts, nats.InProcessServer(eng))...)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("connecting to the embedded NATS: %w", err)
-		}
-		a.onClose(func(context.Context) error { nc.Close(); return nil })
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("opening the embedded JetStream: %w", err)
-		}
-		return nil, nil, js, nil
+		js, err := a.openJetStream("", "the embedded NATS", append(opts, nats.InProcessServer(eng))...)
+		return nil, nil, js, err
 	}
 	if url == "" {
 		// The embedded server admits three NKeys: the agent's and the plugins', made at each
@@ -101,16 +93,26 @@ func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]strin
 			"client_seed_file", filepath.Join(dataDir, natsClientSeedFile))
 	}
 	info[natssource.HostInfoURL] = url
+	js, err := a.openJetStream(url, "NATS at "+url, opts...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return info, queuePublisher{js}, js, nil
+}
+
+// openJetStream connects to NATS at url ("" for an in-process server; what names it, for
+// errors) and opens its JetStream; the connection closes with the agent.
+func (a *agent) openJetStream(url, what string, opts ...nats.Option) (jetstream.JetStream, error) {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connecting to %s: %w", what, err)
 	}
 	a.onClose(func(context.Context) error { nc.Close(); return nil })
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("opening JetStream at %s: %w", url, err)
+		return nil, fmt.Errorf("opening the JetStream of %s: %w", what, err)
 	}
-	return info, queuePublisher{js}, js, nil
+	return js, nil
 }
 
 // natsClientSeedFile (in data_dir) holds the seed of the NKey the operator's own clients sign in

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -152,29 +153,40 @@ func serveRuntimes(node string, r *runtimes) http.HandlerFunc {
 // the node RPC at once (a node that does not answer in time is listed with the error).
 func clusterRuntimes(ctx context.Context, node *cluster.Node, self string, r *runtimes) []NodeRuntimes {
 	out := []NodeRuntimes{{Node: self, Runtimes: r.Status()}}
-	members, err := node.Members()
-	if err != nil {
+	var mu sync.Mutex
+	var peers []NodeRuntimes
+	if err := eachPeer(node, func(m cluster.Member) {
+		nr := askRuntimes(ctx, node, m)
+		mu.Lock()
+		peers = append(peers, nr)
+		mu.Unlock()
+	}); err != nil {
 		return append(out, NodeRuntimes{Node: "?", Error: err.Error()})
 	}
-	peers := make([]NodeRuntimes, len(members))
+	slices.SortFunc(peers, func(a, b NodeRuntimes) int { return strings.Compare(a.Node, b.Node) })
+	return append(out, peers...)
+}
+
+// eachPeer calls ask for every other member of the cluster at once, and returns when all
+// have returned.
+func eachPeer(node *cluster.Node, ask func(m cluster.Member)) error {
+	members, err := node.Members()
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
-	for i, m := range members {
+	for _, m := range members {
 		if m.ID == node.ID() {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			peers[i] = askRuntimes(ctx, node, m)
+			ask(m)
 		}()
 	}
 	wg.Wait()
-	for i, m := range members {
-		if m.ID != node.ID() {
-			out = append(out, peers[i])
-		}
-	}
-	return out
+	return nil
 }
 
 func askRuntimes(ctx context.Context, node *cluster.Node, m cluster.Member) NodeRuntimes {

@@ -12,26 +12,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lambdagw/gateway/internal/natsengine"
+	"github.com/lambdagw/gateway/internal/natsengine/natstest"
 )
 
-// jetStream starts an embedded, in-process JetStream for one test.
+// jetStream starts an embedded JetStream for one test.
 func jetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	eng, err := natsengine.Start(context.Background(), natsengine.Config{StoreDir: t.TempDir(), InProcessOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
-	nc, err := nats.Connect("", nats.InProcessServer(eng))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Start(t)
 	return js
 }
 

@@ -264,6 +264,45 @@ func TestListensOnlyWhereConfigured(t *testing.T) {
 	}
 }
 
+// An in-process-only engine opens no port at all, yet serves JetStream to the agent, which
+// connects without the network.
+func TestInProcessOnlyOpensNoPort(t *testing.T) {
+	if _, err := os.Stat("/proc/self/net/tcp"); err != nil {
+		t.Skip("needs Linux's /proc")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	before := listening(t)
+	e, err := Start(ctx, Config{StoreDir: t.TempDir(), InProcessOnly: true})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	for _, addr := range listening(t) {
+		if !contains(before, addr) {
+			t.Fatalf("an in-process-only engine listens at %s", addr)
+		}
+	}
+	if e.ClientURL() != "" {
+		t.Fatalf("ClientURL %q, want none", e.ClientURL())
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "s", make([]byte, MaxPayload-4096)); err != nil {
+		t.Fatalf("a message near MaxPayload: %v", err)
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {

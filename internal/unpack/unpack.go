@@ -30,6 +30,7 @@ import (
 	"path"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -601,6 +602,27 @@ func Tar(r io.Reader, dir string, opts Options) error {
 	}
 }
 
+// opaqueXattr marks a folder opaque for overlayfs: nothing of the lower layers' shows in it.
+const opaqueXattr = "trusted.overlay.opaque"
+
+// IsWhiteout reports whether info (from Lstat) is a whiteout as this package writes it and
+// overlayfs reads it: a character device 0:0 that hides the lower layers' file of its name.
+func IsWhiteout(info fs.FileInfo) bool {
+	if info.Mode()&fs.ModeCharDevice == 0 {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && st.Rdev == 0
+}
+
+// IsOpaque reports whether folder dir of an unpacked layer is opaque; dir itself is not
+// followed if it is a symlink.
+func IsOpaque(dir string) bool {
+	var b [1]byte
+	n, err := unix.Lgetxattr(dir, opaqueXattr, b[:])
+	return err == nil && n == 1 && b[0] == 'y'
+}
+
 // whiteout applies an image layer's whiteout entry: `dir/.wh..wh..opq` marks dir opaque (the
 // lower layers' content of it is hidden), `dir/.wh.name` hides name of the lower layers. Both
 // are written as overlayfs reads them. The folder is opened through the root, so the device or
@@ -627,7 +649,7 @@ func (w *writer) whiteout(name, base string) error {
 			return fmt.Errorf("opening %s: %w", dir, err)
 		}
 		defer d.Close()
-		if err := unix.Fsetxattr(int(d.Fd()), "trusted.overlay.opaque", []byte("y"), 0); err != nil {
+		if err := unix.Fsetxattr(int(d.Fd()), opaqueXattr, []byte("y"), 0); err != nil {
 			return fmt.Errorf("marking %s opaque: %w", dir, err)
 		}
 		return nil

@@ -364,6 +364,13 @@ func TestImageLayerWhiteouts(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(top, "dev/null")); !os.IsNotExist(err) {
 		t.Fatalf("a device entry was written: %v", err)
 	}
+	// The readers of the format agree with the writer, and see nothing else as it.
+	if info, err := os.Lstat(filepath.Join(top, "etc/gone")); err != nil || !IsWhiteout(info) || !IsOpaque(filepath.Join(top, "opt/app")) {
+		t.Fatalf("IsWhiteout and IsOpaque do not read what was written: %v", err)
+	}
+	if info, err := os.Lstat(filepath.Join(top, "opt/app")); err != nil || IsWhiteout(info) || IsOpaque(filepath.Join(top, "etc")) {
+		t.Fatalf("a folder read as a whiteout, or a plain folder as opaque: %v", err)
+	}
 	merged := t.TempDir()
 	if err := unix.Mount("overlay", merged, "overlay", unix.MS_RDONLY, "lowerdir="+top+":"+base); err != nil {
 		t.Fatalf("mounting the layers: %v", err)

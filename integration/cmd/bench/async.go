@@ -41,18 +41,12 @@ type asyncSide struct {
 // pinned apart), how many run a second through the function, and the time from the 202 to the
 // function's START at p50 and p99, events sent one at a time.
 func benchAsync(client *http.Client, gwBin, fnDir, tmp, driver string) ([]string, error) {
-	wt := filepath.Join(tmp, "async-baseline")
-	if out, err := exec.Command("git", "worktree", "add", "--detach", wt, asyncBaseline).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("git worktree add %s: %v: %s", asyncBaseline, err, out)
-	}
-	defer exec.Command("git", "worktree", "remove", "--force", wt).Run()
 	baseBin := filepath.Join(tmp, "gateway-async-baseline")
-	build := exec.Command("go", "build", "-o", baseBin, "./cmd/gateway")
-	build.Dir = wt
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if b, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the gateway of %s: %v\n%s", asyncBaseline, err, b)
+	_, done, err := buildAtRevision(tmp, asyncBaseline, "build", "-o", baseBin, "./cmd/gateway")
+	if err != nil {
+		return nil, err
 	}
+	done()
 	fnPath := filepath.Join(tmp, "async-functions.hcl")
 	fns := fmt.Sprintf("function \"noop\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  memory_mb = 128\n  timeout = \"10s\"\n}\n", fnDir)
 	if err := os.WriteFile(fnPath, []byte(fns), 0o644); err != nil {
@@ -65,14 +59,8 @@ func benchAsync(client *http.Client, gwBin, fnDir, tmp, driver string) ([]string
 		}
 	}
 	mem, dur := sides[0], sides[1]
-	pct := func(d []time.Duration, p int) time.Duration {
-		if len(d) == 0 {
-			return 0
-		}
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[min(len(s)-1, len(s)*p/100)]
-	}
+	sortDur(mem.toStart)
+	sortDur(dur.toStart)
 	rate := func(r wrkResult) float64 { return r.requests / r.seconds }
 	return []string{
 		fmt.Sprintf("| Event invocations accepted a second, durable (5,000 events over 4 keep-alive connections, the client pinned apart; a no-op function runs them meanwhile) | %.0f/s (p50 %s, p99 %s) | %.0f/s in memory (p50 %s, p99 %s) | %.2fx |",
@@ -277,4 +265,23 @@ func eventLoad(url, nStr, connsStr string) {
 	out, _ := json.Marshal(map[string]any{"Requests": len(lat), "Seconds": elapsed.Seconds(),
 		"P50": lat[len(lat)/2], "P99": lat[min(len(lat)-1, len(lat)*99/100)]})
 	fmt.Println(string(out))
+}
+
+// buildAtRevision checks rev out in a worktree of its own under tmp and runs `go goArgs...` in
+// it (a gateway or a test binary of that revision, to measure beside this one). done removes
+// the worktree; the caller keeps it while it runs what it built from there.
+func buildAtRevision(tmp, rev string, goArgs ...string) (wt string, done func(), err error) {
+	wt = filepath.Join(tmp, "rev-"+rev)
+	if out, err := exec.Command("git", "worktree", "add", "--detach", wt, rev).CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("git worktree add %s: %v: %s", rev, err, out)
+	}
+	done = func() { _ = exec.Command("git", "worktree", "remove", "--force", wt).Run() }
+	build := exec.Command("go", goArgs...)
+	build.Dir = wt
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if b, err := build.CombinedOutput(); err != nil {
+		done()
+		return "", nil, fmt.Errorf("go %s at %s: %v\n%s", strings.Join(goArgs, " "), rev, err, b)
+	}
+	return wt, done, nil
 }

@@ -104,18 +104,12 @@ func benchExtensions(tmp string, rounds, n, lines int) ([]string, error) {
 // its own and runs BenchmarkIsolation/warm/seccomp (the same function, driver and settings as
 // invoke/none) of it and of bin in turns.
 func benchExtensionsBaseline(tmp, bin string, rounds, n int) (string, error) {
-	wt := filepath.Join(tmp, "baseline")
-	if out, err := exec.Command("git", "worktree", "add", "--detach", wt, extensionsBaseline).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("git worktree add %s: %v: %s", extensionsBaseline, err, out)
-	}
-	defer exec.Command("git", "worktree", "remove", "--force", wt).Run()
 	old := filepath.Join(tmp, "sandbox-baseline.test")
-	build := exec.Command("go", "test", "-c", "-o", old, "./sandbox")
-	build.Dir = wt
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if b, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the baseline's sandbox benchmarks: %v\n%s", err, b)
+	wt, done, err := buildAtRevision(tmp, extensionsBaseline, "test", "-c", "-o", old, "./sandbox")
+	if err != nil {
+		return "", err
 	}
+	defer done()
 	nsOp := regexp.MustCompile(`\s([0-9.]+) ns/op`)
 	res := map[string][]float64{}
 	for r := 0; r < rounds; r++ {

@@ -40,7 +40,8 @@ func startExtension() {
 
 // externalExtension runs the test function as an external extension, started from
 // /opt/extensions under a name that says what it does: "crash..." exits after registering,
-// "early..." before, "dies..." at its first INVOKE; "stall..." never polls after its first INVOKE, "deaf..." never after
+// "early..." before, "dies..." at its first INVOKE, "impostor..." after registering under
+// another name; "stall..." never polls after its first INVOKE, "deaf..." never after
 // SHUTDOWN; "telemetry..." subscribes to the Telemetry API and "logs..." to the Logs API, and
 // both serve what they received at GET /seen (ports 4243 and 4244); "slow..." subscribes to the
 // function's lines only and takes 300 ms for each batch (port 4245). "quiet..." prints nothing
@@ -53,6 +54,11 @@ func externalExtension(name string) {
 	if strings.HasPrefix(name, "early") {
 		fmt.Println("EXT", name, "exiting before registering")
 		os.Exit(2)
+	}
+	if strings.HasPrefix(name, "impostor") {
+		// Registers under another name than its file's: refused before the runtime runs.
+		register(base, "not-"+name, `{"events":["INVOKE"]}`)
+		os.Exit(1)
 	}
 	events := `{"events":["INVOKE","SHUTDOWN"]}`
 	if strings.HasPrefix(name, "idle") || strings.HasPrefix(name, "tap") {

@@ -102,7 +102,7 @@ func TestAsyncDiagnostics(t *testing.T) {
 		{"age zero", "  async {\n    maximum_event_age = 0\n  }", "Invalid maximum_event_age", "0s is out of range", 5},
 		{"age fraction", "  async {\n    maximum_event_age = \"90.5s\"\n  }", "Invalid maximum_event_age", "whole seconds", 5},
 		{"age not a duration", "  async {\n    maximum_event_age = \"soon\"\n  }", "Invalid duration", "\"soon\" is not a duration", 5},
-		{"bad destination", "  async {\n    on_success {\n      destination = \"sqs:done\"\n    }\n  }", "Invalid destination", `"sqs:done": use "function:NAME"`, 6},
+		{"bad destination", "  async {\n    on_success {\n      destination = \"sqs:the done\"\n    }\n  }", "Invalid destination", `"sqs:the done": use "function:NAME"`, 6},
 		{"bad failure destination", "  async {\n    on_failure {\n      destination = \"queue:\"\n    }\n  }", "Invalid destination", `"queue:"`, 6},
 		{"own destination", "  async {\n    on_success {\n      destination = \"function:f\"\n    }\n  }", "Invalid destination", "cannot be its own destination", 6},
 		{"missing destination", "  async {\n    on_failure {\n    }\n  }", "Missing required argument", "destination", 5},
@@ -114,7 +114,7 @@ func TestAsyncDiagnostics(t *testing.T) {
 		{"bad qualifier", "  async {\n    qualifier = \"a b\"\n  }", "Invalid qualifier", `"a b"`, 5},
 		{"qualifier in an alias", "  alias \"live\" {\n    version = 1\n    async {\n      qualifier = \"2\"\n    }\n  }", "Qualifier in an alias's async block", "remove qualifier", 7},
 		{"unknown attribute", "  async {\n    retries = 1\n  }", "Unsupported argument", "retries", 5},
-		{"dead letter function", "  dead_letter_target = \"function:sink\"", "Invalid dead-letter target", `"function:sink": use "queue:NAME" or "stream:NAME"`, 4},
+		{"dead letter function", "  dead_letter_target = \"function:sink\"", "Invalid dead-letter target", `"function:sink": use "queue:NAME", "stream:NAME" or "<plugin>:<target>" (never a function)`, 4},
 		{"dead letter garbage", "  dead_letter_target = \"arn:aws:sqs:us-east-1:1:dlq\"", "Invalid dead-letter target", "use \"queue:NAME\"", 4},
 	}
 	for _, c := range cases {

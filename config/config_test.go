@@ -283,7 +283,7 @@ func TestFunctionDiagnostics(t *testing.T) {
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"stream\"\n    source = \"o\"\n    starting_position = \"AT_TIMESTAMP\"\n  }", "Missing starting_position_timestamp"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    maximum_retry_attempts = -2\n  }", "Invalid maximum_retry_attempts"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    qualifier = \"live\"\n  }", "Unknown qualifier"},
-		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    on_failure {\n      destination = \"sqs:x\"\n    }\n  }", "Invalid on_failure destination"},
+		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n    on_failure {\n      destination = \"sqs x\"\n    }\n  }", "Invalid on_failure destination"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"o\"\n  }\n  trigger \"q\" {\n    plugin = \"queue\"\n    source = \"p\"\n  }", "Duplicate trigger"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    count = 1\n  }", "Missing qualifier"},
 		{`runtime = "provided"` + "\n  code = \"./build\"\n  provisioned_concurrency {\n    qualifier = \"$LATEST\"\n    count = 1\n  }", "Invalid qualifier"},

@@ -15,6 +15,7 @@ import (
 	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/plugins/sdk"
 )
 
 // EventQueue keeps Event invocations durably until they have run (internal/asyncq, on NATS
@@ -301,20 +302,21 @@ func (g *Gateway) deliverRecord(ctx context.Context, ev *asyncq.Event) asyncq.Ou
 	return asyncq.Outcome{Delay: throttleDelay(ev.Delivered)}
 }
 
-// sendTo delivers body to a destination: a function (invoked asynchronously, so durably queued
-// in turn), a queue or a stream of the agent's NATS.
+// sendTo delivers body to a destination (structs.ValidDestination): a function (invoked
+// asynchronously, so durably queued in turn), a queue or a stream of the agent's NATS, or a
+// plugin's target. key is the request id the record is about.
 func (g *Gateway) sendTo(ctx context.Context, dest, key string, body []byte) error {
 	kind, name, _ := strings.Cut(dest, ":")
 	switch kind {
-	case "function":
+	case structs.DestinationFunction:
 		_, err := g.Invoke(ctx, &InvokeInput{FunctionName: name, Payload: body, InvocationType: Event})
 		return err
-	case "queue":
+	case structs.DestinationQueue:
 		if g.cfg.Queues == nil {
 			return fmt.Errorf("queue %s: this agent has no queues (a plugin block runs NATS JetStream for them)", name)
 		}
 		return g.cfg.Queues.PublishQueue(ctx, name, body)
-	case "stream":
+	case structs.DestinationStream:
 		sp, ok := g.cfg.Queues.(StreamPublisher)
 		if !ok {
 			return fmt.Errorf("stream %s: this agent has no streams (a plugin block runs NATS JetStream for them)", name)
@@ -322,7 +324,25 @@ func (g *Gateway) sendTo(ctx context.Context, dest, key string, body []byte) err
 		_, _, err := sp.PublishStream(ctx, name, key, body)
 		return err
 	}
-	return fmt.Errorf("%q is not a destination", dest)
+	if g.cfg.Plugins == nil {
+		return fmt.Errorf("%s: this agent runs no plugins", dest)
+	}
+	return g.cfg.Plugins.SendRecord(ctx, kind, sdk.Record{Target: name, Key: key, Data: body})
+}
+
+// checkDestination refuses a destination naming a plugin this node does not run: a mistyped
+// kind ("fuction:x") reads as a plugin's name. field names the setting, for the error.
+func (g *Gateway) checkDestination(field, dest string) error {
+	kind, _, _ := strings.Cut(dest, ":")
+	switch kind {
+	case "", structs.DestinationFunction, structs.DestinationQueue, structs.DestinationStream:
+		return nil
+	}
+	if g.cfg.Plugins != nil && !g.cfg.Plugins.HasTrigger(kind) {
+		return lambda.InvalidParameter("%s %q: no plugin %q is configured on this node (a plugin block of the agent); a destination is %s",
+			field, dest, kind, strings.TrimPrefix(structs.DestinationHelp, "use "))
+	}
+	return nil
 }
 
 // AsyncStatus is a function's asynchronous invocations: what the durable queue holds, and what

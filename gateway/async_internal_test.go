@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/lambdagw/gateway/internal/asyncq"
 	"github.com/lambdagw/gateway/internal/invoke"
+	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
+	"github.com/lambdagw/gateway/plugins/sdk"
 )
 
 // asyncStore is the part of the store the event handler reads.
@@ -209,5 +212,81 @@ func TestThrottleDelay(t *testing.T) {
 				t.Fatalf("delivery %d: %v, want %v to %v", c.delivered, d, c.lo, c.hi)
 			}
 		}
+	}
+}
+
+// fakePlugins is a plugin host with the plugins named, each keeping the records it takes
+// (refusing them while down is set).
+type fakePlugins struct {
+	names   map[string]bool
+	mu      sync.Mutex
+	down    bool
+	records map[string][]sdk.Record
+}
+
+func (p *fakePlugins) HasTrigger(name string) bool { return p.names[name] }
+func (p *fakePlugins) SendRecord(_ context.Context, plugin string, r sdk.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down || !p.names[plugin] {
+		return errors.New("not running")
+	}
+	if p.records == nil {
+		p.records = map[string][]sdk.Record{}
+	}
+	p.records[plugin] = append(p.records[plugin], r)
+	return nil
+}
+
+// triggerStore is an asyncStore that knows one trigger.
+type triggerStore struct {
+	*asyncStore
+	trigger *structs.Trigger
+}
+
+func (s *triggerStore) TriggerByUUID(uuid string) (*structs.Trigger, bool) {
+	return s.trigger, uuid == s.trigger.UUID
+}
+
+// A destination naming a plugin ("<plugin>:<target>"): its records reach the plugin's target,
+// keyed by the request; while the plugin cannot take them they wait; a plugin this node does not
+// run is refused when the destination is set. Triggers' on-failure records take the same path.
+func TestPluginDestinations(t *testing.T) {
+	plugins := &fakePlugins{names: map[string]bool{"redis": true}}
+	st := &triggerStore{asyncStore: &asyncStore{fns: map[string]*structs.Function{"fn": {Name: "fn"}}},
+		trigger: &structs.Trigger{UUID: "u-1", Name: "orders", Function: "fn", OnFailure: "redis:failed"}}
+	g, err := New(Config{Invoker: &scriptedInvoker{}, Store: st, Code: noCode{}, Plugins: plugins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Shutdown(context.Background()) })
+	ctx := context.Background()
+	rec := &asyncq.Event{RequestID: "req-1", Function: "fn", Deliver: true, Destination: "redis:audit/eu", Payload: []byte(`{"version":"1.0"}`), AcceptedAt: time.Now()}
+	plugins.down = true
+	if out := g.runEvent(ctx, rec); out.Delay <= 0 || len(plugins.records) != 0 {
+		t.Fatalf("a record for a plugin that is down is not kept for later: %+v", out)
+	}
+	plugins.down = false
+	if out := g.runEvent(ctx, rec); out.Delay != 0 || out.Next != nil {
+		t.Fatalf("a record the plugin takes: %+v", out)
+	}
+	if got := plugins.records["redis"]; len(got) != 1 || got[0].Target != "audit/eu" || got[0].Key != "req-1" || string(got[0].Data) != `{"version":"1.0"}` {
+		t.Fatalf("the plugin got %+v", got)
+	}
+	if err := g.TriggerHost().SendOnFailure(ctx, "u-1", []byte(`{"requestContext":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := plugins.records["redis"]; len(got) != 2 || got[1].Target != "failed" || got[1].Key != "u-1" {
+		t.Fatalf("a trigger's on-failure record reached the plugin as %+v", got)
+	}
+	for _, d := range []string{"redis:x", "function:f", "queue:q", "stream:s", ""} {
+		if err := g.checkDestination("f", d); err != nil {
+			t.Errorf("%q: %v", d, err)
+		}
+	}
+	var le *lambda.Error
+	if err := g.checkDestination("DestinationConfig.OnSuccess.Destination", "fuction:x"); !errors.As(err, &le) ||
+		le.Type != "InvalidParameterValueException" || !strings.Contains(le.Message, `no plugin "fuction"`) {
+		t.Errorf("a destination naming a plugin not configured: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
@@ -121,28 +120,20 @@ func batchItemFailures(payload []byte, ids []string) ([]string, error) {
 	return out, nil
 }
 
-// SendOnFailure sends an on-failure record to the mapping's destination: another function
-// (invoked asynchronously) or a queue.
+// SendOnFailure sends an on-failure record to the mapping's destination (a function, invoked
+// asynchronously, a queue, a stream or a plugin's target), keyed by the mapping's UUID.
 func (h *TriggerHost) SendOnFailure(ctx context.Context, uuid string, record []byte) error {
-	g := h.g
-	t, ok := g.TriggerByUUID(uuid)
+	t, ok := h.g.TriggerByUUID(uuid)
 	if !ok {
 		return fmt.Errorf("no trigger has UUID %s", uuid)
 	}
-	kind, name, _ := strings.Cut(t.OnFailure, ":")
-	switch kind {
-	case "function":
-		if _, err := g.Invoke(ctx, &InvokeInput{FunctionName: name, Payload: record, InvocationType: Event}); err != nil {
-			return fmt.Errorf("invoking the on-failure function %s: %w", name, err)
-		}
-		return nil
-	case "queue":
-		if g.cfg.Queues == nil {
-			return fmt.Errorf("trigger %s: on-failure queue %s: this agent has no NATS to send to", t.Name, name)
-		}
-		return g.cfg.Queues.PublishQueue(ctx, name, record)
+	if t.OnFailure == "" {
+		return fmt.Errorf("trigger %s has no on_failure destination", t.Name)
 	}
-	return fmt.Errorf("trigger %s has no on_failure destination", t.Name)
+	if err := h.g.sendTo(ctx, t.OnFailure, uuid, record); err != nil {
+		return fmt.Errorf("trigger %s: sending an on-failure record to %s: %w", t.Name, t.OnFailure, err)
+	}
+	return nil
 }
 
 // SendQueueMessage puts a message on a queue of the agent's NATS JetStream, as SQS's

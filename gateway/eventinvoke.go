@@ -119,6 +119,12 @@ func (g *Gateway) UpdateFunctionEventInvokeConfig(ctx context.Context, name, qua
 }
 
 func (g *Gateway) putEventConfig(ctx context.Context, c *structs.EventInvokeConfig, update bool) (*lambda.FunctionEventInvokeConfig, error) {
+	if err := g.checkDestination("DestinationConfig.OnSuccess.Destination", c.OnSuccess); err != nil {
+		return nil, err
+	}
+	if err := g.checkDestination("DestinationConfig.OnFailure.Destination", c.OnFailure); err != nil {
+		return nil, err
+	}
 	c.LastModified = time.Now().UTC().Truncate(time.Millisecond)
 	stored, err := g.cfg.Store.PutEventInvokeConfig(ctx, c, update)
 	if err != nil {
@@ -209,8 +215,9 @@ func (g *Gateway) eventConfigStoreError(fn, qualifier string, err error) error {
 }
 
 // deadLetterTarget maps a DeadLetterConfig to a function's DeadLetterTarget: "" removes it;
-// the queue or stream its ARN names otherwise (Function.Validate says which targets are valid).
-func deadLetterTarget(dc *lambda.DeadLetterConfig) (string, error) {
+// the queue, stream or plugin target its ARN names otherwise (Function.Validate says which
+// targets are valid).
+func (g *Gateway) deadLetterTarget(dc *lambda.DeadLetterConfig) (string, error) {
 	if dc.TargetArn == "" {
 		return "", nil
 	}
@@ -218,5 +225,5 @@ func deadLetterTarget(dc *lambda.DeadLetterConfig) (string, error) {
 	if err != nil {
 		return "", lambda.InvalidParameter("DeadLetterConfig.TargetArn: %v", err)
 	}
-	return target, nil
+	return target, g.checkDestination("DeadLetterConfig.TargetArn", target)
 }

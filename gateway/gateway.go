@@ -26,6 +26,7 @@ import (
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/internal/unpack"
+	"github.com/lambdagw/gateway/plugins/sdk"
 )
 
 // Invoker runs invocations (the sandbox manager).
@@ -124,9 +125,10 @@ type Config struct {
 	// reserved concurrency is carved out of it, unreserved functions share the rest. 0 is no
 	// cap beyond the sandbox's capacity.
 	MaxConcurrency int
-	// Plugins tells which trigger plugins this node runs; without it any name is accepted.
-	Plugins PluginNames
-	// Queues receives triggers' on-failure records sent to "queue:NAME".
+	// Plugins tells which trigger plugins this node runs, and takes the records of destinations
+	// naming one; without it any name is accepted and those records wait.
+	Plugins Plugins
+	// Queues receives the records of "queue:NAME" destinations.
 	Queues QueuePublisher
 	// Images resolves and fetches the images of PackageType Image functions; without it
 	// they are refused.
@@ -153,9 +155,12 @@ type Images interface {
 	Resolve(ctx context.Context, uri string) (resolved string, err error)
 }
 
-// PluginNames is what the gateway asks of the plugin host.
-type PluginNames interface {
+// Plugins is what the gateway asks of the plugin host.
+type Plugins interface {
+	// HasTrigger says whether a trigger plugin of that name is configured on this node.
 	HasTrigger(name string) bool
+	// SendRecord hands a record to a plugin's target ("<plugin>:<target>" destinations).
+	SendRecord(ctx context.Context, plugin string, r sdk.Record) error
 }
 
 // Gateway is the invocation core.
@@ -595,7 +600,7 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 	}
 	applyOptions(fn, in.GatewayOptions)
 	if in.DeadLetterConfig != nil {
-		target, err := deadLetterTarget(in.DeadLetterConfig)
+		target, err := g.deadLetterTarget(in.DeadLetterConfig)
 		if err != nil {
 			return nil, err
 		}
@@ -785,7 +790,7 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		}
 	}
 	if in.DeadLetterConfig != nil {
-		if fn.DeadLetterTarget, err = deadLetterTarget(in.DeadLetterConfig); err != nil {
+		if fn.DeadLetterTarget, err = g.deadLetterTarget(in.DeadLetterConfig); err != nil {
 			return nil, err
 		}
 		fn.DeadLetterTargetARN = in.DeadLetterConfig.TargetArn

@@ -40,6 +40,9 @@ func (g *Gateway) PutTrigger(ctx context.Context, t *structs.Trigger) (*structs.
 			return nil, lambda.InvalidParameter("trigger %s: on_failure destination function %s does not exist", t2.Name, dest)
 		}
 	}
+	if err := g.checkDestination("trigger "+t2.Name+": on_failure", t2.OnFailure); err != nil {
+		return nil, err
+	}
 	if cur, ok := g.cfg.Store.Trigger(fn.Name, t2.Name); ok {
 		t2.UUID = cur.UUID
 	} else if t2.UUID == "" { // CreateEventSourceMapping names its trigger after the UUID it gives

@@ -3,10 +3,13 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,8 +18,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/lambdagw/gateway/internal/natsengine/natstest"
+	"github.com/lambdagw/gateway/plugins/host"
 )
 
 // eventSink counts what the test function reports of each event (mode "event" with addr): it
@@ -421,5 +426,97 @@ function "late" {
 	}
 	if out, _, code := a.cli("async", "status", "flaky"); code != 0 || !strings.Contains(out, "RETRIES EXHAUSTED") {
 		t.Errorf("gateway async status flaky exited %d:\n%s", code, out)
+	}
+}
+
+// A trigger plugin that accepts records is a destination ("<plugin>:<target>", through the
+// plugin SDK's RecordAcceptor): the test plugin writes what it takes to records.log. A record
+// for a target that refuses it waits and arrives once it is taken; a destination naming a plugin
+// the agent does not run is refused when it is set, in Lambda's error shape.
+func TestAsyncPluginDestination(t *testing.T) {
+	sink := newEventSink(t)
+	sum, err := host.FileChecksum(pluginBins["test"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	pluginDir := filepath.Join(dataDir, "plugins", "audit")
+	a := startAgent(t, agentOptions{driver: "process", dataDir: dataDir, top: fmt.Sprintf(`
+async {
+  retry_delay = "300ms"
+}
+plugin "audit" {
+  path     = %q
+  checksum = %q
+  config {
+    greeting = "hi"
+  }
+}
+`, pluginBins["test"], sum)})
+	if err := os.WriteFile(filepath.Join(pluginDir, "refuse"), []byte("successes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.apply(fmt.Sprintf(`
+function "audited" {
+  runtime = "provided.al2023"
+  code    = %q
+  async {
+    maximum_retry_attempts = 0
+    on_success { destination = "audit:successes" }
+    on_failure { destination = "audit:failures" }
+  }
+}
+`, fnDir))
+	sendEvents(t, a, "audited", []string{
+		fmt.Sprintf(`{"mode":"event","name":"good","addr":%q}`, sink.addr),
+		fmt.Sprintf(`{"mode":"event","name":"bad","fail":true,"addr":%q}`, sink.addr),
+	})
+	// records are the lines of records.log for target: the request id and the record.
+	records := func(target string) (out []destinationRecord) {
+		b, _ := os.ReadFile(filepath.Join(pluginDir, "records.log"))
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.SplitN(l, " ", 3)
+			var r destinationRecord
+			if len(f) == 3 && f[0] == target && json.Unmarshal([]byte(f[2]), &r) == nil && r.RequestContext.RequestID == f[1] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	if !holdsWithin(20*time.Second, func() bool { return len(records("failures")) == 1 }) {
+		t.Fatalf("no on-failure record reached the plugin: %+v", records("failures"))
+	}
+	if r := records("failures")[0]; r.RequestContext.Condition != "RetriesExhausted" || !strings.Contains(string(r.RequestPayload), `"bad"`) {
+		t.Errorf("the on-failure record: %+v", r)
+	}
+	// The event that succeeded ran; its record waits while its target refuses it.
+	if !holdsWithin(10*time.Second, func() bool { return sink.times("done", "good") == 1 }) {
+		t.Fatal("the event did not run")
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(records("successes")); n != 0 {
+		t.Fatalf("%d records reached a target that refuses them", n)
+	}
+	if err := os.Remove(filepath.Join(pluginDir, "refuse")); err != nil {
+		t.Fatal(err)
+	}
+	if !holdsWithin(30*time.Second, func() bool { return len(records("successes")) == 1 }) {
+		t.Fatal("the refused record did not arrive once its target took records")
+	}
+	if r := records("successes")[0]; r.RequestContext.Condition != "Success" || !strings.Contains(string(r.ResponsePayload), `"event":"good"`) {
+		t.Errorf("the on-success record: %+v", r)
+	}
+	// The API answers the plugin's destination by ARN, and refuses a plugin not configured.
+	client := a.sdk()
+	ctx := context.Background()
+	got, err := client.GetFunctionEventInvokeConfig(ctx, &awslambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("audited")})
+	if err != nil || aws.ToString(got.DestinationConfig.OnSuccess.Destination) != "arn:lambdagw:audit:us-east-1::successes" {
+		t.Fatalf("GetFunctionEventInvokeConfig: %v %+v", err, got)
+	}
+	_, err = client.PutFunctionEventInvokeConfig(ctx, &awslambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("audited"),
+		DestinationConfig: &types.DestinationConfig{OnFailure: &types.OnFailure{Destination: aws.String("arn:lambdagw:kafka:us-east-1::t")}}})
+	var ipe *types.InvalidParameterValueException
+	if !errors.As(err, &ipe) || !strings.Contains(err.Error(), `no plugin "kafka"`) {
+		t.Errorf("a destination naming a plugin not configured: %v", err)
 	}
 }

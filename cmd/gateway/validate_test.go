@@ -103,7 +103,7 @@ func TestSameRulesInHCLAndAPI(t *testing.T) {
 		{"env size", "fn", `environment = { BIG = "` + big + `" }`, map[string]any{"Environment": map[string]any{"Variables": map[string]string{"BIG": big}}}, "take 4103 bytes"},
 		{"freeze delay", "fn", `freeze_delay = "2h"`, map[string]any{"GatewayOptions": map[string]any{"FreezeDelayMs": 7200000}}, "2h0m0s is out of range"},
 		{"dead letter", "fn", `dead_letter_target = "function:sink"`, map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:lambda:us-east-1:000000000000:function:sink"}},
-			`"function:sink": use "queue:NAME" or "stream:NAME"`},
+			`"function:sink": use "queue:NAME", "stream:NAME" or "<plugin>:<target>" (never a function)`},
 		{"dead letter queue", "fn", `dead_letter_target = "queue:dlq"`, map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"}}, ""},
 	}
 	for i, c := range cases {
@@ -182,7 +182,7 @@ func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
 		{"retries", "maximum_retry_attempts = -2", map[string]any{"maximum_retry_attempts": -2}, "-2: use -1"},
 		{"record age", `maximum_record_age = "1s"`, map[string]any{"maximum_record_age": int64(time.Second)}, "1s is out of range"},
 		{"starting position", `starting_position = "OLDEST"`, map[string]any{"starting_position": "OLDEST"}, `"OLDEST": use TRIM_HORIZON`},
-		{"on failure", "on_failure {\n      destination = \"sqs:x\"\n    }", map[string]any{"on_failure": "sqs:x"}, `"sqs:x": use`},
+		{"on failure", "on_failure {\n      destination = \"sqs x\"\n    }", map[string]any{"on_failure": "sqs x"}, `"sqs x": use`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -172,8 +172,8 @@ func sourceARN(plugin, region, source string) string {
 	return "arn:lambdagw:" + plugin + ":" + region + "::" + source
 }
 
-// mapping describes t in Lambda's shape. Its on_failure destination reads as an ARN too:
-// function:NAME as the function's ARN, queue:NAME as arn:lambdagw:queue:<region>::NAME.
+// mapping describes t in Lambda's shape. Its on_failure destination reads as an ARN too, as
+// lambda.DestinationARN writes it.
 func (a *api) mapping(t *structs.Trigger) eventSourceMapping {
 	region := a.cfg.Gateway.Region()
 	m := eventSourceMapping{
@@ -204,12 +204,8 @@ func (a *api) mapping(t *structs.Trigger) eventSourceMapping {
 	if t.ReportBatchItemFailures {
 		m.FunctionResponseTypes = []string{"ReportBatchItemFailures"}
 	}
-	if kind, name, ok := strings.Cut(t.OnFailure, ":"); ok {
-		dest := sourceARN(kind, region, name)
-		if kind == "function" {
-			dest = lambda.FunctionARN(region, name, "")
-		}
-		m.DestinationConfig = &destinationConfig{OnFailure: &onFailure{Destination: dest}}
+	if t.OnFailure != "" {
+		m.DestinationConfig = &destinationConfig{OnFailure: &onFailure{Destination: lambda.DestinationARN(region, t.OnFailure)}}
 	}
 	if t.Enabled {
 		m.State = "Enabled"
@@ -320,12 +316,12 @@ func parseSourceARN(arn string) (plugin, source string, err error) {
 	return "", "", lambda.InvalidParameter("EventSourceArn %q: use arn:lambdagw:<plugin>:<region>::<source>, an SQS queue ARN (the queue plugin) or a Kinesis stream ARN (the stream plugin)", arn)
 }
 
-// parseDestinationARN maps an on-failure destination ARN to function:NAME or queue:NAME (a
-// trigger's on-failure records go to a function or a queue).
+// parseDestinationARN maps an on-failure destination ARN to a destination, as those of
+// asynchronous invocations.
 func parseDestinationARN(arn string) (string, error) {
 	dest, err := lambda.ParseDestinationARN(arn)
-	if err != nil || strings.HasPrefix(dest, "stream:") {
-		return "", lambda.InvalidParameter("DestinationConfig.OnFailure.Destination %q: use a function's ARN or a queue's", arn)
+	if err != nil {
+		return "", lambda.InvalidParameter("DestinationConfig.OnFailure.Destination: %v", err)
 	}
 	return dest, nil
 }

@@ -192,7 +192,7 @@ func TestQueueRefusesForgedMessages(t *testing.T) {
 		{},
 		{hdrRequestID: {"x"}, hdrFunction: {"other"}, hdrAcceptedAt: {now}},
 		{hdrRequestID: {"y"}, hdrFunction: {"victim"}},
-		{hdrRequestID: {"z"}, hdrFunction: {"victim"}, hdrAcceptedAt: {now}, hdrStage: {"deliver"}, hdrDestination: {"http://evil"}},
+		{hdrRequestID: {"z"}, hdrFunction: {"victim"}, hdrAcceptedAt: {now}, hdrStage: {"deliver"}, hdrDestination: {"function:../victim"}},
 		{hdrRequestID: {"w"}, hdrFunction: {"../victim"}, hdrAcceptedAt: {now}},
 	} {
 		h.Set(nats.MsgIdHdr, fmt.Sprint("forged-", i))

@@ -10,7 +10,8 @@ import (
 
 // Asynchronous invocation settings: the event invoke configuration operations (2019-09-25) and
 // a function's DeadLetterConfig. The gateway keeps destinations as "function:NAME",
-// "queue:NAME" or "stream:NAME"; the API names them by ARN.
+// "queue:NAME", "stream:NAME" or "<plugin>:<target>" (structs.ValidDestination); the API names
+// them by ARN.
 
 // DeadLetterConfig is a function's dead-letter target for asynchronous invocations: an SQS
 // queue's ARN (a queue of the agent's NATS) or a Kinesis stream's; TargetArn "" removes it.
@@ -56,9 +57,9 @@ type ListFunctionEventInvokeConfigsOutput struct {
 	NextMarker                 *string                     `json:"NextMarker,omitempty"`
 }
 
-// DestinationARN is the ARN a destination ("function:NAME", "queue:NAME", "stream:NAME") is
-// answered with: a function's ARN, or arn:lambdagw:<queue|stream>:<region>::NAME as event
-// source mappings name the agent's queues and streams.
+// DestinationARN is the ARN a destination is answered with: a function's ARN, or
+// arn:lambdagw:<kind>:<region>::<name> (queue, stream or a plugin's name) as event source
+// mappings name the agent's queues and streams and the plugins' sources.
 func DestinationARN(region, dest string) string {
 	kind, name, ok := strings.Cut(dest, ":")
 	switch {
@@ -71,9 +72,10 @@ func DestinationARN(region, dest string) string {
 }
 
 // ParseDestinationARN maps a destination ARN to "function:NAME" (a function's ARN, unqualified),
-// "queue:NAME" (an SQS queue's ARN, or arn:lambdagw:queue:<region>::NAME) or "stream:NAME" (a
-// Kinesis stream's, or arn:lambdagw:stream:<region>::NAME): the agent's queues and streams of
-// those names. Regions and accounts are not checked, as nowhere else in the gateway.
+// "queue:NAME" (an SQS queue's ARN) or "stream:NAME" (a Kinesis stream's): the agent's queues
+// and streams of those names; and arn:lambdagw:<kind>:<region>::<name> to "<kind>:<name>" (a
+// queue, a stream, or a plugin's target). Regions and accounts are not checked, as nowhere
+// else in the gateway; whether the destination is valid is structs' to say.
 func ParseDestinationARN(arn string) (string, error) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) == 6 && parts[0] == "arn" {
@@ -83,7 +85,7 @@ func ParseDestinationARN(arn string) (string, error) {
 			if err == nil && q == "" {
 				return "function:" + name, nil
 			}
-		case parts[1] == "lambdagw" && (parts[2] == "queue" || parts[2] == "stream") && parts[5] != "":
+		case parts[1] == "lambdagw" && parts[2] != "" && parts[2] != structs.DestinationFunction && parts[5] != "":
 			return parts[2] + ":" + parts[5], nil
 		case parts[2] == "sqs" && parts[5] != "":
 			return "queue:" + parts[5], nil
@@ -91,7 +93,7 @@ func ParseDestinationARN(arn string) (string, error) {
 			return "stream:" + strings.TrimPrefix(parts[5], "stream/"), nil
 		}
 	}
-	return "", fmt.Errorf("%q is not the ARN of a function (unqualified), an SQS queue or a Kinesis stream", arn)
+	return "", fmt.Errorf("%q is not the ARN of a function (unqualified), an SQS queue, a Kinesis stream or arn:lambdagw:<plugin>:<region>::<target>", arn)
 }
 
 // EventInvokeConfigFrom describes a stored configuration as Lambda does.

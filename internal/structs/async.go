@@ -27,7 +27,7 @@ type EventInvokeConfig struct {
 	MaximumRetryAttempts *int `json:"maximum_retry_attempts,omitempty"`
 	// MaximumEventAge is 60 s to 6 h; 0 is Lambda's default, 6 h.
 	MaximumEventAge time.Duration `json:"maximum_event_age,omitempty"`
-	// OnSuccess and OnFailure are destinations: "function:NAME", "queue:NAME" or "stream:NAME".
+	// OnSuccess and OnFailure are destinations (ValidDestination).
 	OnSuccess string `json:"on_success,omitempty"`
 	OnFailure string `json:"on_failure,omitempty"`
 	// OnSuccessARN and OnFailureARN are the destinations' ARNs as the API was given them (an
@@ -78,7 +78,7 @@ func (c *EventInvokeConfig) Check() []FieldError {
 		switch {
 		case d.dest == "":
 		case !ValidDestination(d.dest):
-			badDestination(d.field, "%q: use \"function:NAME\", \"queue:NAME\" or \"stream:NAME\"", d.dest)
+			badDestination(d.field, "%q: %s", d.dest, DestinationHelp)
 		case c.Function != "" && d.dest == "function:"+c.Function:
 			// Each outcome would invoke the function again, without end.
 			badDestination(d.field, "%q: a function cannot be its own destination", d.dest)
@@ -110,15 +110,53 @@ func (c *EventInvokeConfig) Copy() *EventInvokeConfig {
 	return &out
 }
 
-// ValidDestination says whether d names a destination of asynchronous invocations.
+// Destinations of asynchronous invocations, dead-lettered events and triggers' on-failure
+// records: a function ("function:NAME", invoked asynchronously), a queue or a stream of the
+// agent's NATS ("queue:NAME", "stream:NAME"), or a target of a trigger plugin that accepts
+// records ("<plugin>:<target>", the plugin block's name: a Redis stream, a Kafka topic).
+const (
+	DestinationFunction = "function"
+	DestinationQueue    = "queue"
+	DestinationStream   = "stream"
+)
+
+// DestinationHelp says how a destination is written, for errors.
+const DestinationHelp = `use "function:NAME", "queue:NAME", "stream:NAME" or "<plugin>:<target>" (a plugin block's name)`
+
+// maxPluginTarget is the longest target of a plugin destination.
+const maxPluginTarget = 256
+
+// ValidDestination says whether d names a destination.
 func ValidDestination(d string) bool {
 	kind, name, ok := strings.Cut(d, ":")
-	return ok && (kind == "function" || kind == "queue" || kind == "stream") && ValidName(name)
+	if !ok || !ValidName(kind) || kind == "arn" { // an ARN is the API's form, never a plugin's name
+		return false
+	}
+	switch kind {
+	case DestinationFunction, DestinationQueue, DestinationStream:
+		return ValidName(name)
+	}
+	return validPluginTarget(name)
+}
+
+// validPluginTarget: 1 to 256 printable ASCII characters without spaces; what more the target
+// must be is the plugin's to say when it is handed a record.
+func validPluginTarget(s string) bool {
+	if s == "" || len(s) > maxPluginTarget {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidDeadLetterTarget says whether d names a function's dead-letter target: a queue or a
-// stream (as Lambda's dead-letter queue is an SQS queue or an SNS topic, never a function).
+// stream, or a plugin's target (as Lambda's dead-letter queue is an SQS queue or an SNS topic,
+// never a function).
 func ValidDeadLetterTarget(d string) bool {
 	kind, _, _ := strings.Cut(d, ":")
-	return ValidDestination(d) && kind != "function"
+	return ValidDestination(d) && kind != DestinationFunction
 }

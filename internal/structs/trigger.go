@@ -3,7 +3,6 @@ package structs
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"time"
 )
 
@@ -97,11 +96,8 @@ func (t *Trigger) Check() []FieldError {
 	default:
 		add("starting_position", "", "%q: use TRIM_HORIZON, LATEST or AT_TIMESTAMP", t.StartingPosition)
 	}
-	if d := t.OnFailure; d != "" {
-		kind, name, ok := strings.Cut(d, ":")
-		if !ok || (kind != "function" && kind != "queue") || name == "" {
-			add("on_failure", "Invalid on_failure destination", "%q: use \"function:NAME\" or \"queue:NAME\"", d)
-		}
+	if d := t.OnFailure; d != "" && !ValidDestination(d) {
+		add("on_failure", "Invalid on_failure destination", "%q: %s", d, DestinationHelp)
 	}
 	return errs
 }

@@ -104,7 +104,7 @@ func (f *Function) Validate() []FieldError {
 		add("GatewayOptions.FreezeDelayMs", "", "%s is out of range: it must be between 0s and %s", *d, MaxFreezeDelay)
 	}
 	if d := f.DeadLetterTarget; d != "" && !ValidDeadLetterTarget(d) {
-		add("DeadLetterConfig.TargetArn", "Invalid dead-letter target", "%q: use \"queue:NAME\" or \"stream:NAME\"", d)
+		add("DeadLetterConfig.TargetArn", "Invalid dead-letter target", "%q: use \"queue:NAME\", \"stream:NAME\" or \"<plugin>:<target>\" (never a function)", d)
 	}
 	errs = append(errs, ValidateEnvironment(f.Environment)...)
 	errs = append(errs, f.ValidateLayers()...)

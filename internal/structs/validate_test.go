@@ -36,7 +36,7 @@ func TestFunctionValidate(t *testing.T) {
 		"env reserved":  {func(f *Function) { f.Environment["AWS_REGION"] = "x" }, "Environment.Variables", "AWS_REGION"},
 		"env too large": {func(f *Function) { f.Environment["BIG"] = strings.Repeat("x", 4096) }, "Environment.Variables", "4109 bytes"},
 		"dead letter":   {func(f *Function) { f.DeadLetterTarget = "function:sink" }, "DeadLetterConfig.TargetArn", `"function:sink"`},
-		"dead letter ?": {func(f *Function) { f.DeadLetterTarget = "sqs:dlq" }, "DeadLetterConfig.TargetArn", `"sqs:dlq"`},
+		"dead letter ?": {func(f *Function) { f.DeadLetterTarget = "function:dlq" }, "DeadLetterConfig.TargetArn", `"function:dlq"`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -111,7 +111,7 @@ func TestTriggerCheck(t *testing.T) {
 		"maximum_retry_attempts": func(t *Trigger) { t.MaximumRetryAttempts = -2 },
 		"maximum_record_age":     func(t *Trigger) { t.MaximumRecordAge = time.Second },
 		"starting_position":      func(t *Trigger) { t.StartingPosition = AtTimestamp },
-		"on_failure":             func(t *Trigger) { t.OnFailure = "sqs:x" },
+		"on_failure":             func(t *Trigger) { t.OnFailure = "sqs x" },
 	}
 	for field, change := range bad {
 		tr := ok
@@ -150,10 +150,10 @@ func TestEventInvokeConfigCheck(t *testing.T) {
 		}
 	}
 	bad := EventInvokeConfig{Function: "fn", Qualifier: "a b", MaximumRetryAttempts: &three, MaximumEventAge: 90*time.Second + time.Millisecond,
-		OnSuccess: "sns:topic", OnFailure: "function:fn"}
+		OnSuccess: "sns:a topic", OnFailure: "function:fn"}
 	errs := bad.Check()
 	want := []struct{ field, value string }{{"Qualifier", `"a b"`}, {"MaximumRetryAttempts", "3"}, {"MaximumEventAgeInSeconds", "whole seconds"},
-		{"DestinationConfig.OnSuccess.Destination", `"sns:topic"`}, {"DestinationConfig.OnFailure.Destination", "its own destination"}}
+		{"DestinationConfig.OnSuccess.Destination", `"sns:a topic"`}, {"DestinationConfig.OnFailure.Destination", "its own destination"}}
 	if len(errs) != len(want) {
 		t.Fatalf("errors: %v", errs)
 	}
@@ -165,9 +165,24 @@ func TestEventInvokeConfigCheck(t *testing.T) {
 	if errs := ValidateEventAge(0); len(errs) != 1 || !strings.Contains(errs[0].Message, "0s is out of range") {
 		t.Errorf("an event age of 0: %v", errs)
 	}
-	for d, ok := range map[string]bool{"queue:dlq": true, "stream:s": true, "function:f": false, "queue:": false, "topic:t": false} {
+	for d, ok := range map[string]bool{"queue:dlq": true, "stream:s": true, "function:f": false, "queue:": false, "redis:dead.letters": true} {
 		if ValidDeadLetterTarget(d) != ok {
 			t.Errorf("ValidDeadLetterTarget(%q) = %v", d, !ok)
+		}
+	}
+}
+
+// TestValidDestination: the gateway's own kinds take a name; any other kind is a plugin block's
+// name, whose target may be any short printable word (a Redis key, a Kafka topic).
+func TestValidDestination(t *testing.T) {
+	for d, ok := range map[string]bool{
+		"function:f": true, "queue:q-1": true, "stream:s_1": true, "redis:orders.v1/eu": true, "kafka:" + strings.Repeat("t", 256): true,
+		"function:a.b": false, "queue:": false, "stream": false, "": false, ":x": false, "a b:x": false, "redis:": false,
+		"redis:a b": false, "redis:a\nb": false, "redis:é": false, "kafka:" + strings.Repeat("t", 257): false,
+		strings.Repeat("p", 65) + ":x": false, "arn:aws:sqs:us-east-1:1:dlq": false,
+	} {
+		if ValidDestination(d) != ok {
+			t.Errorf("ValidDestination(%q) = %v", d, !ok)
 		}
 	}
 }

@@ -203,6 +203,32 @@ func (h *Host) HasTrigger(name string) bool {
 	return ok
 }
 
+// recordTimeout bounds a plugin's AcceptRecord: a record it does not take in time is kept by
+// the gateway and handed again later.
+const recordTimeout = 30 * time.Second
+
+// SendRecord hands a record to plugin's target ("<plugin>:<target>" destinations). It fails
+// when the plugin is not configured, not running now (between restarts), takes no records
+// (sdk.ErrNoRecords) or refuses this one; the caller keeps the record and tries again.
+func (h *Host) SendRecord(ctx context.Context, plugin string, r sdk.Record) error {
+	p, ok := h.procs[plugin]
+	if !ok {
+		return fmt.Errorf("no plugin %q is configured on this node", plugin)
+	}
+	p.mu.Lock()
+	trig := p.trigger
+	p.mu.Unlock()
+	if trig == nil {
+		return fmt.Errorf("the plugin %s is not running as a trigger now", plugin)
+	}
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	if err := trig.AcceptRecord(ctx, r); err != nil {
+		return fmt.Errorf("the plugin %s did not take the record for %s: %w", plugin, r.Target, err)
+	}
+	return nil
+}
+
 // SetMappings gives a trigger plugin the mappings it runs on this node; they are pushed now
 // and again after every restart.
 func (h *Host) SetMappings(name string, ms []sdk.Mapping) {

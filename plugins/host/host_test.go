@@ -351,3 +351,30 @@ func TestPluginLogLines(t *testing.T) {
 		t.Errorf("a plugin line carries go-plugin's timestamp or @module:\n%s", out.String())
 	}
 }
+
+// TestSendRecord: a record for "<plugin>:<target>" reaches the plugin's AcceptRecord; one the
+// plugin refuses, or for a plugin not configured, is an error (the gateway keeps the record).
+func TestSendRecord(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	h := newHost(t, pluginBlock(t, "config {\n  greeting = \"hello\"\n}\n", checksum(t)), &sdktest.Host{})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := h.SendRecord(ctx, "t", sdk.Record{Target: "audit", Key: "req-1", Data: []byte(`{"condition":"Success"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(h.cfg.DataDir, "t")
+	if b, err := os.ReadFile(filepath.Join(dir, "records.log")); err != nil || string(b) != "audit req-1 {\"condition\":\"Success\"}\n" {
+		t.Fatalf("records.log: %q %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "refuse"), []byte("audit"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SendRecord(ctx, "t", sdk.Record{Target: "audit"}); err == nil || !strings.Contains(err.Error(), "target audit refuses records") {
+		t.Errorf("a refused record: %v", err)
+	}
+	if err := h.SendRecord(ctx, "redis", sdk.Record{Target: "audit"}); err == nil || !strings.Contains(err.Error(), `no plugin "redis"`) {
+		t.Errorf("a plugin not configured: %v", err)
+	}
+}

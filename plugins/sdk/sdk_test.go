@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"sync"
 	"testing"
@@ -172,5 +173,39 @@ func TestExtensionRoundTrip(t *testing.T) {
 	}
 	if r, err := c.Authorize(ctx, sdk.AuthorizeRequest{Function: "fn", Path: "/x"}); err != nil || r.Allow || r.Status != 401 || r.Message != "no token for fn/x" {
 		t.Errorf("denied request: %+v %v", r, err)
+	}
+}
+
+// recordTrigger is an echoTrigger that also takes records, refusing targets it does not know.
+type recordTrigger struct {
+	echoTrigger
+	records []sdk.Record
+}
+
+func (r *recordTrigger) AcceptRecord(_ context.Context, rec sdk.Record) error {
+	if rec.Target != "audit" {
+		return errors.New("no target " + rec.Target)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.records = append(r.records, rec)
+	return nil
+}
+
+// TestAcceptRecord: a trigger that implements RecordAcceptor gets records intact across gRPC,
+// and its refusal comes back in its own words; one that does not says so (ErrNoRecords).
+func TestAcceptRecord(t *testing.T) {
+	ctx := context.Background()
+	impl := &recordTrigger{}
+	c := sdktest.Trigger(t, impl)
+	rec := sdk.Record{Target: "audit", Key: "req-1", Data: []byte(`{"version":"1.0"}`)}
+	if err := c.AcceptRecord(ctx, rec); err != nil || len(impl.records) != 1 || !reflect.DeepEqual(impl.records[0], rec) {
+		t.Fatalf("a record crossed as %+v (%v), want %+v", impl.records, err, rec)
+	}
+	if err := c.AcceptRecord(ctx, sdk.Record{Target: "other"}); err == nil || err.Error() != "no target other" {
+		t.Errorf("a refused record: %v", err)
+	}
+	if err := sdktest.Trigger(t, &echoTrigger{}).AcceptRecord(ctx, rec); !errors.Is(err, sdk.ErrNoRecords) {
+		t.Errorf("a trigger without AcceptRecord: %v, want ErrNoRecords", err)
 	}
 }

@@ -29,6 +29,30 @@ type TriggerSource interface {
 	Status(ctx context.Context) ([]MappingStatus, error)
 }
 
+// RecordAcceptor is what a TriggerSource implements, besides, to be a destination: the gateway
+// hands it records for "<plugin>:<target>", the destinations of asynchronous invocations, of
+// dead-lettered events and of triggers' on-failure records. AcceptRecord returns once the
+// record is stored as durably as the source stores anything; an error makes the gateway keep
+// the record and try again later, so a record is never lost to a plugin that is down.
+type RecordAcceptor interface {
+	AcceptRecord(ctx context.Context, r Record) error
+}
+
+// Record is a record for a plugin's target.
+type Record struct {
+	// Target is what the destination names after "<plugin>:" (a stream, a topic, a queue).
+	Target string
+	// Key is the request id of the invocation the record is about: a partition key, or an id
+	// to drop a duplicate by (records are delivered at least once).
+	Key string
+	// Data is the record as JSON: Lambda's destination record, a trigger's on-failure record, or
+	// a dead-lettered event's payload.
+	Data []byte
+}
+
+// ErrNoRecords means the plugin takes no records: it does not implement RecordAcceptor.
+var ErrNoRecords = errors.New("the plugin does not accept records (its trigger does not implement sdk.RecordAcceptor)")
+
 // Host is the gateway as a trigger plugin sees it.
 type Host interface {
 	// Deliver invokes the mapping's function with a batch and returns how each record fared.
@@ -211,6 +235,20 @@ func (c *TriggerClient) Status(ctx context.Context) ([]MappingStatus, error) {
 	return statusesFromProto(resp.Statuses), nil
 }
 
+// AcceptRecord hands the plugin a record for one of its targets. ErrNoRecords: the plugin does
+// not take records.
+func (c *TriggerClient) AcceptRecord(ctx context.Context, r Record) error {
+	_, err := c.client.AcceptRecord(ctx, &pb.Record{Target: r.Target, Key: r.Key, Data: r.Data})
+	if status.Code(err) == codes.Unimplemented {
+		return ErrNoRecords
+	}
+	if s, ok := status.FromError(err); ok && err != nil {
+		// The plugin's own words, without gRPC's "rpc error: code = Unknown desc =".
+		return errors.New(s.Message())
+	}
+	return err
+}
+
 // triggerServer is the plugin's side of the TriggerSource service.
 type triggerServer struct {
 	pb.UnimplementedTriggerSourceServer
@@ -253,6 +291,17 @@ func (s *triggerServer) Status(ctx context.Context, _ *pb.Empty) (*pb.StatusResp
 		return nil, err
 	}
 	return &pb.StatusResponse{Statuses: statusesToProto(st)}, nil
+}
+
+func (s *triggerServer) AcceptRecord(ctx context.Context, r *pb.Record) (*pb.Empty, error) {
+	ra, ok := s.impl.(RecordAcceptor)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, ErrNoRecords.Error())
+	}
+	if err := ra.AcceptRecord(ctx, Record{Target: r.Target, Key: r.Key, Data: r.Data}); err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, nil
 }
 
 // hostClient is the plugin's view of the gateway.

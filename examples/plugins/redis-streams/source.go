@@ -30,6 +30,10 @@ package main
 //     the time in its entry ID), it goes to the on-failure destination and is acknowledged.
 //   - BisectBatchOnFunctionError is not supported (a failed batch's entries are retried as
 //     they are claimed again, in batches of whatever is due).
+//   - The plugin is also a destination (sdk.RecordAcceptor): a record for "<plugin>:<stream>"
+//     (an asynchronous invocation's outcome, a dead-lettered event, a trigger's on-failure
+//     record) is added to that stream (XADD) with the fields "key" (the invocation's request
+//     id) and "data" (the record's JSON), so a trigger on that stream reads it back as it was.
 //
 // Mapping options (sdk.Mapping.Options):
 //   - group: the consumer group's name.
@@ -90,16 +94,34 @@ type server struct {
 	opts   *redis.Options
 	node   string // this node's consumer name
 	region string
+	// records adds the records the plugin is handed as a destination.
+	records *redis.Client
 }
 
-var _ sdk.TriggerSource = (*source)(nil)
+var (
+	_ sdk.TriggerSource  = (*source)(nil)
+	_ sdk.RecordAcceptor = (*source)(nil)
+)
 
 func newSource(logger hclog.Logger) *source {
 	s := &source{logger: logger.Named("redis-streams")}
 	s.Source = trigger.NewSource(trigger.SourceConfig[server, *consumer]{
 		Name: "Redis Streams", Connect: s.connect, SetupTimeout: setupTimeout, NewRunner: s.newConsumer,
+		Disconnect: func(srv server, _ bool) { _ = srv.records.Close() },
 	})
 	return s
+}
+
+// AcceptRecord adds a record to the stream r.Target; it returns once Redis has it.
+func (s *source) AcceptRecord(ctx context.Context, r sdk.Record) error {
+	srv, ok := s.Conn()
+	if !ok {
+		return errors.New("the Redis Streams trigger is not configured")
+	}
+	if err := srv.records.XAdd(ctx, &redis.XAddArgs{Stream: r.Target, Values: []any{keyField, r.Key, dataField, r.Data}}).Err(); err != nil {
+		return fmt.Errorf("adding a record to stream %s: %w", r.Target, err)
+	}
+	return nil
 }
 
 func (s *source) Schema() sdk.Schema {
@@ -179,7 +201,7 @@ func (s *source) connect(ctx context.Context, req sdk.ConfigureRequest) (server,
 	if region == "" {
 		region = defaultRegion
 	}
-	return server{opts: opts, node: node, region: region}, nil, nil
+	return server{opts: opts, node: node, region: region, records: redis.NewClient(opts)}, nil, nil
 }
 
 // configErrorAttribute names the configuration attribute a Redis error is about (a wrong

@@ -555,3 +555,26 @@ func TestSlowFunctionKeepsItsEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptRecord: as a destination the plugin adds each record to the stream it names, with
+// the request id as "key" and the record as "data", so a trigger on that stream reads the record
+// back as its Kinesis record's data and partition key.
+func TestAcceptRecord(t *testing.T) {
+	t.Parallel()
+	rs := startRedis(t, "")
+	p := startPlugin(t, rs, "n1", &sdktest.Host{})
+	rec := sdk.Record{Target: "audit", Key: "req-1", Data: []byte(`{"requestContext":{"condition":"Success"}}`)}
+	if err := p.trig.AcceptRecord(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	m := mapping("audit", "audit")
+	p.setMappings(t, m)
+	waitHost(t, p.host, "the record as a batch", func(h *sdktest.Host) bool { return len(h.Batches()) > 0 })
+	var ev events.KinesisEvent
+	if err := json.Unmarshal(p.host.Batches()[0].Event, &ev); err != nil || len(ev.Records) != 1 {
+		t.Fatalf("the event: %v %s", err, p.host.Batches()[0].Event)
+	}
+	if k := ev.Records[0].Kinesis; k.PartitionKey != "req-1" || string(k.Data) != string(rec.Data) {
+		t.Errorf("the record read back with key %q and data %s", k.PartitionKey, k.Data)
+	}
+}

@@ -4,7 +4,9 @@
 // record to telemetry.log in its data folder, and lets a function-URL request through only
 // with the header x-allow: yes (else 401 with a message naming the function). Configured, it
 // logs two lines through sdk.Logger: "configured" (module t) and "ready" (module t.setup),
-// with a duration and a large count.
+// with a duration and a large count. It takes records (a destination "<plugin>:<target>"),
+// appending "target key data" lines to records.log in its data folder, and refuses those for
+// a target named in the file "refuse" there.
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +29,7 @@ type source struct {
 	mu       sync.Mutex
 	host     sdk.Host
 	greeting string
+	dataDir  string
 	statuses []sdk.MappingStatus
 }
 
@@ -47,7 +51,7 @@ func (s *source) Configure(_ context.Context, req sdk.ConfigureRequest, host sdk
 		return []sdk.Diagnostic{{Attribute: "greeting", Summary: "Unfriendly greeting", Detail: "say something nicer"}}, nil
 	}
 	s.mu.Lock()
-	s.host, s.greeting = host, cfg.Greeting
+	s.host, s.greeting, s.dataDir = host, cfg.Greeting, req.HostInfo["data_dir"]
 	s.mu.Unlock()
 	logger.Info("configured", "poll", 1500*time.Millisecond, "records", 2000000, "greeting", cfg.Greeting)
 	logger.Named("setup").Debug("ready", "took", 3*time.Second)
@@ -74,6 +78,21 @@ func (s *source) Status(context.Context) ([]sdk.MappingStatus, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.statuses, nil
+}
+
+func (s *source) AcceptRecord(_ context.Context, r sdk.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if refused, _ := os.ReadFile(filepath.Join(s.dataDir, "refuse")); strings.TrimSpace(string(refused)) == r.Target {
+		return fmt.Errorf("target %s refuses records", r.Target)
+	}
+	f, err := os.OpenFile(filepath.Join(s.dataDir, "records.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "%s %s %s\n", r.Target, r.Key, r.Data)
+	return err
 }
 
 type extension struct {

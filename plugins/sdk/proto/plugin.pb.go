@@ -78,7 +78,7 @@ func (x BatchResult_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BatchResult_Outcome.Descriptor instead.
 func (BatchResult_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type Empty struct {
@@ -782,6 +782,71 @@ func (x *StatusResponse) GetStatuses() []*MappingStatus {
 	return nil
 }
 
+// A record for a plugin's target.
+type Record struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target, as the destination names it after "<plugin>:".
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// A key for partitioning or deduplication: the request id of the invocation the record is about.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The record: Lambda's destination record, a trigger's on-failure record, or a dead-lettered
+	// event's payload, as JSON.
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Record) Reset() {
+	*x = Record{}
+	mi := &file_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Record) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Record) ProtoMessage() {}
+
+func (x *Record) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Record.ProtoReflect.Descriptor instead.
+func (*Record) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Record) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Record) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Record) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // A batch a trigger delivers: the event as the function receives it, and the identifiers of its
 // records in the event's order (the itemIdentifier a function names in batchItemFailures).
 type Batch struct {
@@ -795,7 +860,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +872,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +885,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Batch) GetMappingUuid() string {
@@ -860,7 +925,7 @@ type BatchResult struct {
 
 func (x *BatchResult) Reset() {
 	*x = BatchResult{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +937,7 @@ func (x *BatchResult) String() string {
 func (*BatchResult) ProtoMessage() {}
 
 func (x *BatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +950,7 @@ func (x *BatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
 func (*BatchResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchResult) GetOutcome() BatchResult_Outcome {
@@ -934,7 +999,7 @@ type FailureRequest struct {
 
 func (x *FailureRequest) Reset() {
 	*x = FailureRequest{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1011,7 @@ func (x *FailureRequest) String() string {
 func (*FailureRequest) ProtoMessage() {}
 
 func (x *FailureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1024,7 @@ func (x *FailureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailureRequest.ProtoReflect.Descriptor instead.
 func (*FailureRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FailureRequest) GetMappingUuid() string {
@@ -993,7 +1058,7 @@ type TelemetryEvent struct {
 
 func (x *TelemetryEvent) Reset() {
 	*x = TelemetryEvent{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1070,7 @@ func (x *TelemetryEvent) String() string {
 func (*TelemetryEvent) ProtoMessage() {}
 
 func (x *TelemetryEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1083,7 @@ func (x *TelemetryEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TelemetryEvent.ProtoReflect.Descriptor instead.
 func (*TelemetryEvent) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TelemetryEvent) GetType() string {
@@ -1071,7 +1136,7 @@ type TelemetryAck struct {
 
 func (x *TelemetryAck) Reset() {
 	*x = TelemetryAck{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1148,7 @@ func (x *TelemetryAck) String() string {
 func (*TelemetryAck) ProtoMessage() {}
 
 func (x *TelemetryAck) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1161,7 @@ func (x *TelemetryAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TelemetryAck.ProtoReflect.Descriptor instead.
 func (*TelemetryAck) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type AuthorizeRequest struct {
@@ -1114,7 +1179,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1191,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1204,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuthorizeRequest) GetFunction() string {
@@ -1203,7 +1268,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1280,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1293,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuthorizeResponse) GetAllow() bool {
@@ -1262,7 +1327,7 @@ type ExtensionCapabilities struct {
 
 func (x *ExtensionCapabilities) Reset() {
 	*x = ExtensionCapabilities{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1339,7 @@ func (x *ExtensionCapabilities) String() string {
 func (*ExtensionCapabilities) ProtoMessage() {}
 
 func (x *ExtensionCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1352,7 @@ func (x *ExtensionCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtensionCapabilities.ProtoReflect.Descriptor instead.
 func (*ExtensionCapabilities) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExtensionCapabilities) GetTelemetry() bool {
@@ -1368,7 +1433,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\x13SetMappingsResponse\x12=\n" +
 	"\bstatuses\x18\x01 \x03(\v2!.lambdagw.plugin.v1.MappingStatusR\bstatuses\"O\n" +
 	"\x0eStatusResponse\x12=\n" +
-	"\bstatuses\x18\x01 \x03(\v2!.lambdagw.plugin.v1.MappingStatusR\bstatuses\"[\n" +
+	"\bstatuses\x18\x01 \x03(\v2!.lambdagw.plugin.v1.MappingStatusR\bstatuses\"F\n" +
+	"\x06Record\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"[\n" +
 	"\x05Batch\x12!\n" +
 	"\fmapping_uuid\x18\x01 \x01(\tR\vmappingUuid\x12\x14\n" +
 	"\x05event\x18\x02 \x01(\fR\x05event\x12\x19\n" +
@@ -1416,12 +1485,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\ttelemetry\x18\x01 \x01(\bR\ttelemetry\x12\x1e\n" +
 	"\n" +
 	"authorizer\x18\x02 \x01(\bR\n" +
-	"authorizer2\xd6\x02\n" +
+	"authorizer2\x9d\x03\n" +
 	"\rTriggerSource\x12B\n" +
 	"\tGetSchema\x12\x19.lambdagw.plugin.v1.Empty\x1a\x1a.lambdagw.plugin.v1.Schema\x12X\n" +
 	"\tConfigure\x12$.lambdagw.plugin.v1.ConfigureRequest\x1a%.lambdagw.plugin.v1.ConfigureResponse\x12^\n" +
 	"\vSetMappings\x12&.lambdagw.plugin.v1.SetMappingsRequest\x1a'.lambdagw.plugin.v1.SetMappingsResponse\x12G\n" +
-	"\x06Status\x12\x19.lambdagw.plugin.v1.Empty\x1a\".lambdagw.plugin.v1.StatusResponse2\x9d\x01\n" +
+	"\x06Status\x12\x19.lambdagw.plugin.v1.Empty\x1a\".lambdagw.plugin.v1.StatusResponse\x12E\n" +
+	"\fAcceptRecord\x12\x1a.lambdagw.plugin.v1.Record\x1a\x19.lambdagw.plugin.v1.Empty2\x9d\x01\n" +
 	"\x04Host\x12E\n" +
 	"\aDeliver\x12\x19.lambdagw.plugin.v1.Batch\x1a\x1f.lambdagw.plugin.v1.BatchResult\x12N\n" +
 	"\rSendOnFailure\x12\".lambdagw.plugin.v1.FailureRequest\x1a\x19.lambdagw.plugin.v1.Empty2\xae\x03\n" +
@@ -1445,7 +1515,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_plugin_proto_goTypes = []any{
 	(BatchResult_Outcome)(0),      // 0: lambdagw.plugin.v1.BatchResult.Outcome
 	(*Empty)(nil),                 // 1: lambdagw.plugin.v1.Empty
@@ -1459,52 +1529,55 @@ var file_plugin_proto_goTypes = []any{
 	(*MappingStatus)(nil),         // 9: lambdagw.plugin.v1.MappingStatus
 	(*SetMappingsResponse)(nil),   // 10: lambdagw.plugin.v1.SetMappingsResponse
 	(*StatusResponse)(nil),        // 11: lambdagw.plugin.v1.StatusResponse
-	(*Batch)(nil),                 // 12: lambdagw.plugin.v1.Batch
-	(*BatchResult)(nil),           // 13: lambdagw.plugin.v1.BatchResult
-	(*FailureRequest)(nil),        // 14: lambdagw.plugin.v1.FailureRequest
-	(*TelemetryEvent)(nil),        // 15: lambdagw.plugin.v1.TelemetryEvent
-	(*TelemetryAck)(nil),          // 16: lambdagw.plugin.v1.TelemetryAck
-	(*AuthorizeRequest)(nil),      // 17: lambdagw.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),     // 18: lambdagw.plugin.v1.AuthorizeResponse
-	(*ExtensionCapabilities)(nil), // 19: lambdagw.plugin.v1.ExtensionCapabilities
-	nil,                           // 20: lambdagw.plugin.v1.ConfigureRequest.HostEntry
-	nil,                           // 21: lambdagw.plugin.v1.Mapping.OptionsEntry
-	nil,                           // 22: lambdagw.plugin.v1.AuthorizeRequest.HeadersEntry
+	(*Record)(nil),                // 12: lambdagw.plugin.v1.Record
+	(*Batch)(nil),                 // 13: lambdagw.plugin.v1.Batch
+	(*BatchResult)(nil),           // 14: lambdagw.plugin.v1.BatchResult
+	(*FailureRequest)(nil),        // 15: lambdagw.plugin.v1.FailureRequest
+	(*TelemetryEvent)(nil),        // 16: lambdagw.plugin.v1.TelemetryEvent
+	(*TelemetryAck)(nil),          // 17: lambdagw.plugin.v1.TelemetryAck
+	(*AuthorizeRequest)(nil),      // 18: lambdagw.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),     // 19: lambdagw.plugin.v1.AuthorizeResponse
+	(*ExtensionCapabilities)(nil), // 20: lambdagw.plugin.v1.ExtensionCapabilities
+	nil,                           // 21: lambdagw.plugin.v1.ConfigureRequest.HostEntry
+	nil,                           // 22: lambdagw.plugin.v1.Mapping.OptionsEntry
+	nil,                           // 23: lambdagw.plugin.v1.AuthorizeRequest.HeadersEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: lambdagw.plugin.v1.Schema.attributes:type_name -> lambdagw.plugin.v1.Attribute
-	20, // 1: lambdagw.plugin.v1.ConfigureRequest.host:type_name -> lambdagw.plugin.v1.ConfigureRequest.HostEntry
+	21, // 1: lambdagw.plugin.v1.ConfigureRequest.host:type_name -> lambdagw.plugin.v1.ConfigureRequest.HostEntry
 	4,  // 2: lambdagw.plugin.v1.ConfigureResponse.diagnostics:type_name -> lambdagw.plugin.v1.Diagnostic
-	21, // 3: lambdagw.plugin.v1.Mapping.options:type_name -> lambdagw.plugin.v1.Mapping.OptionsEntry
+	22, // 3: lambdagw.plugin.v1.Mapping.options:type_name -> lambdagw.plugin.v1.Mapping.OptionsEntry
 	7,  // 4: lambdagw.plugin.v1.SetMappingsRequest.mappings:type_name -> lambdagw.plugin.v1.Mapping
 	9,  // 5: lambdagw.plugin.v1.SetMappingsResponse.statuses:type_name -> lambdagw.plugin.v1.MappingStatus
 	9,  // 6: lambdagw.plugin.v1.StatusResponse.statuses:type_name -> lambdagw.plugin.v1.MappingStatus
 	0,  // 7: lambdagw.plugin.v1.BatchResult.outcome:type_name -> lambdagw.plugin.v1.BatchResult.Outcome
-	22, // 8: lambdagw.plugin.v1.AuthorizeRequest.headers:type_name -> lambdagw.plugin.v1.AuthorizeRequest.HeadersEntry
+	23, // 8: lambdagw.plugin.v1.AuthorizeRequest.headers:type_name -> lambdagw.plugin.v1.AuthorizeRequest.HeadersEntry
 	1,  // 9: lambdagw.plugin.v1.TriggerSource.GetSchema:input_type -> lambdagw.plugin.v1.Empty
 	5,  // 10: lambdagw.plugin.v1.TriggerSource.Configure:input_type -> lambdagw.plugin.v1.ConfigureRequest
 	8,  // 11: lambdagw.plugin.v1.TriggerSource.SetMappings:input_type -> lambdagw.plugin.v1.SetMappingsRequest
 	1,  // 12: lambdagw.plugin.v1.TriggerSource.Status:input_type -> lambdagw.plugin.v1.Empty
-	12, // 13: lambdagw.plugin.v1.Host.Deliver:input_type -> lambdagw.plugin.v1.Batch
-	14, // 14: lambdagw.plugin.v1.Host.SendOnFailure:input_type -> lambdagw.plugin.v1.FailureRequest
-	1,  // 15: lambdagw.plugin.v1.Extension.GetSchema:input_type -> lambdagw.plugin.v1.Empty
-	5,  // 16: lambdagw.plugin.v1.Extension.Configure:input_type -> lambdagw.plugin.v1.ConfigureRequest
-	1,  // 17: lambdagw.plugin.v1.Extension.Capabilities:input_type -> lambdagw.plugin.v1.Empty
-	15, // 18: lambdagw.plugin.v1.Extension.Telemetry:input_type -> lambdagw.plugin.v1.TelemetryEvent
-	17, // 19: lambdagw.plugin.v1.Extension.Authorize:input_type -> lambdagw.plugin.v1.AuthorizeRequest
-	3,  // 20: lambdagw.plugin.v1.TriggerSource.GetSchema:output_type -> lambdagw.plugin.v1.Schema
-	6,  // 21: lambdagw.plugin.v1.TriggerSource.Configure:output_type -> lambdagw.plugin.v1.ConfigureResponse
-	10, // 22: lambdagw.plugin.v1.TriggerSource.SetMappings:output_type -> lambdagw.plugin.v1.SetMappingsResponse
-	11, // 23: lambdagw.plugin.v1.TriggerSource.Status:output_type -> lambdagw.plugin.v1.StatusResponse
-	13, // 24: lambdagw.plugin.v1.Host.Deliver:output_type -> lambdagw.plugin.v1.BatchResult
-	1,  // 25: lambdagw.plugin.v1.Host.SendOnFailure:output_type -> lambdagw.plugin.v1.Empty
-	3,  // 26: lambdagw.plugin.v1.Extension.GetSchema:output_type -> lambdagw.plugin.v1.Schema
-	6,  // 27: lambdagw.plugin.v1.Extension.Configure:output_type -> lambdagw.plugin.v1.ConfigureResponse
-	19, // 28: lambdagw.plugin.v1.Extension.Capabilities:output_type -> lambdagw.plugin.v1.ExtensionCapabilities
-	16, // 29: lambdagw.plugin.v1.Extension.Telemetry:output_type -> lambdagw.plugin.v1.TelemetryAck
-	18, // 30: lambdagw.plugin.v1.Extension.Authorize:output_type -> lambdagw.plugin.v1.AuthorizeResponse
-	20, // [20:31] is the sub-list for method output_type
-	9,  // [9:20] is the sub-list for method input_type
+	12, // 13: lambdagw.plugin.v1.TriggerSource.AcceptRecord:input_type -> lambdagw.plugin.v1.Record
+	13, // 14: lambdagw.plugin.v1.Host.Deliver:input_type -> lambdagw.plugin.v1.Batch
+	15, // 15: lambdagw.plugin.v1.Host.SendOnFailure:input_type -> lambdagw.plugin.v1.FailureRequest
+	1,  // 16: lambdagw.plugin.v1.Extension.GetSchema:input_type -> lambdagw.plugin.v1.Empty
+	5,  // 17: lambdagw.plugin.v1.Extension.Configure:input_type -> lambdagw.plugin.v1.ConfigureRequest
+	1,  // 18: lambdagw.plugin.v1.Extension.Capabilities:input_type -> lambdagw.plugin.v1.Empty
+	16, // 19: lambdagw.plugin.v1.Extension.Telemetry:input_type -> lambdagw.plugin.v1.TelemetryEvent
+	18, // 20: lambdagw.plugin.v1.Extension.Authorize:input_type -> lambdagw.plugin.v1.AuthorizeRequest
+	3,  // 21: lambdagw.plugin.v1.TriggerSource.GetSchema:output_type -> lambdagw.plugin.v1.Schema
+	6,  // 22: lambdagw.plugin.v1.TriggerSource.Configure:output_type -> lambdagw.plugin.v1.ConfigureResponse
+	10, // 23: lambdagw.plugin.v1.TriggerSource.SetMappings:output_type -> lambdagw.plugin.v1.SetMappingsResponse
+	11, // 24: lambdagw.plugin.v1.TriggerSource.Status:output_type -> lambdagw.plugin.v1.StatusResponse
+	1,  // 25: lambdagw.plugin.v1.TriggerSource.AcceptRecord:output_type -> lambdagw.plugin.v1.Empty
+	14, // 26: lambdagw.plugin.v1.Host.Deliver:output_type -> lambdagw.plugin.v1.BatchResult
+	1,  // 27: lambdagw.plugin.v1.Host.SendOnFailure:output_type -> lambdagw.plugin.v1.Empty
+	3,  // 28: lambdagw.plugin.v1.Extension.GetSchema:output_type -> lambdagw.plugin.v1.Schema
+	6,  // 29: lambdagw.plugin.v1.Extension.Configure:output_type -> lambdagw.plugin.v1.ConfigureResponse
+	20, // 30: lambdagw.plugin.v1.Extension.Capabilities:output_type -> lambdagw.plugin.v1.ExtensionCapabilities
+	17, // 31: lambdagw.plugin.v1.Extension.Telemetry:output_type -> lambdagw.plugin.v1.TelemetryAck
+	19, // 32: lambdagw.plugin.v1.Extension.Authorize:output_type -> lambdagw.plugin.v1.AuthorizeResponse
+	21, // [21:33] is the sub-list for method output_type
+	9,  // [9:21] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1521,7 +1594,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

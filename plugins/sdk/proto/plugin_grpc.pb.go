@@ -22,10 +22,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TriggerSource_GetSchema_FullMethodName   = "/lambdagw.plugin.v1.TriggerSource/GetSchema"
-	TriggerSource_Configure_FullMethodName   = "/lambdagw.plugin.v1.TriggerSource/Configure"
-	TriggerSource_SetMappings_FullMethodName = "/lambdagw.plugin.v1.TriggerSource/SetMappings"
-	TriggerSource_Status_FullMethodName      = "/lambdagw.plugin.v1.TriggerSource/Status"
+	TriggerSource_GetSchema_FullMethodName    = "/lambdagw.plugin.v1.TriggerSource/GetSchema"
+	TriggerSource_Configure_FullMethodName    = "/lambdagw.plugin.v1.TriggerSource/Configure"
+	TriggerSource_SetMappings_FullMethodName  = "/lambdagw.plugin.v1.TriggerSource/SetMappings"
+	TriggerSource_Status_FullMethodName       = "/lambdagw.plugin.v1.TriggerSource/Status"
+	TriggerSource_AcceptRecord_FullMethodName = "/lambdagw.plugin.v1.TriggerSource/AcceptRecord"
 )
 
 // TriggerSourceClient is the client API for TriggerSource service.
@@ -36,6 +37,11 @@ type TriggerSourceClient interface {
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	SetMappings(ctx context.Context, in *SetMappingsRequest, opts ...grpc.CallOption) (*SetMappingsResponse, error)
 	Status(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StatusResponse, error)
+	// AcceptRecord puts a record on one of the plugin's targets (a stream, a topic, a queue of
+	// its source): the plugin is a destination of asynchronous invocations ("<plugin>:<target>")
+	// and of triggers' on-failure records. Optional: a plugin that does not take records answers
+	// UNIMPLEMENTED.
+	AcceptRecord(ctx context.Context, in *Record, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type triggerSourceClient struct {
@@ -86,6 +92,16 @@ func (c *triggerSourceClient) Status(ctx context.Context, in *Empty, opts ...grp
 	return out, nil
 }
 
+func (c *triggerSourceClient) AcceptRecord(ctx context.Context, in *Record, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, TriggerSource_AcceptRecord_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TriggerSourceServer is the server API for TriggerSource service.
 // All implementations must embed UnimplementedTriggerSourceServer
 // for forward compatibility.
@@ -94,6 +110,11 @@ type TriggerSourceServer interface {
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	SetMappings(context.Context, *SetMappingsRequest) (*SetMappingsResponse, error)
 	Status(context.Context, *Empty) (*StatusResponse, error)
+	// AcceptRecord puts a record on one of the plugin's targets (a stream, a topic, a queue of
+	// its source): the plugin is a destination of asynchronous invocations ("<plugin>:<target>")
+	// and of triggers' on-failure records. Optional: a plugin that does not take records answers
+	// UNIMPLEMENTED.
+	AcceptRecord(context.Context, *Record) (*Empty, error)
 	mustEmbedUnimplementedTriggerSourceServer()
 }
 
@@ -115,6 +136,9 @@ func (UnimplementedTriggerSourceServer) SetMappings(context.Context, *SetMapping
 }
 func (UnimplementedTriggerSourceServer) Status(context.Context, *Empty) (*StatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedTriggerSourceServer) AcceptRecord(context.Context, *Record) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AcceptRecord not implemented")
 }
 func (UnimplementedTriggerSourceServer) mustEmbedUnimplementedTriggerSourceServer() {}
 func (UnimplementedTriggerSourceServer) testEmbeddedByValue()                       {}
@@ -209,6 +233,24 @@ func _TriggerSource_Status_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TriggerSource_AcceptRecord_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Record)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TriggerSourceServer).AcceptRecord(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TriggerSource_AcceptRecord_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TriggerSourceServer).AcceptRecord(ctx, req.(*Record))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TriggerSource_ServiceDesc is the grpc.ServiceDesc for TriggerSource service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -231,6 +273,10 @@ var TriggerSource_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _TriggerSource_Status_Handler,
+		},
+		{
+			MethodName: "AcceptRecord",
+			Handler:    _TriggerSource_AcceptRecord_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -86,6 +86,14 @@ func (s *Source[C, R]) Status(context.Context) ([]sdk.MappingStatus, error) {
 	return s.set.Status(), nil
 }
 
+// Conn returns the connection of the last Configure; false before one (or after Close). A
+// trigger that takes records (sdk.RecordAcceptor) writes them with it.
+func (s *Source[C, R]) Conn() (C, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn, s.configured
+}
+
 // Runner returns the runner of the mapping with uuid, if one is kept.
 func (s *Source[C, R]) Runner(uuid string) (R, bool) {
 	s.mu.Lock()

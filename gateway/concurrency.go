@@ -49,35 +49,76 @@ type heldLease struct {
 // max_concurrency with the other such functions (Lambda's unreserved account concurrency).
 func (g *Gateway) admit(ctx context.Context, fn string) (release func(), err error) {
 	limit, reserved := g.cfg.Store.ReservedConcurrency(fn)
-	if reserved && g.cfg.Leases != nil && g.cfg.Leases.Clustered() {
-		return g.admitLeased(ctx, fn, limit)
+	if !reserved {
+		if release, ok := g.admitUnreserved(fn); ok {
+			return release, nil
+		}
+		return nil, errPoolFull
 	}
-	pool := -1 // no cap
-	if !reserved && g.cfg.MaxConcurrency > 0 {
-		pool = max(g.cfg.MaxConcurrency-g.cfg.Store.ReservedTotal(), 0)
+	if g.cfg.Leases != nil && g.cfg.Leases.Clustered() {
+		return g.admitLeased(ctx, fn, limit)
 	}
 	g.inflightMu.Lock()
 	defer g.inflightMu.Unlock()
-	switch {
-	case reserved && g.inflight[fn] >= limit:
+	if g.inflight[fn] >= limit {
 		return nil, lambda.TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded", "Rate Exceeded.")
-	case !reserved && pool >= 0 && g.unreserved >= pool:
-		return nil, lambda.TooManyRequests("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
 	}
 	g.inflight[fn]++
-	if !reserved {
-		g.unreserved++
+	return g.releaseReserved(fn), nil
+}
+
+// errPoolFull is the throttle of a call of a function without a reservation when this node's
+// share of the unreserved concurrency is taken (in a cluster, Invoke first asks the peers).
+var errPoolFull = lambda.TooManyRequests("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+
+// unreservedPool is the node's share of max_concurrency left to functions without a
+// reservation; -1: no limit.
+func (g *Gateway) unreservedPool() int {
+	if g.cfg.MaxConcurrency <= 0 {
+		return -1
 	}
+	return max(g.cfg.MaxConcurrency-g.cfg.Store.ReservedTotal(), 0)
+}
+
+// PoolFree is how many more calls of functions without a reservation this node admits now (the
+// router reports it to its peers); -1: no limit.
+func (g *Gateway) PoolFree() int {
+	pool := g.unreservedPool()
+	if pool < 0 {
+		return -1
+	}
+	g.inflightMu.Lock()
+	defer g.inflightMu.Unlock()
+	return max(pool-g.unreserved, 0)
+}
+
+// AdmitUnreserved counts a call of fn, a function without a reservation, against this node's
+// share of the unreserved concurrency, or refuses it when the share is full or fn has a
+// reservation after all (the router admits a peer's call beyond its own share with it).
+func (g *Gateway) AdmitUnreserved(fn string) (release func(), ok bool) {
+	if _, reserved := g.cfg.Store.ReservedConcurrency(fn); reserved {
+		return nil, false
+	}
+	return g.admitUnreserved(fn)
+}
+
+func (g *Gateway) admitUnreserved(fn string) (release func(), ok bool) {
+	pool := g.unreservedPool()
+	g.inflightMu.Lock()
+	defer g.inflightMu.Unlock()
+	if pool >= 0 && g.unreserved >= pool {
+		return nil, false
+	}
+	g.inflight[fn]++
+	g.unreserved++
 	return func() {
 		g.inflightMu.Lock()
 		if g.inflight[fn]--; g.inflight[fn] <= 0 {
 			delete(g.inflight, fn)
 		}
-		if !reserved {
-			g.unreserved--
-		}
+		g.unreserved--
 		g.inflightMu.Unlock()
-	}, nil
+	}, true
 }
 
 func (g *Gateway) releaseReserved(fn string) func() {

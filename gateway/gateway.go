@@ -155,6 +155,13 @@ type Images interface {
 	Resolve(ctx context.Context, uri string) (resolved string, err error)
 }
 
+// Overflow is an Invoker that can run a call beyond this node's share of the unreserved
+// concurrency on a peer whose share has room (the cluster's Router); invoke.ErrNoCapacity
+// when none has.
+type Overflow interface {
+	InvokeElsewhere(ctx context.Context, fn *structs.Function, req *invoke.Request) (*invoke.Response, error)
+}
+
 // Plugins is what the gateway asks of the plugin host.
 type Plugins interface {
 	// HasTrigger says whether a trigger plugin of that name is configured on this node.
@@ -360,11 +367,18 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	default:
 		return nil, lambda.InvalidParameter("invalid invocation type %q: use RequestResponse, Event or DryRun", in.InvocationType)
 	}
+	run := g.cfg.Invoker.Invoke
 	release, err := g.admit(ctx, fn.Name)
+	if err == errPoolFull {
+		// This node's unreserved share is taken: a peer's share may have room.
+		if o, ok := g.cfg.Invoker.(Overflow); ok {
+			release, run, err = func() {}, o.InvokeElsewhere, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	resp, err := g.cfg.Invoker.Invoke(ctx, fn, req)
+	resp, err := run(ctx, fn, req)
 	if err != nil {
 		release()
 		return nil, g.invokeError(fn, err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -34,6 +35,10 @@ import (
 // node RPC (mutual TLS when configured) and its response, streamed or whole, comes back the same
 // way, a stream piece by piece as the function writes it. Peers report their warm environments
 // and free capacity to each other every ReportInterval; a report older than reportTTL is ignored.
+//
+// A call of a function without a reservation that finds this node's share of max_concurrency
+// taken is not throttled while a peer's share has room: InvokeElsewhere forwards it to such a
+// peer, which counts it against its own share (or refuses it, and the next peer is asked).
 
 // LocalInvoker is this node's sandbox as the router uses it.
 type LocalInvoker interface {
@@ -73,6 +78,17 @@ const ReportInterval = 250 * time.Millisecond
 // partitioned) gets no forwarded calls.
 const reportTTL = 1500 * time.Millisecond
 
+// Pool is this node's share of the unreserved concurrency (the gateway's), as the router
+// offers it to peers whose own share is full.
+type Pool interface {
+	// PoolFree is how many more calls of functions without a reservation this node admits
+	// now; -1: no limit.
+	PoolFree() int
+	// AdmitUnreserved counts a peer's call of fn against this node's share, or refuses it
+	// (the share is full, or fn has a reservation).
+	AdmitUnreserved(fn string) (release func(), ok bool)
+}
+
 // Router places invocations on this node or a peer.
 type Router struct {
 	cfg    RouterConfig
@@ -80,12 +96,14 @@ type Router struct {
 
 	mu      sync.Mutex
 	reports map[string]peerReport // by node ID
+	pool    Pool
 }
 
 type peerReport struct {
-	addr string
-	at   time.Time
-	p    invoke.Placement
+	addr     string
+	at       time.Time
+	p        invoke.Placement
+	poolFree int
 }
 
 // report is what a node sends its peers.
@@ -93,6 +111,23 @@ type report struct {
 	ID        string           `json:"id"`
 	Address   string           `json:"address"`
 	Placement invoke.Placement `json:"placement"`
+	// PoolFree is the room in the node's unreserved share (-1: no limit); nil from a node
+	// that shares none (a release before it, or no Pool set yet).
+	PoolFree *int `json:"pool_free,omitempty"`
+}
+
+// SetPool gives the router this node's unreserved share, to report and to admit peers' calls
+// against. The gateway is made after the router (it invokes through it), hence a setter.
+func (r *Router) SetPool(p Pool) {
+	r.mu.Lock()
+	r.pool = p
+	r.mu.Unlock()
+}
+
+func (r *Router) getPool() Pool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pool
 }
 
 // NewRouter returns a router; Run sends this node's reports.
@@ -115,13 +150,55 @@ func (r *Router) Invoke(ctx context.Context, fn *structs.Function, req *invoke.R
 	if addr == "" {
 		return r.cfg.Local.Invoke(ctx, fn, req)
 	}
-	resp, err := r.forward(ctx, addr, fn, req)
+	resp, err := r.forward(ctx, addr, fn, req, false)
 	if errors.Is(err, errPeerUnavailable) {
 		r.logger.Debug("forwarding failed before the call started; running it here", "peer", id, "function", fn.Name, "error", err)
 		r.forget(id)
 		return r.cfg.Local.Invoke(ctx, fn, req)
 	}
 	return resp, err
+}
+
+// InvokeElsewhere runs a call of a function without a reservation, which this node's share of
+// unreserved concurrency has no room for, on a peer that admits it against its own share: the
+// live peers that reported room, the most first. invoke.ErrNoCapacity when none takes it.
+func (r *Router) InvokeElsewhere(ctx context.Context, fn *structs.Function, req *invoke.Request) (*invoke.Response, error) {
+	for _, p := range r.poolPeers() {
+		resp, err := r.forward(ctx, p.addr, fn, req, true)
+		if errors.Is(err, errPeerUnavailable) {
+			r.logger.Debug("a peer did not take a call beyond this node's unreserved share", "peer", p.id, "function", fn.Name, "error", err)
+			continue
+		}
+		return resp, err
+	}
+	return nil, invoke.ErrNoCapacity
+}
+
+type poolPeer struct {
+	id, addr string
+	free     int
+}
+
+// poolPeers are the peers whose fresh report has room in their unreserved share, the most room
+// (no limit counting as most) first.
+func (r *Router) poolPeers() []poolPeer {
+	now := time.Now()
+	r.mu.Lock()
+	var out []poolPeer
+	for id, rep := range r.reports {
+		if now.Sub(rep.at) <= reportTTL && rep.poolFree != 0 {
+			free := rep.poolFree
+			if free < 0 {
+				free = math.MaxInt
+			}
+			out = append(out, poolPeer{id: id, addr: rep.addr, free: free})
+		}
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].free > out[j].free || out[i].free == out[j].free && out[i].id < out[j].id
+	})
+	return out
 }
 
 // pick returns the peer to forward to, or "" to run here: a fresh report with warm environments
@@ -180,7 +257,12 @@ func (r *Router) Run(ctx context.Context) {
 				self = m.Address
 			}
 		}
-		body, err := json.Marshal(report{ID: r.cfg.Peers.ID(), Address: self, Placement: r.cfg.Local.Placement()})
+		rep := report{ID: r.cfg.Peers.ID(), Address: self, Placement: r.cfg.Local.Placement()}
+		if p := r.getPool(); p != nil {
+			free := p.PoolFree()
+			rep.PoolFree = &free
+		}
+		body, err := json.Marshal(rep)
 		if err != nil {
 			continue
 		}
@@ -222,8 +304,12 @@ func (r *Router) ServeReport(w http.ResponseWriter, req *http.Request) {
 		cluster.WriteRPCError(w, http.StatusBadRequest, cluster.KindInvalid, "a report names its node and address")
 		return
 	}
+	poolFree := 0 // a node that reports no share takes no call beyond another's
+	if rep.PoolFree != nil {
+		poolFree = *rep.PoolFree
+	}
 	r.mu.Lock()
-	r.reports[rep.ID] = peerReport{addr: rep.Address, at: time.Now(), p: rep.Placement}
+	r.reports[rep.ID] = peerReport{addr: rep.Address, at: time.Now(), p: rep.Placement, poolFree: poolFree}
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -240,6 +326,9 @@ const (
 	hAcceptStream = "Gateway-Accept-Stream"
 	hTail         = "Gateway-Log-Tail"
 	hKind         = "Gateway-Response"
+	// hAdmitPool asks the peer to count the call against its own unreserved share (a call
+	// beyond the share of the node it came to), and to refuse it when that share is full.
+	hAdmitPool = "Gateway-Admit-Pool"
 	// hUnavailable marks an unavailable answer for nodes of the release before the node RPC's
 	// error kinds (cluster.KindUnavailable), during a rolling upgrade.
 	hUnavailable = "Gateway-Unavailable"
@@ -281,8 +370,9 @@ type cancelOnClose struct {
 
 func (c cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
 
-// forward runs req on the peer at addr. errPeerUnavailable means it did not start there.
-func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *invoke.Request) (_ *invoke.Response, err error) {
+// forward runs req on the peer at addr, admitted against the peer's unreserved share when
+// admitPool. errPeerUnavailable means it did not start there.
+func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *invoke.Request, admitPool bool) (_ *invoke.Response, err error) {
 	ctx, cancelDeadline := context.WithTimeout(ctx, fn.Timeout+forwardGrace)
 	ctx, cancel := context.WithCancelCause(ctx)
 	keep := false // a streamed response's body keeps the context until it is closed
@@ -333,6 +423,9 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 	}
 	h.Set(hAcceptStream, strconv.FormatBool(req.AcceptStream))
 	h.Set(hTail, strconv.FormatBool(req.Tail))
+	if admitPool {
+		h.Set(hAdmitPool, "1")
+	}
 	resp, err := r.cfg.Peers.DoRPC(hreq)
 	if err != nil {
 		var op *net.OpError
@@ -397,6 +490,18 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 	if err != nil {
 		cluster.WriteRPCError(w, http.StatusBadRequest, cluster.KindInvalid, "reading the forwarded event: "+err.Error())
 		return
+	}
+	if h.Get(hAdmitPool) != "" {
+		var release func()
+		ok := false
+		if p := r.getPool(); p != nil {
+			release, ok = p.AdmitUnreserved(fn.Name)
+		}
+		if !ok {
+			unavailable(w, "no unreserved concurrency left on "+r.cfg.Peers.ID())
+			return
+		}
+		defer release() // a stream is written whole before ServeInvoke returns
 	}
 	cc, _ := base64.StdEncoding.DecodeString(h.Get(hClientCtx))
 	req := &invoke.Request{RequestID: h.Get(hRequestID), Payload: payload, InvokedFunctionARN: h.Get(hARN), Version: version,

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -210,5 +211,56 @@ func TestRouterForwardBoundsWholeResponse(t *testing.T) {
 	}
 	if n := written.Load(); n > 2*maxForwardedWhole {
 		t.Errorf("the caller read %d MB of a whole response, bound %d MB", n>>20, maxForwardedWhole>>20)
+	}
+}
+
+// fakePool is a node's unreserved share of room places.
+type fakePool struct{ room, admitted atomic.Int32 }
+
+func (p *fakePool) PoolFree() int { return int(p.room.Load()) }
+func (p *fakePool) AdmitUnreserved(string) (func(), bool) {
+	if p.room.Add(-1) < 0 {
+		p.room.Add(1)
+		return nil, false
+	}
+	p.admitted.Add(1)
+	return func() { p.room.Add(1) }, true
+}
+
+// TestRouterInvokeElsewhere: a call beyond this node's unreserved share goes to a peer that
+// admits it against its own: a peer that reported room but has none now refuses it and the next
+// is asked; a peer reporting no room is not asked; with no room anywhere the call gets
+// ErrNoCapacity (the gateway's 429). A peer without a Pool refuses such a call.
+func TestRouterInvokeElsewhere(t *testing.T) {
+	fn := &structs.Function{Name: "fn", RevisionID: "r1", Timeout: 10 * time.Second}
+	req := &invoke.Request{RequestID: "id", Payload: []byte(`{}`), Version: "$LATEST"}
+	serve := func(name string, pool *fakePool) *httptest.Server {
+		peer := NewRouter(RouterConfig{Local: &slowLocal{payload: `"` + name + `"`}, Peers: fakePeers{name}, State: oneFunction{fn}})
+		if pool != nil {
+			peer.SetPool(pool)
+		}
+		s := httptest.NewServer(http.HandlerFunc(peer.ServeInvoke))
+		t.Cleanup(s.Close)
+		return s
+	}
+	full, roomy, never := &fakePool{}, &fakePool{}, &fakePool{}
+	roomy.room.Store(1)
+	r := NewRouter(RouterConfig{Local: &fakeLocal{}, Peers: httpPeers{fakePeers{"self"}}})
+	now := time.Now()
+	r.reports["a-full"] = peerReport{addr: serve("full", full).URL, at: now, poolFree: 5} // a stale word: it has none now
+	r.reports["b-roomy"] = peerReport{addr: serve("roomy", roomy).URL, at: now, poolFree: 1}
+	r.reports["c-none"] = peerReport{addr: serve("never", never).URL, at: now, poolFree: 0}
+	r.reports["d-old"] = peerReport{addr: serve("old", nil).URL, at: now, poolFree: -1}
+	resp, err := r.InvokeElsewhere(context.Background(), fn, req)
+	if err != nil || string(resp.Payload) != `"roomy"` || roomy.admitted.Load() != 1 || full.admitted.Load() != 0 || never.admitted.Load() != 0 {
+		t.Fatalf("the call ran on %s (%v); admitted: full %d, roomy %d, never %d", resp.Payload, err, full.admitted.Load(),
+			roomy.admitted.Load(), never.admitted.Load())
+	}
+	roomy.room.Store(0)
+	if _, err := r.InvokeElsewhere(context.Background(), fn, req); !errors.Is(err, invoke.ErrNoCapacity) {
+		t.Fatalf("no room anywhere: %v, want ErrNoCapacity", err)
+	}
+	if got := r.poolPeers(); len(got) != 3 || got[0].id != "d-old" || got[1].id != "a-full" || got[2].id != "b-roomy" {
+		t.Errorf("the peers asked, in order: %+v", got)
 	}
 }

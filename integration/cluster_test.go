@@ -831,3 +831,57 @@ function "burst" {
 		}
 	}
 }
+
+// TestClusterUnreservedPool: a function without a reservation is throttled only when every
+// node's share of max_concurrency is taken, not when the node a call came to is full: calls
+// beyond its share run on peers with room (each counting them against its own share).
+func TestClusterUnreservedPool(t *testing.T) {
+	nodes := startClusterWith(t, "up", 3, agentOptions{driver: "process", extra: "max_concurrency = 2"})
+	waitFor(t, "a leader", 15*time.Second, func() bool { _, l := members(t, nodes[0]); return l != "" })
+	hcl := fmt.Sprintf("function \"pool\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  timeout = \"10s\"\n}\n", fnDir)
+	if out, errOut, code := nodes[0].cli("apply", "-address", nodes[0].addr, writeFunctions(t, hcl)); code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", code, out, errOut)
+	}
+	for _, a := range nodes {
+		waitFor(t, "the function on "+a.name, 15*time.Second, func() bool { return a.invoke("pool", `{}`, nil).status == 200 })
+	}
+	time.Sleep(time.Second) // the nodes' reports of their room are fresh
+	burst := func(n int) (ran []span, throttled int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := nodes[0].invoke("pool", `{"mode":"sleep","ms":1500}`, nil)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case r.status == 429 && strings.Contains(string(r.body), "ConcurrentInvocationLimitExceeded"):
+					throttled++
+				case r.status == 200:
+					var s struct{ Start, End int64 }
+					if json.Unmarshal(r.body, &s) != nil || s.Start == 0 {
+						t.Errorf("payload %s", r.body)
+						return
+					}
+					ran = append(ran, span{s.Start, s.End})
+				default:
+					t.Errorf("%d %s", r.status, r.body)
+				}
+			}()
+		}
+		wg.Wait()
+		return ran, throttled
+	}
+	if ran, throttled := burst(6); len(ran) != 6 || throttled != 0 {
+		t.Errorf("6 calls at once to one node of three with 2 each: %d ran, %d throttled; want all to run", len(ran), throttled)
+	}
+	time.Sleep(time.Second)
+	ran, throttled := burst(9)
+	t.Logf("9 calls at once: %d ran (at most %d at once), %d throttled", len(ran), mostAtOnce(ran), throttled)
+	if len(ran) != 6 || throttled != 3 || mostAtOnce(ran) > 6 {
+		t.Errorf("9 calls at once to one node of three with 2 each: %d ran (at most %d at once), %d throttled; want 6 and 3",
+			len(ran), mostAtOnce(ran), throttled)
+	}
+}

@@ -377,6 +377,7 @@ func (a *agent) start(ctx context.Context) error {
 		return gw.Shutdown(dctx)
 	})
 	triggers.gw = gw
+	router.SetPool(gw) // peers' calls beyond their unreserved share count against this node's
 	node.HandleRPC(cluster.RPCRoute{Method: "GET", Pattern: "async/counters", Handler: serveAsyncCounters(gw)})
 	// A node that finds every slot of a reservation leased asks the holders for their idle ones.
 	node.HandleRPC(cluster.RPCRoute{Method: "POST", Pattern: "lease/idle", Handler: func(w http.ResponseWriter, r *http.Request) {

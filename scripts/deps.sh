@@ -13,6 +13,8 @@ command -v git >/dev/null || need+=(git)                     # make lint lists t
 command -v redis-server >/dev/null || need+=(redis-server) # examples/plugins/redis-streams' tests
 command -v wrk >/dev/null || need+=(wrk)                     # make bench BENCHFLAGS=-peers: the load generator
 command -v taskset >/dev/null || need+=(util-linux)          # make bench BENCHFLAGS=-peers: pins it apart from the server
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins) # functions' private networks (CNI bridge, host-local)
+command -v ip >/dev/null || need+=(iproute2)                 # the network tests make namespaces and veths with ip
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "make deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

@@ -84,3 +84,16 @@ func tlsConfigs(pool *x509.CertPool, cert tls.Certificate) (server, client *tls.
 	}
 	return server, client, nil
 }
+
+// RouteTLSConfig is the cluster's mutual TLS for the routes of the nodes' embedded NATS servers,
+// made from the cluster port's server side (TLSConfigs): nats-server accepts and dials routes
+// with one config. Accepting, it is the server side as is: the peer's chain verified against
+// the cluster CA and its role checked. Dialing, the peer's chain is verified against the same CA
+// with the node role's name (pki.NodeName) as the server name, which every node certificate
+// holds whatever address the node is reached at, and its role checked again.
+func RouteTLSConfig(server *tls.Config) *tls.Config {
+	c := server.Clone()
+	c.RootCAs = server.ClientCAs
+	c.ServerName = pki.NodeName
+	return c
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -94,8 +95,9 @@ type Async struct {
 	// RetryDelay is the wait before a failed event's first retry (Lambda's one minute); the
 	// second waits twice as long. Shorter for tests.
 	RetryDelay time.Duration
-	// Replicas of the events' JetStream stream: 1 on the embedded server, up to the external
-	// NATS cluster's size (3 survives a server).
+	// Replicas of the events' JetStream stream, 1 to 5 (3 survives a server); 0 is the default:
+	// 1 on the embedded server alone or an external NATS, and with nats { routes } as many as
+	// the nodes the routes name, up to 3 (the agent counts them: NATS.Routes may hold its own).
 	Replicas int
 	// PerFunction bounds one function's events running at once on this node.
 	PerFunction int
@@ -137,6 +139,12 @@ type NATS struct {
 	URL    string
 	// CredentialsFile authenticates to an external NATS (a .creds file).
 	CredentialsFile string
+	// ClusterListen is host:port of the embedded server's route listener, and Routes the route
+	// addresses of the other nodes' servers (this node's own may be among them, so that every
+	// node is given one list): with them the nodes' embedded servers form one NATS cluster, with
+	// clustered JetStream. Both or neither; never with URL.
+	ClusterListen string
+	Routes        []string
 }
 
 // AccessKey is one access_key block: an AWS-style key pair clients sign requests with, so the
@@ -341,7 +349,7 @@ func DefaultAgent() *Agent {
 		HTTP:     HTTP{Address: "127.0.0.1:9500", URLDomain: DefaultURLDomain},
 		NATS:     NATS{Listen: "127.0.0.1:4222"},
 		CodeGC:   CodeGC{Grace: DefaultCodeGCGrace, Interval: DefaultCodeGCInterval},
-		Async: Async{RetryDelay: DefaultAsyncRetryDelay, Replicas: 1, PerFunction: DefaultAsyncPerFunction,
+		Async: Async{RetryDelay: DefaultAsyncRetryDelay, PerFunction: DefaultAsyncPerFunction,
 			RedeliverAfter: DefaultAsyncRedeliverAfter},
 		Cluster: Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
 		Sandbox: Sandbox{
@@ -586,10 +594,12 @@ type pluginBlock struct {
 }
 
 type natsBlock struct {
-	Listen          *string  `hcl:"listen,optional"`
-	URL             *string  `hcl:"url,optional"`
-	CredentialsFile *string  `hcl:"credentials_file,optional"`
-	Body            hcl.Body `hcl:",body"`
+	Listen          *string   `hcl:"listen,optional"`
+	URL             *string   `hcl:"url,optional"`
+	CredentialsFile *string   `hcl:"credentials_file,optional"`
+	ClusterListen   *string   `hcl:"cluster_listen,optional"`
+	Routes          *[]string `hcl:"routes,optional"`
+	Body            hcl.Body  `hcl:",body"`
 }
 
 // LoadAgent reads and validates an agent file.
@@ -656,6 +666,11 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	}
 	if a.NodeName == "" {
 		diags = append(diags, attrDiag(body, "node_name", "Invalid node name", "node_name must not be empty."))
+	}
+	if raw.NATS != nil && raw.NATS.Routes != nil && strings.IndexFunc(a.NodeName, unicode.IsSpace) >= 0 {
+		// The embedded NATS server is named after the node, and NATS names have no spaces.
+		diags = append(diags, attrDiag(body, "node_name", "Invalid node name",
+			fmt.Sprintf("%q: with nats { routes } the node's name is its NATS server's too, which has no spaces.", a.NodeName)))
 	}
 	if raw.HTTP != nil {
 		set(&a.HTTP.Address, raw.HTTP.Address)
@@ -826,6 +841,14 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		if _, _, err := net.SplitHostPort(a.NATS.Listen); err != nil {
 			diags = append(diags, attrDiag(n.Body, "listen", "Invalid listen address", fmt.Sprintf("listen %q must be host:port: %v.", a.NATS.Listen, err)))
 		}
+		diags = append(diags, decodeNATSCluster(&a.NATS, n)...)
+		// (With join or bootstrap_expect the same is said of the cluster port above.)
+		if len(keys) > 0 && a.Cluster.TLS == nil && len(a.NATS.Routes) > 0 && len(a.Cluster.Join) == 0 && a.Cluster.BootstrapExpect <= 1 {
+			diags = append(diags, attrDiag(n.Body, "routes", "NATS routes without mutual TLS",
+				"This node has access keys, but its NATS routes would admit any server that reaches them, to read and write every "+
+					"event. Add cluster { tls { ca, cert, key } } with certificates of one CA on every node (`gateway tls ca create`, "+
+					"then `gateway tls cert create -node` for each): the routes use them too."))
+		}
 	}
 	if b := raw.Async; b != nil {
 		if isSet(b.RetryDelay) {
@@ -840,8 +863,13 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 			a.Async.RedeliverAfter = v
 		}
 		if b.Replicas != nil {
-			if *b.Replicas < 1 || *b.Replicas > 5 {
-				diags = append(diags, attrDiag(b.Body, "replicas", "Invalid replicas", fmt.Sprintf("replicas = %d: JetStream keeps 1 to 5 replicas of a stream.", *b.Replicas)))
+			switch r := *b.Replicas; {
+			case r < 1 || r > 5:
+				diags = append(diags, attrDiag(b.Body, "replicas", "Invalid replicas", fmt.Sprintf("replicas = %d: JetStream keeps 1 to 5 replicas of a stream.", r)))
+			case r > 1 && a.NATS.URL == "" && len(a.NATS.Routes) == 0:
+				diags = append(diags, attrDiag(b.Body, "replicas", "Invalid replicas",
+					fmt.Sprintf("replicas = %d: the embedded NATS of a node alone keeps one replica. Cluster the nodes' servers with "+
+						"nats { cluster_listen, routes }, or use an external NATS cluster (nats { url }).", r)))
 			}
 			a.Async.Replicas = *b.Replicas
 		}
@@ -865,6 +893,72 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		}
 	}
 	return a, diags
+}
+
+// decodeNATSCluster applies the nats block's cluster_listen and routes: the route listener of
+// the embedded server and the other nodes' route addresses.
+func decodeNATSCluster(dst *NATS, n *natsBlock) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if n.ClusterListen != nil {
+		dst.ClusterListen = *n.ClusterListen
+		if err := checkHostPort(dst.ClusterListen, true); err != nil {
+			diags = append(diags, attrDiag(n.Body, "cluster_listen", "Invalid cluster_listen",
+				fmt.Sprintf("cluster_listen %q is not where the embedded NATS listens for the other nodes' routes: %v (such as \"0.0.0.0:6222\").", dst.ClusterListen, err)))
+		}
+	}
+	if n.Routes != nil {
+		dst.Routes = *n.Routes
+		seen := map[string]bool{}
+		for _, r := range dst.Routes {
+			switch err := checkHostPort(r, false); {
+			case err != nil:
+				diags = append(diags, attrDiag(n.Body, "routes", "Invalid route",
+					fmt.Sprintf("%q is not the host:port of another node's NATS cluster_listen: %v.", r, err)))
+			case seen[r]:
+				// JetStream sizes its first quorum from the number of routes.
+				diags = append(diags, attrDiag(n.Body, "routes", "Duplicate route", fmt.Sprintf("%q is listed twice.", r)))
+			}
+			seen[r] = true
+		}
+	}
+	clustered := dst.ClusterListen != "" || len(dst.Routes) > 0
+	switch {
+	case clustered && dst.URL != "":
+		name := "routes"
+		if len(dst.Routes) == 0 {
+			name = "cluster_listen"
+		}
+		diags = append(diags, attrDiag(n.Body, name, "Conflicting NATS settings",
+			"cluster_listen and routes make the nodes' embedded NATS servers one cluster; url names an external NATS instead, "+
+				"and the agent then runs none. Keep one or the other."))
+	case dst.ClusterListen != "" && len(dst.Routes) == 0:
+		diags = append(diags, attrDiag(n.Body, "cluster_listen", "Missing NATS routes",
+			"cluster_listen needs routes = [...]: the other nodes' cluster_listen addresses (give every node the same list, "+
+				"its own address included)."))
+	case len(dst.Routes) > 0 && dst.ClusterListen == "":
+		diags = append(diags, attrDiag(n.Body, "routes", "Missing cluster_listen",
+			"routes needs cluster_listen: where this node's embedded NATS listens for the other nodes' routes (such as \"0.0.0.0:6222\")."))
+	}
+	return diags
+}
+
+// checkHostPort checks host:port with a numeric port of 1 to 65535; the host may be empty (all
+// addresses) only for a listener.
+func checkHostPort(addr string, listener bool) error {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if port, err := strconv.Atoi(portStr); err != nil || port < 1 || port > 65535 {
+		return errors.New("the port must be a number from 1 to 65535")
+	}
+	if host == "" && !listener {
+		return errors.New("the host is missing")
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q is not a host name or address", host)
+	}
+	return nil
 }
 
 func absPath(baseDir, p string) string {

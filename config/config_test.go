@@ -95,6 +95,19 @@ func TestAgentDiagnosticsNameTheLine(t *testing.T) {
 		{"plugin \"queue\" {\n  path = \"x\"\n  config = { a = 1 }\n}\n", ":3:3", "Unsupported argument"},
 		{"plugin \"q\" {\n  path = \"x\"\n  checksum = \"sha256:" + strings.Repeat("ab", 32) + "\"\n}\nplugin \"q\" {\n  path = \"y\"\n  checksum = \"sha256:" + strings.Repeat("ab", 32) + "\"\n}\n", ":6:", "Duplicate plugin"},
 		{"nats {\n  url = \"http://x\"\n}\n", ":2:", "Invalid NATS URL"},
+		{"nats {\n  url = \"nats://10.0.0.9:4222\"\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = [\"10.0.0.2:6222\"]\n}\n", ":4:12", "Conflicting NATS settings"},
+		{"nats {\n  url = \"nats://10.0.0.9:4222\"\n  cluster_listen = \"0.0.0.0:6222\"\n}\n", ":3:20", "Conflicting NATS settings"},
+		{"nats {\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = [\"10.0.0.2\"]\n}\n", ":3:12", "Invalid route"},
+		{"nats {\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = [\":6222\"]\n}\n", ":3:12", "Invalid route"},
+		{"nats {\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = [\"10.0.0.2:70000\"]\n}\n", ":3:12", "Invalid route"},
+		{"nats {\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = [\"10.0.0.2:6222\", \"10.0.0.2:6222\"]\n}\n", ":3:12", "Duplicate route"},
+		{"nats {\n  cluster_listen = \"0.0.0.0:nats\"\n  routes = [\"10.0.0.2:6222\"]\n}\n", ":2:20", "Invalid cluster_listen"},
+		{"nats {\n  cluster_listen = \"0.0.0.0:6222\"\n}\n", ":2:20", "Missing NATS routes"},
+		{"nats {\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = []\n}\n", ":2:20", "Missing NATS routes"},
+		{"nats {\n  routes = [\"10.0.0.2:6222\"]\n}\n", ":2:12", "Missing cluster_listen"},
+		{"node_name = \"node one\"\nnats {\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = [\"10.0.0.2:6222\"]\n}\n", ":1:13", "Invalid node name"},
+		{"async {\n  replicas = 3\n}\n", ":2:14", "Invalid replicas"},
+		{"access_key \"a\" {\n  id = \"AKIAIOSFODNN7EXAMPLE\"\n  secret = \"s\"\n  policy = \"admin\"\n}\nnats {\n  cluster_listen = \"0.0.0.0:6222\"\n  routes = [\"10.0.0.2:6222\"]\n}\n", ":8:12", "NATS routes without mutual TLS"},
 		{"code_gc {\n  grace = \"10ms\"\n}\n", ":2:11", "Invalid duration"},
 		{"cluster {\n  bootstrap_expect = 3\n}\n", ":2:", "Missing join addresses"},
 		{"cluster {\n  bootstrap_expect = 0\n}\n", ":2:", "Invalid bootstrap_expect"},
@@ -422,6 +435,40 @@ nats {
 	}
 	if a.NATS.Listen != "127.0.0.1:4333" || a.NATS.URL != "" || DefaultAgent().NATS.Listen != "127.0.0.1:4222" {
 		t.Errorf("nats decoded as %+v", a.NATS)
+	}
+}
+
+// TestNATSClusterSettings: cluster_listen and routes as given (every node's list may hold its
+// own address), replicas left to the agent unless set, and set to more than 1 beside routes.
+func TestNATSClusterSettings(t *testing.T) {
+	a, _, diags := LoadAgent(write(t, t.TempDir(), "agent.hcl", `
+node_name = "n1"
+nats {
+  cluster_listen = "0.0.0.0:6222"
+  routes         = ["10.0.0.1:6222", "10.0.0.2:6222", "nats-2.example:6222"]
+}
+`))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if a.NATS.ClusterListen != "0.0.0.0:6222" || strings.Join(a.NATS.Routes, ",") != "10.0.0.1:6222,10.0.0.2:6222,nats-2.example:6222" ||
+		a.NATS.URL != "" || a.Async.Replicas != 0 {
+		t.Errorf("nats decoded as %+v, async as %+v", a.NATS, a.Async)
+	}
+	if d := DefaultAgent(); d.NATS.ClusterListen != "" || d.NATS.Routes != nil || d.Async.Replicas != 0 {
+		t.Errorf("defaults: %+v %+v", d.NATS, d.Async)
+	}
+	a, _, diags = LoadAgent(write(t, t.TempDir(), "agent.hcl", `
+nats {
+  cluster_listen = ":6222"
+  routes         = ["[fd00::2]:6222"]
+}
+async {
+  replicas = 2
+}
+`))
+	if diags.HasErrors() || a.Async.Replicas != 2 || a.NATS.Routes[0] != "[fd00::2]:6222" {
+		t.Fatalf("%+v %+v %v", a.NATS, a.Async, diags)
 	}
 }
 

@@ -33,8 +33,9 @@ func startCluster(t *testing.T, prefix string, n int) []*agentProc {
 }
 
 // startClusterWith is startCluster with every node's options based on base (driver, top-level
-// HCL); the name, cluster port and cluster block are the cluster's.
-func startClusterWith(t *testing.T, prefix string, n int, base agentOptions) []*agentProc {
+// HCL); the name, cluster port and cluster block are the cluster's. each, when given, adjusts
+// node i's options (its own top-level HCL).
+func startClusterWith(t *testing.T, prefix string, n int, base agentOptions, each ...func(i int, o *agentOptions)) []*agentProc {
 	t.Helper()
 	ports := make([]int, n)
 	var join []string
@@ -47,6 +48,9 @@ func startClusterWith(t *testing.T, prefix string, n int, base agentOptions) []*
 		o := base
 		o.node, o.raftPort = fmt.Sprintf("%s%d", prefix, i+1), ports[i]
 		o.cluster = fmt.Sprintf("bootstrap_expect = %d\n  join = [%s]", n, strings.Join(join, ", "))
+		for _, f := range each {
+			f(i, &o)
+		}
 		nodes[i] = newAgent(t, o)
 	}
 	for _, a := range nodes {
@@ -296,6 +300,51 @@ func TestClusterMutualTLS(t *testing.T) {
 			t.Fatalf("an API client's certificate reached the node RPC:\n%s", b)
 		}
 	}
+}
+
+// TestNATSRoutesMutualTLS: with cluster { tls }, the routes of the nodes' embedded NATS servers
+// are mutual TLS with the same certificates. Two nodes form one NATS cluster (each serves only
+// once the events' stream has its two replicas, one on each server), without the warning of
+// plain routes; a certificate the cluster's CA issued to an API client is refused at a route
+// port, the node logging why.
+func TestNATSRoutesMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	caDir := filepath.Join(dir, "ca")
+	certs := testCA(t, caDir, "nr1", "nr2")
+	ports := []int{freePort(t), freePort(t)}
+	routes := fmt.Sprintf("[%q, %q]", fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]))
+	nodes := startClusterWith(t, "nr", 2, agentOptions{driver: "process"}, func(i int, o *agentOptions) {
+		o.cluster += "\n  " + certs[o.node]
+		o.top = fmt.Sprintf("nats {\n  cluster_listen = \"127.0.0.1:%d\"\n  routes = %s\n}\n", ports[i], routes)
+	})
+	for _, a := range nodes {
+		if out := a.out.String(); !strings.Contains(out, "route_tls=true") || strings.Contains(out, "NATS routes without TLS") {
+			t.Errorf("%s did not start its NATS routes with TLS:\n%s", a.name, out)
+		}
+	}
+
+	if out, err := exec.Command(gatewayBin, "tls", "cert", "create", "-client", "-dir", caDir,
+		"-ca", filepath.Join(caDir, "gateway-agent-ca.pem"), "-key", filepath.Join(caDir, "gateway-agent-ca-key.pem")).CombinedOutput(); err != nil {
+		t.Fatalf("tls cert create -client: %v\n%s", err, out)
+	}
+	clientCert, err := tls.LoadX509KeyPair(filepath.Join(caDir, "gateway-client-0.pem"), filepath.Join(caDir, "gateway-client-0-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		&tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{clientCert}}) //nolint:gosec // the attacker does not care who the server is
+	if err == nil {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 512)
+		n, rerr := c.Read(b)
+		c.Close()
+		if rerr == nil || strings.Contains(string(b[:n]), "INFO") {
+			t.Fatalf("a route connection with an API client's certificate got %q", b[:n])
+		}
+	}
+	waitFor(t, "the refusal in the log", 5*time.Second, func() bool {
+		return strings.Contains(nodes[0].out.String(), "TLS route handshake error: the peer's certificate is not a node's")
+	})
 }
 
 func clusterFunctionsHCL() string {

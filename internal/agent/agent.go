@@ -200,11 +200,14 @@ func (a *agent) start(ctx context.Context) error {
 		DeadServerCleanup: cfg.Cluster.DeadServerCleanup,
 		Logger:            a.logger,
 	}
+	// The routes of the embedded NATS cluster are mutual TLS with the cluster port's certificates.
+	var routeTLS *tls.Config
 	switch t := cfg.Cluster.TLS; {
 	case t != nil:
 		if ccfg.ServerTLS, ccfg.ClientTLS, err = cluster.TLSConfigs(t.CA, t.Cert, t.Key); err != nil {
 			return err
 		}
+		routeTLS = cluster.RouteTLSConfig(ccfg.ServerTLS)
 	case len(cfg.AccessKeys) > 0:
 		// A lone node (config refuses keys in a cluster without tls): mutual TLS with a CA made
 		// here and forgotten, so no one else can ever hold a certificate its port accepts.
@@ -269,11 +272,11 @@ func (a *agent) start(ctx context.Context) error {
 	if a.opts.Dev && len(cfg.Plugins) == 0 {
 		cfg.Plugins = devPlugins(a.logger)
 	}
-	hostInfo, queues, js, err := a.startNATS(ctx, dataDir)
+	hostInfo, queues, js, err := a.startNATS(ctx, dataDir, routeTLS)
 	if err != nil {
 		return err
 	}
-	events, err := asyncq.Open(ctx, asyncq.Config{JS: js, Replicas: cfg.Async.Replicas, PerFunction: cfg.Async.PerFunction,
+	events, err := asyncq.Open(ctx, asyncq.Config{JS: js, Replicas: asyncReplicas(ctx, cfg), PerFunction: cfg.Async.PerFunction,
 		AckWait: cfg.Async.RedeliverAfter, Logger: a.logger})
 	if err != nil {
 		return err

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/lambdagw/gateway/cluster"
+	"github.com/lambdagw/gateway/config"
 	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/internal/natsengine"
 )
 
 // peerCountersTimeout bounds asking one node for its counts of a function's events.
@@ -58,4 +60,22 @@ func serveAsyncCounters(gw *gateway.Gateway) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(gw.AsyncCounters(r.URL.Query().Get("function")))
 	}
+}
+
+// maxDefaultReplicas is the default number of replicas of the events' stream on a NATS cluster
+// of the nodes' embedded servers: three keep accepted events through the loss of a node.
+const maxDefaultReplicas = 3
+
+// asyncReplicas is the replicas of the events' stream: the async block's, or by default one
+// (a node alone, an external NATS) or, with nats { routes }, as many as the nodes they name
+// (this one and the others: its own route may be listed too), up to three. Every node given the
+// same routes comes to the same number, so none changes the stream another made.
+func asyncReplicas(ctx context.Context, cfg *config.Agent) int {
+	if cfg.Async.Replicas > 0 {
+		return cfg.Async.Replicas
+	}
+	if len(cfg.NATS.Routes) == 0 {
+		return 1
+	}
+	return min(maxDefaultReplicas, 1+natsengine.OtherServers(ctx, cfg.NATS.ClusterListen, cfg.NATS.Routes))
 }

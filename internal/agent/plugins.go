@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,17 +36,27 @@ import (
 // It returns what plugins are told of it (HostInfo: its URL and, for the embedded one, the seed
 // of their NKey), the agent's own publisher of on-failure records (nil without plugins or a nats
 // url: no queues then), and the JetStream the events are kept on.
-func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]string, gateway.QueuePublisher, jetstream.JetStream, error) {
+//
+// With nats { cluster_listen, routes } the embedded servers of the nodes form one NATS cluster
+// (clustered JetStream), its routes mutual TLS with routeTLS (the cluster port's certificates)
+// when it is set.
+func (a *agent) startNATS(ctx context.Context, dataDir string, routeTLS *tls.Config) (map[string]string, gateway.QueuePublisher, jetstream.JetStream, error) {
 	cfg := a.cfg.NATS
 	url := cfg.URL
 	opts := []nats.Option{nats.Name("gateway " + a.cfg.NodeName), nats.MaxReconnects(-1)}
 	if cfg.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
+	engine := natsengine.Config{StoreDir: filepath.Join(dataDir, "jetstream"), Logger: a.logger}
+	if len(cfg.Routes) > 0 {
+		// JetStream's Raft groups know a server by its name.
+		engine.Name, engine.ClusterListen, engine.Routes, engine.RouteTLS = a.cfg.NodeName, cfg.ClusterListen, cfg.Routes, routeTLS
+	}
 	info := map[string]string{}
 	if url == "" && len(a.cfg.Plugins) == 0 {
 		// No plugin to serve: no port, the agent alone connects.
-		eng, err := natsengine.Start(ctx, natsengine.Config{StoreDir: filepath.Join(dataDir, "jetstream"), Logger: a.logger, InProcessOnly: true})
+		engine.InProcessOnly = true
+		eng, err := natsengine.Start(ctx, engine)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("starting the embedded NATS JetStream: %w", err)
 		}
@@ -81,7 +92,8 @@ func (a *agent) startNATS(ctx context.Context, dataDir string) (map[string]strin
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("reading the plugins' NATS key: %w", err)
 		}
-		eng, err := natsengine.Start(ctx, natsengine.Config{Listen: cfg.Listen, StoreDir: filepath.Join(dataDir, "jetstream"), Logger: a.logger, Users: users})
+		engine.Listen, engine.Users = cfg.Listen, users
+		eng, err := natsengine.Start(ctx, engine)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("starting the embedded NATS JetStream on %s (nats { listen }): %w", cfg.Listen, err)
 		}

@@ -90,7 +90,8 @@ type Handler func(ctx context.Context, ev *Event) Outcome
 // Config configures a Queue.
 type Config struct {
 	JS jetstream.JetStream
-	// Replicas of the stream (1 on one node; 3 on an external NATS cluster).
+	// Replicas of the stream (1 on one node; 3 on a NATS cluster: the nodes' embedded servers
+	// routed together, or an external one).
 	Replicas int
 	// PerFunction bounds one function's events running at once on this node.
 	PerFunction int
@@ -133,7 +134,8 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	s, err := cfg.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	logger := cfg.Logger.Named("async")
+	s, err := createStream(ctx, cfg.JS, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "asynchronous invocations (InvocationType Event) waiting to run, per function",
 		Subjects:    []string{subjectPrefix + ">"},
@@ -142,12 +144,86 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		Replicas:    cfg.Replicas,
 		Duplicates:  duplicateWindow,
 		Discard:     jetstream.DiscardNew,
-	})
+	}, logger)
 	if err != nil {
-		return nil, fmt.Errorf("creating the JetStream stream %s for asynchronous invocations: %w", StreamName, err)
+		return nil, err
 	}
-	return &Queue{cfg: cfg, stream: s, logger: cfg.Logger.Named("async"), pullers: map[string]*puller{}}, nil
+	return &Queue{cfg: cfg, stream: s, logger: logger, pullers: map[string]*puller{}}, nil
 }
+
+// How createStream waits for a NATS cluster. An attempt is short: a server without a meta
+// leader, and the meta leader of a stream that nodes starting together all create, may leave
+// the request unanswered, and creating a stream takes milliseconds once it can be made.
+const (
+	createAttempt  = time.Second
+	createInterval = 250 * time.Millisecond
+	waitLogEvery   = 15 * time.Second
+)
+
+// createStream creates (or updates) the stream. A NATS cluster cannot while its JetStream has
+// no meta leader, nor place more replicas than it has servers; the nodes of a cluster start one
+// after another, so that is waited out (bounded by ctx, and said in the log) rather than failing
+// the node's start.
+func createStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig, logger hclog.Logger) (jetstream.Stream, error) {
+	start := time.Now()
+	var logged time.Time
+	for {
+		actx, cancel := context.WithTimeout(ctx, createAttempt)
+		s, err := js.CreateOrUpdateStream(actx, sc)
+		cancel()
+		if err == nil {
+			if !logged.IsZero() {
+				logger.Info("the NATS cluster has the stream of asynchronous invocations", "stream", sc.Name, "replicas", sc.Replicas,
+					"waited", time.Since(start).Round(time.Millisecond))
+			}
+			return s, nil
+		}
+		if !clusterNotReady(err) {
+			return nil, fmt.Errorf("creating the JetStream stream %s for asynchronous invocations (%d replicas): %w", sc.Name, sc.Replicas, err)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("waiting for the NATS cluster to create the JetStream stream %s (%d replicas; last answer: %v): %w",
+				sc.Name, sc.Replicas, err, ctx.Err())
+		}
+		switch {
+		case logged.IsZero():
+			logger.Info("waiting for the NATS cluster to create the stream of asynchronous invocations: its JetStream has no "+
+				"leader yet, or fewer servers than replicas (the other nodes may still be starting)",
+				"stream", sc.Name, "replicas", sc.Replicas, "error", err)
+			logged = time.Now()
+		case time.Since(logged) >= waitLogEvery:
+			logger.Warn("still waiting for the NATS cluster to create the stream of asynchronous invocations: are the other nodes "+
+				"running, and their nats { routes } reachable?", "stream", sc.Name, "replicas", sc.Replicas,
+				"waited", time.Since(start).Round(time.Second), "error", err)
+			logged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the NATS cluster to create the JetStream stream %s (%d replicas; last answer: %v): %w",
+				sc.Name, sc.Replicas, err, ctx.Err())
+		case <-time.After(createInterval):
+		}
+	}
+}
+
+// clusterNotReady tells the errors of a NATS cluster still forming (no JetStream meta leader,
+// too few servers for the replicas) from those that waiting does not mend.
+func clusterNotReady(err error) bool {
+	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		return false
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// 503: "JetStream system temporarily unavailable", "insufficient resources"; 10005: no
+		// suitable peers for the replicas.
+		return apiErr.Code == 503 || apiErr.ErrorCode == errCodeNoPeers
+	}
+	// Without a meta leader the request may go unanswered.
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// errCodeNoPeers is nats-server's JSClusterNoPeersErrF.
+const errCodeNoPeers jetstream.ErrorCode = 10005
 
 // Subject is the subject of function fn's events.
 func Subject(fn string) string { return subjectPrefix + fn }

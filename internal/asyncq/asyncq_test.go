@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -236,4 +237,68 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted %+v", ev)
 		}
 	})
+}
+
+// lockedBuffer is a log output safe for the queue's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// On a NATS cluster whose servers start one after another, Open waits, saying so, until the
+// cluster can hold the stream's three replicas instead of failing the node's start; it gives up
+// when its context ends. What waiting does not mend (three replicas on a server alone) fails at
+// once.
+func TestOpenWaitsForTheCluster(t *testing.T) {
+	cfgs := natstest.ClusterConfigs(t, 3)
+	_, js := natstest.StartConfig(t, cfgs[0])
+	natstest.StartConfig(t, cfgs[1])
+
+	short, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := Open(short, Config{JS: js, Replicas: 3}); err == nil || !strings.Contains(err.Error(), "waiting for the NATS cluster") {
+		t.Fatalf("Open on two of three servers, its context ending: %v", err)
+	}
+
+	var logs lockedBuffer
+	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
+	go func() {
+		time.Sleep(time.Second)
+		natstest.StartConfig(t, cfgs[2])
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	q, err := Open(ctx, Config{JS: js, Replicas: 3, Logger: logger})
+	if err != nil {
+		t.Fatalf("Open while the third server starts: %v\n%s", err, logs.String())
+	}
+	info, err := q.stream.Info(ctx)
+	if err != nil || info.Config.Replicas != 3 {
+		t.Fatalf("the stream: %+v %v", info, err)
+	}
+	for _, want := range []string{"waiting for the NATS cluster to create the stream", "the NATS cluster has the stream"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	t.Logf("Open waited %v for the cluster", time.Since(start).Round(time.Millisecond))
+
+	_, alone := natstest.Start(t)
+	start = time.Now()
+	if _, err := Open(ctx, Config{JS: alone, Replicas: 3}); err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("Open of three replicas on a server alone: %v after %v", err, time.Since(start))
+	}
 }

@@ -160,8 +160,8 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	})
 }
 
-// TestStartFailures: bad configurations and a port already taken end Start with an error,
-// without leaving a server behind.
+// TestStartFailures: bad configurations and a port already taken (for clients or routes) end
+// Start with an error, without leaving a server behind.
 func TestStartFailures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -183,6 +183,11 @@ func TestStartFailures(t *testing.T) {
 		{"port taken", Config{Listen: taken, StoreDir: t.TempDir(), ReadyTimeout: 5 * time.Second, Anonymous: true}, "listening"},
 		{"no users", Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()}, "no users"},
 		{"not a user key", Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Users: []string{"secret"}}, "public NKey"},
+		{"name with a space", Config{StoreDir: t.TempDir(), InProcessOnly: true, Name: "node one"}, "no spaces"},
+		{"routes without a listener", Config{StoreDir: t.TempDir(), InProcessOnly: true, Routes: []string{"127.0.0.1:6222"}}, "ClusterListen"},
+		{"bad route", Config{StoreDir: t.TempDir(), InProcessOnly: true, ClusterListen: "127.0.0.1:0", Routes: []string{"127.0.0.1"}}, "route"},
+		{"route port taken", Config{StoreDir: t.TempDir(), InProcessOnly: true, ClusterListen: taken, Routes: []string{taken}, ReadyTimeout: 5 * time.Second}, "router port"},
+		{"bad route listener", Config{StoreDir: t.TempDir(), InProcessOnly: true, ClusterListen: "127.0.0.1:x", Routes: []string{"127.0.0.1:6222"}}, "route listener"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := Start(ctx, tc.cfg)

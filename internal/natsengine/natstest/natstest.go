@@ -3,6 +3,8 @@ package natstest
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -18,9 +20,15 @@ import (
 // credentials, as an external NATS may: the agent's own never does.
 func Start(t testing.TB) (*natsengine.Engine, jetstream.JetStream) {
 	t.Helper()
+	return StartConfig(t, natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Anonymous: true})
+}
+
+// StartConfig is Start with cfg (a server of ClusterConfigs).
+func StartConfig(t testing.TB, cfg natsengine.Config) (*natsengine.Engine, jetstream.JetStream) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	e, err := natsengine.Start(ctx, natsengine.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Anonymous: true})
+	e, err := natsengine.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("starting NATS: %v", err)
 	}
@@ -57,4 +65,28 @@ func User(t testing.TB) (pub, seed string, opt nats.Option) {
 		t.Fatal(err)
 	}
 	return pub, string(s), nats.Nkey(pub, kp.Sign)
+}
+
+// ClusterConfigs are the configurations of n servers that form one NATS cluster (StartConfig
+// starts each), as the agents of a cluster's nodes: named s1...sn, on free loopback ports, each
+// given every route address (its own among them), admitting clients without credentials.
+func ClusterConfigs(t testing.TB, n int) []natsengine.Config {
+	t.Helper()
+	routes := make([]string, n)
+	for i := range routes {
+		// Found free by listening on port 0; every server must know the others' addresses
+		// before it starts.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes[i] = l.Addr().String()
+		defer l.Close()
+	}
+	cfgs := make([]natsengine.Config, n)
+	for i := range cfgs {
+		cfgs[i] = natsengine.Config{Name: fmt.Sprintf("s%d", i+1), Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Anonymous: true,
+			ClusterListen: routes[i], Routes: routes}
+	}
+	return cfgs
 }

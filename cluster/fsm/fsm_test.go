@@ -619,7 +619,7 @@ func TestEventInvokeConfigs(t *testing.T) {
 	for name, c := range map[string]*structs.EventInvokeConfig{
 		"retries":      {Function: "fn", Qualifier: "$LATEST", MaximumRetryAttempts: func() *int { n := 3; return &n }()},
 		"age":          {Function: "fn", Qualifier: "$LATEST", MaximumEventAge: time.Second},
-		"destination":  {Function: "fn", Qualifier: "$LATEST", OnSuccess: "sns:topic"},
+		"destination":  {Function: "fn", Qualifier: "$LATEST", OnSuccess: "sns:a topic"},
 		"itself":       {Function: "fn", Qualifier: "$LATEST", OnFailure: "function:fn"},
 		"no qualifier": {Function: "fn"},
 	} {

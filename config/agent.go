@@ -61,6 +61,11 @@ type Agent struct {
 	// registries image functions come from. A registry without a block is reached anonymously
 	// or with the Docker config file's credentials (DOCKER_CONFIG, ~/.docker/config.json).
 	Registries []Registry
+	// Networks are the network blocks: private networks functions may be put on (their
+	// network block, Lambda's VpcConfig); EgressPolicies the egress_policy blocks functions
+	// may add to their network's egress.
+	Networks       []Network
+	EgressPolicies []EgressPolicy
 }
 
 // RuntimeImage is one runtime block: runtime "nodejs20.x" { image = "..." }.
@@ -377,24 +382,26 @@ func DevAgent(dataDir string) *Agent {
 }
 
 type agentFile struct {
-	NodeName *string          `hcl:"node_name,optional"`
-	DataDir  *string          `hcl:"data_dir,optional"`
-	Region   *string          `hcl:"region,optional"`
-	LogLevel *string          `hcl:"log_level,optional"`
-	LogJSON  *bool            `hcl:"log_json,optional"`
-	OldDebug *bool            `hcl:"enable_debug,optional"` // deprecated: debug { pprof }
-	Debug    *debugBlock      `hcl:"debug,block"`
-	Procs    *int             `hcl:"gomaxprocs,optional"`
-	HTTP     *httpBlock       `hcl:"http,block"`
-	Cluster  *clusterBlock    `hcl:"cluster,block"`
-	Sandbox  *sandboxBlock    `hcl:"sandbox,block"`
-	Keys     []accessKeyBlock `hcl:"access_key,block"`
-	Plugins  []pluginBlock    `hcl:"plugin,block"`
-	NATS     *natsBlock       `hcl:"nats,block"`
-	CodeGC   *codeGCBlock     `hcl:"code_gc,block"`
-	Async    *asyncBlock      `hcl:"async,block"`
-	Regs     []registryBlock  `hcl:"registry,block"`
-	Runtimes []runtimeBlock   `hcl:"runtime,block"`
+	NodeName *string             `hcl:"node_name,optional"`
+	DataDir  *string             `hcl:"data_dir,optional"`
+	Region   *string             `hcl:"region,optional"`
+	LogLevel *string             `hcl:"log_level,optional"`
+	LogJSON  *bool               `hcl:"log_json,optional"`
+	OldDebug *bool               `hcl:"enable_debug,optional"` // deprecated: debug { pprof }
+	Debug    *debugBlock         `hcl:"debug,block"`
+	Procs    *int                `hcl:"gomaxprocs,optional"`
+	HTTP     *httpBlock          `hcl:"http,block"`
+	Cluster  *clusterBlock       `hcl:"cluster,block"`
+	Sandbox  *sandboxBlock       `hcl:"sandbox,block"`
+	Keys     []accessKeyBlock    `hcl:"access_key,block"`
+	Plugins  []pluginBlock       `hcl:"plugin,block"`
+	NATS     *natsBlock          `hcl:"nats,block"`
+	CodeGC   *codeGCBlock        `hcl:"code_gc,block"`
+	Async    *asyncBlock         `hcl:"async,block"`
+	Regs     []registryBlock     `hcl:"registry,block"`
+	Runtimes []runtimeBlock      `hcl:"runtime,block"`
+	Networks []networkBlock      `hcl:"network,block"`
+	Egress   []egressPolicyBlock `hcl:"egress_policy,block"`
 }
 
 type runtimeBlock struct {
@@ -819,6 +826,8 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	rts, d := decodeRuntimes(raw.Runtimes)
 	diags = append(diags, d...)
 	a.Runtimes = rts
+	a.Networks, a.EgressPolicies, d = decodeNetworks(raw.Networks, raw.Egress, baseDir)
+	diags = append(diags, d...)
 	if len(keys) > 0 && a.Cluster.TLS == nil && (len(a.Cluster.Join) > 0 || a.Cluster.BootstrapExpect > 1) {
 		// A lone node gets mutual TLS of its own (internal/agent); nodes of a cluster must share a CA.
 		diags = append(diags, rangeDiag("Cluster port without mutual TLS",

@@ -30,9 +30,12 @@ type Function struct {
 	Code        string // absolute path of a folder or a .zip; "" for an image function
 	// PackageType is structs.PackageZip (the default) or structs.PackageImage, with ImageURI
 	// and ImageConfig.
-	PackageType        string
-	ImageURI           string
-	ImageConfig        *structs.ImageConfig
+	PackageType string
+	ImageURI    string
+	ImageConfig *structs.ImageConfig
+	// Network is the network block: the operator's network the function's environments are
+	// on, and the egress policies it adds; nil: loopback only.
+	Network            *structs.FunctionNetwork
 	MemoryMB           int
 	Timeout            time.Duration
 	EphemeralStorageMB int
@@ -191,7 +194,7 @@ func (f *Function) Structs() *structs.Function {
 		Name: f.Name, Description: f.Description, Runtime: f.Runtime, Handler: f.Handler,
 		MemoryMB: f.MemoryMB, Timeout: f.Timeout, EphemeralStorageMB: f.EphemeralStorageMB,
 		Environment: env, FreezeDelay: f.FreezeDelay, DeadLetterTarget: f.DeadLetterTarget,
-		PackageType: f.PackageType, ImageURI: f.ImageURI, ImageConfig: f.ImageConfig,
+		PackageType: f.PackageType, ImageURI: f.ImageURI, ImageConfig: f.ImageConfig, Network: f.Network,
 	}
 }
 
@@ -206,7 +209,7 @@ var functionAttrs = map[string]string{
 	"GatewayOptions.FreezeDelayMs": "freeze_delay", "Environment.Variables": "environment",
 	"ReservedConcurrentExecutions": "reserved_concurrency", "PackageType": "package_type", "Code.ImageUri": "image_uri",
 	"ImageConfig": "image_config", "ImageConfig.WorkingDirectory": "image_config", "Layers": "layers",
-	"DeadLetterConfig.TargetArn": "dead_letter_target",
+	"DeadLetterConfig.TargetArn": "dead_letter_target", "VpcConfig.SubnetIds": "network", "VpcConfig.SecurityGroupIds": "network",
 }
 
 // aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
@@ -681,10 +684,14 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
 	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
 		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}},
-		{Type: "image_config"}, {Type: "async"}}, notYetSchema...)})
+		{Type: "image_config"}, {Type: "async"}, {Type: "network"}}, notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks, asyncBlocks []*hcl.Block
+	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks, asyncBlocks, networkBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
+		if b.Type == "network" {
+			networkBlocks = append(networkBlocks, b)
+			continue
+		}
 		if b.Type == "async" {
 			asyncBlocks = append(asyncBlocks, b)
 			continue
@@ -781,6 +788,26 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		}
 		if ic.WorkingDirectory != nil {
 			fn.ImageConfig.WorkingDirectory = *ic.WorkingDirectory
+		}
+	}
+	for i, b := range networkBlocks {
+		if i > 0 {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate network block",
+				Detail: fmt.Sprintf("A function is on one network; its network block is at %s.", networkBlocks[0].DefRange), Subject: &rng})
+			continue
+		}
+		var nb struct {
+			Name           string    `hcl:"name"`
+			EgressPolicies *[]string `hcl:"egress_policies,optional"`
+		}
+		if d := gohcl.DecodeBody(b.Body, ctx, &nb); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
+		fn.Network = &structs.FunctionNetwork{Name: nb.Name}
+		if nb.EgressPolicies != nil {
+			fn.Network.EgressPolicies = *nb.EgressPolicies
 		}
 	}
 	switch {
@@ -929,8 +956,11 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		errs = slices.DeleteFunc(errs, func(e structs.FieldError) bool { return e.Field == "Runtime" })
 	}
 	diags = append(diags, fieldDiags(errs, functionAttrs, func(attr string) hcl.Range {
-		if attr == "" {
+		switch {
+		case attr == "":
 			return blk.LabelRanges[0]
+		case attr == "network" && len(networkBlocks) > 0:
+			return networkBlocks[0].DefRange
 		}
 		return at(attr)
 	})...)

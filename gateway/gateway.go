@@ -136,6 +136,9 @@ type Config struct {
 	// Runtimes names the managed runtimes this node declares (runtime blocks); without it,
 	// only the built-in custom runtimes.
 	Runtimes func() []string
+	// Networks is the node's private networks and egress policies (network and egress_policy
+	// blocks); without it a function naming a network is refused.
+	Networks NetworkCatalog
 	// Events keeps Event invocations durably and runs them on this node; without it they are
 	// kept in memory (MaxAsync, AsyncWorkers), lost with the process.
 	Events EventQueue
@@ -499,6 +502,30 @@ func (g *Gateway) checkRuntime(fn *structs.Function) error {
 	return lambda.InvalidParameter("Runtime %q is not a runtime of this gateway; its runtimes: %s (an agent's runtime blocks declare more)", fn.Runtime, strings.Join(have, ", "))
 }
 
+// NetworkCatalog is the node's private networks and egress policies, by name.
+type NetworkCatalog interface {
+	HasNetwork(name string) bool
+	HasEgressPolicy(name string) bool
+}
+
+// checkNetwork refuses a function on a network, or with an egress policy, this node does not
+// declare: it would not run here (each node declares its own in its agent file).
+func (g *Gateway) checkNetwork(fn *structs.Function) error {
+	n := fn.Network
+	if n == nil {
+		return nil
+	}
+	if g.cfg.Networks == nil || !g.cfg.Networks.HasNetwork(n.Name) {
+		return lambda.InvalidParameter("VpcConfig.SubnetIds: %q is not a network of this node (a network block of the agent's file)", n.Name)
+	}
+	for _, p := range n.EgressPolicies {
+		if !g.cfg.Networks.HasEgressPolicy(p) {
+			return lambda.InvalidParameter("VpcConfig.SecurityGroupIds: %q is not an egress policy of this node (an egress_policy block of the agent's file)", p)
+		}
+	}
+	return nil
+}
+
 // storeZip checks that data is a zip and stores it.
 // HasCode reports whether the node holds the zip with this hex SHA-256, so a client can refer
 // to it (GatewayCodeSha256) instead of uploading it again.
@@ -620,6 +647,13 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		}
 		fn.DeadLetterTarget, fn.DeadLetterTargetARN = target, in.DeadLetterConfig.TargetArn
 	}
+	if in.VpcConfig != nil {
+		n, err := lambda.NetworkFrom(in.VpcConfig)
+		if err != nil {
+			return nil, err
+		}
+		fn.Network = n
+	}
 	if in.PackageType == structs.PackageImage {
 		fn.PackageType, fn.ImageURI = structs.PackageImage, in.Code.ImageUri
 		fn.ImageConfig = imageConfig(in.ImageConfig)
@@ -632,6 +666,9 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		return nil, err
 	}
 	if err := g.checkRuntime(fn); err != nil {
+		return nil, err
+	}
+	if err := g.checkNetwork(fn); err != nil {
 		return nil, err
 	}
 	if fn.IsImage() {
@@ -809,10 +846,18 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		}
 		fn.DeadLetterTargetARN = in.DeadLetterConfig.TargetArn
 	}
+	if in.VpcConfig != nil {
+		if fn.Network, err = lambda.NetworkFrom(in.VpcConfig); err != nil {
+			return nil, err
+		}
+	}
 	if err := validate(fn); err != nil {
 		return nil, err
 	}
 	if err := g.checkRuntime(fn); err != nil {
+		return nil, err
+	}
+	if err := g.checkNetwork(fn); err != nil {
 		return nil, err
 	}
 	return g.put(ctx, fn, cur.RevisionID)

@@ -57,9 +57,18 @@ type Spec struct {
 	TmpMB int
 	// PidsLimit caps the number of processes and threads in the environment.
 	PidsLimit int
+	// Network, when set, puts the environment on one of the operator's networks (eth0, with its
+	// DNS servers in /etc/resolv.conf); nil: loopback only.
+	Network *NetworkSpec
 	// Output receives the runtime's stdout and stderr. The driver hands the file to the process
 	// itself (no copying goroutine); the caller keeps ownership and closes it after Start.
 	Output *os.File
+}
+
+// NetworkSpec names an environment's network and the egress policies it adds.
+type NetworkSpec struct {
+	Name           string
+	EgressPolicies []string
 }
 
 // Instance is one execution environment.

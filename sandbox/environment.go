@@ -212,6 +212,9 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 		Output:    pw,
 		OptLayers: optDirs,
 	}
+	if n := fn.Network; n != nil {
+		spec.Network = &NetworkSpec{Name: n.Name, EgressPolicies: n.EgressPolicies}
+	}
 	switch {
 	case !fn.IsImage() && (structs.ValidRuntime(fn.Runtime) || fn.Runtime == ""):
 		spec.CodeDir = codeDir

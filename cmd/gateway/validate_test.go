@@ -105,6 +105,10 @@ func TestSameRulesInHCLAndAPI(t *testing.T) {
 		{"dead letter", "fn", `dead_letter_target = "function:sink"`, map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:lambda:us-east-1:000000000000:function:sink"}},
 			`"function:sink": use "queue:NAME", "stream:NAME" or "<plugin>:<target>" (never a function)`},
 		{"dead letter queue", "fn", `dead_letter_target = "queue:dlq"`, map[string]any{"DeadLetterConfig": map[string]any{"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"}}, ""},
+		{"network name", "fn", "network {\n    name = \"Back_End\"\n  }", map[string]any{"VpcConfig": map[string]any{"SubnetIds": []string{"Back_End"}, "SecurityGroupIds": []string{}}},
+			`"Back_End": a network name has 1 to 11 lowercase letters`},
+		{"egress policy name", "fn", "network {\n    name = \"backend\"\n    egress_policies = [\"a b\"]\n  }",
+			map[string]any{"VpcConfig": map[string]any{"SubnetIds": []string{"backend"}, "SecurityGroupIds": []string{"a b"}}}, `"a b": an egress policy name has`},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

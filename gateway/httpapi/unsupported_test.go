@@ -57,7 +57,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		extra map[string]any
 		field string
 	}{
-		"vpc":              {map[string]any{"VpcConfig": map[string]any{"SubnetIds": []string{"subnet-1"}, "SecurityGroupIds": []string{"sg-1"}}}, "VpcConfig"},
 		"efs":              {map[string]any{"FileSystemConfigs": []any{map[string]any{"Arn": "arn:efs", "LocalMountPath": "/mnt/efs"}}}, "FileSystemConfigs"},
 		"kms":              {map[string]any{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, "KMSKeyArn"},
 		"tracing active":   {map[string]any{"TracingConfig": map[string]any{"Mode": "Active"}}, "TracingConfig"},
@@ -78,6 +77,25 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 			}
 		})
 	}
+	// VpcConfig names the node's networks: one it does not declare, two, or egress policies
+	// without a network are refused, naming what is wrong.
+	for name, c := range map[string]struct {
+		vpc  map[string]any
+		want string
+	}{
+		"unknown network":  {map[string]any{"SubnetIds": []string{"subnet-1"}, "SecurityGroupIds": []string{}}, `VpcConfig.SubnetIds: \"subnet-1\" is not a network of this node`},
+		"two networks":     {map[string]any{"SubnetIds": []string{"a", "b"}, "SecurityGroupIds": []string{}}, "a function is on one of the operator's networks"},
+		"policies, no net": {map[string]any{"SubnetIds": []string{}, "SecurityGroupIds": []string{"sg-1"}}, "SecurityGroupIds (egress policies) need SubnetIds"},
+		"bad network name": {map[string]any{"SubnetIds": []string{"Not_A_Name"}, "SecurityGroupIds": []string{}}, "a network name has 1 to 11"},
+		"bad policy name":  {map[string]any{"SubnetIds": []string{"backend"}, "SecurityGroupIds": []string{"a b"}}, "an egress policy name has"},
+	} {
+		t.Run("create vpc "+name, func(t *testing.T) {
+			status, typ, body := call(t, "POST", url+"/2015-03-31/functions", createRequest(t, "refused", map[string]any{"VpcConfig": c.vpc}))
+			if status != 400 || typ != "InvalidParameterValueException" || !strings.Contains(body, c.want) {
+				t.Fatalf("%d %s %s; want 400 InvalidParameterValueException saying %s", status, typ, body, c.want)
+			}
+		})
+	}
 	if status, _, body := call(t, "GET", url+"/2015-03-31/functions/refused", ""); status != 404 {
 		t.Fatalf("a refused CreateFunction left a function: %d %s", status, body)
 	}
@@ -86,7 +104,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		t.Fatalf("create: %d %s", status, body)
 	}
 	update := map[string]struct{ body, field string }{
-		"vpc":            {`{"VpcConfig": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": []}}`, "VpcConfig"},
 		"tracing active": {`{"TracingConfig": {"Mode": "Active"}}`, "TracingConfig"},
 		"kms":            {`{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}`, "KMSKeyArn"},
 	}

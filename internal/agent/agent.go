@@ -251,7 +251,7 @@ func (a *agent) start(ctx context.Context) error {
 	}
 	a.onClose(func(context.Context) error { return logs.Close() })
 
-	driver, err := a.driver(dataDir)
+	driver, err := a.driver(ctx, dataDir)
 	if err != nil {
 		return err
 	}
@@ -367,6 +367,7 @@ func (a *agent) start(ctx context.Context) error {
 		Queues:         queues,
 		Images:         imgs,
 		Runtimes:       rts.Names,
+		Networks:       newNetworkCatalog(cfg),
 		Events:         events,
 		RetryDelay:     cfg.Async.RetryDelay,
 		PeerCounters:   peerAsyncCounters(node),
@@ -553,7 +554,7 @@ func (c clusterOps) Leave(ctx context.Context) error {
 
 // driver builds the configured sandbox driver. Only a dev agent falls back to the process driver,
 // and it says so loudly; a configured agent never downgrades its isolation silently.
-func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
+func (a *agent) driver(ctx context.Context, dataDir string) (sandbox.Driver, error) {
 	cfg := a.cfg.Sandbox
 	switch cfg.Driver {
 	case "process":
@@ -575,7 +576,11 @@ func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
 				a.logger.Info("sandbox: each environment has its own user namespace", "host_ids", r.String(), "per_environment", libcontainer.IDsPerEnvironment)
 			}
 		}
-		d, err := libcontainer.New(libcontainer.Config{
+		nets, err := a.networks(ctx, dataDir)
+		if err != nil {
+			return nil, err
+		}
+		lcfg := libcontainer.Config{
 			WorkDir:          filepath.Join(dataDir, "sandbox"),
 			BaseRootfs:       cfg.Rootfs,
 			CgroupParent:     cgroupParent(a.cfg.NodeName, dataDir),
@@ -586,7 +591,11 @@ func (a *agent) driver(dataDir string) (sandbox.Driver, error) {
 			TotalPids:        pids,
 			UserNamespaces:   ids,
 			Logger:           a.logger,
-		})
+		}
+		if nets != nil {
+			lcfg.Networks = nets
+		}
+		d, err := libcontainer.New(lcfg)
 		if err == nil {
 			return d, nil
 		}

@@ -223,6 +223,8 @@ type FunctionConfiguration struct {
 	Layers              []FunctionLayer      `json:"Layers,omitempty"`
 	// DeadLetterConfig names the dead-letter target by ARN, when the function has one.
 	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
+	// VpcConfig names the function's network and egress policies, when it has a network.
+	VpcConfig *VpcConfigResponse `json:"VpcConfig,omitempty"`
 }
 
 // ImageConfigResponse wraps an image function's ImageConfig, as Lambda answers it.
@@ -283,6 +285,7 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 		ms := int64(*fn.FreezeDelay / time.Millisecond)
 		c.GatewayOptions = &GatewayOptions{FreezeDelayMs: &ms}
 	}
+	c.VpcConfig = vpcConfigResponse(fn.Network)
 	if fn.DeadLetterTarget != "" {
 		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: GivenARN(region, fn.DeadLetterTarget, fn.DeadLetterTargetARN)}
 	}
@@ -417,6 +420,8 @@ type CreateFunctionInput struct {
 	Layers []string `json:"Layers,omitempty"`
 	// DeadLetterConfig receives the events of asynchronous invocations that failed for good.
 	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
+	// VpcConfig puts the function on one of the operator's networks.
+	VpcConfig *VpcConfig `json:"VpcConfig,omitempty"`
 	UnsupportedSettings
 	UnsupportedCreateSettings
 }
@@ -477,6 +482,8 @@ type UpdateFunctionConfigurationInput struct {
 	Layers *[]string `json:"Layers,omitempty"`
 	// DeadLetterConfig, when present, replaces the dead-letter target (TargetArn "" removes it).
 	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
+	// VpcConfig, when present, replaces the function's network (empty lists remove it).
+	VpcConfig *VpcConfig `json:"VpcConfig,omitempty"`
 	UnsupportedSettings
 }
 

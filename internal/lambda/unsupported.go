@@ -12,15 +12,8 @@ import (
 // would be created without, and only fail later, far from the cause. So the requests decode
 // them too, and Unsupported refuses a real request for one. Their empty and default values pass,
 // since tools send them as a matter of course: Terraform's AWS provider removes a setting by
-// sending it empty (VpcConfig with empty lists, KMSKeyArn "", ImageConfig {}) and sends
+// sending it empty (KMSKeyArn "", ImageConfig {}) and sends
 // PackageType "Zip" and TracingConfig PassThrough.
-
-// VpcConfig is Lambda's VPC attachment: refused unless empty.
-type VpcConfig struct {
-	SubnetIds               []string `json:"SubnetIds,omitempty"`
-	SecurityGroupIds        []string `json:"SecurityGroupIds,omitempty"`
-	Ipv6AllowedForDualStack *bool    `json:"Ipv6AllowedForDualStack,omitempty"`
-}
 
 // TracingConfig is Lambda's X-Ray mode; only PassThrough (the gateway passes trace headers on).
 type TracingConfig struct {
@@ -51,7 +44,6 @@ type LoggingConfig struct {
 // UnsupportedSettings are the settings of CreateFunction and UpdateFunctionConfiguration the
 // gateway does not implement, decoded only to refuse them (see Unsupported).
 type UnsupportedSettings struct {
-	VpcConfig         *VpcConfig        `json:"VpcConfig,omitempty"`
 	FileSystemConfigs []json.RawMessage `json:"FileSystemConfigs,omitempty"`
 	KMSKeyArn         string            `json:"KMSKeyArn,omitempty"`
 	TracingConfig     *TracingConfig    `json:"TracingConfig,omitempty"`
@@ -153,9 +145,6 @@ func rawSet(r json.RawMessage) bool {
 // function's name (its default log group passes).
 func (u *UnsupportedSettings) Unsupported(function string) error {
 	switch {
-	case u.VpcConfig != nil && (len(u.VpcConfig.SubnetIds) > 0 || len(u.VpcConfig.SecurityGroupIds) > 0 ||
-		(u.VpcConfig.Ipv6AllowedForDualStack != nil && *u.VpcConfig.Ipv6AllowedForDualStack)):
-		return unsupported("VpcConfig", "functions have no network beyond their own loopback yet")
 	case len(u.FileSystemConfigs) > 0:
 		return unsupported("FileSystemConfigs", "there is no EFS on premises; functions have /tmp (EphemeralStorage)")
 	case u.KMSKeyArn != "":

@@ -65,7 +65,21 @@ func createInput(fn *config.Function) *lambda.CreateFunctionInput {
 	if fn.DeadLetterTarget != "" {
 		in.DeadLetterConfig = deadLetterConfig(fn.DeadLetterTarget)
 	}
+	if fn.Network != nil {
+		in.VpcConfig = lambda.VpcConfigFrom(fn.Network)
+	}
 	return in
+}
+
+// networkText describes a network setting for a plan: "none", or the network and its policies.
+func networkText(n *structs.FunctionNetwork) string {
+	if n == nil {
+		return "none"
+	}
+	if len(n.EgressPolicies) == 0 {
+		return n.Name
+	}
+	return n.Name + " " + fmt.Sprint(n.EgressPolicies)
 }
 
 func apiImageConfig(ic *structs.ImageConfig) *lambda.ImageConfig {
@@ -245,6 +259,13 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSen
 	}
 	if diff("dead_letter_target", deadLetterText(cc.DeadLetterConfig), newTarget) {
 		in.DeadLetterConfig = deadLetterConfig(fn.DeadLetterTarget)
+	}
+	var curNet *structs.FunctionNetwork
+	if v := cc.VpcConfig; v != nil && len(v.SubnetIds) > 0 {
+		curNet = &structs.FunctionNetwork{Name: v.SubnetIds[0], EgressPolicies: v.SecurityGroupIds}
+	}
+	if diff("network", networkText(curNet), networkText(fn.Network)) {
+		in.VpcConfig = lambda.VpcConfigFrom(fn.Network) // empty lists remove it
 	}
 	if diff("freeze_delay", curDelay, newDelay) {
 		in.GatewayOptions = freezeOption(fn)

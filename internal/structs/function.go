@@ -3,6 +3,7 @@
 package structs
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ type Function struct {
 	DeadLetterTarget string `json:"dead_letter_target,omitempty"`
 	// DeadLetterTargetARN is the target's ARN as the API was given it, answered back as it came.
 	DeadLetterTargetARN string `json:"dead_letter_target_arn,omitempty"`
+	// Network puts the function's environments on one of the operator's networks (Lambda's
+	// VpcConfig); nil keeps them on loopback only.
+	Network *FunctionNetwork `json:"network,omitempty"`
 
 	// Version is "" for $LATEST, or the number of a published version ("1", "2", ...): an
 	// immutable copy of $LATEST's code and configuration at the time it was published.
@@ -69,6 +73,62 @@ type Function struct {
 	// CreateIndex and ModifyIndex are the Raft log indexes that created and last changed the function.
 	CreateIndex uint64 `json:"create_index"`
 	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// FunctionNetwork is the network a function's environments are on (Lambda's VpcConfig: its
+// SubnetIds name the operator's network, its SecurityGroupIds the egress policies).
+type FunctionNetwork struct {
+	// Name is a network block of the agents' configuration.
+	Name string `json:"name"`
+	// EgressPolicies name egress_policy blocks of the agents' configuration: what the
+	// function may reach beyond what its network allows every function.
+	EgressPolicies []string `json:"egress_policies,omitempty"`
+	// IPv6AllowedForDualStack is kept as given (the networks are IPv4).
+	IPv6AllowedForDualStack bool `json:"ipv6_allowed_for_dual_stack,omitempty"`
+}
+
+// Limits of a function's network settings (Lambda's: 16 subnets and 5 security groups; a
+// function here is on one network).
+const MaxEgressPolicies = 5
+
+// Check lists what is wrong with the network settings, by Lambda API field.
+func (n *FunctionNetwork) Check() []FieldError {
+	var errs []FieldError
+	if !ValidNetworkName(n.Name) {
+		errs = append(errs, FieldError{Field: "VpcConfig.SubnetIds", Summary: "Invalid network name",
+			Message: fmt.Sprintf("%q: a network name has 1 to 11 lowercase letters, digits and '-'", n.Name)})
+	}
+	if len(n.EgressPolicies) > MaxEgressPolicies {
+		errs = append(errs, FieldError{Field: "VpcConfig.SecurityGroupIds", Summary: "Too many egress policies",
+			Message: fmt.Sprintf("%d egress policies: at most %d", len(n.EgressPolicies), MaxEgressPolicies)})
+	}
+	seen := map[string]bool{}
+	for _, p := range n.EgressPolicies {
+		switch {
+		case !ValidName(p):
+			errs = append(errs, FieldError{Field: "VpcConfig.SecurityGroupIds", Summary: "Invalid egress policy name",
+				Message: fmt.Sprintf("%q: an egress policy name has 1 to 64 letters, digits, '-' and '_'", p)})
+		case seen[p]:
+			errs = append(errs, FieldError{Field: "VpcConfig.SecurityGroupIds", Summary: "Duplicate egress policy",
+				Message: fmt.Sprintf("%q is named twice", p)})
+		}
+		seen[p] = true
+	}
+	return errs
+}
+
+// ValidNetworkName says whether s can name a network: its bridge is lgw-<name>, within the
+// kernel's 15 characters of an interface name.
+func ValidNetworkName(s string) bool {
+	if s == "" || len(s) > 11 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // Package types of a function.
@@ -175,6 +235,11 @@ func (f *Function) Copy() *Function {
 		c.ImageConfig = &ic
 	}
 	c.Layers = append([]FunctionLayer(nil), f.Layers...)
+	if f.Network != nil {
+		n := *f.Network
+		n.EgressPolicies = append([]string(nil), n.EgressPolicies...)
+		c.Network = &n
+	}
 	if f.Environment != nil {
 		c.Environment = make(map[string]string, len(f.Environment))
 		for k, v := range f.Environment {

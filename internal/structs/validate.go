@@ -106,6 +106,9 @@ func (f *Function) Validate() []FieldError {
 	if d := f.DeadLetterTarget; d != "" && !ValidDeadLetterTarget(d) {
 		add("DeadLetterConfig.TargetArn", "Invalid dead-letter target", "%q: use \"queue:NAME\", \"stream:NAME\" or \"<plugin>:<target>\" (never a function)", d)
 	}
+	if f.Network != nil {
+		errs = append(errs, f.Network.Check()...)
+	}
 	errs = append(errs, ValidateEnvironment(f.Environment)...)
 	errs = append(errs, f.ValidateLayers()...)
 	return errs

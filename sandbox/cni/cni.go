@@ -21,51 +21,13 @@ package cni
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
-	"strconv"
-	"strings"
+
+	"github.com/lambdagw/gateway/internal/structs"
 )
 
 // Rule is a destination an environment may reach: a network, and a port (TCP and UDP) or any.
-type Rule struct {
-	Net  *net.IPNet
-	Port uint16 // 0: any port
-}
-
-// ParseRule reads "10.89.0.0/24", "10.90.0.5/32:5432" or "10.90.0.5:5432" (a host, /32).
-func ParseRule(s string) (Rule, error) {
-	addr, port := s, ""
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		addr, port = s[:i], s[i+1:]
-	}
-	if !strings.Contains(addr, "/") {
-		addr += "/32"
-	}
-	ip, n, err := net.ParseCIDR(addr)
-	if err != nil || ip.To4() == nil {
-		return Rule{}, fmt.Errorf("%q: an egress rule is an IPv4 network (10.0.0.0/24) or address, with an optional :port", s)
-	}
-	if !ip.Equal(n.IP) {
-		return Rule{}, fmt.Errorf("%q: %s has host bits set; the network is %s", s, addr, n)
-	}
-	r := Rule{Net: n}
-	if port != "" {
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil || p == 0 {
-			return Rule{}, fmt.Errorf("%q: the port must be 1 to 65535", s)
-		}
-		r.Port = uint16(p)
-	}
-	return r, nil
-}
-
-func (r Rule) String() string {
-	if r.Port == 0 {
-		return r.Net.String()
-	}
-	return r.Net.String() + ":" + strconv.Itoa(int(r.Port))
-}
+type Rule = structs.EgressRule
 
 // Network is one of the operator's networks.
 type Network struct {
@@ -87,24 +49,9 @@ type Network struct {
 	DNS []net.IP
 }
 
-// maxNameLen bounds a network's name so that its bridge name (lgw-<name>) fits IFNAMSIZ.
-const maxNameLen = 11
-
-// BridgeName is the bridge the agent makes for a network of that name.
+// BridgeName is the bridge the agent makes for a network of that name (structs.ValidNetworkName
+// keeps it within the kernel's 15 characters).
 func BridgeName(network string) string { return "lgw-" + network }
-
-// ValidName says whether name can name a network the agent makes a bridge for.
-func ValidName(name string) bool {
-	if name == "" || len(name) > maxNameLen {
-		return false
-	}
-	for _, r := range name {
-		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z') {
-			return false
-		}
-	}
-	return true
-}
 
 // ErrUnknownNetwork is a network no block of the agent declares.
 var ErrUnknownNetwork = errors.New("no such network on this node")

@@ -295,6 +295,9 @@ func (m *Manager) sweep(ctx context.Context) {
 			continue
 		}
 		a.IP = nil // its rules went with the previous run's tables
+		// The path named the dead agent's descriptor; a process now may hold another namespace
+		// under it. Without one the plugins release what they hold (the address).
+		a.NetNS = ""
 		if err := m.del(ctx, &a); err != nil {
 			m.logger.Error("could not detach an environment a previous run left on a network", "environment", a.ID, "network", a.Network, "error", err)
 			continue
@@ -303,9 +306,30 @@ func (m *Manager) sweep(ctx context.Context) {
 	}
 }
 
-// Close removes the agent's firewall tables; call it once every environment is detached.
+// Close removes the agent's firewall tables and the bridges it made that no environment uses
+// any more; call it once every environment is detached.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.fw.close()
+	errs := []error{m.fw.close()}
+	for _, n := range m.networks {
+		if n.Bridge == "" {
+			continue
+		}
+		br, err := netlink.LinkByName(n.Bridge)
+		if err != nil {
+			continue // never made: no environment was on it
+		}
+		ports, _ := netlink.LinkList()
+		used := false
+		for _, p := range ports {
+			used = used || p.Attrs().MasterIndex == br.Attrs().Index
+		}
+		if !used {
+			if err := netlink.LinkDel(br); err != nil {
+				errs = append(errs, fmt.Errorf("removing bridge %s: %w", n.Bridge, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -154,11 +155,11 @@ func TestAttachEgressAndCleanUp(t *testing.T) {
 
 	_, subnet, _ := net.ParseCIDR("10.251.8.0/24")
 	name := fmt.Sprintf("t%d", rand.IntN(1e6))
-	dbRule, _ := ParseRule("10.251.9.2:5432")
+	dbRule, _ := structs.ParseEgressRule("10.251.9.2:5432")
 	nw := &Network{Name: name, Bridge: BridgeName(name), Subnet: subnet, Egress: []Rule{dbRule},
 		DNS: []net.IP{net.ParseIP("10.251.9.53")}}
 	nw.ConfList = BridgeConfList(name, subnet, filepath.Join(work, "ipam"))
-	all, _ := ParseRule("10.251.9.0/24")
+	all, _ := structs.ParseEgressRule("10.251.9.0/24")
 	m, err := New(ctx, Config{WorkDir: work, Networks: []*Network{nw}, Policies: map[string][]Rule{"db-all": {all}}})
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +259,14 @@ func TestAttachEgressAndCleanUp(t *testing.T) {
 			t.Errorf("env-a's chain is left in %v", c.Table.Family)
 		}
 	}
-	// env-b is left attached, as by an agent killed -9: the next start detaches it.
+	// env-b is left attached, as by an agent killed -9 (whose environments died with it): the
+	// next start detaches it.
+	ip(t, "netns", "del", envB)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := netlink.LinkByName(b.HostVeth); err != nil {
+			break // the kernel frees a namespace (and its veths) a moment after its last user
+		}
+	}
 	m2, err := New(ctx, Config{WorkDir: work, Networks: []*Network{nw}})
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +279,9 @@ func TestAttachEgressAndCleanUp(t *testing.T) {
 	}
 	if err := m2.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(nw.Bridge); err == nil {
+		t.Errorf("bridge %s is left after Close", nw.Bridge)
 	}
 	tables, _ := conn.ListTables()
 	for _, tb := range tables {

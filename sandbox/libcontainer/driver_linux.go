@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lambdagw/gateway/sandbox"
+	"github.com/lambdagw/gateway/sandbox/cni"
 )
 
 // Config configures the driver.
@@ -67,7 +68,18 @@ type Config struct {
 	// block of this range's host IDs (DetectUserNamespaces); nil: every environment's uid 993
 	// is the host's uid 993.
 	UserNamespaces *IDRange
-	Logger         hclog.Logger
+	// Networks attaches environments to the operator's networks; nil: an environment asking
+	// for one is refused.
+	Networks Networks
+	Logger   hclog.Logger
+}
+
+// Networks is the node's private networks as the driver uses them (sandbox/cni's Manager).
+type Networks interface {
+	Attach(ctx context.Context, id, netnsPath, name string, policies []string) (*cni.Attachment, error)
+	Detach(ctx context.Context, a *cni.Attachment) error
+	// ResolvConf is the file mounted at /etc/resolv.conf of the network's environments.
+	ResolvConf(name string) string
 }
 
 // Driver runs environments as libcontainer containers.
@@ -281,7 +293,11 @@ func makeSkeleton(dir string) error {
 		}
 	}
 	// The environment's own hosts over the image's, as container engines give theirs:
-	// sandbox.localdomain is where extensions listen for telemetry, as on Lambda.
+	// sandbox.localdomain is where extensions listen for telemetry, as on Lambda. An empty
+	// resolv.conf is the mount point of a network's (and no name servers without one).
+	if err := os.WriteFile(filepath.Join(dir, "etc", "resolv.conf"), nil, 0o644); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(dir, "etc", "hosts"), []byte(envHosts), 0o644)
 }
 
@@ -416,6 +432,9 @@ func cgroupDirs(path string) []string {
 // most of a cold start's cost (tens of ms, against about one for Start), so a prepared instance
 // can be kept on standby.
 func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	if spec.Network != nil && d.cfg.Networks == nil {
+		return nil, fmt.Errorf("creating container %s: network %q: this node declares no networks", spec.ID, spec.Network.Name)
+	}
 	inst := &instance{d: d, spec: spec, exited: make(chan struct{}), idStart: -1}
 	if d.ids != nil {
 		start, err := d.ids.take()
@@ -467,6 +486,15 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	if err != nil {
 		_ = inst.Destroy(context.Background())
 		return nil, fmt.Errorf("opening the Runtime API in container %s: %w", spec.ID, err)
+	}
+	if n := spec.Network; n != nil {
+		// The plugins enter the namespace through the descriptor the agent holds until Destroy:
+		// a path that cannot come to name another process's namespace meanwhile.
+		path := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), inst.netns.Fd())
+		if inst.att, err = d.cfg.Networks.Attach(ctx, spec.ID, path, n.Name, n.EgressPolicies); err != nil {
+			_ = inst.Destroy(context.Background())
+			return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
+		}
 	}
 	return inst, nil
 }
@@ -606,6 +634,10 @@ func (d *Driver) containerConfig(spec sandbox.Spec, rootfs, optDir, cpus string,
 			{Type: unix.RLIMIT_NOFILE, Hard: 1024, Soft: 1024},
 		},
 	}
+	if n := spec.Network; n != nil && d.cfg.Networks != nil {
+		c.Mounts = append(c.Mounts, &configs.Mount{Source: d.cfg.Networks.ResolvConf(n.Name), Destination: "/etc/resolv.conf", Device: "bind",
+			Flags: unix.MS_BIND | unix.MS_RDONLY | mntFlags})
+	}
 	if spec.CodeDir != "" {
 		c.Mounts = append(c.Mounts, &configs.Mount{Source: spec.CodeDir, Destination: "/var/task", Device: "bind",
 			Flags: unix.MS_BIND | unix.MS_REC | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV})
@@ -632,9 +664,10 @@ type instance struct {
 	// idStart is the first host ID of the environment's user namespace block; -1: none.
 	idStart int64
 	ln      net.Listener
-	netns   *os.File // the container's network namespace, open from Create to Destroy
-	root    string   // the overlay root of an image environment, mounted by Create; "" for none
-	opt     string   // the overlay of its layers at /opt, when it has more than one; "" for none
+	netns   *os.File        // the container's network namespace, open from Create to Destroy
+	att     *cni.Attachment // its place on a network, when it has one
+	root    string          // the overlay root of an image environment, mounted by Create; "" for none
+	opt     string          // the overlay of its layers at /opt, when it has more than one; "" for none
 	c       *libcontainer.Container
 	proc    *libcontainer.Process
 
@@ -997,6 +1030,12 @@ func (i *instance) Destroy(ctx context.Context) error {
 		if len(errs) == 0 {
 			// Only once nothing of it runs: a process left alive keeps its uid to itself.
 			i.releaseIDs()
+		}
+		if i.att != nil {
+			// The namespace is still held (i.netns): the plugins find eth0 in it and remove it.
+			if err := i.d.cfg.Networks.Detach(context.WithoutCancel(ctx), i.att); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if i.ln != nil {
 			i.ln.Close()

@@ -75,6 +75,9 @@ func (d *Driver) Sweep(ctx context.Context) error {
 
 // Create opens the Runtime API listener on a loopback port and prepares the environment's dir.
 func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instance, error) {
+	if spec.Network != nil {
+		return nil, fmt.Errorf("creating environment %s: network %q: the process driver runs functions in the host's own network, without isolation, and cannot put them on a network: use the libcontainer driver", spec.ID, spec.Network.Name)
+	}
 	if len(spec.RootLayers) > 0 {
 		return nil, fmt.Errorf("creating environment %s: a container image needs a root file system of its own, which the process driver cannot give: use the libcontainer driver", spec.ID)
 	}

@@ -85,7 +85,7 @@ func decodeNetworks(blocks []networkBlock, policies []egressPolicyBlock, baseDir
 				ones, _ = sn.Mask.Size()
 			}
 			switch {
-			case err != nil || ip.To4() == nil:
+			case err != nil || ip.To4() == nil || len(sn.Mask) != net.IPv4len:
 				diags = append(diags, attrDiag(b.Body, "subnet", "Invalid subnet", fmt.Sprintf("%q is not an IPv4 network like 10.88.0.0/24.", *b.Subnet)))
 			case !ip.Equal(sn.IP):
 				diags = append(diags, attrDiag(b.Body, "subnet", "Invalid subnet", fmt.Sprintf("%q has host bits set: the network is %s.", *b.Subnet, sn)))

@@ -24,7 +24,7 @@ func ParseEgressRule(s string) (EgressRule, error) {
 		addr += "/32"
 	}
 	ip, n, err := net.ParseCIDR(addr)
-	if err != nil || ip.To4() == nil {
+	if err != nil || ip.To4() == nil || len(n.Mask) != net.IPv4len { // not ::ffff:a.b.c.d/128 either
 		return EgressRule{}, fmt.Errorf("%q: an egress rule is an IPv4 network (10.0.0.0/24) or address, with an optional :port", s)
 	}
 	if !ip.Equal(n.IP) {

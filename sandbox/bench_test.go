@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/sandbox"
+	"github.com/lambdagw/gateway/sandbox/cni"
 	"github.com/lambdagw/gateway/sandbox/libcontainer"
 )
 
@@ -34,42 +37,75 @@ func BenchmarkWarmInvoke(b *testing.B) {
 	}
 }
 
-// BenchmarkIsolation is what the syscall filter and user namespaces cost, side by side: a cold
-// start with no standby environment (libseccomp compiles the filter in each environment's init,
-// and the user namespace is made and mapped there, which a standby has already done), and a warm
-// invocation frozen after every call. Run the settings alternately, e.g. -count 3, and compare
-// like with like.
+// BenchmarkIsolation is what the syscall filter, user namespaces and a private network cost,
+// side by side: a cold start with no standby environment (libseccomp compiles the filter in each
+// environment's init, the user namespace is made and mapped there, and CNI ADD runs then, all of
+// which a standby has already done), and a warm invocation frozen after every call. Run the
+// settings alternately, e.g. -count 3, and compare like with like.
 func BenchmarkIsolation(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		seccomp string
 		userns  bool
+		network bool
 	}{
-		{"none", libcontainer.SeccompUnconfined, false},
-		{"seccomp", libcontainer.SeccompDefault, false},
-		{"seccomp+userns", libcontainer.SeccompDefault, true},
+		{"none", libcontainer.SeccompUnconfined, false, false},
+		{"seccomp", libcontainer.SeccompDefault, false, false},
+		{"seccomp+userns", libcontainer.SeccompDefault, true, false},
+		{"seccomp+userns+network", libcontainer.SeccompDefault, true, true},
 	} {
+		driver := func(b *testing.B) sandbox.Driver {
+			if !c.network {
+				return newLibcontainer(b, c.seccomp, c.userns)
+			}
+			return newLibcontainerWith(b, c.seccomp, c.userns, benchNetwork(b))
+		}
+		onNet := func(f *structs.Function) {
+			if c.network {
+				f.Network = &structs.FunctionNetwork{Name: "bench"}
+			}
+		}
 		b.Run("cold/"+c.name, func(b *testing.B) {
-			h := newHarness(b, newLibcontainer(b, c.seccomp, c.userns), nil)
+			h := newHarness(b, driver(b), nil)
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				// A new revision each time: no warm or standby environment can serve it.
-				fn := testFunction("cold", func(f *structs.Function) { f.RevisionID = fmt.Sprint("rev-", i) })
+				fn := testFunction("cold", func(f *structs.Function) { f.RevisionID = fmt.Sprint("rev-", i); onNet(f) })
 				if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run("warm/"+c.name, func(b *testing.B) { benchWarm(b, newLibcontainer(b, c.seccomp, c.userns), 0) })
+		b.Run("warm/"+c.name, func(b *testing.B) { benchWarm(b, driver(b), 0, onNet) })
 	}
+}
+
+// benchNetwork is a private network "bench" (a bridge of the agent's kind, 10.253.0.0/24, any
+// egress) for the benchmarks, removed when b ends.
+func benchNetwork(b *testing.B) libcontainer.Networks {
+	_, subnet, _ := net.ParseCIDR("10.253.0.0/24")
+	work := b.TempDir()
+	n := &cni.Network{Name: "bench", Bridge: cni.BridgeName("bench"), Subnet: subnet, AllowAll: true,
+		ConfList: cni.BridgeConfList("bench", subnet, filepath.Join(work, "ipam"))}
+	m, err := cni.New(context.Background(), cni.Config{WorkDir: work, Networks: []*cni.Network{n}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.Close() })
+	return m
 }
 
 // benchWarm times warm invocations of one environment of d, with the freeze delay given, after
 // a first call that starts it.
-func benchWarm(b *testing.B, d sandbox.Driver, delay time.Duration) {
+func benchWarm(b *testing.B, d sandbox.Driver, delay time.Duration, mods ...func(*structs.Function)) {
 	h := newHarness(b, d, nil)
-	fn := testFunction("bench", func(f *structs.Function) { f.FreezeDelay = &delay })
+	fn := testFunction("bench", func(f *structs.Function) {
+		f.FreezeDelay = &delay
+		for _, m := range mods {
+			m(f)
+		}
+	})
 	ctx := context.Background()
 	if _, err := h.m.Invoke(ctx, fn, request(`{}`)); err != nil {
 		b.Fatal(err)

@@ -94,6 +94,11 @@ func drivers() []driverCase {
 // newLibcontainer is the libcontainer driver with the seccomp setting given, and user namespaces
 // when userns (skipped without root).
 func newLibcontainer(t testing.TB, seccomp string, userns bool) sandbox.Driver {
+	return newLibcontainerWith(t, seccomp, userns, nil)
+}
+
+// newLibcontainerWith is newLibcontainer with private networks (nets may be nil).
+func newLibcontainerWith(t testing.TB, seccomp string, userns bool, nets libcontainer.Networks) sandbox.Driver {
 	if os.Getuid() != 0 {
 		t.Skip("the libcontainer driver needs root and cgroups; CI runs as root")
 	}
@@ -123,6 +128,7 @@ func newLibcontainer(t testing.TB, seccomp string, userns bool) sandbox.Driver {
 		CgroupParent:   fmt.Sprintf("/lambdagw-test/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()),
 		Seccomp:        seccomp,
 		UserNamespaces: ids,
+		Networks:       nets,
 		Logger:         hclog.NewNullLogger(),
 	})
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 // benchIsolation runs the sandbox package's BenchmarkIsolation (a real libcontainer driver, no
 // agent) for each isolation setting in alternating rounds, and reports what the seccomp filter
 // and user namespaces add to a cold start without standby and to a warm invocation, against no
-// filter and no user namespace in the same run.
+// filter and no user namespace in the same run, and what a private network (a CNI bridge) adds
+// to both against the same isolation on loopback only.
 func benchIsolation(tmp string, rounds, coldN, warmN int) ([]string, error) {
 	bin := filepath.Join(tmp, "sandbox.test")
 	build := exec.Command("go", "test", "-c", "-o", bin, "./sandbox")
@@ -21,7 +22,7 @@ func benchIsolation(tmp string, rounds, coldN, warmN int) ([]string, error) {
 	if b, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building the sandbox benchmarks: %v\n%s", err, b)
 	}
-	settings := []string{"none", "seccomp", "seccomp+userns"}
+	settings := []string{"none", "seccomp", "seccomp+userns", "seccomp+userns+network"}
 	results := map[string][]float64{} // "cold/none" -> ns/op of each round
 	nsOp := regexp.MustCompile(`\s([0-9.]+) ns/op`)
 	for r := 0; r < rounds; r++ {
@@ -62,11 +63,16 @@ func benchIsolation(tmp string, rounds, coldN, warmN int) ([]string, error) {
 			scale = 1e3
 		}
 		base := med(results[p.phase+"/none"]) / scale
-		for _, s := range settings[1:] {
+		for _, s := range settings[1:3] {
 			v := med(results[p.phase+"/"+s]) / scale
 			rows = append(rows, fmt.Sprintf("| sandbox %s, %s | %.1f %s | %.1f %s without | %.2fx (+%.1f %s) |", s, p.what, v, p.unit, base, p.unit, v/base, v-base, p.unit))
 			fmt.Printf("%-16s %s %8.1f %s   none %8.1f %s   %.2fx\n", s, p.phase, v, p.unit, base, p.unit, v/base)
 		}
+		// The network against the same isolation on loopback only.
+		lo, v := med(results[p.phase+"/seccomp+userns"])/scale, med(results[p.phase+"/seccomp+userns+network"])/scale
+		rows = append(rows, fmt.Sprintf("| sandbox on a private network (CNI bridge, nftables egress; seccomp+userns), %s | %.1f %s | %.1f %s on loopback only | %.2fx (%+.1f %s) |",
+			p.what, v, p.unit, lo, p.unit, v/lo, v-lo, p.unit))
+		fmt.Printf("%-16s %s %8.1f %s   loopback %8.1f %s   %.2fx\n", "network", p.phase, v, p.unit, lo, p.unit, v/lo)
 	}
 	return rows, nil
 }

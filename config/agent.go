@@ -66,6 +66,9 @@ type Agent struct {
 	// may add to their network's egress.
 	Networks       []Network
 	EgressPolicies []EgressPolicy
+	// FileSystems are the file_system blocks: host folders and NFS exports functions mount
+	// under /mnt, in file order.
+	FileSystems []FileSystem
 }
 
 // RuntimeImage is one runtime block: runtime "nodejs20.x" { image = "..." }.
@@ -402,6 +405,7 @@ type agentFile struct {
 	Runtimes []runtimeBlock      `hcl:"runtime,block"`
 	Networks []networkBlock      `hcl:"network,block"`
 	Egress   []egressPolicyBlock `hcl:"egress_policy,block"`
+	FileSys  []fileSystemBlock   `hcl:"file_system,block"`
 }
 
 type runtimeBlock struct {
@@ -828,6 +832,14 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	a.Runtimes = rts
 	a.Networks, a.EgressPolicies, d = decodeNetworks(raw.Networks, raw.Egress, baseDir)
 	diags = append(diags, d...)
+	fss, d := decodeFileSystems(raw.FileSys, baseDir)
+	diags = append(diags, d...)
+	a.FileSystems = fss
+	if len(fss) > 0 && a.Sandbox.Driver == "process" {
+		diags = append(diags, rangeDiag("File systems need the libcontainer driver",
+			"The process driver runs functions as plain processes of the host, with no /mnt of their own to mount a file system in: use sandbox { driver = \"libcontainer\" }, or remove the file_system blocks.",
+			fss[0].DeclRange))
+	}
 	if len(keys) > 0 && a.Cluster.TLS == nil && (len(a.Cluster.Join) > 0 || a.Cluster.BootstrapExpect > 1) {
 		// A lone node gets mutual TLS of its own (internal/agent); nodes of a cluster must share a CA.
 		diags = append(diags, rangeDiag("Cluster port without mutual TLS",

@@ -61,8 +61,11 @@ type Function struct {
 	DeadLetterTarget string
 	// Async are the async blocks (the function's own, naming a qualifier or $LATEST, and its
 	// alias blocks'), one per qualifier, in file order.
-	Async     []*AsyncConfig
-	DeclRange hcl.Range
+	Async []*AsyncConfig
+	// FileSystems are the file_system blocks: file systems of the agents mounted under /mnt
+	// (at most one, as Lambda).
+	FileSystems []structs.FileSystemConfig
+	DeclRange   hcl.Range
 }
 
 // AsyncConfig is an async block: how asynchronous invocations of a qualifier are retried, how long
@@ -195,6 +198,7 @@ func (f *Function) Structs() *structs.Function {
 		MemoryMB: f.MemoryMB, Timeout: f.Timeout, EphemeralStorageMB: f.EphemeralStorageMB,
 		Environment: env, FreezeDelay: f.FreezeDelay, DeadLetterTarget: f.DeadLetterTarget,
 		PackageType: f.PackageType, ImageURI: f.ImageURI, ImageConfig: f.ImageConfig, Network: f.Network,
+		FileSystems: append([]structs.FileSystemConfig(nil), f.FileSystems...),
 	}
 }
 
@@ -210,6 +214,8 @@ var functionAttrs = map[string]string{
 	"ReservedConcurrentExecutions": "reserved_concurrency", "PackageType": "package_type", "Code.ImageUri": "image_uri",
 	"ImageConfig": "image_config", "ImageConfig.WorkingDirectory": "image_config", "Layers": "layers",
 	"DeadLetterConfig.TargetArn": "dead_letter_target", "VpcConfig.SubnetIds": "network", "VpcConfig.SecurityGroupIds": "network",
+	"FileSystemConfigs": "file_system", "FileSystemConfigs.Arn": "file_system.name",
+	"FileSystemConfigs.LocalMountPath": "file_system.local_mount_path",
 }
 
 // aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
@@ -684,12 +690,16 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
 	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
 		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}},
-		{Type: "image_config"}, {Type: "async"}, {Type: "network"}}, notYetSchema...)})
+		{Type: "image_config"}, {Type: "async"}, {Type: "network"}, {Type: "file_system"}}, notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks, asyncBlocks, networkBlocks []*hcl.Block
+	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks, asyncBlocks, networkBlocks, fsBlocks []*hcl.Block
 	for _, b := range partial.Blocks {
 		if b.Type == "network" {
 			networkBlocks = append(networkBlocks, b)
+			continue
+		}
+		if b.Type == "file_system" {
+			fsBlocks = append(fsBlocks, b)
 			continue
 		}
 		if b.Type == "async" {
@@ -748,6 +758,25 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 			return a.Expr.Range()
 		}
 		return blk.DefRange
+	}
+	if len(fsBlocks) > 0 {
+		// A file system's rules are on its block's attributes; too many, on the second block.
+		at = func(name string) hcl.Range {
+			if name == "file_system" {
+				return fsBlocks[min(1, len(fsBlocks)-1)].DefRange
+			}
+			if sub, ok := strings.CutPrefix(name, "file_system."); ok {
+				fsAttrs, _ := fsBlocks[0].Body.JustAttributes()
+				if a, ok := fsAttrs[sub]; ok {
+					return a.Expr.Range()
+				}
+				return fsBlocks[0].DefRange
+			}
+			if a, ok := attrs[name]; ok {
+				return a.Expr.Range()
+			}
+			return blk.DefRange
+		}
 	}
 	fn := &Function{
 		Name: blk.Labels[0], MemoryMB: structs.DefaultMemoryMB,
@@ -853,6 +882,13 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	}
 	if raw.Publish != nil {
 		fn.Publish = *raw.Publish
+	}
+	for _, b := range fsBlocks {
+		c, d := decodeFileSystem(b, ctx)
+		diags = append(diags, d...)
+		if c != nil {
+			fn.FileSystems = append(fn.FileSystems, *c)
+		}
 	}
 	if raw.DeadLetterTarget != nil {
 		fn.DeadLetterTarget = *raw.DeadLetterTarget // checked with the function's other rules below
@@ -965,6 +1001,32 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		return at(attr)
 	})...)
 	return fn, diags
+}
+
+// decodeFileSystem reads a function's file_system block:
+//
+//	file_system { name = "shared"  access_point = "team-a"  local_mount_path = "/mnt/shared"  read_only = false }
+//
+// Its rules are the function's (structs.ValidateFileSystems, the API's too), checked with the
+// function's other settings; whether the agents declare the file system is for apply to learn.
+func decodeFileSystem(blk *hcl.Block, ctx *hcl.EvalContext) (*structs.FileSystemConfig, hcl.Diagnostics) {
+	var raw struct {
+		Name           string  `hcl:"name"`
+		AccessPoint    *string `hcl:"access_point,optional"`
+		LocalMountPath string  `hcl:"local_mount_path"`
+		ReadOnly       *bool   `hcl:"read_only,optional"`
+	}
+	if diags := gohcl.DecodeBody(blk.Body, ctx, &raw); diags.HasErrors() {
+		return nil, diags
+	}
+	c := &structs.FileSystemConfig{FileSystem: raw.Name, LocalMountPath: raw.LocalMountPath}
+	if raw.AccessPoint != nil {
+		c.AccessPoint = *raw.AccessPoint
+	}
+	if raw.ReadOnly != nil {
+		c.ReadOnly = *raw.ReadOnly
+	}
+	return c, nil
 }
 
 // decodeAsyncBlocks reads a function's async blocks and those of its aliases (aliases are its

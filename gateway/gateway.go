@@ -139,6 +139,9 @@ type Config struct {
 	// Networks is the node's private networks and egress policies (network and egress_policy
 	// blocks); without it a function naming a network is refused.
 	Networks NetworkCatalog
+	// FileSystems lists the file systems this node declares (file_system blocks), which
+	// functions may mount; without it, none.
+	FileSystems func() []structs.NodeFileSystem
 	// Events keeps Event invocations durably and runs them on this node; without it they are
 	// kept in memory (MaxAsync, AsyncWorkers), lost with the process.
 	Events EventQueue
@@ -405,6 +408,13 @@ func (g *Gateway) invokeError(fn *structs.Function, err error) error {
 		return lambda.TooManyRequests("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
 	case errors.Is(err, invoke.ErrShuttingDown):
 		return &lambda.Error{Status: 503, Type: "ServiceException", Message: "the node is shutting down"}
+	case errors.Is(err, invoke.ErrFileSystem):
+		var fe *invoke.FileSystemError
+		msg := "the function's file system cannot be mounted on this node"
+		if errors.As(err, &fe) {
+			msg = fe.Message
+		}
+		return &lambda.Error{Status: http.StatusForbidden, Type: "EFSMountFailureException", Message: msg}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
@@ -654,6 +664,11 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		}
 		fn.Network = n
 	}
+	fss, err := g.fileSystems(in.FileSystemConfigs)
+	if err != nil {
+		return nil, err
+	}
+	fn.FileSystems = fss
 	if in.PackageType == structs.PackageImage {
 		fn.PackageType, fn.ImageURI = structs.PackageImage, in.Code.ImageUri
 		fn.ImageConfig = imageConfig(in.ImageConfig)
@@ -669,6 +684,9 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		return nil, err
 	}
 	if err := g.checkNetwork(fn); err != nil {
+		return nil, err
+	}
+	if err := g.checkFileSystems(fn); err != nil {
 		return nil, err
 	}
 	if fn.IsImage() {
@@ -851,6 +869,11 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 			return nil, err
 		}
 	}
+	if in.FileSystemConfigs != nil {
+		if fn.FileSystems, err = g.fileSystems(*in.FileSystemConfigs); err != nil {
+			return nil, err
+		}
+	}
 	if err := validate(fn); err != nil {
 		return nil, err
 	}
@@ -858,6 +881,9 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		return nil, err
 	}
 	if err := g.checkNetwork(fn); err != nil {
+		return nil, err
+	}
+	if err := g.checkFileSystems(fn); err != nil {
 		return nil, err
 	}
 	return g.put(ctx, fn, cur.RevisionID)

@@ -526,6 +526,11 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 	case errors.Is(err, invoke.ErrNoCapacity):
 		unavailable(w, "no capacity on "+r.cfg.Peers.ID())
 		return
+	case errors.Is(err, invoke.ErrFileSystem):
+		// This node cannot mount the function's file system (its agent file lacks it): the
+		// caller's node runs the call, or says why it cannot either.
+		unavailable(w, err.Error()+" ("+r.cfg.Peers.ID()+")")
+		return
 	case err != nil:
 		cluster.WriteRPCError(w, http.StatusInternalServerError, cluster.KindOther, err.Error())
 		return

@@ -169,6 +169,9 @@ func (e *initError) Error() string { return e.errorType + ": " + e.message }
 // server. start runs the runtime.
 func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, provisioned bool) (*environment, error) {
 	fn := p.fn
+	if len(fn.FileSystems) > 0 {
+		return nil, &invoke.FileSystemError{Message: fmt.Sprintf("function %s mounts file system %q, which this node does not declare", fn.Name, fn.FileSystems[0].Name())}
+	}
 	var codeDir string
 	var optDirs []string
 	if !fn.IsImage() {

@@ -55,7 +55,8 @@ func apiServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	gw, err := gateway.New(gateway.Config{Invoker: noInvoker{}, Store: node, Code: code,
-		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists}})
+		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
+		FileSystems: func() []structs.NodeFileSystem { return []structs.NodeFileSystem{{Name: "shared"}} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +68,16 @@ func apiServer(t *testing.T) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// fsBlock is a function's file_system block mounting the file system "shared" at path; fsAPI
+// the same in CreateFunction's FileSystemConfigs.
+func fsBlock(path string) string {
+	return "file_system {\n    name = \"shared\"\n    local_mount_path = \"" + path + "\"\n  }"
+}
+
+func fsAPI(path string) map[string]any {
+	return map[string]any{"FileSystemConfigs": []any{map[string]any{"Arn": "arn:lambdagw:file-system:us-east-1::shared", "LocalMountPath": path}}}
 }
 
 // TestSameRulesInHCLAndAPI feeds the same settings to a function file and to CreateFunction:
@@ -109,6 +120,10 @@ func TestSameRulesInHCLAndAPI(t *testing.T) {
 			`"Back_End": a network name has 1 to 11 lowercase letters`},
 		{"egress policy name", "fn", "network {\n    name = \"backend\"\n    egress_policies = [\"a b\"]\n  }",
 			map[string]any{"VpcConfig": map[string]any{"SubnetIds": []string{"backend"}, "SecurityGroupIds": []string{"a b"}}}, `"a b": an egress policy name has`},
+		{"file system", "fn", fsBlock("/mnt/shared"), fsAPI("/mnt/shared"), ""},
+		{"file system outside mnt", "fn", fsBlock("/etc"), fsAPI("/etc"), `"/etc" is outside /mnt`},
+		{"file system at mnt", "fn", fsBlock("/mnt"), fsAPI("/mnt"), `"/mnt" is not a folder under /mnt`},
+		{"file system escape", "fn", fsBlock("/mnt/../etc"), fsAPI("/mnt/../etc"), `"/mnt/../etc" has ".."`},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

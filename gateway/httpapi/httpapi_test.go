@@ -25,6 +25,7 @@ import (
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
 	"github.com/lambdagw/gateway/gateway/sigv4"
+	"github.com/lambdagw/gateway/internal/structs"
 	"github.com/lambdagw/gateway/internal/testfixtures/testfunction/testbuild"
 	"github.com/lambdagw/gateway/sandbox"
 	"github.com/lambdagw/gateway/sandbox/process"
@@ -85,6 +86,8 @@ type stackOptions struct {
 	// logger is the API's logger; accessLog turns its access log on.
 	logger    hclog.Logger
 	accessLog bool
+	// fileSystems are the node's file_system blocks.
+	fileSystems []structs.NodeFileSystem
 }
 
 // newStack is stack with options; it returns the SDK client (anonymous) and the server's URL.
@@ -116,7 +119,8 @@ func newStack(t *testing.T, o stackOptions) (*awslambda.Client, string) {
 	t.Cleanup(func() { _ = mgr.Shutdown(context.Background()) })
 	gw, err := gateway.New(gateway.Config{Invoker: mgr, Store: node, Code: code,
 		StoreErrors: gateway.StoreErrors{NotFound: cluster.ErrNotFound, Conflict: cluster.ErrConflict, Exists: cluster.ErrExists},
-		URLAddress:  func(id string) string { return "http://" + id + ".lambda-url.localhost/" }})
+		URLAddress:  func(id string) string { return "http://" + id + ".lambda-url.localhost/" },
+		FileSystems: func() []structs.NodeFileSystem { return o.fileSystems }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		extra map[string]any
 		field string
 	}{
-		"efs":              {map[string]any{"FileSystemConfigs": []any{map[string]any{"Arn": "arn:efs", "LocalMountPath": "/mnt/efs"}}}, "FileSystemConfigs"},
 		"kms":              {map[string]any{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, "KMSKeyArn"},
 		"tracing active":   {map[string]any{"TracingConfig": map[string]any{"Mode": "Active"}}, "TracingConfig"},
 		"snap start":       {map[string]any{"SnapStart": map[string]any{"ApplyOn": "PublishedVersions"}}, "SnapStart"},

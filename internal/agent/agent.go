@@ -368,6 +368,7 @@ func (a *agent) start(ctx context.Context) error {
 		Images:         imgs,
 		Runtimes:       rts.Names,
 		Networks:       newNetworkCatalog(cfg),
+		FileSystems:    cfg.NodeFileSystems,
 		Events:         events,
 		RetryDelay:     cfg.Async.RetryDelay,
 		PeerCounters:   peerAsyncCounters(node),

@@ -92,7 +92,20 @@ var (
 	ErrNoCapacity = errors.New("no capacity for another execution environment")
 	// ErrShuttingDown: the node is draining and accepts no new invocations.
 	ErrShuttingDown = errors.New("sandbox manager is shutting down")
+	// ErrFileSystem: a file system of the function cannot be mounted on this node (not declared
+	// there, its folder missing). The invoke API answers 403 EFSMountFailureException, as
+	// Lambda does when a function's EFS cannot be mounted. Wrapped in a FileSystemError.
+	ErrFileSystem = errors.New("the function's file system cannot be mounted")
 )
+
+// FileSystemError says why a function's file system cannot be mounted, in words the caller
+// may see (no host path).
+type FileSystemError struct{ Message string }
+
+func (e *FileSystemError) Error() string { return e.Message }
+
+// Is makes every FileSystemError match ErrFileSystem.
+func (e *FileSystemError) Is(target error) bool { return target == ErrFileSystem }
 
 // ErrorJSON is a function error as Lambda reports it: {"errorMessage":...,"errorType":...}.
 func ErrorJSON(errType, msg string) []byte {

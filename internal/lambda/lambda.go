@@ -225,6 +225,8 @@ type FunctionConfiguration struct {
 	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	// VpcConfig names the function's network and egress policies, when it has a network.
 	VpcConfig *VpcConfigResponse `json:"VpcConfig,omitempty"`
+	// FileSystemConfigs are the function's file systems, each by the ARN it was given.
+	FileSystemConfigs []FileSystemConfig `json:"FileSystemConfigs,omitempty"`
 }
 
 // ImageConfigResponse wraps an image function's ImageConfig, as Lambda answers it.
@@ -289,6 +291,7 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 	if fn.DeadLetterTarget != "" {
 		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: GivenARN(region, fn.DeadLetterTarget, fn.DeadLetterTargetARN)}
 	}
+	c.FileSystemConfigs = FileSystemConfigsFrom(fn.FileSystems, region)
 	return c
 }
 
@@ -422,6 +425,8 @@ type CreateFunctionInput struct {
 	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	// VpcConfig puts the function on one of the operator's networks.
 	VpcConfig *VpcConfig `json:"VpcConfig,omitempty"`
+	// FileSystemConfigs mounts a file system of the agents (at most one).
+	FileSystemConfigs []FileSystemConfig `json:"FileSystemConfigs,omitempty"`
 	UnsupportedSettings
 	UnsupportedCreateSettings
 }
@@ -484,6 +489,8 @@ type UpdateFunctionConfigurationInput struct {
 	DeadLetterConfig *DeadLetterConfig `json:"DeadLetterConfig,omitempty"`
 	// VpcConfig, when present, replaces the function's network (empty lists remove it).
 	VpcConfig *VpcConfig `json:"VpcConfig,omitempty"`
+	// FileSystemConfigs, when present, replaces the function's file systems ([] removes them).
+	FileSystemConfigs *[]FileSystemConfig `json:"FileSystemConfigs,omitempty"`
 	UnsupportedSettings
 }
 

@@ -44,11 +44,10 @@ type LoggingConfig struct {
 // UnsupportedSettings are the settings of CreateFunction and UpdateFunctionConfiguration the
 // gateway does not implement, decoded only to refuse them (see Unsupported).
 type UnsupportedSettings struct {
-	FileSystemConfigs []json.RawMessage `json:"FileSystemConfigs,omitempty"`
-	KMSKeyArn         string            `json:"KMSKeyArn,omitempty"`
-	TracingConfig     *TracingConfig    `json:"TracingConfig,omitempty"`
-	SnapStart         *SnapStart        `json:"SnapStart,omitempty"`
-	LoggingConfig     *LoggingConfig    `json:"LoggingConfig,omitempty"`
+	KMSKeyArn     string         `json:"KMSKeyArn,omitempty"`
+	TracingConfig *TracingConfig `json:"TracingConfig,omitempty"`
+	SnapStart     *SnapStart     `json:"SnapStart,omitempty"`
+	LoggingConfig *LoggingConfig `json:"LoggingConfig,omitempty"`
 	// Newer Lambda settings, refused whatever they hold but null or {}.
 	CapacityProviderConfig json.RawMessage `json:"CapacityProviderConfig,omitempty"`
 	DurableConfig          json.RawMessage `json:"DurableConfig,omitempty"`
@@ -145,8 +144,6 @@ func rawSet(r json.RawMessage) bool {
 // function's name (its default log group passes).
 func (u *UnsupportedSettings) Unsupported(function string) error {
 	switch {
-	case len(u.FileSystemConfigs) > 0:
-		return unsupported("FileSystemConfigs", "there is no EFS on premises; functions have /tmp (EphemeralStorage)")
 	case u.KMSKeyArn != "":
 		return unsupported("KMSKeyArn", "there is no KMS; environment variables are stored in the cluster's state")
 	case u.TracingConfig != nil && u.TracingConfig.Mode != "" && u.TracingConfig.Mode != "PassThrough":

@@ -126,6 +126,7 @@ func (g *fakeAgent) handler() http.Handler {
 		if in.DeadLetterConfig != nil && in.DeadLetterConfig.TargetArn != "" {
 			c.DeadLetterConfig = in.DeadLetterConfig
 		}
+		c.FileSystemConfigs = in.FileSystemConfigs
 		if !g.setCode(w, c, in.Code.ZipFile, in.Code.GatewayCodeSha256) || !g.setLayers(w, c, in.Layers) {
 			return
 		}
@@ -180,6 +181,12 @@ func (g *fakeAgent) handler() http.Handler {
 			c.DeadLetterConfig = nil
 			if in.DeadLetterConfig.TargetArn != "" {
 				c.DeadLetterConfig = in.DeadLetterConfig
+			}
+		}
+		if in.FileSystemConfigs != nil {
+			c.FileSystemConfigs = *in.FileSystemConfigs
+			if len(c.FileSystemConfigs) == 0 {
+				c.FileSystemConfigs = nil
 			}
 		}
 		if in.Layers != nil && !g.setLayers(w, c, *in.Layers) {

@@ -68,6 +68,9 @@ func createInput(fn *config.Function) *lambda.CreateFunctionInput {
 	if fn.Network != nil {
 		in.VpcConfig = lambda.VpcConfigFrom(fn.Network)
 	}
+	if len(fn.FileSystems) > 0 {
+		in.FileSystemConfigs = lambda.FileSystemConfigsInput(fn.FileSystems, wireRegion)
+	}
 	return in
 }
 
@@ -267,6 +270,10 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSen
 	if diff("network", networkText(curNet), networkText(fn.Network)) {
 		in.VpcConfig = lambda.VpcConfigFrom(fn.Network) // empty lists remove it
 	}
+	if diff("file_system", fileSystemsText(cc.FileSystemConfigs), fileSystemsWanted(fn.FileSystems)) {
+		fss := lambda.FileSystemConfigsInput(fn.FileSystems, wireRegion)
+		in.FileSystemConfigs = &fss // [] removes them
+	}
 	if diff("freeze_delay", curDelay, newDelay) {
 		in.GatewayOptions = freezeOption(fn)
 		if in.GatewayOptions == nil {
@@ -275,6 +282,41 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSen
 		}
 	}
 	return in, diffs
+}
+
+// fileSystemsText is a function's file systems as the agent answers them, as file_system blocks
+// show them: "shared/team-a at /mnt/data (read-only)"; "none" without. A file system set
+// through the API by an EFS access point's ARN shows as its access point alone ("/team-a"):
+// apply sets it once more, in the gateway's ARN, and the two then agree.
+func fileSystemsText(fss []lambda.FileSystemConfig) string {
+	var parts []string
+	for _, c := range fss {
+		parts = append(parts, fileSystemText(c.Name(), c.LocalMountPath, c.GatewayReadOnly))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fileSystemsWanted is the function block's file systems as fileSystemsText shows them.
+func fileSystemsWanted(fss []structs.FileSystemConfig) string {
+	var parts []string
+	for _, c := range fss {
+		parts = append(parts, fileSystemText(c.Name(), c.LocalMountPath, c.ReadOnly))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func fileSystemText(name, path string, readOnly bool) string {
+	s := name + " at " + path
+	if readOnly {
+		s += " (read-only)"
+	}
+	return s
 }
 
 // publishChange publishes $LATEST as a version; a new function's first is version 1.

@@ -61,6 +61,9 @@ type Function struct {
 	// Network puts the function's environments on one of the operator's networks (Lambda's
 	// VpcConfig); nil keeps them on loopback only.
 	Network *FunctionNetwork `json:"network,omitempty"`
+	// FileSystems are mounted in every environment at their LocalMountPath (at most one, as
+	// Lambda's FileSystemConfigs); each node resolves them from its own file_system blocks.
+	FileSystems []FileSystemConfig `json:"file_systems,omitempty"`
 
 	// Version is "" for $LATEST, or the number of a published version ("1", "2", ...): an
 	// immutable copy of $LATEST's code and configuration at the time it was published.
@@ -240,6 +243,7 @@ func (f *Function) Copy() *Function {
 		n.EgressPolicies = append([]string(nil), n.EgressPolicies...)
 		c.Network = &n
 	}
+	c.FileSystems = append([]FileSystemConfig(nil), f.FileSystems...)
 	if f.Environment != nil {
 		c.Environment = make(map[string]string, len(f.Environment))
 		for k, v := range f.Environment {

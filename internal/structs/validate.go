@@ -111,6 +111,7 @@ func (f *Function) Validate() []FieldError {
 	}
 	errs = append(errs, ValidateEnvironment(f.Environment)...)
 	errs = append(errs, f.ValidateLayers()...)
+	errs = append(errs, ValidateFileSystems(f.FileSystems)...)
 	return errs
 }
 

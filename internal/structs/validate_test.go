@@ -22,21 +22,33 @@ func TestFunctionValidate(t *testing.T) {
 		change       func(*Function)
 		field, value string
 	}{
-		"name":          {func(f *Function) { f.Name = "bad name!" }, "FunctionName", `"bad name!"`},
-		"runtime":       {func(f *Function) { f.Runtime = "Node 20" }, "Runtime", `"Node 20"`},
-		"handler":       {func(f *Function) { f.Handler = "a b" }, "Handler", `"a b"`},
-		"description":   {func(f *Function) { f.Description = strings.Repeat("x", 257) }, "Description", "257"},
-		"memory low":    {func(f *Function) { f.MemoryMB = 64 }, "MemorySize", "64 MB"},
-		"memory high":   {func(f *Function) { f.MemoryMB = 20480 }, "MemorySize", "20480 MB"},
-		"timeout 0":     {func(f *Function) { f.Timeout = 0 }, "Timeout", "0s"},
-		"timeout 901":   {func(f *Function) { f.Timeout = 901 * time.Second }, "Timeout", "15m1s"},
-		"ephemeral":     {func(f *Function) { f.EphemeralStorageMB = 100 }, "EphemeralStorage.Size", "100 MB"},
-		"freeze delay":  {func(f *Function) { f.FreezeDelay = &hour }, "GatewayOptions.FreezeDelayMs", "2h0m0s"},
-		"env name":      {func(f *Function) { f.Environment["1X"] = "x" }, "Environment.Variables", `"1X"`},
-		"env reserved":  {func(f *Function) { f.Environment["AWS_REGION"] = "x" }, "Environment.Variables", "AWS_REGION"},
-		"env too large": {func(f *Function) { f.Environment["BIG"] = strings.Repeat("x", 4096) }, "Environment.Variables", "4109 bytes"},
-		"dead letter":   {func(f *Function) { f.DeadLetterTarget = "function:sink" }, "DeadLetterConfig.TargetArn", `"function:sink"`},
-		"dead letter ?": {func(f *Function) { f.DeadLetterTarget = "function:dlq" }, "DeadLetterConfig.TargetArn", `"function:dlq"`},
+		"name":           {func(f *Function) { f.Name = "bad name!" }, "FunctionName", `"bad name!"`},
+		"runtime":        {func(f *Function) { f.Runtime = "Node 20" }, "Runtime", `"Node 20"`},
+		"handler":        {func(f *Function) { f.Handler = "a b" }, "Handler", `"a b"`},
+		"description":    {func(f *Function) { f.Description = strings.Repeat("x", 257) }, "Description", "257"},
+		"memory low":     {func(f *Function) { f.MemoryMB = 64 }, "MemorySize", "64 MB"},
+		"memory high":    {func(f *Function) { f.MemoryMB = 20480 }, "MemorySize", "20480 MB"},
+		"timeout 0":      {func(f *Function) { f.Timeout = 0 }, "Timeout", "0s"},
+		"timeout 901":    {func(f *Function) { f.Timeout = 901 * time.Second }, "Timeout", "15m1s"},
+		"ephemeral":      {func(f *Function) { f.EphemeralStorageMB = 100 }, "EphemeralStorage.Size", "100 MB"},
+		"freeze delay":   {func(f *Function) { f.FreezeDelay = &hour }, "GatewayOptions.FreezeDelayMs", "2h0m0s"},
+		"env name":       {func(f *Function) { f.Environment["1X"] = "x" }, "Environment.Variables", `"1X"`},
+		"env reserved":   {func(f *Function) { f.Environment["AWS_REGION"] = "x" }, "Environment.Variables", "AWS_REGION"},
+		"env too large":  {func(f *Function) { f.Environment["BIG"] = strings.Repeat("x", 4096) }, "Environment.Variables", "4109 bytes"},
+		"dead letter":    {func(f *Function) { f.DeadLetterTarget = "function:sink" }, "DeadLetterConfig.TargetArn", `"function:sink"`},
+		"dead letter ?":  {func(f *Function) { f.DeadLetterTarget = "function:dlq" }, "DeadLetterConfig.TargetArn", `"function:dlq"`},
+		"fs outside mnt": {func(f *Function) { f.FileSystems = []FileSystemConfig{{FileSystem: "s", LocalMountPath: "/etc"}} }, "FileSystemConfigs.LocalMountPath", `"/etc" is outside /mnt`},
+		"fs mnt itself":  {func(f *Function) { f.FileSystems = []FileSystemConfig{{FileSystem: "s", LocalMountPath: "/mnt"}} }, "FileSystemConfigs.LocalMountPath", "not a folder under /mnt"},
+		"fs dot dot": {func(f *Function) {
+			f.FileSystems = []FileSystemConfig{{FileSystem: "s", LocalMountPath: "/mnt/../etc"}}
+		}, "FileSystemConfigs.LocalMountPath", `".."`},
+		"fs name": {func(f *Function) { f.FileSystems = []FileSystemConfig{{FileSystem: "../x", LocalMountPath: "/mnt/x"}} }, "FileSystemConfigs.Arn", `"../x"`},
+		"fs ap name": {func(f *Function) {
+			f.FileSystems = []FileSystemConfig{{FileSystem: "s", AccessPoint: "a/b", LocalMountPath: "/mnt/x"}}
+		}, "FileSystemConfigs.Arn", `"a/b"`},
+		"fs two": {func(f *Function) {
+			f.FileSystems = []FileSystemConfig{{FileSystem: "s", LocalMountPath: "/mnt/a"}, {FileSystem: "t", LocalMountPath: "/mnt/b"}}
+		}, "FileSystemConfigs", "2 file systems"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -47,6 +59,21 @@ func TestFunctionValidate(t *testing.T) {
 				t.Fatalf("want one error on %s naming %s, got %v", c.field, c.value, errs)
 			}
 		})
+	}
+}
+
+// TestLocalMountPath: a folder under /mnt, written plainly.
+func TestLocalMountPath(t *testing.T) {
+	for _, p := range []string{"/mnt/efs", "/mnt/a.b_c-d", "/mnt/shared/team/data", "/mnt/x"} {
+		if errs := ValidateLocalMountPath(p); len(errs) != 0 {
+			t.Errorf("%s: %v", p, errs)
+		}
+	}
+	for _, p := range []string{"", "/mnt", "/mnt/", "mnt/x", "/mntx", "/mnt/x/", "/mnt/../etc", "/mnt/a/../../etc", "/mnt/a..b", "/mnt/./x",
+		"/mnt//x", "/mnt/x\x00", "/mnt/x y", "/mnt/é", "/tmp/x", "/mnt/" + strings.Repeat("a", 156)} {
+		if errs := ValidateLocalMountPath(p); len(errs) != 1 || errs[0].Field != "FileSystemConfigs.LocalMountPath" {
+			t.Errorf("%q: %v", p, errs)
+		}
 	}
 }
 

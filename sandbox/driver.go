@@ -60,6 +60,10 @@ type Spec struct {
 	// Network, when set, puts the environment on one of the operator's networks (eth0, with its
 	// DNS servers in /etc/resolv.conf); nil: loopback only.
 	Network *NetworkSpec
+	// FileSystems are bind-mounted at their Path (under /mnt), nosuid and nodev, read-only when
+	// they say so, the runtime's user being their UID and GID on the file system. The caller
+	// keeps their folders and closes them after Create.
+	FileSystems []FileSystemMount
 	// Output receives the runtime's stdout and stderr. The driver hands the file to the process
 	// itself (no copying goroutine); the caller keeps ownership and closes it after Start.
 	Output *os.File

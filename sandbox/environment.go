@@ -169,9 +169,6 @@ func (e *initError) Error() string { return e.errorType + ": " + e.message }
 // server. start runs the runtime.
 func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, provisioned bool) (*environment, error) {
 	fn := p.fn
-	if len(fn.FileSystems) > 0 {
-		return nil, &invoke.FileSystemError{Message: fmt.Sprintf("function %s mounts file system %q, which this node does not declare", fn.Name, fn.FileSystems[0].Name())}
-	}
 	var codeDir string
 	var optDirs []string
 	if !fn.IsImage() {
@@ -237,8 +234,14 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 			return nil, fmt.Errorf("creating environment for %s: %w", fn.Name, err)
 		}
 	}
+	if spec.FileSystems, err = m.openFileSystems(fn); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("creating environment for %s: %w", fn.Name, err)
+	}
 	createStart := time.Now()
 	inst, err := m.create(ctx, spec)
+	closeMounts(spec.FileSystems)
 	if err != nil {
 		pr.Close()
 		pw.Close()

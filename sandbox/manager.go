@@ -41,8 +41,12 @@ type ManagerConfig struct {
 	Images Images
 	// Runtimes gives the images of managed runtimes; nil: only the built-in custom runtimes.
 	Runtimes Runtimes
-	Logs     LogSink
-	Logger   hclog.Logger
+	// FileSystems opens the host folders of the file systems functions mount (the node's
+	// file_system blocks); nil: the node declares none, and refuses every function that mounts
+	// one.
+	FileSystems FileSystems
+	Logs        LogSink
+	Logger      hclog.Logger
 	// Region is AWS_REGION inside environments.
 	Region string
 	// MaxEnvironments caps the live environments on this node (busy, idle and starting).

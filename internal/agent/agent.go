@@ -260,6 +260,15 @@ func (a *agent) start(ctx context.Context) error {
 		return fmt.Errorf("removing leftovers of an earlier run: %w", err)
 	}
 
+	if len(cfg.FileSystems) > 0 && driver.Name() != "libcontainer" {
+		return fmt.Errorf("file systems need the libcontainer sandbox driver, and this node runs the %s driver: remove the file_system blocks, or run where libcontainer can", driver.Name())
+	}
+	fss, err := startFileSystems(ctx, dataDir, cfg.FileSystems, a.logger)
+	if err != nil {
+		return err
+	}
+	a.onClose(func(context.Context) error { return fss.close() })
+
 	imgs, err := newImages(filepath.Join(dataDir, "images"), cfg.Registries, a)
 	if err != nil {
 		return fmt.Errorf("opening the image store: %w", err)
@@ -304,6 +313,7 @@ func (a *agent) start(ctx context.Context) error {
 		Code:               code,
 		Images:             imgs,
 		Runtimes:           rts,
+		FileSystems:        fss.sandbox(),
 		Logs:               logSink,
 		Logger:             a.logger,
 		Region:             cfg.Region,

@@ -95,6 +95,7 @@ type Driver struct {
 	ids      *idAllocator     // nil without user namespaces
 	ownRoot  string           // the generated rootfs folder to remove at Close, if any
 	rootsDir string           // where image environments' roots are mounted (rootsDirFor)
+	fsDir    string           // where environments' file systems are staged (stageFileSystems)
 }
 
 var _ sandbox.Driver = (*Driver)(nil)
@@ -142,10 +143,11 @@ func New(cfg Config) (*Driver, error) {
 		stateDir: filepath.Join(cfg.WorkDir, "state"),
 		netnsDir: filepath.Join(cfg.WorkDir, "netns"),
 		rootsDir: rootsDirFor(cfg.WorkDir),
+		fsDir:    filepath.Join(cfg.WorkDir, "fs"),
 		rootfs:   cfg.BaseRootfs,
 		cpus:     newCPUSet(),
 	}
-	for _, dir := range []string{d.stateDir} {
+	for _, dir := range []string{d.stateDir, d.fsDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", dir, err)
 		}
@@ -287,7 +289,7 @@ func makeSkeleton(dir string) error {
 	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	for _, sub := range []string{"var/task", "opt", "tmp", "proc", "dev", "sys", "etc"} {
+	for _, sub := range []string{"var/task", "opt", "tmp", "proc", "dev", "sys", "etc", "mnt"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return err
 		}
@@ -356,9 +358,10 @@ func (d *Driver) mountOverlay(name string, lower []string, what string) (string,
 	return target, nil
 }
 
-// unmountRoot undoes mountRoot and mountOpt; a folder is removed only once unmounted (never
-// through a mount).
+// unmountRoot undoes mountRoot, mountOpt and stageFileSystems; a folder is removed only once
+// unmounted (never through a mount).
 func (i *instance) unmountRoot() {
+	i.staged = unstage(i.d.logger, i.staged)
 	for _, p := range []*string{&i.root, &i.opt} {
 		if *p == "" {
 			continue
@@ -390,7 +393,7 @@ func removeRoots(dir string) {
 // makeRootfs writes a minimal root: the mount points (the root is read-only and shared, so
 // libcontainer must not need to create any) and the few files programs expect in /etc.
 func makeRootfs(root string) error {
-	for _, dir := range []string{"var/task", "var/runtime", "var/lang", "opt", "tmp", "proc", "dev", "sys", "etc", "usr/bin", "bin", "lib", "lib64"} {
+	for _, dir := range []string{"var/task", "var/runtime", "var/lang", "opt", "tmp", "proc", "dev", "sys", "etc", "usr/bin", "bin", "lib", "lib64", "mnt"} {
 		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
 			return err
 		}
@@ -462,8 +465,18 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 		}
 		inst.opt, optDir = opt, cmp.Or(opt, spec.OptLayers[0])
 	}
+	if len(spec.FileSystems) > 0 {
+		staged, err := d.stageFileSystems(spec.ID, rootfs, spec.FileSystems)
+		if err != nil {
+			inst.releaseIDs()
+			inst.unmountRoot()
+			return nil, fmt.Errorf("creating container %s: %w", spec.ID, err)
+		}
+		inst.staged = staged
+	}
 	inst.cpus = d.cpus.take(spec.MemoryMB)
 	cfg := d.containerConfig(spec, rootfs, optDir, inst.cpus, inst.idStart)
+	d.fileSystemMounts(cfg, spec.FileSystems, inst.staged, inst.idStart)
 	c, err := libcontainer.Create(d.stateDir, spec.ID, cfg)
 	if err != nil {
 		d.cpus.release(inst.cpus)
@@ -668,6 +681,7 @@ type instance struct {
 	att     *cni.Attachment // its place on a network, when it has one
 	root    string          // the overlay root of an image environment, mounted by Create; "" for none
 	opt     string          // the overlay of its layers at /opt, when it has more than one; "" for none
+	staged  []string        // its file systems' folders staged under the driver's fs folder, in order
 	c       *libcontainer.Container
 	proc    *libcontainer.Process
 
@@ -1096,6 +1110,12 @@ func (d *Driver) sweep(ctx context.Context) int {
 			_ = unix.Unmount(p, unix.MNT_DETACH)
 			_ = os.Remove(p)
 		}
+	}
+	staged, _ := os.ReadDir(d.fsDir)
+	for _, f := range staged {
+		p := filepath.Join(d.fsDir, f.Name())
+		_ = unix.Unmount(p, unix.MNT_DETACH)
+		_ = os.Remove(p)
 	}
 	nsFiles, _ := os.ReadDir(d.netnsDir)
 	for _, f := range nsFiles {

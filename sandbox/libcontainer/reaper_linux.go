@@ -107,7 +107,8 @@ func reapMain(args []string) int {
 	}
 	// Close removes the generated root too: it lies outside data_dir (/run/lambdagw).
 	d := &Driver{cfg: Config{WorkDir: workDir, CgroupParent: parent}, logger: logger, ownRoot: ownRoot,
-		stateDir: filepath.Join(workDir, "state"), netnsDir: filepath.Join(workDir, "netns"), rootsDir: rootsDirFor(workDir)}
+		stateDir: filepath.Join(workDir, "state"), netnsDir: filepath.Join(workDir, "netns"), rootsDir: rootsDirFor(workDir),
+		fsDir: filepath.Join(workDir, "fs")}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n := d.sweep(ctx)

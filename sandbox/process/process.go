@@ -84,6 +84,9 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	if len(spec.OptLayers) > 0 {
 		return nil, fmt.Errorf("creating environment %s: layers are mounted at /opt, which the process driver cannot do: use the libcontainer driver", spec.ID)
 	}
+	if len(spec.FileSystems) > 0 {
+		return nil, fmt.Errorf("creating environment %s: file systems are mounted under /mnt of an environment of its own, which the process driver cannot give: use the libcontainer driver", spec.ID)
+	}
 	dir := filepath.Join(d.cfg.WorkDir, spec.ID)
 	tmp := filepath.Join(dir, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {

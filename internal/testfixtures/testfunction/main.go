@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -269,6 +270,32 @@ func handle(ctx context.Context, ev Event) (any, error) {
 	case "readfile":
 		b, err := os.ReadFile(ev.Path)
 		return map[string]string{"content": string(b), "error": errString(err)}, nil
+	case "stat":
+		// The owner and mode of Path as the function sees them.
+		var st syscall.Stat_t
+		if err := syscall.Lstat(ev.Path, &st); err != nil {
+			return map[string]any{"error": err.Error()}, nil
+		}
+		return map[string]any{"uid": st.Uid, "gid": st.Gid, "mode": fmt.Sprintf("%o", st.Mode), "error": ""}, nil
+	case "mountinfo":
+		// The mounts of the environment, /proc/self/mountinfo's lines.
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		return map[string]any{"lines": strings.Split(strings.TrimSpace(string(b)), "\n"), "error": errString(err)}, nil
+	case "symlink":
+		// Makes Path a symbolic link to Value (replacing a folder: it is renamed to Path.old).
+		if st, err := os.Lstat(ev.Path); err == nil && st.IsDir() {
+			if err := os.Rename(ev.Path, ev.Path+".old"); err != nil {
+				return map[string]string{"error": err.Error()}, nil
+			}
+		}
+		return map[string]string{"error": errString(os.Symlink(ev.Value, ev.Path))}, nil
+	case "exec":
+		// Runs Path with the argument Value and returns what it printed.
+		out, err := exec.Command(ev.Path, ev.Value).CombinedOutput()
+		return map[string]string{"output": strings.TrimSpace(string(out)), "error": errString(err)}, nil
+	case "remount":
+		// Tries to make the mount at Path writable, to unmount it, and to mount over it.
+		return remount(ev.Path), nil
 	case "dial":
 		c, err := net.DialTimeout("tcp", ev.Addr, 500*time.Millisecond)
 		if err == nil {
@@ -537,6 +564,11 @@ func errString(err error) string {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "whoami" {
+		// Run by mode exec: the identity it runs as (a setuid copy must not change it).
+		fmt.Printf("euid=%d egid=%d\n", os.Geteuid(), os.Getegid())
+		return
+	}
 	if filepath.Dir(os.Args[0]) == "/opt/extensions" {
 		externalExtension(filepath.Base(os.Args[0]))
 		return

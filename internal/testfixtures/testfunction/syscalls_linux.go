@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"runtime"
 	"unsafe"
 
@@ -72,5 +73,28 @@ func forbiddenSyscalls() map[string]string {
 	errno("mount", 0, e)
 	_, _, e = unix.Syscall(unix.SYS_KEXEC_LOAD, 0, 0, 0)
 	errno("kexec_load", 0, e)
+	return res
+}
+
+// remount tries what a function that wants out of a read-only or ID-mapped mount would: remount
+// it read-write, unmount it (to reach what is under it), mount a tmpfs over it. Each reports its
+// errno, "ok" if allowed.
+func remount(path string) map[string]string {
+	res := map[string]string{}
+	report := func(name string, err error) {
+		var errno unix.Errno
+		switch {
+		case errors.As(err, &errno):
+			res[name] = unix.ErrnoName(errno)
+		case err != nil:
+			res[name] = err.Error()
+		default:
+			res[name] = "ok"
+		}
+	}
+	report("remount rw", unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND, ""))
+	report("umount", unix.Unmount(path, unix.MNT_DETACH))
+	report("mount over", unix.Mount("none", path, "tmpfs", 0, ""))
+	report("mount_setattr", unix.MountSetattr(unix.AT_FDCWD, path, 0, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID}))
 	return res
 }

@@ -137,6 +137,10 @@ func decodeFileSystems(blocks []fileSystemBlock, baseDir string) ([]FileSystem, 
 			if ap == nil {
 				continue
 			}
+			if fs.Type == FileSystemNFS && ab.PosixUser != nil {
+				diags = append(diags, rangeDiag("posix_user on NFS",
+					fmt.Sprintf("access_point %q: an NFS file system is mounted without an ID mapping (Linux's NFS client has none), so the gateway cannot give files an identity: have the server squash them (all_squash,anonuid=,anongid=) and remove posix_user.", ap.Name), ap.DeclRange))
+			}
 			if other, dup := aps[ap.Name]; dup {
 				diags = append(diags, rangeDiag("Duplicate access point",
 					fmt.Sprintf("access_point %q is also declared in file_system %q: an access point's name is unique on a node, since an EFS access point's ARN names it alone.", ap.Name, other), ap.DeclRange))

@@ -104,6 +104,7 @@ func TestFileSystemDiagnostics(t *testing.T) {
 		{"ap name", "file_system \"s\" {\n  source = \"data\"\n  access_point \"a/b\" {}\n}\n", "Invalid access point name", `"a/b"`, 3},
 		{"ap twice", "file_system \"s\" {\n  source = \"data\"\n  access_point \"a\" {}\n}\nfile_system \"t\" {\n  source = \"data\"\n  access_point \"a\" {}\n}\n",
 			"Duplicate access point", `also declared in file_system "s"`, 7},
+		{"nfs posix_user", "file_system \"s\" {\n  type = \"nfs\"\n  source = \"nfs:/x\"\n  access_point \"a\" {\n    posix_user {\n      uid = 5\n      gid = 5\n    }\n  }\n}\n", "posix_user on NFS", "all_squash", 4},
 		{"process driver", "sandbox {\n  driver = \"process\"\n}\nfile_system \"s\" {\n  source = \"data\"\n}\n", "File systems need the libcontainer driver", "process driver", 4},
 	}
 	for _, c := range cases {

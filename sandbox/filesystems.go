@@ -35,6 +35,10 @@ type FileSystemMount struct {
 	// are made with and its access is checked as (an access point's posix_user; by default the
 	// sandbox user, DefaultFileSystemUID:DefaultFileSystemGID).
 	UID, GID uint32
+	// NoIDMap mounts it without an ID mapping (a file system whose server maps identities
+	// itself, as NFS with all_squash): UID and GID are unused, and the runtime's user is its
+	// host uid there.
+	NoIDMap bool
 }
 
 // The identity on a file system of a function whose access point has no posix_user: the
@@ -48,7 +52,10 @@ const (
 type FileSystemSpec struct {
 	Name string
 	// Root is its host folder (for NFS, where the agent mounted the export).
-	Root         string
+	Root string
+	// NoIDMap mounts it without an ID mapping (FileSystemMount.NoIDMap): for NFS, whose client
+	// cannot be ID-mapped on Linux so far.
+	NoIDMap      bool
 	AccessPoints []AccessPointSpec
 }
 

@@ -85,7 +85,8 @@ func (h *HostFileSystems) Open(c structs.FileSystemConfig) (FileSystemMount, err
 	case err != nil:
 		return fail("file system %s: opening the root directory %q: %v", c.Name(), ap.RootDirectory, errors.Unwrap(err))
 	}
-	m := FileSystemMount{Dir: dir, Path: c.LocalMountPath, ReadOnly: c.ReadOnly, UID: DefaultFileSystemUID, GID: DefaultFileSystemGID}
+	m := FileSystemMount{Dir: dir, Path: c.LocalMountPath, ReadOnly: c.ReadOnly, UID: DefaultFileSystemUID, GID: DefaultFileSystemGID,
+		NoIDMap: fs.spec.NoIDMap}
 	if u := ap.PosixUser; u != nil {
 		m.UID, m.GID = u[0], u[1]
 	}

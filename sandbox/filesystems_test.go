@@ -223,3 +223,54 @@ func TestFileSystemsHostile(t *testing.T) {
 		}
 	}
 }
+
+// TestFileSystemWithoutIDMapping: a file system whose kernel driver cannot be ID-mapped (ramfs
+// here, NFS on Linux so far) fails the environment with invoke.ErrFileSystem saying so, and
+// leaves nothing mounted.
+func TestFileSystemWithoutIDMapping(t *testing.T) {
+	d := newLibcontainer(t, "default", true)
+	share := t.TempDir()
+	if err := syscall.Mount("ramfs", share, "ramfs", 0, "mode=755"); err != nil {
+		t.Skipf("no ramfs to try: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(share, syscall.MNT_DETACH) })
+	h := newHarness(t, d, func(c *sandbox.ManagerConfig) {
+		c.FileSystems = hostFileSystems(t, sandbox.FileSystemSpec{Name: "ram", Root: share})
+	})
+	fn := fsFunction("ram", structs.FileSystemConfig{FileSystem: "ram", LocalMountPath: "/mnt/ram"})
+	_, err := h.m.Invoke(context.Background(), fn, request(`{}`))
+	if !errors.Is(err, invoke.ErrFileSystem) || !strings.Contains(err.Error(), "does not support ID-mapped mounts") {
+		t.Fatalf("a file system that cannot be ID-mapped: %v", err)
+	}
+	// The ramfs itself, and no staged clone of it.
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Count(string(mi), " - ramfs ") != 1 {
+		t.Errorf("staged mounts left:\n%s", mi)
+	}
+}
+
+// TestFileSystemNoIDMap: a file system mounted without an ID mapping (NFS's way: the server maps identities): the
+// mount works, the runtime's user being its own host uid there.
+func TestFileSystemNoIDMap(t *testing.T) {
+	d := newLibcontainer(t, "default", false)
+	share := t.TempDir()
+	if err := syscall.Mount("ramfs", share, "ramfs", 0, "mode=777"); err != nil {
+		t.Skipf("no ramfs to try: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(share, syscall.MNT_DETACH) })
+	h := newHarness(t, d, func(c *sandbox.ManagerConfig) {
+		c.FileSystems = hostFileSystems(t, sandbox.FileSystemSpec{Name: "ram", Root: share, NoIDMap: true})
+	})
+	fn := fsFunction("ram", structs.FileSystemConfig{FileSystem: "ram", LocalMountPath: "/mnt/ram"})
+	if got := decode(t, callFn(t, h, fn, `{"mode":"writefile","path":"/mnt/ram/f","value":"x"}`).Payload); got["error"] != "" {
+		t.Fatalf("writing: %v", got)
+	}
+	if uid, gid, _ := owner(t, filepath.Join(share, "f")); uid != 993 || gid != 990 {
+		t.Errorf("the file is %d:%d on the host, want the runtime's own 993:990", uid, gid)
+	}
+	mi := decode(t, callFn(t, h, fn, `{"mode":"mountinfo"}`).Payload)
+	for _, l := range mi["lines"].([]any) {
+		if f := strings.Fields(l.(string)); len(f) > 5 && f[4] == "/mnt/ram" && (!strings.Contains(f[5], "nosuid") || strings.Contains(f[5], "idmapped")) {
+			t.Errorf("the mount: %s", l)
+		}
+	}
+}

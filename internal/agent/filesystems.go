@@ -57,7 +57,8 @@ func startFileSystems(ctx context.Context, dataDir string, fss []config.FileSyst
 			n.mounts = append(n.mounts, root)
 			n.logger.Info("mounted an NFS file system", "name", fs.Name, "source", fs.Source, "at", root)
 		}
-		spec := sandbox.FileSystemSpec{Name: fs.Name, Root: root}
+		// Linux's NFS client cannot be ID-mapped: the export's server maps identities instead.
+		spec := sandbox.FileSystemSpec{Name: fs.Name, Root: root, NoIDMap: fs.Type == config.FileSystemNFS}
 		for _, ap := range fs.AccessPoints {
 			as := sandbox.AccessPointSpec{Name: ap.Name, RootDirectory: ap.RootDirectory}
 			if u := ap.PosixUser; u != nil {

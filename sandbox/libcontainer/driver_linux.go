@@ -487,7 +487,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Instanc
 	inst.c = c
 	if err := inst.startInit(); err != nil {
 		_ = inst.Destroy(context.Background())
-		return nil, err
+		return nil, idmapError(spec.FileSystems, err)
 	}
 	pid, err := inst.proc.Pid()
 	if err == nil {

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/sandbox"
 )
 
@@ -102,10 +104,24 @@ func (d *Driver) fileSystemMounts(cfg *configs.Config, fss []sandbox.FileSystemM
 		if fs.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
-		cfg.Mounts = append(cfg.Mounts, &configs.Mount{Source: staged[i], Destination: fs.Path, Device: "bind", Flags: flags,
-			IDMapping: &configs.MountIDMapping{
+		m := &configs.Mount{Source: staged[i], Destination: fs.Path, Device: "bind", Flags: flags}
+		if !fs.NoIDMap {
+			m.IDMapping = &configs.MountIDMapping{
 				UIDMappings: []configs.IDMap{{ContainerID: int64(fs.UID), HostID: hostUID, Size: 1}},
 				GIDMappings: []configs.IDMap{{ContainerID: int64(fs.GID), HostID: hostGID, Size: 1}},
-			}})
+			}
+		}
+		cfg.Mounts = append(cfg.Mounts, m)
 	}
+}
+
+// idmapError tells a file system whose kernel driver cannot be ID-mapped (NFS on Linux so far,
+// ramfs) from other failures to start: the environment cannot mount it, and the caller is told
+// so (invoke.FileSystemError), its cause logged with it.
+func idmapError(fss []sandbox.FileSystemMount, err error) error {
+	if len(fss) == 0 || !strings.Contains(err.Error(), "MOUNT_ATTR_IDMAP") {
+		return err
+	}
+	return fmt.Errorf("%w: %v", &invoke.FileSystemError{Message: fmt.Sprintf(
+		"the file system mounted at %s does not support ID-mapped mounts on this node's kernel, which the gateway needs to give files the access point's identity", fss[0].Path)}, err)
 }

@@ -57,9 +57,24 @@ type egressPolicyBlock struct {
 	Body  hcl.Body `hcl:",body"`
 }
 
+// egressRules reads an allow list (of body's "allow" attribute, for diagnostics).
+func egressRules(body hcl.Body, allow []string) ([]structs.EgressRule, hcl.Diagnostics) {
+	var out []structs.EgressRule
+	var diags hcl.Diagnostics
+	for _, s := range allow {
+		r, err := structs.ParseEgressRule(s)
+		if err != nil {
+			diags = append(diags, attrDiag(body, "allow", "Invalid egress rule", err.Error()+"."))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, diags
+}
+
 // decodeNetworks validates the network and egress_policy blocks.
 func decodeNetworks(blocks []networkBlock, policies []egressPolicyBlock, baseDir string) ([]Network, []EgressPolicy, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
+	var diags, d hcl.Diagnostics
 	var out []Network
 	seen := map[string]hcl.Range{}
 	for _, b := range blocks {
@@ -133,14 +148,8 @@ func decodeNetworks(blocks []networkBlock, policies []egressPolicyBlock, baseDir
 			n.AllowHost = *b.AllowHost
 		}
 		if e := b.Egress; e != nil {
-			for _, s := range e.Allow {
-				r, err := structs.ParseEgressRule(s)
-				if err != nil {
-					diags = append(diags, attrDiag(e.Body, "allow", "Invalid egress rule", err.Error()+"."))
-					continue
-				}
-				n.Egress = append(n.Egress, r)
-			}
+			n.Egress, d = egressRules(e.Body, e.Allow)
+			diags = append(diags, d...)
 		}
 		out = append(out, n)
 	}
@@ -157,16 +166,9 @@ func decodeNetworks(blocks []networkBlock, policies []egressPolicyBlock, baseDir
 			diags = append(diags, rangeDiag("Invalid egress_policy name", fmt.Sprintf("%q: a name has 1 to 64 letters, digits, '-' and '_'.", b.Name), decl))
 			continue
 		}
-		p := EgressPolicy{Name: b.Name}
-		for _, s := range b.Allow {
-			r, err := structs.ParseEgressRule(s)
-			if err != nil {
-				diags = append(diags, attrDiag(b.Body, "allow", "Invalid egress rule", err.Error()+"."))
-				continue
-			}
-			p.Allow = append(p.Allow, r)
-		}
-		pols = append(pols, p)
+		allow, d := egressRules(b.Body, b.Allow)
+		diags = append(diags, d...)
+		pols = append(pols, EgressPolicy{Name: b.Name, Allow: allow})
 	}
 	return out, pols, diags
 }

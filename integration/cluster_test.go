@@ -820,34 +820,7 @@ function "burst" {
 			return err == nil && aws.ToInt32(out.ReservedConcurrentExecutions) == limit
 		})
 	}
-	var mu sync.Mutex
-	var spans []span
-	throttled := 0
-	var wg sync.WaitGroup
-	for i := 0; i < 60; i++ {
-		a := nodes[i%3]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := a.invoke("burst", `{"mode":"sleep","ms":1500}`, nil)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case r.status == 429 && strings.Contains(string(r.body), "ReservedFunctionConcurrentInvocationLimitExceeded"):
-				throttled++
-			case r.status == 200:
-				var s struct{ Start, End int64 }
-				if json.Unmarshal(r.body, &s) != nil || s.Start == 0 {
-					t.Errorf("payload %s", r.body)
-					return
-				}
-				spans = append(spans, span{s.Start, s.End})
-			default:
-				t.Errorf("%s: %d %s", a.name, r.status, r.body)
-			}
-		}()
-	}
-	wg.Wait()
+	spans, throttled := burstCalls(t, 60, func(i int) *agentProc { return nodes[i%3] }, "burst", "ReservedFunctionConcurrentInvocationLimitExceeded")
 	most := mostAtOnce(spans)
 	t.Logf("%d ran, at most %d at once (limit %d); %d throttled", len(spans), most, limit, throttled)
 	if most > limit || len(spans) < limit || throttled == 0 || len(spans)+throttled != 60 {
@@ -881,6 +854,40 @@ function "burst" {
 	}
 }
 
+// burstCalls makes n calls of fn at once (a sleep of 1.5 s each), the i-th to node(i), and
+// returns the spans of those that ran (from the function's own clock) and how many were
+// throttled with reason; any other answer fails the test.
+func burstCalls(t *testing.T, n int, node func(i int) *agentProc, fn, reason string) (ran []span, throttled int) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		a := node(i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := a.invoke(fn, `{"mode":"sleep","ms":1500}`, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.status == 429 && strings.Contains(string(r.body), reason):
+				throttled++
+			case r.status == 200:
+				var s struct{ Start, End int64 }
+				if json.Unmarshal(r.body, &s) != nil || s.Start == 0 {
+					t.Errorf("payload %s", r.body)
+					return
+				}
+				ran = append(ran, span{s.Start, s.End})
+			default:
+				t.Errorf("%s: %d %s", a.name, r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	return ran, throttled
+}
+
 // TestClusterUnreservedPool: a function without a reservation is throttled only when every
 // node's share of max_concurrency is taken, not when the node a call came to is full: calls
 // beyond its share run on peers with room (each counting them against its own share).
@@ -895,33 +902,8 @@ func TestClusterUnreservedPool(t *testing.T) {
 		waitFor(t, "the function on "+a.name, 15*time.Second, func() bool { return a.invoke("pool", `{}`, nil).status == 200 })
 	}
 	time.Sleep(time.Second) // the nodes' reports of their room are fresh
-	burst := func(n int) (ran []span, throttled int) {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := nodes[0].invoke("pool", `{"mode":"sleep","ms":1500}`, nil)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case r.status == 429 && strings.Contains(string(r.body), "ConcurrentInvocationLimitExceeded"):
-					throttled++
-				case r.status == 200:
-					var s struct{ Start, End int64 }
-					if json.Unmarshal(r.body, &s) != nil || s.Start == 0 {
-						t.Errorf("payload %s", r.body)
-						return
-					}
-					ran = append(ran, span{s.Start, s.End})
-				default:
-					t.Errorf("%d %s", r.status, r.body)
-				}
-			}()
-		}
-		wg.Wait()
-		return ran, throttled
+	burst := func(n int) ([]span, int) {
+		return burstCalls(t, n, func(int) *agentProc { return nodes[0] }, "pool", "ConcurrentInvocationLimitExceeded")
 	}
 	if ran, throttled := burst(6); len(ran) != 6 || throttled != 0 {
 		t.Errorf("6 calls at once to one node of three with 2 each: %d ran, %d throttled; want all to run", len(ran), throttled)

@@ -150,7 +150,8 @@ func (f *firewall) add(a *Attachment, n *Network, rules []Rule, all bool) error 
 			return err
 		}
 	}
-	if n.Bridge != "" && a.HostVeth != "" {
+	a.bridged = n.Bridge != "" && a.HostVeth != ""
+	if a.bridged {
 		bch := c.AddChain(&nftables.Chain{Table: f.br, Name: envChain(a.ID)})
 		c.AddRule(&nftables.Rule{Table: f.br, Chain: bch, Exprs: cat(etherType(unix.ETH_P_IP),
 			[]expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
@@ -167,34 +168,33 @@ func (f *firewall) add(a *Attachment, n *Network, rules []Rule, all bool) error 
 	return c.Flush()
 }
 
-// remove takes environment a's rules away (what add made of them).
-func (f *firewall) remove(a *Attachment) error {
+// remove takes environment a's rules away, all that add made of them, in one batch (the
+// references to its chains go before the chains).
+func (f *firewall) remove(a *Attachment, allowHost bool) error {
 	c := f.conn
-	ip := a.IP.To4()
-	for _, s := range []*nftables.Set{f.envs, f.fnIPs, f.noHost} {
-		_ = c.SetDeleteElements(s, []nftables.SetElement{{Key: ip}})
+	ip := []nftables.SetElement{{Key: a.IP.To4()}}
+	sets := []*nftables.Set{f.envs, f.fnIPs}
+	if !allowHost {
+		sets = append(sets, f.noHost)
 	}
-	if err := c.Flush(); err != nil {
-		// One of them was not there (no_host for a network allowing the host): each alone.
-		for _, s := range []*nftables.Set{f.envs, f.fnIPs, f.noHost} {
-			_ = c.SetDeleteElements(s, []nftables.SetElement{{Key: ip}})
-			_ = c.Flush()
-		}
+	var errs []error
+	for _, s := range sets {
+		errs = append(errs, c.SetDeleteElements(s, ip))
+	}
+	bridged := a.HostVeth != "" && a.bridged
+	if bridged {
+		errs = append(errs, c.SetDeleteElements(f.ports, []nftables.SetElement{{Key: ifnameBytes(a.HostVeth)}}))
 	}
 	ch := &nftables.Chain{Table: f.inet, Name: envChain(a.ID)}
 	c.FlushChain(ch)
 	c.DelChain(ch)
-	errIn := c.Flush()
-	var errBr error
-	if a.HostVeth != "" {
-		_ = c.SetDeleteElements(f.ports, []nftables.SetElement{{Key: ifnameBytes(a.HostVeth)}})
-		_ = c.Flush()
+	if bridged {
 		bch := &nftables.Chain{Table: f.br, Name: envChain(a.ID)}
 		c.FlushChain(bch)
 		c.DelChain(bch)
-		errBr = c.Flush()
 	}
-	return errors.Join(errIn, errBr)
+	errs = append(errs, c.Flush())
+	return errors.Join(errs...)
 }
 
 func (f *firewall) close() error {

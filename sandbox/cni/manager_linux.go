@@ -62,6 +62,9 @@ type Attachment struct {
 	IP       net.IP    `json:"ip,omitempty"`
 	HostVeth string    `json:"host_veth,omitempty"`
 	At       time.Time `json:"at"`
+	// ruled: its firewall rules were added (by this run: a previous run's went with its tables);
+	// bridged: they bind it to its port on the agent's bridge.
+	ruled, bridged bool
 }
 
 const ifName = "eth0"
@@ -187,6 +190,7 @@ func (m *Manager) Attach(ctx context.Context, id, netnsPath, name string, polici
 	m.mu.Lock()
 	err = m.fw.add(a, n.Network, rules, all)
 	m.mu.Unlock()
+	a.ruled = err == nil
 	if err != nil {
 		m.del(context.WithoutCancel(ctx), a)
 		return nil, fmt.Errorf("setting the egress rules of %s: %w", id, err)
@@ -225,14 +229,16 @@ func (m *Manager) Detach(ctx context.Context, a *Attachment) error {
 
 func (m *Manager) del(ctx context.Context, a *Attachment) error {
 	var errs []error
-	if a.IP != nil {
+	n := m.networks[a.Network]
+	if a.ruled && n != nil {
 		m.mu.Lock()
-		if err := m.fw.remove(a); err != nil {
+		if err := m.fw.remove(a, n.AllowHost); err != nil {
 			errs = append(errs, fmt.Errorf("removing the egress rules of %s: %w", a.ID, err))
 		}
+		a.ruled = false
 		m.mu.Unlock()
 	}
-	if n := m.networks[a.Network]; n != nil {
+	if n != nil {
 		rt := m.runtimeConf(a)
 		if a.NetNS != "" {
 			if _, err := os.Stat(a.NetNS); err != nil {
@@ -294,8 +300,7 @@ func (m *Manager) sweep(ctx context.Context) {
 			_ = os.Remove(p)
 			continue
 		}
-		a.IP = nil // its rules went with the previous run's tables
-		// The path named the dead agent's descriptor; a process now may hold another namespace
+		// Its rules went with the previous run's tables (a.ruled is false). The path named the dead agent's descriptor; a process now may hold another namespace
 		// under it. Without one the plugins release what they hold (the address).
 		a.NetNS = ""
 		if err := m.del(ctx, &a); err != nil {

@@ -68,6 +68,10 @@ resource "aws_lambda_function" "fn" {
   dead_letter_config {
     target_arn = "arn:aws:sqs:us-east-1:123456789012:tf-dlq"
   }
+  vpc_config {
+    subnet_ids         = ["tfnet"]
+    security_group_ids = ["tfdb"]
+  }
 }
 
 resource "aws_lambda_function_event_invoke_config" "async" {
@@ -142,7 +146,8 @@ func TestTerraformAWSProvider(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tfMirror, "registry.terraform.io/hashicorp/aws")); err != nil {
 		t.Skipf("the Terraform AWS provider is not in %s on this machine", tfMirror)
 	}
-	a := startAgent(t, agentOptions{node: "tf", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}}})
+	a := startAgent(t, agentOptions{node: "tf", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}},
+		top: "network \"tfnet\" {\n  subnet = \"10.254.7.0/24\"\n}\negress_policy \"tfdb\" {\n  allow = [\"10.254.8.0/24:5432\"]\n}\n"})
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	imageURI := strings.TrimPrefix(srv.URL, "http://") + "/team/fn:tf"
@@ -201,6 +206,9 @@ func TestTerraformAWSProvider(t *testing.T) {
 	fn, err := client.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("tf")})
 	if err != nil || aws.ToString(fn.Configuration.Role) != "arn:aws:iam::123456789012:role/tf" || fn.Configuration.Environment.Variables["GREETING"] != "hi" {
 		t.Fatalf("the function Terraform created: %v %+v", err, fn)
+	}
+	if v := fn.Configuration.VpcConfig; v == nil || len(v.SubnetIds) != 1 || v.SubnetIds[0] != "tfnet" || len(v.SecurityGroupIds) != 1 || v.SecurityGroupIds[0] != "tfdb" {
+		t.Errorf("the function's network (vpc_config): %+v", v)
 	}
 	pc, err := client.GetProvisionedConcurrencyConfig(ctx, &awslambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("tf"), Qualifier: aws.String("live")})
 	if err != nil || pc.Status != types.ProvisionedConcurrencyStatusEnumReady {

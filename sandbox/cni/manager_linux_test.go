@@ -290,3 +290,52 @@ func TestAttachEgressAndCleanUp(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorConfList: a network given as the operator's own configuration list (here the
+// standard ptp plugin: a veth routed by the host, no bridge) attaches the same way, and the
+// agent's egress rules hold on it, by address.
+func TestOperatorConfList(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	work := t.TempDir()
+	db := newNS(t, "lgwt-db")
+	hostEnd := fmt.Sprintf("lgwto%d", rand.IntN(1e4))
+	ip(t, "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", db)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostEnd).Run() })
+	ip(t, "addr", "add", "10.251.19.1/24", "dev", hostEnd)
+	ip(t, "link", "set", hostEnd, "up")
+	ip(t, "-n", db, "addr", "add", "10.251.19.2/24", "dev", "eth0")
+	ip(t, "-n", db, "link", "set", "eth0", "up")
+	ip(t, "-n", db, "route", "add", "default", "via", "10.251.19.1")
+	listen(t, db, "10.251.19.2:5432")
+	listen(t, db, "10.251.19.2:6000")
+
+	name := fmt.Sprintf("p%d", rand.IntN(1e6))
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[{"type":"ptp","ipMasq":false,
+		"ipam":{"type":"host-local","ranges":[[{"subnet":"10.251.18.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}}]}`,
+		"lgwt-"+name, filepath.Join(work, "ipam"))
+	rule, _ := structs.ParseEgressRule("10.251.19.2:5432")
+	nw := &Network{Name: name, ConfList: []byte(conf), Egress: []Rule{rule}}
+	m, err := New(ctx, Config{WorkDir: work, Networks: []*Network{nw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	env := newNS(t, "lgwt-p")
+	a, err := m.Attach(ctx, "env-p", "/run/netns/"+env, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(t, env, "10.251.19.2:5432", ""); err != nil {
+		t.Errorf("the allowed port through the operator's network: %v", err)
+	}
+	if err := dial(t, env, "10.251.19.2:6000", ""); err == nil {
+		t.Error("a port the network does not allow was reached through the operator's network")
+	}
+	if err := m.Detach(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(work, "attachments")); len(entries) != 0 {
+		t.Errorf("attachment records left: %v", entries)
+	}
+}

@@ -8,7 +8,7 @@
 //     starts, so the cost is a cold start's (or a standby's) and never a warm invocation's. A
 //     record of the attachment is written first, so that an agent killed at any moment finds it
 //     at its next start and runs CNI DEL for it (releasing the address).
-//   - The agent's own nftables tables (inet and bridge "lambdagw") hold, per environment, a chain
+//   - The agent's own nftables tables (inet and bridge, TableName) hold, per environment, a chain
 //     of what it may reach (the network's egress rules and the function's egress policies,
 //     keyed by its address, which the bridge table binds to its port so it cannot be forged),
 //     and for every environment: no connection to the host itself (the agent's API, cluster

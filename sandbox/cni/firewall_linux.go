@@ -3,6 +3,8 @@
 package cni
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,13 +15,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tableName is the agent's nftables tables (inet and bridge), which it alone writes: made
-// afresh at every start, removed at a clean stop.
-const tableName = "lambdagw"
+// TableName is the name of an agent's nftables tables (inet and bridge), which it alone writes:
+// made afresh at every start, removed at a clean stop. Named after the agent's work folder, so
+// that agents sharing a host keep to their own.
+func TableName(workDir string) string {
+	sum := sha256.Sum256([]byte(workDir))
+	return "lambdagw-" + hex.EncodeToString(sum[:4])
+}
 
 // The firewall, in nftables terms:
 //
-//	table inet lambdagw {
+//	table inet lambdagw-<hash of the work folder> {
 //	  set fn_ips { ipv4_addr }              every environment's address
 //	  set no_host { ipv4_addr }             those whose network does not allow the host
 //	  map envs { ipv4_addr : verdict }      address -> jump env-<id>
@@ -33,7 +39,7 @@ const tableName = "lambdagw"
 //	  chain postrouting { nat hook postrouting; ip saddr <subnet> oifname != <bridge> masquerade }
 //	  chain env-<id> { ip daddr <net> [th dport <port>] accept ... }
 //	}
-//	table bridge lambdagw {                  the agent's bridges: a port speaks for its address only
+//	table bridge lambdagw-<...> {                  the agent's bridges: a port speaks for its address only
 //	  map ports { ifname : verdict }         host veth -> jump env-<id>
 //	  chain prerouting { hook prerouting priority -200; iifname vmap @ports }
 //	  chain env-<id> { ip saddr <ip> accept; arp saddr ip <ip> accept; drop }
@@ -45,7 +51,7 @@ type firewall struct {
 	ports               *nftables.Set
 }
 
-func newFirewall(networks []*Network) (*firewall, error) {
+func newFirewall(tableName string, networks []*Network) (*firewall, error) {
 	conn, err := nftables.New()
 	if err != nil {
 		return nil, fmt.Errorf("opening nftables: %w", err)

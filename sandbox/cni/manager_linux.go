@@ -106,13 +106,48 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 		m.networks[n.Name] = nw
 	}
-	fw, err := newFirewall(cfg.Networks)
+	fw, err := newFirewall(TableName(cfg.WorkDir), cfg.Networks)
 	if err != nil {
 		return nil, err
 	}
 	m.fw = fw
 	m.sweep(ctx)
+	m.removeStalePorts()
 	return m, nil
+}
+
+// removeStalePorts removes the veths left on the agent's bridges: at start no environment is on
+// them yet, so each belongs to one a previous run left (whose namespace the kernel may free only
+// later, or whose container the driver's sweep is about to kill).
+func (m *Manager) removeStalePorts() {
+	for _, n := range m.networks {
+		if n.Bridge == "" {
+			continue
+		}
+		for _, p := range m.ports(n.Bridge) {
+			if err := netlink.LinkDel(p); err != nil {
+				m.logger.Warn("could not remove a veth a previous run left on its bridge", "bridge", n.Bridge, "veth", p.Attrs().Name, "error", err)
+				continue
+			}
+			m.logger.Info("removed a veth a previous run left on its bridge", "bridge", n.Bridge, "veth", p.Attrs().Name)
+		}
+	}
+}
+
+// ports lists the links enslaved to bridge (none when it does not exist).
+func (m *Manager) ports(bridge string) []netlink.Link {
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return nil
+	}
+	links, _ := netlink.LinkList()
+	var out []netlink.Link
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Has says whether the node declares network name.
@@ -325,12 +360,7 @@ func (m *Manager) Close() error {
 		if err != nil {
 			continue // never made: no environment was on it
 		}
-		ports, _ := netlink.LinkList()
-		used := false
-		for _, p := range ports {
-			used = used || p.Attrs().MasterIndex == br.Attrs().Index
-		}
-		if !used {
+		if len(m.ports(n.Bridge)) == 0 {
 			if err := netlink.LinkDel(br); err != nil {
 				errs = append(errs, fmt.Errorf("removing bridge %s: %w", n.Bridge, err))
 			}

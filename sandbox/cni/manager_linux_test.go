@@ -255,7 +255,7 @@ func TestAttachEgressAndCleanUp(t *testing.T) {
 	conn, _ := nftables.New()
 	chains, _ := conn.ListChains()
 	for _, c := range chains {
-		if c.Table.Name == tableName && c.Name == envChain("env-a") {
+		if c.Table.Name == TableName(work) && c.Name == envChain("env-a") {
 			t.Errorf("env-a's chain is left in %v", c.Table.Family)
 		}
 	}
@@ -283,7 +283,7 @@ func TestAttachEgressAndCleanUp(t *testing.T) {
 	}
 	tables, _ := conn.ListTables()
 	for _, tb := range tables {
-		if tb.Name == tableName {
+		if tb.Name == TableName(work) {
 			t.Errorf("the firewall table (%v) is left after Close", tb.Family)
 		}
 	}

@@ -773,3 +773,47 @@ func (n *Node) DeleteEventInvokeConfig(ctx context.Context, fn, qualifier string
 	_, err := n.apply(ctx, fsm.DeleteEventInvokeConfigType, fsm.DeleteEventInvokeConfig{Function: fn, Qualifier: qualifier})
 	return err
 }
+
+// CodeSigningConfig returns a code signing configuration by ID, read locally.
+func (n *Node) CodeSigningConfig(id string) (*structs.CodeSigningConfig, bool) {
+	return n.State().CodeSigningConfig(id)
+}
+
+// CodeSigningConfigs returns every code signing configuration, sorted by ID.
+func (n *Node) CodeSigningConfigs() []*structs.CodeSigningConfig {
+	return n.State().CodeSigningConfigs()
+}
+
+// FunctionCodeSigningConfig returns the ID of the configuration attached to a function.
+func (n *Node) FunctionCodeSigningConfig(fn string) (string, bool) {
+	return n.State().FunctionCodeSigningConfig(fn)
+}
+
+// FunctionsByCodeSigningConfig returns the functions a configuration is attached to, sorted.
+func (n *Node) FunctionsByCodeSigningConfig(id string) []string {
+	return n.State().FunctionsByCodeSigningConfig(id)
+}
+
+// PutCodeSigningConfig stores a code signing configuration through the log; create refuses to
+// replace one, update to create one (see fsm.PutCodeSigningConfig).
+func (n *Node) PutCodeSigningConfig(ctx context.Context, c *structs.CodeSigningConfig, create, update bool) (*structs.CodeSigningConfig, error) {
+	return applyAs[structs.CodeSigningConfig](ctx, n, fsm.PutCodeSigningConfigType, fsm.PutCodeSigningConfig{Config: c, Create: create, Update: update})
+}
+
+// DeleteCodeSigningConfig removes a code signing configuration no function uses, through the log.
+func (n *Node) DeleteCodeSigningConfig(ctx context.Context, id string) error {
+	_, err := n.apply(ctx, fsm.DeleteCodeSigningConfigType, fsm.DeleteCodeSigningConfig{ID: id})
+	return err
+}
+
+// PutFunctionCodeSigningConfig attaches a configuration to a function through the log.
+func (n *Node) PutFunctionCodeSigningConfig(ctx context.Context, fn, id string) error {
+	_, err := n.apply(ctx, fsm.PutFunctionCodeSigningConfigType, fsm.PutFunctionCodeSigningConfig{Function: fn, Config: id})
+	return err
+}
+
+// DeleteFunctionCodeSigningConfig detaches a function's configuration through the log.
+func (n *Node) DeleteFunctionCodeSigningConfig(ctx context.Context, fn string) error {
+	_, err := n.apply(ctx, fsm.DeleteFunctionCodeSigningConfigType, fsm.DeleteFunctionCodeSigningConfig{Function: fn})
+	return err
+}

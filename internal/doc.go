@@ -17,12 +17,15 @@
 //   - codepkg: a function's code folder or zip turned into the zip the gateway stores.
 //   - image: container images fetched from registries, OCI layouts and docker save archives,
 //     kept as unpacked layers in a content-addressed store.
+//   - signing: code signatures in Sigstore's formats: signed zips, bundles, publishers, and
+//     their verification with sigstore-go.
 //
 // Test fixtures, which only tests build, start or import (testfixtures/):
 //   - testfunction: an aws-lambda-go function driven by its event; testbuild builds it.
 //   - streamruntime: a custom runtime streaming with no Lambda library.
 //   - testplugin: a trigger and extension plugin for the host's and the agent's tests.
 //   - s3test: a real S3-compatible server (versitygw).
+//   - sigtest: a certificate authority, code-signing certificates and bundles signed with them.
 //
 // layout is the test of the rules. What plugins share with the agent (the NATS queue and stream
 // conventions, the plugin-side NATS set-up) is not here but in plugins/sdk, so that the built-in

@@ -43,6 +43,11 @@ const (
 	// Asynchronous invocation configurations (async.go).
 	PutEventInvokeConfigType    MessageType = 20
 	DeleteEventInvokeConfigType MessageType = 21
+	// Code signing configurations and their attachment to functions (codesigning.go).
+	PutCodeSigningConfigType            MessageType = 22
+	DeleteCodeSigningConfigType         MessageType = 23
+	PutFunctionCodeSigningConfigType    MessageType = 24
+	DeleteFunctionCodeSigningConfigType MessageType = 25
 )
 
 // PutLease grants node Node Slots of function Function's reserved concurrency until Now+TTL

@@ -388,8 +388,17 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err, _ := a.apply(DeleteEventInvokeConfigType, DeleteEventInvokeConfig{Function: "fn", Qualifier: "1"}).(error); err != nil {
 		t.Errorf("deleting an event invoke configuration: %v", err)
 	}
-	if len(commands) != int(DeleteEventInvokeConfigType) {
-		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteEventInvokeConfigType)
+	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: "csc-prod", Name: "prod",
+		AllowedPublishers: []string{"release"}, UntrustedArtifactOnDeployment: structs.CodeSigningEnforce}, Create: true})
+	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: "csc-0123456789abcdef0",
+		AllowedPublishers: []string{"ci"}, AllowedPublisherARNs: []string{"arn:aws:signer:eu-central-1:123456789012:/signing-profiles/ci/v1"},
+		UntrustedArtifactOnDeployment: structs.CodeSigningWarn}, Create: true})
+	a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-prod"})
+	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: "csc-gone", Name: "gone",
+		AllowedPublishers: []string{"ci"}, UntrustedArtifactOnDeployment: structs.CodeSigningWarn}})
+	a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: "csc-gone"})
+	if len(commands) != int(DeleteFunctionCodeSigningConfigType) {
+		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteFunctionCodeSigningConfigType)
 	}
 	if err, _ := a.apply(MessageType(200), struct{}{}).(error); err == nil {
 		t.Error("an unknown message type was applied")
@@ -414,7 +423,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if len(want.Functions) != 1 || len(want.Versions) != 2 || len(want.Aliases) != 1 || len(want.FunctionURLs) != 1 ||
 		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 || want.VersionSeq["fn"] != 3 ||
 		len(want.Policies) != 1 || want.Policies[0].Sid != "keep" || len(want.Leases) != 1 ||
-		len(want.EventInvokeConfigs) != 2 || want.EventInvokeConfigs[0].Qualifier != "$LATEST" || want.EventInvokeConfigs[0].Retries() != 2 {
+		len(want.EventInvokeConfigs) != 2 || want.EventInvokeConfigs[0].Qualifier != "$LATEST" || want.EventInvokeConfigs[0].Retries() != 2 ||
+		len(want.CodeSigningConfigs) != 2 || want.FunctionCodeSigning["fn"] != "csc-prod" {
 		t.Errorf("the snapshot misses state: %s", jsonOf(t, want))
 	}
 }
@@ -665,5 +675,74 @@ func TestEventInvokeConfigs(t *testing.T) {
 	a.apply(PutFunctionType, PutFunction{Function: testFunction("r2", "two")})
 	if _, ok := st.EventInvokeConfig("fn", "$LATEST"); ok {
 		t.Error("a new function of the same name inherited a configuration")
+	}
+}
+
+// TestCodeSigningConfigs: a configuration is refused with invalid settings or an ID its name
+// does not give; Create refuses one that exists, Update one that does not; one attached to a
+// function cannot be deleted; attaching needs the function and the configuration; deleting the
+// function detaches it.
+func TestCodeSigningConfigs(t *testing.T) {
+	a := &applier{t: t, f: New(state.New(), nil)}
+	st := a.f.State()
+	csc := func(id, name string, publishers ...string) *structs.CodeSigningConfig {
+		return &structs.CodeSigningConfig{ID: id, Name: name, AllowedPublishers: publishers, UntrustedArtifactOnDeployment: structs.CodeSigningEnforce}
+	}
+	put := func(c *structs.CodeSigningConfig, create, update bool) any {
+		t.Helper()
+		return a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: c, Create: create, Update: update})
+	}
+	for name, c := range map[string]*structs.CodeSigningConfig{
+		"no publisher":         csc("csc-a", ""),
+		"a bad publisher":      csc("csc-a", "", "no spaces"),
+		"a bad policy":         {ID: "csc-a", AllowedPublishers: []string{"p"}, UntrustedArtifactOnDeployment: "Block"},
+		"an ID not its name's": csc("csc-other", "prod", "p"),
+		"no ID":                csc("", "", "p"),
+	} {
+		if err, _ := put(c, true, false).(error); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if got, _ := put(csc("csc-prod", "prod", "release"), true, false).(*structs.CodeSigningConfig); got == nil || got.ModifyIndex == 0 {
+		t.Fatalf("creating: %+v", got)
+	}
+	if err, _ := put(csc("csc-prod", "prod", "release"), true, false).(error); !errors.Is(err, ErrExists) {
+		t.Errorf("creating it twice: %v", err)
+	}
+	if err, _ := put(csc("csc-none", "none", "release"), false, true).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("updating one that does not exist: %v", err)
+	}
+	if got, _ := put(csc("csc-prod", "prod", "release", "ci"), false, true).(*structs.CodeSigningConfig); got == nil || len(got.AllowedPublishers) != 2 {
+		t.Errorf("updating: %+v", got)
+	}
+	if err, _ := a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-prod"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("attaching to a missing function: %v", err)
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
+	if err, _ := a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-none"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("attaching a missing configuration: %v", err)
+	}
+	a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-prod"})
+	if id, ok := st.FunctionCodeSigningConfig("fn"); !ok || id != "csc-prod" {
+		t.Errorf("attached: %q, %v", id, ok)
+	}
+	if fns := st.FunctionsByCodeSigningConfig("csc-prod"); !slices.Equal(fns, []string{"fn"}) {
+		t.Errorf("functions by configuration: %v", fns)
+	}
+	if err, _ := a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: "csc-prod"}).(error); !errors.Is(err, ErrConflict) {
+		t.Errorf("deleting a configuration in use: %v", err)
+	}
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
+	if _, ok := st.FunctionCodeSigningConfig("fn"); ok {
+		t.Error("a deleted function keeps its configuration")
+	}
+	if err, _ := a.apply(DeleteFunctionCodeSigningConfigType, DeleteFunctionCodeSigningConfig{Function: "fn"}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("detaching what is not attached: %v", err)
+	}
+	if err, _ := a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: "csc-prod"}).(error); err != nil {
+		t.Errorf("deleting a configuration no function uses: %v", err)
+	}
+	if cs := st.CodeSigningConfigs(); len(cs) != 0 {
+		t.Errorf("configurations left: %s", jsonOf(t, cs))
 	}
 }

@@ -43,7 +43,11 @@ type Store struct {
 	// eventConfigs holds each function's asynchronous invocation configurations by qualifier
 	// ("$LATEST", a version or an alias), kept apart from the function as in Lambda.
 	eventConfigs map[string]map[string]*structs.EventInvokeConfig
-	watch        chan struct{}
+	// signingConfigs holds the code signing configurations by ID; functionSigning the ID of
+	// the one attached to each function, kept apart from the function as in Lambda.
+	signingConfigs  map[string]*structs.CodeSigningConfig
+	functionSigning map[string]string
+	watch           chan struct{}
 }
 
 // New returns an empty store.
@@ -53,7 +57,8 @@ func New() *Store {
 		provisioned: map[string]map[string]*structs.ProvisionedConcurrency{}, versionSeq: map[string]int{},
 		policies: map[string]map[string]map[string]*structs.PolicyStatement{}, leases: map[string]map[string]*structs.Lease{},
 		triggers: map[string]map[string]*structs.Trigger{}, layers: map[string][]*structs.LayerVersion{},
-		layerSeq: map[string]int64{}, eventConfigs: map[string]map[string]*structs.EventInvokeConfig{}, watch: make(chan struct{})}
+		layerSeq: map[string]int64{}, eventConfigs: map[string]map[string]*structs.EventInvokeConfig{},
+		signingConfigs: map[string]*structs.CodeSigningConfig{}, functionSigning: map[string]string{}, watch: make(chan struct{})}
 }
 
 // Function returns the function named name.
@@ -128,6 +133,7 @@ func (s *Store) DeleteFunction(index uint64, name string) bool {
 	delete(s.leases, name)
 	delete(s.triggers, name)
 	delete(s.eventConfigs, name)
+	delete(s.functionSigning, name)
 	s.reservedTotal -= s.reserved[name]
 	delete(s.reserved, name)
 	for id, u := range s.urls {
@@ -687,6 +693,10 @@ type Snapshot struct {
 	LayerSeq map[string]int64        `json:"layer_seq,omitempty"`
 	// EventInvokeConfigs are the asynchronous invocation configurations.
 	EventInvokeConfigs []*structs.EventInvokeConfig `json:"event_invoke_configs,omitempty"`
+	// CodeSigningConfigs are the code signing configurations, FunctionCodeSigning the one
+	// attached to each function.
+	CodeSigningConfigs  []*structs.CodeSigningConfig `json:"code_signing_configs,omitempty"`
+	FunctionCodeSigning map[string]string            `json:"function_code_signing,omitempty"`
 }
 
 // SnapshotVersion is the format of Snapshot; Restore refuses newer ones.
@@ -698,7 +708,8 @@ func (s *Store) Snapshot() *Snapshot {
 	return &Snapshot{Version: SnapshotVersion, Index: s.Index(), Functions: fns, FunctionURLs: s.FunctionURLs(""), Versions: s.Versions(""), Aliases: s.Aliases(""), Reserved: s.reservedCopy(),
 		Provisioned: s.ProvisionedConcurrencies(""), VersionSeq: s.versionSeqCopy(),
 		Policies: s.PolicyStatements("", ""), Leases: s.Leases(""), Triggers: s.Triggers(""),
-		Layers: s.LayerVersions(""), LayerSeq: s.layerSeqCopy(), EventInvokeConfigs: s.EventInvokeConfigs("")}
+		Layers: s.LayerVersions(""), LayerSeq: s.layerSeqCopy(), EventInvokeConfigs: s.EventInvokeConfigs(""),
+		CodeSigningConfigs: s.CodeSigningConfigs(), FunctionCodeSigning: s.functionSigningCopy()}
 }
 
 func (s *Store) layerSeqCopy() map[string]int64 {
@@ -797,6 +808,7 @@ func (s *Store) Restore(snap *Snapshot) {
 		s.layerSeq[k] = v
 	}
 	s.eventConfigs = restoreEventConfigs(snap.EventInvokeConfigs)
+	s.signingConfigs, s.functionSigning = restoreSigning(snap.CodeSigningConfigs, snap.FunctionCodeSigning)
 	s.versionSeq = map[string]int{}
 	for k, v := range snap.VersionSeq {
 		s.versionSeq[k] = v

@@ -64,6 +64,9 @@ type Function struct {
 	// FileSystems are mounted in every environment at their LocalMountPath (at most one, as
 	// Lambda's FileSystemConfigs); each node resolves them from its own file_system blocks.
 	FileSystems []FileSystemConfig `json:"file_systems,omitempty"`
+	// CodeSignature is what the deploy of the code found of its signature, when the function
+	// had a code signing configuration then.
+	CodeSignature *CodeSignature `json:"code_signature,omitempty"`
 
 	// Version is "" for $LATEST, or the number of a published version ("1", "2", ...): an
 	// immutable copy of $LATEST's code and configuration at the time it was published.
@@ -244,6 +247,10 @@ func (f *Function) Copy() *Function {
 		c.Network = &n
 	}
 	c.FileSystems = append([]FileSystemConfig(nil), f.FileSystems...)
+	if f.CodeSignature != nil {
+		cs := *f.CodeSignature
+		c.CodeSignature = &cs
+	}
 	if f.Environment != nil {
 		c.Environment = make(map[string]string, len(f.Environment))
 		for k, v := range f.Environment {

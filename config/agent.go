@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 
+	"github.com/lambdagw/gateway/internal/signing"
 	"github.com/lambdagw/gateway/internal/structs"
 )
 
@@ -69,6 +70,10 @@ type Agent struct {
 	// FileSystems are the file_system blocks: host folders and NFS exports functions mount
 	// under /mnt, in file order.
 	FileSystems []FileSystem
+	// Signing is what the node trusts to sign code: the signing_publisher blocks (code signing
+	// configurations name them), and the keys and certificates of the code_signing block's
+	// revoked list, refused whoever they belong to. Never nil.
+	Signing *signing.Trust
 }
 
 // RuntimeImage is one runtime block: runtime "nodejs20.x" { image = "..." }.
@@ -406,6 +411,9 @@ type agentFile struct {
 	Networks []networkBlock      `hcl:"network,block"`
 	Egress   []egressPolicyBlock `hcl:"egress_policy,block"`
 	FileSys  []fileSystemBlock   `hcl:"file_system,block"`
+	// Code signing: the publishers this node trusts, and what it refuses.
+	Publishers  []signingPublisherBlock `hcl:"signing_publisher,block"`
+	CodeSigning *codeSigningBlock       `hcl:"code_signing,block"`
 }
 
 type runtimeBlock struct {
@@ -827,6 +835,8 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	regs, d := decodeRegistries(raw.Regs, baseDir)
 	diags = append(diags, d...)
 	a.Registries = regs
+	a.Signing, d = decodeSigning(raw.Publishers, raw.CodeSigning, baseDir)
+	diags = append(diags, d...)
 	rts, d := decodeRuntimes(raw.Runtimes)
 	diags = append(diags, d...)
 	a.Runtimes = rts

@@ -74,6 +74,7 @@ type Store interface {
 	PutEventInvokeConfig(ctx context.Context, c *structs.EventInvokeConfig, update bool) (*structs.EventInvokeConfig, error)
 	DeleteEventInvokeConfig(ctx context.Context, fn, qualifier string) error
 	LayerStore
+	CodeSigningStore
 }
 
 // ProvisionReporter tells how far provisioned concurrency is (the sandbox manager).
@@ -150,6 +151,9 @@ type Config struct {
 	RetryDelay time.Duration
 	// PeerCounters, in a cluster, gathers the other nodes' counts of a function's events.
 	PeerCounters ClusterCounters
+	// Verifier checks code signatures with the node's publishers; without it no code signing
+	// configuration can be made, and code deployed under one does not verify.
+	Verifier CodeVerifier
 }
 
 // Images is what the gateway asks of the node's image store when an image function is
@@ -418,6 +422,11 @@ func (g *Gateway) invokeError(fn *structs.Function, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
+	// The node refused to run code that does not verify under its code signing configuration.
+	var le *lambda.Error
+	if errors.As(err, &le) && (le.Type == "CodeVerificationFailedException" || le.Type == "InvalidCodeSignatureException") {
+		return le
+	}
 	g.logger.Error("invocation failed in the sandbox", "function", fn.Name, "error", err)
 	return lambda.ServiceError("the invocation of %s failed in the gateway", fn.Name)
 }
@@ -632,6 +641,13 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 	if _, exists := g.cfg.Store.Function(in.FunctionName); exists {
 		return nil, lambda.ResourceConflict("Function already exist: %s", in.FunctionName)
 	}
+	var csc *structs.CodeSigningConfig
+	if in.CodeSigningConfigArn != "" {
+		var err error
+		if csc, err = g.codeSigningConfig(in.CodeSigningConfigArn); err != nil {
+			return nil, err
+		}
+	}
 	fn := &structs.Function{
 		Name: in.FunctionName, Runtime: in.Runtime, Handler: in.Handler, Description: in.Description, Role: in.Role,
 		MemoryMB: structs.DefaultMemoryMB, Timeout: structs.DefaultTimeout, EphemeralStorageMB: structs.DefaultEphemeralMB,
@@ -708,9 +724,22 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 	if err := g.setLayers(fn, in.Layers); err != nil {
 		return nil, err
 	}
+	if err := g.checkSignature(ctx, fn, csc, true); err != nil {
+		return nil, err
+	}
 	out, err := g.put(ctx, fn, "")
-	if err != nil || !in.Publish {
-		return out, err
+	if err != nil {
+		return nil, err
+	}
+	if csc != nil {
+		if err := g.cfg.Store.PutFunctionCodeSigningConfig(ctx, fn.Name, csc.ID); err != nil {
+			// Deleted meanwhile: the function goes too, rather than run without it.
+			_ = g.cfg.Store.DeleteFunction(context.WithoutCancel(ctx), fn.Name)
+			return nil, g.codeSigningStoreError(csc.ID, err)
+		}
+	}
+	if !in.Publish {
+		return out, nil
 	}
 	return g.PublishVersion(ctx, fn.Name, &lambda.PublishVersionInput{RevisionId: out.RevisionId})
 }
@@ -792,6 +821,10 @@ func (g *Gateway) UpdateFunctionCode(ctx context.Context, name string, in *lambd
 			return nil, err
 		}
 	}
+	// The code is checked under the configuration attached now; the layers were when added.
+	if err := g.checkSignature(ctx, fn, g.attachedCodeSigning(fn.Name), false); err != nil {
+		return nil, err
+	}
 	out, err := g.put(ctx, fn, cur.RevisionID)
 	if err != nil || !in.Publish {
 		return out, err
@@ -855,6 +888,9 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 	}
 	if in.Layers != nil {
 		if err := g.setLayers(fn, *in.Layers); err != nil {
+			return nil, err
+		}
+		if err := g.checkLayers(ctx, fn, cur.Layers); err != nil {
 			return nil, err
 		}
 	}

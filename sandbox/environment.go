@@ -185,6 +185,11 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 			optDirs = append(optDirs, dir)
 		}
 	}
+	if m.cfg.Check != nil {
+		if err := m.cfg.Check.CheckCode(ctx, fn); err != nil {
+			return nil, err
+		}
+	}
 	e := &environment{
 		id:       envID(fn.Name, seq),
 		owner:    m,

@@ -23,6 +23,12 @@ type CodeSource interface {
 	Unpacked(ctx context.Context, sha256hex string) (string, error)
 }
 
+// CodeCheck decides whether this node may run a function's code (the agent's code signing
+// check): asked once the code is on this node, before an environment of it starts.
+type CodeCheck interface {
+	CheckCode(ctx context.Context, fn *structs.Function) error
+}
+
 // LogSink receives a function's log lines.
 type LogSink interface {
 	// Append takes lines the runtime wrote: a sink may drop them (counted) under a flood.
@@ -37,6 +43,8 @@ type LogSink interface {
 type ManagerConfig struct {
 	Driver Driver
 	Code   CodeSource
+	// Check, when set, must pass before an environment of a function starts.
+	Check CodeCheck
 	// Images gives image functions their root; nil: the node runs zip functions only.
 	Images Images
 	// Runtimes gives the images of managed runtimes; nil: only the built-in custom runtimes.

@@ -388,15 +388,15 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err, _ := a.apply(DeleteEventInvokeConfigType, DeleteEventInvokeConfig{Function: "fn", Qualifier: "1"}).(error); err != nil {
 		t.Errorf("deleting an event invoke configuration: %v", err)
 	}
-	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: "csc-prod", Name: "prod",
+	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: structs.CodeSigningConfigID("prod"), Name: "prod",
 		AllowedPublishers: []string{"release"}, UntrustedArtifactOnDeployment: structs.CodeSigningEnforce}, Create: true})
 	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: "csc-0123456789abcdef0",
 		AllowedPublishers: []string{"ci"}, AllowedPublisherARNs: []string{"arn:aws:signer:eu-central-1:123456789012:/signing-profiles/ci/v1"},
 		UntrustedArtifactOnDeployment: structs.CodeSigningWarn}, Create: true})
-	a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-prod"})
-	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: "csc-gone", Name: "gone",
+	a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: structs.CodeSigningConfigID("prod")})
+	a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: &structs.CodeSigningConfig{ID: structs.CodeSigningConfigID("gone"), Name: "gone",
 		AllowedPublishers: []string{"ci"}, UntrustedArtifactOnDeployment: structs.CodeSigningWarn}})
-	a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: "csc-gone"})
+	a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: structs.CodeSigningConfigID("gone")})
 	if len(commands) != int(DeleteFunctionCodeSigningConfigType) {
 		t.Fatalf("%d registered commands; this test applies %d types: add the new ones", len(commands), DeleteFunctionCodeSigningConfigType)
 	}
@@ -424,7 +424,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		want.Reserved["fn"] != 5 || len(want.Provisioned) != 1 || want.VersionSeq["fn"] != 3 ||
 		len(want.Policies) != 1 || want.Policies[0].Sid != "keep" || len(want.Leases) != 1 ||
 		len(want.EventInvokeConfigs) != 2 || want.EventInvokeConfigs[0].Qualifier != "$LATEST" || want.EventInvokeConfigs[0].Retries() != 2 ||
-		len(want.CodeSigningConfigs) != 2 || want.FunctionCodeSigning["fn"] != "csc-prod" {
+		len(want.CodeSigningConfigs) != 2 || want.FunctionCodeSigning["fn"] != structs.CodeSigningConfigID("prod") {
 		t.Errorf("the snapshot misses state: %s", jsonOf(t, want))
 	}
 }
@@ -685,6 +685,7 @@ func TestEventInvokeConfigs(t *testing.T) {
 func TestCodeSigningConfigs(t *testing.T) {
 	a := &applier{t: t, f: New(state.New(), nil)}
 	st := a.f.State()
+	prod := structs.CodeSigningConfigID("prod")
 	csc := func(id, name string, publishers ...string) *structs.CodeSigningConfig {
 		return &structs.CodeSigningConfig{ID: id, Name: name, AllowedPublishers: publishers, UntrustedArtifactOnDeployment: structs.CodeSigningEnforce}
 	}
@@ -693,43 +694,44 @@ func TestCodeSigningConfigs(t *testing.T) {
 		return a.apply(PutCodeSigningConfigType, PutCodeSigningConfig{Config: c, Create: create, Update: update})
 	}
 	for name, c := range map[string]*structs.CodeSigningConfig{
-		"no publisher":         csc("csc-a", ""),
-		"a bad publisher":      csc("csc-a", "", "no spaces"),
-		"a bad policy":         {ID: "csc-a", AllowedPublishers: []string{"p"}, UntrustedArtifactOnDeployment: "Block"},
-		"an ID not its name's": csc("csc-other", "prod", "p"),
+		"no publisher":         csc("csc-0123456789abcdef0", ""),
+		"a bad publisher":      csc("csc-0123456789abcdef0", "", "no spaces"),
+		"a bad policy":         {ID: "csc-0123456789abcdef0", AllowedPublishers: []string{"p"}, UntrustedArtifactOnDeployment: "Block"},
+		"an ID not its name's": csc("csc-0123456789abcdef0", "prod", "p"),
 		"no ID":                csc("", "", "p"),
+		"a malformed ID":       csc("csc-prod", "", "p"),
 	} {
 		if err, _ := put(c, true, false).(error); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
 		}
 	}
-	if got, _ := put(csc("csc-prod", "prod", "release"), true, false).(*structs.CodeSigningConfig); got == nil || got.ModifyIndex == 0 {
+	if got, _ := put(csc(prod, "prod", "release"), true, false).(*structs.CodeSigningConfig); got == nil || got.ModifyIndex == 0 {
 		t.Fatalf("creating: %+v", got)
 	}
-	if err, _ := put(csc("csc-prod", "prod", "release"), true, false).(error); !errors.Is(err, ErrExists) {
+	if err, _ := put(csc(prod, "prod", "release"), true, false).(error); !errors.Is(err, ErrExists) {
 		t.Errorf("creating it twice: %v", err)
 	}
-	if err, _ := put(csc("csc-none", "none", "release"), false, true).(error); !errors.Is(err, ErrNotFound) {
+	if err, _ := put(csc(structs.CodeSigningConfigID("none"), "none", "release"), false, true).(error); !errors.Is(err, ErrNotFound) {
 		t.Errorf("updating one that does not exist: %v", err)
 	}
-	if got, _ := put(csc("csc-prod", "prod", "release", "ci"), false, true).(*structs.CodeSigningConfig); got == nil || len(got.AllowedPublishers) != 2 {
+	if got, _ := put(csc(prod, "prod", "release", "ci"), false, true).(*structs.CodeSigningConfig); got == nil || len(got.AllowedPublishers) != 2 {
 		t.Errorf("updating: %+v", got)
 	}
-	if err, _ := a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-prod"}).(error); !errors.Is(err, ErrNotFound) {
+	if err, _ := a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: prod}).(error); !errors.Is(err, ErrNotFound) {
 		t.Errorf("attaching to a missing function: %v", err)
 	}
 	a.apply(PutFunctionType, PutFunction{Function: testFunction("r1", "one")})
-	if err, _ := a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-none"}).(error); !errors.Is(err, ErrNotFound) {
+	if err, _ := a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: structs.CodeSigningConfigID("none")}).(error); !errors.Is(err, ErrNotFound) {
 		t.Errorf("attaching a missing configuration: %v", err)
 	}
-	a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: "csc-prod"})
-	if id, ok := st.FunctionCodeSigningConfig("fn"); !ok || id != "csc-prod" {
+	a.apply(PutFunctionCodeSigningConfigType, PutFunctionCodeSigningConfig{Function: "fn", Config: prod})
+	if id, ok := st.FunctionCodeSigningConfig("fn"); !ok || id != prod {
 		t.Errorf("attached: %q, %v", id, ok)
 	}
-	if fns := st.FunctionsByCodeSigningConfig("csc-prod"); !slices.Equal(fns, []string{"fn"}) {
+	if fns := st.FunctionsByCodeSigningConfig(prod); !slices.Equal(fns, []string{"fn"}) {
 		t.Errorf("functions by configuration: %v", fns)
 	}
-	if err, _ := a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: "csc-prod"}).(error); !errors.Is(err, ErrConflict) {
+	if err, _ := a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: prod}).(error); !errors.Is(err, ErrConflict) {
 		t.Errorf("deleting a configuration in use: %v", err)
 	}
 	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
@@ -739,7 +741,7 @@ func TestCodeSigningConfigs(t *testing.T) {
 	if err, _ := a.apply(DeleteFunctionCodeSigningConfigType, DeleteFunctionCodeSigningConfig{Function: "fn"}).(error); !errors.Is(err, ErrNotFound) {
 		t.Errorf("detaching what is not attached: %v", err)
 	}
-	if err, _ := a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: "csc-prod"}).(error); err != nil {
+	if err, _ := a.apply(DeleteCodeSigningConfigType, DeleteCodeSigningConfig{ID: prod}).(error); err != nil {
 		t.Errorf("deleting a configuration no function uses: %v", err)
 	}
 	if cs := st.CodeSigningConfigs(); len(cs) != 0 {

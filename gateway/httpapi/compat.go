@@ -8,18 +8,8 @@ import (
 	"github.com/lambdagw/gateway/internal/lambda"
 )
 
-// Lambda operations tools call around the ones the gateway is about: the code signing
-// configuration (none; Terraform's AWS provider reads it after every change) and resource-based
-// policies (stored and read back; see gateway/policy.go).
-
-// getCodeSigningConfig is GetFunctionCodeSigningConfig: no function has one.
-func (a *api) getCodeSigningConfig(w http.ResponseWriter, r *http.Request, reqID string) error {
-	fn, err := a.cfg.Gateway.GetFunction(mux.Vars(r)["name"], "")
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, reqID, 200, map[string]string{"CodeSigningConfigArn": "", "FunctionName": fn.Configuration.FunctionName})
-}
+// Lambda operations tools call around the ones the gateway is about: resource-based policies
+// (stored and read back; see gateway/policy.go).
 
 func (a *api) addPermission(w http.ResponseWriter, r *http.Request, reqID string) error {
 	var in lambda.AddPermissionInput

@@ -63,7 +63,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		"json logs":        {map[string]any{"LoggingConfig": map[string]any{"LogFormat": "JSON"}}, "LoggingConfig"},
 		"other log group":  {map[string]any{"LoggingConfig": map[string]any{"LogGroup": "/custom"}}, "LoggingConfig.LogGroup"},
 		"arm64":            {map[string]any{"Architectures": []string{"arm64"}}, "Architectures"},
-		"code signing":     {map[string]any{"CodeSigningConfigArn": "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-1"}, "CodeSigningConfigArn"},
 		"tags":             {map[string]any{"Tags": map[string]string{"team": "a"}}, "Tags"},
 		"code from s3":     {map[string]any{"Code": map[string]any{"S3Bucket": "b", "S3Key": "k.zip"}}, "Code.S3Bucket"},
 		"durable function": {map[string]any{"DurableConfig": map[string]any{"ExecutionTimeout": 60}}, "DurableConfig"},

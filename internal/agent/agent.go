@@ -308,9 +308,13 @@ func (a *agent) start(ctx context.Context) error {
 		logSink = teeLogs{store: logs, host: plugins}
 	}
 
+	// Code signatures are checked at deploy by the gateway, and again here before an
+	// environment starts, with this node's publishers.
+	signatures := newCodeVerifier(cfg.NodeName, cfg.Region, cfg.Signing, code, nil, node, a.logger)
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{
 		Driver:             driver,
 		Code:               code,
+		Check:              signatures,
 		Images:             imgs,
 		Runtimes:           rts,
 		FileSystems:        fss.sandbox(),
@@ -382,6 +386,7 @@ func (a *agent) start(ctx context.Context) error {
 		Events:         events,
 		RetryDelay:     cfg.Async.RetryDelay,
 		PeerCounters:   peerAsyncCounters(node),
+		Verifier:       signatures,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)

@@ -227,6 +227,9 @@ type FunctionConfiguration struct {
 	VpcConfig *VpcConfigResponse `json:"VpcConfig,omitempty"`
 	// FileSystemConfigs are the function's file systems, each by the ARN it was given.
 	FileSystemConfigs []FileSystemConfig `json:"FileSystemConfigs,omitempty"`
+	// SigningProfileVersionArn names the publisher whose signature of the code verified when it
+	// was deployed under a code signing configuration.
+	SigningProfileVersionArn string `json:"SigningProfileVersionArn,omitempty"` //nolint:revive // Lambda's field name
 }
 
 // ImageConfigResponse wraps an image function's ImageConfig, as Lambda answers it.
@@ -292,6 +295,9 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 		c.DeadLetterConfig = &DeadLetterConfig{TargetArn: GivenARN(region, fn.DeadLetterTarget, fn.DeadLetterTargetARN)}
 	}
 	c.FileSystemConfigs = FileSystemConfigsFrom(fn.FileSystems, region)
+	if cs := fn.CodeSignature; cs != nil && cs.Publisher != "" {
+		c.SigningProfileVersionArn = SigningProfileARN(region, cs.Publisher)
+	}
 	return c
 }
 
@@ -427,6 +433,8 @@ type CreateFunctionInput struct {
 	VpcConfig *VpcConfig `json:"VpcConfig,omitempty"`
 	// FileSystemConfigs mounts a file system of the agents (at most one).
 	FileSystemConfigs []FileSystemConfig `json:"FileSystemConfigs,omitempty"`
+	// CodeSigningConfigArn attaches a code signing configuration: the code must verify under it.
+	CodeSigningConfigArn string `json:"CodeSigningConfigArn,omitempty"` //nolint:revive // Lambda's field name
 	UnsupportedSettings
 	UnsupportedCreateSettings
 }

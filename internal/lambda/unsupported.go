@@ -56,10 +56,9 @@ type UnsupportedSettings struct {
 
 // UnsupportedCreateSettings are CreateFunction's own unsupported settings.
 type UnsupportedCreateSettings struct {
-	Architectures        []string          `json:"Architectures,omitempty"`
-	CodeSigningConfigArn string            `json:"CodeSigningConfigArn,omitempty"`
-	Tags                 map[string]string `json:"Tags,omitempty"`
-	PublishTo            string            `json:"PublishTo,omitempty"`
+	Architectures []string          `json:"Architectures,omitempty"`
+	Tags          map[string]string `json:"Tags,omitempty"`
+	PublishTo     string            `json:"PublishTo,omitempty"`
 }
 
 // UnsupportedCode are the ways to give code the gateway does not take: from S3, encrypted with a
@@ -171,8 +170,6 @@ func (u *UnsupportedCreateSettings) Unsupported() error {
 	switch {
 	case !defaultArchitectures(u.Architectures):
 		return unsupported(fmt.Sprintf("Architectures %q", u.Architectures), "functions run as "+DefaultArchitecture)
-	case u.CodeSigningConfigArn != "":
-		return unsupported("CodeSigningConfigArn", "there is no code signing configuration yet")
 	case len(u.Tags) > 0:
 		return unsupported("Tags", "functions have no tags yet")
 	case u.PublishTo != "":

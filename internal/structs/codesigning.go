@@ -1,6 +1,8 @@
 package structs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"time"
@@ -25,9 +27,9 @@ const MaxAllowedPublishers = 20
 
 // CodeSigningConfig is a code signing configuration.
 type CodeSigningConfig struct {
-	// ID is "csc-" followed by the configuration's name for one a function file declares
-	// (code_signing_config "prod" is csc-prod), or by 17 random letters and digits for one made
-	// through the API, as Lambda names them.
+	// ID is "csc-" and 17 lower-case letters and digits, as Lambda names them: random for a
+	// configuration made through the API, derived from the name for one a function file
+	// declares (CodeSigningConfigID), so apply finds it again.
 	ID string `json:"id"`
 	// Name is the code_signing_config block's name; "" for a configuration made through the API.
 	Name        string `json:"name,omitempty"`
@@ -63,10 +65,14 @@ func (c *CodeSigningConfig) Copy() *CodeSigningConfig {
 // CodeSigningConfigPrefix starts every configuration's ID.
 const CodeSigningConfigPrefix = "csc-"
 
-// CodeSigningConfigID is the ID of the configuration a function file names name.
-func CodeSigningConfigID(name string) string { return CodeSigningConfigPrefix + name }
+// CodeSigningConfigID is the ID of the configuration a function file names name: the first 17
+// hex digits of a SHA-256 of the name.
+func CodeSigningConfigID(name string) string {
+	h := sha256.Sum256([]byte("lambdagw code signing config " + name))
+	return CodeSigningConfigPrefix + hex.EncodeToString(h[:])[:17]
+}
 
-var cscIDRE = regexp.MustCompile(`^csc-[a-zA-Z0-9_-]{1,64}$`)
+var cscIDRE = regexp.MustCompile(`^csc-[a-z0-9]{17}$`)
 
 // ValidCodeSigningConfigID reports whether id has the form of a configuration's ID.
 func ValidCodeSigningConfigID(id string) bool { return cscIDRE.MatchString(id) }
@@ -81,7 +87,7 @@ func (c *CodeSigningConfig) Check() []FieldError {
 		add("GatewayName", "Invalid code signing configuration name", "%q: a name has 1 to 64 letters, digits, '-' and '_'", c.Name)
 	}
 	if c.ID != "" && !ValidCodeSigningConfigID(c.ID) {
-		add("CodeSigningConfigId", "", "%q: an ID is \"csc-\" and 1 to 64 letters, digits, '-' and '_'", c.ID)
+		add("CodeSigningConfigId", "", "%q: an ID is \"csc-\" and 17 lower-case letters and digits", c.ID)
 	}
 	if n := len([]rune(c.Description)); n > MaxDescriptionLen {
 		add("Description", "", "%d characters is too long: the limit is %d", n, MaxDescriptionLen)

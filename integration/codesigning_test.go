@@ -1,0 +1,217 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/lambdagw/gateway/internal/signing"
+)
+
+// signingKey is a publisher's key pair on disk: the PEM private key and public key files.
+type signingKey struct{ priv, pub string }
+
+// newSigningKey writes a new key pair into dir as name.key and name.pub.
+func newSigningKey(t *testing.T, dir, name string) signingKey {
+	t.Helper()
+	priv, pub, err := signing.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := signingKey{priv: filepath.Join(dir, name+".key"), pub: filepath.Join(dir, name+".pub")}
+	if err := os.WriteFile(k.priv, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(k.pub, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// signedZip returns z signed with k, as gateway sign writes it.
+func signedZip(t *testing.T, z []byte, k signingKey) []byte {
+	t.Helper()
+	pem, err := os.ReadFile(k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signing.LoadPrivateKey(pem, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := signing.SignDigest(key, sha256.Sum256(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := signing.Attach(z, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// profileARN names a publisher as the Lambda API does: a signing profile's ARN.
+func profileARN(name string) string {
+	return "arn:aws:signer:us-east-1:123456789012:/signing-profiles/" + name + "/v1"
+}
+
+// TestCodeSigningZip: zips deploy under code signing configurations through the AWS SDK as
+// under Lambda's. Under Enforce a zip signed by an allowed publisher deploys (and says who signed
+// it), an unsigned one and one signed by another key are refused (CodeVerificationFailedException),
+// and one altered after signing is refused (InvalidCodeSignatureException) under Warn too; under
+// Warn an unsigned zip deploys and the agent logs it. The configuration operations answer
+// Lambda's shapes, the publishers' ARNs as given; one in use cannot be deleted. Restarted with
+// the key revoked, the node refuses to run the code it had deployed.
+func TestCodeSigningZip(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	release, other := newSigningKey(t, dir, "release"), newSigningKey(t, dir, "other")
+	top := "signing_publisher \"release\" { public_key = %q }\nsigning_publisher \"other\" { public_key = %q }\n"
+	a := startAgent(t, agentOptions{node: "signing", top: fmt.Sprintf(top, release.pub, other.pub)})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := a.sdk()
+
+	enforce, err := c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
+		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release")}},
+		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce},
+		Description:         aws.String("release team only"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csc := enforce.CodeSigningConfig
+	if id := aws.ToString(csc.CodeSigningConfigId); len(id) != 21 || !strings.HasPrefix(id, "csc-") ||
+		aws.ToString(csc.CodeSigningConfigArn) != "arn:aws:lambda:us-east-1:000000000000:code-signing-config:"+id ||
+		csc.AllowedPublishers.SigningProfileVersionArns[0] != profileARN("release") || csc.CodeSigningPolicies.UntrustedArtifactOnDeployment != types.CodeSigningPolicyEnforce {
+		t.Fatalf("created: %+v", csc)
+	}
+	if _, err := c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
+		AllowedPublishers: &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("nobody")}},
+	}); !isError[*types.InvalidParameterValueException](err) {
+		t.Errorf("a publisher the node does not declare: %v", err)
+	}
+
+	z := codeZip(t, map[string]string{"greeting": "signed"})
+	create := func(name string, zip []byte) (*awslambda.CreateFunctionOutput, error) {
+		return c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023,
+			Handler: aws.String("bootstrap"), Role: aws.String(apiRole), Code: &types.FunctionCode{ZipFile: zip},
+			CodeSigningConfigArn: csc.CodeSigningConfigArn})
+	}
+	out, err := create("signed", signedZip(t, z, release))
+	if err != nil {
+		t.Fatalf("a zip signed by an allowed publisher: %v", err)
+	}
+	if aws.ToString(out.SigningProfileVersionArn) != "arn:aws:signer:us-east-1:000000000000:/signing-profiles/release" {
+		t.Errorf("SigningProfileVersionArn %q", aws.ToString(out.SigningProfileVersionArn))
+	}
+	if r := a.invoke("signed", `{"mode":"readfile","path":"greeting"}`, nil); !strings.Contains(string(r.body), `"content":"signed"`) {
+		t.Fatalf("invoking the signed function: %+v", r)
+	}
+	if _, err := create("unsigned", z); !isError[*types.CodeVerificationFailedException](err) {
+		t.Errorf("an unsigned zip under Enforce: %v", err)
+	}
+	if _, err := create("byother", signedZip(t, z, other)); !isError[*types.CodeVerificationFailedException](err) {
+		t.Errorf("a zip signed by a key not allowed: %v", err)
+	}
+	altered := signedZip(t, z, release)
+	altered[40] ^= 1 // in the first entry, after signing
+	if _, err := create("altered", altered); !isError[*types.InvalidCodeSignatureException](err) {
+		t.Errorf("a zip altered after signing: %v", err)
+	}
+	if _, err := c.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("unsigned")}); !isError[*types.ResourceNotFoundException](err) {
+		t.Errorf("a refused deploy left a function: %v", err)
+	}
+	// Updates are checked under the configuration attached.
+	if _, err := c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("signed"), ZipFile: z}); !isError[*types.CodeVerificationFailedException](err) {
+		t.Errorf("updating to unsigned code: %v", err)
+	}
+	z2 := codeZip(t, map[string]string{"greeting": "signed again"})
+	if _, err := c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("signed"), ZipFile: signedZip(t, z2, release)}); err != nil {
+		t.Errorf("updating to signed code: %v", err)
+	}
+	if r := a.invoke("signed", `{"mode":"readfile","path":"greeting"}`, nil); !strings.Contains(string(r.body), `"content":"signed again"`) {
+		t.Errorf("after the update: %+v", r)
+	}
+
+	// Warn deploys what does not verify, and says so in the agent's log.
+	warn, err := c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
+		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release")}},
+		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyWarn},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("warned"), Runtime: types.RuntimeProvidedal2023,
+		Handler: aws.String("bootstrap"), Role: aws.String(apiRole), Code: &types.FunctionCode{ZipFile: signedZip(t, z, other)},
+		CodeSigningConfigArn: warn.CodeSigningConfig.CodeSigningConfigArn}); err != nil {
+		t.Fatalf("a zip signed by another key under Warn: %v", err)
+	}
+	if !strings.Contains(a.out.String(), "deploying code that does not verify") {
+		t.Errorf("the agent did not log the Warn deploy:\n%s", a.out.String())
+	}
+	if r := a.invoke("warned", `{"mode":"readfile","path":"greeting"}`, nil); !strings.Contains(string(r.body), `"content":"signed"`) {
+		t.Errorf("invoking the Warn function: %+v", r)
+	}
+	if _, err := c.UpdateFunctionCode(ctx, &awslambda.UpdateFunctionCodeInput{FunctionName: aws.String("warned"), ZipFile: altered}); !isError[*types.InvalidCodeSignatureException](err) {
+		t.Errorf("an altered zip under Warn: %v", err)
+	}
+
+	// The configuration operations.
+	got, err := c.GetFunctionCodeSigningConfig(ctx, &awslambda.GetFunctionCodeSigningConfigInput{FunctionName: aws.String("signed")})
+	if err != nil || aws.ToString(got.CodeSigningConfigArn) != aws.ToString(csc.CodeSigningConfigArn) {
+		t.Errorf("GetFunctionCodeSigningConfig: %+v, %v", got, err)
+	}
+	fns, err := c.ListFunctionsByCodeSigningConfig(ctx, &awslambda.ListFunctionsByCodeSigningConfigInput{CodeSigningConfigArn: csc.CodeSigningConfigArn})
+	if err != nil || len(fns.FunctionArns) != 1 || !strings.HasSuffix(fns.FunctionArns[0], ":function:signed") {
+		t.Errorf("ListFunctionsByCodeSigningConfig: %+v, %v", fns, err)
+	}
+	list, err := c.ListCodeSigningConfigs(ctx, &awslambda.ListCodeSigningConfigsInput{})
+	if err != nil || len(list.CodeSigningConfigs) != 2 {
+		t.Errorf("ListCodeSigningConfigs: %+v, %v", list, err)
+	}
+	if _, err := c.DeleteCodeSigningConfig(ctx, &awslambda.DeleteCodeSigningConfigInput{CodeSigningConfigArn: csc.CodeSigningConfigArn}); !isError[*types.ResourceConflictException](err) {
+		t.Errorf("deleting a configuration in use: %v", err)
+	}
+	upd, err := c.UpdateCodeSigningConfig(ctx, &awslambda.UpdateCodeSigningConfigInput{CodeSigningConfigArn: warn.CodeSigningConfig.CodeSigningConfigArn,
+		AllowedPublishers: &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release"), profileARN("other")}}})
+	if err != nil || len(upd.CodeSigningConfig.AllowedPublishers.SigningProfileVersionArns) != 2 ||
+		upd.CodeSigningConfig.CodeSigningPolicies.UntrustedArtifactOnDeployment != types.CodeSigningPolicyWarn {
+		t.Errorf("UpdateCodeSigningConfig: %+v, %v", upd, err)
+	}
+	if _, err := c.GetCodeSigningConfig(ctx, &awslambda.GetCodeSigningConfigInput{CodeSigningConfigArn: aws.String("arn:aws:lambda:us-east-1:000000000000:code-signing-config:csc-0000000000000000a")}); !isError[*types.ResourceNotFoundException](err) && !isError[*types.CodeSigningConfigNotFoundException](err) {
+		t.Errorf("a configuration that does not exist: %v", err)
+	}
+	if _, err := c.PutFunctionCodeSigningConfig(ctx, &awslambda.PutFunctionCodeSigningConfigInput{FunctionName: aws.String("warned"),
+		CodeSigningConfigArn: aws.String("arn:aws:lambda:us-east-1:000000000000:code-signing-config:csc-0000000000000000a")}); !isError[*types.CodeSigningConfigNotFoundException](err) {
+		t.Errorf("attaching a configuration that does not exist: %v", err)
+	}
+	if _, err := c.DeleteFunctionCodeSigningConfig(ctx, &awslambda.DeleteFunctionCodeSigningConfigInput{FunctionName: aws.String("warned")}); err != nil {
+		t.Errorf("DeleteFunctionCodeSigningConfig: %v", err)
+	}
+	if _, err := c.DeleteCodeSigningConfig(ctx, &awslambda.DeleteCodeSigningConfigInput{CodeSigningConfigArn: warn.CodeSigningConfig.CodeSigningConfigArn}); err != nil {
+		t.Errorf("deleting a configuration no function uses: %v", err)
+	}
+
+	// Every node checks the code again before it runs it, with its own publishers: restarted
+	// with the release key revoked, this one refuses to start the function's environments.
+	a.stop()
+	conf, _ := os.ReadFile(a.confPath)
+	conf = append(conf, []byte(fmt.Sprintf("code_signing { revoked = [%q] }\n", release.pub))...)
+	if err := os.WriteFile(a.confPath, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	if r := a.invoke("signed", `{}`, nil); r.status != 400 || !strings.Contains(string(r.body), "revoked") {
+		t.Errorf("running code signed with a key revoked since: %+v", r)
+	}
+}

@@ -65,7 +65,15 @@ type Function struct {
 	// FileSystems are the file_system blocks: file systems of the agents mounted under /mnt
 	// (at most one, as Lambda).
 	FileSystems []structs.FileSystemConfig
-	DeclRange   hcl.Range
+	// CodeSigningConfig names a code_signing_config block of the files: the function's code
+	// must verify under it.
+	CodeSigningConfig      string
+	CodeSigningConfigRange hcl.Range
+	// CodeSignature is the absolute path of the Sigstore bundle of the code's zip (cosign
+	// sign-blob --bundle, gateway sign -bundle), uploaded with it as a signed zip; "" when the
+	// code carries its signature (gateway sign's signed zip) or has none.
+	CodeSignature string
+	DeclRange     hcl.Range
 }
 
 // AsyncConfig is an async block: how asynchronous invocations of a qualifier are retried, how long
@@ -522,9 +530,11 @@ func LoadFunctionsWith(in Inputs, paths ...string) ([]*Function, *Files, hcl.Dia
 
 // FunctionFiles is what function files declare.
 type FunctionFiles struct {
-	// Functions and Layers are in the order of the files, then of their blocks.
-	Functions []*Function
-	Layers    []*Layer
+	// Functions, Layers and CodeSigningConfigs are in the order of the files, then of their
+	// blocks.
+	Functions          []*Function
+	Layers             []*Layer
+	CodeSigningConfigs []*CodeSigningConfig
 }
 
 // LoadFunctionFiles reads function files with values for their variables. The files given
@@ -536,6 +546,7 @@ func LoadFunctionFiles(in Inputs, paths ...string) (*FunctionFiles, *Files, hcl.
 	out := &FunctionFiles{}
 	seen := map[string]hcl.Range{}
 	seenLayers := map[string]hcl.Range{}
+	seenSigning := map[string]hcl.Range{}
 	type parsed struct {
 		path string
 		body hcl.Body
@@ -566,8 +577,15 @@ func LoadFunctionFiles(in Inputs, paths ...string) (*FunctionFiles, *Files, hcl.
 	ctx.Variables["var"] = cty.ObjectVal(values)
 	ctx.Functions = functions()
 	for _, b := range bodies {
-		fns, layers, d := decodeFunctions(b.body, ctx, filepath.Dir(b.path))
+		fns, layers, cscs, d := decodeFunctions(b.body, ctx, filepath.Dir(b.path))
 		diags = append(diags, d...)
+		for _, c := range cscs {
+			if d := firstDecl(seenSigning, "Code signing config", c.Name, c.DeclRange); d != nil {
+				diags = append(diags, d)
+				continue
+			}
+			out.CodeSigningConfigs = append(out.CodeSigningConfigs, c)
+		}
 		for _, l := range layers {
 			if d := firstDecl(seenLayers, "Layer", l.Name, l.DeclRange); d != nil {
 				diags = append(diags, d)
@@ -583,8 +601,12 @@ func LoadFunctionFiles(in Inputs, paths ...string) (*FunctionFiles, *Files, hcl.
 			out.Functions = append(out.Functions, fn)
 		}
 	}
-	// A layer.NAME may name a layer block of any of the files.
+	// A layer.NAME may name a layer block of any of the files, and code_signing_config a
+	// code_signing_config block.
 	for _, fn := range out.Functions {
+		if _, ok := seenSigning[fn.CodeSigningConfig]; fn.CodeSigningConfig != "" && !ok {
+			diags = append(diags, rangeDiag("Unknown code signing config", fmt.Sprintf("No code_signing_config block of these files is named %q.", fn.CodeSigningConfig), fn.CodeSigningConfigRange))
+		}
 		for _, r := range fn.Layers {
 			if _, ok := seenLayers[r.Layer]; r.Layer != "" && !ok {
 				diags = append(diags, rangeDiag("Unknown layer", fmt.Sprintf("No layer block of these files is named %q.", r.Layer), r.Range))
@@ -660,14 +682,23 @@ func expandPaths(paths []string, diags *hcl.Diagnostics) []string {
 	return out
 }
 
-// decodeFunctions reads a function file's function and layer blocks.
-func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Function, []*Layer, hcl.Diagnostics) {
+// decodeFunctions reads a function file's function, layer and code_signing_config blocks.
+func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Function, []*Layer, []*CodeSigningConfig, hcl.Diagnostics) {
 	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "function", LabelNames: []string{"name"}},
-		{Type: "layer", LabelNames: []string{"name"}}}}
+		{Type: "layer", LabelNames: []string{"name"}}, {Type: "code_signing_config", LabelNames: []string{"name"}}}}
 	content, diags := body.Content(schema)
 	var fns []*Function
 	var layers []*Layer
+	var cscs []*CodeSigningConfig
 	for _, blk := range content.Blocks {
+		if blk.Type == "code_signing_config" {
+			c, d := decodeCodeSigningConfig(blk, ctx)
+			diags = append(diags, d...)
+			if c != nil {
+				cscs = append(cscs, c)
+			}
+			continue
+		}
 		if blk.Type == "layer" {
 			l, d := decodeLayer(blk, ctx, baseDir)
 			diags = append(diags, d...)
@@ -682,7 +713,7 @@ func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Fu
 			fns = append(fns, fn)
 		}
 	}
-	return fns, layers, diags
+	return fns, layers, cscs, diags
 }
 
 func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
@@ -746,6 +777,8 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		Reserved           *int               `hcl:"reserved_concurrency,optional"`
 		Layers             hcl.Expression     `hcl:"layers,optional"`
 		DeadLetterTarget   *string            `hcl:"dead_letter_target,optional"`
+		CodeSigningConfig  *string            `hcl:"code_signing_config,optional"`
+		CodeSignature      hcl.Expression     `hcl:"code_signature,optional"`
 	}
 	d = gohcl.DecodeBody(rest, ctx, &raw)
 	diags = append(diags, d...)
@@ -852,6 +885,18 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		code, d := codePath(raw.Code, ctx, baseDir, "function")
 		diags = append(diags, d...)
 		fn.Code = code
+	}
+	if raw.CodeSigningConfig != nil {
+		fn.CodeSigningConfig, fn.CodeSigningConfigRange = *raw.CodeSigningConfig, at("code_signing_config")
+	}
+	if isSet(raw.CodeSignature) {
+		if fn.IsImage() {
+			diags = append(diags, rangeDiag("Code signature of an image", "An image's signatures are in its registry beside it (cosign sign): remove code_signature.", raw.CodeSignature.Range()))
+		} else {
+			p, d := codeSignaturePath(raw.CodeSignature, ctx, baseDir, fn.Code)
+			diags = append(diags, d...)
+			fn.CodeSignature = p
+		}
 	}
 	if raw.Handler != nil {
 		fn.Handler = *raw.Handler

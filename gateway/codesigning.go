@@ -87,6 +87,11 @@ func (g *Gateway) applyCodeSigningInput(c *structs.CodeSigningConfig, in *lambda
 	if in.Description != nil {
 		c.Description = *in.Description
 	}
+	if c.Name != "" {
+		// A function file's configuration names its publishers by name: answered in the
+		// gateway's form, in this region.
+		c.AllowedPublisherARNs = nil
+	}
 	if err := lambda.InvalidFields(c.Check()); err != nil {
 		return err
 	}

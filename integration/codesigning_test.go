@@ -1,11 +1,15 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -214,4 +218,196 @@ func TestCodeSigningZip(t *testing.T) {
 	if r := a.invoke("signed", `{}`, nil); r.status != 400 || !strings.Contains(string(r.body), "revoked") {
 		t.Errorf("running code signed with a key revoked since: %+v", r)
 	}
+}
+
+// cosignBin is the cosign that make deps installs into .tools/bin (or one on PATH); the test
+// skips what needs it when there is none.
+func cosignBin(t *testing.T) string {
+	t.Helper()
+	if p := filepath.Join(repoRoot, ".tools", "bin", "cosign"); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("cosign"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// runCosign runs cosign offline with the key password "pw" in dir.
+func runCosign(t *testing.T, cosign, dir string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cosign, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=pw", "HOME="+dir, "TUF_ROOT="+filepath.Join(dir, "tuf"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign %v: %v\n%s", args, err, out)
+	}
+}
+
+// TestCodeSigningApply: gateway apply of a function file with a code_signing_config block and
+// functions naming it: one whose zip comes with the bundle cosign sign-blob made beside it
+// (code_signature), one zip signed by gateway sign with gateway sign keygen's key; both deploy
+// under Enforce and run, and a plan after finds nothing to change. A function with an unsigned
+// zip is refused (CodeVerificationFailedException in apply's error); the AWS CLI's code signing
+// commands work against the API, and a zip cosign signed, made a signed zip by gateway sign
+// attach, deploys through aws lambda create-function unchanged.
+func TestCodeSigningApply(t *testing.T) {
+	needRoot(t)
+	cosign := cosignBin(t)
+	if cosign == "" {
+		t.Skip("cosign is not installed (make deps installs it into .tools/bin)")
+	}
+	dir := t.TempDir()
+	runCosign(t, cosign, dir, "generate-key-pair")
+	if out, errOut, code := (&agentProc{t: t}).cliIn(dir, "sign", "keygen", "-name", filepath.Join(dir, "team")); code != 0 {
+		t.Fatalf("gateway sign keygen exited %d:\n%s%s", code, out, errOut)
+	}
+	top := fmt.Sprintf("signing_publisher \"release\" { public_key = %q }\nsigning_publisher \"team\" { public_key = %q }\n",
+		filepath.Join(dir, "cosign.pub"), filepath.Join(dir, "team.pub"))
+	a := startAgent(t, agentOptions{node: "signapply", top: top})
+
+	write := func(name string, b []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("a.zip", codeZip(t, map[string]string{"greeting": "cosign"}))
+	runCosign(t, cosign, dir, "sign-blob", "--key", "cosign.key", "--bundle", "a.zip.sigstore.json",
+		"--use-signing-config=false", "--tlog-upload=false", "--yes", "a.zip")
+	write("b.zip", codeZip(t, map[string]string{"greeting": "gateway sign"}))
+	if out, errOut, code := a.cliIn(dir, "sign", "-key", filepath.Join(dir, "team.key"), "-out", filepath.Join(dir, "b.signed.zip"), filepath.Join(dir, "b.zip")); code != 0 {
+		t.Fatalf("gateway sign exited %d:\n%s%s", code, out, errOut)
+	}
+	write("c.zip", codeZip(t, nil))
+	files := fmt.Sprintf(`
+code_signing_config "prod" {
+  description                      = "release and team"
+  allowed_publishers               = ["release", "team"]
+  untrusted_artifact_on_deployment = "Enforce"
+}
+function "cosigned" {
+  runtime             = "provided.al2023"
+  code                = %q
+  code_signature      = %q
+  code_signing_config = "prod"
+}
+function "gwsigned" {
+  runtime             = "provided.al2023"
+  code                = %q
+  code_signing_config = "prod"
+}
+`, filepath.Join(dir, "a.zip"), filepath.Join(dir, "a.zip.sigstore.json"), filepath.Join(dir, "b.signed.zip"))
+	a.apply(files)
+	for fn, want := range map[string]string{"cosigned": "cosign", "gwsigned": "gateway sign"} {
+		if r := a.invoke(fn, `{"mode":"readfile","path":"greeting"}`, nil); !strings.Contains(string(r.body), `"content":"`+want+`"`) {
+			t.Errorf("invoking %s: %d %s", fn, r.status, r.body)
+		}
+	}
+	path := writeFunctions(t, files)
+	if out, errOut, code := a.cli("plan", path); code != 0 {
+		t.Errorf("plan after apply exited %d (want 0, nothing to change):\n%s%s", code, out, errOut)
+	}
+	unsigned := files + fmt.Sprintf("function \"unsigned\" {\n  runtime = \"provided.al2023\"\n  code = %q\n  code_signing_config = \"prod\"\n}\n", filepath.Join(dir, "c.zip"))
+	if out, errOut, code := a.cli("apply", writeFunctions(t, unsigned)); code == 0 || !strings.Contains(out+errOut, "CodeVerificationFailedException") {
+		t.Errorf("applying an unsigned function under Enforce exited %d:\n%s%s", code, out, errOut)
+	}
+
+	// The AWS CLI's commands.
+	awsBin, err := exec.LookPath("aws")
+	if err != nil || exec.Command(awsBin, "--version").Run() != nil {
+		t.Log("the AWS CLI is not installed on this machine: its part is skipped")
+		return
+	}
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, awsBin, append([]string{"--endpoint-url", a.addr, "--output", "json", "lambda"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(withoutAWSEnv(os.Environ()), "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=y",
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := run("create-code-signing-config", "--description", "cli",
+		"--allowed-publishers", "SigningProfileVersionArns="+profileARN("release"),
+		"--code-signing-policies", "UntrustedArtifactOnDeployment=Enforce")
+	m := regexpFind(`"CodeSigningConfigArn": "([^"]+)"`, out)
+	if code != 0 || m == "" || !strings.Contains(out, profileARN("release")) {
+		t.Fatalf("create-code-signing-config exited %d:\n%s", code, out)
+	}
+	if out, code := run("get-code-signing-config", "--code-signing-config-arn", m); code != 0 || !strings.Contains(out, `"Description": "cli"`) {
+		t.Errorf("get-code-signing-config exited %d:\n%s", code, out)
+	}
+	if out, code := run("list-code-signing-configs"); code != 0 || !strings.Contains(out, m) || !strings.Contains(out, `"Description": "release and team"`) {
+		t.Errorf("list-code-signing-configs exited %d:\n%s", code, out)
+	}
+	if out, code := run("update-code-signing-config", "--code-signing-config-arn", m, "--description", "changed"); code != 0 || !strings.Contains(out, `"Description": "changed"`) {
+		t.Errorf("update-code-signing-config exited %d:\n%s", code, out)
+	}
+	if out, errOut, code := a.cliIn(dir, "sign", "attach", "-bundle", "a.zip.sigstore.json", "-out", "a.signed.zip", "a.zip"); code != 0 {
+		t.Fatalf("gateway sign attach exited %d:\n%s%s", code, out, errOut)
+	}
+	if out, code := run("create-function", "--function-name", "clisigned", "--runtime", "provided.al2023", "--handler", "bootstrap",
+		"--role", apiRole, "--zip-file", "fileb://a.signed.zip", "--code-signing-config-arn", m); code != 0 ||
+		!strings.Contains(out, `"SigningProfileVersionArn": "arn:aws:signer:us-east-1:000000000000:/signing-profiles/release"`) {
+		t.Fatalf("create-function of a zip cosign signed exited %d:\n%s", code, out)
+	}
+	if out, code := run("create-function", "--function-name", "cliunsigned", "--runtime", "provided.al2023", "--handler", "bootstrap",
+		"--role", apiRole, "--zip-file", "fileb://a.zip", "--code-signing-config-arn", m); code == 0 || !strings.Contains(out, "CodeVerificationFailedException") {
+		t.Errorf("create-function of an unsigned zip exited %d:\n%s", code, out)
+	}
+	if out, code := run("get-function-code-signing-config", "--function-name", "clisigned"); code != 0 || !strings.Contains(out, m) {
+		t.Errorf("get-function-code-signing-config exited %d:\n%s", code, out)
+	}
+	if out, code := run("list-functions-by-code-signing-config", "--code-signing-config-arn", m); code != 0 || !strings.Contains(out, ":function:clisigned") {
+		t.Errorf("list-functions-by-code-signing-config exited %d:\n%s", code, out)
+	}
+	if out, code := run("delete-code-signing-config", "--code-signing-config-arn", m); code == 0 || !strings.Contains(out, "ResourceConflictException") {
+		t.Errorf("delete-code-signing-config of one in use exited %d:\n%s", code, out)
+	}
+	if out, code := run("delete-function-code-signing-config", "--function-name", "clisigned"); code != 0 {
+		t.Errorf("delete-function-code-signing-config exited %d:\n%s", code, out)
+	}
+	if out, code := run("put-function-code-signing-config", "--function-name", "clisigned", "--code-signing-config-arn", m); code != 0 || !strings.Contains(out, m) {
+		t.Errorf("put-function-code-signing-config exited %d:\n%s", code, out)
+	}
+	if out, code := run("delete-function", "--function-name", "clisigned"); code != 0 {
+		t.Errorf("delete-function exited %d:\n%s", code, out)
+	}
+	if out, code := run("delete-code-signing-config", "--code-signing-config-arn", m); code != 0 {
+		t.Errorf("delete-code-signing-config exited %d:\n%s", code, out)
+	}
+}
+
+func regexpFind(re, s string) string {
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// cliIn runs the gateway binary in dir (for commands that write files there).
+func (a *agentProc) cliIn(dir string, args ...string) (string, string, int) {
+	a.t.Helper()
+	cmd := exec.Command(gatewayBin, args...)
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	if a.addr != "" {
+		cmd.Env = append(cmd.Env, "GATEWAY_ADDR="+a.addr)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		a.t.Fatalf("running gateway %v: %v", args, err)
+	}
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }

@@ -32,6 +32,13 @@ if [ ! -x "$tools/versitygw" ]; then
 	GOBIN="$tools" "${GO:-go}" install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 
+# cosign: the code signing tests prove that the signatures and keys cosign makes are the ones the
+# gateway takes (a large build: several minutes the first time, once).
+if [ ! -x "$tools/cosign" ]; then
+	echo "make deps: installing cosign into $tools"
+	GOBIN="$tools" CGO_ENABLED=0 GOFLAGS= "${GO:-go}" install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+fi
+
 # The Node.js runtime interface client (npm aws-lambda-ric), which the image and managed-runtime
 # tests run unchanged on a Node.js root built from this machine's node; its native part builds
 # curl and aws-lambda-cpp with cmake and autotools (about 3 minutes, once).

@@ -148,8 +148,9 @@ func TestPlanHidesEnvironmentValues(t *testing.T) {
 	}
 }
 
-// TestPlanAndApplyPrune: the CLI's lines for a function to create and one to prune, its
-// summaries and exit codes; a deletion that fails is reported on stderr and fails apply.
+// TestPlanAndApplyPrune: the CLI's lines for a function to create and one to prune (and a code
+// signing configuration a file made, not one made through the API), its summaries and exit
+// codes; a deletion that fails is reported on stderr and fails apply.
 func TestPlanAndApplyPrune(t *testing.T) {
 	dir := t.TempDir()
 	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
@@ -170,6 +171,10 @@ func TestPlanAndApplyPrune(t *testing.T) {
 		case "POST /2015-03-31/functions":
 			w.WriteHeader(201)
 			_, _ = w.Write([]byte(`{}`))
+		case "GET /2020-04-22/code-signing-configs/":
+			_, _ = w.Write([]byte(`{"CodeSigningConfigs":[{"CodeSigningConfigId":"csc-0123456789abcdef0","GatewayName":"gone"},{"CodeSigningConfigId":"csc-0123456789abcdef1"}]}`))
+		case "DELETE /2020-04-22/code-signing-configs/csc-0123456789abcdef0":
+			w.WriteHeader(204)
 		case "DELETE /2015-03-31/functions/old":
 			w.Header().Set("X-Amzn-ErrorType", "ResourceConflictException")
 			w.WriteHeader(409)
@@ -182,12 +187,13 @@ func TestPlanAndApplyPrune(t *testing.T) {
 	zip := reconcile.Size(pkg.Size)
 
 	exit, out, errs := runCLI(t, "plan", "-prune", "-address", srv.URL, p)
-	want := "fn: to create (" + zip + " zip to upload)\nold: to delete (no file declares it)\nPlan: 1 to change, 0 unchanged, 1 to delete, 0 failed.\n"
+	want := "fn: to create (" + zip + " zip to upload)\nold: to delete (no file declares it)\ncode_signing_config gone: to delete (no file declares it)\n" +
+		"Plan: 1 to change, 0 unchanged, 2 to delete, 0 failed.\n"
 	if exit != 2 || out != want || errs != "" {
 		t.Errorf("plan: exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", exit, out, want, errs)
 	}
 	exit, out, errs = runCLI(t, "apply", "-prune", "-address", srv.URL, p)
-	want = "fn: created (code: " + zip + " zip uploaded)\nApply complete: 1 changed, 0 unchanged, 0 deleted, 1 failed.\n"
+	want = "fn: created (code: " + zip + " zip uploaded)\ncode_signing_config gone: deleted (no file declares it)\nApply complete: 1 changed, 0 unchanged, 1 deleted, 1 failed.\n"
 	if exit != 1 || out != want || errs != "old: deleting: ResourceConflictException: busy\n" {
 		t.Errorf("apply: exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", exit, out, want, errs)
 	}

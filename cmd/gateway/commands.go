@@ -289,11 +289,13 @@ func (c *applyCommand) Help() string {
   only when its hash changed, and updates configuration attributes that differ.
   A function's aliases, URL and triggers follow its blocks: those its file no
   longer declares are deleted. Triggers are applied last, once the versions and
-  aliases they name exist. Layer blocks come first: one whose code or settings
-  differ from its latest version's gets a new version, which the functions naming
-  it (layer.NAME) then use. Layers the files no longer declare are left alone.
+  aliases they name exist. Code signing configuration blocks come first, then layer
+  blocks: one whose code or settings differ from its latest version's gets a new
+  version, which the functions naming it (layer.NAME) then use. Layers the files
+  no longer declare are left alone.
 
-  -prune                   also delete the agent's functions that no file declares
+  -prune                   also delete the agent's functions, and the code signing
+                           configurations files made, that no file declares
   -show-sensitive          show environment variables' values in what changed (hidden
                            by default: they often hold secrets)
   -var N=V                 set variable N (repeatable; also GATEWAY_VAR_N in the environment)
@@ -316,8 +318,9 @@ func (c *planCommand) Help() string {
   Exit status: 0 when nothing would change, 2 when something would (Terraform's
   -detailed-exitcode convention), 1 on an error.
 
-  -prune                   also show the agent's functions no file declares (apply -prune
-                           deletes them)
+  -prune                   also show the agent's functions (and code signing
+                           configurations files made) no file declares: apply -prune
+                           deletes them
   -show-sensitive          show environment variables' values in the changes (hidden by
                            default, "~ KEY": they often hold secrets)
   -var N=V                 set variable N (repeatable; also GATEWAY_VAR_N in the environment)
@@ -389,7 +392,19 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 		}
 		return true
 	}
-	// Layers first: apply publishes their new versions before the functions that take them
+	// Code signing configurations first: the functions that name them are created with them
+	// and their code checked under them.
+	for _, c := range ff.CodeSigningConfigs {
+		changes, err := r.PlanCodeSigningConfig(ctx, c)
+		ch := false
+		if err == nil {
+			ch, err = do("code_signing_config "+c.Name, changes)
+		}
+		if !count(ch, err) {
+			return 1
+		}
+	}
+	// Layers next: apply publishes their new versions before the functions that take them
 	// are planned; plan shows such a version as "(new version)".
 	for _, l := range ff.Layers {
 		changes, err := r.PlanLayer(ctx, l)
@@ -411,7 +426,7 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 			return 1
 		}
 	}
-	unchanged := len(ff.Layers) + len(fns) - changed - failed
+	unchanged := len(ff.CodeSigningConfigs) + len(ff.Layers) + len(fns) - changed - failed
 	deleted := 0
 	if *prune {
 		deletions, err := r.Prune(ctx, fns)
@@ -419,9 +434,21 @@ func runApply(ui cli.Ui, name, help string, args []string, dry bool) int {
 			ui.Error(errorText(err))
 			failed++
 		}
+		// The configurations a function file made that none declares any more, once the
+		// functions that used them are gone.
+		cscs, err := r.PruneCodeSigningConfigs(ctx, ff.CodeSigningConfigs)
+		if err != nil {
+			ui.Error(errorText(err))
+			failed++
+		}
+		deletions = append(deletions, cscs...)
 		// Each deletion on its own: one that fails does not stop the others.
 		for _, d := range deletions {
-			if _, err := do(d.Function, []reconcile.Change{d}); err != nil {
+			name := d.Function
+			if name == "" {
+				name = d.Layer
+			}
+			if _, err := do(name, []reconcile.Change{d}); err != nil {
 				ui.Error(errorText(err))
 				failed++
 				continue

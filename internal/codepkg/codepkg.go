@@ -134,3 +134,9 @@ func checkZip(data []byte) error {
 	}
 	return unpack.CheckZip(zr, unpack.CodeOptions)
 }
+
+// FromZip is the package of a zip already built (a signed zip).
+func FromZip(data []byte) *Package {
+	sum := sha256.Sum256(data)
+	return &Package{Data: data, Sha256: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+}

@@ -37,6 +37,8 @@ type fakeAgent struct {
 	asyncs      map[string]map[string]lambda.FunctionEventInvokeConfig // by qualifier ($LATEST for none)
 	triggers    map[string]map[string]*structs.Trigger
 	layers      map[string][]*lambda.LayerVersionOutput // versions by layer, oldest first
+	cscs        map[string]*lambda.CodeSigningConfig    // by ID
+	signing     map[string]string                       // each function's configuration's ID
 	// writes are the requests that are not reads, "METHOD path?query", in order.
 	writes []string
 	// configBodies are the bodies of UpdateFunctionConfiguration, in order.
@@ -50,7 +52,8 @@ func newFakeAgent() *fakeAgent {
 		reserved: map[string]int{}, aliases: map[string]map[string]lambda.AliasConfiguration{},
 		provisioned: map[string]map[string]int{}, urls: map[string]map[string]lambda.FunctionURLConfig{},
 		asyncs:   map[string]map[string]lambda.FunctionEventInvokeConfig{},
-		triggers: map[string]map[string]*structs.Trigger{}, layers: map[string][]*lambda.LayerVersionOutput{}, fail: map[string]bool{}}
+		triggers: map[string]map[string]*structs.Trigger{}, layers: map[string][]*lambda.LayerVersionOutput{}, fail: map[string]bool{},
+		cscs: map[string]*lambda.CodeSigningConfig{}, signing: map[string]string{}}
 }
 
 // start serves g and returns a real API client of it.
@@ -130,6 +133,9 @@ func (g *fakeAgent) handler() http.Handler {
 		if !g.setCode(w, c, in.Code.ZipFile, in.Code.GatewayCodeSha256) || !g.setLayers(w, c, in.Layers) {
 			return
 		}
+		if in.CodeSigningConfigArn != "" {
+			g.signing[in.FunctionName], _ = lambda.ParseCodeSigningConfigARN(in.CodeSigningConfigArn)
+		}
 		g.fns[in.FunctionName] = c
 		w.WriteHeader(201)
 		reply(w, c)
@@ -193,6 +199,79 @@ func (g *fakeAgent) handler() http.Handler {
 			return
 		}
 		reply(w, c)
+	})
+	fn("GET /2020-06-30/functions/{name}/code-signing-config", func(w http.ResponseWriter, r *http.Request, name string) {
+		out := lambda.FunctionCodeSigningConfig{FunctionName: name}
+		if id := g.signing[name]; id != "" {
+			out.CodeSigningConfigArn = lambda.CodeSigningConfigARN(region, id)
+		}
+		reply(w, out)
+	})
+	fn("PUT /2020-06-30/functions/{name}/code-signing-config", func(w http.ResponseWriter, r *http.Request, name string) {
+		var in lambda.FunctionCodeSigningConfig
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		id, _ := lambda.ParseCodeSigningConfigARN(in.CodeSigningConfigArn)
+		if g.cscs[id] == nil {
+			lambdaError(w, 404, "CodeSigningConfigNotFoundException", "no "+id)
+			return
+		}
+		g.signing[name] = id
+		reply(w, in)
+	})
+	fn("DELETE /2020-06-30/functions/{name}/code-signing-config", func(w http.ResponseWriter, r *http.Request, name string) {
+		delete(g.signing, name)
+		w.WriteHeader(204)
+	})
+	csc := func(pattern string, h func(w http.ResponseWriter, r *http.Request, id string)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			id, _ := lambda.ParseCodeSigningConfigARN(r.PathValue("arn"))
+			if g.cscs[id] == nil {
+				lambdaError(w, 404, "CodeSigningConfigNotFoundException", "no "+id)
+				return
+			}
+			h(w, r, id)
+		})
+	}
+	setCSC := func(c *lambda.CodeSigningConfig, in *lambda.CodeSigningConfigInput) {
+		if in.AllowedPublishers != nil {
+			c.AllowedPublishers = *in.AllowedPublishers
+		}
+		if in.CodeSigningPolicies != nil {
+			c.CodeSigningPolicies = *in.CodeSigningPolicies
+		}
+		if in.Description != nil {
+			c.Description = *in.Description
+		}
+	}
+	mux.HandleFunc("POST /2020-04-22/code-signing-configs/{$}", func(w http.ResponseWriter, r *http.Request) {
+		var in lambda.CodeSigningConfigInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		id := structs.CodeSigningConfigID(in.GatewayName)
+		c := &lambda.CodeSigningConfig{CodeSigningConfigId: id, CodeSigningConfigArn: lambda.CodeSigningConfigARN(region, id), GatewayName: in.GatewayName}
+		setCSC(c, &in)
+		g.cscs[id] = c
+		w.WriteHeader(201)
+		reply(w, lambda.CodeSigningConfigOutput{CodeSigningConfig: *c})
+	})
+	mux.HandleFunc("GET /2020-04-22/code-signing-configs/{$}", func(w http.ResponseWriter, r *http.Request) {
+		out := lambda.ListCodeSigningConfigsOutput{CodeSigningConfigs: []lambda.CodeSigningConfig{}}
+		for _, c := range g.cscs {
+			out.CodeSigningConfigs = append(out.CodeSigningConfigs, *c)
+		}
+		reply(w, out)
+	})
+	csc("GET /2020-04-22/code-signing-configs/{arn}", func(w http.ResponseWriter, r *http.Request, id string) {
+		reply(w, lambda.CodeSigningConfigOutput{CodeSigningConfig: *g.cscs[id]})
+	})
+	csc("PUT /2020-04-22/code-signing-configs/{arn}", func(w http.ResponseWriter, r *http.Request, id string) {
+		var in lambda.CodeSigningConfigInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		setCSC(g.cscs[id], &in)
+		reply(w, lambda.CodeSigningConfigOutput{CodeSigningConfig: *g.cscs[id]})
+	})
+	csc("DELETE /2020-04-22/code-signing-configs/{arn}", func(w http.ResponseWriter, r *http.Request, id string) {
+		delete(g.cscs, id)
+		w.WriteHeader(204)
 	})
 	mux.HandleFunc("HEAD /v1/code/{sha}", func(w http.ResponseWriter, r *http.Request) {
 		if !g.code[r.PathValue("sha")] {

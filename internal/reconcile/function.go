@@ -71,6 +71,9 @@ func createInput(fn *config.Function) *lambda.CreateFunctionInput {
 	if len(fn.FileSystems) > 0 {
 		in.FileSystemConfigs = lambda.FileSystemConfigsInput(fn.FileSystems, wireRegion)
 	}
+	if fn.CodeSigningConfig != "" {
+		in.CodeSigningConfigArn = structs.CodeSigningConfigID(fn.CodeSigningConfig) // an ID is taken for its ARN
+	}
 	return in
 }
 

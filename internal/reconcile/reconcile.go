@@ -63,6 +63,8 @@ type Agent interface {
 	ListLayerVersions(ctx context.Context, name string) ([]lambda.LayerVersionsListItem, error)
 	GetLayerVersion(ctx context.Context, name string, version int64) (*lambda.LayerVersionOutput, error)
 	PublishLayerVersion(ctx context.Context, name string, in *lambda.PublishLayerVersionInput) (*lambda.LayerVersionOutput, error)
+
+	CodeSigningAgent
 }
 
 // Kind is what a change touches.
@@ -278,10 +280,28 @@ func (r *Reconciler) pkg(path string) (*codepkg.Package, error) {
 	return p, nil
 }
 
+// fnPkg is a function's code package: its zip, signed with its code_signature when it has one.
+func (r *Reconciler) fnPkg(fn *config.Function) (*codepkg.Package, error) {
+	p, err := r.pkg(fn.Code)
+	if err != nil || fn.CodeSignature == "" {
+		return p, err
+	}
+	key := fn.Code + "\x00" + fn.CodeSignature
+	if sp := r.pkgs[key]; sp != nil {
+		return sp, nil
+	}
+	sp, err := signedPkg(p, fn.CodeSignature)
+	if err != nil {
+		return nil, err
+	}
+	r.pkgs[key] = sp
+	return sp, nil
+}
+
 func (r *Reconciler) plan(ctx context.Context, fn *config.Function) ([]Change, error) {
 	var pkg *codepkg.Package
 	if !fn.IsImage() {
-		p, err := r.pkg(fn.Code)
+		p, err := r.fnPkg(fn)
 		if err != nil {
 			return nil, err
 		}
@@ -309,6 +329,12 @@ func (r *Reconciler) plan(ctx context.Context, fn *config.Function) ([]Change, e
 		return nil, fmt.Errorf("the function is a %s function on the agent and a %s one in the file: a package type cannot change; delete the function (or rename it) to change it",
 			cmp.Or(cur.Configuration.PackageType, structs.PackageZip), cmp.Or(fn.PackageType, structs.PackageZip))
 	default:
+		// The code signing configuration first: new code is checked under the one attached.
+		csc, err := r.agent.GetFunctionCodeSigningConfig(ctx, fn.Name)
+		if err != nil {
+			return nil, fmt.Errorf("reading the code signing config: %w", err)
+		}
+		changes = append(changes, signingChange(fn, csc)...)
 		changes = append(changes, functionChanges(cur, fn, pkg, layers, r.opts.ShowSensitive)...)
 		if st, err = r.read(ctx, fn.Name); err != nil {
 			return nil, err

@@ -123,3 +123,19 @@ func SignDigest(key crypto.Signer, digest [sha256.Size]byte) ([]byte, error) {
 	}
 	return protojson.Marshal(b)
 }
+
+// SignZip signs zip (its signature, if it carries one, is replaced) with key and returns the
+// signed zip and the bundle it carries.
+func SignZip(zip []byte, key crypto.Signer) (signed, bundle []byte, err error) {
+	plain, err := Unsigned(zip)
+	if err != nil {
+		return nil, nil, err
+	}
+	if bundle, err = SignDigest(key, sha256.Sum256(plain)); err != nil {
+		return nil, nil, err
+	}
+	if signed, err = Attach(plain, bundle); err != nil {
+		return nil, nil, err
+	}
+	return signed, bundle, nil
+}

@@ -310,7 +310,7 @@ func (a *agent) start(ctx context.Context) error {
 
 	// Code signatures are checked at deploy by the gateway, and again here before an
 	// environment starts, with this node's publishers.
-	signatures := newCodeVerifier(cfg.NodeName, cfg.Region, cfg.Signing, code, nil, node, a.logger)
+	signatures := newCodeVerifier(cfg.NodeName, cfg.Region, cfg.Signing, code, imgs.s, node, a.logger)
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{
 		Driver:             driver,
 		Code:               code,

@@ -80,6 +80,7 @@ func main() {
 	flag.IntVar(&agentProcs, "gomaxprocs", 0, "gomaxprocs of every agent the bench starts (0: the agent's default)")
 	flag.BoolVar(&warmOnly, "warm-only", false, "measure only the warm invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&isolationOnly, "isolation-only", false, "measure only the seccomp and user namespace rows (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.BoolVar(&signingOnly, "signing-only", false, "measure only the code signing rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&asyncOnly, "async-only", false, "measure only the asynchronous invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&extensionsOnly, "extensions-only", false, "measure only the extension and Telemetry API rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&logFloodOnly, "logflood-only", false, "measure only the log flood rows (write -out elsewhere than docs/BENCHMARKS.md)")
@@ -121,7 +122,7 @@ func agentProcsLine() string {
 
 // clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
 // warmOnly only the warm invocation rows.
-var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly, extensionsOnly, asyncOnly bool
+var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly, extensionsOnly, asyncOnly, signingOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
 func profileAgent(client *http.Client, base, path string, dur time.Duration) <-chan error {
@@ -195,6 +196,13 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 	}
 	if asyncOnly {
 		rows, err := benchAsync(client, gwBin, fnDir, tmp, driver)
+		if err != nil {
+			return err
+		}
+		return writeReport(outPath, rows)
+	}
+	if signingOnly {
+		rows, err := benchSigning(tmp, 3, 20)
 		if err != nil {
 			return err
 		}
@@ -484,6 +492,11 @@ sandbox {
 		return fmt.Errorf("extensions: %w", err)
 	}
 	rows = append(rows, extRows...)
+	signingRows, err := benchSigning(tmp, 3, 20)
+	if err != nil {
+		return fmt.Errorf("code signing: %w", err)
+	}
+	rows = append(rows, signingRows...)
 	asyncRows, err := benchAsync(client, gwBin, fnDir, tmp, driver)
 	if err != nil {
 		return fmt.Errorf("async: %w", err)

@@ -411,3 +411,51 @@ func (a *agentProc) cliIn(dir string, args ...string) (string, string, int) {
 	}
 	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }
+
+// TestCodeSigningOnEveryNode: each node of a cluster checks code against its own publishers
+// before it runs it, after fetching it from the peer that took the deploy. Both nodes declare
+// the release key; the second revokes it. A function deployed signed through the first runs
+// there; the second, which fetches the code to start an environment, refuses it
+// (CodeVerificationFailedException naming it).
+func TestCodeSigningOnEveryNode(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	release := newSigningKey(t, dir, "release")
+	nodes := startClusterWith(t, "signnode", 2, agentOptions{top: fmt.Sprintf("signing_publisher \"release\" { public_key = %q }\n", release.pub)})
+	n1, n2 := nodes[0], nodes[1]
+	n2.stop()
+	conf, _ := os.ReadFile(n2.confPath)
+	conf = append(conf, []byte(fmt.Sprintf("code_signing { revoked = [%q] }\n", release.pub))...)
+	if err := os.WriteFile(n2.confPath, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n2.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := n1.sdk()
+	var csc *awslambda.CreateCodeSigningConfigOutput
+	waitFor(t, "a leader to take the configuration", time.Minute, func() bool {
+		var err error
+		csc, err = c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
+			AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release")}},
+			CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce},
+		})
+		return err == nil
+	})
+	if _, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("everywhere"), Runtime: types.RuntimeProvidedal2023,
+		Handler: aws.String("bootstrap"), Role: aws.String(apiRole), Code: &types.FunctionCode{ZipFile: signedZip(t, codeZip(t, map[string]string{"greeting": "checked"}), release)},
+		CodeSigningConfigArn: csc.CodeSigningConfig.CodeSigningConfigArn}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the function on the second node", 30*time.Second, func() bool {
+		_, err := n2.sdk().GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("everywhere")})
+		return err == nil
+	})
+	if r := n2.invoke("everywhere", `{"mode":"readfile","path":"greeting"}`, nil); r.status != 400 ||
+		!strings.Contains(string(r.body), "CodeVerificationFailedException") && !strings.Contains(string(r.body), "refuses to run") {
+		t.Errorf("the node that revoked the key ran the code: %d %s", r.status, r.body)
+	}
+	if r := n1.invoke("everywhere", `{"mode":"readfile","path":"greeting"}`, nil); !strings.Contains(string(r.body), `"content":"checked"`) {
+		t.Errorf("the node that trusts the key: %d %s", r.status, r.body)
+	}
+}

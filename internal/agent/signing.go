@@ -115,6 +115,10 @@ func (v *codeVerifier) CheckCode(ctx context.Context, fn *structs.Function) erro
 		return ctx.Err() // not an outcome to keep
 	}
 	var le *lambda.Error
+	if errors.As(err, &le) && le.Status >= 500 {
+		// The check could not be made (a registry out of reach): not an outcome to keep.
+		return err
+	}
 	if errors.As(err, &le) {
 		err = &lambda.Error{Status: le.Status, Type: le.Type, Message: fmt.Sprintf("node %s refuses to run function %s: %s", v.node, fn.Name, le.Message)}
 		v.logger.Error("refusing to run code that does not verify", "function", fn.Name, "version", fn.Qualifier(), "reason", le.Message)

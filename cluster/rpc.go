@@ -36,8 +36,11 @@ type applyReply struct {
 	Alias    *structs.Alias        `json:"alias,omitempty"`
 	Trigger  *structs.Trigger      `json:"trigger,omitempty"`
 	Layer    *structs.LayerVersion `json:"layer,omitempty"`
-	ErrKind  string                `json:"err_kind,omitempty"`
-	Error    string                `json:"error,omitempty"`
+	// EventConfig and SigningConfig answer PutEventInvokeConfig and PutCodeSigningConfig.
+	EventConfig   *structs.EventInvokeConfig `json:"event_config,omitempty"`
+	SigningConfig *structs.CodeSigningConfig `json:"signing_config,omitempty"`
+	ErrKind       string                     `json:"err_kind,omitempty"`
+	Error         string                     `json:"error,omitempty"`
 }
 
 // Error kinds of the node RPC, so the calling node gets the sentinel its callers test for.
@@ -221,6 +224,10 @@ func (n *Node) rpcApply(w http.ResponseWriter, r *http.Request) {
 			reply.Trigger = v
 		case *structs.LayerVersion:
 			reply.Layer = v
+		case *structs.EventInvokeConfig:
+			reply.EventConfig = v
+		case *structs.CodeSigningConfig:
+			reply.SigningConfig = v
 		}
 	}
 	writeRPC(w, http.StatusOK, reply)
@@ -370,6 +377,10 @@ func (n *Node) forward(ctx context.Context, data []byte) (any, error) {
 				return reply.Trigger, nil
 			case reply.Layer != nil:
 				return reply.Layer, nil
+			case reply.EventConfig != nil:
+				return reply.EventConfig, nil
+			case reply.SigningConfig != nil:
+				return reply.SigningConfig, nil
 			}
 			return nil, nil
 		}

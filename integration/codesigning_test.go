@@ -421,31 +421,47 @@ func TestCodeSigningOnEveryNode(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
 	release := newSigningKey(t, dir, "release")
-	nodes := startClusterWith(t, "signnode", 2, agentOptions{top: fmt.Sprintf("signing_publisher \"release\" { public_key = %q }\n", release.pub)})
-	n1, n2 := nodes[0], nodes[1]
-	n2.stop()
-	conf, _ := os.ReadFile(n2.confPath)
-	conf = append(conf, []byte(fmt.Sprintf("code_signing { revoked = [%q] }\n", release.pub))...)
-	if err := os.WriteFile(n2.confPath, conf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n2.start()
+	// The two nodes' agent files differ: startClusterWith's nodes share one.
+	top := fmt.Sprintf("signing_publisher \"release\" { public_key = %q }\n", release.pub)
+	ports := []int{freePort(t), freePort(t)}
+	join := fmt.Sprintf("bootstrap_expect = 2\n  join = [\"127.0.0.1:%d\", \"127.0.0.1:%d\"]", ports[0], ports[1])
+	n1 := newAgent(t, agentOptions{node: "signnode1", raftPort: ports[0], cluster: join, top: top})
+	n2 := newAgent(t, agentOptions{node: "signnode2", raftPort: ports[1], cluster: join,
+		top: top + fmt.Sprintf("code_signing { revoked = [%q] }\n", release.pub)})
+	n1.waitHealthy()
+	n2.waitHealthy()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := n1.sdk()
+	// The configurations are written through the follower, which forwards them to the leader;
+	// the function is deployed through the first node, which trusts the key (the second would
+	// refuse the deploy itself).
+	var leader string
+	waitFor(t, "a leader", time.Minute, func() bool { _, leader = members(t, n1); return leader != "" })
+	follower := n1
+	if leader == n1.name {
+		follower = n2
+	}
+	c := follower.sdk()
 	var csc *awslambda.CreateCodeSigningConfigOutput
+	var lastErr error
 	waitFor(t, "a leader to take the configuration", time.Minute, func() bool {
-		var err error
-		csc, err = c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
+		csc, lastErr = c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
 			AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release")}},
 			CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce},
 		})
-		return err == nil
+		if lastErr != nil {
+			t.Logf("creating the configuration: %v", lastErr)
+		}
+		return lastErr == nil
 	})
-	if _, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("everywhere"), Runtime: types.RuntimeProvidedal2023,
+	if _, err := n1.sdk().CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String("everywhere"), Runtime: types.RuntimeProvidedal2023,
 		Handler: aws.String("bootstrap"), Role: aws.String(apiRole), Code: &types.FunctionCode{ZipFile: signedZip(t, codeZip(t, map[string]string{"greeting": "checked"}), release)},
 		CodeSigningConfigArn: csc.CodeSigningConfig.CodeSigningConfigArn}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := c.PutFunctionEventInvokeConfig(ctx, &awslambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("everywhere"),
+		MaximumRetryAttempts: aws.Int32(1)}); err != nil {
+		t.Errorf("an event invoke configuration through the follower: %v", err)
 	}
 	waitFor(t, "the function on the second node", 30*time.Second, func() bool {
 		_, err := n2.sdk().GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("everywhere")})

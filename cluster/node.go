@@ -443,6 +443,12 @@ func (n *Node) PutFunction(ctx context.Context, fn *structs.Function, expectRevi
 	return applyAs[structs.Function](ctx, n, fsm.PutFunctionType, fsm.PutFunction{Function: fn, ExpectRevision: expectRevision})
 }
 
+// PutFunctionWithCodeSigning creates or replaces a function and attaches a code signing
+// configuration to it in one entry (see fsm.PutFunction).
+func (n *Node) PutFunctionWithCodeSigning(ctx context.Context, fn *structs.Function, config string) (*structs.Function, error) {
+	return applyAs[structs.Function](ctx, n, fsm.PutFunctionType, fsm.PutFunction{Function: fn, CodeSigningConfig: config})
+}
+
 // DeleteFunction removes a function through the log.
 func (n *Node) DeleteFunction(ctx context.Context, name string) error {
 	_, err := n.apply(ctx, fsm.DeleteFunctionType, fsm.DeleteFunction{Name: name})

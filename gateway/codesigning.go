@@ -29,6 +29,8 @@ type CodeSigningStore interface {
 	DeleteCodeSigningConfig(ctx context.Context, id string) error
 	PutFunctionCodeSigningConfig(ctx context.Context, fn, id string) error
 	DeleteFunctionCodeSigningConfig(ctx context.Context, fn string) error
+	// PutFunctionWithCodeSigning creates a function with a configuration attached, in one write.
+	PutFunctionWithCodeSigning(ctx context.Context, fn *structs.Function, config string) (*structs.Function, error)
 }
 
 // CodeVerifier checks code signatures with this node's publishers (the agent's

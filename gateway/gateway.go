@@ -599,9 +599,23 @@ func (g *Gateway) storeZip(ctx context.Context, data []byte) (storedCode, error)
 }
 
 func (g *Gateway) put(ctx context.Context, fn *structs.Function, expect string) (*lambda.FunctionConfiguration, error) {
+	return g.putSigned(ctx, fn, expect, nil)
+}
+
+// putSigned is put attaching code signing configuration csc (nil: none) in the same write.
+func (g *Gateway) putSigned(ctx context.Context, fn *structs.Function, expect string, csc *structs.CodeSigningConfig) (*lambda.FunctionConfiguration, error) {
 	fn.RevisionID = uuid.NewString()
 	fn.LastModified = time.Now().UTC()
-	stored, err := g.cfg.Store.PutFunction(ctx, fn, expect)
+	var stored *structs.Function
+	var err error
+	if csc != nil {
+		stored, err = g.cfg.Store.PutFunctionWithCodeSigning(ctx, fn, csc.ID)
+		if se := g.cfg.StoreErrors.NotFound; se != nil && errors.Is(err, se) {
+			return nil, g.noCodeSigningConfig(lambda.CodeSigningConfigARN(g.cfg.Region, csc.ID)) // deleted meanwhile
+		}
+	} else {
+		stored, err = g.cfg.Store.PutFunction(ctx, fn, expect)
+	}
 	if err != nil {
 		return nil, g.storeError(fn.Name, err)
 	}
@@ -727,16 +741,9 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 	if err := g.checkSignature(ctx, fn, csc, true); err != nil {
 		return nil, err
 	}
-	out, err := g.put(ctx, fn, "")
+	out, err := g.putSigned(ctx, fn, "", csc)
 	if err != nil {
 		return nil, err
-	}
-	if csc != nil {
-		if err := g.cfg.Store.PutFunctionCodeSigningConfig(ctx, fn.Name, csc.ID); err != nil {
-			// Deleted meanwhile: the function goes too, rather than run without it.
-			_ = g.cfg.Store.DeleteFunction(context.WithoutCancel(ctx), fn.Name)
-			return nil, g.codeSigningStoreError(csc.ID, err)
-		}
 	}
 	if !in.Publish {
 		return out, nil

@@ -459,14 +459,15 @@ func TestCodeSigningOnEveryNode(t *testing.T) {
 		CodeSigningConfigArn: csc.CodeSigningConfig.CodeSigningConfigArn}); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the function on both nodes", 30*time.Second, func() bool {
+		_, err1 := n1.sdk().GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("everywhere")})
+		_, err2 := n2.sdk().GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("everywhere")})
+		return err1 == nil && err2 == nil
+	})
 	if _, err := c.PutFunctionEventInvokeConfig(ctx, &awslambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("everywhere"),
 		MaximumRetryAttempts: aws.Int32(1)}); err != nil {
 		t.Errorf("an event invoke configuration through the follower: %v", err)
 	}
-	waitFor(t, "the function on the second node", 30*time.Second, func() bool {
-		_, err := n2.sdk().GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("everywhere")})
-		return err == nil
-	})
 	if r := n2.invoke("everywhere", `{"mode":"readfile","path":"greeting"}`, nil); r.status != 400 ||
 		!strings.Contains(string(r.body), "CodeVerificationFailedException") && !strings.Contains(string(r.body), "refuses to run") {
 		t.Errorf("the node that revoked the key ran the code: %d %s", r.status, r.body)

@@ -156,6 +156,9 @@ type DeleteFunctionURL struct {
 type PutFunction struct {
 	Function       *structs.Function `json:"function"`
 	ExpectRevision string            `json:"expect_revision,omitempty"`
+	// CodeSigningConfig, when set, attaches that code signing configuration (which must exist)
+	// in the same entry: a function created under one is never seen without it.
+	CodeSigningConfig string `json:"code_signing_config,omitempty"`
 }
 
 // DeleteFunction removes a function.
@@ -441,7 +444,15 @@ func applyPutFunction(f *FSM, index uint64, body []byte) any {
 			return fmt.Errorf("function %s has revision %s, not %s: %w", m.Function.Name, cur.RevisionID, m.ExpectRevision, ErrConflict)
 		}
 	}
+	if id := m.CodeSigningConfig; id != "" {
+		if _, ok := f.state.CodeSigningConfig(id); !ok {
+			return fmt.Errorf("code signing configuration %s: %w", id, ErrNotFound)
+		}
+	}
 	f.state.UpsertFunction(index, m.Function)
+	if id := m.CodeSigningConfig; id != "" {
+		f.state.PutFunctionCodeSigningConfig(index, m.Function.Name, id)
+	}
 	fn, _ := f.state.Function(m.Function.Name)
 	return fn
 }

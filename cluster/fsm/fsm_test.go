@@ -738,6 +738,18 @@ func TestCodeSigningConfigs(t *testing.T) {
 	if _, ok := st.FunctionCodeSigningConfig("fn"); ok {
 		t.Error("a deleted function keeps its configuration")
 	}
+	// Created with its configuration in one entry; not at all with one that does not exist.
+	if err, _ := a.apply(PutFunctionType, PutFunction{Function: testFunction("r2", "two"), CodeSigningConfig: structs.CodeSigningConfigID("none")}).(error); !errors.Is(err, ErrNotFound) {
+		t.Errorf("creating a function with a missing configuration: %v", err)
+	}
+	if _, ok := st.Function("fn"); ok {
+		t.Error("the function was created without its missing configuration")
+	}
+	a.apply(PutFunctionType, PutFunction{Function: testFunction("r3", "three"), CodeSigningConfig: prod})
+	if id, ok := st.FunctionCodeSigningConfig("fn"); !ok || id != prod {
+		t.Errorf("created with its configuration: %q, %v", id, ok)
+	}
+	a.apply(DeleteFunctionType, DeleteFunction{Name: "fn"})
 	if err, _ := a.apply(DeleteFunctionCodeSigningConfigType, DeleteFunctionCodeSigningConfig{Function: "fn"}).(error); !errors.Is(err, ErrNotFound) {
 		t.Errorf("detaching what is not attached: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/lambdagw/gateway/internal/signing"
+	"github.com/lambdagw/gateway/internal/testfixtures/sigtest"
 )
 
 // signingKey is a publisher's key pair on disk: the PEM private key and public key files.
@@ -474,5 +475,75 @@ func TestCodeSigningOnEveryNode(t *testing.T) {
 	}
 	if r := n1.invoke("everywhere", `{"mode":"readfile","path":"greeting"}`, nil); !strings.Contains(string(r.body), `"content":"checked"`) {
 		t.Errorf("the node that trusts the key: %d %s", r.status, r.body)
+	}
+}
+
+// TestCodeSigningCertificateIdentity: a publisher that is a certificate identity under a trusted
+// root the operator gives (sigtest's offline CA here): a zip signed with a certificate of that
+// identity deploys under Enforce and runs; one signed with a certificate of another identity, or
+// one that has expired, is refused (CodeVerificationFailedException).
+func TestCodeSigningCertificateIdentity(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	ca, err := sigtest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "trusted_root.json")
+	if err := os.WriteFile(root, ca.TrustedRoot(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const id, issuer = "https://ci.example/org/repo/.github/workflows/release.yml@refs/heads/main", "https://token.ci.example"
+	a := startAgent(t, agentOptions{node: "signcert", top: fmt.Sprintf(`signing_publisher "ci" {
+  certificate_identity    = %q
+  certificate_oidc_issuer = %q
+  trusted_root            = %q
+}
+`, id, issuer, root)})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := a.sdk()
+	csc, err := c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
+		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("ci")}},
+		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := codeZip(t, map[string]string{"greeting": "from ci"})
+	signWith := func(identity string, from, to time.Time) []byte {
+		t.Helper()
+		leaf, err := ca.Issue(identity, issuer, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := leaf.Sign(sha256.Sum256(z))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := signing.Attach(z, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	create := func(name string, zip []byte) error {
+		_, err := c.CreateFunction(ctx, &awslambda.CreateFunctionInput{FunctionName: aws.String(name), Runtime: types.RuntimeProvidedal2023,
+			Handler: aws.String("bootstrap"), Role: aws.String(apiRole), Code: &types.FunctionCode{ZipFile: zip},
+			CodeSigningConfigArn: csc.CodeSigningConfig.CodeSigningConfigArn})
+		return err
+	}
+	now := time.Now()
+	if err := create("bycert", signWith(id, now.Add(-time.Minute), now.Add(time.Hour))); err != nil {
+		t.Fatalf("a zip signed with the identity's certificate: %v", err)
+	}
+	if r := a.invoke("bycert", `{"mode":"readfile","path":"greeting"}`, nil); !strings.Contains(string(r.body), `"content":"from ci"`) {
+		t.Errorf("invoking: %d %s", r.status, r.body)
+	}
+	if err := create("otherid", signWith("https://ci.example/org/other/.github/workflows/x.yml@refs/heads/main", now.Add(-time.Minute), now.Add(time.Hour))); !isError[*types.CodeVerificationFailedException](err) {
+		t.Errorf("a certificate of another identity: %v", err)
+	}
+	if err := create("expired", signWith(id, now.Add(-2*time.Hour), now.Add(-time.Hour))); !isError[*types.CodeVerificationFailedException](err) || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("an expired certificate: %v", err)
 	}
 }

@@ -76,10 +76,7 @@ func TestCodeSigningImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := a.sdk()
-	csc, err := c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
-		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release")}},
-		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce},
-	})
+	csc, err := codeSigningConfig(ctx, c, "release", types.CodeSigningPolicyEnforce)
 	if err != nil {
 		t.Fatal(err)
 	}

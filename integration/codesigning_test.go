@@ -49,19 +49,19 @@ func signedZip(t *testing.T, z []byte, k signingKey) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := signing.LoadPrivateKey(pem, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := signing.SignDigest(key, sha256.Sum256(z))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := signing.Attach(z, b)
+	out, err := sigtest.SignZip(z, pem)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// codeSigningConfig is CreateCodeSigningConfig allowing publisher with policy.
+func codeSigningConfig(ctx context.Context, c *awslambda.Client, publisher string, policy types.CodeSigningPolicy) (*awslambda.CreateCodeSigningConfigOutput, error) {
+	return c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
+		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN(publisher)}},
+		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: policy},
+	})
 }
 
 // profileARN names a publisher as the Lambda API does: a signing profile's ARN.
@@ -149,10 +149,7 @@ func TestCodeSigningZip(t *testing.T) {
 	}
 
 	// Warn deploys what does not verify, and says so in the agent's log.
-	warn, err := c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
-		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release")}},
-		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyWarn},
-	})
+	warn, err := codeSigningConfig(ctx, c, "release", types.CodeSigningPolicyWarn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,10 +443,7 @@ func TestCodeSigningOnEveryNode(t *testing.T) {
 	var csc *awslambda.CreateCodeSigningConfigOutput
 	var lastErr error
 	waitFor(t, "a leader to take the configuration", time.Minute, func() bool {
-		csc, lastErr = c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
-			AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("release")}},
-			CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce},
-		})
+		csc, lastErr = codeSigningConfig(ctx, c, "release", types.CodeSigningPolicyEnforce)
 		if lastErr != nil {
 			t.Logf("creating the configuration: %v", lastErr)
 		}
@@ -503,10 +497,7 @@ func TestCodeSigningCertificateIdentity(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := a.sdk()
-	csc, err := c.CreateCodeSigningConfig(ctx, &awslambda.CreateCodeSigningConfigInput{
-		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profileARN("ci")}},
-		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce},
-	})
+	csc, err := codeSigningConfig(ctx, c, "ci", types.CodeSigningPolicyEnforce)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,15 +53,7 @@ func keyPair(t testing.TB, name string) (*signing.Publisher, []byte) {
 // signZip signs z with the PEM key and returns the signed zip.
 func signZip(t testing.TB, z, pemKey []byte) []byte {
 	t.Helper()
-	key, err := signing.LoadPrivateKey(pemKey, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := signing.SignDigest(key, sha256.Sum256(z))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := signing.Attach(z, b)
+	out, err := sigtest.SignZip(z, pemKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ import (
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/lambdagw/gateway/internal/signing"
 )
 
 // issuerV2OID is Fulcio's OIDC issuer extension (a DER UTF8String).
@@ -148,4 +150,18 @@ func CertBundle(cert *x509.Certificate, digest [sha256.Size]byte, sig []byte) ([
 		}},
 	}
 	return protojson.Marshal(b)
+}
+
+// SignZip returns the zip z signed with the PEM private key, as gateway sign writes it (its
+// Sigstore bundle in the zip's comment).
+func SignZip(z, pemKey []byte) ([]byte, error) {
+	key, err := signing.LoadPrivateKey(pemKey, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, err := signing.SignDigest(key, sha256.Sum256(z))
+	if err != nil {
+		return nil, err
+	}
+	return signing.Attach(z, b)
 }

@@ -72,6 +72,17 @@ resource "aws_lambda_function" "fn" {
     subnet_ids         = ["tfnet"]
     security_group_ids = ["tfdb"]
   }
+  code_signing_config_arn = aws_lambda_code_signing_config.csc.arn
+}
+
+resource "aws_lambda_code_signing_config" "csc" {
+  description = "terraform"
+  allowed_publishers {
+    signing_profile_version_arns = ["arn:aws:signer:us-east-1:123456789012:/signing-profiles/tfrelease/v1"]
+  }
+  policies {
+    untrusted_artifact_on_deployment = "Warn"
+  }
 }
 
 resource "aws_lambda_function_event_invoke_config" "async" {
@@ -146,8 +157,10 @@ func TestTerraformAWSProvider(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tfMirror, "registry.terraform.io/hashicorp/aws")); err != nil {
 		t.Skipf("the Terraform AWS provider is not in %s on this machine", tfMirror)
 	}
+	key := newSigningKey(t, t.TempDir(), "tfrelease")
 	a := startAgent(t, agentOptions{node: "tf", keys: []testKey{{"ops", authAdminID, authAdminSecret, "admin"}},
-		top: "network \"tfnet\" {\n  subnet = \"10.254.7.0/24\"\n}\negress_policy \"tfdb\" {\n  allow = [\"10.254.8.0/24:5432\"]\n}\n"})
+		top: "network \"tfnet\" {\n  subnet = \"10.254.7.0/24\"\n}\negress_policy \"tfdb\" {\n  allow = [\"10.254.8.0/24:5432\"]\n}\n" +
+			fmt.Sprintf("signing_publisher \"tfrelease\" {\n  public_key = %q\n}\n", key.pub)})
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	imageURI := strings.TrimPrefix(srv.URL, "http://") + "/team/fn:tf"
@@ -206,6 +219,10 @@ func TestTerraformAWSProvider(t *testing.T) {
 	fn, err := client.GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String("tf")})
 	if err != nil || aws.ToString(fn.Configuration.Role) != "arn:aws:iam::123456789012:role/tf" || fn.Configuration.Environment.Variables["GREETING"] != "hi" {
 		t.Fatalf("the function Terraform created: %v %+v", err, fn)
+	}
+	if csc, err := client.GetFunctionCodeSigningConfig(ctx, &awslambda.GetFunctionCodeSigningConfigInput{FunctionName: aws.String("tf")}); err != nil ||
+		!strings.Contains(aws.ToString(csc.CodeSigningConfigArn), ":code-signing-config:csc-") {
+		t.Errorf("the function's code signing configuration (code_signing_config_arn): %v %+v", err, csc)
 	}
 	if v := fn.Configuration.VpcConfig; v == nil || len(v.SubnetIds) != 1 || v.SubnetIds[0] != "tfnet" || len(v.SecurityGroupIds) != 1 || v.SecurityGroupIds[0] != "tfdb" {
 		t.Errorf("the function's network (vpc_config): %+v", v)

@@ -719,48 +719,22 @@ func decodeFunctions(body hcl.Body, ctx *hcl.EvalContext, baseDir string) ([]*Fu
 func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Function, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
-	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append([]hcl.BlockHeaderSchema{{Type: "url"},
-		{Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"}, {Type: "trigger", LabelNames: []string{"name"}},
-		{Type: "image_config"}, {Type: "async"}, {Type: "network"}, {Type: "file_system"}}, notYetSchema...)})
+	known := []hcl.BlockHeaderSchema{{Type: "url"}, {Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"},
+		{Type: "trigger", LabelNames: []string{"name"}}, {Type: "image_config"}, {Type: "async"}, {Type: "network"}, {Type: "file_system"}}
+	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append(slices.Clone(known), notYetSchema...)})
 	diags = append(diags, d...)
-	var urlBlocks, aliasBlocks, provBlocks, triggerBlocks, imageConfigBlocks, asyncBlocks, networkBlocks, fsBlocks []*hcl.Block
+	blocks := map[string][]*hcl.Block{} // by type
 	for _, b := range partial.Blocks {
-		if b.Type == "network" {
-			networkBlocks = append(networkBlocks, b)
-			continue
-		}
-		if b.Type == "file_system" {
-			fsBlocks = append(fsBlocks, b)
-			continue
-		}
-		if b.Type == "async" {
-			asyncBlocks = append(asyncBlocks, b)
-			continue
-		}
-		if b.Type == "image_config" {
-			imageConfigBlocks = append(imageConfigBlocks, b)
-			continue
-		}
-		if b.Type == "trigger" {
-			triggerBlocks = append(triggerBlocks, b)
-			continue
-		}
-		if b.Type == "provisioned_concurrency" {
-			provBlocks = append(provBlocks, b)
-			continue
-		}
-		if b.Type == "url" {
-			urlBlocks = append(urlBlocks, b)
-			continue
-		}
-		if b.Type == "alias" {
-			aliasBlocks = append(aliasBlocks, b)
+		if slices.ContainsFunc(known, func(k hcl.BlockHeaderSchema) bool { return k.Type == b.Type }) {
+			blocks[b.Type] = append(blocks[b.Type], b)
 			continue
 		}
 		rng := b.DefRange
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not supported yet",
 			Detail: fmt.Sprintf("The %q block is not supported yet by this version of the gateway.", b.Type), Subject: &rng})
 	}
+	urlBlocks, aliasBlocks, provBlocks, triggerBlocks := blocks["url"], blocks["alias"], blocks["provisioned_concurrency"], blocks["trigger"]
+	imageConfigBlocks, asyncBlocks, networkBlocks, fsBlocks := blocks["image_config"], blocks["async"], blocks["network"], blocks["file_system"]
 	var raw struct {
 		Runtime            *string            `hcl:"runtime,optional"`
 		Code               hcl.Expression     `hcl:"code,optional"`

@@ -340,7 +340,7 @@ func (g *Gateway) checkDestination(field, dest string) error {
 	}
 	if g.cfg.Plugins != nil && !g.cfg.Plugins.HasTrigger(kind) {
 		return lambda.InvalidParameter("%s %q: no plugin %q is configured on this node (a plugin block of the agent); a destination is %s",
-			field, dest, kind, strings.TrimPrefix(structs.DestinationHelp, "use "))
+			field, dest, kind, structs.DestinationForms)
 	}
 	return nil
 }

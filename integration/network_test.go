@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netns"
+
+	"github.com/lambdagw/gateway/sandbox/cni"
 )
 
 // dbNet is a "database" of the test's own: a namespace the host routes to through a veth
@@ -81,8 +84,18 @@ func networkLeftovers(t *testing.T, a *agentProc, bridge string) []string {
 	for _, l := range leases {
 		left = append(left, "lease "+filepath.Base(l))
 	}
-	if out, _ := exec.Command("nft", "list", "tables").Output(); strings.Contains(string(out), "lambdagw") {
-		left = append(left, "nftables: "+strings.TrimSpace(string(out)))
+	conn, err := nftables.New()
+	if err != nil {
+		t.Fatalf("opening nftables: %v", err)
+	}
+	tables, err := conn.ListTables()
+	if err != nil {
+		t.Fatalf("listing nftables tables: %v", err)
+	}
+	for _, tb := range tables {
+		if tb.Name == cni.TableName(filepath.Join(a.dataDir, "cni")) {
+			left = append(left, "nftables table "+tb.Name)
+		}
 	}
 	return left
 }

@@ -176,11 +176,12 @@ func TestSameRulesInHCLAndAPI(t *testing.T) {
 	}
 }
 
-// TestSameTriggerRulesInHCLAndAPI: a trigger block and the trigger API refuse the same settings
-// with the same rule's message.
-func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
-	url := apiServer(t)
-	dir := t.TempDir()
+// apiWithFunction starts an API server with a function "fn", and a folder for function files
+// (with an empty build folder for their code).
+func apiWithFunction(t *testing.T) (url, dir string) {
+	t.Helper()
+	url = apiServer(t)
+	dir = t.TempDir()
 	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
 	var zipBuf bytes.Buffer
 	zw := zip.NewWriter(&zipBuf)
@@ -189,9 +190,18 @@ func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
 	_ = zw.Close()
 	body, _ := json.Marshal(map[string]any{"FunctionName": "fn", "Runtime": "provided.al2023", "Role": "r",
 		"Code": map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zipBuf.Bytes())}})
-	if resp, err := http.Post(url+"/2015-03-31/functions", "application/json", bytes.NewReader(body)); err != nil || resp.StatusCode != 201 {
+	resp, err := http.Post(url+"/2015-03-31/functions", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("create: %v %v", err, resp)
 	}
+	resp.Body.Close()
+	return url, dir
+}
+
+// TestSameTriggerRulesInHCLAndAPI: a trigger block and the trigger API refuse the same settings
+// with the same rule's message.
+func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
+	url, dir := apiWithFunction(t)
 	cases := []struct {
 		name, hcl string
 		api       map[string]any
@@ -238,19 +248,7 @@ func TestSameTriggerRulesInHCLAndAPI(t *testing.T) {
 // TestSameAsyncRulesInHCLAndAPI: an async block and PutFunctionEventInvokeConfig refuse the same
 // settings with the same rule's message.
 func TestSameAsyncRulesInHCLAndAPI(t *testing.T) {
-	url := apiServer(t)
-	dir := t.TempDir()
-	_ = os.MkdirAll(filepath.Join(dir, "build"), 0o755)
-	var zipBuf bytes.Buffer
-	zw := zip.NewWriter(&zipBuf)
-	w, _ := zw.Create("bootstrap")
-	_, _ = w.Write([]byte("#!/bin/sh\n"))
-	_ = zw.Close()
-	body, _ := json.Marshal(map[string]any{"FunctionName": "fn", "Runtime": "provided.al2023", "Role": "r",
-		"Code": map[string]any{"ZipFile": base64.StdEncoding.EncodeToString(zipBuf.Bytes())}})
-	if resp, err := http.Post(url+"/2015-03-31/functions", "application/json", bytes.NewReader(body)); err != nil || resp.StatusCode != 201 {
-		t.Fatalf("create: %v %v", err, resp)
-	}
+	url, dir := apiWithFunction(t)
 	cases := []struct {
 		name, hcl string
 		api       map[string]any

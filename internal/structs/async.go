@@ -78,7 +78,7 @@ func (c *EventInvokeConfig) Check() []FieldError {
 		switch {
 		case d.dest == "":
 		case !ValidDestination(d.dest):
-			badDestination(d.field, "%q: %s", d.dest, DestinationHelp)
+			badDestination(d.field, "%q: use %s", d.dest, DestinationForms)
 		case c.Function != "" && d.dest == "function:"+c.Function:
 			// Each outcome would invoke the function again, without end.
 			badDestination(d.field, "%q: a function cannot be its own destination", d.dest)
@@ -120,8 +120,8 @@ const (
 	DestinationStream   = "stream"
 )
 
-// DestinationHelp says how a destination is written, for errors.
-const DestinationHelp = `use "function:NAME", "queue:NAME", "stream:NAME" or "<plugin>:<target>" (a plugin block's name)`
+// DestinationForms are the ways a destination is written, for errors.
+const DestinationForms = `"function:NAME", "queue:NAME", "stream:NAME" or "<plugin>:<target>" (a plugin block's name)`
 
 // maxPluginTarget is the longest target of a plugin destination.
 const maxPluginTarget = 256

@@ -97,7 +97,7 @@ func (t *Trigger) Check() []FieldError {
 		add("starting_position", "", "%q: use TRIM_HORIZON, LATEST or AT_TIMESTAMP", t.StartingPosition)
 	}
 	if d := t.OnFailure; d != "" && !ValidDestination(d) {
-		add("on_failure", "Invalid on_failure destination", "%q: %s", d, DestinationHelp)
+		add("on_failure", "Invalid on_failure destination", "%q: use %s", d, DestinationForms)
 	}
 	return errs
 }

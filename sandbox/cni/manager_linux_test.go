@@ -130,6 +130,26 @@ func udpSink(t *testing.T, ns, addr string) <-chan string {
 	return ch
 }
 
+// newDB makes a "database" the host routes to: a namespace with a veth, the host's end at
+// <prefix>.1/24, the server's at <prefix>.2 listening on ports 5432 and 6000. It returns the
+// namespace; all goes at the test's end.
+func newDB(t *testing.T, prefix string) string {
+	t.Helper()
+	db := newNS(t, "lgwt-db")
+	hostEnd := fmt.Sprintf("lgwtd%d", rand.IntN(1e5))
+	ip(t, "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", db)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostEnd).Run() })
+	ip(t, "addr", "add", prefix+".1/24", "dev", hostEnd)
+	ip(t, "link", "set", hostEnd, "up")
+	ip(t, "-n", db, "addr", "add", prefix+".2/24", "dev", "eth0")
+	ip(t, "-n", db, "link", "set", "eth0", "up")
+	ip(t, "-n", db, "link", "set", "lo", "up")
+	ip(t, "-n", db, "route", "add", "default", "via", prefix+".1")
+	listen(t, db, prefix+".2:5432")
+	listen(t, db, prefix+".2:6000")
+	return db
+}
+
 // TestAttachEgressAndCleanUp: environments on a bridge network get an address and reach what
 // their rules allow (a "database" in a namespace of the test's, on one port and not another),
 // never the host, another environment, or anything with a forged source address; Detach
@@ -139,19 +159,7 @@ func TestAttachEgressAndCleanUp(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
 	work := t.TempDir()
-	// A "database" network the host routes to: 10.251.9.0/24, the server at .2.
-	db := newNS(t, "lgwt-db")
-	hostEnd := fmt.Sprintf("lgwtd%d", rand.IntN(1e4))
-	ip(t, "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", db)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostEnd).Run() })
-	ip(t, "addr", "add", "10.251.9.1/24", "dev", hostEnd)
-	ip(t, "link", "set", hostEnd, "up")
-	ip(t, "-n", db, "addr", "add", "10.251.9.2/24", "dev", "eth0")
-	ip(t, "-n", db, "link", "set", "eth0", "up")
-	ip(t, "-n", db, "link", "set", "lo", "up")
-	ip(t, "-n", db, "route", "add", "default", "via", "10.251.9.1")
-	listen(t, db, "10.251.9.2:5432")
-	listen(t, db, "10.251.9.2:6000")
+	db := newDB(t, "10.251.9") // a "database" the host routes to, at 10.251.9.2
 
 	_, subnet, _ := net.ParseCIDR("10.251.8.0/24")
 	name := fmt.Sprintf("t%d", rand.IntN(1e6))
@@ -296,17 +304,7 @@ func TestOperatorConfList(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
 	work := t.TempDir()
-	db := newNS(t, "lgwt-db")
-	hostEnd := fmt.Sprintf("lgwto%d", rand.IntN(1e4))
-	ip(t, "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", db)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostEnd).Run() })
-	ip(t, "addr", "add", "10.251.19.1/24", "dev", hostEnd)
-	ip(t, "link", "set", hostEnd, "up")
-	ip(t, "-n", db, "addr", "add", "10.251.19.2/24", "dev", "eth0")
-	ip(t, "-n", db, "link", "set", "eth0", "up")
-	ip(t, "-n", db, "route", "add", "default", "via", "10.251.19.1")
-	listen(t, db, "10.251.19.2:5432")
-	listen(t, db, "10.251.19.2:6000")
+	newDB(t, "10.251.19")
 
 	name := fmt.Sprintf("p%d", rand.IntN(1e6))
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[{"type":"ptp","ipMasq":false,

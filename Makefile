@@ -14,7 +14,8 @@ export GOFLAGS := $(strip $(GOFLAGS) -tags=seccomp)
 # fuzz targets run briefly by make test (package:Target), each for FUZZ_EXECS inputs.
 FUZZ_TARGETS  := ./internal/unpack:FuzzZip ./internal/unpack:FuzzTar ./internal/unpack:FuzzLayer ./internal/image:FuzzParseRef ./config:FuzzLoadConfig \
 	./gateway/sigv4:FuzzVerify ./sandbox:FuzzRuntimeAPI ./sandbox:FuzzSubscription ./internal/asyncq:FuzzDecode ./gateway:FuzzForwardedStream \
-	./gateway:FuzzForwardResponse ./internal/lambda/eventstream:FuzzWriter ./internal/lambda:FuzzDestinationARN ./internal/structs:FuzzParseEgressRule ./internal/signing:FuzzSignedZip
+	./gateway:FuzzForwardResponse ./internal/lambda/eventstream:FuzzWriter ./internal/lambda:FuzzDestinationARN ./internal/structs:FuzzParseEgressRule ./internal/signing:FuzzSignedZip \
+	./internal/invoke:FuzzTraceHeaders
 FUZZ_EXECS    ?= 3000x
 
 .PHONY: all deps build examples run test test-unit test-integration fuzz lint bench clean proto docs

@@ -277,6 +277,9 @@ type InvokeInput struct {
 	// AcceptStream takes a response the runtime streams as InvokeOutput.Stream (function URLs
 	// in RESPONSE_STREAM mode, InvokeWithResponseStream) instead of reading it whole.
 	AcceptStream bool
+	// TraceID is the invocation's X-Ray trace header (invoke.TraceFromHeaders); a new one is made
+	// when empty.
+	TraceID string
 }
 
 // InvokeOutput is the outcome: Status 200 (with the function's response or error), 202 or 204.
@@ -359,10 +362,13 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 	if in.RequestID == "" {
 		in.RequestID = uuid.NewString()
 	}
+	if in.TraceID == "" {
+		in.TraceID = invoke.NewTraceID()
+	}
 	arn := lambda.FunctionARN(g.cfg.Region, fn.Name, in.Qualifier)
 	req := &invoke.Request{
 		RequestID: in.RequestID, Payload: in.Payload, InvokedFunctionARN: arn, Version: version,
-		ClientContext: in.ClientContext, Tail: in.LogTail, AcceptStream: in.AcceptStream,
+		ClientContext: in.ClientContext, Tail: in.LogTail, AcceptStream: in.AcceptStream, TraceID: in.TraceID,
 	}
 	switch in.InvocationType {
 	case "", RequestResponse:

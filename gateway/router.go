@@ -504,8 +504,12 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 		defer release() // a stream is written whole before ServeInvoke returns
 	}
 	cc, _ := base64.StdEncoding.DecodeString(h.Get(hClientCtx))
+	trace := h.Get(hTrace)
+	if !invoke.ValidXRay(trace) {
+		trace = invoke.NewTraceID() // a peer sends a valid one; never pass on anything else
+	}
 	req := &invoke.Request{RequestID: h.Get(hRequestID), Payload: payload, InvokedFunctionARN: h.Get(hARN), Version: version,
-		ClientContext: string(cc), TraceID: h.Get(hTrace), AcceptStream: h.Get(hAcceptStream) == "true", Tail: h.Get(hTail) == "true"}
+		ClientContext: string(cc), TraceID: trace, AcceptStream: h.Get(hAcceptStream) == "true", Tail: h.Get(hTail) == "true"}
 	// Tell the caller's node the call is here if it runs for a while (see forwardAckTimeout);
 	// a quick call's own answer says so, without the extra write.
 	var ackMu sync.Mutex

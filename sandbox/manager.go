@@ -2,9 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -175,25 +172,6 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	return m, nil
 }
 
-// newTraceID makes an X-Ray style trace header, which runtimes expect to find on every event.
-func newTraceID() string {
-	var r [20]byte
-	_, _ = rand.Read(r[:])
-	// Root=1-<8 hex of the epoch seconds>-<24 hex>;Parent=<16 hex>;Sampled=0, built in one
-	// allocation: it is made for every invocation that arrives without one.
-	var ts [4]byte
-	binary.BigEndian.PutUint32(ts[:], uint32(time.Now().Unix()))
-	var buf [72]byte
-	b := append(buf[:0], "Root=1-"...)
-	b = hex.AppendEncode(b, ts[:])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, r[:12])
-	b = append(b, ";Parent="...)
-	b = hex.AppendEncode(b, r[12:])
-	b = append(b, ";Sampled=0"...)
-	return string(b)
-}
-
 type discardLogs struct{}
 
 func (discardLogs) Append(string, ...string)   {}
@@ -208,7 +186,7 @@ func (m *Manager) Invoke(ctx context.Context, fn *structs.Function, req *invoke.
 		req.Version = structs.LatestVersion
 	}
 	if req.TraceID == "" {
-		req.TraceID = newTraceID()
+		req.TraceID = invoke.NewTraceID()
 	}
 	for {
 		env, cold, err := m.acquire(ctx, fn, req.Version)

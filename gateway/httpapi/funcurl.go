@@ -132,7 +132,7 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 	}
 	out, err := a.cfg.Gateway.Invoke(r.Context(), &gateway.InvokeInput{
 		FunctionName: u.Function, Qualifier: u.Qualifier, Payload: event, RequestID: reqID,
-		AcceptStream: u.InvokeMode == structs.InvokeStream,
+		AcceptStream: u.InvokeMode == structs.InvokeStream, TraceID: invoke.TraceFromHeaders(r.Header),
 	})
 	if err != nil {
 		return err

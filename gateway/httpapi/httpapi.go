@@ -379,6 +379,7 @@ func invokeInput(r *http.Request, reqID string) (*gateway.InvokeInput, error) {
 		Qualifier:      r.URL.Query().Get("Qualifier"),
 		InvocationType: r.Header.Get("X-Amz-Invocation-Type"),
 		RequestID:      reqID,
+		TraceID:        invoke.TraceFromHeaders(r.Header),
 	}
 	switch lt := r.Header.Get("X-Amz-Log-Type"); lt {
 	case "", "None":

@@ -310,7 +310,8 @@ func (a *agentProc) launch() {
 	go func() { a.exitErr = a.cmd.Wait(); close(a.exited) }()
 }
 
-// waitHealthy waits until the agent answers /v1/health.
+// waitHealthy waits until the agent answers /v1/health: 200, or 503 when a check fails (a
+// cluster node without its quorum yet; TestHealth asserts the checks).
 func (a *agentProc) waitHealthy() {
 	t := a.t
 	t.Helper()
@@ -319,7 +320,7 @@ func (a *agentProc) waitHealthy() {
 		resp, err := a.client.Get(a.addr + "/v1/health")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 || resp.StatusCode == 503 && resp.Header.Get("Content-Type") == "application/json" {
 				return
 			}
 		}

@@ -69,6 +69,8 @@ type Config struct {
 	// AccessLog logs every request at INFO on the http.access logger (method, path, function,
 	// status, duration, request ID); without it that line is logged at DEBUG on http.
 	AccessLog bool
+	// Health answers /v1/health and /v1/health/ready; without it both answer ok.
+	Health Health
 }
 
 // URLAuthorizer decides function-URL requests (the plugin host). Authorizing is asked first,
@@ -218,6 +220,7 @@ func New(cfg Config) (http.Handler, error) {
 		{"GET", "/v1/cluster/snapshot", adminAccess, a.snapshotSave},
 		{"PUT", "/v1/cluster/snapshot", adminAccess, a.snapshotRestore},
 		{"GET", "/v1/health", open, a.health},
+		{"GET", "/v1/health/ready", open, a.ready},
 	}
 	// Bodies of any size, read as they arrive: their deadline moves with each read.
 	streamedBodies := map[string]bool{"PUT /v1/cluster/snapshot": true}
@@ -816,6 +819,3 @@ func (a *api) runtimes(w http.ResponseWriter, r *http.Request, reqID string) err
 	return writeJSON(w, reqID, 200, map[string]any{"nodes": out})
 }
 
-func (a *api) health(w http.ResponseWriter, r *http.Request, reqID string) error {
-	return writeJSON(w, reqID, 200, map[string]string{"status": "ok"})
-}

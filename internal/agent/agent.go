@@ -146,6 +146,7 @@ type agent struct {
 	logger hclog.Logger
 
 	closers []func(context.Context) error // run in reverse order at close
+	health  *health                       // /v1/health's checks; draining is set at close
 	// left is closed when the node left the cluster (`gateway cluster leave`): the agent stops.
 	left     chan struct{}
 	leftOnce sync.Once
@@ -157,6 +158,9 @@ func (a *agent) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout+10*time.Second)
 	defer cancel()
 	var errs []error
+	if a.health != nil {
+		a.health.draining.Store(true)
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](ctx); err != nil {
 			errs = append(errs, err)
@@ -451,8 +455,20 @@ func (a *agent) start(ctx context.Context) error {
 		a.logger.Warn("the API is open: no access_key blocks, so every request is accepted unsigned; " +
 			"add access_key blocks (policy \"admin\" or \"invoke\") to require AWS Signature V4")
 	}
+	a.health = &health{raft: node, plugins: plugins.Status, dataDir: dataDir, sandboxDir: filepath.Join(dataDir, "sandbox")}
+	if driver.Name() == "process" {
+		a.health.sandboxDir = filepath.Join(dataDir, "sandbox-process")
+	} else {
+		a.health.cgroupRoot = "/sys/fs/cgroup"
+	}
+	a.health.checkSystem()
+	healthCtx, stopHealth := context.WithCancel(context.Background())
+	healthDone := make(chan struct{})
+	go func() { defer close(healthDone); a.health.run(healthCtx) }()
+	a.onClose(func(context.Context) error { stopHealth(); <-healthDone; return nil })
 	handler, err := httpapi.New(httpapi.Config{
 		Gateway:    gw,
+		Health:     a.health,
 		URLDomain:  cfg.HTTP.URLDomain,
 		Verifier:   verifier,
 		Policies:   cfg.AccessKeyPolicies(),
@@ -526,6 +542,7 @@ func (a *agent) start(ctx context.Context) error {
 	addr := ln.Addr().String()
 	a.logger.Info("gateway agent started", "node", cfg.NodeName, "http", addr, "https", tlsConfig != nil, "raft", cfg.Cluster.Address,
 		"driver", driver.Name(), "data_dir", dataDir, "functions", len(node.State().Functions()))
+	a.health.started.Store(true)
 	if a.opts.Ready != nil {
 		a.opts.Ready(addr)
 	}

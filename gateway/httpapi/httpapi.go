@@ -818,4 +818,3 @@ func (a *api) runtimes(w http.ResponseWriter, r *http.Request, reqID string) err
 	}
 	return writeJSON(w, reqID, 200, map[string]any{"nodes": out})
 }
-

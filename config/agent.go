@@ -36,6 +36,8 @@ type Agent struct {
 	LogJSON  bool
 	// Debug is the debug block: what the agent exposes for debugging it.
 	Debug Debug
+	// Tracing is the tracing block (span export over OTLP); nil: no tracing.
+	Tracing *Tracing
 	// GoMaxProcs is how many threads run the agent's Go code at once (GOMAXPROCS); 0 lets the
 	// agent choose: half the CPUs it may use, at least one.
 	GoMaxProcs int
@@ -397,6 +399,7 @@ type agentFile struct {
 	LogJSON  *bool               `hcl:"log_json,optional"`
 	OldDebug *bool               `hcl:"enable_debug,optional"` // deprecated: debug { pprof }
 	Debug    *debugBlock         `hcl:"debug,block"`
+	Tracing  *tracingBlock       `hcl:"tracing,block"`
 	Procs    *int                `hcl:"gomaxprocs,optional"`
 	HTTP     *httpBlock          `hcl:"http,block"`
 	Cluster  *clusterBlock       `hcl:"cluster,block"`
@@ -663,6 +666,11 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 	}
 	if raw.Debug != nil && raw.Debug.Pprof != nil {
 		a.Debug.Pprof = *raw.Debug.Pprof
+	}
+	if raw.Tracing != nil {
+		var d hcl.Diagnostics
+		a.Tracing, d = decodeTracing(raw.Tracing)
+		diags = append(diags, d...)
 	}
 	if raw.LogJSON != nil {
 		a.LogJSON = *raw.LogJSON

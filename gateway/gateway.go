@@ -108,6 +108,8 @@ type Config struct {
 	Store   Store
 	Code    CodeStore
 	Logger  hclog.Logger
+	// Tracer records the admit phase of invocations as spans; nil when tracing is off.
+	Tracer invoke.Tracer
 	// StoreErrors lets the gateway recognise the store's not-found and conflict errors.
 	StoreErrors StoreErrors
 	// MaxAsync bounds the backlog of accepted Event invocations.
@@ -280,6 +282,8 @@ type InvokeInput struct {
 	// TraceID is the invocation's X-Ray trace header (invoke.TraceFromHeaders); a new one is made
 	// when empty.
 	TraceID string
+	// TraceFromCaller says the caller sent TraceID (its span is the parent of the first span).
+	TraceFromCaller bool
 }
 
 // InvokeOutput is the outcome: Status 200 (with the function's response or error), 202 or 204.
@@ -384,12 +388,20 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 		return nil, lambda.InvalidParameter("invalid invocation type %q: use RequestResponse, Event or DryRun", in.InvocationType)
 	}
 	run := g.cfg.Invoker.Invoke
+	var admitSpan invoke.Span
+	if t := g.cfg.Tracer; t != nil {
+		_, admitSpan = t.Start(ctx, invoke.PhaseAdmit, invoke.SpanInfo{TraceID: req.TraceID, FromCaller: in.TraceFromCaller,
+			RequestID: req.RequestID, Function: fn.Name, Version: version})
+	}
 	release, err := g.admit(ctx, fn.Name)
 	if err == errPoolFull {
 		// This node's unreserved share is taken: a peer's share may have room.
 		if o, ok := g.cfg.Invoker.(Overflow); ok {
 			release, run, err = func() {}, o.InvokeElsewhere, nil
 		}
+	}
+	if admitSpan != nil {
+		admitSpan.End(errorType(err))
 	}
 	if err != nil {
 		return nil, err
@@ -410,6 +422,18 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 		out.FunctionError = "Unhandled"
 	}
 	return out, nil
+}
+
+// errorType names err for a span: a Lambda error's type, "" for none.
+func errorType(err error) string {
+	if err == nil {
+		return ""
+	}
+	var le *lambda.Error
+	if errors.As(err, &le) {
+		return le.Type
+	}
+	return "ServiceException"
 }
 
 func (g *Gateway) invokeError(fn *structs.Function, err error) error {

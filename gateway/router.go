@@ -69,6 +69,9 @@ type RouterConfig struct {
 	Peers  Peers
 	State  Functions
 	Logger hclog.Logger
+	// Tracer records the forward phase as a span and continues a peer's trace (its traceparent)
+	// in the calls it forwards here; nil when tracing is off.
+	Tracer invoke.Tracer
 }
 
 // ReportInterval is how often a node tells its peers what it has idle and free.
@@ -323,6 +326,7 @@ const (
 	hARN          = "Gateway-Invoked-Arn"
 	hClientCtx    = "Gateway-Client-Context"
 	hTrace        = "Gateway-Trace-Id"
+	hTraceparent  = "Traceparent" // the forward span's, when tracing is on
 	hAcceptStream = "Gateway-Accept-Stream"
 	hTail         = "Gateway-Log-Tail"
 	hKind         = "Gateway-Response"
@@ -372,7 +376,7 @@ func (c cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); 
 
 // forward runs req on the peer at addr, admitted against the peer's unreserved share when
 // admitPool. errPeerUnavailable means it did not start there.
-func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *invoke.Request, admitPool bool) (_ *invoke.Response, err error) {
+func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function, req *invoke.Request, admitPool bool) (out *invoke.Response, err error) {
 	ctx, cancelDeadline := context.WithTimeout(ctx, fn.Timeout+forwardGrace)
 	ctx, cancel := context.WithCancelCause(ctx)
 	keep := false // a streamed response's body keeps the context until it is closed
@@ -418,6 +422,22 @@ func (r *Router) forward(ctx context.Context, addr string, fn *structs.Function,
 	h.Set(hRequestID, req.RequestID)
 	h.Set(hARN, req.InvokedFunctionARN)
 	h.Set(hTrace, req.TraceID)
+	if t := r.cfg.Tracer; t != nil {
+		var sp invoke.Span
+		_, sp = t.Start(ctx, invoke.PhaseForward, invoke.SpanInfo{TraceID: req.TraceID, RequestID: req.RequestID, Function: fn.Name, Version: req.Version})
+		// The peer's spans are this one's children: W3C's header carries its id.
+		h.Set(hTraceparent, sp.Traceparent())
+		defer func() {
+			errType := ""
+			switch {
+			case err != nil:
+				errType = "Gateway.ForwardFailed"
+			case out != nil && out.FunctionError:
+				errType = out.ErrorType
+			}
+			sp.End(errType)
+		}()
+	}
 	if req.ClientContext != "" {
 		h.Set(hClientCtx, base64.StdEncoding.EncodeToString([]byte(req.ClientContext)))
 	}
@@ -521,7 +541,11 @@ func (r *Router) ServeInvoke(w http.ResponseWriter, hreq *http.Request) {
 			w.WriteHeader(http.StatusProcessing)
 		}
 	})
-	resp, err := r.cfg.Local.Invoke(hreq.Context(), fn, req)
+	ctx := hreq.Context()
+	if t := r.cfg.Tracer; t != nil {
+		ctx = t.Remote(ctx, h.Get(hTraceparent))
+	}
+	resp, err := r.cfg.Local.Invoke(ctx, fn, req)
 	ackMu.Lock()
 	answered = true
 	ackMu.Unlock()

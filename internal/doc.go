@@ -19,6 +19,8 @@
 //     kept as unpacked layers in a content-addressed store.
 //   - signing: code signatures in Sigstore's formats: signed zips, bundles, publishers, and
 //     their verification with sigstore-go.
+//   - tracing: spans of invocations' phases exported over OTLP/HTTP with the OpenTelemetry SDK,
+//     behind invoke.Tracer (nothing of it runs when tracing is off).
 //
 // Test fixtures, which only tests build, start or import (testfixtures/):
 //   - testfunction: an aws-lambda-go function driven by its event; testbuild builds it.
@@ -26,6 +28,7 @@
 //   - testplugin: a trigger and extension plugin for the host's and the agent's tests.
 //   - s3test: a real S3-compatible server (versitygw).
 //   - sigtest: a certificate authority, code-signing certificates and bundles signed with them.
+//   - otlpsink: an OTLP/HTTP trace receiver decoding what a real exporter sends.
 //
 // layout is the test of the rules. What plugins share with the agent (the NATS queue and stream
 // conventions, the plugin-side NATS set-up) is not here but in plugins/sdk, so that the built-in

@@ -34,6 +34,7 @@ type envConfig struct {
 	logger          hclog.Logger
 	maxStreamBytes  int64
 	shutdownTimeout time.Duration
+	tracer          invoke.Tracer // nil: tracing off
 }
 
 // envOwner is the manager that pools an environment, as the environment calls back to it.
@@ -115,6 +116,10 @@ type environment struct {
 	// it whether the freeze happened anyway.
 	freezeMu sync.Mutex
 	frozen   bool
+	// traceCtx and traceReq are the last invocation's, for its freeze's span (guarded by mu;
+	// set only while tracing is on).
+	traceCtx context.Context
+	traceReq *invoke.Request
 
 	teardown sync.Once
 	gone     chan struct{} // closed once destroy finished
@@ -491,7 +496,7 @@ func (e *environment) runtimeDone(inv *invocation, status, errType string, produ
 // checkout makes an environment taken from the pool busy, thawing it if it was frozen. When the
 // thaw fails the environment is reset and errThawFailed returned; errEnvRetired means it was
 // retired while parked.
-func (e *environment) checkout(ctx context.Context) error {
+func (e *environment) checkout(ctx context.Context, req *invoke.Request) error {
 	e.mu.Lock()
 	if !e.toLocked(phaseThawing) {
 		e.mu.Unlock()
@@ -510,9 +515,20 @@ func (e *environment) checkout(ctx context.Context) error {
 
 	e.freezeMu.Lock()
 	if e.frozen {
+		var start time.Time
+		if e.cfg.tracer != nil {
+			start = time.Now()
+		}
 		tctx, cancel := context.WithTimeout(ctx, FreezeTimeout)
 		err := e.inst.Thaw(tctx)
 		cancel()
+		if e.cfg.tracer != nil && req != nil {
+			errType := ""
+			if err != nil {
+				errType = "Sandbox.ThawFailed"
+			}
+			e.cfg.tracer.Record(ctx, invoke.PhaseThaw, e.spanInfo(req, false), start, time.Now(), errType)
+		}
 		if err != nil {
 			e.freezeMu.Unlock()
 			go e.reset("failure")
@@ -561,8 +577,21 @@ func (e *environment) freezeIfIdle(gen uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), FreezeTimeout)
 	defer cancel()
 	e.stopFreeze = cancel
+	traceCtx, traceReq := e.traceCtx, e.traceReq
+	e.traceCtx, e.traceReq = nil, nil
 	e.mu.Unlock()
+	var start time.Time
+	if traceReq != nil {
+		start = time.Now()
+	}
 	err := e.inst.Freeze(ctx)
+	if traceReq != nil {
+		errType := ""
+		if err != nil && !errors.Is(err, context.Canceled) {
+			errType = "Sandbox.FreezeFailed"
+		}
+		e.cfg.tracer.Record(traceCtx, invoke.PhaseFreeze, e.spanInfo(traceReq, false), start, time.Now(), errType)
+	}
 	// Stuck frozen is not known to run: the next checkout thaws it, and resets it if that fails
 	// too. Any other error left it thawed (a cancel by a checkout rolled the freeze back).
 	e.frozen = err == nil || errors.Is(err, ErrStuckFrozen)
@@ -586,6 +615,11 @@ func (e *environment) freezeIfIdle(gen uint64) {
 	}
 }
 
+// spanInfo is what this environment's spans say of req.
+func (e *environment) spanInfo(req *invoke.Request, cold bool) invoke.SpanInfo {
+	return invoke.SpanInfo{TraceID: req.TraceID, RequestID: req.RequestID, Function: e.fn.Name, Version: req.Version, Cold: cold}
+}
+
 // invoke hands req to the runtime and waits for its answer. initDur is non-zero on a cold start.
 // An environment taken from the pool is checked out (thawed) first: errEnvRetired and
 // errThawFailed then say it cannot serve, and the caller takes another.
@@ -594,7 +628,7 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 	parked := e.phase.parked()
 	e.mu.Unlock()
 	if parked {
-		if err := e.checkout(ctx); err != nil {
+		if err := e.checkout(ctx, req); err != nil {
 			return nil, err
 		}
 	}
@@ -629,6 +663,12 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 			return r
 		})
 	}
+	if e.cfg.tracer != nil {
+		// The freeze that follows this invocation is its last phase.
+		e.mu.Lock()
+		e.traceCtx, e.traceReq = ctx, req
+		e.mu.Unlock()
+	}
 	e.deliver(inv)
 	e.notifyInvoke(inv)
 
@@ -636,9 +676,15 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 	case <-inv.done:
 	case <-ctx.Done():
 		close(inv.gone)
+		if e.cfg.tracer != nil {
+			e.cfg.tracer.Record(ctx, invoke.PhaseRuntime, e.spanInfo(req, initDur > 0), now, time.Now(), "Gateway.CallerGone")
+		}
 		return nil, ctx.Err()
 	}
 	resp := inv.resp
+	if e.cfg.tracer != nil {
+		e.cfg.tracer.Record(ctx, invoke.PhaseRuntime, e.spanInfo(req, initDur > 0), now, time.Now(), resp.ErrorType)
+	}
 	if st, ok := resp.Stream.(*stream); ok && req.Tail {
 		// The log ends after the stream does: the caller asks for it then (Stream.LogTail).
 		st.setTail(inv)

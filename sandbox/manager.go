@@ -39,6 +39,9 @@ type LogSink interface {
 // ManagerConfig configures the environment manager.
 type ManagerConfig struct {
 	Driver Driver
+	// Tracer records the thaw, runtime and freeze phases of invocations as spans; nil when
+	// tracing is off (nothing is timed then).
+	Tracer invoke.Tracer
 	Code   CodeSource
 	// Check, when set, must pass before an environment of a function starts.
 	Check CodeCheck
@@ -167,7 +170,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		stopJanitor: make(chan struct{}),
 		janitorDone: make(chan struct{}),
 	}
-	m.envCfg = envConfig{logs: cfg.Logs, logger: m.logger, maxStreamBytes: cfg.MaxStreamBytes, shutdownTimeout: cfg.ShutdownTimeout}
+	m.envCfg = envConfig{logs: cfg.Logs, logger: m.logger, maxStreamBytes: cfg.MaxStreamBytes, shutdownTimeout: cfg.ShutdownTimeout, tracer: cfg.Tracer}
 	go m.janitor()
 	return m, nil
 }

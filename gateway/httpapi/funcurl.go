@@ -130,9 +130,10 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 	if err != nil {
 		return err
 	}
+	trace, fromCaller := requestTrace(r)
 	out, err := a.cfg.Gateway.Invoke(r.Context(), &gateway.InvokeInput{
 		FunctionName: u.Function, Qualifier: u.Qualifier, Payload: event, RequestID: reqID,
-		AcceptStream: u.InvokeMode == structs.InvokeStream, TraceID: invoke.TraceFromHeaders(r.Header),
+		AcceptStream: u.InvokeMode == structs.InvokeStream, TraceID: trace, TraceFromCaller: fromCaller,
 	})
 	if err != nil {
 		return err

@@ -71,6 +71,9 @@ type Config struct {
 	AccessLog bool
 	// Health answers /v1/health and /v1/health/ready; without it both answer ok.
 	Health Health
+	// Tracer records the receive phase of invocations (the handler) as spans; nil when tracing
+	// is off.
+	Tracer invoke.Tracer
 }
 
 // URLAuthorizer decides function-URL requests (the plugin host). Authorizing is asked first,
@@ -128,15 +131,15 @@ func New(cfg Config) (http.Handler, error) {
 	r.SkipClean(true)
 	// Function URLs come first: their host or /fn/ prefix takes every method and path.
 	r.MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool { return a.isURLRequest(req) }).
-		Handler(a.wrap(a.functionURL))
+		Handler(a.wrap(a.traced(a.functionURL)))
 	// Every route, in one table.
 	routes := []struct {
 		method, path string
 		need         access
 		h            handler
 	}{
-		{"POST", "/2015-03-31/functions/{name}/invocations", invokeAccess, a.invoke},
-		{"POST", "/2021-11-15/functions/{name}/response-streaming-invocations", invokeAccess, a.invokeWithResponseStream},
+		{"POST", "/2015-03-31/functions/{name}/invocations", invokeAccess, a.traced(a.invoke)},
+		{"POST", "/2021-11-15/functions/{name}/response-streaming-invocations", invokeAccess, a.traced(a.invokeWithResponseStream)},
 		{"POST", "/2015-03-31/functions", adminAccess, a.createFunction},
 		{"GET", "/2015-03-31/functions/", adminAccess, a.listFunctions},
 		{"GET", "/2015-03-31/functions", adminAccess, a.listFunctions},
@@ -382,8 +385,8 @@ func invokeInput(r *http.Request, reqID string) (*gateway.InvokeInput, error) {
 		Qualifier:      r.URL.Query().Get("Qualifier"),
 		InvocationType: r.Header.Get("X-Amz-Invocation-Type"),
 		RequestID:      reqID,
-		TraceID:        invoke.TraceFromHeaders(r.Header),
 	}
+	in.TraceID, in.TraceFromCaller = requestTrace(r)
 	switch lt := r.Header.Get("X-Amz-Log-Type"); lt {
 	case "", "None":
 	case "Tail":

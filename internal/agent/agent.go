@@ -36,7 +36,9 @@ import (
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/asyncq"
 	"github.com/lambdagw/gateway/internal/funclog"
+	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/pki"
+	"github.com/lambdagw/gateway/internal/tracing"
 	"github.com/lambdagw/gateway/plugins/host"
 	"github.com/lambdagw/gateway/plugins/sdk/logfmt"
 	"github.com/lambdagw/gateway/sandbox"
@@ -312,11 +314,26 @@ func (a *agent) start(ctx context.Context) error {
 		logSink = teeLogs{store: logs, host: plugins}
 	}
 
+	// Spans of invocations' phases, when a tracing block asks for them. Nothing at all
+	// otherwise: a nil Tracer is never called. Flushed after everything else stopped.
+	var tracer invoke.Tracer
+	if t := cfg.Tracing; t != nil {
+		tr, err := tracing.New(tracing.Config{Endpoint: t.OTLPEndpoint, Insecure: t.Insecure, Headers: t.Headers,
+			SampleRatio: t.SampleRatio, ServiceName: t.ServiceName, NodeName: cfg.NodeName, Logger: a.logger})
+		if err != nil {
+			return err
+		}
+		a.onClose(tr.Shutdown)
+		tracer = tr
+		a.logger.Info("tracing: exporting spans over OTLP/HTTP", "sample_ratio", t.SampleRatio)
+	}
+
 	// Code signatures are checked at deploy by the gateway, and again here before an
 	// environment starts, with this node's publishers.
 	signatures := newCodeVerifier(cfg.NodeName, cfg.Region, cfg.Signing, code, imgs.s, node, a.logger)
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{
 		Driver:             driver,
+		Tracer:             tracer,
 		Code:               code,
 		Check:              signatures,
 		Images:             imgs,
@@ -363,7 +380,7 @@ func (a *agent) start(ctx context.Context) error {
 
 	// In a cluster an invocation runs where an environment of its version is idle, or where
 	// there is room: the router forwards it to a peer over the node RPC, or runs it here.
-	router := gateway.NewRouter(gateway.RouterConfig{Local: mgr, Peers: node, State: node.State(), Logger: a.logger})
+	router := gateway.NewRouter(gateway.RouterConfig{Local: mgr, Peers: node, State: node.State(), Logger: a.logger, Tracer: tracer})
 	routerRef.Store(router)
 	routerCtx, stopRouter := context.WithCancel(context.Background())
 	routerDone := make(chan struct{})
@@ -391,6 +408,7 @@ func (a *agent) start(ctx context.Context) error {
 		RetryDelay:     cfg.Async.RetryDelay,
 		PeerCounters:   peerAsyncCounters(node),
 		Verifier:       signatures,
+		Tracer:         tracer,
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)
@@ -469,6 +487,7 @@ func (a *agent) start(ctx context.Context) error {
 	handler, err := httpapi.New(httpapi.Config{
 		Gateway:    gw,
 		Health:     a.health,
+		Tracer:     tracer,
 		URLDomain:  cfg.HTTP.URLDomain,
 		Verifier:   verifier,
 		Policies:   cfg.AccessKeyPolicies(),

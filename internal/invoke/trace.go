@@ -29,15 +29,22 @@ const MaxTraceHeader = 256
 // well formed, else its traceparent converted, else a new one. A header given more than once
 // is ambiguous and ignored.
 func TraceFromHeaders(h http.Header) string {
+	t, _ := IncomingTrace(h)
+	return t
+}
+
+// IncomingTrace is TraceFromHeaders, also saying whether the trace came from the caller (false:
+// it was made here).
+func IncomingTrace(h http.Header) (trace string, fromCaller bool) {
 	if v := h[HeaderXRay]; len(v) == 1 && ValidXRay(v[0]) {
-		return v[0]
+		return v[0], true
 	}
 	if v := h[HeaderTraceparent]; len(v) == 1 {
 		if x, ok := TraceparentToXRay(v[0]); ok {
-			return x
+			return x, true
 		}
 	}
-	return NewTraceID()
+	return NewTraceID(), false
 }
 
 // ValidXRay reports whether s is a well-formed X-Ray trace header: ';'-separated key=value

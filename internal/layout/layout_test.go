@@ -71,6 +71,8 @@ var forbidden = map[string][]string{
 	// The durable queue of asynchronous invocations: JetStream below the gateway, which decides.
 	"internal/asyncq":  {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
 	"internal/funclog": {"*"},
+	// Span export with the OpenTelemetry SDK, behind invoke.Tracer: the invocation types only.
+	"internal/tracing": {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
 	"internal/pki":     {"*"},
 	"internal/unpack":  {"*"},
 	// Code signatures: Sigstore's formats and sigstore-go, nothing of the module but the shared types.

@@ -319,6 +319,12 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		return forbiddenSyscalls(), nil
 	case "cpus":
 		return map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "policies": schedPolicies()}, nil
+	case "trace":
+		// The trace header aws-lambda-go set for this invocation from Lambda-Runtime-Trace-Id,
+		// logged (an asynchronous call's caller reads it there) and returned.
+		id := os.Getenv("_X_AMZN_TRACE_ID")
+		fmt.Printf("trace %s %s\n", ev.Name, id)
+		return map[string]string{"trace": id}, nil
 	case "env":
 		env := map[string]string{}
 		for _, kv := range os.Environ() {

@@ -25,6 +25,10 @@ func TestTraceFromHeaders(t *testing.T) {
 			"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"},
 		{"traceparent unsampled", http.Header{HeaderTraceparent: {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}},
 			"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=0"},
+		{"traceparent other flags, sampled", http.Header{HeaderTraceparent: {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0b"}},
+			"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"},
+		{"traceparent other flags, unsampled", http.Header{HeaderTraceparent: {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fa"}},
+			"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=0"},
 		{"xray wins over traceparent", http.Header{HeaderXRay: {goodXRay}, HeaderTraceparent: {goodTP}}, goodXRay},
 		{"bad xray falls back to traceparent", http.Header{HeaderXRay: {"Root=nope"}, HeaderTraceparent: {goodTP}},
 			"Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"},
@@ -148,4 +152,22 @@ func FuzzTraceHeaders(f *testing.F) {
 			t.Fatalf("traceparent %q converted to invalid %q", tp, x)
 		}
 	})
+}
+
+// TestTraceFromHeadersAllocs: the trace header is read on every invocation: a caller's valid
+// X-Amzn-Trace-Id is kept as it came (no allocation), a traceparent or a new header costs the
+// one string.
+func TestTraceFromHeadersAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		h    http.Header
+		want float64
+	}{
+		{http.Header{HeaderXRay: {goodXRay}}, 0},
+		{http.Header{HeaderTraceparent: {goodTP}}, 1},
+		{http.Header{}, 1},
+	} {
+		if got := testing.AllocsPerRun(100, func() { _ = TraceFromHeaders(tc.h) }); got != tc.want {
+			t.Errorf("%v: %v allocations, want %v", tc.h, got, tc.want)
+		}
+	}
 }

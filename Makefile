@@ -15,7 +15,8 @@ export GOFLAGS := $(strip $(GOFLAGS) -tags=seccomp)
 FUZZ_TARGETS  := ./internal/unpack:FuzzZip ./internal/unpack:FuzzTar ./internal/unpack:FuzzLayer ./internal/image:FuzzParseRef ./config:FuzzLoadConfig \
 	./gateway/sigv4:FuzzVerify ./sandbox:FuzzRuntimeAPI ./sandbox:FuzzSubscription ./internal/asyncq:FuzzDecode ./gateway:FuzzForwardedStream \
 	./gateway:FuzzForwardResponse ./internal/lambda/eventstream:FuzzWriter ./internal/lambda:FuzzDestinationARN ./internal/structs:FuzzParseEgressRule ./internal/signing:FuzzSignedZip \
-	./internal/invoke:FuzzTraceHeaders
+	./internal/invoke:FuzzTraceHeaders \
+	./internal/funclog:FuzzParseParams ./internal/funclog:FuzzParseRecord
 FUZZ_EXECS    ?= 3000x
 
 .PHONY: all deps build examples run test test-unit test-integration fuzz lint bench clean proto docs

@@ -284,7 +284,7 @@ func (m *Manager) create(ctx context.Context, spec Spec) (Instance, error) {
 // destroyed (the caller still owns its accounting).
 func (e *environment) start(ctx context.Context) error {
 	fn := e.fn
-	e.cfg.logs.Platform(fn.Name, fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id))
+	e.cfg.logs.Log(fn.Name, "", true, []string{fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id)})
 	e.startedAt = time.Now()
 	e.startTelemetry()
 	initType := e.initType()
@@ -416,7 +416,7 @@ func (e *environment) initFailed(ie *initError) {
 		line += "\tError Type: " + ie.errorType
 	}
 	e.out.drain()
-	e.cfg.logs.Platform(e.fn.Name, line)
+	e.cfg.logs.Log(e.fn.Name, "", true, []string{line})
 	errType := ""
 	if ie.status == "error" {
 		errType = ie.errorType

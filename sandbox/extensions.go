@@ -205,7 +205,7 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 	}
 	e.mu.Unlock()
 	evs := x.events()
-	e.cfg.logs.Platform(e.fn.Name, fmt.Sprintf("EXTENSION Name: %s State: Registered Events: [%s]", name, strings.Join(evs, ",")))
+	e.cfg.logs.Log(e.fn.Name, "", true, []string{fmt.Sprintf("EXTENSION Name: %s State: Registered Events: [%s]", name, strings.Join(evs, ","))})
 	e.platform("platform.extension", func(bool, string) any {
 		return map[string]any{"name": name, "state": "Ready", "events": evs}
 	})

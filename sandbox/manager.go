@@ -28,12 +28,12 @@ type CodeCheck interface {
 
 // LogSink receives a function's log lines.
 type LogSink interface {
-	// Append takes lines the runtime wrote: a sink may drop them (counted) under a flood.
-	Append(function string, lines ...string)
-	// Platform takes the gateway's own lines (INIT_START, START, END, REPORT, INIT_REPORT, a
-	// timeout): only these may become platform telemetry, so a function cannot forge them by
-	// printing one.
-	Platform(function string, lines ...string)
+	// Log takes lines of the function attributed to the invocation requestID ("" outside one).
+	// platform: the gateway's own lines (INIT_START, START, END, REPORT, INIT_REPORT, a timeout,
+	// or their JSON records): only these may become platform telemetry or records, so a
+	// function cannot forge them by printing one. Else the runtime's output, which a sink may
+	// drop (counted) under a flood.
+	Log(function, requestID string, platform bool, lines []string)
 }
 
 // ManagerConfig configures the environment manager.
@@ -177,8 +177,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 
 type discardLogs struct{}
 
-func (discardLogs) Append(string, ...string)   {}
-func (discardLogs) Platform(string, ...string) {}
+func (discardLogs) Log(string, string, bool, []string) {}
 
 // Invoke runs one invocation of fn in a warm environment, or a new one. It returns invoke.ErrNoCapacity
 // when the node cannot start another environment. A Response is returned for everything Lambda

@@ -54,7 +54,7 @@ type memLogs struct {
 	lines map[string][]string
 }
 
-func (l *memLogs) Append(fn string, lines ...string) {
+func (l *memLogs) Log(fn, _ string, _ bool, lines []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lines == nil {
@@ -62,8 +62,6 @@ func (l *memLogs) Append(fn string, lines ...string) {
 	}
 	l.lines[fn] = append(l.lines[fn], lines...)
 }
-
-func (l *memLogs) Platform(fn string, lines ...string) { l.Append(fn, lines...) }
 
 func (l *memLogs) get(fn string) []string {
 	l.mu.Lock()

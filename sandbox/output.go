@@ -165,10 +165,14 @@ func (o *output) flushPartialLocked() {
 // emitLocked logs lines, the gateway's own when platform, and keeps them for the invocation's
 // log tail.
 func (o *output) emitLocked(platform bool, lines ...string) {
-	if platform {
-		o.env.cfg.logs.Platform(o.env.fn.Name, lines...)
-	} else {
-		o.env.cfg.logs.Append(o.env.fn.Name, lines...)
+	// The invocation's request id goes with each line (the extensions' output has none), so
+	// the log can be read per invocation even when environments interleave.
+	var id string
+	if o.inv != nil && !o.extension {
+		id = o.inv.req.RequestID
+	}
+	o.env.cfg.logs.Log(o.env.fn.Name, id, platform, lines)
+	if !platform {
 		if t := o.env.tele.Load(); t != nil {
 			kind := kindFunction
 			if o.extension {

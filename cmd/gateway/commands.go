@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -605,12 +607,26 @@ func (c *functionsCommand) Run(args []string) int {
 
 type logsCommand struct{ ui cli.Ui }
 
-func (c *logsCommand) Synopsis() string { return "Print a function's log" }
+func (c *logsCommand) Synopsis() string { return "Print a function's log from every node" }
 func (c *logsCommand) Help() string {
-	return `Usage: gateway logs [-address URL] [-n 100] [-f] NAME
+	return `Usage: gateway logs [options] NAME
 
-  -n N                     how many of the last lines to print
-  -f                       keep printing new lines until interrupted
+  Prints the function's log lines from every node of the cluster, merged in time order, each
+  with the node that ran it: TIME NODE LINE. A node that cannot be read is said in a line
+  starting with [gateway].
+
+  -n N                     how many of the last lines to print (at most 1000000)
+  -since WHEN              only lines from WHEN on: a duration back from now (15m, 2h) or an
+                           RFC3339 time (2026-01-02T15:04:05Z)
+  -until WHEN              only lines up to WHEN (same forms)
+  -filter PATTERN          only lines containing PATTERN, where * stands for any run of
+                           characters (case-sensitive: "ERROR*timeout")
+  -request-id ID           only the lines of that invocation: START to REPORT and the
+                           runtime's output during it
+  -f, -follow              keep printing new lines from every node until interrupted
+  -json                    print one JSON object per line: time, node, function,
+                           request_id, type (platform, function, platform.start...), level
+                           when known, message
 ` + apiFlagsHelp
 }
 
@@ -619,6 +635,12 @@ func (c *logsCommand) Run(args []string) int {
 	apiOpts := addAPIFlags(fs)
 	n := fs.Int("n", 100, "")
 	follow := fs.Bool("f", false, "")
+	fs.BoolVar(follow, "follow", false, "")
+	since := fs.String("since", "", "")
+	until := fs.String("until", "", "")
+	filter := fs.String("filter", "", "")
+	requestID := fs.String("request-id", "", "")
+	asJSON := fs.Bool("json", false, "")
 	if !parse(fs, c.ui, args) {
 		return 1
 	}
@@ -626,12 +648,32 @@ func (c *logsCommand) Run(args []string) int {
 		fs.Usage()
 		return 1
 	}
+	q := url.Values{"lines": {strconv.Itoa(*n)}, "format": {"json"}}
+	for k, v := range map[string]string{"since": *since, "until": *until, "filter": *filter, "request_id": *requestID} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if *follow {
+		q.Set("follow", "true")
+	}
 	client, ctx, stop, ok := connect(c.ui, apiOpts)
 	if !ok {
 		return 1
 	}
 	defer stop()
-	err := client.Logs(ctx, fs.Arg(0), *n, *follow, func(line string) error { c.ui.Output(line); return nil })
+	err := client.LogLines(ctx, fs.Arg(0), q, func(line string) error {
+		if *asJSON {
+			c.ui.Output(line)
+			return nil
+		}
+		var e struct{ Time, Node, Message string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			return fmt.Errorf("reading the log: %w", err)
+		}
+		c.ui.Output(e.Time + "  " + e.Node + "  " + e.Message)
+		return nil
+	})
 	if err != nil && ctx.Err() == nil {
 		c.ui.Error(errorText(err))
 		return 1

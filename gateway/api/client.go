@@ -401,6 +401,12 @@ func (c *Client) Logs(ctx context.Context, name string, lines int, follow bool, 
 	if follow {
 		q.Set("follow", "true")
 	}
+	return c.LogLines(ctx, name, q, fn)
+}
+
+// LogLines calls fn with each line of GET /v1/functions/{name}/logs with the query q (lines,
+// since, until, filter, request_id, follow, format), until the answer ends or ctx does.
+func (c *Client) LogLines(ctx context.Context, name string, q url.Values, fn func(line string) error) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.addr+"/v1/functions/"+url.PathEscape(name)+"/logs?"+q.Encode(), nil)
 	if err != nil {
 		return err
@@ -418,7 +424,7 @@ func (c *Client) Logs(ctx context.Context, name string, lines int, follow bool, 
 		return lambda.ReadError(resp, b)
 	}
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
 		if err := fn(sc.Text()); err != nil {
 			return err

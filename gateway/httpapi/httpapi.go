@@ -23,6 +23,7 @@ import (
 
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/sigv4"
+	"github.com/lambdagw/gateway/internal/funclog"
 	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
@@ -30,10 +31,12 @@ import (
 	"github.com/lambdagw/gateway/plugins/sdk/logfmt"
 )
 
-// LogReader reads function logs.
+// LogReader reads function logs across the cluster.
 type LogReader interface {
-	Tail(function string, n int) ([]string, error)
-	Follow(ctx context.Context, function string) <-chan string
+	// Read calls out with the last p.Limit lines p selects, in time order (and an entry of
+	// type error for each node that could not be read), then with p.Follow every new line as
+	// it comes (after an entry of type funclog.TypeCaughtUp), until ctx ends or out fails.
+	Read(ctx context.Context, function string, p funclog.Params, out func(funclog.Entry) error) error
 }
 
 // Config configures the API.
@@ -667,7 +670,9 @@ func (a *api) deleteFunction(w http.ResponseWriter, r *http.Request, reqID strin
 	return noContent(w, reqID)
 }
 
-// logs prints the function's last lines, then follows new ones when asked.
+// logs prints the function's lines from every node (the last ones, in a time range, of one
+// invocation, matching a filter), then follows new ones when asked: text (TIME\tLINE, as the
+// log always read) or format=json, one entry per line.
 func (a *api) logs(w http.ResponseWriter, r *http.Request, reqID string) error {
 	name := mux.Vars(r)["name"]
 	if _, err := a.cfg.Gateway.GetFunction(name, ""); err != nil {
@@ -676,45 +681,49 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, reqID string) error {
 	if a.cfg.Logs == nil {
 		return lambda.ServiceError("function logs are not available on this node")
 	}
-	n := 100
-	if s := r.URL.Query().Get("lines"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 0 {
-			return lambda.InvalidParameter("lines %q must be a number >= 0", s)
-		}
-		n = v
-	}
-	follow := r.URL.Query().Get("follow") == "true"
-	var ch <-chan string
-	if follow { // subscribe before reading the tail so no line falls between the two
-		ch = a.cfg.Logs.Follow(r.Context(), name)
-	}
-	lines, err := a.cfg.Logs.Tail(name, n)
+	p, err := funclog.ParseParams(r.URL.Query(), time.Now())
 	if err != nil {
-		return fmt.Errorf("reading logs of %s: %w", name, err)
+		var pe *funclog.ParamError
+		if errors.As(err, &pe) {
+			return lambda.InvalidParameter("%s: %s", pe.Param, pe.Msg)
+		}
+		return lambda.InvalidParameter("%v", err)
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if p.JSON {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.Header().Set("X-Amzn-RequestId", reqID)
 	w.WriteHeader(200)
 	bw := bufio.NewWriter(w)
-	for _, l := range lines {
-		_, _ = bw.WriteString(l + "\n")
-	}
-	_ = bw.Flush()
+	enc := json.NewEncoder(bw)
 	flusher, _ := w.(http.Flusher)
-	if flusher != nil {
-		flusher.Flush()
-	}
-	if !follow {
-		return nil
-	}
-	for l := range ch {
-		if _, err := io.WriteString(w, l+"\n"); err != nil {
+	live := false // past the past lines: each line goes out at once
+	err = a.cfg.Logs.Read(r.Context(), name, p, func(e funclog.Entry) error {
+		if e.Type == funclog.TypeCaughtUp {
+			live = true
+		} else if p.JSON {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		} else if _, err := bw.WriteString(e.Time + "\t" + e.Message + "\n"); err != nil {
+			return err
+		}
+		if !live {
 			return nil
+		}
+		if err := bw.Flush(); err != nil {
+			return err
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
+		return nil
+	})
+	_ = bw.Flush()
+	if err != nil && r.Context().Err() == nil {
+		a.cfg.Logger.Warn("reading function logs", "function", name, "error", err)
 	}
 	return nil
 }

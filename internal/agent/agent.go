@@ -256,6 +256,9 @@ func (a *agent) start(ctx context.Context) error {
 		return fmt.Errorf("opening function logs: %w", err)
 	}
 	a.onClose(func(context.Context) error { return logs.Close() })
+	// `gateway logs` reads every node's lines: a peer asks this node over the RPC.
+	clogs := &clusterLogs{store: logs, node: node, self: cfg.NodeName, logger: a.logger.Named("logs")}
+	node.HandleRPC(cluster.RPCRoute{Method: "GET", Pattern: "logs/{name}", Handler: clogs.serve})
 
 	driver, err := a.driver(ctx, dataDir)
 	if err != nil {
@@ -492,7 +495,7 @@ func (a *agent) start(ctx context.Context) error {
 		Verifier:   verifier,
 		Policies:   cfg.AccessKeyPolicies(),
 		Cluster:    clusterOps{node: node, code: codeBlobs{code}, leave: func() { a.leftOnce.Do(func() { close(a.left) }) }},
-		Logs:       logs,
+		Logs:       clogs,
 		Logger:     a.logger,
 		Debug:      cfg.Debug.Pprof,
 		Authorizer: plugins,

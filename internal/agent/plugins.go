@@ -303,23 +303,18 @@ type teeLogs struct {
 	host  *host.Host
 }
 
-func (t teeLogs) Append(function string, lines ...string) {
-	t.store.Append(function, lines...)
-	t.telemetry(function, false, lines)
+func (t teeLogs) Log(function, requestID string, platform bool, lines []string) {
+	t.store.Log(function, requestID, platform, lines)
+	t.telemetry(function, requestID, platform, lines)
 }
 
-func (t teeLogs) Platform(function string, lines ...string) {
-	t.store.Platform(function, lines...)
-	t.telemetry(function, true, lines)
-}
-
-func (t teeLogs) telemetry(function string, platform bool, lines []string) {
+func (t teeLogs) telemetry(function, requestID string, platform bool, lines []string) {
 	if !t.host.TelemetryWanted() {
 		return
 	}
 	now := time.Now()
 	for _, l := range lines {
-		ev := sdk.TelemetryEvent{Type: sdk.EventFunction, Time: now, Function: function}
+		ev := sdk.TelemetryEvent{Type: sdk.EventFunction, Time: now, Function: function, RequestID: requestID}
 		for prefix, typ := range platformLines {
 			if platform && strings.HasPrefix(l, prefix) {
 				ev.Type = typ

@@ -121,20 +121,28 @@ func (s *Store) Dropped() int64 { return s.dropped.Load() }
 // Lost is how many lines write errors lost since the store opened.
 func (s *Store) Lost() int64 { return s.lost.Load() }
 
-// Append logs lines the function's runtime wrote. Past the function's queue bound they are
-// dropped and counted.
-func (s *Store) Append(function string, lines ...string) { s.enqueue(function, false, lines) }
+// Append logs lines the function's runtime wrote outside any invocation. Past the function's
+// queue bound they are dropped and counted.
+func (s *Store) Append(function string, lines ...string) { s.Log(function, "", false, lines) }
 
-// Platform logs the gateway's own lines for the function (INIT_START, START, END, REPORT, a
-// timeout): never dropped, so a flood cannot hide an invocation's end.
-func (s *Store) Platform(function string, lines ...string) { s.enqueue(function, true, lines) }
+// Platform logs the gateway's own lines for the function outside any invocation.
+func (s *Store) Platform(function string, lines ...string) { s.Log(function, "", true, lines) }
 
-func (s *Store) enqueue(function string, platform bool, lines []string) {
+// Log logs lines of the function, attributed to the invocation requestID ("" for none): the
+// gateway's own when platform (INIT_START, START, END, REPORT, a timeout), never dropped so a
+// flood cannot hide an invocation's end; else the runtime's output, dropped (and counted) past
+// the function's queue bound. Each line is stored as a record (see Record).
+func (s *Store) Log(function, requestID string, platform bool, lines []string) {
 	if !validName(function) {
 		s.logger.Error("refused log lines of an invalid function name", "function", fmt.Sprintf("%.80q", function))
 		return
 	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	kind := " f "
+	if platform {
+		kind = " p "
+	}
+	// The record's head: time, kind and request id, before the tab that starts the line.
+	now := time.Now().UTC().Format(time.RFC3339Nano) + kind + recordID(requestID) + "\t"
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -146,17 +154,17 @@ func (s *Store) enqueue(function string, platform bool, lines []string) {
 		s.queues[function] = q
 	}
 	for _, l := range lines {
-		if !platform && q.bytes+len(now)+len(l)+2 > s.queueBytes {
+		if !platform && q.bytes+len(now)+len(l)+1 > s.queueBytes {
 			q.dropped++
 			q.unreported++
 			s.dropped.Add(1)
 			continue
 		}
 		if q.dropped > 0 {
-			s.pushLocked(function, q, fmt.Sprintf("%s\t[gateway] %d log lines dropped: the function wrote faster than its log could take them", now, q.dropped))
+			s.pushLocked(function, q, fmt.Sprintf("%s g -\t[gateway] %d log lines dropped: the function wrote faster than its log could take them", time.Now().UTC().Format(time.RFC3339Nano), q.dropped))
 			q.dropped = 0
 		}
-		s.pushLocked(function, q, now+"\t"+l)
+		s.pushLocked(function, q, now+l)
 	}
 	if q.bytes > s.queueBytes/4 {
 		select {
@@ -232,7 +240,7 @@ func (s *Store) writeLocked(function string, recs []string) {
 	}
 	b := s.wbuf[:0]
 	if lf.failing != nil {
-		b = fmt.Appendf(b, "%s\t[gateway] %d log lines lost while writing failed: %v\n", time.Now().UTC().Format(time.RFC3339Nano), lf.lost, lf.failing)
+		b = fmt.Appendf(b, "%s g -\t[gateway] %d log lines lost while writing failed: %v\n", time.Now().UTC().Format(time.RFC3339Nano), lf.lost, lf.failing)
 	}
 	for _, r := range recs {
 		b = append(b, r...)

@@ -231,8 +231,10 @@ func handle(ctx context.Context, ev Event) (any, error) {
 		}
 		return map[string]int{"burned": x & 1}, nil
 	case "print":
-		// Prints Value as a line of output, whatever it says (a forged REPORT line, say).
+		// Prints Value as a line of output, whatever it says (a forged REPORT line, say), then
+		// sleeps MS (so calls made at once each keep an environment busy).
 		fmt.Println(ev.Value)
+		time.Sleep(time.Duration(ev.MS) * time.Millisecond)
 		return map[string]string{"printed": ev.Value}, nil
 	case "procs":
 		// The processes this function can see, and its own ids: a neighbour must see none of

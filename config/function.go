@@ -33,6 +33,8 @@ type Function struct {
 	PackageType string
 	ImageURI    string
 	ImageConfig *structs.ImageConfig
+	// Logging is the logging_config block (Lambda's LoggingConfig): nil is Text.
+	Logging *structs.LoggingConfig
 	// Network is the network block: the operator's network the function's environments are
 	// on, and the egress policies it adds; nil: loopback only.
 	Network            *structs.FunctionNetwork
@@ -207,6 +209,7 @@ func (f *Function) Structs() *structs.Function {
 		Environment: env, FreezeDelay: f.FreezeDelay, DeadLetterTarget: f.DeadLetterTarget,
 		PackageType: f.PackageType, ImageURI: f.ImageURI, ImageConfig: f.ImageConfig, Network: f.Network,
 		FileSystems: append([]structs.FileSystemConfig(nil), f.FileSystems...),
+		Logging:     f.Logging.Normal(f.Name),
 	}
 }
 
@@ -224,6 +227,9 @@ var functionAttrs = map[string]string{
 	"DeadLetterConfig.TargetArn": "dead_letter_target", "VpcConfig.SubnetIds": "network", "VpcConfig.SecurityGroupIds": "network",
 	"FileSystemConfigs": "file_system", "FileSystemConfigs.Arn": "file_system.name",
 	"FileSystemConfigs.LocalMountPath": "file_system.local_mount_path",
+	"LoggingConfig.LogFormat":          "logging_config.log_format", "LoggingConfig.LogGroup": "logging_config.log_group",
+	"LoggingConfig.ApplicationLogLevel": "logging_config.application_log_level",
+	"LoggingConfig.SystemLogLevel":      "logging_config.system_log_level",
 }
 
 // aliasAttrs maps the Lambda API's names of an alias's settings to an alias block's attributes;
@@ -720,7 +726,8 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	var diags hcl.Diagnostics
 	// Blocks of later versions get a clear word instead of "Unsupported block type".
 	known := []hcl.BlockHeaderSchema{{Type: "url"}, {Type: "alias", LabelNames: []string{"name"}}, {Type: "provisioned_concurrency"},
-		{Type: "trigger", LabelNames: []string{"name"}}, {Type: "image_config"}, {Type: "async"}, {Type: "network"}, {Type: "file_system"}}
+		{Type: "trigger", LabelNames: []string{"name"}}, {Type: "image_config"}, {Type: "async"}, {Type: "network"}, {Type: "file_system"},
+		{Type: "logging_config"}}
 	partial, rest, d := blk.Body.PartialContent(&hcl.BodySchema{Blocks: append(slices.Clone(known), notYetSchema...)})
 	diags = append(diags, d...)
 	blocks := map[string][]*hcl.Block{} // by type
@@ -824,6 +831,32 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		}
 		if ic.WorkingDirectory != nil {
 			fn.ImageConfig.WorkingDirectory = *ic.WorkingDirectory
+		}
+	}
+	logBlocks := blocks["logging_config"]
+	for i, b := range logBlocks {
+		if i > 0 {
+			rng := b.DefRange
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate logging_config block",
+				Detail: fmt.Sprintf("A function has one logging_config block; the first is at %s.", logBlocks[0].DefRange), Subject: &rng})
+			continue
+		}
+		var lc struct {
+			LogFormat           *string `hcl:"log_format,optional"`
+			ApplicationLogLevel *string `hcl:"application_log_level,optional"`
+			SystemLogLevel      *string `hcl:"system_log_level,optional"`
+			LogGroup            *string `hcl:"log_group,optional"`
+		}
+		if d := gohcl.DecodeBody(b.Body, ctx, &lc); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
+		fn.Logging = &structs.LoggingConfig{}
+		for dst, src := range map[*string]*string{&fn.Logging.LogFormat: lc.LogFormat, &fn.Logging.ApplicationLogLevel: lc.ApplicationLogLevel,
+			&fn.Logging.SystemLogLevel: lc.SystemLogLevel, &fn.Logging.LogGroup: lc.LogGroup} {
+			if src != nil {
+				*dst = *src
+			}
 		}
 	}
 	for i, b := range networkBlocks {
@@ -1016,6 +1049,12 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 			return blk.LabelRanges[0]
 		case attr == "network" && len(networkBlocks) > 0:
 			return networkBlocks[0].DefRange
+		case strings.HasPrefix(attr, "logging_config.") && len(logBlocks) > 0:
+			lcAttrs, _ := logBlocks[0].Body.JustAttributes()
+			if a, ok := lcAttrs[strings.TrimPrefix(attr, "logging_config.")]; ok {
+				return a.Expr.Range()
+			}
+			return logBlocks[0].DefRange
 		}
 		return at(attr)
 	})...)

@@ -729,6 +729,9 @@ func (g *Gateway) CreateFunction(ctx context.Context, in *lambda.CreateFunctionI
 		return nil, err
 	}
 	fn.FileSystems = fss
+	if in.LoggingConfig != nil {
+		fn.Logging = lambda.LoggingFrom(in.LoggingConfig, nil, fn.Name)
+	}
 	if in.PackageType == structs.PackageImage {
 		fn.PackageType, fn.ImageURI = structs.PackageImage, in.Code.ImageUri
 		fn.ImageConfig = imageConfig(in.ImageConfig)
@@ -946,6 +949,9 @@ func (g *Gateway) UpdateFunctionConfiguration(ctx context.Context, name string, 
 		if fn.FileSystems, err = g.fileSystems(*in.FileSystemConfigs); err != nil {
 			return nil, err
 		}
+	}
+	if in.LoggingConfig != nil {
+		fn.Logging = lambda.LoggingFrom(in.LoggingConfig, fn.Logging, fn.Name)
 	}
 	if err := validate(fn); err != nil {
 		return nil, err

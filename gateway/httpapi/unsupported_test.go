@@ -60,8 +60,6 @@ func TestUnsupportedSettingsRefused(t *testing.T) {
 		"kms":              {map[string]any{"KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, "KMSKeyArn"},
 		"tracing active":   {map[string]any{"TracingConfig": map[string]any{"Mode": "Active"}}, "TracingConfig"},
 		"snap start":       {map[string]any{"SnapStart": map[string]any{"ApplyOn": "PublishedVersions"}}, "SnapStart"},
-		"json logs":        {map[string]any{"LoggingConfig": map[string]any{"LogFormat": "JSON"}}, "LoggingConfig"},
-		"other log group":  {map[string]any{"LoggingConfig": map[string]any{"LogGroup": "/custom"}}, "LoggingConfig.LogGroup"},
 		"arm64":            {map[string]any{"Architectures": []string{"arm64"}}, "Architectures"},
 		"tags":             {map[string]any{"Tags": map[string]string{"team": "a"}}, "Tags"},
 		"code from s3":     {map[string]any{"Code": map[string]any{"S3Bucket": "b", "S3Key": "k.zip"}}, "Code.S3Bucket"},

@@ -230,6 +230,39 @@ type FunctionConfiguration struct {
 	// SigningProfileVersionArn names the publisher whose signature of the code verified when it
 	// was deployed under a code signing configuration.
 	SigningProfileVersionArn string `json:"SigningProfileVersionArn,omitempty"` //nolint:revive // Lambda's field name
+	// LoggingConfig is always answered, as Lambda does: Text to /aws/lambda/NAME by default.
+	LoggingConfig *LoggingConfig `json:"LoggingConfig,omitempty"`
+}
+
+// LoggingConfigFrom is fn's logging settings as Lambda answers them: the levels with JSON only.
+func LoggingConfigFrom(fn *structs.Function) *LoggingConfig {
+	l := fn.Logging
+	return &LoggingConfig{LogFormat: l.Format(), LogGroup: l.Group(fn.Name), ApplicationLogLevel: l.AppLevel(), SystemLogLevel: l.SystemLevel()}
+}
+
+// LoggingFrom merges the API's LoggingConfig into cur (an update changes the fields it sets; a
+// switch to Text drops the levels it does not set) as the function stores it.
+func LoggingFrom(in *LoggingConfig, cur *structs.LoggingConfig, function string) *structs.LoggingConfig {
+	var l structs.LoggingConfig
+	if cur != nil {
+		l = *cur
+	}
+	if in.LogFormat != "" {
+		l.LogFormat = in.LogFormat
+		if in.LogFormat != structs.LogFormatJSON {
+			l.ApplicationLogLevel, l.SystemLogLevel = "", ""
+		}
+	}
+	if in.ApplicationLogLevel != "" {
+		l.ApplicationLogLevel = in.ApplicationLogLevel
+	}
+	if in.SystemLogLevel != "" {
+		l.SystemLogLevel = in.SystemLogLevel
+	}
+	if in.LogGroup != "" {
+		l.LogGroup = in.LogGroup
+	}
+	return l.Normal(function)
 }
 
 // ImageConfigResponse wraps an image function's ImageConfig, as Lambda answers it.
@@ -298,6 +331,7 @@ func ConfigurationFrom(fn *structs.Function, region string) FunctionConfiguratio
 	if cs := fn.CodeSignature; cs != nil && cs.Publisher != "" {
 		c.SigningProfileVersionArn = SigningProfileARN(region, cs.Publisher)
 	}
+	c.LoggingConfig = LoggingConfigFrom(fn)
 	return c
 }
 
@@ -435,6 +469,8 @@ type CreateFunctionInput struct {
 	FileSystemConfigs []FileSystemConfig `json:"FileSystemConfigs,omitempty"`
 	// CodeSigningConfigArn attaches a code signing configuration: the code must verify under it.
 	CodeSigningConfigArn string `json:"CodeSigningConfigArn,omitempty"` //nolint:revive // Lambda's field name
+	// LoggingConfig sets the log format (Text, JSON) and levels.
+	LoggingConfig *LoggingConfig `json:"LoggingConfig,omitempty"`
 	UnsupportedSettings
 	UnsupportedCreateSettings
 }
@@ -499,6 +535,8 @@ type UpdateFunctionConfigurationInput struct {
 	VpcConfig *VpcConfig `json:"VpcConfig,omitempty"`
 	// FileSystemConfigs, when present, replaces the function's file systems ([] removes them).
 	FileSystemConfigs *[]FileSystemConfig `json:"FileSystemConfigs,omitempty"`
+	// LoggingConfig, when present, changes the fields it sets.
+	LoggingConfig *LoggingConfig `json:"LoggingConfig,omitempty"`
 	UnsupportedSettings
 }
 

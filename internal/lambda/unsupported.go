@@ -32,8 +32,8 @@ type ImageConfig struct {
 	WorkingDirectory string   `json:"WorkingDirectory,omitempty"`
 }
 
-// LoggingConfig is Lambda's CloudWatch log settings; the gateway writes plain text lines of its
-// own log stream, which is what the defaults describe.
+// LoggingConfig is Lambda's log settings: the format (Text or JSON) and, with JSON, the levels
+// kept; LogGroup is kept and answered (each node keeps the function's log).
 type LoggingConfig struct {
 	LogFormat           string `json:"LogFormat,omitempty"`
 	LogGroup            string `json:"LogGroup,omitempty"`
@@ -47,7 +47,6 @@ type UnsupportedSettings struct {
 	KMSKeyArn     string         `json:"KMSKeyArn,omitempty"`
 	TracingConfig *TracingConfig `json:"TracingConfig,omitempty"`
 	SnapStart     *SnapStart     `json:"SnapStart,omitempty"`
-	LoggingConfig *LoggingConfig `json:"LoggingConfig,omitempty"`
 	// Newer Lambda settings, refused whatever they hold but null or {}.
 	CapacityProviderConfig json.RawMessage `json:"CapacityProviderConfig,omitempty"`
 	DurableConfig          json.RawMessage `json:"DurableConfig,omitempty"`
@@ -149,12 +148,6 @@ func (u *UnsupportedSettings) Unsupported(function string) error {
 		return unsupported("TracingConfig.Mode "+strconv.Quote(u.TracingConfig.Mode), "there is no X-Ray; only PassThrough")
 	case u.SnapStart != nil && u.SnapStart.ApplyOn != "" && u.SnapStart.ApplyOn != "None":
 		return unsupported("SnapStart", "only ApplyOn None")
-	case u.LoggingConfig != nil && u.LoggingConfig.LogFormat != "" && u.LoggingConfig.LogFormat != "Text":
-		return unsupported("LoggingConfig.LogFormat "+strconv.Quote(u.LoggingConfig.LogFormat), "the gateway writes Text log lines")
-	case u.LoggingConfig != nil && (u.LoggingConfig.ApplicationLogLevel != "" || u.LoggingConfig.SystemLogLevel != ""):
-		return unsupported("LoggingConfig log levels", "they go with the JSON log format, and the gateway writes Text")
-	case u.LoggingConfig != nil && u.LoggingConfig.LogGroup != "" && u.LoggingConfig.LogGroup != "/aws/lambda/"+function:
-		return unsupported("LoggingConfig.LogGroup", "a function logs to its own stream, /aws/lambda/"+function)
 	case rawSet(u.CapacityProviderConfig):
 		return unsupported("CapacityProviderConfig", "functions run on the cluster's nodes")
 	case rawSet(u.DurableConfig):

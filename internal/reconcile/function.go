@@ -71,6 +71,9 @@ func createInput(fn *config.Function) *lambda.CreateFunctionInput {
 	if len(fn.FileSystems) > 0 {
 		in.FileSystemConfigs = lambda.FileSystemConfigsInput(fn.FileSystems, wireRegion)
 	}
+	if fn.Logging != nil {
+		in.LoggingConfig = apiLogging(fn)
+	}
 	if fn.CodeSigningConfig != "" {
 		in.CodeSigningConfigArn = structs.CodeSigningConfigID(fn.CodeSigningConfig) // an ID is taken for its ARN
 	}
@@ -86,6 +89,31 @@ func networkText(n *structs.FunctionNetwork) string {
 		return n.Name
 	}
 	return n.Name + " " + fmt.Sprint(n.EgressPolicies)
+}
+
+// apiLogging is the function block's logging_config as the API takes it, every field set (an
+// update sets them all back to what the block says).
+func apiLogging(fn *config.Function) *lambda.LoggingConfig {
+	return lambda.LoggingConfigFrom(&structs.Function{Name: fn.Name, Logging: fn.Logging})
+}
+
+// loggingText is a LoggingConfig for a plan: "Text" or "JSON (application INFO, system WARN)",
+// with its log group when not the default.
+func loggingText(l *lambda.LoggingConfig, function string) string {
+	if l == nil {
+		return "Text"
+	}
+	s := l.LogFormat
+	if s == "" {
+		s = "Text"
+	}
+	if l.LogFormat == "JSON" {
+		s += " (application " + l.ApplicationLogLevel + ", system " + l.SystemLogLevel + ")"
+	}
+	if l.LogGroup != "" && l.LogGroup != structs.DefaultLogGroup(function) {
+		s += " to " + l.LogGroup
+	}
+	return s
 }
 
 func apiImageConfig(ic *structs.ImageConfig) *lambda.ImageConfig {
@@ -276,6 +304,9 @@ func configChanges(cc lambda.FunctionConfiguration, fn *config.Function, showSen
 	if diff("file_system", fileSystemsText(cc.FileSystemConfigs), fileSystemsWanted(fn.FileSystems)) {
 		fss := lambda.FileSystemConfigsInput(fn.FileSystems, wireRegion)
 		in.FileSystemConfigs = &fss // [] removes them
+	}
+	if want := apiLogging(fn); diff("logging_config", loggingText(cc.LoggingConfig, fn.Name), loggingText(want, fn.Name)) {
+		in.LoggingConfig = want
 	}
 	if diff("freeze_delay", curDelay, newDelay) {
 		in.GatewayOptions = freezeOption(fn)

@@ -64,6 +64,8 @@ type Function struct {
 	// FileSystems are mounted in every environment at their LocalMountPath (at most one, as
 	// Lambda's FileSystemConfigs); each node resolves them from its own file_system blocks.
 	FileSystems []FileSystemConfig `json:"file_systems,omitempty"`
+	// Logging is the function's LoggingConfig (log format and levels); nil: Text.
+	Logging *LoggingConfig `json:"logging,omitempty"`
 	// CodeSignature is what the deploy of the code found of its signature, when the function
 	// had a code signing configuration then.
 	CodeSignature *CodeSignature `json:"code_signature,omitempty"`
@@ -250,6 +252,10 @@ func (f *Function) Copy() *Function {
 	if f.CodeSignature != nil {
 		cs := *f.CodeSignature
 		c.CodeSignature = &cs
+	}
+	if f.Logging != nil {
+		l := *f.Logging
+		c.Logging = &l
 	}
 	if f.Environment != nil {
 		c.Environment = make(map[string]string, len(f.Environment))

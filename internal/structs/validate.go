@@ -109,6 +109,7 @@ func (f *Function) Validate() []FieldError {
 	if f.Network != nil {
 		errs = append(errs, f.Network.Check()...)
 	}
+	errs = append(errs, f.Logging.Check()...)
 	errs = append(errs, ValidateEnvironment(f.Environment)...)
 	errs = append(errs, f.ValidateLayers()...)
 	errs = append(errs, ValidateFileSystems(f.FileSystems)...)

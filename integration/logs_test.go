@@ -234,3 +234,111 @@ stopped:
 		t.Errorf("the stopped node %s was not reported", c.name)
 	}
 }
+
+// TestJSONLogFormat: a function with logging_config { log_format = "JSON" } gets
+// AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL; its log holds Lambda's JSON platform records
+// (platform.start, platform.report with its metrics; platform.runtimeDone left out below the
+// system level DEBUG); its JSON lines below the application level are dropped, plain text kept;
+// and a line forging a platform record or a START stays the function's own, of its invocation.
+func TestJSONLogFormat(t *testing.T) {
+	needRoot(t)
+	a := startAgent(t, agentOptions{node: "jsonlogs"})
+	a.apply(fmt.Sprintf(`
+function "jfn" {
+  runtime = "provided.al2023"
+  code    = %q
+  logging_config {
+    log_format            = "JSON"
+    application_log_level = "WARN"
+  }
+}
+`, fnDir))
+	r := a.invoke("jfn", `{"mode":"env"}`, nil)
+	var env map[string]string
+	if r.status != 200 || json.Unmarshal(r.body, &env) != nil || env["AWS_LAMBDA_LOG_FORMAT"] != "JSON" || env["AWS_LAMBDA_LOG_LEVEL"] != "WARN" {
+		t.Fatalf("environment: %d %s", r.status, r.body)
+	}
+	var ids []string
+	for _, v := range []string{
+		`{"level":"DEBUG","message":"dropped debug"}`,
+		`{"level":"INFO","message":"dropped info"}`,
+		`{"level":"ERROR","message":"kept error"}`,
+		`plain text kept`,
+		`{"time":"2020-01-01T00:00:00.000Z","type":"platform.report","level":"FATAL","record":{"requestId":"forged-id"}}`,
+		`START RequestId: forged-id Version: $LATEST`,
+	} {
+		payload, _ := json.Marshal(map[string]string{"mode": "print", "value": v})
+		r := a.invoke("jfn", string(payload), nil)
+		if r.status != 200 {
+			t.Fatalf("invoke: %d %s", r.status, r.body)
+		}
+		ids = append(ids, r.header.Get("X-Amzn-RequestId"))
+	}
+	all := cliLogs(t, a, "-n", "1000", "jfn")
+	types := map[string]int{}
+	var printed []logEntry
+	for _, e := range all {
+		types[e.Type]++
+		switch e.Type {
+		case "platform.start", "platform.report", "platform.initStart":
+			var rec struct {
+				Time   string `json:"time"`
+				Type   string `json:"type"`
+				Record struct {
+					RequestID string             `json:"requestId"`
+					Version   string             `json:"version"`
+					Status    string             `json:"status"`
+					Metrics   map[string]float64 `json:"metrics"`
+				} `json:"record"`
+			}
+			if err := json.Unmarshal([]byte(e.Message), &rec); err != nil || rec.Type != e.Type || rec.Time == "" {
+				t.Fatalf("platform record %q: %v", e.Message, err)
+			}
+			if e.Type == "platform.initStart" {
+				continue
+			}
+			if rec.Record.RequestID != e.RequestID || e.RequestID == "" || e.RequestID == "forged-id" {
+				t.Errorf("record of %q attributed to %q: %s", rec.Record.RequestID, e.RequestID, e.Message)
+			}
+			if e.Type == "platform.start" && rec.Record.Version != "$LATEST" {
+				t.Errorf("start: %s", e.Message)
+			}
+			if e.Type == "platform.report" {
+				m := rec.Record.Metrics
+				if rec.Record.Status != "success" || m["durationMs"] <= 0 || m["billedDurationMs"] < 1 || m["memorySizeMB"] != 128 || m["maxMemoryUsedMB"] <= 0 {
+					t.Errorf("report: %s", e.Message)
+				}
+			}
+		case "function":
+			printed = append(printed, e)
+		}
+		if strings.HasPrefix(e.Message, "END RequestId") || strings.HasPrefix(e.Message, "REPORT RequestId") || e.Type == "platform.runtimeDone" {
+			t.Errorf("a Text or DEBUG platform line in the JSON format: %+v", e)
+		}
+	}
+	if types["platform.start"] != 7 || types["platform.report"] != 7 || types["platform.initStart"] < 1 {
+		t.Errorf("platform records: %v", types)
+	}
+	var msgs []string
+	for _, e := range printed {
+		msgs = append(msgs, e.Message)
+	}
+	want := []string{`{"level":"ERROR","message":"kept error"}`, `plain text kept`,
+		`{"time":"2020-01-01T00:00:00.000Z","type":"platform.report","level":"FATAL","record":{"requestId":"forged-id"}}`,
+		`START RequestId: forged-id Version: $LATEST`}
+	if strings.Join(msgs, "|") != strings.Join(want, "|") {
+		t.Fatalf("the function's lines:\n got %q\nwant %q", msgs, want)
+	}
+	for i, e := range printed {
+		if e.RequestID != ids[i+2] {
+			t.Errorf("%q attributed to %q, want %q", e.Message, e.RequestID, ids[i+2])
+		}
+	}
+	if printed[0].Level != "ERROR" || printed[2].Level != "FATAL" {
+		t.Errorf("levels: %+v", printed)
+	}
+	// The forged id has no lines of its own.
+	if got := cliLogs(t, a, "-request-id", "forged-id", "jfn"); len(got) != 0 {
+		t.Errorf("-request-id forged-id: %+v", got)
+	}
+}

@@ -59,6 +59,7 @@ type environment struct {
 	cfg   *envConfig
 	pool  *pool
 	fn    *structs.Function
+	logf  logFormat // the function's log format and levels
 	inst  Instance
 	rt    *runtimeServer
 	out   *output
@@ -201,6 +202,7 @@ func prepareEnvironment(ctx context.Context, m *Manager, p *pool, seq uint64, pr
 		cfg:      &m.envCfg,
 		pool:     p,
 		fn:       fn,
+		logf:     newLogFormat(fn.Logging),
 		dead:     make(chan struct{}),
 		initDone: make(chan struct{}),
 		initFail: make(chan *initError, 1),
@@ -284,10 +286,16 @@ func (m *Manager) create(ctx context.Context, spec Spec) (Instance, error) {
 // destroyed (the caller still owns its accounting).
 func (e *environment) start(ctx context.Context) error {
 	fn := e.fn
-	e.cfg.logs.Log(fn.Name, "", true, []string{fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id)})
+	initType := e.initType()
+	switch {
+	case !e.logf.json:
+		e.cfg.logs.Log(fn.Name, "", true, []string{fmt.Sprintf("INIT_START Runtime Version: %s\tEnvironment: %s", fn.Runtime, e.id)})
+	case e.logf.system(rankInfo):
+		e.cfg.logs.Log(fn.Name, "", true, []string{jsonRecord("platform.initStart", map[string]any{"initializationType": initType,
+			"phase": "init", "runtimeVersion": fn.Runtime, "functionName": fn.Name, "functionVersion": e.pool.key.version})})
+	}
 	e.startedAt = time.Now()
 	e.startTelemetry()
-	initType := e.initType()
 	e.platform("platform.initStart", func(logs bool, schema string) any {
 		if logs {
 			return nil
@@ -411,12 +419,23 @@ func (e *environment) initInBackground(limit time.Duration) {
 }
 
 func (e *environment) initFailed(ie *initError) {
-	line := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s", ms(time.Since(e.startedAt)), ie.status)
+	initDur := time.Since(e.startedAt)
+	line := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s", ms(initDur), ie.status)
 	if ie.status == "error" {
 		line += "\tError Type: " + ie.errorType
 	}
+	if e.logf.json {
+		r := map[string]any{"initializationType": e.initType(), "phase": "init", "status": ie.status,
+			"metrics": map[string]any{"durationMs": round2(ms(initDur))}}
+		if ie.status == "error" {
+			r["errorType"] = ie.errorType
+		}
+		line = jsonRecord("platform.initReport", r)
+	}
 	e.out.drain()
-	e.cfg.logs.Log(e.fn.Name, "", true, []string{line})
+	if !e.logf.json || e.logf.system(rankInfo) {
+		e.cfg.logs.Log(e.fn.Name, "", true, []string{line})
+	}
 	errType := ""
 	if ie.status == "error" {
 		errType = ie.errorType
@@ -653,7 +672,14 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 	}
 	e.cur = inv
 	e.mu.Unlock()
-	e.out.begin(inv, "START RequestId: "+req.RequestID+" Version: "+req.Version)
+	switch {
+	case !e.logf.json:
+		e.out.begin(inv, "START RequestId: "+req.RequestID+" Version: "+req.Version)
+	case e.logf.system(rankInfo):
+		e.out.begin(inv, startRecord(req.RequestID, req.Version))
+	default:
+		e.out.begin(inv)
+	}
 	if e.tele.Load() != nil {
 		e.platform("platform.start", func(logs bool, _ string) any {
 			r := map[string]any{"requestId": req.RequestID, "version": req.Version}
@@ -840,8 +866,24 @@ func (e *environment) endInvocation(inv *invocation, status, errType string) {
 			b = append(b, errType...)
 		}
 	}
-	report := string(b)
-	e.out.end(inv, "END RequestId: "+inv.req.RequestID, report)
+	switch {
+	case !e.logf.json:
+		e.out.end(inv, "END RequestId: "+inv.req.RequestID, string(b))
+	default:
+		st := status
+		if st == "" {
+			st = "success"
+		}
+		var recs [2]string
+		lines := recs[:0]
+		if e.logf.system(rankDebug) {
+			lines = append(lines, runtimeDoneRecord(inv.req.RequestID, st, errType, dur))
+		}
+		if e.logf.system(rankInfo) {
+			lines = append(lines, reportRecord(inv.req.RequestID, st, errType, reportMetrics{dur: dur, initDur: inv.initDur, memoryMB: e.fn.MemoryMB, maxMB: maxMB}))
+		}
+		e.out.end(inv, lines...)
+	}
 	if e.tele.Load() != nil {
 		e.reportTelemetry(inv, dur, maxMB, status, errType)
 	}

@@ -19,7 +19,11 @@ func runtimeEnv(fn *structs.Function, version, region, envID string, provisioned
 	}
 	env := make([]string, 0, 20+len(fn.Environment))
 	keys := make([]string, 0, len(fn.Environment))
+	jsonLogs := fn.Logging.JSON()
 	for k := range fn.Environment {
+		if jsonLogs && (k == "AWS_LAMBDA_LOG_FORMAT" || k == "AWS_LAMBDA_LOG_LEVEL") {
+			continue // the LoggingConfig's, below
+		}
 		if !structs.IsReservedEnv(k) {
 			keys = append(keys, k)
 		}
@@ -35,7 +39,7 @@ func runtimeEnv(fn *structs.Function, version, region, envID string, provisioned
 		"AWS_LAMBDA_FUNCTION_NAME="+fn.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION="+version,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(fn.MemoryMB),
-		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+fn.Name,
+		"AWS_LAMBDA_LOG_GROUP_NAME="+fn.Logging.Group(fn.Name),
 		"AWS_LAMBDA_LOG_STREAM_NAME="+stream,
 		"AWS_LAMBDA_INITIALIZATION_TYPE="+initType,
 		"AWS_REGION="+region,
@@ -44,6 +48,11 @@ func runtimeEnv(fn *structs.Function, version, region, envID string, provisioned
 		"LAMBDA_TASK_ROOT=/var/task",
 		"LAMBDA_RUNTIME_DIR=/var/runtime",
 	)
+	if jsonLogs {
+		// The runtimes' own loggers (aws-lambda-go's slog handler, the managed runtimes) write
+		// JSON at this level.
+		env = append(env, "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL="+fn.Logging.AppLevel())
+	}
 	// Defaults a function may override, as in Lambda.
 	for _, kv := range [][2]string{
 		{"TZ", ":UTC"},

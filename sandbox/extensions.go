@@ -205,7 +205,12 @@ func (e *environment) registerExtension(c *runtimeConn, req *http.Request) {
 	}
 	e.mu.Unlock()
 	evs := x.events()
-	e.cfg.logs.Log(e.fn.Name, "", true, []string{fmt.Sprintf("EXTENSION Name: %s State: Registered Events: [%s]", name, strings.Join(evs, ","))})
+	switch {
+	case !e.logf.json:
+		e.cfg.logs.Log(e.fn.Name, "", true, []string{fmt.Sprintf("EXTENSION Name: %s State: Registered Events: [%s]", name, strings.Join(evs, ","))})
+	case e.logf.system(rankInfo):
+		e.cfg.logs.Log(e.fn.Name, "", true, []string{jsonRecord("platform.extension", map[string]any{"name": name, "state": "Ready", "events": evs})})
+	}
 	e.platform("platform.extension", func(bool, string) any {
 		return map[string]any{"name": name, "state": "Ready", "events": evs}
 	})

@@ -165,6 +165,12 @@ func (o *output) flushPartialLocked() {
 // emitLocked logs lines, the gateway's own when platform, and keeps them for the invocation's
 // log tail.
 func (o *output) emitLocked(platform bool, lines ...string) {
+	if !platform {
+		lines = o.env.logf.filter(lines)
+		if len(lines) == 0 {
+			return
+		}
+	}
 	// The invocation's request id goes with each line (the extensions' output has none), so
 	// the log can be read per invocation even when environments interleave.
 	var id string
@@ -192,19 +198,30 @@ func (o *output) emitLocked(platform bool, lines ...string) {
 	}
 }
 
-// begin logs START and attributes the following output to inv.
-func (o *output) begin(inv *invocation, start string) {
+// begin logs START (none when the system log level leaves it out) and attributes the
+// following output to inv.
+func (o *output) begin(inv *invocation, start ...string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.flushPartialLocked()
 	o.inv = inv
-	o.emitLocked(true, start)
+	if len(start) > 0 {
+		o.emitLocked(true, start...)
+	}
 }
 
-// line logs one line of the gateway's own (a timeout message) inside the current invocation.
+// line logs one line of the gateway's own (a timeout message) inside the current invocation:
+// in the JSON format an ERROR record.
 func (o *output) line(s string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.env.logf.json {
+		var id string
+		if o.inv != nil {
+			id = o.inv.req.RequestID
+		}
+		s = errorRecord(id, s)
+	}
 	o.emitLocked(true, s)
 }
 
@@ -214,7 +231,9 @@ func (o *output) end(inv *invocation, lines ...string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.flushPartialLocked()
-	o.emitLocked(true, lines...)
+	if len(lines) > 0 {
+		o.emitLocked(true, lines...)
+	}
 	if o.inv == inv {
 		o.inv = nil
 	}

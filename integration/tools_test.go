@@ -72,6 +72,11 @@ resource "aws_lambda_function" "fn" {
     subnet_ids         = ["tfnet"]
     security_group_ids = ["tfdb"]
   }
+  logging_config {
+    log_format            = "JSON"
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
   code_signing_config_arn = aws_lambda_code_signing_config.csc.arn
 }
 
@@ -223,6 +228,9 @@ func TestTerraformAWSProvider(t *testing.T) {
 	if csc, err := client.GetFunctionCodeSigningConfig(ctx, &awslambda.GetFunctionCodeSigningConfigInput{FunctionName: aws.String("tf")}); err != nil ||
 		!strings.Contains(aws.ToString(csc.CodeSigningConfigArn), ":code-signing-config:csc-") {
 		t.Errorf("the function's code signing configuration (code_signing_config_arn): %v %+v", err, csc)
+	}
+	if l := fn.Configuration.LoggingConfig; l == nil || l.LogFormat != "JSON" || l.ApplicationLogLevel != "INFO" || l.SystemLogLevel != "WARN" || aws.ToString(l.LogGroup) != "/aws/lambda/tf" {
+		t.Errorf("the function's LoggingConfig: %+v", l)
 	}
 	if v := fn.Configuration.VpcConfig; v == nil || len(v.SubnetIds) != 1 || v.SubnetIds[0] != "tfnet" || len(v.SecurityGroupIds) != 1 || v.SecurityGroupIds[0] != "tfdb" {
 		t.Errorf("the function's network (vpc_config): %+v", v)

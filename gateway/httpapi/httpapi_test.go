@@ -88,6 +88,8 @@ type stackOptions struct {
 	accessLog bool
 	// fileSystems are the node's file_system blocks.
 	fileSystems []structs.NodeFileSystem
+	// logs reads function logs (GET /v1/functions/{name}/logs).
+	logs httpapi.LogReader
 }
 
 // newStack is stack with options; it returns the SDK client (anonymous) and the server's URL.
@@ -126,7 +128,7 @@ func newStack(t *testing.T, o stackOptions) (*awslambda.Client, string) {
 	}
 	t.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
 	h, err := httpapi.New(httpapi.Config{Gateway: gw, Verifier: o.verifier, Policies: o.policies, Debug: o.debug,
-		Logger: o.logger, AccessLog: o.accessLog})
+		Logger: o.logger, AccessLog: o.accessLog, Logs: o.logs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -325,6 +325,16 @@ func (t teeLogs) telemetry(function, requestID string, platform bool, lines []st
 			}
 		}
 		ev.Record, _ = json.Marshal(l)
+		if platform && strings.HasPrefix(l, `{"time":`) {
+			// A JSON-format platform record (logging_config): its own type and record.
+			var r struct {
+				Type   string          `json:"type"`
+				Record json.RawMessage `json:"record"`
+			}
+			if json.Unmarshal([]byte(l), &r) == nil && strings.HasPrefix(r.Type, "platform.") && len(r.Record) > 0 {
+				ev.Type, ev.Record = r.Type, r.Record
+			}
+		}
 		t.host.Telemetry(ev)
 	}
 }

@@ -155,8 +155,12 @@ func (g *Gateway) runEvent(ctx context.Context, ev *asyncq.Event) asyncq.Outcome
 	if err != nil {
 		return asyncq.Outcome{Delay: g.waitForRoom(ev, cfg)}
 	}
+	trace := ev.TraceID
+	if !invoke.ValidXRay(trace) {
+		trace = invoke.NewTraceID() // stored by a gateway, but the queue may be an external NATS others publish to
+	}
 	req := &invoke.Request{RequestID: ev.RequestID, Payload: ev.Payload, Version: fn.Qualifier(), ClientContext: ev.ClientContext,
-		TraceID: ev.TraceID, InvokedFunctionARN: lambda.FunctionARN(g.cfg.Region, fn.Name, ev.Qualifier)}
+		TraceID: trace, InvokedFunctionARN: lambda.FunctionARN(g.cfg.Region, fn.Name, ev.Qualifier)}
 	resp, err := g.cfg.Invoker.Invoke(ctx, fn, req)
 	release()
 	switch {

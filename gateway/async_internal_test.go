@@ -43,16 +43,18 @@ func (s *asyncStore) EventInvokeConfig(fn, q string) (*structs.EventInvokeConfig
 
 // scriptedInvoker answers each invocation with resp (or err) and counts them.
 type scriptedInvoker struct {
-	mu    sync.Mutex
-	calls int
-	resp  *invoke.Response
-	err   error
+	mu     sync.Mutex
+	calls  int
+	resp   *invoke.Response
+	err    error
+	traces []string // each invocation's trace header
 }
 
 func (i *scriptedInvoker) Invoke(_ context.Context, fn *structs.Function, req *invoke.Request) (*invoke.Response, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.calls++
+	i.traces = append(i.traces, req.TraceID)
 	if i.err != nil {
 		return nil, i.err
 	}
@@ -288,5 +290,27 @@ func TestPluginDestinations(t *testing.T) {
 	if err := g.checkDestination("DestinationConfig.OnSuccess.Destination", "fuction:x"); !errors.As(err, &le) ||
 		le.Type != "InvalidParameterValueException" || !strings.Contains(le.Message, `no plugin "fuction"`) {
 		t.Errorf("a destination naming a plugin not configured: %v", err)
+	}
+}
+
+// TestRunEventTrace: an event runs with the trace header stored with it; one that is not a
+// valid trace header (the queue may be an external NATS others publish to) is replaced by a new
+// one, never handed to the runtime.
+func TestRunEventTrace(t *testing.T) {
+	st := &asyncStore{fns: map[string]*structs.Function{"plain": {Name: "plain"}}}
+	inv := &scriptedInvoker{resp: &invoke.Response{Payload: []byte(`{}`)}}
+	g := asyncGateway(t, inv, st)
+	const good = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	for _, trace := range []string{good, "Root=1-5759e988-bd862e3fe1be46a994272793\r\nX-Evil: 1", ""} {
+		g.runEvent(context.Background(), &asyncq.Event{RequestID: "r", Function: "plain", Version: "$LATEST", Payload: []byte(`{}`),
+			AcceptedAt: time.Now(), TraceID: trace})
+	}
+	if len(inv.traces) != 3 || inv.traces[0] != good {
+		t.Fatalf("traces %q, want the stored one first", inv.traces)
+	}
+	for _, got := range inv.traces[1:] {
+		if !invoke.ValidXRay(got) || strings.Contains(got, "Evil") {
+			t.Errorf("a malformed or missing stored trace ran as %q, want a new one", got)
+		}
 	}
 }

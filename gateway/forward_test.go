@@ -233,3 +233,48 @@ func TestForwardUnavailableAnswers(t *testing.T) {
 		}
 	}
 }
+
+// traceLocal records the trace header of each invocation it runs.
+type traceLocal struct {
+	fakeLocal
+	mu     sync.Mutex
+	traces []string
+}
+
+func (l *traceLocal) Invoke(_ context.Context, _ *structs.Function, req *invoke.Request) (*invoke.Response, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.traces = append(l.traces, req.TraceID)
+	return &invoke.Response{Payload: []byte(`{}`), ExecutedVersion: "$LATEST"}, nil
+}
+
+// TestForwardTraceChecked: a forwarded call's trace header is checked again on the peer: a
+// valid one runs as it came, anything else (a hostile header on the node RPC) is replaced by a
+// new one.
+func TestForwardTraceChecked(t *testing.T) {
+	fn := &structs.Function{Name: "fn", RevisionID: "r1", Timeout: 10 * time.Second}
+	local := &traceLocal{}
+	peer := NewRouter(RouterConfig{Local: local, Peers: fakePeers{"peer"}, State: oneFunction{fn}})
+	srv := httptest.NewServer(http.HandlerFunc(peer.ServeInvoke))
+	defer srv.Close()
+	const good = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	for _, trace := range []string{good, "Root=1-5759e988;Evil=\"x\"", ""} {
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(`{}`))
+		for k, v := range map[string]string{hFunction: "fn", hVersion: "$LATEST", hRevision: "r1", hRequestID: "id", hTrace: trace} {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if len(local.traces) != 3 || local.traces[0] != good {
+		t.Fatalf("traces %q, want the valid one kept", local.traces)
+	}
+	for _, got := range local.traces[1:] {
+		if !invoke.ValidXRay(got) || strings.Contains(got, "Evil") {
+			t.Errorf("a malformed forwarded trace ran as %q, want a new one", got)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/lambdagw/gateway/gateway/httpapi/console"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/lambda"
 	"github.com/lambdagw/gateway/internal/structs"
@@ -39,6 +40,12 @@ const (
 func (a *api) authorize(r *http.Request, need access, limit int64) error {
 	if need == open || a.cfg.Verifier == nil {
 		return nil
+	}
+	if id, ok, err := a.consoleIdentity(r); ok {
+		if err != nil {
+			return err
+		}
+		return a.checkPolicy(r, id, need)
 	}
 	_, _, err := a.verifyBody(r, limit, func() error { return tooLarge(need, limit) }, func(id *sigv4.Identity) error {
 		return a.checkPolicy(r, id, need)
@@ -166,6 +173,9 @@ func (a *api) guard(need access, h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, reqID string) error {
 		if err := a.authorize(r, need, limit); err != nil {
 			return err
+		}
+		if r.Header.Get(console.Header) != "" { // the console's data stays out of caches
+			w.Header().Set("Cache-Control", "no-store")
 		}
 		return h(w, r, reqID)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/gateway/httpapi/console"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/funclog"
 	"github.com/lambdagw/gateway/internal/invoke"
@@ -101,6 +102,7 @@ type api struct {
 	logger       hclog.Logger
 	access       hclog.Logger        // http.access
 	allowedHosts map[string]struct{} // nil: any
+	sessions     *console.Sessions   // the web console's; nil without access keys
 }
 
 // handler serves one route; a returned error is rendered in Lambda's error shape.
@@ -237,6 +239,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		r.Handle(rt.path, cop.Handler(a.wrapWith(d, a.guard(rt.need, rt.h)))).Methods(rt.method)
 	}
+	a.consoleRoutes(r, cop)
 	if cfg.Debug {
 		// Profiles expose the process's memory: admin keys only, when there are keys.
 		debug := func(f http.HandlerFunc) http.Handler {

@@ -758,3 +758,10 @@ func invalidSignatureCause(msg string, cause error) *Error {
 func unrecognizedClient(cause error) *Error {
 	return &Error{Status: http.StatusForbidden, Type: TypeUnrecognizedClient, Message: msgInvalidToken, Err: cause}
 }
+
+// Secret returns the secret of the access key id, for the web console's login and session
+// cookies (gateway/httpapi/console); ok is false for an unknown key.
+func (v *Verifier) Secret(id string) (secret string, ok bool) {
+	secret, ok = v.keys.Load().secrets[id]
+	return secret, ok
+}

@@ -15,6 +15,7 @@ command -v wrk >/dev/null || need+=(wrk)                     # make bench BENCHF
 command -v taskset >/dev/null || need+=(util-linux)          # make bench BENCHFLAGS=-peers: pins it apart from the server
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins) # functions' private networks (CNI bridge, host-local)
 command -v ip >/dev/null || need+=(iproute2)                 # the network tests make namespaces and veths with ip
+command -v chromium >/dev/null || need+=(chromium)           # the web console's browser tests (integration/console_test.go, chromedp)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "make deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

@@ -78,7 +78,7 @@ func (a *api) consoleLogin(w http.ResponseWriter, r *http.Request, reqID string)
 		return lambda.InvalidParameter("the login form needs access_key_id and secret_access_key")
 	}
 	if !a.sessions.CheckSecret(r.Context(), id, secret) {
-		a.logger.Warn("console login refused", "access_key_id", quoteHeader(id), "remote", r.RemoteAddr)
+		a.logger.Warn("console login refused", "access_key_id", truncate(id, 128), "remote", r.RemoteAddr)
 		return &lambda.Error{Status: http.StatusForbidden, Type: "AccessDeniedException",
 			Message: "wrong access key ID or secret access key"}
 	}
@@ -120,4 +120,12 @@ func (a *api) consoleIdentity(r *http.Request) (id *sigv4.Identity, ok bool, err
 			Message: "console session refused: " + err.Error()}
 	}
 	return &sigv4.Identity{AccessKeyID: key}, true, nil
+}
+
+// truncate bounds a client's string for a log line.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

@@ -170,7 +170,7 @@ function route() {
       if (a.dataset.page === nav) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     }
     page.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
-    render().catch(e => page.replaceChildren(errorText(e)));
+    Promise.resolve().then(() => render(m)).catch(e => page.replaceChildren(errorText(e)));
     return;
   }
 }

@@ -258,7 +258,7 @@ func TestConsoleMetricsCharts(t *testing.T) {
 	if points != 60 || invocations <= 0 {
 		t.Fatalf("invocations chart: %d points, height %v (want 60 points and the invocation drawn)", points, invocations)
 	}
-	if got := b.text(`figure[data-chart=invocations] figcaption`); !strings.Contains(got, "invocations") {
+	if got := b.text(`figure[data-chart=invocations] figcaption`); !strings.Contains(got, "invocations: 1 in the hour") { // the one invocation from the form
 		t.Fatalf("invocations legend %q", got)
 	}
 	b.screenshot("console-metrics")

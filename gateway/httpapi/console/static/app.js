@@ -285,7 +285,7 @@ async function functionPage(name) {
 const chartDefs = [
   { title: 'Invocations', series: [['invocations', 'invocations']] },
   { title: 'Errors', series: [['errors', 'errors']] },
-  { title: 'Duration (ms)', series: [['duration_p50_ms', 'p50'], ['duration_p99_ms', 'p99']] },
+  { title: 'Duration (ms)', ms: true, series: [['duration_p50_ms', 'p50'], ['duration_p99_ms', 'p99']] },
   { title: 'Throttles', series: [['throttles', 'throttles']] },
   { title: 'Cold starts', series: [['cold_starts', 'cold starts']] },
 ];
@@ -336,9 +336,18 @@ function chart(def, points, step) {
   def.series.forEach(([k], i) => {
     g.append(svg('polyline', { class: 'series' + i, 'data-series': k, points: points.map((p, j) => x(j).toFixed(1) + ',' + y(p[k]).toFixed(1)).join(' ') }));
   });
-  const last = points.length ? points[points.length - 1] : {};
-  const legend = def.series.map(([k, l], i) => el('span', { class: 'legend' + i }, ' ' + l + ' ' + fmtNum(Number(last[k]) || 0)));
-  return el('figure', { class: 'chart', 'data-chart': def.series[0][0] }, el('figcaption', null, def.title, legend), g);
+  // Counts are summed over the hour; durations are the latest minute with invocations.
+  const legend = def.series.map(([k, l], i) => {
+    let v;
+    if (def.ms) {
+      const p = points.filter(p => Number(p.invocations) > 0).pop();
+      v = p ? fmtNum(Number(p[k]) || 0) + ' ms latest' : 'none';
+    } else {
+      v = fmtNum(points.reduce((s, p) => s + (Number(p[k]) || 0), 0)) + ' in the hour';
+    }
+    return el('span', { class: 'legend legend' + i }, l + ': ' + v);
+  });
+  return el('figure', { class: 'chart', 'data-chart': def.series[0][0] }, el('figcaption', null, def.title, el('span', { class: 'legends' }, legend)), g);
 }
 
 function label(x, y, text, anchor) {

@@ -49,6 +49,8 @@ cat <<MSG
     bin/gateway cluster members -address http://127.0.0.1:9530
     curl -N 'http://127.0.0.1:9530/fn/stream/?n=5&ms=500'   # streamed through whichever node runs it
 
+  The web console (no login: these nodes have no access keys): http://127.0.0.1:9510/ui/
+
   Press Ctrl-C to stop the three nodes.
 
 MSG

@@ -246,7 +246,10 @@ func TestConsoleMetricsCharts(t *testing.T) {
 	// Reopen the page: its first metrics read comes after the invocation.
 	b.run("reopening the function", chromedp.Navigate(b.agent.addr+"/ui/#/functions"))
 	b.openFunction()
-	b.run("the charts", chromedp.WaitVisible(chromedp.CSS(`#charts figure.chart`)))
+	b.run("the metrics section", chromedp.WaitVisible(chromedp.CSS(`#charts figure.chart, #metrics-unavailable`)))
+	if msg := eval[string](b, `(document.getElementById('metrics-unavailable') || {}).textContent || ''`); msg != "" {
+		t.Fatalf("the function page shows %q: GET /v1/functions/%s/metrics?minutes=60 must answer the last hour's points", msg, consoleFunction)
+	}
 	charts := eval[[]string](b, `[...document.querySelectorAll('#charts figure.chart')].map(f => f.dataset.chart)`)
 	want := []string{"invocations", "errors", "duration_p50_ms", "throttles", "cold_starts"}
 	if strings.Join(charts, ",") != strings.Join(want, ",") {

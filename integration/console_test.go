@@ -32,7 +32,8 @@ func newConsoleBrowser(t *testing.T) *consoleBrowser {
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		t.Fatalf("the console tests need Debian's chromium at %s (make deps installs it): %v", chromiumPath, err)
 	}
-	a := startAgent(t, agentOptions{node: "console", keys: []testKey{
+	natsHCL, _ := natsBlock(t)
+	a := startAgent(t, agentOptions{node: "console", top: pluginBlock(t, "queue", pluginBins["queue"], "") + natsHCL, keys: []testKey{
 		{"ops", authAdminID, authAdminSecret, "admin"},
 		{"app", authInvokeID, authInvokeSecret, "invoke"},
 	}})
@@ -50,6 +51,10 @@ function %q {
   }
   url {
     auth_type = "NONE"
+  }
+  trigger "orders" {
+    plugin = "queue"
+    source = "orders"
   }
 }
 `, consoleFunction, fnDir))
@@ -175,7 +180,7 @@ func TestConsole(t *testing.T) {
 	// Name, runtime, memory / timeout, versions, aliases, URLs, triggers, reserved concurrency.
 	cells := eval[[]string](b, `[...document.querySelectorAll('#functions-table tbody td')].map(td => td.textContent)`)
 	if len(cells) != 8 || cells[0] != consoleFunction || cells[1] != "provided.al2023" || cells[2] != "128 MB / 5 s" ||
-		cells[3] != "1" || cells[4] != "live → 1" || !strings.HasSuffix(cells[5], "(NONE)") || cells[6] != "—" || cells[7] != "5" {
+		cells[3] != "1" || cells[4] != "live → 1" || !strings.HasSuffix(cells[5], "(NONE)") || cells[6] != "orders (queue)" || cells[7] != "5" {
 		t.Fatalf("functions list row %q", cells)
 	}
 	b.screenshot("console-functions")
@@ -222,6 +227,11 @@ func TestConsole(t *testing.T) {
 
 	b.run("the plugins page", chromedp.Click(chromedp.CSS(`#nav a[data-page=plugins]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#async-table`)))
+	// The queue plugin runs and serves the function's trigger.
+	b.waitText(`#plugins-table`, "running")
+	if got := eval[[]string](b, `[...document.querySelectorAll('#plugins-table tbody td')].map(td => td.textContent)`); len(got) < 7 || got[0] != "queue" || got[2] != "running" || got[6] != "1" {
+		t.Fatalf("plugins table row %q (want queue, running, 1 mapping)", got)
+	}
 	if got := b.text(`#async-table`); !strings.Contains(got, consoleFunction) {
 		t.Fatalf("async backlogs %q", got)
 	}

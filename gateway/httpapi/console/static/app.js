@@ -199,13 +199,16 @@ async function functionDetails(name) {
     getJSON('/v1/functions/' + enc(name) + '/triggers'),
     getJSON('/2015-03-31/event-source-mappings?FunctionName=' + enc(name)),
   ]);
+  const trig = (triggers && triggers.Triggers) || [];
+  // Triggers are event source mappings too: list each once, as a trigger.
+  const seen = new Set(trig.map(t => t.uuid));
   return {
     versions: ((versions && versions.Versions) || []).map(v => v.Version).filter(v => v !== '$LATEST'),
     aliases: (aliases && aliases.Aliases) || [],
     urls: (urls && urls.FunctionUrlConfigs) || [],
     concurrency: concurrency ? concurrency.ReservedConcurrentExecutions : undefined,
-    triggers: (triggers && triggers.Triggers) || [],
-    mappings: (mappings && mappings.EventSourceMappings) || [],
+    triggers: trig,
+    mappings: ((mappings && mappings.EventSourceMappings) || []).filter(m => !seen.has(m.UUID)),
   };
 }
 

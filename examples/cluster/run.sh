@@ -44,12 +44,16 @@ done
 cat <<MSG
 
   Three nodes run at http://127.0.0.1:9510, :9520 and :9530 (logs in /tmp/lambdagw-cluster/gw*.log).
+
+    Web console:  http://127.0.0.1:9510/ui/   (no login: these nodes have no access keys)
+    Metrics:      http://127.0.0.1:9510/v1/metrics   (Prometheus; each node serves its own)
+    Health:       http://127.0.0.1:9510/v1/health    (and /v1/health/ready for load balancers)
+
   Any node serves any function; writes on any node go through the leader:
 
     bin/gateway cluster members -address http://127.0.0.1:9530
     curl -N 'http://127.0.0.1:9530/fn/stream/?n=5&ms=500'   # streamed through whichever node runs it
-
-  The web console (no login: these nodes have no access keys): http://127.0.0.1:9510/ui/
+    bin/gateway logs -address http://127.0.0.1:9530 -since 5m hello   # every node's lines, each with its node
 
   Press Ctrl-C to stop the three nodes.
 

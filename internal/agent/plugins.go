@@ -314,7 +314,8 @@ func (t teeLogs) telemetry(function, requestID string, platform bool, lines []st
 	}
 	now := time.Now()
 	for _, l := range lines {
-		ev := sdk.TelemetryEvent{Type: sdk.EventFunction, Time: now, Function: function, RequestID: requestID}
+		// A function's line carries no request id, as in Lambda's Telemetry API.
+		ev := sdk.TelemetryEvent{Type: sdk.EventFunction, Time: now, Function: function}
 		for prefix, typ := range platformLines {
 			if platform && strings.HasPrefix(l, prefix) {
 				ev.Type = typ
@@ -332,7 +333,7 @@ func (t teeLogs) telemetry(function, requestID string, platform bool, lines []st
 				Record json.RawMessage `json:"record"`
 			}
 			if json.Unmarshal([]byte(l), &r) == nil && strings.HasPrefix(r.Type, "platform.") && len(r.Record) > 0 {
-				ev.Type, ev.Record = r.Type, r.Record
+				ev.Type, ev.Record, ev.RequestID = r.Type, r.Record, requestID
 			}
 		}
 		t.host.Telemetry(ev)

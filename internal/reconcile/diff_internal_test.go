@@ -60,6 +60,13 @@ func TestConfigChanges(t *testing.T) {
 			func(in *lambda.UpdateFunctionConfigurationInput) bool {
 				return in.GatewayOptions != nil && in.GatewayOptions.FreezeDelayMs == nil
 			}},
+		{"logging_config", func(f *config.Function) {
+			f.Logging = &structs.LoggingConfig{LogFormat: "JSON", SystemLogLevel: "WARN", LogGroup: "/custom"}
+		}, []string{"logging_config Text -> JSON (application INFO, system WARN) to /custom"},
+			func(in *lambda.UpdateFunctionConfigurationInput) bool {
+				l := in.LoggingConfig
+				return l != nil && l.LogFormat == "JSON" && l.ApplicationLogLevel == "INFO" && l.SystemLogLevel == "WARN" && l.LogGroup == "/custom"
+			}},
 		{"description", func(f *config.Function) { f.Description = "" }, []string{"description d -> "},
 			func(in *lambda.UpdateFunctionConfigurationInput) bool {
 				return in.Description != nil && *in.Description == ""
@@ -77,6 +84,18 @@ func TestConfigChanges(t *testing.T) {
 				t.Errorf("update %+v", in)
 			}
 		})
+	}
+	// The agent's JSON logging, gone from the block, is set back to Text.
+	cur := current()
+	cur.LoggingConfig = &lambda.LoggingConfig{LogFormat: "JSON", LogGroup: "/aws/lambda/fn", ApplicationLogLevel: "DEBUG", SystemLogLevel: "INFO"}
+	in, diffs := configChanges(cur, block(), false)
+	if !reflect.DeepEqual(diffs, []string{"logging_config JSON (application DEBUG, system INFO) -> Text"}) || in.LoggingConfig == nil || in.LoggingConfig.LogFormat != "Text" {
+		t.Errorf("logging back to Text: %q %+v", diffs, in.LoggingConfig)
+	}
+	// The default the agent answers is no change.
+	cur.LoggingConfig = &lambda.LoggingConfig{LogFormat: "Text", LogGroup: "/aws/lambda/fn"}
+	if _, diffs := configChanges(cur, block(), false); len(diffs) != 0 {
+		t.Errorf("the default logging: %q", diffs)
 	}
 	// A function created without storage or options reads as the defaults.
 	bare := current()

@@ -203,6 +203,9 @@ func (c *clusterLogs) Read(ctx context.Context, function string, p funclog.Param
 		entries = append(entries, ps.history...)
 		ps.history = nil
 	}
+	for i := range entries {
+		entries[i].At() // parsed once here, not at every comparison
+	}
 	slices.SortStableFunc(entries, func(a, b funclog.Entry) int { return a.At().Compare(b.At()) })
 	if len(entries) > p.Limit {
 		entries = entries[len(entries)-p.Limit:]

@@ -692,18 +692,27 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, reqID string) error {
 		}
 		return lambda.InvalidParameter("%v", err)
 	}
-	if p.JSON {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-	} else {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// The status goes out with the first line: a failure before any (this node's log cannot
+	// be read) is still an error answer.
+	started := false
+	start := func() {
+		started = true
+		if p.JSON {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+		} else {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		w.Header().Set("X-Amzn-RequestId", reqID)
+		w.WriteHeader(200)
 	}
-	w.Header().Set("X-Amzn-RequestId", reqID)
-	w.WriteHeader(200)
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	flusher, _ := w.(http.Flusher)
 	live := false // past the past lines: each line goes out at once
 	err = a.cfg.Logs.Read(r.Context(), name, p, func(e funclog.Entry) error {
+		if !started {
+			start()
+		}
 		if e.Type == funclog.TypeCaughtUp {
 			live = true
 		} else if p.JSON {
@@ -724,9 +733,15 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, reqID string) error {
 		}
 		return nil
 	})
+	if !started {
+		if err != nil {
+			return fmt.Errorf("reading the log of %s: %w", name, err)
+		}
+		start()
+	}
 	_ = bw.Flush()
 	if err != nil && r.Context().Err() == nil {
-		a.cfg.Logger.Warn("reading function logs", "function", name, "error", err)
+		a.logger.Warn("reading function logs", "function", name, "error", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,6 +24,9 @@ func (f *fakeLogs) Read(_ context.Context, function string, p funclog.Params, ou
 	f.mu.Lock()
 	f.last = p
 	f.mu.Unlock()
+	if function == "broken" {
+		return errors.New("disk on fire")
+	}
 	for _, e := range []funclog.Entry{
 		{Time: "2026-01-02T03:04:05.1Z", Node: "n1", Function: function, RequestID: "r1", Type: "platform", Message: "START RequestId: r1 Version: $LATEST"},
 		{Time: "2026-01-02T03:04:05.2Z", Node: "n2", Function: function, Type: "error", Message: "[gateway] node n2 could not be read: refused"},
@@ -109,6 +113,13 @@ func TestLogsAPI(t *testing.T) {
 	}
 	if status, _, _ := get("lines=1"); status != 200 {
 		t.Error("a good query after bad ones failed")
+	}
+	// A log that cannot be read at all is an error answer, not an empty 200.
+	if status, _, body := call(t, "POST", base+"/2015-03-31/functions", createRequest(t, "broken", nil)); status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if status, _, body := call(t, "GET", base+"/v1/functions/broken/logs", ""); status != 500 || !strings.Contains(body, "internal error") {
+		t.Errorf("an unreadable log: %d %s", status, body)
 	}
 	resp, err := http.Get(base + "/v1/functions/nope/logs")
 	if err == nil {

@@ -38,6 +38,8 @@ type Agent struct {
 	Debug Debug
 	// Tracing is the tracing block (span export over OTLP); nil: no tracing.
 	Tracing *Tracing
+	// Metrics is the metrics block: whether the agent collects metrics (GET /v1/metrics).
+	Metrics Metrics
 	// GoMaxProcs is how many threads run the agent's Go code at once (GOMAXPROCS); 0 lets the
 	// agent choose: half the CPUs it may use, at least one.
 	GoMaxProcs int
@@ -183,6 +185,9 @@ const (
 	// PolicyInvoke allows invoking functions only (Invoke, InvokeWithResponseStream, SIGNED
 	// function URLs).
 	PolicyInvoke = "invoke"
+	// PolicyMetrics allows reading metrics only (GET /v1/metrics and a function's recent
+	// history): what a Prometheus scraper is given.
+	PolicyMetrics = "metrics"
 )
 
 // String names the key by block name and ID, without its secret.
@@ -219,6 +224,13 @@ type Debug struct {
 	// Pprof serves Go's profiling endpoints at /debug/pprof/ on the HTTP listener (admin keys
 	// only, when there are keys).
 	Pprof bool
+}
+
+// Metrics is the agent's metrics block.
+type Metrics struct {
+	// Enabled collects metrics and serves them at /v1/metrics (the default); off, nothing is
+	// counted (for comparing the cost) and /v1/metrics answers 404.
+	Enabled bool
 }
 
 // HTTP is the listener of the invoke, management and /v1 APIs and of function URLs.
@@ -367,6 +379,7 @@ func DefaultAgent() *Agent {
 		Async: Async{RetryDelay: DefaultAsyncRetryDelay, PerFunction: DefaultAsyncPerFunction,
 			RedeliverAfter: DefaultAsyncRedeliverAfter},
 		Cluster: Cluster{Address: "127.0.0.1:9501", Bootstrap: true},
+		Metrics: Metrics{Enabled: true},
 		Sandbox: Sandbox{
 			Driver:          "libcontainer",
 			UserNamespaces:  true,
@@ -400,6 +413,7 @@ type agentFile struct {
 	OldDebug *bool               `hcl:"enable_debug,optional"` // deprecated: debug { pprof }
 	Debug    *debugBlock         `hcl:"debug,block"`
 	Tracing  *tracingBlock       `hcl:"tracing,block"`
+	Metrics  *metricsBlock       `hcl:"metrics,block"`
 	Procs    *int                `hcl:"gomaxprocs,optional"`
 	HTTP     *httpBlock          `hcl:"http,block"`
 	Cluster  *clusterBlock       `hcl:"cluster,block"`
@@ -530,6 +544,10 @@ type asyncBlock struct {
 type codeGCBlock struct {
 	Grace    hcl.Expression `hcl:"grace,optional"`
 	Interval hcl.Expression `hcl:"interval,optional"`
+}
+
+type metricsBlock struct {
+	Enabled *bool `hcl:"enabled,optional"`
 }
 
 type debugBlock struct {
@@ -671,6 +689,9 @@ func decodeAgent(body hcl.Body, baseDir string) (*Agent, hcl.Diagnostics) {
 		var d hcl.Diagnostics
 		a.Tracing, d = decodeTracing(raw.Tracing)
 		diags = append(diags, d...)
+	}
+	if raw.Metrics != nil && raw.Metrics.Enabled != nil {
+		a.Metrics.Enabled = *raw.Metrics.Enabled
 	}
 	if raw.LogJSON != nil {
 		a.LogJSON = *raw.LogJSON
@@ -1154,12 +1175,12 @@ func decodeAccessKeys(blocks []accessKeyBlock, baseDir string) ([]AccessKey, hcl
 		switch {
 		case b.Policy == nil:
 			diags = append(diags, rangeDiag("Missing access key policy",
-				fmt.Sprintf("access_key %q needs a policy: \"admin\" (every operation) or \"invoke\" (invoking functions only).", b.Name), decl))
-		case *b.Policy == PolicyAdmin || *b.Policy == PolicyInvoke:
+				fmt.Sprintf("access_key %q needs a policy: \"admin\" (every operation), \"invoke\" (invoking functions only) or \"metrics\" (reading metrics only).", b.Name), decl))
+		case *b.Policy == PolicyAdmin || *b.Policy == PolicyInvoke || *b.Policy == PolicyMetrics:
 			k.Policy = *b.Policy
 		default:
 			diags = append(diags, attrDiag(b.Body, "policy", "Invalid access key policy",
-				fmt.Sprintf("access_key %q: policy %q is not one of \"admin\" (every operation) or \"invoke\" (invoking functions only).", b.Name, *b.Policy)))
+				fmt.Sprintf("access_key %q: policy %q is not one of \"admin\" (every operation), \"invoke\" (invoking functions only) or \"metrics\" (reading metrics only).", b.Name, *b.Policy)))
 		}
 		if !accessKeyIDRE.MatchString(k.ID) {
 			diags = append(diags, attrDiag(b.Body, "id", "Invalid access key id",

@@ -156,6 +156,8 @@ type Config struct {
 	// Verifier checks code signatures with the node's publishers; without it no code signing
 	// configuration can be made, and code deployed under one does not verify.
 	Verifier CodeVerifier
+	// Metrics counts throttles; nil: nothing is counted.
+	Metrics Metrics
 }
 
 // Images is what the gateway asks of the node's image store when an image function is
@@ -404,11 +406,13 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 		admitSpan.End(errorType(err))
 	}
 	if err != nil {
+		g.countThrottle(fn.Name, arn, err)
 		return nil, err
 	}
 	resp, err := run(ctx, fn, req)
 	if err != nil {
 		release()
+		g.countThrottle(fn.Name, arn, err)
 		return nil, g.invokeError(fn, err)
 	}
 	if resp.Stream != nil {
@@ -475,6 +479,9 @@ func (g *Gateway) enqueue(fn *structs.Function, req *invoke.Request) (*InvokeOut
 	case g.async <- &asyncCall{fn: fn, req: req}:
 		return &InvokeOutput{Status: 202}, nil
 	default:
+		if g.cfg.Metrics != nil {
+			g.cfg.Metrics.Throttled(fn.Name, req.InvokedFunctionARN, ThrottleAsyncBacklog)
+		}
 		return nil, lambda.TooManyRequests("ConcurrentInvocationLimitExceeded", "the asynchronous invocation backlog is full")
 	}
 }

@@ -13,6 +13,8 @@
 //   - natsengine: the NATS JetStream server embedded in the agent.
 //   - pki: the certificates of the cluster's mutual TLS.
 //   - funclog: each function's stored log.
+//   - metrics: the node's Prometheus registry, per-function series with bounded labels, and
+//     each function's recent per-minute history.
 //   - unpack: the one place an archive we did not make is written out.
 //   - codepkg: a function's code folder or zip turned into the zip the gateway stores.
 //   - image: container images fetched from registries, OCI layouts and docker save archives,

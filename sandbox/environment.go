@@ -35,6 +35,7 @@ type envConfig struct {
 	maxStreamBytes  int64
 	shutdownTimeout time.Duration
 	tracer          invoke.Tracer // nil: tracing off
+	metrics         Metrics
 }
 
 // envOwner is the manager that pools an environment, as the environment calls back to it.
@@ -143,6 +144,8 @@ type invocation struct {
 	tail []byte
 	// rtDone: platform.runtimeDone was emitted (when the runtime answered, or at the end).
 	rtDone atomic.Bool
+	// met records the invocation in the node's metrics.
+	met InvocationMetrics
 }
 
 // complete sets the invocation's outcome; the first one wins. A failure that comes after a
@@ -534,19 +537,20 @@ func (e *environment) checkout(ctx context.Context, req *invoke.Request) error {
 
 	e.freezeMu.Lock()
 	if e.frozen {
-		var start time.Time
-		if e.cfg.tracer != nil {
-			start = time.Now()
-		}
 		tctx, cancel := context.WithTimeout(ctx, FreezeTimeout)
+		start := time.Now()
 		err := e.inst.Thaw(tctx)
 		cancel()
+		end := time.Now()
 		if e.cfg.tracer != nil && req != nil {
 			errType := ""
 			if err != nil {
 				errType = "Sandbox.ThawFailed"
 			}
-			e.cfg.tracer.Record(ctx, invoke.PhaseThaw, e.spanInfo(req, false), start, time.Now(), errType)
+			e.cfg.tracer.Record(ctx, invoke.PhaseThaw, e.spanInfo(req, false), start, end, errType)
+		}
+		if err == nil {
+			e.cfg.met().Thawed(end.Sub(start))
 		}
 		if err != nil {
 			e.freezeMu.Unlock()
@@ -599,17 +603,18 @@ func (e *environment) freezeIfIdle(gen uint64) {
 	traceCtx, traceReq := e.traceCtx, e.traceReq
 	e.traceCtx, e.traceReq = nil, nil
 	e.mu.Unlock()
-	var start time.Time
-	if traceReq != nil {
-		start = time.Now()
-	}
+	start := time.Now()
 	err := e.inst.Freeze(ctx)
+	end := time.Now()
 	if traceReq != nil {
 		errType := ""
 		if err != nil && !errors.Is(err, context.Canceled) {
 			errType = "Sandbox.FreezeFailed"
 		}
-		e.cfg.tracer.Record(traceCtx, invoke.PhaseFreeze, e.spanInfo(traceReq, false), start, time.Now(), errType)
+		e.cfg.tracer.Record(traceCtx, invoke.PhaseFreeze, e.spanInfo(traceReq, false), start, end, errType)
+	}
+	if err == nil {
+		e.cfg.met().Frozen(end.Sub(start))
 	}
 	// Stuck frozen is not known to run: the next checkout thaws it, and resets it if that fails
 	// too. Any other error left it thawed (a cancel by a checkout rolled the freeze back).
@@ -680,6 +685,8 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 	default:
 		e.out.begin(inv)
 	}
+	inv.met = e.cfg.met().Invocation(e.fn.Name, req.InvokedFunctionARN)
+	inv.met.Begin()
 	if e.tele.Load() != nil {
 		e.platform("platform.start", func(logs bool, _ string) any {
 			r := map[string]any{"requestId": req.RequestID, "version": req.Version}
@@ -887,6 +894,7 @@ func (e *environment) endInvocation(inv *invocation, status, errType string) {
 	if e.tele.Load() != nil {
 		e.reportTelemetry(inv, dur, maxMB, status, errType)
 	}
+	inv.met.End(dur, inv.initDur, outcome(inv.resp, errType))
 	close(inv.ended)
 }
 

@@ -55,6 +55,8 @@ type ManagerConfig struct {
 	FileSystems FileSystems
 	Logs        LogSink
 	Logger      hclog.Logger
+	// Metrics is told of invocations, thaws and freezes; nil: nothing is counted.
+	Metrics Metrics
 	// Region is AWS_REGION inside environments.
 	Region string
 	// MaxEnvironments caps the live environments on this node (busy, idle and starting).
@@ -170,7 +172,10 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		stopJanitor: make(chan struct{}),
 		janitorDone: make(chan struct{}),
 	}
-	m.envCfg = envConfig{logs: cfg.Logs, logger: m.logger, maxStreamBytes: cfg.MaxStreamBytes, shutdownTimeout: cfg.ShutdownTimeout, tracer: cfg.Tracer}
+	m.envCfg = envConfig{logs: cfg.Logs, logger: m.logger, maxStreamBytes: cfg.MaxStreamBytes, shutdownTimeout: cfg.ShutdownTimeout, metrics: cfg.Metrics, tracer: cfg.Tracer}
+	if m.envCfg.metrics == nil {
+		m.envCfg.metrics = noMetrics{}
+	}
 	go m.janitor()
 	return m, nil
 }

@@ -556,7 +556,9 @@ func (e *environment) stream(c *runtimeConn, r *http.Request, inv *invocation) {
 	c.lr.R = big
 	st := newStream(r, e.cfg.maxStreamBytes)
 	inv.complete(&invoke.Response{Stream: st, ExecutedVersion: inv.req.Version})
-	if st.wait(e.dead, inv.gone) {
+	whole := st.wait(e.dead, inv.gone)
+	inv.met.StreamBytes(st.written())
+	if whole {
 		e.runtimeDone(inv, "success", "", 0)
 		if big.Buffered() == 0 { // else it holds the start of the next request: keep it
 			c.lr.R = c.nc

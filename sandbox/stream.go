@@ -182,3 +182,10 @@ func (s *stream) wait(dead, gone <-chan struct{}) bool {
 	defer s.mu.Unlock()
 	return !s.cancelled
 }
+
+// written is how many bytes of the function's stream were read so far.
+func (s *stream) written() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}

@@ -19,9 +19,14 @@ import (
 
 // The access key policies (the agent's access_key blocks).
 const (
-	PolicyAdmin  = "admin"  // every operation
-	PolicyInvoke = "invoke" // invoking functions only
+	PolicyAdmin   = "admin"   // every operation
+	PolicyInvoke  = "invoke"  // invoking functions only
+	PolicyMetrics = "metrics" // reading metrics only (a Prometheus scraper's key)
 )
+
+// policyScope says what a policy allows, for the refusals.
+var policyScope = map[string]string{PolicyAdmin: "may do anything", PolicyInvoke: "may only invoke functions",
+	PolicyMetrics: "may only read metrics"}
 
 // access is what a route needs from its caller.
 type access int
@@ -33,6 +38,8 @@ const (
 	invokeAccess
 	// adminAccess routes read or change the node's state: admin keys only.
 	adminAccess
+	// metricsAccess routes read metrics: admin and metrics keys.
+	metricsAccess
 )
 
 // authorize checks r against the route's access, reading as little of it as the signature
@@ -148,12 +155,24 @@ func signatureError(err error) error {
 
 // checkPolicy checks the verified key's policy against need.
 func (a *api) checkPolicy(r *http.Request, identity *sigv4.Identity, need access) error {
-	if need == adminAccess && a.cfg.Policies[identity.AccessKeyID] != PolicyAdmin {
-		return &lambda.Error{Status: http.StatusForbidden, Type: "AccessDeniedException",
-			Message: fmt.Sprintf("access key %s has the %q policy, which may only invoke functions: %s %s needs a key with the %q policy",
-				identity.AccessKeyID, a.cfg.Policies[identity.AccessKeyID], r.Method, r.URL.Path, PolicyAdmin)}
+	policy := a.cfg.Policies[identity.AccessKeyID]
+	if policy == "" {
+		policy = PolicyInvoke // a key missing from Policies may only invoke
 	}
-	return nil
+	var needs string
+	switch {
+	case need == adminAccess && policy != PolicyAdmin:
+		needs = fmt.Sprintf("the %q policy", PolicyAdmin)
+	case need == metricsAccess && policy != PolicyAdmin && policy != PolicyMetrics:
+		needs = fmt.Sprintf("the %q or %q policy", PolicyMetrics, PolicyAdmin)
+	case need == invokeAccess && policy == PolicyMetrics:
+		needs = fmt.Sprintf("the %q or %q policy", PolicyInvoke, PolicyAdmin)
+	default:
+		return nil
+	}
+	return &lambda.Error{Status: http.StatusForbidden, Type: "AccessDeniedException",
+		Message: fmt.Sprintf("access key %s has the %q policy, which %s: %s %s needs a key with %s",
+			identity.AccessKeyID, policy, policyScope[policy], r.Method, r.URL.Path, needs)}
 }
 
 // bodyLimit is the largest request body a route takes.

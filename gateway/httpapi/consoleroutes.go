@@ -122,7 +122,7 @@ func (a *api) consoleIdentity(r *http.Request) (id *sigv4.Identity, ok bool, err
 	return &sigv4.Identity{AccessKeyID: key}, true, nil
 }
 
-// truncate bounds a client's string for a log line.
+// truncate bounds a client's string for a log line or an error message.
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "..."

@@ -199,7 +199,9 @@ func (a *api) verifyURLSignature(r *http.Request, tooLarge func() error) (*sigv4
 		return nil, nil, &lambda.Error{Status: http.StatusForbidden, Type: sigv4.TypeUnrecognizedClient,
 			Message: "this function URL requires signed requests, and this node has no access keys (access_key blocks)"}
 	}
-	identity, body, err := a.verifyBody(r, structs.MaxSyncPayloadBytes, tooLarge, func(*sigv4.Identity) error { return nil })
+	identity, body, err := a.verifyBody(r, structs.MaxSyncPayloadBytes, tooLarge, func(id *sigv4.Identity) error {
+		return a.checkPolicy(r, id, invokeAccess) // a metrics key invokes nothing
+	})
 	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {

@@ -53,8 +53,8 @@ type Config struct {
 	// Verifier checks the signatures of API requests and of requests to SIGNED function URLs.
 	// Without one the API is open and SIGNED URLs refuse every request.
 	Verifier *sigv4.Verifier
-	// Policies maps the Verifier's access key IDs to their policies, PolicyAdmin or
-	// PolicyInvoke; a key missing here may only invoke.
+	// Policies maps the Verifier's access key IDs to their policies, PolicyAdmin,
+	// PolicyInvoke or PolicyMetrics; a key missing here may only invoke.
 	Policies map[string]string
 	// Debug serves Go's profiling endpoints under /debug/pprof/ (the agent's debug { pprof }).
 	Debug bool
@@ -70,6 +70,9 @@ type Config struct {
 	// AllowedOrigins are the browser origins ("https://console.example.com") whose cross-site
 	// API requests are accepted; every other cross-site browser request is refused.
 	AllowedOrigins []string
+	// Metrics serves GET /v1/metrics and a function's recent history; nil (the agent's metrics
+	// block turned them off): those routes answer 404 saying so.
+	Metrics Metrics
 	// AccessLog logs every request at INFO on the http.access logger (method, path, function,
 	// status, duration, request ID); without it that line is logged at DEBUG on http.
 	AccessLog bool
@@ -229,6 +232,8 @@ func New(cfg Config) (http.Handler, error) {
 		{"PUT", "/v1/cluster/snapshot", adminAccess, a.snapshotRestore},
 		{"GET", "/v1/health", open, a.health},
 		{"GET", "/v1/health/ready", open, a.ready},
+		{"GET", "/v1/metrics", metricsAccess, a.metrics},
+		{"GET", "/v1/functions/{name}/metrics", metricsAccess, a.functionMetrics},
 	}
 	// Bodies of any size, read as they arrive: their deadline moves with each read.
 	streamedBodies := map[string]bool{"PUT /v1/cluster/snapshot": true}

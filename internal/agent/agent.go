@@ -37,6 +37,7 @@ import (
 	"github.com/lambdagw/gateway/internal/asyncq"
 	"github.com/lambdagw/gateway/internal/funclog"
 	"github.com/lambdagw/gateway/internal/invoke"
+	"github.com/lambdagw/gateway/internal/metrics"
 	"github.com/lambdagw/gateway/internal/pki"
 	"github.com/lambdagw/gateway/internal/tracing"
 	"github.com/lambdagw/gateway/plugins/host"
@@ -229,6 +230,15 @@ func (a *agent) start(ctx context.Context) error {
 	if len(cfg.Cluster.Join) > 0 || cfg.Cluster.BootstrapExpect > 1 {
 		a.logger.Info("joining the cluster", "join", cfg.Cluster.Join, "bootstrap_expect", cfg.Cluster.BootstrapExpect)
 	}
+	// Metrics (the metrics block): one registry for the agent, which Raft's go-metrics figures
+	// reach too, so it is made before the cluster starts; off, nothing is counted.
+	var met *metrics.Registry
+	if cfg.Metrics.Enabled {
+		met = metrics.New()
+		if err := met.RouteGoMetrics(); err != nil {
+			a.logger.Warn("raft's metrics are not served", "error", err)
+		}
+	}
 	node, err := cluster.Start(ctx, ccfg)
 	if err != nil {
 		return fmt.Errorf("starting raft node: %w", err)
@@ -354,6 +364,7 @@ func (a *agent) start(ctx context.Context) error {
 		Standby:            cfg.Sandbox.Standby,
 		MaxStreamBytes:     int64(cfg.Sandbox.MaxStreamMB) << 20,
 		MaxParallelCreates: cfg.Sandbox.MaxParallelStarts,
+		Metrics:            sandboxMetricsOf(met),
 	})
 	if err != nil {
 		return fmt.Errorf("starting environment manager: %w", err)
@@ -412,6 +423,7 @@ func (a *agent) start(ctx context.Context) error {
 		PeerCounters:   peerAsyncCounters(node),
 		Verifier:       signatures,
 		Tracer:         tracer,
+		Metrics:        gatewayMetricsOf(met),
 	})
 	if err != nil {
 		return fmt.Errorf("starting gateway: %w", err)
@@ -422,6 +434,13 @@ func (a *agent) start(ctx context.Context) error {
 		return gw.Shutdown(dctx)
 	})
 	triggers.gw = gw
+	if met != nil {
+		exists := func(fn string) bool { _, ok := node.State().Function(fn); return ok }
+		if err := met.SetNode(nodeFigures(mgr, logs, js, plugins, gw, exists)); err != nil {
+			return fmt.Errorf("registering the node's metrics: %w", err)
+		}
+		node.HandleRPC(cluster.RPCRoute{Method: "GET", Pattern: historyRPC, Handler: serveHistory(met)})
+	}
 	router.SetPool(gw) // peers' calls beyond their unreserved share count against this node's
 	node.HandleRPC(cluster.RPCRoute{Method: "GET", Pattern: "async/counters", Handler: serveAsyncCounters(gw)})
 	// A node that finds every slot of a reservation leased asks the holders for their idle ones.
@@ -453,7 +472,9 @@ func (a *agent) start(ctx context.Context) error {
 			// Published versions keep their own environments, apart from $LATEST's. Provisioned
 			// environments are spread over the live nodes, so a change of who is live (a node
 			// gone or back) moves them too: resync every second as well.
-			mgr.Sync(append(st.Functions(), st.Versions("")...), gw.ProvisionTargets(router.Share))
+			fns := st.Functions()
+			mgr.Sync(append(fns, st.Versions("")...), gw.ProvisionTargets(router.Share))
+			keepMetrics(met, fns) // a deleted function's series go with it
 			select {
 			case <-ch:
 			case <-time.After(time.Second):
@@ -474,7 +495,7 @@ func (a *agent) start(ctx context.Context) error {
 		}
 	} else {
 		a.logger.Warn("the API is open: no access_key blocks, so every request is accepted unsigned; " +
-			"add access_key blocks (policy \"admin\" or \"invoke\") to require AWS Signature V4")
+			"add access_key blocks (policy \"admin\", \"invoke\" or \"metrics\") to require AWS Signature V4")
 	}
 	a.health = &health{raft: node, plugins: plugins.Status, dataDir: dataDir, sandboxDir: filepath.Join(dataDir, "sandbox")}
 	if driver.Name() == "process" {
@@ -503,6 +524,7 @@ func (a *agent) start(ctx context.Context) error {
 		AllowedHosts:   allowedHosts(cfg.HTTP),
 		AllowedOrigins: cfg.HTTP.AllowedOrigins,
 		AccessLog:      cfg.HTTP.AccessLog,
+		Metrics:        apiMetricsOf(met, node),
 		Status: func() any {
 			return map[string]any{
 				"node_name":    cfg.NodeName,

@@ -73,6 +73,8 @@ var forbidden = map[string][]string{
 	"internal/funclog": {"*"},
 	// Span export with the OpenTelemetry SDK, behind invoke.Tracer: the invocation types only.
 	"internal/tracing": {"sandbox", "cluster", "gateway", "config", "internal/agent", "plugins", "cmd"},
+	// The node's Prometheus registry: the layers count through interfaces of their own.
+	"internal/metrics": {"*"},
 	"internal/pki":     {"*"},
 	"internal/unpack":  {"*"},
 	// Code signatures: Sigstore's formats and sigstore-go, nothing of the module but the shared types.

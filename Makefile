@@ -17,7 +17,8 @@ FUZZ_TARGETS  := ./internal/unpack:FuzzZip ./internal/unpack:FuzzTar ./internal/
 	./gateway:FuzzForwardResponse ./internal/lambda/eventstream:FuzzWriter ./internal/lambda:FuzzDestinationARN ./internal/structs:FuzzParseEgressRule ./internal/signing:FuzzSignedZip \
 	./internal/invoke:FuzzTraceHeaders \
 	./internal/funclog:FuzzParseParams ./internal/funclog:FuzzParseRecord \
-	./gateway/httpapi/console:FuzzParseCookie
+	./gateway/httpapi/console:FuzzParseCookie \
+	./internal/metrics:FuzzDecodeNodeHistory ./gateway/httpapi:FuzzParseMinutes
 FUZZ_EXECS    ?= 3000x
 
 .PHONY: all deps build examples run test test-unit test-integration fuzz lint bench clean proto docs

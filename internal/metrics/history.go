@@ -122,25 +122,37 @@ type NodeHistory struct {
 // DecodeNodeHistory reads a peer's answer for the n minutes ending with end, refusing anything
 // else: another span, bucket indexes out of range, counts too large to add.
 func DecodeNodeHistory(data []byte, end int64, n int) (NodeHistory, error) {
-	var h NodeHistory
-	if err := json.Unmarshal(data, &h); err != nil {
+	// Pairs are read as lists first: an array type would take [1,2,3] as [1,2].
+	var wire struct {
+		End     int64 `json:"end_minute"`
+		Minutes []struct {
+			Minute
+			Buckets [][]uint64 `json:"buckets"`
+		} `json:"minutes"`
+	}
+	if err := json.Unmarshal(data, &wire); err != nil {
 		return NodeHistory{}, fmt.Errorf("decoding a node's history: %w", err)
 	}
-	if h.End != end || len(h.Minutes) != n {
-		return NodeHistory{}, fmt.Errorf("a node's history covers %d minutes up to minute %d, not the %d up to %d asked", len(h.Minutes), h.End, n, end)
+	if wire.End != end || len(wire.Minutes) != n {
+		return NodeHistory{}, fmt.Errorf("a node's history covers %d minutes up to minute %d, not the %d up to %d asked", len(wire.Minutes), wire.End, n, end)
 	}
-	for _, m := range h.Minutes {
+	h := NodeHistory{End: wire.End, Minutes: make([]Minute, n)}
+	for i, m := range wire.Minutes {
 		if m.Invocations > maxCount || m.Errors > maxCount || m.Throttles > maxCount || m.ColdStarts > maxCount {
 			return NodeHistory{}, fmt.Errorf("a node's history has a count over %d", uint64(maxCount))
 		}
 		if len(m.Buckets) > NumBuckets {
 			return NodeHistory{}, fmt.Errorf("a node's history has %d duration buckets, more than the %d there are", len(m.Buckets), NumBuckets)
 		}
+		out := m.Minute
+		out.Buckets = nil
 		for _, b := range m.Buckets {
-			if b[0] >= uint64(NumBuckets) || b[1] > maxCount {
-				return NodeHistory{}, fmt.Errorf("a node's history has a duration bucket %d of count %d (buckets 0 to %d, counts up to %d)", b[0], b[1], NumBuckets-1, uint64(maxCount))
+			if len(b) != 2 || b[0] >= uint64(NumBuckets) || b[1] > maxCount {
+				return NodeHistory{}, fmt.Errorf("a node's history has a duration bucket %v: want [index, count], index 0 to %d, count up to %d", b, NumBuckets-1, uint64(maxCount))
 			}
+			out.Buckets = append(out.Buckets, [2]uint64{b[0], b[1]})
 		}
+		h.Minutes[i] = out
 	}
 	return h, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,7 +175,8 @@ var (
 var ErrGoMetricsTaken = errors.New("go-metrics' figures already go to another registry of this process")
 
 // RouteGoMetrics sends the figures libraries emit through go-metrics (hashicorp/raft's) to this
-// registry, named lambdagw_raft_..., through go-metrics' Prometheus sink as Consul and Nomad do.
+// registry, named lambdagw_raft_... (in snake_case, counters ending in _total), through
+// go-metrics' Prometheus sink as Consul and Nomad do.
 // It can be done once per process.
 func (r *Registry) RouteGoMetrics() error {
 	done := false
@@ -191,7 +193,7 @@ func (r *Registry) RouteGoMetrics() error {
 		conf.EnableHostname = false
 		conf.EnableHostnameLabel = false
 		conf.EnableRuntimeMetrics = false // the Go collector has them
-		if _, err := gometrics.NewGlobal(conf, sink); err != nil {
+		if _, err := gometrics.NewGlobal(conf, snakeSink{sink}); err != nil {
 			goMetricsErr = fmt.Errorf("installing go-metrics' global sink: %w", err)
 		}
 	})
@@ -199,4 +201,51 @@ func (r *Registry) RouteGoMetrics() error {
 		return ErrGoMetricsTaken
 	}
 	return goMetricsErr
+}
+
+// snakeSink renames go-metrics' keys to Prometheus' conventions before its Prometheus sink
+// sees them: raft's camelCase parts in snake_case (commitTime: commit_time), and counters
+// ending in _total.
+type snakeSink struct{ next gometrics.MetricSink }
+
+func (s snakeSink) SetGauge(k []string, v float32) { s.next.SetGauge(snakeKey(k, ""), v) }
+func (s snakeSink) SetGaugeWithLabels(k []string, v float32, l []gometrics.Label) {
+	s.next.SetGaugeWithLabels(snakeKey(k, ""), v, l)
+}
+func (s snakeSink) EmitKey(k []string, v float32)     { s.next.EmitKey(snakeKey(k, ""), v) }
+func (s snakeSink) IncrCounter(k []string, v float32) { s.next.IncrCounter(snakeKey(k, "total"), v) }
+func (s snakeSink) IncrCounterWithLabels(k []string, v float32, l []gometrics.Label) {
+	s.next.IncrCounterWithLabels(snakeKey(k, "total"), v, l)
+}
+func (s snakeSink) AddSample(k []string, v float32) { s.next.AddSample(snakeKey(k, ""), v) }
+func (s snakeSink) AddSampleWithLabels(k []string, v float32, l []gometrics.Label) {
+	s.next.AddSampleWithLabels(snakeKey(k, ""), v, l)
+}
+
+// snakeKey is key with each part in snake_case, and suffix appended as a last part.
+func snakeKey(key []string, suffix string) []string {
+	out := make([]string, 0, len(key)+1)
+	for _, p := range key {
+		out = append(out, snake(p))
+	}
+	if suffix != "" {
+		out = append(out, suffix)
+	}
+	return out
+}
+
+// snake turns camelCase into snake_case: appendEntries is append_entries, getLog get_log.
+func snake(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			if i > 0 && s[i-1] != '_' && !('A' <= s[i-1] && s[i-1] <= 'Z') {
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

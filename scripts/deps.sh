@@ -16,6 +16,7 @@ command -v taskset >/dev/null || need+=(util-linux)          # make bench BENCHF
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins) # functions' private networks (CNI bridge, host-local)
 command -v ip >/dev/null || need+=(iproute2)                 # the network tests make namespaces and veths with ip
 command -v chromium >/dev/null || need+=(chromium)           # the web console's browser tests (integration/console_test.go, chromedp)
+command -v promtool >/dev/null || need+=(prometheus)         # TestMetrics checks /v1/metrics with promtool check metrics
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "make deps: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

@@ -283,3 +283,28 @@ func TestSnake(t *testing.T) {
 		t.Errorf("counter key %v", got)
 	}
 }
+
+// The warm path of a counted invocation allocates nothing once its series exist.
+func TestWarmPathAllocs(t *testing.T) {
+	r := New()
+	arn := region + "f:live"
+	r.Function("f", arn).End(time.Millisecond, 0, "")
+	if n := testing.AllocsPerRun(1000, func() {
+		s := r.Function("f", arn)
+		s.Begin()
+		s.End(time.Millisecond, 0, "")
+	}); n != 0 {
+		t.Errorf("%v allocations per counted invocation, want 0", n)
+	}
+}
+
+func BenchmarkWarmPath(b *testing.B) {
+	r := New()
+	arn := region + "f:live"
+	b.ReportAllocs()
+	for b.Loop() {
+		s := r.Function("f", arn)
+		s.Begin()
+		s.End(time.Millisecond, 0, "")
+	}
+}

@@ -78,6 +78,8 @@ func main() {
 	flag.IntVar(&triggerFlags.runs, "trigger-runs", 3, "throughput runs of each trigger (median kept)")
 	flag.IntVar(&triggerFlags.latencyN, "trigger-latency-n", 3000, "deliveries through a trigger plugin, and direct invocations, of the plugin boundary measurement")
 	flag.IntVar(&agentProcs, "gomaxprocs", 0, "gomaxprocs of every agent the bench starts (0: the agent's default)")
+	flag.BoolVar(&metricsOnly, "metrics-only", false, "measure only the metrics on/off row (write -out elsewhere than docs/BENCHMARKS.md)")
+	flag.IntVar(&metricsRounds, "metrics-rounds", 5, "rounds of the metrics on/off row (each side runs wrk for -duration a round)")
 	flag.BoolVar(&warmOnly, "warm-only", false, "measure only the warm invocation rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&isolationOnly, "isolation-only", false, "measure only the seccomp and user namespace rows (write -out elsewhere than docs/BENCHMARKS.md)")
 	flag.BoolVar(&signingOnly, "signing-only", false, "measure only the code signing rows (write -out elsewhere than docs/BENCHMARKS.md)")
@@ -122,6 +124,12 @@ func agentProcsLine() string {
 
 // clusterOnly skips the single-node measurements; streamingOnly measures only function URLs,
 // warmOnly only the warm invocation rows.
+// metricsOnly only the metrics on/off row; metricsRounds its rounds.
+var (
+	metricsOnly   bool
+	metricsRounds int
+)
+
 var clusterOnly, streamingOnly, warmOnly, logFloodOnly, isolationOnly, imagesOnly, extensionsOnly, asyncOnly, signingOnly bool
 
 // profileAgent fetches the agent's CPU profile over dur into the file at path.
@@ -198,6 +206,13 @@ func run(outPath, gwBin, fnDir, driver, cpuProfile string, warmN, coldN int, dur
 		rows, err := benchAsync(client, gwBin, fnDir, tmp, driver)
 		if err != nil {
 			return err
+		}
+		return writeReport(outPath, rows)
+	}
+	if metricsOnly {
+		rows, err := benchMetrics(client, gwBin, fnDir, tmp, driver, metricsRounds, dur)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
 		}
 		return writeReport(outPath, rows)
 	}
@@ -417,6 +432,12 @@ sandbox {
 			return err
 		}
 	}
+	// The cost of counting a warm call: agents of their own, metrics on and off, taking turns.
+	mrows, err := benchMetrics(client, gwBin, fnDir, tmp, driver, metricsRounds, dur)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	rows = append(rows, mrows...)
 	if warmOnly {
 		return writeReport(outPath, rows)
 	}

@@ -244,6 +244,21 @@ function "m" {
 		t.Errorf("error types %v, want the function's one", types)
 	}
 
+	// An Event invocation: counted by its outcome, and the function's backlog is read from
+	// JetStream.
+	if r := a.invoke("m", `{"mode":"hello"}`, map[string]string{"X-Amz-Invocation-Type": "Event"}); r.status != 202 {
+		t.Fatalf("Event invocation: %d %s", r.status, r.body)
+	}
+	waitFor(t, "the event run", 30*time.Second, func() bool {
+		fams, _ := scrape(t, a, &metricsReader)
+		v, _ := sumOf(fams, "lambdagw_async_events_total", map[string]string{"function": "m", "outcome": "succeeded"})
+		return v == 1 && value(fams, "lambdagw_invocations_total", fq) == 5
+	})
+	fams, body = scrape(t, a, &metricsReader)
+	if v, ok := sumOf(fams, "lambdagw_async_events_waiting", map[string]string{"function": "m"}); !ok || v != 0 {
+		t.Errorf("lambdagw_async_events_waiting{function=m} = %v (found %v), want 0 once the event ran", v, ok)
+	}
+
 	t.Run("promtool", func(t *testing.T) {
 		cmd := exec.Command("promtool", "check", "metrics")
 		cmd.Stdin = bytes.NewReader(body)
@@ -274,7 +289,7 @@ function "m" {
 		if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "application/openmetrics-text") {
 			t.Fatalf("OpenMetrics asked: %d %q", status, h.Get("Content-Type"))
 		}
-		if !bytes.HasSuffix(om, []byte("# EOF\n")) || !bytes.Contains(om, []byte(`lambdagw_invocations_total{function="m",qualifier="$LATEST"} 4`)) {
+		if !bytes.HasSuffix(om, []byte("# EOF\n")) || !bytes.Contains(om, []byte(`lambdagw_invocations_total{function="m",qualifier="$LATEST"} 5`)) {
 			t.Errorf("not OpenMetrics with the count:\n%s", om)
 		}
 		_, h, _ = getAs(t, a, &metricsReader, "/v1/metrics", nil)
@@ -329,8 +344,8 @@ function "m" {
 			t.Fatalf("history = %s", b)
 		}
 		inv, errs, thr, cold := h.totals()
-		if inv != 4 || errs != 1 || thr != 1 || cold != 1 {
-			t.Errorf("history totals: %d invocations, %d errors, %d throttles, %d cold starts; want 4, 1, 1, 1\n%s", inv, errs, thr, cold, b)
+		if inv != 5 || errs != 1 || thr != 1 || cold != 1 {
+			t.Errorf("history totals: %d invocations, %d errors, %d throttles, %d cold starts; want 5, 1, 1, 1\n%s", inv, errs, thr, cold, b)
 		}
 		last := h.Points[4]
 		if now := time.Now().UTC().Truncate(time.Minute); last.Time.Sub(now).Abs() > time.Minute || !last.Time.Equal(last.Time.Truncate(time.Minute)) {

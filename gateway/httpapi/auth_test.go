@@ -232,3 +232,24 @@ func TestPprofIsAdminOnly(t *testing.T) {
 		t.Errorf("without debug: %d %s, want 404", status, errType)
 	}
 }
+
+// The metrics routes are guarded before they say metrics are off: an invoke key is refused, an
+// admin key told that this node does not collect them.
+func TestMetricsRoutesGuarded(t *testing.T) {
+	_, url, _ := keyedStack(t) // no Metrics: as with metrics { enabled = false }
+	for _, path := range []string{"/v1/metrics", "/v1/functions/f/metrics"} {
+		for name, c := range map[string]struct {
+			sign    signed
+			status  int
+			errType string
+		}{
+			"unsigned":   {signed{}, 403, "MissingAuthenticationTokenException"},
+			"invoke key": {signed{id: invokeID, secret: invokeSecret}, 403, "AccessDeniedException"},
+			"admin key":  {signed{id: adminID, secret: adminSecret}, 404, "ResourceNotFoundException"},
+		} {
+			if status, errType := sendRaw(t, "GET", url+path, nil, c.sign); status != c.status || errType != c.errType {
+				t.Errorf("%s %s: %d %s, want %d %s", path, name, status, errType, c.status, c.errType)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/lambdagw/gateway/cluster"
 	"github.com/lambdagw/gateway/gateway"
 	"github.com/lambdagw/gateway/gateway/httpapi"
+	"github.com/lambdagw/gateway/internal/asyncq"
 	"github.com/lambdagw/gateway/internal/funclog"
 	"github.com/lambdagw/gateway/internal/metrics"
 	"github.com/lambdagw/gateway/internal/structs"
@@ -58,7 +60,28 @@ func nodeFigures(mgr *sandbox.Manager, logs *funclog.Store, js jetstream.JetStre
 			return out, l.Err()
 		}
 	}
+	var waiting func(ctx context.Context) ([]metrics.AsyncWaiting, error)
+	if js != nil {
+		// One question lists every function's consumer of the async stream (asyncq).
+		waiting = func(ctx context.Context) ([]metrics.AsyncWaiting, error) {
+			st, err := js.Stream(ctx, asyncq.StreamName)
+			if err != nil {
+				return nil, err
+			}
+			var out []metrics.AsyncWaiting
+			l := st.ListConsumers(ctx)
+			for info := range l.Info() {
+				fn, ok := strings.CutPrefix(info.Name, asyncq.ConsumerName(""))
+				if !ok || !exists(fn) {
+					continue
+				}
+				out = append(out, metrics.AsyncWaiting{Function: fn, Waiting: info.NumPending, InFlight: info.NumAckPending})
+			}
+			return out, l.Err()
+		}
+	}
 	return metrics.Node{
+		Waiting:      waiting,
 		Environments: func() map[string]int { return figs().States },
 		Memory: func() (uint64, uint64) {
 			f := figs()

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"regexp"
@@ -86,6 +87,10 @@ func TestDocumented(t *testing.T) {
 		LogLines:     func() (int64, int64) { return 1, 1 },
 		Plugins:      func() []PluginState { return []PluginState{{Name: "p", State: "running"}} },
 		Async:        func() []AsyncCount { return []AsyncCount{{"f", "succeeded", 1}} },
+		Waiting: func(context.Context) ([]AsyncWaiting, error) {
+			return []AsyncWaiting{{Function: "f", Waiting: 2, InFlight: 1}}, nil
+		},
+		Streams: func(context.Context) ([]StreamDepth, error) { return []StreamDepth{{Stream: "S", Messages: 1}}, nil },
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,15 @@ type Node struct {
 	Plugins func() []PluginState
 	// Async are the counts of what became of the functions' events on this node.
 	Async func() []AsyncCount
+	// Waiting are the functions' events stored in the cluster, not yet run (asked within ctx).
+	Waiting func(ctx context.Context) ([]AsyncWaiting, error)
+}
+
+// AsyncWaiting is how many of a function's events wait to run, and how many run now.
+type AsyncWaiting struct {
+	Function string
+	Waiting  uint64
+	InFlight int
 }
 
 // FunctionCount is a count of one function's qualifier.
@@ -71,6 +80,7 @@ type nodeCollector struct {
 	envs, memLimit, memPeak, provisioned, logDropped, logLost *prometheus.Desc
 	streamMsgs, streamBytes, streamConsumers, streamUp        *prometheus.Desc
 	pluginUp, pluginState, pluginRestarts, async              *prometheus.Desc
+	asyncWaiting, asyncInFlight                               *prometheus.Desc
 }
 
 // SetNode registers the node's figures.
@@ -93,13 +103,15 @@ func (r *Registry) SetNode(n Node) error {
 		pluginState:     d("plugin_state", "1 for the plugin's current state.", "plugin", "state"),
 		pluginRestarts:  d("plugin_restarts_total", "Times the plugin was restarted after it exited or failed.", "plugin"),
 		async:           d("async_events_total", "What became of the functions' asynchronous events on this node, by outcome.", "function", "outcome"),
+		asyncWaiting:    d("async_events_waiting", "A function's asynchronous events stored in the cluster, waiting to run (retries waiting their backoff included).", "function"),
+		asyncInFlight:   d("async_events_in_flight", "A function's asynchronous events handed to a node and not yet settled.", "function"),
 	}
 	return r.reg.Register(c)
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.envs, c.memLimit, c.memPeak, c.provisioned, c.logDropped, c.logLost, c.streamMsgs,
-		c.streamBytes, c.streamConsumers, c.streamUp, c.pluginUp, c.pluginState, c.pluginRestarts, c.async} {
+		c.streamBytes, c.streamConsumers, c.streamUp, c.pluginUp, c.pluginState, c.pluginRestarts, c.async, c.asyncWaiting, c.asyncInFlight} {
 		ch <- d
 	}
 }
@@ -140,6 +152,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.streamMsgs, float64(s.Messages), s.Stream)
 			gauge(c.streamBytes, float64(s.Bytes), s.Stream)
 			gauge(c.streamConsumers, float64(s.Consumers), s.Stream)
+		}
+	}
+	if f := c.n.Waiting; f != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), streamsTimeout)
+		waiting, _ := f(ctx) // what was read; jetstream_up says whether JetStream answers
+		cancel()
+		for _, w := range waiting {
+			gauge(c.asyncWaiting, float64(w.Waiting), w.Function)
+			gauge(c.asyncInFlight, float64(w.InFlight), w.Function)
 		}
 	}
 	if f := c.n.Plugins; f != nil {

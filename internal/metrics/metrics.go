@@ -79,8 +79,14 @@ type function struct {
 	mu       sync.Mutex
 	quals    map[string]*Series
 	errTypes map[string]bool
-	hist     history
+	// arns counts the ARNs cached for the function in Registry.series (under Registry.mu).
+	arns int
+	hist history
 }
+
+// maxARNs bounds the ARNs of one function cached for the warm path; calls through others find
+// their series under the lock.
+const maxARNs = 4 * MaxQualifiers
 
 // New returns an empty registry with the Go runtime and process collectors.
 func New() *Registry {
@@ -175,7 +181,10 @@ func (r *Registry) makeSeries(name, arn string) *Series {
 			f.quals[qual] = s
 		}
 	}
-	r.series.Store(arn, s)
+	if f.arns < maxARNs {
+		f.arns++
+		r.series.Store(arn, s)
+	}
 	return s
 }
 

@@ -147,6 +147,11 @@ func TestLabelsBounded(t *testing.T) {
 		s.Begin()
 		s.End(time.Millisecond, 0, fmt.Sprintf("bad type {%d}\n", i)) // not plain
 	}
+	cached := 0
+	r.series.Range(func(any, any) bool { cached++; return true })
+	if cached > maxARNs {
+		t.Errorf("%d ARNs cached for one function, more than %d", cached, maxARNs)
+	}
 	if n := series(t, r, "lambdagw_invocations_total"); n != MaxQualifiers+1 {
 		t.Errorf("%d invocation series, want %d qualifiers and %q", n, MaxQualifiers, OtherLabel)
 	}
@@ -306,5 +311,31 @@ func BenchmarkWarmPath(b *testing.B) {
 		s := r.Function("f", arn)
 		s.Begin()
 		s.End(time.Millisecond, 0, "")
+	}
+}
+
+// Calls, throttles, scrapes, history reads and deletions at once (run with -race).
+func TestConcurrent(t *testing.T) {
+	r := New()
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				fn := fmt.Sprintf("f%d", i%3)
+				s := r.Function(fn, fmt.Sprintf("%s%s:q%d", region, fn, (i+g)%40))
+				s.Begin()
+				s.End(time.Duration(i)*time.Microsecond, 0, fmt.Sprintf("E%d", i%20))
+				r.Throttled(fn, region+fn, ThrottleConcurrency)
+				if i%50 == 0 {
+					r.Keep([]string{"f0", "f1"})
+					_, _ = r.Gatherer().Gather()
+					r.History(fn, time.Now(), 3)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
 	}
 }

@@ -44,6 +44,8 @@ type AsyncCounters struct {
 	Expired          uint64 `json:"Expired"`
 	// Delivered: destination records (and dead-lettered payloads) their destination took.
 	Delivered uint64 `json:"Delivered"`
+	// DeadLettered: the dead-lettered payloads among Delivered.
+	DeadLettered uint64 `json:"DeadLettered"`
 	// Dropped: events of a deleted function or version, failures without a destination, and
 	// records undeliverable for 6 hours.
 	Dropped uint64 `json:"Dropped"`
@@ -56,12 +58,13 @@ func (c *AsyncCounters) Add(o AsyncCounters) {
 	c.RetriesExhausted += o.RetriesExhausted
 	c.Expired += o.Expired
 	c.Delivered += o.Delivered
+	c.DeadLettered += o.DeadLettered
 	c.Dropped += o.Dropped
 }
 
 // asyncCounters are one function's counters on this node.
 type asyncCounters struct {
-	succeeded, retried, exhausted, expired, delivered, dropped atomic.Uint64
+	succeeded, retried, exhausted, expired, delivered, deadLettered, dropped atomic.Uint64
 }
 
 func (g *Gateway) counters(fn string) *asyncCounters {
@@ -82,7 +85,7 @@ func (g *Gateway) AsyncCounters(fn string) AsyncCounters {
 	}
 	c := v.(*asyncCounters)
 	return AsyncCounters{Succeeded: c.succeeded.Load(), Retried: c.retried.Load(), RetriesExhausted: c.exhausted.Load(),
-		Expired: c.expired.Load(), Delivered: c.delivered.Load(), Dropped: c.dropped.Load()}
+		Expired: c.expired.Load(), Delivered: c.delivered.Load(), DeadLettered: c.deadLettered.Load(), Dropped: c.dropped.Load()}
 }
 
 // DefaultRetryDelay is the wait before an event's first retry (Lambda's about one minute); the
@@ -226,7 +229,7 @@ func (g *Gateway) eventFailed(ev *asyncq.Event, fn *structs.Function, cfg *struc
 		return asyncq.Outcome{Next: g.record(ev, fn, cfg.OnFailure, condition, ev.Attempt+boolInt(resp != nil), resp)}
 	case fn.DeadLetterTarget != "":
 		return asyncq.Outcome{Next: &asyncq.Event{RequestID: ev.RequestID, Function: ev.Function, Version: ev.Version, Qualifier: ev.Qualifier,
-			Payload: ev.Payload, AcceptedAt: time.Now(), Attempt: ev.Attempt, Deliver: true, Destination: fn.DeadLetterTarget}}
+			Payload: ev.Payload, AcceptedAt: time.Now(), Attempt: ev.Attempt, Deliver: true, Destination: fn.DeadLetterTarget, DeadLetter: true}}
 	}
 	g.logger.Warn("an asynchronous invocation failed and has no destination", "function", fn.Name, "request_id", ev.RequestID, "condition", condition)
 	g.counters(fn.Name).dropped.Add(1)
@@ -292,7 +295,11 @@ func asJSON(b []byte) json.RawMessage {
 func (g *Gateway) deliverRecord(ctx context.Context, ev *asyncq.Event) asyncq.Outcome {
 	err := g.sendTo(ctx, ev.Destination, ev.RequestID, ev.Payload)
 	if err == nil {
-		g.counters(ev.Function).delivered.Add(1)
+		c := g.counters(ev.Function)
+		c.delivered.Add(1)
+		if ev.DeadLetter {
+			c.deadLettered.Add(1)
+		}
 		return asyncq.Outcome{}
 	}
 	if time.Since(ev.AcceptedAt) > structs.MaxEventAge {

@@ -136,8 +136,13 @@ next:
 // docs/metrics.md; the function's history counts the same; its series go when it is deleted.
 func TestMetrics(t *testing.T) {
 	needRoot(t)
-	a := startAgent(t, agentOptions{node: "metrics", keys: []testKey{metricsAdmin, metricsInvoke, metricsReader}})
-	a.apply(fmt.Sprintf(`
+	// The queue plugin: its health is counted, and it makes the agent's queues, which the
+	// dead-letter and on-failure deliveries below go to.
+	natsHCL, _ := natsBlock(t)
+	a := newAgent(t, agentOptions{node: "metrics", keys: []testKey{metricsAdmin, metricsInvoke, metricsReader},
+		top: pluginBlock(t, "queue", pluginBins["queue"], "") + natsHCL})
+	a.waitHealthy()
+	mHCL := fmt.Sprintf(`
 function "m" {
   runtime              = "provided.al2023"
   code                 = %q
@@ -145,7 +150,8 @@ function "m" {
   freeze_delay         = "100ms"
   reserved_concurrency = 1
 }
-`, fnDir))
+`, fnDir)
+	a.apply(mHCL)
 	fq := map[string]string{"function": "m", "qualifier": "$LATEST"}
 	value := func(fams map[string]*familyValues, name string, labels map[string]string) float64 {
 		t.Helper()
@@ -257,6 +263,53 @@ function "m" {
 	fams, body = scrape(t, a, &metricsReader)
 	if v, ok := sumOf(fams, "lambdagw_async_events_waiting", map[string]string{"function": "m"}); !ok || v != 0 {
 		t.Errorf("lambdagw_async_events_waiting{function=m} = %v (found %v), want 0 once the event ran", v, ok)
+	}
+	// A failed event goes to its function's dead-letter queue, or to its on-failure destination:
+	// counted apart.
+	a.apply(mHCL + fmt.Sprintf(`
+function "dl" {
+  runtime            = "provided.al2023"
+  code               = %[1]q
+  dead_letter_target = "queue:metrics-dlq"
+  async {
+    maximum_retry_attempts = 0
+  }
+}
+function "dest" {
+  runtime = "provided.al2023"
+  code    = %[1]q
+  async {
+    maximum_retry_attempts = 0
+    on_failure { destination = "queue:metrics-failed" }
+  }
+}
+`, fnDir))
+	for _, fn := range []string{"dl", "dest"} {
+		if r := a.invoke(fn, `{"mode":"error"}`, map[string]string{"X-Amz-Invocation-Type": "Event"}); r.status != 202 {
+			t.Fatalf("Event invocation of %s: %d %s", fn, r.status, r.body)
+		}
+	}
+	waitFor(t, "the failed events delivered", 30*time.Second, func() bool {
+		fams, _ := scrape(t, a, &metricsReader)
+		dl, _ := sumOf(fams, "lambdagw_async_events_total", map[string]string{"function": "dl", "outcome": "dead_lettered"})
+		dest, _ := sumOf(fams, "lambdagw_async_events_total", map[string]string{"function": "dest", "outcome": "delivered"})
+		return dl == 1 && dest == 1
+	})
+	fams, body = scrape(t, a, &metricsReader)
+	for fn, outcome := range map[string]string{"dl": "delivered", "dest": "dead_lettered"} {
+		if v, _ := sumOf(fams, "lambdagw_async_events_total", map[string]string{"function": fn, "outcome": outcome}); v != 0 {
+			t.Errorf("%s's events %s: %v, want 0", fn, outcome, v)
+		}
+	}
+
+	waitFor(t, "the queue plugin up", 30*time.Second, func() bool {
+		fams, _ := scrape(t, a, &metricsReader)
+		v, _ := sumOf(fams, "lambdagw_plugin_up", map[string]string{"plugin": "queue"})
+		return v == 1
+	})
+	fams, body = scrape(t, a, &metricsReader)
+	if v, ok := sumOf(fams, "lambdagw_plugin_restarts_total", map[string]string{"plugin": "queue"}); !ok || v != 0 {
+		t.Errorf("the queue plugin's restarts: %v (found %v), want 0", v, ok)
 	}
 
 	t.Run("promtool", func(t *testing.T) {

@@ -113,7 +113,8 @@ func nodeFigures(mgr *sandbox.Manager, logs *funclog.Store, js jetstream.JetStre
 					name string
 					n    uint64
 				}{{"succeeded", c.Succeeded}, {"retried", c.Retried}, {"retries_exhausted", c.RetriesExhausted},
-					{"expired", c.Expired}, {"delivered", c.Delivered}, {"dropped", c.Dropped}} {
+					{"expired", c.Expired}, {"delivered", c.Delivered - c.DeadLettered}, {"dead_lettered", c.DeadLettered},
+					{"dropped", c.Dropped}} {
 					out = append(out, metrics.AsyncCount{Function: fn, Outcome: o.name, N: o.n})
 				}
 			})

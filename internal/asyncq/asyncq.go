@@ -49,6 +49,7 @@ const (
 	hdrNotBefore     = "Lambda-Not-Before"  // Unix ms: not run before
 	hdrStage         = "Lambda-Stage"       // "" (invoke) or "deliver" (a destination record)
 	hdrDestination   = "Lambda-Destination" // for a destination record: where it goes
+	hdrDeadLetter    = "Lambda-Dead-Letter" // "true" on a dead-lettered payload (a node that does not know it delivers it alike)
 )
 
 // Event is one asynchronous invocation, or a destination record on its way.
@@ -69,6 +70,9 @@ type Event struct {
 	// Deliver marks a destination record (Payload) for Destination rather than an invocation.
 	Deliver     bool
 	Destination string
+	// DeadLetter marks a delivery that is a failed event's payload for the function's
+	// dead-letter queue, not a destination record (for the metrics, which count them apart).
+	DeadLetter bool
 	// Delivered counts how often JetStream handed this message out (1 the first time): the
 	// backoff of an event that keeps finding no room grows with it. Not stored.
 	Delivered int
@@ -257,6 +261,9 @@ func (q *Queue) Put(ctx context.Context, ev *Event) error {
 	if ev.Deliver {
 		h.Set(hdrStage, "deliver")
 		h.Set(hdrDestination, ev.Destination)
+		if ev.DeadLetter {
+			h.Set(hdrDeadLetter, "true")
+		}
 		id += "/deliver"
 	}
 	h.Set(nats.MsgIdHdr, id)
@@ -290,6 +297,7 @@ func decodeParts(h nats.Header, data []byte) (*Event, error) {
 	ev := &Event{RequestID: h.Get(hdrRequestID), Function: h.Get(hdrFunction), Version: h.Get(hdrVersion),
 		Qualifier: h.Get(hdrQualifier), ClientContext: h.Get(hdrClientContext), TraceID: h.Get(hdrTraceID),
 		Payload: data, Deliver: h.Get(hdrStage) == "deliver", Destination: h.Get(hdrDestination)}
+	ev.DeadLetter = ev.Deliver && h.Get(hdrDeadLetter) == "true"
 	if ev.RequestID == "" || !structs.ValidName(ev.Function) {
 		return nil, errors.New("not an event: no request id or function")
 	}

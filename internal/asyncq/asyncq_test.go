@@ -302,3 +302,36 @@ func TestOpenWaitsForTheCluster(t *testing.T) {
 		t.Fatalf("Open of three replicas on a server alone: %v after %v", err, time.Since(start))
 	}
 }
+
+// A dead-lettered payload is a delivery that says so; a destination record and an invocation
+// do not.
+func TestDeadLetterMark(t *testing.T) {
+	q, err := Open(context.Background(), Config{JS: jetStream(t), AckWait: 3 * time.Second, ScanInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[string]*Event{}
+	serve(t, q, func(_ context.Context, ev *Event) Outcome {
+		mu.Lock()
+		got[ev.RequestID] = ev
+		mu.Unlock()
+		return Outcome{}
+	})
+	for _, ev := range []*Event{
+		{RequestID: "dlq", Deliver: true, Destination: "queue:dlq", DeadLetter: true},
+		{RequestID: "record", Deliver: true, Destination: "queue:dest"},
+		{RequestID: "invoke", DeadLetter: true}, // not a delivery: the mark means nothing
+	} {
+		ev.Function, ev.Version, ev.Payload, ev.AcceptedAt = "f", "$LATEST", []byte("{}"), time.Now()
+		if err := q.Put(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the three events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	for id, want := range map[string]bool{"dlq": true, "record": false, "invoke": false} {
+		if got[id].DeadLetter != want {
+			t.Errorf("%s: DeadLetter %v, want %v", id, got[id].DeadLetter, want)
+		}
+	}
+}

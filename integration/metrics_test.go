@@ -260,7 +260,7 @@ function "m" {
 		v, _ := sumOf(fams, "lambdagw_async_events_total", map[string]string{"function": "m", "outcome": "succeeded"})
 		return v == 1 && value(fams, "lambdagw_invocations_total", fq) == 5
 	})
-	fams, body = scrape(t, a, &metricsReader)
+	fams, _ = scrape(t, a, &metricsReader)
 	if v, ok := sumOf(fams, "lambdagw_async_events_waiting", map[string]string{"function": "m"}); !ok || v != 0 {
 		t.Errorf("lambdagw_async_events_waiting{function=m} = %v (found %v), want 0 once the event ran", v, ok)
 	}
@@ -295,7 +295,7 @@ function "dest" {
 		dest, _ := sumOf(fams, "lambdagw_async_events_total", map[string]string{"function": "dest", "outcome": "delivered"})
 		return dl == 1 && dest == 1
 	})
-	fams, body = scrape(t, a, &metricsReader)
+	fams, _ = scrape(t, a, &metricsReader)
 	for fn, outcome := range map[string]string{"dl": "delivered", "dest": "dead_lettered"} {
 		if v, _ := sumOf(fams, "lambdagw_async_events_total", map[string]string{"function": fn, "outcome": outcome}); v != 0 {
 			t.Errorf("%s's events %s: %v, want 0", fn, outcome, v)

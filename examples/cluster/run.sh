@@ -55,7 +55,8 @@ cat <<MSG
     curl -N 'http://127.0.0.1:9530/fn/stream/?n=5&ms=500'   # streamed through whichever node runs it
     bin/gateway logs -address http://127.0.0.1:9530 -since 5m hello   # every node's lines, each with its node
 
-  Metrics (Prometheus text, every node; see docs/metrics.md), and hello's last hour across the cluster:
+  hello's invocations counted on one node (every metric: docs/metrics.md), and its last hour across
+  the cluster:
 
     curl -s http://127.0.0.1:9510/v1/metrics | grep lambdagw_invocations_total
     curl -s 'http://127.0.0.1:9510/v1/functions/hello/metrics?minutes=60'

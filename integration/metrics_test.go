@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -562,5 +564,155 @@ func TestMetricsClusterHistory(t *testing.T) {
 	h := decodeHistory(t, b)
 	if len(h.NodesFailed) != 1 || !strings.HasPrefix(h.NodesFailed[0], nodes[2].name+": ") {
 		t.Errorf("nodes_failed %v, want %s's", h.NodesFailed, nodes[2].name)
+	}
+}
+
+// TestPrometheus: a real Prometheus server, configured from examples/prometheus (its scrape
+// config, with the agent's address and a metrics key as Basic credentials, and its alerting
+// rules), scrapes a real agent: the target is up, a function's invocations reach Prometheus'
+// query API, and every alerting rule evaluates without error and reads only metrics the agent
+// serves or docs/metrics.md lists.
+func TestPrometheus(t *testing.T) {
+	needRoot(t)
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("no prometheus server (make deps installs Debian's prometheus package): %v", err)
+	}
+	a := newAgent(t, agentOptions{node: "prom", keys: []testKey{metricsAdmin, metricsReader}})
+	a.waitHealthy()
+	a.apply(fmt.Sprintf("function \"p\" {\n  runtime = \"provided.al2023\"\n  code    = %q\n}\n", fnDir))
+	if r := a.invoke("p", `{"mode":"hello"}`, nil); r.status != 200 {
+		t.Fatalf("invoking p: %d %s", r.status, r.body)
+	}
+
+	dir := t.TempDir()
+	conf, err := os.ReadFile("../examples/prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := os.ReadFile("../examples/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte(metricsReader.secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The example as an operator would adapt it: this agent, this key, a fast scrape.
+	s := string(conf)
+	for old, repl := range map[string]string{
+		`["10.0.0.1:9500", "10.0.0.2:9500", "10.0.0.3:9500"]`: fmt.Sprintf("[%q]", strings.TrimPrefix(a.addr, "http://")),
+		"AKIAPROMETHEUS000001":                                metricsReader.id,
+		"/etc/prometheus/lambdagw-metrics.secret":             secretFile,
+		"scrape_interval: 15s":                                "scrape_interval: 1s",
+		"evaluation_interval: 15s":                            "evaluation_interval: 1s",
+	} {
+		if !strings.Contains(s, old) {
+			t.Fatalf("examples/prometheus/prometheus.yml no longer has %q", old)
+		}
+		s = strings.ReplaceAll(s, old, repl)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alerts.yml"), rules, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	var out syncBuffer
+	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus:\n%s", out.String())
+		}
+	})
+	api := func(path string, v any) bool {
+		resp, err := http.Get("http://" + promAddr + path)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(v) == nil
+	}
+
+	waitFor(t, "Prometheus to have p's invocation", 60*time.Second, func() bool {
+		var r struct {
+			Data struct {
+				Result []struct {
+					Value []any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		q := url.QueryEscape(`sum(lambdagw_invocations_total{function="p"})`)
+		return api("/api/v1/query?query="+q, &r) && len(r.Data.Result) == 1 && len(r.Data.Result[0].Value) == 2 && r.Data.Result[0].Value[1] == "1"
+	})
+	var targets struct {
+		Data struct {
+			ActiveTargets []struct {
+				Health    string `json:"health"`
+				LastError string `json:"lastError"`
+			} `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if !api("/api/v1/targets", &targets) || len(targets.Data.ActiveTargets) != 1 || targets.Data.ActiveTargets[0].Health != "up" {
+		t.Fatalf("the agent as Prometheus' target: %+v", targets)
+	}
+
+	type rule struct {
+		Name      string `json:"name"`
+		Health    string `json:"health"`
+		LastError string `json:"lastError"`
+	}
+	var ruleList []rule
+	waitFor(t, "every alerting rule evaluated", 30*time.Second, func() bool {
+		var r struct {
+			Data struct {
+				Groups []struct {
+					Rules []rule `json:"rules"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		if !api("/api/v1/rules", &r) {
+			return false
+		}
+		ruleList = ruleList[:0]
+		for _, g := range r.Data.Groups {
+			for _, ru := range g.Rules {
+				if ru.Health == "unknown" {
+					return false
+				}
+				ruleList = append(ruleList, ru)
+			}
+		}
+		return len(ruleList) > 0
+	})
+	for _, ru := range ruleList {
+		if ru.Health != "ok" {
+			t.Errorf("rule %s: %s %s", ru.Name, ru.Health, ru.LastError)
+		}
+	}
+
+	// A rule on a misspelt metric would evaluate fine and never fire: every name must be one
+	// the agent serves or docs/metrics.md lists as a family.
+	fams, _ := scrape(t, a, &metricsReader)
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range regexp.MustCompile(`lambdagw_[a-z0-9_]+`).FindAllString(string(rules), -1) {
+		family := name
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			family = strings.TrimSuffix(family, suffix)
+		}
+		if fams[family] == nil && !strings.Contains(string(doc), "`"+family+"`") {
+			t.Errorf("examples/prometheus/alerts.yml reads %s, which the agent does not serve and docs/metrics.md does not list", name)
+		}
 	}
 }

@@ -253,3 +253,44 @@ func TestMetricsRoutesGuarded(t *testing.T) {
 		}
 	}
 }
+
+// A scraper that cannot sign SigV4 sends HTTP Basic credentials (key ID and secret) to the
+// metrics routes, and only to them (elsewhere it is an incomplete signature): the key's policy
+// still decides, and a wrong or unknown one is refused the same way.
+func TestMetricsBasicAuth(t *testing.T) {
+	_, url, _ := keyedStack(t) // no Metrics: past the guard, an admin key hears they are off
+	get := func(path, id, secret string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType")
+	}
+	for name, c := range map[string]struct {
+		path, id, secret string
+		status           int
+		errType          string
+	}{
+		"admin key":          {"/v1/metrics", adminID, adminSecret, 404, "ResourceNotFoundException"},
+		"admin key, history": {"/v1/functions/f/metrics", adminID, adminSecret, 404, "ResourceNotFoundException"},
+		"invoke key":         {"/v1/metrics", invokeID, invokeSecret, 403, "AccessDeniedException"},
+		"wrong secret":       {"/v1/metrics", adminID, adminSecret + "x", 403, "UnrecognizedClientException"},
+		"secret's prefix":    {"/v1/metrics", adminID, adminSecret[:10], 403, "UnrecognizedClientException"},
+		"empty secret":       {"/v1/metrics", adminID, "", 403, "UnrecognizedClientException"},
+		"unknown key":        {"/v1/metrics", "AKIANOSUCHKEY00000001", adminSecret, 403, "UnrecognizedClientException"},
+		"another route":      {"/2015-03-31/functions/", adminID, adminSecret, 400, "IncompleteSignatureException"},
+		"another route, /v1": {"/v1/status", adminID, adminSecret, 400, "IncompleteSignatureException"},
+	} {
+		if status, errType := get(c.path, c.id, c.secret); status != c.status || errType != c.errType {
+			t.Errorf("%s: %d %s, want %d %s", name, status, errType, c.status, c.errType)
+		}
+	}
+}

@@ -246,6 +246,8 @@ async function functionPage(name) {
   leave = () => { ctl.abort(); timers.forEach(clearInterval); };
 
   const charts = el('div', { class: 'charts', id: 'charts' }, el('p', { class: 'muted' }, 'Loading metrics…'));
+  // Counted at its REPORT, an invocation from the form shows in the charts a moment after it.
+  const refresh = () => loadMetrics(name, charts, ctl.signal);
   const logs = el('pre', { id: 'log-tail', 'aria-label': 'Log tail' });
   const logState = el('p', { class: 'muted', id: 'log-state' }, 'Connecting…');
 
@@ -273,11 +275,10 @@ async function functionPage(name) {
         ]))),
     el('section', { class: 'card', 'aria-labelledby': 'metrics-title' },
       el('h3', { id: 'metrics-title' }, 'Metrics, last hour'), charts),
-    invokeSection(name),
+    invokeSection(name, () => setTimeout(refresh, 1500)),
     el('section', { class: 'card', 'aria-labelledby': 'logs-title' },
       el('h3', { id: 'logs-title' }, 'Log tail'), logState, logs));
 
-  const refresh = () => loadMetrics(name, charts, ctl.signal);
   refresh();
   timers.push(setInterval(refresh, 30000));
   followLogs(name, logs, logState, ctl.signal);
@@ -421,7 +422,7 @@ function formatLogLine(line, json) {
 
 // ---- Invoke form
 
-function invokeSection(name) {
+function invokeSection(name, invoked) {
   const payload = el('textarea', { id: 'invoke-payload', name: 'payload', spellcheck: 'false' }, '{}');
   const qualifier = el('input', { id: 'invoke-qualifier', name: 'qualifier', placeholder: '$LATEST' });
   const out = el('div', { id: 'invoke-output' });
@@ -434,6 +435,7 @@ function invokeSection(name) {
     out.replaceChildren(el('p', { class: 'muted' }, 'Invoking…'));
     try {
       out.replaceChildren(...await invoke(name, payload.value, qualifier.value.trim()));
+      invoked();
     } catch (e) {
       out.replaceChildren(errorText(e));
     }
@@ -499,7 +501,9 @@ async function clusterPage() {
         el('h3', { id: 'health-title' }, 'Health of this node'),
         health ? el('div', { id: 'health' },
           el('p', null, el('span', { class: 'badge ' + (health.status === 'ok' ? 'good' : 'bad') }, health.status || '?')),
-          kv(Object.entries(health).filter(([k]) => k !== 'status'))) : el('p', { class: 'error' }, 'Health unavailable.')),
+          table('health-checks', ['Check', 'Status', 'Detail'], Object.entries(health.checks || {}).map(([k, c]) => [
+            k, el('span', { class: 'badge ' + (c.status === 'ok' ? 'good' : 'bad') }, c.status), c.detail || '']), 'No checks.'))
+          : el('p', { class: 'error' }, 'Health unavailable.')),
       el('section', { class: 'card', 'aria-labelledby': 'node-title' },
         el('h3', { id: 'node-title' }, 'This node'),
         status ? kv([

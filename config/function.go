@@ -806,13 +806,8 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 	if raw.ImageURI != nil {
 		fn.ImageURI = *raw.ImageURI
 	}
-	for i, b := range imageConfigBlocks {
-		if i > 0 {
-			rng := b.DefRange
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate image_config block",
-				Detail: fmt.Sprintf("A function has one image_config block; the first is at %s.", imageConfigBlocks[0].DefRange), Subject: &rng})
-			continue
-		}
+	diags = append(diags, onlyOne("image_config", imageConfigBlocks)...)
+	for _, b := range imageConfigBlocks[:min(1, len(imageConfigBlocks))] {
 		var ic struct {
 			EntryPoint       *[]string `hcl:"entry_point,optional"`
 			Command          *[]string `hcl:"command,optional"`
@@ -834,13 +829,8 @@ func decodeFunction(blk *hcl.Block, ctx *hcl.EvalContext, baseDir string) (*Func
 		}
 	}
 	logBlocks := blocks["logging_config"]
-	for i, b := range logBlocks {
-		if i > 0 {
-			rng := b.DefRange
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate logging_config block",
-				Detail: fmt.Sprintf("A function has one logging_config block; the first is at %s.", logBlocks[0].DefRange), Subject: &rng})
-			continue
-		}
+	diags = append(diags, onlyOne("logging_config", logBlocks)...)
+	for _, b := range logBlocks[:min(1, len(logBlocks))] {
 		var lc struct {
 			LogFormat           *string `hcl:"log_format,optional"`
 			ApplicationLogLevel *string `hcl:"application_log_level,optional"`
@@ -1154,4 +1144,15 @@ func firstDecl(seen map[string]hcl.Range, kind, name string, rng hcl.Range) *hcl
 	}
 	seen[name] = rng
 	return nil
+}
+
+// onlyOne refuses every block of a kind a function has one of, after the first.
+func onlyOne(kind string, blocks []*hcl.Block) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, b := range blocks[min(1, len(blocks)):] {
+		rng := b.DefRange
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind + " block",
+			Detail: fmt.Sprintf("A function has one %s block; the first is at %s.", kind, blocks[0].DefRange), Subject: &rng})
+	}
+	return diags
 }

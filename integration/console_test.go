@@ -2,7 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/chromedp/chromedp"
 )
 
@@ -280,4 +286,74 @@ func TestConsoleMetricsCharts(t *testing.T) {
 		t.Fatalf("invocations legend %q", got)
 	}
 	b.screenshot("console-metrics")
+}
+
+// TestConsoleSessionAndFunctionURLs: a path-routed function URL (/fn/<id>/) is served on the
+// console's own host, so it could see the console's session cookie: the function's event never
+// has it, a function cannot set or clear it, and its responses are sandboxed (an opaque origin
+// whose scripts cannot call the API with the session).
+func TestConsoleSessionAndFunctionURLs(t *testing.T) {
+	b := newConsoleBrowser(t)
+	a := b.agent
+	login, err := http.PostForm(a.addr+"/ui/login", url.Values{"access_key_id": {authAdminID}, "secret_access_key": {authAdminSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	var session *http.Cookie
+	for _, c := range login.Cookies() {
+		if c.Name == "gateway_console" {
+			session = c
+		}
+	}
+	if login.StatusCode != 200 || session == nil {
+		t.Fatalf("login: %d, cookies %v", login.StatusCode, login.Header.Values("Set-Cookie"))
+	}
+	u, err := a.sdk().GetFunctionUrlConfig(context.Background(), &awslambda.GetFunctionUrlConfigInput{FunctionName: aws.String(consoleFunction)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(aws.ToString(u.FunctionUrl), "http://"), ".")
+	get := func(query string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", a.addr+"/fn/"+id+"/?"+query, nil)
+		req.Header.Set("Cookie", "theme=dark; gateway_console="+session.Value+"; lang=en")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+
+	resp, body := get("mode=echo")
+	var ev struct{ Cookies []string }
+	if err := json.Unmarshal([]byte(body), &ev); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("echo: %d %s", resp.StatusCode, body)
+	}
+	if strings.Join(ev.Cookies, ",") != "theme=dark,lang=en" || strings.Contains(body, session.Value) {
+		t.Errorf("the function's event has cookies %q (want the session dropped, the others kept): %s", ev.Cookies, body)
+	}
+	if csp := resp.Header.Values("Content-Security-Policy"); len(csp) != 1 || !strings.HasPrefix(csp[0], "sandbox ") || strings.Contains(csp[0], "allow-same-origin") {
+		t.Errorf("path-routed function URL response CSP %q, want a sandbox without allow-same-origin", csp)
+	}
+
+	resp, body = get("mode=respond&status=200&value=ok&cookies=" + url.QueryEscape("gateway_console=forged|__Host-gateway_console=forged|flavour=mint"))
+	if got := resp.Header.Values("Set-Cookie"); resp.StatusCode != 200 || len(got) != 1 || got[0] != "flavour=mint" {
+		t.Errorf("Set-Cookie of a function's response: %d %q %s (want only flavour=mint)", resp.StatusCode, got, body)
+	}
+
+	// The session still works for the console itself: the function saw nothing it could reuse.
+	req, _ := http.NewRequest("GET", a.addr+"/2015-03-31/functions/", nil)
+	req.AddCookie(session)
+	req.Header.Set("X-Gateway-Console", "1")
+	list, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list.Body.Close()
+	if list.StatusCode != 200 {
+		t.Fatalf("the console's own request with the session: %d", list.StatusCode)
+	}
 }

@@ -665,6 +665,7 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 		done:     make(chan struct{}),
 		gone:     make(chan struct{}),
 		ended:    make(chan struct{}),
+		met:      e.cfg.met().Invocation(e.fn.Name, req.InvokedFunctionARN),
 	}
 	// The timer exists before the invocation is visible to the exit watcher and reset, which stop it.
 	inv.timer = time.AfterFunc(e.fn.Timeout, func() { e.timeout(inv) })
@@ -675,6 +676,9 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 		inv.timer.Stop()
 		return nil, fmt.Errorf("dispatching to environment %s: %w", e.id, errEnvDead)
 	}
+	// Counted as running before it is visible: the exit watcher or a reset may end it (and count
+	// its end) as soon as it is current.
+	inv.met.Begin()
 	e.cur = inv
 	e.mu.Unlock()
 	switch {
@@ -685,8 +689,6 @@ func (e *environment) invoke(ctx context.Context, req *invoke.Request, initDur t
 	default:
 		e.out.begin(inv)
 	}
-	inv.met = e.cfg.met().Invocation(e.fn.Name, req.InvokedFunctionARN)
-	inv.met.Begin()
 	if e.tele.Load() != nil {
 		e.platform("platform.start", func(logs bool, _ string) any {
 			r := map[string]any{"requestId": req.RequestID, "version": req.Version}

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -58,13 +56,10 @@ func (a *api) authorize(r *http.Request, need access, limit int64) error {
 	}
 	if need == metricsAccess {
 		// Scrapers (Prometheus, the Grafana agent, Vector) do not sign SigV4 requests; they send
-		// HTTP Basic credentials, which the metrics routes take: key ID and secret.
+		// HTTP Basic credentials, which the metrics routes take from keys of the metrics policy
+		// only: key ID and secret.
 		if id, secret, ok := r.BasicAuth(); ok {
-			identity, err := a.basicIdentity(id, secret)
-			if err != nil {
-				return err
-			}
-			return a.checkPolicy(r, identity, need)
+			return a.basicAuth(r, id, secret)
 		}
 	}
 	_, _, err := a.verifyBody(r, limit, func() error { return tooLarge(need, limit) }, func(id *sigv4.Identity) error {
@@ -166,28 +161,24 @@ func signatureError(err error) error {
 	return err
 }
 
-// basicIdentity is the key whose ID and secret a request sent as HTTP Basic credentials. The
-// secrets are compared by their SHA-256 in constant time, so neither a secret's bytes nor its
-// length show in the time a refusal takes.
-func (a *api) basicIdentity(id, secret string) (*sigv4.Identity, error) {
-	want, known := a.cfg.Verifier.Secret(id)
-	if !known {
-		want = "\x00" // still compared, so an unknown key takes as long as a wrong secret
-	}
-	got, exp := sha256.Sum256([]byte(secret)), sha256.Sum256([]byte(want))
-	if subtle.ConstantTimeCompare(got[:], exp[:]) != 1 || !known {
-		return nil, &lambda.Error{Status: http.StatusForbidden, Type: "UnrecognizedClientException",
+// basicAuth admits a metrics request with HTTP Basic credentials of a key of the metrics
+// policy. The secret is checked as the console's login checks it: in constant time, a failure
+// answered only after the failed-login delay, so Basic is no faster oracle for guessing one.
+func (a *api) basicAuth(r *http.Request, id, secret string) error {
+	if !a.sessions.CheckSecret(r.Context(), id, secret) {
+		return &lambda.Error{Status: http.StatusForbidden, Type: "UnrecognizedClientException",
 			Message: "basic authentication refused: unknown access key ID or wrong secret"}
 	}
-	return &sigv4.Identity{AccessKeyID: id}, nil
+	if p := a.policy(id); p != PolicyMetrics {
+		return &lambda.Error{Status: http.StatusForbidden, Type: "AccessDeniedException",
+			Message: fmt.Sprintf("access key %s has the %q policy: HTTP Basic credentials are taken from keys of the %q policy only (sign other keys' requests with SigV4)", id, p, PolicyMetrics)}
+	}
+	return nil
 }
 
 // checkPolicy checks the verified key's policy against need.
 func (a *api) checkPolicy(r *http.Request, identity *sigv4.Identity, need access) error {
-	policy := a.cfg.Policies[identity.AccessKeyID]
-	if policy == "" {
-		policy = PolicyInvoke // a key missing from Policies may only invoke
-	}
+	policy := a.policy(identity.AccessKeyID)
 	var needs string
 	switch {
 	case need == adminAccess && policy != PolicyAdmin:

@@ -28,6 +28,8 @@ const (
 	adminSecret  = "YWRtaW4tc2VjcmV0LWh0dHBhcGk"
 	invokeID     = "AKIAHTTPAPIINVOKE001"
 	invokeSecret = "aW52b2tlLXNlY3JldC1odHRwYXBp"
+	scrapeID     = "AKIAHTTPAPISCRAPE001"
+	scrapeSecret = "c2NyYXBlLXNlY3JldC1odHRwYXBp"
 )
 
 // countingBody counts what the API read of a request body.
@@ -54,12 +56,12 @@ func keyedStack(t *testing.T) (admin *awslambda.Client, url string, read *atomic
 // keyedStackWith is keyedStack with more options.
 func keyedStackWith(t *testing.T, o stackOptions) (admin *awslambda.Client, url string, read *atomic.Int64) {
 	t.Helper()
-	v, err := sigv4.New(sigv4.Config{Keys: map[string]string{adminID: adminSecret, invokeID: invokeSecret}})
+	v, err := sigv4.New(sigv4.Config{Keys: map[string]string{adminID: adminSecret, invokeID: invokeSecret, scrapeID: scrapeSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	read = &atomic.Int64{}
-	o.verifier, o.policies = v, map[string]string{adminID: httpapi.PolicyAdmin, invokeID: httpapi.PolicyInvoke}
+	o.verifier, o.policies = v, map[string]string{adminID: httpapi.PolicyAdmin, invokeID: httpapi.PolicyInvoke, scrapeID: httpapi.PolicyMetrics}
 	o.wrap = func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			read.Store(0)
@@ -254,11 +256,12 @@ func TestMetricsRoutesGuarded(t *testing.T) {
 	}
 }
 
-// A scraper that cannot sign SigV4 sends HTTP Basic credentials (key ID and secret) to the
-// metrics routes, and only to them (elsewhere it is an incomplete signature): the key's policy
-// still decides, and a wrong or unknown one is refused the same way.
+// A scraper that cannot sign SigV4 sends HTTP Basic credentials (key ID and secret) of a
+// metrics key to the metrics routes, and only there (elsewhere it is an incomplete signature);
+// other keys' Basic credentials are refused even when right, so an admin secret cannot be
+// tried that way; a wrong secret is answered after the failed-login delay.
 func TestMetricsBasicAuth(t *testing.T) {
-	_, url, _ := keyedStack(t) // no Metrics: past the guard, an admin key hears they are off
+	_, url, _ := keyedStack(t) // no Metrics: past the guard, a metrics key hears they are off
 	get := func(path, id, secret string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest("GET", url+path, nil)
@@ -279,15 +282,16 @@ func TestMetricsBasicAuth(t *testing.T) {
 		status           int
 		errType          string
 	}{
-		"admin key":          {"/v1/metrics", adminID, adminSecret, 404, "ResourceNotFoundException"},
-		"admin key, history": {"/v1/functions/f/metrics", adminID, adminSecret, 404, "ResourceNotFoundException"},
-		"invoke key":         {"/v1/metrics", invokeID, invokeSecret, 403, "AccessDeniedException"},
-		"wrong secret":       {"/v1/metrics", adminID, adminSecret + "x", 403, "UnrecognizedClientException"},
-		"secret's prefix":    {"/v1/metrics", adminID, adminSecret[:10], 403, "UnrecognizedClientException"},
-		"empty secret":       {"/v1/metrics", adminID, "", 403, "UnrecognizedClientException"},
-		"unknown key":        {"/v1/metrics", "AKIANOSUCHKEY00000001", adminSecret, 403, "UnrecognizedClientException"},
-		"another route":      {"/2015-03-31/functions/", adminID, adminSecret, 400, "IncompleteSignatureException"},
-		"another route, /v1": {"/v1/status", adminID, adminSecret, 400, "IncompleteSignatureException"},
+		"metrics key":          {"/v1/metrics", scrapeID, scrapeSecret, 404, "ResourceNotFoundException"},
+		"metrics key, history": {"/v1/functions/f/metrics", scrapeID, scrapeSecret, 404, "ResourceNotFoundException"},
+		"admin key":            {"/v1/metrics", adminID, adminSecret, 403, "AccessDeniedException"},
+		"invoke key":           {"/v1/metrics", invokeID, invokeSecret, 403, "AccessDeniedException"},
+		"wrong secret":         {"/v1/metrics", scrapeID, scrapeSecret + "x", 403, "UnrecognizedClientException"},
+		"secret's prefix":      {"/v1/metrics", scrapeID, scrapeSecret[:10], 403, "UnrecognizedClientException"},
+		"empty secret":         {"/v1/metrics", scrapeID, "", 403, "UnrecognizedClientException"},
+		"unknown key":          {"/v1/metrics", "AKIANOSUCHKEY00000001", scrapeSecret, 403, "UnrecognizedClientException"},
+		"another route":        {"/2015-03-31/functions/", scrapeID, scrapeSecret, 400, "IncompleteSignatureException"},
+		"another route, /v1":   {"/v1/status", scrapeID, scrapeSecret, 400, "IncompleteSignatureException"},
 	} {
 		if status, errType := get(c.path, c.id, c.secret); status != c.status || errType != c.errType {
 			t.Errorf("%s: %d %s, want %d %s", name, status, errType, c.status, c.errType)

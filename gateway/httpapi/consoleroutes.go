@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -107,8 +108,11 @@ func (a *api) policy(id string) string {
 // consoleIdentity is the access key a console session authorizes r as. ok is false when r
 // does not come from the console (no session cookie, or a signed request), leaving it to SigV4.
 func (a *api) consoleIdentity(r *http.Request) (id *sigv4.Identity, ok bool, err error) {
+	if r.Header.Get("Authorization") != "" || r.URL.Query().Has("X-Amz-Signature") {
+		return nil, false, nil // signed: judged by its signature alone, whatever cookie rides along
+	}
 	if r.Header.Get(console.Header) == "" {
-		if _, err := r.Cookie(console.CookieName); err != nil || r.Header.Get("Authorization") != "" || r.URL.Query().Has("X-Amz-Signature") {
+		if !hasSessionCookie(r) {
 			return nil, false, nil
 		}
 		return nil, true, &lambda.Error{Status: http.StatusForbidden, Type: "AccessDeniedException",
@@ -120,6 +124,11 @@ func (a *api) consoleIdentity(r *http.Request) (id *sigv4.Identity, ok bool, err
 			Message: "console session refused: " + err.Error()}
 	}
 	return &sigv4.Identity{AccessKeyID: key}, true, nil
+}
+
+// hasSessionCookie reports whether r carries the console's session cookie, in either form.
+func hasSessionCookie(r *http.Request) bool {
+	return slices.ContainsFunc(r.Cookies(), func(c *http.Cookie) bool { return console.IsSessionCookie(c.Name) })
 }
 
 // truncate bounds a client's string for a log line or an error message.

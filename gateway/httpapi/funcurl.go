@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lambdagw/gateway/gateway"
+	"github.com/lambdagw/gateway/gateway/httpapi/console"
 	"github.com/lambdagw/gateway/gateway/sigv4"
 	"github.com/lambdagw/gateway/internal/invoke"
 	"github.com/lambdagw/gateway/internal/lambda"
@@ -94,6 +96,7 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 	if sw, ok := w.(*statusWriter); ok {
 		sw.function = u.Function
 	}
+	dropConsoleCookie(r)
 	if u.Cors != nil && isPreflight(r) {
 		writePreflight(w, r, reqID, u.Cors)
 		return nil
@@ -154,6 +157,7 @@ func (a *api) functionURL(w http.ResponseWriter, r *http.Request, reqID string) 
 	}
 	h := w.Header()
 	copyResponseHeader(h, resp.Header)
+	a.confineURLResponse(h, r)
 	applyCORS(h, r, u.Cors)
 	h.Set("X-Amzn-RequestId", reqID)
 	if !bodyAllowed(resp.Status) {
@@ -251,6 +255,7 @@ func (a *api) streamURLResponse(w http.ResponseWriter, r *http.Request, reqID st
 	}
 	h := w.Header()
 	copyResponseHeader(h, prelude.Header)
+	a.confineURLResponse(h, r)
 	applyCORS(h, r, u.Cors)
 	h.Set("X-Amzn-RequestId", reqID)
 	w.WriteHeader(prelude.Status)
@@ -342,4 +347,50 @@ func (a *api) authorizeURL(r *http.Request, u *structs.FunctionURL) error {
 		typ = "ServiceException"
 	}
 	return &lambda.Error{Status: resp.Status, Type: typ, Message: msg}
+}
+
+// A function URL served on the API's own host (the path-routed /fn/<id>/ form) shares the
+// console's origin. The console's session cookie is host-only, so only those requests could carry
+// it; a function must neither read it (from its event, or an authorizer plugin from the headers)
+// nor set or clear it, nor run script in the console's origin.
+
+// dropConsoleCookie removes the console's session cookie from a function URL request.
+func dropConsoleCookie(r *http.Request) {
+	cookies := r.Cookies()
+	if !slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return console.IsSessionCookie(c.Name) }) {
+		return
+	}
+	kept := make([]string, 0, len(cookies))
+	for _, c := range cookies {
+		if !console.IsSessionCookie(c.Name) {
+			kept = append(kept, c.Name+"="+c.Value)
+		}
+	}
+	r.Header.Del("Cookie")
+	if len(kept) > 0 {
+		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
+
+// confineURLResponse drops any Set-Cookie of the console's session from a function's response
+// and, when the node has access keys (so console sessions exist) and the URL is path-routed,
+// sandboxes the response (CSP sandbox without allow-same-origin): its page runs in an opaque
+// origin, so its scripts cannot call the API as the console's logged-in user.
+func (a *api) confineURLResponse(h http.Header, r *http.Request) {
+	if sc := h.Values("Set-Cookie"); len(sc) > 0 {
+		kept := sc[:0:0]
+		for _, v := range sc {
+			name, _, _ := strings.Cut(v, "=")
+			if !console.IsSessionCookie(strings.TrimSpace(name)) {
+				kept = append(kept, v)
+			}
+		}
+		h.Del("Set-Cookie")
+		for _, v := range kept {
+			h.Add("Set-Cookie", v)
+		}
+	}
+	if _, hostRouted := urlHostID(r.Host, a.cfg.URLDomain); !hostRouted && a.cfg.Verifier != nil {
+		h.Add("Content-Security-Policy", "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads")
+	}
 }

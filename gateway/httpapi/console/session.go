@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -21,15 +20,31 @@ import (
 // forging one needs the secret, which grants the API anyway. The cookie never carries the
 // policy: it is the key's policy at each request, so a changed policy applies at once.
 
-// CookieName is the session cookie.
-const CookieName = "gateway_console"
+// CookieName is the session cookie over plain HTTP; over TLS it is SecureCookieName, whose
+// __Host- prefix makes browsers refuse one set by another host (a sibling function URL host
+// setting it for the parent domain) or for a narrower path.
+const (
+	CookieName       = "gateway_console"
+	SecureCookieName = "__Host-" + CookieName
+)
+
+// cookieName is the session cookie's name on a listener with or without TLS.
+func cookieName(secure bool) string {
+	if secure {
+		return SecureCookieName
+	}
+	return CookieName
+}
+
+// IsSessionCookie reports whether a cookie of this name is the console's session, in either form.
+func IsSessionCookie(name string) bool { return name == CookieName || name == SecureCookieName }
 
 // TTL is how long a session lasts.
 const TTL = 12 * time.Hour
 
 // FailDelay is how long a failed login waits before it is answered. Failures wait one after
 // another, so guessing a secret goes at most one try per FailDelay per node, while a right
-// secret is answered at once.
+// secret is answered at once. A failure waits for its turn only as long as its request lasts.
 const FailDelay = time.Second
 
 const (
@@ -47,15 +62,15 @@ type Keys interface {
 
 // Sessions issues and checks session cookies for the node's access keys.
 type Sessions struct {
-	keys   Keys
-	now    func() time.Time
-	delay  time.Duration
-	failMu sync.Mutex // held through each failed login's delay
+	keys  Keys
+	now   func() time.Time
+	delay time.Duration
+	fail  chan struct{} // one slot, held through each failed login's delay
 }
 
 // NewSessions returns the sessions of keys.
 func NewSessions(keys Keys) *Sessions {
-	return &Sessions{keys: keys, now: time.Now, delay: FailDelay}
+	return &Sessions{keys: keys, now: time.Now, delay: FailDelay, fail: make(chan struct{}, 1)}
 }
 
 // Session is a parsed cookie, not yet checked.
@@ -119,8 +134,12 @@ func (s *Sessions) CheckSecret(ctx context.Context, id, secret string) bool {
 	if subtle.ConstantTimeCompare(a[:], b[:]) == 1 && ok {
 		return true
 	}
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
+	select {
+	case s.fail <- struct{}{}:
+		defer func() { <-s.fail }()
+	case <-ctx.Done():
+		return false
+	}
 	t := time.NewTimer(s.delay)
 	defer t.Stop()
 	select {
@@ -139,19 +158,19 @@ func (s *Sessions) Issue(id string, secure bool) (*http.Cookie, error) {
 	}
 	exp := s.now().Add(TTL).Unix()
 	v := Session{KeyID: id, Expires: exp, MAC: sign(secret, id, exp)}
-	return &http.Cookie{Name: CookieName, Value: v.String(), Path: "/", Expires: time.Unix(exp, 0),
+	return &http.Cookie{Name: cookieName(secure), Value: v.String(), Path: "/", Expires: time.Unix(exp, 0),
 		MaxAge: int(TTL / time.Second), HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode}, nil
 }
 
 // Clear is the cookie that ends a session in the browser.
 func Clear(secure bool) *http.Cookie {
-	return &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode}
+	return &http.Cookie{Name: cookieName(secure), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode}
 }
 
 // Check returns the key ID of r's valid session cookie, or why there is none (ErrNoSession
 // without a cookie).
 func (s *Sessions) Check(r *http.Request) (string, error) {
-	c, err := r.Cookie(CookieName)
+	c, err := r.Cookie(cookieName(r.TLS != nil))
 	if err != nil || c.Value == "" {
 		return "", ErrNoSession
 	}

@@ -74,7 +74,7 @@ func (a *agentProc) natsCreds() nats.Option {
 // functionLogs returns the function's log lines (all of them kept).
 func (a *agentProc) functionLogs(fn string) string {
 	a.t.Helper()
-	req, _ := http.NewRequest("GET", a.addr+"/v1/functions/"+fn+"/logs?lines=1000000", nil)
+	req, _ := http.NewRequest("GET", a.addr+"/v1/functions/"+fn+"/logs?lines=100000", nil)
 	a.sign(req, nil)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {

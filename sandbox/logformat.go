@@ -1,9 +1,9 @@
 package sandbox
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lambdagw/gateway/internal/structs"
@@ -56,15 +56,18 @@ func (f logFormat) filter(lines []string) []string {
 }
 
 func (f logFormat) keep(line string) bool {
-	b := bytes.TrimSpace([]byte(line))
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+	t := strings.TrimSpace(line)
+	if len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
 		return true // plain text: kept, as Lambda does
+	}
+	rank := rankInfo
+	if !strings.Contains(t, `"level"`) {
+		return rank >= f.appRank // no level to read: INFO, without decoding the line
 	}
 	var v struct {
 		Level string `json:"level"`
 	}
-	rank := rankInfo
-	if json.Unmarshal(b, &v) == nil {
+	if json.Unmarshal([]byte(t), &v) == nil {
 		if r := structs.LogLevelRank(v.Level); r > 0 {
 			rank = r
 		}

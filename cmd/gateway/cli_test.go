@@ -134,3 +134,18 @@ func TestSensitiveDiagnostic(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, errs)
 	}
 }
+
+// A function's log line cannot drive the terminal `gateway logs` prints to: control characters
+// (escape sequences, carriage returns) are shown escaped, tabs and text kept.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain\ttext é":            "plain\ttext é",
+		"\x1b[2J\x1b[31mred":       `\x1b[2J\x1b[31mred`,
+		"fake line\rREPORT forged": `fake line\rREPORT forged`,
+		"bell\a del\x7f c1\u0085":  `bell\a del\x7f c1\u0085`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

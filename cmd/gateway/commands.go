@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/hashicorp/cli"
 
@@ -605,6 +606,24 @@ func (c *functionsCommand) Run(args []string) int {
 
 // ---- logs ----
 
+// printable escapes a function's control characters (tabs kept) so its lines cannot move the
+// terminal's cursor, rewrite earlier lines or change colours: a function's output is untrusted.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r != '\t' && unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 type logsCommand struct{ ui cli.Ui }
 
 func (c *logsCommand) Synopsis() string { return "Print a function's log from every node" }
@@ -615,7 +634,7 @@ func (c *logsCommand) Help() string {
   with the node that ran it: TIME NODE LINE. A node that cannot be read is said in a line
   starting with [gateway].
 
-  -n N                     how many of the last lines to print (at most 1000000)
+  -n N                     how many of the last lines to print (at most 100000)
   -since WHEN              only lines from WHEN on: a duration back from now (15m, 2h) or an
                            RFC3339 time (2026-01-02T15:04:05Z)
   -until WHEN              only lines up to WHEN (same forms)
@@ -671,7 +690,7 @@ func (c *logsCommand) Run(args []string) int {
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			return fmt.Errorf("reading the log: %w", err)
 		}
-		c.ui.Output(e.Time + "  " + e.Node + "  " + e.Message)
+		c.ui.Output(e.Time + "  " + e.Node + "  " + printable(e.Message))
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {

@@ -27,8 +27,14 @@ func (a *api) traced(h handler) handler {
 	}
 	return func(w http.ResponseWriter, r *http.Request, reqID string) error {
 		id, fromCaller := invoke.IncomingTrace(r.Header)
+		// The invoke API names its function and qualifier; a function URL's query is its own
+		// caller's, and its function is known once the URL is resolved (its later spans name it).
+		name, version := mux.Vars(r)["name"], ""
+		if name != "" {
+			version = r.URL.Query().Get("Qualifier")
+		}
 		ctx, sp := a.cfg.Tracer.Start(r.Context(), invoke.PhaseReceive, invoke.SpanInfo{TraceID: id, FromCaller: fromCaller,
-			RequestID: reqID, Function: mux.Vars(r)["name"], Version: r.URL.Query().Get("Qualifier")})
+			RequestID: reqID, Function: name, Version: version})
 		ctx = context.WithValue(ctx, traceKey{}, incomingTrace{id, fromCaller})
 		err := h(w, r.WithContext(ctx), reqID)
 		errType := w.Header().Get("X-Amz-Function-Error")

@@ -256,6 +256,9 @@ func (c *clusterLogs) Read(ctx context.Context, function string, p funclog.Param
 				return err
 			}
 		case <-rescan.C:
+			if c.node == nil {
+				continue
+			}
 			members, err := c.node.Members()
 			if err != nil {
 				continue

@@ -141,8 +141,12 @@ func (s *Store) Log(function, requestID string, platform bool, lines []string) {
 	if platform {
 		kind = " p "
 	}
-	// The record's head: time, kind and request id, before the tab that starts the line.
-	now := time.Now().UTC().Format(time.RFC3339Nano) + kind + recordID(requestID) + "\t"
+	// The record's head: time, kind and request id, before the tab that starts the line (built
+	// in one buffer on the stack: this runs for every START, batch of output and END/REPORT).
+	var hb [128]byte
+	h := time.Now().UTC().AppendFormat(hb[:0], time.RFC3339Nano)
+	h = append(append(append(h, kind...), recordID(requestID)...), '\t')
+	now := string(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -371,7 +371,7 @@ type Params struct {
 }
 
 // MaxLines bounds lines= (what a query holds is bounded by its scan, MaxScanBytes per node).
-const MaxLines = 1000000
+const MaxLines = 100000
 
 // DefaultLines is lines= when absent.
 const DefaultLines = 100

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +83,13 @@ type function struct {
 	// arns counts the ARNs cached for the function in Registry.series (under Registry.mu).
 	arns int
 	hist history
+	// gone is set when the function's series are deleted: an invocation still running records
+	// into the orphaned children it holds, and must not make a new error series.
+	gone atomic.Bool
 }
+
+// orphan takes what a gone function's invocation still counts: a counter in no registry.
+var orphan = prometheus.NewCounter(prometheus.CounterOpts{Name: "lambdagw_orphan"})
 
 // maxARNs bounds the ARNs of one function cached for the warm path; calls through others find
 // their series under the lock.
@@ -277,6 +284,9 @@ func (s *Series) errorCounter(errorType string) prometheus.Counter {
 	if ok {
 		return c
 	}
+	if s.fn.gone.Load() {
+		return orphan
+	}
 	label := s.fn.errorLabel(errorType)
 	c = s.registry.errors.WithLabelValues(s.function, s.qualifier, label)
 	s.errMu.Lock()
@@ -348,9 +358,11 @@ func (r *Registry) Forget(name string) {
 }
 
 func (r *Registry) forgetLocked(name string) {
-	if _, ok := r.fns[name]; !ok {
+	f, ok := r.fns[name]
+	if !ok {
 		return
 	}
+	f.gone.Store(true)
 	delete(r.fns, name)
 	r.series.Range(func(k, v any) bool {
 		if v.(*Series).function == name {

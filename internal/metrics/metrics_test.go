@@ -186,7 +186,12 @@ func TestForget(t *testing.T) {
 	r.Function("gone", region+"gone").End(time.Millisecond, 0, "Boom")
 	r.Throttled("gone", region+"gone:live", ThrottleReserved)
 	r.Function("kept", region+"kept").End(time.Millisecond, 0, "")
+	running := r.Function("gone", region+"gone")
+	running.Begin()
 	r.Keep([]string{"kept"})
+	// An invocation that was running when the function went ends with an error type never seen
+	// before: it makes no series of the deleted function again.
+	running.End(time.Millisecond, 0, "LateError")
 	for name, mf := range families(t, r) {
 		for _, m := range mf.Metric {
 			for _, l := range m.Label {

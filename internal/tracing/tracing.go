@@ -85,8 +85,13 @@ func New(cfg Config) (*Tracer, error) {
 		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("exporting spans failed", "error", err) }))
 	}
 	ratio := sdktrace.TraceIDRatioBased(cfg.SampleRatio)
+	// Span attributes carry what callers send (a qualifier, a function URL's path): capped, so
+	// no caller can make the batch queue large.
+	limits := sdktrace.NewSpanLimits()
+	limits.AttributeValueLengthLimit = maxAttributeBytes
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
+		sdktrace.WithSpanLimits(limits),
 		sdktrace.WithIDGenerator(idGenerator{}),
 		// A caller's sampled trace is recorded; the others (unsampled or none) by the ratio,
 		// decided on the trace id, so every node decides the same for one trace.
@@ -98,6 +103,9 @@ func New(cfg Config) (*Tracer, error) {
 	)
 	return &Tracer{tp: tp, tracer: tp.Tracer("github.com/lambdagw/gateway"), node: attribute.String("lambdagw.node", cfg.NodeName)}, nil
 }
+
+// maxAttributeBytes bounds a span attribute's value.
+const maxAttributeBytes = 256
 
 // Shutdown exports the spans still buffered (bounded by ctx) and stops the exporter.
 func (t *Tracer) Shutdown(ctx context.Context) error {

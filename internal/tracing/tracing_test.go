@@ -113,6 +113,28 @@ func TestRootAndSampling(t *testing.T) {
 	}
 }
 
+// TestAttributesCapped: what a caller puts in a span (a qualifier of 10 KB) is cut at
+// maxAttributeBytes, so callers who ask for their traces to be recorded cannot fill the batch
+// queue with their data.
+func TestAttributesCapped(t *testing.T) {
+	sink := otlpsink.Start(t)
+	tr, err := New(Config{Endpoint: sink.URL, SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sp := tr.Start(context.Background(), invoke.PhaseReceive, invoke.SpanInfo{TraceID: invoke.NewTraceID(), RequestID: "r3",
+		Function: "f", Version: strings.Repeat("v", 10<<10)})
+	sp.End("")
+	_ = tr.Shutdown(context.Background())
+	spans := sink.Spans()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans exported, want 1", len(spans))
+	}
+	if got := len(spans[0].Attrs["faas.version"]); got != maxAttributeBytes {
+		t.Fatalf("a 10 KB qualifier exported as %d bytes, want %d", got, maxAttributeBytes)
+	}
+}
+
 // TestNewRefusesBadEndpoints: only http(s) URLs.
 func TestNewRefusesBadEndpoints(t *testing.T) {
 	for _, e := range []string{"", "collector:4318", "ftp://c:21", "http://"} {

@@ -91,7 +91,7 @@ func New(cfg Config) (*Tracer, error) {
 	limits.AttributeValueLengthLimit = maxAttributeBytes
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
-		sdktrace.WithSpanLimits(limits),
+		sdktrace.WithRawSpanLimits(limits),
 		sdktrace.WithIDGenerator(idGenerator{}),
 		// A caller's sampled trace is recorded; the others (unsampled or none) by the ratio,
 		// decided on the trace id, so every node decides the same for one trace.

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
 // logEntry is one line of `gateway logs -json`.
@@ -63,6 +66,13 @@ function "fn" {
   timeout = "10s"
 }
 `, fnDir))
+	// Every node knows fn before the calls (asked without invoking it: each call logs lines).
+	for _, n := range nodes {
+		waitFor(t, "fn replicated to "+n.name, 10*time.Second, func() bool {
+			_, err := n.sdk().GetFunction(context.Background(), &awslambda.GetFunctionInput{FunctionName: aws.String("fn")})
+			return err == nil
+		})
+	}
 	// One call on each node at once, each busy a while: no node has an idle environment to
 	// take another's call, so each runs where it was made.
 	round := func(tag string) map[string]string { // node -> request id

@@ -403,7 +403,7 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 		}
 	}
 	if admitSpan != nil {
-		admitSpan.End(errorType(err))
+		admitSpan.End(lambda.ErrorType(err))
 	}
 	if err != nil {
 		g.countThrottle(fn.Name, arn, err)
@@ -426,18 +426,6 @@ func (g *Gateway) Invoke(ctx context.Context, in *InvokeInput) (*InvokeOutput, e
 		out.FunctionError = "Unhandled"
 	}
 	return out, nil
-}
-
-// errorType names err for a span: a Lambda error's type, "" for none.
-func errorType(err error) string {
-	if err == nil {
-		return ""
-	}
-	var le *lambda.Error
-	if errors.As(err, &le) {
-		return le.Type
-	}
-	return "ServiceException"
 }
 
 func (g *Gateway) invokeError(fn *structs.Function, err error) error {

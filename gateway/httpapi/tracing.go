@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -38,12 +37,8 @@ func (a *api) traced(h handler) handler {
 		ctx = context.WithValue(ctx, traceKey{}, incomingTrace{id, fromCaller})
 		err := h(w, r.WithContext(ctx), reqID)
 		errType := w.Header().Get("X-Amz-Function-Error")
-		var le *lambda.Error
-		switch {
-		case errors.As(err, &le):
-			errType = le.Type
-		case err != nil:
-			errType = "ServiceException"
+		if err != nil {
+			errType = lambda.ErrorType(err)
 		}
 		sp.End(errType)
 		return err

@@ -30,6 +30,19 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
 
+// ErrorType names err as Lambda would: a Lambda error's type, ServiceException for any other,
+// "" for none (spans and metrics label failures with it).
+func ErrorType(err error) string {
+	if err == nil {
+		return ""
+	}
+	var le *Error
+	if errors.As(err, &le) {
+		return le.Type
+	}
+	return "ServiceException"
+}
+
 func newErr(status int, typ, format string, args ...any) *Error {
 	return &Error{Status: status, Type: typ, Message: fmt.Sprintf(format, args...)}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -81,8 +82,22 @@ func New(cfg Config) (*Tracer, error) {
 		cfg.ServiceName = "lambdagw"
 	}
 	if cfg.Logger != nil {
+		// The SDK's one hook for its errors is process-wide. A collector that is down fails
+		// every batch: say so once a minute, with how many failed meanwhile.
 		logger := cfg.Logger.Named("tracing")
-		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("exporting spans failed", "error", err) }))
+		var mu sync.Mutex
+		var last time.Time
+		failed := 0
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			failed++
+			if time.Since(last) < time.Minute {
+				return
+			}
+			logger.Warn("exporting spans failed", "error", err, "failures_since_last_warning", failed)
+			last, failed = time.Now(), 0
+		}))
 	}
 	ratio := sdktrace.TraceIDRatioBased(cfg.SampleRatio)
 	// Span attributes carry what callers send (a qualifier, a function URL's path): capped, so

@@ -1,6 +1,7 @@
 package invoke
 
 import (
+	"encoding/hex"
 	"net/http"
 	"regexp"
 	"strings"
@@ -101,30 +102,21 @@ func TestParseTraceContext(t *testing.T) {
 	if !ok {
 		t.Fatal("a valid header did not parse")
 	}
-	if got := hexOf(tc.TraceID[:]); got != "5759e988bd862e3fe1be46a994272793" {
+	if got := hex.EncodeToString(tc.TraceID[:]); got != "5759e988bd862e3fe1be46a994272793" {
 		t.Fatalf("trace id %s", got)
 	}
-	if got := hexOf(tc.ParentID[:]); got != "53995c3f42cd8ad8" || !tc.Sampled {
+	if got := hex.EncodeToString(tc.ParentID[:]); got != "53995c3f42cd8ad8" || !tc.Sampled {
 		t.Fatalf("parent %s sampled %v", got, tc.Sampled)
 	}
 	// The W3C ids survive the trip through the X-Ray form.
 	x, _ := TraceparentToXRay(goodTP)
 	tc, _ = ParseTraceContext(x)
-	if hexOf(tc.TraceID[:]) != goodTP[3:35] || hexOf(tc.ParentID[:]) != goodTP[36:52] {
+	if hex.EncodeToString(tc.TraceID[:]) != goodTP[3:35] || hex.EncodeToString(tc.ParentID[:]) != goodTP[36:52] {
 		t.Fatalf("traceparent ids lost: %x %x", tc.TraceID, tc.ParentID)
 	}
 	if _, ok := ParseTraceContext("Root=1-5759e988"); ok {
 		t.Fatal("a malformed header parsed")
 	}
-}
-
-func hexOf(b []byte) string {
-	const d = "0123456789abcdef"
-	s := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		s = append(s, d[c>>4], d[c&15])
-	}
-	return string(s)
 }
 
 // FuzzTraceHeaders: whatever a caller sends, the trace header kept is valid, bounded, free of

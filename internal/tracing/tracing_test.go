@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func TestRootAndSampling(t *testing.T) {
 	sp.End("")
 	_ = tr.Shutdown(context.Background())
 	spans := sink.Spans()
-	if len(spans) != 1 || spans[0].ParentID != "" || spans[0].TraceID != hexOf(tc.TraceID[:]) {
+	if len(spans) != 1 || spans[0].ParentID != "" || spans[0].TraceID != hex.EncodeToString(tc.TraceID[:]) {
 		t.Fatalf("a gateway-made trace: %+v, want one root span in trace %x", spans, tc.TraceID)
 	}
 
@@ -142,13 +143,4 @@ func TestNewRefusesBadEndpoints(t *testing.T) {
 			t.Errorf("%q accepted", e)
 		}
 	}
-}
-
-func hexOf(b []byte) string {
-	const d = "0123456789abcdef"
-	s := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		s = append(s, d[c>>4], d[c&15])
-	}
-	return string(s)
 }
